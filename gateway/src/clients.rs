@@ -1,0 +1,48 @@
+//! gRPC clients of the internal services, over lazily connected channels.
+
+use std::time::Duration;
+
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+/// A bad service address.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid service address {address:?}: {source}")]
+pub struct ClientsError {
+    address: String,
+    #[source]
+    source: tonic::transport::Error,
+}
+
+/// Channels to every service the gateway calls.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    registry: Channel,
+}
+
+/// A lazily connected channel with a per-call timeout: the gateway starts
+/// (and answers 503) even while a service is still coming up.
+pub(crate) fn channel(address: &str, timeout: Duration) -> Result<Channel, ClientsError> {
+    let endpoint = Endpoint::from_shared(address.to_owned())
+        .map_err(|source| ClientsError { address: address.to_owned(), source })?
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    Ok(endpoint.connect_lazy())
+}
+
+impl Clients {
+    pub fn new(registry_address: &str, timeout: Duration) -> Result<Self, ClientsError> {
+        Ok(Self { registry: channel(registry_address, timeout)? })
+    }
+
+    pub(crate) fn registry(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::new(self.registry.clone())
+    }
+
+    pub(crate) fn registry_health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.registry.clone())
+    }
+}

@@ -1,0 +1,252 @@
+//! The one codec between service errors and `tonic::Status`.
+//!
+//! [`ErrorCode`] is the only table where gRPC and HTTP status codes are chosen.
+//! OAuth errors travel as `google.rpc.ErrorInfo { reason: "<rfc code>", domain:
+//! "oauth2" }` so that, say, `invalid_grant` and `invalid_scope` stay distinct
+//! even though both are `INVALID_ARGUMENT` on the wire.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gatehouse_oauth::{OAuthError, OAuthErrorCode};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// `ErrorInfo.domain` of OAuth errors.
+pub const OAUTH_DOMAIN: &str = "oauth2";
+/// `ErrorInfo.domain` of Gatehouse's own (non-OAuth) error reasons.
+pub const GATEHOUSE_DOMAIN: &str = "gatehouse";
+
+/// The closed set of error classes a service can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidArgument,
+    Unauthenticated,
+    PermissionDenied,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const fn grpc_code(self) -> Code {
+        match self {
+            Self::InvalidArgument => Code::InvalidArgument,
+            Self::Unauthenticated => Code::Unauthenticated,
+            Self::PermissionDenied => Code::PermissionDenied,
+            Self::NotFound => Code::NotFound,
+            Self::AlreadyExists => Code::AlreadyExists,
+            Self::FailedPrecondition => Code::FailedPrecondition,
+            Self::ResourceExhausted => Code::ResourceExhausted,
+            Self::Unavailable => Code::Unavailable,
+            Self::Internal => Code::Internal,
+        }
+    }
+
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidArgument => 400,
+            Self::Unauthenticated => 401,
+            Self::PermissionDenied => 403,
+            Self::NotFound => 404,
+            Self::AlreadyExists | Self::FailedPrecondition => 409,
+            Self::ResourceExhausted => 429,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The class of a status received from another service. Codes no
+    /// Gatehouse service sends (or transport failures) map to the nearest class.
+    pub const fn from_grpc(code: Code) -> Self {
+        match code {
+            Code::InvalidArgument | Code::OutOfRange => Self::InvalidArgument,
+            Code::Unauthenticated => Self::Unauthenticated,
+            Code::PermissionDenied => Self::PermissionDenied,
+            Code::NotFound => Self::NotFound,
+            Code::AlreadyExists => Self::AlreadyExists,
+            Code::FailedPrecondition | Code::Aborted => Self::FailedPrecondition,
+            Code::ResourceExhausted => Self::ResourceExhausted,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable,
+            _ => Self::Internal,
+        }
+    }
+
+    /// The gRPC class an OAuth error travels under.
+    pub const fn for_oauth(code: OAuthErrorCode) -> Self {
+        match code {
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => Self::Unauthenticated,
+            OAuthErrorCode::AccessDenied
+            | OAuthErrorCode::UnauthorizedClient
+            | OAuthErrorCode::InsufficientScope => Self::PermissionDenied,
+            OAuthErrorCode::ServerError => Self::Internal,
+            OAuthErrorCode::TemporarilyUnavailable => Self::Unavailable,
+            OAuthErrorCode::InvalidRequest
+            | OAuthErrorCode::InvalidGrant
+            | OAuthErrorCode::UnsupportedGrantType
+            | OAuthErrorCode::InvalidScope
+            | OAuthErrorCode::UnsupportedResponseType
+            | OAuthErrorCode::UnsupportedTokenType => Self::InvalidArgument,
+        }
+    }
+}
+
+/// Extra, machine-readable detail carried next to the message.
+#[derive(Debug, Clone, Default)]
+pub struct Detail {
+    /// `ErrorInfo` reason and domain; set for OAuth errors and named Gatehouse reasons.
+    pub reason: Option<(String, &'static str)>,
+    /// `ErrorInfo` metadata.
+    pub metadata: HashMap<String, String>,
+    /// `BadRequest` field violation: (field, rule).
+    pub field: Option<(String, String)>,
+    /// `RetryInfo` delay.
+    pub retry_after: Option<Duration>,
+}
+
+impl Detail {
+    pub fn oauth(error: &OAuthError) -> Self {
+        Self {
+            reason: Some((error.code.as_str().to_owned(), OAUTH_DOMAIN)),
+            ..Self::default()
+        }
+    }
+
+    pub fn reason(reason: &str) -> Self {
+        Self {
+            reason: Some((reason.to_owned(), GATEHOUSE_DOMAIN)),
+            ..Self::default()
+        }
+    }
+
+    pub fn field(field: &str, rule: &str) -> Self {
+        Self {
+            field: Some((field.to_owned(), rule.to_owned())),
+            ..Self::default()
+        }
+    }
+
+    #[must_use]
+    pub fn with_metadata(mut self, key: &str, value: String) -> Self {
+        self.metadata.insert(key.to_owned(), value);
+        self
+    }
+
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
+    }
+}
+
+/// Builds the status every service answers with.
+pub fn encode(code: ErrorCode, message: impl Into<String>, detail: Detail) -> Status {
+    let mut details = ErrorDetails::new();
+    if let Some((reason, domain)) = detail.reason {
+        details.set_error_info(reason, domain, detail.metadata);
+    }
+    if let Some((field, rule)) = detail.field {
+        details.add_bad_request_violation(field, rule);
+    }
+    if detail.retry_after.is_some() {
+        details.set_retry_info(detail.retry_after);
+    }
+    Status::with_error_details(code.grpc_code(), message, details)
+}
+
+/// Builds the status of an OAuth error.
+pub fn encode_oauth(error: &OAuthError) -> Status {
+    encode(
+        ErrorCode::for_oauth(error.code),
+        error.description.clone().into_owned(),
+        Detail::oauth(error),
+    )
+}
+
+/// Reads an OAuth error back from a status; `None` when the status carries none.
+pub fn decode_oauth(status: &Status) -> Option<OAuthError> {
+    let details = status.get_error_details();
+    let info = details.error_info()?;
+    if info.domain != OAUTH_DOMAIN {
+        return None;
+    }
+    let code = OAuthErrorCode::parse(&info.reason)?;
+    Some(OAuthError::new(code, status.message().to_owned()))
+}
+
+/// Reads a Gatehouse reason (`ErrorInfo` in the `gatehouse` domain) and its metadata.
+pub fn decode_reason(status: &Status) -> Option<(String, HashMap<String, String>)> {
+    let details = status.get_error_details();
+    let info = details.error_info()?;
+    Some((info.reason.clone(), info.metadata.clone()))
+}
+
+/// Reads the `RetryInfo` delay, if any.
+pub fn decode_retry_after(status: &Status) -> Option<Duration> {
+    status.get_error_details().retry_info()?.retry_delay
+}
+
+/// Reads the first `BadRequest` field violation, if any: (field, rule).
+pub fn decode_field(status: &Status) -> Option<(String, String)> {
+    let details = status.get_error_details();
+    let violation = details.bad_request()?.field_violations.first()?;
+    Some((violation.field.clone(), violation.description.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_oauth_code_round_trips_through_a_status() {
+        for code in OAuthErrorCode::ALL {
+            let error = OAuthError::new(code, "some specific description");
+            let status = encode_oauth(&error);
+            assert_eq!(status.code(), ErrorCode::for_oauth(code).grpc_code());
+            assert_eq!(decode_oauth(&status), Some(error));
+        }
+    }
+
+    #[test]
+    fn codes_sharing_a_grpc_code_stay_distinct() {
+        let grant = encode_oauth(&OAuthError::invalid_grant("x"));
+        let scope = encode_oauth(&OAuthError::invalid_scope("x"));
+        assert_eq!(grant.code(), scope.code());
+        assert_ne!(decode_oauth(&grant), decode_oauth(&scope));
+    }
+
+    #[test]
+    fn plain_statuses_carry_no_oauth_error() {
+        assert_eq!(decode_oauth(&Status::internal("boom")), None);
+        let reasoned = encode(ErrorCode::NotFound, "no such user", Detail::reason("user_not_found"));
+        assert_eq!(decode_oauth(&reasoned), None);
+        assert_eq!(decode_reason(&reasoned).map(|r| r.0), Some("user_not_found".to_owned()));
+    }
+
+    #[test]
+    fn field_violation_retry_and_metadata_survive_the_trip() {
+        let status = encode(
+            ErrorCode::ResourceExhausted,
+            "too many attempts",
+            Detail::reason("throttled")
+                .with_metadata("scope", "username".to_owned())
+                .with_retry_after(Duration::from_secs(30)),
+        );
+        assert_eq!(decode_retry_after(&status), Some(Duration::from_secs(30)));
+        assert_eq!(decode_reason(&status).unwrap().1["scope"], "username");
+        let field = encode(ErrorCode::InvalidArgument, "bad", Detail::field("email", "must contain @"));
+        assert_eq!(decode_field(&field), Some(("email".to_owned(), "must contain @".to_owned())));
+    }
+
+    #[test]
+    fn every_class_has_a_consistent_grpc_and_http_code() {
+        use ErrorCode::*;
+        for code in [InvalidArgument, Unauthenticated, PermissionDenied, NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted, Unavailable, Internal] {
+            assert_eq!(ErrorCode::from_grpc(code.grpc_code()), code);
+            assert!((400..600).contains(&code.http_status()));
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `gatehouse user ...` and `gatehouse app ...`: operator commands, run as
+//! gRPC calls to the registry (which owns the data), never as direct SQL.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use gatehouse_oauth::GrantType;
+use gatehouse_proto::pb::common::v1 as common;
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use tonic::transport::Channel;
+
+use crate::cli::{AppCommand, ClientOptions, UserCommand};
+use crate::output;
+
+async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Channel>> {
+    let channel = tonic::transport::Endpoint::from_shared(options.registry_url.clone())
+        .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?} is not a valid address", options.registry_url))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the registry at {} (is `gatehouse serve` running?)", options.registry_url))?;
+    Ok(RegistryServiceClient::new(channel))
+}
+
+/// Turns a status into one readable line: the service's message and the code.
+fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{} ({:?})", status.message(), status.code())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
+async fn owner_id(client: &mut RegistryServiceClient<Channel>, username: &str) -> anyhow::Result<String> {
+    let user = client
+        .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username.to_owned())) })
+        .await
+        .map_err(rpc_error)?
+        .into_inner()
+        .user
+        .context("registry answered without a user")?;
+    Ok(user.id)
+}
+
+pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create { username, email, display_name, password_stdin: _, client: options } => {
+            let password = read_password()?;
+            let mut client = connect(&options).await?;
+            let request = pb::CreateUserRequest {
+                username,
+                email,
+                display_name: display_name.unwrap_or_default(),
+                avatar_url: String::new(),
+                password,
+            };
+            let user = client.create_user(request).await.map_err(rpc_error)?.into_inner().user;
+            output::user(options.output, user.as_ref());
+        }
+        UserCommand::Show { username, client: options } => {
+            let mut client = connect(&options).await?;
+            let request = pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username)) };
+            let user = client.get_user(request).await.map_err(rpc_error)?.into_inner().user;
+            output::user(options.output, user.as_ref());
+        }
+    }
+    Ok(())
+}
+
+fn grant_types(values: &[String]) -> anyhow::Result<Vec<i32>> {
+    values
+        .iter()
+        .map(|value| {
+            GrantType::parse(value)
+                .map(|grant| common::GrantType::from(grant) as i32)
+                .with_context(|| format!("--grant-type {value:?}: use authorization_code, refresh_token or client_credentials"))
+        })
+        .collect()
+}
+
+pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Create { owner, name, redirect_uris, public, scopes, grant_types: grants, description, homepage, client: options } => {
+            let grant_types = grant_types(&grants)?;
+            let mut client = connect(&options).await?;
+            let owner_id = owner_id(&mut client, &owner).await?;
+            let client_type = if public { common::ClientType::Public } else { common::ClientType::Confidential };
+            let request = pb::RegisterApplicationRequest {
+                owner_id,
+                name,
+                description,
+                homepage_url: homepage,
+                logo_url: String::new(),
+                redirect_uris,
+                client_type: client_type as i32,
+                grant_types,
+                scopes,
+            };
+            let response = client.register_application(request).await.map_err(rpc_error)?.into_inner();
+            output::application(options.output, response.application.as_ref(), Some(&response.client_secret));
+        }
+        AppCommand::List { owner, client: options } => {
+            let mut client = connect(&options).await?;
+            let owner_id = match owner {
+                Some(owner) => owner_id(&mut client, &owner).await?,
+                None => String::new(),
+            };
+            let apps = client
+                .list_applications(pb::ListApplicationsRequest { owner_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .applications;
+            output::applications(options.output, &apps);
+        }
+        AppCommand::Show { id, client: options } => {
+            let mut client = connect(&options).await?;
+            let app = client
+                .get_application(pb::GetApplicationRequest { client_id: id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .application;
+            output::application(options.output, app.as_ref(), None);
+        }
+        AppCommand::RotateSecret { id, client: options } => {
+            let mut client = connect(&options).await?;
+            let response = client
+                .rotate_client_secret(pb::RotateClientSecretRequest { client_id: id.clone(), acting_owner_id: String::new() })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            output::new_secret(options.output, &id, response.secret.as_ref(), &response.client_secret);
+        }
+        AppCommand::DeleteSecret { id, secret_id, client: options } => {
+            let mut client = connect(&options).await?;
+            client
+                .delete_client_secret(pb::DeleteClientSecretRequest { client_id: id.clone(), secret_id: secret_id.clone(), acting_owner_id: String::new() })
+                .await
+                .map_err(rpc_error)?;
+            output::done(options.output, &format!("deleted client secret {secret_id} of {id}"));
+        }
+        AppCommand::Delete { id, client: options } => {
+            let mut client = connect(&options).await?;
+            client
+                .delete_application(pb::DeleteApplicationRequest { client_id: id.clone(), acting_owner_id: String::new() })
+                .await
+                .map_err(rpc_error)?;
+            output::done(options.output, &format!("deleted application {id}"));
+        }
+    }
+    Ok(())
+}

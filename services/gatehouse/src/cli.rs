@@ -1,0 +1,200 @@
+//! The command line. Every option of `serve` and `migrate` can also come
+//! from a `GATEHOUSE_*` environment variable (the flag wins).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Gatehouse OAuth 2.0 authorization server")]
+pub(crate) struct Cli {
+    /// Without a command, `serve all` with the embedded defaults.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run one part, or all of them in one process.
+    Serve {
+        #[arg(value_enum)]
+        target: ServeTarget,
+        #[command(flatten)]
+        options: Box<ServeOptions>,
+    },
+    /// Apply every service's database migrations, then exit.
+    Migrate {
+        #[command(flatten)]
+        options: Box<ServeOptions>,
+    },
+    /// Manage user accounts (talks to the registry over gRPC).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage applications (talks to the registry over gRPC).
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ServeTarget {
+    /// Every part in one process, real gRPC on loopback between them.
+    All,
+    Registry,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServeOptions {
+    /// SQL database: `sqlite://PATH` (embedded default) or `postgres://...`.
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", default_value = "sqlite://data/gatehouse.db")]
+    pub(crate) database_url: String,
+    /// Connections in the SQL pool of each service.
+    #[arg(long, env = "GATEHOUSE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub(crate) database_max_connections: u32,
+    /// Apply migrations when a service starts (turn off where a migration Job runs them).
+    #[arg(long, env = "GATEHOUSE_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) auto_migrate: bool,
+    /// Where the registry's gRPC server listens.
+    #[arg(long, env = "GATEHOUSE_REGISTRY_LISTEN", default_value = "127.0.0.1:50051")]
+    pub(crate) registry_listen: String,
+    /// Where the gateway's HTTP server listens.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub(crate) gateway_listen: String,
+    /// The registry's gRPC address, for the parts that call it (not used by `serve all`).
+    #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
+    pub(crate) registry_url: String,
+    /// Time limit of every internal gRPC call, in milliseconds.
+    #[arg(long, env = "GATEHOUSE_RPC_TIMEOUT_MS", default_value_t = 5000)]
+    pub(crate) rpc_timeout_ms: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(long, env = "GATEHOUSE_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub(crate) shutdown_grace_secs: u64,
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "GATEHOUSE_PASSWORD_MEMORY_KIB", default_value_t = 19456)]
+    pub(crate) password_memory_kib: u32,
+    /// argon2id iterations.
+    #[arg(long, env = "GATEHOUSE_PASSWORD_ITERATIONS", default_value_t = 2)]
+    pub(crate) password_iterations: u32,
+    /// A JSON file replacing the scope catalogue: `[{"name", "description", "description_zh"}]`.
+    #[arg(long, env = "GATEHOUSE_SCOPES_FILE")]
+    pub(crate) scopes_file: Option<PathBuf>,
+    /// `text` or `json`.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: String,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        // Parsing no arguments applies the same defaults and environment as the command line.
+        ServeDefaults::parse_from(["gatehouse"]).options
+    }
+}
+
+#[derive(Debug, Parser)]
+struct ServeDefaults {
+    #[command(flatten)]
+    options: ServeOptions,
+}
+
+/// Options of every command that talks to the registry.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientOptions {
+    /// The registry's gRPC address.
+    #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051", global = true)]
+    pub(crate) registry_url: String,
+    /// `table` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
+    pub(crate) output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input (one line); required, so that it never shows in `ps`.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show a user by username.
+    Show {
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// Register an application; prints its client id and (confidential only) its first secret.
+    Create {
+        /// Username of the owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        name: String,
+        /// Callback URL; repeat for several.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret, PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Allowed scope; repeat for several (default: the whole catalogue).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allowed grant type; repeat for several (default: authorization_code and refresh_token).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        homepage: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// List applications, all or of one owner.
+    List {
+        /// Username of the owner.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show one application by client id.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Add a client secret (the old ones keep working until deleted); prints it once.
+    RotateSecret {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete one client secret.
+    DeleteSecret {
+        id: String,
+        secret_id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete an application and its secrets.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}

@@ -1,0 +1,126 @@
+//! Validated configuration: every `GATEHOUSE_*` value is checked here,
+//! before anything binds, and a bad one is reported in one line naming it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gatehouse_oauth::ScopeCatalogue;
+use gatehouse_registry::{PasswordParams, RegistryConfig};
+use gatehouse_runtime::telemetry::LogFormat;
+
+use crate::cli::ServeOptions;
+
+/// One bad setting: the variable and what is wrong with its value.
+#[derive(Debug)]
+pub(crate) struct ConfigError {
+    pub(crate) variable: &'static str,
+    pub(crate) problem: String,
+}
+
+impl std::error::Error for ConfigError {}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.variable, self.problem)
+    }
+}
+
+fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable, problem: problem.into() }
+}
+
+/// Everything `serve` and `migrate` need, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct ServeConfig {
+    pub(crate) database_url: String,
+    pub(crate) database_max_connections: u32,
+    pub(crate) auto_migrate: bool,
+    pub(crate) registry_listen: SocketAddr,
+    pub(crate) gateway_listen: SocketAddr,
+    pub(crate) registry_url: String,
+    pub(crate) rpc_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) registry: RegistryConfig,
+    pub(crate) log_format: LogFormat,
+}
+
+fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| bad(variable, format!("{value:?} is not an address like 127.0.0.1:8080")))
+}
+
+fn service_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+    let ok = (value.starts_with("http://") || value.starts_with("https://")) && value.len() > "http://".len();
+    if ok {
+        Ok(value.trim_end_matches('/').to_owned())
+    } else {
+        Err(bad(variable, format!("{value:?} is not an http:// or https:// address")))
+    }
+}
+
+fn database_url(value: &str) -> Result<String, ConfigError> {
+    const VARIABLE: &str = "GATEHOUSE_DATABASE_URL";
+    if value.starts_with("sqlite:") || value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        Ok(value.to_owned())
+    } else {
+        Err(bad(VARIABLE, "must start with sqlite: or postgres://"))
+    }
+}
+
+fn scope_catalogue(path: Option<&std::path::Path>) -> Result<ScopeCatalogue, ConfigError> {
+    const VARIABLE: &str = "GATEHOUSE_SCOPES_FILE";
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: String,
+        description: String,
+        #[serde(default)]
+        description_zh: String,
+    }
+    let Some(path) = path else {
+        return Ok(ScopeCatalogue::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(VARIABLE, format!("cannot read {}: {e}", path.display())))?;
+    let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| bad(VARIABLE, format!("{}: {e}", path.display())))?;
+    ScopeCatalogue::new(entries.into_iter().map(|e| (e.name, e.description, e.description_zh)))
+        .map_err(|e| bad(VARIABLE, e.to_string()))
+}
+
+impl ServeOptions {
+    pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigError> {
+        if self.database_max_connections == 0 {
+            return Err(bad("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.rpc_timeout_ms == 0 {
+            return Err(bad("GATEHOUSE_RPC_TIMEOUT_MS", "must be at least 1"));
+        }
+        if self.password_memory_kib < 1024 {
+            return Err(bad("GATEHOUSE_PASSWORD_MEMORY_KIB", "must be at least 1024 (1 MiB)"));
+        }
+        if self.password_iterations == 0 {
+            return Err(bad("GATEHOUSE_PASSWORD_ITERATIONS", "must be at least 1"));
+        }
+        let log_format = LogFormat::parse(&self.log_format)
+            .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format)))?;
+        Ok(ServeConfig {
+            database_url: database_url(&self.database_url)?,
+            database_max_connections: self.database_max_connections,
+            auto_migrate: self.auto_migrate,
+            registry_listen: socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen)?,
+            gateway_listen: socket_addr("GATEHOUSE_GATEWAY_LISTEN", &self.gateway_listen)?,
+            registry_url: service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url)?,
+            rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            registry: RegistryConfig {
+                password: PasswordParams {
+                    memory_kib: self.password_memory_kib,
+                    iterations: self.password_iterations,
+                    parallelism: 1,
+                },
+                scopes: scope_catalogue(self.scopes_file.as_deref())?,
+                ..RegistryConfig::default()
+            },
+            log_format,
+        })
+    }
+}

@@ -1,0 +1,155 @@
+//! What the CLI prints: aligned text for people, one JSON document for scripts.
+
+use gatehouse_proto::pb::common::v1 as common;
+use gatehouse_proto::pb::registry::v1 as pb;
+use serde_json::{Value, json};
+
+use crate::cli::OutputFormat;
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn print_rows(rows: &[(&str, String)]) {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in rows {
+        println!("{key:<width$}  {value}");
+    }
+}
+
+fn user_json(user: &common::User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+        "created_at": user.created_at,
+    })
+}
+
+pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
+    let Some(user) = user else { return };
+    match format {
+        OutputFormat::Json => print_json(&user_json(user)),
+        OutputFormat::Table => print_rows(&[
+            ("id", user.id.clone()),
+            ("username", user.username.clone()),
+            ("email", user.email.clone()),
+            ("display name", user.display_name.clone()),
+        ]),
+    }
+}
+
+fn client_type(value: i32) -> &'static str {
+    match common::ClientType::try_from(value) {
+        Ok(common::ClientType::Public) => "public",
+        _ => "confidential",
+    }
+}
+
+fn grant_types(values: &[i32]) -> Vec<&'static str> {
+    values
+        .iter()
+        .filter_map(|v| match common::GrantType::try_from(*v) {
+            Ok(common::GrantType::AuthorizationCode) => Some("authorization_code"),
+            Ok(common::GrantType::RefreshToken) => Some("refresh_token"),
+            Ok(common::GrantType::ClientCredentials) => Some("client_credentials"),
+            _ => None,
+        })
+        .collect()
+}
+
+fn secret_json(secret: &pb::ClientSecretInfo) -> Value {
+    json!({
+        "id": secret.id,
+        "prefix": secret.prefix,
+        "created_at": secret.created_at,
+        "last_used_at": (secret.last_used_at != 0).then_some(secret.last_used_at),
+    })
+}
+
+fn application_json(app: &pb::Application) -> Value {
+    json!({
+        "client_id": app.client_id,
+        "owner_id": app.owner_id,
+        "name": app.name,
+        "description": app.description,
+        "homepage_url": app.homepage_url,
+        "redirect_uris": app.redirect_uris,
+        "client_type": client_type(app.client_type),
+        "grant_types": grant_types(&app.grant_types),
+        "scopes": app.scopes,
+        "secrets": app.secrets.iter().map(secret_json).collect::<Vec<_>>(),
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    })
+}
+
+/// Prints an application; `new_secret` is the clear-text secret when one was just made.
+pub(crate) fn application(format: OutputFormat, app: Option<&pb::Application>, new_secret: Option<&str>) {
+    let Some(app) = app else { return };
+    let new_secret = new_secret.filter(|s| !s.is_empty());
+    match format {
+        OutputFormat::Json => {
+            let mut value = application_json(app);
+            if let (Some(secret), Some(map)) = (new_secret, value.as_object_mut()) {
+                map.insert("client_secret".to_owned(), json!(secret));
+            }
+            print_json(&value);
+        }
+        OutputFormat::Table => {
+            let mut rows = vec![
+                ("client id", app.client_id.clone()),
+                ("name", app.name.clone()),
+                ("type", client_type(app.client_type).to_owned()),
+                ("redirect uris", app.redirect_uris.join(" ")),
+                ("grant types", grant_types(&app.grant_types).join(" ")),
+                ("scopes", app.scopes.join(" ")),
+            ];
+            for secret in &app.secrets {
+                rows.push(("secret", format!("{} {}... created {}", secret.id, secret.prefix, secret.created_at)));
+            }
+            if let Some(secret) = new_secret {
+                rows.push(("client secret", format!("{secret}   (shown once: store it now)")));
+            }
+            print_rows(&rows);
+        }
+    }
+}
+
+pub(crate) fn applications(format: OutputFormat, apps: &[pb::Application]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(apps.iter().map(application_json).collect())),
+        OutputFormat::Table => {
+            println!("{:<22} {:<13} NAME", "CLIENT ID", "TYPE");
+            for app in apps {
+                println!("{:<22} {:<13} {}", app.client_id, client_type(app.client_type), app.name);
+            }
+        }
+    }
+}
+
+pub(crate) fn new_secret(format: OutputFormat, client_id: &str, info: Option<&pb::ClientSecretInfo>, secret: &str) {
+    match format {
+        OutputFormat::Json => {
+            let mut value = json!({ "client_id": client_id, "client_secret": secret });
+            if let (Some(info), Some(map)) = (info, value.as_object_mut()) {
+                map.insert("secret".to_owned(), secret_json(info));
+            }
+            print_json(&value);
+        }
+        OutputFormat::Table => print_rows(&[
+            ("client id", client_id.to_owned()),
+            ("secret id", info.map(|i| i.id.clone()).unwrap_or_default()),
+            ("client secret", format!("{secret}   (shown once: store it now)")),
+        ]),
+    }
+}
+
+pub(crate) fn done(format: OutputFormat, message: &str) {
+    match format {
+        OutputFormat::Json => print_json(&json!({ "ok": true, "message": message })),
+        OutputFormat::Table => println!("{message}"),
+    }
+}

@@ -1,0 +1,134 @@
+//! The OAuth error: a closed set of RFC codes plus a specific description.
+
+use std::borrow::Cow;
+
+/// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1 and RFC 7009 §2.2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OAuthErrorCode {
+    /// "The request is missing a required parameter, includes an invalid parameter value,
+    /// includes a parameter more than once, or is otherwise malformed." (RFC 6749 §5.2)
+    InvalidRequest,
+    /// "Client authentication failed (e.g., unknown client, no client authentication
+    /// included, or unsupported authentication method)." (RFC 6749 §5.2)
+    InvalidClient,
+    /// "The provided authorization grant ... or refresh token is invalid, expired, revoked,
+    /// does not match the redirection URI ..., or was issued to another client." (RFC 6749 §5.2)
+    InvalidGrant,
+    /// "The authenticated client is not authorized to use this authorization grant type."
+    /// (RFC 6749 §5.2)
+    UnauthorizedClient,
+    /// "The authorization grant type is not supported by the authorization server." (RFC 6749 §5.2)
+    UnsupportedGrantType,
+    /// "The requested scope is invalid, unknown, malformed, or exceeds the scope granted by the
+    /// resource owner." (RFC 6749 §5.2)
+    InvalidScope,
+    /// "The resource owner or authorization server denied the request." (RFC 6749 §4.1.2.1)
+    AccessDenied,
+    /// "The authorization server does not support obtaining an authorization code using this
+    /// method." (RFC 6749 §4.1.2.1)
+    UnsupportedResponseType,
+    /// "The authorization server encountered an unexpected condition that prevented it from
+    /// fulfilling the request." (RFC 6749 §4.1.2.1)
+    ServerError,
+    /// "The authorization server is currently unable to handle the request due to a temporary
+    /// overloading or maintenance of the server." (RFC 6749 §4.1.2.1)
+    TemporarilyUnavailable,
+    /// "The access token provided is expired, revoked, malformed, or invalid for other
+    /// reasons." (RFC 6750 §3.1)
+    InvalidToken,
+    /// "The request requires higher privileges than provided by the access token." (RFC 6750 §3.1)
+    InsufficientScope,
+    /// "The authorization server does not support the revocation of the presented token
+    /// type." (RFC 7009 §2.2.1)
+    UnsupportedTokenType,
+}
+
+impl OAuthErrorCode {
+    /// Every code, for table-driven tests and for decoding.
+    pub const ALL: [Self; 13] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::UnsupportedTokenType,
+    ];
+
+    /// The wire string of the code.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+        }
+    }
+
+    /// Parses a wire string; `None` for anything that is not an RFC code.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == value)
+    }
+}
+
+/// An OAuth error with a specific, secret-free description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    /// Lowercase, no trailing punctuation, never containing a secret.
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(OAuthErrorCode::InvalidScope, description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_parses_back_from_its_wire_string() {
+        for code in OAuthErrorCode::ALL {
+            assert_eq!(OAuthErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(OAuthErrorCode::parse("invalid"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! The OAuth 2.0 rules of Gatehouse, free of any transport or storage.
+//!
+//! Every protocol value has a newtype that validates on construction, so a
+//! value that reached a service's use case is already known to be well formed.
+//! Nothing here depends on tonic, hyper, sea-orm or redis.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod redirect_uri;
+pub mod scope;
+pub mod secret;
+
+pub use client::{ClientId, ClientType, GrantType};
+pub use clock::{Clock, SystemClock};
+pub use error::{OAuthError, OAuthErrorCode};
+pub use redirect_uri::RedirectUri;
+pub use scope::{Scope, ScopeCatalogue, ScopeSet};
+pub use secret::{SecretHash, random_token};

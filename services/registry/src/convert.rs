@@ -1,0 +1,117 @@
+//! Registry domain types to and from their wire messages.
+
+use gatehouse_oauth::RedirectUri;
+use gatehouse_proto::pb::common::v1 as common;
+use gatehouse_proto::pb::registry::v1 as pb;
+
+use crate::model::{Application, ClientSecretInfo, User};
+
+impl From<User> for common::User {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl From<ClientSecretInfo> for pb::ClientSecretInfo {
+    fn from(info: ClientSecretInfo) -> Self {
+        Self {
+            id: info.id,
+            prefix: info.prefix,
+            created_at: info.created_at,
+            last_used_at: info.last_used_at.unwrap_or(0),
+        }
+    }
+}
+
+impl From<Application> for pb::Application {
+    fn from(app: Application) -> Self {
+        Self {
+            client_id: app.client_id.into_string(),
+            owner_id: app.owner_id,
+            name: app.name,
+            description: app.description,
+            homepage_url: app.homepage_url,
+            logo_url: app.logo_url,
+            redirect_uris: app.redirect_uris.iter().map(RedirectUri::as_str).map(str::to_owned).collect(),
+            client_type: common::ClientType::from(app.client_type) as i32,
+            grant_types: app.grant_types.into_iter().map(|g| common::GrantType::from(g) as i32).collect(),
+            scopes: app.scopes.to_strings(),
+            secrets: app.secrets.into_iter().map(Into::into).collect(),
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+use gatehouse_proto::convert::{client_type_from_pb, grant_types_from_pb};
+
+use crate::error::RegistryError;
+use crate::model::{ApplicationPatch, NewApplication, NewUser};
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl From<pb::CreateUserRequest> for NewUser {
+    fn from(request: pb::CreateUserRequest) -> Self {
+        Self {
+            username: request.username,
+            email: request.email,
+            display_name: request.display_name,
+            avatar_url: request.avatar_url,
+            password: request.password,
+        }
+    }
+}
+
+impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {
+    type Error = RegistryError;
+
+    fn try_from(request: pb::RegisterApplicationRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            owner_id: request.owner_id,
+            name: request.name,
+            description: request.description,
+            homepage_url: request.homepage_url,
+            logo_url: request.logo_url,
+            redirect_uris: request.redirect_uris,
+            client_type: client_type_from_pb(request.client_type).map_err(|e| RegistryError::invalid("client_type", e))?,
+            grant_types: grant_types_from_pb(&request.grant_types).map_err(|e| RegistryError::invalid("grant_types", e))?,
+            scopes: request.scopes,
+        })
+    }
+}
+
+impl TryFrom<pb::UpdateApplicationRequest> for ApplicationPatch {
+    type Error = RegistryError;
+
+    fn try_from(request: pb::UpdateApplicationRequest) -> Result<Self, Self::Error> {
+        let grant_types = request
+            .grant_types
+            .map(|list| grant_types_from_pb(&list.values))
+            .transpose()
+            .map_err(|e| RegistryError::invalid("grant_types", e))?;
+        Ok(Self {
+            acting_owner_id: non_empty(request.acting_owner_id),
+            name: request.name,
+            description: request.description,
+            homepage_url: request.homepage_url,
+            logo_url: request.logo_url,
+            redirect_uris: request.redirect_uris.map(|list| list.values),
+            grant_types,
+            scopes: request.scopes.map(|list| list.values),
+        })
+    }
+}
+
+/// An empty `acting_owner_id` means "no ownership check" (operator CLI).
+pub(crate) fn acting_owner(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}

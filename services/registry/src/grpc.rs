@@ -1,0 +1,110 @@
+//! The tonic adapter: wire messages in, use cases called, wire messages out.
+
+use gatehouse_proto::pb::common::v1 as common;
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::registry::v1::registry_service_server::{RegistryService, RegistryServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::convert::acting_owner;
+use crate::error::RegistryError;
+use crate::service::Registry;
+
+pub(crate) fn server(registry: Registry) -> RegistryServiceServer<RegistryGrpc> {
+    RegistryServiceServer::new(RegistryGrpc { registry })
+}
+
+#[derive(Debug)]
+pub(crate) struct RegistryGrpc {
+    registry: Registry,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl RegistryService for RegistryGrpc {
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> RpcResult<pb::CreateUserResponse> {
+        let user = self.registry.create_user(request.into_inner().into()).await?;
+        Ok(Response::new(pb::CreateUserResponse { user: Some(user.into()) }))
+    }
+
+    async fn get_user(&self, request: Request<pb::GetUserRequest>) -> RpcResult<pb::GetUserResponse> {
+        let user = match request.into_inner().lookup {
+            Some(pb::get_user_request::Lookup::Id(id)) => self.registry.get_user_by_id(&id).await?,
+            Some(pb::get_user_request::Lookup::Username(name)) => self.registry.get_user_by_username(&name).await?,
+            None => return Err(RegistryError::invalid("lookup", "set id or username").into()),
+        };
+        Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
+    }
+
+    async fn verify_password(&self, request: Request<pb::VerifyPasswordRequest>) -> RpcResult<pb::VerifyPasswordResponse> {
+        let request = request.into_inner();
+        let user = self.registry.verify_password(&request.username, request.password).await?;
+        Ok(Response::new(pb::VerifyPasswordResponse {
+            verified: user.is_some(),
+            user: user.map(common::User::from),
+        }))
+    }
+
+    async fn register_application(&self, request: Request<pb::RegisterApplicationRequest>) -> RpcResult<pb::RegisterApplicationResponse> {
+        let (app, secret) = self.registry.register_application(request.into_inner().try_into()?).await?;
+        Ok(Response::new(pb::RegisterApplicationResponse {
+            application: Some(app.into()),
+            client_secret: secret.map(|s| s.secret).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_applications(&self, request: Request<pb::ListApplicationsRequest>) -> RpcResult<pb::ListApplicationsResponse> {
+        let request = request.into_inner();
+        let apps = self.registry.list_applications(acting_owner(&request.owner_id)).await?;
+        Ok(Response::new(pb::ListApplicationsResponse {
+            applications: apps.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> RpcResult<pb::GetApplicationResponse> {
+        let app = self.registry.get_application(&request.into_inner().client_id).await?;
+        Ok(Response::new(pb::GetApplicationResponse { application: Some(app.into()) }))
+    }
+
+    async fn update_application(&self, request: Request<pb::UpdateApplicationRequest>) -> RpcResult<pb::UpdateApplicationResponse> {
+        let request = request.into_inner();
+        let client_id = request.client_id.clone();
+        let app = self.registry.update_application(&client_id, request.try_into()?).await?;
+        Ok(Response::new(pb::UpdateApplicationResponse { application: Some(app.into()) }))
+    }
+
+    async fn delete_application(&self, request: Request<pb::DeleteApplicationRequest>) -> RpcResult<pb::DeleteApplicationResponse> {
+        let request = request.into_inner();
+        self.registry.delete_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        Ok(Response::new(pb::DeleteApplicationResponse {}))
+    }
+
+    async fn rotate_client_secret(&self, request: Request<pb::RotateClientSecretRequest>) -> RpcResult<pb::RotateClientSecretResponse> {
+        let request = request.into_inner();
+        let created = self.registry.rotate_client_secret(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        Ok(Response::new(pb::RotateClientSecretResponse {
+            secret: Some(created.info.into()),
+            client_secret: created.secret,
+        }))
+    }
+
+    async fn delete_client_secret(&self, request: Request<pb::DeleteClientSecretRequest>) -> RpcResult<pb::DeleteClientSecretResponse> {
+        let request = request.into_inner();
+        self.registry
+            .delete_client_secret(&request.client_id, &request.secret_id, acting_owner(&request.acting_owner_id))
+            .await?;
+        Ok(Response::new(pb::DeleteClientSecretResponse {}))
+    }
+
+    async fn authenticate_client(&self, request: Request<pb::AuthenticateClientRequest>) -> RpcResult<pb::AuthenticateClientResponse> {
+        let request = request.into_inner();
+        let app = self.registry.authenticate_client(&request.client_id, &request.client_secret).await?;
+        Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()) }))
+    }
+
+    async fn list_scopes(&self, _request: Request<pb::ListScopesRequest>) -> RpcResult<pb::ListScopesResponse> {
+        Ok(Response::new(pb::ListScopesResponse {
+            scopes: self.registry.scopes().entries().iter().map(Into::into).collect(),
+        }))
+    }
+}

@@ -1,0 +1,53 @@
+//! The registry service: user accounts, applications (OAuth clients), their
+//! client secrets and the scope catalogue.
+//!
+//! It owns the `registry_*` tables and nothing else; other services reach
+//! this data only through its gRPC API.
+
+mod config;
+mod convert;
+mod error;
+mod grpc;
+pub mod migration;
+mod model;
+mod password;
+mod service;
+mod store;
+mod validate;
+
+use std::sync::Arc;
+
+use gatehouse_oauth::Clock;
+use gatehouse_runtime::grpc::{ServeError, ServerLimits};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+pub use config::{PasswordParams, RegistryConfig};
+pub use error::{RegistryError, RegistryResult};
+pub use model::{Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewUser, User};
+pub use service::{CLIENT_SECRET_PREFIX, CreatedSecret, Registry};
+
+/// The name this service reports in `grpc.health.v1`.
+pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
+
+/// Builds the registry on an open database (migrations must have run).
+pub fn build(config: RegistryConfig, db: DatabaseConnection, clock: Arc<dyn Clock>) -> RegistryResult<Registry> {
+    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), clock)
+}
+
+/// Serves the registry's gRPC API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    registry: Registry,
+    db: DatabaseConnection,
+    listener: TcpListener,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
+    gatehouse_runtime::grpc::monitor_health(health, SERVICE_NAME, std::time::Duration::from_secs(5), move || {
+        let db = db.clone();
+        async move { gatehouse_runtime::database::ping(&db).await }
+    });
+    let routes = tonic::service::Routes::new(grpc::server(registry));
+    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+}

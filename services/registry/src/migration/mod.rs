@@ -1,0 +1,21 @@
+//! The registry's own migrations, tracked in its own table so that the
+//! services can share one database (the embedded default) without clashing.
+
+mod m20261126_000001_create_registry_tables;
+
+use sea_orm_migration::prelude::*;
+
+/// Runs the registry's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_registry_tables::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("registry_migrations").into_iden()
+    }
+}

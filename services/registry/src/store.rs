@@ -1,0 +1,38 @@
+//! The registry's storage port: what the use cases need from a database.
+
+pub(crate) mod sql;
+
+use gatehouse_oauth::SecretHash;
+
+use crate::error::RegistryResult;
+use crate::model::{Application, ClientSecretInfo, User};
+
+/// Persistent state of the registry. Each method is atomic: a write that
+/// touches several rows runs in one transaction.
+#[async_trait::async_trait]
+pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
+    /// Inserts a user; `AlreadyExists` when the username key is taken.
+    async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()>;
+    async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>>;
+    /// The user and their password hash.
+    async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
+
+    /// Inserts an application together with its first secret, if any.
+    async fn insert_application(&self, app: &Application, secret: Option<(&ClientSecretInfo, &SecretHash)>) -> RegistryResult<()>;
+    async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>>;
+    async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>>;
+    /// Writes every mutable field of `app`; `NotFound` when it is gone.
+    async fn update_application(&self, app: &Application) -> RegistryResult<()>;
+    /// Deletes an application and its secrets; false when there was none.
+    async fn delete_application(&self, client_id: &str) -> RegistryResult<bool>;
+
+    /// Adds a secret unless the application already holds `max`
+    /// (`FailedPrecondition`); the count and insert are one locked step.
+    async fn add_secret(&self, client_id: &str, secret: &ClientSecretInfo, hash: &SecretHash, max: usize) -> RegistryResult<()>;
+    /// Deletes one secret; with `keep_one`, refuses to delete the last one.
+    async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()>;
+    /// (secret id, hash) of every secret of the application.
+    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash)>>;
+    /// Records a use of the secret (at most once a minute, to spare writes).
+    async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()>;
+}

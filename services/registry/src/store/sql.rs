@@ -1,0 +1,300 @@
+//! The registry store on sea-orm: one implementation for SQLite and PostgreSQL.
+
+mod entity;
+
+use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet, SecretHash};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
+};
+
+use self::entity::{application, client_secret, user};
+use crate::error::{RegistryError, RegistryResult};
+use crate::model::{Application, ClientSecretInfo, User};
+use crate::store::RegistryStore;
+
+/// Registry tables in a SQL database.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlRegistryStore {
+    db: DatabaseConnection,
+}
+
+impl SqlRegistryStore {
+    pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising Vec<String> cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn corrupt(what: &str, client_id: &str) -> RegistryError {
+    RegistryError::Storage(DbErr::Custom(format!("corrupt {what} of application {client_id}")))
+}
+
+fn user_from_row(row: user::Model) -> (User, String) {
+    let user = User {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        display_name: row.display_name,
+        avatar_url: row.avatar_url,
+        created_at: row.created_at,
+    };
+    (user, row.password_hash)
+}
+
+fn secret_from_row(row: client_secret::Model) -> ClientSecretInfo {
+    ClientSecretInfo {
+        id: row.id,
+        prefix: row.prefix,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+    }
+}
+
+fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Model>) -> RegistryResult<Application> {
+    let uris: Vec<String> = serde_json::from_str(&row.redirect_uris).map_err(|_| corrupt("redirect_uris", &row.client_id))?;
+    let grants: Vec<String> = serde_json::from_str(&row.grant_types).map_err(|_| corrupt("grant_types", &row.client_id))?;
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes", &row.client_id))?;
+    let grant_types = grants
+        .iter()
+        .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types", &row.client_id)))
+        .collect::<RegistryResult<Vec<_>>>()?;
+    let scopes = scopes
+        .iter()
+        .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scopes", &row.client_id)))
+        .collect::<RegistryResult<Vec<_>>>()?;
+    let client_type = ClientType::parse(&row.client_type).ok_or_else(|| corrupt("client_type", &row.client_id))?;
+    let client_id = ClientId::parse(&row.client_id).ok_or_else(|| corrupt("client_id", &row.client_id))?;
+    Ok(Application {
+        client_id,
+        owner_id: row.owner_id,
+        name: row.name,
+        description: row.description,
+        homepage_url: row.homepage_url,
+        logo_url: row.logo_url,
+        redirect_uris: uris.into_iter().map(RedirectUri::from_stored).collect(),
+        client_type,
+        grant_types,
+        scopes: ScopeSet::from_scopes(scopes),
+        secrets: secrets.into_iter().map(secret_from_row).collect(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn application_row(app: &Application) -> application::ActiveModel {
+    application::ActiveModel {
+        client_id: Set(app.client_id.as_str().to_owned()),
+        owner_id: Set(app.owner_id.clone()),
+        name: Set(app.name.clone()),
+        description: Set(app.description.clone()),
+        homepage_url: Set(app.homepage_url.clone()),
+        logo_url: Set(app.logo_url.clone()),
+        redirect_uris: Set(to_json(&app.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>())),
+        client_type: Set(app.client_type.as_str().to_owned()),
+        grant_types: Set(to_json(&app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>())),
+        scopes: Set(to_json(&app.scopes.to_strings())),
+        created_at: Set(app.created_at),
+        updated_at: Set(app.updated_at),
+    }
+}
+
+fn secret_row(client_id: &str, secret: &ClientSecretInfo, hash: &SecretHash) -> client_secret::ActiveModel {
+    client_secret::ActiveModel {
+        id: Set(secret.id.clone()),
+        client_id: Set(client_id.to_owned()),
+        secret_hash: Set(hash.as_str().to_owned()),
+        prefix: Set(secret.prefix.clone()),
+        created_at: Set(secret.created_at),
+        last_used_at: Set(secret.last_used_at),
+    }
+}
+
+impl SqlRegistryStore {
+    async fn secrets_of(&self, client_ids: &[String]) -> RegistryResult<Vec<client_secret::Model>> {
+        Ok(client_secret::Entity::find()
+            .filter(client_secret::Column::ClientId.is_in(client_ids.iter().cloned()))
+            .order_by_asc(client_secret::Column::CreatedAt)
+            .order_by_asc(client_secret::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl RegistryStore for SqlRegistryStore {
+    async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()> {
+        let row = user::ActiveModel {
+            id: Set(user.id.clone()),
+            username_key: Set(username_key.to_owned()),
+            username: Set(user.username.clone()),
+            email: Set(user.email.clone()),
+            display_name: Set(user.display_name.clone()),
+            avatar_url: Set(user.avatar_url.clone()),
+            password_hash: Set(password_hash.to_owned()),
+            created_at: Set(user.created_at),
+        };
+        match user::Entity::insert(row).exec_without_returning(&self.db).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => {
+                Err(RegistryError::AlreadyExists(format!("username {:?} is taken", user.username)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>> {
+        let row = user::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        Ok(row.map(|row| user_from_row(row).0))
+    }
+
+    async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>> {
+        let row = user::Entity::find()
+            .filter(user::Column::UsernameKey.eq(username_key))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(user_from_row))
+    }
+
+    async fn insert_application(&self, app: &Application, secret: Option<(&ClientSecretInfo, &SecretHash)>) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        application::Entity::insert(application_row(app)).exec_without_returning(&txn).await?;
+        if let Some((info, hash)) = secret {
+            client_secret::Entity::insert(secret_row(app.client_id.as_str(), info, hash))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>> {
+        let mut query = application::Entity::find();
+        if let Some(owner_id) = owner_id {
+            query = query.filter(application::Column::OwnerId.eq(owner_id));
+        }
+        let rows = query
+            .order_by_asc(application::Column::CreatedAt)
+            .order_by_asc(application::Column::ClientId)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = rows.iter().map(|row| row.client_id.clone()).collect();
+        let mut secrets = self.secrets_of(&ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut secrets)
+                    .into_iter()
+                    .partition(|s| s.client_id == row.client_id);
+                secrets = rest;
+                application_from_rows(row, mine)
+            })
+            .collect()
+    }
+
+    async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>> {
+        let Some(row) = application::Entity::find_by_id(client_id.to_owned()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
+        application_from_rows(row, secrets).map(Some)
+    }
+
+    async fn update_application(&self, app: &Application) -> RegistryResult<()> {
+        let result = application::Entity::update_many()
+            .set(application_row(app))
+            .filter(application::Column::ClientId.eq(app.client_id.as_str()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(RegistryError::NotFound(format!("application {:?} not found", app.client_id.as_str())));
+        }
+        Ok(())
+    }
+
+    async fn delete_application(&self, client_id: &str) -> RegistryResult<bool> {
+        let txn = self.db.begin().await?;
+        client_secret::Entity::delete_many()
+            .filter(client_secret::Column::ClientId.eq(client_id))
+            .exec(&txn)
+            .await?;
+        let deleted = application::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn add_secret(&self, client_id: &str, secret: &ClientSecretInfo, hash: &SecretHash, max: usize) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        // Lock the application row so that two concurrent rotations cannot
+        // both see room for one more secret (PostgreSQL; SQLite has one writer).
+        let app = application::Entity::find_by_id(client_id.to_owned()).lock_exclusive().one(&txn).await?;
+        if app.is_none() {
+            return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
+        }
+        let count = client_secret::Entity::find()
+            .filter(client_secret::Column::ClientId.eq(client_id))
+            .count(&txn)
+            .await?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(RegistryError::FailedPrecondition(format!(
+                "application already has {max} client secrets: delete one before creating another"
+            )));
+        }
+        client_secret::Entity::insert(secret_row(client_id, secret, hash)).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        let app = application::Entity::find_by_id(client_id.to_owned()).lock_exclusive().one(&txn).await?;
+        if app.is_none() {
+            return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
+        }
+        let secrets = client_secret::Entity::find()
+            .filter(client_secret::Column::ClientId.eq(client_id))
+            .all(&txn)
+            .await?;
+        if !secrets.iter().any(|s| s.id == secret_id) {
+            return Err(RegistryError::NotFound(format!("client secret {secret_id:?} not found")));
+        }
+        if keep_one && secrets.len() == 1 {
+            return Err(RegistryError::FailedPrecondition(
+                "the last client secret of a confidential application cannot be deleted: create another first".to_owned(),
+            ));
+        }
+        client_secret::Entity::delete_by_id(secret_id.to_owned()).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash)>> {
+        let rows = client_secret::Entity::find()
+            .filter(client_secret::Column::ClientId.eq(client_id))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, SecretHash::from_stored(row.secret_hash))).collect())
+    }
+
+    async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()> {
+        client_secret::Entity::update_many()
+            .col_expr(client_secret::Column::LastUsedAt, Expr::value(now))
+            .filter(client_secret::Column::Id.eq(secret_id))
+            .filter(
+                Condition::any()
+                    .add(client_secret::Column::LastUsedAt.is_null())
+                    .add(client_secret::Column::LastUsedAt.lt(now - 60)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "registry_users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Lowercased username: the unique key, so "Alice" and "alice" collide.
+    #[sea_orm(unique)]
+    pub username_key: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,118 @@
+//! The one gRPC server stack: health, reflection, timeouts and limits,
+//! built the same way for every service.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+pub use tonic_health::server::HealthReporter as Health;
+
+/// Limits applied to every gRPC server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Upper bound for one RPC, so that a stuck dependency cannot pin a connection.
+    pub request_timeout: Duration,
+    /// In-flight RPCs per connection.
+    pub concurrency_per_connection: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            concurrency_per_connection: 256,
+        }
+    }
+}
+
+/// Errors while building or running a gRPC server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A health reporter for `service_name` that starts NOT_SERVING, plus the
+/// health service to mount. The overall status ("") follows the same value.
+pub async fn health(service_name: &str) -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_service_status(service_name, ServingStatus::NotServing).await;
+    reporter.set_service_status("", ServingStatus::NotServing).await;
+    (reporter, service)
+}
+
+/// Sets `service_name` (and the overall status) to `serving`.
+pub async fn set_serving(reporter: &HealthReporter, service_name: &str, serving: bool) {
+    let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+    reporter.set_service_status(service_name, status).await;
+    reporter.set_service_status("", status).await;
+}
+
+/// Keeps the health status in step with `check` (database and cache
+/// reachability) every `every`, so that a service whose dependency went away
+/// reports NOT_SERVING and comes back by itself when it returns.
+pub fn monitor_health<C, F>(reporter: HealthReporter, service_name: &'static str, every: Duration, check: C)
+where
+    C: Fn() -> F + Send + 'static,
+    F: Future<Output = bool> + Send,
+{
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let ok = check().await;
+            if last != Some(ok) {
+                if ok {
+                    tracing::info!(service = service_name, "dependencies reachable, serving");
+                } else {
+                    tracing::warn!(service = service_name, "a dependency is unreachable, not serving");
+                }
+                set_serving(&reporter, service_name, ok).await;
+                last = Some(ok);
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// Serves `routes` plus reflection on `listener` until `shutdown` resolves,
+/// then lets in-flight RPCs finish.
+pub async fn serve<S, F>(
+    routes: Routes,
+    health_service: tonic_health::pb::health_server::HealthServer<S>,
+    listener: TcpListener,
+    limits: ServerLimits,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    S: tonic_health::pb::health_server::Health,
+    F: Future<Output = ()> + Send,
+{
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    // grpcurl and many tools still ask the v1alpha service.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Server::builder()
+        .timeout(limits.request_timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .tcp_nodelay(true)
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

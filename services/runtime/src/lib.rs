@@ -1,0 +1,9 @@
+//! Process plumbing shared by every Gatehouse part, so that each service's
+//! `serve()` only wires its own use cases.
+
+pub mod database;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use shutdown::Shutdown;
