@@ -16,14 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     compiler.include_source_info(true).include_imports(true);
     compiler.open_files(FILES)?;
     // `compile_fds` ignores `file_descriptor_set_path`, so write it ourselves.
-    std::fs::write(
-        out_dir.join("gatehouse_descriptor.bin"),
-        compiler.encode_file_descriptor_set(),
-    )?;
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(compiler.file_descriptor_set())?;
+    std::fs::write(out_dir.join("gatehouse_descriptor.bin"), compiler.encode_file_descriptor_set())?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(compiler.file_descriptor_set())?;
     println!("cargo:rerun-if-changed=gatehouse");
     Ok(())
 }

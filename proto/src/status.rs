@@ -79,9 +79,9 @@ impl ErrorCode {
     pub const fn for_oauth(code: OAuthErrorCode) -> Self {
         match code {
             OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => Self::Unauthenticated,
-            OAuthErrorCode::AccessDenied
-            | OAuthErrorCode::UnauthorizedClient
-            | OAuthErrorCode::InsufficientScope => Self::PermissionDenied,
+            OAuthErrorCode::AccessDenied | OAuthErrorCode::UnauthorizedClient | OAuthErrorCode::InsufficientScope => {
+                Self::PermissionDenied
+            }
             OAuthErrorCode::ServerError => Self::Internal,
             OAuthErrorCode::TemporarilyUnavailable => Self::Unavailable,
             OAuthErrorCode::InvalidRequest
@@ -109,24 +109,15 @@ pub struct Detail {
 
 impl Detail {
     pub fn oauth(error: &OAuthError) -> Self {
-        Self {
-            reason: Some((error.code.as_str().to_owned(), OAUTH_DOMAIN)),
-            ..Self::default()
-        }
+        Self { reason: Some((error.code.as_str().to_owned(), OAUTH_DOMAIN)), ..Self::default() }
     }
 
     pub fn reason(reason: &str) -> Self {
-        Self {
-            reason: Some((reason.to_owned(), GATEHOUSE_DOMAIN)),
-            ..Self::default()
-        }
+        Self { reason: Some((reason.to_owned(), GATEHOUSE_DOMAIN)), ..Self::default() }
     }
 
     pub fn field(field: &str, rule: &str) -> Self {
-        Self {
-            field: Some((field.to_owned(), rule.to_owned())),
-            ..Self::default()
-        }
+        Self { field: Some((field.to_owned(), rule.to_owned())), ..Self::default() }
     }
 
     #[must_use]
@@ -159,11 +150,7 @@ pub fn encode(code: ErrorCode, message: impl Into<String>, detail: Detail) -> St
 
 /// Builds the status of an OAuth error.
 pub fn encode_oauth(error: &OAuthError) -> Status {
-    encode(
-        ErrorCode::for_oauth(error.code),
-        error.description.clone().into_owned(),
-        Detail::oauth(error),
-    )
+    encode(ErrorCode::for_oauth(error.code), error.description.clone().into_owned(), Detail::oauth(error))
 }
 
 /// Reads an OAuth error back from a status; `None` when the status carries none.
@@ -244,7 +231,17 @@ mod tests {
     #[test]
     fn every_class_has_a_consistent_grpc_and_http_code() {
         use ErrorCode::*;
-        for code in [InvalidArgument, Unauthenticated, PermissionDenied, NotFound, AlreadyExists, FailedPrecondition, ResourceExhausted, Unavailable, Internal] {
+        for code in [
+            InvalidArgument,
+            Unauthenticated,
+            PermissionDenied,
+            NotFound,
+            AlreadyExists,
+            FailedPrecondition,
+            ResourceExhausted,
+            Unavailable,
+            Internal,
+        ] {
             assert_eq!(ErrorCode::from_grpc(code.grpc_code()), code);
             assert!((400..600).contains(&code.http_status()));
         }

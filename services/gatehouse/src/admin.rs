@@ -18,11 +18,14 @@ async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClien
         .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?} is not a valid address", options.registry_url))?
         .connect()
         .await
-        .with_context(|| format!("cannot reach the registry at {} (is `gatehouse serve` running?)", options.registry_url))?;
+        .with_context(|| {
+            format!("cannot reach the registry at {} (is `gatehouse serve` running?)", options.registry_url)
+        })?;
     Ok(RegistryServiceClient::new(channel))
 }
 
 /// Turns a status into one readable line: the service's message and the code.
+#[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
 fn rpc_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{} ({:?})", status.message(), status.code())
 }
@@ -77,16 +80,26 @@ fn grant_types(values: &[String]) -> anyhow::Result<Vec<i32>> {
     values
         .iter()
         .map(|value| {
-            GrantType::parse(value)
-                .map(|grant| common::GrantType::from(grant) as i32)
-                .with_context(|| format!("--grant-type {value:?}: use authorization_code, refresh_token or client_credentials"))
+            GrantType::parse(value).map(|grant| common::GrantType::from(grant) as i32).with_context(|| {
+                format!("--grant-type {value:?}: use authorization_code, refresh_token or client_credentials")
+            })
         })
         .collect()
 }
 
 pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
     match command {
-        AppCommand::Create { owner, name, redirect_uris, public, scopes, grant_types: grants, description, homepage, client: options } => {
+        AppCommand::Create {
+            owner,
+            name,
+            redirect_uris,
+            public,
+            scopes,
+            grant_types: grants,
+            description,
+            homepage,
+            client: options,
+        } => {
             let grant_types = grant_types(&grants)?;
             let mut client = connect(&options).await?;
             let owner_id = owner_id(&mut client, &owner).await?;
@@ -132,7 +145,10 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::RotateSecret { id, client: options } => {
             let mut client = connect(&options).await?;
             let response = client
-                .rotate_client_secret(pb::RotateClientSecretRequest { client_id: id.clone(), acting_owner_id: String::new() })
+                .rotate_client_secret(pb::RotateClientSecretRequest {
+                    client_id: id.clone(),
+                    acting_owner_id: String::new(),
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
@@ -141,7 +157,11 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::DeleteSecret { id, secret_id, client: options } => {
             let mut client = connect(&options).await?;
             client
-                .delete_client_secret(pb::DeleteClientSecretRequest { client_id: id.clone(), secret_id: secret_id.clone(), acting_owner_id: String::new() })
+                .delete_client_secret(pb::DeleteClientSecretRequest {
+                    client_id: id.clone(),
+                    secret_id: secret_id.clone(),
+                    acting_owner_id: String::new(),
+                })
                 .await
                 .map_err(rpc_error)?;
             output::done(options.output, &format!("deleted client secret {secret_id} of {id}"));
@@ -149,7 +169,10 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::Delete { id, client: options } => {
             let mut client = connect(&options).await?;
             client
-                .delete_application(pb::DeleteApplicationRequest { client_id: id.clone(), acting_owner_id: String::new() })
+                .delete_application(pb::DeleteApplicationRequest {
+                    client_id: id.clone(),
+                    acting_owner_id: String::new(),
+                })
                 .await
                 .map_err(rpc_error)?;
             output::done(options.output, &format!("deleted application {id}"));

@@ -45,9 +45,7 @@ pub(crate) struct ServeConfig {
 }
 
 fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| bad(variable, format!("{value:?} is not an address like 127.0.0.1:8080")))
+    value.parse().map_err(|_| bad(variable, format!("{value:?} is not an address like 127.0.0.1:8080")))
 }
 
 fn service_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -80,8 +78,10 @@ fn scope_catalogue(path: Option<&std::path::Path>) -> Result<ScopeCatalogue, Con
     let Some(path) = path else {
         return Ok(ScopeCatalogue::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(VARIABLE, format!("cannot read {}: {e}", path.display())))?;
-    let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| bad(VARIABLE, format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(VARIABLE, format!("cannot read {}: {e}", path.display())))?;
+    let entries: Vec<Entry> =
+        serde_json::from_str(&text).map_err(|e| bad(VARIABLE, format!("{}: {e}", path.display())))?;
     ScopeCatalogue::new(entries.into_iter().map(|e| (e.name, e.description, e.description_zh)))
         .map_err(|e| bad(VARIABLE, e.to_string()))
 }

@@ -126,8 +126,6 @@ fn gateway(
     let address = listener.local_addr()?;
     println!("gateway listening on {} (HTTP)", local_url(address));
     Ok(async move {
-        gatehouse_gateway::serve(gateway_config, clients, listener, shutdown.wait())
-            .await
-            .context("gateway server")
+        gatehouse_gateway::serve(gateway_config, clients, listener, shutdown.wait()).await.context("gateway server")
     })
 }

@@ -67,11 +67,7 @@ pub enum GrantType {
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [
-        Self::AuthorizationCode,
-        Self::RefreshToken,
-        Self::ClientCredentials,
-    ];
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
 
     /// What an application gets when registration names no grant type.
     pub const DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
@@ -92,10 +88,7 @@ impl GrantType {
     /// Whether an application of `client_type` may be allowed this grant:
     /// `client_credentials` needs a secret (RFC 6749 §4.4).
     pub const fn allowed_for(self, client_type: ClientType) -> bool {
-        !matches!(
-            (self, client_type),
-            (Self::ClientCredentials, ClientType::Public)
-        )
+        !matches!((self, client_type), (Self::ClientCredentials, ClientType::Public))
     }
 }
 

@@ -12,9 +12,7 @@ impl Scope {
     pub fn parse(value: &str) -> Option<Self> {
         let ok = !value.is_empty()
             && value.len() <= 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b));
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b));
         ok.then(|| Self(value.to_owned()))
     }
 

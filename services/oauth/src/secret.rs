@@ -27,7 +27,7 @@ pub fn random_token(prefix: &str, chars: usize) -> String {
     for _ in 0..chars {
         token.push(char::from(BASE62[rng.random_range(0..BASE62.len())]));
     }
-    let checksum = crc32(token[prefix.len()..].as_bytes());
+    let checksum = crc32(&token.as_bytes()[prefix.len()..]);
     token.push_str(&base62_fixed(checksum, CHECKSUM_CHARS));
     token
 }

@@ -14,11 +14,7 @@ pub struct PasswordParams {
 impl Default for PasswordParams {
     /// OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
     fn default() -> Self {
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -33,10 +29,6 @@ pub struct RegistryConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self {
-            password: PasswordParams::default(),
-            scopes: ScopeCatalogue::default(),
-            max_client_secrets: 5,
-        }
+        Self { password: PasswordParams::default(), scopes: ScopeCatalogue::default(), max_client_secrets: 5 }
     }
 }

@@ -82,8 +82,10 @@ impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {
             homepage_url: request.homepage_url,
             logo_url: request.logo_url,
             redirect_uris: request.redirect_uris,
-            client_type: client_type_from_pb(request.client_type).map_err(|e| RegistryError::invalid("client_type", e))?,
-            grant_types: grant_types_from_pb(&request.grant_types).map_err(|e| RegistryError::invalid("grant_types", e))?,
+            client_type: client_type_from_pb(request.client_type)
+                .map_err(|e| RegistryError::invalid("client_type", e))?,
+            grant_types: grant_types_from_pb(&request.grant_types)
+                .map_err(|e| RegistryError::invalid("grant_types", e))?,
             scopes: request.scopes,
         })
     }

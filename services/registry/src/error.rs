@@ -62,9 +62,7 @@ impl From<RegistryError> for Status {
             RegistryError::AlreadyExists(_)
             | RegistryError::NotFound(_)
             | RegistryError::PermissionDenied(_)
-            | RegistryError::FailedPrecondition(_) => {
-                encode(error.code(), error.to_string(), Detail::default())
-            }
+            | RegistryError::FailedPrecondition(_) => encode(error.code(), error.to_string(), Detail::default()),
         }
     }
 }

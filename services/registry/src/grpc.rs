@@ -36,16 +36,19 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
     }
 
-    async fn verify_password(&self, request: Request<pb::VerifyPasswordRequest>) -> RpcResult<pb::VerifyPasswordResponse> {
+    async fn verify_password(
+        &self,
+        request: Request<pb::VerifyPasswordRequest>,
+    ) -> RpcResult<pb::VerifyPasswordResponse> {
         let request = request.into_inner();
         let user = self.registry.verify_password(&request.username, request.password).await?;
-        Ok(Response::new(pb::VerifyPasswordResponse {
-            verified: user.is_some(),
-            user: user.map(common::User::from),
-        }))
+        Ok(Response::new(pb::VerifyPasswordResponse { verified: user.is_some(), user: user.map(common::User::from) }))
     }
 
-    async fn register_application(&self, request: Request<pb::RegisterApplicationRequest>) -> RpcResult<pb::RegisterApplicationResponse> {
+    async fn register_application(
+        &self,
+        request: Request<pb::RegisterApplicationRequest>,
+    ) -> RpcResult<pb::RegisterApplicationResponse> {
         let (app, secret) = self.registry.register_application(request.into_inner().try_into()?).await?;
         Ok(Response::new(pb::RegisterApplicationResponse {
             application: Some(app.into()),
@@ -53,42 +56,59 @@ impl RegistryService for RegistryGrpc {
         }))
     }
 
-    async fn list_applications(&self, request: Request<pb::ListApplicationsRequest>) -> RpcResult<pb::ListApplicationsResponse> {
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> RpcResult<pb::ListApplicationsResponse> {
         let request = request.into_inner();
         let apps = self.registry.list_applications(acting_owner(&request.owner_id)).await?;
-        Ok(Response::new(pb::ListApplicationsResponse {
-            applications: apps.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Response::new(pb::ListApplicationsResponse { applications: apps.into_iter().map(Into::into).collect() }))
     }
 
-    async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> RpcResult<pb::GetApplicationResponse> {
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> RpcResult<pb::GetApplicationResponse> {
         let app = self.registry.get_application(&request.into_inner().client_id).await?;
         Ok(Response::new(pb::GetApplicationResponse { application: Some(app.into()) }))
     }
 
-    async fn update_application(&self, request: Request<pb::UpdateApplicationRequest>) -> RpcResult<pb::UpdateApplicationResponse> {
+    async fn update_application(
+        &self,
+        request: Request<pb::UpdateApplicationRequest>,
+    ) -> RpcResult<pb::UpdateApplicationResponse> {
         let request = request.into_inner();
         let client_id = request.client_id.clone();
         let app = self.registry.update_application(&client_id, request.try_into()?).await?;
         Ok(Response::new(pb::UpdateApplicationResponse { application: Some(app.into()) }))
     }
 
-    async fn delete_application(&self, request: Request<pb::DeleteApplicationRequest>) -> RpcResult<pb::DeleteApplicationResponse> {
+    async fn delete_application(
+        &self,
+        request: Request<pb::DeleteApplicationRequest>,
+    ) -> RpcResult<pb::DeleteApplicationResponse> {
         let request = request.into_inner();
         self.registry.delete_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
         Ok(Response::new(pb::DeleteApplicationResponse {}))
     }
 
-    async fn rotate_client_secret(&self, request: Request<pb::RotateClientSecretRequest>) -> RpcResult<pb::RotateClientSecretResponse> {
+    async fn rotate_client_secret(
+        &self,
+        request: Request<pb::RotateClientSecretRequest>,
+    ) -> RpcResult<pb::RotateClientSecretResponse> {
         let request = request.into_inner();
-        let created = self.registry.rotate_client_secret(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        let created =
+            self.registry.rotate_client_secret(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
         Ok(Response::new(pb::RotateClientSecretResponse {
             secret: Some(created.info.into()),
             client_secret: created.secret,
         }))
     }
 
-    async fn delete_client_secret(&self, request: Request<pb::DeleteClientSecretRequest>) -> RpcResult<pb::DeleteClientSecretResponse> {
+    async fn delete_client_secret(
+        &self,
+        request: Request<pb::DeleteClientSecretRequest>,
+    ) -> RpcResult<pb::DeleteClientSecretResponse> {
         let request = request.into_inner();
         self.registry
             .delete_client_secret(&request.client_id, &request.secret_id, acting_owner(&request.acting_owner_id))
@@ -96,7 +116,10 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::DeleteClientSecretResponse {}))
     }
 
-    async fn authenticate_client(&self, request: Request<pb::AuthenticateClientRequest>) -> RpcResult<pb::AuthenticateClientResponse> {
+    async fn authenticate_client(
+        &self,
+        request: Request<pb::AuthenticateClientRequest>,
+    ) -> RpcResult<pb::AuthenticateClientResponse> {
         let request = request.into_inner();
         let app = self.registry.authenticate_client(&request.client_id, &request.client_secret).await?;
         Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()) }))

@@ -46,7 +46,11 @@ struct Inner {
 }
 
 impl Registry {
-    pub(crate) fn new(config: RegistryConfig, store: Arc<dyn RegistryStore>, clock: Arc<dyn Clock>) -> RegistryResult<Self> {
+    pub(crate) fn new(
+        config: RegistryConfig,
+        store: Arc<dyn RegistryStore>,
+        clock: Arc<dyn Clock>,
+    ) -> RegistryResult<Self> {
         let hasher = PasswordHasherArgon2::new(config.password)?;
         Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher }) })
     }
@@ -91,10 +95,7 @@ impl Registry {
     }
 
     pub async fn get_user_by_id(&self, id: &str) -> RegistryResult<User> {
-        self.store()
-            .user_by_id(id)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("user {id:?} not found")))
+        self.store().user_by_id(id).await?.ok_or_else(|| RegistryError::NotFound(format!("user {id:?} not found")))
     }
 
     pub async fn get_user_by_username(&self, username: &str) -> RegistryResult<User> {
@@ -121,7 +122,8 @@ impl Registry {
     fn new_secret(&self) -> (CreatedSecret, SecretHash) {
         let secret = random_token(CLIENT_SECRET_PREFIX, RANDOM_CHARS_256_BITS);
         let info = ClientSecretInfo {
-            id: uuid::Uuid::new_v4().to_string(),
+            // v7 ids sort by creation time, which is the order secrets are listed in.
+            id: uuid::Uuid::now_v7().to_string(),
             prefix: secret[..VISIBLE_PREFIX_LEN].to_owned(),
             created_at: self.now(),
             last_used_at: None,
@@ -131,7 +133,10 @@ impl Registry {
     }
 
     /// Registers an application; a confidential one gets its first secret.
-    pub async fn register_application(&self, input: NewApplication) -> RegistryResult<(Application, Option<CreatedSecret>)> {
+    pub async fn register_application(
+        &self,
+        input: NewApplication,
+    ) -> RegistryResult<(Application, Option<CreatedSecret>)> {
         if self.store().user_by_id(&input.owner_id).await?.is_none() {
             return Err(RegistryError::invalid("owner_id", format!("user {:?} does not exist", input.owner_id)));
         }
@@ -226,21 +231,26 @@ impl Registry {
 
     /// Adds a secret; the old ones keep working until deleted, so a secret
     /// rotates without downtime.
-    pub async fn rotate_client_secret(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<CreatedSecret> {
+    pub async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        acting_owner: Option<&str>,
+    ) -> RegistryResult<CreatedSecret> {
         let app = self.owned_application(client_id, acting_owner).await?;
         if app.client_type == ClientType::Public {
-            return Err(RegistryError::FailedPrecondition(
-                "public applications have no client secret".to_owned(),
-            ));
+            return Err(RegistryError::FailedPrecondition("public applications have no client secret".to_owned()));
         }
         let (created, hash) = self.new_secret();
-        self.store()
-            .add_secret(client_id, &created.info, &hash, self.inner.config.max_client_secrets)
-            .await?;
+        self.store().add_secret(client_id, &created.info, &hash, self.inner.config.max_client_secrets).await?;
         Ok(created)
     }
 
-    pub async fn delete_client_secret(&self, client_id: &str, secret_id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
+    pub async fn delete_client_secret(
+        &self,
+        client_id: &str,
+        secret_id: &str,
+        acting_owner: Option<&str>,
+    ) -> RegistryResult<()> {
         let app = self.owned_application(client_id, acting_owner).await?;
         let keep_one = app.client_type == ClientType::Confidential;
         self.store().delete_secret(client_id, secret_id, keep_one).await

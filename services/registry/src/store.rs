@@ -18,7 +18,11 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
 
     /// Inserts an application together with its first secret, if any.
-    async fn insert_application(&self, app: &Application, secret: Option<(&ClientSecretInfo, &SecretHash)>) -> RegistryResult<()>;
+    async fn insert_application(
+        &self,
+        app: &Application,
+        secret: Option<(&ClientSecretInfo, &SecretHash)>,
+    ) -> RegistryResult<()>;
     async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>>;
     async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>>;
     /// Writes every mutable field of `app`; `NotFound` when it is gone.
@@ -28,7 +32,13 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
 
     /// Adds a secret unless the application already holds `max`
     /// (`FailedPrecondition`); the count and insert are one locked step.
-    async fn add_secret(&self, client_id: &str, secret: &ClientSecretInfo, hash: &SecretHash, max: usize) -> RegistryResult<()>;
+    async fn add_secret(
+        &self,
+        client_id: &str,
+        secret: &ClientSecretInfo,
+        hash: &SecretHash,
+        max: usize,
+    ) -> RegistryResult<()>;
     /// Deletes one secret; with `keep_one`, refuses to delete the last one.
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()>;
     /// (secret id, hash) of every secret of the application.

@@ -26,7 +26,11 @@ pub(crate) fn email(value: &str) -> RegistryResult<()> {
     let ok = value.len() <= 254
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
         && value.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.contains('@') && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         });
     if ok { Ok(()) } else { Err(RegistryError::invalid("email", rule)) }
 }
@@ -86,10 +90,7 @@ pub(crate) fn web_url(field: &'static str, value: &str) -> RegistryResult<String
 
 pub(crate) fn redirect_uris(values: &[String]) -> RegistryResult<Vec<RedirectUri>> {
     if values.is_empty() || values.len() > MAX_REDIRECT_URIS {
-        return Err(RegistryError::invalid(
-            "redirect_uris",
-            format!("must list 1 to {MAX_REDIRECT_URIS} URIs"),
-        ));
+        return Err(RegistryError::invalid("redirect_uris", format!("must list 1 to {MAX_REDIRECT_URIS} URIs")));
     }
     let mut out: Vec<RedirectUri> = Vec::with_capacity(values.len());
     for value in values {
@@ -108,10 +109,7 @@ pub(crate) fn grant_types(values: &[GrantType], client_type: ClientType) -> Regi
     out.sort();
     out.dedup();
     if let Some(bad) = out.iter().find(|grant| !grant.allowed_for(client_type)) {
-        return Err(RegistryError::invalid(
-            "grant_types",
-            format!("{} needs a confidential client", bad.as_str()),
-        ));
+        return Err(RegistryError::invalid("grant_types", format!("{} needs a confidential client", bad.as_str())));
     }
     Ok(out)
 }
@@ -124,10 +122,7 @@ pub(crate) fn scopes(values: &[String], catalogue: &ScopeCatalogue) -> RegistryR
         return Ok(catalogue.all());
     }
     if let Some(unknown) = catalogue.first_unknown(&set) {
-        return Err(RegistryError::invalid(
-            "scopes",
-            format!("{:?} is not in the scope catalogue", unknown.as_str()),
-        ));
+        return Err(RegistryError::invalid("scopes", format!("{:?} is not in the scope catalogue", unknown.as_str())));
     }
     Ok(set)
 }

@@ -24,10 +24,7 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            concurrency_per_connection: 256,
-        }
+        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256 }
     }
 }
 
@@ -42,7 +39,9 @@ pub enum ServeError {
 
 /// A health reporter for `service_name` that starts NOT_SERVING, plus the
 /// health service to mount. The overall status ("") follows the same value.
-pub async fn health(service_name: &str) -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
+pub async fn health(
+    service_name: &str,
+) -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status(service_name, ServingStatus::NotServing).await;
     reporter.set_service_status("", ServingStatus::NotServing).await;

@@ -69,6 +69,10 @@ pub async fn signal() {
 /// Awaits `drain` for at most `grace`, warning when the grace period runs out.
 pub async fn drain_within<F: std::future::Future>(grace: Duration, what: &str, drain: F) {
     if tokio::time::timeout(grace, drain).await.is_err() {
-        tracing::warn!(part = what, grace_secs = grace.as_secs(), "grace period ran out before in-flight requests finished");
+        tracing::warn!(
+            part = what,
+            grace_secs = grace.as_secs(),
+            "grace period ran out before in-flight requests finished"
+        );
     }
 }

@@ -5,8 +5,8 @@ mod entity;
 use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet, SecretHash};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    SqlErr, TransactionTrait,
 };
 
 use self::entity::{application, client_secret, user};
@@ -52,17 +52,14 @@ fn user_from_row(row: user::Model) -> (User, String) {
 }
 
 fn secret_from_row(row: client_secret::Model) -> ClientSecretInfo {
-    ClientSecretInfo {
-        id: row.id,
-        prefix: row.prefix,
-        created_at: row.created_at,
-        last_used_at: row.last_used_at,
-    }
+    ClientSecretInfo { id: row.id, prefix: row.prefix, created_at: row.created_at, last_used_at: row.last_used_at }
 }
 
 fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Model>) -> RegistryResult<Application> {
-    let uris: Vec<String> = serde_json::from_str(&row.redirect_uris).map_err(|_| corrupt("redirect_uris", &row.client_id))?;
-    let grants: Vec<String> = serde_json::from_str(&row.grant_types).map_err(|_| corrupt("grant_types", &row.client_id))?;
+    let uris: Vec<String> =
+        serde_json::from_str(&row.redirect_uris).map_err(|_| corrupt("redirect_uris", &row.client_id))?;
+    let grants: Vec<String> =
+        serde_json::from_str(&row.grant_types).map_err(|_| corrupt("grant_types", &row.client_id))?;
     let scopes: Vec<String> = serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes", &row.client_id))?;
     let grant_types = grants
         .iter()
@@ -123,7 +120,6 @@ impl SqlRegistryStore {
     async fn secrets_of(&self, client_ids: &[String]) -> RegistryResult<Vec<client_secret::Model>> {
         Ok(client_secret::Entity::find()
             .filter(client_secret::Column::ClientId.is_in(client_ids.iter().cloned()))
-            .order_by_asc(client_secret::Column::CreatedAt)
             .order_by_asc(client_secret::Column::Id)
             .all(&self.db)
             .await?)
@@ -158,14 +154,15 @@ impl RegistryStore for SqlRegistryStore {
     }
 
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>> {
-        let row = user::Entity::find()
-            .filter(user::Column::UsernameKey.eq(username_key))
-            .one(&self.db)
-            .await?;
+        let row = user::Entity::find().filter(user::Column::UsernameKey.eq(username_key)).one(&self.db).await?;
         Ok(row.map(user_from_row))
     }
 
-    async fn insert_application(&self, app: &Application, secret: Option<(&ClientSecretInfo, &SecretHash)>) -> RegistryResult<()> {
+    async fn insert_application(
+        &self,
+        app: &Application,
+        secret: Option<(&ClientSecretInfo, &SecretHash)>,
+    ) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
         application::Entity::insert(application_row(app)).exec_without_returning(&txn).await?;
         if let Some((info, hash)) = secret {
@@ -191,9 +188,8 @@ impl RegistryStore for SqlRegistryStore {
         let mut secrets = self.secrets_of(&ids).await?;
         rows.into_iter()
             .map(|row| {
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut secrets)
-                    .into_iter()
-                    .partition(|s| s.client_id == row.client_id);
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut secrets).into_iter().partition(|s| s.client_id == row.client_id);
                 secrets = rest;
                 application_from_rows(row, mine)
             })
@@ -222,16 +218,19 @@ impl RegistryStore for SqlRegistryStore {
 
     async fn delete_application(&self, client_id: &str) -> RegistryResult<bool> {
         let txn = self.db.begin().await?;
-        client_secret::Entity::delete_many()
-            .filter(client_secret::Column::ClientId.eq(client_id))
-            .exec(&txn)
-            .await?;
+        client_secret::Entity::delete_many().filter(client_secret::Column::ClientId.eq(client_id)).exec(&txn).await?;
         let deleted = application::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
         txn.commit().await?;
         Ok(deleted.rows_affected > 0)
     }
 
-    async fn add_secret(&self, client_id: &str, secret: &ClientSecretInfo, hash: &SecretHash, max: usize) -> RegistryResult<()> {
+    async fn add_secret(
+        &self,
+        client_id: &str,
+        secret: &ClientSecretInfo,
+        hash: &SecretHash,
+        max: usize,
+    ) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
         // Lock the application row so that two concurrent rotations cannot
         // both see room for one more secret (PostgreSQL; SQLite has one writer).
@@ -239,10 +238,8 @@ impl RegistryStore for SqlRegistryStore {
         if app.is_none() {
             return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
         }
-        let count = client_secret::Entity::find()
-            .filter(client_secret::Column::ClientId.eq(client_id))
-            .count(&txn)
-            .await?;
+        let count =
+            client_secret::Entity::find().filter(client_secret::Column::ClientId.eq(client_id)).count(&txn).await?;
         if usize::try_from(count).unwrap_or(usize::MAX) >= max {
             return Err(RegistryError::FailedPrecondition(format!(
                 "application already has {max} client secrets: delete one before creating another"
@@ -259,16 +256,15 @@ impl RegistryStore for SqlRegistryStore {
         if app.is_none() {
             return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
         }
-        let secrets = client_secret::Entity::find()
-            .filter(client_secret::Column::ClientId.eq(client_id))
-            .all(&txn)
-            .await?;
+        let secrets =
+            client_secret::Entity::find().filter(client_secret::Column::ClientId.eq(client_id)).all(&txn).await?;
         if !secrets.iter().any(|s| s.id == secret_id) {
             return Err(RegistryError::NotFound(format!("client secret {secret_id:?} not found")));
         }
         if keep_one && secrets.len() == 1 {
             return Err(RegistryError::FailedPrecondition(
-                "the last client secret of a confidential application cannot be deleted: create another first".to_owned(),
+                "the last client secret of a confidential application cannot be deleted: create another first"
+                    .to_owned(),
             ));
         }
         client_secret::Entity::delete_by_id(secret_id.to_owned()).exec(&txn).await?;
@@ -277,10 +273,8 @@ impl RegistryStore for SqlRegistryStore {
     }
 
     async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash)>> {
-        let rows = client_secret::Entity::find()
-            .filter(client_secret::Column::ClientId.eq(client_id))
-            .all(&self.db)
-            .await?;
+        let rows =
+            client_secret::Entity::find().filter(client_secret::Column::ClientId.eq(client_id)).all(&self.db).await?;
         Ok(rows.into_iter().map(|row| (row.id, SecretHash::from_stored(row.secret_hash))).collect())
     }
 

@@ -1,0 +1,214 @@
+//! The `gatehouse` binary as an operator uses it: `serve all` in one shell,
+//! `user` and `app` commands in another, configuration errors, SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// A `gatehouse serve all` process on free ports with its own SQLite file.
+struct Server {
+    child: Child,
+    registry_url: String,
+    gateway_url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
+        let mut child = Command::new(BIN)
+            .args(["serve", "all"])
+            .env("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/gatehouse.db", dir.display()))
+            .env("GATEHOUSE_REGISTRY_LISTEN", "127.0.0.1:0")
+            .env("GATEHOUSE_GATEWAY_LISTEN", "127.0.0.1:0")
+            .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
+            .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gatehouse");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut registry_url, mut gateway_url) = (String::new(), String::new());
+        // The binary prints where each part listens once it is bound.
+        while registry_url.is_empty() || gateway_url.is_empty() {
+            let line = lines.next().expect("gatehouse exited before listening").expect("read stdout");
+            if let Some(rest) = line.strip_prefix("registry listening on ") {
+                registry_url = rest.split(' ').next().unwrap_or_default().to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("gateway listening on ") {
+                gateway_url = rest.split(' ').next().unwrap_or_default().to_owned();
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, registry_url, gateway_url, dir }
+    }
+
+    fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("GATEHOUSE_REGISTRY_URL", &self.registry_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run gatehouse");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("gatehouse finishes")
+    }
+
+    fn cli_json(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let output = self.cli(args, stdin);
+        assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("json output")
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("gatehouse exits")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn authenticates(registry_url: &str, client_id: &str, secret: &str) -> bool {
+    let mut client = RegistryServiceClient::connect(registry_url.to_owned()).await.expect("connect");
+    client
+        .authenticate_client(pb::AuthenticateClientRequest {
+            client_id: client_id.to_owned(),
+            client_secret: secret.to_owned(),
+        })
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
+    let server = Server::start();
+    let user = server.cli_json(
+        &["user", "create", "alice", "--email", "alice@example.com", "--password-stdin", "--output", "json"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(user["username"], "alice");
+
+    let app = server.cli_json(
+        &[
+            "app",
+            "create",
+            "--owner",
+            "alice",
+            "--name",
+            "CI bot",
+            "--redirect-uri",
+            "https://ci.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scope",
+            "user",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let client_id = app["client_id"].as_str().expect("client id").to_owned();
+    let first = app["client_secret"].as_str().expect("secret").to_owned();
+    assert_eq!(app["redirect_uris"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app["scopes"], serde_json::json!(["user"]));
+
+    let rotated = server.cli_json(&["app", "rotate-secret", &client_id, "--output", "json"], None);
+    let second = rotated["client_secret"].as_str().expect("secret").to_owned();
+    assert_ne!(first, second);
+    assert!(authenticates(&server.registry_url, &client_id, &first).await, "old secret works until deleted");
+    assert!(authenticates(&server.registry_url, &client_id, &second).await);
+
+    let shown = server.cli_json(&["app", "show", &client_id, "--output", "json"], None);
+    assert_eq!(shown["secrets"].as_array().map(Vec::len), Some(2));
+    assert!(shown.get("client_secret").is_none(), "show never prints a secret");
+    let secrets = shown["secrets"].as_array().expect("secrets");
+    let first_meta =
+        secrets.iter().find(|s| first.starts_with(s["prefix"].as_str().unwrap_or("-"))).expect("first secret listed");
+    assert_eq!(secrets[0], *first_meta, "secrets are listed oldest first");
+    let first_id = first_meta["id"].as_str().expect("secret id").to_owned();
+    server.cli_json(&["app", "delete-secret", &client_id, &first_id, "--output", "json"], None);
+    assert!(!authenticates(&server.registry_url, &client_id, &first).await);
+    assert!(authenticates(&server.registry_url, &client_id, &second).await);
+
+    let list = server.cli_json(&["app", "list", "--owner", "alice", "--output", "json"], None);
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let table = server.cli(&["app", "list"], None);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("CI bot"));
+
+    server.cli_json(&["app", "delete", &client_id, "--output", "json"], None);
+    let missing = server.cli(&["app", "show", &client_id], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    let health = reqwest_like_get(&format!("{}/healthz", server.gateway_url));
+    assert!(health.contains("ok"));
+    assert!(server.terminate().success(), "SIGTERM is a clean exit");
+}
+
+/// A minimal HTTP GET over a TcpStream, enough for a health check.
+fn reqwest_like_get(url: &str) -> String {
+    use std::io::Read;
+    let host = url.trim_start_matches("http://").split('/').next().unwrap_or_default();
+    let path = &url[url.find(host).unwrap_or(0) + host.len()..];
+    let mut stream = std::net::TcpStream::connect(host).expect("connect gateway");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("read");
+    body
+}
+
+#[test]
+fn user_errors_are_one_readable_line() {
+    let server = Server::start();
+    let bad = server.cli(
+        &["user", "create", "x!", "--email", "x@example.com", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert!(stderr.contains("username: must be"), "{stderr}");
+    let unreachable = Command::new(BIN)
+        .args(["app", "list"])
+        .env("GATEHOUSE_REGISTRY_URL", "http://127.0.0.1:1")
+        .output()
+        .expect("run");
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the registry"));
+}
+
+#[test]
+fn bad_configuration_exits_64_naming_the_variable_before_binding() {
+    for (variable, value) in [
+        ("GATEHOUSE_REGISTRY_LISTEN", "nonsense"),
+        ("GATEHOUSE_DATABASE_URL", "mysql://x"),
+        ("GATEHOUSE_LOG_FORMAT", "xml"),
+        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "12"),
+        ("GATEHOUSE_RPC_TIMEOUT_MS", "0"),
+    ] {
+        let output = Command::new(BIN).args(["serve", "all"]).env(variable, value).output().expect("run");
+        assert_eq!(output.status.code(), Some(64), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+    }
+}
