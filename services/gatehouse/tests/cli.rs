@@ -162,7 +162,9 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
 
     let health = reqwest_like_get(&format!("{}/healthz", server.gateway_url));
     assert!(health.contains("ok"));
-    assert!(server.terminate().success(), "SIGTERM is a clean exit");
+    // Wait off the runtime, so that this test's own gRPC connections can close.
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit");
 }
 
 /// A minimal HTTP GET over a TcpStream, enough for a health check.
