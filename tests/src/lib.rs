@@ -23,6 +23,34 @@ use tonic::transport::Channel;
 
 pub use database::{Backend, TestDatabase};
 
+/// Which cache a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBackend {
+    Memory,
+    Redis,
+}
+
+/// A cache of its own for one test: a fresh key prefix on the Redis named by
+/// `TEST_REDIS_URL`, or a new in-process map.
+pub async fn test_kv(backend: CacheBackend) -> Arc<dyn gatehouse_runtime::kv::Kv> {
+    gatehouse_runtime::kv::open(&test_kv_url(backend), &test_kv_prefix()).await.expect("open the test cache")
+}
+
+/// The cache URL of `backend`; panics with a clear message when Redis is not configured.
+pub fn test_kv_url(backend: CacheBackend) -> String {
+    match backend {
+        CacheBackend::Memory => "memory://".to_owned(),
+        CacheBackend::Redis => std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
+            panic!("TEST_REDIS_URL is not set: run the suite through tests/run.sh, which starts Redis")
+        }),
+    }
+}
+
+/// A key prefix no other test uses.
+pub fn test_kv_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
 /// argon2 parameters small enough for tests (debug builds, 2 cores) while
 /// still exercising the real argon2id code path.
 pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 };

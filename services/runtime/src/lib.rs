@@ -3,6 +3,7 @@
 
 pub mod database;
 pub mod grpc;
+pub mod kv;
 pub mod shutdown;
 pub mod telemetry;
 

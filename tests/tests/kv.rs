@@ -1,0 +1,109 @@
+//! The cache conformance suite: Redis and the in-process cache pass the same
+//! tests, including the atomicity that single-use codes rely on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_runtime::kv::{Kv, Taken};
+use gatehouse_tests::{CacheBackend, test_kv};
+
+macro_rules! on_every_cache {
+    ($($name:ident),* $(,)?) => {
+        mod memory { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(gatehouse_tests::test_kv(gatehouse_tests::CacheBackend::Memory).await).await }
+        )* }
+        mod redis { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(gatehouse_tests::test_kv(gatehouse_tests::CacheBackend::Redis).await).await }
+        )* }
+    };
+}
+
+on_every_cache!(
+    set_get_delete,
+    values_expire,
+    take_returns_once,
+    take_and_mark_reports_replays,
+    concurrent_take_and_mark_has_exactly_one_winner,
+    incr_counts_within_a_window,
+);
+
+async fn set_get_delete(kv: Arc<dyn Kv>) {
+    assert_eq!(kv.get("a").await.unwrap(), None);
+    kv.set("a", b"1", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap(), Some(b"1".to_vec()));
+    let ttl = kv.ttl("a").await.unwrap().unwrap();
+    assert!(ttl <= Duration::from_secs(60) && ttl > Duration::from_secs(50));
+    kv.delete("a").await.unwrap();
+    assert_eq!(kv.get("a").await.unwrap(), None);
+    assert_eq!(kv.ttl("a").await.unwrap(), None);
+    kv.ping().await.unwrap();
+}
+
+async fn values_expire(kv: Arc<dyn Kv>) {
+    kv.set("short", b"x", Duration::from_millis(50)).await.unwrap();
+    // Poll until expiry instead of sleeping a fixed time: bounded, not timed.
+    let mut gone = false;
+    for _ in 0..100 {
+        if kv.get("short").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "value never expired");
+    assert_eq!(kv.take("short").await.unwrap(), None);
+}
+
+async fn take_returns_once(kv: Arc<dyn Kv>) {
+    kv.set("t", b"v", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(kv.take("t").await.unwrap(), Some(b"v".to_vec()));
+    assert_eq!(kv.take("t").await.unwrap(), None);
+}
+
+async fn take_and_mark_reports_replays(kv: Arc<dyn Kv>) {
+    let ttl = Duration::from_secs(60);
+    assert_eq!(kv.take_and_mark("code", "used", b"id-1", ttl).await.unwrap(), Taken::Missing);
+    kv.set("code", b"record", ttl).await.unwrap();
+    assert_eq!(kv.take_and_mark("code", "used", b"id-1", ttl).await.unwrap(), Taken::Value(b"record".to_vec()));
+    assert_eq!(kv.take_and_mark("code", "used", b"id-2", ttl).await.unwrap(), Taken::Marked(b"id-1".to_vec()));
+}
+
+async fn concurrent_take_and_mark_has_exactly_one_winner(kv: Arc<dyn Kv>) {
+    kv.set("race", b"record", Duration::from_secs(60)).await.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let kv = kv.clone();
+            tokio::spawn(async move { kv.take_and_mark("race", "race-used", b"id", Duration::from_secs(60)).await })
+        })
+        .collect();
+    let mut winners = 0;
+    let mut replays = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Taken::Value(_) => winners += 1,
+            Taken::Marked(_) => replays += 1,
+            Taken::Missing => panic!("a taker saw neither the value nor the marker"),
+        }
+    }
+    assert_eq!((winners, replays), (1, 63));
+}
+
+async fn incr_counts_within_a_window(kv: Arc<dyn Kv>) {
+    let window = Duration::from_secs(60);
+    assert_eq!(kv.incr("n", window).await.unwrap(), 1);
+    assert_eq!(kv.incr("n", window).await.unwrap(), 2);
+    assert_eq!(kv.incr("n", window).await.unwrap(), 3);
+    assert!(kv.ttl("n").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn prefixes_isolate_tests() {
+    let a = test_kv(CacheBackend::Redis).await;
+    let b = test_kv(CacheBackend::Redis).await;
+    a.set("k", b"a", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(b.get("k").await.unwrap(), None);
+}
