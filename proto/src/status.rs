@@ -17,6 +17,21 @@ pub const OAUTH_DOMAIN: &str = "oauth2";
 /// `ErrorInfo.domain` of Gatehouse's own (non-OAuth) error reasons.
 pub const GATEHOUSE_DOMAIN: &str = "gatehouse";
 
+/// `ErrorInfo` reasons of Gatehouse's non-OAuth errors (domain `gatehouse`):
+/// part of the contract, so callers can tell them apart.
+pub mod reason {
+    /// Login failed: unknown user or wrong password (deliberately the same).
+    pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
+    /// Too many failed logins; `RetryInfo` says when to try again.
+    pub const THROTTLED: &str = "throttled";
+    /// No live session for the token.
+    pub const NO_SESSION: &str = "no_session";
+    /// A consent page was answered already or expired.
+    pub const REQUEST_EXPIRED: &str = "request_expired";
+    /// `ErrorInfo` metadata key on a replayed code's `invalid_grant`: the code's id.
+    pub const REPLAYED_CODE_ID: &str = "replayed_code_id";
+}
+
 /// The closed set of error classes a service can answer with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {

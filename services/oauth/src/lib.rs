@@ -4,9 +4,11 @@
 //! value that reached a service's use case is already known to be well formed.
 //! Nothing here depends on tonic, hyper, sea-orm or redis.
 
+pub mod authorize;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;

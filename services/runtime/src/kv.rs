@@ -45,7 +45,13 @@ pub trait Kv: Send + Sync + Debug {
     /// Takes `key` and, in the same atomic step, sets `marker` to the given
     /// value for `marker_ttl`; when `key` is gone, reports the marker instead.
     /// This is how a single-use code remembers that it was used.
-    async fn take_and_mark(&self, key: &str, marker: &str, marker_value: &[u8], marker_ttl: Duration) -> KvResult<Taken>;
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker: &str,
+        marker_value: &[u8],
+        marker_ttl: Duration,
+    ) -> KvResult<Taken>;
     /// Increments a counter, starting its expiry window on the first hit.
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64>;
     /// Time left before `key` expires; `None` when it does not exist.

@@ -77,7 +77,13 @@ impl Kv for MemoryKv {
         Ok(if live { state.entries.remove(&key).map(|(value, _)| value) } else { None })
     }
 
-    async fn take_and_mark(&self, key: &str, marker: &str, marker_value: &[u8], marker_ttl: Duration) -> KvResult<Taken> {
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker: &str,
+        marker_value: &[u8],
+        marker_ttl: Duration,
+    ) -> KvResult<Taken> {
         let now = Instant::now();
         let mut state = self.state.lock().await;
         let key = self.key(key);

@@ -99,7 +99,13 @@ impl Kv for RedisKv {
         connection.get_del(self.key(key)).await.map_err(err)
     }
 
-    async fn take_and_mark(&self, key: &str, marker: &str, marker_value: &[u8], marker_ttl: Duration) -> KvResult<Taken> {
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker: &str,
+        marker_value: &[u8],
+        marker_ttl: Duration,
+    ) -> KvResult<Taken> {
         let mut connection = self.connection.clone();
         let (kind, value): (u8, Vec<u8>) = self
             .take_and_mark

@@ -1,0 +1,82 @@
+//! BeginAuthorization: validate the request, then say what to show next.
+
+use gatehouse_oauth::authorize::{
+    AuthorizeError, Params, error_redirect, requested_client_id, unknown_client, validate,
+};
+use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
+use gatehouse_oauth::{ScopeSet, SecretHash, random_token};
+use gatehouse_proto::pb::authorization::v1::ApplicationSummary;
+use gatehouse_proto::pb::common::v1::ScopeDescription;
+
+use crate::error::AuthzResult;
+use crate::record::{self, PendingRecord, RequestRecord, key};
+use crate::registry::{client_policy, summary};
+use crate::service::Authorization;
+
+/// What the gateway shows next.
+#[derive(Debug)]
+pub(crate) enum Begin {
+    LoginRequired(ApplicationSummary),
+    Consent(Consent),
+    /// A 303 to the client: with a code, or with an error.
+    Redirect(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Consent {
+    pub(crate) request_id: String,
+    pub(crate) application: ApplicationSummary,
+    pub(crate) new_scopes: Vec<ScopeDescription>,
+    pub(crate) granted_scopes: Vec<ScopeDescription>,
+    pub(crate) redirect_uri: String,
+}
+
+fn describe(scopes: &ScopeSet, catalogue: &[ScopeDescription]) -> Vec<ScopeDescription> {
+    // Catalogue order, which is the order a person reads them in.
+    catalogue.iter().filter(|d| scopes.iter().any(|s| s.as_str() == d.name)).cloned().collect()
+}
+
+impl Authorization {
+    /// Validates in RFC order: client and redirect URI first (errors there
+    /// are shown, never redirected), then everything else (errors go back to
+    /// the client); then login, consent, or a code when consent was given.
+    pub(crate) async fn begin_authorization(&self, params: Params, session_token: &str) -> AuthzResult<Begin> {
+        let client_id = requested_client_id(&params)?;
+        let app = self.inner.registry.application(client_id.as_str()).await?.ok_or_else(unknown_client)?;
+        let policy = client_policy(&app).ok_or_else(unknown_client)?;
+        let scopes = self.scopes().await?;
+        let request = match validate(&params, &policy, &scopes.catalogue) {
+            Ok(request) => request,
+            Err(AuthorizeError::Untrusted(error)) => return Err(error.into()),
+            Err(AuthorizeError::Redirect { redirect_uri, state, error }) => {
+                return Ok(Begin::Redirect(error_redirect(
+                    &redirect_uri,
+                    state.as_deref(),
+                    &error,
+                    &self.config().issuer,
+                )));
+            }
+        };
+        let Some(session) = self.session(session_token).await? else {
+            return Ok(Begin::LoginRequired(summary(&app)));
+        };
+        let granted =
+            self.inner.grants.grant(&session.user.id, client_id.as_str()).await?.map(|g| g.scopes).unwrap_or_default();
+        let record = RequestRecord::from(&request);
+        if request.scopes.is_subset(&granted) {
+            // Consent already covers this request: no page, as GitHub does.
+            return Ok(Begin::Redirect(self.issue_code(record, &session).await?));
+        }
+        let request_id = random_token("", RANDOM_CHARS_256_BITS);
+        let pending = PendingRecord { user_id: session.user.id.clone(), request: record };
+        let key = key::pending(SecretHash::of(&request_id).as_str());
+        self.inner.kv.set(&key, &record::encode(&pending), self.config().consent_ttl).await?;
+        Ok(Begin::Consent(Consent {
+            request_id,
+            application: summary(&app),
+            new_scopes: describe(&request.scopes.difference(&granted), &scopes.descriptions),
+            granted_scopes: describe(&granted, &scopes.descriptions),
+            redirect_uri: request.redirect_uri,
+        }))
+    }
+}

@@ -1,0 +1,31 @@
+//! Issuing authorization codes.
+
+use gatehouse_oauth::authorize::code_redirect;
+use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
+use gatehouse_oauth::{SecretHash, random_token};
+
+use crate::error::AuthzResult;
+use crate::record::{self, CodeRecord, RequestRecord, SessionRecord, key};
+use crate::service::Authorization;
+
+/// Prefix of authorization codes.
+pub(crate) const CODE_PREFIX: &str = "gac_";
+
+impl Authorization {
+    /// Issues a code for `request` (256 bits from a CSPRNG, stored only as
+    /// its hash, with the configured TTL) and returns the client redirect.
+    pub(crate) async fn issue_code(&self, request: RequestRecord, session: &SessionRecord) -> AuthzResult<String> {
+        let code = random_token(CODE_PREFIX, RANDOM_CHARS_256_BITS);
+        let redirect = code_redirect(&request.redirect_uri, &code, request.state.as_deref(), &self.config().issuer);
+        let record = CodeRecord {
+            code_id: SecretHash::of(&code).as_str().to_owned(),
+            request,
+            user_id: session.user.id.clone(),
+            username: session.user.username.clone(),
+            auth_time: self.now(),
+        };
+        let key = key::code(SecretHash::of(&code).as_str());
+        self.inner.kv.set(&key, &record::encode(&record), self.config().code_ttl).await?;
+        Ok(redirect)
+    }
+}

@@ -1,0 +1,50 @@
+//! What the authorization service can be configured with.
+
+use std::time::Duration;
+
+/// Failed-login throttling. Counting per (username, client address) and per
+/// client address, never per username alone, means an attacker elsewhere
+/// cannot lock a user out by failing on purpose.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleConfig {
+    /// Failures one address may make against one username per window.
+    pub per_user_and_address: u64,
+    /// Failures one address may make in total per window.
+    pub per_address: u64,
+    pub window: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self { per_user_and_address: 5, per_address: 50, window: Duration::from_secs(15 * 60) }
+    }
+}
+
+/// Authorization service configuration.
+#[derive(Debug, Clone)]
+pub struct AuthorizationConfig {
+    /// The issuer identifier sent as `iss` (RFC 9207): the gateway's public URL.
+    pub issuer: String,
+    /// Lifetime of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes).
+    pub code_ttl: Duration,
+    /// How long a used code is remembered, so that a replay revokes what it issued.
+    pub code_replay_ttl: Duration,
+    /// Lifetime of a login session.
+    pub session_ttl: Duration,
+    /// How long a consent page stays valid.
+    pub consent_ttl: Duration,
+    pub throttle: ThrottleConfig,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            code_ttl: Duration::from_secs(5 * 60),
+            code_replay_ttl: Duration::from_secs(24 * 60 * 60),
+            session_ttl: Duration::from_secs(12 * 60 * 60),
+            consent_ttl: Duration::from_secs(10 * 60),
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}

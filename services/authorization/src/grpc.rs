@@ -1,0 +1,121 @@
+//! The tonic adapter of the authorization service.
+
+use gatehouse_oauth::authorize::Params;
+use gatehouse_proto::pb::authorization::v1 as pb;
+use gatehouse_proto::pb::authorization::v1::authorization_service_server::{
+    AuthorizationService, AuthorizationServiceServer,
+};
+use tonic::{Request, Response, Status};
+
+use crate::begin_authorization::Begin;
+use crate::service::Authorization;
+
+pub(crate) fn server(service: Authorization) -> AuthorizationServiceServer<AuthorizationGrpc> {
+    AuthorizationServiceServer::new(AuthorizationGrpc { service })
+}
+
+#[derive(Debug)]
+pub(crate) struct AuthorizationGrpc {
+    service: Authorization,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+impl From<Begin> for pb::BeginAuthorizationResponse {
+    fn from(begin: Begin) -> Self {
+        use pb::begin_authorization_response::Outcome;
+        let outcome = match begin {
+            Begin::LoginRequired(application) => {
+                Outcome::LoginRequired(pb::LoginRequired { application: Some(application) })
+            }
+            Begin::Redirect(uri) => Outcome::RedirectUri(uri),
+            Begin::Consent(consent) => Outcome::ConsentRequired(pb::ConsentRequired {
+                request_id: consent.request_id,
+                application: Some(consent.application),
+                new_scopes: consent.new_scopes,
+                granted_scopes: consent.granted_scopes,
+                redirect_uri: consent.redirect_uri,
+            }),
+        };
+        Self { outcome: Some(outcome) }
+    }
+}
+
+#[tonic::async_trait]
+impl AuthorizationService for AuthorizationGrpc {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
+        let request = request.into_inner();
+        let session = self.service.login(&request.username, &request.password, &request.client_address).await?;
+        Ok(Response::new(pb::LoginResponse {
+            session_token: session.token,
+            csrf_token: session.record.csrf_token,
+            expires_at: session.record.expires_at,
+            user: Some(session.record.user.into()),
+        }))
+    }
+
+    async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> RpcResult<pb::GetSessionResponse> {
+        let session = self.service.require_session(&request.into_inner().session_token).await?;
+        Ok(Response::new(pb::GetSessionResponse {
+            csrf_token: session.csrf_token,
+            expires_at: session.expires_at,
+            user: Some(session.user.into()),
+        }))
+    }
+
+    async fn logout(&self, request: Request<pb::LogoutRequest>) -> RpcResult<pb::LogoutResponse> {
+        self.service.logout(&request.into_inner().session_token).await?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn begin_authorization(
+        &self,
+        request: Request<pb::BeginAuthorizationRequest>,
+    ) -> RpcResult<pb::BeginAuthorizationResponse> {
+        let request = request.into_inner();
+        let params = Params::new(request.parameters.into_iter().map(|p| (p.name, p.value)).collect());
+        let begin = self.service.begin_authorization(params, &request.session_token).await?;
+        Ok(Response::new(begin.into()))
+    }
+
+    async fn decide(&self, request: Request<pb::DecideRequest>) -> RpcResult<pb::DecideResponse> {
+        let request = request.into_inner();
+        let redirect_uri = self.service.decide(&request.session_token, &request.request_id, request.approve).await?;
+        Ok(Response::new(pb::DecideResponse { redirect_uri }))
+    }
+
+    async fn redeem_code(&self, request: Request<pb::RedeemCodeRequest>) -> RpcResult<pb::RedeemCodeResponse> {
+        let request = request.into_inner();
+        let redeemed = self
+            .service
+            .redeem_code(&request.code, &request.client_id, &request.redirect_uri, &request.code_verifier)
+            .await?;
+        Ok(Response::new(pb::RedeemCodeResponse {
+            code_id: redeemed.code_id,
+            user_id: redeemed.user_id,
+            username: redeemed.username,
+            scopes: redeemed.scopes,
+            auth_time: redeemed.auth_time,
+        }))
+    }
+
+    async fn list_grants(&self, request: Request<pb::ListGrantsRequest>) -> RpcResult<pb::ListGrantsResponse> {
+        let grants = self.service.list_grants(&request.into_inner().user_id).await?;
+        let grants = grants
+            .into_iter()
+            .map(|(grant, application)| pb::Grant {
+                application: Some(application),
+                scopes: grant.scopes.to_strings(),
+                created_at: grant.created_at,
+                last_used_at: grant.last_used_at.unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(pb::ListGrantsResponse { grants }))
+    }
+
+    async fn revoke_grant(&self, request: Request<pb::RevokeGrantRequest>) -> RpcResult<pb::RevokeGrantResponse> {
+        let request = request.into_inner();
+        self.service.revoke_grant(&request.user_id, &request.client_id).await?;
+        Ok(Response::new(pb::RevokeGrantResponse {}))
+    }
+}

@@ -1,0 +1,70 @@
+//! The authorization service: login sessions, consents (grants) and
+//! single-use authorization codes, i.e. RFC 6749 §4.1 up to the code.
+//!
+//! Sessions, pending requests, codes and login throttles live in the cache
+//! (Redis, or the in-process cache of the embedded default); grants live in
+//! its own `authz_*` tables. Users and applications are asked of the
+//! registry over gRPC.
+
+mod begin_authorization;
+mod code;
+mod config;
+mod decide;
+mod error;
+mod grants;
+mod grpc;
+pub mod migration;
+mod record;
+mod redeem_code;
+mod registry;
+mod service;
+mod session;
+mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_oauth::Clock;
+use gatehouse_runtime::grpc::{ServeError, ServerLimits};
+use gatehouse_runtime::kv::Kv;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub use config::{AuthorizationConfig, ThrottleConfig};
+pub use error::{AuthzError, AuthzResult};
+pub use service::Authorization;
+
+/// The name this service reports in `grpc.health.v1`.
+pub const SERVICE_NAME: &str = "gatehouse.authorization.v1.AuthorizationService";
+
+/// Builds the service on an open database (migrations must have run).
+pub fn build(
+    config: AuthorizationConfig,
+    db: DatabaseConnection,
+    kv: Arc<dyn Kv>,
+    registry: Channel,
+    clock: Arc<dyn Clock>,
+) -> Authorization {
+    Authorization::new(config, Arc::new(store::sql::SqlGrantStore::new(db)), kv, registry, clock)
+}
+
+/// Serves the gRPC API until `shutdown` resolves; health follows the
+/// database and the cache.
+pub async fn serve(
+    service: Authorization,
+    db: DatabaseConnection,
+    kv: Arc<dyn Kv>,
+    listener: TcpListener,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
+    gatehouse_runtime::grpc::monitor_health(health, SERVICE_NAME, Duration::from_secs(5), move || {
+        let (db, kv) = (db.clone(), kv.clone());
+        async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
+    });
+    let routes = tonic::service::Routes::new(grpc::server(service));
+    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+}

@@ -1,0 +1,20 @@
+//! The authorization service's own migrations, in their own tracking table.
+
+mod m20261126_000001_create_authz_tables;
+
+use sea_orm_migration::prelude::*;
+
+/// Runs the authorization service's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_authz_tables::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("authz_migrations").into_iden()
+    }
+}

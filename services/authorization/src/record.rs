@@ -1,0 +1,142 @@
+//! What the service keeps in the cache, serialised as JSON. Keys are hashes
+//! of the secrets (session tokens, codes), never the secrets themselves.
+
+use gatehouse_oauth::authorize::AuthorizationRequest;
+use gatehouse_oauth::pkce::CodeChallenge;
+use gatehouse_oauth::{ClientId, Scope, ScopeSet};
+use gatehouse_proto::pb::common::v1 as common;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AuthzError, AuthzResult};
+
+/// Cache key names, one place for all of them.
+pub(crate) mod key {
+    pub(crate) fn session(hash: &str) -> String {
+        format!("authz:session:{hash}")
+    }
+    pub(crate) fn pending(id: &str) -> String {
+        format!("authz:pending:{id}")
+    }
+    pub(crate) fn code(hash: &str) -> String {
+        format!("authz:code:{hash}")
+    }
+    pub(crate) fn code_used(hash: &str) -> String {
+        format!("authz:code-used:{hash}")
+    }
+    pub(crate) fn fail_pair(username_key: &str, address: &str) -> String {
+        format!("authz:login-fail:{username_key}:{address}")
+    }
+    pub(crate) fn fail_address(address: &str) -> String {
+        format!("authz:login-fail-addr:{address}")
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> AuthzResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| AuthzError::Storage(sea_orm::DbErr::Custom(format!("corrupt cache record: {e}"))))
+}
+
+/// The user as a session remembers them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionUser {
+    pub(crate) id: String,
+    pub(crate) username: String,
+    pub(crate) email: String,
+    pub(crate) display_name: String,
+    pub(crate) avatar_url: String,
+    pub(crate) created_at: i64,
+}
+
+impl From<common::User> for SessionUser {
+    fn from(user: common::User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl From<SessionUser> for common::User {
+    fn from(user: SessionUser) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionRecord {
+    pub(crate) user: SessionUser,
+    pub(crate) csrf_token: String,
+    pub(crate) expires_at: i64,
+}
+
+/// A validated authorization request in the cache, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RequestRecord {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) redirect_uri_given: bool,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+}
+
+impl From<&AuthorizationRequest> for RequestRecord {
+    fn from(request: &AuthorizationRequest) -> Self {
+        Self {
+            client_id: request.client_id.as_str().to_owned(),
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_given: request.redirect_uri_given,
+            scopes: request.scopes.to_strings(),
+            state: request.state.clone(),
+            code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
+        }
+    }
+}
+
+impl RequestRecord {
+    pub(crate) fn scopes(&self) -> ScopeSet {
+        ScopeSet::from_scopes(self.scopes.iter().filter_map(|s| Scope::parse(s)))
+    }
+
+    pub(crate) fn client_id(&self) -> AuthzResult<ClientId> {
+        ClientId::parse(&self.client_id)
+            .ok_or_else(|| AuthzError::Storage(sea_orm::DbErr::Custom("corrupt client id in cache".to_owned())))
+    }
+
+    pub(crate) fn code_challenge(&self) -> Option<CodeChallenge> {
+        self.code_challenge.clone().map(CodeChallenge::from_stored)
+    }
+}
+
+/// An authorization request waiting for the user's decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingRecord {
+    /// The user who saw the consent page; nobody else may answer it.
+    pub(crate) user_id: String,
+    pub(crate) request: RequestRecord,
+}
+
+/// An issued authorization code, bound to everything the token request must match.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct CodeRecord {
+    pub(crate) code_id: String,
+    pub(crate) request: RequestRecord,
+    pub(crate) user_id: String,
+    pub(crate) username: String,
+    pub(crate) auth_time: i64,
+}

@@ -1,0 +1,100 @@
+//! RedeemCode: the single use of an authorization code (RFC 6749 §4.1.3).
+
+use gatehouse_oauth::secret::{RANDOM_CHARS_256_BITS, has_valid_checksum};
+use gatehouse_oauth::{OAuthError, SecretHash};
+
+use crate::code::CODE_PREFIX;
+use crate::error::{AuthzError, AuthzResult};
+use crate::record::{self, CodeRecord, key};
+use crate::service::Authorization;
+
+/// What a redeemed code grants.
+#[derive(Debug)]
+pub(crate) struct Redeemed {
+    /// The hash of the code: identifies it without revealing it.
+    pub(crate) code_id: String,
+    pub(crate) user_id: String,
+    pub(crate) username: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) auth_time: i64,
+}
+
+fn invalid_code() -> AuthzError {
+    OAuthError::invalid_grant("authorization code is invalid or expired").into()
+}
+
+impl Authorization {
+    /// Redeems a code exactly once. Taking the code and marking it used is
+    /// one atomic cache step, so of concurrent redemptions exactly one gets
+    /// the record and the others see the mark (a replay, RFC 6749 §4.1.2).
+    /// The code is consumed even when a later check fails, so a stolen code
+    /// cannot be retried with guessed verifiers.
+    pub(crate) async fn redeem_code(
+        &self,
+        code: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> AuthzResult<Redeemed> {
+        if !has_valid_checksum(code, CODE_PREFIX, RANDOM_CHARS_256_BITS) {
+            return Err(invalid_code());
+        }
+        let code_id = SecretHash::of(code).as_str().to_owned();
+        let taken = self
+            .inner
+            .kv
+            .take_and_mark(
+                &key::code(&code_id),
+                &key::code_used(&code_id),
+                code_id.as_bytes(),
+                self.config().code_replay_ttl,
+            )
+            .await?;
+        let record: CodeRecord = match taken {
+            gatehouse_runtime::kv::Taken::Value(bytes) => record::decode(&bytes)?,
+            gatehouse_runtime::kv::Taken::Marked(first) => {
+                let code_id = String::from_utf8(first).unwrap_or(code_id);
+                tracing::warn!(client_id, "authorization code replayed");
+                return Err(AuthzError::Replayed { code_id });
+            }
+            gatehouse_runtime::kv::Taken::Missing => return Err(invalid_code()),
+        };
+        let request = &record.request;
+        if request.client_id != client_id {
+            return Err(OAuthError::invalid_grant("authorization code was issued to another client").into());
+        }
+        let redirect_ok = if request.redirect_uri_given {
+            redirect_uri == request.redirect_uri
+        } else {
+            redirect_uri.is_empty() || redirect_uri == request.redirect_uri
+        };
+        if !redirect_ok {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+        }
+        match (request.code_challenge(), verifier.is_empty()) {
+            (Some(challenge), false) => challenge.verify(verifier)?,
+            (Some(_), true) => return Err(OAuthError::invalid_grant("code_verifier is required (PKCE)").into()),
+            // A verifier for a request without a challenge is a PKCE downgrade attempt (RFC 9700 §2.1.1).
+            (None, false) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier given but the authorization request had no code_challenge",
+                )
+                .into());
+            }
+            (None, true) => {}
+        }
+        // The user may have revoked the application since the code was issued.
+        let grant = self.inner.grants.grant(&record.user_id, client_id).await?;
+        if !grant.is_some_and(|g| request.scopes().is_subset(&g.scopes)) {
+            return Err(OAuthError::invalid_grant("the user revoked this authorization").into());
+        }
+        self.inner.grants.touch(&record.user_id, client_id, self.now()).await?;
+        Ok(Redeemed {
+            code_id,
+            user_id: record.user_id,
+            username: record.username,
+            scopes: request.scopes.clone(),
+            auth_time: record.auth_time,
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! Login, sessions and logout, with failed-login throttling.
+
+use std::time::Duration;
+
+use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
+use gatehouse_oauth::{SecretHash, random_token};
+use gatehouse_proto::pb::common::v1::User;
+
+use crate::error::{AuthzError, AuthzResult};
+use crate::record::{self, SessionRecord, key};
+use crate::service::Authorization;
+
+/// Prefix of session tokens (the cookie value).
+const SESSION_PREFIX: &str = "gss_";
+
+/// A session just opened.
+#[derive(Debug)]
+pub(crate) struct NewSession {
+    pub(crate) token: String,
+    pub(crate) record: SessionRecord,
+}
+
+fn username_key(username: &str) -> String {
+    username.trim().to_ascii_lowercase()
+}
+
+impl Authorization {
+    /// Checks credentials and opens a session. An unknown user and a wrong
+    /// password give the same error after the same work (the registry
+    /// verifies against a dummy hash).
+    pub(crate) async fn login(&self, username: &str, password: &str, address: &str) -> AuthzResult<NewSession> {
+        let throttle = self.config().throttle;
+        let pair = key::fail_pair(&username_key(username), address);
+        let by_address = key::fail_address(address);
+        for (key, limit) in [(&pair, throttle.per_user_and_address), (&by_address, throttle.per_address)] {
+            if self.failures(key).await? >= limit {
+                let retry_after = self.inner.kv.ttl(key).await?.unwrap_or(throttle.window);
+                return Err(AuthzError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) });
+            }
+        }
+        let Some(user) = self.inner.registry.verify_password(username, password).await? else {
+            self.inner.kv.incr(&pair, throttle.window).await?;
+            self.inner.kv.incr(&by_address, throttle.window).await?;
+            return Err(AuthzError::InvalidCredentials);
+        };
+        self.inner.kv.delete(&pair).await?;
+        self.open_session(user).await
+    }
+
+    async fn failures(&self, key: &str) -> AuthzResult<u64> {
+        let value = self.inner.kv.get(key).await?;
+        Ok(value.and_then(|v| String::from_utf8(v).ok()?.parse().ok()).unwrap_or(0))
+    }
+
+    async fn open_session(&self, user: User) -> AuthzResult<NewSession> {
+        let token = random_token(SESSION_PREFIX, RANDOM_CHARS_256_BITS);
+        let ttl = self.config().session_ttl;
+        let record = SessionRecord {
+            user: user.into(),
+            csrf_token: random_token("", RANDOM_CHARS_256_BITS),
+            expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+        };
+        // Keyed by the token's hash: a leak of the cache does not leak sessions.
+        self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;
+        Ok(NewSession { token, record })
+    }
+
+    /// The session of `token`, if it is live.
+    pub(crate) async fn session(&self, token: &str) -> AuthzResult<Option<SessionRecord>> {
+        if !token.starts_with(SESSION_PREFIX) {
+            return Ok(None);
+        }
+        let Some(bytes) = self.inner.kv.get(&key::session(SecretHash::of(token).as_str())).await? else {
+            return Ok(None);
+        };
+        let record: SessionRecord = record::decode(&bytes)?;
+        Ok((record.expires_at > self.now()).then_some(record))
+    }
+
+    pub(crate) async fn require_session(&self, token: &str) -> AuthzResult<SessionRecord> {
+        self.session(token).await?.ok_or(AuthzError::NoSession)
+    }
+
+    pub(crate) async fn logout(&self, token: &str) -> AuthzResult<()> {
+        if token.starts_with(SESSION_PREFIX) {
+            self.inner.kv.delete(&key::session(SecretHash::of(token).as_str())).await?;
+        }
+        Ok(())
+    }
+}

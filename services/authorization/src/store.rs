@@ -1,0 +1,30 @@
+//! The service's storage port: grants (remembered consents).
+
+pub(crate) mod sql;
+
+use gatehouse_oauth::ScopeSet;
+
+use crate::error::AuthzResult;
+
+/// One user's consent to one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub(crate) user_id: String,
+    pub(crate) client_id: String,
+    pub(crate) scopes: ScopeSet,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: Option<i64>,
+}
+
+#[async_trait::async_trait]
+pub(crate) trait GrantStore: Send + Sync + std::fmt::Debug {
+    async fn grant(&self, user_id: &str, client_id: &str) -> AuthzResult<Option<Grant>>;
+    /// Adds `scopes` to the grant (creating it), in one transaction; returns the union.
+    async fn add_scopes(&self, user_id: &str, client_id: &str, scopes: &ScopeSet, now: i64) -> AuthzResult<ScopeSet>;
+    /// Records that the grant was used (a code redeemed).
+    async fn touch(&self, user_id: &str, client_id: &str, now: i64) -> AuthzResult<()>;
+    /// The user's grants, newest first.
+    async fn list(&self, user_id: &str) -> AuthzResult<Vec<Grant>>;
+    /// Deletes a grant; false when there was none.
+    async fn delete(&self, user_id: &str, client_id: &str) -> AuthzResult<bool>;
+}

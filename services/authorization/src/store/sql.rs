@@ -1,0 +1,103 @@
+//! Grants in SQL: one implementation for SQLite and PostgreSQL.
+
+mod entity;
+
+use gatehouse_oauth::{Scope, ScopeSet};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use self::entity::grant;
+use crate::error::AuthzResult;
+use crate::store::{Grant, GrantStore};
+
+#[derive(Debug, Clone)]
+pub(crate) struct SqlGrantStore {
+    db: DatabaseConnection,
+}
+
+impl SqlGrantStore {
+    pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn scopes_from_json(text: &str) -> ScopeSet {
+    let names: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+    ScopeSet::from_scopes(names.iter().filter_map(|s| Scope::parse(s)))
+}
+
+fn from_row(row: grant::Model) -> Grant {
+    Grant {
+        scopes: scopes_from_json(&row.scopes),
+        user_id: row.user_id,
+        client_id: row.client_id,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+    }
+}
+
+fn by_key(user_id: &str, client_id: &str) -> sea_orm::Select<grant::Entity> {
+    grant::Entity::find().filter(grant::Column::UserId.eq(user_id)).filter(grant::Column::ClientId.eq(client_id))
+}
+
+#[async_trait::async_trait]
+impl GrantStore for SqlGrantStore {
+    async fn grant(&self, user_id: &str, client_id: &str) -> AuthzResult<Option<Grant>> {
+        Ok(by_key(user_id, client_id).one(&self.db).await?.map(from_row))
+    }
+
+    async fn add_scopes(&self, user_id: &str, client_id: &str, scopes: &ScopeSet, now: i64) -> AuthzResult<ScopeSet> {
+        let txn = self.db.begin().await?;
+        let existing = by_key(user_id, client_id).lock_exclusive().one(&txn).await?;
+        let union = existing.as_ref().map_or_else(|| scopes.clone(), |row| scopes_from_json(&row.scopes).union(scopes));
+        let row = grant::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            client_id: Set(client_id.to_owned()),
+            scopes: Set(serde_json::to_string(&union.to_strings()).unwrap_or_else(|_| "[]".to_owned())),
+            created_at: Set(existing.as_ref().map_or(now, |row| row.created_at)),
+            updated_at: Set(now),
+            last_used_at: Set(existing.and_then(|row| row.last_used_at)),
+        };
+        grant::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([grant::Column::UserId, grant::Column::ClientId])
+                    .update_columns([grant::Column::Scopes, grant::Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(union)
+    }
+
+    async fn touch(&self, user_id: &str, client_id: &str, now: i64) -> AuthzResult<()> {
+        grant::Entity::update_many()
+            .col_expr(grant::Column::LastUsedAt, Expr::value(now))
+            .filter(grant::Column::UserId.eq(user_id))
+            .filter(grant::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn list(&self, user_id: &str) -> AuthzResult<Vec<Grant>> {
+        let rows = grant::Entity::find()
+            .filter(grant::Column::UserId.eq(user_id))
+            .order_by_desc(grant::Column::UpdatedAt)
+            .order_by_asc(grant::Column::ClientId)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    async fn delete(&self, user_id: &str, client_id: &str) -> AuthzResult<bool> {
+        let result = grant::Entity::delete_many()
+            .filter(grant::Column::UserId.eq(user_id))
+            .filter(grant::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -1,0 +1,235 @@
+//! Authorization request validation (RFC 6749 §4.1.1, §4.1.2.1).
+//!
+//! The order matters: until the client and its redirect URI are trusted, an
+//! error is shown to the user and never redirected (an open redirector
+//! otherwise); after that, errors go back to the client's redirect URI.
+
+use url::Url;
+
+use crate::client::{ClientId, ClientType};
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::pkce::CodeChallenge;
+use crate::redirect_uri::RedirectUri;
+use crate::scope::{Scope, ScopeCatalogue, ScopeSet};
+
+/// Longest `state` echoed back; longer values are refused rather than truncated.
+pub const MAX_STATE_LEN: usize = 1024;
+
+/// The parameters of a request exactly as received, duplicates kept.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// The value of a parameter that may appear at most once (RFC 6749 §3.1:
+    /// "Request and response parameters MUST NOT be included more than once").
+    /// Empty values count as absent.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut values = self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(OAuthError::invalid_request(format!("{name} is given more than once")));
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    }
+}
+
+/// What the server knows of the client, as registered.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    pub client_id: ClientId,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub allows_authorization_code: bool,
+    pub scopes: ScopeSet,
+}
+
+/// A failed authorization request, and where its error may be shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is not trusted: show an error page, never redirect.
+    Untrusted(OAuthError),
+    /// The redirect URI is trusted: send the error there (RFC 6749 §4.1.2.1).
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+/// A valid authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub client_id: ClientId,
+    /// The redirect URI the response goes to.
+    pub redirect_uri: String,
+    /// Whether the request named it; if so the token request must repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_given: bool,
+    pub scopes: ScopeSet,
+    pub state: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+}
+
+/// The `client_id` of an authorization request: missing, repeated or
+/// malformed is an error shown to the user.
+pub fn requested_client_id(params: &Params) -> Result<ClientId, OAuthError> {
+    let value = params.single("client_id")?.ok_or_else(|| OAuthError::invalid_request("client_id is missing"))?;
+    ClientId::parse(value).ok_or_else(|| OAuthError::invalid_request("client_id is malformed"))
+}
+
+/// The error shown when `client_id` names no application.
+pub fn unknown_client() -> OAuthError {
+    OAuthError::invalid_request("client_id does not name a registered application")
+}
+
+/// Resolves the redirect URI: exactly one of the registered ones, or the
+/// only one when the request omits it.
+fn trusted_redirect_uri(params: &Params, client: &ClientPolicy) -> Result<(String, bool), OAuthError> {
+    match params.single("redirect_uri")? {
+        Some(requested) if client.redirect_uris.iter().any(|uri| uri.matches(requested)) => {
+            Ok((requested.to_owned(), true))
+        }
+        Some(_) => Err(OAuthError::invalid_request("redirect_uri does not match a registered redirect URI")),
+        None => match client.redirect_uris.as_slice() {
+            [only] => Ok((only.as_str().to_owned(), false)),
+            _ => Err(OAuthError::invalid_request(
+                "redirect_uri is required when the application registered more than one",
+            )),
+        },
+    }
+}
+
+/// Validates a request for `client` in RFC order.
+pub fn validate(
+    params: &Params,
+    client: &ClientPolicy,
+    catalogue: &ScopeCatalogue,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (redirect_uri, redirect_uri_given) = trusted_redirect_uri(params, client).map_err(AuthorizeError::Untrusted)?;
+    // From here on the redirect URI is trusted. `state` is read first so that
+    // every later error can echo it; a repeated or oversized state is itself
+    // an error, sent back without a state.
+    let fail = |state: Option<String>, error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state,
+        error,
+    };
+    let state = match params.single("state") {
+        Ok(state) if state.is_some_and(|s| s.len() > MAX_STATE_LEN) => {
+            return Err(fail(
+                None,
+                OAuthError::invalid_request(format!("state must be at most {MAX_STATE_LEN} characters")),
+            ));
+        }
+        Ok(state) => state.map(str::to_owned),
+        Err(error) => return Err(fail(None, error)),
+    };
+    let fail = |error: OAuthError| fail(state.clone(), error);
+    let param = |name: &str| params.single(name).map_err(fail);
+
+    match param("response_type")? {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(OAuthError::new(OAuthErrorCode::UnsupportedResponseType, "response_type must be code")));
+        }
+        None => return Err(fail(OAuthError::invalid_request("response_type is missing"))),
+    }
+    if !client.allows_authorization_code {
+        return Err(fail(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "the application is not allowed the authorization_code grant",
+        )));
+    }
+    let scopes = requested_scopes(param("scope")?, client, catalogue).map_err(fail)?;
+    let code_challenge = match (param("code_challenge")?, param("code_challenge_method")?) {
+        (Some(challenge), method) => Some(CodeChallenge::parse(challenge, method).map_err(fail)?),
+        (None, Some(_)) => {
+            return Err(fail(OAuthError::invalid_request("code_challenge_method is given without code_challenge")));
+        }
+        (None, None) if client.client_type == ClientType::Public => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge is required for public clients (PKCE, S256)",
+            )));
+        }
+        (None, None) => None,
+    };
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_given,
+        scopes,
+        state,
+        code_challenge,
+    })
+}
+
+/// The scope parameter against the catalogue and the application's allowed
+/// scopes. An empty scope means the basic profile (`user`), as the seed's
+/// `scope` parameter is optional.
+fn requested_scopes(
+    value: Option<&str>,
+    client: &ClientPolicy,
+    catalogue: &ScopeCatalogue,
+) -> Result<ScopeSet, OAuthError> {
+    let scopes = ScopeSet::parse(value.unwrap_or_default())
+        .map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} is malformed")))?;
+    let scopes = if scopes.is_empty() {
+        let default = Scope::parse("user").map(|s| ScopeSet::from_scopes([s])).unwrap_or_default();
+        if default.is_empty() || !default.is_subset(&client.scopes) {
+            return Err(OAuthError::invalid_scope("scope is required"));
+        }
+        default
+    } else {
+        scopes
+    };
+    if let Some(unknown) = catalogue.first_unknown(&scopes) {
+        return Err(OAuthError::invalid_scope(format!("scope {:?} is unknown", unknown.as_str())));
+    }
+    if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope {:?} is not allowed for this application",
+            denied.as_str()
+        )));
+    }
+    Ok(scopes)
+}
+
+/// `redirect_uri` with `pairs` appended to its query, keeping what it had.
+pub fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in pairs {
+                    query.append_pair(name, value);
+                }
+            }
+            url.into()
+        }
+        // Registered URIs always parse; keep the input rather than panic.
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+/// The error response of RFC 6749 §4.1.2.1 with `iss` (RFC 9207).
+pub fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &OAuthError, issuer: &str) -> String {
+    let mut pairs = vec![("error", error.code.as_str()), ("error_description", error.description.as_ref())];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", issuer));
+    redirect_with(redirect_uri, &pairs)
+}
+
+/// The success response of RFC 6749 §4.1.2 with `iss` (RFC 9207).
+pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+    let mut pairs = vec![("code", code)];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", issuer));
+    redirect_with(redirect_uri, &pairs)
+}
+
+#[cfg(test)]
+#[path = "authorize/tests.rs"]
+mod tests;
