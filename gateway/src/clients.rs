@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
@@ -19,11 +20,12 @@ pub struct ClientsError {
 #[derive(Debug, Clone)]
 pub struct Clients {
     registry: Channel,
+    authorization: Channel,
 }
 
 /// A lazily connected channel with a per-call timeout: the gateway starts
 /// (and answers 503) even while a service is still coming up.
-pub(crate) fn channel(address: &str, timeout: Duration) -> Result<Channel, ClientsError> {
+pub fn channel(address: &str, timeout: Duration) -> Result<Channel, ClientsError> {
     let endpoint = Endpoint::from_shared(address.to_owned())
         .map_err(|source| ClientsError { address: address.to_owned(), source })?
         .timeout(timeout)
@@ -34,15 +36,23 @@ pub(crate) fn channel(address: &str, timeout: Duration) -> Result<Channel, Clien
 }
 
 impl Clients {
-    pub fn new(registry_address: &str, timeout: Duration) -> Result<Self, ClientsError> {
-        Ok(Self { registry: channel(registry_address, timeout)? })
+    pub fn new(registry: Channel, authorization: Channel) -> Self {
+        Self { registry, authorization }
     }
 
     pub(crate) fn registry(&self) -> RegistryServiceClient<Channel> {
         RegistryServiceClient::new(self.registry.clone())
     }
 
-    pub(crate) fn registry_health(&self) -> HealthClient<Channel> {
-        HealthClient::new(self.registry.clone())
+    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Channel> {
+        AuthorizationServiceClient::new(self.authorization.clone())
+    }
+
+    /// Health clients of every service, with the service's name.
+    pub(crate) fn health(&self) -> [(&'static str, HealthClient<Channel>); 2] {
+        [
+            ("registry", HealthClient::new(self.registry.clone())),
+            ("authorization", HealthClient::new(self.authorization.clone())),
+        ]
     }
 }

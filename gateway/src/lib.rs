@@ -3,15 +3,20 @@
 //! OAuth rule and no durable state.
 
 mod clients;
+mod error;
 mod headers;
+mod i18n;
+pub mod render;
 mod routes;
+mod session;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub use clients::{Clients, ClientsError};
+pub use clients::{Clients, ClientsError, channel};
 
 /// Gateway configuration.
 #[derive(Debug, Clone)]
@@ -19,11 +24,38 @@ pub struct GatewayConfig {
     /// Upper bound of every internal call, so that a stuck service gives a
     /// 503 rather than a hanging request.
     pub rpc_timeout: Duration,
+    /// The public base URL (the OAuth issuer identifier), without a trailing slash.
+    pub issuer: String,
+    /// Whether `/signup` creates accounts.
+    pub signup_enabled: bool,
+    /// Take the client address for login throttling from `X-Forwarded-For`
+    /// (only behind a proxy that sets it; otherwise clients could forge it).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { rpc_timeout: Duration::from_secs(5) }
+        Self {
+            rpc_timeout: Duration::from_secs(5),
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            signup_enabled: true,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Cookies are `Secure` unless the issuer is plain http on a loopback
+    /// host (local development, where browsers would drop them).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        let Some(rest) = self.issuer.strip_prefix("http://") else {
+            return true;
+        };
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host
+            .rsplit_once(':')
+            .map_or(host, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+        !matches!(host, "127.0.0.1" | "localhost" | "[::1]")
     }
 }
 
@@ -31,7 +63,6 @@ impl Default for GatewayConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) clients: Clients,
-    #[allow(dead_code)] // read by the OAuth routes as they land
     pub(crate) config: GatewayConfig,
 }
 
@@ -44,5 +75,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = routes::router(AppState { clients, config });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_except_on_plain_http_loopback() {
+        let config = |issuer: &str| GatewayConfig { issuer: issuer.to_owned(), ..GatewayConfig::default() };
+        assert!(!config("http://127.0.0.1:8080").secure_cookies());
+        assert!(!config("http://localhost").secure_cookies());
+        assert!(config("https://auth.example").secure_cookies());
+        assert!(config("http://auth.example").secure_cookies());
+        assert!(config("https://127.0.0.1").secure_cookies());
+    }
 }

@@ -1,10 +1,18 @@
 //! The URL map of the gateway.
 
+mod account;
+mod api;
+mod apps;
+mod authorize;
+mod form;
 mod health;
+mod login;
 mod scopes;
 
 use axum::Router;
-use axum::routing::get;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use http::header::CONTENT_TYPE;
 
 use crate::AppState;
 
@@ -12,8 +20,38 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/assets/gatehouse.css", get(stylesheet))
+        // The seed's URL and the standard one reach the same RPC.
+        .route("/oauth_authorize.html", get(authorize::begin))
+        .route("/oauth/authorize", get(authorize::begin))
+        .route("/oauth/authorize/decision", post(authorize::decide))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/signup", get(login::signup_page).post(login::signup))
+        .route("/logout", get(login::logout_page).post(login::logout))
+        .route("/account/applications", get(account::applications).post(account::register))
+        .route("/account/applications/new", get(account::new_application))
+        .route("/account/applications/{client_id}", get(account::application).post(account::update))
+        .route("/account/applications/{client_id}/edit", get(account::edit_application))
+        .route("/account/applications/{client_id}/delete", post(account::delete))
+        .route("/account/applications/{client_id}/secrets", post(account::create_secret))
+        .route("/account/applications/{client_id}/secrets/{secret_id}/delete", post(account::delete_secret))
+        .route("/account/authorizations", get(account::authorizations))
+        .route("/account/authorizations/{client_id}/revoke", post(account::revoke))
         .route("/api/scopes", get(scopes::list))
+        .route("/api/applications", get(api::list_applications).post(api::register_application))
+        .route(
+            "/api/applications/{client_id}",
+            get(api::get_application).patch(api::update_application).delete(api::delete_application),
+        )
+        .route("/api/applications/{client_id}/secrets", post(api::create_secret))
+        .route("/api/applications/{client_id}/secrets/{secret_id}", delete(api::delete_secret))
+        .route("/api/authorizations", get(api::list_authorizations))
+        .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
         .with_state(state)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/gatehouse.css"))
 }

@@ -1,27 +1,42 @@
 //! The test harness: real services on `127.0.0.1:0`, a fresh database per
-//! test (a SQLite file, or a new PostgreSQL database), and typed clients.
+//! test (a SQLite file, or a new PostgreSQL database), a fresh cache (a new
+//! Redis key prefix, or an in-process map), and typed clients.
 //!
 //! A dependency the test asks for and cannot reach fails the test with a
 //! message saying what to start; nothing is ever skipped.
 
+mod browser;
 mod database;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_authorization::AuthorizationConfig;
 use gatehouse_oauth::SystemClock;
+use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use gatehouse_proto::pb::common::v1::{ClientType, User};
+use gatehouse_proto::pb::registry::v1 as registry_pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::Shutdown;
 use gatehouse_runtime::grpc::ServerLimits;
+use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::ShutdownTrigger;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+pub use browser::{Browser, Page, query_pairs};
 pub use database::{Backend, TestDatabase};
+
+/// argon2 parameters small enough for tests (debug builds, 2 cores) while
+/// still exercising the real argon2id code path.
+pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
+
+/// The password every `TestEnv::create_user` account gets.
+pub const TEST_PASSWORD: &str = "correct horse battery";
 
 /// Which cache a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +47,7 @@ pub enum CacheBackend {
 
 /// A cache of its own for one test: a fresh key prefix on the Redis named by
 /// `TEST_REDIS_URL`, or a new in-process map.
-pub async fn test_kv(backend: CacheBackend) -> Arc<dyn gatehouse_runtime::kv::Kv> {
+pub async fn test_kv(backend: CacheBackend) -> Arc<dyn Kv> {
     gatehouse_runtime::kv::open(&test_kv_url(backend), &test_kv_prefix()).await.expect("open the test cache")
 }
 
@@ -51,14 +66,12 @@ pub fn test_kv_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())
 }
 
-/// argon2 parameters small enough for tests (debug builds, 2 cores) while
-/// still exercising the real argon2id code path.
-pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 };
-
 /// Configures a [`TestEnv`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TestEnvBuilder {
     backend: Backend,
+    cache: CacheBackend,
+    authorization: AuthorizationConfig,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -66,19 +79,20 @@ pub struct TestEnvBuilder {
 pub struct TestEnv {
     pub database: TestDatabase,
     pub db: DatabaseConnection,
+    pub kv: Arc<dyn Kv>,
     pub registry_addr: SocketAddr,
+    pub authorization_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     trigger: ShutdownTrigger,
 }
 
 impl TestEnv {
     pub fn builder() -> TestEnvBuilder {
-        TestEnvBuilder { backend: Backend::Sqlite }
-    }
-
-    /// A gRPC client of the registry.
-    pub async fn registry(&self) -> RegistryServiceClient<Channel> {
-        RegistryServiceClient::new(self.channel(self.registry_addr).await)
+        TestEnvBuilder {
+            backend: Backend::Sqlite,
+            cache: CacheBackend::Memory,
+            authorization: AuthorizationConfig::default(),
+        }
     }
 
     /// A connected channel to one of this environment's gRPC servers.
@@ -90,9 +104,57 @@ impl TestEnv {
             .expect("test server accepts connections")
     }
 
-    /// The gateway's base URL, without a trailing slash.
+    pub async fn registry(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::new(self.channel(self.registry_addr).await)
+    }
+
+    pub async fn authorization(&self) -> AuthorizationServiceClient<Channel> {
+        AuthorizationServiceClient::new(self.channel(self.authorization_addr).await)
+    }
+
+    /// The gateway's base URL (the issuer), without a trailing slash.
     pub fn gateway_url(&self) -> String {
         format!("http://{}", self.gateway_addr)
+    }
+
+    /// A browser-like HTTP client of the gateway: keeps cookies, follows no redirects.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self.gateway_url())
+    }
+
+    /// Creates an account with [`TEST_PASSWORD`].
+    pub async fn create_user(&self, username: &str) -> User {
+        let request = registry_pb::CreateUserRequest {
+            username: username.to_owned(),
+            email: format!("{}@example.com", username.to_lowercase()),
+            display_name: String::new(),
+            avatar_url: String::new(),
+            password: TEST_PASSWORD.to_owned(),
+        };
+        self.registry().await.create_user(request).await.expect("create user").into_inner().user.expect("user")
+    }
+
+    /// Registers an application owned by `owner`; returns (client id, secret).
+    pub async fn register_app(
+        &self,
+        owner: &User,
+        redirect_uris: &[&str],
+        client_type: ClientType,
+        scopes: &[&str],
+    ) -> (String, String) {
+        let request = registry_pb::RegisterApplicationRequest {
+            owner_id: owner.id.clone(),
+            name: "Test App".to_owned(),
+            description: "An application under test".to_owned(),
+            homepage_url: "https://app.example".to_owned(),
+            logo_url: String::new(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            client_type: client_type as i32,
+            grant_types: Vec::new(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let response = self.registry().await.register_application(request).await.expect("register app").into_inner();
+        (response.application.expect("application").client_id, response.client_secret)
     }
 }
 
@@ -112,15 +174,40 @@ impl TestEnvBuilder {
         self.backend(Backend::Postgres)
     }
 
-    /// Starts the registry and the gateway; returns once both accept connections.
+    pub fn cache(mut self, cache: CacheBackend) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub fn redis(self) -> Self {
+        self.cache(CacheBackend::Redis)
+    }
+
+    /// Changes the authorization service's configuration (the issuer is always the gateway's URL).
+    pub fn authorization_config(mut self, change: impl FnOnce(&mut AuthorizationConfig)) -> Self {
+        change(&mut self.authorization);
+        self
+    }
+
+    /// Starts the registry, the authorization service and the gateway.
     pub async fn start(self) -> TestEnv {
         let database = TestDatabase::create(self.backend).await;
         let db = gatehouse_runtime::database::connect(database.url(), 5).await.expect("connect to the test database");
         gatehouse_registry::migration::Migrator::up(&db, None).await.expect("registry migrations");
+        gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
+        let kv = test_kv(self.cache).await;
         let (trigger, shutdown) = Shutdown::new();
 
-        let registry_listener = bind().await;
-        let registry_addr = registry_listener.local_addr().expect("bound address");
+        // Every listener is bound before any server starts, so connections
+        // queue until they accept: no readiness polling is needed.
+        let (registry_listener, registry_addr) = bind().await;
+        let (authorization_listener, authorization_addr) = bind().await;
+        let (gateway_listener, gateway_addr) = bind().await;
+        let issuer = format!("http://{gateway_addr}");
+        let channel = |addr: SocketAddr| {
+            gatehouse_gateway::channel(&format!("http://{addr}"), Duration::from_secs(5)).expect("valid address")
+        };
+
         let config = RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() };
         let registry = gatehouse_registry::build(config, db.clone(), Arc::new(SystemClock)).expect("registry builds");
         tokio::spawn(gatehouse_registry::serve(
@@ -131,33 +218,38 @@ impl TestEnvBuilder {
             shutdown.clone().wait(),
         ));
 
-        let gateway_listener = bind().await;
-        let gateway_addr = gateway_listener.local_addr().expect("bound address");
-        let clients = gatehouse_gateway::Clients::new(&format!("http://{registry_addr}"), Duration::from_secs(5))
-            .expect("valid registry address");
-        tokio::spawn(gatehouse_gateway::serve(
-            gatehouse_gateway::GatewayConfig::default(),
-            clients,
-            gateway_listener,
-            shutdown.wait(),
+        let authz_config = AuthorizationConfig { issuer: issuer.clone(), ..self.authorization };
+        let authorization = gatehouse_authorization::build(
+            authz_config,
+            db.clone(),
+            kv.clone(),
+            channel(registry_addr),
+            Arc::new(SystemClock),
+        );
+        tokio::spawn(gatehouse_authorization::serve(
+            authorization,
+            db.clone(),
+            kv.clone(),
+            authorization_listener,
+            ServerLimits::default(),
+            shutdown.clone().wait(),
         ));
 
-        // The listeners are bound before the servers start, so connections
-        // queue until they accept: no readiness polling is needed.
-        TestEnv { database, db, registry_addr, gateway_addr, trigger }
+        let clients = gatehouse_gateway::Clients::new(channel(registry_addr), channel(authorization_addr));
+        let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..gatehouse_gateway::GatewayConfig::default() };
+        tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
+
+        TestEnv { database, db, kv, registry_addr, authorization_addr, gateway_addr, trigger }
     }
 }
 
-async fn bind() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port")
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let addr = listener.local_addr().expect("bound address");
+    (listener, addr)
 }
 
 /// Runs one async test body once per database backend.
-///
-/// ```ignore
-/// on_every_database!(creates_user);
-/// async fn creates_user(backend: Backend) { ... }
-/// ```
 #[macro_export]
 macro_rules! on_every_database {
     ($($name:ident),* $(,)?) => {
@@ -174,6 +266,29 @@ macro_rules! on_every_database {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Runs one async test body once per cache backend.
+#[macro_export]
+macro_rules! on_every_cache {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::CacheBackend::Memory).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::CacheBackend::Redis).await
                 }
             )*
         }

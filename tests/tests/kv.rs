@@ -1,7 +1,7 @@
 //! The cache conformance suite: Redis and the in-process cache pass the same
 //! tests, including the atomicity that single-use codes rely on.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Duration;

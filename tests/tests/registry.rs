@@ -187,7 +187,7 @@ async fn register_confidential_application_returns_secret_once(backend: Backend)
     assert_eq!(app.secrets.len(), 1);
     assert!(secret.starts_with(&app.secrets[0].prefix));
     let fetched = client
-        .get_application(pb::GetApplicationRequest { client_id: app.client_id.clone() })
+        .get_application(pb::GetApplicationRequest { client_id: app.client_id.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner()
@@ -271,7 +271,10 @@ async fn list_applications_by_owner(backend: Backend) {
 
 async fn get_unknown_application_is_not_found(backend: Backend) {
     let (_env, mut client) = env(backend).await;
-    let status = client.get_application(pb::GetApplicationRequest { client_id: "nope".to_owned() }).await.unwrap_err();
+    let status = client
+        .get_application(pb::GetApplicationRequest { client_id: "nope".to_owned(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
 
@@ -331,7 +334,10 @@ async fn update_application_invalid_or_foreign_changes_nothing(backend: Backend)
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let fetched = client.get_application(pb::GetApplicationRequest { client_id: app.client_id.clone() }).await.unwrap();
+    let fetched = client
+        .get_application(pb::GetApplicationRequest { client_id: app.client_id.clone(), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(fetched.into_inner().application.unwrap(), app);
 }
 
@@ -347,8 +353,10 @@ async fn delete_application_removes_it_and_its_secrets(backend: Backend) {
     assert_eq!(client.delete_application(delete(&other.id)).await.unwrap_err().code(), Code::NotFound);
     client.delete_application(delete(&owner.id)).await.unwrap();
     assert_eq!(client.delete_application(delete("")).await.unwrap_err().code(), Code::NotFound);
-    let status =
-        client.get_application(pb::GetApplicationRequest { client_id: app.client_id.clone() }).await.unwrap_err();
+    let status = client
+        .get_application(pb::GetApplicationRequest { client_id: app.client_id.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let status = authenticate(&mut client, &app.client_id, &secret).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -371,7 +379,10 @@ async fn rotate_secret_keeps_old_secret_working_up_to_five(backend: Backend) {
     let status = client.rotate_client_secret(rotate()).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("5 client secrets"));
-    let stored = client.get_application(pb::GetApplicationRequest { client_id: app.client_id.clone() }).await.unwrap();
+    let stored = client
+        .get_application(pb::GetApplicationRequest { client_id: app.client_id.clone(), ..Default::default() })
+        .await
+        .unwrap();
     let stored = stored.into_inner().application.unwrap();
     assert_eq!(stored.secrets.len(), 5);
     assert!(stored.secrets.iter().all(|s| s.last_used_at > 0), "authentication records last use");

@@ -3,11 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::AppState;
+use crate::error::GatewayError;
+use crate::render::envelope;
 
 /// Liveness: the process answers. It never depends on another service, so
 /// that an outage elsewhere does not make Kubernetes restart the gateway.
@@ -17,16 +20,20 @@ pub(crate) async fn live() -> Json<Value> {
 
 /// Readiness: every service the gateway calls reports SERVING.
 pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let registry = state
-        .clients
-        .registry_health()
-        .check(HealthCheckRequest { service: String::new() })
-        .await
-        .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32);
-    let status = if registry { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "status": if registry { "ok" } else { "unavailable" }, "registry": registry })))
+    let mut services = Map::new();
+    let mut all = true;
+    for (name, mut client) in state.clients.health() {
+        let serving = client
+            .check(HealthCheckRequest { service: String::new() })
+            .await
+            .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32);
+        all &= serving;
+        services.insert(name.to_owned(), Value::Bool(serving));
+    }
+    let status = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "status": if all { "ok" } else { "unavailable" }, "services": services })))
 }
 
-pub(crate) async fn not_found() -> (StatusCode, Json<Value>) {
-    (StatusCode::NOT_FOUND, Json(json!({ "code": 1, "msg": "not found" })))
+pub(crate) async fn not_found() -> Response {
+    envelope::error(&GatewayError::not_found("not found"))
 }

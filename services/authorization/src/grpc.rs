@@ -50,6 +50,7 @@ impl AuthorizationService for AuthorizationGrpc {
             session_token: session.token,
             csrf_token: session.record.csrf_token,
             expires_at: session.record.expires_at,
+            expires_in: i64::try_from(self.service.config().session_ttl.as_secs()).unwrap_or(i64::MAX),
             user: Some(session.record.user.into()),
         }))
     }

@@ -29,7 +29,14 @@ impl Registry {
 
     /// The application, or `None` when it does not exist.
     pub(crate) async fn application(&self, client_id: &str) -> AuthzResult<Option<pb::Application>> {
-        match self.client().get_application(pb::GetApplicationRequest { client_id: client_id.to_owned() }).await {
+        match self
+            .client()
+            .get_application(pb::GetApplicationRequest {
+                client_id: client_id.to_owned(),
+                acting_owner_id: String::new(),
+            })
+            .await
+        {
             Ok(response) => Ok(response.into_inner().application),
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(AuthzError::Registry(status)),

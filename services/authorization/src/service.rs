@@ -52,7 +52,7 @@ impl Authorization {
         self.inner.clock.now().timestamp()
     }
 
-    pub(crate) fn config(&self) -> &AuthorizationConfig {
+    pub fn config(&self) -> &AuthorizationConfig {
         &self.inner.config
     }
 

@@ -40,6 +40,7 @@ pub(crate) enum ServeTarget {
     /// Every part in one process, real gRPC on loopback between them.
     All,
     Registry,
+    Authorization,
     Gateway,
 }
 
@@ -57,12 +58,39 @@ pub(crate) struct ServeOptions {
     /// Where the registry's gRPC server listens.
     #[arg(long, env = "GATEHOUSE_REGISTRY_LISTEN", default_value = "127.0.0.1:50051")]
     pub(crate) registry_listen: String,
+    /// Where the authorization service's gRPC server listens.
+    #[arg(long, env = "GATEHOUSE_AUTHORIZATION_LISTEN", default_value = "127.0.0.1:50052")]
+    pub(crate) authorization_listen: String,
     /// Where the gateway's HTTP server listens.
     #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) gateway_listen: String,
     /// The registry's gRPC address, for the parts that call it (not used by `serve all`).
     #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
     pub(crate) registry_url: String,
+    /// The authorization service's gRPC address, for the parts that call it (not used by `serve all`).
+    #[arg(long, env = "GATEHOUSE_AUTHORIZATION_URL", default_value = "http://127.0.0.1:50052")]
+    pub(crate) authorization_url: String,
+    /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
+    #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
+    pub(crate) issuer: String,
+    /// Codes, sessions and throttles: `memory://` (one process only) or `redis://HOST:PORT/DB`.
+    #[arg(long, env = "GATEHOUSE_CACHE_URL", default_value = "memory://")]
+    pub(crate) cache_url: String,
+    /// Prefix of every cache key, so that several deployments can share one Redis.
+    #[arg(long, env = "GATEHOUSE_CACHE_PREFIX", default_value = "gatehouse:")]
+    pub(crate) cache_prefix: String,
+    /// Lifetime of an authorization code, in seconds.
+    #[arg(long, env = "GATEHOUSE_CODE_TTL_SECS", default_value_t = 300)]
+    pub(crate) code_ttl_secs: u64,
+    /// Lifetime of a login session, in seconds.
+    #[arg(long, env = "GATEHOUSE_SESSION_TTL_SECS", default_value_t = 43200)]
+    pub(crate) session_ttl_secs: u64,
+    /// Whether `/signup` creates accounts.
+    #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) signup_enabled: bool,
+    /// Read the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) trust_forwarded_for: bool,
     /// Time limit of every internal gRPC call, in milliseconds.
     #[arg(long, env = "GATEHOUSE_RPC_TIMEOUT_MS", default_value_t = 5000)]
     pub(crate) rpc_timeout_ms: u64,

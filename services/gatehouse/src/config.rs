@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gatehouse_authorization::AuthorizationConfig;
 use gatehouse_oauth::ScopeCatalogue;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::telemetry::LogFormat;
@@ -38,6 +39,13 @@ pub(crate) struct ServeConfig {
     pub(crate) registry_listen: SocketAddr,
     pub(crate) gateway_listen: SocketAddr,
     pub(crate) registry_url: String,
+    pub(crate) authorization_listen: SocketAddr,
+    pub(crate) authorization_url: String,
+    pub(crate) cache_url: String,
+    pub(crate) cache_prefix: String,
+    pub(crate) authorization: AuthorizationConfig,
+    pub(crate) signup_enabled: bool,
+    pub(crate) trust_forwarded_for: bool,
     pub(crate) rpc_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) registry: RegistryConfig,
@@ -54,6 +62,37 @@ fn service_url(variable: &'static str, value: &str) -> Result<String, ConfigErro
         Ok(value.trim_end_matches('/').to_owned())
     } else {
         Err(bad(variable, format!("{value:?} is not an http:// or https:// address")))
+    }
+}
+
+fn issuer(value: &str) -> Result<String, ConfigError> {
+    const VARIABLE: &str = "GATEHOUSE_ISSUER";
+    let url = url::Url::parse(value).map_err(|_| bad(VARIABLE, format!("{value:?} is not an absolute URL")))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty();
+    if plain {
+        Ok(value.trim_end_matches('/').to_owned())
+    } else {
+        Err(bad(VARIABLE, "must be an http(s) URL without query or fragment, like https://auth.example.com"))
+    }
+}
+
+fn cache_url(value: &str) -> Result<String, ConfigError> {
+    if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
+        Ok(value.to_owned())
+    } else {
+        Err(bad("GATEHOUSE_CACHE_URL", "must be memory:// or redis://HOST:PORT"))
+    }
+}
+
+fn seconds(variable: &'static str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(Duration::from_secs(value))
+    } else {
+        Err(bad(variable, format!("must be between {min} and {max} seconds")))
     }
 }
 
@@ -109,6 +148,18 @@ impl ServeOptions {
             registry_listen: socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen)?,
             gateway_listen: socket_addr("GATEHOUSE_GATEWAY_LISTEN", &self.gateway_listen)?,
             registry_url: service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url)?,
+            authorization_listen: socket_addr("GATEHOUSE_AUTHORIZATION_LISTEN", &self.authorization_listen)?,
+            authorization_url: service_url("GATEHOUSE_AUTHORIZATION_URL", &self.authorization_url)?,
+            cache_url: cache_url(&self.cache_url)?,
+            cache_prefix: self.cache_prefix.clone(),
+            authorization: AuthorizationConfig {
+                issuer: issuer(&self.issuer)?,
+                code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
+                session_ttl: seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600)?,
+                ..AuthorizationConfig::default()
+            },
+            signup_enabled: self.signup_enabled,
+            trust_forwarded_for: self.trust_forwarded_for,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             registry: RegistryConfig {

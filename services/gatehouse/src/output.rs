@@ -1,5 +1,8 @@
 //! What the CLI prints: aligned text for people, one JSON document for scripts.
 
+use gatehouse_gateway::render::json::{
+    application as application_json, client_type, grant_types, secret as secret_json, user as user_json,
+};
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use serde_json::{Value, json};
@@ -17,17 +20,6 @@ fn print_rows(rows: &[(&str, String)]) {
     }
 }
 
-fn user_json(user: &common::User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "display_name": user.display_name,
-        "avatar_url": user.avatar_url,
-        "created_at": user.created_at,
-    })
-}
-
 pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
     let Some(user) = user else { return };
     match format {
@@ -39,51 +31,6 @@ pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
             ("display name", user.display_name.clone()),
         ]),
     }
-}
-
-fn client_type(value: i32) -> &'static str {
-    match common::ClientType::try_from(value) {
-        Ok(common::ClientType::Public) => "public",
-        _ => "confidential",
-    }
-}
-
-fn grant_types(values: &[i32]) -> Vec<&'static str> {
-    values
-        .iter()
-        .filter_map(|v| match common::GrantType::try_from(*v) {
-            Ok(common::GrantType::AuthorizationCode) => Some("authorization_code"),
-            Ok(common::GrantType::RefreshToken) => Some("refresh_token"),
-            Ok(common::GrantType::ClientCredentials) => Some("client_credentials"),
-            _ => None,
-        })
-        .collect()
-}
-
-fn secret_json(secret: &pb::ClientSecretInfo) -> Value {
-    json!({
-        "id": secret.id,
-        "prefix": secret.prefix,
-        "created_at": secret.created_at,
-        "last_used_at": (secret.last_used_at != 0).then_some(secret.last_used_at),
-    })
-}
-
-fn application_json(app: &pb::Application) -> Value {
-    json!({
-        "client_id": app.client_id,
-        "owner_id": app.owner_id,
-        "name": app.name,
-        "description": app.description,
-        "homepage_url": app.homepage_url,
-        "redirect_uris": app.redirect_uris,
-        "client_type": client_type(app.client_type),
-        "grant_types": grant_types(&app.grant_types),
-        "scopes": app.scopes,
-        "secrets": app.secrets.iter().map(secret_json).collect::<Vec<_>>(),
-        "created_at": app.created_at,
-        "updated_at": app.updated_at,
-    })
 }
 
 /// Prints an application; `new_secret` is the clear-text secret when one was just made.

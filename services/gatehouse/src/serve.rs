@@ -2,18 +2,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
 use gatehouse_oauth::SystemClock;
 use gatehouse_runtime::grpc::ServerLimits;
+use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
+use tonic::transport::Channel;
 
 use crate::cli::ServeTarget;
 use crate::config::ServeConfig;
+
+/// A server that runs until shutdown.
+type Server = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 async fn connect(config: &ServeConfig) -> anyhow::Result<DatabaseConnection> {
     if let Some(path) = config.database_url.strip_prefix("sqlite://") {
@@ -23,14 +29,20 @@ async fn connect(config: &ServeConfig) -> anyhow::Result<DatabaseConnection> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
-    gatehouse_runtime::database::connect(&config.database_url, config.database_max_connections)
+    let db = gatehouse_runtime::database::connect(&config.database_url, config.database_max_connections)
         .await
-        .context("connecting to the database (GATEHOUSE_DATABASE_URL)")
+        .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
+    if config.auto_migrate {
+        run_migrations(&db).await?;
+    }
+    Ok(db)
 }
 
 /// Applies every service's migrations.
 pub(crate) async fn migrate(config: &ServeConfig) -> anyhow::Result<()> {
-    let db = connect(config).await?;
+    let db = gatehouse_runtime::database::connect(&config.database_url, 1)
+        .await
+        .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
     run_migrations(&db).await?;
     println!("migrations applied");
     Ok(())
@@ -38,6 +50,7 @@ pub(crate) async fn migrate(config: &ServeConfig) -> anyhow::Result<()> {
 
 async fn run_migrations(db: &DatabaseConnection) -> anyhow::Result<()> {
     gatehouse_registry::migration::Migrator::up(db, None).await.context("registry migrations")?;
+    gatehouse_authorization::migration::Migrator::up(db, None).await.context("authorization migrations")?;
     Ok(())
 }
 
@@ -51,6 +64,10 @@ fn local_url(address: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, address.port()))
 }
 
+fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Channel> {
+    gatehouse_gateway::channel(url, config.rpc_timeout).with_context(|| format!("service address {url}"))
+}
+
 /// Runs `target` until SIGTERM or SIGINT, then drains within the grace period.
 pub(crate) async fn run(target: ServeTarget, config: ServeConfig) -> anyhow::Result<()> {
     let (trigger, shutdown) = Shutdown::new();
@@ -59,14 +76,15 @@ pub(crate) async fn run(target: ServeTarget, config: ServeConfig) -> anyhow::Res
         trigger.trigger();
     });
     let grace = config.shutdown_grace;
-    let servers = start(target, config, shutdown.clone());
-    tokio::pin!(servers);
+    let servers = start(target, &config, &shutdown).await?;
+    let all = futures_all(servers);
+    tokio::pin!(all);
     tokio::select! {
-        result = &mut servers => return result,
+        result = &mut all => return result,
         () = shutdown.wait() => {}
     }
     drain_within(grace, "gatehouse", async {
-        if let Err(error) = servers.await {
+        if let Err(error) = all.await {
             tracing::error!(error = %format!("{error:#}"), "server stopped with an error during shutdown");
         }
     })
@@ -74,58 +92,114 @@ pub(crate) async fn run(target: ServeTarget, config: ServeConfig) -> anyhow::Res
     Ok(())
 }
 
-async fn start(target: ServeTarget, config: ServeConfig, shutdown: Shutdown) -> anyhow::Result<()> {
-    match target {
-        ServeTarget::All => {
-            let registry_listener = bind(config.registry_listen, "registry").await?;
-            let gateway_listener = bind(config.gateway_listen, "gateway").await?;
-            let registry_url = local_url(registry_listener.local_addr()?);
-            let registry = registry(&config, registry_listener, shutdown.clone()).await?;
-            let gateway = gateway(&config, &registry_url, gateway_listener, shutdown)?;
-            tokio::try_join!(registry, gateway)?;
-        }
-        ServeTarget::Registry => {
-            let listener = bind(config.registry_listen, "registry").await?;
-            registry(&config, listener, shutdown).await?.await?;
-        }
-        ServeTarget::Gateway => {
-            let listener = bind(config.gateway_listen, "gateway").await?;
-            gateway(&config, &config.registry_url, listener, shutdown)?.await?;
-        }
+/// Runs every server; the first failure ends them all.
+async fn futures_all(servers: Vec<Server>) -> anyhow::Result<()> {
+    let mut set = tokio::task::JoinSet::new();
+    for server in servers {
+        set.spawn(server);
+    }
+    while let Some(result) = set.join_next().await {
+        result.context("server task")??;
     }
     Ok(())
 }
 
-async fn registry(
+/// Binds every listener of `target` first (so that `serve all` wires the
+/// real addresses, port 0 included), then builds the parts.
+async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -> anyhow::Result<Vec<Server>> {
+    let wants = |part: ServeTarget| target == ServeTarget::All || target == part;
+    let registry_listener =
+        if wants(ServeTarget::Registry) { Some(bind(config.registry_listen, "registry").await?) } else { None };
+    let authorization_listener = if wants(ServeTarget::Authorization) {
+        Some(bind(config.authorization_listen, "authorization service").await?)
+    } else {
+        None
+    };
+    let gateway_listener =
+        if wants(ServeTarget::Gateway) { Some(bind(config.gateway_listen, "gateway").await?) } else { None };
+
+    // In one process, parts call each other on the addresses just bound.
+    let registry_url = match &registry_listener {
+        Some(listener) => local_url(listener.local_addr()?),
+        None => config.registry_url.clone(),
+    };
+    let authorization_url = match &authorization_listener {
+        Some(listener) => local_url(listener.local_addr()?),
+        None => config.authorization_url.clone(),
+    };
+
+    let needs_db = registry_listener.is_some() || authorization_listener.is_some();
+    let db = if needs_db { Some(connect(config).await?) } else { None };
+    let mut servers: Vec<Server> = Vec::new();
+    if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
+        servers.push(registry(config, db, listener, shutdown.clone())?);
+    }
+    if let (Some(listener), Some(db)) = (authorization_listener, db) {
+        let kv = gatehouse_runtime::kv::open(&config.cache_url, &config.cache_prefix)
+            .await
+            .context("connecting to the cache (GATEHOUSE_CACHE_URL)")?;
+        servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, shutdown.clone())?);
+    }
+    if let Some(listener) = gateway_listener {
+        let clients =
+            gatehouse_gateway::Clients::new(channel(config, &registry_url)?, channel(config, &authorization_url)?);
+        servers.push(gateway(config, clients, listener, shutdown.clone())?);
+    }
+    Ok(servers)
+}
+
+fn registry(
     config: &ServeConfig,
+    db: DatabaseConnection,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> anyhow::Result<impl Future<Output = anyhow::Result<()>> + use<>> {
-    let db = connect(config).await?;
-    if config.auto_migrate {
-        run_migrations(&db).await?;
-    }
+) -> anyhow::Result<Server> {
     let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), Arc::new(SystemClock))?;
-    let address = listener.local_addr()?;
-    println!("registry listening on {} (gRPC)", local_url(address));
-    Ok(async move {
+    println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
+    Ok(Box::pin(async move {
         gatehouse_registry::serve(registry, db, listener, ServerLimits::default(), shutdown.wait())
             .await
             .context("registry server")
-    })
+    }))
+}
+
+fn authorization(
+    config: &ServeConfig,
+    db: DatabaseConnection,
+    kv: Arc<dyn Kv>,
+    registry: Channel,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<Server> {
+    let service = gatehouse_authorization::build(
+        config.authorization.clone(),
+        db.clone(),
+        kv.clone(),
+        registry,
+        Arc::new(SystemClock),
+    );
+    println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
+    Ok(Box::pin(async move {
+        gatehouse_authorization::serve(service, db, kv, listener, ServerLimits::default(), shutdown.wait())
+            .await
+            .context("authorization server")
+    }))
 }
 
 fn gateway(
     config: &ServeConfig,
-    registry_url: &str,
+    clients: gatehouse_gateway::Clients,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> anyhow::Result<impl Future<Output = anyhow::Result<()>> + use<>> {
-    let clients = gatehouse_gateway::Clients::new(registry_url, config.rpc_timeout)?;
-    let gateway_config = gatehouse_gateway::GatewayConfig { rpc_timeout: config.rpc_timeout };
-    let address = listener.local_addr()?;
-    println!("gateway listening on {} (HTTP)", local_url(address));
-    Ok(async move {
+) -> anyhow::Result<Server> {
+    let gateway_config = gatehouse_gateway::GatewayConfig {
+        rpc_timeout: config.rpc_timeout,
+        issuer: config.authorization.issuer.clone(),
+        signup_enabled: config.signup_enabled,
+        trust_forwarded_for: config.trust_forwarded_for,
+    };
+    println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
+    Ok(Box::pin(async move {
         gatehouse_gateway::serve(gateway_config, clients, listener, shutdown.wait()).await.context("gateway server")
-    })
+    }))
 }

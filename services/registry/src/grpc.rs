@@ -69,7 +69,8 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> RpcResult<pb::GetApplicationResponse> {
-        let app = self.registry.get_application(&request.into_inner().client_id).await?;
+        let request = request.into_inner();
+        let app = self.registry.owned_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
         Ok(Response::new(pb::GetApplicationResponse { application: Some(app.into()) }))
     }
 

@@ -181,7 +181,7 @@ impl Registry {
     /// The application, checked to belong to `acting_owner` when one is given.
     /// Another owner's application answers NotFound, not PermissionDenied, so
     /// that client ids of others cannot be probed.
-    async fn owned_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<Application> {
+    pub async fn owned_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<Application> {
         let app = self.get_application(client_id).await?;
         match acting_owner {
             Some(owner) if owner != app.owner_id => {

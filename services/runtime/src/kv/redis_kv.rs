@@ -47,6 +47,7 @@ impl std::fmt::Debug for RedisKv {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(err)`
 fn err(error: redis::RedisError) -> KvError {
     KvError(error.to_string())
 }

@@ -1,0 +1,75 @@
+//! English and Simplified Chinese, chosen by `Accept-Language`.
+
+use http::HeaderMap;
+use http::header::ACCEPT_LANGUAGE;
+
+/// The language a page is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// The preferred of English and Chinese in `Accept-Language` (RFC 9110
+    /// §12.5.4: the highest q wins; on a tie, the earlier one). Default English.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        let Some(value) = headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else {
+            return Self::En;
+        };
+        let mut best: Option<(Self, f32)> = None;
+        for item in value.split(',') {
+            let mut parts = item.trim().split(';');
+            let tag = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+            let lang = if tag.starts_with("zh") {
+                Self::Zh
+            } else if tag.starts_with("en") {
+                Self::En
+            } else {
+                continue;
+            };
+            if q > 0.0 && best.is_none_or(|(_, best_q)| q > best_q) {
+                best = Some((lang, q));
+            }
+        }
+        best.map_or(Self::En, |(lang, _)| lang)
+    }
+
+    /// Picks the text of this language.
+    pub(crate) const fn t(self, en: &'static str, zh: &'static str) -> &'static str {
+        match self {
+            Self::En => en,
+            Self::Zh => zh,
+        }
+    }
+
+    pub(crate) const fn html_lang(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Zh => "zh-CN",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lang(value: &str) -> Lang {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_LANGUAGE, value.parse().unwrap());
+        Lang::from_headers(&headers)
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_supported_language() {
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::En);
+        assert_eq!(lang("zh-CN,zh;q=0.9,en;q=0.8"), Lang::Zh);
+        assert_eq!(lang("en-US,en;q=0.9,zh-CN;q=0.8"), Lang::En);
+        assert_eq!(lang("fr, zh;q=0.5"), Lang::Zh);
+        assert_eq!(lang("de"), Lang::En);
+        assert_eq!(lang("zh;q=0, en"), Lang::En);
+        assert_eq!(lang("en;q=0.4, zh-TW;q=0.6"), Lang::Zh);
+    }
+}

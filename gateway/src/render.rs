@@ -1,0 +1,27 @@
+//! Turning decisions into HTTP: one module per surface.
+
+pub(crate) mod envelope;
+pub(crate) mod html;
+pub mod json;
+pub(crate) mod pages;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{LOCATION, RETRY_AFTER};
+
+use crate::error::GatewayError;
+
+/// A 303 See Other: after a POST, and for OAuth redirects the service built.
+pub(crate) fn redirect(location: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
+}
+
+/// Adds `Retry-After` when the error carries a delay (429, 503).
+pub(crate) fn with_retry_after(mut response: Response, error: &GatewayError) -> Response {
+    if let Some(delay) = error.retry_after
+        && let Ok(value) = delay.as_secs().max(1).to_string().parse()
+    {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}

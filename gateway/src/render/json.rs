@@ -1,0 +1,78 @@
+//! The JSON shape of Gatehouse's resources, shared by the REST API and the
+//! CLI's `--output json`, so that both speak the same documents.
+
+use gatehouse_proto::pb::authorization::v1::Grant;
+use gatehouse_proto::pb::common::v1::{ClientType, GrantType, User};
+use gatehouse_proto::pb::registry::v1::{Application, ClientSecretInfo};
+use serde_json::{Value, json};
+
+fn optional_time(unix: i64) -> Value {
+    if unix == 0 { Value::Null } else { json!(unix) }
+}
+
+pub fn client_type(value: i32) -> &'static str {
+    if value == ClientType::Public as i32 { "public" } else { "confidential" }
+}
+
+pub fn grant_types(values: &[i32]) -> Vec<&'static str> {
+    values
+        .iter()
+        .filter_map(|v| match GrantType::try_from(*v) {
+            Ok(GrantType::AuthorizationCode) => Some("authorization_code"),
+            Ok(GrantType::RefreshToken) => Some("refresh_token"),
+            Ok(GrantType::ClientCredentials) => Some("client_credentials"),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn user(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+        "created_at": user.created_at,
+    })
+}
+
+pub fn secret(secret: &ClientSecretInfo) -> Value {
+    json!({
+        "id": secret.id,
+        "prefix": secret.prefix,
+        "created_at": secret.created_at,
+        "last_used_at": optional_time(secret.last_used_at),
+    })
+}
+
+pub fn application(app: &Application) -> Value {
+    json!({
+        "client_id": app.client_id,
+        "owner_id": app.owner_id,
+        "name": app.name,
+        "description": app.description,
+        "homepage_url": app.homepage_url,
+        "logo_url": app.logo_url,
+        "redirect_uris": app.redirect_uris,
+        "client_type": client_type(app.client_type),
+        "grant_types": grant_types(&app.grant_types),
+        "scopes": app.scopes,
+        "secrets": app.secrets.iter().map(secret).collect::<Vec<_>>(),
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    })
+}
+
+pub fn grant(grant: &Grant) -> Value {
+    let app = grant.application.clone().unwrap_or_default();
+    json!({
+        "client_id": app.client_id,
+        "name": app.name,
+        "description": app.description,
+        "homepage_url": app.homepage_url,
+        "scopes": grant.scopes,
+        "created_at": grant.created_at,
+        "last_used_at": optional_time(grant.last_used_at),
+    })
+}

@@ -1,0 +1,360 @@
+//! The pages a person uses: bodies only; `html::page` wraps them.
+
+use std::fmt::Write;
+
+use gatehouse_proto::pb::authorization::v1::{ConsentRequired, Grant};
+use gatehouse_proto::pb::common::v1::{ClientType, ScopeDescription};
+use gatehouse_proto::pb::registry::v1::Application;
+
+use super::html::{csrf_field, escape};
+use crate::i18n::Lang;
+
+fn when(lang: Lang, unix: i64) -> String {
+    if unix == 0 {
+        return lang.t("never", "从未").to_owned();
+    }
+    chrono::DateTime::from_timestamp(unix, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+fn error_box(error: Option<&str>) -> String {
+    error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default()
+}
+
+fn scope_text(lang: Lang, scope: &ScopeDescription) -> String {
+    let text =
+        if lang == Lang::Zh && !scope.description_zh.is_empty() { &scope.description_zh } else { &scope.description };
+    format!("<li><b>{}</b><br>{}</li>", escape(&scope.name), escape(text))
+}
+
+pub(crate) fn login(
+    lang: Lang,
+    form_token: &str,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+    signup: bool,
+) -> String {
+    let signup_link = if signup {
+        format!(
+            r#"<p class="muted">{} <a href="/signup?next={}">{}</a></p>"#,
+            lang.t("New here?", "还没有账号？"),
+            escape(&url_encode(next)),
+            lang.t("Create an account", "注册")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>{error}
+<form method="post" action="/login">{csrf}<input type="hidden" name="next" value="{next}">
+<label for="username">{user_label}</label><input type="text" id="username" name="username" value="{username}" autocomplete="username" required autofocus>
+<label for="password">{pass_label}</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+<div class="actions"><button class="primary" type="submit">{submit}</button></div></form>{signup_link}</div>"#,
+        title = lang.t("Sign in to Gatehouse", "登录 Gatehouse"),
+        error = error_box(error),
+        csrf = csrf_field(form_token),
+        next = escape(next),
+        user_label = lang.t("Username", "用户名"),
+        username = escape(username),
+        pass_label = lang.t("Password", "密码"),
+        submit = lang.t("Sign in", "登录"),
+    )
+}
+
+pub(crate) fn signup(
+    lang: Lang,
+    form_token: &str,
+    next: &str,
+    username: &str,
+    email: &str,
+    error: Option<&str>,
+) -> String {
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>{error}
+<form method="post" action="/signup">{csrf}<input type="hidden" name="next" value="{next}">
+<label for="username">{user_label}</label><input type="text" id="username" name="username" value="{username}" autocomplete="username" required autofocus>
+<label for="email">{email_label}</label><input type="email" id="email" name="email" value="{email}" autocomplete="email" required>
+<label for="password">{pass_label}</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required>
+<div class="actions"><button class="primary" type="submit">{submit}</button></div></form>
+<p class="muted">{have} <a href="/login?next={next_q}">{signin}</a></p></div>"#,
+        title = lang.t("Create your account", "创建账号"),
+        error = error_box(error),
+        csrf = csrf_field(form_token),
+        next = escape(next),
+        next_q = escape(&url_encode(next)),
+        user_label = lang.t("Username", "用户名"),
+        username = escape(username),
+        email_label = lang.t("Email", "邮箱"),
+        email = escape(email),
+        pass_label = lang.t("Password (at least 8 characters)", "密码（至少 8 位）"),
+        submit = lang.t("Create account", "注册"),
+        have = lang.t("Already have an account?", "已有账号？"),
+        signin = lang.t("Sign in", "登录"),
+    )
+}
+
+pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentRequired) -> String {
+    let app = consent.application.clone().unwrap_or_default();
+    let mut scopes = String::new();
+    for scope in &consent.new_scopes {
+        scopes.push_str(&scope_text(lang, scope));
+    }
+    let granted = if consent.granted_scopes.is_empty() {
+        String::new()
+    } else {
+        let mut list = String::new();
+        for scope in &consent.granted_scopes {
+            list.push_str(&scope_text(lang, scope));
+        }
+        format!(r#"<h2>{}</h2><ul class="scopes muted">{list}</ul>"#, lang.t("Already authorized", "已授权"))
+    };
+    let homepage = if app.homepage_url.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p class="muted">{}</p>"#, escape(&app.homepage_url))
+    };
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>
+<p><b>{name}</b> {wants} <b>{user}</b>{account}</p>{homepage}{description}
+<h2>{asks}</h2><ul class="scopes">{scopes}</ul>{granted}
+<p class="muted">{redirect_note} <code>{redirect}</code></p>
+<form method="post" action="/oauth/authorize/decision">{csrf}<input type="hidden" name="request_id" value="{request_id}">
+<div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
+        title = lang.t("Authorize application", "授权应用"),
+        name = escape(&app.name),
+        wants = lang.t("wants to access your account", "请求访问你的账号"),
+        user = escape(username),
+        account = lang.t("", ""),
+        description =
+            if app.description.is_empty() { String::new() } else { format!("<p>{}</p>", escape(&app.description)) },
+        asks = lang.t("This application will be able to", "该应用将可以"),
+        redirect_note = lang.t("You will be sent back to", "授权后将跳转到"),
+        redirect = escape(&consent.redirect_uri),
+        csrf = csrf_field(csrf),
+        request_id = escape(&consent.request_id),
+        approve = lang.t("Authorize", "授权"),
+        deny = lang.t("Deny", "拒绝"),
+    )
+}
+
+pub(crate) fn logout(lang: Lang, csrf: &str) -> String {
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1><form method="post" action="/logout">{csrf}<div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
+        title = lang.t("Sign out of Gatehouse?", "退出 Gatehouse？"),
+        csrf = csrf_field(csrf),
+        submit = lang.t("Sign out", "退出"),
+    )
+}
+
+fn client_type_text(lang: Lang, client_type: i32) -> &'static str {
+    if client_type == ClientType::Public as i32 {
+        lang.t("public", "公开客户端")
+    } else {
+        lang.t("confidential", "机密客户端")
+    }
+}
+
+pub(crate) fn applications(lang: Lang, apps: &[Application]) -> String {
+    let mut rows = String::new();
+    for app in apps {
+        let _ = write!(
+            rows,
+            r#"<tr><td><a href="/account/applications/{id}">{name}</a><br><span class="muted">{description}</span></td><td><code>{id}</code></td><td>{kind}</td></tr>"#,
+            id = escape(&app.client_id),
+            name = escape(&app.name),
+            description = escape(&app.description),
+            kind = client_type_text(lang, app.client_type),
+        );
+    }
+    if apps.is_empty() {
+        rows = format!(
+            r#"<tr><td colspan="3" class="muted">{}</td></tr>"#,
+            lang.t("No applications yet.", "还没有应用。")
+        );
+    }
+    format!(
+        r#"<div class="card"><h1>{title}</h1><p class="muted">{intro}</p>
+<table><thead><tr><th>{name}</th><th>Client ID</th><th>{kind}</th></tr></thead><tbody>{rows}</tbody></table>
+<div class="actions"><a class="button primary" href="/account/applications/new">{new}</a></div></div>"#,
+        title = lang.t("Applications", "应用管理"),
+        intro = lang.t(
+            "Register an application to let it ask users for access with OAuth 2.0.",
+            "注册应用后，即可通过 OAuth 2.0 请求用户授权。"
+        ),
+        name = lang.t("Name", "名称"),
+        kind = lang.t("Type", "类型"),
+        new = lang.t("Register a new application", "添加应用"),
+    )
+}
+
+/// Values of the application form, as typed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AppForm {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) homepage_url: String,
+    pub(crate) redirect_uris: String,
+    pub(crate) public: bool,
+}
+
+pub(crate) fn application_form(
+    lang: Lang,
+    csrf: &str,
+    action: &str,
+    form: &AppForm,
+    editing: bool,
+    error: Option<&str>,
+) -> String {
+    let kind = if editing {
+        String::new()
+    } else {
+        format!(
+            r#"<label><input type="checkbox" name="public" value="1"{checked}> {public}</label><p class="muted">{public_hint}</p>"#,
+            checked = if form.public { " checked" } else { "" },
+            public = lang.t(
+                "Public client (mobile, desktop or single-page app: no secret, PKCE required)",
+                "公开客户端（移动端、桌面端或单页应用：没有密钥，必须使用 PKCE）"
+            ),
+            public_hint = lang.t(
+                "Leave unchecked for a server-side application that can keep a secret.",
+                "能保管密钥的服务端应用请勿勾选。"
+            ),
+        )
+    };
+    format!(
+        r#"<div class="card"><h1>{title}</h1>{error}<form method="post" action="{action}">{csrf}
+<label for="name">{name_label}</label><input type="text" id="name" name="name" value="{name}" maxlength="100" required>
+<label for="description">{desc_label}</label><textarea id="description" name="description" maxlength="1000">{description}</textarea>
+<label for="homepage_url">{home_label}</label><input type="url" id="homepage_url" name="homepage_url" value="{homepage}">
+<label for="redirect_uris">{cb_label}</label><textarea id="redirect_uris" name="redirect_uris" required>{uris}</textarea>
+<p class="muted">{cb_hint}</p>{kind}
+<div class="actions"><button class="primary" type="submit">{submit}</button><a class="button" href="/account/applications">{cancel}</a></div></form></div>"#,
+        title = if editing { lang.t("Edit application", "编辑应用") } else { lang.t("Register a new application", "添加应用") },
+        error = error_box(error),
+        action = escape(action),
+        csrf = csrf_field(csrf),
+        name_label = lang.t("Application name", "应用名称"),
+        name = escape(&form.name),
+        desc_label = lang.t("Description", "应用描述"),
+        description = escape(&form.description),
+        home_label = lang.t("Homepage URL", "主页地址"),
+        homepage = escape(&form.homepage_url),
+        cb_label = lang.t("Callback URLs (one per line)", "回调地址（每行一个）"),
+        uris = escape(&form.redirect_uris),
+        cb_hint = lang.t(
+            "After a user authorizes the application, they are sent back to one of these with an authorization code. https, or http on 127.0.0.1 / localhost.",
+            "用户授权后会带着授权码跳转回其中一个地址。需要 https，或 127.0.0.1 / localhost 上的 http。"
+        ),
+        submit = if editing { lang.t("Save", "保存") } else { lang.t("Register application", "创建应用") },
+        cancel = lang.t("Cancel", "取消"),
+    )
+}
+
+pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret: Option<&str>) -> String {
+    let id = escape(&app.client_id);
+    let fresh = new_secret
+        .map(|secret| {
+            format!(
+                r#"<div class="notice"><b>{title}</b><br><span class="secret" id="new-secret">{secret}</span><br>{hint}</div>"#,
+                title = lang.t("Your new client secret", "新的客户端密钥"),
+                secret = escape(secret),
+                hint = lang.t("Copy it now: it will not be shown again.", "请立即复制保存：它不会再次显示。"),
+            )
+        })
+        .unwrap_or_default();
+    let mut secrets = String::new();
+    for secret in &app.secrets {
+        let _ = write!(
+            secrets,
+            r#"<tr><td><code>{prefix}…</code></td><td>{created}</td><td>{used}</td><td><form class="inline" method="post" action="/account/applications/{id}/secrets/{sid}/delete">{csrf}<button class="danger" type="submit">{delete}</button></form></td></tr>"#,
+            prefix = escape(&secret.prefix),
+            created = when(lang, secret.created_at),
+            used = when(lang, secret.last_used_at),
+            sid = escape(&secret.id),
+            csrf = csrf_field(csrf),
+            delete = lang.t("Delete", "删除"),
+        );
+    }
+    let secrets_section = if app.client_type == ClientType::Public as i32 {
+        format!(
+            r#"<p class="muted">{}</p>"#,
+            lang.t("Public clients have no secret; they use PKCE.", "公开客户端没有密钥，使用 PKCE。")
+        )
+    } else {
+        format!(
+            r#"<table><thead><tr><th>{secret}</th><th>{created}</th><th>{used}</th><th></th></tr></thead><tbody>{secrets}</tbody></table>
+<form method="post" action="/account/applications/{id}/secrets">{csrf}<div class="actions"><button type="submit">{generate}</button><span class="muted">{hint}</span></div></form>"#,
+            secret = lang.t("Client secret", "客户端密钥"),
+            created = lang.t("Created", "创建时间"),
+            used = lang.t("Last used", "最近使用"),
+            csrf = csrf_field(csrf),
+            generate = lang.t("Generate a new client secret", "生成新的客户端密钥"),
+            hint = lang.t(
+                "Up to 5 at a time: rotate without downtime, then delete the old one.",
+                "最多同时 5 个：先部署新密钥，再删除旧密钥，不影响服务。"
+            ),
+        )
+    };
+    let mut uris = String::new();
+    for uri in &app.redirect_uris {
+        let _ = write!(uris, "<li><code>{}</code></li>", escape(uri));
+    }
+    format!(
+        r#"<div class="card"><h1>{name}</h1>{fresh}<p class="muted">{description}</p>
+<table><tr><th>Client ID</th><td><code id="client-id">{id}</code></td></tr><tr><th>{kind_label}</th><td>{kind}</td></tr>
+<tr><th>{cb}</th><td><ul>{uris}</ul></td></tr><tr><th>{scopes_label}</th><td>{scopes}</td></tr></table>
+<h2>{secrets_title}</h2>{secrets_section}
+<div class="actions"><a class="button" href="/account/applications/{id}/edit">{edit}</a>
+<form class="inline" method="post" action="/account/applications/{id}/delete">{csrf}<button class="danger" type="submit">{delete}</button></form></div></div>"#,
+        name = escape(&app.name),
+        description = escape(&app.description),
+        kind_label = lang.t("Type", "类型"),
+        kind = client_type_text(lang, app.client_type),
+        cb = lang.t("Callback URLs", "回调地址"),
+        scopes_label = lang.t("Allowed scopes", "可申请的权限"),
+        scopes = escape(&app.scopes.join(" ")),
+        secrets_title = lang.t("Client secrets", "客户端密钥"),
+        csrf = csrf_field(csrf),
+        edit = lang.t("Edit", "编辑"),
+        delete = lang.t("Delete application", "删除应用"),
+    )
+}
+
+pub(crate) fn authorizations(lang: Lang, csrf: &str, grants: &[Grant]) -> String {
+    let mut rows = String::new();
+    for grant in grants {
+        let app = grant.application.clone().unwrap_or_default();
+        let _ = write!(
+            rows,
+            r#"<tr><td><b>{name}</b><br><span class="muted">{home}</span></td><td>{scopes}</td><td>{created}<br><span class="muted">{used_label} {used}</span></td>
+<td><form class="inline" method="post" action="/account/authorizations/{id}/revoke">{csrf}<button class="danger" type="submit">{revoke}</button></form></td></tr>"#,
+            name = escape(&app.name),
+            home = escape(&app.homepage_url),
+            scopes = escape(&grant.scopes.join(" ")),
+            created = when(lang, grant.created_at),
+            used_label = lang.t("last used", "最近使用"),
+            used = when(lang, grant.last_used_at),
+            id = escape(&app.client_id),
+            csrf = csrf_field(csrf),
+            revoke = lang.t("Revoke", "撤销授权"),
+        );
+    }
+    if grants.is_empty() {
+        rows = format!(
+            r#"<tr><td colspan="4" class="muted">{}</td></tr>"#,
+            lang.t("You have not authorized any application.", "你还没有授权任何应用。")
+        );
+    }
+    format!(
+        r#"<div class="card"><h1>{title}</h1><table><thead><tr><th>{app}</th><th>{scopes}</th><th>{when}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+        title = lang.t("Authorized applications", "已授权应用"),
+        app = lang.t("Application", "应用"),
+        scopes = lang.t("Scopes", "权限"),
+        when = lang.t("Authorized", "授权时间"),
+    )
+}
+
+/// Percent-encodes a value for a query string.
+pub(crate) fn url_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,213 @@
+//! The REST API of application management and authorized applications, in
+//! the seed's envelope. Authenticated by the session cookie; state-changing
+//! calls also need the session's CSRF token in `X-CSRF-Token`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::apps::{self, AppInput};
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::render::{envelope, json as doc};
+use crate::session::{self, CSRF_HEADER};
+
+/// The caller's user id, or the envelope error to answer with.
+async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<String, Response> {
+    let session = match session::current(state, headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(envelope::error(&GatewayError::unauthenticated("sign in first: no valid session"))),
+        Err(error) => return Err(envelope::error(&error)),
+    };
+    if !method.is_safe() {
+        let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        session::verify_csrf(&session.csrf_token, presented).map_err(|e| envelope::error(&e))?;
+    }
+    Ok(session.user.id)
+}
+
+/// The JSON body of a create or update call.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AppBody {
+    name: Option<String>,
+    description: Option<String>,
+    homepage_url: Option<String>,
+    logo_url: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    client_type: Option<String>,
+}
+
+fn parse_body(body: &Bytes) -> Result<AppBody, GatewayError> {
+    serde_json::from_slice(body)
+        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+}
+
+fn input(body: AppBody) -> Result<AppInput, GatewayError> {
+    let public = match body.client_type.as_deref() {
+        None | Some("confidential") => false,
+        Some("public") => true,
+        Some(_) => return Err(GatewayError::bad_request("client_type: must be confidential or public")),
+    };
+    Ok(AppInput {
+        name: body.name,
+        description: body.description,
+        homepage_url: body.homepage_url,
+        logo_url: body.logo_url,
+        redirect_uris: body.redirect_uris,
+        scopes: body.scopes,
+        public,
+    })
+}
+
+fn respond<T>(result: Result<T, GatewayError>, ok: impl FnOnce(T) -> Response) -> Response {
+    match result {
+        Ok(value) => ok(value),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn list_applications(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::list(&state, &user_id).await, |list| {
+        envelope::ok(Value::Array(list.iter().map(doc::application).collect()))
+    })
+}
+
+pub(crate) async fn register_application(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let input = match parse_body(&body).and_then(input) {
+        Ok(input) => input,
+        Err(error) => return envelope::error(&error),
+    };
+    respond(apps::register(&state, &user_id, input).await, |(app, secret)| {
+        let mut data = doc::application(&app);
+        if !secret.is_empty()
+            && let Some(map) = data.as_object_mut()
+        {
+            map.insert("client_secret".to_owned(), json!(secret));
+        }
+        envelope::ok_with(StatusCode::CREATED, data)
+    })
+}
+
+pub(crate) async fn get_application(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::get(&state, &user_id, &client_id).await, |app| envelope::ok(doc::application(&app)))
+}
+
+pub(crate) async fn update_application(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let parsed = match parse_body(&body) {
+        Ok(parsed) if parsed.client_type.is_some() => {
+            return envelope::error(&GatewayError::bad_request("client_type: cannot be changed after registration"));
+        }
+        Ok(parsed) => parsed,
+        Err(error) => return envelope::error(&error),
+    };
+    let input = match input(parsed) {
+        Ok(input) => input,
+        Err(error) => return envelope::error(&error),
+    };
+    respond(apps::update(&state, &user_id, &client_id, input).await, |app| envelope::ok(doc::application(&app)))
+}
+
+pub(crate) async fn delete_application(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::delete(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
+}
+
+pub(crate) async fn create_secret(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::create_secret(&state, &user_id, &client_id).await, |(info, secret)| {
+        let mut data = doc::secret(&info);
+        if let Some(map) = data.as_object_mut() {
+            map.insert("client_secret".to_owned(), json!(secret));
+        }
+        envelope::ok_with(StatusCode::CREATED, data)
+    })
+}
+
+pub(crate) async fn delete_secret(
+    State(state): State<AppState>,
+    Path((client_id, secret_id)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::delete_secret(&state, &user_id, &client_id, &secret_id).await, |()| envelope::ok(Value::Null))
+}
+
+pub(crate) async fn list_authorizations(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::grants(&state, &user_id).await, |grants| {
+        envelope::ok(Value::Array(grants.iter().map(doc::grant).collect()))
+    })
+}
+
+pub(crate) async fn revoke_authorization(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let user_id = match caller(&state, &headers, &method).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    respond(apps::revoke(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
+}

@@ -1,0 +1,237 @@
+//! Sign in, sign up and sign out.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::response::{IntoResponse, Response};
+use gatehouse_oauth::random_token;
+use gatehouse_proto::pb::authorization::v1::{LoginRequest, LogoutRequest};
+use gatehouse_proto::pb::registry::v1::CreateUserRequest;
+use gatehouse_proto::status::{ErrorCode, reason};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::form::FormData;
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::i18n::Lang;
+use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::{pages, redirect, with_retry_after};
+use crate::session::{self, FORM_COOKIE, SESSION_COOKIE};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+/// The double-submit token of the pre-session forms: reuse the cookie's or
+/// make one. Login CSRF would otherwise let a site sign a victim into the
+/// attacker's account.
+fn form_token(headers: &HeaderMap) -> (String, bool) {
+    match session::cookie(headers, FORM_COOKIE).filter(|t| t.len() >= 32) {
+        Some(token) => (token, false),
+        None => (random_token("", 43), true),
+    }
+}
+
+fn with_form_cookie(state: &AppState, mut response: Response, token: &str, fresh: bool) -> Response {
+    if fresh && let Ok(value) = session::set_cookie(state, FORM_COOKIE, token, 3600).parse() {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+fn login_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let (token, fresh) = form_token(headers);
+    let body = pages::login(lang, &token, next, username, error, state.config.signup_enabled);
+    let response = respond(status, page(lang, lang.t("Sign in", "登录"), None, &body));
+    with_form_cookie(state, response, &token, fresh)
+}
+
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let next = session::safe_next(query.next.as_deref());
+    match session::current(&state, &headers).await {
+        Ok(Some(_)) => redirect(&next),
+        Ok(None) => login_response(&state, lang, &headers, StatusCode::OK, &next, "", None),
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+/// Starts a session: the cookie, then 303 to where the user was going.
+fn signed_in(state: &AppState, token: &str, expires_in: i64, next: &str) -> Response {
+    let mut response = redirect(next);
+    let cookie = session::set_cookie(state, SESSION_COOKIE, token, expires_in.max(0));
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let form = FormData::from_body(&body);
+    let next = session::safe_next(form.get("next"));
+    let username = form.text("username");
+    if let Err(error) =
+        session::verify_csrf(&session::cookie(&headers, FORM_COOKIE).unwrap_or_default(), form.get("csrf_token"))
+    {
+        return login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&error.message));
+    }
+    let request = LoginRequest {
+        username: username.clone(),
+        password: form.text("password"),
+        client_address: session::client_address(&state, &headers, peer),
+    };
+    match state.clients.authorization().login(request).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            signed_in(&state, &response.session_token, response.expires_in, &next)
+        }
+        Err(status) => {
+            let error = GatewayError::from(status);
+            let message = if error.is_reason(reason::INVALID_CREDENTIALS) {
+                lang.t("Incorrect username or password.", "用户名或密码错误。")
+            } else if error.is_reason(reason::THROTTLED) {
+                lang.t("Too many failed sign-in attempts. Try again later.", "登录失败次数过多，请稍后再试。")
+            } else {
+                return error_page(lang, &error);
+            };
+            let response = login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(message));
+            with_retry_after(response, &error)
+        }
+    }
+}
+
+fn signup_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    form: &FormData,
+    error: Option<&str>,
+) -> Response {
+    let (token, fresh) = form_token(headers);
+    let body = pages::signup(lang, &token, next, &form.text("username"), &form.text("email"), error);
+    let response = respond(status, page(lang, lang.t("Sign up", "注册"), None, &body));
+    with_form_cookie(state, response, &token, fresh)
+}
+
+fn signup_disabled(lang: Lang) -> Response {
+    error_page(lang, &GatewayError::not_found(lang.t("Sign-up is turned off on this server.", "此服务器已关闭注册。")))
+}
+
+pub(crate) async fn signup_page(
+    State(state): State<AppState>,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !state.config.signup_enabled {
+        return signup_disabled(lang);
+    }
+    let next = session::safe_next(query.next.as_deref());
+    signup_response(&state, lang, &headers, StatusCode::OK, &next, &FormData::default(), None)
+}
+
+pub(crate) async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !state.config.signup_enabled {
+        return signup_disabled(lang);
+    }
+    let form = FormData::from_body(&body);
+    let next = session::safe_next(form.get("next"));
+    if let Err(error) =
+        session::verify_csrf(&session::cookie(&headers, FORM_COOKIE).unwrap_or_default(), form.get("csrf_token"))
+    {
+        return signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message));
+    }
+    let request = CreateUserRequest {
+        username: form.text("username"),
+        email: form.text("email"),
+        display_name: String::new(),
+        avatar_url: String::new(),
+        password: form.text("password"),
+    };
+    if let Err(status) = state.clients.registry().create_user(request).await {
+        let error = GatewayError::from(status);
+        return match error.code {
+            ErrorCode::InvalidArgument | ErrorCode::AlreadyExists => {
+                signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message))
+            }
+            _ => error_page(lang, &error),
+        };
+    }
+    let login = LoginRequest {
+        username: form.text("username"),
+        password: form.text("password"),
+        client_address: session::client_address(&state, &headers, peer),
+    };
+    match state.clients.authorization().login(login).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            signed_in(&state, &response.session_token, response.expires_in, &next)
+        }
+        Err(status) => error_page(lang, &GatewayError::from(status)),
+    }
+}
+
+pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    match session::current(&state, &headers).await {
+        Ok(Some(session)) => {
+            let body = pages::logout(lang, &session.csrf_token);
+            respond(StatusCode::OK, page(lang, lang.t("Sign out", "退出"), Some(Viewer { user: &session.user }), &body))
+        }
+        Ok(None) => redirect("/login"),
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+/// Ends the session (a POST with the CSRF token, so that another site cannot
+/// sign the user out) and clears the cookie.
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let form = FormData::from_body(&body);
+    let session = match session::current(&state, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return redirect("/login"),
+        Err(error) => return error_page(lang, &error),
+    };
+    if let Err(error) = session::verify_csrf(&session.csrf_token, form.get("csrf_token")) {
+        return error_page(lang, &error);
+    }
+    if let Err(status) = state.clients.authorization().logout(LogoutRequest { session_token: session.token }).await {
+        return error_page(lang, &GatewayError::from(status));
+    }
+    let mut response = redirect("/login");
+    if let Ok(value) = session::set_cookie(&state, SESSION_COOKIE, "", 0).parse() {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response.into_response()
+}

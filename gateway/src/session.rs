@@ -1,0 +1,135 @@
+//! The browser session: cookie handling and CSRF checks. The session itself
+//! lives in the authorization service; the gateway only carries its token.
+
+use gatehouse_proto::pb::authorization::v1::GetSessionRequest;
+use gatehouse_proto::pb::common::v1::User;
+use gatehouse_proto::status::reason;
+use http::HeaderMap;
+use http::header::COOKIE;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::error::GatewayError;
+
+pub(crate) const SESSION_COOKIE: &str = "gatehouse_session";
+/// Double-submit token of the forms shown before a session exists (login, sign-up).
+pub(crate) const FORM_COOKIE: &str = "gatehouse_form";
+/// Header carrying the CSRF token on state-changing REST calls.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) token: String,
+    pub(crate) user: User,
+    pub(crate) csrf_token: String,
+}
+
+/// The value of cookie `name`.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A `Set-Cookie` value. HttpOnly (no script reads it), SameSite=Lax (not
+/// sent on cross-site POSTs), Secure unless the issuer is loopback http.
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+}
+
+/// The live session of the request, if any.
+pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, GatewayError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let request = GetSessionRequest { session_token: token.clone() };
+    match state.clients.authorization().get_session(request).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            Ok(response.user.map(|user| Session { token, user, csrf_token: response.csrf_token }))
+        }
+        Err(status) => {
+            let error = GatewayError::from(status);
+            if error.is_reason(reason::NO_SESSION) { Ok(None) } else { Err(error) }
+        }
+    }
+}
+
+/// Compares a presented CSRF token with the expected one in constant time.
+pub(crate) fn verify_csrf(expected: &str, presented: Option<&str>) -> Result<(), GatewayError> {
+    let presented = presented.unwrap_or_default();
+    let same = !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()));
+    if same {
+        Ok(())
+    } else {
+        Err(GatewayError::forbidden("the form expired or did not come from this site: reload and try again"))
+    }
+}
+
+/// The client address for login throttling.
+pub(crate) fn client_address(state: &AppState, headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
+    if state.config.trust_forwarded_for
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return first.to_owned();
+    }
+    peer.ip().to_string()
+}
+
+/// A local path to return to after login: only same-site paths, so that
+/// `next` cannot become an open redirect.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/account/applications".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, "a=1; gatehouse_session=gss_x; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("gss_x"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn next_is_only_ever_a_local_path() {
+        assert_eq!(safe_next(Some("/oauth/authorize?client_id=x")), "/oauth/authorize?client_id=x");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", ""] {
+            assert_eq!(safe_next(Some(bad)), "/account/applications", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/account/applications");
+    }
+
+    #[test]
+    fn csrf_must_match_exactly() {
+        assert!(verify_csrf("abc", Some("abc")).is_ok());
+        assert!(verify_csrf("abc", Some("abd")).is_err());
+        assert!(verify_csrf("abc", None).is_err());
+        assert!(verify_csrf("", Some("")).is_err());
+    }
+}

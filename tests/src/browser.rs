@@ -1,0 +1,142 @@
+//! A browser-like HTTP client: keeps cookies, follows no redirects, so that
+//! tests see every 303 and `Location` the gateway sends.
+
+use std::collections::BTreeMap;
+
+/// One response, read whole.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Location` of a redirect.
+    pub fn location(&self) -> &str {
+        self.header("location").unwrap_or_else(|| panic!("no Location on a {} response: {}", self.status, self.body))
+    }
+
+    /// The value of a hidden or text input named `name` in the page.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let marker = format!(r#"name="{name}" value=""#);
+        let start = self.body.find(&marker)? + marker.len();
+        let end = self.body[start..].find('"')?;
+        Some(html_unescape(&self.body[start..start + end]))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// The query parameters of a URL, in order.
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    url::Url::parse(url).map(|u| u.query_pairs().into_owned().collect()).unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    pub accept_language: Option<String>,
+}
+
+impl Browser {
+    pub fn new(base: String) -> Self {
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
+        Self { base, client, cookies: BTreeMap::new(), accept_language: None }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            let header = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            request = request.header("cookie", header);
+        }
+        if let Some(lang) = &self.accept_language {
+            request = request.header("accept-language", lang.clone());
+        }
+        let response = request.send().await.expect("gateway answers");
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap_or_default();
+            let pair = text.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || text.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Page { status, headers, body }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(self.url(path));
+        self.send(request).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(self.url(path)).form(form);
+        self.send(request).await
+    }
+
+    /// A JSON call with the session's CSRF token header.
+    pub async fn json(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        csrf: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Page {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        self.send(request).await
+    }
+
+    /// Signs in through the login form; panics unless it redirects.
+    pub async fn login(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.input("csrf_token").expect("login form has a CSRF token");
+        let page = self
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", username),
+                    ("password", password),
+                    ("next", "/account/applications"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "login failed: {}", page.body);
+        page
+    }
+}

@@ -1,0 +1,62 @@
+//! Of many parallel redemptions of one code, exactly one succeeds, on Redis
+//! and on the in-process cache alike; the others see a replay.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
+use gatehouse_proto::pb::common::v1::ClientType;
+use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
+use gatehouse_tests::{CacheBackend, TEST_PASSWORD, TestEnv, on_every_cache, query_pairs};
+
+on_every_cache!(parallel_redemptions_of_one_code_have_exactly_one_winner);
+
+async fn parallel_redemptions_of_one_code_have_exactly_one_winner(cache: CacheBackend) {
+    let env = TestEnv::builder().cache(cache).start().await;
+    let owner = env.create_user("racer").await;
+    let (client_id, _) =
+        env.register_app(&owner, &["https://app.example/cb"], ClientType::Confidential, &["user"]).await;
+    let mut browser = env.browser();
+    browser.login("racer", TEST_PASSWORD).await;
+    let path = format!("/oauth/authorize?client_id={client_id}&response_type=code");
+    let consent = browser.get(&path).await;
+    let request_id = consent.input("request_id").unwrap();
+    let csrf = consent.input("csrf_token").unwrap();
+    let done = browser
+        .post_form(
+            "/oauth/authorize/decision",
+            &[("csrf_token", &csrf), ("request_id", &request_id), ("decision", "approve")],
+        )
+        .await;
+    let code = query_pairs(done.location()).into_iter().find(|(k, _)| k == "code").unwrap().1;
+
+    let channel = env.channel(env.authorization_addr).await;
+    let attempts: Vec<_> = (0..32)
+        .map(|_| {
+            let mut client =
+                gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient::new(
+                    channel.clone(),
+                );
+            let request = RedeemCodeRequest {
+                code: code.clone(),
+                client_id: client_id.clone(),
+                redirect_uri: String::new(),
+                code_verifier: String::new(),
+            };
+            tokio::spawn(async move { client.redeem_code(request).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut replays = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(response) => winners.push(response.into_inner()),
+            Err(status) => {
+                assert_eq!(decode_oauth(&status).unwrap().code.as_str(), "invalid_grant");
+                assert!(decode_reason(&status).unwrap().1.contains_key(reason::REPLAYED_CODE_ID));
+                replays += 1;
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one redemption succeeds");
+    assert_eq!(replays, 31);
+}
