@@ -38,6 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/account/authorizations", get(account::authorizations))
         .route("/account/authorizations/{client_id}/revoke", post(account::revoke))
         .route("/api/scopes", get(scopes::list))
+        .route("/api/session", get(api::session))
         .route("/api/applications", get(api::list_applications).post(api::register_application))
         .route(
             "/api/applications/{client_id}",

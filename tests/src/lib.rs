@@ -72,6 +72,7 @@ pub struct TestEnvBuilder {
     backend: Backend,
     cache: CacheBackend,
     authorization: AuthorizationConfig,
+    gateway: gatehouse_gateway::GatewayConfig,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -189,6 +190,12 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Changes the gateway's configuration (the issuer is always its own URL).
+    pub fn gateway_config(mut self, change: impl FnOnce(&mut gatehouse_gateway::GatewayConfig)) -> Self {
+        change(&mut self.gateway);
+        self
+    }
+
     /// Starts the registry, the authorization service and the gateway.
     pub async fn start(self) -> TestEnv {
         let database = TestDatabase::create(self.backend).await;
@@ -236,7 +243,7 @@ impl TestEnvBuilder {
         ));
 
         let clients = gatehouse_gateway::Clients::new(channel(registry_addr), channel(authorization_addr));
-        let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..gatehouse_gateway::GatewayConfig::default() };
+        let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..self.gateway };
         tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
 
         TestEnv { database, db, kv, registry_addr, authorization_addr, gateway_addr, trigger }

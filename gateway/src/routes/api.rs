@@ -29,6 +29,17 @@ async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Resul
     Ok(session.user.id)
 }
 
+/// The signed-in user and the CSRF token a script sends back on writes.
+pub(crate) async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match session::current(&state, &headers).await {
+        Ok(Some(session)) => {
+            envelope::ok(json!({ "user": doc::user(&session.user), "csrf_token": session.csrf_token }))
+        }
+        Ok(None) => envelope::error(&GatewayError::unauthenticated("sign in first: no valid session")),
+        Err(error) => envelope::error(&error),
+    }
+}
+
 /// The JSON body of a create or update call.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
