@@ -93,6 +93,7 @@ impl TestEnv {
             backend: Backend::Sqlite,
             cache: CacheBackend::Memory,
             authorization: AuthorizationConfig::default(),
+            gateway: gatehouse_gateway::GatewayConfig::default(),
         }
     }
 
