@@ -1,7 +1,24 @@
-# Installs the test tools that are not Rust crates: Python grpcio (a gRPC
-# client that is not ours). Idempotent and quiet when already present.
+# Installs the test tools that are not Rust crates, when missing:
+# - Python grpcio (a gRPC client that is not ours) from PyPI;
+# - Debian's Chromium and playwright-core from npm (the browser test).
+# Idempotent and quiet when everything is present.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
 if ! python3 -c "import grpc, grpc_tools, grpc_health" 2>/dev/null; then
-  echo "installing grpcio and grpcio-tools from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check grpcio grpcio-tools grpcio-health-checking
+  echo "installing grpcio, grpcio-tools and grpcio-health-checking from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    grpcio grpcio-tools grpcio-health-checking
+fi
+
+if ! command -v chromium >/dev/null; then
+  echo "installing chromium from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core from npm (no browser download: it drives Debian's chromium)"
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
