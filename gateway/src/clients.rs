@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 
@@ -21,6 +22,7 @@ pub struct ClientsError {
 pub struct Clients {
     registry: Channel,
     authorization: Channel,
+    token: Channel,
 }
 
 /// A lazily connected channel with a per-call timeout: the gateway starts
@@ -36,8 +38,8 @@ pub fn channel(address: &str, timeout: Duration) -> Result<Channel, ClientsError
 }
 
 impl Clients {
-    pub fn new(registry: Channel, authorization: Channel) -> Self {
-        Self { registry, authorization }
+    pub fn new(registry: Channel, authorization: Channel, token: Channel) -> Self {
+        Self { registry, authorization, token }
     }
 
     pub(crate) fn registry(&self) -> RegistryServiceClient<Channel> {
@@ -48,11 +50,16 @@ impl Clients {
         AuthorizationServiceClient::new(self.authorization.clone())
     }
 
+    pub(crate) fn token(&self) -> TokenServiceClient<Channel> {
+        TokenServiceClient::new(self.token.clone())
+    }
+
     /// Health clients of every service, with the service's name.
-    pub(crate) fn health(&self) -> [(&'static str, HealthClient<Channel>); 2] {
+    pub(crate) fn health(&self) -> [(&'static str, HealthClient<Channel>); 3] {
         [
             ("registry", HealthClient::new(self.registry.clone())),
             ("authorization", HealthClient::new(self.authorization.clone())),
+            ("token", HealthClient::new(self.token.clone())),
         ]
     }
 }

@@ -1,8 +1,10 @@
 //! Turning decisions into HTTP: one module per surface.
 
+pub(crate) mod bearer;
 pub(crate) mod envelope;
 pub(crate) mod html;
 pub mod json;
+pub(crate) mod oauth_json;
 pub(crate) mod pages;
 
 use axum::response::{IntoResponse, Response};

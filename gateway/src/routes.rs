@@ -4,10 +4,14 @@ mod account;
 mod api;
 mod apps;
 mod authorize;
+mod coding_compat;
+mod credentials;
 mod form;
 mod health;
 mod login;
 mod scopes;
+mod token;
+mod well_known;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -25,6 +29,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/oauth_authorize.html", get(authorize::begin))
         .route("/oauth/authorize", get(authorize::begin))
         .route("/oauth/authorize/decision", post(authorize::decide))
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/revoke", post(token::revoke))
+        .route("/oauth/introspect", post(token::introspect))
+        .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
+        .route("/api/oauth/access_token", get(coding_compat::access_token).post(coding_compat::access_token))
+        .route("/api/current_user", get(coding_compat::current_user))
         .route("/login", get(login::login_page).post(login::login))
         .route("/signup", get(login::signup_page).post(login::signup))
         .route("/logout", get(login::logout_page).post(login::logout))

@@ -18,6 +18,7 @@ use gatehouse_proto::pb::authorization::v1::authorization_service_client::Author
 use gatehouse_proto::pb::common::v1::{ClientType, User};
 use gatehouse_proto::pb::registry::v1 as registry_pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::Shutdown;
 use gatehouse_runtime::grpc::ServerLimits;
@@ -73,6 +74,7 @@ pub struct TestEnvBuilder {
     cache: CacheBackend,
     authorization: AuthorizationConfig,
     gateway: gatehouse_gateway::GatewayConfig,
+    token: gatehouse_token::TokenConfig,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -83,6 +85,7 @@ pub struct TestEnv {
     pub kv: Arc<dyn Kv>,
     pub registry_addr: SocketAddr,
     pub authorization_addr: SocketAddr,
+    pub token_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     trigger: ShutdownTrigger,
 }
@@ -94,6 +97,7 @@ impl TestEnv {
             cache: CacheBackend::Memory,
             authorization: AuthorizationConfig::default(),
             gateway: gatehouse_gateway::GatewayConfig::default(),
+            token: gatehouse_token::TokenConfig::default(),
         }
     }
 
@@ -112,6 +116,10 @@ impl TestEnv {
 
     pub async fn authorization(&self) -> AuthorizationServiceClient<Channel> {
         AuthorizationServiceClient::new(self.channel(self.authorization_addr).await)
+    }
+
+    pub async fn token(&self) -> TokenServiceClient<Channel> {
+        TokenServiceClient::new(self.channel(self.token_addr).await)
     }
 
     /// The gateway's base URL (the issuer), without a trailing slash.
@@ -197,12 +205,19 @@ impl TestEnvBuilder {
         self
     }
 
-    /// Starts the registry, the authorization service and the gateway.
+    /// Changes the token service's configuration.
+    pub fn token_config(mut self, change: impl FnOnce(&mut gatehouse_token::TokenConfig)) -> Self {
+        change(&mut self.token);
+        self
+    }
+
+    /// Starts the registry, the authorization, token services and the gateway.
     pub async fn start(self) -> TestEnv {
         let database = TestDatabase::create(self.backend).await;
         let db = gatehouse_runtime::database::connect(database.url(), 5).await.expect("connect to the test database");
         gatehouse_registry::migration::Migrator::up(&db, None).await.expect("registry migrations");
         gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
+        gatehouse_token::migration::Migrator::up(&db, None).await.expect("token migrations");
         let kv = test_kv(self.cache).await;
         let (trigger, shutdown) = Shutdown::new();
 
@@ -210,6 +225,7 @@ impl TestEnvBuilder {
         // queue until they accept: no readiness polling is needed.
         let (registry_listener, registry_addr) = bind().await;
         let (authorization_listener, authorization_addr) = bind().await;
+        let (token_listener, token_addr) = bind().await;
         let (gateway_listener, gateway_addr) = bind().await;
         let issuer = format!("http://{gateway_addr}");
         let channel = |addr: SocketAddr| {
@@ -243,11 +259,28 @@ impl TestEnvBuilder {
             shutdown.clone().wait(),
         ));
 
-        let clients = gatehouse_gateway::Clients::new(channel(registry_addr), channel(authorization_addr));
+        let token = gatehouse_token::build(
+            self.token.clone(),
+            db.clone(),
+            kv.clone(),
+            channel(registry_addr),
+            channel(authorization_addr),
+            Arc::new(SystemClock),
+        );
+        tokio::spawn(gatehouse_token::serve(
+            token,
+            db.clone(),
+            token_listener,
+            ServerLimits::default(),
+            shutdown.clone().wait(),
+        ));
+
+        let clients =
+            gatehouse_gateway::Clients::new(channel(registry_addr), channel(authorization_addr), channel(token_addr));
         let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..self.gateway };
         tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
 
-        TestEnv { database, db, kv, registry_addr, authorization_addr, gateway_addr, trigger }
+        TestEnv { database, db, kv, registry_addr, authorization_addr, token_addr, gateway_addr, trigger }
     }
 }
 

@@ -29,7 +29,14 @@ on_every_cache!(
     take_and_mark_reports_replays,
     concurrent_take_and_mark_has_exactly_one_winner,
     incr_counts_within_a_window,
+    set_if_absent_never_overwrites,
 );
+
+async fn set_if_absent_never_overwrites(kv: Arc<dyn Kv>) {
+    assert!(kv.set_if_absent("nx", b"first", Duration::from_secs(60)).await.unwrap());
+    assert!(!kv.set_if_absent("nx", b"second", Duration::from_secs(60)).await.unwrap());
+    assert_eq!(kv.get("nx").await.unwrap(), Some(b"first".to_vec()));
+}
 
 async fn set_get_delete(kv: Arc<dyn Kv>) {
     assert_eq!(kv.get("a").await.unwrap(), None);

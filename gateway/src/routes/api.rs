@@ -12,11 +12,43 @@ use serde_json::{Value, json};
 use super::apps::{self, AppInput};
 use crate::AppState;
 use crate::error::GatewayError;
-use crate::render::{envelope, json as doc};
+use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
+use gatehouse_proto::pb::token::v1::IntrospectRequest;
 
-/// The caller's user id, or the envelope error to answer with.
+/// The user of a bearer token with the `user` scope. Tokens only read: a
+/// third-party application must not manage the user's own applications, and
+/// no scope of the catalogue grants that.
+async fn token_caller(state: &AppState, token: String, method: &Method) -> Result<String, Response> {
+    let sent = true;
+    let fail = |error: GatewayError| bearer::challenge(envelope::error(&error), &error, sent, "user");
+    if !method.is_safe() {
+        let mut error = GatewayError::forbidden("changes need a browser session: an access token can only read");
+        error.oauth = Some(gatehouse_oauth::OAuthError::new(
+            gatehouse_oauth::OAuthErrorCode::InsufficientScope,
+            error.message.clone(),
+        ));
+        return Err(fail(error));
+    }
+    let request = IntrospectRequest {
+        token,
+        token_type_hint: String::new(),
+        required_scopes: vec!["user".to_owned()],
+        client: None,
+    };
+    match state.clients.token().introspect(request).await {
+        Ok(response) if !response.get_ref().user_id.is_empty() => Ok(response.into_inner().user_id),
+        Ok(_) => Err(fail(GatewayError::unauthenticated("this token belongs to an application, not a user"))),
+        Err(status) => Err(fail(GatewayError::from(status))),
+    }
+}
+
+/// The caller's user id, or the envelope error to answer with: from a
+/// bearer token, or from the session cookie (writes then need the CSRF header).
 async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<String, Response> {
+    if let Some(token) = super::credentials::bearer(headers, None) {
+        return token_caller(state, token, method).await;
+    }
     let session = match session::current(state, headers).await {
         Ok(Some(session)) => session,
         Ok(None) => return Err(envelope::error(&GatewayError::unauthenticated("sign in first: no valid session"))),

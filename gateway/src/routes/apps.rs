@@ -4,6 +4,7 @@
 use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest, RevokeGrantRequest};
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::token::v1::RevokeAllForGrantRequest;
 
 use crate::AppState;
 use crate::error::GatewayError;
@@ -107,11 +108,18 @@ pub(crate) async fn grants(state: &AppState, user_id: &str) -> Result<Vec<Grant>
     Ok(state.clients.authorization().list_grants(request).await?.into_inner().grants)
 }
 
-/// Revokes the user's grant to an application.
+/// Revokes the user's grant to an application: the consent first (no new
+/// codes), then every token of the grant. Retrying after a failure is safe:
+/// both steps are idempotent, and a grant already gone still has its tokens revoked.
 pub(crate) async fn revoke(state: &AppState, user_id: &str, client_id: &str) -> Result<()> {
     let request = RevokeGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
-    state.clients.authorization().revoke_grant(request).await?;
-    Ok(())
+    let consent = state.clients.authorization().revoke_grant(request).await.map(|_| ()).map_err(GatewayError::from);
+    let tokens = RevokeAllForGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
+    let revoked = state.clients.token().revoke_all_for_grant(tokens).await?.into_inner().revoked;
+    match consent {
+        Err(error) if error.code == gatehouse_proto::ErrorCode::NotFound && revoked > 0 => Ok(()),
+        other => other,
+    }
 }
 
 /// Callback URLs typed one per line (blank lines ignored).

@@ -41,6 +41,7 @@ pub(crate) enum ServeTarget {
     All,
     Registry,
     Authorization,
+    Token,
     Gateway,
 }
 
@@ -61,6 +62,9 @@ pub(crate) struct ServeOptions {
     /// Where the authorization service's gRPC server listens.
     #[arg(long, env = "GATEHOUSE_AUTHORIZATION_LISTEN", default_value = "127.0.0.1:50052")]
     pub(crate) authorization_listen: String,
+    /// Where the token service's gRPC server listens.
+    #[arg(long, env = "GATEHOUSE_TOKEN_LISTEN", default_value = "127.0.0.1:50053")]
+    pub(crate) token_listen: String,
     /// Where the gateway's HTTP server listens.
     #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) gateway_listen: String,
@@ -70,6 +74,15 @@ pub(crate) struct ServeOptions {
     /// The authorization service's gRPC address, for the parts that call it (not used by `serve all`).
     #[arg(long, env = "GATEHOUSE_AUTHORIZATION_URL", default_value = "http://127.0.0.1:50052")]
     pub(crate) authorization_url: String,
+    /// The token service's gRPC address, for the parts that call it (not used by `serve all`).
+    #[arg(long, env = "GATEHOUSE_TOKEN_URL", default_value = "http://127.0.0.1:50053")]
+    pub(crate) token_url: String,
+    /// Access token lifetime in seconds (the seed platform's: 2 hours).
+    #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_TTL_SECS", default_value_t = 7200)]
+    pub(crate) access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (the seed platform's: 90 days).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL_SECS", default_value_t = 7_776_000)]
+    pub(crate) refresh_token_ttl_secs: u64,
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,

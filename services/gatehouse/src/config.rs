@@ -8,6 +8,7 @@ use gatehouse_authorization::AuthorizationConfig;
 use gatehouse_oauth::ScopeCatalogue;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::telemetry::LogFormat;
+use gatehouse_token::TokenConfig;
 
 use crate::cli::ServeOptions;
 
@@ -44,6 +45,9 @@ pub(crate) struct ServeConfig {
     pub(crate) cache_url: String,
     pub(crate) cache_prefix: String,
     pub(crate) authorization: AuthorizationConfig,
+    pub(crate) token_listen: SocketAddr,
+    pub(crate) token_url: String,
+    pub(crate) token: TokenConfig,
     pub(crate) signup_enabled: bool,
     pub(crate) trust_forwarded_for: bool,
     pub(crate) rpc_timeout: Duration,
@@ -157,6 +161,18 @@ impl ServeOptions {
                 code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
                 session_ttl: seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600)?,
                 ..AuthorizationConfig::default()
+            },
+            token_listen: socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen)?,
+            token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url)?,
+            token: TokenConfig {
+                access_ttl: seconds("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs, 60, 7 * 24 * 3600)?,
+                refresh_ttl: seconds(
+                    "GATEHOUSE_REFRESH_TOKEN_TTL_SECS",
+                    self.refresh_token_ttl_secs,
+                    600,
+                    400 * 24 * 3600,
+                )?,
+                ..TokenConfig::default()
             },
             signup_enabled: self.signup_enabled,
             trust_forwarded_for: self.trust_forwarded_for,

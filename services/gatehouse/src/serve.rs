@@ -51,6 +51,7 @@ pub(crate) async fn migrate(config: &ServeConfig) -> anyhow::Result<()> {
 async fn run_migrations(db: &DatabaseConnection) -> anyhow::Result<()> {
     gatehouse_registry::migration::Migrator::up(db, None).await.context("registry migrations")?;
     gatehouse_authorization::migration::Migrator::up(db, None).await.context("authorization migrations")?;
+    gatehouse_token::migration::Migrator::up(db, None).await.context("token migrations")?;
     Ok(())
 }
 
@@ -115,6 +116,8 @@ async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -
     } else {
         None
     };
+    let token_listener =
+        if wants(ServeTarget::Token) { Some(bind(config.token_listen, "token service").await?) } else { None };
     let gateway_listener =
         if wants(ServeTarget::Gateway) { Some(bind(config.gateway_listen, "gateway").await?) } else { None };
 
@@ -128,21 +131,40 @@ async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -
         None => config.authorization_url.clone(),
     };
 
-    let needs_db = registry_listener.is_some() || authorization_listener.is_some();
+    let token_url = match &token_listener {
+        Some(listener) => local_url(listener.local_addr()?),
+        None => config.token_url.clone(),
+    };
+
+    let needs_db = registry_listener.is_some() || authorization_listener.is_some() || token_listener.is_some();
+    let needs_kv = authorization_listener.is_some() || token_listener.is_some();
+    let kv = if needs_kv {
+        Some(
+            gatehouse_runtime::kv::open(&config.cache_url, &config.cache_prefix)
+                .await
+                .context("connecting to the cache (GATEHOUSE_CACHE_URL)")?,
+        )
+    } else {
+        None
+    };
     let db = if needs_db { Some(connect(config).await?) } else { None };
     let mut servers: Vec<Server> = Vec::new();
     if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
         servers.push(registry(config, db, listener, shutdown.clone())?);
     }
-    if let (Some(listener), Some(db)) = (authorization_listener, db) {
-        let kv = gatehouse_runtime::kv::open(&config.cache_url, &config.cache_prefix)
-            .await
-            .context("connecting to the cache (GATEHOUSE_CACHE_URL)")?;
+    if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
         servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, shutdown.clone())?);
     }
+    if let (Some(listener), Some(db), Some(kv)) = (token_listener, db, kv) {
+        let upstream = (channel(config, &registry_url)?, channel(config, &authorization_url)?);
+        servers.push(token(config, db, kv, upstream, listener, shutdown.clone())?);
+    }
     if let Some(listener) = gateway_listener {
-        let clients =
-            gatehouse_gateway::Clients::new(channel(config, &registry_url)?, channel(config, &authorization_url)?);
+        let clients = gatehouse_gateway::Clients::new(
+            channel(config, &registry_url)?,
+            channel(config, &authorization_url)?,
+            channel(config, &token_url)?,
+        );
         servers.push(gateway(config, clients, listener, shutdown.clone())?);
     }
     Ok(servers)
@@ -183,6 +205,24 @@ fn authorization(
         gatehouse_authorization::serve(service, db, kv, listener, ServerLimits::default(), shutdown.wait())
             .await
             .context("authorization server")
+    }))
+}
+
+fn token(
+    config: &ServeConfig,
+    db: DatabaseConnection,
+    kv: Arc<dyn Kv>,
+    (registry, authorization): (Channel, Channel),
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<Server> {
+    let service =
+        gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, Arc::new(SystemClock));
+    println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
+    Ok(Box::pin(async move {
+        gatehouse_token::serve(service, db, listener, ServerLimits::default(), shutdown.wait())
+            .await
+            .context("token server")
     }))
 }
 

@@ -29,6 +29,7 @@ impl Server {
             .env("GATEHOUSE_REGISTRY_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_GATEWAY_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_AUTHORIZATION_LISTEN", "127.0.0.1:0")
+            .env("GATEHOUSE_TOKEN_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
             .stdout(Stdio::piped())

@@ -12,6 +12,7 @@ pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
+pub mod token;
 
 pub use client::{ClientId, ClientType, GrantType};
 pub use clock::{Clock, SystemClock};

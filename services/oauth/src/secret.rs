@@ -27,7 +27,8 @@ pub fn random_token(prefix: &str, chars: usize) -> String {
     for _ in 0..chars {
         token.push(char::from(BASE62[rng.random_range(0..BASE62.len())]));
     }
-    let checksum = crc32(&token.as_bytes()[prefix.len()..]);
+    // The checksum covers the prefix too, so a token relabelled as another kind fails.
+    let checksum = crc32(token.as_bytes());
     token.push_str(&base62_fixed(checksum, CHECKSUM_CHARS));
     token
 }
@@ -41,8 +42,8 @@ pub fn has_valid_checksum(token: &str, prefix: &str, chars: usize) -> bool {
     if body.len() != chars + CHECKSUM_CHARS || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
-    let (random, checksum) = body.split_at(chars);
-    base62_fixed(crc32(random.as_bytes()), CHECKSUM_CHARS) == checksum
+    let checked = &token[..prefix.len() + chars];
+    base62_fixed(crc32(checked.as_bytes()), CHECKSUM_CHARS) == body[chars..]
 }
 
 fn base62_fixed(mut value: u32, width: usize) -> String {

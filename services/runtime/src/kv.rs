@@ -38,6 +38,8 @@ pub enum Taken {
 #[async_trait::async_trait]
 pub trait Kv: Send + Sync + Debug {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<()>;
+    /// Sets `key` only when it does not exist; true when it was set.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool>;
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>>;
     async fn delete(&self, key: &str) -> KvResult<()>;
     /// Gets and deletes in one step: of concurrent takers exactly one gets the value.

@@ -61,6 +61,17 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        let key = self.key(key);
+        if state.live(&key, now).is_some() {
+            return Ok(false);
+        }
+        state.insert(key, value.to_vec(), now + ttl, now);
+        Ok(true)
+    }
+
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         Ok(self.state.lock().await.live(&self.key(key), Instant::now()).cloned())
     }

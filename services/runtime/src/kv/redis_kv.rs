@@ -85,6 +85,15 @@ impl Kv for RedisKv {
         connection.set_options::<_, _, ()>(self.key(key), value, options).await.map_err(err)
     }
 
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool> {
+        let mut connection = self.connection.clone();
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::PX(millis(ttl)));
+        let set: Option<String> = connection.set_options(self.key(key), value, options).await.map_err(err)?;
+        Ok(set.is_some())
+    }
+
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let mut connection = self.connection.clone();
         connection.get(self.key(key)).await.map_err(err)

@@ -1,0 +1,110 @@
+//! The seed platform's own URLs: `/api/oauth/access_token` and
+//! `/api/current_user`, answering in its envelope.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use gatehouse_proto::pb::registry::v1::{GetUserRequest, get_user_request};
+use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::credentials::{self, OAuthParams};
+use super::form::FormData;
+use super::token::{exchange_request, token_json};
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::render::{bearer, envelope, oauth_json};
+
+/// `{"code":1,"msg":"<oauth code>: <description>"}`, never cached.
+fn envelope_error(error: &GatewayError) -> Response {
+    let mut error = error.clone();
+    if let Some(oauth) = &error.oauth {
+        error.message = format!("{}: {}", oauth.code.as_str(), oauth.description);
+    }
+    let mut response = envelope::error(&error);
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET|POST /api/oauth/access_token`: parameters in the query (as the seed
+/// writes it) or a form body. Credentials arrive in the URL here, which is
+/// why the gateway never logs query strings.
+pub(crate) async fn access_token(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut pairs = FormData::parse(query.as_deref().unwrap_or_default().as_bytes()).0;
+    if method == Method::POST {
+        pairs.extend(FormData::from_body(&body).0);
+    }
+    let parsed = OAuthParams::new(FormData(pairs)).and_then(|params| exchange_request(&headers, &params));
+    let (request, _) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return envelope_error(&error),
+    };
+    match state.clients.token().exchange(request).await {
+        // The seed writes expires_in as a string of seconds.
+        Ok(response) => {
+            let response = response.into_inner();
+            oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in.to_string())))
+        }
+        Err(status) => envelope_error(&GatewayError::from(status)),
+    }
+}
+
+/// `GET /api/current_user`: the token's user; needs the `user` scope; the
+/// email only with `user:email`.
+pub(crate) async fn current_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let token = credentials::bearer(&headers, query.as_deref());
+    let sent = token.is_some();
+    let fail = |error: GatewayError| bearer::challenge(envelope_error(&error), &error, sent, "user");
+    let Some(token) = token else {
+        return fail(GatewayError::unauthenticated("an access token is required"));
+    };
+    let request = IntrospectRequest {
+        token,
+        token_type_hint: String::new(),
+        required_scopes: vec!["user".to_owned()],
+        client: None,
+    };
+    let introspection = match state.clients.token().introspect(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return fail(GatewayError::from(status)),
+    };
+    if introspection.user_id.is_empty() {
+        let mut error = GatewayError::unauthenticated("this token belongs to an application, not a user");
+        error.oauth = Some(gatehouse_oauth::OAuthError::new(
+            gatehouse_oauth::OAuthErrorCode::InvalidToken,
+            error.message.clone(),
+        ));
+        return fail(error);
+    }
+    let lookup = GetUserRequest { lookup: Some(get_user_request::Lookup::Id(introspection.user_id)) };
+    let user = match state.clients.registry().get_user(lookup).await {
+        Ok(response) => response.into_inner().user.unwrap_or_default(),
+        Err(status) => return fail(GatewayError::from(status)),
+    };
+    let mut data = json!({
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar_url": user.avatar_url,
+        "created_at": user.created_at,
+    });
+    if introspection.scopes.iter().any(|s| s == "user:email")
+        && let Some(map) = data.as_object_mut()
+    {
+        map.insert("email".to_owned(), Value::String(user.email));
+    }
+    let mut response = envelope::ok(data);
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
+}

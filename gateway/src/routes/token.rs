@@ -1,0 +1,145 @@
+//! The standard token endpoints: `POST /oauth/token` (RFC 6749 §5),
+//! `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use gatehouse_proto::pb::token::v1::{ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::credentials::{self, OAuthParams, invalid_request};
+use super::form::FormData;
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::render::oauth_json;
+
+/// The form body of a token-endpoint request (RFC 6749 §4.1.3: form
+/// encoding in the body; credentials never in the URL).
+fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<OAuthParams, GatewayError> {
+    let form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    OAuthParams::new(FormData::from_body(body))
+}
+
+/// The ExchangeRequest of a token request, shared with the seed's URL.
+pub(crate) fn exchange_request(
+    headers: &HeaderMap,
+    params: &OAuthParams,
+) -> Result<(ExchangeRequest, bool), GatewayError> {
+    let (client, used_basic) = credentials::client(headers, params)?;
+    let request = ExchangeRequest {
+        grant_type: params.text("grant_type"),
+        client: Some(client),
+        code: params.text("code"),
+        redirect_uri: params.text("redirect_uri"),
+        code_verifier: params.text("code_verifier"),
+        refresh_token: params.text("refresh_token"),
+        scope: params.text("scope"),
+    };
+    Ok((request, used_basic))
+}
+
+pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Value {
+    let mut body = serde_json::Map::new();
+    body.insert("access_token".to_owned(), json!(response.access_token));
+    body.insert("token_type".to_owned(), json!(response.token_type));
+    body.insert("expires_in".to_owned(), expires_in);
+    body.insert("scope".to_owned(), json!(response.scope));
+    if !response.refresh_token.is_empty() {
+        body.insert("refresh_token".to_owned(), json!(response.refresh_token));
+    }
+    Value::Object(body)
+}
+
+pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (request, used_basic) = match form_params(&headers, &body).and_then(|p| exchange_request(&headers, &p)) {
+        Ok(parsed) => parsed,
+        Err(error) => return oauth_json::error(&error, false),
+    };
+    match state.clients.token().exchange(request).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in)))
+        }
+        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
+    }
+}
+
+pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = form_params(&headers, &body).and_then(|params| {
+        let (client, used_basic) = credentials::client(&headers, &params)?;
+        if params.text("token").is_empty() {
+            return Err(invalid_request("token is missing"));
+        }
+        Ok((
+            RevokeRequest {
+                token: params.text("token"),
+                token_type_hint: params.text("token_type_hint"),
+                client: Some(client),
+            },
+            used_basic,
+        ))
+    });
+    let (request, used_basic) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return oauth_json::error(&error, false),
+    };
+    match state.clients.token().revoke(request).await {
+        Ok(_) => oauth_json::no_store(StatusCode::OK, json!({})),
+        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
+    }
+}
+
+pub(crate) async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = form_params(&headers, &body).and_then(|params| {
+        let (client, used_basic) = credentials::client(&headers, &params)?;
+        if params.text("token").is_empty() {
+            return Err(invalid_request("token is missing"));
+        }
+        let request = IntrospectRequest {
+            token: params.text("token"),
+            token_type_hint: params.text("token_type_hint"),
+            required_scopes: Vec::new(),
+            client: Some(client),
+        };
+        Ok((request, used_basic))
+    });
+    let (request, used_basic) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return oauth_json::error(&error, false),
+    };
+    match state.clients.token().introspect(request).await {
+        Ok(response) => {
+            let r = response.into_inner();
+            let body = if r.active {
+                let mut body = json!({
+                    "active": true,
+                    "scope": r.scopes.join(" "),
+                    "client_id": r.client_id,
+                    "token_type": r.token_type,
+                    "exp": r.expires_at,
+                    "iat": r.issued_at,
+                    "iss": state.config.issuer,
+                });
+                if !r.user_id.is_empty()
+                    && let Some(map) = body.as_object_mut()
+                {
+                    map.insert("sub".to_owned(), json!(r.user_id));
+                    map.insert("username".to_owned(), json!(r.username));
+                }
+                body
+            } else {
+                json!({ "active": false })
+            };
+            oauth_json::no_store(StatusCode::OK, body)
+        }
+        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
+    }
+}

@@ -1,0 +1,78 @@
+//! Opaque bearer tokens: 256 bits from a CSPRNG, a type prefix and a CRC32
+//! checksum (GitHub's format), so that secret scanners find leaked tokens
+//! and a malformed token is refused without a storage lookup.
+
+use crate::secret::{RANDOM_CHARS_256_BITS, has_valid_checksum, random_token};
+
+/// The two kinds of token Gatehouse issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::Access => "gat_",
+            Self::Refresh => "grt_",
+        }
+    }
+
+    /// The `token_type_hint` value (RFC 7009 §2.1, RFC 7662 §2.1).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access_token",
+            Self::Refresh => "refresh_token",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "access_token" => Some(Self::Access),
+            "refresh_token" => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+
+    /// A fresh token of this kind.
+    pub fn generate(self) -> String {
+        random_token(self.prefix(), RANDOM_CHARS_256_BITS)
+    }
+
+    /// The kind of a presented token, or `None` when it is not one of ours
+    /// (wrong prefix, length or checksum).
+    pub fn of(token: &str) -> Option<Self> {
+        [Self::Access, Self::Refresh]
+            .into_iter()
+            .find(|kind| has_valid_checksum(token, kind.prefix(), RANDOM_CHARS_256_BITS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_recognised_by_kind() {
+        let access = TokenKind::Access.generate();
+        let refresh = TokenKind::Refresh.generate();
+        assert_eq!(TokenKind::of(&access), Some(TokenKind::Access));
+        assert_eq!(TokenKind::of(&refresh), Some(TokenKind::Refresh));
+        assert!(access.len() >= 4 + 43);
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_without_storage() {
+        let access = TokenKind::Access.generate();
+        let mut typo = access.clone();
+        typo.replace_range(10..11, if &access[10..11] == "A" { "B" } else { "A" });
+        for bad in
+            ["", "gat_", "gat_short", typo.as_str(), &access[..access.len() - 1], &access.replace("gat_", "grt_")]
+        {
+            assert_eq!(TokenKind::of(bad), None, "{bad}");
+        }
+        assert_eq!(TokenKind::parse("refresh_token"), Some(TokenKind::Refresh));
+        assert_eq!(TokenKind::parse("id_token"), None);
+    }
+}

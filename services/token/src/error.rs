@@ -1,0 +1,37 @@
+//! The token service's one error type and its mapping onto `Status`.
+
+use gatehouse_oauth::OAuthError;
+use gatehouse_proto::status::{Detail, ErrorCode, encode, encode_oauth};
+use tonic::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    /// Another service failed; its status says how.
+    #[error("{service}: {status}")]
+    Upstream { service: &'static str, status: Status },
+    #[error("storage: {0}")]
+    Storage(#[from] sea_orm::DbErr),
+}
+
+pub type TokenResult<T> = Result<T, TokenError>;
+
+impl From<TokenError> for Status {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::OAuth(oauth) => encode_oauth(&oauth),
+            TokenError::Upstream { service, status } => {
+                let code = ErrorCode::from_grpc(status.code());
+                tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
+                let code = if code == ErrorCode::Unavailable { code } else { ErrorCode::Internal };
+                encode(code, format!("{service} unavailable"), Detail::default())
+            }
+            // An unreachable database means "cannot answer", never "inactive".
+            TokenError::Storage(db) => {
+                tracing::error!(error = %db, "token storage failed");
+                encode(ErrorCode::Unavailable, "token storage unavailable", Detail::default())
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! `client_credentials` (RFC 6749 §4.4): confidential clients only, no user,
+//! no refresh token.
+
+use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode};
+use gatehouse_proto::pb::token::v1::ExchangeRequest;
+
+use super::narrow;
+use crate::clients::Client;
+use crate::error::TokenResult;
+use crate::issue::{Family, Minted};
+use crate::service::TokenService;
+
+impl TokenService {
+    pub(crate) async fn client_credentials(&self, client: &Client, request: &ExchangeRequest) -> TokenResult<Minted> {
+        if client.client_type != ClientType::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "client_credentials needs a confidential client",
+            )
+            .into());
+        }
+        let scopes = narrow(&request.scope, &client.scopes)?.to_strings();
+        let family = Family {
+            id: uuid::Uuid::new_v4().to_string(),
+            code_id: None,
+            client_id: client.client_id.clone(),
+            user_id: String::new(),
+            username: String::new(),
+        };
+        let minted = self.mint(&family, &scopes, None);
+        self.inner.store.insert(&minted.records).await?;
+        self.cache_issued(&minted.records).await;
+        Ok(minted)
+    }
+}

@@ -1,0 +1,72 @@
+//! `refresh_token` (RFC 6749 §6) with rotation on every use: a rotated
+//! refresh token presented again revokes its whole grant (RFC 9700 §4.14.2).
+
+use gatehouse_oauth::token::TokenKind;
+use gatehouse_oauth::{OAuthError, Scope, ScopeSet, SecretHash};
+use gatehouse_proto::pb::token::v1::ExchangeRequest;
+
+use super::narrow;
+use crate::clients::Client;
+use crate::error::TokenResult;
+use crate::issue::{Family, Minted};
+use crate::service::TokenService;
+use crate::store::RevokeScope;
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("refresh token is invalid, expired or revoked")
+}
+
+impl TokenService {
+    pub(crate) async fn refresh_token(&self, client: &Client, request: &ExchangeRequest) -> TokenResult<Minted> {
+        if request.refresh_token.is_empty() {
+            return Err(OAuthError::invalid_request("refresh_token is missing").into());
+        }
+        if TokenKind::of(&request.refresh_token) != Some(TokenKind::Refresh) {
+            return Err(invalid().into());
+        }
+        let hash = SecretHash::of(&request.refresh_token);
+        // SQL, not the cache: rotation state is only ever decided there.
+        let Some(old) = self.inner.store.find(hash.as_str()).await? else {
+            return Err(invalid().into());
+        };
+        if old.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("refresh token was issued to another client").into());
+        }
+        if old.revoked || old.expires_at <= self.now() {
+            return Err(invalid().into());
+        }
+        if old.rotated {
+            return Err(self.reuse_detected(&old.family_id).await);
+        }
+        let granted = ScopeSet::from_scopes(old.scopes.iter().filter_map(|s| Scope::parse(s)));
+        let access_scopes = narrow(&request.scope, &granted)?.to_strings();
+        let family = Family {
+            id: old.family_id.clone(),
+            code_id: old.code_id.clone(),
+            client_id: old.client_id.clone(),
+            user_id: old.user_id.clone(),
+            username: old.username.clone(),
+        };
+        // The new refresh token keeps the grant's full scope; only the access token narrows.
+        let minted = self.mint(&family, &access_scopes, Some(&old.scopes));
+        if !self.inner.store.rotate(hash.as_str(), &minted.records).await? {
+            // Another request rotated it first: this is a second use.
+            return Err(self.reuse_detected(&old.family_id).await);
+        }
+        self.cache_issued(&minted.records).await;
+        Ok(minted)
+    }
+
+    /// Revokes the whole grant after a rotated refresh token came back.
+    async fn reuse_detected(&self, family_id: &str) -> crate::error::TokenError {
+        tracing::warn!(family_id, "rotated refresh token reused: revoking the grant");
+        let revoked = match self.inner.store.revoke(RevokeScope::Family(family_id), self.now()).await {
+            Ok(revoked) => revoked,
+            Err(error) => return error,
+        };
+        if let Err(error) = self.tombstone(&revoked).await {
+            return error;
+        }
+        OAuthError::invalid_grant("refresh token was already used; the grant is revoked").into()
+    }
+}

@@ -1,0 +1,93 @@
+//! The tonic adapter of the token service.
+
+use gatehouse_proto::pb::token::v1 as pb;
+use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
+use tonic::{Request, Response, Status};
+
+use crate::cache::ActiveToken;
+use crate::issue::Minted;
+use crate::service::TokenService;
+
+pub(crate) fn server(service: TokenService) -> TokenServiceServer<TokenGrpc> {
+    TokenServiceServer::new(TokenGrpc { service })
+}
+
+#[derive(Debug)]
+pub(crate) struct TokenGrpc {
+    service: TokenService,
+}
+
+type RpcResult<T> = Result<Response<T>, Status>;
+
+impl From<Minted> for pb::ExchangeResponse {
+    fn from(minted: Minted) -> Self {
+        Self {
+            access_token: minted.access_token,
+            token_type: "bearer".to_owned(),
+            expires_in: minted.expires_in,
+            refresh_token: minted.refresh_token.unwrap_or_default(),
+            scope: minted.scopes.join(" "),
+        }
+    }
+}
+
+fn introspection(active: Option<ActiveToken>) -> pb::IntrospectResponse {
+    match active {
+        None => pb::IntrospectResponse::default(),
+        Some(active) => pb::IntrospectResponse {
+            active: true,
+            token_type: active.kind().as_str().to_owned(),
+            scopes: active.scopes,
+            client_id: active.client_id,
+            user_id: active.user_id,
+            username: active.username,
+            expires_at: active.expires_at,
+            issued_at: active.issued_at,
+        },
+    }
+}
+
+#[tonic::async_trait]
+impl TokenServiceRpc for TokenGrpc {
+    async fn exchange(&self, request: Request<pb::ExchangeRequest>) -> RpcResult<pb::ExchangeResponse> {
+        Ok(Response::new(self.service.exchange(request.into_inner()).await?.into()))
+    }
+
+    async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {
+        let request = request.into_inner();
+        let active = self.service.introspect(&request.token, request.client.as_ref(), &request.required_scopes).await?;
+        Ok(Response::new(introspection(active)))
+    }
+
+    async fn batch_introspect(
+        &self,
+        request: Request<pb::BatchIntrospectRequest>,
+    ) -> RpcResult<pb::BatchIntrospectResponse> {
+        let mut results = Vec::new();
+        for item in request.into_inner().requests {
+            let active = match self.service.introspect(&item.token, item.client.as_ref(), &item.required_scopes).await {
+                Ok(active) => active,
+                // A failed scope check is "not active" here; a storage failure fails the batch.
+                Err(crate::error::TokenError::OAuth(_)) => None,
+                Err(error) => return Err(error.into()),
+            };
+            results.push(introspection(active));
+        }
+        Ok(Response::new(pb::BatchIntrospectResponse { results }))
+    }
+
+    async fn revoke(&self, request: Request<pb::RevokeRequest>) -> RpcResult<pb::RevokeResponse> {
+        let request = request.into_inner();
+        self.service.revoke(&request.token, request.client.as_ref()).await?;
+        Ok(Response::new(pb::RevokeResponse {}))
+    }
+
+    async fn revoke_all_for_grant(
+        &self,
+        request: Request<pb::RevokeAllForGrantRequest>,
+    ) -> RpcResult<pb::RevokeAllForGrantResponse> {
+        let request = request.into_inner();
+        let revoked = self.service.revoke_all_for_grant(&request.user_id, &request.client_id).await?;
+        Ok(Response::new(pb::RevokeAllForGrantResponse { revoked }))
+    }
+}

@@ -1,0 +1,73 @@
+//! Introspection (RFC 7662): cache first, SQL on a miss or a cache failure.
+
+use gatehouse_oauth::token::TokenKind;
+use gatehouse_oauth::{OAuthError, OAuthErrorCode, SecretHash};
+use gatehouse_proto::pb::token::v1::ClientCredentials;
+
+use crate::cache::{ActiveToken, Cached};
+use crate::error::TokenResult;
+use crate::service::TokenService;
+
+impl TokenService {
+    /// The token's record when it is active; `None` when it is not (unknown,
+    /// malformed, expired, revoked or a used refresh token). A storage
+    /// failure is an error, never "inactive".
+    pub(crate) async fn active(&self, token: &str) -> TokenResult<Option<ActiveToken>> {
+        // A malformed token is refused here, without touching storage.
+        if TokenKind::of(token).is_none() {
+            return Ok(None);
+        }
+        let hash = SecretHash::of(token);
+        let now = self.now();
+        match self.cached(hash.as_str()).await {
+            Some(Cached::Revoked) => return Ok(None),
+            Some(Cached::Active(active)) => return Ok((active.expires_at > now).then_some(active)),
+            None => {}
+        }
+        let Some(record) = self.inner.store.find(hash.as_str()).await? else {
+            return Ok(None);
+        };
+        if record.revoked || record.rotated || record.expires_at <= now {
+            return Ok(None);
+        }
+        self.cache_fill(&record).await;
+        Ok(Some(ActiveToken::from(&record)))
+    }
+
+    /// Introspection with the options of the RPC: with `client`, only that
+    /// client's tokens are active (the HTTP endpoint); with `required_scopes`,
+    /// an inactive token is `invalid_token` and a missing scope `insufficient_scope`.
+    pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        client: Option<&ClientCredentials>,
+        required_scopes: &[String],
+    ) -> TokenResult<Option<ActiveToken>> {
+        let caller = match client {
+            Some(credentials) => Some(self.inner.clients.authenticate(Some(credentials)).await?),
+            None => None,
+        };
+        let active = self.active(token).await?.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
+        if required_scopes.is_empty() {
+            return Ok(active);
+        }
+        let Some(active) = active else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+            .into());
+        };
+        if active.kind() != TokenKind::Access {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "a refresh token is not an access token").into());
+        }
+        if let Some(missing) = required_scopes.iter().find(|s| !active.scopes.contains(s)) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InsufficientScope,
+                format!("the token lacks the {missing:?} scope"),
+            )
+            .into());
+        }
+        Ok(Some(active))
+    }
+}

@@ -1,0 +1,72 @@
+//! The token service: issues access and refresh tokens (authorization_code,
+//! refresh_token with rotation, client_credentials), introspects them and
+//! revokes them.
+//!
+//! SQL (`token_*` tables) is the truth; the cache (Redis, or in process)
+//! holds each active token's record for its remaining lifetime and a
+//! tombstone for each revoked one, so that revocation is immediate on every
+//! path and introspection survives a cache outage by reading SQL.
+
+mod cache;
+mod cleanup;
+mod clients;
+mod config;
+mod error;
+mod exchange;
+mod grant;
+mod grpc;
+mod introspect;
+mod issue;
+pub mod migration;
+mod revoke;
+mod service;
+mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_oauth::Clock;
+use gatehouse_runtime::grpc::{ServeError, ServerLimits};
+use gatehouse_runtime::kv::Kv;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub use config::TokenConfig;
+pub use error::{TokenError, TokenResult};
+pub use service::TokenService;
+
+/// The name this service reports in `grpc.health.v1`.
+pub const SERVICE_NAME: &str = "gatehouse.token.v1.TokenService";
+
+/// Builds the service on an open database (migrations must have run).
+pub fn build(
+    config: TokenConfig,
+    db: DatabaseConnection,
+    kv: Arc<dyn Kv>,
+    registry: Channel,
+    authorization: Channel,
+    clock: Arc<dyn Clock>,
+) -> TokenService {
+    TokenService::new(config, Arc::new(store::sql::SqlTokenStore::new(db)), kv, registry, authorization, clock)
+}
+
+/// Serves the gRPC API until `shutdown` resolves. Health follows the
+/// database only: with the cache down the service still answers from SQL.
+pub async fn serve(
+    service: TokenService,
+    db: DatabaseConnection,
+    listener: TcpListener,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
+    gatehouse_runtime::grpc::monitor_health(health, SERVICE_NAME, Duration::from_secs(5), move || {
+        let db = db.clone();
+        async move { gatehouse_runtime::database::ping(&db).await }
+    });
+    cleanup::spawn(service.clone());
+    let routes = tonic::service::Routes::new(grpc::server(service));
+    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+}

@@ -1,0 +1,20 @@
+//! The token service's own migrations, in their own tracking table.
+
+mod m20261126_000001_create_token_tables;
+
+use sea_orm_migration::prelude::*;
+
+/// Runs the token service's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_token_tables::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("token_migrations").into_iden()
+    }
+}

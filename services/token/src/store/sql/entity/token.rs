@@ -1,0 +1,27 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "token_tokens")]
+pub struct Model {
+    /// SHA-256 hex of the token; the token itself is never stored.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub hash: String,
+    /// `access` or `refresh`.
+    pub kind: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub username: String,
+    /// JSON array of scope strings.
+    pub scopes: String,
+    pub family_id: String,
+    pub code_id: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub rotated_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
