@@ -121,6 +121,52 @@ impl Browser {
         self.send(request).await
     }
 
+    /// Follows an authorization request for a signed-in user, approving the
+    /// consent page when one is shown; returns the redirect to the client.
+    pub async fn authorize(&mut self, params: &[(&str, &str)]) -> String {
+        self.authorize_at("/oauth/authorize", params).await
+    }
+
+    /// As [`Browser::authorize`], at `base` (the seed's `/oauth_authorize.html` or the standard URL).
+    pub async fn authorize_at(&mut self, base: &str, params: &[(&str, &str)]) -> String {
+        let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let path = format!("{base}?{query}");
+        let page = self.get(&path).await;
+        if page.status == 303 {
+            return page.location().to_owned();
+        }
+        assert_eq!(page.status, 200, "consent page expected: {}", page.body);
+        let request_id = page.input("request_id").expect("consent form");
+        let csrf = page.input("csrf_token").expect("csrf token");
+        let decided = self
+            .post_form(
+                "/oauth/authorize/decision",
+                &[("csrf_token", &csrf), ("request_id", &request_id), ("decision", "approve")],
+            )
+            .await;
+        assert_eq!(decided.status, 303, "{}", decided.body);
+        decided.location().to_owned()
+    }
+
+    /// The `code` of an authorization request that the user approves.
+    pub async fn authorization_code(&mut self, params: &[(&str, &str)]) -> String {
+        let location = self.authorize(params).await;
+        query_pairs(&location)
+            .into_iter()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no code in {location}"))
+    }
+
+    /// A POST of a form with optional Basic credentials, as an OAuth client sends it.
+    pub async fn post_client(&mut self, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Page {
+        let mut request = self.client.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        self.send(request).await
+    }
+
     /// Signs in through the login form; panics unless it redirects.
     pub async fn login(&mut self, username: &str, password: &str) -> Page {
         let form = self.get("/login").await;

@@ -7,6 +7,7 @@
 
 mod browser;
 mod database;
+mod redis_server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tonic::transport::Channel;
 
 pub use browser::{Browser, Page, query_pairs};
 pub use database::{Backend, TestDatabase};
+pub use redis_server::OwnRedis;
 
 /// argon2 parameters small enough for tests (debug builds, 2 cores) while
 /// still exercising the real argon2id code path.
@@ -75,6 +77,7 @@ pub struct TestEnvBuilder {
     authorization: AuthorizationConfig,
     gateway: gatehouse_gateway::GatewayConfig,
     token: gatehouse_token::TokenConfig,
+    cache_url: Option<String>,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -98,6 +101,7 @@ impl TestEnv {
             authorization: AuthorizationConfig::default(),
             gateway: gatehouse_gateway::GatewayConfig::default(),
             token: gatehouse_token::TokenConfig::default(),
+            cache_url: None,
         }
     }
 
@@ -193,6 +197,12 @@ impl TestEnvBuilder {
         self.cache(CacheBackend::Redis)
     }
 
+    /// Uses the Redis at `url` (a test's own server) instead of the shared one.
+    pub fn cache_url(mut self, url: String) -> Self {
+        self.cache_url = Some(url);
+        self
+    }
+
     /// Changes the authorization service's configuration (the issuer is always the gateway's URL).
     pub fn authorization_config(mut self, change: impl FnOnce(&mut AuthorizationConfig)) -> Self {
         change(&mut self.authorization);
@@ -218,7 +228,10 @@ impl TestEnvBuilder {
         gatehouse_registry::migration::Migrator::up(&db, None).await.expect("registry migrations");
         gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
         gatehouse_token::migration::Migrator::up(&db, None).await.expect("token migrations");
-        let kv = test_kv(self.cache).await;
+        let kv = match &self.cache_url {
+            Some(url) => gatehouse_runtime::kv::open(url, &test_kv_prefix()).await.expect("open the test cache"),
+            None => test_kv(self.cache).await,
+        };
         let (trigger, shutdown) = Shutdown::new();
 
         // Every listener is bound before any server starts, so connections

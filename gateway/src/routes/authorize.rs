@@ -31,7 +31,8 @@ pub(crate) async fn begin(
         .map(|(name, value)| Parameter { name, value })
         .collect();
     let session_token = session::cookie(&headers, SESSION_COOKIE).unwrap_or_default();
-    let request = BeginAuthorizationRequest { parameters, session_token };
+    let seed_url = uri.path() == "/oauth_authorize.html";
+    let request = BeginAuthorizationRequest { parameters, session_token, seed_url };
     let outcome = match state.clients.authorization().begin_authorization(request).await {
         Ok(response) => response.into_inner().outcome,
         Err(status) => return error_page(lang, &GatewayError::from(status)),

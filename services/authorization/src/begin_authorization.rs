@@ -40,7 +40,12 @@ impl Authorization {
     /// Validates in RFC order: client and redirect URI first (errors there
     /// are shown, never redirected), then everything else (errors go back to
     /// the client); then login, consent, or a code when consent was given.
-    pub(crate) async fn begin_authorization(&self, params: Params, session_token: &str) -> AuthzResult<Begin> {
+    pub(crate) async fn begin_authorization(
+        &self,
+        params: Params,
+        session_token: &str,
+        seed_url: bool,
+    ) -> AuthzResult<Begin> {
         let client_id = requested_client_id(&params)?;
         let app = self.inner.registry.application(client_id.as_str()).await?.ok_or_else(unknown_client)?;
         let policy = client_policy(&app).ok_or_else(unknown_client)?;
@@ -62,7 +67,12 @@ impl Authorization {
         };
         let granted =
             self.inner.grants.grant(&session.user.id, client_id.as_str()).await?.map(|g| g.scopes).unwrap_or_default();
-        let record = RequestRecord::from(&request);
+        let mut record = RequestRecord::from(&request);
+        // RFC 6749 §4.1.3 asks the token request to repeat a redirect_uri the
+        // authorization request named; the seed's token URL has no such
+        // parameter, so its codes do not ask for it (exact registered URIs
+        // and PKCE still bind the code).
+        record.redirect_uri_given &= !seed_url;
         if request.scopes.is_subset(&granted) {
             // Consent already covers this request: no page, as GitHub does.
             return Ok(Begin::Redirect(self.issue_code(record, &session).await?));

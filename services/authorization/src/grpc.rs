@@ -75,7 +75,7 @@ impl AuthorizationService for AuthorizationGrpc {
     ) -> RpcResult<pb::BeginAuthorizationResponse> {
         let request = request.into_inner();
         let params = Params::new(request.parameters.into_iter().map(|p| (p.name, p.value)).collect());
-        let begin = self.service.begin_authorization(params, &request.session_token).await?;
+        let begin = self.service.begin_authorization(params, &request.session_token, request.seed_url).await?;
         Ok(Response::new(begin.into()))
     }
 
