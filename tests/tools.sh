@@ -5,10 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if ! python3 -c "import grpc, grpc_tools, grpc_health" 2>/dev/null; then
-  echo "installing grpcio, grpcio-tools and grpcio-health-checking from PyPI"
+if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests" 2>/dev/null; then
+  echo "installing grpcio, grpcio-tools, grpcio-health-checking, authlib and requests from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    grpcio grpcio-tools grpcio-health-checking
+    grpcio grpcio-tools grpcio-health-checking authlib requests
 fi
 
 if ! command -v chromium >/dev/null; then
