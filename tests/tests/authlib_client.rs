@@ -13,11 +13,15 @@ use gatehouse_tests::{TEST_PASSWORD, TestEnv};
 async fn authlib_runs_the_standard_flow() {
     let env = TestEnv::builder().start().await;
     let user = env.create_user("pyuser").await;
-    let (client_id, secret) = env.register_app(&user, &["https://app.example/callback"], ClientType::Confidential, &["user"]).await;
+    let (client_id, secret) =
+        env.register_app(&user, &["https://app.example/callback"], ClientType::Confidential, &["user"]).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/authlib_client.py");
     let gateway = env.gateway_url();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3").arg(script).args([gateway.as_str(), &client_id, &secret, "pyuser", TEST_PASSWORD]).output()
+        Command::new("python3")
+            .arg(script)
+            .args([gateway.as_str(), &client_id, &secret, "pyuser", TEST_PASSWORD])
+            .output()
     })
     .await
     .unwrap()

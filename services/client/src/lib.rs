@@ -1,0 +1,180 @@
+//! Validating Gatehouse access tokens in an internal Rust service.
+//!
+//! [`RequireScopes`] is a tower layer: it reads the bearer token of each
+//! request, asks the token service's `Introspect` RPC (with the scopes the
+//! route needs, checked in the same call), and puts the [`Caller`] into the
+//! request's extensions. A missing or inactive token is answered 401, a
+//! token without a needed scope 403 (both with the RFC 6750
+//! `WWW-Authenticate` challenge), an unreachable token service 503: the
+//! inner service only ever sees authenticated requests.
+//!
+//! ```no_run
+//! use axum::{Extension, Router, routing::get};
+//! use gatehouse_client::{Caller, RequireScopes, connect_lazy};
+//!
+//! # fn example() -> Result<(), tonic::transport::Error> {
+//! let gatehouse = connect_lazy("http://gatehouse-token:50053")?;
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(|Extension(caller): Extension<Caller>| async move { caller.username }))
+//!     .layer(RequireScopes::new(gatehouse, ["user"]));
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+/// Who called: the identity behind a valid access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Empty for an application's own token (client_credentials).
+    pub user_id: String,
+    pub username: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A lazily connected channel to the token service, with a per-call timeout.
+pub fn connect_lazy(address: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(address.to_owned())?
+        .timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// The layer: every request needs an access token with all of `scopes`.
+#[derive(Debug, Clone)]
+pub struct RequireScopes {
+    client: TokenServiceClient<Channel>,
+    scopes: Arc<[String]>,
+}
+
+impl RequireScopes {
+    pub fn new<I, S>(channel: Channel, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { client: TokenServiceClient::new(channel), scopes: scopes.into_iter().map(Into::into).collect() }
+    }
+}
+
+impl<S> tower::Layer<S> for RequireScopes {
+    type Service = RequireScopesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopesService { inner, client: self.client.clone(), scopes: self.scopes.clone() }
+    }
+}
+
+/// The service [`RequireScopes`] wraps around a route.
+#[derive(Debug, Clone)]
+pub struct RequireScopesService<S> {
+    inner: S,
+    client: TokenServiceClient<Channel>,
+    scopes: Arc<[String]>,
+}
+
+/// The bearer token of `Authorization: Bearer` (RFC 6750 §2.1).
+fn bearer<B>(request: &Request<B>) -> Option<String> {
+    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+fn refuse(status: StatusCode, challenge: Option<String>, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Why a request was refused, as an HTTP answer.
+fn refusal(status: &tonic::Status, scopes: &[String]) -> Response<Body> {
+    match status.code() {
+        Code::Unauthenticated => refuse(
+            StatusCode::UNAUTHORIZED,
+            Some(r#"Bearer error="invalid_token""#.to_owned()),
+            "the access token is invalid, expired or revoked",
+        ),
+        Code::PermissionDenied => refuse(
+            StatusCode::FORBIDDEN,
+            Some(format!(r#"Bearer error="insufficient_scope", scope="{}""#, scopes.join(" "))),
+            "the access token lacks a needed scope",
+        ),
+        _ => refuse(StatusCode::SERVICE_UNAVAILABLE, None, "token validation is temporarily unavailable"),
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> tower::Service<Request<B>> for RequireScopesService<S>
+where
+    S: tower::Service<Request<B>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this call (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut client = self.client.clone();
+        let scopes = self.scopes.clone();
+        Box::pin(async move {
+            let Some(token) = bearer(&request) else {
+                return Ok(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    Some(r#"Bearer realm="gatehouse""#.to_owned()),
+                    "an access token is required",
+                ));
+            };
+            // Always require at least one scope check, so an inactive token fails in the call.
+            let ask = IntrospectRequest {
+                token,
+                token_type_hint: String::new(),
+                required_scopes: scopes.to_vec(),
+                client: None,
+            };
+            let introspection = match client.introspect(ask).await {
+                Ok(response) => response.into_inner(),
+                Err(status) => return Ok(refusal(&status, &scopes)),
+            };
+            if !introspection.active || introspection.token_type != "access_token" {
+                return Ok(refusal(&tonic::Status::unauthenticated("inactive"), &scopes));
+            }
+            request.extensions_mut().insert(Caller {
+                user_id: introspection.user_id,
+                username: introspection.username,
+                client_id: introspection.client_id,
+                scopes: introspection.scopes,
+                expires_at: introspection.expires_at,
+            });
+            inner.call(request).await
+        })
+    }
+}
