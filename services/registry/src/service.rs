@@ -275,13 +275,18 @@ impl Registry {
         // Check every stored hash (constant-time each) rather than stopping at
         // the first match, so timing does not tell which secret matched.
         let mut matched = None;
-        for (id, hash) in &hashes {
+        for (id, hash, last_used) in &hashes {
             if hash.verify(secret) {
-                matched = Some(id.clone());
+                matched = Some((id.clone(), *last_used));
             }
         }
-        let secret_id = matched.ok_or_else(failed)?;
-        self.store().touch_secret(&secret_id, self.now()).await?;
+        let (secret_id, last_used) = matched.ok_or_else(failed)?;
+        // "Last used" is shown to a minute: skip the write (a SQLite write
+        // lock) when it would not change what is shown.
+        let now = self.now();
+        if last_used.is_none_or(|at| now - at >= 60) {
+            self.store().touch_secret(&secret_id, now).await?;
+        }
         Ok(app)
     }
 }

@@ -41,8 +41,8 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     ) -> RegistryResult<()>;
     /// Deletes one secret; with `keep_one`, refuses to delete the last one.
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()>;
-    /// (secret id, hash) of every secret of the application.
-    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash)>>;
-    /// Records a use of the secret (at most once a minute, to spare writes).
+    /// (secret id, hash, last used) of every secret of the application.
+    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash, Option<i64>)>>;
+    /// Records a use of the secret.
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()>;
 }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 /// Opens a pool. SQLite files are created when missing, so the embedded
 /// default works on a fresh machine.
@@ -16,16 +17,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // SQLite allows one writer; a single connection avoids SQLITE_BUSY
-        // between writers of the same process and keeps transactions simple.
-        options.max_connections(1);
+        // WAL lets readers run beside the one writer; writers queue on the
+        // busy timeout. A few connections are enough for one machine.
+        options.max_connections(max_connections.min(4));
+        // Set on every connection the pool opens. WAL with synchronous=NORMAL
+        // cannot corrupt the file; a power cut may lose the last commits
+        // (tokens just issued), which clients recover from by signing in again.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
     }
-    let db = Database::connect(options).await?;
-    if url.starts_with("sqlite:") {
-        db.execute_unprepared("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
-            .await?;
-    }
-    Ok(db)
+    Database::connect(options).await
 }
 
 fn sqlite_create_if_missing(url: &str) -> String {

@@ -3,7 +3,7 @@
 mod entity;
 
 use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet, SecretHash};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     SqlErr, TransactionTrait,
@@ -272,21 +272,16 @@ impl RegistryStore for SqlRegistryStore {
         Ok(())
     }
 
-    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash)>> {
+    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash, Option<i64>)>> {
         let rows =
             client_secret::Entity::find().filter(client_secret::Column::ClientId.eq(client_id)).all(&self.db).await?;
-        Ok(rows.into_iter().map(|row| (row.id, SecretHash::from_stored(row.secret_hash))).collect())
+        Ok(rows.into_iter().map(|row| (row.id, SecretHash::from_stored(row.secret_hash), row.last_used_at)).collect())
     }
 
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()> {
         client_secret::Entity::update_many()
             .col_expr(client_secret::Column::LastUsedAt, Expr::value(now))
             .filter(client_secret::Column::Id.eq(secret_id))
-            .filter(
-                Condition::any()
-                    .add(client_secret::Column::LastUsedAt.is_null())
-                    .add(client_secret::Column::LastUsedAt.lt(now - 60)),
-            )
             .exec(&self.db)
             .await?;
         Ok(())

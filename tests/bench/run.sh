@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One command for the whole benchmark: starts PostgreSQL and Redis (as the
+# test suite does), builds Gatehouse in release mode, runs the oidc-provider
+# peer (../shared/peers/oidc-provider) and then Gatehouse in both shapes
+# under the same pinning, and prints one table with ratios to the peer.
+#
+#   tests/bench/run.sh              DUR=10 WARM=3 CONNS=32 by default
+#   PEER=0 tests/bench/run.sh       skip the peer (no ratios)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export DUR="${DUR:-10}" WARM="${WARM:-3}" CONNS="${CONNS:-32}"
+PEER="${PEER:-1}"
+PEER_DIR="${PEER_DIR:-../shared/peers/oidc-provider}"
+
+source tests/services.sh
+for tool in wrk curl taskset; do
+  command -v "$tool" >/dev/null || { apt-get update -qq; apt-get install -y -qq --no-install-recommends wrk curl util-linux >/dev/null; break; }
+done
+cargo build --release --locked -p gatehouse -p gatehouse-bench
+
+if [ "$PEER" = 1 ] && [ -f "$PEER_DIR/bench.sh" ]; then
+  echo "running the peer (oidc-provider), ${DUR}s per scenario"
+  WORKDIR=/tmp/oidc-provider-bench bash "$PEER_DIR/bench.sh" > /tmp/oidc-provider-bench.log 2>&1 || { tail -20 /tmp/oidc-provider-bench.log; exit 1; }
+  export PEER_SUMMARY=/tmp/oidc-provider-bench/results/summary.md
+fi
+
+# The same pinning as the peer's bench.sh: server processes on CPU 1, the
+# load generator on CPU 0 (PostgreSQL and Redis are not pinned).
+export SERVER_CPU="${SERVER_CPU-1}"
+export GATEHOUSE_BIN=target/release/gatehouse
+taskset -c "${CLIENT_CPU:-0}" target/release/gatehouse-bench

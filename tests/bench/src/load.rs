@@ -1,0 +1,291 @@
+//! The load generator: `connections` workers, each with its own connection,
+//! each sending its next request when the previous one answered (closed
+//! loop, as wrk does), for a fixed time after a short warm-up.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+
+use crate::setup::{CALLBACK, Fixture, Gatehouse, authorize_url};
+
+/// What one run measured.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    latencies_us: Vec<u64>,
+    pub(crate) errors: u64,
+    elapsed: Duration,
+}
+
+impl Stats {
+    pub(crate) fn rps(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// Milliseconds at quantile `q`.
+    pub(crate) fn percentile(&self, q: f64) -> f64 {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let index = ((sorted.len() as f64 * q).ceil() as usize).saturating_sub(1).min(sorted.len().saturating_sub(1));
+        sorted.get(index).map_or(0.0, |us| *us as f64 / 1000.0)
+    }
+}
+
+fn warm_up() -> Duration {
+    Duration::from_secs(std::env::var("WARM").ok().and_then(|v| v.parse().ok()).unwrap_or(2))
+}
+
+/// Runs `step` in every worker until `duration` passes. A step returns its
+/// state back with whether the request succeeded, or `None` when the worker
+/// has no more work (a list of codes ran out).
+async fn drive<S, F, Fut>(states: Vec<S>, duration: Duration, step: F) -> (Stats, Vec<S>)
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Option<(S, bool)>> + Send,
+{
+    let mut tasks = Vec::new();
+    for state in states {
+        let step = step.clone();
+        tasks.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let mut state = Some(state);
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            while start.elapsed() < duration {
+                let Some(current) = state.take() else { break };
+                let sent = Instant::now();
+                match step(current).await {
+                    Some((next, ok)) => {
+                        if ok {
+                            latencies.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        } else {
+                            errors += 1;
+                        }
+                        state = Some(next);
+                    }
+                    None => break,
+                }
+            }
+            (latencies, errors, start.elapsed(), state)
+        }));
+    }
+    let mut stats = Stats::default();
+    let mut states = Vec::new();
+    for task in tasks {
+        if let Ok((latencies, errors, elapsed, state)) = task.await {
+            stats.latencies_us.extend(latencies);
+            stats.errors += errors;
+            stats.elapsed = stats.elapsed.max(elapsed);
+            states.extend(state);
+        }
+    }
+    (stats, states)
+}
+
+/// Warm-up (discarded), then the measured run.
+async fn measure<S, F, Fut>(states: Vec<S>, duration: Duration, step: F) -> Stats
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Option<(S, bool)>> + Send,
+{
+    let (_, states) = drive(states, warm_up(), step.clone()).await;
+    drive(states, duration, step).await.0
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    // One connection per worker: the worker is sequential, so the pool holds one.
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .build()?)
+}
+
+pub(crate) async fn grpc_introspect(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let mut states = Vec::new();
+    for _ in 0..connections {
+        states.push((TokenServiceClient::connect(g.token.clone()).await?, f.access_token.clone()));
+    }
+    Ok(measure(
+        states,
+        duration,
+        |(mut client, token): (TokenServiceClient<tonic::transport::Channel>, String)| async move {
+            let request = IntrospectRequest { token: token.clone(), ..Default::default() };
+            let ok = client.introspect(request).await.is_ok_and(|r| r.into_inner().active);
+            Some(((client, token), ok))
+        },
+    )
+    .await)
+}
+
+type Http = (reqwest::Client, String, String, String);
+
+fn http_states(g: &Gatehouse, f: &Fixture, connections: usize) -> anyhow::Result<Vec<Http>> {
+    (0..connections).map(|_| Ok((http_client()?, g.gateway.clone(), f.client_id.clone(), f.secret.clone()))).collect()
+}
+
+pub(crate) async fn http_introspect(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let token = f.access_token.clone();
+    Ok(measure(http_states(g, f, connections)?, duration, move |(http, base, id, secret): Http| {
+        let token = token.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/oauth/introspect"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await;
+            let ok = match response {
+                Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|v| v["active"] == true),
+                Err(_) => false,
+            };
+            Some(((http, base, id, secret), ok))
+        }
+    })
+    .await)
+}
+
+pub(crate) async fn client_credentials(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    Ok(measure(http_states(g, f, connections)?, duration, |(http, base, id, secret): Http| async move {
+        let response = http
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await;
+        let ok = response.is_ok_and(|r| r.status() == 200);
+        Some(((http, base, id, secret), ok))
+    })
+    .await)
+}
+
+/// Codes harvested by the authorize run, per worker, for the exchange run.
+static CODES: std::sync::OnceLock<tokio::sync::Mutex<Vec<Vec<String>>>> = std::sync::OnceLock::new();
+
+fn codes() -> &'static tokio::sync::Mutex<Vec<Vec<String>>> {
+    CODES.get_or_init(|| tokio::sync::Mutex::new(Vec::new()))
+}
+
+type Authorize = (reqwest::Client, String, String, Vec<String>);
+
+async fn authorize_step((http, url, cookie, mut harvested): Authorize) -> Option<(Authorize, bool)> {
+    let response = http.get(&url).header("cookie", &cookie).send().await;
+    let code = response.ok().filter(|r| r.status() == 303).and_then(|r| {
+        let location = r.headers().get("location")?.to_str().ok()?.to_owned();
+        url::Url::parse(&location).ok()?.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned())
+    });
+    let ok = code.is_some();
+    harvested.extend(code);
+    Some(((http, url, cookie, harvested), ok))
+}
+
+pub(crate) async fn authorize_redirect(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let url = authorize_url(&g.gateway, &f.client_id);
+    let states: Vec<Authorize> = (0..connections)
+        .map(|_| Ok((http_client()?, url.clone(), f.session_cookie.clone(), Vec::new())))
+        .collect::<anyhow::Result<_>>()?;
+    let (_, states) = drive(states, warm_up(), authorize_step).await;
+    let (stats, states) = drive(states, duration, authorize_step).await;
+    // Harvest more (unmeasured) so that the exchange run cannot run dry.
+    let (_, states) = drive(states, duration + warm_up(), authorize_step).await;
+    *codes().lock().await = states.into_iter().map(|(_, _, _, codes)| codes).collect();
+    Ok(stats)
+}
+
+type Exchange = (reqwest::Client, String, String, String, Vec<String>);
+
+pub(crate) async fn code_exchange(
+    g: &Gatehouse,
+    f: &Fixture,
+    _connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let harvested = std::mem::take(&mut *codes().lock().await);
+    let total: usize = harvested.iter().map(Vec::len).sum();
+    let states: Vec<Exchange> = harvested
+        .into_iter()
+        .map(|codes| Ok((http_client()?, g.gateway.clone(), f.client_id.clone(), f.secret.clone(), codes)))
+        .collect::<anyhow::Result<_>>()?;
+    let step = |(http, base, id, secret, mut codes): Exchange| async move {
+        let code = codes.pop()?;
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CALLBACK)];
+        let response = http.post(format!("{base}/oauth/token")).basic_auth(&id, Some(&secret)).form(&form).send().await;
+        let ok = response.is_ok_and(|r| r.status() == 200);
+        Some(((http, base, id, secret, codes), ok))
+    };
+    let stats = measure(states, duration, step).await;
+    if stats.latencies_us.len() + stats.errors as usize >= total {
+        eprintln!("warning: the code list ran dry; code_exchange req/s is under-reported");
+    }
+    Ok(stats)
+}
+
+type Refresh = (reqwest::Client, String, String, String, String);
+
+pub(crate) async fn refresh(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    // Each worker gets its own grant: refresh tokens rotate, so workers cannot share one.
+    let mut states = Vec::new();
+    for _ in 0..connections {
+        let http = http_client()?;
+        let location =
+            http.get(authorize_url(&g.gateway, &f.client_id)).header("cookie", &f.session_cookie).send().await?;
+        let location = location.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let code = url::Url::parse(&location)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CALLBACK)];
+        let tokens: serde_json::Value = http
+            .post(format!("{}/oauth/token", g.gateway))
+            .basic_auth(&f.client_id, Some(&f.secret))
+            .form(&form)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let refresh = tokens["refresh_token"].as_str().unwrap_or_default().to_owned();
+        states.push((http, g.gateway.clone(), f.client_id.clone(), f.secret.clone(), refresh));
+    }
+    Ok(measure(states, duration, |(http, base, id, secret, refresh): Refresh| async move {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let response = http.post(format!("{base}/oauth/token")).basic_auth(&id, Some(&secret)).form(&form).send().await;
+        let next = match response {
+            Ok(r) if r.status() == 200 => {
+                r.json::<serde_json::Value>().await.ok().and_then(|v| v["refresh_token"].as_str().map(str::to_owned))
+            }
+            _ => None,
+        };
+        let ok = next.is_some();
+        Some(((http, base, id, secret, next.unwrap_or(refresh)), ok))
+    })
+    .await)
+}

@@ -1,0 +1,103 @@
+//! `gatehouse-bench`: throughput and latency of Gatehouse's hot paths at a
+//! fixed concurrency, in the embedded shape (one process, SQLite, in-process
+//! cache) and the production shape (four processes, PostgreSQL, Redis), as
+//! ratios to the oidc-provider peer measured in the same run.
+//! See `tests/bench/README.md`; `tests/bench/run.sh` runs everything.
+
+mod load;
+mod setup;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::load::Stats;
+use crate::setup::{Gatehouse, Shape};
+
+/// Figures of the peer (`summary.md` of its bench.sh), by scenario.
+fn peer_figures(path: Option<&str>) -> Vec<(String, f64)> {
+    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let rps = cells.get(2)?.parse::<f64>().ok()?;
+            Some(((*cells.get(1)?).to_owned(), rps))
+        })
+        .collect()
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let duration = Duration::from_secs(env_or("DUR", "10").parse().context("DUR")?);
+    let connections: usize = env_or("CONNS", "32").parse().context("CONNS")?;
+    let binary = env_or("GATEHOUSE_BIN", "target/release/gatehouse");
+    let peer = peer_figures(std::env::var("PEER_SUMMARY").ok().as_deref());
+    let mut shapes = vec![Shape::Embedded];
+    if let (Ok(database), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) {
+        shapes.push(Shape::Production { database, redis });
+    } else {
+        eprintln!(
+            "TEST_DATABASE_URL / TEST_REDIS_URL not set: only the embedded shape runs (tests/bench/run.sh sets them)"
+        );
+    }
+
+    println!("| shape | scenario | req/s | p50 | p99 | errors | ratio to peer |");
+    println!("|---|---|---|---|---|---|---|");
+    for shape in shapes {
+        let name = shape.name();
+        let gatehouse = Gatehouse::start(&binary, shape).await?;
+        if name == "embedded" {
+            // Idle resident memory, before any load.
+            println!("| embedded | idle RSS | {:.1} MiB | | | | |", gatehouse.rss_mib());
+        }
+        let fixture = gatehouse.fixture().await?;
+        let runs: Vec<(&str, &str, Stats)> = vec![
+            (
+                "grpc_introspect",
+                "introspect",
+                load::grpc_introspect(&gatehouse, &fixture, connections, duration).await?,
+            ),
+            (
+                "http_introspect",
+                "introspect",
+                load::http_introspect(&gatehouse, &fixture, connections, duration).await?,
+            ),
+            (
+                "client_credentials",
+                "cc_basic",
+                load::client_credentials(&gatehouse, &fixture, connections, duration).await?,
+            ),
+            (
+                "authorize_redirect",
+                "authorize_redirect",
+                load::authorize_redirect(&gatehouse, &fixture, connections, duration).await?,
+            ),
+            ("code_exchange", "code_exchange", load::code_exchange(&gatehouse, &fixture, connections, duration).await?),
+            ("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration).await?),
+        ];
+        for (scenario, peer_name, stats) in runs {
+            let ratio = peer
+                .iter()
+                .find(|(n, _)| n == peer_name)
+                .map_or_else(|| "n/a".to_owned(), |(_, rps)| format!("{:.1}x", stats.rps() / rps));
+            println!(
+                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {ratio} |",
+                stats.rps(),
+                stats.percentile(0.50),
+                stats.percentile(0.99),
+                stats.errors
+            );
+        }
+        drop(gatehouse);
+    }
+    for (scenario, rps) in &peer {
+        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | 1.0x |");
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Starting Gatehouse in either shape and preparing users, applications,
+//! a logged-in session with consent, and tokens.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+
+pub(crate) const CALLBACK: &str = "http://127.0.0.1:9999/cb";
+const PASSWORD: &str = "bench password 1";
+
+pub(crate) enum Shape {
+    Embedded,
+    Production { database: String, redis: String },
+}
+
+impl Shape {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Production { .. } => "production",
+        }
+    }
+}
+
+/// Running Gatehouse processes; killed on drop.
+pub(crate) struct Gatehouse {
+    children: Vec<Child>,
+    pub(crate) gateway: String,
+    pub(crate) registry: String,
+    pub(crate) token: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Everything the scenarios need.
+pub(crate) struct Fixture {
+    pub(crate) client_id: String,
+    pub(crate) secret: String,
+    pub(crate) session_cookie: String,
+    pub(crate) access_token: String,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Spawns `gatehouse serve PART` (pinned with taskset when SERVER_CPU is set)
+/// and waits for its "listening on" lines.
+fn spawn(binary: &str, part: &str, env: &[(String, String)], expect: usize) -> anyhow::Result<(Child, Vec<String>)> {
+    let mut command = match std::env::var("SERVER_CPU") {
+        Ok(cpu) if !cpu.is_empty() => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu, binary]);
+            c
+        }
+        _ => Command::new(binary),
+    };
+    command.args(["serve", part]).envs(env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child =
+        command.spawn().with_context(|| format!("starting {binary} (build it with cargo build --release)"))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut urls = Vec::new();
+    while urls.len() < expect {
+        let Some(line) = lines.next() else { bail!("gatehouse serve {part} exited before listening") };
+        let line = line?;
+        if let Some((what, rest)) = line.split_once(" listening on ") {
+            urls.push(format!("{what}={}", rest.split(' ').next().unwrap_or_default()));
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok((child, urls))
+}
+
+fn url_of(urls: &[String], part: &str) -> String {
+    urls.iter().find_map(|u| u.strip_prefix(&format!("{part}="))).unwrap_or_default().to_owned()
+}
+
+impl Gatehouse {
+    pub(crate) async fn start(binary: &str, shape: Shape) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let gateway_port = free_port()?;
+        let issuer = format!("http://127.0.0.1:{gateway_port}");
+        let mut env = vec![
+            ("GATEHOUSE_GATEWAY_LISTEN".to_owned(), format!("127.0.0.1:{gateway_port}")),
+            ("GATEHOUSE_ISSUER".to_owned(), issuer.clone()),
+            ("GATEHOUSE_LOG_FORMAT".to_owned(), "text".to_owned()),
+            ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ];
+        let this = match shape {
+            Shape::Embedded => {
+                env.push(("GATEHOUSE_DATABASE_URL".to_owned(), format!("sqlite://{}/bench.db", dir.display())));
+                for part in ["REGISTRY", "AUTHORIZATION", "TOKEN"] {
+                    env.push((format!("GATEHOUSE_{part}_LISTEN"), "127.0.0.1:0".to_owned()));
+                }
+                let (child, urls) = spawn(binary, "all", &env, 4)?;
+                Self {
+                    children: vec![child],
+                    gateway: issuer,
+                    registry: url_of(&urls, "registry"),
+                    token: url_of(&urls, "token"),
+                    _dir: TempDir(dir),
+                }
+            }
+            Shape::Production { database, redis } => {
+                let ports = [free_port()?, free_port()?, free_port()?];
+                env.push(("GATEHOUSE_DATABASE_URL".to_owned(), database));
+                env.push(("GATEHOUSE_CACHE_URL".to_owned(), redis));
+                env.push(("GATEHOUSE_CACHE_PREFIX".to_owned(), format!("bench{}:", std::process::id())));
+                for (part, port) in ["REGISTRY", "AUTHORIZATION", "TOKEN"].iter().zip(ports) {
+                    env.push((format!("GATEHOUSE_{part}_LISTEN"), format!("127.0.0.1:{port}")));
+                    env.push((format!("GATEHOUSE_{part}_URL"), format!("http://127.0.0.1:{port}")));
+                }
+                let mut children = Vec::new();
+                // Migrations once, then each part without them (as the migration Job does).
+                let status =
+                    Command::new(binary).arg("migrate").envs(env.iter().cloned()).stdout(Stdio::null()).status()?;
+                if !status.success() {
+                    bail!("gatehouse migrate failed");
+                }
+                env.push(("GATEHOUSE_AUTO_MIGRATE".to_owned(), "false".to_owned()));
+                for part in ["registry", "authorization", "token", "gateway"] {
+                    children.push(spawn(binary, part, &env, 1)?.0);
+                }
+                Self {
+                    children,
+                    gateway: issuer,
+                    registry: format!("http://127.0.0.1:{}", ports[0]),
+                    token: format!("http://127.0.0.1:{}", ports[2]),
+                    _dir: TempDir(dir),
+                }
+            }
+        };
+        Ok(this)
+    }
+
+    /// Resident memory of the processes, in MiB.
+    pub(crate) fn rss_mib(&self) -> f64 {
+        self.children
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/status", c.id())).ok())
+            .filter_map(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .sum::<f64>()
+            / 1024.0
+    }
+
+    /// A user, a confidential application allowed every grant, a session
+    /// that already consented, and one access token.
+    pub(crate) async fn fixture(&self) -> anyhow::Result<Fixture> {
+        let mut registry = RegistryServiceClient::connect(self.registry.clone()).await?;
+        let user = registry
+            .create_user(pb::CreateUserRequest {
+                username: "bench".into(),
+                email: "bench@example.com".into(),
+                password: PASSWORD.into(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .user
+            .context("user")?;
+        let app = registry
+            .register_application(pb::RegisterApplicationRequest {
+                owner_id: user.id,
+                name: "bench".into(),
+                redirect_uris: vec![CALLBACK.into()],
+                client_type: ClientType::Confidential as i32,
+                grant_types: vec![
+                    GrantType::AuthorizationCode as i32,
+                    GrantType::RefreshToken as i32,
+                    GrantType::ClientCredentials as i32,
+                ],
+                scopes: vec!["user".into()],
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let client_id = app.application.context("application")?.client_id;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        let login = http.get(format!("{}/login", self.gateway)).send().await?;
+        let form_cookie = cookie(&login, "gatehouse_form").context("form cookie")?;
+        let body = login.text().await?;
+        let csrf = input(&body, "csrf_token").context("login csrf")?;
+        let signed_in = http
+            .post(format!("{}/login", self.gateway))
+            .header("cookie", format!("gatehouse_form={form_cookie}"))
+            .form(&[("csrf_token", csrf.as_str()), ("username", "bench"), ("password", PASSWORD), ("next", "/")])
+            .send()
+            .await?;
+        let session = cookie(&signed_in, "gatehouse_session").context("session cookie")?;
+        let session_cookie = format!("gatehouse_session={session}");
+        let consent = http
+            .get(authorize_url(&self.gateway, &client_id))
+            .header("cookie", &session_cookie)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let request_id = input(&consent, "request_id").context("consent page")?;
+        let csrf = input(&consent, "csrf_token").context("consent csrf")?;
+        http.post(format!("{}/oauth/authorize/decision", self.gateway))
+            .header("cookie", &session_cookie)
+            .form(&[("csrf_token", csrf.as_str()), ("request_id", request_id.as_str()), ("decision", "approve")])
+            .send()
+            .await?;
+        let token: serde_json::Value = http
+            .post(format!("{}/oauth/token", self.gateway))
+            .basic_auth(&client_id, Some(&app.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let access_token = token["access_token"].as_str().context("access token")?.to_owned();
+        Ok(Fixture { client_id, secret: app.client_secret, session_cookie, access_token })
+    }
+}
+
+impl Drop for Gatehouse {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub(crate) fn authorize_url(gateway: &str, client_id: &str) -> String {
+    format!(
+        "{gateway}/oauth/authorize?client_id={client_id}&response_type=code&scope=user&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb"
+    )
+}
+
+fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+        let pair = v.split(';').next()?;
+        let (k, value) = pair.split_once('=')?;
+        (k == name).then(|| value.to_owned())
+    })
+}
+
+fn input(body: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_owned())
+}
