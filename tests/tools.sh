@@ -11,6 +11,15 @@ if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests" 2>/dev
     grpcio grpcio-tools grpcio-health-checking authlib requests
 fi
 
+if ! python3 -c "import kubernetes_validate, yaml" 2>/dev/null; then
+  echo "installing kubernetes-validate from PyPI (offline Kubernetes schemas)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore kubernetes-validate pyyaml
+fi
+
+if ! command -v kubectl >/dev/null; then
+  echo "kubectl is missing: the manifest test renders deploy/ with kubectl kustomize" >&2
+fi
+
 if ! command -v chromium >/dev/null; then
   echo "installing chromium from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -36,6 +36,8 @@ async fn health_reports_serving_once_the_database_is_reachable() {
     assert!(serving);
     let overall = health.check(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
     assert_eq!(overall.status, ServingStatus::Serving as i32);
+    let live = health.check(HealthCheckRequest { service: "liveness".to_owned() }).await.unwrap().into_inner();
+    assert_eq!(live.status, ServingStatus::Serving as i32, "the liveness entry the manifests probe");
     let unknown = health.check(HealthCheckRequest { service: "nope".to_owned() }).await.unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }

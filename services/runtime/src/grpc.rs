@@ -37,6 +37,11 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// The health entry that is SERVING while the process runs, whatever its
+/// dependencies say: what a liveness probe asks, so that an outage of SQL or
+/// Redis makes pods unready, never restarted.
+pub const LIVENESS: &str = "liveness";
+
 /// A health reporter for `service_name` that starts NOT_SERVING, plus the
 /// health service to mount. The overall status ("") follows the same value.
 pub async fn health(
@@ -45,6 +50,7 @@ pub async fn health(
     let (reporter, service) = tonic_health::server::health_reporter();
     reporter.set_service_status(service_name, ServingStatus::NotServing).await;
     reporter.set_service_status("", ServingStatus::NotServing).await;
+    reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
     (reporter, service)
 }
 

@@ -1,0 +1,90 @@
+"""Renders every Kustomize overlay in deploy/, validates the output against
+the Kubernetes schemas offline (kubernetes-validate), and checks that what
+the manifests name matches what the gatehouse binary really has: its
+subcommands, its GATEHOUSE_* variables, its ports and health endpoints.
+
+Usage: check_manifests.py REPO_ROOT
+"""
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+K8S_VERSION = "1.30.0"
+
+
+def fail(message: str) -> None:
+    raise SystemExit(f"manifest check failed: {message}")
+
+
+def main() -> None:
+    root = pathlib.Path(sys.argv[1])
+    cli = (root / "services/gatehouse/src/cli.rs").read_text()
+    variables = set(re.findall(r'env = "(GATEHOUSE_[A-Z_]+)"', cli))
+    defaults = dict(re.findall(r'env = "(GATEHOUSE_[A-Z_]+)", default_value = "([^"]+)"', cli))
+    targets = {"all", "registry", "authorization", "token", "gateway"}
+    readme = (root / "README.md").read_text()
+    health_paths = {"/healthz", "/readyz"}
+    overlays = sorted(p for p in (root / "deploy/kustomize/overlays").iterdir() if p.is_dir())
+    if {p.name for p in overlays} < {"dev", "production"}:
+        fail("the dev and production overlays must exist")
+    for overlay in overlays:
+        rendered = subprocess.run(["kubectl", "kustomize", str(overlay)], check=True, capture_output=True, text=True).stdout
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as out:
+            out.write(rendered)
+        result = subprocess.run(
+            [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", K8S_VERSION, out.name],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            fail(f"{overlay.name} does not validate:\n{result.stdout}\n{result.stderr}")
+        documents = [d for d in yaml.safe_load_all(rendered) if d]
+        config = {}
+        for doc in documents:
+            if doc["kind"] in ("ConfigMap", "Secret"):
+                for key in list(doc.get("data", {})) + list(doc.get("stringData", {})):
+                    if key not in variables:
+                        fail(f"{overlay.name}: {doc['kind']} sets {key}, which gatehouse does not read")
+                    if key not in readme:
+                        fail(f"{overlay.name}: {key} is not in the README's configuration table")
+                config.update(doc.get("data", {}))
+        for doc in documents:
+            if doc["kind"] not in ("Deployment", "Job"):
+                continue
+            spec = doc["spec"]["template"]["spec"]
+            for container in spec["containers"]:
+                if container.get("image", "").split(":")[0] != "gatehouse":
+                    fail(f"{doc['metadata']['name']}: image {container.get('image')} is not the gatehouse image")
+                args = container.get("args", [])
+                if args[:1] == ["serve"]:
+                    part = args[1]
+                    if part not in targets:
+                        fail(f"{doc['metadata']['name']}: gatehouse has no `serve {part}`")
+                    listen = config.get(f"GATEHOUSE_{part.upper()}_LISTEN") or defaults.get(f"GATEHOUSE_{part.upper()}_LISTEN")
+                    port = int(listen.rsplit(":", 1)[1])
+                    declared = {p["containerPort"] for p in container.get("ports", [])}
+                    if port not in declared:
+                        fail(f"{doc['metadata']['name']}: listens on {port} but declares {declared}")
+                    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                        p = container.get(probe)
+                        if p is None:
+                            fail(f"{doc['metadata']['name']}: no {probe}")
+                        if "grpc" in p and p["grpc"]["port"] != port:
+                            fail(f"{doc['metadata']['name']}: {probe} probes port {p['grpc']['port']}, not {port}")
+                        if "httpGet" in p and p["httpGet"]["path"] not in health_paths:
+                            fail(f"{doc['metadata']['name']}: {probe} path {p['httpGet']['path']} does not exist")
+                elif args != ["migrate"]:
+                    fail(f"{doc['metadata']['name']}: unknown command {args}")
+                security = container.get("securityContext", {})
+                if security.get("readOnlyRootFilesystem") is not True or security.get("allowPrivilegeEscalation") is not False:
+                    fail(f"{doc['metadata']['name']}: containers must be read-only and without privilege escalation")
+            if spec.get("securityContext", {}).get("runAsNonRoot") is not True:
+                fail(f"{doc['metadata']['name']}: pods must run as non-root")
+        print(f"{overlay.name}: {len(documents)} objects valid")
+
+
+if __name__ == "__main__":
+    main()
