@@ -6,6 +6,7 @@ mod apps;
 mod authorize;
 mod coding_compat;
 mod credentials;
+mod extract;
 mod form;
 mod health;
 mod login;

@@ -3,8 +3,9 @@
 //! calls also need the session's CSRF token in `X-CSRF-Token`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::response::Response;
+use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,8 +44,19 @@ async fn token_caller(state: &AppState, token: String, method: &Method) -> Resul
     }
 }
 
-/// The caller's user id, or the envelope error to answer with: from a
-/// bearer token, or from the session cookie (writes then need the CSRF header).
+/// The calling user's id: from a bearer token, or from the session cookie
+/// (writes then need the CSRF header). The rejection is the envelope error.
+#[derive(Debug)]
+pub(crate) struct ApiCaller(String);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        caller(state, &parts.headers, &parts.method).await.map(Self)
+    }
+}
+
 async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<String, Response> {
     if let Some(token) = super::credentials::bearer(headers, None) {
         return token_caller(state, token, method).await;
@@ -114,11 +126,7 @@ fn respond<T>(result: Result<T, GatewayError>, ok: impl FnOnce(T) -> Response) -
     }
 }
 
-pub(crate) async fn list_applications(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+pub(crate) async fn list_applications(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
     respond(apps::list(&state, &user_id).await, |list| {
         envelope::ok(Value::Array(list.iter().map(doc::application).collect()))
     })
@@ -126,14 +134,9 @@ pub(crate) async fn list_applications(State(state): State<AppState>, method: Met
 
 pub(crate) async fn register_application(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
     body: Bytes,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let input = match parse_body(&body).and_then(input) {
         Ok(input) => input,
         Err(error) => return envelope::error(&error),
@@ -152,27 +155,17 @@ pub(crate) async fn register_application(
 pub(crate) async fn get_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     respond(apps::get(&state, &user_id, &client_id).await, |app| envelope::ok(doc::application(&app)))
 }
 
 pub(crate) async fn update_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
     body: Bytes,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     let parsed = match parse_body(&body) {
         Ok(parsed) if parsed.client_type.is_some() => {
             return envelope::error(&GatewayError::bad_request("client_type: cannot be changed after registration"));
@@ -190,26 +183,16 @@ pub(crate) async fn update_application(
 pub(crate) async fn delete_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     respond(apps::delete(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
 }
 
 pub(crate) async fn create_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     respond(apps::create_secret(&state, &user_id, &client_id).await, |(info, secret)| {
         let mut data = doc::secret(&info);
         if let Some(map) = data.as_object_mut() {
@@ -222,21 +205,12 @@ pub(crate) async fn create_secret(
 pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path((client_id, secret_id)): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     respond(apps::delete_secret(&state, &user_id, &client_id, &secret_id).await, |()| envelope::ok(Value::Null))
 }
 
-pub(crate) async fn list_authorizations(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+pub(crate) async fn list_authorizations(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
     respond(apps::grants(&state, &user_id).await, |grants| {
         envelope::ok(Value::Array(grants.iter().map(doc::grant).collect()))
     })
@@ -245,12 +219,7 @@ pub(crate) async fn list_authorizations(State(state): State<AppState>, method: M
 pub(crate) async fn revoke_authorization(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
 ) -> Response {
-    let user_id = match caller(&state, &headers, &method).await {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
     respond(apps::revoke(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
 }

@@ -1,0 +1,60 @@
+//! Extractors for who is calling, so that each handler states what it needs
+//! instead of repeating the session and CSRF checks.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+
+use super::form::FormData;
+use crate::AppState;
+use crate::i18n::Lang;
+use crate::render::html::error_page;
+use crate::render::{pages, redirect};
+use crate::session::{self, Session};
+
+/// A page request of a signed-in user. Without a session the rejection
+/// sends the browser to log in and back to this page.
+#[derive(Debug)]
+pub(crate) struct PageUser {
+    pub(crate) session: Session,
+    pub(crate) lang: Lang,
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let lang = Lang::from_headers(&parts.headers);
+        match session::current(state, &parts.headers).await {
+            Ok(Some(session)) => Ok(Self { session, lang }),
+            Ok(None) => {
+                let here = parts.uri.path_and_query().map_or("/account/applications", |pq| pq.as_str());
+                Err(redirect(&format!("/login?next={}", pages::url_encode(here))))
+            }
+            Err(error) => Err(error_page(lang, &error)),
+        }
+    }
+}
+
+/// A form POST of a signed-in user carrying the session's CSRF token.
+#[derive(Debug)]
+pub(crate) struct FormPost {
+    pub(crate) session: Session,
+    pub(crate) lang: Lang,
+    pub(crate) form: FormData,
+}
+
+impl FromRequest<AppState> for FormPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let PageUser { session, lang } = PageUser::from_request_parts(&mut parts, state).await?;
+        let bytes =
+            Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(IntoResponse::into_response)?;
+        let form = FormData::from_body(&bytes);
+        session::verify_csrf(&session.csrf_token, form.get("csrf_token")).map_err(|e| error_page(lang, &e))?;
+        Ok(Self { session, lang, form })
+    }
+}
