@@ -47,57 +47,55 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("| shape | scenario | req/s | p50 | p99 | errors | ratio to peer |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | ratio to peer |");
+    println!("|---|---|---|---|---|---|---|---|");
     for shape in shapes {
         let name = shape.name();
         let gatehouse = Gatehouse::start(&binary, shape).await?;
         if name == "embedded" {
             // Idle resident memory, before any load.
-            println!("| embedded | idle RSS | {:.1} MiB | | | | |", gatehouse.rss_mib());
+            println!("| embedded | idle RSS | {:.1} MiB | | | | | |", gatehouse.rss_mib());
         }
         let fixture = gatehouse.fixture().await?;
-        let runs: Vec<(&str, &str, Stats)> = vec![
-            (
-                "grpc_introspect",
-                "introspect",
-                load::grpc_introspect(&gatehouse, &fixture, connections, duration).await?,
-            ),
-            (
-                "http_introspect",
-                "introspect",
-                load::http_introspect(&gatehouse, &fixture, connections, duration).await?,
-            ),
-            (
-                "client_credentials",
-                "cc_basic",
-                load::client_credentials(&gatehouse, &fixture, connections, duration).await?,
-            ),
-            (
-                "authorize_redirect",
-                "authorize_redirect",
-                load::authorize_redirect(&gatehouse, &fixture, connections, duration).await?,
-            ),
-            ("code_exchange", "code_exchange", load::code_exchange(&gatehouse, &fixture, connections, duration).await?),
-            ("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration).await?),
-        ];
-        for (scenario, peer_name, stats) in runs {
+        // CPU use of Gatehouse's processes per run (warm-up included): near 100 % of
+        // the pinned core means the server is the limit, lower means the load generator is.
+        let mut runs: Vec<(&str, &str, Stats, f64)> = Vec::new();
+        macro_rules! run {
+            ($scenario:literal, $peer:literal, $call:expr) => {{
+                let (cpu0, t0) = (gatehouse.cpu_seconds(), std::time::Instant::now());
+                let stats = $call.await?;
+                let share = (gatehouse.cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
+                runs.push(($scenario, $peer, stats, share));
+            }};
+        }
+        run!("grpc_introspect", "introspect", load::grpc_introspect(&gatehouse, &fixture, connections, duration));
+        run!("http_introspect", "introspect", load::http_introspect(&gatehouse, &fixture, connections, duration));
+        run!("client_credentials", "cc_basic", load::client_credentials(&gatehouse, &fixture, connections, duration));
+        run!(
+            "authorize_redirect",
+            "authorize_redirect",
+            load::authorize_redirect(&gatehouse, &fixture, connections, duration)
+        );
+        run!("code_exchange", "code_exchange", load::code_exchange(&gatehouse, &fixture, connections, duration));
+        run!("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration));
+        for (scenario, peer_name, stats, cpu) in runs {
             let ratio = peer
                 .iter()
                 .find(|(n, _)| n == peer_name)
                 .map_or_else(|| "n/a".to_owned(), |(_, rps)| format!("{:.1}x", stats.rps() / rps));
             println!(
-                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {ratio} |",
+                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} % | {ratio} |",
                 stats.rps(),
                 stats.percentile(0.50),
                 stats.percentile(0.99),
-                stats.errors
+                stats.errors,
+                cpu * 100.0
             );
         }
         drop(gatehouse);
     }
     for (scenario, rps) in &peer {
-        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | 1.0x |");
+        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | | 1.0x |");
     }
     Ok(())
 }

@@ -146,6 +146,22 @@ impl Gatehouse {
         Ok(this)
     }
 
+    /// CPU seconds the processes used so far (user + system).
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        let ticks: f64 = self
+            .children
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok())
+            .filter_map(|stat| {
+                // Fields after the command name (which may contain spaces): utime is 14th, stime 15th overall.
+                let rest = stat.rsplit_once(')')?.1;
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+            })
+            .sum();
+        ticks / 100.0
+    }
+
     /// Resident memory of the processes, in MiB.
     pub(crate) fn rss_mib(&self) -> f64 {
         self.children
