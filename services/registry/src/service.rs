@@ -260,7 +260,7 @@ impl Registry {
     /// `invalid_client`, so that a caller learns nothing about which part was wrong.
     pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> RegistryResult<Application> {
         let failed = || RegistryError::OAuth(OAuthError::invalid_client("client authentication failed"));
-        let Some(app) = self.store().application(client_id).await? else {
+        let Some((app, hashes)) = self.store().application_with_hashes(client_id).await? else {
             return Err(failed());
         };
         match app.client_type {
@@ -271,7 +271,6 @@ impl Registry {
             ClientType::Confidential if secret.is_empty() => return Err(failed()),
             ClientType::Confidential => {}
         }
-        let hashes = self.store().secret_hashes(client_id).await?;
         // Check every stored hash (constant-time each) rather than stopping at
         // the first match, so timing does not tell which secret matched.
         let mut matched = None;

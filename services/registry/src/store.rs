@@ -41,8 +41,12 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     ) -> RegistryResult<()>;
     /// Deletes one secret; with `keep_one`, refuses to delete the last one.
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()>;
-    /// (secret id, hash, last used) of every secret of the application.
-    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash, Option<i64>)>>;
+    /// The application with (secret id, hash, last used) of each of its
+    /// secrets, read together for client authentication.
+    async fn application_with_hashes(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, Vec<(String, SecretHash, Option<i64>)>)>>;
     /// Records a use of the secret.
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()>;
 }

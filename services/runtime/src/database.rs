@@ -17,9 +17,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // WAL lets readers run beside the one writer; writers queue on the
-        // busy timeout. A few connections are enough for one machine.
-        options.max_connections(max_connections.min(4));
+        // One connection per pool: SQLite has one writer, and a deferred
+        // transaction that reads and then writes fails with SQLITE_BUSY
+        // (not retried by the busy timeout) when another connection wrote
+        // in between. The benchmark showed no gain from more connections.
+        options.max_connections(1);
         // Set on every connection the pool opens. WAL with synchronous=NORMAL
         // cannot corrupt the file; a power cut may lose the last commits
         // (tokens just issued), which clients recover from by signing in again.

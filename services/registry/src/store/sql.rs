@@ -272,10 +272,19 @@ impl RegistryStore for SqlRegistryStore {
         Ok(())
     }
 
-    async fn secret_hashes(&self, client_id: &str) -> RegistryResult<Vec<(String, SecretHash, Option<i64>)>> {
-        let rows =
-            client_secret::Entity::find().filter(client_secret::Column::ClientId.eq(client_id)).all(&self.db).await?;
-        Ok(rows.into_iter().map(|row| (row.id, SecretHash::from_stored(row.secret_hash), row.last_used_at)).collect())
+    async fn application_with_hashes(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, Vec<(String, SecretHash, Option<i64>)>)>> {
+        let Some(row) = application::Entity::find_by_id(client_id.to_owned()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
+        let hashes = secrets
+            .iter()
+            .map(|s| (s.id.clone(), SecretHash::from_stored(s.secret_hash.clone()), s.last_used_at))
+            .collect();
+        Ok(Some((application_from_rows(row, secrets)?, hashes)))
     }
 
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()> {
