@@ -9,6 +9,10 @@ use crate::error::GatewayError;
 /// Adds the challenge to an error response: no error attribute when no token
 /// was sent (§3.1), `invalid_token` or `insufficient_scope` otherwise.
 pub(crate) fn challenge(mut response: Response, error: &GatewayError, token_sent: bool, scope: &str) -> Response {
+    // Only for an authentication or authorization answer: a 503 is not about the token.
+    if !matches!(response.status(), http::StatusCode::UNAUTHORIZED | http::StatusCode::FORBIDDEN) {
+        return response;
+    }
     let value = match error.oauth.as_ref().map(|o| o.code.as_str()) {
         _ if !token_sent => r#"Bearer realm="gatehouse""#.to_owned(),
         Some("insufficient_scope") => {
