@@ -6,7 +6,7 @@
 use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
-use gatehouse_tests::{CacheBackend, TEST_PASSWORD, TestEnv, on_every_cache, query_pairs};
+use gatehouse_tests::{CacheBackend, TEST_PASSWORD, TestEnv, on_every_cache};
 
 on_every_cache!(parallel_redemptions_of_one_code_have_exactly_one_winner);
 
@@ -17,17 +17,7 @@ async fn parallel_redemptions_of_one_code_have_exactly_one_winner(cache: CacheBa
         env.register_app(&owner, &["https://app.example/cb"], ClientType::Confidential, &["user"]).await;
     let mut browser = env.browser();
     browser.login("racer", TEST_PASSWORD).await;
-    let path = format!("/oauth/authorize?client_id={client_id}&response_type=code");
-    let consent = browser.get(&path).await;
-    let request_id = consent.input("request_id").unwrap();
-    let csrf = consent.input("csrf_token").unwrap();
-    let done = browser
-        .post_form(
-            "/oauth/authorize/decision",
-            &[("csrf_token", &csrf), ("request_id", &request_id), ("decision", "approve")],
-        )
-        .await;
-    let code = query_pairs(done.location()).into_iter().find(|(k, _)| k == "code").unwrap().1;
+    let code = browser.authorization_code(&[("client_id", &client_id), ("response_type", "code")]).await;
 
     let channel = env.channel(env.authorization_addr).await;
     let attempts: Vec<_> = (0..32)
