@@ -31,6 +31,9 @@ pub struct GatewayConfig {
     /// Take the client address for login throttling from `X-Forwarded-For`
     /// (only behind a proxy that sets it; otherwise clients could forge it).
     pub trust_forwarded_for: bool,
+    /// Fires when shutdown begins: `/readyz` answers 503 from then on, so
+    /// that Kubernetes stops routing here while the gateway still serves.
+    pub draining: Option<gatehouse_runtime::Shutdown>,
 }
 
 impl Default for GatewayConfig {
@@ -40,6 +43,7 @@ impl Default for GatewayConfig {
             issuer: "http://127.0.0.1:8080".to_owned(),
             signup_enabled: true,
             trust_forwarded_for: false,
+            draining: None,
         }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) async fn live() -> Json<Value> {
 
 /// Readiness: every service the gateway calls reports SERVING.
 pub(crate) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.config.draining.as_ref().is_some_and(gatehouse_runtime::Shutdown::is_requested) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "draining" })));
+    }
     let mut services = Map::new();
     let mut all = true;
     for (name, mut client) in state.clients.health() {

@@ -61,10 +61,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
-    gatehouse_runtime::grpc::monitor_health(health, SERVICE_NAME, Duration::from_secs(5), move || {
-        let (db, kv) = (db.clone(), kv.clone());
-        async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
-    });
+    gatehouse_runtime::grpc::monitor_health(
+        health,
+        SERVICE_NAME,
+        Duration::from_secs(5),
+        limits.draining.clone(),
+        move || {
+            let (db, kv) = (db.clone(), kv.clone());
+            async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
+        },
+    );
     let routes = tonic::service::Routes::new(grpc::server(service));
     gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
 }

@@ -107,6 +107,11 @@ pub(crate) struct ServeOptions {
     /// Time limit of every internal gRPC call, in milliseconds.
     #[arg(long, env = "GATEHOUSE_RPC_TIMEOUT_MS", default_value_t = 5000)]
     pub(crate) rpc_timeout_ms: u64,
+    /// Seconds between SIGTERM and the start of the drain, during which health and
+    /// readiness say "not serving" but requests are still served, so that
+    /// Kubernetes removes the endpoint before the listener closes.
+    #[arg(long, env = "GATEHOUSE_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    pub(crate) shutdown_delay_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, env = "GATEHOUSE_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub(crate) shutdown_grace_secs: u64,

@@ -52,6 +52,7 @@ pub(crate) struct ServeConfig {
     pub(crate) trust_forwarded_for: bool,
     pub(crate) rpc_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) shutdown_delay: Duration,
     pub(crate) registry: RegistryConfig,
     pub(crate) log_format: LogFormat,
 }
@@ -178,6 +179,7 @@ impl ServeOptions {
             trust_forwarded_for: self.trust_forwarded_for,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            shutdown_delay: seconds("GATEHOUSE_SHUTDOWN_DELAY_SECS", self.shutdown_delay_secs, 0, 300)?,
             registry: RegistryConfig {
                 password: PasswordParams {
                     memory_kib: self.password_memory_kib,

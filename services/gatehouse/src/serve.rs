@@ -18,6 +18,20 @@ use tonic::transport::Channel;
 use crate::cli::ServeTarget;
 use crate::config::ServeConfig;
 
+/// The two moments of a shutdown: `draining` (health and readiness turn
+/// "not serving", requests are still served) and `stop` (the drain).
+#[derive(Debug, Clone)]
+struct Lifecycle {
+    draining: Shutdown,
+    stop: Shutdown,
+}
+
+impl Lifecycle {
+    fn limits(&self) -> ServerLimits {
+        ServerLimits { draining: Some(self.draining.clone()), ..ServerLimits::default() }
+    }
+}
+
 /// A server that runs until shutdown.
 type Server = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
@@ -71,13 +85,21 @@ fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Channel> {
 
 /// Runs `target` until SIGTERM or SIGINT, then drains within the grace period.
 pub(crate) async fn run(target: ServeTarget, config: ServeConfig) -> anyhow::Result<()> {
+    let (drain_trigger, draining) = Shutdown::new();
     let (trigger, shutdown) = Shutdown::new();
+    let delay = config.shutdown_delay;
     tokio::spawn(async move {
         signal().await;
+        drain_trigger.trigger();
+        if !delay.is_zero() {
+            tracing::info!(delay_secs = delay.as_secs(), "not serving; draining starts after the shutdown delay");
+            tokio::time::sleep(delay).await;
+        }
         trigger.trigger();
     });
     let grace = config.shutdown_grace;
-    let servers = start(target, &config, &shutdown).await?;
+    let life = Lifecycle { draining, stop: shutdown.clone() };
+    let servers = start(target, &config, &life).await?;
     let all = futures_all(servers);
     tokio::pin!(all);
     tokio::select! {
@@ -107,7 +129,7 @@ async fn futures_all(servers: Vec<Server>) -> anyhow::Result<()> {
 
 /// Binds every listener of `target` first (so that `serve all` wires the
 /// real addresses, port 0 included), then builds the parts.
-async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -> anyhow::Result<Vec<Server>> {
+async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> anyhow::Result<Vec<Server>> {
     let wants = |part: ServeTarget| target == ServeTarget::All || target == part;
     let registry_listener =
         if wants(ServeTarget::Registry) { Some(bind(config.registry_listen, "registry").await?) } else { None };
@@ -150,14 +172,14 @@ async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -
     let db = if needs_db { Some(connect(config).await?) } else { None };
     let mut servers: Vec<Server> = Vec::new();
     if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
-        servers.push(registry(config, db, listener, shutdown.clone())?);
+        servers.push(registry(config, db, listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
-        servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, shutdown.clone())?);
+        servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (token_listener, db, kv) {
         let upstream = (channel(config, &registry_url)?, channel(config, &authorization_url)?);
-        servers.push(token(config, db, kv, upstream, listener, shutdown.clone())?);
+        servers.push(token(config, db, kv, upstream, listener, life.clone())?);
     }
     if let Some(listener) = gateway_listener {
         let clients = gatehouse_gateway::Clients::new(
@@ -165,7 +187,7 @@ async fn start(target: ServeTarget, config: &ServeConfig, shutdown: &Shutdown) -
             channel(config, &authorization_url)?,
             channel(config, &token_url)?,
         );
-        servers.push(gateway(config, clients, listener, shutdown.clone())?);
+        servers.push(gateway(config, clients, listener, life.clone())?);
     }
     Ok(servers)
 }
@@ -174,12 +196,12 @@ fn registry(
     config: &ServeConfig,
     db: DatabaseConnection,
     listener: TcpListener,
-    shutdown: Shutdown,
+    life: Lifecycle,
 ) -> anyhow::Result<Server> {
     let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), Arc::new(SystemClock))?;
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {
-        gatehouse_registry::serve(registry, db, listener, ServerLimits::default(), shutdown.wait())
+        gatehouse_registry::serve(registry, db, listener, life.limits(), life.stop.wait())
             .await
             .context("registry server")
     }))
@@ -191,7 +213,7 @@ fn authorization(
     kv: Arc<dyn Kv>,
     registry: Channel,
     listener: TcpListener,
-    shutdown: Shutdown,
+    life: Lifecycle,
 ) -> anyhow::Result<Server> {
     let service = gatehouse_authorization::build(
         config.authorization.clone(),
@@ -202,7 +224,7 @@ fn authorization(
     );
     println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {
-        gatehouse_authorization::serve(service, db, kv, listener, ServerLimits::default(), shutdown.wait())
+        gatehouse_authorization::serve(service, db, kv, listener, life.limits(), life.stop.wait())
             .await
             .context("authorization server")
     }))
@@ -214,15 +236,13 @@ fn token(
     kv: Arc<dyn Kv>,
     (registry, authorization): (Channel, Channel),
     listener: TcpListener,
-    shutdown: Shutdown,
+    life: Lifecycle,
 ) -> anyhow::Result<Server> {
     let service =
         gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, Arc::new(SystemClock));
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {
-        gatehouse_token::serve(service, db, listener, ServerLimits::default(), shutdown.wait())
-            .await
-            .context("token server")
+        gatehouse_token::serve(service, db, listener, life.limits(), life.stop.wait()).await.context("token server")
     }))
 }
 
@@ -230,16 +250,17 @@ fn gateway(
     config: &ServeConfig,
     clients: gatehouse_gateway::Clients,
     listener: TcpListener,
-    shutdown: Shutdown,
+    life: Lifecycle,
 ) -> anyhow::Result<Server> {
     let gateway_config = gatehouse_gateway::GatewayConfig {
         rpc_timeout: config.rpc_timeout,
         issuer: config.authorization.issuer.clone(),
         signup_enabled: config.signup_enabled,
         trust_forwarded_for: config.trust_forwarded_for,
+        draining: Some(life.draining.clone()),
     };
     println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {
-        gatehouse_gateway::serve(gateway_config, clients, listener, shutdown.wait()).await.context("gateway server")
+        gatehouse_gateway::serve(gateway_config, clients, listener, life.stop.wait()).await.context("gateway server")
     }))
 }

@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra_env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
         let mut child = Command::new(BIN)
             .args(["serve", "all"])
@@ -32,6 +36,7 @@ impl Server {
             .env("GATEHOUSE_TOKEN_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -73,6 +78,15 @@ impl Server {
         let output = self.cli(args, stdin);
         assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice(&output.stdout).expect("json output")
+    }
+
+    fn send_sigterm(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("gatehouse exits")
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -179,6 +193,105 @@ fn reqwest_like_get(url: &str) -> String {
     let mut body = String::new();
     stream.read_to_string(&mut body).expect("read");
     body
+}
+
+/// SIGTERM under a steady load with a shutdown delay: health and readiness
+/// turn "not serving" at once while every request is still answered; once
+/// the load has moved away (as Kubernetes does when the pod is unready), the
+/// process drains and exits 0. No request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let server = Server::start_with(&[("GATEHOUSE_SHUTDOWN_DELAY_SECS", "2")]);
+    server.cli_json(
+        &["user", "create", "drain", "--email", "d@example.com", "--password-stdin", "--output", "json"],
+        Some("correct horse battery\n"),
+    );
+    let app = server.cli_json(
+        &[
+            "app",
+            "create",
+            "--owner",
+            "drain",
+            "--name",
+            "Load",
+            "--redirect-uri",
+            "https://l.example/cb",
+            "--grant-type",
+            "client_credentials",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let (id, secret) =
+        (app["client_id"].as_str().unwrap().to_owned(), app["client_secret"].as_str().unwrap().to_owned());
+    let url = format!("{}/oauth/token", server.gateway_url);
+    let moved_away = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, id, secret, moved_away) = (url.clone(), id.clone(), secret.clone(), moved_away.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !moved_away.load(Ordering::Relaxed) {
+                    match http
+                        .post(&url)
+                        .basic_auth(&id, Some(&secret))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .await
+                    {
+                        Ok(response) if response.status() == 200 => ok += 1,
+                        Ok(response) => failed.push(format!("status {}", response.status())),
+                        Err(error) => failed.push(error.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let ready = |http: reqwest::Client, url: String| async move {
+        http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    };
+    assert_eq!(ready(http.clone(), format!("{}/readyz", server.gateway_url)).await, 200);
+
+    server.send_sigterm();
+    // Readiness turns off at once (bounded poll, not a timed sleep).
+    let mut unready = false;
+    for _ in 0..200 {
+        if ready(http.clone(), format!("{}/readyz", server.gateway_url)).await == 503 {
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(unready, "/readyz never reported 503 after SIGTERM");
+    let channel =
+        tonic::transport::Endpoint::from_shared(server.registry_url.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::NotServing as i32);
+    drop(health);
+    // The endpoint is gone: the load moves away; everything sent so far was answered.
+    moved_away.store(true, Ordering::Relaxed);
+    let mut served = 0;
+    for worker in workers {
+        let (ok, failed) = worker.await.unwrap();
+        assert!(failed.is_empty(), "requests failed during shutdown: {failed:?}");
+        served += ok;
+    }
+    assert!(served > 0, "the load ran");
+    let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap();
+    assert!(status.success(), "exit status {status:?}");
 }
 
 #[test]

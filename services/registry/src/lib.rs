@@ -44,10 +44,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
-    gatehouse_runtime::grpc::monitor_health(health, SERVICE_NAME, std::time::Duration::from_secs(5), move || {
-        let db = db.clone();
-        async move { gatehouse_runtime::database::ping(&db).await }
-    });
+    gatehouse_runtime::grpc::monitor_health(
+        health,
+        SERVICE_NAME,
+        std::time::Duration::from_secs(5),
+        limits.draining.clone(),
+        move || {
+            let db = db.clone();
+            async move { gatehouse_runtime::database::ping(&db).await }
+        },
+    );
     let routes = tonic::service::Routes::new(grpc::server(registry));
     gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
 }

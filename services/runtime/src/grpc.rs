@@ -11,20 +11,25 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::shutdown::Shutdown;
+
 pub use tonic_health::server::HealthReporter as Health;
 
-/// Limits applied to every gRPC server.
-#[derive(Debug, Clone, Copy)]
+/// Limits applied to every gRPC server, and the signal that it is draining.
+#[derive(Debug, Clone)]
 pub struct ServerLimits {
     /// Upper bound for one RPC, so that a stuck dependency cannot pin a connection.
     pub request_timeout: Duration,
     /// In-flight RPCs per connection.
     pub concurrency_per_connection: usize,
+    /// Fires when shutdown begins: health turns NOT_SERVING at once, while the
+    /// server keeps serving until the actual shutdown (the pre-stop delay).
+    pub draining: Option<Shutdown>,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256 }
+        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256, draining: None }
     }
 }
 
@@ -64,25 +69,44 @@ pub async fn set_serving(reporter: &HealthReporter, service_name: &str, serving:
 /// Keeps the health status in step with `check` (database and cache
 /// reachability) every `every`, so that a service whose dependency went away
 /// reports NOT_SERVING and comes back by itself when it returns.
-pub fn monitor_health<C, F>(reporter: HealthReporter, service_name: &'static str, every: Duration, check: C)
-where
+pub fn monitor_health<C, F>(
+    reporter: HealthReporter,
+    service_name: &'static str,
+    every: Duration,
+    draining: Option<Shutdown>,
+    check: C,
+) where
     C: Fn() -> F + Send + 'static,
     F: Future<Output = bool> + Send,
 {
     tokio::spawn(async move {
         let mut last = None;
         loop {
-            let ok = check().await;
+            let is_draining = draining.as_ref().is_some_and(Shutdown::is_requested);
+            let ok = !is_draining && check().await;
             if last != Some(ok) {
                 if ok {
                     tracing::info!(service = service_name, "dependencies reachable, serving");
+                } else if is_draining {
+                    tracing::info!(service = service_name, "draining before shutdown, not serving");
                 } else {
                     tracing::warn!(service = service_name, "a dependency is unreachable, not serving");
                 }
                 set_serving(&reporter, service_name, ok).await;
                 last = Some(ok);
             }
-            tokio::time::sleep(every).await;
+            if is_draining {
+                return;
+            }
+            match draining.clone() {
+                Some(draining) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {}
+                        () = draining.wait() => {}
+                    }
+                }
+                None => tokio::time::sleep(every).await,
+            }
         }
     });
 }
