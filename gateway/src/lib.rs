@@ -12,7 +12,6 @@ mod session;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -21,9 +20,6 @@ pub use clients::{Clients, ClientsError, channel};
 /// Gateway configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// Upper bound of every internal call, so that a stuck service gives a
-    /// 503 rather than a hanging request.
-    pub rpc_timeout: Duration,
     /// The public base URL (the OAuth issuer identifier), without a trailing slash.
     pub issuer: String,
     /// Whether `/signup` creates accounts.
@@ -39,7 +35,6 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
-            rpc_timeout: Duration::from_secs(5),
             issuer: "http://127.0.0.1:8080".to_owned(),
             signup_enabled: true,
             trust_forwarded_for: false,

@@ -27,5 +27,6 @@ async fn python_grpcio_calls_the_registry() {
         "python client failed (is grpcio installed? run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("registry ok"), "{stdout}");
-    assert!(stdout.contains("health SERVING") || stdout.contains("health NOT_SERVING"), "{stdout}");
+    // The python process starts long after the registry's first health check.
+    assert!(stdout.contains("health SERVING"), "{stdout}");
 }

@@ -18,7 +18,6 @@ impl Authorization {
         let code = random_token(CODE_PREFIX, RANDOM_CHARS_256_BITS);
         let redirect = code_redirect(&request.redirect_uri, &code, request.state.as_deref(), &self.config().issuer);
         let record = CodeRecord {
-            code_id: SecretHash::of(&code).as_str().to_owned(),
             request,
             user_id: session.user.id.clone(),
             username: session.user.username.clone(),

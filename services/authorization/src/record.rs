@@ -134,7 +134,6 @@ pub(crate) struct PendingRecord {
 /// An issued authorization code, bound to everything the token request must match.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CodeRecord {
-    pub(crate) code_id: String,
     pub(crate) request: RequestRecord,
     pub(crate) user_id: String,
     pub(crate) username: String,

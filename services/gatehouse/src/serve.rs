@@ -253,7 +253,6 @@ fn gateway(
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
     let gateway_config = gatehouse_gateway::GatewayConfig {
-        rpc_timeout: config.rpc_timeout,
         issuer: config.authorization.issuer.clone(),
         signup_enabled: config.signup_enabled,
         trust_forwarded_for: config.trust_forwarded_for,
