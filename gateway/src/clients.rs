@@ -2,20 +2,12 @@
 
 use std::time::Duration;
 
+use gatehouse_client::{UpstreamError, UpstreamOptions};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
-
-/// A bad service address.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid service address {address:?}: {source}")]
-pub struct ClientsError {
-    address: String,
-    #[source]
-    source: tonic::transport::Error,
-}
 
 /// Channels to every service the gateway calls.
 #[derive(Debug, Clone)]
@@ -25,16 +17,13 @@ pub struct Clients {
     token: Channel,
 }
 
-/// A lazily connected channel with a per-call timeout: the gateway starts
-/// (and answers 503) even while a service is still coming up.
-pub fn channel(address: &str, timeout: Duration) -> Result<Channel, ClientsError> {
-    let endpoint = Endpoint::from_shared(address.to_owned())
-        .map_err(|source| ClientsError { address: address.to_owned(), source })?
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30));
-    Ok(endpoint.connect_lazy())
+/// A channel over every replica behind `address` (comma-separated
+/// `http://host:port`, re-resolved and health-checked; see
+/// [`gatehouse_client::upstream`]) with a per-call timeout. Nothing is
+/// dialled here: the gateway starts (and answers 503) even while a service
+/// is still coming up.
+pub fn channel(address: &str, timeout: Duration) -> Result<Channel, UpstreamError> {
+    gatehouse_client::upstream::balanced(address, UpstreamOptions { timeout, ..UpstreamOptions::default() })
 }
 
 impl Clients {

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-pub use clients::{Clients, ClientsError, channel};
+pub use clients::{Clients, channel};
 
 /// Gateway configuration.
 #[derive(Debug, Clone)]

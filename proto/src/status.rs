@@ -85,7 +85,10 @@ impl ErrorCode {
             Code::AlreadyExists => Self::AlreadyExists,
             Code::FailedPrecondition | Code::Aborted => Self::FailedPrecondition,
             Code::ResourceExhausted => Self::ResourceExhausted,
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable,
+            // tonic reports a connection that broke mid-call (a replica that
+            // crashed) as UNKNOWN "transport error"; no Gatehouse service
+            // sends UNKNOWN itself, so it is an outage, not a bug.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Self::Unavailable,
             _ => Self::Internal,
         }
     }

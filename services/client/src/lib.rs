@@ -12,7 +12,7 @@
 //! use axum::{Extension, Router, routing::get};
 //! use gatehouse_client::{Caller, RequireScopes, connect_lazy};
 //!
-//! # fn example() -> Result<(), tonic::transport::Error> {
+//! # async fn example() -> Result<(), gatehouse_client::UpstreamError> {
 //! let gatehouse = connect_lazy("http://gatehouse-token:50053")?;
 //! let app: Router = Router::new()
 //!     .route("/whoami", get(|Extension(caller): Extension<Caller>| async move { caller.username }))
@@ -32,7 +32,7 @@ use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Who called: the identity behind a valid access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +46,16 @@ pub struct Caller {
     pub expires_at: i64,
 }
 
-/// A lazily connected channel to the token service, with a per-call timeout.
-pub fn connect_lazy(address: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(address.to_owned())?
-        .timeout(Duration::from_secs(2))
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy())
+pub mod upstream;
+
+pub use upstream::{UpstreamError, UpstreamOptions};
+
+/// A channel to the token service that balances over every replica behind
+/// `address` (one or more comma-separated `http://host:port`, re-resolved
+/// and health-checked every second; see [`upstream`]), with a 2 s per-call
+/// timeout. Call it inside a tokio runtime.
+pub fn connect_lazy(address: &str) -> Result<Channel, UpstreamError> {
+    upstream::balanced(address, UpstreamOptions { timeout: Duration::from_secs(2), ..UpstreamOptions::default() })
 }
 
 /// The layer: every request needs an access token with all of `scopes`.

@@ -61,13 +61,12 @@ fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, Config
     value.parse().map_err(|_| bad(variable, format!("{value:?} is not an address like 127.0.0.1:8080")))
 }
 
+/// One or more comma-separated `http(s)://host:port`: every address (and
+/// every address a name resolves to) is a replica the callers balance over.
 fn service_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
-    let ok = (value.starts_with("http://") || value.starts_with("https://")) && value.len() > "http://".len();
-    if ok {
-        Ok(value.trim_end_matches('/').to_owned())
-    } else {
-        Err(bad(variable, format!("{value:?} is not an http:// or https:// address")))
-    }
+    let value = value.trim().trim_end_matches('/');
+    gatehouse_client::upstream::validate(value).map_err(|e| bad(variable, e.to_string()))?;
+    Ok(value.to_owned())
 }
 
 fn issuer(value: &str) -> Result<String, ConfigError> {

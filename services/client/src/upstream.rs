@@ -1,0 +1,358 @@
+//! Channels that balance over every replica of a Gatehouse service.
+//!
+//! gRPC connections are long-lived HTTP/2 connections: a channel to one
+//! Kubernetes Service address would pin each caller to whichever pod it
+//! first reached, and a scaled-out Deployment would never get its share.
+//! So a channel here is built from a *target*: one or more `http://host:port`
+//! addresses (comma separated). A background task re-resolves every host
+//! (a headless Service answers with one address per ready pod) and asks each
+//! address the standard gRPC health service; requests are spread over the
+//! addresses that answer SERVING.
+//!
+//! Membership rules, each for a reason:
+//! - an address seen for the first time is used at once (Kubernetes only
+//!   publishes ready pods; a static list is assumed up), then health-checked;
+//! - an address whose health check fails (NOT_SERVING while it drains,
+//!   refused after a crash, no answer) is taken out until it answers SERVING
+//!   again, so a restarted replica is used again by itself;
+//! - when *no* address is healthy, all of them stay in: the callers then get
+//!   the services' own errors (say, UNAVAILABLE while the database is down)
+//!   instead of waiting for an endpoint that never comes;
+//! - a host that does not resolve keeps its last known addresses, and one
+//!   that never resolved is dialled by name, so a call fails fast rather
+//!   than queueing.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use tokio::sync::mpsc::Sender;
+use tonic::transport::channel::Change;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Timeouts and the refresh period of a balanced channel.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamOptions {
+    /// Upper bound of one call.
+    pub timeout: Duration,
+    /// Upper bound of opening one connection.
+    pub connect_timeout: Duration,
+    /// How often addresses are re-resolved and health-checked: the longest a
+    /// crashed replica keeps receiving calls.
+    pub refresh: Duration,
+}
+
+impl Default for UpstreamOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            refresh: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A target that is not a list of `http://host:port` or `https://host:port` addresses.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid service address {address:?}: {problem}")]
+pub struct UpstreamError {
+    address: String,
+    problem: String,
+}
+
+/// One address of a target, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn parse(address: &str) -> Result<Self, UpstreamError> {
+        let error = |problem: &str| UpstreamError { address: address.to_owned(), problem: problem.to_owned() };
+        let uri: http::Uri = address.parse().map_err(|_| error("not a URL"))?;
+        let scheme = match uri.scheme_str() {
+            Some(scheme @ ("http" | "https")) => scheme.to_owned(),
+            _ => return Err(error("must start with http:// or https://")),
+        };
+        if uri.path_and_query().is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty()) {
+            return Err(error("must not have a path or query"));
+        }
+        let authority = uri.authority().ok_or_else(|| error("has no host"))?;
+        let port = authority.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        Ok(Self { scheme, host, port })
+    }
+
+    /// The URL to dial `addr` of this target.
+    fn url_for(&self, addr: SocketAddr) -> String {
+        format!("{}://{addr}", self.scheme)
+    }
+
+    /// The URL as written, for a host that never resolved: the connection
+    /// resolves it by itself when it dials.
+    fn url(&self) -> String {
+        if self.host.contains(':') {
+            format!("{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// Parses a comma-separated list of service addresses.
+fn parse_targets(spec: &str) -> Result<Vec<Target>, UpstreamError> {
+    let targets =
+        spec.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Target::parse).collect::<Result<Vec<_>, _>>()?;
+    if targets.is_empty() {
+        return Err(UpstreamError { address: spec.to_owned(), problem: "no address given".to_owned() });
+    }
+    Ok(targets)
+}
+
+/// Checks `spec` the way [`balanced`] will read it, without starting anything.
+pub fn validate(spec: &str) -> Result<(), UpstreamError> {
+    parse_targets(spec).map(drop)
+}
+
+/// A channel over every healthy address of `spec` (see the module docs).
+/// Must be called inside a tokio runtime; the refresh task ends when the
+/// last clone of the channel is dropped.
+pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Channel, UpstreamError> {
+    let targets = parse_targets(spec)?;
+    let (channel, changes) = Channel::balance_channel::<String>(1024);
+    tokio::spawn(Membership::new(targets, options, changes).run());
+    Ok(channel)
+}
+
+fn endpoint(url: &str, options: &UpstreamOptions) -> Option<Endpoint> {
+    Some(
+        Endpoint::from_shared(url.to_owned())
+            .ok()?
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30)),
+    )
+}
+
+/// One known address and whether calls go to it.
+#[derive(Debug)]
+struct Member {
+    url: String,
+    in_balance: bool,
+    health: HealthClient<Channel>,
+}
+
+/// The refresh task's state.
+struct Membership {
+    targets: Vec<Target>,
+    options: UpstreamOptions,
+    changes: Sender<Change<String, Endpoint>>,
+    /// Last addresses each target resolved to.
+    resolved: Vec<Vec<SocketAddr>>,
+    members: HashMap<String, Member>,
+}
+
+impl Membership {
+    fn new(targets: Vec<Target>, options: UpstreamOptions, changes: Sender<Change<String, Endpoint>>) -> Self {
+        let resolved = vec![Vec::new(); targets.len()];
+        Self { targets, options, changes, resolved, members: HashMap::new() }
+    }
+
+    async fn run(mut self) {
+        loop {
+            if self.changes.is_closed() {
+                return;
+            }
+            let wanted = self.resolve().await;
+            if !self.reconcile(wanted).await {
+                return;
+            }
+            let healthy = self.check_health().await;
+            if !self.apply_health(&healthy).await {
+                return;
+            }
+            tokio::time::sleep(self.options.refresh).await;
+        }
+    }
+
+    /// Every address to know now: key → URL.
+    async fn resolve(&mut self) -> Vec<(String, String)> {
+        let mut wanted = Vec::new();
+        for (index, target) in self.targets.iter().enumerate() {
+            let addrs = match target.host.parse::<IpAddr>() {
+                Ok(ip) => Ok(vec![SocketAddr::new(ip, target.port)]),
+                Err(_) => lookup(&target.host, target.port).await,
+            };
+            match addrs {
+                Ok(addrs) if !addrs.is_empty() => self.resolved[index] = addrs,
+                Ok(_) => tracing::warn!(host = %target.host, "service name resolved to no address"),
+                Err(error) => tracing::warn!(host = %target.host, %error, "cannot resolve service name"),
+            }
+            if self.resolved[index].is_empty() {
+                let url = target.url();
+                wanted.push((url.clone(), url));
+            } else {
+                wanted.extend(self.resolved[index].iter().map(|addr| (addr.to_string(), target.url_for(*addr))));
+            }
+        }
+        wanted
+    }
+
+    /// Adds new addresses (used at once) and forgets vanished ones.
+    /// Returns false when the channel is gone.
+    async fn reconcile(&mut self, wanted: Vec<(String, String)>) -> bool {
+        let keys: HashSet<&String> = wanted.iter().map(|(key, _)| key).collect();
+        let gone: Vec<String> = self.members.keys().filter(|key| !keys.contains(key)).cloned().collect();
+        for key in gone {
+            self.members.remove(&key);
+            tracing::info!(endpoint = %key, "service address no longer resolved, removed");
+            if self.changes.send(Change::Remove(key)).await.is_err() {
+                return false;
+            }
+        }
+        for (key, url) in wanted {
+            if self.members.contains_key(&key) {
+                continue;
+            }
+            let Some(endpoint) = endpoint(&url, &self.options) else {
+                continue;
+            };
+            let probe = endpoint
+                .clone()
+                .timeout(self.options.refresh.max(Duration::from_millis(200)))
+                .connect_timeout(self.options.refresh.max(Duration::from_millis(200)));
+            let member = Member { url, in_balance: true, health: HealthClient::new(probe.connect_lazy()) };
+            tracing::debug!(endpoint = %key, "service address added");
+            self.members.insert(key.clone(), member);
+            if self.changes.send(Change::Insert(key, endpoint)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The keys of the members that answer SERVING.
+    async fn check_health(&self) -> HashSet<String> {
+        let mut checks = tokio::task::JoinSet::new();
+        for (key, member) in &self.members {
+            let mut health = member.health.clone();
+            let key = key.clone();
+            checks.spawn(async move {
+                let answer = health.check(HealthCheckRequest { service: String::new() }).await;
+                let serving = answer.is_ok_and(|a| a.get_ref().status == ServingStatus::Serving as i32);
+                (key, serving)
+            });
+        }
+        let mut healthy = HashSet::new();
+        while let Some(result) = checks.join_next().await {
+            if let Ok((key, true)) = result {
+                healthy.insert(key);
+            }
+        }
+        healthy
+    }
+
+    /// Puts healthy members in and unhealthy ones out; with none healthy,
+    /// everything stays in. Returns false when the channel is gone.
+    async fn apply_health(&mut self, healthy: &HashSet<String>) -> bool {
+        let fail_open = healthy.is_empty();
+        for (key, member) in &mut self.members {
+            let want = fail_open || healthy.contains(key);
+            if want == member.in_balance {
+                continue;
+            }
+            let change = if want {
+                tracing::info!(endpoint = %key, "service address healthy, in use again");
+                match endpoint(&member.url, &self.options) {
+                    Some(endpoint) => Change::Insert(key.clone(), endpoint),
+                    None => continue,
+                }
+            } else {
+                tracing::warn!(endpoint = %key, "service address not serving, taken out of use");
+                Change::Remove(key.clone())
+            };
+            member.in_balance = want;
+            if self.changes.send(change).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Resolves `host`, bounded in time: a stuck resolver must not stall the refresh.
+async fn lookup(host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+    match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port))).await {
+        Ok(addrs) => {
+            let mut addrs: Vec<SocketAddr> = addrs?.collect();
+            addrs.sort_unstable();
+            addrs.dedup();
+            Ok(addrs)
+        }
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "name resolution timed out")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_lists_and_refuse_what_is_not_an_address() {
+        let targets = parse_targets("http://token:50053, https://[::1]:9000").unwrap();
+        assert_eq!(targets[0], Target { scheme: "http".into(), host: "token".into(), port: 50053 });
+        assert_eq!(targets[1].host, "::1");
+        assert_eq!(targets[1].url(), "https://[::1]:9000");
+        assert_eq!(parse_targets("http://token").unwrap()[0].port, 80);
+        for bad in ["", " , ", "token:50053", "ftp://token:1", "http://token:1/path", "http://"] {
+            assert!(parse_targets(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+}
+
+#[cfg(test)]
+mod resolution_tests {
+    use super::*;
+    use tonic_health::pb::health_client::HealthClient;
+
+    /// A real health server on loopback.
+    async fn health_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        tokio::spawn(async move {
+            let _reporter = reporter;
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_name_is_resolved_and_its_addresses_are_called() {
+        let port = health_server().await;
+        let channel = balanced(&format!("http://localhost:{port}"), UpstreamOptions::default()).unwrap();
+        let answer = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.unwrap();
+        assert_eq!(answer.into_inner().status, ServingStatus::Serving as i32);
+    }
+
+    #[tokio::test]
+    async fn a_name_that_never_resolves_fails_the_call_instead_of_queueing_it() {
+        let options = UpstreamOptions { timeout: Duration::from_secs(30), ..UpstreamOptions::default() };
+        let channel = balanced("http://gatehouse-no-such-host.invalid:50053", options).unwrap();
+        let mut health = HealthClient::new(channel);
+        let call = health.check(HealthCheckRequest { service: String::new() });
+        // Bounded so that a hang is reported as a failure, not a stuck suite.
+        let status = tokio::time::timeout(Duration::from_secs(20), call).await.expect("no hang").unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status}");
+    }
+}

@@ -1,0 +1,363 @@
+//! Scaling out: Gatehouse in its production shape (one process per part,
+//! PostgreSQL, Redis) with two authorization and two token services behind
+//! one gateway. Under a steady load of client_credentials requests and full
+//! code flows, one replica of each is killed (SIGKILL: a crash), then
+//! restarted, then the other replica of each is stopped with SIGTERM. The
+//! gateway and the token services balance over every replica; the test shows
+//! that the crash costs a bounded number of 503s (each with Retry-After) in
+//! the few moments before the dead replicas are taken out, that the restarted
+//! replicas carry the load again, that a SIGTERM loses no request, and that
+//! every token a client received is still valid at the end.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_proto::pb::registry::v1 as registry_pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_proto::pb::token::v1 as token_pb;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_tests::{Backend, Browser, TEST_PASSWORD, TestDatabase, test_kv_prefix, test_kv_url};
+use tokio::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+const REDIRECT: &str = "https://app.example/callback";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Settings every part of the deployment shares.
+#[derive(Clone)]
+struct Deployment {
+    env: Vec<(&'static str, String)>,
+}
+
+/// One `gatehouse serve <part>` process.
+struct Part {
+    child: Option<Child>,
+}
+
+impl Part {
+    fn start(deployment: &Deployment, part: &str, extra: &[(&'static str, String)]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", part])
+            .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gatehouse");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line =
+                lines.next().unwrap_or_else(|| panic!("gatehouse serve {part} exited before listening")).unwrap();
+            if line.contains(" listening on ") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Self { child: Some(child) }
+    }
+
+    /// A crash: SIGKILL, no draining.
+    fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// What Kubernetes does: SIGTERM, then the process drains and exits.
+    fn terminate(mut self) -> std::thread::JoinHandle<std::process::ExitStatus> {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        std::thread::spawn(move || child.wait().unwrap())
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until the gRPC server on `port` answers SERVING.
+async fn wait_serving(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = async {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                .unwrap()
+                .connect()
+                .await
+                .ok()?;
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()
+        }
+        .await;
+        if answer.is_some_and(|a| a.into_inner().status == 1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the service on port {port} never became SERVING");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one request of the load ended with.
+#[derive(Debug)]
+struct Outcome {
+    at: Instant,
+    /// The access token on success; the status and body otherwise.
+    result: Result<String, (u16, bool, String)>,
+}
+
+#[derive(Default)]
+struct Record {
+    outcomes: Vec<Outcome>,
+}
+
+impl Record {
+    fn failures_between(&self, from: Instant, to: Instant) -> Vec<&Outcome> {
+        self.outcomes.iter().filter(|o| o.at >= from && o.at < to && o.result.is_err()).collect()
+    }
+
+    fn successes_between(&self, from: Instant, to: Instant) -> usize {
+        self.outcomes.iter().filter(|o| o.at >= from && o.at < to && o.result.is_ok()).count()
+    }
+}
+
+async fn token_request(http: &reqwest::Client, url: &str, basic: (&str, &str), form: &[(&str, &str)]) -> Outcome {
+    let response = http.post(url).basic_auth(basic.0, Some(basic.1)).form(form).send().await;
+    let result = match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            match body["access_token"].as_str() {
+                Some(token) if status == 200 => Ok(token.to_owned()),
+                _ => Err((status, retry_after, body.to_string())),
+            }
+        }
+        Err(error) => Err((0, false, error.to_string())),
+    };
+    Outcome { at: Instant::now(), result }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let [gateway_port, a1, a2, t1, t2] = [free_port(), free_port(), free_port(), free_port(), free_port()];
+    let registry_port = free_port();
+    let list = |ports: [u16; 2]| format!("http://127.0.0.1:{},http://127.0.0.1:{}", ports[0], ports[1]);
+    let deployment = Deployment {
+        env: vec![
+            ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
+            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+            ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
+            ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+            ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
+            ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+            ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+            ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+            ("GATEHOUSE_AUTHORIZATION_URL", list([a1, a2])),
+            ("GATEHOUSE_TOKEN_URL", list([t1, t2])),
+            ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "2".to_owned()),
+        ],
+    };
+    let migrate =
+        Command::new(BIN).arg("migrate").envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str()))).output().unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+
+    let listen = |variable: &'static str, port: u16| vec![(variable, format!("127.0.0.1:{port}"))];
+    let _registry = Part::start(&deployment, "registry", &listen("GATEHOUSE_REGISTRY_LISTEN", registry_port));
+    let authorization =
+        |port| Part::start(&deployment, "authorization", &listen("GATEHOUSE_AUTHORIZATION_LISTEN", port));
+    let token = |port| Part::start(&deployment, "token", &listen("GATEHOUSE_TOKEN_LISTEN", port));
+    let (mut a1_part, a2_part, mut t1_part, t2_part) = (authorization(a1), authorization(a2), token(t1), token(t2));
+    let _gateway = Part::start(&deployment, "gateway", &listen("GATEHOUSE_GATEWAY_LISTEN", gateway_port));
+    for port in [registry_port, a1, a2, t1, t2] {
+        wait_serving(port).await;
+    }
+
+    // A user, and an application allowed every grant.
+    let registry_channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = RegistryServiceClient::new(registry_channel);
+    let user = registry
+        .create_user(registry_pb::CreateUserRequest {
+            username: "alice".to_owned(),
+            email: "alice@example.com".to_owned(),
+            display_name: String::new(),
+            avatar_url: String::new(),
+            password: TEST_PASSWORD.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let app = registry
+        .register_application(registry_pb::RegisterApplicationRequest {
+            owner_id: user.id,
+            name: "Failover".to_owned(),
+            description: String::new(),
+            homepage_url: "https://app.example".to_owned(),
+            logo_url: String::new(),
+            redirect_uris: vec![REDIRECT.to_owned()],
+            client_type: ClientType::Confidential as i32,
+            grant_types: vec![
+                GrantType::AuthorizationCode as i32,
+                GrantType::RefreshToken as i32,
+                GrantType::ClientCredentials as i32,
+            ],
+            scopes: vec!["user".to_owned()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let client_id = app.application.unwrap().client_id;
+    let secret = app.client_secret;
+
+    let base = format!("http://127.0.0.1:{gateway_port}");
+    let token_url = format!("{base}/oauth/token");
+    let record = Arc::new(Mutex::new(Record::default()));
+    let running = Arc::new(AtomicBool::new(true));
+    let mut workers = tokio::task::JoinSet::new();
+    // client_credentials: the gateway → token service → registry path.
+    for _ in 0..3 {
+        let (record, running, url) = (record.clone(), running.clone(), token_url.clone());
+        let (id, secret) = (client_id.clone(), secret.clone());
+        workers.spawn(async move {
+            let http = reqwest::Client::new();
+            while running.load(Ordering::Relaxed) {
+                let outcome = token_request(&http, &url, (&id, &secret), &[("grant_type", "client_credentials")]).await;
+                record.lock().await.outcomes.push(outcome);
+            }
+        });
+    }
+    // Full code flows: the gateway → authorization service, then the token
+    // service → authorization service (RedeemCode).
+    for _ in 0..2 {
+        let (record, running, url, base) = (record.clone(), running.clone(), token_url.clone(), base.clone());
+        let (id, secret) = (client_id.clone(), secret.clone());
+        workers.spawn(async move {
+            let mut browser = Browser::new(base);
+            browser.login("alice", TEST_PASSWORD).await;
+            let http = reqwest::Client::new();
+            let params =
+                [("client_id", id.as_str()), ("response_type", "code"), ("redirect_uri", REDIRECT), ("scope", "user")];
+            while running.load(Ordering::Relaxed) {
+                let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+                let page = browser.get(&format!("/oauth/authorize?{query}")).await;
+                let code = match page.status {
+                    303 => gatehouse_tests::query_pairs(page.location()).into_iter().find(|(k, _)| k == "code"),
+                    _ => None,
+                };
+                let outcome = match (page.status, code) {
+                    (_, Some((_, code))) => {
+                        let form =
+                            [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
+                        token_request(&http, &url, (&id, &secret), &form).await
+                    }
+                    (200, None) => {
+                        // The first time only: the consent page.
+                        browser.authorize(&params).await;
+                        continue;
+                    }
+                    (status, None) => Outcome {
+                        at: Instant::now(),
+                        result: Err((status, page.header("retry-after").is_some(), page.body.clone())),
+                    },
+                };
+                record.lock().await.outcomes.push(outcome);
+            }
+        });
+    }
+
+    // 1. Everything up.
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 2. A crash of one replica of each.
+    let killed = Instant::now();
+    a1_part.kill();
+    t1_part.kill();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // 3. They come back on the same addresses.
+    a1_part = authorization(a1);
+    t1_part = token(t1);
+    wait_serving(a1).await;
+    wait_serving(t1).await;
+    // Long enough for every caller's next refresh to see them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 4. The other replicas leave the way Kubernetes stops a pod.
+    let terminated = Instant::now();
+    let exits = [a2_part.terminate(), t2_part.terminate()];
+    for exit in exits {
+        let status = tokio::task::spawn_blocking(move || exit.join().unwrap()).await.unwrap();
+        assert!(status.success(), "a SIGTERM ends with exit 0, got {status}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ended = Instant::now();
+    running.store(false, Ordering::Relaxed);
+    while workers.join_next().await.is_some() {}
+
+    let record = record.lock().await;
+    let total = record.outcomes.len();
+    let failures = record.outcomes.iter().filter(|o| o.result.is_err()).count();
+    println!("{total} requests, {failures} failed");
+
+    let before = record.failures_between(started, killed);
+    assert!(before.is_empty(), "no failure while every replica runs: {before:?}");
+    // The crash: calls that reached a dead replica before the next refresh
+    // took it out are refused with 503 + Retry-After, never another error.
+    let window = killed + Duration::from_secs(3);
+    for outcome in record.failures_between(killed, window) {
+        let (status, retry_after, body) = outcome.result.as_ref().unwrap_err();
+        assert!(*status == 503 && *retry_after, "a crash shows as 503 with Retry-After, got {status}: {body}");
+        // OAuth JSON from the token endpoint, the HTML error page from /oauth/authorize.
+        assert!(body.contains("temporarily_unavailable") || body.contains("<title>Temporarily unavailable"), "{body}");
+    }
+    let after_crash = record.failures_between(window, terminated);
+    assert!(after_crash.is_empty(), "the dead replicas are out of use within 3 s: {after_crash:?}");
+    assert!(record.successes_between(window, terminated) > 20, "the surviving replicas carry the load");
+    // The restarted replicas are the only ones left once SIGTERM ends the
+    // others: every request in that phase went to them, and none failed.
+    let during_stop = record.failures_between(terminated, ended);
+    assert!(during_stop.is_empty(), "a SIGTERM loses no request: {during_stop:?}");
+    assert!(record.successes_between(terminated + Duration::from_secs(3), ended) > 5, "the restarted replicas serve");
+
+    // No lost tokens: every access token a client received is active.
+    let tokens: Vec<String> = record.outcomes.iter().filter_map(|o| o.result.as_ref().ok().cloned()).collect();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{t1}")).unwrap().connect().await.unwrap();
+    let mut introspect = TokenServiceClient::new(channel);
+    for chunk in tokens.chunks(100) {
+        let answer = introspect
+            .batch_introspect(token_pb::BatchIntrospectRequest {
+                requests: chunk
+                    .iter()
+                    .map(|token| token_pb::IntrospectRequest { token: token.clone(), ..Default::default() })
+                    .collect(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(answer.results.iter().all(|r| r.active), "a token a client received is no longer active");
+    }
+    drop((a1_part, t1_part));
+}
