@@ -6,6 +6,7 @@ mod clients;
 mod error;
 mod headers;
 mod i18n;
+mod metrics;
 pub mod render;
 mod routes;
 mod session;

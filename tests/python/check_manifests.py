@@ -14,6 +14,7 @@ import tempfile
 import yaml
 
 K8S_VERSION = "1.30.0"
+CUSTOM_KINDS = {"ServiceMonitor"}
 
 
 def fail(message: str) -> None:
@@ -33,15 +34,18 @@ def main() -> None:
         fail("the dev and production overlays must exist")
     for overlay in overlays:
         rendered = subprocess.run(["kubectl", "kustomize", str(overlay)], check=True, capture_output=True, text=True).stdout
+        documents = [d for d in yaml.safe_load_all(rendered) if d]
+        # Custom resources have no schema in kubernetes-validate: they are
+        # checked below against what they refer to.
+        custom = [d for d in documents if d["kind"] in CUSTOM_KINDS]
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as out:
-            out.write(rendered)
+            yaml.safe_dump_all([d for d in documents if d["kind"] not in CUSTOM_KINDS], out)
         result = subprocess.run(
             [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", K8S_VERSION, out.name],
             capture_output=True, text=True,
         )
         if result.returncode != 0:
             fail(f"{overlay.name} does not validate:\n{result.stdout}\n{result.stderr}")
-        documents = [d for d in yaml.safe_load_all(rendered) if d]
         config = {}
         for doc in documents:
             if doc["kind"] in ("ConfigMap", "Secret"):
@@ -68,6 +72,10 @@ def main() -> None:
                     declared = {p["containerPort"] for p in container.get("ports", [])}
                     if port not in declared:
                         fail(f"{doc['metadata']['name']}: listens on {port} but declares {declared}")
+                    metrics = config.get("GATEHOUSE_METRICS_LISTEN") or defaults.get("GATEHOUSE_METRICS_LISTEN")
+                    named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+                    if named.get("metrics") != int(metrics.rsplit(":", 1)[1]):
+                        fail(f"{doc['metadata']['name']}: metrics served on {metrics}, port 'metrics' is {named.get('metrics')}")
                     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                         p = container.get(probe)
                         if p is None:
@@ -83,6 +91,20 @@ def main() -> None:
                     fail(f"{doc['metadata']['name']}: containers must be read-only and without privilege escalation")
             if spec.get("securityContext", {}).get("runAsNonRoot") is not True:
                 fail(f"{doc['metadata']['name']}: pods must run as non-root")
+        services = [d for d in documents if d["kind"] == "Service"]
+        for monitor in custom:
+            if monitor["apiVersion"] != "monitoring.coreos.com/v1":
+                fail(f"{overlay.name}: {monitor['kind']} has apiVersion {monitor['apiVersion']}")
+            wanted = monitor["spec"]["selector"]["matchLabels"]
+            selected = [s for s in services if wanted.items() <= s["metadata"].get("labels", {}).items()]
+            if len(selected) < 4:
+                fail(f"{overlay.name}: the ServiceMonitor selects {len(selected)} Services, not the four parts")
+            for endpoint in monitor["spec"]["endpoints"]:
+                if endpoint.get("path") != "/metrics":
+                    fail(f"{overlay.name}: the ServiceMonitor scrapes {endpoint.get('path')}, not /metrics")
+                for service in selected:
+                    if endpoint["port"] not in {p.get("name") for p in service["spec"]["ports"]}:
+                        fail(f"{overlay.name}: Service {service['metadata']['name']} has no port {endpoint['port']}")
         print(f"{overlay.name}: {len(documents)} objects valid")
 
 

@@ -45,6 +45,18 @@ pub(crate) enum ServeTarget {
     Gateway,
 }
 
+impl ServeTarget {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Registry => "registry",
+            Self::Authorization => "authorization",
+            Self::Token => "token",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeOptions {
     /// SQL database: `sqlite://PATH` (embedded default) or `postgres://...`.
@@ -68,6 +80,10 @@ pub(crate) struct ServeOptions {
     /// Where the gateway's HTTP server listens.
     #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) gateway_listen: String,
+    /// Where this process serves Prometheus metrics (`GET /metrics`), apart
+    /// from the public gateway port.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub(crate) metrics_listen: String,
     /// The registry's gRPC address, for the parts that call it (not used by `serve all`).
     #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
     pub(crate) registry_url: String,

@@ -35,7 +35,7 @@ impl Lifecycle {
 /// A server that runs until shutdown.
 type Server = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
-async fn connect(config: &ServeConfig) -> anyhow::Result<DatabaseConnection> {
+async fn connect(config: &ServeConfig, pool: &'static str) -> anyhow::Result<DatabaseConnection> {
     if let Some(path) = config.database_url.strip_prefix("sqlite://") {
         // The embedded default keeps its file in a data folder; create it.
         let path = path.split('?').next().unwrap_or(path);
@@ -49,6 +49,7 @@ async fn connect(config: &ServeConfig) -> anyhow::Result<DatabaseConnection> {
     if config.auto_migrate {
         run_migrations(&db).await?;
     }
+    gatehouse_runtime::metrics::metrics().watch_pool(pool, &db);
     Ok(db)
 }
 
@@ -169,8 +170,8 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
     } else {
         None
     };
-    let db = if needs_db { Some(connect(config).await?) } else { None };
-    let mut servers: Vec<Server> = Vec::new();
+    let db = if needs_db { Some(connect(config, target.name()).await?) } else { None };
+    let mut servers: Vec<Server> = vec![metrics(bind(config.metrics_listen, "metrics endpoint").await?, life)?];
     if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
         servers.push(registry(config, db, listener, life.clone())?);
     }
@@ -190,6 +191,14 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
         servers.push(gateway(config, clients, listener, life.clone())?);
     }
     Ok(servers)
+}
+
+fn metrics(listener: TcpListener, life: &Lifecycle) -> anyhow::Result<Server> {
+    println!("metrics listening on {}/metrics (HTTP)", local_url(listener.local_addr()?));
+    let stop = life.stop.clone();
+    Ok(Box::pin(async move {
+        gatehouse_runtime::metrics::serve(listener, async move { stop.wait().await }).await.context("metrics endpoint")
+    }))
 }
 
 fn registry(

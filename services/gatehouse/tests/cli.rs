@@ -17,6 +17,7 @@ struct Server {
     child: Child,
     registry_url: String,
     gateway_url: String,
+    metrics_url: String,
     dir: std::path::PathBuf,
 }
 
@@ -34,6 +35,7 @@ impl Server {
             .env("GATEHOUSE_GATEWAY_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_AUTHORIZATION_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_TOKEN_LISTEN", "127.0.0.1:0")
+            .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
             .envs(extra_env.iter().copied())
@@ -43,7 +45,7 @@ impl Server {
             .expect("start gatehouse");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut registry_url, mut gateway_url) = (String::new(), String::new());
+        let (mut registry_url, mut gateway_url, mut metrics_url) = (String::new(), String::new(), String::new());
         // The binary prints where each part listens once it is bound.
         while registry_url.is_empty() || gateway_url.is_empty() {
             let line = lines.next().expect("gatehouse exited before listening").expect("read stdout");
@@ -53,9 +55,12 @@ impl Server {
             if let Some(rest) = line.strip_prefix("gateway listening on ") {
                 gateway_url = rest.split(' ').next().unwrap_or_default().to_owned();
             }
+            if let Some(rest) = line.strip_prefix("metrics listening on ") {
+                metrics_url = rest.split(' ').next().unwrap_or_default().to_owned();
+            }
         }
         std::thread::spawn(move || for _ in lines {});
-        Self { child, registry_url, gateway_url, dir }
+        Self { child, registry_url, gateway_url, metrics_url, dir }
     }
 
     fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -292,6 +297,81 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
     assert!(served > 0, "the load ran");
     let status = tokio::task::spawn_blocking(move || server.wait()).await.unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// After a short flow, `/metrics` of the process shows requests by RPC and
+/// status, latency histograms, HTTP routes, tokens issued, introspections,
+/// cache lookups and the SQL pool; and never a token or a secret.
+#[tokio::test]
+async fn metrics_show_the_flow_and_no_secret() {
+    let server = Server::start();
+    assert!(!server.metrics_url.is_empty(), "the binary prints where metrics are served");
+    server.cli_json(
+        &["user", "create", "metric", "--email", "m@example.com", "--password-stdin", "--output", "json"],
+        Some("correct horse battery\n"),
+    );
+    let app = server.cli_json(
+        &[
+            "app",
+            "create",
+            "--owner",
+            "metric",
+            "--name",
+            "Metrics",
+            "--redirect-uri",
+            "https://m.example/cb",
+            "--grant-type",
+            "client_credentials",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let (id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{}/oauth/token", server.gateway_url))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().expect("a token").to_owned();
+    for token in [access.as_str(), "gat_not_a_real_token"] {
+        let answer = http
+            .post(format!("{}/oauth/introspect", server.gateway_url))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+
+    let response = http.get(&server.metrics_url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"gatehouse_grpc_server_requests_total{service="gatehouse.token.v1.TokenService",method="Exchange",code="OK"} 1"#,
+        r#"gatehouse_grpc_server_requests_total{service="gatehouse.registry.v1.RegistryService",method="CreateUser",code="OK"} 1"#,
+        r#"gatehouse_grpc_server_request_duration_seconds_bucket{le="+Inf",service="gatehouse.token.v1.TokenService",method="Introspect"} 2"#,
+        r#"gatehouse_http_requests_total{route="/oauth/token",method="POST",status="200"} 1"#,
+        r#"gatehouse_http_request_duration_seconds_count{route="/oauth/introspect"} 2"#,
+        r#"gatehouse_tokens_issued_total{grant_type="client_credentials",token_type="access_token"} 1"#,
+        r#"gatehouse_introspections_total{result="active"} 1"#,
+        r#"gatehouse_introspections_total{result="inactive"} 1"#,
+        r#"gatehouse_cache_lookups_total{cache="token",result="hit"} 1"#,
+        r#"gatehouse_db_pool_connections{pool="all",state="idle"}"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected}\n{text}");
+    }
+    for secret_text in [access.as_str(), secret, "correct horse"] {
+        assert!(!text.contains(secret_text), "metrics must never carry a secret");
+    }
 }
 
 #[test]

@@ -41,12 +41,14 @@ struct Deployment {
 /// One `gatehouse serve <part>` process.
 struct Part {
     child: Option<Child>,
+    metrics_url: String,
 }
 
 impl Part {
     fn start(deployment: &Deployment, part: &str, extra: &[(&'static str, String)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", part])
+            .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
@@ -54,15 +56,19 @@ impl Part {
             .spawn()
             .expect("start gatehouse");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut metrics_url = String::new();
+        // The metrics line comes first, then the part's own.
         loop {
             let line =
                 lines.next().unwrap_or_else(|| panic!("gatehouse serve {part} exited before listening")).unwrap();
-            if line.contains(" listening on ") {
+            if let Some(rest) = line.strip_prefix("metrics listening on ") {
+                metrics_url = rest.split(' ').next().unwrap().to_owned();
+            } else if line.contains(" listening on ") {
                 break;
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Self { child: Some(child) }
+        Self { child: Some(child), metrics_url }
     }
 
     /// A crash: SIGKILL, no draining.
@@ -88,6 +94,16 @@ impl Drop for Part {
             let _ = child.wait();
         }
     }
+}
+
+/// How many `method` requests the process behind `metrics_url` answered OK.
+async fn served(metrics_url: &str, method: &str) -> u64 {
+    let text = reqwest::get(metrics_url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("gatehouse_grpc_server_requests_total{"))
+        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("code=\"OK\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Waits until the gRPC server on `port` answers SERVING.
@@ -289,6 +305,21 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     // 1. Everything up.
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Every replica took a share: the callers balance per call, not per connection.
+    for part in [&a1_part, &a2_part] {
+        assert!(
+            served(&part.metrics_url, "BeginAuthorization").await > 0,
+            "each authorization replica serves the gateway"
+        );
+        assert!(
+            served(&part.metrics_url, "RedeemCode").await > 0,
+            "each authorization replica serves the token services"
+        );
+    }
+    for part in [&t1_part, &t2_part] {
+        assert!(served(&part.metrics_url, "Exchange").await > 0, "each token replica serves the gateway");
+    }
 
     // 2. A crash of one replica of each.
     let killed = Instant::now();

@@ -4,6 +4,7 @@
 pub mod database;
 pub mod grpc;
 pub mod kv;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use gatehouse_oauth::token::TokenKind;
+use gatehouse_runtime::metrics::{CacheLabels, metrics};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TokenError, TokenResult};
@@ -63,14 +64,19 @@ fn remaining(expires_at: i64, now: i64) -> Option<Duration> {
 impl TokenService {
     /// The cached state of a token; `None` on a miss or a cache failure.
     pub(crate) async fn cached(&self, hash: &str) -> Option<Cached> {
-        match self.inner.kv.get(&key(hash)).await {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
-            Ok(None) => None,
+        let (cached, result) = match self.inner.kv.get(&key(hash)).await {
+            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(cached) => (Some(cached), "hit"),
+                Err(_) => (None, "error"),
+            },
+            Ok(None) => (None, "miss"),
             Err(error) => {
                 tracing::warn!(%error, "token cache read failed, reading SQL");
-                None
+                (None, "error")
             }
-        }
+        };
+        metrics().cache_lookups.get_or_create(&CacheLabels { cache: "token", result }).inc();
+        cached
     }
 
     /// Caches newly issued tokens. Best effort: SQL already has them.

@@ -2,6 +2,7 @@
 
 use gatehouse_oauth::{GrantType, OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::token::v1::ExchangeRequest;
+use gatehouse_runtime::metrics::{IssuedLabels, metrics};
 
 use crate::error::TokenResult;
 use crate::issue::Minted;
@@ -30,10 +31,17 @@ impl TokenService {
             )
             .into());
         }
-        match grant {
+        let minted = match grant {
             GrantType::AuthorizationCode => self.authorization_code(&client, &request).await,
             GrantType::RefreshToken => self.refresh_token(&client, &request).await,
             GrantType::ClientCredentials => self.client_credentials(&client, &request).await,
+        }?;
+        // Counted once stored: a failed grant issued nothing.
+        let issued = &metrics().tokens_issued;
+        issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "access_token" }).inc();
+        if minted.refresh_token.is_some() {
+            issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "refresh_token" }).inc();
         }
+        Ok(minted)
     }
 }

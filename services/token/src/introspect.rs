@@ -4,6 +4,8 @@ use gatehouse_oauth::token::TokenKind;
 use gatehouse_oauth::{OAuthError, OAuthErrorCode, SecretHash};
 use gatehouse_proto::pb::token::v1::ClientCredentials;
 
+use gatehouse_runtime::metrics::{ResultLabels, metrics};
+
 use crate::cache::{ActiveToken, Cached};
 use crate::error::TokenResult;
 use crate::service::TokenService;
@@ -48,6 +50,8 @@ impl TokenService {
             None => None,
         };
         let active = self.active(token).await?.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
+        let result = if active.is_some() { "active" } else { "inactive" };
+        metrics().introspections.get_or_create(&ResultLabels { result }).inc();
         if required_scopes.is_empty() {
             return Ok(active);
         }

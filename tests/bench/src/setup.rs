@@ -56,7 +56,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Spawns `gatehouse serve PART` (pinned with taskset when SERVER_CPU is set)
-/// and waits for its "listening on" lines.
+/// and waits for its "listening on" lines (`expect` parts plus the metrics endpoint).
 fn spawn(binary: &str, part: &str, env: &[(String, String)], expect: usize) -> anyhow::Result<(Child, Vec<String>)> {
     let mut command = match std::env::var("SERVER_CPU") {
         Ok(cpu) if !cpu.is_empty() => {
@@ -72,7 +72,7 @@ fn spawn(binary: &str, part: &str, env: &[(String, String)], expect: usize) -> a
     let stdout = child.stdout.take().context("stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut urls = Vec::new();
-    while urls.len() < expect {
+    while urls.len() < expect + 1 {
         let Some(line) = lines.next() else { bail!("gatehouse serve {part} exited before listening") };
         let line = line?;
         if let Some((what, rest)) = line.split_once(" listening on ") {
@@ -98,6 +98,7 @@ impl Gatehouse {
             ("GATEHOUSE_ISSUER".to_owned(), issuer.clone()),
             ("GATEHOUSE_LOG_FORMAT".to_owned(), "text".to_owned()),
             ("RUST_LOG".to_owned(), "warn".to_owned()),
+            ("GATEHOUSE_METRICS_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ];
         let this = match shape {
             Shape::Embedded => {

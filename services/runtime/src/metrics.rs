@@ -1,0 +1,313 @@
+//! Prometheus metrics of one process, served as OpenMetrics text on
+//! `GET /metrics` of a listener of its own (never the public gateway port).
+//!
+//! One registry per process: `serve all` reports every part in one place,
+//! and the `service` / `route` labels say which part answered. Labels only
+//! ever take values from a fixed set (RPC names, route templates, grant
+//! types), never from request data, so a caller cannot grow the series.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{LazyLock, RwLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use sea_orm::{DatabaseConnection, DatabaseConnectionType};
+use tokio::net::TcpListener;
+
+/// One gRPC method, as the server saw it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    pub service: String,
+    pub method: String,
+    /// The gRPC status code name, such as `OK` or `UNAUTHENTICATED`.
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcMethod {
+    pub service: String,
+    pub method: String,
+}
+
+/// One HTTP route of the gateway (the template, such as `/api/apps/{id}`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRoute {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IssuedLabels {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    pub grant_type: &'static str,
+    /// `access_token` or `refresh_token`.
+    pub token_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// What is cached, such as `token`.
+    pub cache: &'static str,
+    /// `hit`, `miss` or `error`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub pool: &'static str,
+    /// `idle` or `in_use`.
+    pub state: &'static str,
+}
+
+/// Every metric a Gatehouse process reports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub rpc_requests: Family<RpcLabels, Counter>,
+    pub rpc_duration: Family<RpcMethod, Histogram>,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<HttpRoute, Histogram>,
+    pub tokens_issued: Family<IssuedLabels, Counter>,
+    pub introspections: Family<ResultLabels, Counter>,
+    pub cache_lookups: Family<CacheLabels, Counter>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
+}
+
+/// Latency buckets from 0.25 ms to about 4 s: internal RPCs take well under a
+/// millisecond, a login (argon2id) tens of milliseconds.
+fn latency() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.000_25, 2.0, 15))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("gatehouse");
+        let rpc_requests = Family::default();
+        registry.register(
+            "grpc_server_requests",
+            "gRPC requests served, by method and status code",
+            rpc_requests.clone(),
+        );
+        let rpc_duration = Family::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "grpc_server_request_duration_seconds",
+            "Time to answer a gRPC request, by method",
+            rpc_duration.clone(),
+        );
+        let http_requests = Family::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests the gateway answered, by route and status",
+            http_requests.clone(),
+        );
+        let http_duration = Family::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route",
+            http_duration.clone(),
+        );
+        let tokens_issued = Family::default();
+        registry.register("tokens_issued", "Tokens issued, by grant type and token type", tokens_issued.clone());
+        let introspections = Family::default();
+        registry.register(
+            "introspections",
+            "Token introspections, by result (active or inactive)",
+            introspections.clone(),
+        );
+        let cache_lookups = Family::default();
+        registry.register(
+            "cache_lookups",
+            "Cache lookups, by cache and result (hit, miss, error)",
+            cache_lookups.clone(),
+        );
+        let pool_connections = Family::default();
+        registry.register(
+            "db_pool_connections",
+            "SQL connections of the pool, by state (idle or in_use)",
+            pool_connections.clone(),
+        );
+        Self {
+            registry,
+            rpc_requests,
+            rpc_duration,
+            http_requests,
+            http_duration,
+            tokens_issued,
+            introspections,
+            cache_lookups,
+            pool_connections,
+            pools: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Reports the connections of `db`'s pool as `pool` on every scrape.
+    /// Registering one name twice (parts sharing a pool) keeps the first.
+    pub fn watch_pool(&self, pool: &'static str, db: &DatabaseConnection) {
+        let mut pools = self.pools.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !pools.iter().any(|(name, _)| *name == pool) {
+            pools.push((pool, db.clone()));
+        }
+    }
+
+    fn sample_pools(&self) {
+        let pools = self.pools.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (pool, db) in pools.iter() {
+            let (size, idle) = match &db.inner {
+                DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                    let p = db.get_sqlite_connection_pool();
+                    (p.size(), p.num_idle())
+                }
+                DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                    let p = db.get_postgres_connection_pool();
+                    (p.size(), p.num_idle())
+                }
+                DatabaseConnectionType::Disconnected => continue,
+            };
+            let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+            self.pool_connections.get_or_create(&PoolLabels { pool, state: "idle" }).set(idle);
+            self.pool_connections
+                .get_or_create(&PoolLabels { pool, state: "in_use" })
+                .set(i64::from(size).saturating_sub(idle).max(0));
+        }
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        self.sample_pools();
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    async fn scrape() -> impl axum::response::IntoResponse {
+        (
+            [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            metrics().render(),
+        )
+    }
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// The name of a gRPC status code, as Prometheus labels usually spell it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A tower layer for gRPC servers: counts every request by method and status
+/// and times it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RpcMetricsLayer;
+
+impl<S> tower::Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetrics { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RpcMetrics<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetrics<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let started = Instant::now();
+        let path = request.uri().path().to_owned();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let response = call.await;
+            // A handler's error is a trailers-only response: the status is in
+            // the headers. A success carries it in the trailers, after the body.
+            let code = match &response {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from_i32),
+                Err(_) => tonic::Code::Internal,
+            };
+            // Unknown services and methods would let a caller invent labels.
+            let (service, method) = match path.trim_start_matches('/').split_once('/') {
+                Some((service, method)) if code != tonic::Code::Unimplemented => (service, method),
+                _ => ("unknown", "unknown"),
+            };
+            let method_labels = RpcMethod { service: service.to_owned(), method: method.to_owned() };
+            let m = metrics();
+            m.rpc_duration.get_or_create(&method_labels).observe(started.elapsed().as_secs_f64());
+            m.rpc_requests
+                .get_or_create(&RpcLabels {
+                    service: method_labels.service,
+                    method: method_labels.method,
+                    code: code_name(code),
+                })
+                .inc();
+            response
+        })
+    }
+}
