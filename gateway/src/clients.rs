@@ -2,19 +2,18 @@
 
 use std::time::Duration;
 
-use gatehouse_client::{UpstreamError, UpstreamOptions};
+use gatehouse_client::{Upstream, UpstreamError, UpstreamOptions};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 
 /// Channels to every service the gateway calls.
 #[derive(Debug, Clone)]
 pub struct Clients {
-    registry: Channel,
-    authorization: Channel,
-    token: Channel,
+    registry: Upstream,
+    authorization: Upstream,
+    token: Upstream,
 }
 
 /// A channel over every replica behind `address` (comma-separated
@@ -22,29 +21,29 @@ pub struct Clients {
 /// [`gatehouse_client::upstream`]) with a per-call timeout. Nothing is
 /// dialled here: the gateway starts (and answers 503) even while a service
 /// is still coming up.
-pub fn channel(address: &str, timeout: Duration) -> Result<Channel, UpstreamError> {
+pub fn channel(address: &str, timeout: Duration) -> Result<Upstream, UpstreamError> {
     gatehouse_client::upstream::balanced(address, UpstreamOptions { timeout, ..UpstreamOptions::default() })
 }
 
 impl Clients {
-    pub fn new(registry: Channel, authorization: Channel, token: Channel) -> Self {
+    pub fn new(registry: Upstream, authorization: Upstream, token: Upstream) -> Self {
         Self { registry, authorization, token }
     }
 
-    pub(crate) fn registry(&self) -> RegistryServiceClient<Channel> {
+    pub(crate) fn registry(&self) -> RegistryServiceClient<Upstream> {
         RegistryServiceClient::new(self.registry.clone())
     }
 
-    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Channel> {
+    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Upstream> {
         AuthorizationServiceClient::new(self.authorization.clone())
     }
 
-    pub(crate) fn token(&self) -> TokenServiceClient<Channel> {
+    pub(crate) fn token(&self) -> TokenServiceClient<Upstream> {
         TokenServiceClient::new(self.token.clone())
     }
 
     /// Health clients of every service, with the service's name.
-    pub(crate) fn health(&self) -> [(&'static str, HealthClient<Channel>); 3] {
+    pub(crate) fn health(&self) -> [(&'static str, HealthClient<Upstream>); 3] {
         [
             ("registry", HealthClient::new(self.registry.clone())),
             ("authorization", HealthClient::new(self.authorization.clone())),

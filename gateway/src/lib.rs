@@ -6,7 +6,7 @@ mod clients;
 mod error;
 mod headers;
 mod i18n;
-mod metrics;
+mod observe;
 pub mod render;
 mod routes;
 mod session;

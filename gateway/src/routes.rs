@@ -61,7 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
-        .layer(axum::middleware::from_fn(crate::metrics::record))
+        .layer(axum::middleware::from_fn(crate::observe::observe))
         .with_state(state)
 }
 

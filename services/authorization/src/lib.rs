@@ -25,12 +25,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
 use gatehouse_runtime::kv::Kv;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
 pub use config::{AuthorizationConfig, ThrottleConfig};
 pub use error::{AuthzError, AuthzResult};
@@ -44,7 +44,7 @@ pub fn build(
     config: AuthorizationConfig,
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
-    registry: Channel,
+    registry: Upstream,
     clock: Arc<dyn Clock>,
 ) -> Authorization {
     Authorization::new(config, Arc::new(store::sql::SqlGrantStore::new(db)), kv, registry, clock)

@@ -1,5 +1,6 @@
 //! What the authorization service asks of the registry.
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::authorize::ClientPolicy;
 use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet};
 use gatehouse_proto::convert::{client_type_from_pb, grant_type_from_pb};
@@ -8,22 +9,21 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::error::{AuthzError, AuthzResult};
 
 /// A registry client over a shared channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Registry {
-    channel: Channel,
+    channel: Upstream,
 }
 
 impl Registry {
-    pub(crate) fn new(channel: Channel) -> Self {
+    pub(crate) fn new(channel: Upstream) -> Self {
         Self { channel }
     }
 
-    fn client(&self) -> RegistryServiceClient<Channel> {
+    fn client(&self) -> RegistryServiceClient<Upstream> {
         RegistryServiceClient::new(self.channel.clone())
     }
 

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::{Clock, ScopeCatalogue};
 use gatehouse_proto::pb::common::v1::ScopeDescription;
 use gatehouse_runtime::kv::Kv;
 use tokio::sync::OnceCell;
-use tonic::transport::Channel;
 
 use crate::config::AuthorizationConfig;
 use crate::error::{AuthzError, AuthzResult};
@@ -41,7 +41,7 @@ impl Authorization {
         config: AuthorizationConfig,
         grants: Arc<dyn GrantStore>,
         kv: Arc<dyn Kv>,
-        registry: Channel,
+        registry: Upstream,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let inner = Inner { config, grants, kv, registry: Registry::new(registry), clock, scopes: OnceCell::new() };

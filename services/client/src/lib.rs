@@ -32,7 +32,6 @@ use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// Who called: the identity behind a valid access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,27 +45,28 @@ pub struct Caller {
     pub expires_at: i64,
 }
 
+pub mod request_id;
 pub mod upstream;
 
-pub use upstream::{UpstreamError, UpstreamOptions};
+pub use upstream::{Upstream, UpstreamError, UpstreamOptions};
 
 /// A channel to the token service that balances over every replica behind
 /// `address` (one or more comma-separated `http://host:port`, re-resolved
 /// and health-checked every second; see [`upstream`]), with a 2 s per-call
 /// timeout. Call it inside a tokio runtime.
-pub fn connect_lazy(address: &str) -> Result<Channel, UpstreamError> {
+pub fn connect_lazy(address: &str) -> Result<Upstream, UpstreamError> {
     upstream::balanced(address, UpstreamOptions { timeout: Duration::from_secs(2), ..UpstreamOptions::default() })
 }
 
 /// The layer: every request needs an access token with all of `scopes`.
 #[derive(Debug, Clone)]
 pub struct RequireScopes {
-    client: TokenServiceClient<Channel>,
+    client: TokenServiceClient<Upstream>,
     scopes: Arc<[String]>,
 }
 
 impl RequireScopes {
-    pub fn new<I, S>(channel: Channel, scopes: I) -> Self
+    pub fn new<I, S>(channel: Upstream, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -87,7 +87,7 @@ impl<S> tower::Layer<S> for RequireScopes {
 #[derive(Debug, Clone)]
 pub struct RequireScopesService<S> {
     inner: S,
-    client: TokenServiceClient<Channel>,
+    client: TokenServiceClient<Upstream>,
     scopes: Arc<[String]>,
 }
 

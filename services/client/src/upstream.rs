@@ -27,6 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
+use tonic::body::Body;
 use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -119,14 +120,19 @@ pub fn validate(spec: &str) -> Result<(), UpstreamError> {
     parse_targets(spec).map(drop)
 }
 
+/// A balanced channel that also carries the current request id
+/// ([`crate::request_id`]) into every call.
+pub type Upstream = tower::util::MapRequest<Channel, fn(http::Request<Body>) -> http::Request<Body>>;
+
 /// A channel over every healthy address of `spec` (see the module docs).
 /// Must be called inside a tokio runtime; the refresh task ends when the
 /// last clone of the channel is dropped.
-pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Channel, UpstreamError> {
+pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, UpstreamError> {
     let targets = parse_targets(spec)?;
     let (channel, changes) = Channel::balance_channel::<String>(1024);
     tokio::spawn(Membership::new(targets, options, changes).run());
-    Ok(channel)
+    let propagate: fn(http::Request<Body>) -> http::Request<Body> = crate::request_id::propagate;
+    Ok(tower::util::MapRequest::new(channel, propagate))
 }
 
 fn endpoint(url: &str, options: &UpstreamOptions) -> Option<Endpoint> {

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
+use gatehouse_client::Upstream;
 use gatehouse_oauth::SystemClock;
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::kv::Kv;
@@ -13,7 +14,6 @@ use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
 use crate::cli::ServeTarget;
 use crate::config::ServeConfig;
@@ -80,7 +80,7 @@ fn local_url(address: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, address.port()))
 }
 
-fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Channel> {
+fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Upstream> {
     gatehouse_gateway::channel(url, config.rpc_timeout).with_context(|| format!("service address {url}"))
 }
 
@@ -220,7 +220,7 @@ fn authorization(
     config: &ServeConfig,
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
-    registry: Channel,
+    registry: Upstream,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
@@ -243,7 +243,7 @@ fn token(
     config: &ServeConfig,
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
-    (registry, authorization): (Channel, Channel),
+    (registry, authorization): (Upstream, Upstream),
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {

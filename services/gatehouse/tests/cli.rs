@@ -28,6 +28,8 @@ impl Server {
 
     fn start_with(extra_env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("test folder");
+        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
         let mut child = Command::new(BIN)
             .args(["serve", "all"])
             .env("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/gatehouse.db", dir.display()))
@@ -40,7 +42,7 @@ impl Server {
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start gatehouse");
         let stdout = child.stdout.take().expect("stdout");
@@ -61,6 +63,11 @@ impl Server {
         }
         std::thread::spawn(move || for _ in lines {});
         Self { child, registry_url, gateway_url, metrics_url, dir }
+    }
+
+    /// What the server wrote to standard error so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).expect("read the log")
     }
 
     fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -371,6 +378,69 @@ async fn metrics_show_the_flow_and_no_secret() {
     }
     for secret_text in [access.as_str(), secret, "correct horse"] {
         assert!(!text.contains(secret_text), "metrics must never carry a secret");
+    }
+}
+
+/// The request id: the gateway keeps a plain caller-chosen `X-Request-Id`
+/// (and replaces anything else), echoes it, and every RPC the request
+/// causes, nested ones included, logs under it. No log line carries a
+/// secret, a token or a password.
+#[tokio::test]
+async fn a_request_id_follows_the_request_into_every_service_log() {
+    let server = Server::start_with(&[
+        ("GATEHOUSE_LOG_FORMAT", "json"),
+        ("RUST_LOG", "info,gatehouse_runtime=debug,gatehouse_gateway=debug"),
+    ]);
+    server.cli_json(
+        &["user", "create", "traced", "--email", "t@example.com", "--password-stdin", "--output", "json"],
+        Some("correct horse battery\n"),
+    );
+    let app = server.cli_json(
+        &[
+            "app",
+            "create",
+            "--owner",
+            "traced",
+            "--name",
+            "Traced",
+            "--redirect-uri",
+            "https://t.example/cb",
+            "--grant-type",
+            "client_credentials",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let (id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let http = reqwest::Client::new();
+    let send = |request_id: &'static str| {
+        http.post(format!("{}/oauth/token", server.gateway_url))
+            .header("x-request-id", request_id)
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let response = send("trace-me-42").await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+    let token: Value = response.json().await.unwrap();
+    let access = token["access_token"].as_str().expect("a token").to_owned();
+    let forged = send("evil\" \"admin").await.unwrap();
+    let replaced = forged.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(replaced.len(), 32, "an unsafe id is replaced by a generated one: {replaced}");
+
+    let log = server.log();
+    let traced: Vec<&str> = log.lines().filter(|l| l.contains("trace-me-42")).collect();
+    for part in
+        ["/gatehouse.token.v1.TokenService/Exchange", "/gatehouse.registry.v1.RegistryService/", "request finished"]
+    {
+        assert!(traced.iter().any(|l| l.contains(part)), "no log line of {part} carries the request id:\n{log}");
+    }
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+    }
+    for secret_text in [secret, access.as_str(), "correct horse"] {
+        assert!(!log.contains(secret_text), "the log carries a secret");
     }
 }
 

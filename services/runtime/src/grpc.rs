@@ -137,7 +137,7 @@ where
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .tcp_nodelay(true)
-        .layer(crate::metrics::RpcMetricsLayer)
+        .layer(crate::observe::ObserveLayer)
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -5,6 +5,7 @@ pub mod database;
 pub mod grpc;
 pub mod kv;
 pub mod metrics;
+pub mod observe;
 pub mod shutdown;
 pub mod telemetry;
 

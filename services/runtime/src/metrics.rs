@@ -7,10 +7,7 @@
 //! types), never from request data, so a caller cannot grow the series.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{LazyLock, RwLock};
-use std::task::{Context, Poll};
-use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -219,7 +216,7 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + S
 }
 
 /// The name of a gRPC status code, as Prometheus labels usually spell it.
-fn code_name(code: tonic::Code) -> &'static str {
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",
@@ -239,75 +236,5 @@ fn code_name(code: tonic::Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// A tower layer for gRPC servers: counts every request by method and status
-/// and times it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RpcMetricsLayer;
-
-impl<S> tower::Layer<S> for RpcMetricsLayer {
-    type Service = RpcMetrics<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RpcMetrics { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct RpcMetrics<S> {
-    inner: S,
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetrics<S>
-where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let started = Instant::now();
-        let path = request.uri().path().to_owned();
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let response = call.await;
-            // A handler's error is a trailers-only response: the status is in
-            // the headers. A success carries it in the trailers, after the body.
-            let code = match &response {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map_or(tonic::Code::Ok, tonic::Code::from_i32),
-                Err(_) => tonic::Code::Internal,
-            };
-            // Unknown services and methods would let a caller invent labels.
-            let (service, method) = match path.trim_start_matches('/').split_once('/') {
-                Some((service, method)) if code != tonic::Code::Unimplemented => (service, method),
-                _ => ("unknown", "unknown"),
-            };
-            let method_labels = RpcMethod { service: service.to_owned(), method: method.to_owned() };
-            let m = metrics();
-            m.rpc_duration.get_or_create(&method_labels).observe(started.elapsed().as_secs_f64());
-            m.rpc_requests
-                .get_or_create(&RpcLabels {
-                    service: method_labels.service,
-                    method: method_labels.method,
-                    code: code_name(code),
-                })
-                .inc();
-            response
-        })
     }
 }

@@ -1,5 +1,6 @@
 //! What the token service asks of the registry and the authorization service.
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::{ClientType, GrantType, OAuthError, Scope, ScopeSet};
 use gatehouse_proto::convert::{client_type_from_pb, grant_type_from_pb};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
@@ -9,7 +10,6 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_proto::pb::token::v1::ClientCredentials;
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
 use tonic::Status;
-use tonic::transport::Channel;
 
 use crate::error::{TokenError, TokenResult};
 
@@ -34,8 +34,8 @@ pub(crate) enum Redeemed {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
-    registry: Channel,
-    authorization: Channel,
+    registry: Upstream,
+    authorization: Upstream,
 }
 
 /// A status from another service: its OAuth error if it carries one (the
@@ -48,7 +48,7 @@ fn upstream(service: &'static str, status: Status) -> TokenError {
 }
 
 impl Clients {
-    pub(crate) fn new(registry: Channel, authorization: Channel) -> Self {
+    pub(crate) fn new(registry: Upstream, authorization: Upstream) -> Self {
         Self { registry, authorization }
     }
 

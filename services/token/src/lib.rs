@@ -26,12 +26,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
 use gatehouse_runtime::kv::Kv;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
 pub use config::TokenConfig;
 pub use error::{TokenError, TokenResult};
@@ -45,8 +45,8 @@ pub fn build(
     config: TokenConfig,
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
-    registry: Channel,
-    authorization: Channel,
+    registry: Upstream,
+    authorization: Upstream,
     clock: Arc<dyn Clock>,
 ) -> TokenService {
     TokenService::new(config, Arc::new(store::sql::SqlTokenStore::new(db)), kv, registry, authorization, clock)

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
-use tonic::transport::Channel;
 
 use crate::clients::Clients;
 use crate::config::TokenConfig;
@@ -30,8 +30,8 @@ impl TokenService {
         config: TokenConfig,
         store: Arc<dyn TokenStore>,
         kv: Arc<dyn Kv>,
-        registry: Channel,
-        authorization: Channel,
+        registry: Upstream,
+        authorization: Upstream,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let clients = Clients::new(registry, authorization);
