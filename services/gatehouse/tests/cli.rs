@@ -65,6 +65,34 @@ impl Server {
         Self { child, registry_url, gateway_url, metrics_url, dir }
     }
 
+    /// A user `owner` and an application of theirs allowed client_credentials: (client id, secret).
+    fn client_credentials_app(&self, owner: &str, name: &str) -> (String, String) {
+        let email = format!("{owner}@example.com");
+        let password = "correct horse battery\n";
+        self.cli_json(
+            &["user", "create", owner, "--email", &email, "--password-stdin", "--output", "json"],
+            Some(password),
+        );
+        let app = self.cli_json(
+            &[
+                "app",
+                "create",
+                "--owner",
+                owner,
+                "--name",
+                name,
+                "--redirect-uri",
+                "https://app.example/cb",
+                "--grant-type",
+                "client_credentials",
+                "--output",
+                "json",
+            ],
+            None,
+        );
+        (app["client_id"].as_str().unwrap().to_owned(), app["client_secret"].as_str().unwrap().to_owned())
+    }
+
     /// What the server wrote to standard error so far.
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).expect("read the log")
@@ -217,29 +245,7 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let server = Server::start_with(&[("GATEHOUSE_SHUTDOWN_DELAY_SECS", "2")]);
-    server.cli_json(
-        &["user", "create", "drain", "--email", "d@example.com", "--password-stdin", "--output", "json"],
-        Some("correct horse battery\n"),
-    );
-    let app = server.cli_json(
-        &[
-            "app",
-            "create",
-            "--owner",
-            "drain",
-            "--name",
-            "Load",
-            "--redirect-uri",
-            "https://l.example/cb",
-            "--grant-type",
-            "client_credentials",
-            "--output",
-            "json",
-        ],
-        None,
-    );
-    let (id, secret) =
-        (app["client_id"].as_str().unwrap().to_owned(), app["client_secret"].as_str().unwrap().to_owned());
+    let (id, secret) = server.client_credentials_app("drain", "Load");
     let url = format!("{}/oauth/token", server.gateway_url);
     let moved_away = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..8)
@@ -313,28 +319,8 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
 async fn metrics_show_the_flow_and_no_secret() {
     let server = Server::start();
     assert!(!server.metrics_url.is_empty(), "the binary prints where metrics are served");
-    server.cli_json(
-        &["user", "create", "metric", "--email", "m@example.com", "--password-stdin", "--output", "json"],
-        Some("correct horse battery\n"),
-    );
-    let app = server.cli_json(
-        &[
-            "app",
-            "create",
-            "--owner",
-            "metric",
-            "--name",
-            "Metrics",
-            "--redirect-uri",
-            "https://m.example/cb",
-            "--grant-type",
-            "client_credentials",
-            "--output",
-            "json",
-        ],
-        None,
-    );
-    let (id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let (id, secret) = server.client_credentials_app("metric", "Metrics");
+    let (id, secret) = (id.as_str(), secret.as_str());
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{}/oauth/token", server.gateway_url))
@@ -391,28 +377,8 @@ async fn a_request_id_follows_the_request_into_every_service_log() {
         ("GATEHOUSE_LOG_FORMAT", "json"),
         ("RUST_LOG", "info,gatehouse_runtime=debug,gatehouse_gateway=debug"),
     ]);
-    server.cli_json(
-        &["user", "create", "traced", "--email", "t@example.com", "--password-stdin", "--output", "json"],
-        Some("correct horse battery\n"),
-    );
-    let app = server.cli_json(
-        &[
-            "app",
-            "create",
-            "--owner",
-            "traced",
-            "--name",
-            "Traced",
-            "--redirect-uri",
-            "https://t.example/cb",
-            "--grant-type",
-            "client_credentials",
-            "--output",
-            "json",
-        ],
-        None,
-    );
-    let (id, secret) = (app["client_id"].as_str().unwrap(), app["client_secret"].as_str().unwrap());
+    let (id, secret) = server.client_credentials_app("traced", "Traced");
+    let (id, secret) = (id.as_str(), secret.as_str());
     let http = reqwest::Client::new();
     let send = |request_id: &'static str| {
         http.post(format!("{}/oauth/token", server.gateway_url))
