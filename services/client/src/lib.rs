@@ -46,6 +46,7 @@ pub struct Caller {
 }
 
 pub mod request_id;
+pub mod tls;
 pub mod upstream;
 
 pub use upstream::{Upstream, UpstreamError, UpstreamOptions};

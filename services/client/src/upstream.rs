@@ -34,8 +34,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// Timeouts and the refresh period of a balanced channel.
-#[derive(Debug, Clone, Copy)]
+use crate::tls::{ClientTls, Fingerprint, LoadedClientTls};
+
+/// Timeouts, the refresh period and TLS of a balanced channel.
+#[derive(Debug, Clone)]
 pub struct UpstreamOptions {
     /// Upper bound of one call.
     pub timeout: Duration,
@@ -44,6 +46,10 @@ pub struct UpstreamOptions {
     /// How often addresses are re-resolved and health-checked: the longest a
     /// crashed replica keeps receiving calls.
     pub refresh: Duration,
+    /// For `https://` addresses: the CA to trust and the identity to
+    /// present. Re-read on every refresh when the files change; new
+    /// connections use the new files.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for UpstreamOptions {
@@ -52,6 +58,7 @@ impl Default for UpstreamOptions {
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             refresh: Duration::from_secs(1),
+            tls: None,
         }
     }
 }
@@ -115,9 +122,10 @@ fn parse_targets(spec: &str) -> Result<Vec<Target>, UpstreamError> {
     Ok(targets)
 }
 
-/// Checks `spec` the way [`balanced`] will read it, without starting anything.
-pub fn validate(spec: &str) -> Result<(), UpstreamError> {
-    parse_targets(spec).map(drop)
+/// Checks `spec` the way [`balanced`] will read it, without starting
+/// anything; tells whether any address is `https://`.
+pub fn validate(spec: &str) -> Result<bool, UpstreamError> {
+    Ok(parse_targets(spec)?.iter().any(|t| t.scheme == "https"))
 }
 
 /// A balanced channel that also carries the current request id
@@ -129,27 +137,26 @@ pub type Upstream = tower::util::MapRequest<Channel, fn(http::Request<Body>) -> 
 /// last clone of the channel is dropped.
 pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, UpstreamError> {
     let targets = parse_targets(spec)?;
+    if options.tls.is_none() && targets.iter().any(|t| t.scheme == "https") {
+        return Err(UpstreamError { address: spec.to_owned(), problem: "https:// needs a CA to trust".to_owned() });
+    }
     let (channel, changes) = Channel::balance_channel::<String>(1024);
     tokio::spawn(Membership::new(targets, options, changes).run());
     let propagate: fn(http::Request<Body>) -> http::Request<Body> = crate::request_id::propagate;
     Ok(tower::util::MapRequest::new(channel, propagate))
 }
 
-fn endpoint(url: &str, options: &UpstreamOptions) -> Option<Endpoint> {
-    Some(
-        Endpoint::from_shared(url.to_owned())
-            .ok()?
-            .timeout(options.timeout)
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30)),
-    )
+/// How to dial one address: its URL and the name its certificate must carry.
+#[derive(Debug, Clone)]
+struct Dial {
+    url: String,
+    domain: String,
 }
 
 /// One known address and whether calls go to it.
 #[derive(Debug)]
 struct Member {
-    url: String,
+    dial: Dial,
     in_balance: bool,
     health: HealthClient<Channel>,
 }
@@ -162,17 +169,78 @@ struct Membership {
     /// Last addresses each target resolved to.
     resolved: Vec<Vec<SocketAddr>>,
     members: HashMap<String, Member>,
+    /// The TLS files last read, and what they held.
+    tls: Option<(Fingerprint, LoadedClientTls)>,
 }
 
 impl Membership {
     fn new(targets: Vec<Target>, options: UpstreamOptions, changes: Sender<Change<String, Endpoint>>) -> Self {
         let resolved = vec![Vec::new(); targets.len()];
-        Self { targets, options, changes, resolved, members: HashMap::new() }
+        Self { targets, options, changes, resolved, members: HashMap::new(), tls: None }
+    }
+
+    fn endpoint(&self, dial: &Dial) -> Option<Endpoint> {
+        let endpoint = Endpoint::from_shared(dial.url.clone())
+            .ok()?
+            .timeout(self.options.timeout)
+            .connect_timeout(self.options.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30));
+        match (&self.tls, dial.url.starts_with("https://")) {
+            (Some((_, tls)), true) => endpoint.tls_config(tls.for_domain(&dial.domain)).ok(),
+            (None, true) => None,
+            (_, false) => Some(endpoint),
+        }
+    }
+
+    fn member(&self, dial: Dial) -> Option<(Member, Endpoint)> {
+        let endpoint = self.endpoint(&dial)?;
+        let probe_timeout = self.options.refresh.max(Duration::from_millis(200));
+        let probe = endpoint.clone().timeout(probe_timeout).connect_timeout(probe_timeout);
+        Some((Member { dial, in_balance: true, health: HealthClient::new(probe.connect_lazy()) }, endpoint))
+    }
+
+    /// Reads the TLS files when they changed; after a change every address
+    /// gets a fresh endpoint, so that new connections use the new files.
+    /// Returns false when the channel is gone.
+    async fn refresh_tls(&mut self) -> bool {
+        let Some(files) = &self.options.tls else {
+            return true;
+        };
+        let fingerprint = files.fingerprint();
+        if self.tls.as_ref().is_some_and(|(seen, _)| *seen == fingerprint) {
+            return true;
+        }
+        let loaded = match files.load() {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                // Keep what works; a half-written Secret update is retried next round.
+                tracing::warn!(%error, "cannot read the TLS files, keeping the previous ones");
+                return true;
+            }
+        };
+        let reload = self.tls.is_some();
+        self.tls = Some((fingerprint, loaded));
+        if !reload {
+            return true;
+        }
+        tracing::info!("TLS files changed, new connections use them");
+        let keys: Vec<String> = self.members.keys().cloned().collect();
+        for key in keys {
+            let Some(old) = self.members.remove(&key) else { continue };
+            let Some((mut member, endpoint)) = self.member(old.dial) else { continue };
+            member.in_balance = old.in_balance;
+            self.members.insert(key.clone(), member);
+            if old.in_balance && self.changes.send(Change::Insert(key, endpoint)).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     async fn run(mut self) {
         loop {
-            if self.changes.is_closed() {
+            if self.changes.is_closed() || !self.refresh_tls().await {
                 return;
             }
             let wanted = self.resolve().await;
@@ -187,8 +255,8 @@ impl Membership {
         }
     }
 
-    /// Every address to know now: key → URL.
-    async fn resolve(&mut self) -> Vec<(String, String)> {
+    /// Every address to know now, by key.
+    async fn resolve(&mut self) -> Vec<(String, Dial)> {
         let mut wanted = Vec::new();
         for (index, target) in self.targets.iter().enumerate() {
             let addrs = match target.host.parse::<IpAddr>() {
@@ -200,11 +268,16 @@ impl Membership {
                 Ok(_) => tracing::warn!(host = %target.host, "service name resolved to no address"),
                 Err(error) => tracing::warn!(host = %target.host, %error, "cannot resolve service name"),
             }
+            let domain = target.host.clone();
             if self.resolved[index].is_empty() {
                 let url = target.url();
-                wanted.push((url.clone(), url));
+                wanted.push((url.clone(), Dial { url, domain }));
             } else {
-                wanted.extend(self.resolved[index].iter().map(|addr| (addr.to_string(), target.url_for(*addr))));
+                wanted.extend(
+                    self.resolved[index]
+                        .iter()
+                        .map(|addr| (addr.to_string(), Dial { url: target.url_for(*addr), domain: domain.clone() })),
+                );
             }
         }
         wanted
@@ -212,7 +285,7 @@ impl Membership {
 
     /// Adds new addresses (used at once) and forgets vanished ones.
     /// Returns false when the channel is gone.
-    async fn reconcile(&mut self, wanted: Vec<(String, String)>) -> bool {
+    async fn reconcile(&mut self, wanted: Vec<(String, Dial)>) -> bool {
         let keys: HashSet<&String> = wanted.iter().map(|(key, _)| key).collect();
         let gone: Vec<String> = self.members.keys().filter(|key| !keys.contains(key)).cloned().collect();
         for key in gone {
@@ -222,18 +295,13 @@ impl Membership {
                 return false;
             }
         }
-        for (key, url) in wanted {
+        for (key, dial) in wanted {
             if self.members.contains_key(&key) {
                 continue;
             }
-            let Some(endpoint) = endpoint(&url, &self.options) else {
+            let Some((member, endpoint)) = self.member(dial) else {
                 continue;
             };
-            let probe = endpoint
-                .clone()
-                .timeout(self.options.refresh.max(Duration::from_millis(200)))
-                .connect_timeout(self.options.refresh.max(Duration::from_millis(200)));
-            let member = Member { url, in_balance: true, health: HealthClient::new(probe.connect_lazy()) };
             tracing::debug!(endpoint = %key, "service address added");
             self.members.insert(key.clone(), member);
             if self.changes.send(Change::Insert(key, endpoint)).await.is_err() {
@@ -268,22 +336,30 @@ impl Membership {
     /// everything stays in. Returns false when the channel is gone.
     async fn apply_health(&mut self, healthy: &HashSet<String>) -> bool {
         let fail_open = healthy.is_empty();
-        for (key, member) in &mut self.members {
+        let mut changes = Vec::new();
+        for (key, member) in &self.members {
             let want = fail_open || healthy.contains(key);
             if want == member.in_balance {
                 continue;
             }
-            let change = if want {
+            if want {
                 tracing::info!(endpoint = %key, "service address healthy, in use again");
-                match endpoint(&member.url, &self.options) {
-                    Some(endpoint) => Change::Insert(key.clone(), endpoint),
-                    None => continue,
+                if let Some(endpoint) = self.endpoint(&member.dial) {
+                    changes.push(Change::Insert(key.clone(), endpoint));
                 }
             } else {
                 tracing::warn!(endpoint = %key, "service address not serving, taken out of use");
-                Change::Remove(key.clone())
+                changes.push(Change::Remove(key.clone()));
+            }
+        }
+        for change in changes {
+            let (key, in_balance) = match &change {
+                Change::Insert(key, _) => (key.clone(), true),
+                Change::Remove(key) => (key.clone(), false),
             };
-            member.in_balance = want;
+            if let Some(member) = self.members.get_mut(&key) {
+                member.in_balance = in_balance;
+            }
             if self.changes.send(change).await.is_err() {
                 return false;
             }

@@ -84,6 +84,18 @@ pub(crate) struct ServeOptions {
     /// from the public gateway port.
     #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     pub(crate) metrics_listen: String,
+    /// PEM certificate (chain) of this process's gRPC ports; with the key, they serve TLS only.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT_FILE")]
+    pub(crate) tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "GATEHOUSE_TLS_KEY_FILE")]
+    pub(crate) tls_key_file: Option<std::path::PathBuf>,
+    /// PEM CA whose client certificates the gRPC ports require (mutual TLS).
+    #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA_FILE")]
+    pub(crate) tls_client_ca_file: Option<std::path::PathBuf>,
+    /// PEM CA this process trusts when it calls `https://` services.
+    #[arg(long, env = "GATEHOUSE_TLS_CA_FILE")]
+    pub(crate) tls_ca_file: Option<std::path::PathBuf>,
     /// The registry's gRPC address, for the parts that call it (not used by `serve all`).
     #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051")]
     pub(crate) registry_url: String,

@@ -4,13 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use gatehouse_authorization::AuthorizationConfig;
+use gatehouse_client::tls::ClientTls;
 use gatehouse_oauth::ScopeCatalogue;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::telemetry::LogFormat;
+use gatehouse_runtime::tls::{ServerTls, ServerTlsFiles};
 use gatehouse_token::TokenConfig;
 
-use crate::cli::ServeOptions;
+use crate::cli::{ServeOptions, ServeTarget};
 
 /// One bad setting: the variable and what is wrong with its value.
 #[derive(Debug)]
@@ -56,6 +60,10 @@ pub(crate) struct ServeConfig {
     pub(crate) shutdown_delay: Duration,
     pub(crate) registry: RegistryConfig,
     pub(crate) log_format: LogFormat,
+    /// TLS on this process's gRPC ports.
+    pub(crate) server_tls: Option<Arc<ServerTls>>,
+    /// How this process calls `https://` services.
+    pub(crate) client_tls: Option<ClientTls>,
 }
 
 fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -64,10 +72,42 @@ fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, Config
 
 /// One or more comma-separated `http(s)://host:port`: every address (and
 /// every address a name resolves to) is a replica the callers balance over.
-fn service_url(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+fn service_url(variable: &'static str, value: &str, tls: Option<&ClientTls>) -> Result<String, ConfigError> {
     let value = value.trim().trim_end_matches('/');
-    gatehouse_client::upstream::validate(value).map_err(|e| bad(variable, e.to_string()))?;
+    let https = gatehouse_client::upstream::validate(value).map_err(|e| bad(variable, e.to_string()))?;
+    if https && tls.is_none() {
+        return Err(bad(variable, "https:// addresses need GATEHOUSE_TLS_CA_FILE, the CA to trust"));
+    }
     Ok(value.to_owned())
+}
+
+/// The TLS files: a certificate and its key go together; a client CA needs
+/// them; each file is read and checked now, so that a bad one stops the start.
+fn tls(options: &ServeOptions) -> Result<(Option<Arc<ServerTls>>, Option<ClientTls>), ConfigError> {
+    let identity = match (&options.tls_cert_file, &options.tls_key_file) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        (Some(_), None) => return Err(bad("GATEHOUSE_TLS_KEY_FILE", "is needed with GATEHOUSE_TLS_CERT_FILE")),
+        (None, Some(_)) => return Err(bad("GATEHOUSE_TLS_CERT_FILE", "is needed with GATEHOUSE_TLS_KEY_FILE")),
+    };
+    let server = match (&identity, &options.tls_client_ca_file) {
+        (Some((cert, key)), client_ca) => {
+            let files = ServerTlsFiles { cert: cert.clone(), key: key.clone(), client_ca: client_ca.clone() };
+            Some(ServerTls::load(files).map_err(|e| bad("GATEHOUSE_TLS_CERT_FILE", e.to_string()))?)
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "GATEHOUSE_TLS_CLIENT_CA_FILE",
+                "needs GATEHOUSE_TLS_CERT_FILE and GATEHOUSE_TLS_KEY_FILE",
+            ));
+        }
+        (None, None) => None,
+    };
+    let client = options.tls_ca_file.as_ref().map(|ca| ClientTls { ca: ca.clone(), identity });
+    if let Some(client) = &client {
+        client.load().map_err(|e| bad("GATEHOUSE_TLS_CA_FILE", e.to_string()))?;
+    }
+    Ok((server, client))
 }
 
 fn issuer(value: &str) -> Result<String, ConfigError> {
@@ -130,6 +170,20 @@ fn scope_catalogue(path: Option<&std::path::Path>) -> Result<ScopeCatalogue, Con
         .map_err(|e| bad(VARIABLE, e.to_string()))
 }
 
+impl ServeConfig {
+    /// Settings that only make sense for some targets.
+    pub(crate) fn for_target(self, target: ServeTarget) -> Result<Self, ConfigError> {
+        if target == ServeTarget::All && self.server_tls.is_some() {
+            // The parts of `serve all` call each other on loopback, inside one process.
+            return Err(bad(
+                "GATEHOUSE_TLS_CERT_FILE",
+                "TLS is for the per-part processes (serve registry|authorization|token)",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 impl ServeOptions {
     pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigError> {
         if self.database_max_connections == 0 {
@@ -144,6 +198,7 @@ impl ServeOptions {
         if self.password_iterations == 0 {
             return Err(bad("GATEHOUSE_PASSWORD_ITERATIONS", "must be at least 1"));
         }
+        let (server_tls, client_tls) = tls(self)?;
         let log_format = LogFormat::parse(&self.log_format)
             .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format)))?;
         Ok(ServeConfig {
@@ -153,9 +208,13 @@ impl ServeOptions {
             registry_listen: socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen)?,
             gateway_listen: socket_addr("GATEHOUSE_GATEWAY_LISTEN", &self.gateway_listen)?,
             metrics_listen: socket_addr("GATEHOUSE_METRICS_LISTEN", &self.metrics_listen)?,
-            registry_url: service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url)?,
+            registry_url: service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url, client_tls.as_ref())?,
             authorization_listen: socket_addr("GATEHOUSE_AUTHORIZATION_LISTEN", &self.authorization_listen)?,
-            authorization_url: service_url("GATEHOUSE_AUTHORIZATION_URL", &self.authorization_url)?,
+            authorization_url: service_url(
+                "GATEHOUSE_AUTHORIZATION_URL",
+                &self.authorization_url,
+                client_tls.as_ref(),
+            )?,
             cache_url: cache_url(&self.cache_url)?,
             cache_prefix: self.cache_prefix.clone(),
             authorization: AuthorizationConfig {
@@ -165,7 +224,7 @@ impl ServeOptions {
                 ..AuthorizationConfig::default()
             },
             token_listen: socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen)?,
-            token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url)?,
+            token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref())?,
             token: TokenConfig {
                 access_ttl: seconds("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs, 60, 7 * 24 * 3600)?,
                 refresh_ttl: seconds(
@@ -191,6 +250,8 @@ impl ServeOptions {
                 ..RegistryConfig::default()
             },
             log_format,
+            server_tls,
+            client_tls,
         })
     }
 }

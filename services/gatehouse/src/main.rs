@@ -31,7 +31,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve { target: ServeTarget::All, options: Box::default() });
     let result = match command {
-        Command::Serve { target, options } => match options.validate() {
+        Command::Serve { target, options } => match options.validate().and_then(|c| c.for_target(target)) {
             Ok(config) => {
                 gatehouse_runtime::telemetry::init(config.log_format);
                 serve::run(target, config).await

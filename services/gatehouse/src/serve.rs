@@ -27,8 +27,12 @@ struct Lifecycle {
 }
 
 impl Lifecycle {
-    fn limits(&self) -> ServerLimits {
-        ServerLimits { draining: Some(self.draining.clone()), ..ServerLimits::default() }
+    fn limits(&self, config: &ServeConfig) -> ServerLimits {
+        ServerLimits {
+            draining: Some(self.draining.clone()),
+            tls: config.server_tls.clone(),
+            ..ServerLimits::default()
+        }
     }
 }
 
@@ -81,7 +85,12 @@ fn local_url(address: SocketAddr) -> String {
 }
 
 fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Upstream> {
-    gatehouse_gateway::channel(url, config.rpc_timeout).with_context(|| format!("service address {url}"))
+    let options = gatehouse_client::UpstreamOptions {
+        timeout: config.rpc_timeout,
+        tls: config.client_tls.clone(),
+        ..gatehouse_client::UpstreamOptions::default()
+    };
+    gatehouse_client::upstream::balanced(url, options).with_context(|| format!("service address {url}"))
 }
 
 /// Runs `target` until SIGTERM or SIGINT, then drains within the grace period.
@@ -209,10 +218,9 @@ fn registry(
 ) -> anyhow::Result<Server> {
     let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), Arc::new(SystemClock))?;
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
+    let limits = life.limits(config);
     Ok(Box::pin(async move {
-        gatehouse_registry::serve(registry, db, listener, life.limits(), life.stop.wait())
-            .await
-            .context("registry server")
+        gatehouse_registry::serve(registry, db, listener, limits, life.stop.wait()).await.context("registry server")
     }))
 }
 
@@ -232,8 +240,9 @@ fn authorization(
         Arc::new(SystemClock),
     );
     println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
+    let limits = life.limits(config);
     Ok(Box::pin(async move {
-        gatehouse_authorization::serve(service, db, kv, listener, life.limits(), life.stop.wait())
+        gatehouse_authorization::serve(service, db, kv, listener, limits, life.stop.wait())
             .await
             .context("authorization server")
     }))
@@ -250,8 +259,9 @@ fn token(
     let service =
         gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, Arc::new(SystemClock));
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
+    let limits = life.limits(config);
     Ok(Box::pin(async move {
-        gatehouse_token::serve(service, db, listener, life.limits(), life.stop.wait()).await.context("token server")
+        gatehouse_token::serve(service, db, listener, limits, life.stop.wait()).await.context("token server")
     }))
 }
 

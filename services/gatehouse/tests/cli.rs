@@ -444,4 +444,21 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(variable), "{stderr}");
     }
+    // TLS settings that cannot work, each named before anything binds.
+    let pem = std::env::temp_dir().join(format!("gatehouse-not-pem-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&pem, "not a certificate").unwrap();
+    let pem = pem.to_str().unwrap();
+    for (target, env, named) in [
+        ("token", vec![("GATEHOUSE_TLS_CERT_FILE", pem)], "GATEHOUSE_TLS_KEY_FILE"),
+        ("token", vec![("GATEHOUSE_TLS_CLIENT_CA_FILE", pem)], "GATEHOUSE_TLS_CLIENT_CA_FILE"),
+        ("token", vec![("GATEHOUSE_TLS_CERT_FILE", pem), ("GATEHOUSE_TLS_KEY_FILE", pem)], "GATEHOUSE_TLS_CERT_FILE"),
+        ("token", vec![("GATEHOUSE_TLS_CA_FILE", "/nonexistent/ca.pem")], "GATEHOUSE_TLS_CA_FILE"),
+        ("gateway", vec![("GATEHOUSE_TOKEN_URL", "https://token:50053")], "GATEHOUSE_TOKEN_URL"),
+    ] {
+        let output = Command::new(BIN).args(["serve", target]).envs(env.clone()).output().expect("run");
+        assert_eq!(output.status.code(), Some(64), "{env:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{env:?}: {stderr}");
+    }
+    let _ = std::fs::remove_file(pem);
 }

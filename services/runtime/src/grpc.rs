@@ -25,11 +25,13 @@ pub struct ServerLimits {
     /// Fires when shutdown begins: health turns NOT_SERVING at once, while the
     /// server keeps serving until the actual shutdown (the pre-stop delay).
     pub draining: Option<Shutdown>,
+    /// TLS (or mTLS) on the port; plaintext when `None`.
+    pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256, draining: None }
+        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256, draining: None, tls: None }
     }
 }
 
@@ -133,7 +135,7 @@ where
         .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Server::builder()
+    let router = Server::builder()
         .timeout(limits.request_timeout)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .tcp_nodelay(true)
@@ -141,8 +143,10 @@ where
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .add_service(reflection_v1alpha);
+    match limits.tls {
+        Some(tls) => router.serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown).await?,
+        None => router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?,
+    }
     Ok(())
 }

@@ -8,5 +8,6 @@ pub mod metrics;
 pub mod observe;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use shutdown::Shutdown;
