@@ -76,12 +76,21 @@ def main() -> None:
                     named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
                     if named.get("metrics") != int(metrics.rsplit(":", 1)[1]):
                         fail(f"{doc['metadata']['name']}: metrics served on {metrics}, port 'metrics' is {named.get('metrics')}")
+                    tls = "GATEHOUSE_TLS_CERT_FILE" in config and part != "gateway"
                     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                         p = container.get(probe)
                         if p is None:
                             fail(f"{doc['metadata']['name']}: no {probe}")
                         if "grpc" in p and p["grpc"]["port"] != port:
                             fail(f"{doc['metadata']['name']}: {probe} probes port {p['grpc']['port']}, not {port}")
+                        if "grpc" in p and tls:
+                            fail(f"{doc['metadata']['name']}: kubelet's gRPC {probe} cannot speak TLS; probe the metrics port")
+                        if "httpGet" in p and p["httpGet"]["port"] not in named and p["httpGet"]["port"] not in named.values():
+                            fail(f"{doc['metadata']['name']}: {probe} probes port {p['httpGet']['port']}, which is not declared")
+                    mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+                    for key in ("GATEHOUSE_TLS_CERT_FILE", "GATEHOUSE_TLS_KEY_FILE", "GATEHOUSE_TLS_CLIENT_CA_FILE", "GATEHOUSE_TLS_CA_FILE"):
+                        if key in config and not any(config[key].startswith(m.rstrip("/") + "/") for m in mounts):
+                            fail(f"{doc['metadata']['name']}: {key}={config[key]} is not under a mounted volume")
                         if "httpGet" in p and p["httpGet"]["path"] not in health_paths:
                             fail(f"{doc['metadata']['name']}: {probe} path {p['httpGet']['path']} does not exist")
                 elif args != ["migrate"]:

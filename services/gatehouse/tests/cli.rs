@@ -288,6 +288,8 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert!(unready, "/readyz never reported 503 after SIGTERM");
+    let metrics_readyz = format!("{}/readyz", server.metrics_url.trim_end_matches("/metrics"));
+    assert_eq!(ready(http.clone(), metrics_readyz).await, 503, "the metrics port's /readyz follows gRPC health");
     let channel =
         tonic::transport::Endpoint::from_shared(server.registry_url.clone()).unwrap().connect().await.unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
@@ -343,6 +345,11 @@ async fn metrics_show_the_flow_and_no_secret() {
             .unwrap();
         assert_eq!(answer.status(), 200);
     }
+
+    // Plain-HTTP probes beside the metrics, for pods whose gRPC port speaks TLS.
+    let base = server.metrics_url.trim_end_matches("/metrics");
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200, "every service is SERVING");
 
     let response = http.get(&server.metrics_url).send().await.unwrap();
     assert_eq!(response.status(), 200);

@@ -203,7 +203,10 @@ pub fn metrics() -> &'static Metrics {
     &METRICS
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+/// Serves `GET /metrics` on `listener` until `shutdown` resolves, with
+/// plain-HTTP `/healthz` (the process runs) and `/readyz` (every gRPC
+/// service of the process is SERVING) for probes of pods whose gRPC port
+/// speaks TLS.
 pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     async fn scrape() -> impl axum::response::IntoResponse {
         (
@@ -211,7 +214,13 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + S
             metrics().render(),
         )
     }
-    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+    async fn ready() -> http::StatusCode {
+        if crate::grpc::readiness::ready() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE }
+    }
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(ready));
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
