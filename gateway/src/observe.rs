@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use gatehouse_client::request_id;
+use gatehouse_client::request_id::{self, RequestContext};
 use gatehouse_runtime::metrics::{HttpLabels, HttpRoute, metrics};
 use tracing::Instrument;
 
@@ -24,7 +24,9 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         method = %method,
         route = %route
     );
-    let mut response = request_id::scope(id.clone(), next.run(request)).instrument(span.clone()).await;
+    let traceparent = gatehouse_runtime::telemetry::join_trace(&span, request.headers());
+    let context = RequestContext { id: id.clone(), traceparent };
+    let mut response = request_id::scope(context, next.run(request)).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request finished"));

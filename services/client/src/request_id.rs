@@ -15,18 +15,26 @@ use http::{HeaderMap, HeaderValue};
 /// The header (and gRPC metadata key) that carries the id.
 pub const HEADER: &str = "x-request-id";
 
+/// What a request carries into the calls it causes.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub id: HeaderValue,
+    /// The W3C `traceparent` of the span serving the request, when traces are exported.
+    pub traceparent: Option<HeaderValue>,
+}
+
 tokio::task_local! {
-    static CURRENT: HeaderValue;
+    static CURRENT: RequestContext;
 }
 
 /// The id of the request being served by this task, if any.
 pub fn current() -> Option<HeaderValue> {
-    CURRENT.try_with(HeaderValue::clone).ok()
+    CURRENT.try_with(|c| c.id.clone()).ok()
 }
 
-/// Runs `work` with `id` as the current request id.
-pub async fn scope<F: Future>(id: HeaderValue, work: F) -> F::Output {
-    CURRENT.scope(id, work).await
+/// Runs `work` with `context` as the current request's.
+pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
+    CURRENT.scope(context, work).await
 }
 
 /// The caller's id when it is 1 to 64 characters of `[A-Za-z0-9._-]`
@@ -49,11 +57,15 @@ pub fn generate() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-/// Copies the current id into an outgoing request.
+/// Copies the current id (and trace context) into an outgoing request.
 pub(crate) fn propagate<B>(mut request: http::Request<B>) -> http::Request<B> {
-    if let Some(id) = current() {
-        request.headers_mut().insert(HEADER, id);
-    }
+    let _ = CURRENT.try_with(|context| {
+        let headers = request.headers_mut();
+        headers.insert(HEADER, context.id.clone());
+        if let Some(traceparent) = &context.traceparent {
+            headers.insert("traceparent", traceparent.clone());
+        }
+    });
     request
 }
 
@@ -79,8 +91,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_current_id_is_copied_into_outgoing_calls() {
-        let outgoing = scope(HeaderValue::from_static("abc"), async { propagate(http::Request::new(())) }).await;
+        let context = RequestContext {
+            id: HeaderValue::from_static("abc"),
+            traceparent: Some(HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
+        };
+        let outgoing = scope(context, async { propagate(http::Request::new(())) }).await;
         assert_eq!(outgoing.headers()[HEADER], "abc");
+        assert!(outgoing.headers()["traceparent"].to_str().unwrap().starts_with("00-0af7"));
         assert!(propagate(http::Request::new(())).headers().get(HEADER).is_none(), "none outside a request");
     }
 }

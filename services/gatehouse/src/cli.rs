@@ -93,6 +93,9 @@ pub(crate) struct ServeOptions {
     /// PEM CA whose client certificates the gRPC ports require (mutual TLS).
     #[arg(long, env = "GATEHOUSE_TLS_CLIENT_CA_FILE")]
     pub(crate) tls_client_ca_file: Option<std::path::PathBuf>,
+    /// OTLP/gRPC collector that receives this process's traces, such as `http://otel-collector:4317`.
+    #[arg(long, env = "GATEHOUSE_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
     /// PEM CA this process trusts when it calls `https://` services.
     #[arg(long, env = "GATEHOUSE_TLS_CA_FILE")]
     pub(crate) tls_ca_file: Option<std::path::PathBuf>,

@@ -64,6 +64,8 @@ pub(crate) struct ServeConfig {
     pub(crate) server_tls: Option<Arc<ServerTls>>,
     /// How this process calls `https://` services.
     pub(crate) client_tls: Option<ClientTls>,
+    /// Where traces are exported (OTLP/gRPC); none when unset.
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -252,6 +254,13 @@ impl ServeOptions {
             log_format,
             server_tls,
             client_tls,
+            otlp_endpoint: match self.otlp_endpoint.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),
+                Some(url) => {
+                    return Err(bad("GATEHOUSE_OTLP_ENDPOINT", format!("{url:?} is not an http(s):// address")));
+                }
+            },
         })
     }
 }

@@ -33,15 +33,26 @@ async fn run(cli: Cli) -> ExitCode {
     let result = match command {
         Command::Serve { target, options } => match options.validate().and_then(|c| c.for_target(target)) {
             Ok(config) => {
-                gatehouse_runtime::telemetry::init(config.log_format);
-                serve::run(target, config).await
+                let telemetry = match telemetry(&config, target.name()) {
+                    Ok(telemetry) => telemetry,
+                    Err(error) => return config_error(&error),
+                };
+                let result = serve::run(target, config).await;
+                // Sends the spans still buffered; blocking, so off the workers.
+                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+                result
             }
             Err(error) => return config_error(&error),
         },
         Command::Migrate { options } => match options.validate() {
             Ok(config) => {
-                gatehouse_runtime::telemetry::init(config.log_format);
-                serve::migrate(&config).await
+                let telemetry = match telemetry(&config, "migrate") {
+                    Ok(telemetry) => telemetry,
+                    Err(error) => return config_error(&error),
+                };
+                let result = serve::migrate(&config).await;
+                let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+                result
             }
             Err(error) => return config_error(&error),
         },
@@ -55,6 +66,19 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logging, and trace export when `GATEHOUSE_OTLP_ENDPOINT` is set.
+fn telemetry(
+    config: &config::ServeConfig,
+    part: &str,
+) -> Result<gatehouse_runtime::telemetry::Telemetry, config::ConfigError> {
+    let otlp = config.otlp_endpoint.as_ref().map(|endpoint| gatehouse_runtime::telemetry::Otlp {
+        endpoint: endpoint.clone(),
+        service_name: format!("gatehouse-{part}"),
+    });
+    gatehouse_runtime::telemetry::init(config.log_format, otlp.as_ref())
+        .map_err(|e| config::ConfigError { variable: "GATEHOUSE_OTLP_ENDPOINT", problem: e.to_string() })
 }
 
 fn config_error(error: &config::ConfigError) -> ExitCode {

@@ -417,6 +417,84 @@ async fn a_request_id_follows_the_request_into_every_service_log() {
     }
 }
 
+/// An OTLP/gRPC collector on loopback that keeps every span it receives.
+async fn collector() -> (String, std::sync::Arc<tokio::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+    use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+    type Spans = std::sync::Arc<tokio::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>;
+    struct Collector(Spans);
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let mut spans = self.0.lock().await;
+            for resource in request.into_inner().resource_spans {
+                for scope in resource.scope_spans {
+                    spans.extend(scope.spans);
+                }
+            }
+            Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        }
+    }
+    let spans = Spans::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let service = TraceServiceServer::new(Collector(spans.clone()));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (url, spans)
+}
+
+/// With `GATEHOUSE_OTLP_ENDPOINT`, the spans of one request (the gateway's
+/// `http` span, the token service's `rpc` span and the registry call it
+/// makes) reach the collector as one trace, each a child of its caller, with
+/// the request id as an attribute; SIGTERM flushes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_of_one_request_reach_the_otlp_collector_as_one_trace() {
+    let (endpoint, spans) = collector().await;
+    let server = Server::start_with(&[("GATEHOUSE_OTLP_ENDPOINT", endpoint.as_str())]);
+    let (id, secret) = server.client_credentials_app("otel", "Traced");
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/token", server.gateway_url))
+        .header("x-request-id", "otel-1")
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+    assert!(status.success());
+
+    let spans = spans.lock().await;
+    let attribute = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        span.attributes.iter().find(|a| a.key == key).and_then(|a| match &a.value.as_ref()?.value {
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(v)) => Some(v.clone()),
+            _ => None,
+        })
+    };
+    let of_request: Vec<_> = spans.iter().filter(|s| attribute(s, "request_id").as_deref() == Some("otel-1")).collect();
+    let find = |name: &str, rpc: Option<&str>| {
+        of_request
+            .iter()
+            .find(|s| s.name == name && rpc.is_none_or(|r| attribute(s, "rpc").is_some_and(|v| v.starts_with(r))))
+            .copied()
+            .unwrap_or_else(|| panic!("no {name} span {rpc:?} among {of_request:#?}"))
+    };
+    let http = find("http", None);
+    let exchange = find("rpc", Some("/gatehouse.token.v1.TokenService/Exchange"));
+    let registry = find("rpc", Some("/gatehouse.registry.v1.RegistryService/"));
+    assert!(of_request.iter().all(|s| s.trace_id == http.trace_id), "one trace for the whole request");
+    assert_eq!(exchange.parent_span_id, http.span_id, "the token service's span is a child of the gateway's");
+    assert_eq!(registry.parent_span_id, exchange.span_id, "the registry call is a child of the token service's span");
+    assert_eq!(attribute(http, "route").as_deref(), Some("/oauth/token"));
+}
+
 #[test]
 fn user_errors_are_one_readable_line() {
     let server = Server::start();

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use gatehouse_client::request_id;
+use gatehouse_client::request_id::{self, RequestContext};
 use tracing::Instrument;
 
 use crate::metrics::{RpcLabels, RpcMethod, code_name, metrics};
@@ -49,8 +49,9 @@ where
         let path = request.uri().path().to_owned();
         let id = request_id::from_headers(request.headers());
         let span = tracing::info_span!("rpc", request_id = id.to_str().unwrap_or_default(), rpc = %path);
+        let traceparent = crate::telemetry::join_trace(&span, request.headers());
         // The handler's future runs inside the scope: its own RPCs carry the id.
-        let call = request_id::scope(id, self.inner.call(request));
+        let call = request_id::scope(RequestContext { id, traceparent }, self.inner.call(request));
         Box::pin(
             async move {
                 let response = call.await;
