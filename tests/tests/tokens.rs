@@ -574,3 +574,61 @@ async fn authorization_server_metadata_names_every_endpoint() {
     assert!(meta["grant_types_supported"].as_array().unwrap().iter().all(|g| g != "password"));
     assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 12);
 }
+
+/// Successful client authentications are reused for
+/// `GATEHOUSE_CLIENT_AUTH_CACHE_SECS` (5 s by default), so a deleted secret
+/// keeps working that long in the token service; with 0 it is refused at
+/// once. A wrong secret is never answered from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_authentication_cache_is_bounded_and_can_be_turned_off() {
+    use gatehouse_proto::pb::registry::v1::{
+        DeleteClientSecretRequest, GetApplicationRequest, RotateClientSecretRequest,
+    };
+    for cache_secs in [0, 5] {
+        let env = TestEnv::builder()
+            .token_config(|c| c.client_auth_cache = std::time::Duration::from_secs(cache_secs))
+            .start()
+            .await;
+        let mut app = app(env).await;
+        let (status, _) = app.token(&[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, 200);
+        let mut registry = app.env.registry().await;
+        let client_id = app.client_id.clone();
+        let application = registry
+            .get_application(GetApplicationRequest { client_id: client_id.clone(), acting_owner_id: String::new() })
+            .await
+            .unwrap()
+            .into_inner()
+            .application
+            .unwrap();
+        let old_secret_id = application.secrets[0].id.clone();
+        let rotated = registry
+            .rotate_client_secret(RotateClientSecretRequest {
+                client_id: client_id.clone(),
+                acting_owner_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        registry
+            .delete_client_secret(DeleteClientSecretRequest {
+                client_id: client_id.clone(),
+                secret_id: old_secret_id,
+                acting_owner_id: String::new(),
+            })
+            .await
+            .unwrap();
+
+        let (old, _) = app.token(&[("grant_type", "client_credentials")]).await;
+        let expected = if cache_secs == 0 { 401 } else { 200 };
+        assert_eq!(old, expected, "the deleted secret with a {cache_secs} s cache");
+        let wrong = app
+            .browser
+            .post_client("/oauth/token", Some((&client_id, "gcs_wrong")), &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(wrong.status, 401, "a wrong secret is never answered from the cache");
+        app.secret = rotated.client_secret;
+        let (new, _) = app.token(&[("grant_type", "client_credentials")]).await;
+        assert_eq!(new, 200);
+    }
+}

@@ -114,6 +114,10 @@ pub(crate) struct ServeOptions {
     /// Refresh token lifetime in seconds (the seed platform's: 90 days).
     #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL_SECS", default_value_t = 7_776_000)]
     pub(crate) refresh_token_ttl_secs: u64,
+    /// How long the token service reuses a successful client authentication (0: never);
+    /// a deleted secret or application keeps working that long.
+    #[arg(long, env = "GATEHOUSE_CLIENT_AUTH_CACHE_SECS", default_value_t = 5)]
+    pub(crate) client_auth_cache_secs: u64,
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,

@@ -235,6 +235,7 @@ impl ServeOptions {
                     600,
                     400 * 24 * 3600,
                 )?,
+                client_auth_cache: seconds("GATEHOUSE_CLIENT_AUTH_CACHE_SECS", self.client_auth_cache_secs, 0, 60)?,
                 ..TokenConfig::default()
             },
             signup_enabled: self.signup_enabled,

@@ -1,7 +1,11 @@
 //! What the token service asks of the registry and the authorization service.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
 use gatehouse_client::Upstream;
-use gatehouse_oauth::{ClientType, GrantType, OAuthError, Scope, ScopeSet};
+use gatehouse_oauth::{Clock, ClientType, GrantType, OAuthError, Scope, ScopeSet, SecretHash};
 use gatehouse_proto::convert::{client_type_from_pb, grant_type_from_pb};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{RedeemCodeRequest, RedeemCodeResponse};
@@ -36,6 +40,53 @@ pub(crate) enum Redeemed {
 pub(crate) struct Clients {
     registry: Upstream,
     authorization: Upstream,
+    authenticated: Arc<AuthCache>,
+}
+
+/// Successful client authentications, kept for a few seconds: a token
+/// request otherwise costs a registry call (and its SQL reads) before any
+/// token work. Keyed by the client id and the SHA-256 of the presented
+/// secret (never the secret itself); failures are never kept. The price,
+/// documented: a deleted secret or application, or a changed grant list,
+/// takes effect in this service up to `ttl` later.
+#[derive(Debug)]
+struct AuthCache {
+    ttl: i64,
+    clock: Arc<dyn Clock>,
+    entries: RwLock<HashMap<(String, String), (Client, i64)>>,
+}
+
+/// Bounds memory whatever the number of clients.
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
+impl AuthCache {
+    fn key(credentials: &ClientCredentials) -> (String, String) {
+        (credentials.client_id.clone(), SecretHash::of(&credentials.client_secret).as_str().to_owned())
+    }
+
+    fn get(&self, key: &(String, String)) -> Option<Client> {
+        if self.ttl == 0 {
+            return None;
+        }
+        let now = self.clock.now().timestamp();
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries.get(key).filter(|(_, expires)| *expires > now).map(|(client, _)| client.clone())
+    }
+
+    fn put(&self, key: (String, String), client: &Client) {
+        if self.ttl == 0 {
+            return;
+        }
+        let now = self.clock.now().timestamp();
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= AUTH_CACHE_ENTRIES {
+            entries.retain(|_, (_, expires)| *expires > now);
+            if entries.len() >= AUTH_CACHE_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (client.clone(), now + self.ttl));
+    }
 }
 
 /// A status from another service: its OAuth error if it carries one (the
@@ -48,8 +99,10 @@ fn upstream(service: &'static str, status: Status) -> TokenError {
 }
 
 impl Clients {
-    pub(crate) fn new(registry: Upstream, authorization: Upstream) -> Self {
-        Self { registry, authorization }
+    pub(crate) fn new(registry: Upstream, authorization: Upstream, auth_cache: Duration, clock: Arc<dyn Clock>) -> Self {
+        let ttl = i64::try_from(auth_cache.as_secs()).unwrap_or(i64::MAX);
+        let authenticated = Arc::new(AuthCache { ttl, clock, entries: RwLock::default() });
+        Self { registry, authorization, authenticated }
     }
 
     /// Authenticates the client (RFC 6749 §2.3); every failure is `invalid_client`.
@@ -57,6 +110,10 @@ impl Clients {
         let Some(credentials) = credentials.filter(|c| !c.client_id.is_empty()) else {
             return Err(OAuthError::invalid_client("client authentication is missing").into());
         };
+        let key = AuthCache::key(credentials);
+        if let Some(client) = self.authenticated.get(&key) {
+            return Ok(client);
+        }
         let request = AuthenticateClientRequest {
             client_id: credentials.client_id.clone(),
             client_secret: credentials.client_secret.clone(),
@@ -69,12 +126,14 @@ impl Clients {
             .into_inner()
             .application
             .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-        Ok(Client {
+        let client = Client {
             client_type: client_type_from_pb(app.client_type).ok().flatten().unwrap_or(ClientType::Confidential),
             grant_types: app.grant_types.iter().filter_map(|g| grant_type_from_pb(*g).ok()).collect(),
             scopes: ScopeSet::from_scopes(app.scopes.iter().filter_map(|s| Scope::parse(s))),
             client_id: app.client_id,
-        })
+        };
+        self.authenticated.put(key, &client);
+        Ok(client)
     }
 
     pub(crate) async fn redeem(&self, request: RedeemCodeRequest) -> TokenResult<Redeemed> {

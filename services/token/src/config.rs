@@ -13,6 +13,9 @@ pub struct TokenConfig {
     pub cleanup_every: Duration,
     /// Rows deleted per statement, so that cleanup never holds long locks.
     pub cleanup_batch: u64,
+    /// How long a successful client authentication is reused (0: never).
+    /// A deleted secret or application keeps working here up to this long.
+    pub client_auth_cache: Duration,
 }
 
 impl Default for TokenConfig {
@@ -22,6 +25,7 @@ impl Default for TokenConfig {
             refresh_ttl: Duration::from_secs(90 * 24 * 60 * 60),
             cleanup_every: Duration::from_secs(10 * 60),
             cleanup_batch: 1000,
+            client_auth_cache: Duration::from_secs(5),
         }
     }
 }

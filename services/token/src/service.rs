@@ -34,7 +34,7 @@ impl TokenService {
         authorization: Upstream,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let clients = Clients::new(registry, authorization);
+        let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
         Self { inner: Arc::new(Inner { config, store, kv, clients, clock }) }
     }
 
