@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use gatehouse_client::Upstream;
-use gatehouse_oauth::{Clock, ClientType, GrantType, OAuthError, Scope, ScopeSet, SecretHash};
+use gatehouse_oauth::{ClientType, Clock, GrantType, OAuthError, Scope, ScopeSet, SecretHash};
 use gatehouse_proto::convert::{client_type_from_pb, grant_type_from_pb};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{RedeemCodeRequest, RedeemCodeResponse};
@@ -99,7 +99,12 @@ fn upstream(service: &'static str, status: Status) -> TokenError {
 }
 
 impl Clients {
-    pub(crate) fn new(registry: Upstream, authorization: Upstream, auth_cache: Duration, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        registry: Upstream,
+        authorization: Upstream,
+        auth_cache: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let ttl = i64::try_from(auth_cache.as_secs()).unwrap_or(i64::MAX);
         let authenticated = Arc::new(AuthCache { ttl, clock, entries: RwLock::default() });
         Self { registry, authorization, authenticated }
