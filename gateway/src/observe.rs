@@ -16,7 +16,12 @@ use tracing::Instrument;
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = request.method().as_str().to_owned();
+    // Any token is a valid HTTP method: only the standard ones become labels.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
     let id = request_id::from_headers(request.headers());
     let span = tracing::info_span!(
         "http",

@@ -38,8 +38,8 @@ pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
 }
 
 /// The caller's id when it is 1 to 64 characters of `[A-Za-z0-9._-]`
-/// (anything else could forge log lines), otherwise a new random one.
-pub fn from_headers(headers: &HeaderMap) -> HeaderValue {
+/// (anything else could forge log lines).
+pub fn incoming(headers: &HeaderMap) -> Option<HeaderValue> {
     headers
         .get(HEADER)
         .filter(|v| {
@@ -48,7 +48,11 @@ pub fn from_headers(headers: &HeaderMap) -> HeaderValue {
                 && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         })
         .cloned()
-        .unwrap_or_else(generate)
+}
+
+/// The caller's id (see [`incoming`]), otherwise a new random one.
+pub fn from_headers(headers: &HeaderMap) -> HeaderValue {
+    incoming(headers).unwrap_or_else(generate)
 }
 
 /// A new random id: 128 bits, hex.

@@ -140,6 +140,10 @@ pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, Upstre
     if options.tls.is_none() && targets.iter().any(|t| t.scheme == "https") {
         return Err(UpstreamError { address: spec.to_owned(), problem: "https:// needs a CA to trust".to_owned() });
     }
+    // Unreadable TLS files are an error at creation; later, the previous files are kept.
+    if let Some(tls) = &options.tls {
+        tls.load().map_err(|e| UpstreamError { address: spec.to_owned(), problem: e.to_string() })?;
+    }
     let (channel, changes) = Channel::balance_channel::<String>(1024);
     tokio::spawn(Membership::new(targets, options, changes).run());
     let propagate: fn(http::Request<Body>) -> http::Request<Body> = crate::request_id::propagate;

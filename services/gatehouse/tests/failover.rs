@@ -186,7 +186,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
             ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
             ("GATEHOUSE_AUTHORIZATION_URL", list([a1, a2])),
             ("GATEHOUSE_TOKEN_URL", list([t1, t2])),
-            ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "2".to_owned()),
+            ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "3".to_owned()),
         ],
     };
     let migrate =

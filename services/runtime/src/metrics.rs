@@ -6,8 +6,10 @@
 //! ever take values from a fixed set (RPC names, route templates, grant
 //! types), never from request data, so a caller cannot grow the series.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -87,6 +89,17 @@ pub struct Metrics {
     pub cache_lookups: Family<CacheLabels, Counter>,
     pool_connections: Family<PoolLabels, Gauge>,
     pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
+    /// The handles of each RPC path seen, so that the hot path neither
+    /// allocates labels nor hashes them twice.
+    rpc_paths: RwLock<HashMap<String, Arc<RpcHandles>>>,
+}
+
+/// The metrics of one RPC method: its latency and one counter per status code.
+#[derive(Debug)]
+struct RpcHandles {
+    method: RpcMethod,
+    duration: Histogram,
+    counts: [OnceLock<Counter>; 17],
 }
 
 /// Latency buckets from 0.25 ms to about 4 s: internal RPCs take well under a
@@ -153,20 +166,51 @@ impl Metrics {
             cache_lookups,
             pool_connections,
             pools: RwLock::new(Vec::new()),
+            rpc_paths: RwLock::default(),
         }
+    }
+
+    /// Counts and times one RPC of `path` (`/package.Service/Method`).
+    pub fn record_rpc(&self, path: &str, code: tonic::Code, elapsed: Duration) {
+        // Unknown services and methods would let a caller invent labels.
+        let path = if code == tonic::Code::Unimplemented { "/unknown/unknown" } else { path };
+        let found = self.rpc_paths.read().unwrap_or_else(PoisonError::into_inner).get(path).cloned();
+        let handles = found.unwrap_or_else(|| {
+            let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or(("unknown", "unknown"));
+            let method = RpcMethod { service: service.to_owned(), method: method.to_owned() };
+            let handles = Arc::new(RpcHandles {
+                duration: self.rpc_duration.get_or_create(&method).clone(),
+                method,
+                counts: Default::default(),
+            });
+            let mut paths = self.rpc_paths.write().unwrap_or_else(PoisonError::into_inner);
+            paths.entry(path.to_owned()).or_insert(handles).clone()
+        });
+        handles.duration.observe(elapsed.as_secs_f64());
+        let index = usize::try_from(code as i32).unwrap_or(0).min(16);
+        handles.counts[index]
+            .get_or_init(|| {
+                let labels = RpcLabels {
+                    service: handles.method.service.clone(),
+                    method: handles.method.method.clone(),
+                    code: code_name(code),
+                };
+                self.rpc_requests.get_or_create(&labels).clone()
+            })
+            .inc();
     }
 
     /// Reports the connections of `db`'s pool as `pool` on every scrape.
     /// Registering one name twice (parts sharing a pool) keeps the first.
     pub fn watch_pool(&self, pool: &'static str, db: &DatabaseConnection) {
-        let mut pools = self.pools.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
         if !pools.iter().any(|(name, _)| *name == pool) {
             pools.push((pool, db.clone()));
         }
     }
 
     fn sample_pools(&self) {
-        let pools = self.pools.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
         for (pool, db) in pools.iter() {
             let (size, idle) = match &db.inner {
                 DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {

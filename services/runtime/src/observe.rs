@@ -10,7 +10,7 @@ use std::time::Instant;
 use gatehouse_client::request_id::{self, RequestContext};
 use tracing::Instrument;
 
-use crate::metrics::{RpcLabels, RpcMethod, code_name, metrics};
+use crate::metrics::{code_name, metrics};
 
 /// The tower layer every Gatehouse gRPC server has.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,14 +47,23 @@ where
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let started = Instant::now();
         let path = request.uri().path().to_owned();
-        let id = request_id::from_headers(request.headers());
-        let span = tracing::info_span!("rpc", request_id = id.to_str().unwrap_or_default(), rpc = %path);
-        let traceparent = crate::telemetry::join_trace(&span, request.headers());
-        // The handler's future runs inside the scope: its own RPCs carry the id.
-        let call = request_id::scope(RequestContext { id, traceparent }, self.inner.call(request));
+        let incoming = request_id::incoming(request.headers());
+        let span = tracing::info_span!("rpc", request_id = tracing::field::Empty, rpc = %path);
+        // An id is made only when something will show it (the span logs, or
+        // traces are exported); a caller's id is always passed on.
+        let id = incoming.or_else(|| (!span.is_disabled()).then(request_id::generate));
+        let context = id.map(|id| {
+            span.record("request_id", id.to_str().unwrap_or_default());
+            RequestContext { id, traceparent: crate::telemetry::join_trace(&span, request.headers()) }
+        });
+        let call = self.inner.call(request);
         Box::pin(
             async move {
-                let response = call.await;
+                // The handler's future runs inside the scope: its own RPCs carry the id.
+                let response = match context {
+                    Some(context) => request_id::scope(context, call).await,
+                    None => call.await,
+                };
                 // A handler's error is a trailers-only response: the status is in
                 // the headers. A success carries it in the trailers, after the body.
                 let code = match &response {
@@ -66,23 +75,9 @@ where
                         .map_or(tonic::Code::Ok, tonic::Code::from_i32),
                     Err(_) => tonic::Code::Internal,
                 };
-                // Unknown services and methods would let a caller invent labels.
-                let (service, method) = match path.trim_start_matches('/').split_once('/') {
-                    Some((service, method)) if code != tonic::Code::Unimplemented => (service, method),
-                    _ => ("unknown", "unknown"),
-                };
-                let method_labels = RpcMethod { service: service.to_owned(), method: method.to_owned() };
                 let elapsed = started.elapsed();
                 tracing::debug!(code = code_name(code), elapsed_ms = elapsed.as_secs_f64() * 1000.0, "rpc finished");
-                let m = metrics();
-                m.rpc_duration.get_or_create(&method_labels).observe(elapsed.as_secs_f64());
-                m.rpc_requests
-                    .get_or_create(&RpcLabels {
-                        service: method_labels.service,
-                        method: method_labels.method,
-                        code: code_name(code),
-                    })
-                    .inc();
+                metrics().record_rpc(&path, code, elapsed);
                 response
             }
             .instrument(span),
