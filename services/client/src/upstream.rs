@@ -218,8 +218,12 @@ impl Membership {
         let loaded = match files.load() {
             Ok(loaded) => loaded,
             Err(error) => {
-                // Keep what works; a half-written Secret update is retried next round.
+                // Keep what works; the files are read again when they change
+                // next (a Secret update may have been caught half written).
                 tracing::warn!(%error, "cannot read the TLS files, keeping the previous ones");
+                if let Some((seen, _)) = &mut self.tls {
+                    *seen = fingerprint;
+                }
                 return true;
             }
         };
