@@ -24,8 +24,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::sync::mpsc::Sender;
 use tonic::body::Body;
 use tonic::transport::channel::Change;
@@ -128,9 +130,77 @@ pub fn validate(spec: &str) -> Result<bool, UpstreamError> {
     Ok(parse_targets(spec)?.iter().any(|t| t.scheme == "https"))
 }
 
-/// A balanced channel that also carries the current request id
-/// ([`crate::request_id`]) into every call.
-pub type Upstream = tower::util::MapRequest<Channel, fn(http::Request<Body>) -> http::Request<Body>>;
+/// A balanced channel that carries the current request id
+/// ([`crate::request_id`]) into every call, and sends a call again, up to
+/// twice, when it could not be sent at all: a replica that just crashed
+/// refuses connections until the next refresh takes it out, and a call that
+/// never reached a server is safe to send elsewhere, whatever it does. A call
+/// that failed after it was sent is never repeated (a token request is not
+/// idempotent). The request body is buffered for that: fine for unary
+/// calls, which are all Gatehouse makes.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    channel: Channel,
+    /// Wakes the membership task for a round now (a replica refused a call).
+    recheck: Arc<Notify>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Attempts of one call whose connection is refused.
+const ATTEMPTS: u32 = 3;
+
+/// Whether `error` says the connection was refused: nothing was sent.
+fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+impl tower::Service<http::Request<Body>> for Upstream {
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        // Each attempt waits for the channel's readiness itself.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let (channel, recheck) = (self.channel.clone(), self.recheck.clone());
+        let (parts, body) = crate::request_id::propagate(request).into_parts();
+        Box::pin(async move {
+            let bytes = body.collect().await.map_err(BoxError::from)?.to_bytes();
+            let mut attempt = 1;
+            loop {
+                let mut request = http::Request::new(Body::new(http_body_util::Full::new(bytes.clone())));
+                *request.method_mut() = parts.method.clone();
+                *request.uri_mut() = parts.uri.clone();
+                *request.version_mut() = parts.version;
+                *request.headers_mut() = parts.headers.clone();
+                match channel.clone().oneshot(request).await {
+                    Ok(response) => return Ok(response),
+                    Err(error) if attempt < ATTEMPTS && never_sent(&error) => {
+                        tracing::debug!(%error, attempt, "connection refused, sending the call to another replica");
+                        // Health-check now rather than at the next refresh.
+                        recheck.notify_one();
+                        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        })
+    }
+}
 
 /// A channel over every healthy address of `spec` (see the module docs).
 /// Must be called inside a tokio runtime; the refresh task ends when the
@@ -145,9 +215,9 @@ pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, Upstre
         tls.load().map_err(|e| UpstreamError { address: spec.to_owned(), problem: e.to_string() })?;
     }
     let (channel, changes) = Channel::balance_channel::<String>(1024);
-    tokio::spawn(Membership::new(targets, options, changes).run());
-    let propagate: fn(http::Request<Body>) -> http::Request<Body> = crate::request_id::propagate;
-    Ok(tower::util::MapRequest::new(channel, propagate))
+    let recheck = Arc::new(Notify::new());
+    tokio::spawn(Membership::new(targets, options, changes).run(recheck.clone()));
+    Ok(Upstream { channel, recheck })
 }
 
 /// How to dial one address: its URL and the name its certificate must carry.
@@ -246,7 +316,7 @@ impl Membership {
         true
     }
 
-    async fn run(mut self) {
+    async fn run(mut self, recheck: Arc<Notify>) {
         loop {
             if self.changes.is_closed() || !self.refresh_tls().await {
                 return;
@@ -259,7 +329,10 @@ impl Membership {
             if !self.apply_health(&healthy).await {
                 return;
             }
-            tokio::time::sleep(self.options.refresh).await;
+            tokio::select! {
+                () = tokio::time::sleep(self.options.refresh) => {}
+                () = recheck.notified() => {}
+            }
         }
     }
 
@@ -433,6 +506,42 @@ mod resolution_tests {
         let channel = balanced(&format!("http://localhost:{port}"), UpstreamOptions::default()).unwrap();
         let answer = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.unwrap();
         assert_eq!(answer.into_inner().status, ServingStatus::Serving as i32);
+    }
+
+    #[tokio::test]
+    async fn a_call_refused_by_a_dead_replica_goes_to_another_one() {
+        let alive = health_server().await;
+        let (dead_listener, dead) = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            (listener, port)
+        };
+        // A replica that answers health, then goes away between refreshes
+        // (a refresh so long that only a refused call can trigger a round).
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server =
+            tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(dead_listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+        let options = UpstreamOptions { refresh: Duration::from_secs(3600), ..UpstreamOptions::default() };
+        let spec = format!("http://127.0.0.1:{alive},http://127.0.0.1:{dead}");
+        let channel = balanced(&spec, options).unwrap();
+        let mut health = HealthClient::new(channel);
+        let check = || HealthCheckRequest { service: String::new() };
+        for _ in 0..10 {
+            health.check(check()).await.unwrap();
+        }
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        for _ in 0..20 {
+            let answer = health.check(check()).await;
+            assert!(answer.is_ok(), "a refused call is sent to the live replica: {answer:?}");
+        }
     }
 
     #[tokio::test]

@@ -4,8 +4,9 @@
 //! code flows, one replica of each is killed (SIGKILL: a crash), then
 //! restarted, then the other replica of each is stopped with SIGTERM. The
 //! gateway and the token services balance over every replica; the test shows
-//! that the crash costs a bounded number of 503s (each with Retry-After) in
-//! the few moments before the dead replicas are taken out, that the restarted
+//! that the crash costs at most a bounded number of 503s (each with
+//! Retry-After: the calls in flight on the dead replicas; refused calls are
+//! sent to the live ones) and none after a few moments, that the restarted
 //! replicas carry the load again, that a SIGTERM loses no request, and that
 //! every token a client received is still valid at the end.
 
