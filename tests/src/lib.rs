@@ -138,14 +138,7 @@ impl TestEnv {
 
     /// Creates an account with [`TEST_PASSWORD`].
     pub async fn create_user(&self, username: &str) -> User {
-        let request = registry_pb::CreateUserRequest {
-            username: username.to_owned(),
-            email: format!("{}@example.com", username.to_lowercase()),
-            display_name: String::new(),
-            avatar_url: String::new(),
-            password: TEST_PASSWORD.to_owned(),
-        };
-        self.registry().await.create_user(request).await.expect("create user").into_inner().user.expect("user")
+        create_user(&mut self.registry().await, username).await
     }
 
     /// Registers an application owned by `owner`; returns (client id, secret).
@@ -301,6 +294,19 @@ async fn bind() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let addr = listener.local_addr().expect("bound address");
     (listener, addr)
+}
+
+/// Creates an account with [`TEST_PASSWORD`] through any registry, such as
+/// one a test started as a separate process.
+pub async fn create_user(registry: &mut RegistryServiceClient<Channel>, username: &str) -> User {
+    let request = registry_pb::CreateUserRequest {
+        username: username.to_owned(),
+        email: format!("{}@example.com", username.to_lowercase()),
+        display_name: String::new(),
+        avatar_url: String::new(),
+        password: TEST_PASSWORD.to_owned(),
+    };
+    registry.create_user(request).await.expect("create user").into_inner().user.expect("user")
 }
 
 /// Runs one async test body once per database backend.

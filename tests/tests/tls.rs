@@ -76,8 +76,13 @@ impl Drop for Files {
     }
 }
 
-/// A gRPC server with TLS from `files` on `port` (0: any), until `stop` fires.
-async fn serve_health(files: &Files, port: u16, stop: gatehouse_runtime::Shutdown) -> u16 {
+/// A gRPC server with TLS from `files` on `port` (0: any), until `stop`
+/// fires; its task ends once the listener is closed.
+async fn serve_health(
+    files: &Files,
+    port: u16,
+    stop: gatehouse_runtime::Shutdown,
+) -> (u16, tokio::task::JoinHandle<Result<(), gatehouse_runtime::grpc::ServeError>>) {
     let tls = ServerTls::load(ServerTlsFiles {
         cert: files.path("server.pem"),
         key: files.path("server.key"),
@@ -88,14 +93,14 @@ async fn serve_health(files: &Files, port: u16, stop: gatehouse_runtime::Shutdow
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let limits = ServerLimits { tls: Some(tls), ..ServerLimits::default() };
-    tokio::spawn(gatehouse_runtime::grpc::serve(
+    let server = tokio::spawn(gatehouse_runtime::grpc::serve(
         tonic::service::Routes::default(),
         health,
         listener,
         limits,
         stop.wait(),
     ));
-    port
+    (port, server)
 }
 
 fn options(ca: &Path, identity: Option<(PathBuf, PathBuf)>) -> UpstreamOptions {
@@ -118,7 +123,7 @@ async fn mutual_tls_admits_only_certified_callers_and_reloads_rotated_files() {
     let first = pki("first");
     files.write(&first);
     let (stop_first_server, stopped) = gatehouse_runtime::Shutdown::new();
-    let port = serve_health(&files, 0, stopped).await;
+    let (port, first_server) = serve_health(&files, 0, stopped).await;
     let url = format!("https://localhost:{port}");
     let identity = Some((files.path("client.pem"), files.path("client.key")));
 
@@ -166,9 +171,9 @@ async fn mutual_tls_admits_only_certified_callers_and_reloads_rotated_files() {
     // connection is gone (the server restarts with only the new files), it
     // reconnects with the new CA and client certificate, without a restart.
     stop_first_server.trigger();
+    first_server.await.unwrap().unwrap();
     let (_keep, running) = gatehouse_runtime::Shutdown::new();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    serve_health(&files, port, running).await;
+    let _second_server = serve_health(&files, port, running).await;
     let mut reconnected = false;
     for _ in 0..20 {
         if answers(certified.clone()).await {

@@ -27,11 +27,6 @@ tokio::task_local! {
     static CURRENT: RequestContext;
 }
 
-/// The id of the request being served by this task, if any.
-pub fn current() -> Option<HeaderValue> {
-    CURRENT.try_with(|c| c.id.clone()).ok()
-}
-
 /// Runs `work` with `context` as the current request's.
 pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
     CURRENT.scope(context, work).await

@@ -212,26 +212,11 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
         .await
         .unwrap();
     let mut registry = RegistryServiceClient::new(registry_channel);
-    let user = registry
-        .create_user(registry_pb::CreateUserRequest {
-            username: "alice".to_owned(),
-            email: "alice@example.com".to_owned(),
-            display_name: String::new(),
-            avatar_url: String::new(),
-            password: TEST_PASSWORD.to_owned(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
+    let user = gatehouse_tests::create_user(&mut registry, "alice").await;
     let app = registry
         .register_application(registry_pb::RegisterApplicationRequest {
             owner_id: user.id,
             name: "Failover".to_owned(),
-            description: String::new(),
-            homepage_url: "https://app.example".to_owned(),
-            logo_url: String::new(),
             redirect_uris: vec![REDIRECT.to_owned()],
             client_type: ClientType::Confidential as i32,
             grant_types: vec![
@@ -240,6 +225,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
                 GrantType::ClientCredentials as i32,
             ],
             scopes: vec!["user".to_owned()],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -333,8 +319,19 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     t1_part = token(t1);
     wait_serving(a1).await;
     wait_serving(t1).await;
-    // Long enough for every caller's next refresh to see them.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Ready once the callers use them again: the gateway and both token
+    // services (the restarted processes count from zero).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let used = served(&a1_part.metrics_url, "BeginAuthorization").await > 0
+            && served(&a1_part.metrics_url, "RedeemCode").await > 0
+            && served(&t1_part.metrics_url, "Exchange").await > 0;
+        if used {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarted replicas were never used again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // 4. The other replicas leave the way Kubernetes stops a pod.
     let terminated = Instant::now();

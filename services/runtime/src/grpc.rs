@@ -166,7 +166,13 @@ where
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     match limits.tls {
-        Some(tls) => router.serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), shutdown).await?,
+        Some(tls) => {
+            let (incoming, acceptor) = crate::tls::incoming(listener, tls);
+            let served = router.serve_with_incoming_shutdown(incoming, shutdown).await;
+            // Returns once the port is closed, as the plaintext path does.
+            let _ = acceptor.await;
+            served?;
+        }
         None => router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?,
     }
     Ok(())

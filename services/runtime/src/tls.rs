@@ -110,10 +110,13 @@ impl ServerTls {
 /// The connections of `listener`, each after its TLS handshake. Handshakes
 /// run in their own tasks (a slow client cannot hold up the others) and are
 /// bounded in time; a failed one is logged and dropped. The listener is
-/// closed once the server stops reading the stream.
-pub fn incoming(listener: TcpListener, tls: Arc<ServerTls>) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
+/// closed once the server drops the stream: the returned task ends then.
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<ServerTls>,
+) -> (ReceiverStream<std::io::Result<TlsStream<TcpStream>>>, tokio::task::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(64);
-    tokio::spawn(async move {
+    let acceptor_task = tokio::spawn(async move {
         let mut checked = Instant::now();
         let mut acceptor = TlsAcceptor::from(tls.config());
         loop {
@@ -147,5 +150,5 @@ pub fn incoming(listener: TcpListener, tls: Arc<ServerTls>) -> ReceiverStream<st
             });
         }
     });
-    ReceiverStream::new(receiver)
+    (ReceiverStream::new(receiver), acceptor_task)
 }
