@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::load::Stats;
-use crate::setup::{Gatehouse, Shape};
+use crate::setup::{Gatehouse, Shape, process_cpu_seconds};
 
 /// Figures of the peer (`summary.md` of its bench.sh), by scenario.
 fn peer_figures(path: Option<&str>) -> Vec<(String, f64)> {
@@ -38,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
     let connections: usize = env_or("CONNS", "32").parse().context("CONNS")?;
     let binary = env_or("GATEHOUSE_BIN", "target/release/gatehouse");
     let peer = peer_figures(std::env::var("PEER_SUMMARY").ok().as_deref());
+    // ONLY=grpc_introspect,client_credentials runs a subset (code_exchange
+    // still needs the authorize run, which harvests its codes).
+    let only = std::env::var("ONLY").ok();
+    let selected = |scenario: &str| only.as_deref().is_none_or(|o| o.split(',').any(|s| s.trim() == scenario));
     let mut shapes = vec![Shape::Embedded];
     if let (Ok(database), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) {
         shapes.push(Shape::Production { database, redis });
@@ -47,25 +51,32 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | ratio to peer |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | load generator CPU | ratio to peer |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for shape in shapes {
         let name = shape.name();
         let gatehouse = Gatehouse::start(&binary, shape).await?;
         if name == "embedded" {
             // Idle resident memory, before any load.
-            println!("| embedded | idle RSS | {:.1} MiB | | | | | |", gatehouse.rss_mib());
+            println!("| embedded | idle RSS | {:.1} MiB | | | | | | |", gatehouse.rss_mib());
         }
         let fixture = gatehouse.fixture().await?;
-        // CPU use of Gatehouse's processes per run (warm-up included): near 100 % of
-        // the pinned core means the server is the limit, lower means the load generator is.
-        let mut runs: Vec<(&str, &str, Stats, f64)> = Vec::new();
+        // CPU use of Gatehouse's processes and of this load generator per run
+        // (warm-up included): near 100 % of its pinned core means that side is the limit.
+        let mut runs: Vec<(&str, &str, Stats, f64, f64)> = Vec::new();
         macro_rules! run {
             ($scenario:literal, $peer:literal, $call:expr) => {{
-                let (cpu0, t0) = (gatehouse.cpu_seconds(), std::time::Instant::now());
-                let stats = $call.await?;
-                let share = (gatehouse.cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
-                runs.push(($scenario, $peer, stats, share));
+                if selected($scenario) || ($scenario == "authorize_redirect" && selected("code_exchange")) {
+                    let (cpu0, own0) = (gatehouse.cpu_seconds(), process_cpu_seconds("self"));
+                    let t0 = std::time::Instant::now();
+                    let stats = $call.await?;
+                    let wall = t0.elapsed().as_secs_f64();
+                    let server = (gatehouse.cpu_seconds() - cpu0) / wall;
+                    let own = (process_cpu_seconds("self") - own0) / wall;
+                    if selected($scenario) {
+                        runs.push(($scenario, $peer, stats, server, own));
+                    }
+                }
             }};
         }
         run!("grpc_introspect", "introspect", load::grpc_introspect(&gatehouse, &fixture, connections, duration));
@@ -78,24 +89,25 @@ async fn main() -> anyhow::Result<()> {
         );
         run!("code_exchange", "code_exchange", load::code_exchange(&gatehouse, &fixture, connections, duration));
         run!("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration));
-        for (scenario, peer_name, stats, cpu) in runs {
+        for (scenario, peer_name, stats, cpu, own) in runs {
             let ratio = peer
                 .iter()
                 .find(|(n, _)| n == peer_name)
                 .map_or_else(|| "n/a".to_owned(), |(_, rps)| format!("{:.1}x", stats.rps() / rps));
             println!(
-                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} % | {ratio} |",
+                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} % | {:.0} % | {ratio} |",
                 stats.rps(),
                 stats.percentile(0.50),
                 stats.percentile(0.99),
                 stats.errors,
-                cpu * 100.0
+                cpu * 100.0,
+                own * 100.0
             );
         }
         drop(gatehouse);
     }
     for (scenario, rps) in &peer {
-        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | | 1.0x |");
+        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | | | 1.0x |");
     }
     Ok(())
 }

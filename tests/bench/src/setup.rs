@@ -149,18 +149,7 @@ impl Gatehouse {
 
     /// CPU seconds the processes used so far (user + system).
     pub(crate) fn cpu_seconds(&self) -> f64 {
-        let ticks: f64 = self
-            .children
-            .iter()
-            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok())
-            .filter_map(|stat| {
-                // Fields after the command name (which may contain spaces): utime is 14th, stime 15th overall.
-                let rest = stat.rsplit_once(')')?.1;
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
-            })
-            .sum();
-        ticks / 100.0
+        self.children.iter().map(|c| process_cpu_seconds(&c.id().to_string())).sum()
     }
 
     /// Resident memory of the processes, in MiB.
@@ -278,4 +267,19 @@ fn input(body: &str, name: &str) -> Option<String> {
     let start = body.find(&marker)? + marker.len();
     let end = body[start..].find('"')?;
     Some(body[start..start + end].to_owned())
+}
+
+/// User plus system CPU seconds of a process (`self` for this one), from
+/// `/proc/<pid>/stat`.
+pub(crate) fn process_cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces): utime is 14th, stime 15th overall.
+    let ticks = stat.rsplit_once(')').map_or(0.0, |(_, rest)| {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        field(11) + field(12)
+    });
+    ticks / 100.0
 }
