@@ -19,3 +19,12 @@ pub(crate) fn narrow(requested: &str, allowed: &ScopeSet) -> Result<ScopeSet, OA
     }
     Ok(scopes)
 }
+
+/// A new grant family's id. Time-ordered (UUIDv7): every token row is
+/// indexed by its family, and ids that only grow keep those index inserts
+/// at the end of the index, one page for a whole batch of new tokens,
+/// where random ids touched a page per token. Family ids never leave the
+/// service.
+pub(crate) fn family_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -5,6 +5,7 @@ use gatehouse_oauth::{GrantType, OAuthError};
 use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
 use gatehouse_proto::pb::token::v1::ExchangeRequest;
 
+use super::family_id;
 use crate::clients::{Client, Redeemed};
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
@@ -36,7 +37,7 @@ impl TokenService {
             }
         };
         let family = Family {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: family_id(),
             code_id: Some(granted.code_id),
             client_id: client.client_id.clone(),
             user_id: granted.user_id,

@@ -4,7 +4,7 @@
 use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::token::v1::ExchangeRequest;
 
-use super::narrow;
+use super::{family_id, narrow};
 use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
@@ -21,7 +21,7 @@ impl TokenService {
         }
         let scopes = narrow(&request.scope, &client.scopes)?.to_strings();
         let family = Family {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: family_id(),
             code_id: None,
             client_id: client.client_id.clone(),
             user_id: String::new(),
