@@ -483,32 +483,41 @@ async fn replayed_code_revokes_its_tokens(backend: Backend) {
 
 async fn concurrent_replays_issue_once_and_revoke(backend: Backend) {
     let mut app = app(TestEnv::builder().backend(backend).cache(CacheBackend::Redis).start().await).await;
-    let code = app.code("user").await;
     let url = format!("{}/oauth/token", app.env.gateway_url());
-    let attempts: Vec<_> = (0..16)
-        .map(|_| {
-            let request = reqwest::Client::new().post(&url).basic_auth(&app.client_id, Some(&app.secret)).form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", CALLBACK),
-            ]);
-            tokio::spawn(async move {
-                let response = request.send().await.unwrap();
-                (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    // Several codes, each sent 16 times at once: a replay may overtake the
+    // winning exchange before its tokens are stored, and must still revoke them.
+    for _ in 0..8 {
+        let code = app.code("user").await;
+        let attempts: Vec<_> = (0..16)
+            .map(|_| {
+                let request = reqwest::Client::new().post(&url).basic_auth(&app.client_id, Some(&app.secret)).form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", CALLBACK),
+                ]);
+                tokio::spawn(async move {
+                    let response = request.send().await.unwrap();
+                    (response.status().as_u16(), response.json::<Value>().await.unwrap())
+                })
             })
-        })
-        .collect();
-    let mut issued = Vec::new();
-    for attempt in attempts {
-        let (status, body) = attempt.await.unwrap();
-        if status == 200 {
-            issued.push(body["access_token"].as_str().unwrap().to_owned());
-        } else {
-            assert_eq!(body["error"], "invalid_grant");
+            .collect();
+        let mut issued = Vec::new();
+        for attempt in attempts {
+            let (status, body) = attempt.await.unwrap();
+            if status == 200 {
+                issued.push((
+                    body["access_token"].as_str().unwrap().to_owned(),
+                    body["refresh_token"].as_str().unwrap().to_owned(),
+                ));
+            } else {
+                assert_eq!(body["error"], "invalid_grant");
+            }
         }
+        assert_eq!(issued.len(), 1, "exactly one exchange succeeds");
+        let (access, refresh) = &issued[0];
+        assert!(!app.introspect(access).await, "the replays revoked the access token the winner got");
+        assert!(!app.introspect(refresh).await, "and its refresh token");
     }
-    assert_eq!(issued.len(), 1, "exactly one exchange succeeds");
-    assert!(!app.introspect(&issued[0]).await, "the replays revoked what the winner got");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

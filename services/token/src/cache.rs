@@ -17,6 +17,18 @@ fn key(hash: &str) -> String {
     format!("token:{hash}")
 }
 
+fn replayed_key(code_id: &str) -> String {
+    format!("replayed-code:{code_id}")
+}
+
+/// How long a replayed code's mark is kept: it only has to outlive the
+/// first redemption's request, which a code's lifetime (10 minutes) bounds.
+const REPLAY_MARK_TTL: Duration = Duration::from_secs(600);
+
+fn cache_unavailable(error: impl std::fmt::Display) -> TokenError {
+    TokenError::Upstream { service: "token cache", status: tonic::Status::unavailable(error.to_string()) }
+}
+
 /// What the cache holds for a token hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -107,11 +119,17 @@ impl TokenService {
         let value = serde_json::to_vec(&Cached::Revoked).unwrap_or_default();
         for token in revoked {
             let Some(ttl) = remaining(token.expires_at, now) else { continue };
-            self.inner.kv.set(&key(&token.hash), &value, ttl).await.map_err(|error| TokenError::Upstream {
-                service: "token cache",
-                status: tonic::Status::unavailable(error.to_string()),
-            })?;
+            self.inner.kv.set(&key(&token.hash), &value, ttl).await.map_err(cache_unavailable)?;
         }
         Ok(())
+    }
+
+    /// Marks a code as replayed, for a first redemption still in flight.
+    pub(crate) async fn mark_replayed(&self, code_id: &str) -> TokenResult<()> {
+        self.inner.kv.set(&replayed_key(code_id), b"1", REPLAY_MARK_TTL).await.map_err(cache_unavailable)
+    }
+
+    pub(crate) async fn was_replayed(&self, code_id: &str) -> TokenResult<bool> {
+        Ok(self.inner.kv.get(&replayed_key(code_id)).await.map_err(cache_unavailable)?.is_some())
     }
 }

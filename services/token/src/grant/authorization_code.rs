@@ -27,18 +27,23 @@ impl TokenService {
             Redeemed::Granted(granted) => granted,
             Redeemed::Replayed { code_id } => {
                 // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-                let revoked = self.inner.store.revoke(RevokeScope::Code(&code_id), self.now()).await?;
-                self.tombstone(&revoked).await?;
-                tracing::warn!(client_id = %client.client_id, revoked = revoked.len(), "replayed authorization code: its tokens are revoked");
+                // The mark first, then the revocation: the winner, which may
+                // not have stored its tokens yet, looks for the mark after
+                // storing them (see below), so one side always catches the other.
+                let marked = self.mark_replayed(&code_id).await;
+                self.revoke_code(&code_id).await?;
+                marked?;
+                tracing::warn!(client_id = %client.client_id, "replayed authorization code: its tokens are revoked");
                 return Err(OAuthError::invalid_grant(
                     "authorization code was already used; the tokens issued from it are revoked",
                 )
                 .into());
             }
         };
+        let code_id = granted.code_id;
         let family = Family {
             id: family_id(),
-            code_id: Some(granted.code_id),
+            code_id: Some(code_id.clone()),
             client_id: client.client_id.clone(),
             user_id: granted.user_id,
             username: granted.username,
@@ -46,7 +51,31 @@ impl TokenService {
         let refresh = client.grant_types.contains(&GrantType::RefreshToken).then_some(granted.scopes.as_slice());
         let minted = self.mint(&family, &granted.scopes, refresh);
         self.inner.store.insert(&minted.records).await?;
+        // A replay that came in while these tokens were being stored may
+        // have revoked by code before they existed: it marked the code first,
+        // so the mark is visible now, and the tokens are revoked here. The
+        // answer is then what it would have been had the replay come just
+        // after this exchange: the tokens, already revoked (exactly one
+        // redemption succeeds; nothing it issued stays active). When the mark
+        // cannot be read, the tokens are revoked and not handed out.
+        match self.was_replayed(&code_id).await {
+            Ok(false) => {}
+            Ok(true) => {
+                self.revoke_code(&code_id).await?;
+                return Ok(minted);
+            }
+            Err(error) => {
+                self.revoke_code(&code_id).await?;
+                return Err(error);
+            }
+        }
         self.cache_issued(&minted.records).await;
         Ok(minted)
+    }
+
+    /// Revokes everything issued from a code, in SQL and in the cache.
+    async fn revoke_code(&self, code_id: &str) -> TokenResult<()> {
+        let revoked = self.inner.store.revoke(RevokeScope::Code(code_id), self.now()).await?;
+        self.tombstone(&revoked).await
     }
 }
