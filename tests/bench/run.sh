@@ -6,10 +6,13 @@
 #
 #   tests/bench/run.sh              DUR=10 WARM=3 CONNS=32 by default
 #   PEER=0 tests/bench/run.sh       skip the peer (no ratios)
+#   PIN=0 tests/bench/run.sh        nothing pinned (peer included): both cores shared
+#   ONLY=grpc_introspect,client_credentials tests/bench/run.sh   a subset
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DUR="${DUR:-10}" WARM="${WARM:-3}" CONNS="${CONNS:-32}"
 PEER="${PEER:-1}"
+PIN="${PIN:-1}"
 PEER_DIR="${PEER_DIR:-../shared/peers/oidc-provider}"
 
 source tests/services.sh
@@ -20,12 +23,17 @@ cargo build --release --locked -p gatehouse -p gatehouse-bench
 
 if [ "$PEER" = 1 ] && [ -f "$PEER_DIR/bench.sh" ]; then
   echo "running the peer (oidc-provider), ${DUR}s per scenario"
-  WORKDIR=/tmp/oidc-provider-bench bash "$PEER_DIR/bench.sh" > /tmp/oidc-provider-bench.log 2>&1 || { tail -20 /tmp/oidc-provider-bench.log; exit 1; }
+  PIN="$PIN" WORKDIR=/tmp/oidc-provider-bench bash "$PEER_DIR/bench.sh" > /tmp/oidc-provider-bench.log 2>&1 || { tail -20 /tmp/oidc-provider-bench.log; exit 1; }
   export PEER_SUMMARY=/tmp/oidc-provider-bench/results/summary.md
 fi
 
 # The same pinning as the peer's bench.sh: server processes on CPU 1, the
-# load generator on CPU 0 (PostgreSQL and Redis are not pinned).
-export SERVER_CPU="${SERVER_CPU-1}"
+# load generator on CPU 0 (PostgreSQL and Redis are not pinned). PIN=0 pins
+# nothing, as the peer's PIN=0 does.
 export GATEHOUSE_BIN=target/release/gatehouse
-taskset -c "${CLIENT_CPU:-0}" target/release/gatehouse-bench
+if [ "$PIN" = 1 ]; then
+  export SERVER_CPU="${SERVER_CPU-1}"
+  taskset -c "${CLIENT_CPU:-0}" target/release/gatehouse-bench
+else
+  SERVER_CPU= target/release/gatehouse-bench
+fi
