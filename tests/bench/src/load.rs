@@ -218,6 +218,22 @@ fn http_states(g: &Gatehouse, f: &Fixture, connections: usize) -> anyhow::Result
     (0..connections).map(|_| Ok((http_client()?, g.gateway.clone(), f.client_id.clone(), f.secret.clone()))).collect()
 }
 
+/// `GET /healthz` on the gateway: its HTTP stack (hyper, axum, Gatehouse's
+/// middleware) answering without calling any service, the floor under the
+/// HTTP scenarios.
+pub(crate) async fn http_health_floor(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    Ok(measure(http_states(g, f, connections)?, duration, |(http, base, id, secret): Http| async move {
+        let ok = http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200);
+        Some(((http, base, id, secret), ok))
+    })
+    .await)
+}
+
 pub(crate) async fn http_introspect(
     g: &Gatehouse,
     f: &Fixture,

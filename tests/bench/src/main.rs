@@ -85,6 +85,11 @@ async fn main() -> anyhow::Result<()> {
             load::grpc_health_floor(&gatehouse, &fixture, connections, duration)
         );
         run!("grpc_introspect", "introspect", load::grpc_introspect(&gatehouse, &fixture, connections, duration));
+        run!(
+            "http_health_floor",
+            "node_http_floor",
+            load::http_health_floor(&gatehouse, &fixture, connections, duration)
+        );
         run!("http_introspect", "introspect", load::http_introspect(&gatehouse, &fixture, connections, duration));
         run!("client_credentials", "cc_basic", load::client_credentials(&gatehouse, &fixture, connections, duration));
         run!(
