@@ -3,6 +3,7 @@
 mod entity;
 
 use gatehouse_oauth::{Scope, ScopeSet};
+use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -45,12 +46,12 @@ fn by_key(user_id: &str, client_id: &str) -> sea_orm::Select<grant::Entity> {
 #[async_trait::async_trait]
 impl GrantStore for SqlGrantStore {
     async fn grant(&self, user_id: &str, client_id: &str) -> AuthzResult<Option<Grant>> {
-        Ok(by_key(user_id, client_id).one(&self.db).await?.map(from_row))
+        Ok(unique(by_key(user_id, client_id), &self.db).await?.map(from_row))
     }
 
     async fn add_scopes(&self, user_id: &str, client_id: &str, scopes: &ScopeSet, now: i64) -> AuthzResult<ScopeSet> {
         let txn = self.db.begin().await?;
-        let existing = by_key(user_id, client_id).lock_exclusive().one(&txn).await?;
+        let existing = unique(by_key(user_id, client_id).lock_exclusive(), &txn).await?;
         let union = existing.as_ref().map_or_else(|| scopes.clone(), |row| scopes_from_json(&row.scopes).union(scopes));
         let row = grant::ActiveModel {
             user_id: Set(user_id.to_owned()),

@@ -3,6 +3,7 @@
 mod entity;
 
 use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet, SecretHash};
+use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -149,12 +150,12 @@ impl RegistryStore for SqlRegistryStore {
     }
 
     async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>> {
-        let row = user::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        let row = unique(user::Entity::find_by_id(id.to_owned()), &self.db).await?;
         Ok(row.map(|row| user_from_row(row).0))
     }
 
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>> {
-        let row = user::Entity::find().filter(user::Column::UsernameKey.eq(username_key)).one(&self.db).await?;
+        let row = unique(user::Entity::find().filter(user::Column::UsernameKey.eq(username_key)), &self.db).await?;
         Ok(row.map(user_from_row))
     }
 
@@ -197,7 +198,7 @@ impl RegistryStore for SqlRegistryStore {
     }
 
     async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>> {
-        let Some(row) = application::Entity::find_by_id(client_id.to_owned()).one(&self.db).await? else {
+        let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
             return Ok(None);
         };
         let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
@@ -234,7 +235,7 @@ impl RegistryStore for SqlRegistryStore {
         let txn = self.db.begin().await?;
         // Lock the application row so that two concurrent rotations cannot
         // both see room for one more secret (PostgreSQL; SQLite has one writer).
-        let app = application::Entity::find_by_id(client_id.to_owned()).lock_exclusive().one(&txn).await?;
+        let app = unique(application::Entity::find_by_id(client_id.to_owned()).lock_exclusive(), &txn).await?;
         if app.is_none() {
             return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
         }
@@ -252,7 +253,7 @@ impl RegistryStore for SqlRegistryStore {
 
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
-        let app = application::Entity::find_by_id(client_id.to_owned()).lock_exclusive().one(&txn).await?;
+        let app = unique(application::Entity::find_by_id(client_id.to_owned()).lock_exclusive(), &txn).await?;
         if app.is_none() {
             return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
         }
@@ -276,7 +277,7 @@ impl RegistryStore for SqlRegistryStore {
         &self,
         client_id: &str,
     ) -> RegistryResult<Option<(Application, Vec<(String, SecretHash, Option<i64>)>)>> {
-        let Some(row) = application::Entity::find_by_id(client_id.to_owned()).one(&self.db).await? else {
+        let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
             return Ok(None);
         };
         let secrets = self.secrets_of(&[client_id.to_owned()]).await?;

@@ -3,6 +3,7 @@
 mod entity;
 
 use gatehouse_oauth::token::TokenKind;
+use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::Expr;
 use std::sync::OnceLock;
 
@@ -154,7 +155,7 @@ impl TokenStore for SqlTokenStore {
     }
 
     async fn find(&self, hash: &str) -> TokenResult<Option<TokenRecord>> {
-        Ok(token::Entity::find_by_id(hash.to_owned()).one(&self.db).await?.map(record))
+        Ok(unique(token::Entity::find_by_id(hash.to_owned()), &self.db).await?.map(record))
     }
 
     async fn rotate(&self, refresh_hash: &str, successors: &[TokenRecord]) -> TokenResult<bool> {
