@@ -2,11 +2,11 @@
 
 mod entity;
 
+use std::sync::OnceLock;
+
 use gatehouse_oauth::token::TokenKind;
 use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::Expr;
-use std::sync::OnceLock;
-
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
@@ -60,8 +60,7 @@ impl SqlTokenStore {
 async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<PendingInsert>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = insert_rows(&db, batch.iter().flat_map(|p| &p.rows)).await;
-        match result {
+        match insert_rows(&db, batch.iter().flat_map(|p| &p.rows)).await {
             Ok(()) => {
                 for pending in batch.drain(..) {
                     let _ = pending.done.send(Ok(()));
@@ -227,7 +226,7 @@ impl TokenStore for SqlTokenStore {
 mod tests {
     use std::sync::Arc;
 
-    use sea_orm::{ConnectionTrait, Database};
+    use gatehouse_tests::{Backend, TestDatabase};
     use sea_orm_migration::MigratorTrait;
 
     use super::*;
@@ -249,19 +248,15 @@ mod tests {
         }
     }
 
-    /// A migrated database: SQLite in memory, and PostgreSQL too when the
-    /// test command started one (a database of its own).
-    async fn databases() -> Vec<DatabaseConnection> {
-        let mut all = vec![gatehouse_runtime::database::connect("sqlite::memory:", 1).await.expect("sqlite")];
-        if let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") {
-            let admin = Database::connect(admin_url.as_str()).await.expect("reach PostgreSQL");
-            let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-            all.push(gatehouse_runtime::database::connect(&format!("{base}/{name}"), 4).await.expect("postgres"));
-        }
-        for db in &all {
-            crate::migration::Migrator::up(db, None).await.expect("migrate");
+    /// A fresh migrated database on each backend (the suite starts PostgreSQL;
+    /// the fixture refuses to run without it rather than skip it).
+    async fn databases() -> Vec<(TestDatabase, DatabaseConnection)> {
+        let mut all = Vec::new();
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let database = TestDatabase::create(backend).await;
+            let db = gatehouse_runtime::database::connect(database.url(), 4).await.expect("connect");
+            crate::migration::Migrator::up(&db, None).await.expect("migrate");
+            all.push((database, db));
         }
         all
     }
@@ -271,7 +266,7 @@ mod tests {
     /// of its rows written, and its neighbours are stored.
     #[tokio::test]
     async fn a_failing_request_in_a_batch_fails_alone_and_writes_nothing() {
-        for db in databases().await {
+        for (_database, db) in databases().await {
             let store = SqlTokenStore::new(db.clone());
             store.insert(&[record("existing", "f0")]).await.expect("first insert");
 
@@ -303,7 +298,7 @@ mod tests {
     /// Many concurrent requests through the writer: every one answered, every row stored.
     #[tokio::test]
     async fn concurrent_inserts_are_all_stored() {
-        for db in databases().await {
+        for (_database, db) in databases().await {
             let store = Arc::new(SqlTokenStore::new(db));
             let tasks: Vec<_> = (0..200)
                 .map(|i| {
