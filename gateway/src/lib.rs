@@ -10,6 +10,7 @@ mod observe;
 pub mod render;
 mod routes;
 mod session;
+mod shed;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ pub struct GatewayConfig {
     /// Fires when shutdown begins: `/readyz` answers 503 from then on, so
     /// that Kubernetes stops routing here while the gateway still serves.
     pub draining: Option<gatehouse_runtime::Shutdown>,
+    /// Requests served at once; past it, 503 with `Retry-After` at once.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for GatewayConfig {
@@ -40,6 +43,7 @@ impl Default for GatewayConfig {
             signup_enabled: true,
             trust_forwarded_for: false,
             draining: None,
+            max_concurrent_requests: 512,
         }
     }
 }

@@ -22,6 +22,7 @@ use http::header::CONTENT_TYPE;
 use crate::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
+    let permits = crate::shed::Permits::new(state.config.max_concurrent_requests);
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -61,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
+        .layer(axum::middleware::from_fn(move |request, next| crate::shed::shed(permits.clone(), request, next)))
         .layer(axum::middleware::from_fn(crate::observe::observe))
         .with_state(state)
 }

@@ -51,7 +51,17 @@ pub enum CacheBackend {
 /// A cache of its own for one test: a fresh key prefix on the Redis named by
 /// `TEST_REDIS_URL`, or a new in-process map.
 pub async fn test_kv(backend: CacheBackend) -> Arc<dyn Kv> {
-    gatehouse_runtime::kv::open(&test_kv_url(backend), &test_kv_prefix()).await.expect("open the test cache")
+    gatehouse_runtime::kv::open_with(&test_kv_url(backend), &test_kv_prefix(), test_kv_options())
+        .await
+        .expect("open the test cache")
+}
+
+/// The tests' cache settings: the production timeout (50 ms) is meant for
+/// a Redis on a quiet network, and the suite runs many tests at once on two
+/// cores, where a healthy Redis can take longer to answer. The fault suite
+/// runs the production defaults in processes of its own.
+pub fn test_kv_options() -> gatehouse_runtime::kv::KvOptions {
+    gatehouse_runtime::kv::KvOptions { timeout: Duration::from_secs(1), ..Default::default() }
 }
 
 /// The cache URL of `backend`; panics with a clear message when Redis is not configured.
@@ -222,7 +232,9 @@ impl TestEnvBuilder {
         gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
         gatehouse_token::migration::Migrator::up(&db, None).await.expect("token migrations");
         let kv = match &self.cache_url {
-            Some(url) => gatehouse_runtime::kv::open(url, &test_kv_prefix()).await.expect("open the test cache"),
+            Some(url) => gatehouse_runtime::kv::open_with(url, &test_kv_prefix(), test_kv_options())
+                .await
+                .expect("open the test cache"),
             None => test_kv(self.cache).await,
         };
         let (trigger, shutdown) = Shutdown::new();
@@ -239,7 +251,9 @@ impl TestEnvBuilder {
         };
 
         let config = RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() };
-        let registry = gatehouse_registry::build(config, db.clone(), Arc::new(SystemClock)).expect("registry builds");
+        let dependents = gatehouse_registry::Dependents::new(channel(token_addr), channel(authorization_addr));
+        let registry =
+            gatehouse_registry::build(config, db.clone(), dependents, Arc::new(SystemClock)).expect("registry builds");
         tokio::spawn(gatehouse_registry::serve(
             registry,
             db.clone(),

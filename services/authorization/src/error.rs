@@ -68,7 +68,12 @@ impl From<AuthzError> for Status {
                 tracing::error!(error = %message, "authorization cache unavailable");
                 encode(ErrorCode::Unavailable, "cache unavailable", Detail::default())
             }
-            AuthzError::Registry(_) | AuthzError::Storage(_) => {
+            // Storage that cannot be reached is an outage (503 at the edge), never INTERNAL.
+            AuthzError::Storage(_) => {
+                tracing::error!(error = %message, "authorization storage unavailable");
+                encode(ErrorCode::Unavailable, "authorization storage unavailable", Detail::default())
+            }
+            AuthzError::Registry(_) => {
                 tracing::error!(error = %message, "authorization internal error");
                 encode(ErrorCode::Internal, "internal error", Detail::default())
             }

@@ -3,9 +3,10 @@
 use gatehouse_proto::pb::authorization::v1::ApplicationSummary;
 
 use crate::error::{AuthzError, AuthzResult};
+use crate::record::key;
 use crate::registry::summary;
 use crate::service::Authorization;
-use crate::store::Grant;
+use crate::store::{Grant, GrantSubject};
 
 impl Authorization {
     /// The user's grants with their applications; grants of deleted
@@ -23,6 +24,16 @@ impl Authorization {
     /// Deletes the grant, so that no new code is issued without consent and
     /// no unredeemed code is accepted; the caller revokes the grant's tokens
     /// at the token service.
+    /// Deletes every grant of a deleted application or user; for a user,
+    /// also ends their sessions. Idempotent. Returns how many grants went.
+    pub(crate) async fn revoke_subject_grants(&self, subject: GrantSubject<'_>) -> AuthzResult<u64> {
+        if let GrantSubject::User(user_id) = subject {
+            let ttl = self.config().session_ttl;
+            self.inner.kv.set(&key::user_deleted(user_id), b"1", ttl).await?;
+        }
+        self.inner.grants.delete_all(subject).await
+    }
+
     pub(crate) async fn revoke_grant(&self, user_id: &str, client_id: &str) -> AuthzResult<()> {
         if self.inner.grants.delete(user_id, client_id).await? {
             Ok(())

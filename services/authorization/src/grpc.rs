@@ -119,4 +119,18 @@ impl AuthorizationService for AuthorizationGrpc {
         self.service.revoke_grant(&request.user_id, &request.client_id).await?;
         Ok(Response::new(pb::RevokeGrantResponse {}))
     }
+
+    async fn revoke_subject_grants(
+        &self,
+        request: Request<pb::RevokeSubjectGrantsRequest>,
+    ) -> RpcResult<pb::RevokeSubjectGrantsResponse> {
+        use pb::revoke_subject_grants_request::Subject;
+        let subject = match &request.get_ref().subject {
+            Some(Subject::ClientId(id)) if !id.is_empty() => crate::store::GrantSubject::Client(id),
+            Some(Subject::UserId(id)) if !id.is_empty() => crate::store::GrantSubject::User(id),
+            _ => return Err(crate::error::AuthzError::InvalidArgument("set client_id or user_id".to_owned()).into()),
+        };
+        let revoked = self.service.revoke_subject_grants(subject).await?;
+        Ok(Response::new(pb::RevokeSubjectGrantsResponse { revoked }))
+    }
 }

@@ -29,6 +29,11 @@ pub(crate) mod key {
     pub(crate) fn fail_address(address: &str) -> String {
         format!("authz:login-fail-addr:{address}")
     }
+    /// Set when a user is deleted, for as long as a session lives: their
+    /// open sessions end at once (sessions are keyed by token, not by user).
+    pub(crate) fn user_deleted(user_id: &str) -> String {
+        format!("authz:user-deleted:{user_id}")
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

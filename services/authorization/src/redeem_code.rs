@@ -2,6 +2,7 @@
 
 use gatehouse_oauth::secret::{RANDOM_CHARS_256_BITS, has_valid_checksum};
 use gatehouse_oauth::{OAuthError, SecretHash};
+use gatehouse_runtime::kv::Taken;
 
 use crate::code::CODE_PREFIX;
 use crate::error::{AuthzError, AuthzResult};
@@ -27,11 +28,14 @@ fn invalid_code() -> AuthzError {
 }
 
 impl Authorization {
-    /// Redeems a code exactly once. Taking the code and marking it used is
-    /// one atomic cache step, so of concurrent redemptions exactly one gets
-    /// the record and the others see the mark (a replay, RFC 6749 §4.1.2).
-    /// The code is consumed even when a later check fails, so a stolen code
-    /// cannot be retried with guessed verifiers.
+    /// Redeems a code exactly once. The code is read first and checked;
+    /// taking it and marking it used is then one atomic cache step, so of
+    /// concurrent redemptions exactly one gets the record and the others see
+    /// the mark (a replay, RFC 6749 §4.1.2). A failed check of the request
+    /// (client, redirect URI, PKCE) consumes the code, so a stolen code
+    /// cannot be retried with guessed verifiers; a failure of the service
+    /// itself (the grant's SQL read) leaves it untouched, so the client's
+    /// retry after a 503 is not mistaken for a replay.
     pub(crate) async fn redeem_code(
         &self,
         code: &str,
@@ -43,67 +47,87 @@ impl Authorization {
             return Err(invalid_code());
         }
         let code_id = SecretHash::of(code).as_str().to_owned();
-        let taken = self
-            .inner
-            .kv
-            .take_and_mark(
-                &key::code(&code_id),
-                &key::code_used(&code_id),
-                code_id.as_bytes(),
-                self.config().code_replay_ttl,
-            )
-            .await?;
-        let record: CodeRecord = match taken {
-            gatehouse_runtime::kv::Taken::Value(bytes) => record::decode(&bytes)?,
-            gatehouse_runtime::kv::Taken::Marked(first) => {
-                let code_id = String::from_utf8(first).unwrap_or(code_id);
-                tracing::warn!(client_id, "authorization code replayed");
-                return Err(AuthzError::Replayed { code_id });
-            }
-            gatehouse_runtime::kv::Taken::Missing => return Err(invalid_code()),
+        let Some(bytes) = self.inner.kv.get(&key::code(&code_id)).await? else {
+            return Err(match self.inner.kv.get(&key::code_used(&code_id)).await? {
+                Some(first) => self.replayed(first, code_id, client_id),
+                None => invalid_code(),
+            });
         };
-        let request = &record.request;
-        if request.client_id != client_id {
-            return Err(OAuthError::invalid_grant("authorization code was issued to another client").into());
-        }
-        let redirect_ok = if request.redirect_uri_given {
-            redirect_uri == request.redirect_uri
-        } else {
-            redirect_uri.is_empty() || redirect_uri == request.redirect_uri
-        };
-        if !redirect_ok {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
-        }
-        match (request.code_challenge(), verifier.is_empty()) {
-            (Some(challenge), false) => challenge.verify(verifier)?,
-            (Some(_), true) => return Err(OAuthError::invalid_grant("code_verifier is required (PKCE)").into()),
-            // A verifier for a request without a challenge is a PKCE downgrade attempt (RFC 9700 §2.1.1).
-            (None, false) => {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier given but the authorization request had no code_challenge",
-                )
-                .into());
-            }
-            (None, true) => {}
+        let record: CodeRecord = record::decode(&bytes)?;
+        if let Err(refused) = check(&record, client_id, redirect_uri, verifier) {
+            self.take(&code_id).await?;
+            return Err(refused);
         }
         // The user may have revoked the application since the code was issued.
         let grant = self.inner.grants.grant(&record.user_id, client_id).await?;
-        let Some(grant) = grant.filter(|g| request.scopes().is_subset(&g.scopes)) else {
+        let Some(grant) = grant.filter(|g| record.request.scopes().is_subset(&g.scopes)) else {
+            self.take(&code_id).await?;
             return Err(OAuthError::invalid_grant("the user revoked this authorization").into());
         };
+        // The single use.
+        match self.take(&code_id).await? {
+            Taken::Value(_) => {}
+            Taken::Marked(first) => return Err(self.replayed(first, code_id, client_id)),
+            // Expired between the read and now.
+            Taken::Missing => return Err(invalid_code()),
+        }
         // "Last used" is kept to the minute, as the registry keeps a secret's:
         // writing it at every redemption made each code exchange a write on
         // the same row as every other exchange of that user and application.
+        // The code is spent by now: a failure here is logged, not answered.
         let now = self.now();
-        if grant.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
-            self.inner.grants.touch(&record.user_id, client_id, now).await?;
+        if grant.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY)
+            && let Err(error) = self.inner.grants.touch(&record.user_id, client_id, now).await
+        {
+            tracing::warn!(%error, "could not record the grant's last use");
         }
         Ok(Redeemed {
             code_id,
             user_id: record.user_id,
             username: record.username,
-            scopes: request.scopes.clone(),
+            scopes: record.request.scopes.clone(),
             auth_time: record.auth_time,
         })
     }
+
+    /// Takes the code and marks it used, in one atomic step.
+    async fn take(&self, code_id: &str) -> AuthzResult<Taken> {
+        let (code, used) = (key::code(code_id), key::code_used(code_id));
+        Ok(self.inner.kv.take_and_mark(&code, &used, code_id.as_bytes(), self.config().code_replay_ttl).await?)
+    }
+
+    fn replayed(&self, first: Vec<u8>, code_id: String, client_id: &str) -> AuthzError {
+        let code_id = String::from_utf8(first).unwrap_or(code_id);
+        tracing::warn!(client_id, "authorization code replayed");
+        AuthzError::Replayed { code_id }
+    }
+}
+
+/// The checks of RFC 6749 §4.1.3 and RFC 7636 §4.6 on a code's record.
+fn check(record: &CodeRecord, client_id: &str, redirect_uri: &str, verifier: &str) -> AuthzResult<()> {
+    let request = &record.request;
+    if request.client_id != client_id {
+        return Err(OAuthError::invalid_grant("authorization code was issued to another client").into());
+    }
+    let redirect_ok = if request.redirect_uri_given {
+        redirect_uri == request.redirect_uri
+    } else {
+        redirect_uri.is_empty() || redirect_uri == request.redirect_uri
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+    }
+    match (request.code_challenge(), verifier.is_empty()) {
+        (Some(challenge), false) => challenge.verify(verifier)?,
+        (Some(_), true) => return Err(OAuthError::invalid_grant("code_verifier is required (PKCE)").into()),
+        // A verifier for a request without a challenge is a PKCE downgrade attempt (RFC 9700 §2.1.1).
+        (None, false) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier given but the authorization request had no code_challenge",
+            )
+            .into());
+        }
+        (None, true) => {}
+    }
+    Ok(())
 }

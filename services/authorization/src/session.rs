@@ -74,7 +74,13 @@ impl Authorization {
             return Ok(None);
         };
         let record: SessionRecord = record::decode(&bytes)?;
-        Ok((record.expires_at > self.now()).then_some(record))
+        if record.expires_at <= self.now() {
+            return Ok(None);
+        }
+        if self.inner.kv.get(&key::user_deleted(&record.user.id)).await?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(record))
     }
 
     pub(crate) async fn require_session(&self, token: &str) -> AuthzResult<SessionRecord> {

@@ -16,6 +16,13 @@ pub(crate) struct Grant {
     pub(crate) last_used_at: Option<i64>,
 }
 
+/// Whose grants a bulk deletion removes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrantSubject<'a> {
+    Client(&'a str),
+    User(&'a str),
+}
+
 #[async_trait::async_trait]
 pub(crate) trait GrantStore: Send + Sync + std::fmt::Debug {
     async fn grant(&self, user_id: &str, client_id: &str) -> AuthzResult<Option<Grant>>;
@@ -27,4 +34,6 @@ pub(crate) trait GrantStore: Send + Sync + std::fmt::Debug {
     async fn list(&self, user_id: &str) -> AuthzResult<Vec<Grant>>;
     /// Deletes a grant; false when there was none.
     async fn delete(&self, user_id: &str, client_id: &str) -> AuthzResult<bool>;
+    /// Deletes every grant of an application or of a user; returns how many.
+    async fn delete_all(&self, subject: GrantSubject<'_>) -> AuthzResult<u64>;
 }

@@ -45,6 +45,7 @@ pub struct Caller {
     pub expires_at: i64,
 }
 
+pub mod deadline;
 pub mod request_id;
 pub mod tls;
 pub mod upstream;

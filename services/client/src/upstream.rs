@@ -143,12 +143,54 @@ pub struct Upstream {
     channel: Channel,
     /// Wakes the membership task for a round now (a replica refused a call).
     recheck: Arc<Notify>,
+    /// Bound of one call, retries included; shortened to the caller's own
+    /// deadline when the call is made while serving a request.
+    timeout: Duration,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Attempts of one call whose connection is refused.
+/// Attempts of one call whose connection is refused (or, for the methods in
+/// [`IDEMPOTENT`], that failed in flight).
 const ATTEMPTS: u32 = 3;
+
+/// The methods that may be sent again after they failed in flight (the
+/// replica crashed with the call on it): reads, and revocations, which do
+/// the same whether they run once or twice. Token requests, logins and the
+/// like are never repeated: their effect may already exist.
+pub const IDEMPOTENT: &[&str] = &[
+    "/gatehouse.token.v1.TokenService/Introspect",
+    "/gatehouse.token.v1.TokenService/BatchIntrospect",
+    "/gatehouse.token.v1.TokenService/Revoke",
+    "/gatehouse.token.v1.TokenService/RevokeAllForGrant",
+    "/gatehouse.token.v1.TokenService/RevokeAllForSubject",
+    "/gatehouse.registry.v1.RegistryService/GetUser",
+    "/gatehouse.registry.v1.RegistryService/ListApplications",
+    "/gatehouse.registry.v1.RegistryService/GetApplication",
+    "/gatehouse.registry.v1.RegistryService/AuthenticateClient",
+    "/gatehouse.registry.v1.RegistryService/ListScopes",
+    "/gatehouse.authorization.v1.AuthorizationService/GetSession",
+    "/gatehouse.authorization.v1.AuthorizationService/ListGrants",
+    "/gatehouse.authorization.v1.AuthorizationService/RevokeGrant",
+    "/gatehouse.authorization.v1.AuthorizationService/RevokeSubjectGrants",
+    "/grpc.health.v1.Health/Check",
+];
+
+/// Whether `error` is the call's own time limit (the callee is slow, not
+/// gone): never retried, since the time is spent.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<tonic::TimeoutExpired>()
+            || error.is::<tokio::time::error::Elapsed>()
+            || error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
 
 /// Whether `error` says the connection was refused: nothing was sent.
 fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -176,8 +218,14 @@ impl tower::Service<http::Request<Body>> for Upstream {
         use http_body_util::BodyExt;
         use tower::ServiceExt;
         let (channel, recheck) = (self.channel.clone(), self.recheck.clone());
-        let (parts, body) = crate::request_id::propagate(request).into_parts();
-        Box::pin(async move {
+        let (mut parts, body) = crate::request_id::propagate(request).into_parts();
+        // The caller's deadline travels: this call gets what is left of it
+        // (or this channel's own bound, when shorter), and the callee is told
+        // in `grpc-timeout` so that its own work and calls stop in time.
+        let timeout = crate::deadline::remaining().map_or(self.timeout, |left| left.min(self.timeout));
+        parts.headers.insert(crate::deadline::HEADER, crate::deadline::encode(timeout));
+        let idempotent = IDEMPOTENT.contains(&parts.uri.path());
+        let call = async move {
             let bytes = body.collect().await.map_err(BoxError::from)?.to_bytes();
             let mut attempt = 1;
             loop {
@@ -195,8 +243,22 @@ impl tower::Service<http::Request<Body>> for Upstream {
                         tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                         attempt += 1;
                     }
+                    // A replica that died with the call on it: a read (or a
+                    // revocation) is simply asked again, of another replica.
+                    Err(error) if attempt < ATTEMPTS && idempotent && !timed_out(&error) => {
+                        tracing::debug!(%error, attempt, "idempotent call failed in flight, sending it again");
+                        recheck.notify_one();
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
                     Err(error) => return Err(error.into()),
                 }
+            }
+        };
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result,
+                Err(elapsed) => Err(BoxError::from(elapsed)),
             }
         })
     }
@@ -216,8 +278,9 @@ pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, Upstre
     }
     let (channel, changes) = Channel::balance_channel::<String>(1024);
     let recheck = Arc::new(Notify::new());
+    let timeout = options.timeout;
     tokio::spawn(Membership::new(targets, options, changes).run(recheck.clone()));
-    Ok(Upstream { channel, recheck })
+    Ok(Upstream { channel, recheck, timeout })
 }
 
 /// How to dial one address: its URL and the name its certificate must carry.

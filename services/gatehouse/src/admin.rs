@@ -4,29 +4,35 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
+use gatehouse_client::Upstream;
 use gatehouse_oauth::GrantType;
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
-use tonic::transport::Channel;
 
 use crate::cli::{AppCommand, ClientOptions, UserCommand};
 use crate::output;
 
-async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(options.registry_url.clone())
-        .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?} is not a valid address", options.registry_url))?
-        .connect()
-        .await
-        .with_context(|| {
-            format!("cannot reach the registry at {} (is `gatehouse serve` running?)", options.registry_url)
-        })?;
+/// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
+/// address list the services take, balanced the same way (a replica that is
+/// down is skipped).
+async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
+    let channel =
+        gatehouse_client::upstream::balanced(&options.registry_url, gatehouse_client::UpstreamOptions::default())
+            .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?}", options.registry_url))?;
     Ok(RegistryServiceClient::new(channel))
 }
 
 /// Turns a status into one readable line: the service's message and the code.
 #[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
 fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+        return anyhow::anyhow!(
+            "cannot reach the registry (is `gatehouse serve` running, and GATEHOUSE_REGISTRY_URL right?): {} ({:?})",
+            status.message(),
+            status.code()
+        );
+    }
     anyhow::anyhow!("{} ({:?})", status.message(), status.code())
 }
 
@@ -40,7 +46,7 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-async fn owner_id(client: &mut RegistryServiceClient<Channel>, username: &str) -> anyhow::Result<String> {
+async fn owner_id(client: &mut RegistryServiceClient<Upstream>, username: &str) -> anyhow::Result<String> {
     let user = client
         .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username.to_owned())) })
         .await
@@ -71,6 +77,12 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             let request = pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username)) };
             let user = client.get_user(request).await.map_err(rpc_error)?.into_inner().user;
             output::user(options.output, user.as_ref());
+        }
+        UserCommand::Delete { username, client: options } => {
+            let mut client = connect(&options).await?;
+            let user_id = owner_id(&mut client, &username).await?;
+            client.delete_user(pb::DeleteUserRequest { user_id }).await.map_err(rpc_error)?;
+            output::done(options.output, &format!("deleted user {username}, its applications and every token it held"));
         }
     }
     Ok(())

@@ -118,6 +118,23 @@ pub(crate) struct ServeOptions {
     /// a deleted secret or application keeps working that long.
     #[arg(long, env = "GATEHOUSE_CLIENT_AUTH_CACHE_SECS", default_value_t = 5)]
     pub(crate) client_auth_cache_secs: u64,
+    /// Seconds an active token-cache entry is trusted after SQL last confirmed it; past that the next
+    /// read asks SQL again (what bounds a lost tombstone).
+    #[arg(long, env = "GATEHOUSE_TOKEN_CACHE_TRUST_SECS", default_value_t = 10)]
+    pub(crate) token_cache_trust_secs: u64,
+    /// Seconds after a rotation within which the same refresh token, its successor unused, is a retry
+    /// (new tokens, the unused ones revoked) rather than a reuse that revokes the grant; 0 (default):
+    /// never, RFC 9700's strict reuse detection.
+    #[arg(long, env = "GATEHOUSE_REFRESH_RETRY_WINDOW_SECS", default_value_t = 0)]
+    pub(crate) refresh_retry_window_secs: u64,
+    /// Bound of one Redis call in milliseconds; past it (and after 3 failures in a row, at once
+    /// for a second) the services go on without the cache.
+    #[arg(long, env = "GATEHOUSE_CACHE_TIMEOUT_MS", default_value_t = 50)]
+    pub(crate) cache_timeout_ms: u64,
+    /// Requests one process serves at once (each gRPC server, and the gateway); beyond it a request
+    /// is refused at once with 503 / UNAVAILABLE and Retry-After instead of queueing.
+    #[arg(long, env = "GATEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub(crate) max_concurrent_requests: usize,
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,
@@ -211,6 +228,13 @@ pub(crate) enum UserCommand {
     },
     /// Show a user by username.
     Show {
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete a user with everything they hold: their applications, grants,
+    /// sessions and every token issued to them stop working at once.
+    Delete {
         username: String,
         #[command(flatten)]
         client: ClientOptions,

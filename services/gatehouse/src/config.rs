@@ -49,6 +49,8 @@ pub(crate) struct ServeConfig {
     pub(crate) authorization_url: String,
     pub(crate) cache_url: String,
     pub(crate) cache_prefix: String,
+    pub(crate) cache: gatehouse_runtime::kv::KvOptions,
+    pub(crate) max_concurrent_requests: usize,
     pub(crate) authorization: AuthorizationConfig,
     pub(crate) token_listen: SocketAddr,
     pub(crate) token_url: String,
@@ -143,6 +145,14 @@ fn seconds(variable: &'static str, value: u64, min: u64, max: u64) -> Result<Dur
     }
 }
 
+fn millis(variable: &'static str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(Duration::from_millis(value))
+    } else {
+        Err(bad(variable, format!("must be between {min} and {max} milliseconds")))
+    }
+}
+
 fn database_url(value: &str) -> Result<String, ConfigError> {
     const VARIABLE: &str = "GATEHOUSE_DATABASE_URL";
     if value.starts_with("sqlite:") || value.starts_with("postgres://") || value.starts_with("postgresql://") {
@@ -219,6 +229,14 @@ impl ServeOptions {
             )?,
             cache_url: cache_url(&self.cache_url)?,
             cache_prefix: self.cache_prefix.clone(),
+            cache: gatehouse_runtime::kv::KvOptions {
+                timeout: millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000)?,
+                ..gatehouse_runtime::kv::KvOptions::default()
+            },
+            max_concurrent_requests: match self.max_concurrent_requests {
+                0 => return Err(bad("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "must be at least 1")),
+                n => n,
+            },
             authorization: AuthorizationConfig {
                 issuer: issuer(&self.issuer)?,
                 code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
@@ -236,6 +254,13 @@ impl ServeOptions {
                     400 * 24 * 3600,
                 )?,
                 client_auth_cache: seconds("GATEHOUSE_CLIENT_AUTH_CACHE_SECS", self.client_auth_cache_secs, 0, 60)?,
+                cache_trust: seconds("GATEHOUSE_TOKEN_CACHE_TRUST_SECS", self.token_cache_trust_secs, 1, 300)?,
+                refresh_retry_window: seconds(
+                    "GATEHOUSE_REFRESH_RETRY_WINDOW_SECS",
+                    self.refresh_retry_window_secs,
+                    0,
+                    300,
+                )?,
                 ..TokenConfig::default()
             },
             signup_enabled: self.signup_enabled,

@@ -31,6 +31,7 @@ impl Lifecycle {
         ServerLimits {
             draining: Some(self.draining.clone()),
             tls: config.server_tls.clone(),
+            max_concurrent: config.max_concurrent_requests,
             ..ServerLimits::default()
         }
     }
@@ -172,7 +173,7 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
     let needs_kv = authorization_listener.is_some() || token_listener.is_some();
     let kv = if needs_kv {
         Some(
-            gatehouse_runtime::kv::open(&config.cache_url, &config.cache_prefix)
+            gatehouse_runtime::kv::open_with(&config.cache_url, &config.cache_prefix, config.cache)
                 .await
                 .context("connecting to the cache (GATEHOUSE_CACHE_URL)")?,
         )
@@ -182,7 +183,9 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
     let db = if needs_db { Some(connect(config, target.name()).await?) } else { None };
     let mut servers: Vec<Server> = vec![metrics(bind(config.metrics_listen, "metrics endpoint").await?, life)?];
     if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
-        servers.push(registry(config, db, listener, life.clone())?);
+        let dependents =
+            gatehouse_registry::Dependents::new(channel(config, &token_url)?, channel(config, &authorization_url)?);
+        servers.push(registry(config, db, dependents, listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
         servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, life.clone())?);
@@ -213,10 +216,11 @@ fn metrics(listener: TcpListener, life: &Lifecycle) -> anyhow::Result<Server> {
 fn registry(
     config: &ServeConfig,
     db: DatabaseConnection,
+    dependents: gatehouse_registry::Dependents,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), Arc::new(SystemClock))?;
+    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, Arc::new(SystemClock))?;
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
     Ok(Box::pin(async move {
@@ -276,6 +280,7 @@ fn gateway(
         signup_enabled: config.signup_enabled,
         trust_forwarded_for: config.trust_forwarded_for,
         draining: Some(life.draining.clone()),
+        max_concurrent_requests: config.max_concurrent_requests,
     };
     println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {

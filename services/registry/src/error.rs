@@ -24,6 +24,10 @@ pub enum RegistryError {
     Storage(#[from] sea_orm::DbErr),
     #[error("password hashing: {0}")]
     PasswordHashing(String),
+    /// A service holding the subject's tokens or grants could not revoke
+    /// them: nothing was deleted, and the deletion is safe to retry.
+    #[error("{service} unavailable: {status}")]
+    Dependent { service: &'static str, status: Status },
 }
 
 /// Result alias of the registry.
@@ -42,7 +46,9 @@ impl RegistryError {
             Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::OAuth(error) => ErrorCode::for_oauth(error.code),
-            Self::Storage(_) | Self::PasswordHashing(_) => ErrorCode::Internal,
+            // Storage that cannot be reached is an outage, never a bug to report as INTERNAL.
+            Self::Storage(_) | Self::Dependent { .. } => ErrorCode::Unavailable,
+            Self::PasswordHashing(_) => ErrorCode::Internal,
         }
     }
 }
@@ -54,8 +60,16 @@ impl From<RegistryError> for Status {
                 encode(error.code(), error.to_string(), Detail::field(field, rule))
             }
             RegistryError::OAuth(oauth) => encode_oauth(oauth),
-            RegistryError::Storage(_) | RegistryError::PasswordHashing(_) => {
+            RegistryError::Storage(_) => {
                 // Logged once here, never sent: details of storage stay inside.
+                tracing::error!(error = %error, "registry storage unavailable");
+                encode(ErrorCode::Unavailable, "registry storage unavailable", Detail::default())
+            }
+            RegistryError::Dependent { service, .. } => {
+                tracing::warn!(error = %error, "revocation before a deletion failed");
+                encode(ErrorCode::Unavailable, format!("{service} unavailable, nothing was deleted"), Detail::default())
+            }
+            RegistryError::PasswordHashing(_) => {
                 tracing::error!(error = %error, "registry internal error");
                 encode(ErrorCode::Internal, "internal error", Detail::default())
             }

@@ -36,6 +36,11 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
     }
 
+    async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> RpcResult<pb::DeleteUserResponse> {
+        self.registry.delete_user(&request.into_inner().user_id).await?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+
     async fn verify_password(
         &self,
         request: Request<pb::VerifyPasswordRequest>,

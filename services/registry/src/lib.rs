@@ -6,6 +6,7 @@
 
 mod config;
 mod convert;
+mod dependents;
 mod error;
 mod grpc;
 pub mod migration;
@@ -23,6 +24,7 @@ use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 pub use config::{PasswordParams, RegistryConfig};
+pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
 pub use model::{Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewUser, User};
 pub use service::{CLIENT_SECRET_PREFIX, CreatedSecret, Registry};
@@ -31,8 +33,14 @@ pub use service::{CLIENT_SECRET_PREFIX, CreatedSecret, Registry};
 pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
 
 /// Builds the registry on an open database (migrations must have run).
-pub fn build(config: RegistryConfig, db: DatabaseConnection, clock: Arc<dyn Clock>) -> RegistryResult<Registry> {
-    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), clock)
+/// `dependents` are the services a deletion revokes at first.
+pub fn build(
+    config: RegistryConfig,
+    db: DatabaseConnection,
+    dependents: Dependents,
+    clock: Arc<dyn Clock>,
+) -> RegistryResult<Registry> {
+    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, clock)
 }
 
 /// Serves the registry's gRPC API on `listener` until `shutdown` resolves.

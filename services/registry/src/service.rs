@@ -7,6 +7,7 @@ use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{ClientId, ClientType, Clock, OAuthError, ScopeCatalogue, SecretHash, random_token};
 
 use crate::config::RegistryConfig;
+use crate::dependents::{Deleted, Dependents};
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewUser, User};
 use crate::password::PasswordHasherArgon2;
@@ -43,16 +44,18 @@ struct Inner {
     store: Arc<dyn RegistryStore>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasherArgon2,
+    dependents: Dependents,
 }
 
 impl Registry {
     pub(crate) fn new(
         config: RegistryConfig,
         store: Arc<dyn RegistryStore>,
+        dependents: Dependents,
         clock: Arc<dyn Clock>,
     ) -> RegistryResult<Self> {
         let hasher = PasswordHasherArgon2::new(config.password)?;
-        Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher }) })
+        Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher, dependents }) })
     }
 
     fn now(&self) -> i64 {
@@ -96,6 +99,24 @@ impl Registry {
 
     pub async fn get_user_by_id(&self, id: &str) -> RegistryResult<User> {
         self.store().user_by_id(id).await?.ok_or_else(|| RegistryError::NotFound(format!("user {id:?} not found")))
+    }
+
+    /// Deletes an account and everything it holds: its applications (as
+    /// [`Registry::delete_application`] does), then every token and grant
+    /// it holds as a user and its sessions, then the account. Each step is
+    /// idempotent, so a failed deletion is retried from the start.
+    pub async fn delete_user(&self, id: &str) -> RegistryResult<()> {
+        let user = self.get_user_by_id(id).await?;
+        for app in self.store().list_applications(Some(&user.id)).await? {
+            self.inner.dependents.revoke(Deleted::Application(app.client_id.as_str())).await?;
+            self.store().delete_application(app.client_id.as_str()).await?;
+        }
+        self.inner.dependents.revoke(Deleted::User(&user.id)).await?;
+        if self.store().delete_user(&user.id).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound(format!("user {id:?} not found")))
+        }
     }
 
     pub async fn get_user_by_username(&self, username: &str) -> RegistryResult<User> {
@@ -220,8 +241,13 @@ impl Registry {
         Ok(app)
     }
 
+    /// Deletes an application after revoking everything it holds (tokens,
+    /// grants): once this returns, none of its tokens works anywhere. The
+    /// revocation comes first, so a failure leaves the application in place
+    /// to delete again; from the revocation on, no token is issued to it.
     pub async fn delete_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
         self.owned_application(client_id, acting_owner).await?;
+        self.inner.dependents.revoke(Deleted::Application(client_id)).await?;
         if self.store().delete_application(client_id).await? {
             Ok(())
         } else {

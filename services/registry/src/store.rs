@@ -14,6 +14,8 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Inserts a user; `AlreadyExists` when the username key is taken.
     async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()>;
     async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>>;
+    /// Deletes an account; false when there was none.
+    async fn delete_user(&self, id: &str) -> RegistryResult<bool>;
     /// The user and their password hash.
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
 

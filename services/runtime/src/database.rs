@@ -13,8 +13,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     options
         .max_connections(max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        // Well inside an RPC's deadline (5 s): an unreachable database is a
+        // 503 in about a second, not a request that hangs until its caller
+        // gives up (sqlx keeps retrying the connection until this timeout).
+        .connect_timeout(Duration::from_secs(1))
+        .acquire_timeout(Duration::from_millis(1500))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One connection per pool: SQLite has one writer, and a deferred

@@ -41,6 +41,9 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// In-flight RPCs per connection.
     pub concurrency_per_connection: usize,
+    /// In-flight RPCs of the whole server; past it, UNAVAILABLE at once
+    /// (health checks excepted).
+    pub max_concurrent: usize,
     /// Fires when shutdown begins: health turns NOT_SERVING at once, while the
     /// server keeps serving until the actual shutdown (the pre-stop delay).
     pub draining: Option<Shutdown>,
@@ -50,7 +53,13 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), concurrency_per_connection: 256, draining: None, tls: None }
+        Self {
+            request_timeout: Duration::from_secs(10),
+            concurrency_per_connection: 256,
+            max_concurrent: 512,
+            draining: None,
+            tls: None,
+        }
     }
 }
 
@@ -158,9 +167,12 @@ where
         .build_v1alpha()?;
     let router = Server::builder()
         .timeout(limits.request_timeout)
-        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        // Never below the server's bound: a connection that queued at its own
+        // limit would keep a burst from reaching the shedding layer.
+        .concurrency_limit_per_connection(limits.concurrency_per_connection.max(limits.max_concurrent))
         .tcp_nodelay(true)
         .layer(crate::observe::ObserveLayer)
+        .layer(crate::shed::ShedLayer::new(limits.max_concurrent))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)

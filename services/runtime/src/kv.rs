@@ -5,6 +5,7 @@
 //! pass the same conformance suite; which one runs is configuration.
 //! Services own their key names and record formats; this is only storage.
 
+mod breaker;
 mod memory;
 mod redis_kv;
 
@@ -40,6 +41,13 @@ pub trait Kv: Send + Sync + Debug {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<()>;
     /// Sets `key` only when it does not exist; true when it was set.
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool>;
+    /// Sets `key` to `value` only while it still holds `expected` (compare
+    /// and set, one atomic step); true when it was replaced.
+    async fn replace(&self, key: &str, expected: &[u8], value: &[u8], ttl: Duration) -> KvResult<bool>;
+    /// Sets every entry, in one round trip where the backend allows it. Every
+    /// entry is attempted even when one fails; the error says that at least
+    /// one was not written (which ones is not known, so retry them all).
+    async fn set_many(&self, entries: &[(String, Vec<u8>, Duration)]) -> KvResult<()>;
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>>;
     async fn delete(&self, key: &str) -> KvResult<()>;
     /// Gets and deletes in one step: of concurrent takers exactly one gets the value.
@@ -62,13 +70,38 @@ pub trait Kv: Send + Sync + Debug {
     async fn ping(&self) -> KvResult<()>;
 }
 
+/// How long a cache call may take, and how a failing cache is given up on.
+#[derive(Debug, Clone, Copy)]
+pub struct KvOptions {
+    /// Bound of one Redis call (the connection attempt included). Tens of
+    /// milliseconds: a hung Redis then costs a request one short wait, and
+    /// the breaker makes the following ones skip it.
+    pub timeout: Duration,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the open breaker refuses calls at once before one probe call
+    /// is let through; a successful probe closes it.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for KvOptions {
+    fn default() -> Self {
+        Self { timeout: Duration::from_millis(50), breaker_failures: 3, breaker_cooldown: Duration::from_secs(1) }
+    }
+}
+
 /// Opens the cache named by `url`: `memory://` or `redis://...`; every key is
 /// prefixed with `prefix`.
 pub async fn open(url: &str, prefix: &str) -> KvResult<Arc<dyn Kv>> {
+    open_with(url, prefix, KvOptions::default()).await
+}
+
+/// [`open`] with explicit timeouts and breaker settings (Redis only).
+pub async fn open_with(url: &str, prefix: &str, options: KvOptions) -> KvResult<Arc<dyn Kv>> {
     if url == "memory://" || url == "memory" {
         Ok(Arc::new(MemoryKv::new(prefix)))
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-        Ok(Arc::new(RedisKv::connect(url, prefix).await?))
+        Ok(Arc::new(RedisKv::connect(url, prefix, options).await?))
     } else {
         Err(KvError(format!("unsupported cache url {url:?}: use memory:// or redis://")))
     }

@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod kv;
 pub mod metrics;
 pub mod observe;
+pub mod shed;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tls;

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub tokens_issued: Family<IssuedLabels, Counter>,
     pub introspections: Family<ResultLabels, Counter>,
     pub cache_lookups: Family<CacheLabels, Counter>,
+    /// Requests refused at once because the process was at its bound.
+    pub shed: Counter,
     pool_connections: Family<PoolLabels, Gauge>,
     pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
     /// The handles of each RPC path seen, so that the hot path neither
@@ -149,6 +151,12 @@ impl Metrics {
             "Cache lookups, by cache and result (hit, miss, error)",
             cache_lookups.clone(),
         );
+        let shed = Counter::default();
+        registry.register(
+            "requests_shed",
+            "Requests refused at once (503 / UNAVAILABLE) because the process served its maximum",
+            shed.clone(),
+        );
         let pool_connections = Family::default();
         registry.register(
             "db_pool_connections",
@@ -164,6 +172,7 @@ impl Metrics {
             tokens_issued,
             introspections,
             cache_lookups,
+            shed,
             pool_connections,
             pools: RwLock::new(Vec::new()),
             rpc_paths: RwLock::default(),

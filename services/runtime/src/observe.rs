@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use gatehouse_client::deadline;
 use gatehouse_client::request_id::{self, RequestContext};
 use tracing::Instrument;
 
@@ -56,7 +57,14 @@ where
             span.record("request_id", id.to_str().unwrap_or_default());
             RequestContext { id, traceparent: crate::telemetry::join_trace(&span, request.headers()) }
         });
-        let call = self.inner.call(request);
+        // The caller's deadline, for the handler's checks and its own calls
+        // (tonic's server enforces it too, by dropping the handler).
+        let deadline = request
+            .headers()
+            .get(deadline::HEADER)
+            .and_then(deadline::parse)
+            .and_then(|timeout| tokio::time::Instant::now().checked_add(timeout));
+        let call = deadline::scope(deadline, self.inner.call(request));
         Box::pin(
             async move {
                 // The handler's future runs inside the scope: its own RPCs carry the id.

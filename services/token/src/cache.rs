@@ -1,8 +1,32 @@
-//! The token cache: each active token's record for its remaining lifetime,
-//! and a tombstone for each revoked one. A cache failure on a read falls
-//! back to SQL; a failed tombstone fails the revocation, so that it is
-//! retried rather than leaving a revoked token active in the cache.
+//! The token cache, and the one rule it keeps: **the cache may only ever
+//! say less than SQL.** It holds each active token's record for its
+//! remaining lifetime and a tombstone for each token that stopped being
+//! active. How the rule is kept, each part enforced here:
+//!
+//! 1. Every change that makes tokens inactive (revocation of a token, a
+//!    grant, a code's tokens, an application's or a user's, a rotation)
+//!    tombstones every affected token before its call returns
+//!    ([`TokenService::tombstone`]). When a tombstone cannot be written the
+//!    call fails with UNAVAILABLE (SQL already says revoked, so a retry is
+//!    safe), the tombstones are retried in the background until they land,
+//!    and until then this process reads those tokens from SQL.
+//! 2. An *active* entry is only ever written where no entry exists
+//!    (`SET NX`: issuance and fills after a miss) or in place of the exact
+//!    entry that was read (compare-and-set: re-validation). So it can never
+//!    cover a tombstone, whatever the order in which racing writes land.
+//! 3. An active entry is trusted for at most `cache_trust` (10 s by
+//!    default) after SQL last confirmed it; after that the next read checks
+//!    SQL again and either renews the entry or tombstones it. This bounds
+//!    what any lost tombstone can cost (a Redis that hung and came back
+//!    with old data, a process that died between SQL and the cache).
+//! 4. Expiry is decided by the service's clock ([`TokenService::now`]),
+//!    never by the presence of an entry; entries also carry a TTL.
+//!
+//! A cache failure on a read falls back to SQL.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use gatehouse_oauth::token::TokenKind;
@@ -25,8 +49,11 @@ fn replayed_key(code_id: &str) -> String {
 /// first redemption's request, which a code's lifetime (10 minutes) bounds.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(600);
 
+/// How often tombstones that could not be written are tried again.
+const PENDING_RETRY_EVERY: Duration = Duration::from_millis(200);
+
 fn cache_unavailable(error: impl std::fmt::Display) -> TokenError {
-    TokenError::Upstream { service: "token cache", status: tonic::Status::unavailable(error.to_string()) }
+    TokenError::Cache(error.to_string())
 }
 
 /// What the cache holds for a token hash.
@@ -47,16 +74,18 @@ pub(crate) struct ActiveToken {
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
+    /// When SQL last said this token is active (service clock, seconds).
+    /// Entries written before this field existed read 0: checked at once.
+    #[serde(default)]
+    pub(crate) checked_at: i64,
 }
 
 impl ActiveToken {
     pub(crate) fn kind(&self) -> TokenKind {
         if self.refresh { TokenKind::Refresh } else { TokenKind::Access }
     }
-}
 
-impl From<&TokenRecord> for ActiveToken {
-    fn from(record: &TokenRecord) -> Self {
+    pub(crate) fn from_record(record: &TokenRecord, checked_at: i64) -> Self {
         Self {
             refresh: record.kind == TokenKind::Refresh,
             client_id: record.client_id.clone(),
@@ -65,63 +94,178 @@ impl From<&TokenRecord> for ActiveToken {
             scopes: record.scopes.clone(),
             issued_at: record.issued_at,
             expires_at: record.expires_at,
+            checked_at,
         }
     }
+}
+
+/// A cache read: the state and the exact bytes it was read as (for the
+/// compare-and-set of a re-validation).
+pub(crate) struct Read {
+    pub(crate) state: Cached,
+    pub(crate) bytes: Vec<u8>,
 }
 
 fn remaining(expires_at: i64, now: i64) -> Option<Duration> {
     u64::try_from(expires_at - now).ok().filter(|s| *s > 0).map(Duration::from_secs)
 }
 
+fn encode(cached: &Cached) -> Vec<u8> {
+    serde_json::to_vec(cached).unwrap_or_default()
+}
+
+/// Tombstones this process could not write yet: hash -> expiry. While a
+/// hash is here, this process reads that token from SQL, not the cache.
+#[derive(Debug, Default)]
+pub(crate) struct PendingTombstones {
+    hashes: RwLock<HashMap<String, i64>>,
+    retrying: AtomicBool,
+}
+
+impl PendingTombstones {
+    fn contains(&self, hash: &str) -> bool {
+        let hashes = self.hashes.read().unwrap_or_else(PoisonError::into_inner);
+        !hashes.is_empty() && hashes.contains_key(hash)
+    }
+
+    fn add(&self, revoked: &[Revoked]) {
+        let mut hashes = self.hashes.write().unwrap_or_else(PoisonError::into_inner);
+        hashes.extend(revoked.iter().map(|r| (r.hash.clone(), r.expires_at)));
+    }
+
+    fn snapshot(&self) -> Vec<(String, i64)> {
+        let hashes = self.hashes.read().unwrap_or_else(PoisonError::into_inner);
+        hashes.iter().map(|(hash, expires)| (hash.clone(), *expires)).collect()
+    }
+
+    fn remove(&self, written: &[(String, i64)]) {
+        let mut hashes = self.hashes.write().unwrap_or_else(PoisonError::into_inner);
+        for (hash, _) in written {
+            hashes.remove(hash);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.hashes.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
 impl TokenService {
-    /// The cached state of a token; `None` on a miss or a cache failure.
-    pub(crate) async fn cached(&self, hash: &str) -> Option<Cached> {
-        let (cached, result) = match self.inner.kv.get(&key(hash)).await {
+    /// The cached state of a token; `None` on a miss, a cache failure, or
+    /// while this process still owes the token a tombstone.
+    pub(crate) async fn cached(&self, hash: &str) -> Option<Read> {
+        if self.inner.pending.contains(hash) {
+            return None;
+        }
+        let (read, result) = match self.inner.kv.get(&key(hash)).await {
             Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(cached) => (Some(cached), "hit"),
+                Ok(state) => (Some(Read { state, bytes }), "hit"),
                 Err(_) => (None, "error"),
             },
             Ok(None) => (None, "miss"),
             Err(error) => {
-                tracing::warn!(%error, "token cache read failed, reading SQL");
+                tracing::debug!(%error, "token cache read failed, reading SQL");
                 (None, "error")
             }
         };
         metrics().cache_lookups.get_or_create(&CacheLabels { cache: "token", result }).inc();
-        cached
+        read
     }
 
-    /// Caches newly issued tokens. Best effort: SQL already has them.
+    /// Whether an active entry checked at `checked_at` is still trusted at `now`.
+    pub(crate) fn trusted(&self, checked_at: i64, now: i64) -> bool {
+        let trust = i64::try_from(self.config().cache_trust.as_secs()).unwrap_or(i64::MAX);
+        checked_at <= now && now - checked_at < trust
+    }
+
+    /// Caches newly issued tokens, only where the cache holds nothing for
+    /// them: a revocation that raced the issuance may have tombstoned them
+    /// already, and its tombstone must win. Best effort: SQL has them.
     pub(crate) async fn cache_issued(&self, records: &[TokenRecord]) {
-        let now = self.now();
         for record in records {
-            let Some(ttl) = remaining(record.expires_at, now) else { continue };
-            let value = serde_json::to_vec(&Cached::Active(record.into())).unwrap_or_default();
-            if let Err(error) = self.inner.kv.set(&key(&record.hash), &value, ttl).await {
-                tracing::warn!(%error, "token cache write failed");
+            self.cache_fill(record).await;
+        }
+    }
+
+    /// Caches a token read from (or just written to) SQL, unless the cache
+    /// already holds a state for it: a tombstone written meanwhile must win.
+    pub(crate) async fn cache_fill(&self, record: &TokenRecord) {
+        let now = self.now();
+        let Some(ttl) = remaining(record.expires_at, now) else { return };
+        let value = encode(&Cached::Active(ActiveToken::from_record(record, now)));
+        if let Err(error) = self.inner.kv.set_if_absent(&key(&record.hash), &value, ttl).await {
+            tracing::debug!(%error, "token cache fill failed");
+        }
+    }
+
+    /// Renews an entry that SQL confirmed, in place of the exact bytes read
+    /// (a tombstone written since is left alone).
+    pub(crate) async fn cache_renew(&self, hash: &str, read: &[u8], active: &ActiveToken) {
+        let now = self.now();
+        let Some(ttl) = remaining(active.expires_at, now) else { return };
+        let renewed = ActiveToken { checked_at: now, ..active.clone() };
+        let value = encode(&Cached::Active(renewed));
+        if let Err(error) = self.inner.kv.replace(&key(hash), read, &value, ttl).await {
+            tracing::debug!(%error, "token cache renewal failed");
+        }
+    }
+
+    /// Tombstone entries for (hash, expiry) pairs, each for the rest of its
+    /// token's lifetime (expired ones need none).
+    fn tombstones<'a>(&self, tokens: impl Iterator<Item = (&'a str, i64)>) -> Vec<(String, Vec<u8>, Duration)> {
+        let now = self.now();
+        let value = encode(&Cached::Revoked);
+        tokens.filter_map(|(hash, expires_at)| Some((key(hash), value.clone(), remaining(expires_at, now)?))).collect()
+    }
+
+    /// Tombstones tokens for the rest of their lifetime, all in one round
+    /// trip. On failure the tombstones are kept for a background retry and
+    /// the call fails (UNAVAILABLE): its caller may retry, and meanwhile
+    /// this process reads those tokens from SQL.
+    pub(crate) async fn tombstone(&self, revoked: &[Revoked]) -> TokenResult<()> {
+        let entries = self.tombstones(revoked.iter().map(|r| (r.hash.as_str(), r.expires_at)));
+        match self.inner.kv.set_many(&entries).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.inner.pending.add(revoked);
+                self.retry_pending_tombstones();
+                Err(cache_unavailable(error))
             }
         }
     }
 
-    /// Caches a token read from SQL, unless the cache already holds a state
-    /// for it: a tombstone written meanwhile must win over this older read.
-    pub(crate) async fn cache_fill(&self, record: &TokenRecord) {
-        let Some(ttl) = remaining(record.expires_at, self.now()) else { return };
-        let value = serde_json::to_vec(&Cached::Active(record.into())).unwrap_or_default();
-        if let Err(error) = self.inner.kv.set_if_absent(&key(&record.hash), &value, ttl).await {
-            tracing::warn!(%error, "token cache fill failed");
-        }
+    /// Tombstones tokens whose change has not committed yet: a failure is
+    /// only reported (the change is then rolled back, and a tombstone that
+    /// did land only makes the cache say less than SQL).
+    pub(crate) async fn tombstone_now(&self, revoked: &[Revoked]) -> TokenResult<()> {
+        let entries = self.tombstones(revoked.iter().map(|r| (r.hash.as_str(), r.expires_at)));
+        self.inner.kv.set_many(&entries).await.map_err(cache_unavailable)
     }
 
-    /// Tombstones revoked tokens for the rest of their lifetime.
-    pub(crate) async fn tombstone(&self, revoked: &[Revoked]) -> TokenResult<()> {
-        let now = self.now();
-        let value = serde_json::to_vec(&Cached::Revoked).unwrap_or_default();
-        for token in revoked {
-            let Some(ttl) = remaining(token.expires_at, now) else { continue };
-            self.inner.kv.set(&key(&token.hash), &value, ttl).await.map_err(cache_unavailable)?;
+    /// Writes owed tombstones until none is left (one task at a time).
+    fn retry_pending_tombstones(&self) {
+        if self.inner.pending.retrying.swap(true, Ordering::AcqRel) {
+            return;
         }
-        Ok(())
+        let service = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PENDING_RETRY_EVERY).await;
+                let owed = service.inner.pending.snapshot();
+                let entries = service.tombstones(owed.iter().map(|(hash, expires)| (hash.as_str(), *expires)));
+                if service.inner.kv.set_many(&entries).await.is_ok() {
+                    service.inner.pending.remove(&owed);
+                    tracing::info!(tombstones = owed.len(), "owed token tombstones written");
+                }
+                if service.inner.pending.len() == 0 {
+                    service.inner.pending.retrying.store(false, Ordering::Release);
+                    // A tombstone added between the check and the store starts its own task.
+                    if service.inner.pending.len() == 0 || service.inner.pending.retrying.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Marks a code as replayed, for a first redemption still in flight.

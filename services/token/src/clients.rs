@@ -73,6 +73,11 @@ impl AuthCache {
         entries.get(key).filter(|(_, expires)| *expires > now).map(|(client, _)| client.clone())
     }
 
+    fn forget(&self, client_id: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|(id, _), _| id != client_id);
+    }
+
     fn put(&self, key: (String, String), client: &Client) {
         if self.ttl == 0 {
             return;
@@ -139,6 +144,11 @@ impl Clients {
         };
         self.authenticated.put(key, &client);
         Ok(client)
+    }
+
+    /// Drops the kept authentications of a client (it was deleted).
+    pub(crate) fn forget(&self, client_id: &str) {
+        self.authenticated.forget(client_id);
     }
 
     pub(crate) async fn redeem(&self, request: RedeemCodeRequest) -> TokenResult<Redeemed> {

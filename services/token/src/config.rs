@@ -16,6 +16,18 @@ pub struct TokenConfig {
     /// How long a successful client authentication is reused (0: never).
     /// A deleted secret or application keeps working here up to this long.
     pub client_auth_cache: Duration,
+    /// How long an active cache entry is trusted after SQL last confirmed
+    /// it; past that, the next read asks SQL again. Bounds how long a lost
+    /// tombstone can matter (see the `cache` module).
+    pub cache_trust: Duration,
+    /// How soon after a rotation the same refresh token may be presented
+    /// again as a *retry* (its successor never used: the client did not get
+    /// the answer, say a 503 at its deadline) instead of a reuse that
+    /// revokes the grant. 0 (the default) turns retries off: RFC 9700's
+    /// strict reuse detection. A 503 does not need it: a rotation whose
+    /// answer cannot be given (tombstones refused, deadline too close) is
+    /// not committed, so the same refresh token works again.
+    pub refresh_retry_window: Duration,
 }
 
 impl Default for TokenConfig {
@@ -26,6 +38,8 @@ impl Default for TokenConfig {
             cleanup_every: Duration::from_secs(10 * 60),
             cleanup_batch: 1000,
             client_auth_cache: Duration::from_secs(5),
+            cache_trust: Duration::from_secs(10),
+            refresh_retry_window: Duration::ZERO,
         }
     }
 }

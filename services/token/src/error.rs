@@ -13,6 +13,13 @@ pub enum TokenError {
     Upstream { service: &'static str, status: Status },
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
+    /// The cache could not record something that must be recorded (a
+    /// tombstone, a replay mark): the request is safe to retry.
+    #[error("token cache: {0}")]
+    Cache(String),
+    /// The caller's deadline passed before the request could commit: nothing was written.
+    #[error("the caller's deadline passed")]
+    DeadlineExceeded,
 }
 
 pub type TokenResult<T> = Result<T, TokenError>;
@@ -31,6 +38,13 @@ impl From<TokenError> for Status {
             TokenError::Storage(db) => {
                 tracing::error!(error = %db, "token storage failed");
                 encode(ErrorCode::Unavailable, "token storage unavailable", Detail::default())
+            }
+            TokenError::Cache(error) => {
+                tracing::warn!(%error, "token cache write failed");
+                encode(ErrorCode::Unavailable, "token cache unavailable", Detail::default())
+            }
+            TokenError::DeadlineExceeded => {
+                encode(ErrorCode::Unavailable, "deadline exceeded before the request committed", Detail::default())
             }
         }
     }

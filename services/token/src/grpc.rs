@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 
 use crate::cache::ActiveToken;
 use crate::issue::Minted;
+use crate::revoke::Subject;
 use crate::service::TokenService;
 
 pub(crate) fn server(service: TokenService) -> TokenServiceServer<TokenGrpc> {
@@ -87,7 +88,26 @@ impl TokenServiceRpc for TokenGrpc {
         request: Request<pb::RevokeAllForGrantRequest>,
     ) -> RpcResult<pb::RevokeAllForGrantResponse> {
         let request = request.into_inner();
-        let revoked = self.service.revoke_all_for_grant(&request.user_id, &request.client_id).await?;
+        let subject = Subject::Grant { user_id: &request.user_id, client_id: &request.client_id };
+        let revoked = self.service.revoke_subject(subject).await?;
         Ok(Response::new(pb::RevokeAllForGrantResponse { revoked }))
+    }
+
+    async fn revoke_all_for_subject(
+        &self,
+        request: Request<pb::RevokeAllForSubjectRequest>,
+    ) -> RpcResult<pb::RevokeAllForSubjectResponse> {
+        use pb::revoke_all_for_subject_request::Subject as Wire;
+        let request = request.into_inner();
+        let subject = match &request.subject {
+            Some(Wire::Grant(grant)) if !grant.user_id.is_empty() && !grant.client_id.is_empty() => {
+                Subject::Grant { user_id: &grant.user_id, client_id: &grant.client_id }
+            }
+            Some(Wire::ClientId(id)) if !id.is_empty() => Subject::Client(id),
+            Some(Wire::UserId(id)) if !id.is_empty() => Subject::User(id),
+            _ => return Err(Status::invalid_argument("set grant (user_id and client_id), client_id or user_id")),
+        };
+        let revoked = self.service.revoke_subject(subject).await?;
+        Ok(Response::new(pb::RevokeAllForSubjectResponse { revoked }))
     }
 }

@@ -6,9 +6,10 @@ use gatehouse_proto::pb::token::v1::ClientCredentials;
 
 use gatehouse_runtime::metrics::{ResultLabels, metrics};
 
-use crate::cache::{ActiveToken, Cached};
+use crate::cache::{ActiveToken, Cached, Read};
 use crate::error::TokenResult;
 use crate::service::TokenService;
+use crate::store::Revoked;
 
 impl TokenService {
     /// The token's record when it is active; `None` when it is not (unknown,
@@ -21,19 +22,34 @@ impl TokenService {
         }
         let hash = SecretHash::of(token);
         let now = self.now();
-        match self.cached(hash.as_str()).await {
-            Some(Cached::Revoked) => return Ok(None),
-            Some(Cached::Active(active)) => return Ok((active.expires_at > now).then_some(active)),
-            None => {}
-        }
+        let read = self.cached(hash.as_str()).await;
+        let stale = match read {
+            Some(Read { state: Cached::Revoked, .. }) => return Ok(None),
+            Some(Read { state: Cached::Active(active), .. }) if active.expires_at <= now => return Ok(None),
+            Some(Read { state: Cached::Active(active), .. }) if self.trusted(active.checked_at, now) => {
+                return Ok(Some(active));
+            }
+            // Past its trust bound: SQL decides again (see `cache`).
+            Some(Read { state: Cached::Active(_), bytes }) => Some(bytes),
+            None => None,
+        };
         let Some(record) = self.inner.store.find(hash.as_str()).await? else {
             return Ok(None);
         };
         if record.revoked || record.rotated || record.expires_at <= now {
+            if stale.is_some() {
+                // The entry outlived a tombstone that never landed: write it now (best effort).
+                let gone = Revoked { hash: record.hash.clone(), expires_at: record.expires_at, newly: false };
+                let _ = self.tombstone(&[gone]).await;
+            }
             return Ok(None);
         }
-        self.cache_fill(&record).await;
-        Ok(Some(ActiveToken::from(&record)))
+        let active = ActiveToken::from_record(&record, now);
+        match stale {
+            Some(bytes) => self.cache_renew(hash.as_str(), &bytes, &active).await,
+            None => self.cache_fill(&record).await,
+        }
+        Ok(Some(active))
     }
 
     /// Introspection with the options of the RPC: with `client`, only that

@@ -1,4 +1,5 @@
-//! Revocation (RFC 7009) and revoking a user's whole grant to an application.
+//! Revocation (RFC 7009), and revoking everything a grant, an application
+//! or a user holds.
 
 use gatehouse_oauth::SecretHash;
 use gatehouse_oauth::token::TokenKind;
@@ -7,6 +8,17 @@ use gatehouse_proto::pb::token::v1::ClientCredentials;
 use crate::error::TokenResult;
 use crate::service::TokenService;
 use crate::store::RevokeScope;
+
+/// Whose tokens a bulk revocation ends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    /// One user's grant to one application.
+    Grant { user_id: &'a str, client_id: &'a str },
+    /// A deleted application.
+    Client(&'a str),
+    /// A deleted user.
+    User(&'a str),
+}
 
 impl TokenService {
     /// Revokes a token of the authenticated client. Revoking a refresh token
@@ -35,10 +47,42 @@ impl TokenService {
         self.tombstone(&revoked).await
     }
 
-    /// Revokes every token of `user_id`'s grant to `client_id`; returns how many were live.
-    pub(crate) async fn revoke_all_for_grant(&self, user_id: &str, client_id: &str) -> TokenResult<u64> {
-        let revoked = self.inner.store.revoke(RevokeScope::UserClient { user_id, client_id }, self.now()).await?;
+    /// Revokes every token of `subject`, in SQL and in the cache, before it
+    /// returns; tokens being issued for it at the same moment are revoked
+    /// too (they find the revocation once stored). Returns how many were live.
+    pub(crate) async fn revoke_subject(&self, subject: Subject<'_>) -> TokenResult<u64> {
+        let scope = match subject {
+            Subject::Grant { user_id, client_id } => RevokeScope::UserClient { user_id, client_id },
+            Subject::Client(client_id) => {
+                // Its successful authentications end here at once; the other
+                // replicas' end within their few seconds, and meanwhile any
+                // token they issue for it finds the revocation and is refused.
+                self.inner.clients.forget(client_id);
+                RevokeScope::Client(client_id)
+            }
+            Subject::User(user_id) => RevokeScope::User(user_id),
+        };
+        let revoked = self.inner.store.revoke(scope, self.now()).await?;
         self.tombstone(&revoked).await?;
         Ok(revoked.iter().filter(|r| r.newly).count() as u64)
+    }
+
+    /// Called once a new family's tokens are stored: when a revocation of
+    /// their application, user or grant ran meanwhile (it recorded itself
+    /// after `watermark`), they are revoked and not handed out.
+    pub(crate) async fn check_fence(
+        &self,
+        watermark: i64,
+        client_id: &str,
+        user_id: &str,
+        family_id: &str,
+    ) -> TokenResult<()> {
+        if !self.inner.store.fenced(watermark, client_id, user_id).await? {
+            return Ok(());
+        }
+        tracing::warn!(client_id, "tokens issued while their grant was being revoked: revoked");
+        let revoked = self.inner.store.revoke(RevokeScope::Family(family_id), self.now()).await?;
+        self.tombstone(&revoked).await?;
+        Err(gatehouse_oauth::OAuthError::invalid_grant("the grant was revoked").into())
     }
 }

@@ -6,9 +6,14 @@ use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
 
+use crate::cache::PendingTombstones;
 use crate::clients::Clients;
 use crate::config::TokenConfig;
 use crate::store::TokenStore;
+
+/// What must be left of the caller's deadline for a request to commit: the
+/// commit and the answer's way back take a few milliseconds.
+const COMMIT_MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The token service: cheap to clone.
 #[derive(Debug, Clone)]
@@ -23,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) clients: Clients,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Tombstones the cache refused, written again in the background.
+    pub(crate) pending: PendingTombstones,
 }
 
 impl TokenService {
@@ -35,11 +42,22 @@ impl TokenService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
-        Self { inner: Arc::new(Inner { config, store, kv, clients, clock }) }
+        Self { inner: Arc::new(Inner { config, store, kv, clients, clock, pending: PendingTombstones::default() }) }
     }
 
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now().timestamp()
+    }
+
+    /// Fails when the caller's deadline has passed or is too close to
+    /// answer in time: called right before a request commits, so that work
+    /// nobody waits for any more is not done (its caller was, or is about
+    /// to be, told "unavailable", and will retry).
+    pub(crate) fn before_commit(&self) -> crate::error::TokenResult<()> {
+        if gatehouse_client::deadline::remaining().is_some_and(|left| left < COMMIT_MARGIN) {
+            return Err(crate::error::TokenError::DeadlineExceeded);
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &TokenConfig {

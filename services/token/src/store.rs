@@ -45,7 +45,58 @@ pub(crate) enum RevokeScope<'a> {
     Token(&'a str),
     Family(&'a str),
     Code(&'a str),
-    UserClient { user_id: &'a str, client_id: &'a str },
+    /// One user's grant to one application.
+    UserClient {
+        user_id: &'a str,
+        client_id: &'a str,
+    },
+    /// Everything of a deleted application.
+    Client(&'a str),
+    /// Everything of a deleted user.
+    User(&'a str),
+}
+
+impl RevokeScope<'_> {
+    /// The subject a revocation of this scope records, so that tokens being
+    /// issued for it at the same moment find it (see [`TokenStore::fenced`]).
+    /// Tokens, families and codes need none: nothing new is issued into them
+    /// once they are revoked (a rotation refuses a revoked refresh token).
+    pub(crate) fn subject(&self) -> Option<String> {
+        match self {
+            Self::Token(_) | Self::Family(_) | Self::Code(_) => None,
+            Self::UserClient { user_id, client_id } => Some(grant_subject(user_id, client_id)),
+            Self::Client(client_id) => Some(format!("client:{client_id}")),
+            Self::User(user_id) => Some(format!("user:{user_id}")),
+        }
+    }
+}
+
+pub(crate) fn grant_subject(user_id: &str, client_id: &str) -> String {
+    format!("grant:{user_id}:{client_id}")
+}
+
+/// Runs inside a rotation's transaction before it commits (see [`TokenStore::rotate`]).
+pub(crate) type BeforeCommit<'a> = &'a (dyn Fn(Vec<Revoked>) -> CommitCheck + Send + Sync);
+
+/// The future a [`BeforeCommit`] returns.
+pub(crate) type CommitCheck = std::pin::Pin<Box<dyn std::future::Future<Output = TokenResult<()>> + Send>>;
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rotation {
+    /// The successors are stored; `ended` are the tokens the rotation made
+    /// inactive (the old refresh token and the previous access tokens).
+    Rotated { ended: Vec<Revoked> },
+    /// The refresh token had been rotated moments ago and its successor was
+    /// never used: the same client retrying a request whose answer it did
+    /// not receive. The unused successors are revoked (in `ended`) and the
+    /// new ones stored in their place.
+    Retried { ended: Vec<Revoked> },
+    /// Rotated before, outside the retry window (none by default) or with its successor used:
+    /// a reuse (RFC 9700 §4.14.2).
+    Reused,
+    /// Revoked (or gone): nothing written.
+    Inactive,
 }
 
 #[async_trait::async_trait]
@@ -53,12 +104,37 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Inserts tokens in one transaction.
     async fn insert(&self, tokens: &[TokenRecord]) -> TokenResult<()>;
     async fn find(&self, hash: &str) -> TokenResult<Option<TokenRecord>>;
-    /// Marks the refresh token rotated and inserts its successors, in one
-    /// transaction; false (and nothing written) when it was already rotated
-    /// or revoked, so that of concurrent rotations exactly one wins.
-    async fn rotate(&self, refresh_hash: &str, successors: &[TokenRecord]) -> TokenResult<bool>;
-    /// Revokes the tokens in `scope`; returns all of them, newly revoked or not.
+    /// Marks the refresh token rotated, ends the family's previous access
+    /// tokens and inserts the successors (an access token and the new
+    /// refresh token, in that order), in one transaction; of concurrent
+    /// rotations exactly one wins. A refresh token rotated at or after
+    /// `retry_since` whose successor is unused counts as a retry.
+    ///
+    /// `before_commit` is given the tokens the rotation ends and runs inside
+    /// the transaction, before the commit: it tombstones them, so that a
+    /// rotation whose tombstones cannot be written is not committed at all
+    /// (the client's retry with the same refresh token then simply works).
+    async fn rotate(
+        &self,
+        refresh_hash: &str,
+        successors: &[TokenRecord],
+        now: i64,
+        retry_since: i64,
+        before_commit: BeforeCommit<'_>,
+    ) -> TokenResult<Rotation>;
+    /// Revokes the tokens in `scope`; returns every unexpired token of it,
+    /// newly revoked or not (to tombstone them all again: a revocation
+    /// retried after a cache failure must still reach the cache). Scopes
+    /// with a subject record it first (see [`RevokeScope::subject`]).
     async fn revoke(&self, scope: RevokeScope<'_>, now: i64) -> TokenResult<Vec<Revoked>>;
+    /// The newest recorded subject revocation (0 when none): read before a
+    /// request issues tokens, then given to [`TokenStore::fenced`].
+    async fn revocation_watermark(&self) -> TokenResult<i64>;
+    /// Whether tokens just stored for `client_id` (and `user_id`, when not
+    /// empty) are caught by a revocation: the application or the user was
+    /// deleted (at any time), or the user's grant to the application was
+    /// revoked after `watermark`.
+    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<bool>;
     /// Deletes up to `limit` rows that expired before `before`; returns how many.
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
 }

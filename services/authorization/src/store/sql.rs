@@ -11,7 +11,7 @@ use sea_orm::{
 
 use self::entity::grant;
 use crate::error::AuthzResult;
-use crate::store::{Grant, GrantStore};
+use crate::store::{Grant, GrantStore, GrantSubject};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SqlGrantStore {
@@ -91,6 +91,14 @@ impl GrantStore for SqlGrantStore {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    async fn delete_all(&self, subject: GrantSubject<'_>) -> AuthzResult<u64> {
+        let condition = match subject {
+            GrantSubject::Client(client_id) => grant::Column::ClientId.eq(client_id),
+            GrantSubject::User(user_id) => grant::Column::UserId.eq(user_id),
+        };
+        Ok(grant::Entity::delete_many().filter(condition).exec(&self.db).await?.rows_affected)
     }
 
     async fn delete(&self, user_id: &str, client_id: &str) -> AuthzResult<bool> {

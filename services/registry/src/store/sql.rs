@@ -154,6 +154,11 @@ impl RegistryStore for SqlRegistryStore {
         Ok(row.map(|row| user_from_row(row).0))
     }
 
+    async fn delete_user(&self, id: &str) -> RegistryResult<bool> {
+        let deleted = user::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>> {
         let row = unique(user::Entity::find().filter(user::Column::UsernameKey.eq(username_key)), &self.db).await?;
         Ok(row.map(user_from_row))

@@ -72,6 +72,26 @@ impl Kv for MemoryKv {
         Ok(true)
     }
 
+    async fn replace(&self, key: &str, expected: &[u8], value: &[u8], ttl: Duration) -> KvResult<bool> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        let key = self.key(key);
+        if state.live(&key, now).is_none_or(|current| current.as_slice() != expected) {
+            return Ok(false);
+        }
+        state.insert(key, value.to_vec(), now + ttl, now);
+        Ok(true)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>, Duration)]) -> KvResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        for (key, value, ttl) in entries {
+            state.insert(self.key(key), value.clone(), now + *ttl, now);
+        }
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         Ok(self.state.lock().await.live(&self.key(key), Instant::now()).cloned())
     }

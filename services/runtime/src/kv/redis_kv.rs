@@ -1,11 +1,19 @@
 //! The Redis cache: one multiplexed, auto-reconnecting connection per process.
+//!
+//! Every call is bounded by [`KvOptions::timeout`] and goes through a
+//! circuit breaker (see [`super::breaker`]), so a hung or dead Redis costs a
+//! request at most one short wait and then nothing: callers fall back to SQL
+//! or answer UNAVAILABLE.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::{Kv, KvError, KvResult, Taken};
+use super::breaker::Breaker;
+use super::{Kv, KvError, KvOptions, KvResult, Taken};
 
 /// Deletes KEYS[1] and sets the marker KEYS[2] in one step; reports the
 /// marker when the key is gone. Lua runs atomically on the server.
@@ -21,6 +29,15 @@ if marker then
   return {2, marker}
 end
 return {0, ''}
+";
+
+/// Sets KEYS[1] only while it holds ARGV[1].
+const REPLACE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
 ";
 
 /// Starts the window on the first increment only.
@@ -39,6 +56,9 @@ pub struct RedisKv {
     connection: ConnectionManager,
     take_and_mark: Script,
     incr_window: Script,
+    replace: Script,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 impl std::fmt::Debug for RedisKv {
@@ -57,19 +77,52 @@ fn millis(duration: Duration) -> u64 {
 }
 
 impl RedisKv {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
+    pub async fn connect(url: &str, prefix: &str, options: KvOptions) -> Result<Self, KvError> {
         let client = redis::Client::open(url).map_err(err)?;
+        // No retries inside the connection manager: a retried call would
+        // outlive the timeout. A broken connection is re-established in the
+        // background; the breaker keeps calls away meanwhile.
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(err)?;
+            .set_connection_timeout(Some(options.timeout.max(Duration::from_millis(250))))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(0);
+        // The first connection may take longer than one call's bound (a cold
+        // start, a DNS lookup); only the calls after it are held to it.
+        let connection =
+            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
+                .await
+                .map_err(|_| KvError("cache: connecting timed out".to_owned()))?
+                .map_err(err)?;
         Ok(Self {
             prefix: prefix.to_owned(),
             connection,
             take_and_mark: Script::new(TAKE_AND_MARK),
             incr_window: Script::new(INCR_WINDOW),
+            replace: Script::new(REPLACE),
+            timeout: options.timeout,
+            breaker: Arc::new(Breaker::new(options.breaker_failures, options.breaker_cooldown)),
         })
+    }
+
+    /// Runs one call under the timeout and the breaker.
+    async fn guarded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> KvResult<T> {
+        if !self.breaker.allow() {
+            return Err(KvError("cache unavailable (circuit breaker open)".to_owned()));
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => {
+                self.breaker.success();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.breaker.failure();
+                Err(err(error))
+            }
+            Err(_) => {
+                self.breaker.failure();
+                Err(KvError(format!("cache call timed out after {} ms", self.timeout.as_millis())))
+            }
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -82,7 +135,7 @@ impl Kv for RedisKv {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<()> {
         let mut connection = self.connection.clone();
         let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
-        connection.set_options::<_, _, ()>(self.key(key), value, options).await.map_err(err)
+        self.guarded(connection.set_options::<_, _, ()>(self.key(key), value, options)).await
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool> {
@@ -90,23 +143,44 @@ impl Kv for RedisKv {
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(millis(ttl)));
-        let set: Option<String> = connection.set_options(self.key(key), value, options).await.map_err(err)?;
+        let set: Option<String> = self.guarded(connection.set_options(self.key(key), value, options)).await?;
         Ok(set.is_some())
+    }
+
+    async fn replace(&self, key: &str, expected: &[u8], value: &[u8], ttl: Duration) -> KvResult<bool> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.replace.key(self.key(key));
+        invocation.arg(expected).arg(value).arg(millis(ttl));
+        let replaced: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        Ok(replaced == 1)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>, Duration)]) -> KvResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection.clone();
+        let mut pipe = redis::pipe();
+        for (key, value, ttl) in entries {
+            let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(*ttl)));
+            pipe.set_options(self.key(key), value, options).ignore();
+        }
+        self.guarded(pipe.query_async::<()>(&mut connection)).await
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let mut connection = self.connection.clone();
-        connection.get(self.key(key)).await.map_err(err)
+        self.guarded(connection.get(self.key(key))).await
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
         let mut connection = self.connection.clone();
-        connection.del::<_, ()>(self.key(key)).await.map_err(err)
+        self.guarded(connection.del::<_, ()>(self.key(key))).await
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let mut connection = self.connection.clone();
-        connection.get_del(self.key(key)).await.map_err(err)
+        self.guarded(connection.get_del(self.key(key))).await
     }
 
     async fn take_and_mark(
@@ -117,15 +191,9 @@ impl Kv for RedisKv {
         marker_ttl: Duration,
     ) -> KvResult<Taken> {
         let mut connection = self.connection.clone();
-        let (kind, value): (u8, Vec<u8>) = self
-            .take_and_mark
-            .key(self.key(key))
-            .key(self.key(marker))
-            .arg(marker_value)
-            .arg(millis(marker_ttl))
-            .invoke_async(&mut connection)
-            .await
-            .map_err(err)?;
+        let mut invocation = self.take_and_mark.key(self.key(key));
+        invocation.key(self.key(marker)).arg(marker_value).arg(millis(marker_ttl));
+        let (kind, value): (u8, Vec<u8>) = self.guarded(invocation.invoke_async(&mut connection)).await?;
         Ok(match kind {
             1 => Taken::Value(value),
             2 => Taken::Marked(value),
@@ -135,17 +203,25 @@ impl Kv for RedisKv {
 
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64> {
         let mut connection = self.connection.clone();
-        self.incr_window.key(self.key(key)).arg(millis(window)).invoke_async(&mut connection).await.map_err(err)
+        let mut invocation = self.incr_window.key(self.key(key));
+        invocation.arg(millis(window));
+        self.guarded(invocation.invoke_async(&mut connection)).await
     }
 
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
         let mut connection = self.connection.clone();
-        let ms: i64 = connection.pttl(self.key(key)).await.map_err(err)?;
+        let ms: i64 = self.guarded(connection.pttl(self.key(key))).await?;
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
     async fn ping(&self) -> KvResult<()> {
         let mut connection = self.connection.clone();
-        redis::cmd("PING").query_async::<String>(&mut connection).await.map(|_| ()).map_err(err)
+        // Health checks bypass the breaker's refusal (they are how an open
+        // breaker is noticed to be healable) but are still bounded.
+        match tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<String>(&mut connection)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(err(error)),
+            Err(_) => Err(KvError("cache ping timed out".to_owned())),
+        }
     }
 }

@@ -17,6 +17,9 @@ impl TokenService {
         if request.code.is_empty() {
             return Err(OAuthError::invalid_request("code is missing").into());
         }
+        // Read before the code is redeemed: a revocation of the grant that
+        // records itself after this point is found once the tokens are stored.
+        let watermark = self.inner.store.revocation_watermark().await?;
         let redeem = RedeemCodeRequest {
             code: request.code.clone(),
             client_id: client.client_id.clone(),
@@ -50,6 +53,7 @@ impl TokenService {
         };
         let refresh = client.grant_types.contains(&GrantType::RefreshToken).then_some(granted.scopes.as_slice());
         let minted = self.mint(&family, &granted.scopes, refresh);
+        self.before_commit()?;
         self.inner.store.insert(&minted.records).await?;
         // A replay that came in while these tokens were being stored may
         // have revoked by code before they existed: it marked the code first,
@@ -69,6 +73,7 @@ impl TokenService {
                 return Err(error);
             }
         }
+        self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
         self.cache_issued(&minted.records).await;
         Ok(minted)
     }

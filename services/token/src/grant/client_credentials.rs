@@ -20,6 +20,7 @@ impl TokenService {
             .into());
         }
         let scopes = narrow(&request.scope, &client.scopes)?.to_strings();
+        let watermark = self.inner.store.revocation_watermark().await?;
         let family = Family {
             id: family_id(),
             code_id: None,
@@ -28,7 +29,9 @@ impl TokenService {
             username: String::new(),
         };
         let minted = self.mint(&family, &scopes, None);
+        self.before_commit()?;
         self.inner.store.insert(&minted.records).await?;
+        self.check_fence(watermark, &family.client_id, "", &family.id).await?;
         self.cache_issued(&minted.records).await;
         Ok(minted)
     }

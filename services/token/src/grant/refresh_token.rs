@@ -10,7 +10,7 @@ use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
-use crate::store::RevokeScope;
+use crate::store::{CommitCheck, RevokeScope, Revoked, Rotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("refresh token is invalid, expired or revoked")
@@ -35,9 +35,6 @@ impl TokenService {
         if old.revoked || old.expires_at <= self.now() {
             return Err(invalid().into());
         }
-        if old.rotated {
-            return Err(self.reuse_detected(&old.family_id).await);
-        }
         let granted = ScopeSet::from_scopes(old.scopes.iter().filter_map(|s| Scope::parse(s)));
         let access_scopes = narrow(&request.scope, &granted)?.to_strings();
         let family = Family {
@@ -49,9 +46,34 @@ impl TokenService {
         };
         // The new refresh token keeps the grant's full scope; only the access token narrows.
         let minted = self.mint(&family, &access_scopes, Some(&old.scopes));
-        if !self.inner.store.rotate(hash.as_str(), &minted.records).await? {
-            // Another request rotated it first: this is a second use.
-            return Err(self.reuse_detected(&old.family_id).await);
+        let now = self.now();
+        let window = i64::try_from(self.config().refresh_retry_window.as_secs()).unwrap_or(i64::MAX);
+        // A window of 0 turns retries off: no rotation time is at or after "never".
+        let retry_since = if window == 0 { i64::MAX } else { now.saturating_sub(window) };
+        // The old refresh token is rotated in SQL and the previous
+        // generation's access tokens are revoked; the cache must say so too
+        // before the rotation commits (the rule of the `cache` module). When
+        // the tombstones cannot be written, or the caller's deadline is too
+        // close to answer in time, nothing is committed: the answer is 503
+        // and the client's retry with the same refresh token simply works.
+        let old_refresh = Revoked { hash: old.hash.clone(), expires_at: old.expires_at, newly: false };
+        let service = self.clone();
+        let before_commit = move |mut ended: Vec<Revoked>| -> CommitCheck {
+            let service = service.clone();
+            let old_refresh = old_refresh.clone();
+            Box::pin(async move {
+                service.before_commit()?;
+                ended.push(old_refresh);
+                service.tombstone_now(&ended).await
+            })
+        };
+        match self.inner.store.rotate(hash.as_str(), &minted.records, now, retry_since, &before_commit).await? {
+            Rotation::Rotated { .. } => {}
+            Rotation::Retried { .. } => {
+                tracing::info!(family_id = %old.family_id, "refresh retried within the retry window: unused successors replaced");
+            }
+            Rotation::Reused => return Err(self.reuse_detected(&old.family_id).await),
+            Rotation::Inactive => return Err(invalid().into()),
         }
         self.cache_issued(&minted.records).await;
         Ok(minted)

@@ -1,6 +1,7 @@
 //! The token service's own migrations, in their own tracking table.
 
 mod m20261126_000001_create_token_tables;
+mod m20261201_000001_revocations;
 
 use sea_orm_migration::prelude::*;
 
@@ -11,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_token_tables::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_token_tables::Migration),
+            Box::new(m20261201_000001_revocations::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -12,9 +12,9 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use self::entity::token;
+use self::entity::{revocation, token};
 use crate::error::TokenResult;
-use crate::store::{RevokeScope, Revoked, TokenRecord, TokenStore};
+use crate::store::{BeforeCommit, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore, grant_subject};
 
 #[derive(Debug)]
 pub(crate) struct SqlTokenStore {
@@ -60,6 +60,13 @@ impl SqlTokenStore {
 async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<PendingInsert>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A request whose caller gave up (its deadline passed, the future was
+        // dropped) is not written: nobody will see those tokens, and a client
+        // that was told "unavailable" retries from a clean state.
+        batch.retain(|pending| !pending.done.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         match insert_rows(&db, batch.iter().flat_map(|p| &p.rows)).await {
             Ok(()) => {
                 for pending in batch.drain(..) {
@@ -111,8 +118,32 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         expires_at: Set(record.expires_at),
         revoked_at: Set(None),
         rotated_at: Set(None),
+        rotated_to: Set(None),
     }
 }
+
+fn kind_is(kind: TokenKind) -> Condition {
+    Condition::all().add(token::Column::Kind.eq(kind_text(kind)))
+}
+
+/// Revokes the unrevoked tokens matching `condition` in one statement and
+/// returns them.
+async fn revoke_matching<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    condition: Condition,
+    now: i64,
+) -> Result<Vec<Revoked>, DbErr> {
+    let models = token::Entity::update_many()
+        .col_expr(token::Column::RevokedAt, Expr::value(now))
+        .filter(condition)
+        .filter(token::Column::RevokedAt.is_null())
+        .exec_with_returning(db)
+        .await?;
+    Ok(models.into_iter().map(|m| Revoked { hash: m.hash, expires_at: m.expires_at, newly: true }).collect())
+}
+
+/// Passes of a scope revocation; see [`SqlTokenStore::revoke`].
+const REVOKE_PASSES: usize = 8;
 
 fn record(model: token::Model) -> TokenRecord {
     TokenRecord {
@@ -139,7 +170,55 @@ fn scope_condition(scope: RevokeScope<'_>) -> Condition {
         RevokeScope::UserClient { user_id, client_id } => {
             Condition::all().add(token::Column::UserId.eq(user_id)).add(token::Column::ClientId.eq(client_id))
         }
+        RevokeScope::Client(client_id) => Condition::all().add(token::Column::ClientId.eq(client_id)),
+        RevokeScope::User(user_id) => Condition::all().add(token::Column::UserId.eq(user_id)),
     }
+}
+
+/// A second rotation of `refresh_hash`: `Ok` with the unused successors it
+/// revoked when it is a retry (rotated at or after `retry_since`, the
+/// successor never used), the refusal otherwise.
+async fn retry<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    refresh_hash: &str,
+    new_successor: Option<String>,
+    now: i64,
+    retry_since: i64,
+) -> Result<Result<Vec<Revoked>, Rotation>, DbErr> {
+    let Some(old) = unique(token::Entity::find_by_id(refresh_hash.to_owned()), txn).await? else {
+        return Ok(Err(Rotation::Inactive));
+    };
+    if old.revoked_at.is_some() {
+        return Ok(Err(Rotation::Inactive));
+    }
+    let Some(successor) = old.rotated_to.filter(|_| old.rotated_at.is_some_and(|at| at >= retry_since)) else {
+        return Ok(Err(Rotation::Reused));
+    };
+    // Checking that the successor is unused and revoking it is one
+    // statement, so a concurrent use of the successor and this retry cannot
+    // both win: whichever locks its row first does.
+    let unused = revoke_matching(
+        txn,
+        Condition::all().add(token::Column::Hash.eq(successor.as_str())).add(token::Column::RotatedAt.is_null()),
+        now,
+    )
+    .await?;
+    if unused.is_empty() {
+        return Ok(Err(Rotation::Reused));
+    }
+    // Concurrent retries: only the one that moves the link from the old
+    // successor to its own wins.
+    let moved = token::Entity::update_many()
+        .col_expr(token::Column::RotatedTo, Expr::value(new_successor))
+        .col_expr(token::Column::RotatedAt, Expr::value(now))
+        .filter(token::Column::Hash.eq(refresh_hash))
+        .filter(token::Column::RotatedTo.eq(successor))
+        .exec(txn)
+        .await?;
+    if moved.rows_affected != 1 {
+        return Ok(Err(Rotation::Reused));
+    }
+    Ok(Ok(unused))
 }
 
 #[async_trait::async_trait]
@@ -157,52 +236,121 @@ impl TokenStore for SqlTokenStore {
         Ok(unique(token::Entity::find_by_id(hash.to_owned()), &self.db).await?.map(record))
     }
 
-    async fn rotate(&self, refresh_hash: &str, successors: &[TokenRecord]) -> TokenResult<bool> {
-        let now = successors.first().map_or(0, |t| t.issued_at);
+    async fn rotate(
+        &self,
+        refresh_hash: &str,
+        successors: &[TokenRecord],
+        now: i64,
+        retry_since: i64,
+        before_commit: BeforeCommit<'_>,
+    ) -> TokenResult<Rotation> {
+        let successor_hash = successors.iter().find(|t| t.kind == TokenKind::Refresh).map(|t| t.hash.clone());
+        let Some(family) = successors.first().map(|t| t.family_id.clone()) else {
+            return Ok(Rotation::Inactive);
+        };
         let txn = self.db.begin().await?;
         // The conditional update is the lock: only one transaction sees the
         // row still unrotated and unrevoked.
         let updated = token::Entity::update_many()
             .col_expr(token::Column::RotatedAt, Expr::value(now))
+            .col_expr(token::Column::RotatedTo, Expr::value(successor_hash.clone()))
             .filter(token::Column::Hash.eq(refresh_hash))
             .filter(token::Column::RotatedAt.is_null())
             .filter(token::Column::RevokedAt.is_null())
             .exec(&txn)
             .await?;
-        if updated.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
+        let mut ended = Vec::new();
+        let retried = updated.rows_affected != 1;
+        if retried {
+            match retry(&txn, refresh_hash, successor_hash, now, retry_since).await? {
+                Ok(unused) => ended.extend(unused),
+                Err(refused) => {
+                    txn.rollback().await?;
+                    return Ok(refused);
+                }
+            }
         }
+        // The previous generation ends with the rotation (as on the seed
+        // platform, Hydra and GitHub Apps): the family's access tokens that
+        // are still live, before the successors exist.
+        let previous = Condition::all().add(token::Column::FamilyId.eq(family)).add(kind_is(TokenKind::Access));
+        ended.extend(revoke_matching(&txn, previous, now).await?);
         token::Entity::insert_many(successors.iter().map(row)).exec_without_returning(&txn).await?;
+        if let Err(error) = before_commit(ended.clone()).await {
+            txn.rollback().await?;
+            return Err(error);
+        }
         txn.commit().await?;
-        Ok(true)
+        Ok(if retried { Rotation::Retried { ended } } else { Rotation::Rotated { ended } })
     }
 
+    /// Revokes in passes until a pass finds nothing. On PostgreSQL (READ
+    /// COMMITTED) an UPDATE sees the rows of its statement's snapshot: a
+    /// rotation that committed while the first pass waited for the old
+    /// refresh token's row lock stored successors that pass could not see,
+    /// and the next pass (a new snapshot, taken after that commit) revokes
+    /// them. A rotation that starts later finds its refresh token revoked.
+    /// New families (a code exchange, client_credentials) are caught by the
+    /// subject row written first: they look for it once stored.
     async fn revoke(&self, scope: RevokeScope<'_>, now: i64) -> TokenResult<Vec<Revoked>> {
-        let txn = self.db.begin().await?;
-        let all: Vec<(String, i64, Option<i64>)> = token::Entity::find()
+        if let Some(subject) = scope.subject() {
+            let entry = revocation::ActiveModel { subject: Set(subject), created_at: Set(now), ..Default::default() };
+            revocation::Entity::insert(entry).exec_without_returning(&self.db).await?;
+        }
+        let mut newly = std::collections::HashSet::new();
+        for _ in 0..REVOKE_PASSES {
+            let revoked = revoke_matching(&self.db, scope_condition(scope), now).await?;
+            if revoked.is_empty() {
+                break;
+            }
+            newly.extend(revoked.into_iter().map(|r| r.hash));
+        }
+        let all: Vec<(String, i64)> = token::Entity::find()
             .select_only()
             .column(token::Column::Hash)
             .column(token::Column::ExpiresAt)
-            .column(token::Column::RevokedAt)
             .filter(scope_condition(scope))
-            .lock_exclusive()
+            .filter(token::Column::ExpiresAt.gt(now))
             .into_tuple()
-            .all(&txn)
+            .all(&self.db)
             .await?;
-        if all.iter().any(|(_, _, revoked)| revoked.is_none()) {
-            token::Entity::update_many()
-                .col_expr(token::Column::RevokedAt, Expr::value(now))
-                .filter(scope_condition(scope))
-                .filter(token::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
         Ok(all
             .into_iter()
-            .map(|(hash, expires_at, revoked_at)| Revoked { hash, expires_at, newly: revoked_at.is_none() })
+            .map(|(hash, expires_at)| {
+                let newly = newly.contains(&hash);
+                Revoked { hash, expires_at, newly }
+            })
             .collect())
+    }
+
+    async fn revocation_watermark(&self) -> TokenResult<i64> {
+        let newest: Option<Option<i64>> = revocation::Entity::find()
+            .select_only()
+            .column_as(revocation::Column::Id.max(), "newest")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(newest.flatten().unwrap_or(0))
+    }
+
+    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<bool> {
+        let mut condition = Condition::any().add(revocation::Column::Subject.eq(format!("client:{client_id}")));
+        if !user_id.is_empty() {
+            condition = condition.add(revocation::Column::Subject.eq(format!("user:{user_id}"))).add(
+                Condition::all()
+                    .add(revocation::Column::Subject.eq(grant_subject(user_id, client_id)))
+                    .add(revocation::Column::Id.gt(watermark)),
+            );
+        }
+        let found: Option<i64> = revocation::Entity::find()
+            .select_only()
+            .column(revocation::Column::Id)
+            .filter(condition)
+            .limit(1)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {

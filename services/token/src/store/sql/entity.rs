@@ -1,4 +1,5 @@
 //! sea-orm entities of the service's tables; private to the SQL store.
 #![allow(unreachable_pub)]
 
+pub(crate) mod revocation;
 pub(crate) mod token;

@@ -19,6 +19,9 @@ pub struct Model {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub rotated_at: Option<i64>,
+    /// For a rotated refresh token: the hash of the refresh token that
+    /// replaced it, so that a retried rotation can be told from a reuse.
+    pub rotated_to: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

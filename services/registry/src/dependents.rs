@@ -1,0 +1,58 @@
+//! The services that hold state about the registry's applications and
+//! users: the token service (tokens) and the authorization service (grants,
+//! sessions). Deleting an application or a user revokes it there first, in
+//! the same call, so that nothing it held keeps working after the deletion
+//! returns; when either cannot, nothing is deleted and the caller retries
+//! (both revocations are idempotent).
+
+use gatehouse_client::Upstream;
+use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
+use gatehouse_proto::pb::authorization::v1::{RevokeSubjectGrantsRequest, revoke_subject_grants_request};
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_proto::pb::token::v1::{RevokeAllForSubjectRequest, revoke_all_for_subject_request};
+
+use crate::error::{RegistryError, RegistryResult};
+
+/// Channels to the token and authorization services.
+#[derive(Debug, Clone)]
+pub struct Dependents {
+    token: Upstream,
+    authorization: Upstream,
+}
+
+/// What is being deleted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deleted<'a> {
+    Application(&'a str),
+    User(&'a str),
+}
+
+impl Dependents {
+    pub fn new(token: Upstream, authorization: Upstream) -> Self {
+        Self { token, authorization }
+    }
+
+    /// Revokes everything `deleted` holds: tokens first (they are what
+    /// works without a consent), then grants and sessions.
+    pub(crate) async fn revoke(&self, deleted: Deleted<'_>) -> RegistryResult<()> {
+        let (token_subject, grant_subject) = match deleted {
+            Deleted::Application(id) => (
+                revoke_all_for_subject_request::Subject::ClientId(id.to_owned()),
+                revoke_subject_grants_request::Subject::ClientId(id.to_owned()),
+            ),
+            Deleted::User(id) => (
+                revoke_all_for_subject_request::Subject::UserId(id.to_owned()),
+                revoke_subject_grants_request::Subject::UserId(id.to_owned()),
+            ),
+        };
+        TokenServiceClient::new(self.token.clone())
+            .revoke_all_for_subject(RevokeAllForSubjectRequest { subject: Some(token_subject) })
+            .await
+            .map_err(|status| RegistryError::Dependent { service: "token service", status })?;
+        AuthorizationServiceClient::new(self.authorization.clone())
+            .revoke_subject_grants(RevokeSubjectGrantsRequest { subject: Some(grant_subject) })
+            .await
+            .map_err(|status| RegistryError::Dependent { service: "authorization service", status })?;
+        Ok(())
+    }
+}
