@@ -6,6 +6,7 @@
 //! message saying what to start; nothing is ever skipped.
 
 mod browser;
+mod client_app;
 mod database;
 mod redis_server;
 
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_authorization::AuthorizationConfig;
-use gatehouse_oauth::SystemClock;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::common::v1::{ClientType, User};
 use gatehouse_proto::pb::registry::v1 as registry_pb;
@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 pub use browser::{Browser, Page, query_pairs};
+pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
 pub use redis_server::OwnRedis;
 
@@ -238,6 +239,7 @@ impl TestEnvBuilder {
             None => test_kv(self.cache).await,
         };
         let (trigger, shutdown) = Shutdown::new();
+        let clock: Arc<dyn gatehouse_oauth::Clock> = gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await;
 
         // Every listener is bound before any server starts, so connections
         // queue until they accept: no readiness polling is needed.
@@ -253,7 +255,7 @@ impl TestEnvBuilder {
         let config = RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() };
         let dependents = gatehouse_registry::Dependents::new(channel(token_addr), channel(authorization_addr));
         let registry =
-            gatehouse_registry::build(config, db.clone(), dependents, Arc::new(SystemClock)).expect("registry builds");
+            gatehouse_registry::build(config, db.clone(), dependents, clock.clone()).expect("registry builds");
         tokio::spawn(gatehouse_registry::serve(
             registry,
             db.clone(),
@@ -263,13 +265,8 @@ impl TestEnvBuilder {
         ));
 
         let authz_config = AuthorizationConfig { issuer: issuer.clone(), ..self.authorization };
-        let authorization = gatehouse_authorization::build(
-            authz_config,
-            db.clone(),
-            kv.clone(),
-            channel(registry_addr),
-            Arc::new(SystemClock),
-        );
+        let authorization =
+            gatehouse_authorization::build(authz_config, db.clone(), kv.clone(), channel(registry_addr), clock.clone());
         tokio::spawn(gatehouse_authorization::serve(
             authorization,
             db.clone(),
@@ -285,7 +282,7 @@ impl TestEnvBuilder {
             kv.clone(),
             channel(registry_addr),
             channel(authorization_addr),
-            Arc::new(SystemClock),
+            clock,
         );
         tokio::spawn(gatehouse_token::serve(
             token,

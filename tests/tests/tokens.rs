@@ -5,85 +5,21 @@
 
 use gatehouse_oauth::pkce::s256_challenge;
 use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
-use gatehouse_proto::pb::registry::v1::RegisterApplicationRequest;
 use gatehouse_proto::pb::token::v1::{BatchIntrospectRequest, IntrospectRequest};
 use gatehouse_proto::status::decode_oauth;
-use gatehouse_tests::{Backend, Browser, CacheBackend, OwnRedis, TEST_PASSWORD, TestEnv, on_every_database};
+use gatehouse_tests::{
+    Backend, CALLBACK, CacheBackend, ClientApp, OwnRedis, TEST_PASSWORD, TestEnv, on_every_database,
+};
 use serde_json::Value;
 
-const CALLBACK: &str = "https://app.example/callback";
-
-struct App {
-    env: TestEnv,
-    browser: Browser,
-    client_id: String,
-    secret: String,
-}
+type App = ClientApp;
 
 async fn app_with(env: TestEnv, grants: &[GrantType], scopes: &[&str]) -> App {
-    let owner = env.create_user("owner").await;
-    let response = env
-        .registry()
-        .await
-        .register_application(RegisterApplicationRequest {
-            owner_id: owner.id,
-            name: "Token App".to_owned(),
-            redirect_uris: vec![CALLBACK.to_owned()],
-            client_type: ClientType::Confidential as i32,
-            grant_types: grants.iter().map(|g| *g as i32).collect(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut browser = env.browser();
-    browser.login("owner", TEST_PASSWORD).await;
-    App { browser, client_id: response.application.unwrap().client_id, secret: response.client_secret, env }
+    ClientApp::with(env, grants, scopes).await
 }
 
 async fn app(env: TestEnv) -> App {
-    app_with(
-        env,
-        &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
-        &["user", "user:email", "project"],
-    )
-    .await
-}
-
-impl App {
-    async fn code(&mut self, scope: &str) -> String {
-        let client_id = self.client_id.clone();
-        self.browser
-            .authorization_code(&[
-                ("client_id", &client_id),
-                ("response_type", "code"),
-                ("scope", scope),
-                ("redirect_uri", CALLBACK),
-            ])
-            .await
-    }
-
-    async fn token(&mut self, form: &[(&str, &str)]) -> (u16, Value) {
-        let (id, secret) = (self.client_id.clone(), self.secret.clone());
-        let page = self.browser.post_client("/oauth/token", Some((&id, &secret)), form).await;
-        assert_eq!(page.header("cache-control"), Some("no-store"));
-        (page.status, page.json())
-    }
-
-    async fn exchange_code(&mut self, code: &str) -> (u16, Value) {
-        self.token(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CALLBACK)]).await
-    }
-
-    async fn introspect(&self, token: &str) -> bool {
-        let request = IntrospectRequest { token: token.to_owned(), ..Default::default() };
-        self.env.token().await.introspect(request).await.unwrap().into_inner().active
-    }
-
-    async fn http_introspect(&mut self, token: &str) -> Value {
-        let (id, secret) = (self.client_id.clone(), self.secret.clone());
-        self.browser.post_client("/oauth/introspect", Some((&id, &secret)), &[("token", token)]).await.json()
-    }
+    ClientApp::new(env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gatehouse_client::Upstream;
-use gatehouse_oauth::SystemClock;
+use gatehouse_oauth::{Clock, SystemClock};
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
@@ -181,18 +181,24 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
         None
     };
     let db = if needs_db { Some(connect(config, target.name()).await?) } else { None };
+    // One clock for every replica: the database's (see gatehouse_runtime::clock).
+    let clock: Arc<dyn Clock> = match &db {
+        Some(db) => gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await,
+        None => Arc::new(SystemClock),
+    };
     let mut servers: Vec<Server> = vec![metrics(bind(config.metrics_listen, "metrics endpoint").await?, life)?];
     if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
         let dependents =
             gatehouse_registry::Dependents::new(channel(config, &token_url)?, channel(config, &authorization_url)?);
-        servers.push(registry(config, db, dependents, listener, life.clone())?);
+        servers.push(registry(config, db, dependents, clock.clone(), listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
-        servers.push(authorization(config, db, kv, channel(config, &registry_url)?, listener, life.clone())?);
+        let registry = channel(config, &registry_url)?;
+        servers.push(authorization(config, db, kv, registry, clock.clone(), listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (token_listener, db, kv) {
         let upstream = (channel(config, &registry_url)?, channel(config, &authorization_url)?);
-        servers.push(token(config, db, kv, upstream, listener, life.clone())?);
+        servers.push(token(config, db, kv, upstream, clock.clone(), listener, life.clone())?);
     }
     if let Some(listener) = gateway_listener {
         let clients = gatehouse_gateway::Clients::new(
@@ -217,10 +223,11 @@ fn registry(
     config: &ServeConfig,
     db: DatabaseConnection,
     dependents: gatehouse_registry::Dependents,
+    clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, Arc::new(SystemClock))?;
+    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, clock)?;
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
     Ok(Box::pin(async move {
@@ -233,16 +240,11 @@ fn authorization(
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
     registry: Upstream,
+    clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let service = gatehouse_authorization::build(
-        config.authorization.clone(),
-        db.clone(),
-        kv.clone(),
-        registry,
-        Arc::new(SystemClock),
-    );
+    let service = gatehouse_authorization::build(config.authorization.clone(), db.clone(), kv.clone(), registry, clock);
     println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
     Ok(Box::pin(async move {
@@ -257,11 +259,11 @@ fn token(
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
     (registry, authorization): (Upstream, Upstream),
+    clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let service =
-        gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, Arc::new(SystemClock));
+    let service = gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, clock);
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
     Ok(Box::pin(async move {

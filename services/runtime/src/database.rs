@@ -110,6 +110,22 @@ fn sqlite_create_if_missing(url: &str) -> String {
     }
 }
 
+/// Whether `error` is a transaction that lost a conflict with another one
+/// (PostgreSQL's deadlock or serialization failure, SQLite's busy): the
+/// statement did nothing and may simply run again.
+pub fn is_conflict(error: &DbErr) -> bool {
+    let database = match error {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => {
+            e.as_database_error()
+        }
+        _ => None,
+    };
+    database.and_then(|e| e.code()).is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001" | "5" | "517"))
+}
+
+/// How often a statement that lost a conflict is run again.
+pub const CONFLICT_ATTEMPTS: usize = 5;
+
 /// The row with a unique key (primary key or unique index), if any.
 ///
 /// Use instead of `.one()` for lookups by a unique key: `.one()` adds a

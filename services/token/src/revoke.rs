@@ -77,12 +77,17 @@ impl TokenService {
         user_id: &str,
         family_id: &str,
     ) -> TokenResult<()> {
-        if !self.inner.store.fenced(watermark, client_id, user_id).await? {
+        let Some(subject) = self.inner.store.fenced(watermark, client_id, user_id).await? else {
             return Ok(());
-        }
+        };
         tracing::warn!(client_id, "tokens issued while their grant was being revoked: revoked");
         let revoked = self.inner.store.revoke(RevokeScope::Family(family_id), self.now()).await?;
         self.tombstone(&revoked).await?;
+        if subject == RevokeScope::Client(client_id).subject().unwrap_or_default() {
+            // A deleted application: a kept authentication let it this far.
+            self.inner.clients.forget(client_id);
+            return Err(gatehouse_oauth::OAuthError::invalid_client("client authentication failed").into());
+        }
         Err(gatehouse_oauth::OAuthError::invalid_grant("the grant was revoked").into())
     }
 }

@@ -133,8 +133,9 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Whether tokens just stored for `client_id` (and `user_id`, when not
     /// empty) are caught by a revocation: the application or the user was
     /// deleted (at any time), or the user's grant to the application was
-    /// revoked after `watermark`.
-    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<bool>;
+    /// revoked after `watermark`. Returns the revocation's subject (see
+    /// [`RevokeScope::subject`]).
+    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>>;
     /// Deletes up to `limit` rows that expired before `before`; returns how many.
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
 }

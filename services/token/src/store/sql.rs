@@ -5,7 +5,7 @@ mod entity;
 use std::sync::OnceLock;
 
 use gatehouse_oauth::token::TokenKind;
-use gatehouse_runtime::database::unique;
+use gatehouse_runtime::database::{CONFLICT_ATTEMPTS, is_conflict, unique};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -13,7 +13,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 
 use self::entity::{revocation, token};
-use crate::error::TokenResult;
+use crate::error::{TokenError, TokenResult};
 use crate::store::{BeforeCommit, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore, grant_subject};
 
 #[derive(Debug)]
@@ -142,6 +142,25 @@ async fn revoke_matching<C: sea_orm::ConnectionTrait>(
     Ok(models.into_iter().map(|m| Revoked { hash: m.hash, expires_at: m.expires_at, newly: true }).collect())
 }
 
+/// Runs `statement` again when it lost a conflict (a deadlock with a
+/// concurrent rotation, whose rows a revocation locks in another order).
+async fn on_conflict_retry<T, F, Fut>(mut statement: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut attempt = 1;
+    loop {
+        match statement().await {
+            Err(error) if attempt < CONFLICT_ATTEMPTS && is_conflict(&error) => {
+                tracing::debug!(%error, attempt, "statement lost a conflict; running it again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Passes of a scope revocation; see [`SqlTokenStore::revoke`].
 const REVOKE_PASSES: usize = 8;
 
@@ -221,22 +240,9 @@ async fn retry<C: sea_orm::ConnectionTrait>(
     Ok(Ok(unused))
 }
 
-#[async_trait::async_trait]
-impl TokenStore for SqlTokenStore {
-    async fn insert(&self, tokens: &[TokenRecord]) -> TokenResult<()> {
-        let (done, result) = oneshot::channel();
-        let pending = PendingInsert { rows: tokens.to_vec(), done };
-        // The writer stops only with the runtime; then nothing was written.
-        let stopped = || DbErr::Custom("token writer stopped".to_owned());
-        self.writer().send(pending).await.map_err(|_| stopped())?;
-        Ok(result.await.map_err(|_| stopped())??)
-    }
-
-    async fn find(&self, hash: &str) -> TokenResult<Option<TokenRecord>> {
-        Ok(unique(token::Entity::find_by_id(hash.to_owned()), &self.db).await?.map(record))
-    }
-
-    async fn rotate(
+impl SqlTokenStore {
+    /// One attempt of [`TokenStore::rotate`], in one transaction.
+    async fn rotate_once(
         &self,
         refresh_hash: &str,
         successors: &[TokenRecord],
@@ -283,6 +289,42 @@ impl TokenStore for SqlTokenStore {
         txn.commit().await?;
         Ok(if retried { Rotation::Retried { ended } } else { Rotation::Rotated { ended } })
     }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for SqlTokenStore {
+    async fn insert(&self, tokens: &[TokenRecord]) -> TokenResult<()> {
+        let (done, result) = oneshot::channel();
+        let pending = PendingInsert { rows: tokens.to_vec(), done };
+        // The writer stops only with the runtime; then nothing was written.
+        let stopped = || DbErr::Custom("token writer stopped".to_owned());
+        self.writer().send(pending).await.map_err(|_| stopped())?;
+        Ok(result.await.map_err(|_| stopped())??)
+    }
+
+    async fn find(&self, hash: &str) -> TokenResult<Option<TokenRecord>> {
+        Ok(unique(token::Entity::find_by_id(hash.to_owned()), &self.db).await?.map(record))
+    }
+
+    async fn rotate(
+        &self,
+        refresh_hash: &str,
+        successors: &[TokenRecord],
+        now: i64,
+        retry_since: i64,
+        before_commit: BeforeCommit<'_>,
+    ) -> TokenResult<Rotation> {
+        let mut attempt = 1;
+        loop {
+            match self.rotate_once(refresh_hash, successors, now, retry_since, before_commit).await {
+                Err(TokenError::Storage(error)) if attempt < CONFLICT_ATTEMPTS && is_conflict(&error) => {
+                    tracing::debug!(%error, attempt, "rotation lost a conflict; running it again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
 
     /// Revokes in passes until a pass finds nothing. On PostgreSQL (READ
     /// COMMITTED) an UPDATE sees the rows of its statement's snapshot: a
@@ -299,7 +341,7 @@ impl TokenStore for SqlTokenStore {
         }
         let mut newly = std::collections::HashSet::new();
         for _ in 0..REVOKE_PASSES {
-            let revoked = revoke_matching(&self.db, scope_condition(scope), now).await?;
+            let revoked = on_conflict_retry(|| revoke_matching(&self.db, scope_condition(scope), now)).await?;
             if revoked.is_empty() {
                 break;
             }
@@ -333,7 +375,7 @@ impl TokenStore for SqlTokenStore {
         Ok(newest.flatten().unwrap_or(0))
     }
 
-    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<bool> {
+    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>> {
         let mut condition = Condition::any().add(revocation::Column::Subject.eq(format!("client:{client_id}")));
         if !user_id.is_empty() {
             condition = condition.add(revocation::Column::Subject.eq(format!("user:{user_id}"))).add(
@@ -342,15 +384,15 @@ impl TokenStore for SqlTokenStore {
                     .add(revocation::Column::Id.gt(watermark)),
             );
         }
-        let found: Option<i64> = revocation::Entity::find()
+        let found: Option<String> = revocation::Entity::find()
             .select_only()
-            .column(revocation::Column::Id)
+            .column(revocation::Column::Subject)
             .filter(condition)
             .limit(1)
             .into_tuple()
             .one(&self.db)
             .await?;
-        Ok(found.is_some())
+        Ok(found)
     }
 
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {
