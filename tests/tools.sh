@@ -1,6 +1,7 @@
 # Installs the test tools that are not Rust crates, when missing:
 # - Python grpcio (a gRPC client that is not ours) from PyPI;
-# - Debian's Chromium and playwright-core from npm (the browser test).
+# - Debian's Chromium and playwright-core from npm (the browser test);
+# - Debian's libfaketime (the fault suite runs a replica with its clock moved).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +26,15 @@ if ! command -v chromium >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
+if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && [ ! -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ]; then
+  echo "installing libfaketime from Debian's packages (the fault suite moves a replica's clock)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends libfaketime >/dev/null 2>&1 || {
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends libfaketime >/dev/null
+  }
 fi
 
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

@@ -8,6 +8,7 @@
 mod browser;
 mod client_app;
 mod database;
+mod postgres_server;
 mod redis_server;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use tonic::transport::Channel;
 pub use browser::{Browser, Page, query_pairs};
 pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
+pub use postgres_server::OwnPostgres;
 pub use redis_server::OwnRedis;
 
 /// argon2 parameters small enough for tests (debug builds, 2 cores) while

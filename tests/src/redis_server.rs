@@ -12,6 +12,11 @@ pub struct OwnRedis {
 impl OwnRedis {
     pub async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        Self::start_on(port).await
+    }
+
+    /// Starts a server on `port` (the same port again after [`OwnRedis::stop`]: a restart, empty).
+    pub async fn start_on(port: u16) -> Self {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -32,6 +37,32 @@ impl OwnRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is
+    /// answered, as with a hung process or a full network path.
+    pub fn hang(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT), with all its data.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Deletes every key (`FLUSHALL`), as a failover to an empty replica would.
+    pub async fn flush(&self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to redis");
+        stream.write_all(b"FLUSHALL\r\n").await.expect("send FLUSHALL");
+        let mut reply = [0_u8; 5];
+        stream.read_exact(&mut reply).await.expect("read the reply");
+        assert_eq!(&reply, b"+OK\r\n");
     }
 
     /// Stops the server (SIGKILL: an outage, not a clean shutdown).

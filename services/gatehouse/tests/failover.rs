@@ -12,8 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,108 +25,11 @@ use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_tests::{Backend, Browser, TEST_PASSWORD, TestDatabase, test_kv_prefix, test_kv_url};
 use tokio::sync::Mutex;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+mod support;
+
+use support::{BIN, Deployment, Part, free_port, served, wait_serving};
+
 const REDIRECT: &str = "https://app.example/callback";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Settings every part of the deployment shares.
-#[derive(Clone)]
-struct Deployment {
-    env: Vec<(&'static str, String)>,
-}
-
-/// One `gatehouse serve <part>` process.
-struct Part {
-    child: Option<Child>,
-    metrics_url: String,
-}
-
-impl Part {
-    fn start(deployment: &Deployment, part: &str, extra: &[(&'static str, String)]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", part])
-            .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
-            .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start gatehouse");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics_url = String::new();
-        // The metrics line comes first, then the part's own.
-        loop {
-            let line =
-                lines.next().unwrap_or_else(|| panic!("gatehouse serve {part} exited before listening")).unwrap();
-            if let Some(rest) = line.strip_prefix("metrics listening on ") {
-                metrics_url = rest.split(' ').next().unwrap().to_owned();
-            } else if line.contains(" listening on ") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Self { child: Some(child), metrics_url }
-    }
-
-    /// A crash: SIGKILL, no draining.
-    fn kill(mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    /// What Kubernetes does: SIGTERM, then the process drains and exits.
-    fn terminate(mut self) -> std::thread::JoinHandle<std::process::ExitStatus> {
-        let mut child = self.child.take().unwrap();
-        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        std::thread::spawn(move || child.wait().unwrap())
-    }
-}
-
-impl Drop for Part {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// How many `method` requests the process behind `metrics_url` answered OK.
-async fn served(metrics_url: &str, method: &str) -> u64 {
-    let text = reqwest::get(metrics_url).await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("gatehouse_grpc_server_requests_total{"))
-        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("code=\"OK\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
-/// Waits until the gRPC server on `port` answers SERVING.
-async fn wait_serving(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let answer = async {
-            let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-                .unwrap()
-                .connect()
-                .await
-                .ok()?;
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()
-        }
-        .await;
-        if answer.is_some_and(|a| a.into_inner().status == 1) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the service on port {port} never became SERVING");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// What one request of the load ended with.
 #[derive(Debug)]

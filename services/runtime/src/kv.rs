@@ -86,7 +86,7 @@ pub struct KvOptions {
 
 impl Default for KvOptions {
     fn default() -> Self {
-        Self { timeout: Duration::from_millis(50), breaker_failures: 3, breaker_cooldown: Duration::from_secs(1) }
+        Self { timeout: Duration::from_millis(50), breaker_failures: 3, breaker_cooldown: Duration::from_millis(250) }
     }
 }
 

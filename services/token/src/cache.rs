@@ -19,13 +19,17 @@
 //!    SQL again and either renews the entry or tombstones it. This bounds
 //!    what any lost tombstone can cost (a Redis that hung and came back
 //!    with old data, a process that died between SQL and the cache).
+//!    Sooner, too: an entry SQL confirmed before (or while) this process last
+//!    saw the cache fail is checked again at its next read, since a
+//!    tombstone may have been lost in that failure (a Redis that hung and
+//!    came back with its data).
 //! 4. Expiry is decided by the service's clock ([`TokenService::now`]),
 //!    never by the presence of an entry; entries also carry a TTL.
 //!
 //! A cache failure on a read falls back to SQL.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
@@ -114,6 +118,22 @@ fn encode(cached: &Cached) -> Vec<u8> {
     serde_json::to_vec(cached).unwrap_or_default()
 }
 
+/// When this process last saw the cache fail (service clock, seconds; 0: never).
+#[derive(Debug, Default)]
+pub(crate) struct CacheFailures {
+    last: AtomicI64,
+}
+
+impl CacheFailures {
+    fn record(&self, now: i64) {
+        self.last.fetch_max(now, Ordering::AcqRel);
+    }
+
+    fn last(&self) -> i64 {
+        self.last.load(Ordering::Acquire)
+    }
+}
+
 /// Tombstones this process could not write yet: hash -> expiry. While a
 /// hash is here, this process reads that token from SQL, not the cache.
 #[derive(Debug, Default)]
@@ -165,6 +185,7 @@ impl TokenService {
             Ok(None) => (None, "miss"),
             Err(error) => {
                 tracing::debug!(%error, "token cache read failed, reading SQL");
+                self.inner.cache_failures.record(self.now());
                 (None, "error")
             }
         };
@@ -172,10 +193,12 @@ impl TokenService {
         read
     }
 
-    /// Whether an active entry checked at `checked_at` is still trusted at `now`.
+    /// Whether an active entry checked at `checked_at` is still trusted at
+    /// `now`: within the trust bound, and confirmed after the last cache
+    /// failure this process saw.
     pub(crate) fn trusted(&self, checked_at: i64, now: i64) -> bool {
         let trust = i64::try_from(self.config().cache_trust.as_secs()).unwrap_or(i64::MAX);
-        checked_at <= now && now - checked_at < trust
+        checked_at <= now && now - checked_at < trust && checked_at > self.inner.cache_failures.last()
     }
 
     /// Caches newly issued tokens, only where the cache holds nothing for
@@ -227,6 +250,7 @@ impl TokenService {
         match self.inner.kv.set_many(&entries).await {
             Ok(()) => Ok(()),
             Err(error) => {
+                self.inner.cache_failures.record(self.now());
                 self.inner.pending.add(revoked);
                 self.retry_pending_tombstones();
                 Err(cache_unavailable(error))

@@ -6,7 +6,7 @@ use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
 
-use crate::cache::PendingTombstones;
+use crate::cache::{CacheFailures, PendingTombstones};
 use crate::clients::Clients;
 use crate::config::TokenConfig;
 use crate::store::TokenStore;
@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Tombstones the cache refused, written again in the background.
     pub(crate) pending: PendingTombstones,
+    /// When the cache last failed here: entries confirmed before are checked again.
+    pub(crate) cache_failures: CacheFailures,
 }
 
 impl TokenService {
@@ -42,7 +44,17 @@ impl TokenService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
-        Self { inner: Arc::new(Inner { config, store, kv, clients, clock, pending: PendingTombstones::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                kv,
+                clients,
+                clock,
+                pending: PendingTombstones::default(),
+                cache_failures: CacheFailures::default(),
+            }),
+        }
     }
 
     pub(crate) fn now(&self) -> i64 {

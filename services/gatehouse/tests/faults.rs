@@ -1,0 +1,650 @@
+//! Fault injection on the production shape: one process per part, two
+//! token replicas, PostgreSQL and a Redis of the test's own. Each test
+//! injects one fault under load (Redis hung, killed, flushed; PostgreSQL
+//! stopped hard; a token replica killed; a burst past capacity; replicas
+//! with their clocks moved), keeps a ledger of every token the driver
+//! received, and checks afterwards through every path (gRPC introspection
+//! on each replica, HTTP introspection, `/api/current_user`, refresh) that
+//! nothing revoked or rotated reads active, nothing live was lost, and no
+//! request was answered 500. Each test is bounded (a few seconds of load).
+//! Figures (latencies, counts) are printed: `cargo nextest run -p gatehouse
+//! --test faults --no-capture`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_proto::pb::registry::v1 as registry_pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_proto::pb::token::v1 as token_pb;
+use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase, test_kv_prefix};
+use serde_json::Value;
+use support::{BIN, Deployment, Part, free_port, wait_serving};
+use tokio::sync::Mutex;
+
+const REDIRECT: &str = "https://app.example/callback";
+
+/// A running deployment and a registered application.
+struct Stack {
+    base: String,
+    token_ports: Vec<u16>,
+    /// One channel per token replica, for the checks.
+    replicas: Vec<tonic::transport::Channel>,
+    client_id: String,
+    secret: String,
+    browser: Browser,
+    http: reqwest::Client,
+    parts: Vec<Part>,
+    gateway: Part,
+}
+
+/// Where the deployment keeps its state.
+struct Storage {
+    database_url: String,
+    redis_url: String,
+}
+
+impl Stack {
+    async fn start(
+        storage: &Storage,
+        tokens: &[Vec<(&'static str, String)>],
+        gateway: &[(&'static str, String)],
+    ) -> Self {
+        let gateway_port = free_port();
+        let registry_port = free_port();
+        let authorization_port = free_port();
+        let token_ports: Vec<u16> = tokens.iter().map(|_| free_port()).collect();
+        let list = token_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let deployment = Deployment {
+            env: vec![
+                ("GATEHOUSE_DATABASE_URL", storage.database_url.clone()),
+                ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+                ("GATEHOUSE_CACHE_URL", storage.redis_url.clone()),
+                ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+                ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
+                ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+                ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+                ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+                ("GATEHOUSE_AUTHORIZATION_URL", format!("http://127.0.0.1:{authorization_port}")),
+                ("GATEHOUSE_TOKEN_URL", list),
+                ("GATEHOUSE_RPC_TIMEOUT_MS", "3000".to_owned()),
+            ],
+        };
+        let migrate = std::process::Command::new(BIN)
+            .arg("migrate")
+            .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+        let listen = |variable: &'static str, port: u16| (variable, format!("127.0.0.1:{port}"));
+        let mut parts = vec![
+            Part::start(&deployment, "registry", &[listen("GATEHOUSE_REGISTRY_LISTEN", registry_port)]),
+            Part::start(&deployment, "authorization", &[listen("GATEHOUSE_AUTHORIZATION_LISTEN", authorization_port)]),
+        ];
+        for (port, extra) in token_ports.iter().zip(tokens) {
+            let mut env = vec![listen("GATEHOUSE_TOKEN_LISTEN", *port)];
+            env.extend(extra.iter().cloned());
+            parts.push(Part::start(&deployment, "token", &env));
+        }
+        let mut gateway_env = vec![listen("GATEHOUSE_GATEWAY_LISTEN", gateway_port)];
+        gateway_env.extend(gateway.iter().cloned());
+        let gateway = Part::start(&deployment, "gateway", &gateway_env);
+        for port in [registry_port, authorization_port].iter().chain(&token_ports) {
+            wait_serving(*port).await;
+        }
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut registry = RegistryServiceClient::new(channel);
+        let user = gatehouse_tests::create_user(&mut registry, "alice").await;
+        let app = registry
+            .register_application(registry_pb::RegisterApplicationRequest {
+                owner_id: user.id,
+                name: "Faults".to_owned(),
+                redirect_uris: vec![REDIRECT.to_owned()],
+                client_type: ClientType::Confidential as i32,
+                grant_types: vec![
+                    GrantType::AuthorizationCode as i32,
+                    GrantType::RefreshToken as i32,
+                    GrantType::ClientCredentials as i32,
+                ],
+                scopes: vec!["user".to_owned()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let base = format!("http://127.0.0.1:{gateway_port}");
+        let mut browser = Browser::new(base.clone());
+        browser.login("alice", TEST_PASSWORD).await;
+        let replicas = token_ports
+            .iter()
+            .map(|p| tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{p}")).unwrap().connect_lazy())
+            .collect();
+        let mut stack = Self {
+            base,
+            token_ports,
+            replicas,
+            client_id: app.application.unwrap().client_id,
+            secret: app.client_secret,
+            browser,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            parts,
+            gateway,
+        };
+        // The first authorization shows the consent page; approve it once.
+        let params = stack.params();
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        stack.browser.authorize(&params).await;
+        stack
+    }
+
+    fn params(&self) -> [(&'static str, String); 4] {
+        [
+            ("client_id", self.client_id.clone()),
+            ("response_type", "code".to_owned()),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("scope", "user".to_owned()),
+        ]
+    }
+
+    async fn code(&mut self) -> String {
+        let params = self.params();
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.browser.authorization_code(&params).await
+    }
+
+    /// `POST /oauth/{path}` as the application: (status, has Retry-After, body, seconds taken).
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, bool, Value, f64) {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}/oauth/{path}", self.base))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        assert_ne!(status, 500, "{path} answered 500: {body}");
+        (status, retry_after, body, started.elapsed().as_secs_f64())
+    }
+
+    async fn grant(&mut self) -> (String, String) {
+        let code = self.code().await;
+        let (status, _, body, _) = self
+            .post("token", &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
+    }
+
+    async fn replica(&self, index: usize) -> TokenServiceClient<tonic::transport::Channel> {
+        TokenServiceClient::new(self.replicas[index].clone())
+    }
+
+    /// Waits (bounded) until a whole code flow works again: the cache is back in use.
+    async fn wait_for_cache(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let params = self.params();
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            if self.browser.get(&format!("/oauth/authorize?{query}")).await.status == 303 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cache was never used again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// gRPC introspection on every live replica, then HTTP introspection and
+    /// `/api/current_user` through the gateway: each must say `active`.
+    async fn assert_state(&self, token: &str, active: bool, replicas: &[usize], what: &str) {
+        for &index in replicas {
+            let request = token_pb::IntrospectRequest { token: token.to_owned(), ..Default::default() };
+            let answer = self.replica(index).await.introspect(request).await.unwrap().into_inner();
+            assert_eq!(answer.active, active, "{what}: replica {index} says active={}", answer.active);
+        }
+        let (status, _, body, _) = self.post("introspect", &[("token", token)]).await;
+        assert_eq!((status, body["active"].as_bool()), (200, Some(active)), "{what}: HTTP introspection: {body}");
+        if token.starts_with("gat_") {
+            let me =
+                self.http.get(format!("{}/api/current_user?access_token={token}", self.base)).send().await.unwrap();
+            assert_eq!(me.status() == 200, active, "{what}: /api/current_user answered {}", me.status());
+        }
+    }
+}
+
+/// Latency percentile of `samples` (seconds).
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples.get(((samples.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0)
+}
+
+/// A refresh chain: keeps refreshing one grant, retrying the same refresh
+/// token after a 503 (what a client does), and records every token it got.
+#[derive(Default)]
+struct Chain {
+    /// Tokens rotated away: must all read inactive at the end.
+    ended: Vec<String>,
+    /// The grant's current pair.
+    current: Option<(String, String)>,
+    latencies: Vec<(Instant, f64, u16)>,
+}
+
+async fn run_chain(stack: Arc<Stack>, chain: Arc<Mutex<Chain>>, running: Arc<AtomicBool>) {
+    while running.load(Ordering::SeqCst) {
+        let (access, refresh) = chain.lock().await.current.clone().unwrap();
+        let (status, _, body, took) =
+            stack.post("token", &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+        let mut chain = chain.lock().await;
+        chain.latencies.push((Instant::now(), took, status));
+        match status {
+            200 => {
+                chain.ended.extend([access, refresh]);
+                let next = (
+                    body["access_token"].as_str().unwrap().to_owned(),
+                    body["refresh_token"].as_str().unwrap().to_owned(),
+                );
+                chain.current = Some(next);
+            }
+            503 => {
+                drop(chain);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("a refresh answered {other}: {body}"),
+        }
+    }
+}
+
+/// Introspects `tokens` over and over through the gateway, recording latencies.
+async fn run_introspection(
+    stack: Arc<Stack>,
+    tokens: Vec<String>,
+    running: Arc<AtomicBool>,
+) -> Vec<(Instant, f64, u16)> {
+    let mut seen = Vec::new();
+    let mut i = 0;
+    while running.load(Ordering::SeqCst) {
+        let (status, _, _, took) = stack.post("introspect", &[("token", &tokens[i % tokens.len()])]).await;
+        seen.push((Instant::now(), took, status));
+        i += 1;
+    }
+    seen
+}
+
+async fn redis_storage(redis: &OwnRedis, database: &TestDatabase) -> Storage {
+    Storage { database_url: database.url().to_owned(), redis_url: redis.url() }
+}
+
+/// Redis hung (SIGSTOP) for 5 s under load: requests keep answering fast
+/// (p99 under 1 s: one short wait, then the breaker), revocations during the
+/// hang are 503 (their tombstones could not be written) and safe to retry,
+/// and once Redis resumes with its stale data nothing revoked or rotated
+/// reads active on either replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let mut stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
+    let mut grants = Vec::new();
+    for _ in 0..8 {
+        grants.push(stack.grant().await);
+    }
+    // Everything is cached as active on both replicas first.
+    for (access, refresh) in &grants {
+        stack.assert_state(access, true, &[0, 1], "before").await;
+        stack.assert_state(refresh, true, &[0, 1], "before").await;
+    }
+    let (to_revoke, chains_from) = grants.split_at(4);
+    let stack = Arc::new(stack);
+    let running = Arc::new(AtomicBool::new(true));
+    let mut chains = Vec::new();
+    let mut workers = tokio::task::JoinSet::new();
+    for pair in chains_from {
+        let chain = Arc::new(Mutex::new(Chain { current: Some(pair.clone()), ..Chain::default() }));
+        chains.push(chain.clone());
+        workers.spawn(run_chain(stack.clone(), chain, running.clone()));
+    }
+    let watched: Vec<String> = to_revoke.iter().map(|(a, _)| a.clone()).collect();
+    let introspection = tokio::spawn(run_introspection(stack.clone(), watched, running.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let hung = Instant::now();
+    redis.hang();
+    let mut answered_503 = Vec::new();
+    for (access, refresh) in to_revoke {
+        let (status, _, body, took) = stack.post("revoke", &[("token", refresh)]).await;
+        assert!(took < 1.0, "a revocation took {took:.3} s during the hang");
+        match status {
+            200 => {}
+            503 => answered_503.push(refresh.clone()),
+            other => panic!("revocation answered {other}: {body}"),
+        }
+        // SQL has the revocation: no path may say active, even now.
+        let (_, _, answer, _) = stack.post("introspect", &[("token", access)]).await;
+        assert_eq!(answer["active"], false, "a revoked token read active during the hang");
+    }
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(hung.elapsed())).await;
+    redis.resume();
+    let resumed = Instant::now();
+    // The client retries what answered 503; the retry is safe and completes.
+    for refresh in &answered_503 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, _, _, _) = stack.post("revoke", &[("token", refresh)]).await;
+            if status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a retried revocation never completed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    running.store(false, Ordering::SeqCst);
+    while workers.join_next().await.is_some() {}
+    let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
+    for chain in &chains {
+        latencies.extend(chain.lock().await.latencies.iter().copied());
+    }
+    let mut during: Vec<f64> =
+        latencies.iter().filter(|(at, _, _)| *at >= hung && *at < resumed).map(|l| l.1).collect();
+    let p99 = percentile(&mut during, 0.99);
+    let failed = latencies.iter().filter(|l| l.2 != 200).count();
+    println!(
+        "redis hung 5 s: {} requests during the hang, p99 {:.1} ms; {} of {} requests answered 503 in all; {} revocations answered 503 and were retried",
+        during.len(),
+        p99 * 1000.0,
+        failed,
+        latencies.len(),
+        answered_503.len()
+    );
+    assert!(!during.is_empty(), "the load ran during the hang");
+    assert!(p99 < 1.0, "p99 during the hang was {p99:.3} s");
+
+    for (access, refresh) in to_revoke {
+        stack.assert_state(access, false, &[0, 1], "revoked access token").await;
+        stack.assert_state(refresh, false, &[0, 1], "revoked refresh token").await;
+    }
+    for chain in &chains {
+        let chain = chain.lock().await;
+        for token in &chain.ended {
+            stack.assert_state(token, false, &[0, 1], "rotated token").await;
+        }
+        let (access, refresh) = chain.current.clone().unwrap();
+        stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
+        stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
+    }
+}
+
+/// Redis killed, then back empty (a restart), then flushed while running:
+/// introspection keeps answering from SQL, what needs the cache answers 503,
+/// and afterwards revoked tokens read inactive (SQL decides once the
+/// tombstones are gone) and live ones active.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_or_flushed_loses_nothing_and_revives_nothing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut redis = OwnRedis::start().await;
+    let port = redis.port;
+    let mut stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
+    let (live_access, live_refresh) = stack.grant().await;
+    let (dead_access, dead_refresh) = stack.grant().await;
+    let (status, _, _, _) = stack.post("revoke", &[("token", &dead_refresh)]).await;
+    assert_eq!(status, 200);
+    let pending_code = stack.code().await;
+
+    redis.stop();
+    for _ in 0..20 {
+        stack.assert_state(&live_access, true, &[0, 1], "live, Redis down").await;
+        stack.assert_state(&dead_access, false, &[0, 1], "revoked, Redis down").await;
+    }
+    let (status, retry_after, body, took) = stack
+        .post("token", &[("grant_type", "authorization_code"), ("code", &pending_code), ("redirect_uri", REDIRECT)])
+        .await;
+    assert_eq!((status, retry_after), (503, true), "codes live in the cache: {body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+    println!("redis down: a code exchange answered 503 in {:.1} ms", took * 1000.0);
+
+    let redis = OwnRedis::start_on(port).await;
+    // Back empty: the tombstones are gone, SQL decides.
+    stack.wait_for_cache().await;
+    for (token, active) in [(&live_access, true), (&live_refresh, true), (&dead_access, false), (&dead_refresh, false)]
+    {
+        stack.assert_state(token, active, &[0, 1], "after the restart").await;
+    }
+    redis.flush().await;
+    stack.wait_for_cache().await;
+    for (token, active) in [(&live_access, true), (&live_refresh, true), (&dead_access, false), (&dead_refresh, false)]
+    {
+        stack.assert_state(token, active, &[0, 1], "after FLUSHALL").await;
+    }
+    // New work goes on. A refresh answered 503 (a replica not yet back on
+    // the cache) committed nothing: the client retries the same token.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, body, _) =
+            stack.post("token", &[("grant_type", "refresh_token"), ("refresh_token", &live_refresh)]).await;
+        if status == 200 {
+            break;
+        }
+        assert!(status == 503 && Instant::now() < deadline, "{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.assert_state(&live_access, false, &[0, 1], "rotated away after the flush").await;
+}
+
+/// PostgreSQL stopped hard: every request answers 503 with Retry-After in a
+/// couple of seconds (never 500, never a hang); a code or a refresh token
+/// presented during the outage is not used up, so the client's retry after
+/// the outage succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_hard_is_a_fast_503_and_nothing_is_used_up() {
+    let postgres = OwnPostgres::start();
+    let redis = OwnRedis::start().await;
+    let storage = Storage { database_url: postgres.url(), redis_url: redis.url() };
+    let mut stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+    let (_, refresh) = stack.grant().await;
+    let code = stack.code().await;
+
+    postgres.stop_hard();
+    let exchange = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
+    let rotate = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let mut slowest: f64 = 0.0;
+    for form in [&exchange[..], &rotate[..], &[("grant_type", "client_credentials")][..]] {
+        let (status, retry_after, body, took) = stack.post("token", form).await;
+        assert_eq!((status, retry_after), (503, true), "{body}");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        slowest = slowest.max(took);
+    }
+    let page = stack
+        .http
+        .get(format!("{}/oauth/authorize?client_id={}&response_type=code", stack.base, stack.client_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 503, "the authorization page");
+    assert!(page.headers().contains_key("retry-after"));
+    let me = stack.http.get(format!("{}/api/applications", stack.base)).send().await.unwrap();
+    assert_ne!(me.status(), 500);
+    println!("postgres down: slowest 503 took {:.0} ms", slowest * 1000.0);
+    assert!(slowest < 3.0, "a request took {slowest:.1} s with PostgreSQL down");
+
+    postgres.resume();
+    // Back: the code and the refresh token presented during the outage still work.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, _, body, _) = stack.post("token", &exchange).await;
+        if status != 503 || Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 200, "the code presented during the outage is still redeemable: {body}");
+    let (status, _, body, _) = stack.post("token", &rotate).await;
+    assert_eq!(status, 200, "the refresh token presented during the outage still works: {body}");
+}
+
+/// One of two token replicas crashes (SIGKILL) under an introspection load
+/// (gRPC through the client crate's balanced channel, and HTTP through the
+/// gateway): idempotent calls in flight are sent to the other replica, so
+/// not one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_crash_costs_no_idempotent_call() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let mut stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
+    let (access, _) = stack.grant().await;
+    let list = stack.token_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+    let balanced = gatehouse_client::connect_lazy(&list).unwrap();
+    // parts: registry, authorization, then the token replicas.
+    let victim = stack.parts[2].pid();
+    let stack = Arc::new(stack);
+    let running = Arc::new(AtomicBool::new(true));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (channel, running, token) = (balanced.clone(), running.clone(), access.clone());
+        workers.spawn(async move {
+            let mut client = TokenServiceClient::new(channel);
+            let (mut ok, mut failed) = (0_u32, Vec::new());
+            while running.load(Ordering::SeqCst) {
+                let request = token_pb::IntrospectRequest { token: token.clone(), ..Default::default() };
+                match client.introspect(request).await {
+                    Ok(answer) if answer.get_ref().active => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        });
+    }
+    let http = tokio::spawn(run_introspection(stack.clone(), vec![access.clone()], running.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed = std::process::Command::new("kill").args(["-KILL", &victim.to_string()]).status().unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.store(false, Ordering::SeqCst);
+    let mut total = 0;
+    while let Some(result) = workers.join_next().await {
+        let (ok, failed) = result.unwrap();
+        assert!(failed.is_empty(), "idempotent calls failed: {failed:?}");
+        total += ok;
+    }
+    let http = http.await.unwrap();
+    let http_failed = http.iter().filter(|l| l.2 != 200).count();
+    println!("replica crash: {total} gRPC introspections and {} HTTP ones, {http_failed} failed", http.len());
+    assert_eq!(http_failed, 0);
+    assert!(total > 100, "the load ran");
+}
+
+/// A burst far past what the gateway is allowed to serve at once: the excess
+/// is answered 503 with Retry-After at once (never queued), the health
+/// endpoints keep answering, memory stays bounded, and the service is back
+/// to normal right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_past_capacity_is_shed_at_once() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let gateway = [("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "8".to_owned())];
+    let stack = Arc::new(Stack::start(&redis_storage(&redis, &database).await, &[vec![]], &gateway).await);
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    };
+    let before = rss(stack.gateway.pid());
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..400 {
+        let stack = stack.clone();
+        burst.spawn(async move { stack.post("token", &[("grant_type", "client_credentials")]).await });
+    }
+    let health = stack.http.get(format!("{}/healthz", stack.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200, "liveness answers during the burst");
+    let (mut served, mut shed, mut shed_latency) = (0, 0, Vec::new());
+    while let Some(result) = burst.join_next().await {
+        let (status, retry_after, body, took) = result.unwrap();
+        match status {
+            200 => served += 1,
+            503 => {
+                assert!(retry_after, "a shed request carries Retry-After");
+                assert_eq!(body["error"], "temporarily_unavailable");
+                shed += 1;
+                shed_latency.push(took);
+            }
+            other => panic!("the burst got {other}: {body}"),
+        }
+    }
+    let after = rss(stack.gateway.pid());
+    let p50 = percentile(&mut shed_latency, 0.5);
+    println!(
+        "burst of 400 against 8 slots: {served} served, {shed} shed (p50 {:.1} ms); gateway RSS {before} -> {after} MiB",
+        p50 * 1000.0
+    );
+    assert!(shed > 0 && served > 0, "some requests are served, the rest shed");
+    assert!(after < before + 64, "memory stays bounded: {before} -> {after} MiB");
+    let (status, _, body, _) = stack.post("token", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, 200, "back to normal at once: {body}");
+}
+
+/// One replica runs an hour fast, another an hour slow (libfaketime): both
+/// stamp and judge expiry by the database's clock, so a token one issues is
+/// active on the others with the same lifetime, and none sees it expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_moved_clocks_agree_on_expiry() {
+    let library =
+        ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("libfaketime (tests/tools.sh installs it)");
+    let moved = |offset: &str| {
+        vec![
+            ("LD_PRELOAD", library.to_owned()),
+            ("FAKETIME", offset.to_owned()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+            ("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", "1800".to_owned()),
+        ]
+    };
+    let normal = vec![("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", "1800".to_owned())];
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let stack = Stack::start(&redis_storage(&redis, &database).await, &[normal, moved("+1h"), moved("-1h")], &[]).await;
+    let credentials = token_pb::ClientCredentials {
+        client_id: stack.client_id.clone(),
+        client_secret: stack.secret.clone(),
+        method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
+    };
+    let mut issued = Vec::new();
+    for index in 0..3 {
+        let request = token_pb::ExchangeRequest {
+            grant_type: "client_credentials".to_owned(),
+            client: Some(credentials.clone()),
+            ..Default::default()
+        };
+        let answer = stack.replica(index).await.exchange(request).await.unwrap().into_inner();
+        issued.push(answer.access_token);
+    }
+    let mut expiries = Vec::new();
+    for token in &issued {
+        for index in 0..3 {
+            let request = token_pb::IntrospectRequest { token: token.clone(), ..Default::default() };
+            let answer = stack.replica(index).await.introspect(request).await.unwrap().into_inner();
+            assert!(answer.active, "replica {index} sees a token another replica issued as inactive");
+            assert_eq!(answer.expires_at - answer.issued_at, 1800);
+            expiries.push(answer.issued_at);
+        }
+    }
+    let spread = expiries.iter().max().unwrap() - expiries.iter().min().unwrap();
+    println!("clocks moved by +-1 h: issue times of three replicas' tokens within {spread} s");
+    assert!(spread <= 5, "the replicas stamped tokens by different clocks: spread {spread} s");
+}

@@ -1,0 +1,116 @@
+//! What the process-level tests share: `gatehouse serve <part>` processes
+//! of one deployment, started, crashed and stopped the way Kubernetes would.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)] // each test binary uses a part of it
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Settings every part of the deployment shares.
+#[derive(Clone)]
+pub(crate) struct Deployment {
+    pub(crate) env: Vec<(&'static str, String)>,
+}
+
+/// One `gatehouse serve <part>` process.
+pub(crate) struct Part {
+    child: Option<Child>,
+    pub(crate) metrics_url: String,
+}
+
+impl Part {
+    pub(crate) fn start(deployment: &Deployment, part: &str, extra: &[(&'static str, String)]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", part])
+            .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
+            .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::piped())
+            // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
+            .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .expect("start gatehouse");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut metrics_url = String::new();
+        // The metrics line comes first, then the part's own.
+        loop {
+            let line =
+                lines.next().unwrap_or_else(|| panic!("gatehouse serve {part} exited before listening")).unwrap();
+            if let Some(rest) = line.strip_prefix("metrics listening on ") {
+                metrics_url = rest.split(' ').next().unwrap().to_owned();
+            } else if line.contains(" listening on ") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Self { child: Some(child), metrics_url }
+    }
+
+    /// The process id, for signals and `/proc`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// A crash: SIGKILL, no draining.
+    pub(crate) fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// What Kubernetes does: SIGTERM, then the process drains and exits.
+    pub(crate) fn terminate(mut self) -> std::thread::JoinHandle<std::process::ExitStatus> {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        std::thread::spawn(move || child.wait().unwrap())
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How many `method` requests the process behind `metrics_url` answered OK.
+pub(crate) async fn served(metrics_url: &str, method: &str) -> u64 {
+    let text = reqwest::get(metrics_url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("gatehouse_grpc_server_requests_total{"))
+        .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("code=\"OK\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until the gRPC server on `port` answers SERVING.
+pub(crate) async fn wait_serving(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = async {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                .unwrap()
+                .connect()
+                .await
+                .ok()?;
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.ok()
+        }
+        .await;
+        if answer.is_some_and(|a| a.into_inner().status == 1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the service on port {port} never became SERVING");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,97 @@
+//! A PostgreSQL server of a test's own, for tests that stop it on purpose
+//! (the suite's shared server must stay up for every other test).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A PostgreSQL cluster in a temporary folder on a free loopback port.
+#[derive(Debug)]
+pub struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn pg_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries under /usr/lib/postgresql (tests/services.sh installs them)")
+        .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when this is root (initdb
+/// refuses root), as this user otherwise.
+fn as_postgres(tool: &std::path::Path) -> Command {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(tool);
+        command
+    } else {
+        Command::new(tool)
+    }
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let bin = pg_bin();
+        let dir = std::env::temp_dir().join(format!("gatehouse-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create the cluster folder");
+        let _ = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let init = as_postgres(&bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+            .output()
+            .expect("run initdb");
+        assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
+        let server = Self { bin, dir, port };
+        server.resume();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts (or restarts) the server and waits until it accepts connections.
+    pub fn resume(&self) {
+        // Commits are synchronous (unlike the suite's shared server): a hard
+        // stop must not lose what a client was told is stored.
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let start = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-w", "-t", "30", "-o", &options, "start"])
+            .output()
+            .expect("run pg_ctl start");
+        assert!(start.status.success(), "pg_ctl start failed: {}", String::from_utf8_lossy(&start.stderr));
+    }
+
+    /// Stops the server hard (`-m immediate`: no checkpoint, connections cut),
+    /// as a crash or a lost node would.
+    pub fn stop_hard(&self) {
+        let _ = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop_hard();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
