@@ -17,9 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
-use gatehouse_proto::pb::registry::v1 as registry_pb;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_tests::{Backend, Browser, TEST_PASSWORD, TestDatabase, test_kv_prefix, test_kv_url};
@@ -27,9 +24,7 @@ use tokio::sync::Mutex;
 
 mod support;
 
-use support::{BIN, Deployment, Part, free_port, served, wait_serving};
-
-const REDIRECT: &str = "https://app.example/callback";
+use support::{BIN, Deployment, Part, REDIRECT, free_port, served, wait_serving};
 
 /// What one request of the load ended with.
 #[derive(Debug)]
@@ -108,32 +103,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     }
 
     // A user, and an application allowed every grant.
-    let registry_channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut registry = RegistryServiceClient::new(registry_channel);
-    let user = gatehouse_tests::create_user(&mut registry, "alice").await;
-    let app = registry
-        .register_application(registry_pb::RegisterApplicationRequest {
-            owner_id: user.id,
-            name: "Failover".to_owned(),
-            redirect_uris: vec![REDIRECT.to_owned()],
-            client_type: ClientType::Confidential as i32,
-            grant_types: vec![
-                GrantType::AuthorizationCode as i32,
-                GrantType::RefreshToken as i32,
-                GrantType::ClientCredentials as i32,
-            ],
-            scopes: vec!["user".to_owned()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let client_id = app.application.unwrap().client_id;
-    let secret = app.client_secret;
+    let (client_id, secret) = support::alice_and_her_app(registry_port).await;
 
     let base = format!("http://127.0.0.1:{gateway_port}");
     let token_url = format!("{base}/oauth/token");

@@ -18,17 +18,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
-use gatehouse_proto::pb::registry::v1 as registry_pb;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase, test_kv_prefix};
 use serde_json::Value;
-use support::{BIN, Deployment, Part, free_port, wait_serving};
+use support::{BIN, Deployment, Part, REDIRECT, free_port, wait_serving};
 use tokio::sync::Mutex;
-
-const REDIRECT: &str = "https://app.example/callback";
 
 /// A running deployment and a registered application.
 struct Stack {
@@ -98,30 +93,7 @@ impl Stack {
         for port in [registry_port, authorization_port].iter().chain(&token_ports) {
             wait_serving(*port).await;
         }
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut registry = RegistryServiceClient::new(channel);
-        let user = gatehouse_tests::create_user(&mut registry, "alice").await;
-        let app = registry
-            .register_application(registry_pb::RegisterApplicationRequest {
-                owner_id: user.id,
-                name: "Faults".to_owned(),
-                redirect_uris: vec![REDIRECT.to_owned()],
-                client_type: ClientType::Confidential as i32,
-                grant_types: vec![
-                    GrantType::AuthorizationCode as i32,
-                    GrantType::RefreshToken as i32,
-                    GrantType::ClientCredentials as i32,
-                ],
-                scopes: vec!["user".to_owned()],
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let (client_id, secret) = support::alice_and_her_app(registry_port).await;
         let base = format!("http://127.0.0.1:{gateway_port}");
         let mut browser = Browser::new(base.clone());
         browser.login("alice", TEST_PASSWORD).await;
@@ -133,8 +105,8 @@ impl Stack {
             base,
             token_ports,
             replicas,
-            client_id: app.application.unwrap().client_id,
-            secret: app.client_secret,
+            client_id,
+            secret,
             browser,
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
             parts,

@@ -114,3 +114,39 @@ pub(crate) async fn wait_serving(port: u16) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The redirect URI of [`alice_and_her_app`]'s application.
+pub(crate) const REDIRECT: &str = "https://app.example/callback";
+
+/// Creates the user `alice` (password `gatehouse_tests::TEST_PASSWORD`) on the
+/// registry at `registry_port`, and an application of hers allowed every
+/// grant and the `user` scope; returns (client id, client secret).
+pub(crate) async fn alice_and_her_app(registry_port: u16) -> (String, String) {
+    use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+    use gatehouse_proto::pb::registry::v1 as registry_pb;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
+    let user = gatehouse_tests::create_user(&mut registry, "alice").await;
+    let app = registry
+        .register_application(registry_pb::RegisterApplicationRequest {
+            owner_id: user.id,
+            name: "Alice's app".to_owned(),
+            redirect_uris: vec![REDIRECT.to_owned()],
+            client_type: ClientType::Confidential as i32,
+            grant_types: vec![
+                GrantType::AuthorizationCode as i32,
+                GrantType::RefreshToken as i32,
+                GrantType::ClientCredentials as i32,
+            ],
+            scopes: vec!["user".to_owned()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (app.application.unwrap().client_id, app.client_secret)
+}
