@@ -48,6 +48,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/account/applications/{client_id}/secrets", post(account::create_secret))
         .route("/account/applications/{client_id}/secrets/{secret_id}/delete", post(account::delete_secret))
         .route("/account/authorizations", get(account::authorizations))
+        .route("/account/delete", get(account::delete_account_page).post(account::delete_account))
         .route("/account/authorizations/{client_id}/revoke", post(account::revoke))
         .route("/api/scopes", get(scopes::list))
         .route("/api/session", get(api::session))

@@ -321,3 +321,38 @@ async fn a_retry_window_tells_a_lost_answer_from_a_reuse() {
     let (status, reuse) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_eq!((status, reuse["error"].as_str()), (400, Some("invalid_grant")));
 }
+
+/// *Account → Delete account* in the browser: the username must be typed
+/// again; then the account, its applications and every token go at once,
+/// the session ends and the credentials no longer sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_deletes_their_account_in_the_browser() {
+    let mut app = production_shape().await;
+    let (access, _) = fresh_grant(&mut app).await;
+    let form = app.browser.get("/account/delete").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.input("csrf_token").unwrap();
+    let wrong = app.browser.post_form("/account/delete", &[("csrf_token", &csrf), ("confirm_username", "other")]).await;
+    assert_eq!(wrong.status, 400, "a wrong confirmation deletes nothing");
+    assert!(app.introspect(&access).await);
+    let no_csrf = app.browser.post_form("/account/delete", &[("confirm_username", "owner")]).await;
+    assert_ne!(no_csrf.status, 303, "no deletion without the CSRF token");
+    assert!(app.introspect(&access).await);
+    let done = app.browser.post_form("/account/delete", &[("csrf_token", &csrf), ("confirm_username", "owner")]).await;
+    assert_eq!((done.status, done.location()), (303, "/login"));
+    // Its application went with it, so HTTP introspection as that client is
+    // 401 now; the internal path and the protected API say inactive.
+    assert!(!app.introspect(&access).await);
+    let me = app.env.browser().get(&format!("/api/current_user?access_token={access}")).await;
+    assert_eq!(me.status, 401);
+    let mut again = app.env.browser();
+    let form = again.get("/login").await;
+    let csrf = form.input("csrf_token").unwrap();
+    let login = again
+        .post_form(
+            "/login",
+            &[("csrf_token", &csrf), ("username", "owner"), ("password", gatehouse_tests::TEST_PASSWORD)],
+        )
+        .await;
+    assert_ne!(login.status, 303, "a deleted account cannot sign in");
+}

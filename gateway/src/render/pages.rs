@@ -346,11 +346,32 @@ pub(crate) fn authorizations(lang: Lang, csrf: &str, grants: &[Grant]) -> String
         );
     }
     format!(
-        r#"<div class="card"><h1>{title}</h1><table><thead><tr><th>{app}</th><th>{scopes}</th><th>{when}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+        r#"<div class="card"><h1>{title}</h1><table><thead><tr><th>{app}</th><th>{scopes}</th><th>{when}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>
+<p class="muted"><a href="/account/delete">{delete}</a></p>"#,
+        delete = lang.t("Delete my account", "注销我的账号"),
         title = lang.t("Authorized applications", "已授权应用"),
         app = lang.t("Application", "应用"),
         scopes = lang.t("Scopes", "权限"),
         when = lang.t("Authorized", "授权时间"),
+    )
+}
+
+/// The account deletion page: what is deleted, and the confirmation form.
+pub(crate) fn delete_account(lang: Lang, csrf: &str, username: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!(r#"<p class="error">{}</p>"#, escape(e))).unwrap_or_default();
+    format!(
+        r#"<div class="card"><h1>{title}</h1><p>{warning}</p>{error}<form method="post" action="/account/delete">{csrf}
+<label>{label} <b>{username}</b><input name="confirm_username" autocomplete="off" required></label>
+<button class="danger" type="submit">{button}</button></form></div>"#,
+        title = lang.t("Delete account", "注销账号"),
+        warning = lang.t(
+            "This deletes your account and your applications at once. Every token issued to you or to your applications stops working, and every application you authorized loses its access. It cannot be undone.",
+            "这会立即删除你的账号和你的应用。签发给你或你的应用的所有令牌立即失效，你授权过的应用全部失去访问权限。此操作无法撤销。"
+        ),
+        csrf = csrf_field(csrf),
+        label = lang.t("Type your username to confirm:", "输入你的用户名以确认："),
+        username = escape(username),
+        button = lang.t("Delete my account", "注销我的账号"),
     )
 }
 

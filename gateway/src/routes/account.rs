@@ -202,3 +202,32 @@ pub(crate) async fn revoke(
         Err(error) => error_page(lang, &error),
     }
 }
+
+/// *Account → Delete account*: what goes with it, and a form that asks for
+/// the username again.
+pub(crate) async fn delete_account_page(PageUser { session, lang }: PageUser) -> Response {
+    let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, None);
+    show(lang, &session, StatusCode::OK, lang.t("Delete account", "注销账号"), &body)
+}
+
+/// Deletes the signed-in account (the registry revokes every token, grant
+/// and session it holds first), then clears the cookie.
+pub(crate) async fn delete_account(
+    State(state): State<AppState>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    if form.get("confirm_username").map(str::trim) != Some(session.user.username.as_str()) {
+        let error = lang.t("Type your username to confirm.", "请输入你的用户名以确认。");
+        let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, Some(error));
+        return show(lang, &session, StatusCode::BAD_REQUEST, lang.t("Delete account", "注销账号"), &body);
+    }
+    let request = gatehouse_proto::pb::registry::v1::DeleteUserRequest { user_id: session.user.id.clone() };
+    if let Err(status) = state.clients.registry().delete_user(request).await {
+        return error_page(lang, &GatewayError::from(status));
+    }
+    let mut response = redirect("/login");
+    if let Ok(value) = crate::session::set_cookie(&state, crate::session::SESSION_COOKIE, "", 0).parse() {
+        response.headers_mut().append(http::header::SET_COOKIE, value);
+    }
+    response
+}

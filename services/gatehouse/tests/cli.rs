@@ -223,6 +223,34 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
     assert!(status.success(), "SIGTERM is a clean exit");
 }
 
+/// `GATEHOUSE_REGISTRY_URL` is a list for the CLI as for the services (a
+/// replica that is down is skipped), and `gatehouse user delete` removes an
+/// account with its applications: their secrets stop authenticating.
+#[tokio::test]
+async fn the_cli_takes_an_address_list_and_deletes_a_user_with_everything() {
+    let server = Server::start();
+    let (client_id, secret) = server.client_credentials_app("bob", "Bob's bot");
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    let list = format!("{dead},{}", server.registry_url);
+    let shown = Command::new(BIN)
+        .args(["user", "show", "bob", "--output", "json", "--registry-url", &list])
+        .output()
+        .expect("run gatehouse");
+    assert!(shown.status.success(), "a list with one dead address: {}", String::from_utf8_lossy(&shown.stderr));
+    assert!(authenticates(&server.registry_url, &client_id, &secret).await);
+    server.cli_json(&["user", "delete", "bob", "--output", "json"], None);
+    assert!(!authenticates(&server.registry_url, &client_id, &secret).await, "the user's application went with them");
+    let missing = server.cli(&["user", "show", "bob"], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+    let unreachable = Command::new(BIN).args(["user", "show", "bob", "--registry-url", &dead]).output().unwrap();
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the registry"));
+}
+
 /// A minimal HTTP GET over a TcpStream, enough for a health check.
 fn reqwest_like_get(url: &str) -> String {
     use std::io::Read;

@@ -29,6 +29,7 @@ use tokio::sync::Mutex;
 struct Stack {
     base: String,
     token_ports: Vec<u16>,
+    registry_port: u16,
     /// One channel per token replica, for the checks.
     replicas: Vec<tonic::transport::Channel>,
     client_id: String,
@@ -104,6 +105,7 @@ impl Stack {
         let mut stack = Self {
             base,
             token_ports,
+            registry_port,
             replicas,
             client_id,
             secret,
@@ -619,4 +621,79 @@ async fn replicas_with_moved_clocks_agree_on_expiry() {
     let spread = expiries.iter().max().unwrap() - expiries.iter().min().unwrap();
     println!("clocks moved by +-1 h: issue times of three replicas' tokens within {spread} s");
     assert!(spread <= 5, "the replicas stamped tokens by different clocks: spread {spread} s");
+}
+
+/// A deleted client secret stops working on every token replica within the
+/// client-authentication cache's bound (GATEHOUSE_CLIENT_AUTH_CACHE_SECS, 5 s
+/// here), whichever replica had it cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
+    use gatehouse_proto::pb::registry::v1 as registry_pb;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
+    let exchange = |secret: &str| token_pb::ExchangeRequest {
+        grant_type: "client_credentials".to_owned(),
+        client: Some(token_pb::ClientCredentials {
+            client_id: stack.client_id.clone(),
+            client_secret: secret.to_owned(),
+            method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
+        }),
+        ..Default::default()
+    };
+    // Both replicas authenticate (and keep) the old secret.
+    for index in 0..2 {
+        stack.replica(index).await.exchange(exchange(&stack.secret)).await.unwrap();
+    }
+    let registry_port = stack.registry_port;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
+    let rotated = registry
+        .rotate_client_secret(registry_pb::RotateClientSecretRequest {
+            client_id: stack.client_id.clone(),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let app = registry
+        .get_application(registry_pb::GetApplicationRequest {
+            client_id: stack.client_id.clone(),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    let old = app.secrets.iter().find(|s| stack.secret.starts_with(&s.prefix)).unwrap();
+    registry
+        .delete_client_secret(registry_pb::DeleteClientSecretRequest {
+            client_id: stack.client_id.clone(),
+            secret_id: old.id.clone(),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let deleted = Instant::now();
+    for index in 0..2 {
+        loop {
+            match stack.replica(index).await.exchange(exchange(&stack.secret)).await {
+                Err(status) if status.code() == tonic::Code::Unauthenticated => break,
+                Ok(_) => {}
+                Err(other) => panic!("replica {index}: {other:?}"),
+            }
+            assert!(deleted.elapsed() < Duration::from_millis(6500), "replica {index} still takes the deleted secret");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stack.replica(index).await.exchange(exchange(&rotated.client_secret)).await.expect("the new secret works");
+    }
+    println!(
+        "a deleted secret was refused on both replicas {:.1} s after the deletion",
+        deleted.elapsed().as_secs_f64()
+    );
 }
