@@ -115,7 +115,7 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "GATEHOUSE_REFRESH_TOKEN_TTL_SECS", default_value_t = 7_776_000)]
     pub(crate) refresh_token_ttl_secs: u64,
     /// How long the token service reuses a successful client authentication (0: never);
-    /// a deleted secret or application keeps working that long.
+    /// a deleted secret keeps working that long.
     #[arg(long, env = "GATEHOUSE_CLIENT_AUTH_CACHE_SECS", default_value_t = 5)]
     pub(crate) client_auth_cache_secs: u64,
     /// Seconds an active token-cache entry is trusted after SQL last confirmed it; past that the next

@@ -47,7 +47,7 @@ pub(crate) struct Clients {
 /// request otherwise costs a registry call (and its SQL reads) before any
 /// token work. Keyed by the client id and the SHA-256 of the presented
 /// secret (never the secret itself); failures are never kept. The price,
-/// documented: a deleted secret or application, or a changed grant list,
+/// documented: a deleted secret, or a changed grant list,
 /// takes effect in this service up to `ttl` later.
 #[derive(Debug)]
 struct AuthCache {

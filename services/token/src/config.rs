@@ -14,7 +14,8 @@ pub struct TokenConfig {
     /// Rows deleted per statement, so that cleanup never holds long locks.
     pub cleanup_batch: u64,
     /// How long a successful client authentication is reused (0: never).
-    /// A deleted secret or application keeps working here up to this long.
+    /// A deleted secret keeps working here up to this long (a deleted
+    /// application does not: its revocation record refuses its new tokens).
     pub client_auth_cache: Duration,
     /// How long an active cache entry is trusted after SQL last confirmed
     /// it; past that, the next read asks SQL again. Bounds how long a lost
