@@ -3,6 +3,7 @@
 //! OAuth rule and no durable state.
 
 mod clients;
+mod cross_site;
 mod error;
 mod headers;
 mod i18n;

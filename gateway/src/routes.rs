@@ -29,7 +29,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/assets/gatehouse.css", get(stylesheet))
         // The seed's URL and the standard one reach the same RPC.
         .route("/oauth_authorize.html", get(authorize::begin))
-        .route("/oauth/authorize", get(authorize::begin))
+        .route("/oauth/authorize", get(authorize::begin).post(authorize::begin_post))
         .route("/oauth/authorize/decision", post(authorize::decide))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/authorizations", get(api::list_authorizations))
         .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
         .fallback(health::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::cross_site::refuse_cross_site))
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
         .layer(axum::middleware::from_fn(move |request, next| crate::shed::shed(permits.clone(), request, next)))
         .layer(axum::middleware::from_fn(crate::observe::observe))

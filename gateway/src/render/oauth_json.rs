@@ -16,12 +16,24 @@ pub(crate) fn no_store(status: StatusCode, body: Value) -> Response {
     response
 }
 
+/// RFC 7009 §2.2's answer: 200 and no body, never cached.
+pub(crate) fn no_store_empty() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// The OAuth error code of a gateway error: the service's, or the nearest one.
 pub(crate) fn error_code(error: &GatewayError) -> &'static str {
     match &error.oauth {
         Some(oauth) => oauth.code.as_str(),
         None => match error.code {
-            gatehouse_proto::ErrorCode::Unavailable => "temporarily_unavailable",
+            // No RFC 6749 code means "too many requests"; this one tells a client to come back
+            // later, and the 429 with Retry-After says when.
+            gatehouse_proto::ErrorCode::Unavailable | gatehouse_proto::ErrorCode::ResourceExhausted => {
+                "temporarily_unavailable"
+            }
             gatehouse_proto::ErrorCode::Internal => "server_error",
             _ => "invalid_request",
         },
@@ -33,6 +45,7 @@ pub(crate) fn error_code(error: &GatewayError) -> &'static str {
 pub(crate) fn error(error: &GatewayError, used_basic: bool) -> Response {
     let code = error_code(error);
     let status = match code {
+        _ if error.code == gatehouse_proto::ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         "invalid_client" => StatusCode::UNAUTHORIZED,
         "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,

@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<String, Response> {
-    if let Some(token) = super::credentials::bearer(headers, None) {
+    if let Some(token) = super::credentials::bearer(headers, None).map_err(|e| envelope::error(&e))? {
         return token_caller(state, token, method).await;
     }
     let session = match session::current(state, headers).await {

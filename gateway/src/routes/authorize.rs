@@ -24,14 +24,41 @@ pub(crate) async fn begin(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let parameters = FormData::parse(query.as_deref().unwrap_or_default().as_bytes())
-        .0
-        .into_iter()
-        .map(|(name, value)| Parameter { name, value })
-        .collect();
-    let session_token = session::cookie(&headers, SESSION_COOKIE).unwrap_or_default();
     let seed_url = uri.path() == "/oauth_authorize.html";
+    begin_with(&state, seed_url, query.as_deref().unwrap_or_default(), &headers).await
+}
+
+/// The same request as a form POST (OpenID Connect Core §3.1.2.1: the
+/// authorization endpoint takes GET and POST). The parameters are the
+/// form's; a query string on the POST is refused rather than mixed in.
+pub(crate) async fn begin_post(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !form || query.is_some_and(|q| !q.is_empty()) {
+        let error = GatewayError::bad_request(
+            "a POST to the authorization endpoint carries its parameters as an application/x-www-form-urlencoded body",
+        );
+        return error_page(lang, &error);
+    }
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return error_page(lang, &GatewayError::bad_request("the form is not UTF-8"));
+    };
+    begin_with(&state, false, body, &headers).await
+}
+
+async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &HeaderMap) -> Response {
+    let lang = Lang::from_headers(headers);
+    let parameters =
+        FormData::parse(query.as_bytes()).0.into_iter().map(|(name, value)| Parameter { name, value }).collect();
+    let session_token = session::cookie(headers, SESSION_COOKIE).unwrap_or_default();
     let request = BeginAuthorizationRequest { parameters, session_token, seed_url };
     let outcome = match state.clients.authorization().begin_authorization(request).await {
         Ok(response) => response.into_inner().outcome,
@@ -40,10 +67,12 @@ pub(crate) async fn begin(
     match outcome {
         Some(Outcome::RedirectUri(location)) => redirect(&location),
         Some(Outcome::LoginRequired(_)) => {
-            let here = uri.path_and_query().map_or("/oauth/authorize", |pq| pq.as_str());
-            redirect(&format!("/login?next={}", pages::url_encode(here)))
+            // Back to the same request after signing in, as a GET (a POST's form becomes the query).
+            let path = if seed_url { "/oauth_authorize.html" } else { "/oauth/authorize" };
+            let here = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
+            redirect(&format!("/login?next={}", pages::url_encode(&here)))
         }
-        Some(Outcome::ConsentRequired(consent)) => match session::current(&state, &headers).await {
+        Some(Outcome::ConsentRequired(consent)) => match session::current(state, headers).await {
             Ok(Some(session)) => {
                 let body = pages::consent(lang, &session.csrf_token, &session.user.username, &consent);
                 let title = lang.t("Authorize application", "授权应用");

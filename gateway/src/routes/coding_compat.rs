@@ -2,7 +2,7 @@
 //! `/api/current_user`, answering in its envelope.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
 use gatehouse_proto::pb::registry::v1::{GetUserRequest, get_user_request};
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
@@ -32,6 +32,7 @@ fn envelope_error(error: &GatewayError) -> Response {
 /// why the gateway never logs query strings.
 pub(crate) async fn access_token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -41,7 +42,8 @@ pub(crate) async fn access_token(
     if method == Method::POST {
         pairs.extend(FormData::from_body(&body).0);
     }
-    let parsed = OAuthParams::new(FormData(pairs)).and_then(|params| exchange_request(&headers, &params));
+    let address = crate::session::client_address(&state, &headers, peer);
+    let parsed = OAuthParams::new(FormData(pairs)).and_then(|params| exchange_request(&headers, &params, address));
     let (request, _) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return envelope_error(&error),
@@ -63,7 +65,10 @@ pub(crate) async fn current_user(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let token = credentials::bearer(&headers, query.as_deref());
+    let token = match credentials::bearer(&headers, query.as_deref()) {
+        Ok(token) => token,
+        Err(error) => return bearer::challenge(envelope_error(&error), &error, true, "user"),
+    };
     let sent = token.is_some();
     let fail = |error: GatewayError| bearer::challenge(envelope_error(&error), &error, sent, "user");
     let Some(token) = token else {

@@ -69,7 +69,11 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, GatewayError> 
 
 /// The client's credentials and whether Basic was used. One method only
 /// (RFC 6749 §2.3: "MUST NOT use more than one authentication method").
-pub(crate) fn client(headers: &HeaderMap, params: &OAuthParams) -> Result<(ClientCredentials, bool), GatewayError> {
+pub(crate) fn client(
+    headers: &HeaderMap,
+    params: &OAuthParams,
+    client_address: String,
+) -> Result<(ClientCredentials, bool), GatewayError> {
     let form_id = params.get("client_id").filter(|v| !v.is_empty());
     let form_secret = params.get("client_secret").filter(|v| !v.is_empty());
     match basic(headers)? {
@@ -80,7 +84,12 @@ pub(crate) fn client(headers: &HeaderMap, params: &OAuthParams) -> Result<(Clien
             Err(invalid_request("client_id differs from the Basic credentials"))
         }
         Some((client_id, client_secret)) => Ok((
-            ClientCredentials { client_id, client_secret, method: ClientAuthMethod::ClientSecretBasic as i32 },
+            ClientCredentials {
+                client_id,
+                client_secret,
+                method: ClientAuthMethod::ClientSecretBasic as i32,
+                client_address,
+            },
             true,
         )),
         None => {
@@ -90,6 +99,7 @@ pub(crate) fn client(headers: &HeaderMap, params: &OAuthParams) -> Result<(Clien
                 client_id: form_id.unwrap_or_default().to_owned(),
                 client_secret: form_secret.unwrap_or_default().to_owned(),
                 method: method as i32,
+                client_address,
             };
             Ok((credentials, false))
         }
@@ -99,19 +109,31 @@ pub(crate) fn client(headers: &HeaderMap, params: &OAuthParams) -> Result<(Clien
 /// The bearer token of a protected-resource request: `Authorization: Bearer`
 /// (RFC 6750 §2.1), `Authorization: token` (the seed platform's and
 /// GitHub's form), or the `access_token` query parameter (the seed's URL).
-pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+///
+/// A token sent more than one way (the header and the query, or the query
+/// parameter twice) is `invalid_request` (RFC 6750 §2: "MUST NOT use more
+/// than one method").
+pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, GatewayError> {
     let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|value| {
         let (scheme, token) = value.split_once(' ')?;
         (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim().to_owned())
     });
-    from_header
-        .or_else(|| FormData::parse(query.unwrap_or_default().as_bytes()).get("access_token").map(str::to_owned))
-        .filter(|t| !t.is_empty())
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    let mut from_query = query.0.iter().filter(|(name, _)| name == "access_token").map(|(_, v)| v.clone());
+    let first = from_query.next();
+    if from_query.next().is_some() || (first.is_some() && from_header.is_some()) {
+        return Err(invalid_request("send the access token one way only"));
+    }
+    Ok(from_header.or(first).filter(|t| !t.is_empty()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client_for(headers: &HeaderMap, params: &OAuthParams) -> Result<(ClientCredentials, bool), GatewayError> {
+        client(headers, params, String::new())
+    }
 
     fn params(pairs: &[(&str, &str)]) -> OAuthParams {
         OAuthParams::new(FormData(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())).unwrap()
@@ -126,7 +148,7 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let encoded = STANDARD.encode("my%20client:s%3Acret");
-        let (creds, basic) = client(&with_auth(&format!("Basic {encoded}")), &params(&[])).unwrap();
+        let (creds, basic) = client_for(&with_auth(&format!("Basic {encoded}")), &params(&[])).unwrap();
         assert!(basic);
         assert_eq!((creds.client_id.as_str(), creds.client_secret.as_str()), ("my client", "s:cret"));
     }
@@ -134,31 +156,34 @@ mod tests {
     #[test]
     fn two_methods_or_duplicates_are_invalid_requests() {
         let encoded = STANDARD.encode("a:b");
-        let both = client(&with_auth(&format!("Basic {encoded}")), &params(&[("client_secret", "b")]));
+        let both = client_for(&with_auth(&format!("Basic {encoded}")), &params(&[("client_secret", "b")]));
         assert_eq!(both.unwrap_err().oauth.unwrap().code.as_str(), "invalid_request");
         let dup = OAuthParams::new(FormData(vec![("code".into(), "a".into()), ("code".into(), "b".into())]));
         assert_eq!(dup.unwrap_err().oauth.unwrap().code.as_str(), "invalid_request");
         assert_eq!(
-            client(&with_auth("Basic %%%"), &params(&[])).unwrap_err().oauth.unwrap().code.as_str(),
+            client_for(&with_auth("Basic %%%"), &params(&[])).unwrap_err().oauth.unwrap().code.as_str(),
             "invalid_client"
         );
     }
 
     #[test]
     fn public_and_post_clients() {
-        let (creds, basic) = client(&HeaderMap::new(), &params(&[("client_id", "pub")])).unwrap();
+        let (creds, basic) = client_for(&HeaderMap::new(), &params(&[("client_id", "pub")])).unwrap();
         assert!(!basic);
         assert_eq!(creds.method, ClientAuthMethod::None as i32);
-        let (creds, _) = client(&HeaderMap::new(), &params(&[("client_id", "c"), ("client_secret", "s")])).unwrap();
+        let (creds, _) = client_for(&HeaderMap::new(), &params(&[("client_id", "c"), ("client_secret", "s")])).unwrap();
         assert_eq!(creds.method, ClientAuthMethod::ClientSecretPost as i32);
     }
 
     #[test]
     fn bearer_tokens_come_from_either_header_form_or_the_query() {
-        assert_eq!(bearer(&with_auth("Bearer abc"), None).as_deref(), Some("abc"));
-        assert_eq!(bearer(&with_auth("token abc"), None).as_deref(), Some("abc"));
-        assert_eq!(bearer(&HeaderMap::new(), Some("access_token=q1&x=2")).as_deref(), Some("q1"));
-        assert_eq!(bearer(&HeaderMap::new(), Some("x=2")), None);
-        assert_eq!(bearer(&with_auth("Basic abc"), None), None);
+        let token = |headers: &HeaderMap, query| bearer(headers, query).unwrap();
+        assert_eq!(token(&with_auth("Bearer abc"), None).as_deref(), Some("abc"));
+        assert_eq!(token(&with_auth("token abc"), None).as_deref(), Some("abc"));
+        assert_eq!(token(&HeaderMap::new(), Some("access_token=q1&x=2")).as_deref(), Some("q1"));
+        assert_eq!(token(&HeaderMap::new(), Some("x=2")), None);
+        assert_eq!(token(&with_auth("Basic abc"), None), None);
+        assert!(bearer(&with_auth("Bearer abc"), Some("access_token=abc")).is_err(), "two ways");
+        assert!(bearer(&HeaderMap::new(), Some("access_token=a&access_token=b")).is_err(), "twice");
     }
 }

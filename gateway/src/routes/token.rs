@@ -2,7 +2,9 @@
 //! `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
 use gatehouse_proto::pb::token::v1::{ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest};
 use http::header::CONTENT_TYPE;
@@ -14,10 +16,26 @@ use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::oauth_json;
+use crate::session;
+
+/// Parameters that must never travel in a URL (RFC 6749 §2.3.1, §3.2: URLs
+/// end up in logs, proxies and browser history).
+const SECRET_PARAMETERS: &[&str] =
+    &["client_secret", "code", "code_verifier", "refresh_token", "token", "password", "client_assertion"];
+
+/// Refuses a query string that carries a credential.
+fn no_credentials_in(query: Option<&str>) -> Result<(), GatewayError> {
+    let query = FormData::parse(query.unwrap_or_default().as_bytes());
+    if query.0.iter().any(|(name, _)| SECRET_PARAMETERS.contains(&name.as_str())) {
+        return Err(invalid_request("credentials and tokens must be sent in the request body, never in the URL"));
+    }
+    Ok(())
+}
 
 /// The form body of a token-endpoint request (RFC 6749 §4.1.3: form
 /// encoding in the body; credentials never in the URL).
-fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<OAuthParams, GatewayError> {
+fn form_params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Result<OAuthParams, GatewayError> {
+    no_credentials_in(query)?;
     let form = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -32,8 +50,9 @@ fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<OAuthParams, Gateway
 pub(crate) fn exchange_request(
     headers: &HeaderMap,
     params: &OAuthParams,
+    client_address: String,
 ) -> Result<(ExchangeRequest, bool), GatewayError> {
-    let (client, used_basic) = credentials::client(headers, params)?;
+    let (client, used_basic) = credentials::client(headers, params, client_address)?;
     let request = ExchangeRequest {
         grant_type: params.text("grant_type"),
         client: Some(client),
@@ -58,8 +77,16 @@ pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Valu
     Value::Object(body)
 }
 
-pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (request, used_basic) = match form_params(&headers, &body).and_then(|p| exchange_request(&headers, &p)) {
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = session::client_address(&state, &headers, peer);
+    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|p| exchange_request(&headers, &p, address));
+    let (request, used_basic) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return oauth_json::error(&error, false),
     };
@@ -72,9 +99,16 @@ pub(crate) async fn token(State(state): State<AppState>, headers: HeaderMap, bod
     }
 }
 
-pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed = form_params(&headers, &body).and_then(|params| {
-        let (client, used_basic) = credentials::client(&headers, &params)?;
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = session::client_address(&state, &headers, peer);
+    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|params| {
+        let (client, used_basic) = credentials::client(&headers, &params, address)?;
         if params.text("token").is_empty() {
             return Err(invalid_request("token is missing"));
         }
@@ -92,14 +126,22 @@ pub(crate) async fn revoke(State(state): State<AppState>, headers: HeaderMap, bo
         Err(error) => return oauth_json::error(&error, false),
     };
     match state.clients.token().revoke(request).await {
-        Ok(_) => oauth_json::no_store(StatusCode::OK, json!({})),
+        // RFC 7009 §2.2: 200 and an empty body.
+        Ok(_) => oauth_json::no_store_empty(),
         Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
     }
 }
 
-pub(crate) async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed = form_params(&headers, &body).and_then(|params| {
-        let (client, used_basic) = credentials::client(&headers, &params)?;
+pub(crate) async fn introspect(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = session::client_address(&state, &headers, peer);
+    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|params| {
+        let (client, used_basic) = credentials::client(&headers, &params, address)?;
         if params.text("token").is_empty() {
             return Err(invalid_request("token is missing"));
         }
@@ -119,15 +161,22 @@ pub(crate) async fn introspect(State(state): State<AppState>, headers: HeaderMap
         Ok(response) => {
             let r = response.into_inner();
             let body = if r.active {
+                // RFC 7662 §2.2: token_type is the RFC 6749 §7.1 type (`Bearer`);
+                // which kind of token it is goes in `token_use`, as Hydra names it.
                 let mut body = json!({
                     "active": true,
                     "scope": r.scopes.join(" "),
                     "client_id": r.client_id,
-                    "token_type": r.token_type,
+                    "token_use": r.token_type,
                     "exp": r.expires_at,
                     "iat": r.issued_at,
                     "iss": state.config.issuer,
                 });
+                if r.token_type == "access_token"
+                    && let Some(map) = body.as_object_mut()
+                {
+                    map.insert("token_type".to_owned(), json!("Bearer"));
+                }
                 if !r.user_id.is_empty()
                     && let Some(map) = body.as_object_mut()
                 {

@@ -597,6 +597,7 @@ async fn replicas_with_moved_clocks_agree_on_expiry() {
         client_id: stack.client_id.clone(),
         client_secret: stack.secret.clone(),
         method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
+        client_address: String::new(),
     };
     let mut issued = Vec::new();
     for index in 0..3 {
@@ -638,6 +639,7 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
             client_id: stack.client_id.clone(),
             client_secret: secret.to_owned(),
             method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
+            client_address: String::new(),
         }),
         ..Default::default()
     };

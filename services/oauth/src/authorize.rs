@@ -171,7 +171,7 @@ fn requested_scopes(
     catalogue: &ScopeCatalogue,
 ) -> Result<ScopeSet, OAuthError> {
     let scopes = ScopeSet::parse(value.unwrap_or_default())
-        .map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} is malformed")))?;
+        .map_err(|_| OAuthError::invalid_scope("scope is malformed: space-separated names from the scope catalogue"))?;
     let scopes = if scopes.is_empty() {
         let default = Scope::parse("user").map(|s| ScopeSet::from_scopes([s])).unwrap_or_default();
         if default.is_empty() || !default.is_subset(&client.scopes) {
@@ -181,12 +181,13 @@ fn requested_scopes(
     } else {
         scopes
     };
-    if let Some(unknown) = catalogue.first_unknown(&scopes) {
-        return Err(OAuthError::invalid_scope(format!("scope {:?} is unknown", unknown.as_str())));
+    if catalogue.first_unknown(&scopes).is_some() {
+        return Err(OAuthError::invalid_scope("a requested scope is not in the scope catalogue"));
     }
     if let Some(denied) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        // A catalogue name (the check above), not the caller's text.
         return Err(OAuthError::invalid_scope(format!(
-            "scope {:?} is not allowed for this application",
+            "scope {} is not allowed for this application",
             denied.as_str()
         )));
     }

@@ -95,9 +95,35 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
 }
 
+/// Longest error description sent: a description explains, it never carries data.
+pub const MAX_DESCRIPTION_LEN: usize = 200;
+
+/// `text` as an `error_description` may carry it (RFC 6749 §5.2: printable
+/// ASCII without `"` and `\`, here at most [`MAX_DESCRIPTION_LEN`]
+/// characters): other characters become `?`, and a longer text is cut.
+/// Descriptions are written without the caller's input in the first place;
+/// this is the guard that holds whatever a message contains.
+pub fn safe_description(text: &str) -> Cow<'_, str> {
+    let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+    if text.len() <= MAX_DESCRIPTION_LEN && text.chars().all(allowed) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe: String = text.chars().take(MAX_DESCRIPTION_LEN).map(|c| if allowed(c) { c } else { '?' }).collect();
+    if text.chars().count() > MAX_DESCRIPTION_LEN {
+        safe.truncate(MAX_DESCRIPTION_LEN - 3);
+        safe.push_str("...");
+    }
+    Cow::Owned(safe)
+}
+
 impl OAuthError {
     pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into() }
+        let description = description.into();
+        let description = match safe_description(&description) {
+            Cow::Borrowed(_) => description,
+            Cow::Owned(safe) => Cow::Owned(safe),
+        };
+        Self { code, description }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
@@ -120,6 +146,17 @@ impl OAuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions_keep_to_rfc_6749_characters_and_length() {
+        assert_eq!(safe_description("scope is malformed"), "scope is malformed");
+        assert_eq!(safe_description("a \"quoted\" \\ value\u{7f}é"), "a ?quoted? ? value??");
+        let input = "x".repeat(8192);
+        let long = safe_description(&input);
+        assert_eq!(long.len(), MAX_DESCRIPTION_LEN);
+        assert!(long.ends_with("..."));
+        assert_eq!(OAuthError::invalid_request("bad \"x\"").description, "bad ?x?");
+    }
 
     #[test]
     fn every_code_parses_back_from_its_wire_string() {

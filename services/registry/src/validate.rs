@@ -93,11 +93,12 @@ pub(crate) fn redirect_uris(values: &[String]) -> RegistryResult<Vec<RedirectUri
         return Err(RegistryError::invalid("redirect_uris", format!("must list 1 to {MAX_REDIRECT_URIS} URIs")));
     }
     let mut out: Vec<RedirectUri> = Vec::with_capacity(values.len());
-    for value in values {
+    // Errors name the URI by its place in the list, never by its text.
+    for (n, value) in values.iter().enumerate().map(|(i, v)| (i + 1, v)) {
         let uri = RedirectUri::parse(value)
-            .map_err(|rule| RegistryError::invalid("redirect_uris", format!("{value:?} {rule}")))?;
+            .map_err(|rule| RegistryError::invalid("redirect_uris", format!("redirect URI {n} {rule}")))?;
         if out.contains(&uri) {
-            return Err(RegistryError::invalid("redirect_uris", format!("{value:?} is listed twice")));
+            return Err(RegistryError::invalid("redirect_uris", format!("redirect URI {n} is listed twice")));
         }
         out.push(uri);
     }
@@ -117,12 +118,15 @@ pub(crate) fn grant_types(values: &[GrantType], client_type: ClientType) -> Regi
 /// Scopes an application may request: each in the catalogue; empty means all.
 pub(crate) fn scopes(values: &[String], catalogue: &ScopeCatalogue) -> RegistryResult<ScopeSet> {
     let set = ScopeSet::parse(&values.join(" "))
-        .map_err(|bad| RegistryError::invalid("scopes", format!("{bad:?} is not a well-formed scope")))?;
+        .map_err(|_| RegistryError::invalid("scopes", "a scope is not well-formed"))?;
     if set.is_empty() {
         return Ok(catalogue.all());
     }
-    if let Some(unknown) = catalogue.first_unknown(&set) {
-        return Err(RegistryError::invalid("scopes", format!("{:?} is not in the scope catalogue", unknown.as_str())));
+    if catalogue.first_unknown(&set).is_some() {
+        return Err(RegistryError::invalid(
+            "scopes",
+            "a scope is not in the scope catalogue (GET /api/scopes lists it)",
+        ));
     }
     Ok(set)
 }
@@ -181,8 +185,10 @@ mod tests {
         let catalogue = ScopeCatalogue::default();
         assert_eq!(scopes(&[], &catalogue).unwrap().len(), 12);
         assert_eq!(scopes(&["user,project".to_owned()], &catalogue).unwrap().to_string(), "project user");
-        assert!(rule_of(scopes(&["admin".to_owned()], &catalogue)).contains("not in the scope catalogue"));
-        assert!(rule_of(scopes(&["Bad!".to_owned()], &catalogue)).contains("not a well-formed"));
+        let unknown = rule_of(scopes(&["admin".to_owned()], &catalogue));
+        assert!(unknown.contains("not in the scope catalogue") && !unknown.contains("admin"), "never echoed");
+        let bad = rule_of(scopes(&["Bad!".to_owned()], &catalogue));
+        assert!(bad.contains("not well-formed") && !bad.contains("Bad!"), "never echoed");
     }
 
     #[test]

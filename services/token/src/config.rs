@@ -29,6 +29,8 @@ pub struct TokenConfig {
     /// answer cannot be given (tombstones refused, deadline too close) is
     /// not committed, so the same refresh token works again.
     pub refresh_retry_window: Duration,
+    /// Failed client authentication and unknown-token lookups, throttled.
+    pub throttle: crate::throttle::ThrottleLimits,
 }
 
 impl Default for TokenConfig {
@@ -41,6 +43,7 @@ impl Default for TokenConfig {
             client_auth_cache: Duration::from_secs(5),
             cache_trust: Duration::from_secs(10),
             refresh_retry_window: Duration::ZERO,
+            throttle: crate::throttle::ThrottleLimits::default(),
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum TokenError {
     /// tombstone, a replay mark): the request is safe to retry.
     #[error("token cache: {0}")]
     Cache(String),
+    /// Too many failed authentications or unknown-token lookups lately.
+    #[error("too many failed attempts; retry after {} s", retry_after.as_secs())]
+    Throttled { retry_after: std::time::Duration },
     /// The caller's deadline passed before the request could commit: nothing was written.
     #[error("the caller's deadline passed")]
     DeadlineExceeded,
@@ -43,6 +46,11 @@ impl From<TokenError> for Status {
                 tracing::warn!(%error, "token cache write failed");
                 encode(ErrorCode::Unavailable, "token cache unavailable", Detail::default())
             }
+            TokenError::Throttled { retry_after } => encode(
+                ErrorCode::ResourceExhausted,
+                format!("too many failed attempts from here; retry in {} s", retry_after.as_secs().max(1)),
+                Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(retry_after),
+            ),
             TokenError::DeadlineExceeded => {
                 encode(ErrorCode::Unavailable, "deadline exceeded before the request committed", Detail::default())
             }

@@ -15,15 +15,15 @@ impl TokenService {
         let grant = match (request.grant_type.as_str(), GrantType::parse(&request.grant_type)) {
             ("", _) => return Err(OAuthError::invalid_request("grant_type is missing").into()),
             (_, Some(grant)) => grant,
-            (other, None) => {
+            (_, None) => {
                 return Err(OAuthError::new(
                     OAuthErrorCode::UnsupportedGrantType,
-                    format!("grant_type {other:?} is not supported: use authorization_code, refresh_token or client_credentials"),
+                    "grant_type is not supported: use authorization_code, refresh_token or client_credentials",
                 )
                 .into());
             }
         };
-        let client = self.inner.clients.authenticate(request.client.as_ref()).await?;
+        let client = self.authenticate_client(request.client.as_ref()).await?;
         if !client.grant_types.contains(&grant) {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,

@@ -9,13 +9,12 @@ use gatehouse_oauth::{OAuthError, ScopeSet};
 /// A requested `scope` that must stay within `allowed`; empty means all of
 /// `allowed` (RFC 6749 §3.3, §6).
 pub(crate) fn narrow(requested: &str, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
-    let scopes =
-        ScopeSet::parse(requested).map_err(|bad| OAuthError::invalid_scope(format!("scope {bad:?} is malformed")))?;
+    let scopes = ScopeSet::parse(requested).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
     if scopes.is_empty() {
         return Ok(allowed.clone());
     }
-    if let Some(wider) = scopes.iter().find(|s| !allowed.contains(s)) {
-        return Err(OAuthError::invalid_scope(format!("scope {:?} exceeds what was granted", wider.as_str())));
+    if scopes.iter().any(|s| !allowed.contains(s)) {
+        return Err(OAuthError::invalid_scope("the requested scope exceeds what was granted"));
     }
     Ok(scopes)
 }

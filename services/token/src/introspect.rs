@@ -52,6 +52,15 @@ impl TokenService {
         Ok(Some(active))
     }
 
+    /// Whether SQL knows the token at all (active or not): an inactive
+    /// answer for a token that never existed is what guessing looks like.
+    async fn exists(&self, token: &str) -> TokenResult<bool> {
+        if TokenKind::of(token).is_none() {
+            return Ok(false);
+        }
+        Ok(self.inner.store.find(SecretHash::of(token).as_str()).await?.is_some())
+    }
+
     /// Introspection with the options of the RPC: with `client`, only that
     /// client's tokens are active (the HTTP endpoint); with `required_scopes`,
     /// an inactive token is `invalid_token` and a missing scope `insufficient_scope`.
@@ -62,10 +71,30 @@ impl TokenService {
         required_scopes: &[String],
     ) -> TokenResult<Option<ActiveToken>> {
         let caller = match client {
-            Some(credentials) => Some(self.inner.clients.authenticate(Some(credentials)).await?),
+            Some(credentials) => {
+                let caller = self.authenticate_client(Some(credentials)).await?;
+                // RFC 7662 §2.1 and §4: the endpoint is for authenticated
+                // callers; a public client (no secret) is not one, and the
+                // metadata lists only the secret methods for it.
+                if caller.client_type == gatehouse_oauth::ClientType::Public {
+                    return Err(OAuthError::invalid_client(
+                        "introspection needs client authentication: a public client cannot introspect",
+                    )
+                    .into());
+                }
+                self.check_unknown_token_throttle(&caller.client_id).await?;
+                Some(caller)
+            }
             None => None,
         };
-        let active = self.active(token).await?.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
+        let active = self.active(token).await?;
+        if active.is_none()
+            && let Some(caller) = &caller
+            && !self.exists(token).await?
+        {
+            self.count_unknown_token(&caller.client_id).await;
+        }
+        let active = active.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
         let result = if active.is_some() { "active" } else { "inactive" };
         metrics().introspections.get_or_create(&ResultLabels { result }).inc();
         if required_scopes.is_empty() {

@@ -21,6 +21,7 @@ pub mod migration;
 mod revoke;
 mod service;
 mod store;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tokio::net::TcpListener;
 pub use config::TokenConfig;
 pub use error::{TokenError, TokenResult};
 pub use service::TokenService;
+pub use throttle::ThrottleLimits;
 
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.token.v1.TokenService";

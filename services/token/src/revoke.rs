@@ -27,12 +27,15 @@ impl TokenService {
     /// is the same success (RFC 7009 §2.2), so that a client learns nothing
     /// about tokens that are not its own.
     pub(crate) async fn revoke(&self, token: &str, client: Option<&ClientCredentials>) -> TokenResult<()> {
-        let client = self.inner.clients.authenticate(client).await?;
+        let client = self.authenticate_client(client).await?;
+        self.check_unknown_token_throttle(&client.client_id).await?;
         let Some(kind) = TokenKind::of(token) else {
+            self.count_unknown_token(&client.client_id).await;
             return Ok(());
         };
         let hash = SecretHash::of(token);
         let Some(record) = self.inner.store.find(hash.as_str()).await? else {
+            self.count_unknown_token(&client.client_id).await;
             return Ok(());
         };
         if record.client_id != client.client_id {
