@@ -4,17 +4,18 @@
 
 mod clients;
 mod cross_site;
+mod edge;
 mod error;
 mod headers;
 mod i18n;
 mod observe;
 pub mod render;
+pub use edge::EdgeLimits;
 mod routes;
 mod session;
 mod shed;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
@@ -35,6 +36,8 @@ pub struct GatewayConfig {
     pub draining: Option<gatehouse_runtime::Shutdown>,
     /// Requests served at once; past it, 503 with `Retry-After` at once.
     pub max_concurrent_requests: usize,
+    /// Sizes and times of what a client may send (see `edge`).
+    pub limits: EdgeLimits,
 }
 
 impl Default for GatewayConfig {
@@ -45,6 +48,7 @@ impl Default for GatewayConfig {
             trust_forwarded_for: false,
             draining: None,
             max_concurrent_requests: 512,
+            limits: EdgeLimits::default(),
         }
     }
 }
@@ -79,10 +83,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = config.limits;
     let app = routes::router(AppState { clients, config });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    edge::serve(app, listener, limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use crate::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
     let permits = crate::shed::Permits::new(state.config.max_concurrent_requests);
+    let limits = state.config.limits;
     Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -66,6 +67,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
         .layer(axum::middleware::from_fn(move |request, next| crate::shed::shed(permits.clone(), request, next)))
         .layer(axum::middleware::from_fn(crate::observe::observe))
+        // Outermost: refused before anything else is done with the request.
+        .layer(axum::middleware::from_fn(move |request, next| crate::edge::enforce(limits, request, next)))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
 }
 

@@ -103,6 +103,15 @@ impl Browser {
         self.send(request).await
     }
 
+    /// A form POST with extra headers (`Origin`, `Sec-Fetch-Site`, ...), cookies kept.
+    pub async fn post_form_with(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut request = self.client.post(self.url(path)).form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
     /// A JSON call with the session's CSRF token header.
     pub async fn json(
         &mut self,

@@ -135,6 +135,24 @@ pub(crate) struct ServeOptions {
     /// is refused at once with 503 / UNAVAILABLE and Retry-After instead of queueing.
     #[arg(long, env = "GATEHOUSE_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     pub(crate) max_concurrent_requests: usize,
+    /// Longest request target (path and query) the gateway reads, in bytes; longer: 414.
+    #[arg(long, env = "GATEHOUSE_MAX_URI_BYTES", default_value_t = 8192)]
+    pub(crate) max_uri_bytes: usize,
+    /// Largest request header section, in bytes; larger: 431.
+    #[arg(long, env = "GATEHOUSE_MAX_HEADER_BYTES", default_value_t = 16384)]
+    pub(crate) max_header_bytes: usize,
+    /// Largest request body of any form or JSON endpoint, in bytes; larger: 413.
+    #[arg(long, env = "GATEHOUSE_MAX_BODY_BYTES", default_value_t = 65536)]
+    pub(crate) max_body_bytes: usize,
+    /// Seconds a client has to send a request head before the connection is closed.
+    #[arg(long, env = "GATEHOUSE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub(crate) header_read_timeout_secs: u64,
+    /// Seconds a request may take, reading its body included; longer: 408.
+    #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub(crate) request_timeout_secs: u64,
+    /// Connections the gateway keeps open at once; more wait in the listen backlog.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub(crate) max_connections: usize,
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,

@@ -51,6 +51,7 @@ pub(crate) struct ServeConfig {
     pub(crate) cache_prefix: String,
     pub(crate) cache: gatehouse_runtime::kv::KvOptions,
     pub(crate) max_concurrent_requests: usize,
+    pub(crate) edge: gatehouse_gateway::EdgeLimits,
     pub(crate) authorization: AuthorizationConfig,
     pub(crate) token_listen: SocketAddr,
     pub(crate) token_url: String,
@@ -197,6 +198,27 @@ impl ServeConfig {
 }
 
 impl ServeOptions {
+    fn edge_limits(&self) -> Result<gatehouse_gateway::EdgeLimits, ConfigError> {
+        let bytes = |variable: &'static str, value: usize, min: usize, max: usize| {
+            if (min..=max).contains(&value) {
+                Ok(value)
+            } else {
+                Err(bad(variable, format!("must be between {min} and {max} bytes")))
+            }
+        };
+        Ok(gatehouse_gateway::EdgeLimits {
+            max_uri_bytes: bytes("GATEHOUSE_MAX_URI_BYTES", self.max_uri_bytes, 1024, 65536)?,
+            max_header_bytes: bytes("GATEHOUSE_MAX_HEADER_BYTES", self.max_header_bytes, 4096, 262_144)?,
+            max_body_bytes: bytes("GATEHOUSE_MAX_BODY_BYTES", self.max_body_bytes, 4096, 16 * 1024 * 1024)?,
+            header_read_timeout: seconds("GATEHOUSE_HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs, 1, 300)?,
+            request_timeout: seconds("GATEHOUSE_REQUEST_TIMEOUT_SECS", self.request_timeout_secs, 1, 600)?,
+            max_connections: match self.max_connections {
+                0 => return Err(bad("GATEHOUSE_MAX_CONNECTIONS", "must be at least 1")),
+                n => n,
+            },
+        })
+    }
+
     pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigError> {
         if self.database_max_connections == 0 {
             return Err(bad("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
@@ -237,6 +259,7 @@ impl ServeOptions {
                 0 => return Err(bad("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "must be at least 1")),
                 n => n,
             },
+            edge: self.edge_limits()?,
             authorization: AuthorizationConfig {
                 issuer: issuer(&self.issuer)?,
                 code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,

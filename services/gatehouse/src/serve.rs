@@ -283,6 +283,7 @@ fn gateway(
         trust_forwarded_for: config.trust_forwarded_for,
         draining: Some(life.draining.clone()),
         max_concurrent_requests: config.max_concurrent_requests,
+        limits: config.edge,
     };
     println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {
