@@ -9,6 +9,8 @@ mod error;
 mod headers;
 mod i18n;
 mod observe;
+#[cfg(test)]
+mod properties;
 pub mod render;
 pub use edge::EdgeLimits;
 mod routes;

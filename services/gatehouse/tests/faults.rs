@@ -38,6 +38,7 @@ struct Stack {
     http: reqwest::Client,
     parts: Vec<Part>,
     gateway: Part,
+    deployment: Deployment,
 }
 
 /// Where the deployment keeps its state.
@@ -113,6 +114,7 @@ impl Stack {
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
             parts,
             gateway,
+            deployment,
         };
         // The first authorization shows the consent page; approve it once.
         let params = stack.params();
@@ -698,4 +700,34 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
         "a deleted secret was refused on both replicas {:.1} s after the deletion",
         deleted.elapsed().as_secs_f64()
     );
+}
+
+/// The throttle holds across replicas: failed client authentications sent
+/// through two gateways, landing on two token replicas, count against one
+/// limit (the counters are in the shared Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttle_holds_across_two_gateways_and_two_token_replicas() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
+    let second_port = free_port();
+    let _second =
+        Part::start(&stack.deployment, "gateway", &[("GATEHOUSE_GATEWAY_LISTEN", format!("127.0.0.1:{second_port}"))]);
+    let gateways = [stack.base.clone(), format!("http://127.0.0.1:{second_port}")];
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let response = stack
+            .http
+            .post(format!("{}/oauth/token", gateways[i % 2]))
+            .basic_auth(&stack.client_id, Some("wrong-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    println!("throttle across replicas: {refused} refused, then {throttled} throttled");
+    assert_eq!((refused, throttled), (20, 20), "one limit for the whole deployment: {statuses:?}");
 }
