@@ -357,3 +357,25 @@ async fn a_user_deletes_their_account_in_the_browser() {
         .await;
     assert_ne!(login.status, 303, "a deleted account cannot sign in");
 }
+
+/// A code whose tokens could not be stored (the token table unreachable)
+/// is given back: the client's retry after the 503 is a redemption, not a
+/// replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_whose_tokens_could_not_be_stored_is_redeemable_again() {
+    use sea_orm::ConnectionTrait;
+    let mut app = production_shape().await;
+    let code = app.code("user").await;
+    app.env.db.execute_unprepared("ALTER TABLE token_tokens RENAME TO token_tokens_away").await.unwrap();
+    let (status, body) = app.exchange_code(&code).await;
+    app.env.db.execute_unprepared("ALTER TABLE token_tokens_away RENAME TO token_tokens").await.unwrap();
+    assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    let (status, body) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "the retry redeems the code: {body}");
+    let (access, _) = pair(&body);
+    assert!(app.introspect(&access).await);
+    // Still single use.
+    let (status, replay) = app.exchange_code(&code).await;
+    assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(!app.introspect(&access).await, "a replay after that revokes as always");
+}

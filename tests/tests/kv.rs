@@ -30,7 +30,42 @@ on_every_cache!(
     concurrent_take_and_mark_has_exactly_one_winner,
     incr_counts_within_a_window,
     set_if_absent_never_overwrites,
+    replace_is_compare_and_set,
+    restore_puts_a_taken_key_back_once,
 );
+
+async fn replace_is_compare_and_set(kv: Arc<dyn Kv>) {
+    kv.set("cas", b"old", Duration::from_secs(60)).await.unwrap();
+    assert!(!kv.replace("cas", b"other", b"new", Duration::from_secs(60)).await.unwrap());
+    assert!(kv.replace("cas", b"old", b"new", Duration::from_secs(60)).await.unwrap());
+    assert_eq!(kv.get("cas").await.unwrap(), Some(b"new".to_vec()));
+    assert!(!kv.replace("missing", b"old", b"new", Duration::from_secs(60)).await.unwrap(), "no entry, no write");
+    kv.set_many(&[
+        ("m1".to_owned(), b"1".to_vec(), Duration::from_secs(60)),
+        ("m2".to_owned(), b"2".to_vec(), Duration::from_secs(60)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(kv.get("m2").await.unwrap(), Some(b"2".to_vec()));
+}
+
+async fn restore_puts_a_taken_key_back_once(kv: Arc<dyn Kv>) {
+    kv.set("code", b"record", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        kv.take_and_mark("code", "used", b"mark", Duration::from_secs(60)).await.unwrap(),
+        Taken::Value(b"record".to_vec())
+    );
+    assert!(!kv.restore("code", b"record", Duration::from_secs(60), "used", b"other").await.unwrap(), "another mark");
+    assert!(kv.restore("code", b"record", Duration::from_secs(60), "used", b"mark").await.unwrap());
+    assert_eq!(kv.get("code").await.unwrap(), Some(b"record".to_vec()));
+    assert_eq!(kv.get("used").await.unwrap(), None, "the mark is gone");
+    assert!(!kv.restore("code", b"record", Duration::from_secs(60), "used", b"mark").await.unwrap(), "once");
+    // Taken again: a single use as before.
+    assert_eq!(
+        kv.take_and_mark("code", "used", b"mark", Duration::from_secs(60)).await.unwrap(),
+        Taken::Value(b"record".to_vec())
+    );
+}
 
 async fn set_if_absent_never_overwrites(kv: Arc<dyn Kv>) {
     assert!(kv.set_if_absent("nx", b"first", Duration::from_secs(60)).await.unwrap());

@@ -22,6 +22,7 @@ impl Authorization {
             user_id: session.user.id.clone(),
             username: session.user.username.clone(),
             auth_time: self.now(),
+            expires_at: self.now() + i64::try_from(self.config().code_ttl.as_secs()).unwrap_or(i64::MAX),
         };
         let key = key::code(SecretHash::of(&code).as_str());
         self.inner.kv.set(&key, &record::encode(&record), self.config().code_ttl).await?;

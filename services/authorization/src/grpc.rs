@@ -100,6 +100,12 @@ impl AuthorizationService for AuthorizationGrpc {
         }))
     }
 
+    async fn restore_code(&self, request: Request<pb::RestoreCodeRequest>) -> RpcResult<pb::RestoreCodeResponse> {
+        let request = request.into_inner();
+        let restored = self.service.restore_code(&request.code, &request.client_id).await?;
+        Ok(Response::new(pb::RestoreCodeResponse { restored }))
+    }
+
     async fn list_grants(&self, request: Request<pb::ListGrantsRequest>) -> RpcResult<pb::ListGrantsResponse> {
         let grants = self.service.list_grants(&request.into_inner().user_id).await?;
         let grants = grants

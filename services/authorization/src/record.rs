@@ -143,4 +143,8 @@ pub(crate) struct CodeRecord {
     pub(crate) user_id: String,
     pub(crate) username: String,
     pub(crate) auth_time: i64,
+    /// When the code expires (unix seconds), so that a restored code keeps
+    /// its original lifetime; 0 in records written before it existed.
+    #[serde(default)]
+    pub(crate) expires_at: i64,
 }

@@ -49,25 +49,25 @@ impl Authorization {
         let code_id = SecretHash::of(code).as_str().to_owned();
         let Some(bytes) = self.inner.kv.get(&key::code(&code_id)).await? else {
             return Err(match self.inner.kv.get(&key::code_used(&code_id)).await? {
-                Some(first) => self.replayed(first, code_id, client_id),
+                Some(first) => self.replayed(&first, code_id, client_id),
                 None => invalid_code(),
             });
         };
         let record: CodeRecord = record::decode(&bytes)?;
         if let Err(refused) = check(&record, client_id, redirect_uri, verifier) {
-            self.take(&code_id).await?;
+            self.take(&code_id, &bytes).await?;
             return Err(refused);
         }
         // The user may have revoked the application since the code was issued.
         let grant = self.inner.grants.grant(&record.user_id, client_id).await?;
         let Some(grant) = grant.filter(|g| record.request.scopes().is_subset(&g.scopes)) else {
-            self.take(&code_id).await?;
+            self.take(&code_id, &bytes).await?;
             return Err(OAuthError::invalid_grant("the user revoked this authorization").into());
         };
         // The single use.
-        match self.take(&code_id).await? {
+        match self.take(&code_id, &bytes).await? {
             Taken::Value(_) => {}
-            Taken::Marked(first) => return Err(self.replayed(first, code_id, client_id)),
+            Taken::Marked(first) => return Err(self.replayed(&first, code_id, client_id)),
             // Expired between the read and now.
             Taken::Missing => return Err(invalid_code()),
         }
@@ -90,17 +90,64 @@ impl Authorization {
         })
     }
 
-    /// Takes the code and marks it used, in one atomic step.
-    async fn take(&self, code_id: &str) -> AuthzResult<Taken> {
+    /// Takes the code and marks it used, in one atomic step. The mark holds
+    /// the code's id and its record, so that [`Authorization::restore_code`]
+    /// can put the code back when the tokens could not be stored.
+    async fn take(&self, code_id: &str, record: &[u8]) -> AuthzResult<Taken> {
         let (code, used) = (key::code(code_id), key::code_used(code_id));
-        Ok(self.inner.kv.take_and_mark(&code, &used, code_id.as_bytes(), self.config().code_replay_ttl).await?)
+        let mark = used_mark(code_id, record);
+        Ok(self.inner.kv.take_and_mark(&code, &used, &mark, self.config().code_replay_ttl).await?)
     }
 
-    fn replayed(&self, first: Vec<u8>, code_id: String, client_id: &str) -> AuthzError {
+    /// Puts a redeemed code back when the redemption could not complete
+    /// (the token service could not store the tokens): a failure before the
+    /// tokens exist leaves the code redeemable, so the client's retry after
+    /// a 503 is a redemption, not a replay. Only the client the code was
+    /// issued to may; a code that expired meanwhile stays gone.
+    pub(crate) async fn restore_code(&self, code: &str, client_id: &str) -> AuthzResult<bool> {
+        if !has_valid_checksum(code, CODE_PREFIX, RANDOM_CHARS_256_BITS) {
+            return Ok(false);
+        }
+        let code_id = SecretHash::of(code).as_str().to_owned();
+        let Some(mark) = self.inner.kv.get(&key::code_used(&code_id)).await? else {
+            return Ok(false);
+        };
+        let Some((_, bytes)) = split_mark(&mark) else { return Ok(false) };
+        let record: CodeRecord = record::decode(bytes)?;
+        let left = record.expires_at - self.now();
+        if record.request.client_id != client_id || left <= 0 {
+            return Ok(false);
+        }
+        let ttl = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0));
+        let restored =
+            self.inner.kv.restore(&key::code(&code_id), bytes, ttl, &key::code_used(&code_id), &mark).await?;
+        if restored {
+            tracing::info!(client_id, "authorization code restored after a failed redemption");
+        }
+        Ok(restored)
+    }
+
+    fn replayed(&self, first: &[u8], code_id: String, client_id: &str) -> AuthzError {
+        let first = split_mark(first).map_or(first, |(id, _)| id).to_vec();
         let code_id = String::from_utf8(first).unwrap_or(code_id);
         tracing::warn!(client_id, "authorization code replayed");
         AuthzError::Replayed { code_id }
     }
+}
+
+/// A used code's mark: its id, a newline, its record.
+fn used_mark(code_id: &str, record: &[u8]) -> Vec<u8> {
+    let mut mark = Vec::with_capacity(code_id.len() + 1 + record.len());
+    mark.extend_from_slice(code_id.as_bytes());
+    mark.push(b'\n');
+    mark.extend_from_slice(record);
+    mark
+}
+
+/// (id, record) of a mark; `None` for a mark of the old shape (the id alone).
+fn split_mark(mark: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = mark.iter().position(|b| *b == b'\n')?;
+    Some((&mark[..at], &mark[at + 1..]))
 }
 
 /// The checks of RFC 6749 §4.1.3 and RFC 7636 §4.6 on a code's record.

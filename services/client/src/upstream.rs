@@ -173,6 +173,7 @@ pub const IDEMPOTENT: &[&str] = &[
     "/gatehouse.authorization.v1.AuthorizationService/ListGrants",
     "/gatehouse.authorization.v1.AuthorizationService/RevokeGrant",
     "/gatehouse.authorization.v1.AuthorizationService/RevokeSubjectGrants",
+    "/gatehouse.authorization.v1.AuthorizationService/RestoreCode",
     "/grpc.health.v1.Health/Check",
 ];
 

@@ -62,6 +62,19 @@ pub trait Kv: Send + Sync + Debug {
         marker_value: &[u8],
         marker_ttl: Duration,
     ) -> KvResult<Taken>;
+    /// Undoes a [`Kv::take_and_mark`] whose work could not complete: when
+    /// `key` is gone and `marker` still holds exactly `expected_marker`, sets
+    /// `key` to `value` for `ttl` and deletes the marker, in one atomic step;
+    /// true when it did. A replay that came in between changed nothing here
+    /// (it reads the marker) and the code is usable again.
+    async fn restore(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &str,
+        expected_marker: &[u8],
+    ) -> KvResult<bool>;
     /// Increments a counter, starting its expiry window on the first hit.
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64>;
     /// Time left before `key` expires; `None` when it does not exist.

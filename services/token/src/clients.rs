@@ -151,6 +151,20 @@ impl Clients {
         self.authenticated.forget(client_id);
     }
 
+    /// Gives a redeemed code back (its tokens could not be stored). Best
+    /// effort: when it fails too, the client's retry is refused as a replay
+    /// and the user starts over.
+    pub(crate) async fn restore(&self, code: &str, client_id: &str) {
+        let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
+        let request = gatehouse_proto::pb::authorization::v1::RestoreCodeRequest {
+            code: code.to_owned(),
+            client_id: client_id.to_owned(),
+        };
+        if let Err(status) = authorization.restore_code(request).await {
+            tracing::warn!(code = ?status.code(), "could not restore a code whose tokens were not stored");
+        }
+    }
+
     pub(crate) async fn redeem(&self, request: RedeemCodeRequest) -> TokenResult<Redeemed> {
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         match authorization.redeem_code(request).await {

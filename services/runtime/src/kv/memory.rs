@@ -130,6 +130,26 @@ impl Kv for MemoryKv {
         })
     }
 
+    async fn restore(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &str,
+        expected_marker: &[u8],
+    ) -> KvResult<bool> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        let (key, marker) = (self.key(key), self.key(marker));
+        let marked = state.live(&marker, now).is_some_and(|m| m.as_slice() == expected_marker);
+        if state.live(&key, now).is_some() || !marked {
+            return Ok(false);
+        }
+        state.entries.remove(&marker);
+        state.insert(key, value.to_vec(), now + ttl, now);
+        Ok(true)
+    }
+
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64> {
         let now = Instant::now();
         let mut state = self.state.lock().await;

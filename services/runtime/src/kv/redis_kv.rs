@@ -31,6 +31,17 @@ end
 return {0, ''}
 ";
 
+/// Puts KEYS[1] back (ARGV[2] for ARGV[3] ms) and deletes the marker KEYS[2],
+/// when KEYS[1] is gone and the marker holds exactly ARGV[1].
+const RESTORE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+";
+
 /// Sets KEYS[1] only while it holds ARGV[1].
 const REPLACE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -57,6 +68,7 @@ pub struct RedisKv {
     take_and_mark: Script,
     incr_window: Script,
     replace: Script,
+    restore: Script,
     timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -99,6 +111,7 @@ impl RedisKv {
             take_and_mark: Script::new(TAKE_AND_MARK),
             incr_window: Script::new(INCR_WINDOW),
             replace: Script::new(REPLACE),
+            restore: Script::new(RESTORE),
             timeout: options.timeout,
             breaker: Arc::new(Breaker::new(options.breaker_failures, options.breaker_cooldown)),
         })
@@ -199,6 +212,21 @@ impl Kv for RedisKv {
             2 => Taken::Marked(value),
             _ => Taken::Missing,
         })
+    }
+
+    async fn restore(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        marker: &str,
+        expected_marker: &[u8],
+    ) -> KvResult<bool> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.restore.key(self.key(key));
+        invocation.key(self.key(marker)).arg(expected_marker).arg(value).arg(millis(ttl));
+        let restored: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        Ok(restored == 1)
     }
 
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64> {

@@ -53,8 +53,16 @@ impl TokenService {
         };
         let refresh = client.grant_types.contains(&GrantType::RefreshToken).then_some(granted.scopes.as_slice());
         let minted = self.mint(&family, &granted.scopes, refresh);
-        self.before_commit()?;
-        self.inner.store.insert(&minted.records).await?;
+        // Nothing is stored yet: a failure here gives the code back, so the
+        // client's retry is a redemption, not a replay.
+        let stored = match self.before_commit() {
+            Ok(()) => self.inner.store.insert(&minted.records).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = stored {
+            self.inner.clients.restore(&request.code, &client.client_id).await;
+            return Err(error);
+        }
         // A replay that came in while these tokens were being stored may
         // have revoked by code before they existed: it marked the code first,
         // so the mark is visible now, and the tokens are revoked here. The
