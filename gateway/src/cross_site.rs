@@ -45,7 +45,7 @@ fn cross_site(headers: &HeaderMap, own_origin: &str) -> bool {
 pub(crate) async fn refuse_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let writes = !request.method().is_safe();
-    if !writes || EXEMPT.contains(&path) || !cross_site(request.headers(), &issuer_origin(&state.config.issuer)) {
+    if !writes || EXEMPT.contains(&path) || !cross_site(request.headers(), &state.origin) {
         return next.run(request).await;
     }
     tracing::warn!(path, "cross-site form post refused");

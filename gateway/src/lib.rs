@@ -75,6 +75,8 @@ impl GatewayConfig {
 pub(crate) struct AppState {
     pub(crate) clients: Clients,
     pub(crate) config: GatewayConfig,
+    /// The issuer's origin (`scheme://host[:port]`), computed once.
+    pub(crate) origin: std::sync::Arc<str>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then finishes
@@ -86,7 +88,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = config.limits;
-    let app = routes::router(AppState { clients, config });
+    let origin = cross_site::issuer_origin(&config.issuer).into();
+    let app = routes::router(AppState { clients, config, origin });
     edge::serve(app, listener, limits, shutdown).await
 }
 

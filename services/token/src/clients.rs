@@ -115,6 +115,15 @@ impl Clients {
         Self { registry, authorization, authenticated }
     }
 
+    /// A successful authentication of these credentials kept from the last
+    /// few seconds (a correct secret: nothing to throttle).
+    pub(crate) fn kept(&self, credentials: &ClientCredentials) -> Option<Client> {
+        if credentials.client_id.is_empty() {
+            return None;
+        }
+        self.authenticated.get(&AuthCache::key(credentials))
+    }
+
     /// Authenticates the client (RFC 6749 §2.3); every failure is `invalid_client`.
     pub(crate) async fn authenticate(&self, credentials: Option<&ClientCredentials>) -> TokenResult<Client> {
         let Some(credentials) = credentials.filter(|c| !c.client_id.is_empty()) else {

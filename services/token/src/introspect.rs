@@ -82,7 +82,6 @@ impl TokenService {
                     )
                     .into());
                 }
-                self.check_unknown_token_throttle(&caller.client_id).await?;
                 Some(caller)
             }
             None => None,
@@ -92,7 +91,7 @@ impl TokenService {
             && let Some(caller) = &caller
             && !self.exists(token).await?
         {
-            self.count_unknown_token(&caller.client_id).await;
+            self.unknown_token(&caller.client_id).await?;
         }
         let active = active.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
         let result = if active.is_some() { "active" } else { "inactive" };

@@ -28,15 +28,12 @@ impl TokenService {
     /// about tokens that are not its own.
     pub(crate) async fn revoke(&self, token: &str, client: Option<&ClientCredentials>) -> TokenResult<()> {
         let client = self.authenticate_client(client).await?;
-        self.check_unknown_token_throttle(&client.client_id).await?;
         let Some(kind) = TokenKind::of(token) else {
-            self.count_unknown_token(&client.client_id).await;
-            return Ok(());
+            return self.unknown_token(&client.client_id).await;
         };
         let hash = SecretHash::of(token);
         let Some(record) = self.inner.store.find(hash.as_str()).await? else {
-            self.count_unknown_token(&client.client_id).await;
-            return Ok(());
+            return self.unknown_token(&client.client_id).await;
         };
         if record.client_id != client.client_id {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");

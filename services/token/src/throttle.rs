@@ -105,6 +105,11 @@ impl TokenService {
         credentials: Option<&ClientCredentials>,
     ) -> TokenResult<crate::clients::Client> {
         if let Some(credentials) = credentials {
+            // A kept success means the secret was right moments ago: no
+            // guessing to limit, and no cache round trip on the hot path.
+            if let Some(client) = self.inner.clients.kept(credentials) {
+                return Ok(client);
+            }
             self.check_auth_throttle(credentials).await?;
         }
         let result = self.inner.clients.authenticate(credentials).await;
@@ -114,16 +119,22 @@ impl TokenService {
         result
     }
 
-    /// Before a client looks a token up: refused when it asked for too many
-    /// tokens that do not exist lately.
-    pub(crate) async fn check_unknown_token_throttle(&self, client_id: &str) -> TokenResult<()> {
+    /// After a client looked up a token that does not exist: counted, and
+    /// refused once it asked for too many such tokens lately. Lookups of
+    /// tokens that exist are never counted (nor cost a cache round trip).
+    pub(crate) async fn unknown_token(&self, client_id: &str) -> TokenResult<()> {
         let key = format!("throttle:unknown-token:{client_id}");
-        self.over_limit(&[(&key, self.config().throttle.unknown_tokens_per_client)]).await
-    }
-
-    /// After a client looked up a token that does not exist.
-    pub(crate) async fn count_unknown_token(&self, client_id: &str) {
-        let key = format!("throttle:unknown-token:{client_id}");
-        self.count(&[&key], self.config().throttle.unknown_window).await;
+        let limits = self.config().throttle;
+        match self.inner.kv.incr(&key, limits.unknown_window).await {
+            Ok(count) if count > limits.unknown_tokens_per_client => {
+                let retry_after = self.inner.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(1));
+                Err(TokenError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) })
+            }
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::debug!(%error, "throttle not counted");
+                Ok(())
+            }
+        }
     }
 }
