@@ -59,7 +59,7 @@ pub async fn test_kv(backend: CacheBackend) -> Arc<dyn Kv> {
         .expect("open the test cache")
 }
 
-/// The tests' cache settings: the production timeout (50 ms) is meant for
+/// The tests' cache settings: the production timeout (100 ms) is meant for
 /// a Redis on a quiet network, and the suite runs many tests at once on two
 /// cores, where a healthy Redis can take longer to answer. The fault suite
 /// runs the production defaults in processes of its own.

@@ -127,9 +127,11 @@ pub(crate) struct ServeOptions {
     /// never, RFC 9700's strict reuse detection.
     #[arg(long, env = "GATEHOUSE_REFRESH_RETRY_WINDOW_SECS", default_value_t = 0)]
     pub(crate) refresh_retry_window_secs: u64,
-    /// Bound of one Redis call in milliseconds; past it (and after 3 failures in a row, at once,
-    /// with one probe call every 250 ms) the services go on without the cache.
-    #[arg(long, env = "GATEHOUSE_CACHE_TIMEOUT_MS", default_value_t = 50)]
+    /// Bound of one Redis call in milliseconds; past it (and after 5 failures in a row, at once,
+    /// with one probe call every 250 ms) the services go on without the cache. Under a load that
+    /// saturates the process, a Redis answer can wait tens of milliseconds for the process to read
+    /// it, so much less than 100 trips the breaker on a healthy Redis.
+    #[arg(long, env = "GATEHOUSE_CACHE_TIMEOUT_MS", default_value_t = 100)]
     pub(crate) cache_timeout_ms: u64,
     /// Requests one process serves at once (each gRPC server, and the gateway); beyond it a request
     /// is refused at once with 503 / UNAVAILABLE and Retry-After instead of queueing.

@@ -86,8 +86,8 @@ pub trait Kv: Send + Sync + Debug {
 /// How long a cache call may take, and how a failing cache is given up on.
 #[derive(Debug, Clone, Copy)]
 pub struct KvOptions {
-    /// Bound of one Redis call (the connection attempt included). Tens of
-    /// milliseconds: a hung Redis then costs a request one short wait, and
+    /// Bound of one Redis call (the connection attempt included). About a
+    /// hundred milliseconds: a hung Redis then costs a request one short wait, and
     /// the breaker makes the following ones skip it.
     pub timeout: Duration,
     /// Consecutive failures that open the circuit breaker.
@@ -99,7 +99,7 @@ pub struct KvOptions {
 
 impl Default for KvOptions {
     fn default() -> Self {
-        Self { timeout: Duration::from_millis(50), breaker_failures: 3, breaker_cooldown: Duration::from_millis(250) }
+        Self { timeout: Duration::from_millis(100), breaker_failures: 5, breaker_cooldown: Duration::from_millis(250) }
     }
 }
 

@@ -43,7 +43,7 @@ impl TokenService {
             TokenKind::Refresh => RevokeScope::Family(&record.family_id),
             TokenKind::Access => RevokeScope::Token(hash.as_str()),
         };
-        let revoked = self.inner.store.revoke(scope, self.now()).await?;
+        let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
         self.tombstone(&revoked).await
     }
 
@@ -62,7 +62,7 @@ impl TokenService {
             }
             Subject::User(user_id) => RevokeScope::User(user_id),
         };
-        let revoked = self.inner.store.revoke(scope, self.now()).await?;
+        let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
         self.tombstone(&revoked).await?;
         Ok(revoked.iter().filter(|r| r.newly).count() as u64)
     }
@@ -81,7 +81,7 @@ impl TokenService {
             return Ok(());
         };
         tracing::warn!(client_id, "tokens issued while their grant was being revoked: revoked");
-        let revoked = self.inner.store.revoke(RevokeScope::Family(family_id), self.now()).await?;
+        let revoked = self.inner.store.revoke(RevokeScope::Family(family_id), self.now(), self.now_ms()).await?;
         self.tombstone(&revoked).await?;
         if subject == RevokeScope::Client(client_id).subject().unwrap_or_default() {
             // A deleted application: a kept authentication let it this far.

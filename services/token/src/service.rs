@@ -61,6 +61,10 @@ impl TokenService {
         self.inner.clock.now().timestamp()
     }
 
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now().timestamp_millis()
+    }
+
     /// Fails when the caller's deadline has passed or is too close to
     /// answer in time: called right before a request commits, so that work
     /// nobody waits for any more is not done (its caller was, or is about

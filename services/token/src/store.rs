@@ -125,10 +125,10 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Revokes the tokens in `scope`; returns every unexpired token of it,
     /// newly revoked or not (to tombstone them all again: a revocation
     /// retried after a cache failure must still reach the cache). Scopes
-    /// with a subject record it first (see [`RevokeScope::subject`]).
-    async fn revoke(&self, scope: RevokeScope<'_>, now: i64) -> TokenResult<Vec<Revoked>>;
+    /// with a subject record it first, stamped `now_ms` (see [`RevokeScope::subject`]).
+    async fn revoke(&self, scope: RevokeScope<'_>, now: i64, now_ms: i64) -> TokenResult<Vec<Revoked>>;
     /// The newest recorded subject revocation (0 when none): read before a
-    /// request issues tokens, then given to [`TokenStore::fenced`].
+    /// code is redeemed, then given to [`TokenStore::fenced`].
     async fn revocation_watermark(&self) -> TokenResult<i64>;
     /// Whether tokens just stored for `client_id` (and `user_id`, when not
     /// empty) are caught by a revocation: the application or the user was

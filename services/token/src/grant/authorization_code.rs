@@ -88,7 +88,7 @@ impl TokenService {
 
     /// Revokes everything issued from a code, in SQL and in the cache.
     async fn revoke_code(&self, code_id: &str) -> TokenResult<()> {
-        let revoked = self.inner.store.revoke(RevokeScope::Code(code_id), self.now()).await?;
+        let revoked = self.inner.store.revoke(RevokeScope::Code(code_id), self.now(), self.now_ms()).await?;
         self.tombstone(&revoked).await
     }
 }

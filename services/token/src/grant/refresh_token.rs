@@ -82,7 +82,7 @@ impl TokenService {
     /// Revokes the whole grant after a rotated refresh token came back.
     async fn reuse_detected(&self, family_id: &str) -> crate::error::TokenError {
         tracing::warn!(family_id, "rotated refresh token reused: revoking the grant");
-        let revoked = match self.inner.store.revoke(RevokeScope::Family(family_id), self.now()).await {
+        let revoked = match self.inner.store.revoke(RevokeScope::Family(family_id), self.now(), self.now_ms()).await {
             Ok(revoked) => revoked,
             Err(error) => return error,
         };

@@ -334,9 +334,10 @@ impl TokenStore for SqlTokenStore {
     /// them. A rotation that starts later finds its refresh token revoked.
     /// New families (a code exchange, client_credentials) are caught by the
     /// subject row written first: they look for it once stored.
-    async fn revoke(&self, scope: RevokeScope<'_>, now: i64) -> TokenResult<Vec<Revoked>> {
+    async fn revoke(&self, scope: RevokeScope<'_>, now: i64, now_ms: i64) -> TokenResult<Vec<Revoked>> {
         if let Some(subject) = scope.subject() {
-            let entry = revocation::ActiveModel { subject: Set(subject), created_at: Set(now), ..Default::default() };
+            let entry =
+                revocation::ActiveModel { subject: Set(subject), created_at: Set(now_ms), ..Default::default() };
             revocation::Entity::insert(entry).exec_without_returning(&self.db).await?;
         }
         let mut newly = std::collections::HashSet::new();

@@ -13,6 +13,7 @@ pub struct Model {
     pub id: i64,
     /// `client:ID`, `user:ID` or `grant:USER_ID:CLIENT_ID`.
     pub subject: String,
+    /// Database time in milliseconds (the services' shared clock).
     pub created_at: i64,
 }
 
