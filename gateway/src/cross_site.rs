@@ -50,11 +50,7 @@ pub(crate) async fn refuse_cross_site(State(state): State<AppState>, request: Re
     }
     tracing::warn!(path, "cross-site form post refused");
     let error = GatewayError::forbidden("this request came from another site: open the page here and try again");
-    if path.starts_with("/api/") {
-        render::envelope::error(&error)
-    } else {
-        render::html::error_page(Lang::from_headers(request.headers()), &error)
-    }
+    render::error_for_path(path, Lang::from_headers(request.headers()), &error)
 }
 
 #[cfg(test)]

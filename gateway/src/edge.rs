@@ -61,20 +61,12 @@ fn head_buffer(limits: &EdgeLimits) -> usize {
     (limits.max_header_bytes + limits.max_uri_bytes).saturating_mul(4).max(64 * 1024)
 }
 
-/// A refusal in the format of the surface the request was for: OAuth JSON
-/// on the OAuth endpoints, the envelope on the REST API and the seed's token
-/// URL, a page elsewhere. The connection is closed after it (the rest of an
-/// oversized request is not read).
+/// A refusal in the format of the surface the request was for; the
+/// connection is closed after it (the rest of an oversized request is not read).
 fn refuse(path: &str, status: StatusCode, message: &'static str) -> Response {
     let mut error = GatewayError::bad_request(message);
     error.oauth = Some(gatehouse_oauth::OAuthError::invalid_request(message));
-    let mut response = if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect") {
-        crate::render::oauth_json::error(&error, false)
-    } else if path.starts_with("/api/") {
-        crate::render::envelope::error(&error)
-    } else {
-        crate::render::html::error_page(crate::i18n::Lang::En, &error)
-    };
+    let mut response = crate::render::error_for_path(path, crate::i18n::Lang::En, &error);
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     response

@@ -18,6 +18,21 @@ pub(crate) fn redirect(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
 }
 
+/// An error in the format of the surface `path` belongs to, for answers
+/// given before any handler runs (limits, shedding, cross-site refusals):
+/// OAuth JSON on the token, revocation and introspection endpoints, the
+/// envelope on the REST API and the seed's token URL, a page elsewhere.
+pub(crate) fn error_for_path(path: &str, lang: crate::i18n::Lang, error: &GatewayError) -> Response {
+    let response = if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect") {
+        oauth_json::error(error, false)
+    } else if path.starts_with("/api/") {
+        envelope::error(error)
+    } else {
+        html::error_page(lang, error)
+    };
+    with_retry_after(response, error)
+}
+
 /// Adds `Retry-After` when the error carries a delay (429, 503).
 pub(crate) fn with_retry_after(mut response: Response, error: &GatewayError) -> Response {
     if let Some(delay) = error.retry_after

@@ -26,19 +26,11 @@ impl Permits {
     }
 }
 
-/// The answer to a request that arrived over the bound: OAuth JSON on the
-/// OAuth endpoints, the envelope on the REST API, a page elsewhere.
+/// The answer to a request that arrived over the bound, in its surface's format.
 fn overloaded(path: &str) -> Response {
     let mut error = GatewayError::new(ErrorCode::Unavailable, "the server is busy, try again shortly");
     error.retry_after = Some(Duration::from_secs(1));
-    let response = if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect") {
-        render::oauth_json::error(&error, false)
-    } else if path.starts_with("/api/") {
-        render::envelope::error(&error)
-    } else {
-        render::html::error_page(crate::i18n::Lang::En, &error)
-    };
-    render::with_retry_after(response, &error)
+    render::error_for_path(path, crate::i18n::Lang::En, &error)
 }
 
 pub(crate) async fn shed(permits: Permits, request: Request, next: Next) -> Response {

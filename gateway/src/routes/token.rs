@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
-use gatehouse_proto::pb::token::v1::{ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest};
+use gatehouse_proto::pb::token::v1::{
+    ClientCredentials, ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest,
+};
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -99,6 +101,29 @@ pub(crate) async fn token(
     }
 }
 
+/// What the revocation and introspection endpoints read: a token, its
+/// hint, and the client's credentials.
+struct TokenParams {
+    token: String,
+    hint: String,
+    client: ClientCredentials,
+}
+
+fn token_request(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &Bytes,
+    client_address: String,
+) -> Result<(TokenParams, bool), GatewayError> {
+    let params = form_params(headers, query, body)?;
+    let (client, used_basic) = credentials::client(headers, &params, client_address)?;
+    let token = params.text("token");
+    if token.is_empty() {
+        return Err(invalid_request("token is missing"));
+    }
+    Ok((TokenParams { token, hint: params.text("token_type_hint"), client }, used_basic))
+}
+
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -107,24 +132,11 @@ pub(crate) async fn revoke(
     body: Bytes,
 ) -> Response {
     let address = session::client_address(&state, &headers, peer);
-    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|params| {
-        let (client, used_basic) = credentials::client(&headers, &params, address)?;
-        if params.text("token").is_empty() {
-            return Err(invalid_request("token is missing"));
-        }
-        Ok((
-            RevokeRequest {
-                token: params.text("token"),
-                token_type_hint: params.text("token_type_hint"),
-                client: Some(client),
-            },
-            used_basic,
-        ))
-    });
-    let (request, used_basic) = match parsed {
+    let (token, used_basic) = match token_request(&headers, query.as_deref(), &body, address) {
         Ok(parsed) => parsed,
         Err(error) => return oauth_json::error(&error, false),
     };
+    let request = RevokeRequest { token: token.token, token_type_hint: token.hint, client: Some(token.client) };
     match state.clients.token().revoke(request).await {
         // RFC 7009 §2.2: 200 and an empty body.
         Ok(_) => oauth_json::no_store_empty(),
@@ -140,22 +152,15 @@ pub(crate) async fn introspect(
     body: Bytes,
 ) -> Response {
     let address = session::client_address(&state, &headers, peer);
-    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|params| {
-        let (client, used_basic) = credentials::client(&headers, &params, address)?;
-        if params.text("token").is_empty() {
-            return Err(invalid_request("token is missing"));
-        }
-        let request = IntrospectRequest {
-            token: params.text("token"),
-            token_type_hint: params.text("token_type_hint"),
-            required_scopes: Vec::new(),
-            client: Some(client),
-        };
-        Ok((request, used_basic))
-    });
-    let (request, used_basic) = match parsed {
+    let (token, used_basic) = match token_request(&headers, query.as_deref(), &body, address) {
         Ok(parsed) => parsed,
         Err(error) => return oauth_json::error(&error, false),
+    };
+    let request = IntrospectRequest {
+        token: token.token,
+        token_type_hint: token.hint,
+        required_scopes: Vec::new(),
+        client: Some(token.client),
     };
     match state.clients.token().introspect(request).await {
         Ok(response) => {

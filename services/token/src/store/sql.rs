@@ -144,19 +144,40 @@ async fn revoke_matching<C: sea_orm::ConnectionTrait>(
 
 /// Runs `statement` again when it lost a conflict (a deadlock with a
 /// concurrent rotation, whose rows a revocation locks in another order).
-async fn on_conflict_retry<T, F, Fut>(mut statement: F) -> Result<T, DbErr>
+async fn on_conflict_retry<T, E, F, Fut>(mut statement: F) -> Result<T, E>
 where
+    E: AsDbErr + std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, DbErr>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut attempt = 1;
     loop {
         match statement().await {
-            Err(error) if attempt < CONFLICT_ATTEMPTS && is_conflict(&error) => {
-                tracing::debug!(%error, attempt, "statement lost a conflict; running it again");
+            Err(error) if attempt < CONFLICT_ATTEMPTS && error.db_err().is_some_and(is_conflict) => {
+                tracing::debug!(%error, attempt, "lost a conflict with a concurrent transaction; running it again");
                 attempt += 1;
             }
             other => return other,
+        }
+    }
+}
+
+/// The SQL error inside an error, if it is one.
+trait AsDbErr {
+    fn db_err(&self) -> Option<&DbErr>;
+}
+
+impl AsDbErr for DbErr {
+    fn db_err(&self) -> Option<&DbErr> {
+        Some(self)
+    }
+}
+
+impl AsDbErr for TokenError {
+    fn db_err(&self) -> Option<&DbErr> {
+        match self {
+            TokenError::Storage(error) => Some(error),
+            _ => None,
         }
     }
 }
@@ -314,16 +335,7 @@ impl TokenStore for SqlTokenStore {
         retry_since: i64,
         before_commit: BeforeCommit<'_>,
     ) -> TokenResult<Rotation> {
-        let mut attempt = 1;
-        loop {
-            match self.rotate_once(refresh_hash, successors, now, retry_since, before_commit).await {
-                Err(TokenError::Storage(error)) if attempt < CONFLICT_ATTEMPTS && is_conflict(&error) => {
-                    tracing::debug!(%error, attempt, "rotation lost a conflict; running it again");
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        on_conflict_retry(|| self.rotate_once(refresh_hash, successors, now, retry_since, before_commit)).await
     }
 
     /// Revokes in passes until a pass finds nothing. On PostgreSQL (READ
