@@ -8,34 +8,13 @@ use url::Url;
 
 use crate::client::{ClientId, ClientType};
 use crate::error::{OAuthError, OAuthErrorCode};
+pub use crate::params::Params;
 use crate::pkce::CodeChallenge;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{Scope, ScopeCatalogue, ScopeSet};
 
 /// Longest `state` echoed back; longer values are refused rather than truncated.
 pub const MAX_STATE_LEN: usize = 1024;
-
-/// The parameters of a request exactly as received, duplicates kept.
-#[derive(Debug, Clone, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
-    }
-
-    /// The value of a parameter that may appear at most once (RFC 6749 §3.1:
-    /// "Request and response parameters MUST NOT be included more than once").
-    /// Empty values count as absent.
-    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
-        let mut values = self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(OAuthError::invalid_request(format!("{name} is given more than once")));
-        }
-        Ok(first.filter(|v| !v.is_empty()))
-    }
-}
 
 /// What the server knows of the client, as registered.
 #[derive(Debug, Clone)]

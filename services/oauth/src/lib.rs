@@ -6,17 +6,27 @@
 
 pub mod authorize;
 pub mod client;
+pub mod client_auth;
 pub mod clock;
+pub mod code_grant;
 pub mod error;
+pub mod grant;
+pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
 pub mod token;
 
-pub use client::{ClientId, ClientType, GrantType};
+pub use client::{ClientId, ClientType};
+pub use client_auth::{ClientAuthMethod, ClientAuthentication};
 pub use clock::{Clock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode};
+pub use grant::{GrantType, TokenRequest};
+pub use params::Params;
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeCatalogue, ScopeSet};
-pub use secret::{SecretHash, random_token};
+pub use secret::{
+    AccessToken, AuthorizationCode, BearerToken, ClientSecret, CodeVerifier, CsrfToken, Password, RefreshToken,
+    SecretHash, SessionToken, random_token,
+};

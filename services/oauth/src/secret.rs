@@ -106,6 +106,95 @@ impl std::fmt::Debug for SecretHash {
     }
 }
 
+/// Declares a secret newtype: the clear text of one kind of secret, as
+/// presented or just generated. `Debug` prints the kind only, equality is
+/// constant time, and the clear text is reached only through `expose`, so
+/// that a log line, a panic message or a `{:?}` in a test cannot leak one
+/// and two secrets of different kinds cannot be swapped in a call.
+macro_rules! secret_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The clear text, for the one place that must send or hash it.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_exposed(self) -> String {
+                self.0
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Its stored form.
+            pub fn hash(&self) -> SecretHash {
+                SecretHash::of(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(redacted)"))
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+
+secret_type!(
+    /// A client secret (RFC 6749 §2.3.1).
+    ClientSecret
+);
+secret_type!(
+    /// An authorization code (RFC 6749 §4.1.2).
+    AuthorizationCode
+);
+secret_type!(
+    /// A PKCE code verifier (RFC 7636 §4.1).
+    CodeVerifier
+);
+secret_type!(
+    /// An access token (RFC 6749 §1.4).
+    AccessToken
+);
+secret_type!(
+    /// A refresh token (RFC 6749 §1.5).
+    RefreshToken
+);
+secret_type!(
+    /// A presented token of either kind, before its kind is known
+    /// (introspection and revocation, RFC 7662, RFC 7009).
+    BearerToken
+);
+secret_type!(
+    /// A browser session's token (the session cookie's value).
+    SessionToken
+);
+secret_type!(
+    /// A session's CSRF token (double-submitted by forms and scripts).
+    CsrfToken
+);
+secret_type!(
+    /// A user's password as typed.
+    Password
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +238,15 @@ mod tests {
         assert!(!hash.verify(""));
         assert_eq!(hash.as_str().len(), 64);
         assert_eq!(format!("{hash:?}"), "SecretHash(..)");
+    }
+
+    #[test]
+    fn secret_types_never_print_and_compare_by_value() {
+        let secret = ClientSecret::new("gcs_topsecret");
+        assert_eq!(format!("{secret:?}"), "ClientSecret(redacted)");
+        assert_eq!(format!("{:?}", Some(Password::new("hunter2"))), "Some(Password(redacted))");
+        assert_eq!(secret, ClientSecret::new("gcs_topsecret"));
+        assert_ne!(secret, ClientSecret::new("gcs_topsecreT"));
+        assert!(secret.hash().verify("gcs_topsecret"));
     }
 }

@@ -1,0 +1,160 @@
+//! Reading credentials off a request: client authentication (RFC 6749
+//! §2.3.1) and the bearer token of a protected-resource request (RFC 6750
+//! §2). Whether they are *valid* is the services' decision; these rules say
+//! only whether they were presented correctly.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::secret::{AccessToken, ClientSecret};
+
+/// How the client authenticated (RFC 8414 `token_endpoint_auth_method` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: its `client_id` alone.
+    None,
+}
+
+impl ClientAuthMethod {
+    pub const ALL: [Self; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The client credentials of a request, as presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthentication {
+    pub client_id: String,
+    pub secret: ClientSecret,
+    pub method: ClientAuthMethod,
+}
+
+/// Parameters that carry client authentication, kept out of what a request
+/// forwards once the credentials are read.
+pub const CLIENT_AUTH_PARAMETERS: [&str; 2] = ["client_id", "client_secret"];
+
+impl ClientAuthentication {
+    /// Reads the credentials of a token, revocation or introspection request
+    /// from its `Authorization` header and body. One method only (RFC 6749
+    /// §2.3: "MUST NOT use more than one authentication method").
+    pub fn from_request(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
+        let form_id = params.single("client_id")?;
+        let form_secret = params.single("client_secret")?;
+        match basic(authorization)? {
+            Some(_) if form_secret.is_some() => Err(OAuthError::invalid_request(
+                "use one client authentication method, not Basic and client_secret both",
+            )),
+            Some((id, _)) if form_id.is_some_and(|f| f != id) => {
+                Err(OAuthError::invalid_request("client_id differs from the Basic credentials"))
+            }
+            Some((client_id, secret)) => {
+                Ok(Self { client_id, secret: ClientSecret::new(secret), method: ClientAuthMethod::ClientSecretBasic })
+            }
+            None => Ok(Self {
+                client_id: form_id.unwrap_or_default().to_owned(),
+                secret: ClientSecret::new(form_secret.unwrap_or_default()),
+                method: if form_secret.is_some() { ClientAuthMethod::ClientSecretPost } else { ClientAuthMethod::None },
+            }),
+        }
+    }
+}
+
+fn malformed_basic() -> OAuthError {
+    OAuthError::invalid_client("malformed Basic credentials")
+}
+
+fn percent_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("x={value}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// `Authorization: Basic` credentials, form-urlencoded inside (RFC 6749 §2.3.1).
+fn basic(authorization: Option<&str>) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = authorization else { return Ok(None) };
+    let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) else {
+        return Ok(None);
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed_basic())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed_basic())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed_basic)?;
+    Ok(Some((percent_decode(id), percent_decode(secret))))
+}
+
+/// The bearer token of a protected-resource request: `Authorization: Bearer`
+/// (RFC 6750 §2.1), `Authorization: token` (the seed platform's and
+/// GitHub's form), or the `access_token` query parameter (RFC 6750 §2.3, the
+/// seed's URL). A token sent more than one way is `invalid_request` (RFC 6750
+/// §2: "MUST NOT use more than one method").
+pub fn bearer_token(authorization: Option<&str>, query: &Params) -> Result<Option<AccessToken>, OAuthError> {
+    let from_header = authorization.and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim())
+    });
+    let from_query =
+        query.single("access_token").map_err(|_| OAuthError::invalid_request("send the access token one way only"))?;
+    if from_query.is_some() && from_header.is_some() {
+        return Err(OAuthError::invalid_request("send the access token one way only"));
+    }
+    Ok(from_header.or(from_query).filter(|t| !t.is_empty()).map(AccessToken::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
+        let auth = ClientAuthentication::from_request(Some(&header), &params(&[])).unwrap();
+        assert_eq!(auth.method, ClientAuthMethod::ClientSecretBasic);
+        assert_eq!((auth.client_id.as_str(), auth.secret.expose()), ("my client", "s:cret"));
+        assert!(!format!("{auth:?}").contains("s:cret"));
+    }
+
+    #[test]
+    fn two_methods_or_malformed_basic_are_refused() {
+        let header = format!("Basic {}", STANDARD.encode("a:b"));
+        let both = ClientAuthentication::from_request(Some(&header), &params(&[("client_secret", "b")]));
+        assert_eq!(both.unwrap_err().code.as_str(), "invalid_request");
+        let other = ClientAuthentication::from_request(Some(&header), &params(&[("client_id", "z")]));
+        assert_eq!(other.unwrap_err().code.as_str(), "invalid_request");
+        let bad = ClientAuthentication::from_request(Some("Basic %%%"), &params(&[]));
+        assert_eq!(bad.unwrap_err().code.as_str(), "invalid_client");
+    }
+
+    #[test]
+    fn public_and_post_clients() {
+        let public = ClientAuthentication::from_request(None, &params(&[("client_id", "pub")])).unwrap();
+        assert_eq!(public.method, ClientAuthMethod::None);
+        let post =
+            ClientAuthentication::from_request(None, &params(&[("client_id", "c"), ("client_secret", "s")])).unwrap();
+        assert_eq!(post.method, ClientAuthMethod::ClientSecretPost);
+    }
+
+    #[test]
+    fn bearer_tokens_come_from_either_header_form_or_the_query() {
+        let token = |header: Option<&str>, query: &[(&str, &str)]| {
+            bearer_token(header, &params(query)).unwrap().map(AccessToken::into_exposed)
+        };
+        assert_eq!(token(Some("Bearer abc"), &[]).as_deref(), Some("abc"));
+        assert_eq!(token(Some("token abc"), &[]).as_deref(), Some("abc"));
+        assert_eq!(token(None, &[("access_token", "q1"), ("x", "2")]).as_deref(), Some("q1"));
+        assert_eq!(token(None, &[("x", "2")]), None);
+        assert_eq!(token(Some("Basic abc"), &[]), None);
+        assert!(bearer_token(Some("Bearer abc"), &params(&[("access_token", "abc")])).is_err(), "two ways");
+        assert!(bearer_token(None, &params(&[("access_token", "a"), ("access_token", "b")])).is_err(), "twice");
+    }
+}

@@ -1,0 +1,194 @@
+//! Grant types and the token request (RFC 6749 §4, §5, §6).
+//!
+//! This file is the one enumeration of what the token endpoint accepts:
+//! [`GrantType::ALL`] drives the metadata document, the registry's
+//! validation, the JSON documents and the CLI, and [`TokenRequest`] is the
+//! typed request each grant's module in the token service receives. A new
+//! grant is one arm here and one module there.
+
+use crate::client::ClientType;
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::params::Params;
+use crate::scope::ScopeSet;
+use crate::secret::{AuthorizationCode, CodeVerifier, RefreshToken};
+
+/// The grant types Gatehouse supports (no implicit, no password: RFC 9700 §2.1.2, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+
+    /// What an application gets when registration names no grant type.
+    pub const DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
+
+    /// The `grant_type` parameter value (RFC 6749 §4.1.3, §4.4.2, §6), also
+    /// its name on the wire and in every document.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|grant| grant.as_str() == value)
+    }
+
+    /// Whether an application of `client_type` may be allowed this grant:
+    /// `client_credentials` needs a secret (RFC 6749 §4.4).
+    pub const fn allowed_for(self, client_type: ClientType) -> bool {
+        !matches!((self, client_type), (Self::ClientCredentials, ClientType::Public))
+    }
+
+    /// The `grant_type` of a token request: missing is `invalid_request`,
+    /// unknown is `unsupported_grant_type` (RFC 6749 §5.2).
+    pub fn of_request(params: &Params) -> Result<Self, OAuthError> {
+        let value = params.required("grant_type")?;
+        Self::parse(value).ok_or_else(|| {
+            let supported: Vec<&str> = Self::ALL.iter().map(|g| g.as_str()).collect();
+            OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("grant_type is not supported: use {}", supported.join(", ")),
+            )
+        })
+    }
+}
+
+/// A token request, parsed once: what each grant reads, well formed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5).
+    AuthorizationCode { code: AuthorizationCode, redirect_uri: Option<String>, code_verifier: Option<CodeVerifier> },
+    /// RFC 6749 §6; `scope` may only narrow.
+    RefreshToken { refresh_token: RefreshToken, scope: Option<ScopeSet> },
+    /// RFC 6749 §4.4.2.
+    ClientCredentials { scope: Option<ScopeSet> },
+}
+
+impl TokenRequest {
+    /// Reads the parameters `grant` uses. Repeated parameters are refused
+    /// before anything is read (RFC 6749 §3.2).
+    pub fn parse(grant: GrantType, params: &Params) -> Result<Self, OAuthError> {
+        params.refuse_repeated()?;
+        let text = |name: &str| params.single(name).map(|v| v.map(str::to_owned));
+        Ok(match grant {
+            GrantType::AuthorizationCode => Self::AuthorizationCode {
+                code: AuthorizationCode::new(params.required("code")?),
+                redirect_uri: text("redirect_uri")?,
+                code_verifier: text("code_verifier")?.map(CodeVerifier::new),
+            },
+            GrantType::RefreshToken => Self::RefreshToken {
+                refresh_token: RefreshToken::new(params.required("refresh_token")?),
+                scope: scope(params)?,
+            },
+            GrantType::ClientCredentials => Self::ClientCredentials { scope: scope(params)? },
+        })
+    }
+
+    pub const fn grant_type(&self) -> GrantType {
+        match self {
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+        }
+    }
+}
+
+/// The optional `scope` parameter (RFC 6749 §3.3); empty means "as granted".
+fn scope(params: &Params) -> Result<Option<ScopeSet>, OAuthError> {
+    let Some(value) = params.single("scope")? else { return Ok(None) };
+    let scopes = ScopeSet::parse(value).map_err(|_| OAuthError::invalid_scope("scope is malformed"))?;
+    Ok((!scopes.is_empty()).then_some(scopes))
+}
+
+/// A requested scope that must stay within `allowed`; none means all of
+/// `allowed` (RFC 6749 §3.3, §6).
+pub fn narrow(requested: Option<&ScopeSet>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(scopes) if scopes.is_subset(allowed) => Ok(scopes.clone()),
+        Some(_) => Err(OAuthError::invalid_scope("the requested scope exceeds what was granted")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn grant_types_round_trip_and_password_is_not_one() {
+        for grant in GrantType::ALL {
+            assert_eq!(GrantType::parse(grant.as_str()), Some(grant));
+        }
+        assert_eq!(GrantType::parse("password"), None);
+        assert_eq!(GrantType::parse("implicit"), None);
+    }
+
+    #[test]
+    fn public_clients_cannot_use_client_credentials() {
+        assert!(!GrantType::ClientCredentials.allowed_for(ClientType::Public));
+        assert!(GrantType::ClientCredentials.allowed_for(ClientType::Confidential));
+        assert!(GrantType::AuthorizationCode.allowed_for(ClientType::Public));
+    }
+
+    #[test]
+    fn the_grant_type_is_read_first() {
+        let code = |p: &[(&str, &str)]| GrantType::of_request(&params(p)).unwrap_err().code;
+        assert_eq!(code(&[]), OAuthErrorCode::InvalidRequest);
+        assert_eq!(code(&[("grant_type", "password")]), OAuthErrorCode::UnsupportedGrantType);
+        assert_eq!(code(&[("grant_type", "a"), ("grant_type", "b")]), OAuthErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn each_grant_reads_its_parameters() {
+        let request = TokenRequest::parse(
+            GrantType::AuthorizationCode,
+            &params(&[("code", "gac_1"), ("redirect_uri", "https://a/cb"), ("code_verifier", "")]),
+        )
+        .unwrap();
+        assert_eq!(
+            request,
+            TokenRequest::AuthorizationCode {
+                code: AuthorizationCode::new("gac_1"),
+                redirect_uri: Some("https://a/cb".to_owned()),
+                code_verifier: None,
+            }
+        );
+        assert_eq!(request.grant_type(), GrantType::AuthorizationCode);
+        let missing = TokenRequest::parse(GrantType::RefreshToken, &params(&[])).unwrap_err();
+        assert_eq!(missing.description, "refresh_token is missing");
+        let twice = TokenRequest::parse(GrantType::ClientCredentials, &params(&[("x", "1"), ("x", "2")]));
+        assert_eq!(twice.unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        let bad_scope = TokenRequest::parse(GrantType::ClientCredentials, &params(&[("scope", "a\u{1}")]));
+        assert_eq!(bad_scope.unwrap_err().code, OAuthErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn debug_of_a_request_shows_no_secret() {
+        let request = TokenRequest::parse(
+            GrantType::RefreshToken,
+            &params(&[("refresh_token", "grt_secretvalue"), ("scope", "user")]),
+        )
+        .unwrap();
+        assert!(!format!("{request:?}").contains("grt_secretvalue"));
+    }
+
+    #[test]
+    fn narrowing_never_widens() {
+        let all = ScopeSet::parse("user projects").unwrap();
+        let one = ScopeSet::parse("user").unwrap();
+        assert_eq!(narrow(None, &all).unwrap(), all);
+        assert_eq!(narrow(Some(&one), &all).unwrap(), one);
+        assert!(narrow(Some(&all), &one).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! The parameters of an OAuth request exactly as received (query string or
+//! form body), duplicates kept, so that the rules that read them can refuse
+//! a repeated one (RFC 6749 §3.1, §3.2).
+
+use crate::error::OAuthError;
+
+/// Name/value pairs in the order they were sent.
+#[derive(Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// Pairs of an `application/x-www-form-urlencoded` text.
+    pub fn from_form(bytes: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(bytes).into_owned().collect())
+    }
+
+    /// The value of a parameter that may appear at most once (RFC 6749 §3.1:
+    /// "Request and response parameters MUST NOT be included more than once").
+    /// Empty values count as absent.
+    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut values = self.0.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(OAuthError::invalid_request(format!("{} is given more than once", safe_name(name))));
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    }
+
+    /// Like [`Params::single`], but absence is `invalid_request`.
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.single(name)?.ok_or_else(|| OAuthError::invalid_request(format!("{} is missing", safe_name(name))))
+    }
+
+    /// Refuses any parameter given more than once: the token endpoint's rule
+    /// (RFC 6749 §3.2), checked before any parameter is read.
+    pub fn refuse_repeated(&self) -> Result<(), OAuthError> {
+        let mut seen = std::collections::BTreeSet::new();
+        match self.0.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+            Some((name, _)) => Err(OAuthError::invalid_request(format!("{} is given more than once", safe_name(name)))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether any of `names` is present (with any value).
+    pub fn has_any(&self, names: &[&str]) -> bool {
+        self.0.iter().any(|(name, _)| names.contains(&name.as_str()))
+    }
+
+    /// The pairs without those named in `names`.
+    #[must_use]
+    pub fn without(&self, names: &[&str]) -> Self {
+        Self(self.0.iter().filter(|(name, _)| !names.contains(&name.as_str())).cloned().collect())
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
+}
+
+/// A parameter's name as it may appear in an error description: the
+/// request's own text, so only when it is a short plain name.
+fn safe_name(name: &str) -> &str {
+    let plain = name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain { name } else { "a parameter" }
+}
+
+/// Values can be secrets (codes, tokens, client secrets): names only.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_are_absent() {
+        let p = params(&[("code", "a"), ("code", "b"), ("scope", "")]);
+        assert_eq!(p.single("code").unwrap_err().code.as_str(), "invalid_request");
+        assert_eq!(p.single("scope").unwrap(), None);
+        assert!(p.refuse_repeated().is_err());
+        assert!(params(&[("a", "1"), ("b", "2")]).refuse_repeated().is_ok());
+        assert_eq!(p.required("state").unwrap_err().description, "state is missing");
+    }
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let p = params(&[("client_secret", "hunter2"), ("code", "gac_x")]);
+        let shown = format!("{p:?}");
+        assert!(shown.contains("client_secret") && !shown.contains("hunter2") && !shown.contains("gac_x"));
+    }
+
+    #[test]
+    fn odd_names_are_not_echoed() {
+        let p = params(&[("<script>", "1"), ("<script>", "2")]);
+        assert_eq!(p.refuse_repeated().unwrap_err().description, "a parameter is given more than once");
+    }
+}
