@@ -64,8 +64,8 @@ fn head_buffer(limits: &EdgeLimits) -> usize {
 /// A refusal in the format of the surface the request was for; the
 /// connection is closed after it (the rest of an oversized request is not read).
 fn refuse(path: &str, status: StatusCode, message: &'static str) -> Response {
-    let mut error = GatewayError::bad_request(message);
-    error.oauth = Some(gatehouse_oauth::OAuthError::invalid_request(message));
+    // No OAuth error is set: an OAuth surface renders this class as `invalid_request`.
+    let error = GatewayError::bad_request(message);
     let mut response = crate::render::error_for_path(path, crate::i18n::Lang::En, &error);
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));

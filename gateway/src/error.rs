@@ -49,6 +49,16 @@ impl GatewayError {
     }
 }
 
+/// An OAuth rule refused the request before any service saw it; the
+/// status class is the one the services would have used.
+impl From<OAuthError> for GatewayError {
+    fn from(oauth: OAuthError) -> Self {
+        let mut error = Self::new(ErrorCode::for_oauth(oauth.code), oauth.description.clone().into_owned());
+        error.oauth = Some(oauth);
+        error
+    }
+}
+
 impl From<Status> for GatewayError {
     fn from(status: Status) -> Self {
         let code = ErrorCode::from_grpc(status.code());

@@ -9,7 +9,9 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
-use crate::routes::credentials::{OAuthParams, bearer, client};
+use gatehouse_oauth::Params;
+
+use crate::routes::credentials::{bearer, client};
 use crate::routes::form::FormData;
 
 fn config() -> ProptestConfig {
@@ -42,8 +44,7 @@ proptest! {
         let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
         for value in [format!("Basic {encoded}"), format!("Basic {text}"), text.clone()] {
             let headers = header("authorization", value.as_bytes());
-            let params = OAuthParams::new(FormData::default()).unwrap();
-            match client(&headers, &params, String::new()) {
+            match client(&headers, &Params::default(), String::new()) {
                 Ok((credentials, _)) => prop_assert!(credentials.client_id.len() <= value.len() * 3),
                 Err(error) => prop_assert!(error.oauth.is_some(), "a refusal is an OAuth error"),
             }
@@ -52,8 +53,8 @@ proptest! {
 
     #[test]
     fn duplicate_parameters_are_refused_whatever_they_are(name in "[a-z_]{1,12}", a in any::<String>(), b in any::<String>()) {
-        let form = FormData(vec![(name.clone(), a), (name, b)]);
-        prop_assert!(OAuthParams::new(form).is_err());
+        let params = Params::new(vec![(name.clone(), a), (name, b)]);
+        prop_assert!(params.refuse_repeated().is_err());
     }
 
     #[test]

@@ -1,10 +1,16 @@
-//! Conversions between wire enums and the OAuth domain types shared by
-//! several services. Service-specific messages convert in their own crate.
+//! Conversions between wire messages and the OAuth domain types shared by
+//! several services. Service-specific messages convert in their own
+//! service's `convert` module; nothing else touches both.
 
 use gatehouse_oauth::scope::ScopeEntry;
-use gatehouse_oauth::{ClientType, GrantType};
+use gatehouse_oauth::{
+    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, Params, RedirectUri,
+    RegisteredClient, ScopeSet,
+};
 
 use crate::pb::common::v1 as common;
+use crate::pb::registry::v1 as registry;
+use crate::pb::token::v1 as token;
 
 impl From<ClientType> for common::ClientType {
     fn from(value: ClientType) -> Self {
@@ -25,29 +31,84 @@ pub fn client_type_from_pb(value: i32) -> Result<Option<ClientType>, String> {
     }
 }
 
-impl From<GrantType> for common::GrantType {
-    fn from(value: GrantType) -> Self {
+/// Grant types travel as their RFC `grant_type` values.
+pub fn grant_types_to_pb(values: &[GrantType]) -> Vec<String> {
+    values.iter().map(|g| g.as_str().to_owned()).collect()
+}
+
+/// Converts a list of wire grant types, failing on the first unknown one.
+pub fn grant_types_from_pb(values: &[String]) -> Result<Vec<GrantType>, String> {
+    values
+        .iter()
+        .map(|v| {
+            GrantType::parse(v).ok_or_else(|| {
+                let supported: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                format!("unknown grant type: use {}", supported.join(", "))
+            })
+        })
+        .collect()
+}
+
+pub fn params_to_pb(params: Params) -> Vec<common::Parameter> {
+    params.into_pairs().into_iter().map(|(name, value)| common::Parameter { name, value }).collect()
+}
+
+pub fn params_from_pb(parameters: Vec<common::Parameter>) -> Params {
+    Params::new(parameters.into_iter().map(|p| (p.name, p.value)).collect())
+}
+
+impl From<ClientAuthMethod> for token::ClientAuthMethod {
+    fn from(value: ClientAuthMethod) -> Self {
         match value {
-            GrantType::AuthorizationCode => Self::AuthorizationCode,
-            GrantType::RefreshToken => Self::RefreshToken,
-            GrantType::ClientCredentials => Self::ClientCredentials,
+            ClientAuthMethod::ClientSecretBasic => Self::ClientSecretBasic,
+            ClientAuthMethod::ClientSecretPost => Self::ClientSecretPost,
+            ClientAuthMethod::None => Self::None,
         }
     }
 }
 
-/// Fails on UNSPECIFIED or an unknown number.
-pub fn grant_type_from_pb(value: i32) -> Result<GrantType, String> {
-    match common::GrantType::try_from(value) {
-        Ok(common::GrantType::AuthorizationCode) => Ok(GrantType::AuthorizationCode),
-        Ok(common::GrantType::RefreshToken) => Ok(GrantType::RefreshToken),
-        Ok(common::GrantType::ClientCredentials) => Ok(GrantType::ClientCredentials),
-        Ok(common::GrantType::Unspecified) | Err(_) => Err(format!("unknown grant type {value}")),
+/// The wire form of presented client credentials and the address they came from.
+pub fn client_credentials_to_pb(auth: ClientAuthentication, client_address: String) -> token::ClientCredentials {
+    token::ClientCredentials {
+        client_id: auth.client_id,
+        client_secret: auth.secret.into_exposed(),
+        method: token::ClientAuthMethod::from(auth.method) as i32,
+        client_address,
     }
 }
 
-/// Converts a list of wire grant types, failing on the first unknown one.
-pub fn grant_types_from_pb(values: &[i32]) -> Result<Vec<GrantType>, String> {
-    values.iter().map(|v| grant_type_from_pb(*v)).collect()
+/// The presented credentials of a wire message. An unspecified method is
+/// read from the message itself: a secret means `client_secret_post`.
+pub fn client_credentials_from_pb(pb: token::ClientCredentials) -> (ClientAuthentication, String) {
+    let method = match token::ClientAuthMethod::try_from(pb.method) {
+        Ok(token::ClientAuthMethod::ClientSecretBasic) => ClientAuthMethod::ClientSecretBasic,
+        Ok(token::ClientAuthMethod::ClientSecretPost) => ClientAuthMethod::ClientSecretPost,
+        Ok(token::ClientAuthMethod::None) => ClientAuthMethod::None,
+        Ok(token::ClientAuthMethod::Unspecified) | Err(_) if !pb.client_secret.is_empty() => {
+            ClientAuthMethod::ClientSecretPost
+        }
+        Ok(token::ClientAuthMethod::Unspecified) | Err(_) => ClientAuthMethod::None,
+    };
+    let auth = ClientAuthentication { client_id: pb.client_id, secret: ClientSecret::new(pb.client_secret), method };
+    (auth, pb.client_address)
+}
+
+/// The registry's answer as the OAuth rules see it. The registry validated
+/// every value when it stored it: a value that does not parse here is a bug
+/// or corrupt data, refused (the caller answers INTERNAL), never dropped.
+impl TryFrom<&registry::Application> for RegisteredClient {
+    type Error = String;
+
+    fn try_from(app: &registry::Application) -> Result<Self, String> {
+        let scopes = app.scopes.join(" ");
+        Ok(Self {
+            client_id: ClientId::parse(&app.client_id).ok_or("the registry sent a malformed client_id")?,
+            client_type: client_type_from_pb(app.client_type)?.unwrap_or(ClientType::Confidential),
+            grant_types: grant_types_from_pb(&app.grant_types)?,
+            redirect_uris: app.redirect_uris.iter().cloned().map(RedirectUri::from_stored).collect(),
+            scopes: ScopeSet::parse(&scopes).map_err(|_| "the registry sent a malformed scope".to_owned())?,
+        })
+    }
 }
 
 impl From<&ScopeEntry> for common::ScopeDescription {
@@ -66,15 +127,17 @@ mod tests {
 
     #[test]
     fn enums_round_trip() {
-        for grant in GrantType::ALL {
-            assert_eq!(grant_type_from_pb(common::GrantType::from(grant) as i32), Ok(grant));
-        }
+        assert_eq!(grant_types_from_pb(&grant_types_to_pb(&GrantType::ALL)), Ok(GrantType::ALL.to_vec()));
         for ct in [ClientType::Confidential, ClientType::Public] {
             assert_eq!(client_type_from_pb(common::ClientType::from(ct) as i32), Ok(Some(ct)));
         }
         assert_eq!(client_type_from_pb(0), Ok(None));
-        assert!(grant_type_from_pb(0).is_err());
-        assert!(grant_type_from_pb(99).is_err());
+        assert!(grant_types_from_pb(&["password".to_owned()]).is_err());
         assert!(client_type_from_pb(99).is_err());
+        for method in ClientAuthMethod::ALL {
+            let auth = ClientAuthentication { client_id: "c".into(), secret: ClientSecret::new("s"), method };
+            let (back, address) = client_credentials_from_pb(client_credentials_to_pb(auth.clone(), "a".into()));
+            assert_eq!((back, address.as_str()), (auth, "a"));
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! fixture of the token tests (codes through the real consent flow, token
 //! requests through the real gateway, introspection over gRPC and HTTP).
 
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_oauth::GrantType;
+use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::registry::v1::RegisterApplicationRequest;
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
 use serde_json::Value;
@@ -34,7 +35,7 @@ impl ClientApp {
                 name: "Token App".to_owned(),
                 redirect_uris: vec![CALLBACK.to_owned()],
                 client_type: ClientType::Confidential as i32,
-                grant_types: grants.iter().map(|g| *g as i32).collect(),
+                grant_types: gatehouse_proto::convert::grant_types_to_pb(grants),
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                 ..Default::default()
             })

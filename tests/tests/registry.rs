@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
 
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType, User};
+use gatehouse_proto::pb::common::v1::{ClientType, User};
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::status::{decode_field, decode_oauth};
@@ -182,7 +182,7 @@ async fn register_confidential_application_returns_secret_once(backend: Backend)
     assert!(secret.starts_with(gatehouse_registry::CLIENT_SECRET_PREFIX));
     assert!(secret.len() >= 40);
     assert_eq!(app.client_type, ClientType::Confidential as i32);
-    assert_eq!(app.grant_types, vec![GrantType::AuthorizationCode as i32, GrantType::RefreshToken as i32]);
+    assert_eq!(app.grant_types, vec!["authorization_code", "refresh_token"]);
     assert_eq!(app.scopes, vec!["project", "user"]);
     assert_eq!(app.secrets.len(), 1);
     assert!(secret.starts_with(&app.secrets[0].prefix));
@@ -230,12 +230,12 @@ async fn register_rejects_each_bad_field_and_writes_nothing(backend: Backend) {
         ("redirect_uris", Box::new(|r| r.redirect_uris = vec!["/relative".to_owned()])),
         ("scopes", Box::new(|r| r.scopes = vec!["admin".to_owned()])),
         ("client_type", Box::new(|r| r.client_type = 42)),
-        ("grant_types", Box::new(|r| r.grant_types = vec![0])),
+        ("grant_types", Box::new(|r| r.grant_types = vec!["password".to_owned()])),
         (
             "grant_types",
             Box::new(|r| {
                 r.client_type = ClientType::Public as i32;
-                r.grant_types = vec![GrantType::ClientCredentials as i32];
+                r.grant_types = vec!["client_credentials".to_owned()];
             }),
         ),
     ];

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
 
+use gatehouse_oauth::GrantType;
 use gatehouse_oauth::pkce::s256_challenge;
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::token::v1::{BatchIntrospectRequest, IntrospectRequest};
 use gatehouse_proto::status::decode_oauth;
 use gatehouse_tests::{

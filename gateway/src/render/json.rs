@@ -2,7 +2,7 @@
 //! CLI's `--output json`, so that both speak the same documents.
 
 use gatehouse_proto::pb::authorization::v1::Grant;
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType, User};
+use gatehouse_proto::pb::common::v1::{ClientType, User};
 use gatehouse_proto::pb::registry::v1::{Application, ClientSecretInfo};
 use serde_json::{Value, json};
 
@@ -12,18 +12,6 @@ fn optional_time(unix: i64) -> Value {
 
 pub fn client_type(value: i32) -> &'static str {
     if value == ClientType::Public as i32 { "public" } else { "confidential" }
-}
-
-pub fn grant_types(values: &[i32]) -> Vec<&'static str> {
-    values
-        .iter()
-        .filter_map(|v| match GrantType::try_from(*v) {
-            Ok(GrantType::AuthorizationCode) => Some("authorization_code"),
-            Ok(GrantType::RefreshToken) => Some("refresh_token"),
-            Ok(GrantType::ClientCredentials) => Some("client_credentials"),
-            _ => None,
-        })
-        .collect()
 }
 
 pub fn user(user: &User) -> Value {
@@ -56,7 +44,8 @@ pub fn application(app: &Application) -> Value {
         "logo_url": app.logo_url,
         "redirect_uris": app.redirect_uris,
         "client_type": client_type(app.client_type),
-        "grant_types": grant_types(&app.grant_types),
+        // The RFC `grant_type` values, as the registry stores them.
+        "grant_types": app.grant_types,
         "scopes": app.scopes,
         "secrets": app.secrets.iter().map(secret).collect::<Vec<_>>(),
         "created_at": app.created_at,

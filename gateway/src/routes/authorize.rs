@@ -5,7 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use gatehouse_proto::pb::authorization::v1::begin_authorization_response::Outcome;
-use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest, Parameter};
+use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest};
+use gatehouse_proto::pb::common::v1::Parameter;
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::form::FormData;

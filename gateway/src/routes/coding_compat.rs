@@ -9,7 +9,9 @@ use gatehouse_proto::pb::token::v1::IntrospectRequest;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::credentials::{self, OAuthParams};
+use gatehouse_oauth::Params;
+
+use super::credentials;
 use super::form::FormData;
 use super::token::{exchange_request, token_json};
 use crate::AppState;
@@ -43,7 +45,7 @@ pub(crate) async fn access_token(
         pairs.extend(FormData::from_body(&body).0);
     }
     let address = crate::session::client_address(&state, &headers, peer);
-    let parsed = OAuthParams::new(FormData(pairs)).and_then(|params| exchange_request(&headers, &params, address));
+    let parsed = exchange_request(&headers, &Params::new(pairs), address);
     let (request, _) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return envelope_error(&error),

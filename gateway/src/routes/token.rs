@@ -6,65 +6,29 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
+use gatehouse_oauth::Params;
 use gatehouse_proto::pb::token::v1::{
     ClientCredentials, ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest,
 };
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::credentials::{self, OAuthParams, invalid_request};
-use super::form::FormData;
+use super::credentials;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::oauth_json;
 use crate::session;
 
-/// Parameters that must never travel in a URL (RFC 6749 §2.3.1, §3.2: URLs
-/// end up in logs, proxies and browser history).
-const SECRET_PARAMETERS: &[&str] =
-    &["client_secret", "code", "code_verifier", "refresh_token", "token", "password", "client_assertion"];
-
-/// Refuses a query string that carries a credential.
-fn no_credentials_in(query: Option<&str>) -> Result<(), GatewayError> {
-    let query = FormData::parse(query.unwrap_or_default().as_bytes());
-    if query.0.iter().any(|(name, _)| SECRET_PARAMETERS.contains(&name.as_str())) {
-        return Err(invalid_request("credentials and tokens must be sent in the request body, never in the URL"));
-    }
-    Ok(())
-}
-
-/// The form body of a token-endpoint request (RFC 6749 §4.1.3: form
-/// encoding in the body; credentials never in the URL).
-fn form_params(headers: &HeaderMap, query: Option<&str>, body: &Bytes) -> Result<OAuthParams, GatewayError> {
-    no_credentials_in(query)?;
-    let form = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if !form {
-        return Err(invalid_request("the body must be application/x-www-form-urlencoded"));
-    }
-    OAuthParams::new(FormData::from_body(body))
-}
-
-/// The ExchangeRequest of a token request, shared with the seed's URL.
+/// The ExchangeRequest of a token request, shared with the seed's URL: the
+/// client's credentials, and every other parameter as sent (the token
+/// service reads the grant).
 pub(crate) fn exchange_request(
     headers: &HeaderMap,
-    params: &OAuthParams,
+    params: &Params,
     client_address: String,
 ) -> Result<(ExchangeRequest, bool), GatewayError> {
     let (client, used_basic) = credentials::client(headers, params, client_address)?;
-    let request = ExchangeRequest {
-        grant_type: params.text("grant_type"),
-        client: Some(client),
-        code: params.text("code"),
-        redirect_uri: params.text("redirect_uri"),
-        code_verifier: params.text("code_verifier"),
-        refresh_token: params.text("refresh_token"),
-        scope: params.text("scope"),
-    };
-    Ok((request, used_basic))
+    Ok((ExchangeRequest { client: Some(client), parameters: credentials::forwarded(params) }, used_basic))
 }
 
 pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Value {
@@ -87,7 +51,8 @@ pub(crate) async fn token(
     body: Bytes,
 ) -> Response {
     let address = session::client_address(&state, &headers, peer);
-    let parsed = form_params(&headers, query.as_deref(), &body).and_then(|p| exchange_request(&headers, &p, address));
+    let parsed = credentials::endpoint_form(&headers, query.as_deref(), &body)
+        .and_then(|p| exchange_request(&headers, &p, address));
     let (request, used_basic) = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return oauth_json::error(&error, false),
@@ -115,13 +80,13 @@ fn token_request(
     body: &Bytes,
     client_address: String,
 ) -> Result<(TokenParams, bool), GatewayError> {
-    let params = form_params(headers, query, body)?;
+    let params = credentials::endpoint_form(headers, query, body)?;
+    // RFC 6749 §3.2 holds for every endpoint of the server.
+    params.refuse_repeated()?;
     let (client, used_basic) = credentials::client(headers, &params, client_address)?;
-    let token = params.text("token");
-    if token.is_empty() {
-        return Err(invalid_request("token is missing"));
-    }
-    Ok((TokenParams { token, hint: params.text("token_type_hint"), client }, used_basic))
+    let token = params.required("token")?.to_owned();
+    let hint = params.single("token_type_hint")?.unwrap_or_default().to_owned();
+    Ok((TokenParams { token, hint, client }, used_basic))
 }
 
 pub(crate) async fn revoke(

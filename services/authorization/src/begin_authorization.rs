@@ -3,20 +3,19 @@
 use gatehouse_oauth::authorize::{
     AuthorizeError, Params, error_redirect, requested_client_id, unknown_client, validate,
 };
+use gatehouse_oauth::scope::{ScopeCatalogue, ScopeEntry};
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{ScopeSet, SecretHash, random_token};
-use gatehouse_proto::pb::authorization::v1::ApplicationSummary;
-use gatehouse_proto::pb::common::v1::ScopeDescription;
+use gatehouse_runtime::registry_client::ClientApplication;
 
-use crate::error::AuthzResult;
+use crate::error::{AuthzError, AuthzResult};
 use crate::record::{self, PendingRecord, RequestRecord, key};
-use crate::registry::{client_policy, summary};
 use crate::service::Authorization;
 
 /// What the gateway shows next.
 #[derive(Debug)]
 pub(crate) enum Begin {
-    LoginRequired(ApplicationSummary),
+    LoginRequired(ClientApplication),
     Consent(Consent),
     /// A 303 to the client: with a code, or with an error.
     Redirect(String),
@@ -25,15 +24,15 @@ pub(crate) enum Begin {
 #[derive(Debug)]
 pub(crate) struct Consent {
     pub(crate) request_id: String,
-    pub(crate) application: ApplicationSummary,
-    pub(crate) new_scopes: Vec<ScopeDescription>,
-    pub(crate) granted_scopes: Vec<ScopeDescription>,
+    pub(crate) application: ClientApplication,
+    pub(crate) new_scopes: Vec<ScopeEntry>,
+    pub(crate) granted_scopes: Vec<ScopeEntry>,
     pub(crate) redirect_uri: String,
 }
 
-fn describe(scopes: &ScopeSet, catalogue: &[ScopeDescription]) -> Vec<ScopeDescription> {
+fn describe(scopes: &ScopeSet, catalogue: &ScopeCatalogue) -> Vec<ScopeEntry> {
     // Catalogue order, which is the order a person reads them in.
-    catalogue.iter().filter(|d| scopes.iter().any(|s| s.as_str() == d.name)).cloned().collect()
+    catalogue.entries().iter().filter(|entry| scopes.contains(&entry.scope)).cloned().collect()
 }
 
 impl Authorization {
@@ -47,10 +46,10 @@ impl Authorization {
         seed_url: bool,
     ) -> AuthzResult<Begin> {
         let client_id = requested_client_id(&params)?;
-        let app = self.inner.registry.application(client_id.as_str()).await?.ok_or_else(unknown_client)?;
-        let policy = client_policy(&app).ok_or_else(unknown_client)?;
+        let app = self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::Registry)?;
+        let app = app.ok_or_else(unknown_client)?;
         let scopes = self.scopes().await?;
-        let request = match validate(&params, &policy, &scopes.catalogue) {
+        let request = match validate(&params, &(&app.client).into(), &scopes) {
             Ok(request) => request,
             Err(AuthorizeError::Untrusted(error)) => return Err(error.into()),
             Err(AuthorizeError::Redirect { redirect_uri, state, error }) => {
@@ -63,7 +62,7 @@ impl Authorization {
             }
         };
         let Some(session) = self.session(session_token).await? else {
-            return Ok(Begin::LoginRequired(summary(&app)));
+            return Ok(Begin::LoginRequired(app));
         };
         let granted =
             self.inner.grants.grant(&session.user.id, client_id.as_str()).await?.map(|g| g.scopes).unwrap_or_default();
@@ -83,9 +82,9 @@ impl Authorization {
         self.inner.kv.set(&key, &record::encode(&pending), self.config().consent_ttl).await?;
         Ok(Begin::Consent(Consent {
             request_id,
-            application: summary(&app),
-            new_scopes: describe(&request.scopes.difference(&granted), &scopes.descriptions),
-            granted_scopes: describe(&granted, &scopes.descriptions),
+            application: app,
+            new_scopes: describe(&request.scopes.difference(&granted), &scopes),
+            granted_scopes: describe(&granted, &scopes),
             redirect_uri: request.redirect_uri,
         }))
     }

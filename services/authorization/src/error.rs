@@ -27,6 +27,9 @@ pub enum AuthzError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    /// A bug or corrupt data; the message stays in the log.
+    #[error("{0}")]
+    Internal(String),
     /// The registry failed; its status says how.
     #[error("registry: {0}")]
     Registry(Status),
@@ -73,7 +76,7 @@ impl From<AuthzError> for Status {
                 tracing::error!(error = %message, "authorization storage unavailable");
                 encode(ErrorCode::Unavailable, "authorization storage unavailable", Detail::default())
             }
-            AuthzError::Registry(_) => {
+            AuthzError::Registry(_) | AuthzError::Internal(_) => {
                 tracing::error!(error = %message, "authorization internal error");
                 encode(ErrorCode::Internal, "internal error", Detail::default())
             }

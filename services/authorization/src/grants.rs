@@ -1,21 +1,20 @@
 //! The user's list of authorized applications, and revoking one.
 
-use gatehouse_proto::pb::authorization::v1::ApplicationSummary;
+use gatehouse_runtime::registry_client::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::key;
-use crate::registry::summary;
 use crate::service::Authorization;
 use crate::store::{Grant, GrantSubject};
 
 impl Authorization {
     /// The user's grants with their applications; grants of deleted
     /// applications are left out.
-    pub(crate) async fn list_grants(&self, user_id: &str) -> AuthzResult<Vec<(Grant, ApplicationSummary)>> {
+    pub(crate) async fn list_grants(&self, user_id: &str) -> AuthzResult<Vec<(Grant, ClientApplication)>> {
         let mut out = Vec::new();
         for grant in self.inner.grants.list(user_id).await? {
-            if let Some(app) = self.inner.registry.application(&grant.client_id).await? {
-                out.push((grant, summary(&app)));
+            if let Some(app) = self.inner.registry.application(&grant.client_id).await.map_err(AuthzError::Registry)? {
+                out.push((grant, app));
             }
         }
         Ok(out)

@@ -1,10 +1,14 @@
 //! The tonic adapter of the authorization service.
 
-use gatehouse_oauth::authorize::Params;
+use gatehouse_oauth::scope::ScopeEntry;
+use gatehouse_oauth::{AuthorizationCode, CodeVerifier};
+use gatehouse_proto::convert::params_from_pb;
 use gatehouse_proto::pb::authorization::v1 as pb;
 use gatehouse_proto::pb::authorization::v1::authorization_service_server::{
     AuthorizationService, AuthorizationServiceServer,
 };
+use gatehouse_proto::pb::common::v1::ScopeDescription;
+use gatehouse_runtime::registry_client::ClientApplication;
 use tonic::{Request, Response, Status};
 
 use crate::begin_authorization::Begin;
@@ -21,19 +25,38 @@ pub(crate) struct AuthorizationGrpc {
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+fn summary(app: ClientApplication) -> pb::ApplicationSummary {
+    pb::ApplicationSummary {
+        client_id: app.client.client_id.into_string(),
+        name: app.name,
+        description: app.description,
+        homepage_url: app.homepage_url,
+        logo_url: app.logo_url,
+    }
+}
+
+fn descriptions(entries: &[ScopeEntry]) -> Vec<ScopeDescription> {
+    entries.iter().map(ScopeDescription::from).collect()
+}
+
+/// An empty wire string is an absent parameter.
+fn given(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
 impl From<Begin> for pb::BeginAuthorizationResponse {
     fn from(begin: Begin) -> Self {
         use pb::begin_authorization_response::Outcome;
         let outcome = match begin {
             Begin::LoginRequired(application) => {
-                Outcome::LoginRequired(pb::LoginRequired { application: Some(application) })
+                Outcome::LoginRequired(pb::LoginRequired { application: Some(summary(application)) })
             }
             Begin::Redirect(uri) => Outcome::RedirectUri(uri),
             Begin::Consent(consent) => Outcome::ConsentRequired(pb::ConsentRequired {
                 request_id: consent.request_id,
-                application: Some(consent.application),
-                new_scopes: consent.new_scopes,
-                granted_scopes: consent.granted_scopes,
+                application: Some(summary(consent.application)),
+                new_scopes: descriptions(&consent.new_scopes),
+                granted_scopes: descriptions(&consent.granted_scopes),
                 redirect_uri: consent.redirect_uri,
             }),
         };
@@ -45,9 +68,10 @@ impl From<Begin> for pb::BeginAuthorizationResponse {
 impl AuthorizationService for AuthorizationGrpc {
     async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
         let request = request.into_inner();
-        let session = self.service.login(&request.username, &request.password, &request.client_address).await?;
+        let password = gatehouse_oauth::Password::new(request.password);
+        let session = self.service.login(&request.username, &password, &request.client_address).await?;
         Ok(Response::new(pb::LoginResponse {
-            session_token: session.token,
+            session_token: session.token.into_exposed(),
             csrf_token: session.record.csrf_token,
             expires_at: session.record.expires_at,
             expires_in: i64::try_from(self.service.config().session_ttl.as_secs()).unwrap_or(i64::MAX),
@@ -74,7 +98,7 @@ impl AuthorizationService for AuthorizationGrpc {
         request: Request<pb::BeginAuthorizationRequest>,
     ) -> RpcResult<pb::BeginAuthorizationResponse> {
         let request = request.into_inner();
-        let params = Params::new(request.parameters.into_iter().map(|p| (p.name, p.value)).collect());
+        let params = params_from_pb(request.parameters);
         let begin = self.service.begin_authorization(params, &request.session_token, request.seed_url).await?;
         Ok(Response::new(begin.into()))
     }
@@ -87,10 +111,11 @@ impl AuthorizationService for AuthorizationGrpc {
 
     async fn redeem_code(&self, request: Request<pb::RedeemCodeRequest>) -> RpcResult<pb::RedeemCodeResponse> {
         let request = request.into_inner();
-        let redeemed = self
-            .service
-            .redeem_code(&request.code, &request.client_id, &request.redirect_uri, &request.code_verifier)
-            .await?;
+        let code = AuthorizationCode::new(request.code);
+        let verifier = given(request.code_verifier).map(CodeVerifier::new);
+        let redirect_uri = given(request.redirect_uri);
+        let redeemed =
+            self.service.redeem_code(&code, &request.client_id, redirect_uri.as_deref(), verifier.as_ref()).await?;
         Ok(Response::new(pb::RedeemCodeResponse {
             code_id: redeemed.code_id,
             user_id: redeemed.user_id,
@@ -102,7 +127,7 @@ impl AuthorizationService for AuthorizationGrpc {
 
     async fn restore_code(&self, request: Request<pb::RestoreCodeRequest>) -> RpcResult<pb::RestoreCodeResponse> {
         let request = request.into_inner();
-        let restored = self.service.restore_code(&request.code, &request.client_id).await?;
+        let restored = self.service.restore_code(&AuthorizationCode::new(request.code), &request.client_id).await?;
         Ok(Response::new(pb::RestoreCodeResponse { restored }))
     }
 
@@ -111,7 +136,7 @@ impl AuthorizationService for AuthorizationGrpc {
         let grants = grants
             .into_iter()
             .map(|(grant, application)| pb::Grant {
-                application: Some(application),
+                application: Some(summary(application)),
                 scopes: grant.scopes.to_strings(),
                 created_at: grant.created_at,
                 last_used_at: grant.last_used_at.unwrap_or(0),

@@ -16,7 +16,6 @@ mod grpc;
 pub mod migration;
 mod record;
 mod redeem_code;
-mod registry;
 mod service;
 mod session;
 mod store;

@@ -82,11 +82,22 @@ impl From<SessionUser> for common::User {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SessionRecord {
     pub(crate) user: SessionUser,
     pub(crate) csrf_token: String,
     pub(crate) expires_at: i64,
+}
+
+/// The CSRF token is a secret of the session: never printed.
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("user", &self.user)
+            .field("csrf_token", &"(redacted)")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A validated authorization request in the cache, as stored.

@@ -1,7 +1,8 @@
 //! RedeemCode: the single use of an authorization code (RFC 6749 §4.1.3).
 
+use gatehouse_oauth::code_grant::{self, IssuedCode, Redemption, invalid_code};
 use gatehouse_oauth::secret::{RANDOM_CHARS_256_BITS, has_valid_checksum};
-use gatehouse_oauth::{OAuthError, SecretHash};
+use gatehouse_oauth::{AuthorizationCode, CodeVerifier, OAuthError};
 use gatehouse_runtime::kv::Taken;
 
 use crate::code::CODE_PREFIX;
@@ -23,10 +24,6 @@ pub(crate) struct Redeemed {
 /// Seconds within which a grant's "last used" time is not written again.
 const LAST_USED_GRANULARITY: i64 = 60;
 
-fn invalid_code() -> AuthzError {
-    OAuthError::invalid_grant("authorization code is invalid or expired").into()
-}
-
 impl Authorization {
     /// Redeems a code exactly once. The code is read first and checked;
     /// taking it and marking it used is then one atomic cache step, so of
@@ -38,25 +35,35 @@ impl Authorization {
     /// retry after a 503 is not mistaken for a replay.
     pub(crate) async fn redeem_code(
         &self,
-        code: &str,
+        code: &AuthorizationCode,
         client_id: &str,
-        redirect_uri: &str,
-        verifier: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&CodeVerifier>,
     ) -> AuthzResult<Redeemed> {
-        if !has_valid_checksum(code, CODE_PREFIX, RANDOM_CHARS_256_BITS) {
-            return Err(invalid_code());
+        if !has_valid_checksum(code.expose(), CODE_PREFIX, RANDOM_CHARS_256_BITS) {
+            return Err(invalid_code().into());
         }
-        let code_id = SecretHash::of(code).as_str().to_owned();
+        let code_id = code.hash().as_str().to_owned();
         let Some(bytes) = self.inner.kv.get(&key::code(&code_id)).await? else {
             return Err(match self.inner.kv.get(&key::code_used(&code_id)).await? {
                 Some(first) => self.replayed(&first, code_id, client_id),
-                None => invalid_code(),
+                None => invalid_code().into(),
             });
         };
         let record: CodeRecord = record::decode(&bytes)?;
-        if let Err(refused) = check(&record, client_id, redirect_uri, verifier) {
+        let request = &record.request;
+        let challenge = request.code_challenge();
+        let issued = IssuedCode {
+            client_id: &request.client_id,
+            redirect_uri: &request.redirect_uri,
+            redirect_uri_given: request.redirect_uri_given,
+            code_challenge: challenge.as_ref(),
+            expires_at: record.expires_at,
+        };
+        let presented = Redemption { client_id, redirect_uri, code_verifier };
+        if let Err(refused) = code_grant::check(&issued, &presented, self.now()) {
             self.take(&code_id, &bytes).await?;
-            return Err(refused);
+            return Err(refused.into());
         }
         // The user may have revoked the application since the code was issued.
         let grant = self.inner.grants.grant(&record.user_id, client_id).await?;
@@ -69,7 +76,7 @@ impl Authorization {
             Taken::Value(_) => {}
             Taken::Marked(first) => return Err(self.replayed(&first, code_id, client_id)),
             // Expired between the read and now.
-            Taken::Missing => return Err(invalid_code()),
+            Taken::Missing => return Err(invalid_code().into()),
         }
         // "Last used" is kept to the minute, as the registry keeps a secret's:
         // writing it at every redemption made each code exchange a write on
@@ -104,11 +111,11 @@ impl Authorization {
     /// tokens exist leaves the code redeemable, so the client's retry after
     /// a 503 is a redemption, not a replay. Only the client the code was
     /// issued to may; a code that expired meanwhile stays gone.
-    pub(crate) async fn restore_code(&self, code: &str, client_id: &str) -> AuthzResult<bool> {
-        if !has_valid_checksum(code, CODE_PREFIX, RANDOM_CHARS_256_BITS) {
+    pub(crate) async fn restore_code(&self, code: &AuthorizationCode, client_id: &str) -> AuthzResult<bool> {
+        if !has_valid_checksum(code.expose(), CODE_PREFIX, RANDOM_CHARS_256_BITS) {
             return Ok(false);
         }
-        let code_id = SecretHash::of(code).as_str().to_owned();
+        let code_id = code.hash().as_str().to_owned();
         let Some(mark) = self.inner.kv.get(&key::code_used(&code_id)).await? else {
             return Ok(false);
         };
@@ -148,33 +155,4 @@ fn used_mark(code_id: &str, record: &[u8]) -> Vec<u8> {
 fn split_mark(mark: &[u8]) -> Option<(&[u8], &[u8])> {
     let at = mark.iter().position(|b| *b == b'\n')?;
     Some((&mark[..at], &mark[at + 1..]))
-}
-
-/// The checks of RFC 6749 §4.1.3 and RFC 7636 §4.6 on a code's record.
-fn check(record: &CodeRecord, client_id: &str, redirect_uri: &str, verifier: &str) -> AuthzResult<()> {
-    let request = &record.request;
-    if request.client_id != client_id {
-        return Err(OAuthError::invalid_grant("authorization code was issued to another client").into());
-    }
-    let redirect_ok = if request.redirect_uri_given {
-        redirect_uri == request.redirect_uri
-    } else {
-        redirect_uri.is_empty() || redirect_uri == request.redirect_uri
-    };
-    if !redirect_ok {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
-    }
-    match (request.code_challenge(), verifier.is_empty()) {
-        (Some(challenge), false) => challenge.verify(verifier)?,
-        (Some(_), true) => return Err(OAuthError::invalid_grant("code_verifier is required (PKCE)").into()),
-        // A verifier for a request without a challenge is a PKCE downgrade attempt (RFC 9700 §2.1.1).
-        (None, false) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier given but the authorization request had no code_challenge",
-            )
-            .into());
-        }
-        (None, true) => {}
-    }
-    Ok(())
 }

@@ -4,21 +4,13 @@ use std::sync::Arc;
 
 use gatehouse_client::Upstream;
 use gatehouse_oauth::{Clock, ScopeCatalogue};
-use gatehouse_proto::pb::common::v1::ScopeDescription;
 use gatehouse_runtime::kv::Kv;
+use gatehouse_runtime::registry_client::RegistryClient;
 use tokio::sync::OnceCell;
 
 use crate::config::AuthorizationConfig;
 use crate::error::{AuthzError, AuthzResult};
-use crate::registry::Registry;
 use crate::store::GrantStore;
-
-/// The scope catalogue as the registry serves it: rules and display texts.
-#[derive(Debug)]
-pub(crate) struct Scopes {
-    pub(crate) catalogue: ScopeCatalogue,
-    pub(crate) descriptions: Vec<ScopeDescription>,
-}
 
 /// The authorization service: cheap to clone.
 #[derive(Debug, Clone)]
@@ -31,9 +23,9 @@ pub(crate) struct Inner {
     pub(crate) config: AuthorizationConfig,
     pub(crate) grants: Arc<dyn GrantStore>,
     pub(crate) kv: Arc<dyn Kv>,
-    pub(crate) registry: Registry,
+    pub(crate) registry: RegistryClient,
     pub(crate) clock: Arc<dyn Clock>,
-    scopes: OnceCell<Arc<Scopes>>,
+    scopes: OnceCell<Arc<ScopeCatalogue>>,
 }
 
 impl Authorization {
@@ -44,7 +36,8 @@ impl Authorization {
         registry: Upstream,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let inner = Inner { config, grants, kv, registry: Registry::new(registry), clock, scopes: OnceCell::new() };
+        let inner =
+            Inner { config, grants, kv, registry: RegistryClient::new(registry), clock, scopes: OnceCell::new() };
         Self { inner: Arc::new(inner) }
     }
 
@@ -56,17 +49,18 @@ impl Authorization {
         &self.inner.config
     }
 
-    /// The catalogue, fetched from the registry once: it is static configuration there.
-    pub(crate) async fn scopes(&self) -> AuthzResult<Arc<Scopes>> {
+    /// The catalogue (rules and display texts), fetched from the registry
+    /// once: it is static configuration there.
+    pub(crate) async fn scopes(&self) -> AuthzResult<Arc<ScopeCatalogue>> {
         self.inner
             .scopes
             .get_or_try_init(|| async {
-                let descriptions = self.inner.registry.scopes().await?;
-                let catalogue = ScopeCatalogue::new(
-                    descriptions.iter().map(|d| (d.name.clone(), d.description.clone(), d.description_zh.clone())),
-                )
-                .map_err(|e| AuthzError::InvalidArgument(format!("registry scope catalogue: {e}")))?;
-                Ok(Arc::new(Scopes { catalogue, descriptions }))
+                let descriptions = self.inner.registry.scopes().await.map_err(AuthzError::Registry)?;
+                let catalogue =
+                    ScopeCatalogue::new(descriptions.into_iter().map(|d| (d.name, d.description, d.description_zh)))
+                        // The registry validated its catalogue at start: not the caller's fault.
+                        .map_err(|e| AuthzError::Internal(format!("the registry's scope catalogue: {e}")))?;
+                Ok(Arc::new(catalogue))
             })
             .await
             .cloned()

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
-use gatehouse_oauth::{SecretHash, random_token};
+use gatehouse_oauth::{Password, SecretHash, SessionToken, random_token};
 use gatehouse_proto::pb::common::v1::User;
 
 use crate::error::{AuthzError, AuthzResult};
@@ -16,7 +16,7 @@ const SESSION_PREFIX: &str = "gss_";
 /// A session just opened.
 #[derive(Debug)]
 pub(crate) struct NewSession {
-    pub(crate) token: String,
+    pub(crate) token: SessionToken,
     pub(crate) record: SessionRecord,
 }
 
@@ -28,7 +28,7 @@ impl Authorization {
     /// Checks credentials and opens a session. An unknown user and a wrong
     /// password give the same error after the same work (the registry
     /// verifies against a dummy hash).
-    pub(crate) async fn login(&self, username: &str, password: &str, address: &str) -> AuthzResult<NewSession> {
+    pub(crate) async fn login(&self, username: &str, password: &Password, address: &str) -> AuthzResult<NewSession> {
         let throttle = self.config().throttle;
         let pair = key::fail_pair(&username_key(username), address);
         let by_address = key::fail_address(address);
@@ -38,7 +38,8 @@ impl Authorization {
                 return Err(AuthzError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) });
             }
         }
-        let Some(user) = self.inner.registry.verify_password(username, password).await? else {
+        let Some(user) = self.inner.registry.verify_password(username, password).await.map_err(AuthzError::Registry)?
+        else {
             self.inner.kv.incr(&pair, throttle.window).await?;
             self.inner.kv.incr(&by_address, throttle.window).await?;
             return Err(AuthzError::InvalidCredentials);
@@ -62,7 +63,7 @@ impl Authorization {
         };
         // Keyed by the token's hash: a leak of the cache does not leak sessions.
         self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;
-        Ok(NewSession { token, record })
+        Ok(NewSession { token: SessionToken::new(token), record })
     }
 
     /// The session of `token`, if it is live.

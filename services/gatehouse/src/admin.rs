@@ -5,7 +5,6 @@ use std::io::BufRead;
 
 use anyhow::{Context, bail};
 use gatehouse_client::Upstream;
-use gatehouse_oauth::GrantType;
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
@@ -88,15 +87,11 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn grant_types(values: &[String]) -> anyhow::Result<Vec<i32>> {
-    values
-        .iter()
-        .map(|value| {
-            GrantType::parse(value).map(|grant| common::GrantType::from(grant) as i32).with_context(|| {
-                format!("--grant-type {value:?}: use authorization_code, refresh_token or client_credentials")
-            })
-        })
-        .collect()
+/// `--grant-type` values, checked here so that a typo fails before any call.
+fn grant_types(values: &[String]) -> anyhow::Result<Vec<String>> {
+    let grants =
+        gatehouse_proto::convert::grant_types_from_pb(values).map_err(|e| anyhow::anyhow!("--grant-type: {e}"))?;
+    Ok(gatehouse_proto::convert::grant_types_to_pb(&grants))
 }
 
 pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {

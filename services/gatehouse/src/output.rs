@@ -1,7 +1,7 @@
 //! What the CLI prints: aligned text for people, one JSON document for scripts.
 
 use gatehouse_gateway::render::json::{
-    application as application_json, client_type, grant_types, secret as secret_json, user as user_json,
+    application as application_json, client_type, secret as secret_json, user as user_json,
 };
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
@@ -51,7 +51,7 @@ pub(crate) fn application(format: OutputFormat, app: Option<&pb::Application>, n
                 ("name", app.name.clone()),
                 ("type", client_type(app.client_type).to_owned()),
                 ("redirect uris", app.redirect_uris.join(" ")),
-                ("grant types", grant_types(&app.grant_types).join(" ")),
+                ("grant types", app.grant_types.join(" ")),
                 ("scopes", app.scopes.join(" ")),
             ];
             for secret in &app.secrets {

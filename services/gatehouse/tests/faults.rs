@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use gatehouse_proto::pb::common::v1 as common_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase, test_kv_prefix};
@@ -604,9 +605,8 @@ async fn replicas_with_moved_clocks_agree_on_expiry() {
     let mut issued = Vec::new();
     for index in 0..3 {
         let request = token_pb::ExchangeRequest {
-            grant_type: "client_credentials".to_owned(),
             client: Some(credentials.clone()),
-            ..Default::default()
+            parameters: vec![common_pb::Parameter { name: "grant_type".into(), value: "client_credentials".into() }],
         };
         let answer = stack.replica(index).await.exchange(request).await.unwrap().into_inner();
         issued.push(answer.access_token);
@@ -636,14 +636,13 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
     let redis = OwnRedis::start().await;
     let stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
     let exchange = |secret: &str| token_pb::ExchangeRequest {
-        grant_type: "client_credentials".to_owned(),
+        parameters: vec![common_pb::Parameter { name: "grant_type".into(), value: "client_credentials".into() }],
         client: Some(token_pb::ClientCredentials {
             client_id: stack.client_id.clone(),
             client_secret: secret.to_owned(),
             method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
             client_address: String::new(),
         }),
-        ..Default::default()
     };
     // Both replicas authenticate (and keep) the old secret.
     for index in 0..2 {

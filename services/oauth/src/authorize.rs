@@ -26,6 +26,18 @@ pub struct ClientPolicy {
     pub scopes: ScopeSet,
 }
 
+impl From<&crate::client::RegisteredClient> for ClientPolicy {
+    fn from(client: &crate::client::RegisteredClient) -> Self {
+        Self {
+            client_id: client.client_id.clone(),
+            client_type: client.client_type,
+            redirect_uris: client.redirect_uris.clone(),
+            allows_authorization_code: client.allows(crate::GrantType::AuthorizationCode),
+            scopes: client.scopes.clone(),
+        }
+    }
+}
+
 /// A failed authorization request, and where its error may be shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {

@@ -1,5 +1,8 @@
 //! Client identity: client ids and client types (RFC 6749 §2).
 
+use crate::grant::GrantType;
+use crate::redirect_uri::RedirectUri;
+use crate::scope::ScopeSet;
 use crate::secret::random_token;
 
 /// A client identifier (RFC 6749 §2.2): public, not a secret.
@@ -32,6 +35,13 @@ impl ClientId {
     }
 }
 
+/// Client ids are public: they print as themselves.
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// RFC 6749 §2.1 client types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientType {
@@ -55,6 +65,24 @@ impl ClientType {
             "public" => Some(Self::Public),
             _ => None,
         }
+    }
+}
+
+/// A registered application as the OAuth rules need it: what the token and
+/// authorization endpoints decide on. The registry owns it; the other
+/// services receive it through the typed registry client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredClient {
+    pub client_id: ClientId,
+    pub client_type: ClientType,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: ScopeSet,
+}
+
+impl RegisteredClient {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
     }
 }
 

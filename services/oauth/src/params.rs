@@ -65,6 +65,31 @@ impl Params {
     }
 }
 
+/// Parameters that must never travel in a URL (RFC 6749 §2.3.1, §3.2: URLs
+/// end up in logs, proxies and browser history).
+pub const SECRET_PARAMETERS: [&str; 7] =
+    ["client_secret", "code", "code_verifier", "refresh_token", "token", "password", "client_assertion"];
+
+impl Params {
+    /// The parameters of a request to the token, revocation or
+    /// introspection endpoint: a form body (RFC 6749 §3.2, RFC 7009 §2.1,
+    /// RFC 7662 §2.1), and no credential in the URL.
+    pub fn endpoint_form(content_type: Option<&str>, query: Option<&str>, body: &[u8]) -> Result<Self, OAuthError> {
+        let query = Self::from_form(query.unwrap_or_default().as_bytes());
+        if query.has_any(&SECRET_PARAMETERS) {
+            return Err(OAuthError::invalid_request(
+                "credentials and tokens must be sent in the request body, never in the URL",
+            ));
+        }
+        let form =
+            content_type.is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        }
+        Ok(Self::from_form(body))
+    }
+}
+
 /// A parameter's name as it may appear in an error description: the
 /// request's own text, so only when it is a short plain name.
 fn safe_name(name: &str) -> &str {
@@ -102,6 +127,16 @@ mod tests {
         let p = params(&[("client_secret", "hunter2"), ("code", "gac_x")]);
         let shown = format!("{p:?}");
         assert!(shown.contains("client_secret") && !shown.contains("hunter2") && !shown.contains("gac_x"));
+    }
+
+    #[test]
+    fn endpoint_forms_keep_credentials_out_of_the_url() {
+        const FORM: Option<&str> = Some("application/x-www-form-urlencoded; charset=UTF-8");
+        let ok = Params::endpoint_form(FORM, Some("x=1"), b"token=abc").unwrap();
+        assert_eq!(ok.single("token").unwrap(), Some("abc"));
+        assert!(Params::endpoint_form(FORM, Some("client_secret=s"), b"").is_err());
+        assert!(Params::endpoint_form(Some("application/json"), None, b"{}").is_err());
+        assert!(Params::endpoint_form(None, None, b"token=abc").is_err());
     }
 
     #[test]

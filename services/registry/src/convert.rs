@@ -41,7 +41,7 @@ impl From<Application> for pb::Application {
             logo_url: app.logo_url,
             redirect_uris: app.redirect_uris.iter().map(RedirectUri::as_str).map(str::to_owned).collect(),
             client_type: common::ClientType::from(app.client_type) as i32,
-            grant_types: app.grant_types.into_iter().map(|g| common::GrantType::from(g) as i32).collect(),
+            grant_types: grant_types_to_pb(&app.grant_types),
             scopes: app.scopes.to_strings(),
             secrets: app.secrets.into_iter().map(Into::into).collect(),
             created_at: app.created_at,
@@ -50,7 +50,7 @@ impl From<Application> for pb::Application {
     }
 }
 
-use gatehouse_proto::convert::{client_type_from_pb, grant_types_from_pb};
+use gatehouse_proto::convert::{client_type_from_pb, grant_types_from_pb, grant_types_to_pb};
 
 use crate::error::RegistryError;
 use crate::model::{ApplicationPatch, NewApplication, NewUser};

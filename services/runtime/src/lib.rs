@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod kv;
 pub mod metrics;
 pub mod observe;
+pub mod registry_client;
 pub mod shed;
 pub mod shutdown;
 pub mod telemetry;

@@ -5,25 +5,24 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use gatehouse_client::Upstream;
-use gatehouse_oauth::{ClientType, Clock, GrantType, OAuthError, Scope, ScopeSet, SecretHash};
-use gatehouse_proto::convert::{client_type_from_pb, grant_type_from_pb};
+use gatehouse_oauth::{AuthorizationCode, ClientAuthentication, Clock, CodeVerifier, OAuthError, RegisteredClient};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{RedeemCodeRequest, RedeemCodeResponse};
-use gatehouse_proto::pb::registry::v1::AuthenticateClientRequest;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
-use gatehouse_proto::pb::token::v1::ClientCredentials;
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
+use gatehouse_runtime::registry_client::RegistryClient;
 use tonic::Status;
 
 use crate::error::{TokenError, TokenResult};
 
 /// An authenticated client, as the token rules need it.
+pub(crate) type Client = RegisteredClient;
+
+/// Client credentials as presented, and the address they came from (for
+/// the failure throttle; empty for internal callers).
 #[derive(Debug, Clone)]
-pub(crate) struct Client {
-    pub(crate) client_id: String,
-    pub(crate) client_type: ClientType,
-    pub(crate) grant_types: Vec<GrantType>,
-    pub(crate) scopes: ScopeSet,
+pub(crate) struct Presented {
+    pub(crate) auth: ClientAuthentication,
+    pub(crate) address: String,
 }
 
 /// What RedeemCode answered.
@@ -38,7 +37,7 @@ pub(crate) enum Redeemed {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
-    registry: Upstream,
+    registry: RegistryClient,
     authorization: Upstream,
     authenticated: Arc<AuthCache>,
 }
@@ -60,8 +59,8 @@ struct AuthCache {
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
 impl AuthCache {
-    fn key(credentials: &ClientCredentials) -> (String, String) {
-        (credentials.client_id.clone(), SecretHash::of(&credentials.client_secret).as_str().to_owned())
+    fn key(credentials: &Presented) -> (String, String) {
+        (credentials.auth.client_id.clone(), credentials.auth.secret.hash().as_str().to_owned())
     }
 
     fn get(&self, key: &(String, String)) -> Option<Client> {
@@ -112,45 +111,32 @@ impl Clients {
     ) -> Self {
         let ttl = i64::try_from(auth_cache.as_secs()).unwrap_or(i64::MAX);
         let authenticated = Arc::new(AuthCache { ttl, clock, entries: RwLock::default() });
-        Self { registry, authorization, authenticated }
+        Self { registry: RegistryClient::new(registry), authorization, authenticated }
     }
 
     /// A successful authentication of these credentials kept from the last
     /// few seconds (a correct secret: nothing to throttle).
-    pub(crate) fn kept(&self, credentials: &ClientCredentials) -> Option<Client> {
-        if credentials.client_id.is_empty() {
+    pub(crate) fn kept(&self, credentials: &Presented) -> Option<Client> {
+        if credentials.auth.client_id.is_empty() {
             return None;
         }
         self.authenticated.get(&AuthCache::key(credentials))
     }
 
     /// Authenticates the client (RFC 6749 §2.3); every failure is `invalid_client`.
-    pub(crate) async fn authenticate(&self, credentials: Option<&ClientCredentials>) -> TokenResult<Client> {
-        let Some(credentials) = credentials.filter(|c| !c.client_id.is_empty()) else {
+    pub(crate) async fn authenticate(&self, credentials: Option<&Presented>) -> TokenResult<Client> {
+        let Some(credentials) = credentials.filter(|c| !c.auth.client_id.is_empty()) else {
             return Err(OAuthError::invalid_client("client authentication is missing").into());
         };
         let key = AuthCache::key(credentials);
         if let Some(client) = self.authenticated.get(&key) {
             return Ok(client);
         }
-        let request = AuthenticateClientRequest {
-            client_id: credentials.client_id.clone(),
-            client_secret: credentials.client_secret.clone(),
-        };
-        let mut registry = RegistryServiceClient::new(self.registry.clone());
-        let app = registry
-            .authenticate_client(request)
+        let client = self
+            .registry
+            .authenticate_client(&credentials.auth)
             .await
-            .map_err(|status| upstream("registry", status))?
-            .into_inner()
-            .application
-            .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-        let client = Client {
-            client_type: client_type_from_pb(app.client_type).ok().flatten().unwrap_or(ClientType::Confidential),
-            grant_types: app.grant_types.iter().filter_map(|g| grant_type_from_pb(*g).ok()).collect(),
-            scopes: ScopeSet::from_scopes(app.scopes.iter().filter_map(|s| Scope::parse(s))),
-            client_id: app.client_id,
-        };
+            .map_err(|status| upstream("registry", status))?;
         self.authenticated.put(key, &client);
         Ok(client)
     }
@@ -163,10 +149,10 @@ impl Clients {
     /// Gives a redeemed code back (its tokens could not be stored). Best
     /// effort: when it fails too, the client's retry is refused as a replay
     /// and the user starts over.
-    pub(crate) async fn restore(&self, code: &str, client_id: &str) {
+    pub(crate) async fn restore(&self, code: &AuthorizationCode, client_id: &str) {
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         let request = gatehouse_proto::pb::authorization::v1::RestoreCodeRequest {
-            code: code.to_owned(),
+            code: code.expose().to_owned(),
             client_id: client_id.to_owned(),
         };
         if let Err(status) = authorization.restore_code(request).await {
@@ -174,7 +160,21 @@ impl Clients {
         }
     }
 
-    pub(crate) async fn redeem(&self, request: RedeemCodeRequest) -> TokenResult<Redeemed> {
+    /// Redeems a code at the authorization service, which checks the
+    /// client, the redirect URI and PKCE.
+    pub(crate) async fn redeem(
+        &self,
+        code: &AuthorizationCode,
+        client_id: &str,
+        redirect_uri: Option<String>,
+        code_verifier: Option<CodeVerifier>,
+    ) -> TokenResult<Redeemed> {
+        let request = RedeemCodeRequest {
+            code: code.expose().to_owned(),
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.unwrap_or_default(),
+            code_verifier: code_verifier.map(CodeVerifier::into_exposed).unwrap_or_default(),
+        };
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         match authorization.redeem_code(request).await {
             Ok(response) => Ok(Redeemed::Granted(response.into_inner())),

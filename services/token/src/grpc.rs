@@ -1,10 +1,12 @@
 //! The tonic adapter of the token service.
 
+use gatehouse_proto::convert::{client_credentials_from_pb, params_from_pb};
 use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
 use tonic::{Request, Response, Status};
 
 use crate::cache::ActiveToken;
+use crate::clients::Presented;
 use crate::issue::Minted;
 use crate::revoke::Subject;
 use crate::service::TokenService;
@@ -20,13 +22,21 @@ pub(crate) struct TokenGrpc {
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+/// The presented credentials of a request, if it carries any.
+fn presented(client: Option<pb::ClientCredentials>) -> Option<Presented> {
+    client.map(|pb| {
+        let (auth, address) = client_credentials_from_pb(pb);
+        Presented { auth, address }
+    })
+}
+
 impl From<Minted> for pb::ExchangeResponse {
     fn from(minted: Minted) -> Self {
         Self {
-            access_token: minted.access_token,
+            access_token: minted.access_token.into_exposed(),
             token_type: "bearer".to_owned(),
             expires_in: minted.expires_in,
-            refresh_token: minted.refresh_token.unwrap_or_default(),
+            refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
         }
     }
@@ -51,12 +61,16 @@ fn introspection(active: Option<ActiveToken>) -> pb::IntrospectResponse {
 #[tonic::async_trait]
 impl TokenServiceRpc for TokenGrpc {
     async fn exchange(&self, request: Request<pb::ExchangeRequest>) -> RpcResult<pb::ExchangeResponse> {
-        Ok(Response::new(self.service.exchange(request.into_inner()).await?.into()))
+        let request = request.into_inner();
+        let client = presented(request.client);
+        let minted = self.service.exchange(client.as_ref(), &params_from_pb(request.parameters)).await?;
+        Ok(Response::new(minted.into()))
     }
 
     async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {
         let request = request.into_inner();
-        let active = self.service.introspect(&request.token, request.client.as_ref(), &request.required_scopes).await?;
+        let client = presented(request.client);
+        let active = self.service.introspect(&request.token, client.as_ref(), &request.required_scopes).await?;
         Ok(Response::new(introspection(active)))
     }
 
@@ -66,12 +80,8 @@ impl TokenServiceRpc for TokenGrpc {
     ) -> RpcResult<pb::BatchIntrospectResponse> {
         let mut results = Vec::new();
         for item in request.into_inner().requests {
-            let active = match self.service.introspect(&item.token, item.client.as_ref(), &item.required_scopes).await {
-                Ok(active) => active,
-                // A failed scope check is "not active" here; a storage failure fails the batch.
-                Err(crate::error::TokenError::OAuth(_)) => None,
-                Err(error) => return Err(error.into()),
-            };
+            let client = presented(item.client);
+            let active = self.service.introspect_in_batch(&item.token, client.as_ref(), &item.required_scopes).await?;
             results.push(introspection(active));
         }
         Ok(Response::new(pb::BatchIntrospectResponse { results }))
@@ -79,7 +89,7 @@ impl TokenServiceRpc for TokenGrpc {
 
     async fn revoke(&self, request: Request<pb::RevokeRequest>) -> RpcResult<pb::RevokeResponse> {
         let request = request.into_inner();
-        self.service.revoke(&request.token, request.client.as_ref()).await?;
+        self.service.revoke(&request.token, presented(request.client).as_ref()).await?;
         Ok(Response::new(pb::RevokeResponse {}))
     }
 

@@ -2,11 +2,11 @@
 
 use gatehouse_oauth::token::TokenKind;
 use gatehouse_oauth::{OAuthError, OAuthErrorCode, SecretHash};
-use gatehouse_proto::pb::token::v1::ClientCredentials;
 
 use gatehouse_runtime::metrics::{ResultLabels, metrics};
 
 use crate::cache::{ActiveToken, Cached, Read};
+use crate::clients::Presented;
 use crate::error::TokenResult;
 use crate::service::TokenService;
 use crate::store::Revoked;
@@ -61,13 +61,28 @@ impl TokenService {
         Ok(self.inner.store.find(SecretHash::of(token).as_str()).await?.is_some())
     }
 
+    /// One item of a batch: a token refused by the options (inactive, a
+    /// missing scope, a caller that may not introspect) is "not active";
+    /// only a failure of the service fails the whole batch.
+    pub(crate) async fn introspect_in_batch(
+        &self,
+        token: &str,
+        client: Option<&Presented>,
+        required_scopes: &[String],
+    ) -> TokenResult<Option<ActiveToken>> {
+        match self.introspect(token, client, required_scopes).await {
+            Err(crate::error::TokenError::OAuth(_)) => Ok(None),
+            other => other,
+        }
+    }
+
     /// Introspection with the options of the RPC: with `client`, only that
     /// client's tokens are active (the HTTP endpoint); with `required_scopes`,
     /// an inactive token is `invalid_token` and a missing scope `insufficient_scope`.
     pub(crate) async fn introspect(
         &self,
         token: &str,
-        client: Option<&ClientCredentials>,
+        client: Option<&Presented>,
         required_scopes: &[String],
     ) -> TokenResult<Option<ActiveToken>> {
         let caller = match client {
@@ -91,9 +106,9 @@ impl TokenService {
             && let Some(caller) = &caller
             && !self.exists(token).await?
         {
-            self.unknown_token(&caller.client_id).await?;
+            self.unknown_token(caller.client_id.as_str()).await?;
         }
-        let active = active.filter(|a| caller.as_ref().is_none_or(|c| c.client_id == a.client_id));
+        let active = active.filter(|a| caller.as_ref().is_none_or(|c| c.client_id.as_str() == a.client_id));
         let result = if active.is_some() { "active" } else { "inactive" };
         metrics().introspections.get_or_create(&ResultLabels { result }).inc();
         if required_scopes.is_empty() {

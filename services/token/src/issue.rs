@@ -1,8 +1,8 @@
 //! Minting tokens for one grant (a "family": what one code or one
 //! client_credentials request issued, plus its refresh rotations).
 
-use gatehouse_oauth::SecretHash;
 use gatehouse_oauth::token::TokenKind;
+use gatehouse_oauth::{AccessToken, RefreshToken, SecretHash};
 
 use crate::service::TokenService;
 use crate::store::TokenRecord;
@@ -17,11 +17,12 @@ pub(crate) struct Family {
     pub(crate) username: String,
 }
 
-/// Tokens just minted: the clear texts (returned once) and their records.
+/// Tokens just minted: the clear texts (returned once, never printed) and
+/// their records.
 #[derive(Debug)]
 pub(crate) struct Minted {
-    pub(crate) access_token: String,
-    pub(crate) refresh_token: Option<String>,
+    pub(crate) access_token: AccessToken,
+    pub(crate) refresh_token: Option<RefreshToken>,
     pub(crate) expires_in: i64,
     pub(crate) scopes: Vec<String>,
     pub(crate) records: Vec<TokenRecord>,
@@ -65,8 +66,8 @@ impl TokenService {
             token
         });
         Minted {
-            access_token,
-            refresh_token,
+            access_token: AccessToken::new(access_token),
+            refresh_token: refresh_token.map(RefreshToken::new),
             expires_in: seconds(self.config().access_ttl),
             scopes: access_scopes.to_vec(),
             records,

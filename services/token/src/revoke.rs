@@ -3,8 +3,8 @@
 
 use gatehouse_oauth::SecretHash;
 use gatehouse_oauth::token::TokenKind;
-use gatehouse_proto::pb::token::v1::ClientCredentials;
 
+use crate::clients::Presented;
 use crate::error::TokenResult;
 use crate::service::TokenService;
 use crate::store::RevokeScope;
@@ -26,16 +26,16 @@ impl TokenService {
     /// unknown token, or one of another client, is left alone and the answer
     /// is the same success (RFC 7009 §2.2), so that a client learns nothing
     /// about tokens that are not its own.
-    pub(crate) async fn revoke(&self, token: &str, client: Option<&ClientCredentials>) -> TokenResult<()> {
+    pub(crate) async fn revoke(&self, token: &str, client: Option<&Presented>) -> TokenResult<()> {
         let client = self.authenticate_client(client).await?;
         let Some(kind) = TokenKind::of(token) else {
-            return self.unknown_token(&client.client_id).await;
+            return self.unknown_token(client.client_id.as_str()).await;
         };
         let hash = SecretHash::of(token);
         let Some(record) = self.inner.store.find(hash.as_str()).await? else {
-            return self.unknown_token(&client.client_id).await;
+            return self.unknown_token(client.client_id.as_str()).await;
         };
-        if record.client_id != client.client_id {
+        if record.client_id != client.client_id.as_str() {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");
             return Ok(());
         }

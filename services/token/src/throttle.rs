@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use gatehouse_oauth::OAuthErrorCode;
-use gatehouse_proto::pb::token::v1::ClientCredentials;
 
+use crate::clients::Presented;
 use crate::error::{TokenError, TokenResult};
 use crate::service::TokenService;
 
@@ -41,14 +41,14 @@ impl Default for ThrottleLimits {
     }
 }
 
-fn auth_keys(credentials: &ClientCredentials) -> Option<[String; 2]> {
-    let address = credentials.client_address.as_str();
+fn auth_keys(credentials: &Presented) -> Option<[String; 2]> {
+    let address = credentials.address.as_str();
     if address.is_empty() {
         // Internal callers over gRPC give no address: nothing to key on.
         return None;
     }
     // The client id as sent is attacker text: keyed by its hash, bounded in size.
-    let client = gatehouse_oauth::SecretHash::of(&credentials.client_id);
+    let client = gatehouse_oauth::SecretHash::of(&credentials.auth.client_id);
     Some([
         format!("throttle:client-auth:{}:{address}", client.as_str()),
         format!("throttle:client-auth-addr:{address}"),
@@ -84,14 +84,14 @@ impl TokenService {
 
     /// Before authenticating: refused when this client and address, or
     /// this address, failed too often.
-    pub(crate) async fn check_auth_throttle(&self, credentials: &ClientCredentials) -> TokenResult<()> {
+    pub(crate) async fn check_auth_throttle(&self, credentials: &Presented) -> TokenResult<()> {
         let Some([pair, address]) = auth_keys(credentials) else { return Ok(()) };
         let limits = self.config().throttle;
         self.over_limit(&[(&pair, limits.per_client_address), (&address, limits.per_address)]).await
     }
 
     /// After an authentication failed (`invalid_client`).
-    pub(crate) async fn count_auth_failure(&self, credentials: &ClientCredentials, error: &TokenError) {
+    pub(crate) async fn count_auth_failure(&self, credentials: &Presented, error: &TokenError) {
         let failed = matches!(error, TokenError::OAuth(oauth) if oauth.code == OAuthErrorCode::InvalidClient);
         if let (true, Some([pair, address])) = (failed, auth_keys(credentials)) {
             self.count(&[&pair, &address], self.config().throttle.auth_window).await;
@@ -102,7 +102,7 @@ impl TokenService {
     /// limits, and each `invalid_client` counted.
     pub(crate) async fn authenticate_client(
         &self,
-        credentials: Option<&ClientCredentials>,
+        credentials: Option<&Presented>,
     ) -> TokenResult<crate::clients::Client> {
         if let Some(credentials) = credentials {
             // A kept success means the secret was right moments ago: no

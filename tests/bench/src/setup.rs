@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
-use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 
@@ -188,11 +188,7 @@ impl Gatehouse {
                 name: "bench".into(),
                 redirect_uris: vec![CALLBACK.into()],
                 client_type: ClientType::Confidential as i32,
-                grant_types: vec![
-                    GrantType::AuthorizationCode as i32,
-                    GrantType::RefreshToken as i32,
-                    GrantType::ClientCredentials as i32,
-                ],
+                grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
                 scopes: vec!["user".into()],
                 ..Default::default()
             })

@@ -122,7 +122,7 @@ pub(crate) const REDIRECT: &str = "https://app.example/callback";
 /// registry at `registry_port`, and an application of hers allowed every
 /// grant and the `user` scope; returns (client id, client secret).
 pub(crate) async fn alice_and_her_app(registry_port: u16) -> (String, String) {
-    use gatehouse_proto::pb::common::v1::{ClientType, GrantType};
+    use gatehouse_proto::pb::common::v1::ClientType;
     use gatehouse_proto::pb::registry::v1 as registry_pb;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
         .unwrap()
@@ -137,11 +137,7 @@ pub(crate) async fn alice_and_her_app(registry_port: u16) -> (String, String) {
             name: "Alice's app".to_owned(),
             redirect_uris: vec![REDIRECT.to_owned()],
             client_type: ClientType::Confidential as i32,
-            grant_types: vec![
-                GrantType::AuthorizationCode as i32,
-                GrantType::RefreshToken as i32,
-                GrantType::ClientCredentials as i32,
-            ],
+            grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
             scopes: vec!["user".to_owned()],
             ..Default::default()
         })

@@ -1,9 +1,7 @@
 //! `authorization_code` (RFC 6749 §4.1.3): the code is redeemed by the
 //! authorization service, which checks client, redirect URI and PKCE.
 
-use gatehouse_oauth::{GrantType, OAuthError};
-use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
-use gatehouse_proto::pb::token::v1::ExchangeRequest;
+use gatehouse_oauth::{AuthorizationCode, CodeVerifier, GrantType, OAuthError};
 
 use super::family_id;
 use crate::clients::{Client, Redeemed};
@@ -13,20 +11,18 @@ use crate::service::TokenService;
 use crate::store::RevokeScope;
 
 impl TokenService {
-    pub(crate) async fn authorization_code(&self, client: &Client, request: &ExchangeRequest) -> TokenResult<Minted> {
-        if request.code.is_empty() {
-            return Err(OAuthError::invalid_request("code is missing").into());
-        }
+    pub(crate) async fn authorization_code(
+        &self,
+        client: &Client,
+        code: AuthorizationCode,
+        redirect_uri: Option<String>,
+        code_verifier: Option<CodeVerifier>,
+    ) -> TokenResult<Minted> {
         // Read before the code is redeemed: a revocation of the grant that
         // records itself after this point is found once the tokens are stored.
         let watermark = self.inner.store.revocation_watermark().await?;
-        let redeem = RedeemCodeRequest {
-            code: request.code.clone(),
-            client_id: client.client_id.clone(),
-            redirect_uri: request.redirect_uri.clone(),
-            code_verifier: request.code_verifier.clone(),
-        };
-        let granted = match self.inner.clients.redeem(redeem).await? {
+        let redeemed = self.inner.clients.redeem(&code, client.client_id.as_str(), redirect_uri, code_verifier).await?;
+        let granted = match redeemed {
             Redeemed::Granted(granted) => granted,
             Redeemed::Replayed { code_id } => {
                 // RFC 6749 §4.1.2: a code used twice revokes what it issued.
@@ -47,11 +43,11 @@ impl TokenService {
         let family = Family {
             id: family_id(),
             code_id: Some(code_id.clone()),
-            client_id: client.client_id.clone(),
+            client_id: client.client_id.as_str().to_owned(),
             user_id: granted.user_id,
             username: granted.username,
         };
-        let refresh = client.grant_types.contains(&GrantType::RefreshToken).then_some(granted.scopes.as_slice());
+        let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
         let minted = self.mint(&family, &granted.scopes, refresh);
         // Nothing is stored yet: a failure here gives the code back, so the
         // client's retry is a redemption, not a replay.
@@ -60,7 +56,7 @@ impl TokenService {
             Err(error) => Err(error),
         };
         if let Err(error) = stored {
-            self.inner.clients.restore(&request.code, &client.client_id).await;
+            self.inner.clients.restore(&code, client.client_id.as_str()).await;
             return Err(error);
         }
         // A replay that came in while these tokens were being stored may

@@ -1,17 +1,17 @@
 //! `client_credentials` (RFC 6749 §4.4): confidential clients only, no user,
 //! no refresh token.
 
-use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode};
-use gatehouse_proto::pb::token::v1::ExchangeRequest;
+use gatehouse_oauth::grant::narrow;
+use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode, ScopeSet};
 
-use super::{family_id, narrow};
+use super::family_id;
 use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
 
 impl TokenService {
-    pub(crate) async fn client_credentials(&self, client: &Client, request: &ExchangeRequest) -> TokenResult<Minted> {
+    pub(crate) async fn client_credentials(&self, client: &Client, scope: Option<&ScopeSet>) -> TokenResult<Minted> {
         if client.client_type != ClientType::Confidential {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
@@ -19,11 +19,11 @@ impl TokenService {
             )
             .into());
         }
-        let scopes = narrow(&request.scope, &client.scopes)?.to_strings();
+        let scopes = narrow(scope, &client.scopes)?.to_strings();
         let family = Family {
             id: family_id(),
             code_id: None,
-            client_id: client.client_id.clone(),
+            client_id: client.client_id.as_str().to_owned(),
             user_id: String::new(),
             username: String::new(),
         };

@@ -1,11 +1,10 @@
 //! `refresh_token` (RFC 6749 §6) with rotation on every use: a rotated
 //! refresh token presented again revokes its whole grant (RFC 9700 §4.14.2).
 
+use gatehouse_oauth::grant::narrow;
 use gatehouse_oauth::token::TokenKind;
-use gatehouse_oauth::{OAuthError, Scope, ScopeSet, SecretHash};
-use gatehouse_proto::pb::token::v1::ExchangeRequest;
+use gatehouse_oauth::{OAuthError, RefreshToken, Scope, ScopeSet};
 
-use super::narrow;
 use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
@@ -17,26 +16,28 @@ fn invalid() -> OAuthError {
 }
 
 impl TokenService {
-    pub(crate) async fn refresh_token(&self, client: &Client, request: &ExchangeRequest) -> TokenResult<Minted> {
-        if request.refresh_token.is_empty() {
-            return Err(OAuthError::invalid_request("refresh_token is missing").into());
-        }
-        if TokenKind::of(&request.refresh_token) != Some(TokenKind::Refresh) {
+    pub(crate) async fn refresh_token(
+        &self,
+        client: &Client,
+        refresh_token: &RefreshToken,
+        scope: Option<&ScopeSet>,
+    ) -> TokenResult<Minted> {
+        if TokenKind::of(refresh_token.expose()) != Some(TokenKind::Refresh) {
             return Err(invalid().into());
         }
-        let hash = SecretHash::of(&request.refresh_token);
+        let hash = refresh_token.hash();
         // SQL, not the cache: rotation state is only ever decided there.
         let Some(old) = self.inner.store.find(hash.as_str()).await? else {
             return Err(invalid().into());
         };
-        if old.client_id != client.client_id {
+        if old.client_id != client.client_id.as_str() {
             return Err(OAuthError::invalid_grant("refresh token was issued to another client").into());
         }
         if old.revoked || old.expires_at <= self.now() {
             return Err(invalid().into());
         }
         let granted = ScopeSet::from_scopes(old.scopes.iter().filter_map(|s| Scope::parse(s)));
-        let access_scopes = narrow(&request.scope, &granted)?.to_strings();
+        let access_scopes = narrow(scope, &granted)?.to_strings();
         let family = Family {
             id: old.family_id.clone(),
             code_id: old.code_id.clone(),

@@ -1,0 +1,90 @@
+//! The typed client of the registry that the authorization and token
+//! services share: it speaks protobuf to the registry and domain types to
+//! its callers, so that no use case sees a wire message.
+
+use gatehouse_client::Upstream;
+use gatehouse_oauth::{ClientAuthentication, Password, RegisteredClient};
+use gatehouse_proto::pb::common::v1::{ScopeDescription, User};
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use tonic::{Code, Status};
+
+/// An application as the authorization pages show it, with its OAuth rules.
+#[derive(Debug, Clone)]
+pub struct ClientApplication {
+    pub client: RegisteredClient,
+    pub name: String,
+    pub description: String,
+    pub homepage_url: String,
+    pub logo_url: String,
+}
+
+/// A registry client over a shared (balanced, health-checked) channel.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    channel: Upstream,
+}
+
+/// A registry answer that does not convert: the registry's bug, not the caller's.
+fn malformed(reason: impl std::fmt::Display) -> Status {
+    Status::internal(format!("the registry's answer is malformed: {reason}"))
+}
+
+impl TryFrom<pb::Application> for ClientApplication {
+    type Error = Status;
+
+    fn try_from(app: pb::Application) -> Result<Self, Status> {
+        Ok(Self {
+            client: RegisteredClient::try_from(&app).map_err(malformed)?,
+            name: app.name,
+            description: app.description,
+            homepage_url: app.homepage_url,
+            logo_url: app.logo_url,
+        })
+    }
+}
+
+impl RegistryClient {
+    pub fn new(channel: Upstream) -> Self {
+        Self { channel }
+    }
+
+    fn rpc(&self) -> RegistryServiceClient<Upstream> {
+        RegistryServiceClient::new(self.channel.clone())
+    }
+
+    /// Checks a client's credentials (RFC 6749 §2.3). A failure is the
+    /// registry's status: `UNAUTHENTICATED` with `invalid_client`.
+    pub async fn authenticate_client(&self, auth: &ClientAuthentication) -> Result<RegisteredClient, Status> {
+        let request = pb::AuthenticateClientRequest {
+            client_id: auth.client_id.clone(),
+            client_secret: auth.secret.expose().to_owned(),
+        };
+        let app = self.rpc().authenticate_client(request).await?.into_inner().application;
+        let app = app.ok_or_else(|| malformed("no application"))?;
+        RegisteredClient::try_from(&app).map_err(malformed)
+    }
+
+    /// The application, or `None` when it does not exist.
+    pub async fn application(&self, client_id: &str) -> Result<Option<ClientApplication>, Status> {
+        let request = pb::GetApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: String::new() };
+        match self.rpc().get_application(request).await {
+            Ok(response) => response.into_inner().application.map(ClientApplication::try_from).transpose(),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// The user when the password is theirs; `None` otherwise (unknown user
+    /// and wrong password alike).
+    pub async fn verify_password(&self, username: &str, password: &Password) -> Result<Option<User>, Status> {
+        let request =
+            pb::VerifyPasswordRequest { username: username.to_owned(), password: password.expose().to_owned() };
+        let response = self.rpc().verify_password(request).await?.into_inner();
+        Ok(response.user.filter(|_| response.verified))
+    }
+
+    pub async fn scopes(&self) -> Result<Vec<ScopeDescription>, Status> {
+        Ok(self.rpc().list_scopes(pb::ListScopesRequest {}).await?.into_inner().scopes)
+    }
+}
