@@ -18,11 +18,22 @@ pub(crate) const FORM_COOKIE: &str = "gatehouse_form";
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A live session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Session {
     pub(crate) token: String,
     pub(crate) user: User,
     pub(crate) csrf_token: String,
+}
+
+/// Both tokens are secrets of the session: never printed.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("token", &"(redacted)")
+            .field("user", &self.user.id)
+            .field("csrf_token", &"(redacted)")
+            .finish()
+    }
 }
 
 /// The value of cookie `name`.
@@ -106,6 +117,18 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_of_a_session_prints_neither_token() {
+        let session = Session {
+            token: "gss_sessionsecret".to_owned(),
+            user: User { id: "u1".to_owned(), ..User::default() },
+            csrf_token: "csrfsecret".to_owned(),
+        };
+        let shown = format!("{session:?}");
+        assert!(!shown.contains("sessionsecret") && !shown.contains("csrfsecret"), "{shown}");
+        assert!(shown.contains("u1"));
+    }
+
     use super::*;
 
     #[test]

@@ -112,6 +112,64 @@ impl ErrorCode {
     }
 }
 
+/// The HTTP surfaces whose answer to an error differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The token, revocation and introspection endpoints (RFC 6749 §5.2):
+    /// every client error is 400 except `invalid_client` (401).
+    TokenEndpoint,
+    /// A protected resource (RFC 6750 §3.1) and the REST API: the class's
+    /// own status (401 `invalid_token`, 403 `insufficient_scope`, ...).
+    Resource,
+}
+
+/// The OAuth error code an error is reported under on an OAuth surface: the
+/// service's own, or the nearest one for its class.
+pub const fn oauth_code(class: ErrorCode, oauth: Option<OAuthErrorCode>) -> OAuthErrorCode {
+    match (oauth, class) {
+        (Some(code), _) => code,
+        // No RFC 6749 code means "too many requests"; this one tells a client to come back
+        // later, and the 429 with Retry-After says when.
+        (None, ErrorCode::Unavailable | ErrorCode::ResourceExhausted) => OAuthErrorCode::TemporarilyUnavailable,
+        (None, ErrorCode::Internal) => OAuthErrorCode::ServerError,
+        (None, _) => OAuthErrorCode::InvalidRequest,
+    }
+}
+
+/// The one table of HTTP statuses: what `surface` answers for an error of
+/// `class` carrying `oauth`.
+pub const fn http_status(surface: Surface, class: ErrorCode, oauth: Option<OAuthErrorCode>) -> u16 {
+    if matches!(class, ErrorCode::ResourceExhausted) {
+        return 429;
+    }
+    match surface {
+        Surface::Resource => class.http_status(),
+        Surface::TokenEndpoint => match oauth_code(class, oauth) {
+            OAuthErrorCode::InvalidClient => 401,
+            OAuthErrorCode::TemporarilyUnavailable => 503,
+            OAuthErrorCode::ServerError => 500,
+            _ => 400,
+        },
+    }
+}
+
+/// The RFC 6750 §3 `WWW-Authenticate` value of a protected resource's
+/// refusal (401 or 403 only): no error attribute when no token was sent
+/// (§3.1), `insufficient_scope` with the scope needed, `invalid_token`
+/// otherwise. `None` for answers that are not about the token (a 503).
+pub fn bearer_challenge(status: u16, token_sent: bool, oauth: Option<OAuthErrorCode>, scope: &str) -> Option<String> {
+    if !matches!(status, 401 | 403) {
+        return None;
+    }
+    Some(match oauth {
+        _ if !token_sent => r#"Bearer realm="gatehouse""#.to_owned(),
+        Some(OAuthErrorCode::InsufficientScope) => {
+            format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#)
+        }
+        _ => r#"Bearer realm="gatehouse", error="invalid_token""#.to_owned(),
+    })
+}
+
 /// Extra, machine-readable detail carried next to the message.
 #[derive(Debug, Clone, Default)]
 pub struct Detail {
@@ -248,6 +306,23 @@ mod tests {
         assert_eq!(decode_reason(&status).unwrap().1["scope"], "username");
         let field = encode(ErrorCode::InvalidArgument, "bad", Detail::field("email", "must contain @"));
         assert_eq!(decode_field(&field), Some(("email".to_owned(), "must contain @".to_owned())));
+    }
+
+    #[test]
+    fn the_token_endpoint_answers_400_but_for_client_authentication_and_outages() {
+        use OAuthErrorCode::*;
+        let status = |code| http_status(Surface::TokenEndpoint, ErrorCode::for_oauth(code), Some(code));
+        assert_eq!(status(InvalidClient), 401);
+        assert_eq!(status(UnauthorizedClient), 400, "RFC 6749 §5.2, though PERMISSION_DENIED on the wire");
+        assert_eq!(status(InvalidGrant), 400);
+        assert_eq!(status(TemporarilyUnavailable), 503);
+        assert_eq!(http_status(Surface::TokenEndpoint, ErrorCode::ResourceExhausted, None), 429);
+        assert_eq!(http_status(Surface::TokenEndpoint, ErrorCode::Internal, None), 500);
+        let resource = |code| http_status(Surface::Resource, ErrorCode::for_oauth(code), Some(code));
+        assert_eq!((resource(InvalidToken), resource(InsufficientScope)), (401, 403));
+        assert_eq!(bearer_challenge(503, true, None, "user"), None);
+        assert_eq!(bearer_challenge(401, false, Some(InvalidToken), "user").unwrap(), r#"Bearer realm="gatehouse""#);
+        assert!(bearer_challenge(403, true, Some(InsufficientScope), "user").unwrap().contains(r#"scope="user""#));
     }
 
     #[test]

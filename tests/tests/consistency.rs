@@ -276,6 +276,7 @@ async fn deleting_a_user_ends_their_tokens_sessions_and_applications() {
     let user = registry
         .get_user(gatehouse_proto::pb::registry::v1::GetUserRequest {
             lookup: Some(gatehouse_proto::pb::registry::v1::get_user_request::Lookup::Id(app.owner_id.clone())),
+            visible_to_scopes: None,
         })
         .await;
     assert_eq!(user.unwrap_err().code(), tonic::Code::NotFound);

@@ -131,14 +131,20 @@ async fn get_user_by_id_and_case_insensitive_username(backend: Backend) {
     let (_env, mut client) = env(backend).await;
     let user = create_user(&mut client, "Dave").await;
     let by_id = client
-        .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Id(user.id.clone())) })
+        .get_user(pb::GetUserRequest {
+            lookup: Some(pb::get_user_request::Lookup::Id(user.id.clone())),
+            visible_to_scopes: None,
+        })
         .await
         .unwrap()
         .into_inner()
         .user;
     assert_eq!(by_id.as_ref(), Some(&user));
     let by_name = client
-        .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username("DAVE".to_owned())) })
+        .get_user(pb::GetUserRequest {
+            lookup: Some(pb::get_user_request::Lookup::Username("DAVE".to_owned())),
+            visible_to_scopes: None,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -149,11 +155,14 @@ async fn get_user_by_id_and_case_insensitive_username(backend: Backend) {
 async fn get_user_unknown_and_missing_lookup(backend: Backend) {
     let (_env, mut client) = env(backend).await;
     let status = client
-        .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username("nobody".to_owned())) })
+        .get_user(pb::GetUserRequest {
+            lookup: Some(pb::get_user_request::Lookup::Username("nobody".to_owned())),
+            visible_to_scopes: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let status = client.get_user(pb::GetUserRequest { lookup: None }).await.unwrap_err();
+    let status = client.get_user(pb::GetUserRequest { lookup: None, visible_to_scopes: None }).await.unwrap_err();
     assert_invalid(&status, "lookup");
 }
 

@@ -6,6 +6,9 @@ use http::header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
+use gatehouse_oauth::OAuthErrorCode;
+use gatehouse_proto::status::{Surface, http_status, oauth_code};
+
 use crate::error::GatewayError;
 
 /// A JSON body that must never be cached (RFC 6749 §5.1: tokens and secrets).
@@ -24,35 +27,16 @@ pub(crate) fn no_store_empty() -> Response {
     response
 }
 
-/// The OAuth error code of a gateway error: the service's, or the nearest one.
-pub(crate) fn error_code(error: &GatewayError) -> &'static str {
-    match &error.oauth {
-        Some(oauth) => oauth.code.as_str(),
-        None => match error.code {
-            // No RFC 6749 code means "too many requests"; this one tells a client to come back
-            // later, and the 429 with Retry-After says when.
-            gatehouse_proto::ErrorCode::Unavailable | gatehouse_proto::ErrorCode::ResourceExhausted => {
-                "temporarily_unavailable"
-            }
-            gatehouse_proto::ErrorCode::Internal => "server_error",
-            _ => "invalid_request",
-        },
-    }
-}
-
-/// An RFC 6749 §5.2 error. `invalid_client` is 401, with
+/// An RFC 6749 §5.2 error, its status from the one table
+/// (`gatehouse_proto::status::http_status`); `invalid_client` carries
 /// `WWW-Authenticate: Basic` when the client tried Basic authentication.
 pub(crate) fn error(error: &GatewayError, used_basic: bool) -> Response {
-    let code = error_code(error);
-    let status = match code {
-        _ if error.code == gatehouse_proto::ErrorCode::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        "invalid_client" => StatusCode::UNAUTHORIZED,
-        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut response = no_store(status, json!({ "error": code, "error_description": error.message }));
-    if code == "invalid_client" && used_basic {
+    let oauth = error.oauth.as_ref().map(|o| o.code);
+    let code = oauth_code(error.code, oauth);
+    let status = StatusCode::from_u16(http_status(Surface::TokenEndpoint, error.code, oauth))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = no_store(status, json!({ "error": code.as_str(), "error_description": error.message }));
+    if code == OAuthErrorCode::InvalidClient && used_basic {
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
     }
     super::with_retry_after(response, error)

@@ -15,32 +15,19 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
-use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 
-/// The user of a bearer token with the `user` scope. Tokens only read: a
-/// third-party application must not manage the user's own applications, and
-/// no scope of the catalogue grants that.
+/// The user of a bearer token, as the token service decides it (the `user`
+/// scope, a user's token, reads only).
 async fn token_caller(state: &AppState, token: String, method: &Method) -> Result<String, Response> {
-    let sent = true;
-    let fail = |error: GatewayError| bearer::challenge(envelope::error(&error), &error, sent, "user");
-    if !method.is_safe() {
-        let mut error = GatewayError::forbidden("changes need a browser session: an access token can only read");
-        error.oauth = Some(gatehouse_oauth::OAuthError::new(
-            gatehouse_oauth::OAuthErrorCode::InsufficientScope,
-            error.message.clone(),
-        ));
-        return Err(fail(error));
-    }
-    let request = IntrospectRequest {
-        token,
-        token_type_hint: String::new(),
-        required_scopes: vec!["user".to_owned()],
-        client: None,
-    };
-    match state.clients.token().introspect(request).await {
-        Ok(response) if !response.get_ref().user_id.is_empty() => Ok(response.into_inner().user_id),
-        Ok(_) => Err(fail(GatewayError::unauthenticated("this token belongs to an application, not a user"))),
-        Err(status) => Err(fail(GatewayError::from(status))),
+    let request =
+        AuthorizeApiCallRequest { token, required_scopes: vec!["user".to_owned()], changes_state: !method.is_safe() };
+    match state.clients.token().authorize_api_call(request).await {
+        Ok(response) => Ok(response.into_inner().user_id),
+        Err(status) => {
+            let error = GatewayError::from(status);
+            Err(bearer::challenge(envelope::error(&error), &error, true, "user"))
+        }
     }
 }
 

@@ -1,10 +1,9 @@
 //! The application-management and authorized-applications calls shared by
 //! the pages and the REST API: one place where each RPC is made.
 
-use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest, RevokeGrantRequest};
+use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest};
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::registry::v1 as pb;
-use gatehouse_proto::pb::token::v1::RevokeAllForGrantRequest;
 
 use crate::AppState;
 use crate::error::GatewayError;
@@ -108,18 +107,12 @@ pub(crate) async fn grants(state: &AppState, user_id: &str) -> Result<Vec<Grant>
     Ok(state.clients.authorization().list_grants(request).await?.into_inner().grants)
 }
 
-/// Revokes the user's grant to an application: the consent first (no new
-/// codes), then every token of the grant. Retrying after a failure is safe:
-/// both steps are idempotent, and a grant already gone still has its tokens revoked.
+/// Revokes the user's authorization of an application (its consent and
+/// tokens, in one registry call). Safe to retry.
 pub(crate) async fn revoke(state: &AppState, user_id: &str, client_id: &str) -> Result<()> {
-    let request = RevokeGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
-    let consent = state.clients.authorization().revoke_grant(request).await.map(|_| ()).map_err(GatewayError::from);
-    let tokens = RevokeAllForGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
-    let revoked = state.clients.token().revoke_all_for_grant(tokens).await?.into_inner().revoked;
-    match consent {
-        Err(error) if error.code == gatehouse_proto::ErrorCode::NotFound && revoked > 0 => Ok(()),
-        other => other,
-    }
+    let request = pb::RevokeAuthorizationRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
+    state.clients.registry().revoke_authorization(request).await?;
+    Ok(())
 }
 
 /// Callback URLs typed one per line (blank lines ignored).

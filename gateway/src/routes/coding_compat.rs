@@ -4,8 +4,8 @@
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
-use gatehouse_proto::pb::registry::v1::{GetUserRequest, get_user_request};
-use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use gatehouse_proto::pb::registry::v1::{GetUserRequest, StringList, get_user_request};
+use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -76,25 +76,16 @@ pub(crate) async fn current_user(
     let Some(token) = token else {
         return fail(GatewayError::unauthenticated("an access token is required"));
     };
-    let request = IntrospectRequest {
-        token,
-        token_type_hint: String::new(),
-        required_scopes: vec!["user".to_owned()],
-        client: None,
-    };
-    let introspection = match state.clients.token().introspect(request).await {
+    let request = AuthorizeApiCallRequest { token, required_scopes: vec!["user".to_owned()], changes_state: false };
+    let caller = match state.clients.token().authorize_api_call(request).await {
         Ok(response) => response.into_inner(),
         Err(status) => return fail(GatewayError::from(status)),
     };
-    if introspection.user_id.is_empty() {
-        let mut error = GatewayError::unauthenticated("this token belongs to an application, not a user");
-        error.oauth = Some(gatehouse_oauth::OAuthError::new(
-            gatehouse_oauth::OAuthErrorCode::InvalidToken,
-            error.message.clone(),
-        ));
-        return fail(error);
-    }
-    let lookup = GetUserRequest { lookup: Some(get_user_request::Lookup::Id(introspection.user_id)) };
+    // What the token's scopes let the application see is the registry's rule.
+    let lookup = GetUserRequest {
+        lookup: Some(get_user_request::Lookup::Id(caller.user_id)),
+        visible_to_scopes: Some(StringList { values: caller.scopes }),
+    };
     let user = match state.clients.registry().get_user(lookup).await {
         Ok(response) => response.into_inner().user.unwrap_or_default(),
         Err(status) => return fail(GatewayError::from(status)),
@@ -106,7 +97,7 @@ pub(crate) async fn current_user(
         "avatar_url": user.avatar_url,
         "created_at": user.created_at,
     });
-    if introspection.scopes.iter().any(|s| s == "user:email")
+    if !user.email.is_empty()
         && let Some(map) = data.as_object_mut()
     {
         map.insert("email".to_owned(), Value::String(user.email));

@@ -29,9 +29,9 @@ use std::time::Duration;
 use axum::body::Body;
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_proto::status::{ErrorCode, Surface, bearer_challenge, decode_oauth, http_status};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
-use tonic::Code;
 
 /// Who called: the identity behind a valid access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,21 +111,22 @@ fn refuse(status: StatusCode, challenge: Option<String>, message: &str) -> Respo
     response
 }
 
-/// Why a request was refused, as an HTTP answer.
-fn refusal(status: &tonic::Status, scopes: &[String]) -> Response<Body> {
-    match status.code() {
-        Code::Unauthenticated => refuse(
-            StatusCode::UNAUTHORIZED,
-            Some(r#"Bearer error="invalid_token""#.to_owned()),
-            "the access token is invalid, expired or revoked",
-        ),
-        Code::PermissionDenied => refuse(
-            StatusCode::FORBIDDEN,
-            Some(format!(r#"Bearer error="insufficient_scope", scope="{}""#, scopes.join(" "))),
-            "the access token lacks a needed scope",
-        ),
-        _ => refuse(StatusCode::SERVICE_UNAVAILABLE, None, "token validation is temporarily unavailable"),
-    }
+/// Why a request was refused, as an HTTP answer: the status and the
+/// challenge come from the same table the gateway uses
+/// (`gatehouse_proto::status`), so an internal service refuses a token
+/// exactly as Gatehouse's own API does.
+fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String]) -> Response<Body> {
+    let class = ErrorCode::from_grpc(status.code());
+    let oauth = decode_oauth(status).map(|o| o.code);
+    let code = http_status(Surface::Resource, class, oauth);
+    let message = match class {
+        _ if !token_sent => "an access token is required",
+        ErrorCode::Unauthenticated => "the access token is invalid, expired or revoked",
+        ErrorCode::PermissionDenied => "the access token lacks a needed scope",
+        _ => "token validation is temporarily unavailable",
+    };
+    let challenge = bearer_challenge(code, token_sent, oauth, &scopes.join(" "));
+    refuse(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), challenge, message)
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -152,11 +153,7 @@ where
         let scopes = self.scopes.clone();
         Box::pin(async move {
             let Some(token) = bearer(&request) else {
-                return Ok(refuse(
-                    StatusCode::UNAUTHORIZED,
-                    Some(r#"Bearer realm="gatehouse""#.to_owned()),
-                    "an access token is required",
-                ));
+                return Ok(refusal(&tonic::Status::unauthenticated("no token"), false, &scopes));
             };
             // Always require at least one scope check, so an inactive token fails in the call.
             let ask = IntrospectRequest {
@@ -167,10 +164,10 @@ where
             };
             let introspection = match client.introspect(ask).await {
                 Ok(response) => response.into_inner(),
-                Err(status) => return Ok(refusal(&status, &scopes)),
+                Err(status) => return Ok(refusal(&status, true, &scopes)),
             };
             if !introspection.active || introspection.token_type != "access_token" {
-                return Ok(refusal(&tonic::Status::unauthenticated("inactive"), &scopes));
+                return Ok(refusal(&tonic::Status::unauthenticated("inactive"), true, &scopes));
             }
             request.extensions_mut().insert(Caller {
                 user_id: introspection.user_id,

@@ -47,7 +47,10 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn owner_id(client: &mut RegistryServiceClient<Upstream>, username: &str) -> anyhow::Result<String> {
     let user = client
-        .get_user(pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username.to_owned())) })
+        .get_user(pb::GetUserRequest {
+            lookup: Some(pb::get_user_request::Lookup::Username(username.to_owned())),
+            visible_to_scopes: None,
+        })
         .await
         .map_err(rpc_error)?
         .into_inner()
@@ -73,7 +76,10 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Show { username, client: options } => {
             let mut client = connect(&options).await?;
-            let request = pb::GetUserRequest { lookup: Some(pb::get_user_request::Lookup::Username(username)) };
+            let request = pb::GetUserRequest {
+                lookup: Some(pb::get_user_request::Lookup::Username(username)),
+                visible_to_scopes: None,
+            };
             let user = client.get_user(request).await.map_err(rpc_error)?.into_inner().user;
             output::user(options.output, user.as_ref());
         }

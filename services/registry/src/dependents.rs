@@ -1,15 +1,20 @@
 //! The services that hold state about the registry's applications and
 //! users: the token service (tokens) and the authorization service (grants,
-//! sessions). Deleting an application or a user revokes it there first, in
+//! sessions). A user's revocation of one application's authorization goes
+//! through here too, so that one call ends the consent and its tokens. Deleting an application or a user revokes it there first, in
 //! the same call, so that nothing it held keeps working after the deletion
 //! returns; when either cannot, nothing is deleted and the caller retries
 //! (both revocations are idempotent).
 
 use gatehouse_client::Upstream;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
-use gatehouse_proto::pb::authorization::v1::{RevokeSubjectGrantsRequest, revoke_subject_grants_request};
+use gatehouse_proto::pb::authorization::v1::{
+    RevokeGrantRequest, RevokeSubjectGrantsRequest, revoke_subject_grants_request,
+};
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_proto::pb::token::v1::{RevokeAllForSubjectRequest, revoke_all_for_subject_request};
+use gatehouse_proto::pb::token::v1::{
+    RevokeAllForGrantRequest, RevokeAllForSubjectRequest, revoke_all_for_subject_request,
+};
 
 use crate::error::{RegistryError, RegistryResult};
 
@@ -30,6 +35,28 @@ pub(crate) enum Deleted<'a> {
 impl Dependents {
     pub fn new(token: Upstream, authorization: Upstream) -> Self {
         Self { token, authorization }
+    }
+
+    /// Ends one user's authorization of one application: the consent first
+    /// (no new codes), then every token of the grant. Both steps are
+    /// idempotent. Returns whether a consent existed and how many live
+    /// tokens were revoked.
+    pub(crate) async fn revoke_grant(&self, user_id: &str, client_id: &str) -> RegistryResult<(bool, u64)> {
+        let consent = RevokeGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
+        let existed = match AuthorizationServiceClient::new(self.authorization.clone()).revoke_grant(consent).await {
+            Ok(_) => true,
+            Err(status) if status.code() == tonic::Code::NotFound => false,
+            Err(status) => return Err(RegistryError::Dependent { service: "authorization service", status }),
+        };
+        let grant = RevokeAllForGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
+        let subject = revoke_all_for_subject_request::Subject::Grant(grant);
+        let revoked = TokenServiceClient::new(self.token.clone())
+            .revoke_all_for_subject(RevokeAllForSubjectRequest { subject: Some(subject) })
+            .await
+            .map_err(|status| RegistryError::Dependent { service: "token service", status })?
+            .into_inner()
+            .revoked;
+        Ok((existed, revoked))
     }
 
     /// Revokes everything `deleted` holds: tokens first (they are what

@@ -28,12 +28,29 @@ impl RegistryService for RegistryGrpc {
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> RpcResult<pb::GetUserResponse> {
-        let user = match request.into_inner().lookup {
+        let request = request.into_inner();
+        let user = match request.lookup {
             Some(pb::get_user_request::Lookup::Id(id)) => self.registry.get_user_by_id(&id).await?,
             Some(pb::get_user_request::Lookup::Username(name)) => self.registry.get_user_by_username(&name).await?,
             None => return Err(RegistryError::invalid("lookup", "set id or username").into()),
         };
+        let user = match request.visible_to_scopes {
+            Some(scopes) => user.visible_to(&scopes.values),
+            None => user,
+        };
         Ok(Response::new(pb::GetUserResponse { user: Some(user.into()) }))
+    }
+
+    async fn revoke_authorization(
+        &self,
+        request: Request<pb::RevokeAuthorizationRequest>,
+    ) -> RpcResult<pb::RevokeAuthorizationResponse> {
+        let request = request.into_inner();
+        if request.user_id.is_empty() || request.client_id.is_empty() {
+            return Err(RegistryError::invalid("user_id", "set user_id and client_id").into());
+        }
+        let tokens_revoked = self.registry.revoke_authorization(&request.user_id, &request.client_id).await?;
+        Ok(Response::new(pb::RevokeAuthorizationResponse { tokens_revoked }))
     }
 
     async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> RpcResult<pb::DeleteUserResponse> {

@@ -14,6 +14,18 @@ pub struct User {
     pub created_at: i64,
 }
 
+impl User {
+    /// The user as an application holding `scopes` may see them (the
+    /// seed's open API): the email address only with `user:email`.
+    #[must_use]
+    pub fn visible_to(mut self, scopes: &[String]) -> Self {
+        if !scopes.iter().any(|s| s == "user:email") {
+            self.email.clear();
+        }
+        self
+    }
+}
+
 /// Input of account creation, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {

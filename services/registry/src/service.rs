@@ -245,6 +245,15 @@ impl Registry {
     /// grants): once this returns, none of its tokens works anywhere. The
     /// revocation comes first, so a failure leaves the application in place
     /// to delete again; from the revocation on, no token is issued to it.
+    /// Ends a user's authorization of an application (consent and tokens);
+    /// `NotFound` when there was neither.
+    pub async fn revoke_authorization(&self, user_id: &str, client_id: &str) -> RegistryResult<u64> {
+        match self.inner.dependents.revoke_grant(user_id, client_id).await? {
+            (false, 0) => Err(RegistryError::NotFound(format!("no authorization of application {client_id:?}"))),
+            (_, revoked) => Ok(revoked),
+        }
+    }
+
     pub async fn delete_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
         self.owned_application(client_id, acting_owner).await?;
         self.inner.dependents.revoke(Deleted::Application(client_id)).await?;

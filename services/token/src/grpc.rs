@@ -93,6 +93,20 @@ impl TokenServiceRpc for TokenGrpc {
         Ok(Response::new(pb::RevokeResponse {}))
     }
 
+    async fn authorize_api_call(
+        &self,
+        request: Request<pb::AuthorizeApiCallRequest>,
+    ) -> RpcResult<pb::AuthorizeApiCallResponse> {
+        let request = request.into_inner();
+        let active =
+            self.service.authorize_api_call(&request.token, &request.required_scopes, request.changes_state).await?;
+        Ok(Response::new(pb::AuthorizeApiCallResponse {
+            user_id: active.user_id,
+            client_id: active.client_id,
+            scopes: active.scopes,
+        }))
+    }
+
     async fn revoke_all_for_grant(
         &self,
         request: Request<pb::RevokeAllForGrantRequest>,

@@ -7,6 +7,7 @@
 //! tombstone for each revoked one, so that revocation is immediate on every
 //! path and introspection survives a cache outage by reading SQL.
 
+mod authorize_api;
 mod cache;
 mod cleanup;
 mod clients;
