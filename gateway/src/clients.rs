@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use gatehouse_client::{Upstream, UpstreamError, UpstreamOptions};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions};
 use tonic_health::pb::health_client::HealthClient;
 
 /// Channels to every service the gateway calls.
@@ -18,11 +18,11 @@ pub struct Clients {
 
 /// A channel over every replica behind `address` (comma-separated
 /// `http://host:port`, re-resolved and health-checked; see
-/// [`gatehouse_client::upstream`]) with a per-call timeout. Nothing is
+/// [`gatehouse_upstream::upstream`]) with a per-call timeout. Nothing is
 /// dialled here: the gateway starts (and answers 503) even while a service
 /// is still coming up.
 pub fn channel(address: &str, timeout: Duration) -> Result<Upstream, UpstreamError> {
-    gatehouse_client::upstream::balanced(address, UpstreamOptions { timeout, ..UpstreamOptions::default() })
+    gatehouse_upstream::upstream::balanced(address, UpstreamOptions { timeout, ..UpstreamOptions::default() })
 }
 
 impl Clients {

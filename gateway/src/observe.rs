@@ -9,8 +9,8 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use gatehouse_client::request_id::{self, RequestContext};
 use gatehouse_runtime::metrics::{HttpLabels, HttpRoute, metrics};
+use gatehouse_upstream::request_id::{self, RequestContext};
 use tracing::Instrument;
 
 pub(crate) async fn observe(request: Request, next: Next) -> Response {

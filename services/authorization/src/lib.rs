@@ -24,10 +24,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
 use gatehouse_runtime::kv::Kv;
+use gatehouse_upstream::Upstream;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 

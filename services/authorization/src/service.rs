@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use gatehouse_client::Upstream;
 use gatehouse_oauth::{Clock, ScopeCatalogue};
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::registry_client::RegistryClient;
+use gatehouse_upstream::Upstream;
 use tokio::sync::OnceCell;
 
 use crate::config::AuthorizationConfig;

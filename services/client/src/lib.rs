@@ -45,12 +45,7 @@ pub struct Caller {
     pub expires_at: i64,
 }
 
-pub mod deadline;
-pub mod request_id;
-pub mod tls;
-pub mod upstream;
-
-pub use upstream::{Upstream, UpstreamError, UpstreamOptions};
+pub use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, tls, upstream};
 
 /// A channel to the token service that balances over every replica behind
 /// `address` (one or more comma-separated `http://host:port`, re-resolved

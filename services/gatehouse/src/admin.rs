@@ -4,10 +4,10 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use gatehouse_client::Upstream;
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_upstream::Upstream;
 
 use crate::cli::{AppCommand, ClientOptions, UserCommand};
 use crate::output;
@@ -17,7 +17,7 @@ use crate::output;
 /// down is skipped).
 async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
     let channel =
-        gatehouse_client::upstream::balanced(&options.registry_url, gatehouse_client::UpstreamOptions::default())
+        gatehouse_upstream::upstream::balanced(&options.registry_url, gatehouse_upstream::UpstreamOptions::default())
             .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?}", options.registry_url))?;
     Ok(RegistryServiceClient::new(channel))
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use gatehouse_authorization::AuthorizationConfig;
-use gatehouse_client::tls::ClientTls;
 use gatehouse_oauth::ScopeCatalogue;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::telemetry::LogFormat;
 use gatehouse_runtime::tls::{ServerTls, ServerTlsFiles};
 use gatehouse_token::TokenConfig;
+use gatehouse_upstream::tls::ClientTls;
 
 use crate::cli::{ServeOptions, ServeTarget};
 
@@ -79,7 +79,7 @@ fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, Config
 /// every address a name resolves to) is a replica the callers balance over.
 fn service_url(variable: &'static str, value: &str, tls: Option<&ClientTls>) -> Result<String, ConfigError> {
     let value = value.trim().trim_end_matches('/');
-    let https = gatehouse_client::upstream::validate(value).map_err(|e| bad(variable, e.to_string()))?;
+    let https = gatehouse_upstream::upstream::validate(value).map_err(|e| bad(variable, e.to_string()))?;
     if https && tls.is_none() {
         return Err(bad(variable, "https:// addresses need GATEHOUSE_TLS_CA_FILE, the CA to trust"));
     }

@@ -6,11 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gatehouse_client::Upstream;
 use gatehouse_oauth::{Clock, SystemClock};
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
+use gatehouse_upstream::Upstream;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
@@ -86,12 +86,12 @@ fn local_url(address: SocketAddr) -> String {
 }
 
 fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Upstream> {
-    let options = gatehouse_client::UpstreamOptions {
+    let options = gatehouse_upstream::UpstreamOptions {
         timeout: config.rpc_timeout,
         tls: config.client_tls.clone(),
-        ..gatehouse_client::UpstreamOptions::default()
+        ..gatehouse_upstream::UpstreamOptions::default()
     };
-    gatehouse_client::upstream::balanced(url, options).with_context(|| format!("service address {url}"))
+    gatehouse_upstream::upstream::balanced(url, options).with_context(|| format!("service address {url}"))
 }
 
 /// Runs `target` until SIGTERM or SIGINT, then drains within the grace period.

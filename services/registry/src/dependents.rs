@@ -6,7 +6,6 @@
 //! returns; when either cannot, nothing is deleted and the caller retries
 //! (both revocations are idempotent).
 
-use gatehouse_client::Upstream;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{
     RevokeGrantRequest, RevokeSubjectGrantsRequest, revoke_subject_grants_request,
@@ -15,6 +14,7 @@ use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_proto::pb::token::v1::{
     RevokeAllForGrantRequest, RevokeAllForSubjectRequest, revoke_all_for_subject_request,
 };
+use gatehouse_upstream::Upstream;
 
 use crate::error::{RegistryError, RegistryResult};
 

@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use gatehouse_client::deadline;
-use gatehouse_client::request_id::{self, RequestContext};
+use gatehouse_upstream::deadline;
+use gatehouse_upstream::request_id::{self, RequestContext};
 use tracing::Instrument;
 
 use crate::metrics::{code_name, metrics};

@@ -2,11 +2,11 @@
 //! services share: it speaks protobuf to the registry and domain types to
 //! its callers, so that no use case sees a wire message.
 
-use gatehouse_client::Upstream;
 use gatehouse_oauth::{ClientAuthentication, Password, RegisteredClient};
 use gatehouse_proto::pb::common::v1::{ScopeDescription, User};
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_upstream::Upstream;
 use tonic::{Code, Status};
 
 /// An application as the authorization pages show it, with its OAuth rules.

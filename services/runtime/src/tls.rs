@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use gatehouse_client::tls::{Fingerprint, TlsError, read_certificates, read_private_key};
+use gatehouse_upstream::tls::{Fingerprint, TlsError, read_certificates, read_private_key};
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use gatehouse_client::Upstream;
 use gatehouse_oauth::{AuthorizationCode, ClientAuthentication, Clock, CodeVerifier, OAuthError, RegisteredClient};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{RedeemCodeRequest, RedeemCodeResponse};
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
 use gatehouse_runtime::registry_client::RegistryClient;
+use gatehouse_upstream::Upstream;
 use tonic::Status;
 
 use crate::error::{TokenError, TokenResult};

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use gatehouse_client::Upstream;
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
+use gatehouse_upstream::Upstream;
 
 use crate::cache::{CacheFailures, PendingTombstones};
 use crate::clients::Clients;
@@ -70,7 +70,7 @@ impl TokenService {
     /// nobody waits for any more is not done (its caller was, or is about
     /// to be, told "unavailable", and will retry).
     pub(crate) fn before_commit(&self) -> crate::error::TokenResult<()> {
-        if gatehouse_client::deadline::remaining().is_some_and(|left| left < COMMIT_MARGIN) {
+        if gatehouse_upstream::deadline::remaining().is_some_and(|left| left < COMMIT_MARGIN) {
             return Err(crate::error::TokenError::DeadlineExceeded);
         }
         Ok(())
