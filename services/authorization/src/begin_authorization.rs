@@ -46,7 +46,7 @@ impl Authorization {
         seed_url: bool,
     ) -> AuthzResult<Begin> {
         let client_id = requested_client_id(&params)?;
-        let app = self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::Registry)?;
+        let app = self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::registry)?;
         let app = app.ok_or_else(unknown_client)?;
         let scopes = self.scopes().await?;
         let request = match validate(&params, &(&app.client).into(), &scopes) {

@@ -30,9 +30,10 @@ pub enum AuthzError {
     /// A bug or corrupt data; the message stays in the log.
     #[error("{0}")]
     Internal(String),
-    /// The registry failed; its status says how.
-    #[error("registry: {0}")]
-    Registry(Status),
+    /// Another service failed; its status says how (the same variant as
+    /// the token service's).
+    #[error("{service}: {status}")]
+    Upstream { service: &'static str, status: Status },
     #[error(transparent)]
     Cache(#[from] KvError),
     #[error("storage: {0}")]
@@ -40,6 +41,13 @@ pub enum AuthzError {
 }
 
 pub type AuthzResult<T> = Result<T, AuthzError>;
+
+impl AuthzError {
+    /// A failed call to the registry.
+    pub(crate) fn registry(status: Status) -> Self {
+        Self::Upstream { service: "registry", status }
+    }
+}
 
 impl From<AuthzError> for Status {
     fn from(error: AuthzError) -> Self {
@@ -63,9 +71,11 @@ impl From<AuthzError> for Status {
             AuthzError::RequestExpired => encode(ErrorCode::NotFound, message, Detail::reason(reason::REQUEST_EXPIRED)),
             AuthzError::InvalidArgument(_) => encode(ErrorCode::InvalidArgument, message, Detail::default()),
             AuthzError::NotFound(_) => encode(ErrorCode::NotFound, message, Detail::default()),
-            AuthzError::Registry(status) if ErrorCode::from_grpc(status.code()) == ErrorCode::Unavailable => {
-                tracing::warn!(code = ?status.code(), "registry unavailable");
-                encode(ErrorCode::Unavailable, "registry unavailable", Detail::default())
+            AuthzError::Upstream { service, status }
+                if ErrorCode::from_grpc(status.code()) == ErrorCode::Unavailable =>
+            {
+                tracing::warn!(code = ?status.code(), service, "upstream unavailable");
+                encode(ErrorCode::Unavailable, format!("{service} unavailable"), Detail::default())
             }
             AuthzError::Cache(_) => {
                 tracing::error!(error = %message, "authorization cache unavailable");
@@ -76,7 +86,7 @@ impl From<AuthzError> for Status {
                 tracing::error!(error = %message, "authorization storage unavailable");
                 encode(ErrorCode::Unavailable, "authorization storage unavailable", Detail::default())
             }
-            AuthzError::Registry(_) | AuthzError::Internal(_) => {
+            AuthzError::Upstream { .. } | AuthzError::Internal(_) => {
                 tracing::error!(error = %message, "authorization internal error");
                 encode(ErrorCode::Internal, "internal error", Detail::default())
             }

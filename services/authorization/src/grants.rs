@@ -13,7 +13,7 @@ impl Authorization {
     pub(crate) async fn list_grants(&self, user_id: &str) -> AuthzResult<Vec<(Grant, ClientApplication)>> {
         let mut out = Vec::new();
         for grant in self.inner.grants.list(user_id).await? {
-            if let Some(app) = self.inner.registry.application(&grant.client_id).await.map_err(AuthzError::Registry)? {
+            if let Some(app) = self.inner.registry.application(&grant.client_id).await.map_err(AuthzError::registry)? {
                 out.push((grant, app));
             }
         }

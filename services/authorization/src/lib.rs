@@ -9,6 +9,7 @@
 mod begin_authorization;
 mod code;
 mod config;
+mod convert;
 mod decide;
 mod error;
 mod grants;
@@ -22,7 +23,6 @@ mod store;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
@@ -59,17 +59,10 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
-    gatehouse_runtime::grpc::monitor_health(
-        health,
-        SERVICE_NAME,
-        Duration::from_secs(5),
-        limits.draining.clone(),
-        move || {
-            let (db, kv) = (db.clone(), kv.clone());
-            async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
-        },
-    );
     let routes = tonic::service::Routes::new(grpc::server(service));
-    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+    let ready = move || {
+        let (db, kv) = (db.clone(), kv.clone());
+        async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
+    };
+    gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

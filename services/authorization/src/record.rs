@@ -41,8 +41,7 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> AuthzResult<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| AuthzError::Storage(sea_orm::DbErr::Custom(format!("corrupt cache record: {e}"))))
+    serde_json::from_slice(bytes).map_err(|e| AuthzError::Internal(format!("corrupt cache record: {e}")))
 }
 
 /// The user as a session remembers them.

@@ -55,7 +55,7 @@ impl Authorization {
         self.inner
             .scopes
             .get_or_try_init(|| async {
-                let descriptions = self.inner.registry.scopes().await.map_err(AuthzError::Registry)?;
+                let descriptions = self.inner.registry.scopes().await.map_err(AuthzError::registry)?;
                 let catalogue =
                     ScopeCatalogue::new(descriptions.into_iter().map(|d| (d.name, d.description, d.description_zh)))
                         // The registry validated its catalogue at start: not the caller's fault.

@@ -38,7 +38,7 @@ impl Authorization {
                 return Err(AuthzError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) });
             }
         }
-        let Some(user) = self.inner.registry.verify_password(username, password).await.map_err(AuthzError::Registry)?
+        let Some(user) = self.inner.registry.verify_password(username, password).await.map_err(AuthzError::registry)?
         else {
             self.inner.kv.incr(&pair, throttle.window).await?;
             self.inner.kv.incr(&by_address, throttle.window).await?;

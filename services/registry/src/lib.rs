@@ -4,6 +4,7 @@
 //! It owns the `registry_*` tables and nothing else; other services reach
 //! this data only through its gRPC API.
 
+mod applications;
 mod config;
 mod convert;
 mod dependents;
@@ -12,8 +13,10 @@ mod grpc;
 pub mod migration;
 mod model;
 mod password;
+mod secrets;
 mod service;
 mod store;
+mod users;
 mod validate;
 
 use std::sync::Arc;
@@ -27,7 +30,8 @@ pub use config::{PasswordParams, RegistryConfig};
 pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
 pub use model::{Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewUser, User};
-pub use service::{CLIENT_SECRET_PREFIX, CreatedSecret, Registry};
+pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
+pub use service::Registry;
 
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
@@ -51,17 +55,10 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
-    gatehouse_runtime::grpc::monitor_health(
-        health,
-        SERVICE_NAME,
-        std::time::Duration::from_secs(5),
-        limits.draining.clone(),
-        move || {
-            let db = db.clone();
-            async move { gatehouse_runtime::database::ping(&db).await }
-        },
-    );
     let routes = tonic::service::Routes::new(grpc::server(registry));
-    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+    let ready = move || {
+        let db = db.clone();
+        async move { gatehouse_runtime::database::ping(&db).await }
+    };
+    gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

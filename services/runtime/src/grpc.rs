@@ -143,6 +143,32 @@ pub fn monitor_health<C, F>(
     });
 }
 
+/// How often a service re-checks what its readiness depends on.
+const READINESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The whole serving wiring of one Gatehouse service, the same for all:
+/// health starts NOT_SERVING and follows `ready` (the service's own
+/// dependencies: its database, its cache) every few seconds and turns
+/// NOT_SERVING when draining begins; then `routes` are served with
+/// reflection and the shared limits until `shutdown` resolves.
+pub async fn serve_service<C, R, F>(
+    service_name: &'static str,
+    routes: Routes,
+    ready: C,
+    listener: TcpListener,
+    limits: ServerLimits,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    C: Fn() -> R + Send + 'static,
+    R: Future<Output = bool> + Send,
+    F: Future<Output = ()> + Send,
+{
+    let (health, health_service) = health(service_name).await;
+    monitor_health(health, service_name, READINESS_EVERY, limits.draining.clone(), ready);
+    serve(routes, health_service, listener, limits, shutdown).await
+}
+
 /// Serves `routes` plus reflection on `listener` until `shutdown` resolves,
 /// then lets in-flight RPCs finish.
 pub async fn serve<S, F>(

@@ -1,13 +1,10 @@
 //! The tonic adapter of the token service.
 
-use gatehouse_proto::convert::{client_credentials_from_pb, params_from_pb};
 use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
 use tonic::{Request, Response, Status};
 
-use crate::cache::ActiveToken;
-use crate::clients::Presented;
-use crate::issue::Minted;
+use crate::convert::{introspection, params_from_pb, presented};
 use crate::revoke::Subject;
 use crate::service::TokenService;
 
@@ -21,42 +18,6 @@ pub(crate) struct TokenGrpc {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
-
-/// The presented credentials of a request, if it carries any.
-fn presented(client: Option<pb::ClientCredentials>) -> Option<Presented> {
-    client.map(|pb| {
-        let (auth, address) = client_credentials_from_pb(pb);
-        Presented { auth, address }
-    })
-}
-
-impl From<Minted> for pb::ExchangeResponse {
-    fn from(minted: Minted) -> Self {
-        Self {
-            access_token: minted.access_token.into_exposed(),
-            token_type: "bearer".to_owned(),
-            expires_in: minted.expires_in,
-            refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
-            scope: minted.scopes.join(" "),
-        }
-    }
-}
-
-fn introspection(active: Option<ActiveToken>) -> pb::IntrospectResponse {
-    match active {
-        None => pb::IntrospectResponse::default(),
-        Some(active) => pb::IntrospectResponse {
-            active: true,
-            token_type: active.kind().as_str().to_owned(),
-            scopes: active.scopes,
-            client_id: active.client_id,
-            user_id: active.user_id,
-            username: active.username,
-            expires_at: active.expires_at,
-            issued_at: active.issued_at,
-        },
-    }
-}
 
 #[tonic::async_trait]
 impl TokenServiceRpc for TokenGrpc {

@@ -12,6 +12,7 @@ mod cache;
 mod cleanup;
 mod clients;
 mod config;
+mod convert;
 mod error;
 mod exchange;
 mod grant;
@@ -26,7 +27,6 @@ mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
@@ -64,18 +64,11 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let (health, health_service) = gatehouse_runtime::grpc::health(SERVICE_NAME).await;
-    gatehouse_runtime::grpc::monitor_health(
-        health,
-        SERVICE_NAME,
-        Duration::from_secs(5),
-        limits.draining.clone(),
-        move || {
-            let db = db.clone();
-            async move { gatehouse_runtime::database::ping(&db).await }
-        },
-    );
     cleanup::spawn(service.clone());
     let routes = tonic::service::Routes::new(grpc::server(service));
-    gatehouse_runtime::grpc::serve(routes, health_service, listener, limits, shutdown).await
+    let ready = move || {
+        let db = db.clone();
+        async move { gatehouse_runtime::database::ping(&db).await }
+    };
+    gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

@@ -1,0 +1,48 @@
+//! The authorization service's wire messages to and from its domain
+//! types; the shared OAuth ones are in `gatehouse_proto::convert`.
+
+use gatehouse_oauth::scope::ScopeEntry;
+use gatehouse_proto::pb::authorization::v1 as pb;
+use gatehouse_proto::pb::common::v1::ScopeDescription;
+use gatehouse_runtime::registry_client::ClientApplication;
+
+use crate::begin_authorization::Begin;
+
+pub(crate) fn summary(app: ClientApplication) -> pb::ApplicationSummary {
+    pb::ApplicationSummary {
+        client_id: app.client.client_id.into_string(),
+        name: app.name,
+        description: app.description,
+        homepage_url: app.homepage_url,
+        logo_url: app.logo_url,
+    }
+}
+
+pub(crate) fn descriptions(entries: &[ScopeEntry]) -> Vec<ScopeDescription> {
+    entries.iter().map(ScopeDescription::from).collect()
+}
+
+/// An empty wire string is an absent parameter.
+pub(crate) fn given(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl From<Begin> for pb::BeginAuthorizationResponse {
+    fn from(begin: Begin) -> Self {
+        use pb::begin_authorization_response::Outcome;
+        let outcome = match begin {
+            Begin::LoginRequired(application) => {
+                Outcome::LoginRequired(pb::LoginRequired { application: Some(summary(application)) })
+            }
+            Begin::Redirect(uri) => Outcome::RedirectUri(uri),
+            Begin::Consent(consent) => Outcome::ConsentRequired(pb::ConsentRequired {
+                request_id: consent.request_id,
+                application: Some(summary(consent.application)),
+                new_scopes: descriptions(&consent.new_scopes),
+                granted_scopes: descriptions(&consent.granted_scopes),
+                redirect_uri: consent.redirect_uri,
+            }),
+        };
+        Self { outcome: Some(outcome) }
+    }
+}

@@ -1,0 +1,124 @@
+//! Applications (OAuth clients): registration, lookup, update, deletion
+//! (with everything it held), and a user's authorization of one.
+
+use gatehouse_oauth::{ClientId, ClientType};
+
+use crate::dependents::Deleted;
+use crate::error::{RegistryError, RegistryResult};
+use crate::model::{Application, ApplicationPatch, NewApplication};
+use crate::secrets::CreatedSecret;
+use crate::service::Registry;
+use crate::validate;
+
+impl Registry {
+    /// Registers an application; a confidential one gets its first secret.
+    pub async fn register_application(
+        &self,
+        input: NewApplication,
+    ) -> RegistryResult<(Application, Option<CreatedSecret>)> {
+        if self.store().user_by_id(&input.owner_id).await?.is_none() {
+            return Err(RegistryError::invalid("owner_id", format!("user {:?} does not exist", input.owner_id)));
+        }
+        let client_type = input.client_type.unwrap_or(ClientType::Confidential);
+        let now = self.now();
+        let mut app = Application {
+            client_id: ClientId::generate(),
+            owner_id: input.owner_id,
+            name: validate::line("name", &input.name, 1, 100)?,
+            description: validate::text("description", &input.description, 1000)?,
+            homepage_url: validate::web_url("homepage_url", &input.homepage_url)?,
+            logo_url: validate::web_url("logo_url", &input.logo_url)?,
+            redirect_uris: validate::redirect_uris(&input.redirect_uris)?,
+            client_type,
+            grant_types: validate::grant_types(&input.grant_types, client_type)?,
+            scopes: validate::scopes(&input.scopes, self.scopes())?,
+            secrets: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        let created = (client_type == ClientType::Confidential).then(|| self.new_secret());
+        let secret_row = created.as_ref().map(|(created, hash)| (&created.info, hash));
+        self.store().insert_application(&app, secret_row).await?;
+        if let Some((created, _)) = &created {
+            app.secrets.push(created.info.clone());
+        }
+        Ok((app, created.map(|(created, _)| created)))
+    }
+
+    /// Lists applications of one owner, or all of them.
+    pub async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>> {
+        self.store().list_applications(owner_id).await
+    }
+
+    pub async fn get_application(&self, client_id: &str) -> RegistryResult<Application> {
+        self.store()
+            .application(client_id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("application {client_id:?} not found")))
+    }
+
+    /// The application, checked to belong to `acting_owner` when one is given.
+    /// Another owner's application answers NotFound, not PermissionDenied, so
+    /// that client ids of others cannot be probed.
+    pub async fn owned_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<Application> {
+        let app = self.get_application(client_id).await?;
+        match acting_owner {
+            Some(owner) if owner != app.owner_id => {
+                Err(RegistryError::NotFound(format!("application {client_id:?} not found")))
+            }
+            _ => Ok(app),
+        }
+    }
+
+    /// Applies the fields set in `patch`; the whole patch is validated before anything is written.
+    pub async fn update_application(&self, client_id: &str, patch: ApplicationPatch) -> RegistryResult<Application> {
+        let mut app = self.owned_application(client_id, patch.acting_owner_id.as_deref()).await?;
+        if let Some(name) = &patch.name {
+            app.name = validate::line("name", name, 1, 100)?;
+        }
+        if let Some(description) = &patch.description {
+            app.description = validate::text("description", description, 1000)?;
+        }
+        if let Some(homepage) = &patch.homepage_url {
+            app.homepage_url = validate::web_url("homepage_url", homepage)?;
+        }
+        if let Some(logo) = &patch.logo_url {
+            app.logo_url = validate::web_url("logo_url", logo)?;
+        }
+        if let Some(uris) = &patch.redirect_uris {
+            app.redirect_uris = validate::redirect_uris(uris)?;
+        }
+        if let Some(grants) = &patch.grant_types {
+            app.grant_types = validate::grant_types(grants, app.client_type)?;
+        }
+        if let Some(scopes) = &patch.scopes {
+            app.scopes = validate::scopes(scopes, self.scopes())?;
+        }
+        app.updated_at = self.now();
+        self.store().update_application(&app).await?;
+        Ok(app)
+    }
+
+    /// Deletes an application after revoking everything it holds (tokens,
+    /// grants): once this returns, none of its tokens works anywhere. The
+    /// revocation comes first, so a failure leaves the application in place
+    /// to delete again; from the revocation on, no token is issued to it.
+    /// Ends a user's authorization of an application (consent and tokens);
+    /// `NotFound` when there was neither.
+    pub async fn revoke_authorization(&self, user_id: &str, client_id: &str) -> RegistryResult<u64> {
+        match self.inner.dependents.revoke_grant(user_id, client_id).await? {
+            (false, 0) => Err(RegistryError::NotFound(format!("no authorization of application {client_id:?}"))),
+            (_, revoked) => Ok(revoked),
+        }
+    }
+
+    pub async fn delete_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
+        self.owned_application(client_id, acting_owner).await?;
+        self.inner.dependents.revoke(Deleted::Application(client_id)).await?;
+        if self.store().delete_application(client_id).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NotFound(format!("application {client_id:?} not found")))
+        }
+    }
+}

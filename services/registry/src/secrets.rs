@@ -1,0 +1,102 @@
+//! Client secrets: creation (shown once), rotation, deletion, and client
+//! authentication against their hashes.
+
+use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
+use gatehouse_oauth::{ClientType, OAuthError, SecretHash, random_token};
+
+use crate::error::{RegistryError, RegistryResult};
+use crate::model::{Application, ClientSecretInfo};
+use crate::service::Registry;
+
+/// Prefix of client secrets, so that secret scanners can recognise leaked ones.
+pub const CLIENT_SECRET_PREFIX: &str = "gcs_";
+/// Characters of a secret kept as its visible prefix (the type prefix plus 4).
+const VISIBLE_PREFIX_LEN: usize = CLIENT_SECRET_PREFIX.len() + 4;
+
+/// A secret just created: its metadata, and the clear text shown this once.
+#[derive(Clone)]
+pub struct CreatedSecret {
+    pub info: ClientSecretInfo,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedSecret").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    pub(crate) fn new_secret(&self) -> (CreatedSecret, SecretHash) {
+        let secret = random_token(CLIENT_SECRET_PREFIX, RANDOM_CHARS_256_BITS);
+        let info = ClientSecretInfo {
+            // v7 ids sort by creation time, which is the order secrets are listed in.
+            id: uuid::Uuid::now_v7().to_string(),
+            prefix: secret[..VISIBLE_PREFIX_LEN].to_owned(),
+            created_at: self.now(),
+            last_used_at: None,
+        };
+        let hash = SecretHash::of(&secret);
+        (CreatedSecret { info, secret }, hash)
+    }
+
+    /// Adds a secret; the old ones keep working until deleted, so a secret
+    /// rotates without downtime.
+    pub async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        acting_owner: Option<&str>,
+    ) -> RegistryResult<CreatedSecret> {
+        let app = self.owned_application(client_id, acting_owner).await?;
+        if app.client_type == ClientType::Public {
+            return Err(RegistryError::FailedPrecondition("public applications have no client secret".to_owned()));
+        }
+        let (created, hash) = self.new_secret();
+        self.store().add_secret(client_id, &created.info, &hash, self.inner.config.max_client_secrets).await?;
+        Ok(created)
+    }
+
+    pub async fn delete_client_secret(
+        &self,
+        client_id: &str,
+        secret_id: &str,
+        acting_owner: Option<&str>,
+    ) -> RegistryResult<()> {
+        let app = self.owned_application(client_id, acting_owner).await?;
+        let keep_one = app.client_type == ClientType::Confidential;
+        self.store().delete_secret(client_id, secret_id, keep_one).await
+    }
+
+    /// Authenticates a client (RFC 6749 §2.3.1). Every failure is the same
+    /// `invalid_client`, so that a caller learns nothing about which part was wrong.
+    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> RegistryResult<Application> {
+        let failed = || RegistryError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let Some((app, hashes)) = self.store().application_with_hashes(client_id).await? else {
+            return Err(failed());
+        };
+        match app.client_type {
+            // A public client is identified, not authenticated; sending a
+            // secret it does not have is a client error.
+            ClientType::Public if secret.is_empty() => return Ok(app),
+            ClientType::Public => return Err(failed()),
+            ClientType::Confidential if secret.is_empty() => return Err(failed()),
+            ClientType::Confidential => {}
+        }
+        // Check every stored hash (constant-time each) rather than stopping at
+        // the first match, so timing does not tell which secret matched.
+        let mut matched = None;
+        for (id, hash, last_used) in &hashes {
+            if hash.verify(secret) {
+                matched = Some((id.clone(), *last_used));
+            }
+        }
+        let (secret_id, last_used) = matched.ok_or_else(failed)?;
+        // "Last used" is shown to a minute: skip the write (a SQLite write
+        // lock) when it would not change what is shown.
+        let now = self.now();
+        if last_used.is_none_or(|at| now - at >= 60) {
+            self.store().touch_secret(&secret_id, now).await?;
+        }
+        Ok(app)
+    }
+}

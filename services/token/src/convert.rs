@@ -1,0 +1,46 @@
+//! The token service's wire messages to and from its domain types; the
+//! shared OAuth ones are in `gatehouse_proto::convert`.
+
+use gatehouse_proto::convert::client_credentials_from_pb;
+pub(crate) use gatehouse_proto::convert::params_from_pb;
+use gatehouse_proto::pb::token::v1 as pb;
+
+use crate::cache::ActiveToken;
+use crate::clients::Presented;
+use crate::issue::Minted;
+
+/// The presented credentials of a request, if it carries any.
+pub(crate) fn presented(client: Option<pb::ClientCredentials>) -> Option<Presented> {
+    client.map(|pb| {
+        let (auth, address) = client_credentials_from_pb(pb);
+        Presented { auth, address }
+    })
+}
+
+impl From<Minted> for pb::ExchangeResponse {
+    fn from(minted: Minted) -> Self {
+        Self {
+            access_token: minted.access_token.into_exposed(),
+            token_type: "bearer".to_owned(),
+            expires_in: minted.expires_in,
+            refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
+            scope: minted.scopes.join(" "),
+        }
+    }
+}
+
+pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectResponse {
+    match active {
+        None => pb::IntrospectResponse::default(),
+        Some(active) => pb::IntrospectResponse {
+            active: true,
+            token_type: active.kind().as_str().to_owned(),
+            scopes: active.scopes,
+            client_id: active.client_id,
+            user_id: active.user_id,
+            username: active.username,
+            expires_at: active.expires_at,
+            issued_at: active.issued_at,
+        },
+    }
+}
