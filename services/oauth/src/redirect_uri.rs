@@ -55,7 +55,9 @@ impl RedirectUri {
         if url.cannot_be_a_base() || url.host().is_none() {
             return Err(RedirectUriError::NotAbsolute);
         }
-        if !url.username().is_empty() || url.password().is_some() {
+        // The url crate reports an empty user info (`https://@host`) as no
+        // user info at all, so the raw authority is checked too.
+        if !url.username().is_empty() || url.password().is_some() || has_userinfo(value) {
             return Err(RedirectUriError::Credentials);
         }
         match url.scheme() {
@@ -84,6 +86,9 @@ impl RedirectUri {
         if self.0 == requested {
             return true;
         }
+        if has_userinfo(requested) {
+            return false;
+        }
         let (Ok(registered), Ok(requested)) = (Url::parse(&self.0), Url::parse(requested)) else {
             return false;
         };
@@ -97,6 +102,12 @@ impl RedirectUri {
             && requested.username().is_empty()
             && requested.password().is_none()
     }
+}
+
+/// Whether the authority of `raw` (between `://` and the path) holds an `@`.
+fn has_userinfo(raw: &str) -> bool {
+    let Some((_, rest)) = raw.split_once("://") else { return false };
+    rest.split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@'))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -139,6 +150,7 @@ mod tests {
             ("https://app.example/cb#", Fragment),
             ("https://*.example/cb", Wildcard),
             ("https://user:pw@app.example/cb", Credentials),
+            ("https://@app.example/cb", Credentials),
             ("https://app.example/c b", Whitespace),
         ] {
             assert_eq!(RedirectUri::parse(bad), Err(why), "{bad}");
