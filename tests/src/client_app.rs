@@ -3,12 +3,10 @@
 //! requests through the real gateway, introspection over gRPC and HTTP).
 
 use gatehouse_oauth::GrantType;
-use gatehouse_proto::pb::common::v1::ClientType;
-use gatehouse_proto::pb::registry::v1::RegisterApplicationRequest;
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
 use serde_json::Value;
 
-use crate::{Browser, TEST_PASSWORD, TestEnv};
+use crate::{AppSpec, Browser, TEST_PASSWORD, TestEnv, register_application};
 
 /// The redirect URI every [`ClientApp`] registers.
 pub const CALLBACK: &str = "https://app.example/callback";
@@ -27,25 +25,11 @@ impl ClientApp {
     /// Registers an application allowed `grants` and `scopes`, owned by a new user `owner`.
     pub async fn with(env: TestEnv, grants: &[GrantType], scopes: &[&str]) -> Self {
         let owner = env.create_user("owner").await;
-        let response = env
-            .registry()
-            .await
-            .register_application(RegisterApplicationRequest {
-                owner_id: owner.id.clone(),
-                name: "Token App".to_owned(),
-                redirect_uris: vec![CALLBACK.to_owned()],
-                client_type: ClientType::Confidential as i32,
-                grant_types: gatehouse_proto::convert::grant_types_to_pb(grants),
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                ..Default::default()
-            })
-            .await
-            .expect("register the application")
-            .into_inner();
+        let spec = AppSpec { name: "Token App", grants, scopes, ..AppSpec::default() };
+        let (client_id, secret) = register_application(&mut env.registry().await, &owner.id, spec).await;
         let mut browser = env.browser();
         browser.login("owner", TEST_PASSWORD).await;
-        let client_id = response.application.expect("application").client_id;
-        Self { browser, client_id, secret: response.client_secret, owner_id: owner.id, env }
+        Self { browser, client_id, secret, owner_id: owner.id, env }
     }
 
     /// Every grant, scopes `user`, `user:email` and `project`.

@@ -9,6 +9,7 @@ mod browser;
 mod client_app;
 mod database;
 mod postgres_server;
+pub mod process;
 mod redis_server;
 
 use std::net::SocketAddr;
@@ -162,19 +163,8 @@ impl TestEnv {
         client_type: ClientType,
         scopes: &[&str],
     ) -> (String, String) {
-        let request = registry_pb::RegisterApplicationRequest {
-            owner_id: owner.id.clone(),
-            name: "Test App".to_owned(),
-            description: "An application under test".to_owned(),
-            homepage_url: "https://app.example".to_owned(),
-            logo_url: String::new(),
-            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
-            client_type: client_type as i32,
-            grant_types: Vec::new(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        let response = self.registry().await.register_application(request).await.expect("register app").into_inner();
-        (response.application.expect("application").client_id, response.client_secret)
+        let spec = AppSpec { redirect_uris, client_type, scopes, ..AppSpec::default() };
+        register_application(&mut self.registry().await, &owner.id, spec).await
     }
 }
 
@@ -320,6 +310,52 @@ pub async fn create_user(registry: &mut RegistryServiceClient<Channel>, username
         password: TEST_PASSWORD.to_owned(),
     };
     registry.create_user(request).await.expect("create user").into_inner().user.expect("user")
+}
+
+/// An application to register through [`register_application`].
+#[derive(Debug, Clone)]
+pub struct AppSpec<'a> {
+    pub name: &'a str,
+    pub redirect_uris: &'a [&'a str],
+    pub client_type: ClientType,
+    /// Empty: the registry's default (authorization_code and refresh_token).
+    pub grants: &'a [gatehouse_oauth::GrantType],
+    /// Empty: the whole catalogue.
+    pub scopes: &'a [&'a str],
+}
+
+impl Default for AppSpec<'_> {
+    fn default() -> Self {
+        Self {
+            name: "Test App",
+            redirect_uris: &[client_app::CALLBACK],
+            client_type: ClientType::Confidential,
+            grants: &[],
+            scopes: &[],
+        }
+    }
+}
+
+/// Registers an application owned by `owner_id` through any registry (the
+/// one fixture for it); returns (client id, client secret, empty for public).
+pub async fn register_application(
+    registry: &mut RegistryServiceClient<Channel>,
+    owner_id: &str,
+    spec: AppSpec<'_>,
+) -> (String, String) {
+    let request = registry_pb::RegisterApplicationRequest {
+        owner_id: owner_id.to_owned(),
+        name: spec.name.to_owned(),
+        description: "An application under test".to_owned(),
+        homepage_url: "https://app.example".to_owned(),
+        logo_url: String::new(),
+        redirect_uris: spec.redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+        client_type: spec.client_type as i32,
+        grant_types: gatehouse_proto::convert::grant_types_to_pb(spec.grants),
+        scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let response = registry.register_application(request).await.expect("register the application").into_inner();
+    (response.application.expect("application").client_id, response.client_secret)
 }
 
 /// Runs one async test body once per database backend.

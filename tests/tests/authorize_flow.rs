@@ -492,27 +492,15 @@ async fn login_failures_look_the_same_and_are_throttled_per_address_without_lock
 async fn pages_follow_accept_language_and_escape_what_users_typed() {
     let env = TestEnv::builder().start().await;
     let mallory = env.create_user("mallory").await;
-    let mut registry = env.registry().await;
-    let app = registry
-        .register_application(gatehouse_proto::pb::registry::v1::RegisterApplicationRequest {
-            owner_id: mallory.id.clone(),
-            name: "<script>alert(1)</script>".to_owned(),
-            redirect_uris: vec![CALLBACK.to_owned()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .application
-        .unwrap();
+    let spec = gatehouse_tests::AppSpec { name: "<script>alert(1)</script>", ..Default::default() };
+    let (client_id, _) = gatehouse_tests::register_application(&mut env.registry().await, &mallory.id, spec).await;
     let mut browser = env.browser();
     browser.accept_language = Some("zh-CN,zh;q=0.9,en;q=0.5".to_owned());
     let login = browser.get("/login").await;
     assert!(login.body.contains("登录"), "Chinese login page");
     browser.login("mallory", TEST_PASSWORD).await;
-    let consent = browser
-        .get(&authorize_path("/oauth/authorize", &[("client_id", &app.client_id), ("response_type", "code")]))
-        .await;
+    let consent =
+        browser.get(&authorize_path("/oauth/authorize", &[("client_id", &client_id), ("response_type", "code")])).await;
     assert_eq!(consent.status, 200);
     assert!(consent.body.contains("授权"));
     assert!(consent.body.contains("读取你的公开资料"));

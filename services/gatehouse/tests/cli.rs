@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 
 use gatehouse_proto::pb::registry::v1 as pb;
@@ -30,7 +30,8 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("test folder");
         let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "all"])
             .env("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/gatehouse.db", dir.display()))
             .env("GATEHOUSE_REGISTRY_LISTEN", "127.0.0.1:0")
@@ -41,28 +42,12 @@ impl Server {
             .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
             .envs(extra_env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start gatehouse");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut registry_url, mut gateway_url, mut metrics_url) = (String::new(), String::new(), String::new());
+            .stderr(stderr);
         // The binary prints where each part listens once it is bound.
-        while registry_url.is_empty() || gateway_url.is_empty() {
-            let line = lines.next().expect("gatehouse exited before listening").expect("read stdout");
-            if let Some(rest) = line.strip_prefix("registry listening on ") {
-                registry_url = rest.split(' ').next().unwrap_or_default().to_owned();
-            }
-            if let Some(rest) = line.strip_prefix("gateway listening on ") {
-                gateway_url = rest.split(' ').next().unwrap_or_default().to_owned();
-            }
-            if let Some(rest) = line.strip_prefix("metrics listening on ") {
-                metrics_url = rest.split(' ').next().unwrap_or_default().to_owned();
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, registry_url, gateway_url, metrics_url, dir }
+        let mut serving = gatehouse_tests::process::serve(command, &["registry", "gateway", "metrics"]);
+        let mut url = |name: &str| serving.urls.remove(name).unwrap_or_default();
+        let (registry_url, gateway_url, metrics_url) = (url("registry"), url("gateway"), url("metrics"));
+        Self { child: serving.child, registry_url, gateway_url, metrics_url, dir }
     }
 
     /// A user `owner` and an application of theirs allowed client_credentials: (client id, secret).

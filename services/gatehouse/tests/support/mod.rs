@@ -3,7 +3,6 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)] // each test binary uses a part of it
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,30 +26,17 @@ pub(crate) struct Part {
 
 impl Part {
     pub(crate) fn start(deployment: &Deployment, part: &str, extra: &[(&'static str, String)]) -> Self {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", part])
             .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
             // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
-            .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
-            .spawn()
-            .expect("start gatehouse");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics_url = String::new();
-        // The metrics line comes first, then the part's own.
-        loop {
-            let line =
-                lines.next().unwrap_or_else(|| panic!("gatehouse serve {part} exited before listening")).unwrap();
-            if let Some(rest) = line.strip_prefix("metrics listening on ") {
-                metrics_url = rest.split(' ').next().unwrap().to_owned();
-            } else if line.contains(" listening on ") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        Self { child: Some(child), metrics_url }
+            .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() });
+        let mut serving = gatehouse_tests::process::serve(command, &["metrics", part]);
+        let metrics_url = serving.urls.remove("metrics").unwrap_or_default();
+        Self { child: Some(serving.child), metrics_url }
     }
 
     /// The process id, for signals and `/proc`.
@@ -131,18 +117,12 @@ pub(crate) async fn alice_and_her_app(registry_port: u16) -> (String, String) {
         .unwrap();
     let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
     let user = gatehouse_tests::create_user(&mut registry, "alice").await;
-    let app = registry
-        .register_application(registry_pb::RegisterApplicationRequest {
-            owner_id: user.id,
-            name: "Alice's app".to_owned(),
-            redirect_uris: vec![REDIRECT.to_owned()],
-            client_type: ClientType::Confidential as i32,
-            grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
-            scopes: vec!["user".to_owned()],
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    (app.application.unwrap().client_id, app.client_secret)
+    let spec = gatehouse_tests::AppSpec {
+        name: "Alice's app",
+        redirect_uris: &[REDIRECT],
+        client_type: ClientType::Confidential,
+        grants: &gatehouse_oauth::GrantType::ALL,
+        scopes: &["user"],
+    };
+    gatehouse_tests::register_application(&mut registry, &user.id, spec).await
 }
