@@ -74,6 +74,16 @@ fn openapi_document_lists_exactly_the_routed_api() {
     assert_eq!(documented(&doc), routed(), "openapi.json and gateway/src/routes.rs disagree");
 }
 
+/// The document's grant types are the server's one enumeration, so that a
+/// new grant cannot be left out of it.
+#[test]
+fn openapi_grant_types_are_the_servers() {
+    let doc = openapi();
+    let documented = &doc["components"]["schemas"]["Application"]["properties"]["grant_types"]["items"]["enum"];
+    let supported: Vec<&str> = gatehouse_oauth::GrantType::ALL.iter().map(|g| g.as_str()).collect();
+    assert_eq!(documented, &json!(supported), "gateway/openapi.json's grant_types");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_operation_answers_in_the_envelope() {
     let env = TestEnv::builder().start().await;
