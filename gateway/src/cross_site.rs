@@ -18,8 +18,14 @@ use crate::i18n::Lang;
 use crate::render;
 
 /// Paths other sites (and clients) legitimately post to.
-const EXEMPT: &[&str] =
-    &["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/authorize", "/api/oauth/access_token"];
+const EXEMPT: &[&str] = &[
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/oauth/device_authorization",
+    "/oauth/authorize",
+    "/api/oauth/access_token",
+];
 
 /// The origin (`scheme://host[:port]`) of the issuer URL.
 pub(crate) fn issuer_origin(issuer: &str) -> String {

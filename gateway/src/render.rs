@@ -23,13 +23,14 @@ pub(crate) fn redirect(location: &str) -> Response {
 /// OAuth JSON on the token, revocation and introspection endpoints, the
 /// envelope on the REST API and the seed's token URL, a page elsewhere.
 pub(crate) fn error_for_path(path: &str, lang: crate::i18n::Lang, error: &GatewayError) -> Response {
-    let response = if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect") {
-        oauth_json::error(error, false)
-    } else if path.starts_with("/api/") {
-        envelope::error(error)
-    } else {
-        html::error_page(lang, error)
-    };
+    let response =
+        if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/device_authorization") {
+            oauth_json::error(error, false)
+        } else if path.starts_with("/api/") {
+            envelope::error(error)
+        } else {
+            html::error_page(lang, error)
+        };
     with_retry_after(response, error)
 }
 

@@ -6,6 +6,7 @@ mod apps;
 mod authorize;
 mod coding_compat;
 pub(crate) mod credentials;
+mod device;
 mod extract;
 pub(crate) mod form;
 mod health;
@@ -35,6 +36,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
         .route("/oauth/introspect", post(token::introspect))
+        .route("/oauth/device_authorization", post(device::device_authorization))
+        .route("/login/device", get(device::entry).post(device::lookup))
+        .route("/login/device/decision", post(device::decide))
         .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
         .route("/api/oauth/access_token", get(coding_compat::access_token).post(coding_compat::access_token))
         .route("/api/current_user", get(coding_compat::current_user))

@@ -107,7 +107,11 @@ impl ErrorCode {
             | OAuthErrorCode::UnsupportedGrantType
             | OAuthErrorCode::InvalidScope
             | OAuthErrorCode::UnsupportedResponseType
-            | OAuthErrorCode::UnsupportedTokenType => Self::InvalidArgument,
+            | OAuthErrorCode::UnsupportedTokenType
+            // The device grant's polling answers: the client keeps polling (RFC 8628 §3.5).
+            | OAuthErrorCode::AuthorizationPending
+            | OAuthErrorCode::SlowDown
+            | OAuthErrorCode::ExpiredToken => Self::InvalidArgument,
         }
     }
 }

@@ -195,6 +195,8 @@ pub(crate) struct AppForm {
     pub(crate) homepage_url: String,
     pub(crate) redirect_uris: String,
     pub(crate) public: bool,
+    /// The device authorization grant is allowed.
+    pub(crate) device: bool,
 }
 
 pub(crate) fn application_form(
@@ -228,6 +230,7 @@ pub(crate) fn application_form(
 <label for="homepage_url">{home_label}</label><input type="url" id="homepage_url" name="homepage_url" value="{homepage}">
 <label for="redirect_uris">{cb_label}</label><textarea id="redirect_uris" name="redirect_uris" required>{uris}</textarea>
 <p class="muted">{cb_hint}</p>{kind}
+<label><input type="checkbox" name="device" value="1"{device_checked}> {device}</label><p class="muted">{device_hint}</p>
 <div class="actions"><button class="primary" type="submit">{submit}</button><a class="button" href="/account/applications">{cancel}</a></div></form></div>"#,
         title = if editing { lang.t("Edit application", "编辑应用") } else { lang.t("Register a new application", "添加应用") },
         error = error_box(error),
@@ -244,6 +247,15 @@ pub(crate) fn application_form(
         cb_hint = lang.t(
             "After a user authorizes the application, they are sent back to one of these with an authorization code. https, or http on 127.0.0.1 / localhost.",
             "用户授权后会带着授权码跳转回其中一个地址。需要 https，或 127.0.0.1 / localhost 上的 http。"
+        ),
+        device_checked = if form.device { " checked" } else { "" },
+        device = lang.t(
+            "Devices without a browser may sign in (device flow: CLIs, TVs)",
+            "允许没有浏览器的设备登录（设备授权流程：命令行工具、电视等）"
+        ),
+        device_hint = lang.t(
+            "The device shows a short code; the user enters it at /login/device and approves there.",
+            "设备显示一个短码，用户在 /login/device 输入并确认授权。"
         ),
         submit = if editing { lang.t("Save", "保存") } else { lang.t("Register application", "创建应用") },
         cancel = lang.t("Cancel", "取消"),
@@ -378,4 +390,77 @@ pub(crate) fn delete_account(lang: Lang, csrf: &str, username: &str, error: Opti
 /// Percent-encodes a value for a query string.
 pub(crate) fn url_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The device flow's first page: type the code the device shows.
+pub(crate) fn device_entry(lang: Lang, csrf: &str, user_code: &str, error: Option<&str>) -> String {
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>{error}<p>{intro}</p>
+<form method="post" action="/login/device">{csrf}
+<label for="user_code">{label}</label><input type="text" id="user_code" name="user_code" value="{code}" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" placeholder="BCDF-GHJK" required>
+<div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
+        title = lang.t("Connect a device", "连接设备"),
+        error = error_box(error),
+        intro = lang.t(
+            "Enter the code shown on the device or in the terminal you are signing in to.",
+            "输入你正在登录的设备或终端上显示的代码。"
+        ),
+        csrf = csrf_field(csrf),
+        label = lang.t("Code", "代码"),
+        code = escape(user_code),
+        submit = lang.t("Continue", "继续"),
+    )
+}
+
+/// The device flow's confirmation: which application, whose, what it gets.
+pub(crate) fn device_confirm(
+    lang: Lang,
+    csrf: &str,
+    username: &str,
+    found: &gatehouse_proto::pb::authorization::v1::LookupUserCodeResponse,
+) -> String {
+    let app = found.application.clone().unwrap_or_default();
+    let mut scopes = String::new();
+    for scope in &found.scopes {
+        scopes.push_str(&scope_text(lang, scope));
+    }
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>
+<p><b>{name}</b> {by} <b>{owner}</b> {wants} <b>{user}</b></p>
+<p class="notice">{warning} <code>{code}</code></p>
+<h2>{asks}</h2><ul class="scopes">{scopes}</ul>
+<form method="post" action="/login/device/decision">{csrf}<input type="hidden" name="user_code" value="{code}">
+<div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
+        title = lang.t("Authorize a device", "授权设备"),
+        name = escape(&app.name),
+        by = lang.t("by", "（开发者"),
+        owner = escape(&found.owner),
+        wants = lang.t("wants to access your account", "）请求访问你的账号"),
+        user = escape(username),
+        warning = lang.t(
+            "Continue only if you started this on a device you are using now and it shows this code:",
+            "仅当这是你正在使用的设备发起的请求、并且设备上显示的是这个代码时才继续："
+        ),
+        code = escape(&found.user_code),
+        asks = lang.t("This application will be able to", "该应用将可以"),
+        csrf = csrf_field(csrf),
+        approve = lang.t("Authorize", "授权"),
+        deny = lang.t("Deny", "拒绝"),
+    )
+}
+
+/// The device flow's last page.
+pub(crate) fn device_done(lang: Lang, approved: bool) -> String {
+    let (title, text) = if approved {
+        (
+            lang.t("Device connected", "设备已连接"),
+            lang.t("You can return to your device: it is signed in.", "你可以回到设备上继续，它已经登录。"),
+        )
+    } else {
+        (
+            lang.t("Request denied", "已拒绝"),
+            lang.t("The device was not given access to your account.", "该设备没有获得访问你账号的权限。"),
+        )
+    };
+    format!(r#"<div class="card narrow"><h1>{title}</h1><p>{text}</p></div>"#)
 }

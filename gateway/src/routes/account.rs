@@ -30,6 +30,7 @@ fn app_form(form: &FormData) -> AppForm {
         homepage_url: form.text("homepage_url"),
         redirect_uris: form.text("redirect_uris"),
         public: form.get("public") == Some("1"),
+        device: form.get("device") == Some("1"),
     }
 }
 
@@ -42,6 +43,8 @@ fn app_input(form: &AppForm) -> AppInput {
         redirect_uris: Some(apps::lines(&form.redirect_uris)),
         scopes: None,
         public: form.public,
+        grant_types: None,
+        device: Some(form.device),
     }
 }
 
@@ -122,6 +125,7 @@ pub(crate) async fn edit_application(
                 homepage_url: app.homepage_url,
                 redirect_uris: app.redirect_uris.join("\n"),
                 public: app.client_type == ClientType::Public as i32,
+                device: app.grant_types.iter().any(|g| g == gatehouse_oauth::GrantType::DeviceCode.as_str()),
             };
             form_page(lang, &session, StatusCode::OK, Some(&client_id), &values, None)
         }

@@ -82,6 +82,8 @@ pub(crate) struct AppBody {
     redirect_uris: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
     client_type: Option<String>,
+    /// `grant_type` values; the registry checks them.
+    grant_types: Option<Vec<String>>,
 }
 
 fn parse_body(body: &Bytes) -> Result<AppBody, GatewayError> {
@@ -103,6 +105,8 @@ fn input(body: AppBody) -> Result<AppInput, GatewayError> {
         redirect_uris: body.redirect_uris,
         scopes: body.scopes,
         public,
+        grant_types: body.grant_types,
+        device: None,
     })
 }
 

@@ -5,6 +5,8 @@ use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest};
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_proto::pb::registry::v1 as pb;
 
+use gatehouse_oauth::GrantType;
+
 use crate::AppState;
 use crate::error::GatewayError;
 
@@ -18,6 +20,21 @@ pub(crate) struct AppInput {
     pub(crate) redirect_uris: Option<Vec<String>>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) public: bool,
+    /// `grant_type` values, as a REST client lists them.
+    pub(crate) grant_types: Option<Vec<String>>,
+    /// The page's "devices without a browser" box: the device grant on or
+    /// off, the application's other grants kept.
+    pub(crate) device: Option<bool>,
+}
+
+/// `grants` with the device grant switched `on` or off.
+fn with_device(mut grants: Vec<String>, on: bool) -> Vec<String> {
+    let device = GrantType::DeviceCode.as_str();
+    grants.retain(|g| g != device);
+    if on {
+        grants.push(device.to_owned());
+    }
+    grants
 }
 
 type Result<T> = std::result::Result<T, GatewayError>;
@@ -44,7 +61,12 @@ pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) 
         logo_url: input.logo_url.unwrap_or_default(),
         redirect_uris: input.redirect_uris.unwrap_or_default(),
         client_type: client_type as i32,
-        grant_types: Vec::new(),
+        grant_types: match (input.grant_types, input.device) {
+            (Some(grants), _) => grants,
+            (None, Some(true)) => with_device(GrantType::DEFAULT.iter().map(|g| g.as_str().to_owned()).collect(), true),
+            // The registry's default.
+            (None, _) => Vec::new(),
+        },
         scopes: input.scopes.unwrap_or_default(),
     };
     let response = state.clients.registry().register_application(request).await?.into_inner();
@@ -58,6 +80,11 @@ pub(crate) async fn update(
     client_id: &str,
     input: AppInput,
 ) -> Result<pb::Application> {
+    let grant_types = match (input.grant_types, input.device) {
+        (Some(grants), _) => Some(grants),
+        (None, Some(on)) => Some(with_device(get(state, owner_id, client_id).await?.grant_types, on)),
+        (None, None) => None,
+    };
     let request = pb::UpdateApplicationRequest {
         client_id: client_id.to_owned(),
         acting_owner_id: owner_id.to_owned(),
@@ -66,7 +93,7 @@ pub(crate) async fn update(
         homepage_url: input.homepage_url,
         logo_url: input.logo_url,
         redirect_uris: input.redirect_uris.map(|values| pb::StringList { values }),
-        grant_types: None,
+        grant_types: grant_types.map(|values| pb::GrantTypeList { values }),
         scopes: input.scopes.map(|values| pb::StringList { values }),
     };
     let app = state.clients.registry().update_application(request).await?.into_inner().application;

@@ -20,6 +20,40 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// The device authorization grant (RFC 8628).
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceConfig {
+    /// Lifetime of a device code and its user code (`expires_in`).
+    pub code_ttl: Duration,
+    /// The polling interval a device is told to keep (`interval`).
+    pub interval: Duration,
+    /// Mistyped or unknown user codes one user may enter per window.
+    pub entries_per_user: u64,
+    /// ... and one address.
+    pub entries_per_address: u64,
+    pub entry_window: Duration,
+    /// Failed client authentications per (client, address) and per address
+    /// per window at the device authorization endpoint, as at the token endpoint.
+    pub client_failures_per_pair: u64,
+    pub client_failures_per_address: u64,
+    pub client_failure_window: Duration,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(15 * 60),
+            interval: Duration::from_secs(5),
+            entries_per_user: 10,
+            entries_per_address: 50,
+            entry_window: Duration::from_secs(15 * 60),
+            client_failures_per_pair: 20,
+            client_failures_per_address: 100,
+            client_failure_window: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
 /// Authorization service configuration.
 #[derive(Debug, Clone)]
 pub struct AuthorizationConfig {
@@ -34,6 +68,7 @@ pub struct AuthorizationConfig {
     /// How long a consent page stays valid.
     pub consent_ttl: Duration,
     pub throttle: ThrottleConfig,
+    pub device: DeviceConfig,
 }
 
 impl Default for AuthorizationConfig {
@@ -45,6 +80,7 @@ impl Default for AuthorizationConfig {
             session_ttl: Duration::from_secs(12 * 60 * 60),
             consent_ttl: Duration::from_secs(10 * 60),
             throttle: ThrottleConfig::default(),
+            device: DeviceConfig::default(),
         }
     }
 }

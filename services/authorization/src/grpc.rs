@@ -1,6 +1,6 @@
 //! The tonic adapter of the authorization service.
 
-use gatehouse_oauth::{AuthorizationCode, CodeVerifier};
+use gatehouse_oauth::{AuthorizationCode, ClientAuthMethod, ClientAuthentication, CodeVerifier};
 use gatehouse_proto::convert::params_from_pb;
 use gatehouse_proto::pb::authorization::v1 as pb;
 use gatehouse_proto::pb::authorization::v1::authorization_service_server::{
@@ -8,7 +8,7 @@ use gatehouse_proto::pb::authorization::v1::authorization_service_server::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::convert::{given, summary};
+use crate::convert::{descriptions, given, summary};
 use crate::service::Authorization;
 
 pub(crate) fn server(service: Authorization) -> AuthorizationServiceServer<AuthorizationGrpc> {
@@ -107,6 +107,69 @@ impl AuthorizationService for AuthorizationGrpc {
         let request = request.into_inner();
         self.service.revoke_grant(&request.user_id, &request.client_id).await?;
         Ok(Response::new(pb::RevokeGrantResponse {}))
+    }
+
+    async fn start_device_authorization(
+        &self,
+        request: Request<pb::StartDeviceAuthorizationRequest>,
+    ) -> RpcResult<pb::StartDeviceAuthorizationResponse> {
+        let request = request.into_inner();
+        let method =
+            if request.client_secret.is_empty() { ClientAuthMethod::None } else { ClientAuthMethod::ClientSecretPost };
+        let auth = ClientAuthentication {
+            client_id: request.client_id,
+            secret: gatehouse_oauth::ClientSecret::new(request.client_secret),
+            method,
+        };
+        let params = params_from_pb(request.parameters);
+        let started = self.service.start_device_authorization(&auth, &request.client_address, &params).await?;
+        Ok(Response::new(pb::StartDeviceAuthorizationResponse {
+            device_code: started.device_code.into_exposed(),
+            user_code: started.user_code.display(),
+            verification_uri: started.verification_uri,
+            verification_uri_complete: started.verification_uri_complete,
+            expires_in: started.expires_in,
+            interval: started.interval,
+        }))
+    }
+
+    async fn lookup_user_code(
+        &self,
+        request: Request<pb::LookupUserCodeRequest>,
+    ) -> RpcResult<pb::LookupUserCodeResponse> {
+        let request = request.into_inner();
+        let found =
+            self.service.lookup_user_code(&request.session_token, &request.user_code, &request.client_address).await?;
+        Ok(Response::new(pb::LookupUserCodeResponse {
+            application: Some(summary(found.application)),
+            owner: found.owner,
+            scopes: descriptions(&found.scopes),
+            user_code: found.user_code.display(),
+        }))
+    }
+
+    async fn decide_device(&self, request: Request<pb::DecideDeviceRequest>) -> RpcResult<pb::DecideDeviceResponse> {
+        let request = request.into_inner();
+        self.service
+            .decide_device(&request.session_token, &request.user_code, &request.client_address, request.approve)
+            .await?;
+        Ok(Response::new(pb::DecideDeviceResponse {}))
+    }
+
+    async fn redeem_device_code(
+        &self,
+        request: Request<pb::RedeemDeviceCodeRequest>,
+    ) -> RpcResult<pb::RedeemDeviceCodeResponse> {
+        let request = request.into_inner();
+        let code = gatehouse_oauth::DeviceCode::new(request.device_code);
+        let redeemed = self.service.redeem_device_code(&code, &request.client_id).await?;
+        Ok(Response::new(pb::RedeemDeviceCodeResponse {
+            device_id: redeemed.code_id,
+            user_id: redeemed.user_id,
+            username: redeemed.username,
+            scopes: redeemed.scopes,
+            auth_time: redeemed.auth_time,
+        }))
     }
 
     async fn revoke_subject_grants(

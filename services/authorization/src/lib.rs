@@ -11,6 +11,7 @@ mod code;
 mod config;
 mod convert;
 mod decide;
+mod device;
 mod error;
 mod grants;
 mod grpc;
@@ -20,6 +21,7 @@ mod redeem_code;
 mod service;
 mod session;
 mod store;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,7 +33,7 @@ use gatehouse_upstream::Upstream;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-pub use config::{AuthorizationConfig, ThrottleConfig};
+pub use config::{AuthorizationConfig, DeviceConfig, ThrottleConfig};
 pub use error::{AuthzError, AuthzResult};
 pub use service::Authorization;
 

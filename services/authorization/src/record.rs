@@ -34,6 +34,28 @@ pub(crate) mod key {
     pub(crate) fn user_deleted(user_id: &str) -> String {
         format!("authz:user-deleted:{user_id}")
     }
+    pub(crate) fn device(hash: &str) -> String {
+        format!("authz:device:{hash}")
+    }
+    pub(crate) fn device_used(hash: &str) -> String {
+        format!("authz:device-used:{hash}")
+    }
+    pub(crate) fn device_user(user_code: &str) -> String {
+        format!("authz:device-user:{user_code}")
+    }
+    pub(crate) fn device_entry_user(user_id: &str) -> String {
+        format!("authz:device-entry-user:{user_id}")
+    }
+    pub(crate) fn device_entry_address(address: &str) -> String {
+        format!("authz:device-entry-addr:{address}")
+    }
+    /// The client id as sent is attacker text: keyed by its hash.
+    pub(crate) fn client_fail_pair(client_id_hash: &str, address: &str) -> String {
+        format!("authz:client-fail:{client_id_hash}:{address}")
+    }
+    pub(crate) fn client_fail_address(address: &str) -> String {
+        format!("authz:client-fail-addr:{address}")
+    }
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

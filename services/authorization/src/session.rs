@@ -1,7 +1,5 @@
 //! Login, sessions and logout, with failed-login throttling.
 
-use std::time::Duration;
-
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{Password, SecretHash, SessionToken, random_token};
 use gatehouse_proto::pb::common::v1::User;
@@ -30,27 +28,18 @@ impl Authorization {
     /// verifies against a dummy hash).
     pub(crate) async fn login(&self, username: &str, password: &Password, address: &str) -> AuthzResult<NewSession> {
         let throttle = self.config().throttle;
-        let pair = key::fail_pair(&username_key(username), address);
-        let by_address = key::fail_address(address);
-        for (key, limit) in [(&pair, throttle.per_user_and_address), (&by_address, throttle.per_address)] {
-            if self.failures(key).await? >= limit {
-                let retry_after = self.inner.kv.ttl(key).await?.unwrap_or(throttle.window);
-                return Err(AuthzError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) });
-            }
-        }
+        let keys = [
+            (key::fail_pair(&username_key(username), address), throttle.per_user_and_address),
+            (key::fail_address(address), throttle.per_address),
+        ];
+        self.check_throttle(&keys, throttle.window).await?;
         let Some(user) = self.inner.registry.verify_password(username, password).await.map_err(AuthzError::registry)?
         else {
-            self.inner.kv.incr(&pair, throttle.window).await?;
-            self.inner.kv.incr(&by_address, throttle.window).await?;
+            self.count_failure(&keys, throttle.window).await?;
             return Err(AuthzError::InvalidCredentials);
         };
-        self.inner.kv.delete(&pair).await?;
+        self.inner.kv.delete(&keys[0].0).await?;
         self.open_session(user).await
-    }
-
-    async fn failures(&self, key: &str) -> AuthzResult<u64> {
-        let value = self.inner.kv.get(key).await?;
-        Ok(value.and_then(|v| String::from_utf8(v).ok()?.parse().ok()).unwrap_or(0))
     }
 
     async fn open_session(&self, user: User) -> AuthzResult<NewSession> {

@@ -153,10 +153,11 @@ pub fn validate(
     })
 }
 
-/// The scope parameter against the catalogue and the application's allowed
+/// The scope parameter (of an authorization or device request) against the
+/// catalogue and the application's allowed
 /// scopes. An empty scope means the basic profile (`user`), as the seed's
 /// `scope` parameter is optional.
-fn requested_scopes(
+pub fn requested_scopes(
     value: Option<&str>,
     client: &ClientPolicy,
     catalogue: &ScopeCatalogue,

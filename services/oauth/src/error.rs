@@ -41,11 +41,20 @@ pub enum OAuthErrorCode {
     /// "The authorization server does not support the revocation of the presented token
     /// type." (RFC 7009 §2.2.1)
     UnsupportedTokenType,
+    /// "The authorization request is still pending as the end user hasn't yet completed the
+    /// user-interaction steps." (RFC 8628 §3.5)
+    AuthorizationPending,
+    /// "A variant of authorization_pending, the authorization request is still pending and
+    /// polling should continue, but the interval MUST be increased by 5 seconds." (RFC 8628 §3.5)
+    SlowDown,
+    /// "The device_code has expired, and the device authorization session has concluded."
+    /// (RFC 8628 §3.5)
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -59,6 +68,9 @@ impl OAuthErrorCode {
         Self::InvalidToken,
         Self::InsufficientScope,
         Self::UnsupportedTokenType,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
     ];
 
     /// The wire string of the code.
@@ -77,6 +89,9 @@ impl OAuthErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

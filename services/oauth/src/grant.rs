@@ -10,7 +10,7 @@ use crate::client::ClientType;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::params::Params;
 use crate::scope::ScopeSet;
-use crate::secret::{AuthorizationCode, CodeVerifier, RefreshToken};
+use crate::secret::{AuthorizationCode, CodeVerifier, DeviceCode, RefreshToken};
 
 /// The grant types Gatehouse supports (no implicit, no password: RFC 9700 §2.1.2, §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,10 +18,12 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628: a device without a browser; the user approves elsewhere.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 3] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials];
+    pub const ALL: [Self; 4] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
 
     /// What an application gets when registration names no grant type.
     pub const DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
@@ -33,6 +35,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -69,6 +72,8 @@ pub enum TokenRequest {
     RefreshToken { refresh_token: RefreshToken, scope: Option<ScopeSet> },
     /// RFC 6749 §4.4.2.
     ClientCredentials { scope: Option<ScopeSet> },
+    /// RFC 8628 §3.4.
+    DeviceCode { device_code: DeviceCode },
 }
 
 impl TokenRequest {
@@ -88,6 +93,7 @@ impl TokenRequest {
                 scope: scope(params)?,
             },
             GrantType::ClientCredentials => Self::ClientCredentials { scope: scope(params)? },
+            GrantType::DeviceCode => Self::DeviceCode { device_code: DeviceCode::new(params.required("device_code")?) },
         })
     }
 
@@ -96,6 +102,7 @@ impl TokenRequest {
             Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod client;
 pub mod client_auth;
 pub mod clock;
 pub mod code_grant;
+pub mod device;
 pub mod error;
 pub mod grant;
 pub mod params;
@@ -27,6 +28,6 @@ pub use params::Params;
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeCatalogue, ScopeSet};
 pub use secret::{
-    AccessToken, AuthorizationCode, BearerToken, ClientSecret, CodeVerifier, CsrfToken, Password, RefreshToken,
-    SecretHash, SessionToken, random_token,
+    AccessToken, AuthorizationCode, BearerToken, ClientSecret, CodeVerifier, CsrfToken, DeviceCode, Password,
+    RefreshToken, SecretHash, SessionToken, random_token,
 };

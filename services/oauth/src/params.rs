@@ -67,8 +67,8 @@ impl Params {
 
 /// Parameters that must never travel in a URL (RFC 6749 §2.3.1, §3.2: URLs
 /// end up in logs, proxies and browser history).
-pub const SECRET_PARAMETERS: [&str; 7] =
-    ["client_secret", "code", "code_verifier", "refresh_token", "token", "password", "client_assertion"];
+pub const SECRET_PARAMETERS: [&str; 8] =
+    ["client_secret", "code", "code_verifier", "refresh_token", "device_code", "token", "password", "client_assertion"];
 
 impl Params {
     /// The parameters of a request to the token, revocation or

@@ -183,6 +183,10 @@ secret_type!(
     BearerToken
 );
 secret_type!(
+    /// A device code (RFC 8628 §3.2): the device's side of a device authorization.
+    DeviceCode
+);
+secret_type!(
     /// A browser session's token (the session cookie's value).
     SessionToken
 );

@@ -13,6 +13,7 @@ use tonic::{Code, Status};
 #[derive(Debug, Clone)]
 pub struct ClientApplication {
     pub client: RegisteredClient,
+    pub owner_id: String,
     pub name: String,
     pub description: String,
     pub homepage_url: String,
@@ -36,6 +37,7 @@ impl TryFrom<pb::Application> for ClientApplication {
     fn try_from(app: pb::Application) -> Result<Self, Status> {
         Ok(Self {
             client: RegisteredClient::try_from(&app).map_err(malformed)?,
+            owner_id: app.owner_id,
             name: app.name,
             description: app.description,
             homepage_url: app.homepage_url,
@@ -82,6 +84,16 @@ impl RegistryClient {
             pb::VerifyPasswordRequest { username: username.to_owned(), password: password.expose().to_owned() };
         let response = self.rpc().verify_password(request).await?.into_inner();
         Ok(response.user.filter(|_| response.verified))
+    }
+
+    /// The user, or `None` when there is no such user.
+    pub async fn user(&self, id: &str) -> Result<Option<User>, Status> {
+        let lookup = Some(pb::get_user_request::Lookup::Id(id.to_owned()));
+        match self.rpc().get_user(pb::GetUserRequest { lookup, visible_to_scopes: None }).await {
+            Ok(response) => Ok(response.into_inner().user),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status),
+        }
     }
 
     pub async fn scopes(&self) -> Result<Vec<ScopeDescription>, Status> {

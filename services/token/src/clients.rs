@@ -95,7 +95,7 @@ impl AuthCache {
 
 /// A status from another service: its OAuth error if it carries one (the
 /// caller's fault), otherwise an upstream failure.
-fn upstream(service: &'static str, status: Status) -> TokenError {
+pub(crate) fn upstream(service: &'static str, status: Status) -> TokenError {
     match decode_oauth(&status) {
         Some(oauth) => TokenError::OAuth(oauth),
         None => TokenError::Upstream { service, status },
@@ -139,6 +139,11 @@ impl Clients {
             .map_err(|status| upstream("registry", status))?;
         self.authenticated.put(key, &client);
         Ok(client)
+    }
+
+    /// The authorization service, for a grant that redeems something there.
+    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Upstream> {
+        AuthorizationServiceClient::new(self.authorization.clone())
     }
 
     /// Drops the kept authentications of a client (it was deleted).

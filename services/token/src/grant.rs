@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use gatehouse_oauth::TokenRequest;
@@ -24,6 +25,7 @@ impl TokenService {
                 self.refresh_token(client, &refresh_token, scope.as_ref()).await
             }
             TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_ref()).await,
+            TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code).await,
         }
     }
 }

@@ -1,0 +1,49 @@
+//! `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4): the
+//! device polls with its device code; the authorization service, which
+//! owns device authorizations, answers pending, slow down, denied, expired,
+//! or (once) the user who approved and the scopes.
+
+use gatehouse_oauth::{DeviceCode, GrantType};
+use gatehouse_proto::pb::authorization::v1::RedeemDeviceCodeRequest;
+
+use super::family_id;
+use crate::clients::{Client, upstream};
+use crate::error::TokenResult;
+use crate::issue::{Family, Minted};
+use crate::service::TokenService;
+
+impl TokenService {
+    pub(crate) async fn device_code(&self, client: &Client, device_code: DeviceCode) -> TokenResult<Minted> {
+        // Read before the redemption: a revocation of the grant that records
+        // itself after this point is found once the tokens are stored.
+        let watermark = self.inner.store.revocation_watermark().await?;
+        let request = RedeemDeviceCodeRequest {
+            device_code: device_code.into_exposed(),
+            client_id: client.client_id.as_str().to_owned(),
+        };
+        let granted = self
+            .inner
+            .clients
+            .authorization()
+            .redeem_device_code(request)
+            .await
+            .map_err(|status| upstream("authorization", status))?
+            .into_inner();
+        let family = Family {
+            id: family_id(),
+            code_id: Some(granted.device_id),
+            client_id: client.client_id.as_str().to_owned(),
+            user_id: granted.user_id,
+            username: granted.username,
+        };
+        let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
+        let minted = self.mint(&family, &granted.scopes, refresh);
+        // The device code is spent: a failure to store is a 503 and the
+        // device starts over (RFC 8628 has no retry of a consumed code).
+        self.before_commit()?;
+        self.inner.store.insert(&minted.records).await?;
+        self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
+        self.cache_issued(&minted.records).await;
+        Ok(minted)
+    }
+}
