@@ -57,3 +57,102 @@ async fn a_person_signs_up_registers_an_app_and_authorizes_it_in_chromium() {
         .await
         .expect("the code from the PKCE flow redeems with its verifier");
 }
+
+/// `gh auth login`'s shape: a CLI (a public client) asks for a device code,
+/// prints the verification URI and polls at the interval it was told, while
+/// the person approves in Chromium; the CLI ends with a working token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromium() {
+    use gatehouse_oauth::GrantType;
+    use gatehouse_tests::{AppSpec, TEST_PASSWORD, register_application};
+
+    let env = TestEnv::builder()
+        .authorization_config(|c| c.device.interval = std::time::Duration::from_secs(1))
+        .start()
+        .await;
+    let owner = env.create_user("cli-user").await;
+    let spec = AppSpec {
+        name: "Gatehouse CLI",
+        client_type: gatehouse_proto::pb::common::v1::ClientType::Public,
+        grants: &[GrantType::DeviceCode, GrantType::RefreshToken],
+        scopes: &["user"],
+        ..AppSpec::default()
+    };
+    let (client_id, _) = register_application(&mut env.registry().await, &owner.id, spec).await;
+    let http = reqwest::Client::new();
+    let gateway = env.gateway_url();
+    let started: serde_json::Value = http
+        .post(format!("{gateway}/oauth/device_authorization"))
+        .form(&[("client_id", client_id.as_str()), ("scope", "user")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = started["device_code"].as_str().unwrap().to_owned();
+    println!("! First copy your one-time code: {}", started["user_code"].as_str().unwrap());
+    println!("Open {} in your browser", started["verification_uri"].as_str().unwrap());
+
+    // The CLI polls as RFC 8628 §3.5 says: at the interval, 5 s more after slow_down.
+    let poller = {
+        let (http, gateway, client_id) = (http.clone(), gateway.clone(), client_id.clone());
+        let mut interval = started["interval"].as_u64().unwrap();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..60 {
+                tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", device_code.as_str()),
+                    ("client_id", client_id.as_str()),
+                ];
+                let response = http.post(format!("{gateway}/oauth/token")).form(&form).send().await.unwrap();
+                let body: serde_json::Value = response.json().await.unwrap();
+                match body["error"].as_str() {
+                    Some("authorization_pending") => answers.push("authorization_pending".to_owned()),
+                    Some("slow_down") => interval += 5,
+                    Some(other) => panic!("the poll failed: {other}: {body}"),
+                    None => return (body, answers),
+                }
+            }
+            panic!("never approved");
+        })
+    };
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
+        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
+    });
+    let verification = started["verification_uri_complete"].as_str().unwrap().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("device.mjs"))
+            .args([verification.as_str(), shots.as_str(), "cli-user", TEST_PASSWORD])
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "browser failed\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let pages: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert!(pages["confirm"].as_str().unwrap().contains("Gatehouse CLI"), "{pages}");
+    assert_eq!(pages["done"], "Device connected");
+
+    let (tokens, answers) = poller.await.unwrap();
+    println!("the CLI heard {answers:?}, then got a token");
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: serde_json::Value = http
+        .get(format!("{gateway}/api/current_user"))
+        .header("Authorization", format!("token {access}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["username"], "cli-user", "{me}");
+    assert!(tokens["refresh_token"].as_str().is_some(), "the CLI may refresh: {tokens}");
+}

@@ -170,6 +170,12 @@ pub(crate) struct ServeOptions {
     /// Lifetime of a login session, in seconds.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL_SECS", default_value_t = 43200)]
     pub(crate) session_ttl_secs: u64,
+    /// Lifetime of a device code and its user code (RFC 8628 `expires_in`).
+    #[arg(long, env = "GATEHOUSE_DEVICE_CODE_TTL_SECS", default_value_t = 900)]
+    pub(crate) device_code_ttl_secs: u64,
+    /// Seconds a device waits between polls (RFC 8628 `interval`).
+    #[arg(long, env = "GATEHOUSE_DEVICE_POLL_INTERVAL_SECS", default_value_t = 5)]
+    pub(crate) device_poll_interval_secs: u64,
     /// Whether `/signup` creates accounts.
     #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) signup_enabled: bool,

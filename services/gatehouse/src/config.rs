@@ -264,6 +264,11 @@ impl ServeOptions {
                 issuer: issuer(&self.issuer)?,
                 code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
                 session_ttl: seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600)?,
+                device: gatehouse_authorization::DeviceConfig {
+                    code_ttl: seconds("GATEHOUSE_DEVICE_CODE_TTL_SECS", self.device_code_ttl_secs, 60, 3600)?,
+                    interval: seconds("GATEHOUSE_DEVICE_POLL_INTERVAL_SECS", self.device_poll_interval_secs, 1, 60)?,
+                    ..gatehouse_authorization::DeviceConfig::default()
+                },
                 ..AuthorizationConfig::default()
             },
             token_listen: socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen)?,
