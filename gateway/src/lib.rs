@@ -40,6 +40,9 @@ pub struct GatewayConfig {
     pub max_concurrent_requests: usize,
     /// Sizes and times of what a client may send (see `edge`).
     pub limits: EdgeLimits,
+    /// The hash of the operator token that `POST /admin/tokens/revoke`
+    /// requires; `None` turns the endpoint off.
+    pub operator_token_hash: Option<gatehouse_oauth::SecretHash>,
 }
 
 impl Default for GatewayConfig {
@@ -51,6 +54,7 @@ impl Default for GatewayConfig {
             draining: None,
             max_concurrent_requests: 512,
             limits: EdgeLimits::default(),
+            operator_token_hash: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod extract;
 pub(crate) mod form;
 mod health;
 mod login;
+mod personal_tokens;
 mod scopes;
 mod token;
 mod well_known;
@@ -53,6 +54,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/account/applications/{client_id}/secrets", post(account::create_secret))
         .route("/account/applications/{client_id}/secrets/{secret_id}/delete", post(account::delete_secret))
         .route("/account/authorizations", get(account::authorizations))
+        .route("/account/tokens", get(personal_tokens::page_list).post(personal_tokens::page_create))
+        .route("/account/tokens/{id}/regenerate", post(personal_tokens::page_regenerate))
+        .route("/account/tokens/{id}/revoke", post(personal_tokens::page_revoke))
+        .route("/api/tokens", get(personal_tokens::api_list).post(personal_tokens::api_create))
+        .route("/api/tokens/{id}", delete(personal_tokens::api_revoke))
+        .route("/api/tokens/{id}/regenerate", post(personal_tokens::api_regenerate))
+        .route("/admin/tokens/revoke", post(personal_tokens::operator_revoke))
         .route("/account/delete", get(account::delete_account_page).post(account::delete_account))
         .route("/account/authorizations/{client_id}/revoke", post(account::revoke))
         .route("/api/scopes", get(scopes::list))

@@ -65,3 +65,16 @@ pub fn grant(grant: &Grant) -> Value {
         "last_used_at": optional_time(grant.last_used_at),
     })
 }
+
+/// A personal access token's description (never the token).
+pub fn personal_token(info: &gatehouse_proto::pb::token::v1::PersonalTokenInfo) -> Value {
+    json!({
+        "id": info.id,
+        "name": info.name,
+        "scopes": info.scopes,
+        "created_at": info.created_at,
+        "expires_at": info.expires_at,
+        "last_used_at": optional_time(info.last_used_at),
+        "last_used_address": if info.last_used_address.is_empty() { Value::Null } else { json!(info.last_used_address) },
+    })
+}

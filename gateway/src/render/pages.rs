@@ -464,3 +464,99 @@ pub(crate) fn device_done(lang: Lang, approved: bool) -> String {
     };
     format!(r#"<div class="card narrow"><h1>{title}</h1><p>{text}</p></div>"#)
 }
+
+/// Account -> Personal access tokens: the list, a fresh token shown once,
+/// and the form for a new one.
+pub(crate) fn personal_tokens(
+    lang: Lang,
+    csrf: &str,
+    tokens: &[gatehouse_proto::pb::token::v1::PersonalTokenInfo],
+    catalogue: &[ScopeDescription],
+    fresh: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let fresh = fresh
+        .map(|token| {
+            format!(
+                r#"<div class="notice"><b>{title}</b><br><span class="secret" id="new-token">{token}</span><br>{hint}</div>"#,
+                title = lang.t("Your new personal access token", "新的个人访问令牌"),
+                token = escape(token),
+                hint = lang.t("Copy it now: it is not shown again.", "请立即复制，之后不会再显示。"),
+            )
+        })
+        .unwrap_or_default();
+    let mut rows = String::new();
+    for token in tokens {
+        let id = escape(&token.id);
+        let used = if token.last_used_address.is_empty() {
+            when(lang, token.last_used_at)
+        } else {
+            format!("{} ({})", when(lang, token.last_used_at), escape(&token.last_used_address))
+        };
+        let _ = write!(
+            rows,
+            r#"<tr><td><b>{name}</b></td><td>{scopes}</td><td>{created}</td><td>{expires}</td><td>{used}</td><td>
+<form method="post" action="/account/tokens/{id}/regenerate">{csrf}<input type="hidden" name="expires_in_days" value="30"><button type="submit">{regenerate}</button></form>
+<form method="post" action="/account/tokens/{id}/revoke">{csrf}<button class="danger" type="submit">{revoke}</button></form></td></tr>"#,
+            name = escape(&token.name),
+            scopes = escape(&token.scopes.join(" ")),
+            created = when(lang, token.created_at),
+            expires = when(lang, token.expires_at),
+            csrf = csrf_field(csrf),
+            regenerate = lang.t("Regenerate (30 days)", "重新生成（30 天）"),
+            revoke = lang.t("Revoke", "撤销"),
+        );
+    }
+    let list = if tokens.is_empty() {
+        format!(r#"<p class="muted">{}</p>"#, lang.t("No personal access tokens yet.", "还没有个人访问令牌。"))
+    } else {
+        format!(
+            r#"<table><thead><tr><th>{name}</th><th>{scopes}</th><th>{created}</th><th>{expires}</th><th>{used}</th><th></th></tr></thead><tbody>{rows}</tbody></table>"#,
+            name = lang.t("Name", "名称"),
+            scopes = lang.t("Scopes", "权限"),
+            created = lang.t("Created", "创建时间"),
+            expires = lang.t("Expires", "过期时间"),
+            used = lang.t("Last used", "最近使用"),
+        )
+    };
+    let mut boxes = String::new();
+    for scope in catalogue {
+        let _ = write!(
+            boxes,
+            r#"<label><input type="checkbox" name="scope" value="{name}"> <b>{name}</b> <span class="muted">{text}</span></label>"#,
+            name = escape(&scope.name),
+            text = escape(if lang == Lang::Zh && !scope.description_zh.is_empty() {
+                &scope.description_zh
+            } else {
+                &scope.description
+            }),
+        );
+    }
+    let mut expiry = String::new();
+    for (days, en, zh) in
+        [(7, "7 days", "7 天"), (30, "30 days", "30 天"), (90, "90 days", "90 天"), (366, "366 days", "366 天")]
+    {
+        let selected = if days == 30 { " selected" } else { "" };
+        let _ = write!(expiry, r#"<option value="{days}"{selected}>{}</option>"#, lang.t(en, zh));
+    }
+    format!(
+        r#"<div class="card"><h1>{title}</h1>{fresh}{error}<p class="muted">{intro}</p>{list}</div>
+<div class="card"><h2>{new}</h2><form method="post" action="/account/tokens">{csrf}
+<label for="name">{name_label}</label><input type="text" id="name" name="name" maxlength="100" required>
+<fieldset><legend>{scopes_label}</legend>{boxes}</fieldset>
+<label for="expires_in_days">{expiry_label}</label><select id="expires_in_days" name="expires_in_days">{expiry}</select>
+<div class="actions"><button class="primary" type="submit">{create}</button></div></form></div>"#,
+        title = lang.t("Personal access tokens", "个人访问令牌"),
+        error = error_box(error),
+        intro = lang.t(
+            "For scripts, CI jobs and git over HTTPS: send one as Authorization: token … or Bearer …. It can do what its scopes allow, until it expires or you revoke it.",
+            "用于脚本、CI 任务和 HTTPS 上的 git：以 Authorization: token … 或 Bearer … 发送。它只能做其权限允许的事，直到过期或被撤销。"
+        ),
+        new = lang.t("New token", "新建令牌"),
+        csrf = csrf_field(csrf),
+        name_label = lang.t("Name (what it is for)", "名称（用途）"),
+        scopes_label = lang.t("Scopes", "权限"),
+        expiry_label = lang.t("Expires in", "有效期"),
+        create = lang.t("Create token", "创建令牌"),
+    )
+}

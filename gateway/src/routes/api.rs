@@ -3,7 +3,7 @@
 //! calls also need the session's CSRF token in `X-CSRF-Token`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
@@ -19,9 +19,13 @@ use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 
 /// The user of a bearer token, as the token service decides it (the `user`
 /// scope, a user's token, reads only).
-async fn token_caller(state: &AppState, token: String, method: &Method) -> Result<String, Response> {
-    let request =
-        AuthorizeApiCallRequest { token, required_scopes: vec!["user".to_owned()], changes_state: !method.is_safe() };
+async fn token_caller(state: &AppState, token: String, method: &Method, address: String) -> Result<String, Response> {
+    let request = AuthorizeApiCallRequest {
+        token,
+        required_scopes: vec!["user".to_owned()],
+        changes_state: !method.is_safe(),
+        client_address: address,
+    };
     match state.clients.token().authorize_api_call(request).await {
         Ok(response) => Ok(response.into_inner().user_id),
         Err(status) => {
@@ -34,19 +38,26 @@ async fn token_caller(state: &AppState, token: String, method: &Method) -> Resul
 /// The calling user's id: from a bearer token, or from the session cookie
 /// (writes then need the CSRF header). The rejection is the envelope error.
 #[derive(Debug)]
-pub(crate) struct ApiCaller(String);
+pub(crate) struct ApiCaller(pub(crate) String);
 
 impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        caller(state, &parts.headers, &parts.method).await.map(Self)
+        let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+        caller(state, &parts.headers, &parts.method, peer).await.map(Self)
     }
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap, method: &Method) -> Result<String, Response> {
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<String, Response> {
     if let Some(token) = super::credentials::bearer(headers, None).map_err(|e| envelope::error(&e))? {
-        return token_caller(state, token, method).await;
+        let address = peer.map(|peer| session::client_address(state, headers, peer)).unwrap_or_default();
+        return token_caller(state, token, method, address).await;
     }
     let session = match session::current(state, headers).await {
         Ok(Some(session)) => session,

@@ -64,6 +64,7 @@ pub(crate) async fn access_token(
 /// email only with `user:email`.
 pub(crate) async fn current_user(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -76,7 +77,12 @@ pub(crate) async fn current_user(
     let Some(token) = token else {
         return fail(GatewayError::unauthenticated("an access token is required"));
     };
-    let request = AuthorizeApiCallRequest { token, required_scopes: vec!["user".to_owned()], changes_state: false };
+    let request = AuthorizeApiCallRequest {
+        token,
+        required_scopes: vec!["user".to_owned()],
+        changes_state: false,
+        client_address: crate::session::client_address(&state, &headers, peer),
+    };
     let caller = match state.clients.token().authorize_api_call(request).await {
         Ok(response) => response.into_inner(),
         Err(status) => return fail(GatewayError::from(status)),

@@ -142,7 +142,7 @@ pub(crate) async fn introspect(
                     "iat": r.issued_at,
                     "iss": state.config.issuer,
                 });
-                if r.token_type == "access_token"
+                if matches!(r.token_type.as_str(), "access_token" | "personal_access_token")
                     && let Some(map) = body.as_object_mut()
                 {
                     map.insert("token_type".to_owned(), json!("Bearer"));

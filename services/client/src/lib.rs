@@ -161,7 +161,9 @@ where
                 Ok(response) => response.into_inner(),
                 Err(status) => return Ok(refusal(&status, true, &scopes)),
             };
-            if !introspection.active || introspection.token_type != "access_token" {
+            // Access tokens and personal access tokens authorize requests; refresh tokens do not.
+            let bearer = matches!(introspection.token_type.as_str(), "access_token" | "personal_access_token");
+            if !introspection.active || !bearer {
                 return Ok(refusal(&tonic::Status::unauthenticated("inactive"), true, &scopes));
             }
             request.extensions_mut().insert(Caller {

@@ -9,7 +9,7 @@ use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
 
-use crate::cli::{AppCommand, ClientOptions, UserCommand};
+use crate::cli::{AppCommand, ClientOptions, PatCommand, UserCommand};
 use crate::output;
 
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
@@ -189,6 +189,51 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(rpc_error)?;
             output::done(options.output, &format!("deleted application {id}"));
+        }
+    }
+    Ok(())
+}
+
+async fn token_service(
+    options: &ClientOptions,
+) -> anyhow::Result<gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient<Upstream>> {
+    let channel =
+        gatehouse_upstream::upstream::balanced(&options.token_url, gatehouse_upstream::UpstreamOptions::default())
+            .with_context(|| format!("GATEHOUSE_TOKEN_URL {:?}", options.token_url))?;
+    Ok(gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient::new(channel))
+}
+
+pub(crate) async fn pat(command: PatCommand) -> anyhow::Result<()> {
+    use gatehouse_proto::pb::token::v1 as token_pb;
+    match command {
+        PatCommand::List { username, client: options } => {
+            let user_id = owner_id(&mut connect(&options).await?, &username).await?;
+            let request = token_pb::ListPersonalTokensRequest { user_id };
+            let tokens = token_service(&options).await?.list_personal_tokens(request).await.map_err(rpc_error)?;
+            output::personal_tokens(options.output, &tokens.into_inner().tokens);
+        }
+        PatCommand::Revoke { username, id, all: _, client: options } => {
+            let user_id = owner_id(&mut connect(&options).await?, &username).await?;
+            let request = token_pb::RevokePersonalTokensRequest { user_id, id: id.unwrap_or_default() };
+            let revoked =
+                token_service(&options).await?.revoke_personal_tokens(request).await.map_err(rpc_error)?.into_inner();
+            output::done(
+                options.output,
+                &format!("revoked {} personal access token(s) of {username}", revoked.revoked),
+            );
+        }
+        PatCommand::RevokeValue { client: options } => {
+            let mut token = String::new();
+            std::io::stdin().lock().read_line(&mut token).context("read the token from standard input")?;
+            let request = token_pb::RevokeTokenByValueRequest { token: token.trim().to_owned() };
+            let answer =
+                token_service(&options).await?.revoke_token_by_value(request).await.map_err(rpc_error)?.into_inner();
+            if answer.found {
+                let whose = if answer.user_id.is_empty() { answer.client_id } else { answer.user_id };
+                output::done(options.output, &format!("revoked a {} of {whose}", answer.token_type));
+            } else {
+                bail!("no such token: Gatehouse never issued it, or it is gone");
+            }
         }
     }
     Ok(())

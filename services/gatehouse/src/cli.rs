@@ -33,6 +33,55 @@ pub(crate) enum Command {
     /// Manage applications (talks to the registry over gRPC).
     #[command(subcommand)]
     App(AppCommand),
+    /// Personal access tokens: list a user's, revoke one or all, or revoke
+    /// any leaked token by its value (talks to the token service over gRPC).
+    #[command(subcommand)]
+    Pat(PatCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PatCommand {
+    /// List a user's personal access tokens (never the tokens themselves).
+    List {
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Revoke one of a user's personal access tokens (`--id`), or all of them (`--all`).
+    Revoke {
+        username: String,
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Revoke a token by its value alone, whoever holds it (a leak a secret
+    /// scanner reported); the token is read from standard input.
+    RevokeValue {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+/// A secret given on the command line or in the environment: `Debug`
+/// (and so any printed configuration) never shows it.
+#[derive(Clone)]
+pub(crate) struct SecretArg(pub(crate) String);
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(redacted)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -176,6 +225,16 @@ pub(crate) struct ServeOptions {
     /// Seconds a device waits between polls (RFC 8628 `interval`).
     #[arg(long, env = "GATEHOUSE_DEVICE_POLL_INTERVAL_SECS", default_value_t = 5)]
     pub(crate) device_poll_interval_secs: u64,
+    /// The longest expiry a personal access token may be given, in days.
+    #[arg(long, env = "GATEHOUSE_PAT_MAX_DAYS", default_value_t = 366)]
+    pub(crate) pat_max_days: u64,
+    /// The operator token `POST /admin/tokens/revoke` requires (secret
+    /// scanning); unset turns the endpoint off. Prefer the _FILE form.
+    #[arg(long, env = "GATEHOUSE_OPERATOR_TOKEN", hide_env_values = true)]
+    pub(crate) operator_token: Option<SecretArg>,
+    /// A file holding the operator token (a Kubernetes Secret mounted as a file).
+    #[arg(long, env = "GATEHOUSE_OPERATOR_TOKEN_FILE")]
+    pub(crate) operator_token_file: Option<std::path::PathBuf>,
     /// Whether `/signup` creates accounts.
     #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) signup_enabled: bool,
@@ -226,6 +285,9 @@ pub(crate) struct ClientOptions {
     /// The registry's gRPC address.
     #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051", global = true)]
     pub(crate) registry_url: String,
+    /// The token service's gRPC address (for `pat`).
+    #[arg(long, env = "GATEHOUSE_TOKEN_URL", default_value = "http://127.0.0.1:50053", global = true)]
+    pub(crate) token_url: String,
     /// `table` for people, `json` for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub(crate) output: OutputFormat,

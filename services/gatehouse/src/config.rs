@@ -57,6 +57,8 @@ pub(crate) struct ServeConfig {
     pub(crate) token_url: String,
     pub(crate) token: TokenConfig,
     pub(crate) signup_enabled: bool,
+    /// The hash of the operator token (never the token itself).
+    pub(crate) operator_token_hash: Option<gatehouse_oauth::SecretHash>,
     pub(crate) trust_forwarded_for: bool,
     pub(crate) rpc_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
@@ -198,6 +200,26 @@ impl ServeConfig {
 }
 
 impl ServeOptions {
+    /// The operator token from the variable or its file, kept as a hash.
+    fn operator_token_hash(&self) -> Result<Option<gatehouse_oauth::SecretHash>, ConfigError> {
+        let token = match (&self.operator_token, &self.operator_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(bad("GATEHOUSE_OPERATOR_TOKEN", "set it or GATEHOUSE_OPERATOR_TOKEN_FILE, not both"));
+            }
+            (Some(token), None) => token.0.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| bad("GATEHOUSE_OPERATOR_TOKEN_FILE", format!("{}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        // A short shared token is guessable: require what a generated one has.
+        if token.len() < 32 {
+            return Err(bad("GATEHOUSE_OPERATOR_TOKEN", "must be at least 32 characters (openssl rand -hex 32)"));
+        }
+        Ok(Some(gatehouse_oauth::SecretHash::of(&token)))
+    }
+
     fn edge_limits(&self) -> Result<gatehouse_gateway::EdgeLimits, ConfigError> {
         let bytes = |variable: &'static str, value: usize, min: usize, max: usize| {
             if (min..=max).contains(&value) {
@@ -289,8 +311,15 @@ impl ServeOptions {
                     0,
                     300,
                 )?,
+                personal_token_max_ttl: seconds(
+                    "GATEHOUSE_PAT_MAX_DAYS",
+                    self.pat_max_days.saturating_mul(86_400),
+                    86_400,
+                    10 * 366 * 86_400,
+                )?,
                 ..TokenConfig::default()
             },
+            operator_token_hash: self.operator_token_hash()?,
             signup_enabled: self.signup_enabled,
             trust_forwarded_for: self.trust_forwarded_for,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),

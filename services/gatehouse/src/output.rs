@@ -1,7 +1,8 @@
 //! What the CLI prints: aligned text for people, one JSON document for scripts.
 
 use gatehouse_gateway::render::json::{
-    application as application_json, client_type, secret as secret_json, user as user_json,
+    application as application_json, client_type, personal_token as personal_token_json, secret as secret_json,
+    user as user_json,
 };
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
@@ -91,6 +92,19 @@ pub(crate) fn new_secret(format: OutputFormat, client_id: &str, info: Option<&pb
             ("secret id", info.map(|i| i.id.clone()).unwrap_or_default()),
             ("client secret", format!("{secret}   (shown once: store it now)")),
         ]),
+    }
+}
+
+pub(crate) fn personal_tokens(format: OutputFormat, tokens: &[gatehouse_proto::pb::token::v1::PersonalTokenInfo]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(tokens.iter().map(personal_token_json).collect())),
+        OutputFormat::Table => {
+            println!("{:<38} {:<24} {:<12} NAME", "ID", "SCOPES", "EXPIRES AT");
+            for token in tokens {
+                let expires = token.expires_at;
+                println!("{:<38} {:<24} {:<12} {}", token.id, token.scopes.join(" "), expires, token.name);
+            }
+        }
     }
 }
 

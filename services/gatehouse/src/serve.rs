@@ -284,6 +284,7 @@ fn gateway(
         draining: Some(life.draining.clone()),
         max_concurrent_requests: config.max_concurrent_requests,
         limits: config.edge,
+        operator_token_hash: config.operator_token_hash.clone(),
     };
     println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {

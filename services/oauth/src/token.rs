@@ -4,11 +4,14 @@
 
 use crate::secret::{RANDOM_CHARS_256_BITS, has_valid_checksum, random_token};
 
-/// The two kinds of token Gatehouse issues.
+/// The kinds of token Gatehouse issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenKind {
     Access,
     Refresh,
+    /// A personal access token: made by a user for scripts, CI and git over
+    /// HTTPS, accepted wherever an access token is, limited to its scopes.
+    Personal,
 }
 
 impl TokenKind {
@@ -16,6 +19,7 @@ impl TokenKind {
         match self {
             Self::Access => "gat_",
             Self::Refresh => "grt_",
+            Self::Personal => "gpt_",
         }
     }
 
@@ -24,15 +28,20 @@ impl TokenKind {
         match self {
             Self::Access => "access_token",
             Self::Refresh => "refresh_token",
+            Self::Personal => "personal_access_token",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "access_token" => Some(Self::Access),
-            "refresh_token" => Some(Self::Refresh),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+
+    pub const ALL: [Self; 3] = [Self::Access, Self::Refresh, Self::Personal];
+
+    /// Whether it authorizes requests to resources (an access token or a
+    /// personal access token), as opposed to obtaining new tokens.
+    pub const fn is_bearer(self) -> bool {
+        matches!(self, Self::Access | Self::Personal)
     }
 
     /// A fresh token of this kind.
@@ -43,9 +52,7 @@ impl TokenKind {
     /// The kind of a presented token, or `None` when it is not one of ours
     /// (wrong prefix, length or checksum).
     pub fn of(token: &str) -> Option<Self> {
-        [Self::Access, Self::Refresh]
-            .into_iter()
-            .find(|kind| has_valid_checksum(token, kind.prefix(), RANDOM_CHARS_256_BITS))
+        Self::ALL.into_iter().find(|kind| has_valid_checksum(token, kind.prefix(), RANDOM_CHARS_256_BITS))
     }
 }
 
@@ -57,6 +64,7 @@ mod tests {
     fn generated_tokens_are_recognised_by_kind() {
         let access = TokenKind::Access.generate();
         let refresh = TokenKind::Refresh.generate();
+        assert_eq!(TokenKind::of(&TokenKind::Personal.generate()), Some(TokenKind::Personal));
         assert_eq!(TokenKind::of(&access), Some(TokenKind::Access));
         assert_eq!(TokenKind::of(&refresh), Some(TokenKind::Refresh));
         assert!(access.len() >= 4 + 43);

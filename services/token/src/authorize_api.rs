@@ -18,6 +18,7 @@ impl TokenService {
         token: &str,
         required_scopes: &[String],
         changes_state: bool,
+        address: &str,
     ) -> TokenResult<ActiveToken> {
         if changes_state {
             return Err(OAuthError::new(
@@ -29,7 +30,7 @@ impl TokenService {
         // With required scopes, an inactive token or a missing scope is an error, never `None`.
         let required: Vec<String> =
             if required_scopes.is_empty() { vec!["user".to_owned()] } else { required_scopes.to_vec() };
-        let Some(active) = self.introspect(token, None, &required).await? else {
+        let Some(active) = self.introspect(token, None, &required, address).await? else {
             return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid").into());
         };
         if active.user_id.is_empty() {

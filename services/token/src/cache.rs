@@ -72,6 +72,9 @@ pub(crate) enum Cached {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ActiveToken {
     pub(crate) refresh: bool,
+    /// A personal access token (entries written before it existed read false).
+    #[serde(default)]
+    pub(crate) personal: bool,
     pub(crate) client_id: String,
     pub(crate) user_id: String,
     pub(crate) username: String,
@@ -86,12 +89,17 @@ pub(crate) struct ActiveToken {
 
 impl ActiveToken {
     pub(crate) fn kind(&self) -> TokenKind {
-        if self.refresh { TokenKind::Refresh } else { TokenKind::Access }
+        match (self.refresh, self.personal) {
+            (true, _) => TokenKind::Refresh,
+            (false, true) => TokenKind::Personal,
+            (false, false) => TokenKind::Access,
+        }
     }
 
     pub(crate) fn from_record(record: &TokenRecord, checked_at: i64) -> Self {
         Self {
             refresh: record.kind == TokenKind::Refresh,
+            personal: record.kind == TokenKind::Personal,
             client_id: record.client_id.clone(),
             user_id: record.user_id.clone(),
             username: record.username.clone(),

@@ -38,6 +38,8 @@ pub(crate) enum Redeemed {
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
     registry: RegistryClient,
+    /// The registry's scope catalogue, fetched once: static configuration there.
+    catalogue: Arc<tokio::sync::OnceCell<Arc<gatehouse_oauth::ScopeCatalogue>>>,
     authorization: Upstream,
     authenticated: Arc<AuthCache>,
 }
@@ -111,7 +113,7 @@ impl Clients {
     ) -> Self {
         let ttl = i64::try_from(auth_cache.as_secs()).unwrap_or(i64::MAX);
         let authenticated = Arc::new(AuthCache { ttl, clock, entries: RwLock::default() });
-        Self { registry: RegistryClient::new(registry), authorization, authenticated }
+        Self { registry: RegistryClient::new(registry), catalogue: Arc::default(), authorization, authenticated }
     }
 
     /// A successful authentication of these credentials kept from the last
@@ -139,6 +141,24 @@ impl Clients {
             .map_err(|status| upstream("registry", status))?;
         self.authenticated.put(key, &client);
         Ok(client)
+    }
+
+    /// The scope catalogue (for the scopes of personal access tokens).
+    pub(crate) async fn catalogue(&self) -> TokenResult<Arc<gatehouse_oauth::ScopeCatalogue>> {
+        self.catalogue
+            .get_or_try_init(|| async {
+                let scopes = self.registry.scopes().await.map_err(|status| upstream("registry", status))?;
+                gatehouse_oauth::ScopeCatalogue::new(
+                    scopes.into_iter().map(|d| (d.name, d.description, d.description_zh)),
+                )
+                .map(Arc::new)
+                .map_err(|e| TokenError::Upstream {
+                    service: "registry",
+                    status: Status::internal(format!("the scope catalogue is malformed: {e}")),
+                })
+            })
+            .await
+            .cloned()
     }
 
     /// The authorization service, for a grant that redeems something there.

@@ -31,6 +31,8 @@ pub struct TokenConfig {
     pub refresh_retry_window: Duration,
     /// Failed client authentication and unknown-token lookups, throttled.
     pub throttle: crate::throttle::ThrottleLimits,
+    /// The longest expiry a personal access token may be given.
+    pub personal_token_max_ttl: Duration,
 }
 
 impl Default for TokenConfig {
@@ -44,6 +46,7 @@ impl Default for TokenConfig {
             cache_trust: Duration::from_secs(10),
             refresh_retry_window: Duration::ZERO,
             throttle: crate::throttle::ThrottleLimits::default(),
+            personal_token_max_ttl: Duration::from_secs(366 * 24 * 60 * 60),
         }
     }
 }

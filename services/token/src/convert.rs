@@ -44,3 +44,19 @@ pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectRespon
         },
     }
 }
+
+pub(crate) fn personal_info(record: crate::store::PersonalRecord) -> pb::PersonalTokenInfo {
+    pb::PersonalTokenInfo {
+        id: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        last_used_at: record.last_used_at.unwrap_or(0),
+        last_used_address: record.last_used_address.unwrap_or_default(),
+    }
+}
+
+pub(crate) fn personal_secret(created: crate::personal::NewPersonalToken) -> pb::PersonalTokenSecret {
+    pb::PersonalTokenSecret { info: Some(personal_info(created.info)), token: created.token.into_exposed() }
+}

@@ -20,6 +20,11 @@ pub enum TokenError {
     /// Too many failed authentications or unknown-token lookups lately.
     #[error("too many failed attempts; retry after {} s", retry_after.as_secs())]
     Throttled { retry_after: std::time::Duration },
+    /// A request field breaks a rule (the caller's fault).
+    #[error("{field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
+    #[error("{0}")]
+    NotFound(String),
     /// The caller's deadline passed before the request could commit: nothing was written.
     #[error("the caller's deadline passed")]
     DeadlineExceeded,
@@ -51,6 +56,10 @@ impl From<TokenError> for Status {
                 format!("too many failed attempts from here; retry in {} s", retry_after.as_secs().max(1)),
                 Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(retry_after),
             ),
+            TokenError::Invalid { field, rule } => {
+                encode(ErrorCode::InvalidArgument, format!("{field}: {rule}"), Detail::field(field, &rule))
+            }
+            TokenError::NotFound(message) => encode(ErrorCode::NotFound, message, Detail::default()),
             TokenError::DeadlineExceeded => {
                 encode(ErrorCode::Unavailable, "deadline exceeded before the request committed", Detail::default())
             }

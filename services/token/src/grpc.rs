@@ -4,7 +4,7 @@ use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{introspection, params_from_pb, presented};
+use crate::convert::{introspection, params_from_pb, personal_info, personal_secret, presented};
 use crate::revoke::Subject;
 use crate::service::TokenService;
 
@@ -31,7 +31,7 @@ impl TokenServiceRpc for TokenGrpc {
     async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {
         let request = request.into_inner();
         let client = presented(request.client);
-        let active = self.service.introspect(&request.token, client.as_ref(), &request.required_scopes).await?;
+        let active = self.service.introspect(&request.token, client.as_ref(), &request.required_scopes, "").await?;
         Ok(Response::new(introspection(active)))
     }
 
@@ -59,12 +59,72 @@ impl TokenServiceRpc for TokenGrpc {
         request: Request<pb::AuthorizeApiCallRequest>,
     ) -> RpcResult<pb::AuthorizeApiCallResponse> {
         let request = request.into_inner();
-        let active =
-            self.service.authorize_api_call(&request.token, &request.required_scopes, request.changes_state).await?;
+        let active = self
+            .service
+            .authorize_api_call(
+                &request.token,
+                &request.required_scopes,
+                request.changes_state,
+                &request.client_address,
+            )
+            .await?;
         Ok(Response::new(pb::AuthorizeApiCallResponse {
             user_id: active.user_id,
             client_id: active.client_id,
             scopes: active.scopes,
+        }))
+    }
+
+    async fn create_personal_token(
+        &self,
+        request: Request<pb::CreatePersonalTokenRequest>,
+    ) -> RpcResult<pb::PersonalTokenSecret> {
+        let r = request.into_inner();
+        let created =
+            self.service.create_personal_token(&r.user_id, &r.username, &r.name, &r.scopes, r.expires_in).await?;
+        Ok(Response::new(personal_secret(created)))
+    }
+
+    async fn list_personal_tokens(
+        &self,
+        request: Request<pb::ListPersonalTokensRequest>,
+    ) -> RpcResult<pb::ListPersonalTokensResponse> {
+        let tokens = self.service.list_personal_tokens(&request.into_inner().user_id).await?;
+        Ok(Response::new(pb::ListPersonalTokensResponse { tokens: tokens.into_iter().map(personal_info).collect() }))
+    }
+
+    async fn regenerate_personal_token(
+        &self,
+        request: Request<pb::RegeneratePersonalTokenRequest>,
+    ) -> RpcResult<pb::PersonalTokenSecret> {
+        let r = request.into_inner();
+        let created = self.service.regenerate_personal_token(&r.user_id, &r.id, r.expires_in).await?;
+        Ok(Response::new(personal_secret(created)))
+    }
+
+    async fn revoke_personal_tokens(
+        &self,
+        request: Request<pb::RevokePersonalTokensRequest>,
+    ) -> RpcResult<pb::RevokePersonalTokensResponse> {
+        let r = request.into_inner();
+        let id = (!r.id.is_empty()).then_some(r.id.as_str());
+        let revoked = self.service.revoke_personal_tokens(&r.user_id, id).await?;
+        Ok(Response::new(pb::RevokePersonalTokensResponse { revoked }))
+    }
+
+    async fn revoke_token_by_value(
+        &self,
+        request: Request<pb::RevokeTokenByValueRequest>,
+    ) -> RpcResult<pb::RevokeTokenByValueResponse> {
+        let found = self.service.revoke_token_by_value(&request.into_inner().token).await?;
+        Ok(Response::new(match found {
+            Some(found) => pb::RevokeTokenByValueResponse {
+                found: true,
+                token_type: found.kind.as_str().to_owned(),
+                user_id: found.user_id,
+                client_id: found.client_id,
+            },
+            None => pb::RevokeTokenByValueResponse::default(),
         }))
     }
 

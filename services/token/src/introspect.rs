@@ -70,7 +70,7 @@ impl TokenService {
         client: Option<&Presented>,
         required_scopes: &[String],
     ) -> TokenResult<Option<ActiveToken>> {
-        match self.introspect(token, client, required_scopes).await {
+        match self.introspect(token, client, required_scopes, "").await {
             Err(crate::error::TokenError::OAuth(_)) => Ok(None),
             other => other,
         }
@@ -80,6 +80,21 @@ impl TokenService {
     /// client's tokens are active (the HTTP endpoint); with `required_scopes`,
     /// an inactive token is `invalid_token` and a missing scope `insufficient_scope`.
     pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        client: Option<&Presented>,
+        required_scopes: &[String],
+        address: &str,
+    ) -> TokenResult<Option<ActiveToken>> {
+        let active = self.introspect_rules(token, client, required_scopes).await?;
+        if active.as_ref().is_some_and(|a| a.kind() == TokenKind::Personal) {
+            // A personal access token's "last used" (time, and where from when known).
+            self.personal_token_used(token, address).await;
+        }
+        Ok(active)
+    }
+
+    async fn introspect_rules(
         &self,
         token: &str,
         client: Option<&Presented>,
@@ -121,7 +136,7 @@ impl TokenService {
             )
             .into());
         };
-        if active.kind() != TokenKind::Access {
+        if !active.kind().is_bearer() {
             return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "a refresh token is not an access token").into());
         }
         if let Some(missing) = required_scopes.iter().find(|s| !active.scopes.contains(s)) {

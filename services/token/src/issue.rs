@@ -33,11 +33,16 @@ fn seconds(duration: std::time::Duration) -> i64 {
 }
 
 impl TokenService {
-    fn record(&self, kind: TokenKind, token: &str, family: &Family, scopes: &[String], now: i64) -> TokenRecord {
-        let ttl = match kind {
-            TokenKind::Access => self.config().access_ttl,
-            TokenKind::Refresh => self.config().refresh_ttl,
-        };
+    /// The stored form of `token`, living `ttl` from `now`.
+    pub(crate) fn record(
+        &self,
+        kind: TokenKind,
+        token: &str,
+        family: &Family,
+        scopes: &[String],
+        now: i64,
+        ttl: std::time::Duration,
+    ) -> TokenRecord {
         TokenRecord {
             hash: SecretHash::of(token).as_str().to_owned(),
             kind,
@@ -59,10 +64,11 @@ impl TokenService {
     pub(crate) fn mint(&self, family: &Family, access_scopes: &[String], refresh_scopes: Option<&[String]>) -> Minted {
         let now = self.now();
         let access_token = TokenKind::Access.generate();
-        let mut records = vec![self.record(TokenKind::Access, &access_token, family, access_scopes, now)];
+        let mut records =
+            vec![self.record(TokenKind::Access, &access_token, family, access_scopes, now, self.config().access_ttl)];
         let refresh_token = refresh_scopes.map(|scopes| {
             let token = TokenKind::Refresh.generate();
-            records.push(self.record(TokenKind::Refresh, &token, family, scopes, now));
+            records.push(self.record(TokenKind::Refresh, &token, family, scopes, now, self.config().refresh_ttl));
             token
         });
         Minted {

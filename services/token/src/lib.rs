@@ -20,6 +20,7 @@ mod grpc;
 mod introspect;
 mod issue;
 pub mod migration;
+mod personal;
 mod revoke;
 mod service;
 mod store;

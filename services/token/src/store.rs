@@ -39,6 +39,22 @@ pub(crate) struct Revoked {
     pub(crate) newly: bool,
 }
 
+/// A personal access token's description (its token is a [`TokenRecord`]
+/// of kind `Personal` whose family is `id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PersonalRecord {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) name: String,
+    /// The current token's hash.
+    pub(crate) hash: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) last_used_at: Option<i64>,
+    pub(crate) last_used_address: Option<String>,
+}
+
 /// Which tokens a revocation covers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum RevokeScope<'a> {
@@ -136,6 +152,18 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// revoked after `watermark`. Returns the revocation's subject (see
     /// [`RevokeScope::subject`]).
     async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>>;
+    /// Stores a personal access token and its description, together.
+    async fn insert_personal(&self, personal: &PersonalRecord, token: &TokenRecord) -> TokenResult<()>;
+    /// The user's personal access tokens that were not revoked, newest first.
+    async fn personal_tokens(&self, user_id: &str) -> TokenResult<Vec<PersonalRecord>>;
+    /// Replaces a personal access token's token, in one transaction: the
+    /// old token revoked, `token` stored, the description pointing at it.
+    /// Returns the old token, for the cache's tombstone.
+    async fn regenerate_personal(&self, id: &str, token: &TokenRecord, now: i64) -> TokenResult<Vec<Revoked>>;
+    /// Marks descriptions revoked (their tokens are revoked by hash first).
+    async fn personal_revoked(&self, ids: &[String], now: i64) -> TokenResult<()>;
+    /// Records a use of the personal access token of `hash`.
+    async fn touch_personal(&self, hash: &str, now: i64, address: &str) -> TokenResult<()>;
     /// Deletes up to `limit` rows that expired before `before`; returns how many.
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
 }

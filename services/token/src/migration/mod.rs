@@ -2,6 +2,7 @@
 
 mod m20261126_000001_create_token_tables;
 mod m20261201_000001_revocations;
+mod m20261201_000002_personal_tokens;
 
 use sea_orm_migration::prelude::*;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_token_tables::Migration),
             Box::new(m20261201_000001_revocations::Migration),
+            Box::new(m20261201_000002_personal_tokens::Migration),
         ]
     }
 

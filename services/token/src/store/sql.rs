@@ -12,9 +12,11 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use self::entity::{revocation, token};
+use self::entity::{personal, revocation, token};
 use crate::error::{TokenError, TokenResult};
-use crate::store::{BeforeCommit, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore, grant_subject};
+use crate::store::{
+    BeforeCommit, PersonalRecord, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore, grant_subject,
+};
 
 #[derive(Debug)]
 pub(crate) struct SqlTokenStore {
@@ -101,6 +103,7 @@ fn kind_text(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Access => "access",
         TokenKind::Refresh => "refresh",
+        TokenKind::Personal => "personal",
     }
 }
 
@@ -182,12 +185,30 @@ impl AsDbErr for TokenError {
     }
 }
 
+fn personal_record(model: personal::Model) -> PersonalRecord {
+    PersonalRecord {
+        scopes: serde_json::from_str(&model.scopes).unwrap_or_default(),
+        id: model.id,
+        user_id: model.user_id,
+        name: model.name,
+        hash: model.hash,
+        created_at: model.created_at,
+        expires_at: model.expires_at,
+        last_used_at: model.last_used_at,
+        last_used_address: model.last_used_address,
+    }
+}
+
 /// Passes of a scope revocation; see [`SqlTokenStore::revoke`].
 const REVOKE_PASSES: usize = 8;
 
 fn record(model: token::Model) -> TokenRecord {
     TokenRecord {
-        kind: if model.kind == "refresh" { TokenKind::Refresh } else { TokenKind::Access },
+        kind: match model.kind.as_str() {
+            "refresh" => TokenKind::Refresh,
+            "personal" => TokenKind::Personal,
+            _ => TokenKind::Access,
+        },
         scopes: serde_json::from_str(&model.scopes).unwrap_or_default(),
         hash: model.hash,
         client_id: model.client_id,
@@ -406,6 +427,82 @@ impl TokenStore for SqlTokenStore {
             .one(&self.db)
             .await?;
         Ok(found)
+    }
+
+    async fn insert_personal(&self, meta: &PersonalRecord, token: &TokenRecord) -> TokenResult<()> {
+        let txn = self.db.begin().await?;
+        token::Entity::insert(row(token)).exec_without_returning(&txn).await?;
+        let entry = personal::ActiveModel {
+            id: Set(meta.id.clone()),
+            user_id: Set(meta.user_id.clone()),
+            name: Set(meta.name.clone()),
+            hash: Set(meta.hash.clone()),
+            scopes: Set(serde_json::to_string(&meta.scopes).unwrap_or_else(|_| "[]".to_owned())),
+            created_at: Set(meta.created_at),
+            expires_at: Set(meta.expires_at),
+            last_used_at: Set(None),
+            last_used_address: Set(None),
+            revoked_at: Set(None),
+        };
+        personal::Entity::insert(entry).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn personal_tokens(&self, user_id: &str) -> TokenResult<Vec<PersonalRecord>> {
+        use sea_orm::QueryOrder;
+        let models = personal::Entity::find()
+            .filter(personal::Column::UserId.eq(user_id))
+            .filter(personal::Column::RevokedAt.is_null())
+            .order_by_desc(personal::Column::CreatedAt)
+            .order_by_desc(personal::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(models.into_iter().map(personal_record).collect())
+    }
+
+    async fn regenerate_personal(&self, id: &str, token: &TokenRecord, now: i64) -> TokenResult<Vec<Revoked>> {
+        let txn = self.db.begin().await?;
+        let Some(meta) = personal::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+            return Ok(Vec::new());
+        };
+        let old = revoke_matching(&txn, Condition::all().add(token::Column::Hash.eq(meta.hash.clone())), now).await?;
+        token::Entity::insert(row(token)).exec_without_returning(&txn).await?;
+        personal::Entity::update_many()
+            .col_expr(personal::Column::Hash, Expr::value(token.hash.clone()))
+            .col_expr(personal::Column::ExpiresAt, Expr::value(token.expires_at))
+            .filter(personal::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        // Revoked before, or not: the cache must hear of the old token either way.
+        Ok(if old.is_empty() {
+            vec![Revoked { hash: meta.hash, expires_at: meta.expires_at, newly: false }]
+        } else {
+            old
+        })
+    }
+
+    async fn personal_revoked(&self, ids: &[String], now: i64) -> TokenResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        personal::Entity::update_many()
+            .col_expr(personal::Column::RevokedAt, Expr::value(now))
+            .filter(personal::Column::Id.is_in(ids.iter().cloned()))
+            .filter(personal::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn touch_personal(&self, hash: &str, now: i64, address: &str) -> TokenResult<()> {
+        let mut update = personal::Entity::update_many().col_expr(personal::Column::LastUsedAt, Expr::value(now));
+        if !address.is_empty() {
+            update = update.col_expr(personal::Column::LastUsedAddress, Expr::value(address.to_owned()));
+        }
+        update.filter(personal::Column::Hash.eq(hash)).exec(&self.db).await?;
+        Ok(())
     }
 
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {

@@ -1,5 +1,6 @@
 //! sea-orm entities of the service's tables; private to the SQL store.
 #![allow(unreachable_pub)]
 
+pub(crate) mod personal;
 pub(crate) mod revocation;
 pub(crate) mod token;

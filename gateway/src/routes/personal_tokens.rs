@@ -1,0 +1,250 @@
+//! Personal access tokens over HTTP: the account page, the REST API (in the
+//! seed's envelope) and the operator's revoke-by-value endpoint for secret
+//! scanners. The token service owns them; this translates.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use gatehouse_proto::pb::registry::v1::ListScopesRequest;
+use gatehouse_proto::pb::token::v1 as pb;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::api::ApiCaller;
+use super::extract::{FormPost, PageUser};
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::i18n::Lang;
+use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::json::personal_token as info_json;
+use crate::render::{envelope, pages, redirect};
+use crate::session::Session;
+
+type Result<T> = std::result::Result<T, GatewayError>;
+
+const DAY: i64 = 24 * 60 * 60;
+
+async fn list(state: &AppState, user_id: &str) -> Result<Vec<pb::PersonalTokenInfo>> {
+    let request = pb::ListPersonalTokensRequest { user_id: user_id.to_owned() };
+    Ok(state.clients.token().list_personal_tokens(request).await?.into_inner().tokens)
+}
+
+async fn create(
+    state: &AppState,
+    user: (&str, &str),
+    name: String,
+    scopes: Vec<String>,
+    days: i64,
+) -> Result<pb::PersonalTokenSecret> {
+    let request = pb::CreatePersonalTokenRequest {
+        user_id: user.0.to_owned(),
+        username: user.1.to_owned(),
+        name,
+        scopes,
+        expires_in: days.saturating_mul(DAY),
+    };
+    Ok(state.clients.token().create_personal_token(request).await?.into_inner())
+}
+
+async fn regenerate(state: &AppState, user_id: &str, id: &str, days: i64) -> Result<pb::PersonalTokenSecret> {
+    let request = pb::RegeneratePersonalTokenRequest {
+        user_id: user_id.to_owned(),
+        id: id.to_owned(),
+        expires_in: days.saturating_mul(DAY),
+    };
+    Ok(state.clients.token().regenerate_personal_token(request).await?.into_inner())
+}
+
+async fn revoke(state: &AppState, user_id: &str, id: &str) -> Result<u64> {
+    let request = pb::RevokePersonalTokensRequest { user_id: user_id.to_owned(), id: id.to_owned() };
+    Ok(state.clients.token().revoke_personal_tokens(request).await?.into_inner().revoked)
+}
+
+// ---- the account page ----
+
+async fn tokens_page(
+    state: &AppState,
+    lang: Lang,
+    session: &Session,
+    status: StatusCode,
+    fresh: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let tokens = match list(state, &session.user.id).await {
+        Ok(tokens) => tokens,
+        Err(error) => return error_page(lang, &error),
+    };
+    let catalogue = match state.clients.registry().list_scopes(ListScopesRequest {}).await {
+        Ok(response) => response.into_inner().scopes,
+        Err(status) => return error_page(lang, &GatewayError::from(status)),
+    };
+    let body = pages::personal_tokens(lang, &session.csrf_token, &tokens, &catalogue, fresh, error);
+    let title = lang.t("Personal access tokens", "个人访问令牌");
+    respond(status, page(lang, title, Some(Viewer { user: &session.user }), &body))
+}
+
+pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+    tokens_page(&state, lang, &session, StatusCode::OK, None, None).await
+}
+
+fn days(form: &super::form::FormData) -> i64 {
+    form.get("expires_in_days").and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
+pub(crate) async fn page_create(State(state): State<AppState>, FormPost { session, lang, form }: FormPost) -> Response {
+    let scopes: Vec<String> = form.0.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
+    let user = (session.user.id.as_str(), session.user.username.as_str());
+    match create(&state, user, form.text("name"), scopes, days(&form)).await {
+        Ok(created) => tokens_page(&state, lang, &session, StatusCode::CREATED, Some(&created.token), None).await,
+        Err(error) if error.code == gatehouse_proto::ErrorCode::InvalidArgument => {
+            tokens_page(&state, lang, &session, error.http_status(), None, Some(&error.message)).await
+        }
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+pub(crate) async fn page_regenerate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    match regenerate(&state, &session.user.id, &id, days(&form)).await {
+        Ok(created) => tokens_page(&state, lang, &session, StatusCode::OK, Some(&created.token), None).await,
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+pub(crate) async fn page_revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FormPost { session, lang, .. }: FormPost,
+) -> Response {
+    match revoke(&state, &session.user.id, &id).await {
+        Ok(_) => redirect("/account/tokens"),
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+// ---- the REST API ----
+
+/// The JSON body of `POST /api/tokens` and `POST /api/tokens/{id}/regenerate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenBody {
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+    expires_in_days: Option<i64>,
+}
+
+fn body(bytes: &Bytes) -> Result<TokenBody> {
+    if bytes.is_empty() {
+        return Ok(TokenBody::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+}
+
+fn secret_json(created: &pb::PersonalTokenSecret) -> Value {
+    let mut data = created.info.as_ref().map(info_json).unwrap_or_default();
+    if let Some(map) = data.as_object_mut() {
+        map.insert("token".to_owned(), json!(created.token));
+    }
+    data
+}
+
+pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
+    match list(&state, &user_id).await {
+        Ok(tokens) => envelope::ok(Value::Array(tokens.iter().map(info_json).collect())),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn api_create(State(state): State<AppState>, ApiCaller(user_id): ApiCaller, bytes: Bytes) -> Response {
+    let result = async {
+        let body = body(&bytes)?;
+        // The username is recorded with the token, as with every token of a user.
+        let user = state
+            .clients
+            .registry()
+            .get_user(gatehouse_proto::pb::registry::v1::GetUserRequest {
+                lookup: Some(gatehouse_proto::pb::registry::v1::get_user_request::Lookup::Id(user_id.clone())),
+                visible_to_scopes: None,
+            })
+            .await?
+            .into_inner()
+            .user
+            .unwrap_or_default();
+        let (name, scopes, days) =
+            (body.name.unwrap_or_default(), body.scopes.unwrap_or_default(), body.expires_in_days.unwrap_or(0));
+        create(&state, (&user_id, &user.username), name, scopes, days).await
+    }
+    .await;
+    match result {
+        Ok(created) => envelope::ok_with(StatusCode::CREATED, secret_json(&created)),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn api_regenerate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller(user_id): ApiCaller,
+    bytes: Bytes,
+) -> Response {
+    let result = async {
+        let days = body(&bytes)?.expires_in_days.unwrap_or(0);
+        regenerate(&state, &user_id, &id, days).await
+    }
+    .await;
+    match result {
+        Ok(created) => envelope::ok(secret_json(&created)),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn api_revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller(user_id): ApiCaller,
+) -> Response {
+    match revoke(&state, &user_id, &id).await {
+        Ok(_) => envelope::ok(Value::Null),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+// ---- the operator's endpoint ----
+
+/// `POST /admin/tokens/revoke`: revokes a leaked token by its value alone
+/// (a secret scanner's report), authenticated by the operator token
+/// (`GATEHOUSE_OPERATOR_TOKEN`, compared in constant time with its hash).
+/// Answers 404 when no operator token is configured.
+pub(crate) async fn operator_revoke(State(state): State<AppState>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let Some(expected) = state.config.operator_token_hash.as_ref() else {
+        return envelope::error(&GatewayError::not_found("no such endpoint"));
+    };
+    let presented = super::credentials::bearer(&headers, None).ok().flatten().unwrap_or_default();
+    if presented.is_empty() || !expected.verify(&presented) {
+        return envelope::error(&GatewayError::unauthenticated("the operator token is missing or wrong"));
+    }
+    let token = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) => value["token"].as_str().unwrap_or_default().to_owned(),
+        Err(_) => {
+            gatehouse_oauth::Params::from_form(&bytes).single("token").ok().flatten().unwrap_or_default().to_owned()
+        }
+    };
+    if token.is_empty() {
+        return envelope::error(&GatewayError::bad_request("token: required (JSON or form body)"));
+    }
+    let request = pb::RevokeTokenByValueRequest { token };
+    match state.clients.token().revoke_token_by_value(request).await {
+        Ok(response) => {
+            let r = response.into_inner();
+            let user = if r.user_id.is_empty() { Value::Null } else { json!(r.user_id) };
+            let client = if r.client_id.is_empty() { Value::Null } else { json!(r.client_id) };
+            envelope::ok(json!({ "found": r.found, "token_type": r.token_type, "user_id": user, "client_id": client }))
+        }
+        Err(status) => envelope::error(&GatewayError::from(status)),
+    }
+}
