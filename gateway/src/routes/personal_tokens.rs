@@ -243,7 +243,13 @@ pub(crate) async fn operator_revoke(State(state): State<AppState>, headers: Head
             let r = response.into_inner();
             let user = if r.user_id.is_empty() { Value::Null } else { json!(r.user_id) };
             let client = if r.client_id.is_empty() { Value::Null } else { json!(r.client_id) };
-            envelope::ok(json!({ "found": r.found, "token_type": r.token_type, "user_id": user, "client_id": client }))
+            envelope::ok(json!({
+                "found": r.found,
+                "revoked_now": r.revoked_now,
+                "token_type": r.token_type,
+                "user_id": user,
+                "client_id": client,
+            }))
         }
         Err(status) => envelope::error(&GatewayError::from(status)),
     }

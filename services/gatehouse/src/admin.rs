@@ -230,7 +230,8 @@ pub(crate) async fn pat(command: PatCommand) -> anyhow::Result<()> {
                 token_service(&options).await?.revoke_token_by_value(request).await.map_err(rpc_error)?.into_inner();
             if answer.found {
                 let whose = if answer.user_id.is_empty() { answer.client_id } else { answer.user_id };
-                output::done(options.output, &format!("revoked a {} of {whose}", answer.token_type));
+                let what = if answer.revoked_now { "revoked" } else { "already revoked:" };
+                output::done(options.output, &format!("{what} a {} of {whose}", answer.token_type));
             } else {
                 bail!("no such token: Gatehouse never issued it, or it is gone");
             }

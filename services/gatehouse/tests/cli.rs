@@ -18,6 +18,7 @@ struct Server {
     registry_url: String,
     gateway_url: String,
     metrics_url: String,
+    token_url: String,
     dir: std::path::PathBuf,
 }
 
@@ -44,10 +45,11 @@ impl Server {
             .envs(extra_env.iter().copied())
             .stderr(stderr);
         // The binary prints where each part listens once it is bound.
-        let mut serving = gatehouse_tests::process::serve(command, &["registry", "gateway", "metrics"]);
+        let mut serving = gatehouse_tests::process::serve(command, &["registry", "token", "gateway", "metrics"]);
         let mut url = |name: &str| serving.urls.remove(name).unwrap_or_default();
-        let (registry_url, gateway_url, metrics_url) = (url("registry"), url("gateway"), url("metrics"));
-        Self { child: serving.child, registry_url, gateway_url, metrics_url, dir }
+        let (registry_url, token_url) = (url("registry"), url("token"));
+        let (gateway_url, metrics_url) = (url("gateway"), url("metrics"));
+        Self { child: serving.child, registry_url, token_url, gateway_url, metrics_url, dir }
     }
 
     /// A user `owner` and an application of theirs allowed client_credentials: (client id, secret).
@@ -87,6 +89,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(args)
             .env("GATEHOUSE_REGISTRY_URL", &self.registry_url)
+            .env("GATEHOUSE_TOKEN_URL", &self.token_url)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -559,4 +562,48 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         assert!(stderr.contains(named), "{env:?}: {stderr}");
     }
     let _ = std::fs::remove_file(pem);
+}
+
+#[tokio::test]
+async fn operators_list_and_revoke_personal_access_tokens_and_leaked_tokens_by_value() {
+    use gatehouse_proto::pb::token::v1 as token_pb;
+    let server = Server::start();
+    let user = server.cli_json(
+        &["user", "create", "pat-owner", "--email", "pat@example.com", "--password-stdin", "--output", "json"],
+        Some("correct horse battery\n"),
+    );
+    let user_id = user["id"].as_str().expect("id").to_owned();
+    let channel = tonic::transport::Endpoint::from_shared(server.token_url.clone()).unwrap().connect().await.unwrap();
+    let mut tokens = token_pb::token_service_client::TokenServiceClient::new(channel);
+    let create = |name: &str| token_pb::CreatePersonalTokenRequest {
+        user_id: user_id.clone(),
+        username: "pat-owner".to_owned(),
+        name: name.to_owned(),
+        scopes: vec!["user".to_owned()],
+        expires_in: 3600,
+    };
+    let leaked = tokens.create_personal_token(create("leaked")).await.unwrap().into_inner().token;
+    tokens.create_personal_token(create("kept")).await.unwrap();
+
+    let listed = server.cli_json(&["pat", "list", "pat-owner", "--output", "json"], None);
+    let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["kept", "leaked"], "newest first");
+    assert!(!listed.to_string().contains("gpt_"), "never the tokens");
+
+    let revoked = server.cli(&["pat", "revoke-value"], Some(&format!("{leaked}\n")));
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("personal_access_token"));
+    let again = server.cli(&["pat", "revoke-value"], Some(&format!("{leaked}\n")));
+    assert!(again.status.success(), "a second report is no error");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already revoked"));
+    let unknown = server.cli(&["pat", "revoke-value"], Some("gpt_nothing\n"));
+    assert!(!unknown.status.success(), "a token Gatehouse never issued is said so");
+    let active = tokens.introspect(token_pb::IntrospectRequest { token: leaked, ..Default::default() }).await.unwrap();
+    assert!(!active.into_inner().active);
+
+    let all = server.cli(&["pat", "revoke", "pat-owner", "--all"], None);
+    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    assert!(String::from_utf8_lossy(&all.stdout).contains("revoked 1"), "{}", String::from_utf8_lossy(&all.stdout));
+    let listed = server.cli_json(&["pat", "list", "pat-owner", "--output", "json"], None);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0));
 }

@@ -123,6 +123,7 @@ impl TokenServiceRpc for TokenGrpc {
                 token_type: found.kind.as_str().to_owned(),
                 user_id: found.user_id,
                 client_id: found.client_id,
+                revoked_now: found.newly,
             },
             None => pb::RevokeTokenByValueResponse::default(),
         }))

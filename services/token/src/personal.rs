@@ -32,6 +32,8 @@ pub(crate) struct RevokedByValue {
     pub(crate) kind: TokenKind,
     pub(crate) user_id: String,
     pub(crate) client_id: String,
+    /// False when it was revoked before.
+    pub(crate) newly: bool,
 }
 
 fn invalid(field: &'static str, rule: impl Into<String>) -> TokenError {
@@ -186,7 +188,8 @@ impl TokenService {
             self.inner.store.personal_revoked(std::slice::from_ref(&record.family_id), self.now()).await?;
         }
         tracing::warn!(kind = kind.as_str(), user_id = %record.user_id, "token revoked by value (reported leaked)");
-        Ok(Some(RevokedByValue { kind, user_id: record.user_id, client_id: record.client_id }))
+        let newly = revoked.iter().any(|r| r.newly);
+        Ok(Some(RevokedByValue { kind, user_id: record.user_id, client_id: record.client_id, newly }))
     }
 
     /// Records that a personal access token was used, at most once a
