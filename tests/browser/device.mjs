@@ -45,5 +45,15 @@ await page.click('button[value=approve]');
 await page.waitForSelector('h1');
 const done = await page.textContent('h1');
 await shot(page, 'device-done');
+
+// The same person makes a personal access token for a script.
+await page.goto(verification.replace(/\/login\/device.*$/, '/account/tokens'));
+await page.fill('#name', 'deploy script');
+await page.check('input[name=scope][value=user]');
+await page.click('form[action="/account/tokens"] button[type=submit]');
+await page.waitForSelector('#new-token');
+const pat = (await page.textContent('#new-token')).trim();
+assert(pat.startsWith('gpt_'), `a personal access token: ${pat}`);
+await shot(page, 'personal-tokens');
 await browser.close();
-console.log(JSON.stringify({ typed, confirm, done }));
+console.log(JSON.stringify({ typed, confirm, done, pat }));

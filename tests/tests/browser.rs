@@ -155,4 +155,17 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
         .unwrap();
     assert_eq!(me["data"]["username"], "cli-user", "{me}");
     assert!(tokens["refresh_token"].as_str().is_some(), "the CLI may refresh: {tokens}");
+
+    // The personal access token the person made in the browser works like one.
+    let pat = pages["pat"].as_str().unwrap();
+    let me: serde_json::Value = http
+        .get(format!("{gateway}/api/current_user"))
+        .header("Authorization", format!("Bearer {pat}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["username"], "cli-user", "{me}");
 }
