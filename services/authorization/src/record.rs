@@ -4,7 +4,6 @@
 use gatehouse_oauth::authorize::AuthorizationRequest;
 use gatehouse_oauth::pkce::CodeChallenge;
 use gatehouse_oauth::{ClientId, Scope, ScopeSet};
-use gatehouse_proto::pb::common::v1 as common;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthzError, AuthzResult};
@@ -67,41 +66,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> AuthzResult<
 }
 
 /// The user as a session remembers them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SessionUser {
-    pub(crate) id: String,
-    pub(crate) username: String,
-    pub(crate) email: String,
-    pub(crate) display_name: String,
-    pub(crate) avatar_url: String,
-    pub(crate) created_at: i64,
-}
-
-impl From<common::User> for SessionUser {
-    fn from(user: common::User) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            avatar_url: user.avatar_url,
-            created_at: user.created_at,
-        }
-    }
-}
-
-impl From<SessionUser> for common::User {
-    fn from(user: SessionUser) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            avatar_url: user.avatar_url,
-            created_at: user.created_at,
-        }
-    }
-}
+pub(crate) type SessionUser = gatehouse_runtime::registry_client::Account;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SessionRecord {

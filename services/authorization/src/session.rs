@@ -2,7 +2,6 @@
 
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{Password, SecretHash, SessionToken, random_token};
-use gatehouse_proto::pb::common::v1::User;
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::{self, SessionRecord, key};
@@ -42,11 +41,11 @@ impl Authorization {
         self.open_session(user).await
     }
 
-    async fn open_session(&self, user: User) -> AuthzResult<NewSession> {
+    async fn open_session(&self, user: crate::record::SessionUser) -> AuthzResult<NewSession> {
         let token = random_token(SESSION_PREFIX, RANDOM_CHARS_256_BITS);
         let ttl = self.config().session_ttl;
         let record = SessionRecord {
-            user: user.into(),
+            user,
             csrf_token: random_token("", RANDOM_CHARS_256_BITS),
             expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         };

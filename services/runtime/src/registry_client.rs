@@ -9,6 +9,44 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_upstream::Upstream;
 use tonic::{Code, Status};
 
+/// A user account as the other services see it (and a session remembers it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<User> for Account {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+        }
+    }
+}
+
+impl From<Account> for User {
+    fn from(user: Account) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+        }
+    }
+}
+
 /// An application as the authorization pages show it, with its OAuth rules.
 #[derive(Debug, Clone)]
 pub struct ClientApplication {
@@ -79,18 +117,18 @@ impl RegistryClient {
 
     /// The user when the password is theirs; `None` otherwise (unknown user
     /// and wrong password alike).
-    pub async fn verify_password(&self, username: &str, password: &Password) -> Result<Option<User>, Status> {
+    pub async fn verify_password(&self, username: &str, password: &Password) -> Result<Option<Account>, Status> {
         let request =
             pb::VerifyPasswordRequest { username: username.to_owned(), password: password.expose().to_owned() };
         let response = self.rpc().verify_password(request).await?.into_inner();
-        Ok(response.user.filter(|_| response.verified))
+        Ok(response.user.filter(|_| response.verified).map(Account::from))
     }
 
     /// The user, or `None` when there is no such user.
-    pub async fn user(&self, id: &str) -> Result<Option<User>, Status> {
+    pub async fn user(&self, id: &str) -> Result<Option<Account>, Status> {
         let lookup = Some(pb::get_user_request::Lookup::Id(id.to_owned()));
         match self.rpc().get_user(pb::GetUserRequest { lookup, visible_to_scopes: None }).await {
-            Ok(response) => Ok(response.into_inner().user),
+            Ok(response) => Ok(response.into_inner().user.map(Account::from)),
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(status),
         }

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use gatehouse_oauth::{AuthorizationCode, ClientAuthentication, Clock, CodeVerifier, OAuthError, RegisteredClient};
+use gatehouse_oauth::{
+    AuthorizationCode, ClientAuthentication, Clock, CodeVerifier, DeviceCode, OAuthError, RegisteredClient,
+};
+use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
-use gatehouse_proto::pb::authorization::v1::{RedeemCodeRequest, RedeemCodeResponse};
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
 use gatehouse_runtime::registry_client::RegistryClient;
 use gatehouse_upstream::Upstream;
@@ -25,10 +27,19 @@ pub(crate) struct Presented {
     pub(crate) address: String,
 }
 
+/// What a redemption at the authorization service granted.
+#[derive(Debug)]
+pub(crate) struct RedeemedCode {
+    pub(crate) code_id: String,
+    pub(crate) user_id: String,
+    pub(crate) username: String,
+    pub(crate) scopes: Vec<String>,
+}
+
 /// What RedeemCode answered.
 #[derive(Debug)]
 pub(crate) enum Redeemed {
-    Granted(RedeemCodeResponse),
+    Granted(RedeemedCode),
     /// The code was used before: the first redemption's code id.
     Replayed {
         code_id: String,
@@ -97,7 +108,7 @@ impl AuthCache {
 
 /// A status from another service: its OAuth error if it carries one (the
 /// caller's fault), otherwise an upstream failure.
-pub(crate) fn upstream(service: &'static str, status: Status) -> TokenError {
+fn upstream(service: &'static str, status: Status) -> TokenError {
     match decode_oauth(&status) {
         Some(oauth) => TokenError::OAuth(oauth),
         None => TokenError::Upstream { service, status },
@@ -161,9 +172,26 @@ impl Clients {
             .cloned()
     }
 
-    /// The authorization service, for a grant that redeems something there.
-    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Upstream> {
-        AuthorizationServiceClient::new(self.authorization.clone())
+    /// One poll of a device authorization at the authorization service
+    /// (RFC 8628 §3.4): the user and scopes once approved, otherwise the
+    /// OAuth error to answer (pending, slow down, denied, expired).
+    pub(crate) async fn redeem_device(&self, device_code: DeviceCode, client_id: &str) -> TokenResult<RedeemedCode> {
+        let request = gatehouse_proto::pb::authorization::v1::RedeemDeviceCodeRequest {
+            device_code: device_code.into_exposed(),
+            client_id: client_id.to_owned(),
+        };
+        let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
+        let granted = authorization
+            .redeem_device_code(request)
+            .await
+            .map_err(|status| upstream("authorization", status))?
+            .into_inner();
+        Ok(RedeemedCode {
+            code_id: granted.device_id,
+            user_id: granted.user_id,
+            username: granted.username,
+            scopes: granted.scopes,
+        })
     }
 
     /// Drops the kept authentications of a client (it was deleted).
@@ -202,7 +230,15 @@ impl Clients {
         };
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         match authorization.redeem_code(request).await {
-            Ok(response) => Ok(Redeemed::Granted(response.into_inner())),
+            Ok(response) => {
+                let granted = response.into_inner();
+                Ok(Redeemed::Granted(RedeemedCode {
+                    code_id: granted.code_id,
+                    user_id: granted.user_id,
+                    username: granted.username,
+                    scopes: granted.scopes,
+                }))
+            }
             Err(status) => {
                 let replayed = decode_reason(&status).and_then(|(_, mut meta)| meta.remove(reason::REPLAYED_CODE_ID));
                 match replayed {

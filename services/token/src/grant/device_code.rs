@@ -4,10 +4,9 @@
 //! or (once) the user who approved and the scopes.
 
 use gatehouse_oauth::{DeviceCode, GrantType};
-use gatehouse_proto::pb::authorization::v1::RedeemDeviceCodeRequest;
 
 use super::family_id;
-use crate::clients::{Client, upstream};
+use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
@@ -17,21 +16,10 @@ impl TokenService {
         // Read before the redemption: a revocation of the grant that records
         // itself after this point is found once the tokens are stored.
         let watermark = self.inner.store.revocation_watermark().await?;
-        let request = RedeemDeviceCodeRequest {
-            device_code: device_code.into_exposed(),
-            client_id: client.client_id.as_str().to_owned(),
-        };
-        let granted = self
-            .inner
-            .clients
-            .authorization()
-            .redeem_device_code(request)
-            .await
-            .map_err(|status| upstream("authorization", status))?
-            .into_inner();
+        let granted = self.inner.clients.redeem_device(device_code, client.client_id.as_str()).await?;
         let family = Family {
             id: family_id(),
-            code_id: Some(granted.device_id),
+            code_id: Some(granted.code_id),
             client_id: client.client_id.as_str().to_owned(),
             user_id: granted.user_id,
             username: granted.username,
