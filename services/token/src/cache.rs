@@ -6,7 +6,10 @@
 //! 1. Every change that makes tokens inactive (revocation of a token, a
 //!    grant, a code's tokens, an application's or a user's, a rotation)
 //!    tombstones every affected token before its call returns
-//!    ([`TokenService::tombstone`]). When a tombstone cannot be written the
+//!    ([`TokenService::tombstone`]). A rotation, which must not answer
+//!    before its transaction commits, marks the tokens `Provisional` first
+//!    (readers then ask SQL) and turns the marks into tombstones once
+//!    committed, so that a rotation that rolls back ends nothing. When a tombstone cannot be written the
 //!    call fails with UNAVAILABLE (SQL already says revoked, so a retry is
 //!    safe), the tombstones are retried in the background until they land,
 //!    and until then this process reads those tokens from SQL.
@@ -66,6 +69,13 @@ fn cache_unavailable(error: impl std::fmt::Display) -> TokenError {
 pub(crate) enum Cached {
     Active(ActiveToken),
     Revoked,
+    /// A change that may end the token is about to commit (a rotation
+    /// writes these before its transaction commits): readers ask SQL, and
+    /// never cache over it. The change upgrades it to `Revoked` once
+    /// committed; a change that rolled back leaves it, and SQL keeps
+    /// answering (the token stays active, as it is). A plain tombstone here
+    /// would have ended a token that the rolled-back change never ended.
+    Provisional,
 }
 
 /// An active token as introspection reports it.
@@ -266,12 +276,27 @@ impl TokenService {
         }
     }
 
-    /// Tombstones tokens whose change has not committed yet: a failure is
-    /// only reported (the change is then rolled back, and a tombstone that
-    /// did land only makes the cache say less than SQL).
-    pub(crate) async fn tombstone_now(&self, revoked: &[Revoked]) -> TokenResult<()> {
-        let entries = self.tombstones(revoked.iter().map(|r| (r.hash.as_str(), r.expires_at)));
+    /// Marks tokens whose change has not committed yet (`Provisional`):
+    /// from here on every reader asks SQL about them, so the change is seen
+    /// everywhere the moment it commits. A failure is only reported (the
+    /// change is then rolled back); a mark that landed anyway, even late
+    /// (a hung Redis runs its queued commands when it resumes), only sends
+    /// readers to SQL, which still says active.
+    pub(crate) async fn mark_provisional(&self, revoked: &[Revoked]) -> TokenResult<()> {
+        let now = self.now();
+        let value = encode(&Cached::Provisional);
+        let entries: Vec<_> =
+            revoked.iter().filter_map(|r| Some((key(&r.hash), value.clone(), remaining(r.expires_at, now)?))).collect();
         self.inner.kv.set_many(&entries).await.map_err(cache_unavailable)
+    }
+
+    /// After the change committed: the provisional marks become tombstones.
+    /// Best effort: until they land, readers of the marks ask SQL (which
+    /// says inactive), and this process owes them (retried in the background).
+    pub(crate) async fn confirm_tombstones(&self, revoked: &[Revoked]) {
+        if let Err(error) = self.tombstone(revoked).await {
+            tracing::debug!(%error, "committed change's tombstones owed; readers ask SQL meanwhile");
+        }
     }
 
     /// Writes owed tombstones until none is left (one task at a time).

@@ -31,6 +31,8 @@ impl TokenService {
             }
             // Past its trust bound: SQL decides again (see `cache`).
             Some(Read { state: Cached::Active(_), bytes }) => Some(bytes),
+            // A change is committing: SQL decides, and nothing is cached over the mark.
+            Some(Read { state: Cached::Provisional, .. }) => None,
             None => None,
         };
         let Some(record) = self.inner.store.find(hash.as_str()).await? else {

@@ -59,13 +59,19 @@ impl TokenService {
         // and the client's retry with the same refresh token simply works.
         let old_refresh = Revoked { hash: old.hash.clone(), expires_at: old.expires_at, newly: false };
         let service = self.clone();
+        // What the committing attempt marked, to confirm once it committed.
+        let marked = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let marks = marked.clone();
         let before_commit = move |mut ended: Vec<Revoked>| -> CommitCheck {
             let service = service.clone();
             let old_refresh = old_refresh.clone();
+            let marks = marks.clone();
             Box::pin(async move {
                 service.before_commit()?;
                 ended.push(old_refresh);
-                service.tombstone_now(&ended).await
+                service.mark_provisional(&ended).await?;
+                *marks.lock().await = ended;
+                Ok(())
             })
         };
         match self.inner.store.rotate(hash.as_str(), &minted.records, now, retry_since, &before_commit).await? {
@@ -76,6 +82,7 @@ impl TokenService {
             Rotation::Reused => return Err(self.reuse_detected(&old.family_id).await),
             Rotation::Inactive => return Err(invalid().into()),
         }
+        self.confirm_tombstones(&marked.lock().await).await;
         self.cache_issued(&minted.records).await;
         Ok(minted)
     }
