@@ -143,29 +143,15 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
 
     let (tokens, answers) = poller.await.unwrap();
     println!("the CLI heard {answers:?}, then got a token");
-    let access = tokens["access_token"].as_str().unwrap();
-    let me: serde_json::Value = http
-        .get(format!("{gateway}/api/current_user"))
-        .header("Authorization", format!("token {access}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current_user = async |authorization: String| -> serde_json::Value {
+        let response = http.get(format!("{gateway}/api/current_user")).header("Authorization", authorization);
+        response.send().await.unwrap().json().await.unwrap()
+    };
+    let me = current_user(format!("token {}", tokens["access_token"].as_str().unwrap())).await;
     assert_eq!(me["data"]["username"], "cli-user", "{me}");
     assert!(tokens["refresh_token"].as_str().is_some(), "the CLI may refresh: {tokens}");
 
     // The personal access token the person made in the browser works like one.
-    let pat = pages["pat"].as_str().unwrap();
-    let me: serde_json::Value = http
-        .get(format!("{gateway}/api/current_user"))
-        .header("Authorization", format!("Bearer {pat}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = current_user(format!("Bearer {}", pages["pat"].as_str().unwrap())).await;
     assert_eq!(me["data"]["username"], "cli-user", "{me}");
 }

@@ -45,6 +45,12 @@ async fn the_layer_lets_through_only_tokens_with_the_route_scopes() {
     let whoami = http.get(format!("{base}/whoami")).bearer_auth(access).send().await.unwrap();
     assert_eq!(whoami.status(), 200);
     assert_eq!(whoami.text().await.unwrap(), "dev", "the caller's identity reached the handler");
+    // `Authorization: token …`, as Gatehouse's own API takes it, reads the same; Basic is no token.
+    let token_scheme =
+        http.get(format!("{base}/whoami")).header("Authorization", format!("token {access}")).send().await.unwrap();
+    assert_eq!(token_scheme.status(), 200);
+    let basic = http.get(format!("{base}/whoami")).basic_auth("dev", Some(access)).send().await.unwrap();
+    assert_eq!(basic.status(), 401);
     let none = http.get(format!("{base}/whoami")).send().await.unwrap();
     assert_eq!(none.status(), 401);
     assert!(none.headers().contains_key("www-authenticate"));

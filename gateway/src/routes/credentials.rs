@@ -22,6 +22,26 @@ pub(crate) fn endpoint_form(headers: &HeaderMap, query: Option<&str>, body: &[u8
     Ok(Params::endpoint_form(header(headers, CONTENT_TYPE), query, body)?)
 }
 
+/// A form an OAuth client posted to the token, revocation, introspection
+/// or device authorization endpoint: its parameters, its credentials in
+/// wire form, and whether Basic was used.
+pub(crate) struct ClientForm {
+    pub(crate) params: Params,
+    pub(crate) client: ClientCredentials,
+    pub(crate) used_basic: bool,
+}
+
+pub(crate) fn client_form(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+    client_address: String,
+) -> Result<ClientForm, GatewayError> {
+    let params = endpoint_form(headers, query, body)?;
+    let (client, used_basic) = client(headers, &params, client_address)?;
+    Ok(ClientForm { params, client, used_basic })
+}
+
 /// The client's credentials in wire form, and whether Basic was used (its
 /// `invalid_client` then carries a `WWW-Authenticate: Basic` challenge).
 pub(crate) fn client(

@@ -37,12 +37,11 @@ pub(crate) async fn device_authorization(
     body: Bytes,
 ) -> Response {
     let address = session::client_address(&state, &headers, peer);
-    let parsed = credentials::endpoint_form(&headers, query.as_deref(), &body)
-        .and_then(|params| Ok((credentials::client(&headers, &params, address)?, params)));
-    let ((client, used_basic), params) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return oauth_json::error(&error, false),
-    };
+    let credentials::ClientForm { params, client, used_basic } =
+        match credentials::client_form(&headers, query.as_deref(), &body, address) {
+            Ok(form) => form,
+            Err(error) => return oauth_json::error(&error, false),
+        };
     let request = StartDeviceAuthorizationRequest {
         client_id: client.client_id,
         client_secret: client.client_secret,

@@ -80,10 +80,10 @@ fn token_request(
     body: &Bytes,
     client_address: String,
 ) -> Result<(TokenParams, bool), GatewayError> {
-    let params = credentials::endpoint_form(headers, query, body)?;
+    let credentials::ClientForm { params, client, used_basic } =
+        credentials::client_form(headers, query, body, client_address)?;
     // RFC 6749 §3.2 holds for every endpoint of the server.
     params.refuse_repeated()?;
-    let (client, used_basic) = credentials::client(headers, &params, client_address)?;
     let token = params.required("token")?.to_owned();
     let hint = params.single("token_type_hint")?.unwrap_or_default().to_owned();
     Ok((TokenParams { token, hint, client }, used_basic))

@@ -88,11 +88,14 @@ pub struct RequireScopesService<S> {
     scopes: Arc<[String]>,
 }
 
-/// The bearer token of `Authorization: Bearer` (RFC 6750 §2.1).
+/// The token of the `Authorization` header (`Bearer`, RFC 6750 §2.1, or
+/// `token`, as Gatehouse's own API takes personal access tokens): the same
+/// reading as the gateway's, from `gatehouse-oauth`. Tokens in the query
+/// are not taken here.
 fn bearer<B>(request: &Request<B>) -> Option<String> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+    let header = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = gatehouse_oauth::client_auth::bearer_token(header, &gatehouse_oauth::Params::default()).ok()??;
+    Some(token.into_exposed())
 }
 
 fn refuse(status: StatusCode, challenge: Option<String>, message: &str) -> Response<Body> {

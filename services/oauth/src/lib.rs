@@ -28,6 +28,6 @@ pub use params::Params;
 pub use redirect_uri::RedirectUri;
 pub use scope::{Scope, ScopeCatalogue, ScopeSet};
 pub use secret::{
-    AccessToken, AuthorizationCode, BearerToken, ClientSecret, CodeVerifier, CsrfToken, DeviceCode, Password,
-    RefreshToken, SecretHash, SessionToken, random_token,
+    AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, Password, RefreshToken, SecretHash,
+    SessionToken, random_token,
 };

@@ -56,10 +56,6 @@ impl Params {
         Self(self.0.iter().filter(|(name, _)| !names.contains(&name.as_str())).cloned().collect())
     }
 
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-
     pub fn into_pairs(self) -> Vec<(String, String)> {
         self.0
     }

@@ -178,21 +178,12 @@ secret_type!(
     RefreshToken
 );
 secret_type!(
-    /// A presented token of either kind, before its kind is known
-    /// (introspection and revocation, RFC 7662, RFC 7009).
-    BearerToken
-);
-secret_type!(
     /// A device code (RFC 8628 §3.2): the device's side of a device authorization.
     DeviceCode
 );
 secret_type!(
     /// A browser session's token (the session cookie's value).
     SessionToken
-);
-secret_type!(
-    /// A session's CSRF token (double-submitted by forms and scripts).
-    CsrfToken
 );
 secret_type!(
     /// A user's password as typed.
