@@ -11,6 +11,7 @@ mod extract;
 pub(crate) mod form;
 mod health;
 mod login;
+mod oidc;
 mod personal_tokens;
 mod scopes;
 mod token;
@@ -41,6 +42,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/login/device", get(device::entry).post(device::lookup))
         .route("/login/device/decision", post(device::decide))
         .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
+        .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
+        .route("/oauth/jwks", get(oidc::jwks))
+        .route("/oauth/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
         .route("/api/oauth/access_token", get(coding_compat::access_token).post(coding_compat::access_token))
         .route("/api/current_user", get(coding_compat::current_user))
         .route("/login", get(login::login_page).post(login::login))

@@ -111,7 +111,13 @@ impl ErrorCode {
             // The device grant's polling answers: the client keeps polling (RFC 8628 §3.5).
             | OAuthErrorCode::AuthorizationPending
             | OAuthErrorCode::SlowDown
-            | OAuthErrorCode::ExpiredToken => Self::InvalidArgument,
+            | OAuthErrorCode::ExpiredToken
+            // Authorization-request errors, only ever redirected to the client.
+            | OAuthErrorCode::LoginRequired
+            | OAuthErrorCode::ConsentRequired
+            | OAuthErrorCode::InteractionRequired
+            | OAuthErrorCode::RequestNotSupported
+            | OAuthErrorCode::RequestUriNotSupported => Self::InvalidArgument,
         }
     }
 }

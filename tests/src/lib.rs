@@ -268,14 +268,17 @@ impl TestEnvBuilder {
             shutdown.clone().wait(),
         ));
 
+        let token_config = gatehouse_token::TokenConfig { issuer: issuer.clone(), ..self.token.clone() };
         let token = gatehouse_token::build(
-            self.token.clone(),
+            token_config,
             db.clone(),
             kv.clone(),
-            channel(registry_addr),
-            channel(authorization_addr),
+            (channel(registry_addr), channel(authorization_addr)),
+            test_kek(),
             clock,
-        );
+        )
+        .await
+        .expect("the token service loads its signing keys");
         tokio::spawn(gatehouse_token::serve(
             token,
             db.clone(),
@@ -402,4 +405,12 @@ macro_rules! on_every_cache {
             )*
         }
     };
+}
+
+/// The key-encryption key every test deployment seals its signing keys
+/// with (fixed, so that replicas of one test share it).
+pub const TEST_KEK: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
+
+pub fn test_kek() -> gatehouse_token::KeyEncryptionKey {
+    gatehouse_token::KeyEncryptionKey::from_base64(TEST_KEK).expect("TEST_KEK is 32 bytes of base64")
 }

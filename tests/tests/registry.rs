@@ -463,6 +463,10 @@ async fn list_scopes_is_the_catalogue(backend: Backend) {
     assert_eq!(
         names,
         [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
             "user",
             "user:email",
             "notification",

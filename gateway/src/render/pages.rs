@@ -392,6 +392,11 @@ pub(crate) fn url_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// Name/value pairs as a query string.
+pub(crate) fn form_encode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
 /// The device flow's first page: type the code the device shows.
 pub(crate) fn device_entry(lang: Lang, csrf: &str, user_code: &str, error: Option<&str>) -> String {
     format!(

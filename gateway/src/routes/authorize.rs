@@ -67,11 +67,20 @@ async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &Hea
     };
     match outcome {
         Some(Outcome::RedirectUri(location)) => redirect(&location),
-        Some(Outcome::LoginRequired(_)) => {
-            // Back to the same request after signing in, as a GET (a POST's form becomes the query).
+        Some(Outcome::LoginRequired(login)) => {
+            // Back to the request after signing in, as a GET (a POST's form
+            // becomes the query), with the parameters the service resumes with.
             let path = if seed_url { "/oauth_authorize.html" } else { "/oauth/authorize" };
-            let here = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
-            redirect(&format!("/login?next={}", pages::url_encode(&here)))
+            let resume = pages::form_encode(login.resume.iter().map(|p| (p.name.as_str(), p.value.as_str())));
+            let here = if resume.is_empty() { path.to_owned() } else { format!("{path}?{resume}") };
+            let mut location = format!("/login?next={}", pages::url_encode(&here));
+            if login.reauthenticate {
+                location.push_str("&reauthenticate=1");
+            }
+            if !login.login_hint.is_empty() {
+                location.push_str(&format!("&login_hint={}", pages::url_encode(&login.login_hint)));
+            }
+            redirect(&location)
         }
         Some(Outcome::ConsentRequired(consent)) => match session::current(state, headers).await {
             Ok(Some(session)) => {

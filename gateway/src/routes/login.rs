@@ -24,6 +24,11 @@ use crate::session::{self, FORM_COOKIE, SESSION_COOKIE};
 #[derive(Debug, Deserialize)]
 pub(crate) struct NextQuery {
     next: Option<String>,
+    /// The authorization request asked to sign in again (OpenID Connect
+    /// `prompt=login`, `max_age`): the form, even with a session.
+    reauthenticate: Option<String>,
+    /// OpenID Connect `login_hint`: the username to prefill.
+    login_hint: Option<String>,
 }
 
 /// The double-submit token of the pre-session forms: reuse the cookie's or
@@ -65,9 +70,11 @@ pub(crate) async fn login_page(
 ) -> Response {
     let lang = Lang::from_headers(&headers);
     let next = session::safe_next(query.next.as_deref());
+    let hint = query.login_hint.as_deref().unwrap_or_default();
+    let hint = if hint.len() <= 64 { hint } else { "" };
     match session::current(&state, &headers).await {
-        Ok(Some(_)) => redirect(&next),
-        Ok(None) => login_response(&state, lang, &headers, StatusCode::OK, &next, "", None),
+        Ok(Some(_)) if query.reauthenticate.is_none() => redirect(&next),
+        Ok(_) => login_response(&state, lang, &headers, StatusCode::OK, &next, hint, None),
         Err(error) => error_page(lang, &error),
     }
 }

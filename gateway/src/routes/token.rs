@@ -40,6 +40,9 @@ pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Valu
     if !response.refresh_token.is_empty() {
         body.insert("refresh_token".to_owned(), json!(response.refresh_token));
     }
+    if !response.id_token.is_empty() {
+        body.insert("id_token".to_owned(), json!(response.id_token));
+    }
     Value::Object(body)
 }
 

@@ -1,4 +1,7 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414).
+//! The server's metadata: `GET /.well-known/oauth-authorization-server`
+//! (RFC 8414) and `GET /.well-known/openid-configuration` (OpenID Connect
+//! Discovery §3). One builder makes both, so that they agree field for
+//! field and carry the same `issuer` byte for byte (RFC 8414 §3.3, RFC 9068 §4).
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +11,27 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 
-pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
+/// The claims UserInfo and ID tokens can carry (by scope: see the token service's `identity`).
+const CLAIMS_SUPPORTED: [&str; 16] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "amr",
+    "name",
+    "preferred_username",
+    "picture",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+async fn document(state: &AppState) -> Value {
     let issuer = &state.config.issuer;
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     let methods: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
@@ -19,17 +42,29 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth/authorize"),
         "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/oauth/jwks"),
+        "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grants,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": methods,
         "revocation_endpoint_auth_methods_supported": methods,
         "introspection_endpoint_auth_methods_supported": secret_methods,
         "authorization_response_iss_parameter_supported": true,
+        "claims_supported": CLAIMS_SUPPORTED,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["en", "zh-CN"],
+        // Discovery §3: request_uri_parameter_supported defaults to true, so
+        // its absence would claim support; all three are said explicitly.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
     });
     // The catalogue is configuration of the registry; without it, the
     // optional field is left out rather than guessed.
@@ -39,5 +74,13 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
         let names: Vec<String> = response.into_inner().scopes.into_iter().map(|s| s.name).collect();
         map.insert("scopes_supported".to_owned(), json!(names));
     }
-    Json(body)
+    body
+}
+
+pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    Json(document(&state).await)
+}
+
+pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+    Json(document(&state).await)
 }

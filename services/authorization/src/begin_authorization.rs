@@ -3,9 +3,10 @@
 use gatehouse_oauth::authorize::{
     AuthorizeError, Params, error_redirect, requested_client_id, unknown_client, validate,
 };
+use gatehouse_oauth::oidc::Prompt;
 use gatehouse_oauth::scope::{ScopeCatalogue, ScopeEntry};
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
-use gatehouse_oauth::{ScopeSet, SecretHash, random_token};
+use gatehouse_oauth::{OAuthError, OAuthErrorCode, ScopeSet, SecretHash, random_token};
 use gatehouse_runtime::registry_client::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
@@ -15,10 +16,23 @@ use crate::service::Authorization;
 /// What the gateway shows next.
 #[derive(Debug)]
 pub(crate) enum Begin {
-    LoginRequired(ClientApplication),
+    LoginRequired(LoginRequired),
     Consent(Consent),
     /// A 303 to the client: with a code, or with an error.
     Redirect(String),
+}
+
+/// The login page, then the request again with `resume`.
+#[derive(Debug)]
+pub(crate) struct LoginRequired {
+    pub(crate) application: ClientApplication,
+    /// The request's parameters to come back with: without what asked for
+    /// this login (`prompt=login`/`select_account`, `max_age`), which the
+    /// fresh sign-in satisfies; kept, they would ask again forever.
+    pub(crate) resume: Vec<(String, String)>,
+    /// A session exists but must sign in again: show the form anyway.
+    pub(crate) reauthenticate: bool,
+    pub(crate) login_hint: Option<String>,
 }
 
 #[derive(Debug)]
@@ -28,6 +42,12 @@ pub(crate) struct Consent {
     pub(crate) new_scopes: Vec<ScopeEntry>,
     pub(crate) granted_scopes: Vec<ScopeEntry>,
     pub(crate) redirect_uri: String,
+}
+
+/// What is left of `prompt` once the user has signed in: `consent` still
+/// asks for the consent page.
+fn prompt_without_login(prompt: &Prompt) -> Option<String> {
+    prompt.consent.then(|| "consent".to_owned())
 }
 
 fn describe(scopes: &ScopeSet, catalogue: &ScopeCatalogue) -> Vec<ScopeEntry> {
@@ -61,8 +81,41 @@ impl Authorization {
                 )));
             }
         };
-        let Some(session) = self.session(session_token).await? else {
-            return Ok(Begin::LoginRequired(app));
+        let redirect_error = |code: OAuthErrorCode, description: &'static str| {
+            let error = OAuthError::new(code, description);
+            Begin::Redirect(error_redirect(
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &error,
+                &self.config().issuer,
+            ))
+        };
+        let session = self.session(session_token).await?;
+        // OpenID Connect Core §3.1.2.1: a session too old for max_age, of
+        // another user than the hint names, or prompt=login, signs in again.
+        let stale = session.as_ref().is_some_and(|s| {
+            request.max_age.is_some_and(|max| self.now().saturating_sub(s.auth_time) > max)
+                || request.hinted_subject.as_ref().is_some_and(|sub| *sub != s.user.id)
+        });
+        let session = match session {
+            Some(session) if !stale && !request.prompt.forces_login() => session,
+            existing => {
+                if request.prompt.none {
+                    return Ok(redirect_error(OAuthErrorCode::LoginRequired, "the user is not signed in"));
+                }
+                let resume = params
+                    .without(&["prompt", "max_age"])
+                    .into_pairs()
+                    .into_iter()
+                    .chain(prompt_without_login(&request.prompt).map(|p| ("prompt".to_owned(), p)))
+                    .collect();
+                return Ok(Begin::LoginRequired(LoginRequired {
+                    application: app,
+                    resume,
+                    reauthenticate: existing.is_some(),
+                    login_hint: request.login_hint.clone(),
+                }));
+            }
         };
         let granted =
             self.inner.grants.grant(&session.user.id, client_id.as_str()).await?.map(|g| g.scopes).unwrap_or_default();
@@ -72,9 +125,12 @@ impl Authorization {
         // parameter, so its codes do not ask for it (exact registered URIs
         // and PKCE still bind the code).
         record.redirect_uri_given &= !seed_url;
-        if request.scopes.is_subset(&granted) {
+        if request.scopes.is_subset(&granted) && !request.prompt.consent {
             // Consent already covers this request: no page, as GitHub does.
             return Ok(Begin::Redirect(self.issue_code(record, &session).await?));
+        }
+        if request.prompt.none {
+            return Ok(redirect_error(OAuthErrorCode::ConsentRequired, "the user has not approved these scopes"));
         }
         let request_id = random_token("", RANDOM_CHARS_256_BITS);
         let pending = PendingRecord { user_id: session.user.id.clone(), request: record };

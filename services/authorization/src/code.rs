@@ -21,7 +21,8 @@ impl Authorization {
             request,
             user_id: session.user.id.clone(),
             username: session.user.username.clone(),
-            auth_time: self.now(),
+            // The login's time, not the code's: what max_age and auth_time mean.
+            auth_time: session.auth_time,
             expires_at: self.now() + i64::try_from(self.config().code_ttl.as_secs()).unwrap_or(i64::MAX),
         };
         let key = key::code(SecretHash::of(&code).as_str());

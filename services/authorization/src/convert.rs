@@ -3,7 +3,7 @@
 
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_proto::pb::authorization::v1 as pb;
-use gatehouse_proto::pb::common::v1::ScopeDescription;
+use gatehouse_proto::pb::common::v1::{Parameter, ScopeDescription};
 use gatehouse_runtime::registry_client::ClientApplication;
 
 use crate::begin_authorization::Begin;
@@ -31,9 +31,12 @@ impl From<Begin> for pb::BeginAuthorizationResponse {
     fn from(begin: Begin) -> Self {
         use pb::begin_authorization_response::Outcome;
         let outcome = match begin {
-            Begin::LoginRequired(application) => {
-                Outcome::LoginRequired(pb::LoginRequired { application: Some(summary(application)) })
-            }
+            Begin::LoginRequired(login) => Outcome::LoginRequired(pb::LoginRequired {
+                application: Some(summary(login.application)),
+                resume: login.resume.into_iter().map(|(name, value)| Parameter { name, value }).collect(),
+                reauthenticate: login.reauthenticate,
+                login_hint: login.login_hint.unwrap_or_default(),
+            }),
             Begin::Redirect(uri) => Outcome::RedirectUri(uri),
             Begin::Consent(consent) => Outcome::ConsentRequired(pb::ConsentRequired {
                 request_id: consent.request_id,

@@ -211,7 +211,7 @@ impl Authorization {
             Decision::Approved {
                 user_id: session.user.id.clone(),
                 username: session.user.username.clone(),
-                auth_time: self.now(),
+                auth_time: session.auth_time,
             }
         } else {
             Decision::Denied
@@ -273,6 +273,7 @@ impl Authorization {
                         username: username.clone(),
                         scopes: device.scopes.clone(),
                         auth_time: *auth_time,
+                        nonce: None,
                     }),
                     Taken::Marked(_) => Err(OAuthError::invalid_grant("device_code was already used").into()),
                     Taken::Missing => Err(invalid().into()),

@@ -80,6 +80,7 @@ impl AuthorizationService for AuthorizationGrpc {
             username: redeemed.username,
             scopes: redeemed.scopes,
             auth_time: redeemed.auth_time,
+            nonce: redeemed.nonce.unwrap_or_default(),
         }))
     }
 

@@ -73,6 +73,10 @@ pub(crate) struct SessionRecord {
     pub(crate) user: SessionUser,
     pub(crate) csrf_token: String,
     pub(crate) expires_at: i64,
+    /// When the user signed in (OpenID Connect `auth_time`); 0 in sessions
+    /// opened before it was kept, which `max_age` then always finds too old.
+    #[serde(default)]
+    pub(crate) auth_time: i64,
 }
 
 /// The CSRF token is a secret of the session: never printed.
@@ -82,6 +86,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("user", &self.user)
             .field("csrf_token", &"(redacted)")
             .field("expires_at", &self.expires_at)
+            .field("auth_time", &self.auth_time)
             .finish()
     }
 }
@@ -95,6 +100,9 @@ pub(crate) struct RequestRecord {
     pub(crate) scopes: Vec<String>,
     pub(crate) state: Option<String>,
     pub(crate) code_challenge: Option<String>,
+    /// OpenID Connect `nonce`, for the ID token.
+    #[serde(default)]
+    pub(crate) nonce: Option<String>,
 }
 
 impl From<&AuthorizationRequest> for RequestRecord {
@@ -106,6 +114,7 @@ impl From<&AuthorizationRequest> for RequestRecord {
             scopes: request.scopes.to_strings(),
             state: request.state.clone(),
             code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
+            nonce: request.nonce.clone(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub(crate) struct Redeemed {
     pub(crate) username: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) auth_time: i64,
+    pub(crate) nonce: Option<String>,
 }
 
 /// Seconds within which a grant's "last used" time is not written again.
@@ -94,6 +95,7 @@ impl Authorization {
             username: record.username,
             scopes: record.request.scopes.clone(),
             auth_time: record.auth_time,
+            nonce: record.request.nonce.clone(),
         })
     }
 

@@ -48,6 +48,7 @@ impl Authorization {
             user,
             csrf_token: random_token("", RANDOM_CHARS_256_BITS),
             expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+            auth_time: self.now(),
         };
         // Keyed by the token's hash: a leak of the cache does not leak sessions.
         self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;

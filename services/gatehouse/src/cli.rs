@@ -235,6 +235,22 @@ pub(crate) struct ServeOptions {
     /// A file holding the operator token (a Kubernetes Secret mounted as a file).
     #[arg(long, env = "GATEHOUSE_OPERATOR_TOKEN_FILE")]
     pub(crate) operator_token_file: Option<std::path::PathBuf>,
+    /// The key-encryption key that seals the signing keys' private halves
+    /// (32 random bytes, base64: `openssl rand -base64 32`); the same for
+    /// every token replica. Prefer the _FILE form. Required with
+    /// PostgreSQL; with SQLite, one is made beside the database when unset.
+    #[arg(long, env = "GATEHOUSE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub(crate) key_encryption_key: Option<SecretArg>,
+    /// A file holding the key-encryption key (a Kubernetes Secret mounted as a file).
+    #[arg(long, env = "GATEHOUSE_KEY_ENCRYPTION_KEY_FILE")]
+    pub(crate) key_encryption_key_file: Option<std::path::PathBuf>,
+    /// ID token lifetime in seconds.
+    #[arg(long, env = "GATEHOUSE_ID_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub(crate) id_token_ttl_secs: u64,
+    /// Days after which the active signing key is replaced by the next one
+    /// (0: only `gatehouse keys rotate` rotates).
+    #[arg(long, env = "GATEHOUSE_SIGNING_KEY_ROTATION_DAYS", default_value_t = 90)]
+    pub(crate) signing_key_rotation_days: u64,
     /// Whether `/signup` creates accounts.
     #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) signup_enabled: bool,

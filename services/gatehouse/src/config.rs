@@ -57,6 +57,8 @@ pub(crate) struct ServeConfig {
     pub(crate) token_url: String,
     pub(crate) token: TokenConfig,
     pub(crate) signup_enabled: bool,
+    /// Where the key-encryption key of the signing keys comes from.
+    pub(crate) key_encryption_key: KekSource,
     /// The hash of the operator token (never the token itself).
     pub(crate) operator_token_hash: Option<gatehouse_oauth::SecretHash>,
     pub(crate) trust_forwarded_for: bool,
@@ -71,6 +73,52 @@ pub(crate) struct ServeConfig {
     pub(crate) client_tls: Option<ClientTls>,
     /// Where traces are exported (OTLP/gRPC); none when unset.
     pub(crate) otlp_endpoint: Option<String>,
+}
+
+/// Where the token service's key-encryption key comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum KekSource {
+    Configured(gatehouse_token::KeyEncryptionKey),
+    /// The embedded default: a file beside the SQLite database, made on first start.
+    BesideDatabase(std::path::PathBuf),
+    /// PostgreSQL without a configured key: only an error once the token service starts.
+    Missing,
+}
+
+impl KekSource {
+    /// The key, making the embedded default's file when it is not there yet.
+    pub(crate) fn load(&self) -> anyhow::Result<gatehouse_token::KeyEncryptionKey> {
+        use anyhow::Context;
+        match self {
+            Self::Configured(kek) => Ok(kek.clone()),
+            Self::Missing => anyhow::bail!(
+                "GATEHOUSE_KEY_ENCRYPTION_KEY_FILE (or GATEHOUSE_KEY_ENCRYPTION_KEY) is required with PostgreSQL: \
+                 every token replica must seal and open the signing keys with the same key (openssl rand -base64 32)"
+            ),
+            Self::BesideDatabase(path) => {
+                if !path.exists() {
+                    write_secret_file(path, &gatehouse_token::KeyEncryptionKey::generate_base64())
+                        .with_context(|| format!("writing the key-encryption key {}", path.display()))?;
+                    println!(
+                        "generated the key-encryption key of the signing keys at {} (keep it with the database's backups)",
+                        path.display()
+                    );
+                }
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                gatehouse_token::KeyEncryptionKey::from_base64(&text).with_context(|| path.display().to_string())
+            }
+        }
+    }
+}
+
+/// Writes a new file readable by its owner only.
+fn write_secret_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn socket_addr(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -201,6 +249,29 @@ impl ServeConfig {
 
 impl ServeOptions {
     /// The operator token from the variable or its file, kept as a hash.
+    fn key_encryption_key(&self, database_url: &str) -> Result<KekSource, ConfigError> {
+        const VARIABLE: &str = "GATEHOUSE_KEY_ENCRYPTION_KEY";
+        let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
+            (Some(_), Some(_)) => return Err(bad(VARIABLE, "set it or GATEHOUSE_KEY_ENCRYPTION_KEY_FILE, not both")),
+            (Some(key), None) => key.0.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| bad("GATEHOUSE_KEY_ENCRYPTION_KEY_FILE", format!("{}: {e}", path.display())))?,
+            (None, None) => {
+                return Ok(match database_url.strip_prefix("sqlite://") {
+                    Some(path) => {
+                        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+                        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                        KekSource::BesideDatabase(dir.join("signing-kek"))
+                    }
+                    None => KekSource::Missing,
+                });
+            }
+        };
+        gatehouse_token::KeyEncryptionKey::from_base64(&text)
+            .map(KekSource::Configured)
+            .map_err(|e| bad(VARIABLE, e.to_string()))
+    }
+
     fn operator_token_hash(&self) -> Result<Option<gatehouse_oauth::SecretHash>, ConfigError> {
         let token = match (&self.operator_token, &self.operator_token_file) {
             (Some(_), Some(_)) => {
@@ -295,7 +366,19 @@ impl ServeOptions {
             },
             token_listen: socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen)?,
             token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref())?,
+            key_encryption_key: self.key_encryption_key(&self.database_url)?,
             token: TokenConfig {
+                issuer: issuer(&self.issuer)?,
+                id_token_ttl: seconds("GATEHOUSE_ID_TOKEN_TTL_SECS", self.id_token_ttl_secs, 60, 24 * 3600)?,
+                key_rotation: match self.signing_key_rotation_days {
+                    0 => None,
+                    days => Some(seconds(
+                        "GATEHOUSE_SIGNING_KEY_ROTATION_DAYS",
+                        days.saturating_mul(86_400),
+                        86_400,
+                        3660 * 86_400,
+                    )?),
+                },
                 access_ttl: seconds("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs, 60, 7 * 24 * 3600)?,
                 refresh_ttl: seconds(
                     "GATEHOUSE_REFRESH_TOKEN_TTL_SECS",

@@ -263,10 +263,14 @@ fn token(
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let service = gatehouse_token::build(config.token.clone(), db.clone(), kv, registry, authorization, clock);
+    let kek = config.key_encryption_key.load()?;
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
+    let token_config = config.token.clone();
     Ok(Box::pin(async move {
+        let service = gatehouse_token::build(token_config, db.clone(), kv, (registry, authorization), kek, clock)
+            .await
+            .context("loading the signing keys")?;
         gatehouse_token::serve(service, db, listener, limits, life.stop.wait()).await.context("token server")
     }))
 }

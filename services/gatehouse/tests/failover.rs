@@ -107,6 +107,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     let deployment = Deployment {
         env: vec![
             ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
+            ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
             ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
             ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
             ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),

@@ -62,6 +62,7 @@ impl Stack {
         let deployment = Deployment {
             env: vec![
                 ("GATEHOUSE_DATABASE_URL", storage.database_url.clone()),
+                ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
                 ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
                 ("GATEHOUSE_CACHE_URL", storage.redis_url.clone()),
                 ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),

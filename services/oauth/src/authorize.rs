@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::client::{ClientId, ClientType};
 use crate::error::{OAuthError, OAuthErrorCode};
+use crate::oidc::{MAX_HINT_LEN, MAX_NONCE_LEN, Prompt, bounded, id_token_hint_subject, max_age};
 pub use crate::params::Params;
 use crate::pkce::CodeChallenge;
 use crate::redirect_uri::RedirectUri;
@@ -58,6 +59,15 @@ pub struct AuthorizationRequest {
     pub scopes: ScopeSet,
     pub state: Option<String>,
     pub code_challenge: Option<CodeChallenge>,
+    /// OpenID Connect: echoed in the ID token.
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    /// Seconds since the user signed in beyond which they sign in again.
+    pub max_age: Option<i64>,
+    /// Prefills the login form.
+    pub login_hint: Option<String>,
+    /// The `sub` of `id_token_hint`: a session of another user signs in again.
+    pub hinted_subject: Option<String>,
 }
 
 /// The `client_id` of an authorization request: missing, repeated or
@@ -117,6 +127,16 @@ pub fn validate(
     let fail = |error: OAuthError| fail(state.clone(), error);
     let param = |name: &str| params.single(name).map_err(fail);
 
+    // Request objects are not supported, and are never silently ignored
+    // (OpenID Connect Core §3.1.2.6, §6): a client relying on one would
+    // otherwise get a grant of parameters it did not sign.
+    if param("request")?.is_some() {
+        return Err(fail(OAuthError::new(OAuthErrorCode::RequestNotSupported, "request objects are not supported")));
+    }
+    if param("request_uri")?.is_some() {
+        return Err(fail(OAuthError::new(OAuthErrorCode::RequestUriNotSupported, "request_uri is not supported")));
+    }
+
     match param("response_type")? {
         Some("code") => {}
         Some(_) => {
@@ -143,6 +163,26 @@ pub fn validate(
         }
         (None, None) => None,
     };
+    match param("response_mode")? {
+        None | Some("query") => {}
+        Some(_) => return Err(fail(OAuthError::invalid_request("response_mode must be query"))),
+    }
+    let prompt = Prompt::parse(param("prompt")?).map_err(fail)?;
+    let max_age = max_age(param("max_age")?).map_err(fail)?;
+    let nonce = bounded(param("nonce")?, "nonce", MAX_NONCE_LEN).map_err(fail)?;
+    let login_hint = bounded(param("login_hint")?, "login_hint", MAX_NONCE_LEN).map_err(fail)?;
+    let hinted_subject = match bounded(param("id_token_hint")?, "id_token_hint", MAX_HINT_LEN).map_err(fail)? {
+        Some(hint) => Some(id_token_hint_subject(&hint).map_err(fail)?),
+        None => None,
+    };
+    // `display`, `ui_locales`, `claims_locales` and `acr_values` only ask
+    // for presentation and need not be honoured (Core §3.1.2.1); `claims`
+    // must at least be a JSON object (claims are released by scope).
+    if let Some(claims) = param("claims")?
+        && !(claims.trim_start().starts_with('{') && claims.trim_end().ends_with('}'))
+    {
+        return Err(fail(OAuthError::invalid_request("claims must be a JSON object")));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -150,6 +190,11 @@ pub fn validate(
         scopes,
         state,
         code_challenge,
+        nonce,
+        prompt,
+        max_age,
+        login_hint,
+        hinted_subject,
     })
 }
 

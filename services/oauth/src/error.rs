@@ -50,11 +50,25 @@ pub enum OAuthErrorCode {
     /// "The device_code has expired, and the device authorization session has concluded."
     /// (RFC 8628 §3.5)
     ExpiredToken,
+    /// "The Authorization Server requires End-User authentication" and `prompt=none` forbids
+    /// showing the login page (OpenID Connect Core §3.1.2.6).
+    LoginRequired,
+    /// "The Authorization Server requires End-User consent" and `prompt=none` forbids asking
+    /// (OpenID Connect Core §3.1.2.6).
+    ConsentRequired,
+    /// "The Authorization Server requires End-User interaction of some form to proceed"
+    /// (OpenID Connect Core §3.1.2.6).
+    InteractionRequired,
+    /// "The request parameter contains an invalid Request Object" or is not supported: Gatehouse
+    /// takes no request objects (OpenID Connect Core §3.1.2.6, §6).
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported (OpenID Connect Core §3.1.2.6, §6).
+    RequestUriNotSupported,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 21] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -71,6 +85,11 @@ impl OAuthErrorCode {
         Self::AuthorizationPending,
         Self::SlowDown,
         Self::ExpiredToken,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
     ];
 
     /// The wire string of the code.
@@ -92,6 +111,11 @@ impl OAuthErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

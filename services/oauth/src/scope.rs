@@ -104,7 +104,12 @@ pub struct ScopeEntry {
 pub struct ScopeCatalogue(Vec<ScopeEntry>);
 
 /// The seed platform's own scopes, with English and Chinese descriptions.
-const DEFAULT_SCOPES: [(&str, &str, &str); 12] = [
+const DEFAULT_SCOPES: [(&str, &str, &str); 16] = [
+    // OpenID Connect (Core §3.1.2.1, §5.4, §11).
+    ("openid", "Sign you in to the application with your account", "使用你的账号登录该应用"),
+    ("profile", "Read your name, username, avatar and account date", "读取你的姓名、用户名、头像和账号日期"),
+    ("email", "Read your email address (not verified by this server)", "读取你的邮箱地址（本服务器未验证）"),
+    ("offline_access", "Keep access while you are away (a refresh token)", "在你离开时保持访问（刷新令牌）"),
     ("user", "Read your public profile: username, display name and avatar", "读取你的公开资料：用户名、昵称和头像"),
     ("user:email", "Read your email address", "读取你的邮箱地址"),
     ("notification", "Read and manage your notifications", "读取和管理你的通知"),
@@ -211,9 +216,10 @@ mod tests {
     #[test]
     fn default_catalogue_is_the_seed_platforms() {
         let catalogue = ScopeCatalogue::default();
-        assert_eq!(catalogue.entries().len(), 12);
+        assert_eq!(catalogue.entries().len(), 16);
         let names: Vec<_> = catalogue.entries().iter().map(|e| e.scope.as_str()).collect();
-        assert_eq!(names[0], "user");
+        assert_eq!(names[..4], ["openid", "profile", "email", "offline_access"]);
+        assert_eq!(names[4], "user");
         assert!(names.contains(&"project:key"));
         let unknown = ScopeSet::parse("user,admin").unwrap();
         assert_eq!(catalogue.first_unknown(&unknown).map(Scope::as_str), Some("admin"));

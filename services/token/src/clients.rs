@@ -34,6 +34,10 @@ pub(crate) struct RedeemedCode {
     pub(crate) user_id: String,
     pub(crate) username: String,
     pub(crate) scopes: Vec<String>,
+    /// When the user signed in (unix seconds).
+    pub(crate) auth_time: i64,
+    /// The authorization request's OpenID Connect `nonce`, for the ID token.
+    pub(crate) nonce: Option<String>,
 }
 
 /// What RedeemCode answered.
@@ -154,6 +158,11 @@ impl Clients {
         Ok(client)
     }
 
+    /// The user `id`, for the claims of an ID token or UserInfo.
+    pub(crate) async fn user(&self, id: &str) -> TokenResult<Option<gatehouse_runtime::registry_client::Account>> {
+        self.registry.user(id).await.map_err(|status| upstream("registry", status))
+    }
+
     /// The scope catalogue (for the scopes of personal access tokens).
     pub(crate) async fn catalogue(&self) -> TokenResult<Arc<gatehouse_oauth::ScopeCatalogue>> {
         self.catalogue
@@ -191,6 +200,9 @@ impl Clients {
             user_id: granted.user_id,
             username: granted.username,
             scopes: granted.scopes,
+            auth_time: granted.auth_time,
+            // A device has no authorization request to carry a nonce.
+            nonce: None,
         })
     }
 
@@ -237,6 +249,8 @@ impl Clients {
                     user_id: granted.user_id,
                     username: granted.username,
                     scopes: granted.scopes,
+                    auth_time: granted.auth_time,
+                    nonce: Some(granted.nonce).filter(|n| !n.is_empty()),
                 }))
             }
             Err(status) => {

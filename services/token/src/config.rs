@@ -5,6 +5,13 @@ use std::time::Duration;
 /// Token service configuration.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
+    /// The issuer identifier (`iss` of ID tokens), byte for byte the one
+    /// of the discovery documents and of the authorization responses.
+    pub issuer: String,
+    /// ID token lifetime.
+    pub id_token_ttl: Duration,
+    /// When signing keys rotate (`None`: only by `gatehouse keys rotate`).
+    pub key_rotation: Option<Duration>,
     /// Access token lifetime; the seed platform's is 2 hours.
     pub access_ttl: Duration,
     /// Refresh token lifetime; the seed platform's is 90 days.
@@ -35,9 +42,27 @@ pub struct TokenConfig {
     pub personal_token_max_ttl: Duration,
 }
 
+impl TokenConfig {
+    /// When keys are published ahead and kept after, from the lifetimes.
+    pub(crate) fn key_policy(&self) -> crate::keys::KeyPolicy {
+        use crate::keys::{JWKS_MAX_AGE, RELOAD_EVERY};
+        crate::keys::KeyPolicy {
+            rotate_every: self.key_rotation,
+            // Every verifier's cached JWKS, and every replica, has seen it by then.
+            publish_lead: JWKS_MAX_AGE + 2 * RELOAD_EVERY,
+            // What a key signed lives at most this long (JWT access tokens
+            // will be signed too), and verifiers may still hold the old JWKS.
+            retire_after: self.id_token_ttl.max(self.access_ttl) + JWKS_MAX_AGE + 2 * RELOAD_EVERY,
+        }
+    }
+}
+
 impl Default for TokenConfig {
     fn default() -> Self {
         Self {
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            id_token_ttl: Duration::from_secs(60 * 60),
+            key_rotation: Some(Duration::from_secs(90 * 24 * 60 * 60)),
             access_ttl: Duration::from_secs(2 * 60 * 60),
             refresh_ttl: Duration::from_secs(90 * 24 * 60 * 60),
             cleanup_every: Duration::from_secs(10 * 60),

@@ -25,6 +25,7 @@ impl From<Minted> for pb::ExchangeResponse {
             expires_in: minted.expires_in,
             refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
+            id_token: minted.id_token.unwrap_or_default(),
         }
     }
 }
@@ -59,4 +60,51 @@ pub(crate) fn personal_info(record: crate::store::PersonalRecord) -> pb::Persona
 
 pub(crate) fn personal_secret(created: crate::personal::NewPersonalToken) -> pb::PersonalTokenSecret {
     pb::PersonalTokenSecret { info: Some(personal_info(created.info)), token: created.token.into_exposed() }
+}
+
+impl From<crate::identity::StandardClaims> for pb::UserInfoResponse {
+    fn from(claims: crate::identity::StandardClaims) -> Self {
+        Self {
+            sub: claims.sub,
+            name: claims.name,
+            preferred_username: claims.preferred_username,
+            picture: claims.picture,
+            updated_at: claims.updated_at,
+            email: claims.email,
+            email_verified: claims.email_verified,
+        }
+    }
+}
+
+pub(crate) fn signing_keys(keys: Vec<crate::keys::StoredKey>) -> pb::ListSigningKeysResponse {
+    let keys = keys
+        .into_iter()
+        .map(|key| pb::SigningKey {
+            state: key.state().as_str().to_owned(),
+            alg: key.alg.as_str().to_owned(),
+            kid: key.kid,
+            created_at: key.created_at,
+            activated_at: key.activated_at.unwrap_or(0),
+            deactivated_at: key.deactivated_at.unwrap_or(0),
+            retired_at: key.retired_at.unwrap_or(0),
+        })
+        .collect();
+    pb::ListSigningKeysResponse { keys }
+}
+
+/// The algorithms named, or every one when none is.
+pub(crate) fn signing_algs(names: &[String]) -> Result<Vec<crate::keys::SigningAlg>, crate::error::TokenError> {
+    use crate::keys::SigningAlg;
+    if names.is_empty() {
+        return Ok(SigningAlg::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            SigningAlg::parse(name).ok_or_else(|| crate::error::TokenError::Invalid {
+                field: "algs",
+                rule: format!("{name:?} is not a signing algorithm (RS256, ES256)"),
+            })
+        })
+        .collect()
 }

@@ -28,6 +28,15 @@ pub enum TokenError {
     /// The caller's deadline passed before the request could commit: nothing was written.
     #[error("the caller's deadline passed")]
     DeadlineExceeded,
+    /// The request is valid but the state forbids it now (a key not ready to rotate).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Could not be done now; safe to retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A broken invariant of the service's own data (a key that does not open).
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 pub type TokenResult<T> = Result<T, TokenError>;
@@ -60,6 +69,14 @@ impl From<TokenError> for Status {
                 encode(ErrorCode::InvalidArgument, format!("{field}: {rule}"), Detail::field(field, &rule))
             }
             TokenError::NotFound(message) => encode(ErrorCode::NotFound, message, Detail::default()),
+            TokenError::FailedPrecondition(message) => {
+                encode(ErrorCode::FailedPrecondition, message, Detail::default())
+            }
+            TokenError::Unavailable(message) => encode(ErrorCode::Unavailable, message, Detail::default()),
+            TokenError::Internal(message) => {
+                tracing::error!(%message, "token service invariant broken");
+                encode(ErrorCode::Internal, "internal error", Detail::default())
+            }
             TokenError::DeadlineExceeded => {
                 encode(ErrorCode::Unavailable, "deadline exceeded before the request committed", Detail::default())
             }

@@ -4,7 +4,9 @@ use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
 use tonic::{Request, Response, Status};
 
-use crate::convert::{introspection, params_from_pb, personal_info, personal_secret, presented};
+use crate::convert::{
+    introspection, params_from_pb, personal_info, personal_secret, presented, signing_algs, signing_keys,
+};
 use crate::revoke::Subject;
 use crate::service::TokenService;
 
@@ -127,6 +129,44 @@ impl TokenServiceRpc for TokenGrpc {
             },
             None => pb::RevokeTokenByValueResponse::default(),
         }))
+    }
+
+    async fn get_jwks(&self, _: Request<pb::GetJwksRequest>) -> RpcResult<pb::GetJwksResponse> {
+        Ok(Response::new(pb::GetJwksResponse {
+            jwks: self.service.inner.keys.jwks().to_string(),
+            max_age: i64::try_from(crate::keys::JWKS_MAX_AGE.as_secs()).unwrap_or(0),
+        }))
+    }
+
+    async fn user_info(&self, request: Request<pb::UserInfoRequest>) -> RpcResult<pb::UserInfoResponse> {
+        let claims = self.service.user_info(&request.into_inner().token).await?;
+        Ok(Response::new(claims.into()))
+    }
+
+    async fn list_signing_keys(
+        &self,
+        _: Request<pb::ListSigningKeysRequest>,
+    ) -> RpcResult<pb::ListSigningKeysResponse> {
+        Ok(Response::new(signing_keys(self.service.inner.keys.list().await?)))
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        request: Request<pb::RotateSigningKeysRequest>,
+    ) -> RpcResult<pb::ListSigningKeysResponse> {
+        let request = request.into_inner();
+        let algs = signing_algs(&request.algs)?;
+        self.service.inner.keys.rotate(&algs, self.service.now(), request.force).await?;
+        Ok(Response::new(signing_keys(self.service.inner.keys.list().await?)))
+    }
+
+    async fn retire_signing_key(
+        &self,
+        request: Request<pb::RetireSigningKeyRequest>,
+    ) -> RpcResult<pb::ListSigningKeysResponse> {
+        let request = request.into_inner();
+        self.service.inner.keys.retire(&request.kid, self.service.now(), request.force).await?;
+        Ok(Response::new(signing_keys(self.service.inner.keys.list().await?)))
     }
 
     async fn revoke_all_for_grant(

@@ -15,6 +15,8 @@ pub(crate) struct Family {
     pub(crate) client_id: String,
     pub(crate) user_id: String,
     pub(crate) username: String,
+    /// When the user signed in for this grant; None for application tokens.
+    pub(crate) auth_time: Option<i64>,
 }
 
 /// Tokens just minted: the clear texts (returned once, never printed) and
@@ -26,6 +28,8 @@ pub(crate) struct Minted {
     pub(crate) expires_in: i64,
     pub(crate) scopes: Vec<String>,
     pub(crate) records: Vec<TokenRecord>,
+    /// The OpenID Connect ID token, when the grant is an `openid` one.
+    pub(crate) id_token: Option<String>,
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {
@@ -56,6 +60,7 @@ impl TokenService {
             expires_at: now.saturating_add(seconds(ttl)),
             revoked: false,
             rotated: false,
+            auth_time: family.auth_time,
         }
     }
 
@@ -77,6 +82,7 @@ impl TokenService {
             expires_in: seconds(self.config().access_ttl),
             scopes: access_scopes.to_vec(),
             records,
+            id_token: None,
         }
     }
 }

@@ -17,8 +17,10 @@ mod error;
 mod exchange;
 mod grant;
 mod grpc;
+mod identity;
 mod introspect;
 mod issue;
+pub mod keys;
 pub mod migration;
 mod personal;
 mod revoke;
@@ -38,22 +40,28 @@ use tokio::net::TcpListener;
 
 pub use config::TokenConfig;
 pub use error::{TokenError, TokenResult};
+pub use keys::kek::KeyEncryptionKey;
 pub use service::TokenService;
 pub use throttle::ThrottleLimits;
 
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.token.v1.TokenService";
 
-/// Builds the service on an open database (migrations must have run).
-pub fn build(
+/// Builds the service on an open database (migrations must have run):
+/// loads the signing keys, making the first ones on a first start (sealed
+/// under `kek`, which must be the same for every replica).
+pub async fn build(
     config: TokenConfig,
     db: DatabaseConnection,
     kv: Arc<dyn Kv>,
-    registry: Upstream,
-    authorization: Upstream,
+    (registry, authorization): (Upstream, Upstream),
+    kek: KeyEncryptionKey,
     clock: Arc<dyn Clock>,
-) -> TokenService {
-    TokenService::new(config, Arc::new(store::sql::SqlTokenStore::new(db)), kv, registry, authorization, clock)
+) -> TokenResult<TokenService> {
+    let keys = keys::Keys::new(store::sql::keys::SqlKeyStore::new(db.clone()), kek, config.key_policy());
+    keys.start(clock.now().timestamp()).await?;
+    let store = Arc::new(store::sql::SqlTokenStore::new(db));
+    Ok(TokenService::new(config, store, kv, registry, authorization, keys, clock))
 }
 
 /// Serves the gRPC API until `shutdown` resolves. Health follows the
@@ -66,6 +74,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     cleanup::spawn(service.clone());
+    keys::spawn_schedule(service.clone());
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let db = db.clone();

@@ -90,6 +90,7 @@ impl TokenService {
             client_id: String::new(),
             user_id: user_id.to_owned(),
             username: username.to_owned(),
+            auth_time: None,
         };
         let scopes = scopes.to_strings();
         let (token, record) = self.personal_token(&family, &scopes, ttl);
@@ -141,6 +142,7 @@ impl TokenService {
             client_id: String::new(),
             user_id: user_id.to_owned(),
             username,
+            auth_time: None,
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;

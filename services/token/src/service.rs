@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) pending: PendingTombstones,
     /// When the cache last failed here: entries confirmed before are checked again.
     pub(crate) cache_failures: CacheFailures,
+    /// The signing keys (ID tokens) and the JWKS.
+    pub(crate) keys: crate::keys::Keys,
 }
 
 impl TokenService {
@@ -41,6 +43,7 @@ impl TokenService {
         kv: Arc<dyn Kv>,
         registry: Upstream,
         authorization: Upstream,
+        keys: crate::keys::Keys,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
@@ -53,6 +56,7 @@ impl TokenService {
                 clock,
                 pending: PendingTombstones::default(),
                 cache_failures: CacheFailures::default(),
+                keys,
             }),
         }
     }

@@ -27,6 +27,10 @@ pub(crate) struct TokenRecord {
     pub(crate) revoked: bool,
     /// For refresh tokens: already exchanged for a new one.
     pub(crate) rotated: bool,
+    /// When the user signed in for the grant (OpenID Connect `auth_time`):
+    /// a refreshed ID token repeats the original login's time (Core §12.2).
+    /// None for application tokens and rows written before it existed.
+    pub(crate) auth_time: Option<i64>,
 }
 
 /// A token that a revocation just switched off: what the cache must tombstone.

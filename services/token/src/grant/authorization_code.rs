@@ -46,15 +46,19 @@ impl TokenService {
             client_id: client.client_id.as_str().to_owned(),
             user_id: granted.user_id,
             username: granted.username,
+            auth_time: Some(granted.auth_time),
         };
         let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
-        let minted = self.mint(&family, &granted.scopes, refresh);
+        let mut minted = self.mint(&family, &granted.scopes, refresh);
         // Nothing is stored yet: a failure here gives the code back, so the
         // client's retry is a redemption, not a replay.
-        let stored = match self.before_commit() {
-            Ok(()) => self.inner.store.insert(&minted.records).await,
-            Err(error) => Err(error),
-        };
+        let stored = async {
+            minted.id_token =
+                self.id_token(&family, &granted.scopes, granted.nonce.as_deref(), &minted.access_token).await?;
+            self.before_commit()?;
+            self.inner.store.insert(&minted.records).await
+        }
+        .await;
         if let Err(error) = stored {
             self.inner.clients.restore(&code, client.client_id.as_str()).await;
             return Err(error);

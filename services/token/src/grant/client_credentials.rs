@@ -26,6 +26,7 @@ impl TokenService {
             client_id: client.client_id.as_str().to_owned(),
             user_id: String::new(),
             username: String::new(),
+            auth_time: None,
         };
         let minted = self.mint(&family, &scopes, None);
         self.before_commit()?;

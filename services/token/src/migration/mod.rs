@@ -3,6 +3,8 @@
 mod m20261126_000001_create_token_tables;
 mod m20261201_000001_revocations;
 mod m20261201_000002_personal_tokens;
+mod m20261202_000001_signing_keys;
+mod m20261202_000002_token_auth_time;
 
 use sea_orm_migration::prelude::*;
 
@@ -17,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_token_tables::Migration),
             Box::new(m20261201_000001_revocations::Migration),
             Box::new(m20261201_000002_personal_tokens::Migration),
+            Box::new(m20261202_000001_signing_keys::Migration),
+            Box::new(m20261202_000002_token_auth_time::Migration),
         ]
     }
 

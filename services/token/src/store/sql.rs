@@ -1,6 +1,7 @@
 //! Tokens in SQL: one implementation for SQLite and PostgreSQL.
 
 mod entity;
+pub(crate) mod keys;
 
 use std::sync::OnceLock;
 
@@ -32,7 +33,7 @@ struct PendingInsert {
     done: oneshot::Sender<Result<(), DbErr>>,
 }
 
-/// Requests whose tokens one statement writes at most: 2 rows each, 12
+/// Requests whose tokens one statement writes at most: 2 rows each, 14
 /// columns a row, far below SQLite's and PostgreSQL's bind limits.
 const MAX_BATCH: usize = 128;
 
@@ -122,6 +123,7 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         revoked_at: Set(None),
         rotated_at: Set(None),
         rotated_to: Set(None),
+        auth_time: Set(record.auth_time),
     }
 }
 
@@ -220,6 +222,7 @@ fn record(model: token::Model) -> TokenRecord {
         expires_at: model.expires_at,
         revoked: model.revoked_at.is_some(),
         rotated: model.rotated_at.is_some(),
+        auth_time: model.auth_time,
     }
 }
 
@@ -545,6 +548,7 @@ mod tests {
             expires_at: 2,
             revoked: false,
             rotated: false,
+            auth_time: None,
         }
     }
 

@@ -3,4 +3,6 @@
 
 pub(crate) mod personal;
 pub(crate) mod revocation;
+pub(crate) mod signing_key;
+pub(crate) mod signing_version;
 pub(crate) mod token;

@@ -22,6 +22,8 @@ pub struct Model {
     /// For a rotated refresh token: the hash of the refresh token that
     /// replaced it, so that a retried rotation can be told from a reuse.
     pub rotated_to: Option<String>,
+    /// OpenID Connect `auth_time` of the grant's login (unix seconds).
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,142 @@
+//! The OpenID Connect parameters of an authorization request (Core
+//! §3.1.2.1): what they ask of the login, parsed and checked here once.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::OAuthError;
+
+/// Longest `nonce`, `login_hint` echoed or used; longer ones are refused.
+pub const MAX_NONCE_LEN: usize = 1024;
+pub const MAX_HINT_LEN: usize = 8192;
+
+/// `prompt`: space-separated, `none` alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show nothing: answer at once, or with `login_required` / `consent_required`.
+    pub none: bool,
+    /// Sign in again even with a session.
+    pub login: bool,
+    /// Ask for consent even when it was given before.
+    pub consent: bool,
+    /// Let the user choose the account: with one session at a time, the login page.
+    pub select_account: bool,
+}
+
+impl Prompt {
+    pub fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        for word in value.unwrap_or_default().split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "prompt takes none, login, consent and select_account, space-separated",
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        }
+        Ok(prompt)
+    }
+
+    /// Whether the user must sign in again whatever the session.
+    pub fn forces_login(self) -> bool {
+        self.login || self.select_account
+    }
+}
+
+/// `max_age`: seconds, a non-negative integer.
+pub fn max_age(value: Option<&str>) -> Result<Option<i64>, OAuthError> {
+    value
+        .map(|v| {
+            v.parse::<u32>()
+                .map(i64::from)
+                .map_err(|_| OAuthError::invalid_request("max_age must be a non-negative number of seconds"))
+        })
+        .transpose()
+}
+
+/// The `sub` an `id_token_hint` names. The hint is not verified: it only
+/// ever narrows what happens (a session of another user must sign in
+/// again; `prompt=none` then fails), never grants anything, so a forged
+/// one gains nothing that leaving it out would not.
+pub fn id_token_hint_subject(hint: &str) -> Result<String, OAuthError> {
+    let malformed = || OAuthError::invalid_request("id_token_hint is not an ID token");
+    let mut parts = hint.split('.');
+    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed());
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+    // A JSON object with a string `sub`; read without a JSON dependency:
+    // the claims a hint can carry are ours, and anything else is refused.
+    subject_of(&text).ok_or_else(malformed)
+}
+
+/// The `"sub":"..."` string member of a compact JSON object (no escapes in
+/// ids Gatehouse issues: UUIDs).
+fn subject_of(json: &str) -> Option<String> {
+    let json = json.trim();
+    if !json.starts_with('{') || !json.ends_with('}') {
+        return None;
+    }
+    let at = json.find("\"sub\"")? + 5;
+    let rest = json[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let sub = &rest[..end];
+    (!sub.is_empty() && !sub.contains('\\')).then(|| sub.to_owned())
+}
+
+/// A single-valued text parameter with a length bound.
+pub(crate) fn bounded(value: Option<&str>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
+    match value {
+        Some(v) if v.len() > max => {
+            Err(OAuthError::invalid_request(format!("{name} must be at most {max} characters")))
+        }
+        Some("") => Ok(None),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_values_and_none_alone() {
+        assert_eq!(Prompt::parse(None).unwrap(), Prompt::default());
+        let p = Prompt::parse(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none && p.forces_login());
+        assert!(Prompt::parse(Some("select_account")).unwrap().forces_login());
+        assert!(Prompt::parse(Some("none")).unwrap().none);
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("sometimes")).is_err());
+    }
+
+    #[test]
+    fn max_age_is_a_non_negative_integer() {
+        assert_eq!(max_age(Some("0")).unwrap(), Some(0));
+        assert_eq!(max_age(Some("10000")).unwrap(), Some(10000));
+        assert_eq!(max_age(None).unwrap(), None);
+        for bad in ["-1", "1.5", "", "ten", "99999999999"] {
+            assert!(max_age(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_hint_names_its_subject() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"iss":"x","sub":"0192-ab","aud":"c"}"#);
+        assert_eq!(id_token_hint_subject(&format!("h.{payload}.s")).unwrap(), "0192-ab");
+        for bad in ["", "a.b", "a.b.c.d", "h.!!.s"] {
+            assert!(id_token_hint_subject(bad).is_err(), "{bad}");
+        }
+        let no_sub = URL_SAFE_NO_PAD.encode(r#"{"iss":"x"}"#);
+        assert!(id_token_hint_subject(&format!("h.{no_sub}.s")).is_err());
+    }
+}
