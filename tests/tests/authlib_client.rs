@@ -40,7 +40,12 @@ async fn authlib_runs_openid_connect() {
     let env = TestEnv::builder().start().await;
     let user = env.create_user("pyoidc").await;
     let (client_id, secret) = env
-        .register_app(&user, &["https://app.example/callback"], ClientType::Confidential, &["openid", "profile", "email"])
+        .register_app(
+            &user,
+            &["https://app.example/callback"],
+            ClientType::Confidential,
+            &["openid", "profile", "email"],
+        )
         .await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/authlib_oidc.py");
     let gateway = env.gateway_url();

@@ -64,7 +64,7 @@ async fn verify(app: &mut ClientApp, id_token: &str) -> Value {
     let jwk = set.find(&kid).unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[app.env.gateway_url()]);
-    validation.set_audience(&[app.client_id.clone()]);
+    validation.set_audience(std::slice::from_ref(&app.client_id));
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims
 }

@@ -9,7 +9,7 @@ use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
 
-use crate::cli::{AppCommand, ClientOptions, PatCommand, UserCommand};
+use crate::cli::{AppCommand, ClientOptions, KeysCommand, PatCommand, UserCommand};
 use crate::output;
 
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
@@ -237,5 +237,25 @@ pub(crate) async fn pat(command: PatCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    use gatehouse_proto::pb::token::v1 as token_pb;
+    let (options, answer) = match command {
+        KeysCommand::List { client: options } => {
+            let answer = token_service(&options).await?.list_signing_keys(token_pb::ListSigningKeysRequest {}).await;
+            (options, answer)
+        }
+        KeysCommand::Rotate { alg, force, client: options } => {
+            let request = token_pb::RotateSigningKeysRequest { algs: alg, force };
+            (options.clone(), token_service(&options).await?.rotate_signing_keys(request).await)
+        }
+        KeysCommand::Retire { kid, force, client: options } => {
+            let request = token_pb::RetireSigningKeyRequest { kid, force };
+            (options.clone(), token_service(&options).await?.retire_signing_key(request).await)
+        }
+    };
+    output::signing_keys(options.output, &answer.map_err(rpc_error)?.into_inner().keys);
     Ok(())
 }

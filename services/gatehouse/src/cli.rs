@@ -37,6 +37,38 @@ pub(crate) enum Command {
     /// any leaked token by its value (talks to the token service over gRPC).
     #[command(subcommand)]
     Pat(PatCommand),
+    /// Signing keys of ID tokens: list them, rotate (the next key signs, the
+    /// active one retires once what it signed expires), retire one early
+    /// (talks to the token service over gRPC).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Every key: kid, algorithm, state (next, active, retiring, retired) and when.
+    List {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Promote the next key of each algorithm (or of `--alg`); refused while
+    /// it has been published for less than a JWKS cache time, unless `--force`.
+    Rotate {
+        #[arg(long)]
+        alg: Vec<String>,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Unpublish a retiring key; refused while tokens it signed may be live, unless `--force`.
+    Retire {
+        kid: String,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::User(command) => admin::user(command).await,
         Command::App(command) => admin::app(command).await,
         Command::Pat(command) => admin::pat(command).await,
+        Command::Keys(command) => admin::keys(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

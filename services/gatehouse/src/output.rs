@@ -108,6 +108,33 @@ pub(crate) fn personal_tokens(format: OutputFormat, tokens: &[gatehouse_proto::p
     }
 }
 
+pub(crate) fn signing_keys(format: OutputFormat, keys: &[gatehouse_proto::pb::token::v1::SigningKey]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(
+            keys.iter()
+                .map(|k| {
+                    json!({
+                        "kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
+                        "activated_at": k.activated_at, "deactivated_at": k.deactivated_at, "retired_at": k.retired_at,
+                    })
+                })
+                .collect(),
+        )),
+        OutputFormat::Table => {
+            println!("{:<44} {:<6} {:<9} {:<11} SINCE", "KID", "ALG", "STATE", "CREATED");
+            for key in keys {
+                let since = match key.state.as_str() {
+                    "active" => key.activated_at,
+                    "retiring" => key.deactivated_at,
+                    "retired" => key.retired_at,
+                    _ => key.created_at,
+                };
+                println!("{:<44} {:<6} {:<9} {:<11} {since}", key.kid, key.alg, key.state, key.created_at);
+            }
+        }
+    }
+}
+
 pub(crate) fn done(format: OutputFormat, message: &str) {
     match format {
         OutputFormat::Json => print_json(&json!({ "ok": true, "message": message })),

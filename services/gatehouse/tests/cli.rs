@@ -607,3 +607,42 @@ async fn operators_list_and_revoke_personal_access_tokens_and_leaked_tokens_by_v
     let listed = server.cli_json(&["pat", "list", "pat-owner", "--output", "json"], None);
     assert_eq!(listed.as_array().map(Vec::len), Some(0));
 }
+
+/// The embedded default makes its key-encryption key beside the database
+/// (owner-only), and `gatehouse keys` lists, rotates and retires keys.
+#[test]
+fn operators_list_rotate_and_retire_signing_keys() {
+    let server = Server::start();
+    let kek = server.dir.join("signing-kek");
+    assert!(kek.exists(), "the embedded default's key-encryption key is made beside the database");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let state_of = |keys: &Value, alg: &str, state: &str| -> Vec<String> {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["alg"] == alg && k["state"] == state)
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let keys = server.cli_json(&["keys", "list", "--output", "json"], None);
+    for alg in ["RS256", "ES256"] {
+        assert_eq!(state_of(&keys, alg, "active").len(), 1, "{keys}");
+        assert_eq!(state_of(&keys, alg, "next").len(), 1, "{keys}");
+    }
+    let early = server.cli(&["keys", "rotate"], None);
+    assert!(!early.status.success(), "a next key just published is not ready");
+    assert!(String::from_utf8_lossy(&early.stderr).contains("--force"));
+    let next = state_of(&keys, "RS256", "next").remove(0);
+    let active = state_of(&keys, "RS256", "active").remove(0);
+    let keys = server.cli_json(&["keys", "rotate", "--alg", "RS256", "--force", "--output", "json"], None);
+    assert_eq!(state_of(&keys, "RS256", "active"), [next]);
+    assert_eq!(state_of(&keys, "RS256", "retiring"), std::slice::from_ref(&active));
+    let keys = server.cli_json(&["keys", "retire", &active, "--force", "--output", "json"], None);
+    assert_eq!(state_of(&keys, "RS256", "retired"), [active]);
+    let jwks = reqwest_like_get(&format!("{}/oauth/jwks", server.gateway_url));
+    assert!(!jwks.contains(&state_of(&keys, "RS256", "retired")[0]), "a retired key is unpublished");
+}
