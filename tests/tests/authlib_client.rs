@@ -9,18 +9,19 @@ use std::process::Command;
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_tests::{TEST_PASSWORD, TestEnv};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authlib_runs_the_standard_flow() {
+/// Runs `tests/python/SCRIPT` against a new deployment with a confidential
+/// application of `scopes`; asserts it succeeds and prints `ok_line`.
+async fn run(script: &str, username: &str, scopes: &[&str], ok_line: &str) {
     let env = TestEnv::builder().start().await;
-    let user = env.create_user("pyuser").await;
+    let user = env.create_user(username).await;
     let (client_id, secret) =
-        env.register_app(&user, &["https://app.example/callback"], ClientType::Confidential, &["user"]).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/authlib_client.py");
-    let gateway = env.gateway_url();
+        env.register_app(&user, &["https://app.example/callback"], ClientType::Confidential, scopes).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(script);
+    let (gateway, username) = (env.gateway_url(), username.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)
-            .args([gateway.as_str(), &client_id, &secret, "pyuser", TEST_PASSWORD])
+            .args([gateway.as_str(), &client_id, &secret, &username, TEST_PASSWORD])
             .output()
     })
     .await
@@ -28,8 +29,16 @@ async fn authlib_runs_the_standard_flow() {
     .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "authlib flow failed (run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("authlib ok"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "the Authlib flow failed (run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains(ok_line), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlib_runs_the_standard_flow() {
+    run("authlib_client.py", "pyuser", &["user"], "authlib ok").await;
 }
 
 /// Authlib as an OpenID Connect relying party (`tests/python/authlib_oidc.py`):
@@ -37,29 +46,5 @@ async fn authlib_runs_the_standard_flow() {
 /// UserInfo three ways, a refresh with a new ID token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_runs_openid_connect() {
-    let env = TestEnv::builder().start().await;
-    let user = env.create_user("pyoidc").await;
-    let (client_id, secret) = env
-        .register_app(
-            &user,
-            &["https://app.example/callback"],
-            ClientType::Confidential,
-            &["openid", "profile", "email"],
-        )
-        .await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/authlib_oidc.py");
-    let gateway = env.gateway_url();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(script)
-            .args([gateway.as_str(), &client_id, &secret, "pyoidc", TEST_PASSWORD])
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "authlib OIDC flow failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("authlib oidc ok"), "{stdout}");
+    run("authlib_oidc.py", "pyoidc", &["openid", "profile", "email"], "authlib oidc ok").await;
 }
