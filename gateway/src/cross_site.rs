@@ -24,6 +24,10 @@ const EXEMPT: &[&str] = &[
     "/oauth/introspect",
     "/oauth/device_authorization",
     "/oauth/authorize",
+    // RP-initiated logout may be a form POST from the relying party; it
+    // ends a session only for a verified hint of that user, else it asks
+    // (and the confirmation, /oauth/logout/confirm, is not exempt).
+    "/oauth/logout",
     "/api/oauth/access_token",
 ];
 

@@ -7,6 +7,7 @@ mod authorize;
 mod coding_compat;
 pub(crate) mod credentials;
 mod device;
+mod end_session;
 mod extract;
 pub(crate) mod form;
 mod health;
@@ -45,6 +46,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
         .route("/oauth/jwks", get(oidc::jwks))
         .route("/oauth/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
+        .route("/oauth/logout", get(end_session::get).post(end_session::post))
+        .route("/oauth/logout/confirm", post(end_session::confirm))
         .route("/api/oauth/access_token", get(coding_compat::access_token).post(coding_compat::access_token))
         .route("/api/current_user", get(coding_compat::current_user))
         .route("/login", get(login::login_page).post(login::login))

@@ -3,7 +3,8 @@ configured only from Gatehouse's OpenID Connect discovery document. It runs
 the code flow with PKCE and a nonce, verifies the ID token against the JWKS
 with Authlib's CodeIDToken rules (signature, iss, aud, exp, nonce, at_hash),
 calls UserInfo three ways (GET, POST with the header, POST with the token in
-the body), refreshes and verifies the new ID token (same sub, auth_time).
+the body), refreshes and verifies the new ID token (same sub, auth_time),
+and logs out through the end-session endpoint.
 
 Usage: authlib_oidc.py GATEWAY CLIENT_ID CLIENT_SECRET USERNAME PASSWORD
 """
@@ -69,6 +70,14 @@ def main() -> None:
     again = verify(refreshed["id_token"], jwks, issuer, client_id, None, refreshed["access_token"])
     assert again["sub"] == sub and again["auth_time"] == claims["auth_time"], (claims, again)
     assert "nonce" not in again, again
+
+    # RP-initiated logout: the ID token as the hint, back to a registered URI with the state.
+    logout = requests.get(
+        meta["end_session_endpoint"],
+        params={"id_token_hint": refreshed["id_token"], "post_logout_redirect_uri": CALLBACK, "state": "bye"},
+        allow_redirects=False,
+    )
+    assert logout.status_code == 303 and logout.headers["location"] == CALLBACK + "?state=bye", logout.text
     print("authlib oidc ok")
 
 

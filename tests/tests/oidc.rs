@@ -671,3 +671,55 @@ async fn key_rotation_keeps_earlier_tokens_verifiable_until_retired() {
     let active = token_rpc.retire_signing_key(RetireSigningKeyRequest { kid: new_kid, force: true }).await.unwrap_err();
     assert_eq!(active.code(), tonic::Code::FailedPrecondition, "the active key never retires");
 }
+
+/// RP-initiated logout: with the hint of the session's user, the session
+/// ends at once and the browser goes to the registered URI with `state`;
+/// an unregistered URI is an error page; without a hint the user confirms
+/// (a cross-site GET alone cannot sign anyone out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout() {
+    let mut app = rp().await;
+    let meta = app.browser.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(meta["end_session_endpoint"], format!("{}/oauth/logout", app.env.gateway_url()));
+    let (tokens, _) = login_flow(&mut app, "openid", &[]).await;
+    let hint = tokens["id_token"].as_str().unwrap().to_owned();
+    let logout = |extra: &str| format!("/oauth/logout?id_token_hint={hint}&state=bye{extra}");
+
+    let page = app.browser.get(&logout("&post_logout_redirect_uri=https://attacker.example/")).await;
+    assert_eq!(page.status, 400, "never redirected to an unregistered URI");
+    assert!(page.header("location").is_none());
+    assert!(app.browser.get("/account/applications").await.status == 200, "still signed in");
+
+    let page = app.browser.get(&logout(&format!("&post_logout_redirect_uri={CALLBACK}"))).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(page.location(), format!("{CALLBACK}?state=bye"));
+    let after = app.browser.get("/account/applications").await;
+    assert_eq!(after.status, 303, "signed out: the account pages ask to sign in");
+
+    // Without a hint, a signed-in user is asked; confirming signs out.
+    app.browser.login("owner", TEST_PASSWORD).await;
+    let client_id = app.client_id.clone();
+    let ask =
+        app.browser.get(&format!("/oauth/logout?client_id={client_id}&post_logout_redirect_uri={CALLBACK}")).await;
+    assert_eq!(ask.status, 200, "a confirmation page: {}", ask.body);
+    assert_eq!(app.browser.get("/account/applications").await.status, 200, "asking signs nobody out");
+    let csrf = ask.input("csrf_token").unwrap();
+    let forged = app.browser.post_form("/oauth/logout/confirm", &[("client_id", &client_id)]).await;
+    assert_ne!(forged.status, 303, "the confirmation needs the session's CSRF token");
+    let done = app
+        .browser
+        .post_form(
+            "/oauth/logout/confirm",
+            &[("csrf_token", &csrf), ("client_id", &client_id), ("post_logout_redirect_uri", CALLBACK)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), CALLBACK);
+    assert_eq!(app.browser.get("/account/applications").await.status, 303);
+
+    // A hint that is not one of ours is refused.
+    let forged_hint =
+        format!("{}.{}.c2ln", base64_url(br#"{"alg":"RS256","kid":"nope"}"#), base64_url(br#"{"sub":"x"}"#));
+    let page = app.browser.get(&format!("/oauth/logout?id_token_hint={forged_hint}")).await;
+    assert_eq!(page.status, 400);
+}

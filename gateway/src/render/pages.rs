@@ -146,6 +146,42 @@ pub(crate) fn logout(lang: Lang, csrf: &str) -> String {
     )
 }
 
+/// RP-initiated logout's confirmation: the request's parameters go back
+/// with the answer (and are checked again), with the session's CSRF token.
+pub(crate) fn end_session_confirm(
+    lang: Lang,
+    csrf: &str,
+    application: Option<&str>,
+    fields: &[(&str, &str)],
+) -> String {
+    let mut hidden = String::new();
+    for (name, value) in fields {
+        let _ = write!(hidden, r#"<input type="hidden" name="{}" value="{}">"#, escape(name), escape(value));
+    }
+    let who = match application {
+        Some(name) => format!(
+            "<p>{} <strong>{}</strong></p>",
+            lang.t("The application asking is", "发起请求的应用："),
+            escape(name)
+        ),
+        None => String::new(),
+    };
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1>{who}<form method="post" action="/oauth/logout/confirm">{csrf}{hidden}<div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
+        title = lang.t("Sign out of Gatehouse?", "退出 Gatehouse？"),
+        csrf = csrf_field(csrf),
+        submit = lang.t("Sign out", "退出"),
+    )
+}
+
+pub(crate) fn signed_out(lang: Lang) -> String {
+    format!(
+        r#"<div class="card narrow"><h1>{title}</h1><p><a href="/login">{again}</a></p></div>"#,
+        title = lang.t("You are signed out", "你已退出"),
+        again = lang.t("Sign in again", "重新登录"),
+    )
+}
+
 fn client_type_text(lang: Lang, client_type: i32) -> &'static str {
     if client_type == ClientType::Public as i32 {
         lang.t("public", "公开客户端")

@@ -44,6 +44,7 @@ async fn document(state: &AppState) -> Value {
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/oauth/jwks"),
         "userinfo_endpoint": format!("{issuer}/oauth/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth/logout"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),

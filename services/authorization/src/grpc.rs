@@ -51,6 +51,32 @@ impl AuthorizationService for AuthorizationGrpc {
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
+    async fn end_session(&self, request: Request<pb::EndSessionRequest>) -> RpcResult<pb::EndSessionResponse> {
+        use crate::end_session::{EndSession, Ended};
+        use pb::end_session_response::Outcome;
+        let request = request.into_inner();
+        let hint = given(request.hinted_subject).zip(given(request.hinted_client_id));
+        let ended = self
+            .service
+            .end_session(EndSession {
+                session_token: request.session_token,
+                hint,
+                client_id: given(request.client_id),
+                post_logout_redirect_uri: given(request.post_logout_redirect_uri),
+                state: given(request.state),
+                confirmed: request.confirmed,
+            })
+            .await?;
+        let outcome = match ended {
+            Ended::Redirect(uri) => Outcome::RedirectUri(uri),
+            Ended::SignedOut => Outcome::SignedOut(pb::SignedOut {}),
+            Ended::Confirm(app) => {
+                Outcome::Confirm(pb::ConfirmLogout { application: app.map(crate::convert::summary) })
+            }
+        };
+        Ok(Response::new(pb::EndSessionResponse { outcome: Some(outcome) }))
+    }
+
     async fn begin_authorization(
         &self,
         request: Request<pb::BeginAuthorizationRequest>,

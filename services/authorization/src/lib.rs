@@ -12,6 +12,7 @@ mod config;
 mod convert;
 mod decide;
 mod device;
+mod end_session;
 mod error;
 mod grants;
 mod grpc;

@@ -143,6 +143,14 @@ impl TokenServiceRpc for TokenGrpc {
         Ok(Response::new(claims.into()))
     }
 
+    async fn verify_id_token_hint(
+        &self,
+        request: Request<pb::VerifyIdTokenHintRequest>,
+    ) -> RpcResult<pb::VerifyIdTokenHintResponse> {
+        let (sub, client_id) = self.service.id_token_hint(&request.into_inner().id_token_hint)?;
+        Ok(Response::new(pb::VerifyIdTokenHintResponse { sub, client_id }))
+    }
+
     async fn list_signing_keys(
         &self,
         _: Request<pb::ListSigningKeysRequest>,

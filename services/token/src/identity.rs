@@ -129,6 +129,38 @@ impl TokenService {
         self.inner.keys.sign(ID_TOKEN_ALG, "JWT", &claims).map(Some)
     }
 
+    /// The user and client an `id_token_hint` names (RP-initiated logout):
+    /// an ID token this server signed for this issuer, expired or not (a
+    /// hint is often an old token, OpenID Connect RP-Initiated Logout §2).
+    pub(crate) fn id_token_hint(&self, hint: &str) -> TokenResult<(String, String)> {
+        #[derive(serde::Deserialize)]
+        struct Hint {
+            iss: String,
+            sub: String,
+            aud: Audience,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Audience {
+            One(String),
+            Many(Vec<String>),
+        }
+        let invalid = || crate::error::TokenError::Invalid {
+            field: "id_token_hint",
+            rule: "is not an ID token this server issued".to_owned(),
+        };
+        let hint: Hint = self.inner.keys.verify(hint).ok_or_else(invalid)?;
+        if hint.iss != self.config().issuer {
+            return Err(invalid());
+        }
+        let client_id = match hint.aud {
+            Audience::One(aud) => aud,
+            Audience::Many(mut auds) if auds.len() == 1 => auds.remove(0),
+            Audience::Many(_) => return Err(invalid()),
+        };
+        Ok((hint.sub, client_id))
+    }
+
     /// UserInfo (Core §5.3): the claims an active user access token with
     /// `openid` releases. Refusals are RFC 6750's `invalid_token` and
     /// `insufficient_scope`.
