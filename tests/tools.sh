@@ -1,6 +1,7 @@
 # Installs the test tools that are not Rust crates, when missing:
 # - Python grpcio (a gRPC client that is not ours) from PyPI;
 # - Debian's Chromium and playwright-core from npm (the browser test);
+# - openid-client from npm (a relying party that is not ours);
 # - Debian's libfaketime (the fault suite runs a replica with its clock moved).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
@@ -40,4 +41,9 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core from npm (no browser download: it drives Debian's chromium)"
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+
+if [ ! -d tests/rp/node_modules/openid-client ]; then
+  echo "installing openid-client from npm (an OpenID Connect relying party that is not ours)"
+  (cd tests/rp && npm ci --no-audit --no-fund --silent)
 fi

@@ -1,0 +1,97 @@
+// openid-client (panva, npm) as an OpenID Connect relying party: discovery,
+// code + PKCE + nonce + state (and RFC 9207 iss), the ID token's signature
+// checked against the JWKS (enableNonRepudiationChecks), UserInfo, refresh,
+// and RP-initiated logout. The user's login and consent are played with
+// fetch and a cookie jar, as a browser would. Only loopback http is allowed
+// (allowInsecureRequests): nothing else is configured by hand.
+//
+// Usage: node openid_client.mjs GATEWAY CLIENT_ID CLIENT_SECRET USERNAME PASSWORD
+import assert from 'node:assert/strict';
+import * as client from 'openid-client';
+
+const [gateway, clientId, clientSecret, username, password] = process.argv.slice(2);
+const CALLBACK = 'https://app.example/callback';
+
+const jar = new Map();
+async function browse(url, init = {}) {
+  const headers = { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+  const response = await fetch(new URL(url, gateway), { ...init, headers, redirect: 'manual' });
+  for (const cookie of response.headers.getSetCookie()) {
+    const [pair] = cookie.split(';');
+    const at = pair.indexOf('=');
+    jar.set(pair.slice(0, at), pair.slice(at + 1));
+  }
+  return response;
+}
+const field = (html, name) => {
+  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
+  assert.ok(match, `no ${name} in ${html.slice(0, 300)}`);
+  return match[1].replaceAll('&amp;', '&');
+};
+const form = (data) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(data).toString(),
+});
+
+async function userApproves(authorizationUrl) {
+  const first = await browse(authorizationUrl);
+  assert.equal(first.status, 303);
+  const login = await (await browse(first.headers.get('location'))).text();
+  const signedIn = await browse('/login', form({
+    csrf_token: field(login, 'csrf_token'), next: field(login, 'next'), username, password,
+  }));
+  assert.equal(signedIn.status, 303, await signedIn.text());
+  const consent = await browse(signedIn.headers.get('location'));
+  assert.equal(consent.status, 200);
+  const page = await consent.text();
+  const decided = await browse('/oauth/authorize/decision', form({
+    csrf_token: field(page, 'csrf_token'), request_id: field(page, 'request_id'), decision: 'approve',
+  }));
+  assert.equal(decided.status, 303);
+  return decided.headers.get('location');
+}
+
+const config = await client.discovery(new URL(gateway), clientId, clientSecret, undefined, {
+  execute: [client.allowInsecureRequests],
+});
+client.enableNonRepudiationChecks(config);
+assert.equal(config.serverMetadata().issuer, gateway);
+
+const codeVerifier = client.randomPKCECodeVerifier();
+const nonce = client.randomNonce();
+const state = client.randomState();
+const url = client.buildAuthorizationUrl(config, {
+  redirect_uri: CALLBACK,
+  scope: 'openid profile email',
+  code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+  code_challenge_method: 'S256',
+  nonce,
+  state,
+});
+const callback = await userApproves(url.href);
+const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
+  pkceCodeVerifier: codeVerifier, expectedNonce: nonce, expectedState: state,
+});
+const claims = tokens.claims();
+assert.equal(claims.preferred_username, username);
+assert.ok(claims.auth_time > 0);
+
+const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+assert.equal(info.sub, claims.sub);
+assert.ok(info.email);
+
+const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+const again = refreshed.claims();
+assert.equal(again.sub, claims.sub);
+assert.equal(again.auth_time, claims.auth_time);
+
+const end = client.buildEndSessionUrl(config, {
+  id_token_hint: refreshed.id_token, post_logout_redirect_uri: CALLBACK, state: 'bye',
+});
+const loggedOut = await browse(end.href);
+assert.equal(loggedOut.status, 303);
+assert.equal(loggedOut.headers.get('location'), `${CALLBACK}?state=bye`);
+const account = await browse('/account/applications');
+assert.equal(account.status, 303, 'the session is over');
+console.log('openid-client ok');
