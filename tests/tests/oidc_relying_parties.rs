@@ -15,7 +15,12 @@ async fn openid_client_runs_discovery_code_pkce_userinfo_refresh_and_logout() {
     let env = TestEnv::builder().start().await;
     let user = env.create_user("noderp").await;
     let (client_id, secret) = env
-        .register_app(&user, &["https://app.example/callback"], ClientType::Confidential, &["openid", "profile", "email"])
+        .register_app(
+            &user,
+            &["https://app.example/callback"],
+            ClientType::Confidential,
+            &["openid", "profile", "email"],
+        )
         .await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rp");
     let gateway = env.gateway_url();

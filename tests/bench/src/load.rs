@@ -234,6 +234,15 @@ pub(crate) async fn http_health_floor(
     .await)
 }
 
+/// `GET /oauth/jwks`: what every relying party and resource server fetches.
+pub(crate) async fn jwks(g: &Gatehouse, f: &Fixture, connections: usize, duration: Duration) -> anyhow::Result<Stats> {
+    Ok(measure(http_states(g, f, connections)?, duration, |(http, base, id, secret): Http| async move {
+        let ok = http.get(format!("{base}/oauth/jwks")).send().await.is_ok_and(|r| r.status() == 200);
+        Some(((http, base, id, secret), ok))
+    })
+    .await)
+}
+
 pub(crate) async fn http_introspect(
     g: &Gatehouse,
     f: &Fixture,
@@ -304,8 +313,9 @@ pub(crate) async fn authorize_redirect(
     f: &Fixture,
     connections: usize,
     duration: Duration,
+    scope: &str,
 ) -> anyhow::Result<Stats> {
-    let url = authorize_url(&g.gateway, &f.client_id);
+    let url = authorize_url(&g.gateway, &f.client_id, scope);
     let states: Vec<Authorize> = (0..connections)
         .map(|_| Ok((http_client()?, url.clone(), f.session_cookie.clone(), Vec::new())))
         .collect::<anyhow::Result<_>>()?;
@@ -352,13 +362,14 @@ pub(crate) async fn refresh(
     f: &Fixture,
     connections: usize,
     duration: Duration,
+    scope: &str,
 ) -> anyhow::Result<Stats> {
     // Each worker gets its own grant: refresh tokens rotate, so workers cannot share one.
     let mut states = Vec::new();
     for _ in 0..connections {
         let http = http_client()?;
         let location =
-            http.get(authorize_url(&g.gateway, &f.client_id)).header("cookie", &f.session_cookie).send().await?;
+            http.get(authorize_url(&g.gateway, &f.client_id, scope)).header("cookie", &f.session_cookie).send().await?;
         let location = location.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let code = url::Url::parse(&location)?
             .query_pairs()

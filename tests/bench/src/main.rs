@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::load::Stats;
-use crate::setup::{Gatehouse, Shape, process_cpu_seconds};
+use crate::setup::{Gatehouse, OPENID_SCOPE, PLAIN_SCOPE, Shape, process_cpu_seconds};
 
 /// Figures of the peer (`summary.md` of its bench.sh), by scenario.
 fn peer_figures(path: Option<&str>) -> Vec<(String, f64)> {
@@ -66,7 +66,10 @@ async fn main() -> anyhow::Result<()> {
         let mut runs: Vec<(&str, &str, Stats, f64, f64)> = Vec::new();
         macro_rules! run {
             ($scenario:literal, $peer:literal, $call:expr) => {{
-                if selected($scenario) || ($scenario == "authorize_redirect" && selected("code_exchange")) {
+                if selected($scenario)
+                    || ($scenario == "authorize_redirect" && selected("code_exchange"))
+                    || ($scenario == "authorize_redirect_openid" && selected("code_exchange_openid"))
+                {
                     let (cpu0, own0) = (gatehouse.cpu_seconds(), process_cpu_seconds("self"));
                     let t0 = std::time::Instant::now();
                     let stats = $call.await?;
@@ -95,10 +98,28 @@ async fn main() -> anyhow::Result<()> {
         run!(
             "authorize_redirect",
             "authorize_redirect",
-            load::authorize_redirect(&gatehouse, &fixture, connections, duration)
+            load::authorize_redirect(&gatehouse, &fixture, connections, duration, PLAIN_SCOPE)
         );
         run!("code_exchange", "code_exchange", load::code_exchange(&gatehouse, &fixture, connections, duration));
-        run!("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration));
+        run!("refresh_token", "refresh_token", load::refresh(&gatehouse, &fixture, connections, duration, PLAIN_SCOPE));
+        // OpenID Connect: the same flow with `openid`, an RS256 ID token in every token response
+        // (the peer's EXTRA=1 rows, whose scope also asks for openid).
+        run!(
+            "authorize_redirect_openid",
+            "authorize_redirect_openid",
+            load::authorize_redirect(&gatehouse, &fixture, connections, duration, OPENID_SCOPE)
+        );
+        run!(
+            "code_exchange_openid",
+            "code_exchange_openid",
+            load::code_exchange(&gatehouse, &fixture, connections, duration)
+        );
+        run!(
+            "refresh_token_openid",
+            "refresh_token_openid",
+            load::refresh(&gatehouse, &fixture, connections, duration, OPENID_SCOPE)
+        );
+        run!("jwks", "n/a", load::jwks(&gatehouse, &fixture, connections, duration));
         for (scenario, peer_name, stats, cpu, own) in runs {
             let ratio = peer
                 .iter()

@@ -189,7 +189,7 @@ impl Gatehouse {
                 redirect_uris: vec![CALLBACK.into()],
                 client_type: ClientType::Confidential as i32,
                 grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
-                scopes: vec!["user".into()],
+                scopes: vec!["user".into(), "openid".into()],
                 ..Default::default()
             })
             .await?
@@ -209,7 +209,8 @@ impl Gatehouse {
         let session = cookie(&signed_in, "gatehouse_session").context("session cookie")?;
         let session_cookie = format!("gatehouse_session={session}");
         let consent = http
-            .get(authorize_url(&self.gateway, &client_id))
+            // Consent once for both scopes the scenarios ask (`user`, `openid user`).
+            .get(authorize_url(&self.gateway, &client_id, OPENID_SCOPE))
             .header("cookie", &session_cookie)
             .send()
             .await?
@@ -244,9 +245,13 @@ impl Drop for Gatehouse {
     }
 }
 
-pub(crate) fn authorize_url(gateway: &str, client_id: &str) -> String {
+/// The plain OAuth scope of the scenarios, and the OpenID Connect one (an RS256 ID token per exchange).
+pub(crate) const PLAIN_SCOPE: &str = "user";
+pub(crate) const OPENID_SCOPE: &str = "openid%20user";
+
+pub(crate) fn authorize_url(gateway: &str, client_id: &str, scope: &str) -> String {
     format!(
-        "{gateway}/oauth/authorize?client_id={client_id}&response_type=code&scope=user&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb"
+        "{gateway}/oauth/authorize?client_id={client_id}&response_type=code&scope={scope}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb"
     )
 }
 
