@@ -36,6 +36,30 @@ impl Lang {
         best.map_or(Self::En, |(lang, _)| lang)
     }
 
+    /// The first of English and Chinese in an OpenID Connect `ui_locales`
+    /// (space-separated BCP 47 tags, most preferred first), if either is there.
+    pub(crate) fn from_ui_locales(value: &str) -> Option<Self> {
+        value.split(' ').find_map(|tag| {
+            let tag = tag.to_ascii_lowercase();
+            if tag == "zh" || tag.starts_with("zh-") {
+                Some(Self::Zh)
+            } else if tag == "en" || tag.starts_with("en-") {
+                Some(Self::En)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The language of a page an authorization request leads to: its
+    /// `ui_locales` when it names one we have, else `Accept-Language`.
+    pub(crate) fn for_request(headers: &HeaderMap, query: &str) -> Self {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "ui_locales")
+            .and_then(|(_, value)| Self::from_ui_locales(&value))
+            .unwrap_or_else(|| Self::from_headers(headers))
+    }
+
     /// Picks the text of this language.
     pub(crate) const fn t(self, en: &'static str, zh: &'static str) -> &'static str {
         match self {
@@ -55,6 +79,18 @@ impl Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ui_locales_picks_the_first_language_we_have() {
+        assert_eq!(Lang::from_ui_locales("fr-CA zh-CN en"), Some(Lang::Zh));
+        assert_eq!(Lang::from_ui_locales("en-GB zh"), Some(Lang::En));
+        assert_eq!(Lang::from_ui_locales("fr de"), None);
+        assert_eq!(Lang::from_ui_locales("zhx"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_LANGUAGE, "en".parse().unwrap());
+        assert_eq!(Lang::for_request(&headers, "client_id=a&ui_locales=zh-CN"), Lang::Zh);
+        assert_eq!(Lang::for_request(&headers, "client_id=a&ui_locales=fr"), Lang::En);
+    }
 
     fn lang(value: &str) -> Lang {
         let mut headers = HeaderMap::new();

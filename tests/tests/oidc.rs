@@ -359,6 +359,17 @@ async fn oidcc_login_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidcc_ui_locales() {
     accepted(&[("ui_locales", "zh-CN en")]).await;
+    // The pages follow it: the login form in Chinese for a browser that asks for English.
+    let env = TestEnv::builder().start().await;
+    let app = ClientApp::with(env, &[GrantType::AuthorizationCode], SCOPES).await;
+    let mut fresh = app.env.browser();
+    let query = format!(
+        "client_id={}&response_type=code&scope=openid&redirect_uri={CALLBACK}&ui_locales=zh-CN%20en",
+        app.client_id
+    );
+    let first = fresh.get(&format!("/oauth/authorize?{query}")).await;
+    let form = fresh.get(first.location()).await;
+    assert!(form.body.contains("lang=\"zh-CN\""), "{}", form.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

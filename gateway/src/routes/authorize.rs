@@ -56,7 +56,7 @@ pub(crate) async fn begin_post(
 }
 
 async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &HeaderMap) -> Response {
-    let lang = Lang::from_headers(headers);
+    let lang = Lang::for_request(headers, query);
     let parameters =
         FormData::parse(query.as_bytes()).0.into_iter().map(|(name, value)| Parameter { name, value }).collect();
     let session_token = session::cookie(headers, SESSION_COOKIE).unwrap_or_default();

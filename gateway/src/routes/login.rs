@@ -68,8 +68,9 @@ pub(crate) async fn login_page(
     Query(query): Query<NextQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
     let next = session::safe_next(query.next.as_deref());
+    // The authorization request the login is for may ask for a language (ui_locales).
+    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
     let hint = query.login_hint.as_deref().unwrap_or_default();
     let hint = if hint.len() <= 64 { hint } else { "" };
     match session::current(&state, &headers).await {
@@ -95,9 +96,9 @@ pub(crate) async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
     let form = FormData::from_body(&body);
     let next = session::safe_next(form.get("next"));
+    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
     let username = form.text("username");
     if let Err(error) =
         session::verify_csrf(&session::cookie(&headers, FORM_COOKIE).unwrap_or_default(), form.get("csrf_token"))
