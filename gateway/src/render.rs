@@ -2,6 +2,7 @@
 
 pub(crate) mod bearer;
 pub(crate) mod envelope;
+pub(crate) mod form_post;
 pub(crate) mod html;
 pub mod json;
 pub(crate) mod oauth_json;

@@ -734,3 +734,35 @@ async fn rp_initiated_logout() {
     let page = app.browser.get(&format!("/oauth/logout?id_token_hint={forged_hint}")).await;
     assert_eq!(page.status, 400);
 }
+
+/// `response_mode=form_post`: the code comes back as a form the browser
+/// posts to the redirect URI (never in a URL), on the consent decision and on
+/// a remembered consent alike, errors included; the page's only script is
+/// allowed by its hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_mode_form_post() {
+    let mut app = rp().await;
+    login_flow(&mut app, "openid", &[]).await;
+    let client_id = app.client_id.clone();
+    let query = format!(
+        "client_id={client_id}&response_type=code&scope=openid&redirect_uri={CALLBACK}&state=st&nonce=fp&response_mode=form_post"
+    );
+    let page = app.browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.header("location").is_none());
+    assert!(page.body.contains(&format!(r#"action="{CALLBACK}""#)), "{}", page.body);
+    assert_eq!(page.input("state").as_deref(), Some("st"));
+    assert_eq!(page.input("iss").as_deref(), Some(app.env.gateway_url().as_str()));
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'sha256-") && !csp.contains("unsafe-inline"), "{csp}");
+    let code = page.input("code").unwrap();
+    let tokens = exchange(&mut app, &code).await;
+    assert_eq!(verify(&mut app, tokens["id_token"].as_str().unwrap()).await["nonce"], "fp");
+    // An error goes back the same way.
+    let unconsented = query.replace("scope=openid", "scope=openid%20email");
+    let page = app.browser.get(&format!("/oauth/authorize?{unconsented}&prompt=none")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.input("error").as_deref(), Some("consent_required"), "{}", page.body);
+    let meta = app.browser.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(meta["response_modes_supported"], serde_json::json!(["query", "form_post"]));
+}

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use gatehouse_proto::pb::authorization::v1::begin_authorization_response::Outcome;
-use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest};
+use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest, DecideResponse};
 use gatehouse_proto::pb::common::v1::Parameter;
 use http::{HeaderMap, StatusCode, Uri};
 
@@ -13,6 +13,7 @@ use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
+use crate::render::form_post::form_post;
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::{pages, redirect};
 use crate::session::{self, SESSION_COOKIE};
@@ -67,6 +68,7 @@ async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &Hea
     };
     match outcome {
         Some(Outcome::RedirectUri(location)) => redirect(&location),
+        Some(Outcome::FormPost(form)) => form_post(&form),
         Some(Outcome::LoginRequired(login)) => {
             // Back to the request after signing in, as a GET (a POST's form
             // becomes the query), with the parameters the service resumes with.
@@ -119,7 +121,10 @@ pub(crate) async fn decide(State(state): State<AppState>, headers: HeaderMap, bo
     };
     let request = DecideRequest { session_token: session.token, request_id: form.text("request_id"), approve };
     match state.clients.authorization().decide(request).await {
-        Ok(response) => redirect(&response.into_inner().redirect_uri),
+        Ok(response) => match response.into_inner() {
+            DecideResponse { form_post: Some(form), .. } => form_post(&form),
+            DecideResponse { redirect_uri, .. } => redirect(&redirect_uri),
+        },
         Err(status) => error_page(lang, &GatewayError::from(status)),
     }
 }

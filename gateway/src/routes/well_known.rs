@@ -49,7 +49,7 @@ async fn document(state: &AppState) -> Value {
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
         "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

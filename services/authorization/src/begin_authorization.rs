@@ -1,7 +1,7 @@
 //! BeginAuthorization: validate the request, then say what to show next.
 
 use gatehouse_oauth::authorize::{
-    AuthorizeError, Params, error_redirect, requested_client_id, unknown_client, validate,
+    AuthorizeError, ClientResponse, Params, error_response, requested_client_id, unknown_client, validate,
 };
 use gatehouse_oauth::oidc::Prompt;
 use gatehouse_oauth::scope::{ScopeCatalogue, ScopeEntry};
@@ -18,8 +18,8 @@ use crate::service::Authorization;
 pub(crate) enum Begin {
     LoginRequired(LoginRequired),
     Consent(Consent),
-    /// A 303 to the client: with a code, or with an error.
-    Redirect(String),
+    /// Back to the client: with a code, or with an error.
+    Redirect(ClientResponse),
 }
 
 /// The login page, then the request again with `resume`.
@@ -72,23 +72,20 @@ impl Authorization {
         let request = match validate(&params, &(&app.client).into(), &scopes) {
             Ok(request) => request,
             Err(AuthorizeError::Untrusted(error)) => return Err(error.into()),
-            Err(AuthorizeError::Redirect { redirect_uri, state, error }) => {
-                return Ok(Begin::Redirect(error_redirect(
+            Err(AuthorizeError::Redirect { redirect_uri, state, error, mode }) => {
+                return Ok(Begin::Redirect(error_response(
                     &redirect_uri,
                     state.as_deref(),
                     &error,
                     &self.config().issuer,
+                    mode,
                 )));
             }
         };
         let redirect_error = |code: OAuthErrorCode, description: &'static str| {
             let error = OAuthError::new(code, description);
-            Begin::Redirect(error_redirect(
-                &request.redirect_uri,
-                request.state.as_deref(),
-                &error,
-                &self.config().issuer,
-            ))
+            let (state, mode) = (request.state.as_deref(), request.response_mode);
+            Begin::Redirect(error_response(&request.redirect_uri, state, &error, &self.config().issuer, mode))
         };
         let session = self.session(session_token).await?;
         // OpenID Connect Core §3.1.2.1: a session too old for max_age, of

@@ -1,6 +1,6 @@
 //! Issuing authorization codes.
 
-use gatehouse_oauth::authorize::code_redirect;
+use gatehouse_oauth::authorize::{ClientResponse, code_response};
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{SecretHash, random_token};
 
@@ -14,9 +14,15 @@ pub(crate) const CODE_PREFIX: &str = "gac_";
 impl Authorization {
     /// Issues a code for `request` (256 bits from a CSPRNG, stored only as
     /// its hash, with the configured TTL) and returns the client redirect.
-    pub(crate) async fn issue_code(&self, request: RequestRecord, session: &SessionRecord) -> AuthzResult<String> {
+    pub(crate) async fn issue_code(
+        &self,
+        request: RequestRecord,
+        session: &SessionRecord,
+    ) -> AuthzResult<ClientResponse> {
         let code = random_token(CODE_PREFIX, RANDOM_CHARS_256_BITS);
-        let redirect = code_redirect(&request.redirect_uri, &code, request.state.as_deref(), &self.config().issuer);
+        let issuer = &self.config().issuer;
+        let redirect =
+            code_response(&request.redirect_uri, &code, request.state.as_deref(), issuer, request.response_mode());
         let record = CodeRecord {
             request,
             user_id: session.user.id.clone(),

@@ -37,7 +37,10 @@ impl From<Begin> for pb::BeginAuthorizationResponse {
                 reauthenticate: login.reauthenticate,
                 login_hint: login.login_hint.unwrap_or_default(),
             }),
-            Begin::Redirect(uri) => Outcome::RedirectUri(uri),
+            Begin::Redirect(response) => match client_response(response) {
+                (uri, None) => Outcome::RedirectUri(uri),
+                (_, Some(form)) => Outcome::FormPost(form),
+            },
             Begin::Consent(consent) => Outcome::ConsentRequired(pb::ConsentRequired {
                 request_id: consent.request_id,
                 application: Some(summary(consent.application)),
@@ -47,5 +50,17 @@ impl From<Begin> for pb::BeginAuthorizationResponse {
             }),
         };
         Self { outcome: Some(outcome) }
+    }
+}
+
+/// A client response on the wire: the location of a 303, or the form to post.
+pub(crate) fn client_response(response: gatehouse_oauth::authorize::ClientResponse) -> (String, Option<pb::FormPost>) {
+    use gatehouse_oauth::authorize::ResponseMode;
+    match response.mode {
+        ResponseMode::Query => (response.location(), None),
+        ResponseMode::FormPost => {
+            let fields = response.params.into_iter().map(|(name, value)| Parameter { name, value }).collect();
+            (String::new(), Some(pb::FormPost { action: response.redirect_uri, fields }))
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Decide: the user's approve or deny of a pending request.
 
-use gatehouse_oauth::authorize::error_redirect;
+use gatehouse_oauth::authorize::{ClientResponse, error_response};
 use gatehouse_oauth::{OAuthError, OAuthErrorCode, SecretHash};
 
 use crate::error::{AuthzError, AuthzResult};
@@ -10,7 +10,12 @@ use crate::service::Authorization;
 impl Authorization {
     /// Answers a consent page once: the pending request is taken atomically,
     /// so a double submit cannot mint two codes.
-    pub(crate) async fn decide(&self, session_token: &str, request_id: &str, approve: bool) -> AuthzResult<String> {
+    pub(crate) async fn decide(
+        &self,
+        session_token: &str,
+        request_id: &str,
+        approve: bool,
+    ) -> AuthzResult<ClientResponse> {
         let session = self.require_session(session_token).await?;
         let key = key::pending(SecretHash::of(request_id).as_str());
         let bytes = self.inner.kv.take(&key).await?.ok_or(AuthzError::RequestExpired)?;
@@ -21,7 +26,8 @@ impl Authorization {
         let request = pending.request;
         if !approve {
             let error = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
-            return Ok(error_redirect(&request.redirect_uri, request.state.as_deref(), &error, &self.config().issuer));
+            let (state, mode) = (request.state.as_deref(), request.response_mode());
+            return Ok(error_response(&request.redirect_uri, state, &error, &self.config().issuer, mode));
         }
         let client_id = request.client_id()?;
         self.inner.grants.add_scopes(&session.user.id, client_id.as_str(), &request.scopes(), self.now()).await?;

@@ -89,8 +89,9 @@ impl AuthorizationService for AuthorizationGrpc {
 
     async fn decide(&self, request: Request<pb::DecideRequest>) -> RpcResult<pb::DecideResponse> {
         let request = request.into_inner();
-        let redirect_uri = self.service.decide(&request.session_token, &request.request_id, request.approve).await?;
-        Ok(Response::new(pb::DecideResponse { redirect_uri }))
+        let response = self.service.decide(&request.session_token, &request.request_id, request.approve).await?;
+        let (redirect_uri, form_post) = crate::convert::client_response(response);
+        Ok(Response::new(pb::DecideResponse { redirect_uri, form_post }))
     }
 
     async fn redeem_code(&self, request: Request<pb::RedeemCodeRequest>) -> RpcResult<pb::RedeemCodeResponse> {

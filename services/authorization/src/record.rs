@@ -1,7 +1,7 @@
 //! What the service keeps in the cache, serialised as JSON. Keys are hashes
 //! of the secrets (session tokens, codes), never the secrets themselves.
 
-use gatehouse_oauth::authorize::AuthorizationRequest;
+use gatehouse_oauth::authorize::{AuthorizationRequest, ResponseMode};
 use gatehouse_oauth::pkce::CodeChallenge;
 use gatehouse_oauth::{ClientId, Scope, ScopeSet};
 use serde::{Deserialize, Serialize};
@@ -103,6 +103,9 @@ pub(crate) struct RequestRecord {
     /// OpenID Connect `nonce`, for the ID token.
     #[serde(default)]
     pub(crate) nonce: Option<String>,
+    /// `response_mode=form_post`: the answer is a form posted to the redirect URI.
+    #[serde(default)]
+    pub(crate) form_post: bool,
 }
 
 impl From<&AuthorizationRequest> for RequestRecord {
@@ -115,6 +118,7 @@ impl From<&AuthorizationRequest> for RequestRecord {
             state: request.state.clone(),
             code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             nonce: request.nonce.clone(),
+            form_post: request.response_mode == ResponseMode::FormPost,
         }
     }
 }
@@ -127,6 +131,10 @@ impl RequestRecord {
     pub(crate) fn client_id(&self) -> AuthzResult<ClientId> {
         ClientId::parse(&self.client_id)
             .ok_or_else(|| AuthzError::Storage(sea_orm::DbErr::Custom("corrupt client id in cache".to_owned())))
+    }
+
+    pub(crate) fn response_mode(&self) -> ResponseMode {
+        if self.form_post { ResponseMode::FormPost } else { ResponseMode::Query }
     }
 
     pub(crate) fn code_challenge(&self) -> Option<CodeChallenge> {

@@ -45,7 +45,51 @@ pub enum AuthorizeError {
     /// The client or redirect URI is not trusted: show an error page, never redirect.
     Untrusted(OAuthError),
     /// The redirect URI is trusted: send the error there (RFC 6749 §4.1.2.1).
-    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError, mode: ResponseMode },
+}
+
+/// How the authorization response reaches the client: in the redirect's
+/// query (RFC 6749 §4.1.2), or as a form the browser posts to the redirect
+/// URI (OAuth 2.0 Form Post Response Mode), which keeps the code out of the
+/// URL, the history and the Referer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    #[default]
+    Query,
+    FormPost,
+}
+
+impl ResponseMode {
+    pub const ALL: [Self; 2] = [Self::Query, Self::FormPost];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::FormPost => "form_post",
+        }
+    }
+}
+
+/// An authorization response for the client: where, what, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientResponse {
+    /// The registered redirect URI, as registered.
+    pub redirect_uri: String,
+    pub params: Vec<(String, String)>,
+    pub mode: ResponseMode,
+}
+
+impl ClientResponse {
+    fn new(redirect_uri: &str, pairs: &[(&str, &str)], mode: ResponseMode) -> Self {
+        let params = pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        Self { redirect_uri: redirect_uri.to_owned(), params, mode }
+    }
+
+    /// The redirect URI with the parameters in its query (the query mode's 303).
+    pub fn location(&self) -> String {
+        let pairs: Vec<(&str, &str)> = self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        redirect_with(&self.redirect_uri, &pairs)
+    }
 }
 
 /// A valid authorization request.
@@ -68,6 +112,7 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The `sub` of `id_token_hint`: a session of another user signs in again.
     pub hinted_subject: Option<String>,
+    pub response_mode: ResponseMode,
 }
 
 /// The `client_id` of an authorization request: missing, repeated or
@@ -109,10 +154,22 @@ pub fn validate(
     // From here on the redirect URI is trusted. `state` is read first so that
     // every later error can echo it; a repeated or oversized state is itself
     // an error, sent back without a state.
+    // `response_mode` first of all, so that every later error goes back the way asked.
+    let mode = match params.single("response_mode") {
+        Ok(None | Some("query")) => Ok(ResponseMode::Query),
+        Ok(Some("form_post")) => Ok(ResponseMode::FormPost),
+        Ok(Some(_)) => Err(OAuthError::invalid_request("response_mode must be query or form_post")),
+        Err(error) => Err(error),
+    };
+    let (mode, mode_error) = match mode {
+        Ok(mode) => (mode, None),
+        Err(error) => (ResponseMode::Query, Some(error)),
+    };
     let fail = |state: Option<String>, error: OAuthError| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
         state,
         error,
+        mode,
     };
     let state = match params.single("state") {
         Ok(state) if state.is_some_and(|s| s.len() > MAX_STATE_LEN) => {
@@ -126,6 +183,9 @@ pub fn validate(
     };
     let fail = |error: OAuthError| fail(state.clone(), error);
     let param = |name: &str| params.single(name).map_err(fail);
+    if let Some(error) = mode_error {
+        return Err(fail(error));
+    }
 
     // Request objects are not supported, and are never silently ignored
     // (OpenID Connect Core §3.1.2.6, §6): a client relying on one would
@@ -163,10 +223,6 @@ pub fn validate(
         }
         (None, None) => None,
     };
-    match param("response_mode")? {
-        None | Some("query") => {}
-        Some(_) => return Err(fail(OAuthError::invalid_request("response_mode must be query"))),
-    }
     let prompt = Prompt::parse(param("prompt")?).map_err(fail)?;
     let max_age = max_age(param("max_age")?).map_err(fail)?;
     let nonce = bounded(param("nonce")?, "nonce", MAX_NONCE_LEN).map_err(fail)?;
@@ -195,6 +251,7 @@ pub fn validate(
         max_age,
         login_hint,
         hinted_subject,
+        response_mode: mode,
     })
 }
 
@@ -249,23 +306,35 @@ pub fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// The error response of RFC 6749 §4.1.2.1 with `iss` (RFC 9207).
-pub fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &OAuthError, issuer: &str) -> String {
+pub fn error_response(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+    issuer: &str,
+    mode: ResponseMode,
+) -> ClientResponse {
     let mut pairs = vec![("error", error.code.as_str()), ("error_description", error.description.as_ref())];
     if let Some(state) = state {
         pairs.push(("state", state));
     }
     pairs.push(("iss", issuer));
-    redirect_with(redirect_uri, &pairs)
+    ClientResponse::new(redirect_uri, &pairs, mode)
 }
 
 /// The success response of RFC 6749 §4.1.2 with `iss` (RFC 9207).
-pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+pub fn code_response(
+    redirect_uri: &str,
+    code: &str,
+    state: Option<&str>,
+    issuer: &str,
+    mode: ResponseMode,
+) -> ClientResponse {
     let mut pairs = vec![("code", code)];
     if let Some(state) = state {
         pairs.push(("state", state));
     }
     pairs.push(("iss", issuer));
-    redirect_with(redirect_uri, &pairs)
+    ClientResponse::new(redirect_uri, &pairs, mode)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ fn base() -> Vec<(&'static str, &'static str)> {
 
 fn redirect_error(result: Result<AuthorizationRequest, AuthorizeError>) -> (String, Option<String>, OAuthErrorCode) {
     match result {
-        Err(AuthorizeError::Redirect { redirect_uri, state, error }) => (redirect_uri, state, error.code),
+        Err(AuthorizeError::Redirect { redirect_uri, state, error, .. }) => (redirect_uri, state, error.code),
         other => panic!("expected a redirect error, got {other:?}"),
     }
 }
@@ -146,10 +146,43 @@ fn duplicated_or_oversized_state_is_refused_without_echo() {
 
 #[test]
 fn redirects_keep_existing_query_and_encode_values() {
-    let url = code_redirect("https://app.example/cb?x=1", "c0de", Some("a b&c"), "https://issuer.example");
-    assert_eq!(url, "https://app.example/cb?x=1&code=c0de&state=a+b%26c&iss=https%3A%2F%2Fissuer.example");
+    let response = code_response(
+        "https://app.example/cb?x=1",
+        "c0de",
+        Some("a b&c"),
+        "https://issuer.example",
+        ResponseMode::Query,
+    );
+    assert_eq!(
+        response.location(),
+        "https://app.example/cb?x=1&code=c0de&state=a+b%26c&iss=https%3A%2F%2Fissuer.example"
+    );
     let error = OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request");
-    let url = error_redirect("https://app.example/cb", None, &error, "http://i");
+    let url = error_response("https://app.example/cb", None, &error, "http://i", ResponseMode::Query).location();
     assert!(url.starts_with("https://app.example/cb?error=access_denied&error_description=the+user+denied"));
     assert!(url.ends_with("&iss=http%3A%2F%2Fi"));
+}
+
+#[test]
+fn response_mode_form_post_applies_to_errors_too() {
+    let catalogue = ScopeCatalogue::default();
+    let c = client(ClientType::Confidential, &["https://app.example/cb"]);
+    let mut p = base();
+    p.push(("response_mode", "form_post"));
+    assert_eq!(validate(&params(&p), &c, &catalogue).unwrap().response_mode, ResponseMode::FormPost);
+    p.push(("scope", "admin"));
+    match validate(&params(&p), &c, &catalogue) {
+        Err(AuthorizeError::Redirect { mode, error, .. }) => {
+            assert_eq!((mode, error.code), (ResponseMode::FormPost, OAuthErrorCode::InvalidScope));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut p = base();
+    p.push(("response_mode", "fragment"));
+    match validate(&params(&p), &c, &catalogue) {
+        Err(AuthorizeError::Redirect { mode, error, .. }) => {
+            assert_eq!((mode, error.code), (ResponseMode::Query, OAuthErrorCode::InvalidRequest));
+        }
+        other => panic!("{other:?}"),
+    }
 }
