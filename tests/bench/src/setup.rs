@@ -119,6 +119,11 @@ impl Gatehouse {
                 let ports = [free_port()?, free_port()?, free_port()?];
                 env.push(("GATEHOUSE_DATABASE_URL".to_owned(), database));
                 env.push(("GATEHOUSE_CACHE_URL".to_owned(), redis));
+                // PostgreSQL needs the signing keys' key-encryption key (any 32 bytes here).
+                env.push((
+                    "GATEHOUSE_KEY_ENCRYPTION_KEY".to_owned(),
+                    "YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=".to_owned(),
+                ));
                 env.push(("GATEHOUSE_CACHE_PREFIX".to_owned(), format!("bench{}:", std::process::id())));
                 for (part, port) in ["REGISTRY", "AUTHORIZATION", "TOKEN"].iter().zip(ports) {
                     env.push((format!("GATEHOUSE_{part}_LISTEN"), format!("127.0.0.1:{port}")));
