@@ -43,7 +43,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/login/device", get(device::entry).post(device::lookup))
         .route("/login/device/decision", post(device::decide))
         .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
-        .route("/.well-known/openid-configuration", get(well_known::openid_configuration))
+        .route("/.well-known/openid-configuration", get(well_known::metadata))
         .route("/oauth/jwks", get(oidc::jwks))
         .route("/oauth/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
         .route("/oauth/logout", get(end_session::get).post(end_session::post))

@@ -129,15 +129,8 @@ async fn oidcc_server() {
 }
 
 fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Config OP: `oidcc-discovery-endpoint-verification`.
@@ -199,7 +192,7 @@ async fn oidcc_idtoken_unsigned() {
     let meta = app.browser.get("/.well-known/openid-configuration").await.json();
     assert!(!meta["id_token_signing_alg_values_supported"].as_array().unwrap().contains(&"none".into()));
     let (tokens, _) = login_flow(&mut app, "openid", &[]).await;
-    assert_ne!(jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap()).unwrap().alg, Algorithm::HS256);
+    assert_eq!(jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap()).unwrap().alg, Algorithm::RS256);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,6 +263,17 @@ async fn userinfo_needs_an_openid_access_token() {
     assert!(challenge.unwrap().contains("insufficient_scope"));
     let (status, _, _) = userinfo(&mut app, "get", tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 401);
+    // A token sent two ways (header and body) is invalid_request (RFC 6750 §2).
+    let token = tokens["access_token"].as_str().unwrap();
+    let both = reqwest::Client::new()
+        .post(format!("{}/oauth/userinfo", app.env.gateway_url()))
+        .bearer_auth(token)
+        .form(&[("access_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status().as_u16(), 400);
+    assert_eq!(both.json::<Value>().await.unwrap()["error"], "invalid_request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

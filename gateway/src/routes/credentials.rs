@@ -60,6 +60,25 @@ pub(crate) fn forwarded(params: &Params) -> Vec<Parameter> {
     params_to_pb(params.without(&CLIENT_AUTH_PARAMETERS))
 }
 
+/// The bearer token of a POST to a protected resource: the header, the
+/// query, or `access_token` in a form body (RFC 6750 §2.2). Query and body
+/// are read as one parameter list, so `bearer_token`'s one-way-only rule
+/// covers all three.
+pub(crate) fn bearer_with_form(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Option<String>, GatewayError> {
+    let form = header(headers, CONTENT_TYPE)
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let mut pairs = Params::from_form(query.unwrap_or_default().as_bytes()).into_pairs();
+    if form {
+        pairs.extend(Params::from_form(body).into_pairs());
+    }
+    let params = Params::new(pairs);
+    Ok(bearer_token(header(headers, AUTHORIZATION), &params)?.map(gatehouse_oauth::AccessToken::into_exposed))
+}
+
 /// The bearer token of a protected-resource request, if one was sent.
 pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, GatewayError> {
     let query = Params::from_form(query.unwrap_or_default().as_bytes());

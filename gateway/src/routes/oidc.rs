@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use gatehouse_oauth::Params;
 use gatehouse_proto::pb::token::v1::{GetJwksRequest, UserInfoRequest, UserInfoResponse};
 use gatehouse_proto::status::{Surface, http_status, oauth_code};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -47,36 +46,17 @@ pub(crate) async fn userinfo_get(
 }
 
 /// `POST /oauth/userinfo`: the header, or the token as `access_token` in a
-/// form body (RFC 6750 §2.2), one of them.
+/// form body (RFC 6750 §2.2), one way only.
 pub(crate) async fn userinfo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let body_params = if form { Params::from_form(&body) } else { Params::default() };
-    let from_query = match credentials::bearer(&headers, query.as_deref()) {
-        Ok(token) => token,
-        Err(error) => return resource_error(&error, true),
-    };
-    let from_body = match body_params.single("access_token") {
-        Ok(token) => token.map(str::to_owned),
-        Err(error) => return resource_error(&GatewayError::from(error), true),
-    };
-    let token = match (from_query, from_body) {
-        (Some(_), Some(_)) => {
-            return resource_error(
-                &GatewayError::from(gatehouse_oauth::OAuthError::invalid_request("send the access token one way only")),
-                true,
-            );
-        }
-        (one, other) => one.or(other),
-    };
-    userinfo(&state, token).await
+    match credentials::bearer_with_form(&headers, query.as_deref(), &body) {
+        Ok(token) => userinfo(&state, token).await,
+        Err(error) => resource_error(&error, true),
+    }
 }
 
 async fn userinfo(state: &AppState, token: Option<String>) -> Response {

@@ -31,7 +31,8 @@ const CLAIMS_SUPPORTED: [&str; 16] = [
     "email_verified",
 ];
 
-async fn document(state: &AppState) -> Value {
+/// Both documents: RFC 8414's and OpenID Connect Discovery's are one.
+pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let issuer = &state.config.issuer;
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     let methods: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
@@ -75,13 +76,5 @@ async fn document(state: &AppState) -> Value {
         let names: Vec<String> = response.into_inner().scopes.into_iter().map(|s| s.name).collect();
         map.insert("scopes_supported".to_owned(), json!(names));
     }
-    body
-}
-
-pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
-    Json(document(&state).await)
-}
-
-pub(crate) async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
-    Json(document(&state).await)
+    Json(body)
 }

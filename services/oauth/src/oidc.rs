@@ -72,25 +72,16 @@ pub fn id_token_hint_subject(hint: &str) -> Result<String, OAuthError> {
     let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(malformed());
     };
-    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
-    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
-    // A JSON object with a string `sub`; read without a JSON dependency:
-    // the claims a hint can carry are ours, and anything else is refused.
-    subject_of(&text).ok_or_else(malformed)
-}
-
-/// The `"sub":"..."` string member of a compact JSON object (no escapes in
-/// ids Gatehouse issues: UUIDs).
-fn subject_of(json: &str) -> Option<String> {
-    let json = json.trim();
-    if !json.starts_with('{') || !json.ends_with('}') {
-        return None;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        sub: String,
     }
-    let at = json.find("\"sub\"")? + 5;
-    let rest = json[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
-    let end = rest.find('"')?;
-    let sub = &rest[..end];
-    (!sub.is_empty() && !sub.contains('\\')).then(|| sub.to_owned())
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| malformed())?;
+    let claims: Claims = serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+    if claims.sub.is_empty() {
+        return Err(malformed());
+    }
+    Ok(claims.sub)
 }
 
 /// A single-valued text parameter with a length bound.
