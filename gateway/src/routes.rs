@@ -14,6 +14,7 @@ mod health;
 mod login;
 mod oidc;
 mod personal_tokens;
+mod resource_servers;
 mod scopes;
 mod token;
 mod well_known;
@@ -62,6 +63,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/account/applications/{client_id}/secrets/{secret_id}/delete", post(account::delete_secret))
         .route("/account/authorizations", get(account::authorizations))
         .route("/account/tokens", get(personal_tokens::page_list).post(personal_tokens::page_create))
+        .route("/account/resource-servers", get(resource_servers::page_list).post(resource_servers::page_create))
+        .route("/account/resource-servers/{id}/delete", post(resource_servers::page_delete))
         .route("/account/tokens/{id}/regenerate", post(personal_tokens::page_regenerate))
         .route("/account/tokens/{id}/revoke", post(personal_tokens::page_revoke))
         .route("/api/tokens", get(personal_tokens::api_list).post(personal_tokens::api_create))
@@ -76,6 +79,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/api/applications/{client_id}",
             get(api::get_application).patch(api::update_application).delete(api::delete_application),
+        )
+        .route("/api/resource-servers", get(resource_servers::api_list).post(resource_servers::api_create))
+        .route(
+            "/api/resource-servers/{id}",
+            get(resource_servers::api_get).patch(resource_servers::api_update).delete(resource_servers::api_delete),
         )
         .route("/api/applications/{client_id}/secrets", post(api::create_secret))
         .route("/api/applications/{client_id}/secrets/{secret_id}", delete(api::delete_secret))

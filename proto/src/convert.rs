@@ -107,6 +107,13 @@ impl TryFrom<&registry::Application> for RegisteredClient {
             grant_types: grant_types_from_pb(&app.grant_types)?,
             redirect_uris: app.redirect_uris.iter().cloned().map(RedirectUri::from_stored).collect(),
             scopes: ScopeSet::parse(&scopes).map_err(|_| "the registry sent a malformed scope".to_owned())?,
+            post_logout_redirect_uris: app
+                .post_logout_redirect_uris
+                .iter()
+                .cloned()
+                .map(RedirectUri::from_stored)
+                .collect(),
+            introspects_for: Vec::new(),
         })
     }
 }

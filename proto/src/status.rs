@@ -106,6 +106,7 @@ impl ErrorCode {
             | OAuthErrorCode::InvalidGrant
             | OAuthErrorCode::UnsupportedGrantType
             | OAuthErrorCode::InvalidScope
+            | OAuthErrorCode::InvalidTarget
             | OAuthErrorCode::UnsupportedResponseType
             | OAuthErrorCode::UnsupportedTokenType
             // The device grant's polling answers: the client keeps polling (RFC 8628 §3.5).

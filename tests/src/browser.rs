@@ -98,6 +98,12 @@ impl Browser {
         self.send(request).await
     }
 
+    /// A GET with `Authorization: Bearer token`, as an API client sends it.
+    pub async fn get_bearer(&mut self, path: &str, token: &str) -> Page {
+        let request = self.client.get(self.url(path)).bearer_auth(token);
+        self.send(request).await
+    }
+
     pub async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self.client.post(self.url(path)).form(form);
         self.send(request).await

@@ -55,6 +55,20 @@ impl ClientApp {
             .await
     }
 
+    /// An authorization request for `scope` to [`CALLBACK`] with `extra`
+    /// parameters, the owner approving; the redirect to the client.
+    pub async fn authorize(&mut self, scope: &str, extra: &[(&str, &str)]) -> String {
+        let client_id = self.client_id.clone();
+        let mut params = vec![
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("redirect_uri", CALLBACK),
+        ];
+        params.extend_from_slice(extra);
+        self.browser.authorize(&params).await
+    }
+
     /// `POST /oauth/token` with client_secret_basic; (status, body).
     pub async fn token(&mut self, form: &[(&str, &str)]) -> (u16, Value) {
         let (id, secret) = (self.client_id.clone(), self.secret.clone());

@@ -356,6 +356,7 @@ pub async fn register_application(
         client_type: spec.client_type as i32,
         grant_types: gatehouse_proto::convert::grant_types_to_pb(spec.grants),
         scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
+        post_logout_redirect_uris: Vec::new(),
     };
     let response = registry.register_application(request).await.expect("register the application").into_inner();
     (response.application.expect("application").client_id, response.client_secret)

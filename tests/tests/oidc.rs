@@ -28,18 +28,11 @@ fn param(url: &str, name: &str) -> Option<String> {
     query_pairs(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-/// An authorization request of `app` with `extra` parameters; the redirect to the client.
+/// An authorization request of `app` with `extra` parameters and `state=st`; the redirect to the client.
 async fn authorize(app: &mut ClientApp, scope: &str, extra: &[(&str, &str)]) -> String {
-    let client_id = app.client_id.clone();
-    let mut params = vec![
-        ("client_id", client_id.as_str()),
-        ("response_type", "code"),
-        ("scope", scope),
-        ("redirect_uri", CALLBACK),
-        ("state", "st"),
-    ];
+    let mut params = vec![("state", "st")];
     params.extend_from_slice(extra);
-    app.browser.authorize(&params).await
+    app.authorize(scope, &params).await
 }
 
 async fn code(app: &mut ClientApp, scope: &str, extra: &[(&str, &str)]) -> String {

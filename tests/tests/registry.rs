@@ -44,6 +44,7 @@ fn new_app(owner_id: &str) -> pb::RegisterApplicationRequest {
         client_type: ClientType::Confidential as i32,
         grant_types: vec![],
         scopes: vec!["user".to_owned(), "project".to_owned()],
+        post_logout_redirect_uris: vec![],
     }
 }
 
@@ -88,7 +89,117 @@ on_every_database!(
     delete_client_secret_rules,
     authenticate_client_failures_are_all_invalid_client,
     list_scopes_is_the_catalogue,
+    resource_servers_are_stored_resolved_and_deleted,
+    post_logout_redirect_uris_are_stored_and_validated,
 );
+
+async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
+    let (_env, mut client) = env(backend).await;
+    let owner = create_user(&mut client, "rita").await;
+    let (allowed, secret) = register(&mut client, new_app(&owner.id)).await;
+    let (other, _) = register(&mut client, new_app(&owner.id)).await;
+    let request = pb::CreateResourceServerRequest {
+        owner_id: owner.id.clone(),
+        name: "Builds API".to_owned(),
+        identifier: "https://builds.example/api".to_owned(),
+        scopes: vec!["project".to_owned()],
+        token_format: "jwt".to_owned(),
+        allowed_client_ids: vec![allowed.client_id.clone()],
+        any_client: false,
+        introspection_client_id: other.client_id.clone(),
+    };
+    let created = client.create_resource_server(request.clone()).await.unwrap().into_inner().resource_server.unwrap();
+    assert_eq!(created.scopes, vec!["project"]);
+    assert_eq!(created.introspection_client_id, other.client_id);
+    let twice = client.create_resource_server(request).await.unwrap_err();
+    assert_eq!(twice.code(), Code::AlreadyExists);
+
+    let resolve = |client_id: &str, identifiers: &[&str]| pb::ResolveResourcesRequest {
+        client_id: client_id.to_owned(),
+        identifiers: identifiers.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let found = client.resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"])).await.unwrap();
+    assert_eq!(found.into_inner().resource_servers[0].token_format, "jwt");
+    for (client_id, identifier) in
+        [(&other.client_id, "https://builds.example/api"), (&allowed.client_id, "https://unknown.example")]
+    {
+        let refused = client.resolve_resources(resolve(client_id, &[identifier])).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(decode_oauth(&refused).map(|e| e.code.as_str()), Some("invalid_target"));
+    }
+    // The introspection client learns what it introspects for when it authenticates.
+    let (_, other_secret) = {
+        let rotated = client
+            .rotate_client_secret(pb::RotateClientSecretRequest {
+                client_id: other.client_id.clone(),
+                acting_owner_id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (rotated.secret, rotated.client_secret)
+    };
+    let auth = client
+        .authenticate_client(pb::AuthenticateClientRequest {
+            client_id: other.client_id.clone(),
+            client_secret: other_secret,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(auth.introspects_for, vec!["https://builds.example/api"]);
+    let plain = client
+        .authenticate_client(pb::AuthenticateClientRequest {
+            client_id: allowed.client_id.clone(),
+            client_secret: secret,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plain.introspects_for.is_empty());
+
+    let update = pb::UpdateResourceServerRequest {
+        id: created.id.clone(),
+        any_client: Some(true),
+        introspection_client_id: Some(String::new()),
+        ..Default::default()
+    };
+    let updated = client.update_resource_server(update).await.unwrap().into_inner().resource_server.unwrap();
+    assert!(updated.any_client && updated.introspection_client_id.is_empty());
+    assert!(client.resolve_resources(resolve(&other.client_id, &["https://builds.example/api"])).await.is_ok());
+    let foreign = pb::GetResourceServerRequest { id: created.id.clone(), acting_owner_id: "someone".to_owned() };
+    assert_eq!(client.get_resource_server(foreign).await.unwrap_err().code(), Code::NotFound);
+    client
+        .delete_resource_server(pb::DeleteResourceServerRequest { id: created.id.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    let gone = client.resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"])).await;
+    assert_eq!(gone.unwrap_err().code(), Code::InvalidArgument, "a deleted resource is no target");
+}
+
+async fn post_logout_redirect_uris_are_stored_and_validated(backend: Backend) {
+    let (_env, mut client) = env(backend).await;
+    let owner = create_user(&mut client, "lou").await;
+    let mut request = new_app(&owner.id);
+    request.post_logout_redirect_uris = vec!["https://bot.example/bye".to_owned()];
+    let (app, _) = register(&mut client, request).await;
+    assert_eq!(app.post_logout_redirect_uris, vec!["https://bot.example/bye"]);
+    let mut bad = new_app(&owner.id);
+    bad.post_logout_redirect_uris = vec!["javascript:alert(1)".to_owned()];
+    assert_invalid(&client.register_application(bad).await.unwrap_err(), "post_logout_redirect_uris");
+    let cleared = client
+        .update_application(pb::UpdateApplicationRequest {
+            client_id: app.client_id.clone(),
+            post_logout_redirect_uris: Some(pb::StringList { values: vec![] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert!(cleared.post_logout_redirect_uris.is_empty());
+}
 
 async fn create_user_stores_and_defaults_display_name(backend: Backend) {
     let (_env, mut client) = env(backend).await;

@@ -313,3 +313,117 @@ async fn signup_creates_an_account_and_signs_in_and_can_be_turned_off() {
     assert_eq!(browser.post_form("/signup", &[("username", "x")]).await.status, 404);
     assert!(!browser.get("/login").await.body.contains("/signup"), "the login page does not offer sign-up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_servers_over_rest() {
+    let env = TestEnv::builder().start().await;
+    let doc = openapi();
+    let (mut me, csrf) = signed_in(&env, "rosa").await;
+    let body = json!({ "name": "Projects API", "identifier": "https://projects.example/api", "scopes": ["project"], "token_format": "jwt" });
+
+    let forged = me.json(Method::POST, "/api/resource-servers", None, Some(body.clone())).await;
+    assert_eq!(forged.status, 403, "writes need the CSRF header");
+    for (bad, field) in [
+        (json!({ "name": "x", "identifier": "projects.example" }), "identifier:"),
+        (json!({ "name": "x", "identifier": "https://a.example/#f" }), "identifier:"),
+        (json!({ "name": "x", "identifier": "https://a.example", "token_format": "paseto" }), "token_format:"),
+        (json!({ "name": "x", "identifier": "https://a.example", "scopes": ["admin"] }), "scopes:"),
+        (
+            json!({ "name": "x", "identifier": "https://a.example", "allowed_client_ids": ["nope"] }),
+            "allowed_client_ids:",
+        ),
+        (
+            json!({ "name": "x", "identifier": "https://a.example", "introspection_client_id": "nope" }),
+            "introspection_client_id:",
+        ),
+        (json!({ "name": "", "identifier": "https://a.example" }), "name:"),
+    ] {
+        let refused = me.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(bad.clone())).await;
+        assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
+        assert!(refused.json()["msg"].as_str().unwrap().starts_with(field), "{bad}: {}", refused.body);
+    }
+    let created = me.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(body.clone())).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let server = created.json()["data"].clone();
+    assert_matches_schema(&doc, "ResourceServer", &server);
+    assert_eq!(server["token_format"], "jwt");
+    let id = server["id"].as_str().unwrap().to_owned();
+    let twice = me.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(body)).await;
+    assert_eq!(twice.status, 409, "one identifier names one audience");
+
+    let listed = me.get("/api/resource-servers").await.json();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    let path = format!("/api/resource-servers/{id}");
+    let patched =
+        me.json(Method::PATCH, &path, Some(&csrf), Some(json!({ "token_format": "opaque", "any_client": true }))).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        (patched.json()["data"]["token_format"].as_str(), patched.json()["data"]["any_client"].as_bool()),
+        (Some("opaque"), Some(true))
+    );
+    let rename = me.json(Method::PATCH, &path, Some(&csrf), Some(json!({ "identifier": "https://b.example" }))).await;
+    assert_eq!(rename.status, 400, "the identifier is the audience of issued tokens: {}", rename.body);
+
+    let (mut other, other_csrf) = signed_in(&env, "sam").await;
+    assert_eq!(other.get(&path).await.status, 404);
+    assert_eq!(other.json(Method::DELETE, &path, Some(&other_csrf), None).await.status, 404);
+    assert_eq!(me.json(Method::DELETE, &path, Some(&csrf), None).await.status, 200);
+    assert_eq!(me.get(&path).await.status, 404);
+
+    // The account page lists and registers them too.
+    let page = me.get("/account/resource-servers").await;
+    assert_eq!(page.status, 200);
+    let csrf_field = page.input("csrf_token").unwrap();
+    let made = me
+        .post_form(
+            "/account/resource-servers",
+            &[
+                ("csrf_token", &csrf_field),
+                ("name", "Page API"),
+                ("identifier", "urn:example:page"),
+                ("token_format", "opaque"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert!(me.get("/account/resource-servers").await.body.contains("urn:example:page"));
+    let refused = me
+        .post_form("/account/resource-servers", &[("csrf_token", &csrf_field), ("name", "Bad"), ("identifier", "nope")])
+        .await;
+    assert_eq!(refused.status, 400, "shown again with the reason");
+    assert!(refused.body.contains("identifier"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_register_post_logout_redirect_uris() {
+    let env = TestEnv::builder().start().await;
+    let (mut me, csrf) = signed_in(&env, "pat").await;
+    let body = json!({
+        "name": "Logout app",
+        "redirect_uris": ["https://rp.example/cb"],
+        "post_logout_redirect_uris": ["https://rp.example/bye"],
+    });
+    let created = me.json(Method::POST, "/api/applications", Some(&csrf), Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["data"]["post_logout_redirect_uris"], json!(["https://rp.example/bye"]));
+    let client_id = created.json()["data"]["client_id"].as_str().unwrap().to_owned();
+    let bad = me
+        .json(
+            Method::PATCH,
+            &format!("/api/applications/{client_id}"),
+            Some(&csrf),
+            Some(json!({ "post_logout_redirect_uris": ["http://evil.example/"] })),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["msg"].as_str().unwrap().starts_with("post_logout_redirect_uris:"), "{}", bad.body);
+
+    // RP-initiated logout returns only to a registered post-logout URI; the
+    // redirect URIs no longer count once the application registered some.
+    let callback =
+        me.get(&format!("/oauth/logout?client_id={client_id}&post_logout_redirect_uri=https://rp.example/cb")).await;
+    assert_eq!(callback.status, 400, "{}", callback.body);
+    let ask =
+        me.get(&format!("/oauth/logout?client_id={client_id}&post_logout_redirect_uri=https://rp.example/bye")).await;
+    assert_eq!(ask.status, 200, "the confirmation page: {}", ask.body);
+}

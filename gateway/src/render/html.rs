@@ -38,10 +38,11 @@ pub(crate) fn page(lang: Lang, title: &str, viewer: Option<Viewer<'_>>, body: &s
     if let Some(viewer) = viewer {
         let _ = write!(
             nav,
-            r#"<a href="/account/applications">{apps}</a><a href="/account/authorizations">{auths}</a><a href="/account/tokens">{tokens}</a><span class="muted">{name}</span><a href="/logout">{logout}</a>"#,
+            r#"<a href="/account/applications">{apps}</a><a href="/account/authorizations">{auths}</a><a href="/account/tokens">{tokens}</a><a href="/account/resource-servers">{resources}</a><span class="muted">{name}</span><a href="/logout">{logout}</a>"#,
             apps = lang.t("Applications", "应用管理"),
             auths = lang.t("Authorized apps", "已授权应用"),
             tokens = lang.t("Tokens", "访问令牌"),
+            resources = lang.t("Resource servers", "资源服务器"),
             name = escape(&viewer.user.username),
             logout = lang.t("Sign out", "退出"),
         );

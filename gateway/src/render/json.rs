@@ -43,6 +43,7 @@ pub fn application(app: &Application) -> Value {
         "homepage_url": app.homepage_url,
         "logo_url": app.logo_url,
         "redirect_uris": app.redirect_uris,
+        "post_logout_redirect_uris": app.post_logout_redirect_uris,
         "client_type": client_type(app.client_type),
         // The RFC `grant_type` values, as the registry stores them.
         "grant_types": app.grant_types,
@@ -76,5 +77,22 @@ pub fn personal_token(info: &gatehouse_proto::pb::token::v1::PersonalTokenInfo) 
         "expires_at": info.expires_at,
         "last_used_at": optional_time(info.last_used_at),
         "last_used_address": if info.last_used_address.is_empty() { Value::Null } else { json!(info.last_used_address) },
+    })
+}
+
+/// A resource server (RFC 8707).
+pub fn resource_server(server: &gatehouse_proto::pb::registry::v1::ResourceServer) -> Value {
+    json!({
+        "id": server.id,
+        "owner_id": server.owner_id,
+        "name": server.name,
+        "identifier": server.identifier,
+        "scopes": server.scopes,
+        "token_format": server.token_format,
+        "allowed_client_ids": server.allowed_client_ids,
+        "any_client": server.any_client,
+        "introspection_client_id": if server.introspection_client_id.is_empty() { Value::Null } else { json!(server.introspection_client_id) },
+        "created_at": server.created_at,
+        "updated_at": server.updated_at,
     })
 }

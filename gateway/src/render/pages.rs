@@ -113,10 +113,17 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     } else {
         format!(r#"<p class="muted">{}</p>"#, escape(&app.homepage_url))
     };
+    // RFC 8707: the APIs the tokens will work at, so the user sees where.
+    let resources = if consent.resources.is_empty() {
+        String::new()
+    } else {
+        let list: String = consent.resources.iter().map(|r| format!("<li><code>{}</code></li>", escape(r))).collect();
+        format!(r#"<h2>{}</h2><ul class="scopes">{list}</ul>"#, lang.t("For use at", "用于以下服务"))
+    };
     format!(
         r#"<div class="card narrow"><h1>{title}</h1>
 <p><b>{name}</b> {wants} <b>{user}</b>{account}</p>{homepage}{description}
-<h2>{asks}</h2><ul class="scopes">{scopes}</ul>{granted}
+<h2>{asks}</h2><ul class="scopes">{scopes}</ul>{granted}{resources}
 <p class="muted">{redirect_note} <code>{redirect}</code></p>
 <form method="post" action="/oauth/authorize/decision">{csrf}<input type="hidden" name="request_id" value="{request_id}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
@@ -230,6 +237,7 @@ pub(crate) struct AppForm {
     pub(crate) description: String,
     pub(crate) homepage_url: String,
     pub(crate) redirect_uris: String,
+    pub(crate) post_logout_redirect_uris: String,
     pub(crate) public: bool,
     /// The device authorization grant is allowed.
     pub(crate) device: bool,
@@ -265,7 +273,9 @@ pub(crate) fn application_form(
 <label for="description">{desc_label}</label><textarea id="description" name="description" maxlength="1000">{description}</textarea>
 <label for="homepage_url">{home_label}</label><input type="url" id="homepage_url" name="homepage_url" value="{homepage}">
 <label for="redirect_uris">{cb_label}</label><textarea id="redirect_uris" name="redirect_uris" required>{uris}</textarea>
-<p class="muted">{cb_hint}</p>{kind}
+<p class="muted">{cb_hint}</p>
+<label for="post_logout_redirect_uris">{logout_label}</label><textarea id="post_logout_redirect_uris" name="post_logout_redirect_uris">{logout_uris}</textarea>
+<p class="muted">{logout_hint}</p>{kind}
 <label><input type="checkbox" name="device" value="1"{device_checked}> {device}</label><p class="muted">{device_hint}</p>
 <div class="actions"><button class="primary" type="submit">{submit}</button><a class="button" href="/account/applications">{cancel}</a></div></form></div>"#,
         title = if editing { lang.t("Edit application", "编辑应用") } else { lang.t("Register a new application", "添加应用") },
@@ -283,6 +293,12 @@ pub(crate) fn application_form(
         cb_hint = lang.t(
             "After a user authorizes the application, they are sent back to one of these with an authorization code. https, or http on 127.0.0.1 / localhost.",
             "用户授权后会带着授权码跳转回其中一个地址。需要 https，或 127.0.0.1 / localhost 上的 http。"
+        ),
+        logout_label = lang.t("Post-logout redirect URLs (one per line, optional)", "退出登录后的跳转地址（每行一个，可选）"),
+        logout_uris = escape(&form.post_logout_redirect_uris),
+        logout_hint = lang.t(
+            "Where /oauth/logout may send the user back after signing out (OpenID Connect). Empty: the callback URLs.",
+            "/oauth/logout 退出登录后可以跳转回的地址（OpenID Connect）。留空则使用回调地址。"
         ),
         device_checked = if form.device { " checked" } else { "" },
         device = lang.t(
@@ -599,5 +615,80 @@ pub(crate) fn personal_tokens(
         scopes_label = lang.t("Scopes", "权限"),
         expiry_label = lang.t("Expires in", "有效期"),
         create = lang.t("Create token", "创建令牌"),
+    )
+}
+
+/// The user's resource servers, and the form that registers one.
+pub(crate) fn resource_servers(
+    lang: Lang,
+    csrf: &str,
+    servers: &[gatehouse_proto::pb::registry::v1::ResourceServer],
+    error: Option<&str>,
+) -> String {
+    let mut rows = String::new();
+    for server in servers {
+        let clients = if server.any_client {
+            lang.t("any application", "所有应用").to_owned()
+        } else {
+            escape(&server.allowed_client_ids.join(" "))
+        };
+        let _ = write!(
+            rows,
+            r#"<tr><td><b>{name}</b><br><code>{identifier}</code></td><td>{format}</td><td>{scopes}</td><td>{clients}</td><td><code>{introspector}</code></td><td>
+<form method="post" action="/account/resource-servers/{id}/delete">{csrf}<button class="danger" type="submit">{delete}</button></form></td></tr>"#,
+            name = escape(&server.name),
+            identifier = escape(&server.identifier),
+            format = escape(&server.token_format),
+            scopes = escape(&server.scopes.join(" ")),
+            introspector = escape(&server.introspection_client_id),
+            id = escape(&server.id),
+            csrf = csrf_field(csrf),
+            delete = lang.t("Delete", "删除"),
+        );
+    }
+    let list = if servers.is_empty() {
+        format!(r#"<p class="muted">{}</p>"#, lang.t("No resource servers yet.", "还没有资源服务器。"))
+    } else {
+        format!(
+            r#"<table><thead><tr><th>{name}</th><th>{format}</th><th>{scopes}</th><th>{clients}</th><th>{introspector}</th><th></th></tr></thead><tbody>{rows}</tbody></table>"#,
+            name = lang.t("Name and identifier", "名称与标识"),
+            format = lang.t("Tokens", "令牌格式"),
+            scopes = lang.t("Scopes", "权限"),
+            clients = lang.t("Applications", "应用"),
+            introspector = lang.t("Introspects as", "内省使用的应用"),
+        )
+    };
+    format!(
+        r#"<div class="card"><h1>{title}</h1>{error}<p class="muted">{intro}</p>{list}</div>
+<div class="card"><h2>{new}</h2><form method="post" action="/account/resource-servers">{csrf}
+<label for="name">{name_label}</label><input type="text" id="name" name="name" maxlength="100" required>
+<label for="identifier">{identifier_label}</label><input type="text" id="identifier" name="identifier" placeholder="https://api.example.com" required>
+<label for="scopes">{scopes_label}</label><input type="text" id="scopes" name="scopes" placeholder="user project">
+<label for="token_format">{format_label}</label><select id="token_format" name="token_format"><option value="opaque">{opaque}</option><option value="jwt">{jwt}</option></select>
+<label for="allowed_client_ids">{clients_label}</label><input type="text" id="allowed_client_ids" name="allowed_client_ids">
+<label><input type="checkbox" name="any_client" value="1"> {any}</label>
+<label for="introspection_client_id">{introspector_label}</label><input type="text" id="introspection_client_id" name="introspection_client_id">
+<div class="actions"><button class="primary" type="submit">{create}</button></div></form></div>"#,
+        title = lang.t("Resource servers", "资源服务器"),
+        error = error_box(error),
+        intro = lang.t(
+            "APIs that applications ask tokens for with the resource parameter (RFC 8707): the tokens' audience is the identifier, and other APIs refuse them.",
+            "应用通过 resource 参数（RFC 8707）为这些 API 申请令牌：令牌的受众是该标识，其他 API 会拒绝它。"
+        ),
+        new = lang.t("Register a resource server", "添加资源服务器"),
+        csrf = csrf_field(csrf),
+        name_label = lang.t("Name", "名称"),
+        identifier_label = lang.t("Identifier (an absolute URI, the tokens' audience)", "标识（绝对 URI，即令牌的受众）"),
+        scopes_label = lang.t("Scopes it accepts (space-separated; empty: all)", "接受的权限（空格分隔；留空表示全部）"),
+        format_label = lang.t("Access token format", "访问令牌格式"),
+        opaque = lang.t("Opaque (introspected)", "不透明令牌（通过内省校验）"),
+        jwt = lang.t("JWT (RFC 9068, verifiable with the JWKS)", "JWT（RFC 9068，可用 JWKS 校验）"),
+        clients_label = lang.t("Applications that may ask for it (client ids, space-separated)", "可以申请它的应用（client id，空格分隔）"),
+        any = lang.t("Any application may ask for it", "所有应用都可以申请"),
+        introspector_label = lang.t(
+            "Application it introspects with (optional: a confidential application of yours)",
+            "用于内省的应用（可选：你的一个机密应用）"
+        ),
+        create = lang.t("Register", "创建"),
     )
 }

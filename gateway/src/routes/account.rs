@@ -29,6 +29,7 @@ fn app_form(form: &FormData) -> AppForm {
         description: form.text("description"),
         homepage_url: form.text("homepage_url"),
         redirect_uris: form.text("redirect_uris"),
+        post_logout_redirect_uris: form.text("post_logout_redirect_uris"),
         public: form.get("public") == Some("1"),
         device: form.get("device") == Some("1"),
     }
@@ -41,6 +42,7 @@ fn app_input(form: &AppForm) -> AppInput {
         homepage_url: Some(form.homepage_url.clone()),
         logo_url: None,
         redirect_uris: Some(apps::lines(&form.redirect_uris)),
+        post_logout_redirect_uris: Some(apps::lines(&form.post_logout_redirect_uris)),
         scopes: None,
         public: form.public,
         grant_types: None,
@@ -124,6 +126,7 @@ pub(crate) async fn edit_application(
                 description: app.description,
                 homepage_url: app.homepage_url,
                 redirect_uris: app.redirect_uris.join("\n"),
+                post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
                 public: app.client_type == ClientType::Public as i32,
                 device: app.grant_types.iter().any(|g| g == gatehouse_oauth::GrantType::DeviceCode.as_str()),
             };

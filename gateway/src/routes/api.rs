@@ -91,6 +91,7 @@ pub(crate) struct AppBody {
     homepage_url: Option<String>,
     logo_url: Option<String>,
     redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
     client_type: Option<String>,
     /// `grant_type` values; the registry checks them.
@@ -114,6 +115,7 @@ fn input(body: AppBody) -> Result<AppInput, GatewayError> {
         homepage_url: body.homepage_url,
         logo_url: body.logo_url,
         redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
         scopes: body.scopes,
         public,
         grant_types: body.grant_types,

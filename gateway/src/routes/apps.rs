@@ -18,6 +18,7 @@ pub(crate) struct AppInput {
     pub(crate) homepage_url: Option<String>,
     pub(crate) logo_url: Option<String>,
     pub(crate) redirect_uris: Option<Vec<String>>,
+    pub(crate) post_logout_redirect_uris: Option<Vec<String>>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) public: bool,
     /// `grant_type` values, as a REST client lists them.
@@ -68,6 +69,7 @@ pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) 
             (None, _) => Vec::new(),
         },
         scopes: input.scopes.unwrap_or_default(),
+        post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
     };
     let response = state.clients.registry().register_application(request).await?.into_inner();
     let app = response.application.ok_or_else(|| GatewayError::not_found("application not found"))?;
@@ -95,6 +97,7 @@ pub(crate) async fn update(
         redirect_uris: input.redirect_uris.map(|values| pb::StringList { values }),
         grant_types: grant_types.map(|values| pb::GrantTypeList { values }),
         scopes: input.scopes.map(|values| pb::StringList { values }),
+        post_logout_redirect_uris: input.post_logout_redirect_uris.map(|values| pb::StringList { values }),
     };
     let app = state.clients.registry().update_application(request).await?.into_inner().application;
     app.ok_or_else(|| GatewayError::not_found("application not found"))

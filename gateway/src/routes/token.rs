@@ -129,6 +129,7 @@ pub(crate) async fn introspect(
         token_type_hint: token.hint,
         required_scopes: Vec::new(),
         client: Some(token.client),
+        audience: String::new(),
     };
     match state.clients.token().introspect(request).await {
         Ok(response) => {
@@ -155,6 +156,12 @@ pub(crate) async fn introspect(
                 {
                     map.insert("sub".to_owned(), json!(r.user_id));
                     map.insert("username".to_owned(), json!(r.username));
+                }
+                // RFC 7662 §2.2 `aud`: the resource servers it is for (RFC 8707).
+                if !r.audience.is_empty()
+                    && let Some(map) = body.as_object_mut()
+                {
+                    map.insert("aud".to_owned(), json!(r.audience));
                 }
                 body
             } else {

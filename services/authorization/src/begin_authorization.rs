@@ -42,6 +42,8 @@ pub(crate) struct Consent {
     pub(crate) new_scopes: Vec<ScopeEntry>,
     pub(crate) granted_scopes: Vec<ScopeEntry>,
     pub(crate) redirect_uri: String,
+    /// The resource identifiers the tokens will be for.
+    pub(crate) resources: Vec<String>,
 }
 
 /// What is left of `prompt` once the user has signed in: `consent` still
@@ -87,6 +89,24 @@ impl Authorization {
             let (state, mode) = (request.state.as_deref(), request.response_mode);
             Begin::Redirect(error_response(&request.redirect_uri, state, &error, &self.config().issuer, mode))
         };
+        // RFC 8707 §2: every resource must be one the registry admits for
+        // this client, or the request fails back to the client with invalid_target.
+        match self.inner.registry.resolve_resources(client_id.as_str(), &request.resources).await {
+            Ok(_) => {}
+            Err(status) => match gatehouse_proto::status::decode_oauth(&status) {
+                Some(error) => {
+                    let (state, mode) = (request.state.as_deref(), request.response_mode);
+                    return Ok(Begin::Redirect(error_response(
+                        &request.redirect_uri,
+                        state,
+                        &error,
+                        &self.config().issuer,
+                        mode,
+                    )));
+                }
+                None => return Err(AuthzError::registry(status)),
+            },
+        }
         let session = self.session(session_token).await?;
         // OpenID Connect Core §3.1.2.1: a session too old for max_age, of
         // another user than the hint names, or prompt=login, signs in again.
@@ -139,6 +159,7 @@ impl Authorization {
             new_scopes: describe(&request.scopes.difference(&granted), &scopes),
             granted_scopes: describe(&granted, &scopes),
             redirect_uri: request.redirect_uri,
+            resources: request.resources.into_iter().map(gatehouse_oauth::ResourceId::into_string).collect(),
         }))
     }
 }

@@ -47,6 +47,7 @@ impl From<Begin> for pb::BeginAuthorizationResponse {
                 new_scopes: descriptions(&consent.new_scopes),
                 granted_scopes: descriptions(&consent.granted_scopes),
                 redirect_uri: consent.redirect_uri,
+                resources: consent.resources,
             }),
         };
         Self { outcome: Some(outcome) }

@@ -274,6 +274,7 @@ impl Authorization {
                         scopes: device.scopes.clone(),
                         auth_time: *auth_time,
                         nonce: None,
+                        resources: Vec::new(),
                     }),
                     Taken::Marked(_) => Err(OAuthError::invalid_grant("device_code was already used").into()),
                     Taken::Missing => Err(invalid().into()),

@@ -35,7 +35,7 @@ pub(crate) enum Ended {
     /// Signed out, nowhere to go: show that.
     SignedOut,
     /// Ask the user first.
-    Confirm(Option<ClientApplication>),
+    Confirm(Option<Box<ClientApplication>>),
 }
 
 impl Authorization {
@@ -62,19 +62,20 @@ impl Authorization {
                     "post_logout_redirect_uri needs id_token_hint or client_id to say whose it is".to_owned(),
                 ));
             }
-            // Exact registered URIs only: the application's redirect URIs
-            // double as its post-logout URIs (as Keycloak's "+" does).
-            (Some(uri), Some(app)) if app.client.redirect_uris.iter().any(|r| r.matches(uri)) => Some(uri.clone()),
+            // Registered URIs only: the application's post-logout URIs, or
+            // its redirect URIs when it registered none (Keycloak's "+").
+            (Some(uri), Some(app)) if app.client.allows_post_logout(uri) => Some(uri.clone()),
             (Some(_), Some(_)) => {
                 return Err(AuthzError::InvalidArgument(
-                    "post_logout_redirect_uri is not a registered redirect URI of the application".to_owned(),
+                    "post_logout_redirect_uri is not a registered post-logout redirect URI of the application"
+                        .to_owned(),
                 ));
             }
         };
         if let Some(session) = self.session(&request.session_token).await? {
             let hint_is_this_user = request.hint.as_ref().is_some_and(|(sub, _)| *sub == session.user.id);
             if !hint_is_this_user && !request.confirmed {
-                return Ok(Ended::Confirm(app));
+                return Ok(Ended::Confirm(app.map(Box::new)));
             }
             self.logout(&request.session_token).await?;
         }

@@ -71,7 +71,7 @@ impl AuthorizationService for AuthorizationGrpc {
             Ended::Redirect(uri) => Outcome::RedirectUri(uri),
             Ended::SignedOut => Outcome::SignedOut(pb::SignedOut {}),
             Ended::Confirm(app) => {
-                Outcome::Confirm(pb::ConfirmLogout { application: app.map(crate::convert::summary) })
+                Outcome::Confirm(pb::ConfirmLogout { application: app.map(|app| crate::convert::summary(*app)) })
             }
         };
         Ok(Response::new(pb::EndSessionResponse { outcome: Some(outcome) }))
@@ -108,6 +108,7 @@ impl AuthorizationService for AuthorizationGrpc {
             scopes: redeemed.scopes,
             auth_time: redeemed.auth_time,
             nonce: redeemed.nonce.unwrap_or_default(),
+            resources: redeemed.resources,
         }))
     }
 

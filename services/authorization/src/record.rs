@@ -106,6 +106,9 @@ pub(crate) struct RequestRecord {
     /// `response_mode=form_post`: the answer is a form posted to the redirect URI.
     #[serde(default)]
     pub(crate) form_post: bool,
+    /// RFC 8707 resource identifiers, admitted by the registry.
+    #[serde(default)]
+    pub(crate) resources: Vec<String>,
 }
 
 impl From<&AuthorizationRequest> for RequestRecord {
@@ -119,6 +122,7 @@ impl From<&AuthorizationRequest> for RequestRecord {
             code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
             nonce: request.nonce.clone(),
             form_post: request.response_mode == ResponseMode::FormPost,
+            resources: request.resources.iter().map(|r| r.as_str().to_owned()).collect(),
         }
     }
 }

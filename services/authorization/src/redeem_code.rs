@@ -20,6 +20,8 @@ pub(crate) struct Redeemed {
     pub(crate) scopes: Vec<String>,
     pub(crate) auth_time: i64,
     pub(crate) nonce: Option<String>,
+    /// RFC 8707 resource identifiers of the authorization request.
+    pub(crate) resources: Vec<String>,
 }
 
 /// Seconds within which a grant's "last used" time is not written again.
@@ -96,6 +98,7 @@ impl Authorization {
             scopes: record.request.scopes.clone(),
             auth_time: record.auth_time,
             nonce: record.request.nonce.clone(),
+            resources: record.request.resources.clone(),
         })
     }
 

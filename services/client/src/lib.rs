@@ -8,6 +8,11 @@
 //! `WWW-Authenticate` challenge), an unreachable token service 503: the
 //! inner service only ever sees authenticated requests.
 //!
+//! A service that is a registered resource server (RFC 8707) names itself
+//! with [`RequireScopes::for_resource`]: tokens for other resources are then
+//! refused, and with [`RequireScopes::verify_jwts_locally`] its JWT access
+//! tokens are verified against the JWKS without a call.
+//!
 //! ```no_run
 //! use axum::{Extension, Router, routing::get};
 //! use gatehouse_client::{Caller, RequireScopes, connect_lazy};
@@ -43,7 +48,12 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The resource servers the token is for (RFC 8707); empty when none.
+    pub audience: Vec<String>,
 }
+
+mod jwks;
+pub use jwks::REFETCH_AT_MOST_EVERY;
 
 pub use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, tls, upstream};
 
@@ -60,6 +70,9 @@ pub fn connect_lazy(address: &str) -> Result<Upstream, UpstreamError> {
 pub struct RequireScopes {
     client: TokenServiceClient<Upstream>,
     scopes: Arc<[String]>,
+    resource: Option<Arc<str>>,
+    /// Present when JWT access tokens are verified here.
+    jwks: Option<jwks::JwksCache>,
 }
 
 impl RequireScopes {
@@ -68,7 +81,37 @@ impl RequireScopes {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self { client: TokenServiceClient::new(channel), scopes: scopes.into_iter().map(Into::into).collect() }
+        Self {
+            client: TokenServiceClient::new(channel),
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            resource: None,
+            jwks: None,
+        }
+    }
+
+    /// This service is the resource server `identifier` (as registered in
+    /// Gatehouse): only tokens whose audience includes it are accepted,
+    /// and a token for another resource is refused as invalid (401).
+    #[must_use]
+    pub fn for_resource(mut self, identifier: impl Into<String>) -> Self {
+        self.resource = Some(Arc::from(identifier.into()));
+        self
+    }
+
+    /// Verifies JWT access tokens (RFC 9068) here, against the JWKS fetched
+    /// from the token service over gRPC and cached (fetched again when a
+    /// token names an unknown key), instead of introspecting them; opaque
+    /// tokens are still introspected. Needs [`RequireScopes::for_resource`]
+    /// (a JWT is only ever accepted for its audience).
+    ///
+    /// The price, stated: a JWT verified locally stays accepted until it
+    /// expires even if it was revoked (the access token lifetime, 1 hour by
+    /// default). Leave this off where a revocation must take effect at once;
+    /// introspection answers inactive for a revoked JWT.
+    #[must_use]
+    pub fn verify_jwts_locally(mut self) -> Self {
+        self.jwks = Some(jwks::JwksCache::new(self.client.clone()));
+        self
     }
 }
 
@@ -76,7 +119,13 @@ impl<S> tower::Layer<S> for RequireScopes {
     type Service = RequireScopesService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopesService { inner, client: self.client.clone(), scopes: self.scopes.clone() }
+        RequireScopesService {
+            inner,
+            client: self.client.clone(),
+            scopes: self.scopes.clone(),
+            resource: self.resource.clone(),
+            jwks: self.jwks.clone().filter(|_| self.resource.is_some()),
+        }
     }
 }
 
@@ -86,6 +135,30 @@ pub struct RequireScopesService<S> {
     inner: S,
     client: TokenServiceClient<Upstream>,
     scopes: Arc<[String]>,
+    resource: Option<Arc<str>>,
+    jwks: Option<jwks::JwksCache>,
+}
+
+/// A locally verified JWT as a caller, or the refusal.
+fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller, tonic::Status> {
+    let granted: Vec<String> = claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if let Some(missing) = scopes.iter().find(|s| !granted.contains(s)) {
+        return Err(gatehouse_proto::status::encode_oauth(&gatehouse_oauth::OAuthError::new(
+            gatehouse_oauth::OAuthErrorCode::InsufficientScope,
+            format!("the token lacks the {missing:?} scope"),
+        )));
+    }
+    // An application's own token names the client as its subject (RFC 9068 §2.2).
+    let user_id = if claims.sub == claims.client_id { String::new() } else { claims.sub };
+    Ok(Caller {
+        user_id,
+        // A JWT carries no username; introspection does.
+        username: String::new(),
+        client_id: claims.client_id,
+        scopes: granted,
+        expires_at: claims.exp,
+        audience: claims.aud.into_vec(),
+    })
 }
 
 /// The token of the `Authorization` header (`Bearer`, RFC 6750 §2.1, or
@@ -149,16 +222,36 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let mut client = self.client.clone();
         let scopes = self.scopes.clone();
+        let resource = self.resource.clone();
+        let jwks = self.jwks.clone();
         Box::pin(async move {
             let Some(token) = bearer(&request) else {
                 return Ok(refusal(&tonic::Status::unauthenticated("no token"), false, &scopes));
             };
+            if let (Some(jwks), Some(resource)) = (&jwks, &resource)
+                && gatehouse_oauth::token::is_jwt(&token)
+            {
+                let caller = match jwks.verify(&token, resource).await {
+                    Ok(claims) => local_caller(claims, &scopes),
+                    Err(jwks::Rejected::Invalid) => Err(tonic::Status::unauthenticated("invalid")),
+                    Err(jwks::Rejected::Unavailable) => Err(tonic::Status::unavailable("keys unavailable")),
+                };
+                return match caller {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                        inner.call(request).await
+                    }
+                    Err(status) => Ok(refusal(&status, true, &scopes)),
+                };
+            }
             // Always require at least one scope check, so an inactive token fails in the call.
             let ask = IntrospectRequest {
                 token,
                 token_type_hint: String::new(),
                 required_scopes: scopes.to_vec(),
                 client: None,
+                // The token service refuses a token of another audience.
+                audience: resource.as_deref().map(str::to_owned).unwrap_or_default(),
             };
             let introspection = match client.introspect(ask).await {
                 Ok(response) => response.into_inner(),
@@ -175,6 +268,7 @@ where
                 client_id: introspection.client_id,
                 scopes: introspection.scopes,
                 expires_at: introspection.expires_at,
+                audience: introspection.audience,
             });
             inner.call(request).await
         })

@@ -9,7 +9,7 @@ use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
 
-use crate::cli::{AppCommand, ClientOptions, KeysCommand, PatCommand, UserCommand};
+use crate::cli::{AppCommand, ClientOptions, KeysCommand, PatCommand, ResourceCommand, UserCommand};
 use crate::output;
 
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
@@ -59,6 +59,14 @@ async fn owner_id(client: &mut RegistryServiceClient<Upstream>, username: &str) 
     Ok(user.id)
 }
 
+/// The owner's id for a list filter; none lists everyone's (empty id).
+async fn any_owner(client: &mut RegistryServiceClient<Upstream>, username: Option<&str>) -> anyhow::Result<String> {
+    match username {
+        Some(username) => owner_id(client, username).await,
+        None => Ok(String::new()),
+    }
+}
+
 pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { username, email, display_name, password_stdin: _, client: options } => {
@@ -106,6 +114,7 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             owner,
             name,
             redirect_uris,
+            post_logout_redirect_uris,
             public,
             scopes,
             grant_types: grants,
@@ -127,16 +136,14 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
                 client_type: client_type as i32,
                 grant_types,
                 scopes,
+                post_logout_redirect_uris,
             };
             let response = client.register_application(request).await.map_err(rpc_error)?.into_inner();
             output::application(options.output, response.application.as_ref(), Some(&response.client_secret));
         }
         AppCommand::List { owner, client: options } => {
             let mut client = connect(&options).await?;
-            let owner_id = match owner {
-                Some(owner) => owner_id(&mut client, &owner).await?,
-                None => String::new(),
-            };
+            let owner_id = any_owner(&mut client, owner.as_deref()).await?;
             let apps = client
                 .list_applications(pb::ListApplicationsRequest { owner_id })
                 .await
@@ -257,5 +264,60 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
     };
     output::signing_keys(options.output, &answer.map_err(rpc_error)?.into_inner().keys);
+    Ok(())
+}
+
+pub(crate) async fn resource(command: ResourceCommand) -> anyhow::Result<()> {
+    match command {
+        ResourceCommand::Create {
+            owner,
+            name,
+            identifier,
+            scopes,
+            token_format,
+            allowed_client_ids,
+            any_client,
+            introspection_client,
+            client: options,
+        } => {
+            let mut client = connect(&options).await?;
+            let owner_id = owner_id(&mut client, &owner).await?;
+            let request = pb::CreateResourceServerRequest {
+                owner_id,
+                name,
+                identifier,
+                scopes,
+                token_format,
+                allowed_client_ids,
+                any_client,
+                introspection_client_id: introspection_client,
+            };
+            let server = client.create_resource_server(request).await.map_err(rpc_error)?.into_inner();
+            output::resource_servers(options.output, server.resource_server.as_slice(), true);
+        }
+        ResourceCommand::List { owner, client: options } => {
+            let mut client = connect(&options).await?;
+            let owner_id = any_owner(&mut client, owner.as_deref()).await?;
+            let servers = client
+                .list_resource_servers(pb::ListResourceServersRequest { owner_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .resource_servers;
+            output::resource_servers(options.output, &servers, false);
+        }
+        ResourceCommand::Show { id, client: options } => {
+            let mut client = connect(&options).await?;
+            let request = pb::GetResourceServerRequest { id, acting_owner_id: String::new() };
+            let server = client.get_resource_server(request).await.map_err(rpc_error)?.into_inner();
+            output::resource_servers(options.output, server.resource_server.as_slice(), true);
+        }
+        ResourceCommand::Delete { id, client: options } => {
+            let mut client = connect(&options).await?;
+            let request = pb::DeleteResourceServerRequest { id: id.clone(), acting_owner_id: String::new() };
+            client.delete_resource_server(request).await.map_err(rpc_error)?;
+            output::done(options.output, &format!("deleted resource server {id}"));
+        }
+    }
     Ok(())
 }

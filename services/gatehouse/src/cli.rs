@@ -42,6 +42,61 @@ pub(crate) enum Command {
     /// (talks to the token service over gRPC).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Resource servers (RFC 8707): the APIs tokens are issued for, by
+    /// identifier (talks to the registry over gRPC).
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ResourceCommand {
+    /// Register a resource server; its identifier becomes its tokens' audience.
+    Create {
+        /// Username of the owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        name: String,
+        /// The resource indicator: an absolute URI without a fragment, e.g. https://api.example.com.
+        #[arg(long)]
+        identifier: String,
+        /// A scope it accepts; repeat for several (default: the whole catalogue).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// `opaque` (default) or `jwt` (RFC 9068).
+        #[arg(long = "token-format", default_value = "opaque")]
+        token_format: String,
+        /// A client id that may ask for it; repeat for several.
+        #[arg(long = "allow-client")]
+        allowed_client_ids: Vec<String>,
+        /// Every application may ask for it.
+        #[arg(long)]
+        any_client: bool,
+        /// The owner's confidential application it introspects with.
+        #[arg(long, default_value = "")]
+        introspection_client: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// List resource servers, all or of one owner.
+    List {
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show one resource server by id.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete a resource server: no new token names it.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +444,9 @@ pub(crate) enum AppCommand {
         /// Callback URL; repeat for several.
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return; repeat for several (default: the callback URLs).
+        #[arg(long = "post-logout-uri")]
+        post_logout_redirect_uris: Vec<String>,
         /// A public client (no secret, PKCE required).
         #[arg(long)]
         public: bool,

@@ -66,6 +66,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::App(command) => admin::app(command).await,
         Command::Pat(command) => admin::pat(command).await,
         Command::Keys(command) => admin::keys(command).await,
+        Command::Resource(command) => admin::resource(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

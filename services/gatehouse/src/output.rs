@@ -1,8 +1,8 @@
 //! What the CLI prints: aligned text for people, one JSON document for scripts.
 
 use gatehouse_gateway::render::json::{
-    application as application_json, client_type, personal_token as personal_token_json, secret as secret_json,
-    user as user_json,
+    application as application_json, client_type, personal_token as personal_token_json,
+    resource_server as resource_server_json, secret as secret_json, user as user_json,
 };
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
@@ -52,6 +52,7 @@ pub(crate) fn application(format: OutputFormat, app: Option<&pb::Application>, n
                 ("name", app.name.clone()),
                 ("type", client_type(app.client_type).to_owned()),
                 ("redirect uris", app.redirect_uris.join(" ")),
+                ("post-logout uris", app.post_logout_redirect_uris.join(" ")),
                 ("grant types", app.grant_types.join(" ")),
                 ("scopes", app.scopes.join(" ")),
             ];
@@ -139,5 +140,38 @@ pub(crate) fn done(format: OutputFormat, message: &str) {
     match format {
         OutputFormat::Json => print_json(&json!({ "ok": true, "message": message })),
         OutputFormat::Table => println!("{message}"),
+    }
+}
+
+/// Resource servers: one in detail (`one`), or a list.
+pub(crate) fn resource_servers(format: OutputFormat, servers: &[pb::ResourceServer], one: bool) {
+    match format {
+        OutputFormat::Json if one => {
+            if let Some(server) = servers.first() {
+                print_json(&resource_server_json(server));
+            }
+        }
+        OutputFormat::Json => print_json(&Value::Array(servers.iter().map(resource_server_json).collect())),
+        OutputFormat::Table if one => {
+            for server in servers {
+                let clients =
+                    if server.any_client { "any application".to_owned() } else { server.allowed_client_ids.join(" ") };
+                print_rows(&[
+                    ("id", server.id.clone()),
+                    ("name", server.name.clone()),
+                    ("identifier", server.identifier.clone()),
+                    ("token format", server.token_format.clone()),
+                    ("scopes", server.scopes.join(" ")),
+                    ("applications", clients),
+                    ("introspects as", server.introspection_client_id.clone()),
+                ]);
+            }
+        }
+        OutputFormat::Table => {
+            println!("{:<36} {:<7} IDENTIFIER", "ID", "FORMAT");
+            for server in servers {
+                println!("{:<36} {:<7} {}", server.id, server.token_format, server.identifier);
+            }
+        }
     }
 }

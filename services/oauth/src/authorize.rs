@@ -113,6 +113,9 @@ pub struct AuthorizationRequest {
     /// The `sub` of `id_token_hint`: a session of another user signs in again.
     pub hinted_subject: Option<String>,
     pub response_mode: ResponseMode,
+    /// RFC 8707 resource indicators, well formed; whether the client may
+    /// ask for them is the registry's to say (`invalid_target`).
+    pub resources: Vec<crate::resource::ResourceId>,
 }
 
 /// The `client_id` of an authorization request: missing, repeated or
@@ -223,6 +226,7 @@ pub fn validate(
         }
         (None, None) => None,
     };
+    let resources = crate::resource::requested(params).map_err(fail)?;
     let prompt = Prompt::parse(param("prompt")?).map_err(fail)?;
     let max_age = max_age(param("max_age")?).map_err(fail)?;
     let nonce = bounded(param("nonce")?, "nonce", MAX_NONCE_LEN).map_err(fail)?;
@@ -252,6 +256,7 @@ pub fn validate(
         login_hint,
         hinted_subject,
         response_mode: mode,
+        resources,
     })
 }
 

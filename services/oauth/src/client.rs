@@ -78,11 +78,29 @@ pub struct RegisteredClient {
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<RedirectUri>,
     pub scopes: ScopeSet,
+    /// Where RP-initiated logout may return; empty: the redirect URIs.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// The resource servers that introspect with this client's credentials
+    /// (their identifiers): at introspection it sees tokens for them too.
+    /// Known only from a client authentication; empty otherwise.
+    pub introspects_for: Vec<String>,
 }
 
 impl RegisteredClient {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether RP-initiated logout may send the browser to `uri`: a
+    /// registered post-logout URI (matched as redirect URIs are), or, for an application that registered
+    /// none, an exact redirect URI (Keycloak's `+`).
+    pub fn allows_post_logout(&self, uri: &str) -> bool {
+        let allowed = if self.post_logout_redirect_uris.is_empty() {
+            &self.redirect_uris
+        } else {
+            &self.post_logout_redirect_uris
+        };
+        allowed.iter().any(|registered| registered.matches(uri))
     }
 }
 

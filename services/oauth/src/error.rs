@@ -64,11 +64,14 @@ pub enum OAuthErrorCode {
     RequestNotSupported,
     /// The `request_uri` parameter is not supported (OpenID Connect Core §3.1.2.6, §6).
     RequestUriNotSupported,
+    /// "The requested resource is invalid, missing, unknown, or malformed" (RFC 8707 §2): also
+    /// a resource the client may not ask for, or one the grant was not made for.
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -90,6 +93,7 @@ impl OAuthErrorCode {
         Self::InteractionRequired,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::InvalidTarget,
     ];
 
     /// The wire string of the code.
@@ -116,6 +120,7 @@ impl OAuthErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 

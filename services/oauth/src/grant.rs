@@ -9,6 +9,7 @@
 use crate::client::ClientType;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::params::Params;
+use crate::resource::{self, ResourceId};
 use crate::scope::ScopeSet;
 use crate::secret::{AuthorizationCode, CodeVerifier, DeviceCode, RefreshToken};
 
@@ -67,11 +68,17 @@ impl GrantType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
     /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5).
-    AuthorizationCode { code: AuthorizationCode, redirect_uri: Option<String>, code_verifier: Option<CodeVerifier> },
-    /// RFC 6749 §6; `scope` may only narrow.
-    RefreshToken { refresh_token: RefreshToken, scope: Option<ScopeSet> },
-    /// RFC 6749 §4.4.2.
-    ClientCredentials { scope: Option<ScopeSet> },
+    /// `resources` (RFC 8707) may only narrow those of the authorization request.
+    AuthorizationCode {
+        code: AuthorizationCode,
+        redirect_uri: Option<String>,
+        code_verifier: Option<CodeVerifier>,
+        resources: Vec<ResourceId>,
+    },
+    /// RFC 6749 §6; `scope` and `resources` may only narrow.
+    RefreshToken { refresh_token: RefreshToken, scope: Option<ScopeSet>, resources: Vec<ResourceId> },
+    /// RFC 6749 §4.4.2, with the resources the token is for.
+    ClientCredentials { scope: Option<ScopeSet>, resources: Vec<ResourceId> },
     /// RFC 8628 §3.4.
     DeviceCode { device_code: DeviceCode },
 }
@@ -87,12 +94,16 @@ impl TokenRequest {
                 code: AuthorizationCode::new(params.required("code")?),
                 redirect_uri: text("redirect_uri")?,
                 code_verifier: text("code_verifier")?.map(CodeVerifier::new),
+                resources: resource::requested(params)?,
             },
             GrantType::RefreshToken => Self::RefreshToken {
                 refresh_token: RefreshToken::new(params.required("refresh_token")?),
                 scope: scope(params)?,
+                resources: resource::requested(params)?,
             },
-            GrantType::ClientCredentials => Self::ClientCredentials { scope: scope(params)? },
+            GrantType::ClientCredentials => {
+                Self::ClientCredentials { scope: scope(params)?, resources: resource::requested(params)? }
+            }
             GrantType::DeviceCode => Self::DeviceCode { device_code: DeviceCode::new(params.required("device_code")?) },
         })
     }
@@ -169,6 +180,7 @@ mod tests {
                 code: AuthorizationCode::new("gac_1"),
                 redirect_uri: Some("https://a/cb".to_owned()),
                 code_verifier: None,
+                resources: Vec::new(),
             }
         );
         assert_eq!(request.grant_type(), GrantType::AuthorizationCode);

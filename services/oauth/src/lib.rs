@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;
 pub mod secret;
 pub mod token;
@@ -27,6 +28,7 @@ pub use error::{OAuthError, OAuthErrorCode};
 pub use grant::{GrantType, TokenRequest};
 pub use params::Params;
 pub use redirect_uri::RedirectUri;
+pub use resource::{Resource, ResourceId, TokenFormat};
 pub use scope::{Scope, ScopeCatalogue, ScopeSet};
 pub use secret::{
     AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, Password, RefreshToken, SecretHash,

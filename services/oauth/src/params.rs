@@ -30,16 +30,23 @@ impl Params {
         Ok(first.filter(|v| !v.is_empty()))
     }
 
+    /// Every value of a parameter that may repeat (RFC 8707's `resource`), in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
     /// Like [`Params::single`], but absence is `invalid_request`.
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.single(name)?.ok_or_else(|| OAuthError::invalid_request(format!("{} is missing", safe_name(name))))
     }
 
     /// Refuses any parameter given more than once: the token endpoint's rule
-    /// (RFC 6749 §3.2), checked before any parameter is read.
+    /// (RFC 6749 §3.2), checked before any parameter is read. `resource`
+    /// is the exception RFC 8707 §2 makes: it may be given once per resource.
     pub fn refuse_repeated(&self) -> Result<(), OAuthError> {
         let mut seen = std::collections::BTreeSet::new();
-        match self.0.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+        let repeatable = |name: &str| name == crate::resource::PARAMETER;
+        match self.0.iter().find(|(name, _)| !repeatable(name) && !seen.insert(name.as_str())) {
             Some((name, _)) => Err(OAuthError::invalid_request(format!("{} is given more than once", safe_name(name)))),
             None => Ok(()),
         }

@@ -50,10 +50,30 @@ impl TokenKind {
     }
 
     /// The kind of a presented token, or `None` when it is not one of ours
-    /// (wrong prefix, length or checksum).
+    /// (wrong prefix, length or checksum). A JWT access token (RFC 9068,
+    /// for a resource that asked for them) has no checksum: its shape is
+    /// checked here, and its hash is looked up like any other token's, so
+    /// it is exactly as revocable.
     pub fn of(token: &str) -> Option<Self> {
+        if is_jwt(token) {
+            return Some(Self::Access);
+        }
         Self::ALL.into_iter().find(|kind| has_valid_checksum(token, kind.prefix(), RANDOM_CHARS_256_BITS))
     }
+}
+
+/// Longest JWT access token looked up: ours are well under 2 KiB.
+const MAX_JWT_LEN: usize = 8192;
+
+/// Whether `token` has the shape of a compact JWS with a JSON header
+/// (three base64url parts, the first starting `{"`, base64url `eyJ`).
+pub fn is_jwt(token: &str) -> bool {
+    token.len() <= MAX_JWT_LEN
+        && token.starts_with("eyJ")
+        && token.split('.').count() == 3
+        && token
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 #[cfg(test)]
@@ -82,5 +102,14 @@ mod tests {
         }
         assert_eq!(TokenKind::parse("refresh_token"), Some(TokenKind::Refresh));
         assert_eq!(TokenKind::parse("id_token"), None);
+    }
+
+    #[test]
+    fn jwt_access_tokens_are_recognised_by_shape() {
+        assert_eq!(TokenKind::of("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"), Some(TokenKind::Access));
+        for bad in ["eyJ.a", "eyJa..c", "eyJa.b.c.d", "xyz.a.b", "eyJa.b.c d", &format!("eyJ{}.a.b", "A".repeat(9000))]
+        {
+            assert_eq!(TokenKind::of(bad), None, "{bad}");
+        }
     }
 }

@@ -33,6 +33,7 @@ impl Registry {
             grant_types: validate::grant_types(&input.grant_types, client_type)?,
             scopes: validate::scopes(&input.scopes, self.scopes())?,
             secrets: Vec::new(),
+            post_logout_redirect_uris: validate::post_logout_redirect_uris(&input.post_logout_redirect_uris)?,
             created_at: now,
             updated_at: now,
         };
@@ -93,6 +94,9 @@ impl Registry {
         }
         if let Some(scopes) = &patch.scopes {
             app.scopes = validate::scopes(scopes, self.scopes())?;
+        }
+        if let Some(uris) = &patch.post_logout_redirect_uris {
+            app.post_logout_redirect_uris = validate::post_logout_redirect_uris(uris)?;
         }
         app.updated_at = self.now();
         self.store().update_application(&app).await?;

@@ -1,10 +1,10 @@
 //! Registry domain types to and from their wire messages.
 
-use gatehouse_oauth::RedirectUri;
+use gatehouse_oauth::{ClientId, RedirectUri};
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
-use crate::model::{Application, ClientSecretInfo, User};
+use crate::model::{Application, ClientSecretInfo, NewResourceServer, ResourceServer, ResourceServerPatch, User};
 
 impl From<User> for common::User {
     fn from(user: User) -> Self {
@@ -46,6 +46,59 @@ impl From<Application> for pb::Application {
             secrets: app.secrets.into_iter().map(Into::into).collect(),
             created_at: app.created_at,
             updated_at: app.updated_at,
+            post_logout_redirect_uris: app
+                .post_logout_redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
+impl From<ResourceServer> for pb::ResourceServer {
+    fn from(server: ResourceServer) -> Self {
+        Self {
+            id: server.id,
+            owner_id: server.owner_id,
+            name: server.name,
+            identifier: server.identifier.into_string(),
+            scopes: server.scopes.to_strings(),
+            token_format: server.token_format.as_str().to_owned(),
+            allowed_client_ids: server.allowed_client_ids.into_iter().map(ClientId::into_string).collect(),
+            any_client: server.any_client,
+            introspection_client_id: server.introspection_client_id.map(ClientId::into_string).unwrap_or_default(),
+            created_at: server.created_at,
+            updated_at: server.updated_at,
+        }
+    }
+}
+
+impl From<pb::CreateResourceServerRequest> for NewResourceServer {
+    fn from(request: pb::CreateResourceServerRequest) -> Self {
+        Self {
+            owner_id: request.owner_id,
+            name: request.name,
+            identifier: request.identifier,
+            scopes: request.scopes,
+            token_format: request.token_format,
+            allowed_client_ids: request.allowed_client_ids,
+            any_client: request.any_client,
+            introspection_client_id: request.introspection_client_id,
+        }
+    }
+}
+
+impl From<pb::UpdateResourceServerRequest> for ResourceServerPatch {
+    fn from(request: pb::UpdateResourceServerRequest) -> Self {
+        Self {
+            acting_owner_id: non_empty(request.acting_owner_id),
+            name: request.name,
+            scopes: request.scopes.map(|list| list.values),
+            token_format: request.token_format,
+            allowed_client_ids: request.allowed_client_ids.map(|list| list.values),
+            any_client: request.any_client,
+            introspection_client_id: request.introspection_client_id,
         }
     }
 }
@@ -87,6 +140,7 @@ impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {
             grant_types: grant_types_from_pb(&request.grant_types)
                 .map_err(|e| RegistryError::invalid("grant_types", e))?,
             scopes: request.scopes,
+            post_logout_redirect_uris: request.post_logout_redirect_uris,
         })
     }
 }
@@ -109,6 +163,7 @@ impl TryFrom<pb::UpdateApplicationRequest> for ApplicationPatch {
             redirect_uris: request.redirect_uris.map(|list| list.values),
             grant_types,
             scopes: request.scopes.map(|list| list.values),
+            post_logout_redirect_uris: request.post_logout_redirect_uris.map(|list| list.values),
         })
     }
 }

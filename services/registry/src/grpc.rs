@@ -145,7 +145,66 @@ impl RegistryService for RegistryGrpc {
     ) -> RpcResult<pb::AuthenticateClientResponse> {
         let request = request.into_inner();
         let app = self.registry.authenticate_client(&request.client_id, &request.client_secret).await?;
-        Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()) }))
+        let introspects_for = self.registry.introspected_by(app.client_id.as_str()).await?;
+        Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()), introspects_for }))
+    }
+
+    async fn create_resource_server(
+        &self,
+        request: Request<pb::CreateResourceServerRequest>,
+    ) -> RpcResult<pb::ResourceServerResponse> {
+        let server = self.registry.create_resource_server(request.into_inner().into()).await?;
+        Ok(Response::new(pb::ResourceServerResponse { resource_server: Some(server.into()) }))
+    }
+
+    async fn list_resource_servers(
+        &self,
+        request: Request<pb::ListResourceServersRequest>,
+    ) -> RpcResult<pb::ListResourceServersResponse> {
+        let request = request.into_inner();
+        let servers = self.registry.list_resource_servers(acting_owner(&request.owner_id)).await?;
+        Ok(Response::new(pb::ListResourceServersResponse {
+            resource_servers: servers.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn get_resource_server(
+        &self,
+        request: Request<pb::GetResourceServerRequest>,
+    ) -> RpcResult<pb::ResourceServerResponse> {
+        let request = request.into_inner();
+        let server = self.registry.owned_resource_server(&request.id, acting_owner(&request.acting_owner_id)).await?;
+        Ok(Response::new(pb::ResourceServerResponse { resource_server: Some(server.into()) }))
+    }
+
+    async fn update_resource_server(
+        &self,
+        request: Request<pb::UpdateResourceServerRequest>,
+    ) -> RpcResult<pb::ResourceServerResponse> {
+        let request = request.into_inner();
+        let id = request.id.clone();
+        let server = self.registry.update_resource_server(&id, request.into()).await?;
+        Ok(Response::new(pb::ResourceServerResponse { resource_server: Some(server.into()) }))
+    }
+
+    async fn delete_resource_server(
+        &self,
+        request: Request<pb::DeleteResourceServerRequest>,
+    ) -> RpcResult<pb::DeleteResourceServerResponse> {
+        let request = request.into_inner();
+        self.registry.delete_resource_server(&request.id, acting_owner(&request.acting_owner_id)).await?;
+        Ok(Response::new(pb::DeleteResourceServerResponse {}))
+    }
+
+    async fn resolve_resources(
+        &self,
+        request: Request<pb::ResolveResourcesRequest>,
+    ) -> RpcResult<pb::ResolveResourcesResponse> {
+        let request = request.into_inner();
+        let servers = self.registry.resolve_resources(&request.client_id, &request.identifiers).await?;
+        Ok(Response::new(pb::ResolveResourcesResponse {
+            resource_servers: servers.into_iter().map(Into::into).collect(),
+        }))
     }
 
     async fn list_scopes(&self, _request: Request<pb::ListScopesRequest>) -> RpcResult<pb::ListScopesResponse> {

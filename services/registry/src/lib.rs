@@ -13,6 +13,7 @@ mod grpc;
 pub mod migration;
 mod model;
 mod password;
+mod resource_servers;
 mod secrets;
 mod service;
 mod store;
@@ -29,7 +30,10 @@ use tokio::net::TcpListener;
 pub use config::{PasswordParams, RegistryConfig};
 pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
-pub use model::{Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewUser, User};
+pub use model::{
+    Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewResourceServer, NewUser, ResourceServer,
+    ResourceServerPatch, User,
+};
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
 pub use service::Registry;
 

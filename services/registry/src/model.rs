@@ -1,6 +1,6 @@
 //! The registry's domain types.
 
-use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, ScopeSet};
+use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, ResourceId, ScopeSet, TokenFormat};
 
 /// A user account, without its password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct Application {
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub secrets: Vec<ClientSecretInfo>,
+    /// Where RP-initiated logout may return; empty: the redirect URIs.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -79,6 +81,7 @@ pub struct NewApplication {
     pub grant_types: Vec<GrantType>,
     /// Empty means the whole catalogue.
     pub scopes: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -93,4 +96,60 @@ pub struct ApplicationPatch {
     pub redirect_uris: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub scopes: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+}
+
+/// A resource server (RFC 8707): an API that access tokens are issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceServer {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub identifier: ResourceId,
+    /// The scopes it accepts.
+    pub scopes: ScopeSet,
+    pub token_format: TokenFormat,
+    /// Who may ask for it, unless `any_client`.
+    pub allowed_client_ids: Vec<ClientId>,
+    pub any_client: bool,
+    /// The application that introspects for it, if any.
+    pub introspection_client_id: Option<ClientId>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ResourceServer {
+    /// Whether `client_id` may ask for tokens for it.
+    pub fn admits(&self, client_id: &str) -> bool {
+        self.any_client || self.allowed_client_ids.iter().any(|c| c.as_str() == client_id)
+    }
+}
+
+/// Input of a resource server's registration, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct NewResourceServer {
+    pub owner_id: String,
+    pub name: String,
+    pub identifier: String,
+    /// Empty means the whole catalogue.
+    pub scopes: Vec<String>,
+    /// Empty means opaque.
+    pub token_format: String,
+    pub allowed_client_ids: Vec<String>,
+    pub any_client: bool,
+    /// Empty means none.
+    pub introspection_client_id: String,
+}
+
+/// A partial update of a resource server: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceServerPatch {
+    pub acting_owner_id: Option<String>,
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub token_format: Option<String>,
+    pub allowed_client_ids: Option<Vec<String>>,
+    pub any_client: Option<bool>,
+    /// Empty removes it.
+    pub introspection_client_id: Option<String>,
 }

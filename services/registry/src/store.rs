@@ -5,7 +5,7 @@ pub(crate) mod sql;
 use gatehouse_oauth::SecretHash;
 
 use crate::error::RegistryResult;
-use crate::model::{Application, ClientSecretInfo, User};
+use crate::model::{Application, ClientSecretInfo, ResourceServer, User};
 
 /// Persistent state of the registry. Each method is atomic: a write that
 /// touches several rows runs in one transaction.
@@ -51,4 +51,14 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     ) -> RegistryResult<Option<(Application, Vec<(String, SecretHash, Option<i64>)>)>>;
     /// Records a use of the secret.
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()>;
+
+    /// Inserts a resource server; `AlreadyExists` when its identifier is taken.
+    async fn insert_resource_server(&self, server: &ResourceServer) -> RegistryResult<()>;
+    async fn list_resource_servers(&self, owner_id: Option<&str>) -> RegistryResult<Vec<ResourceServer>>;
+    async fn resource_server(&self, id: &str) -> RegistryResult<Option<ResourceServer>>;
+    async fn resource_server_by_identifier(&self, identifier: &str) -> RegistryResult<Option<ResourceServer>>;
+    async fn resource_servers_introspected_by(&self, client_id: &str) -> RegistryResult<Vec<ResourceServer>>;
+    /// Writes every mutable field; `NotFound` when it is gone.
+    async fn update_resource_server(&self, server: &ResourceServer) -> RegistryResult<()>;
+    async fn delete_resource_server(&self, id: &str) -> RegistryResult<bool>;
 }

@@ -2,6 +2,7 @@
 //! and the rule, so that a caller can fix the input without guessing.
 
 use gatehouse_oauth::{ClientType, GrantType, RedirectUri, ScopeCatalogue, ScopeSet};
+use gatehouse_oauth::{ResourceId, TokenFormat};
 
 use crate::error::{RegistryError, RegistryResult};
 
@@ -89,21 +90,48 @@ pub(crate) fn web_url(field: &'static str, value: &str) -> RegistryResult<String
 }
 
 pub(crate) fn redirect_uris(values: &[String]) -> RegistryResult<Vec<RedirectUri>> {
-    if values.is_empty() || values.len() > MAX_REDIRECT_URIS {
+    if values.is_empty() {
         return Err(RegistryError::invalid("redirect_uris", format!("must list 1 to {MAX_REDIRECT_URIS} URIs")));
+    }
+    uri_list("redirect_uris", "redirect URI", values)
+}
+
+/// Post-logout redirect URIs: the redirect URIs' rules, and none at all allowed.
+pub(crate) fn post_logout_redirect_uris(values: &[String]) -> RegistryResult<Vec<RedirectUri>> {
+    uri_list("post_logout_redirect_uris", "post-logout redirect URI", values)
+}
+
+fn uri_list(field: &'static str, what: &str, values: &[String]) -> RegistryResult<Vec<RedirectUri>> {
+    if values.len() > MAX_REDIRECT_URIS {
+        return Err(RegistryError::invalid(field, format!("must list at most {MAX_REDIRECT_URIS} URIs")));
     }
     let mut out: Vec<RedirectUri> = Vec::with_capacity(values.len());
     // Errors name the URI by its place in the list, never by its text.
     for (n, value) in values.iter().enumerate().map(|(i, v)| (i + 1, v)) {
-        let uri = RedirectUri::parse(value)
-            .map_err(|rule| RegistryError::invalid("redirect_uris", format!("redirect URI {n} {rule}")))?;
+        let uri =
+            RedirectUri::parse(value).map_err(|rule| RegistryError::invalid(field, format!("{what} {n} {rule}")))?;
         if out.contains(&uri) {
-            return Err(RegistryError::invalid("redirect_uris", format!("redirect URI {n} is listed twice")));
+            return Err(RegistryError::invalid(field, format!("{what} {n} is listed twice")));
         }
         out.push(uri);
     }
     Ok(out)
 }
+
+/// A resource server's identifier (RFC 8707 §2).
+pub(crate) fn resource_identifier(value: &str) -> RegistryResult<ResourceId> {
+    ResourceId::parse(value).map_err(|rule| RegistryError::invalid("identifier", rule.to_string()))
+}
+
+pub(crate) fn token_format(value: &str) -> RegistryResult<TokenFormat> {
+    if value.is_empty() {
+        return Ok(TokenFormat::Opaque);
+    }
+    TokenFormat::parse(value).ok_or_else(|| RegistryError::invalid("token_format", "must be opaque or jwt"))
+}
+
+/// Most applications one resource server lists by name.
+pub(crate) const MAX_ALLOWED_CLIENTS: usize = 100;
 
 pub(crate) fn grant_types(values: &[GrantType], client_type: ClientType) -> RegistryResult<Vec<GrantType>> {
     let mut out: Vec<GrantType> = if values.is_empty() { GrantType::DEFAULT.to_vec() } else { values.to_vec() };

@@ -2,7 +2,7 @@
 //! services share: it speaks protobuf to the registry and domain types to
 //! its callers, so that no use case sees a wire message.
 
-use gatehouse_oauth::{ClientAuthentication, Password, RegisteredClient};
+use gatehouse_oauth::{ClientAuthentication, Password, RegisteredClient, Resource, ResourceId, ScopeSet, TokenFormat};
 use gatehouse_proto::pb::common::v1::{ScopeDescription, User};
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
@@ -100,9 +100,34 @@ impl RegistryClient {
             client_id: auth.client_id.clone(),
             client_secret: auth.secret.expose().to_owned(),
         };
-        let app = self.rpc().authenticate_client(request).await?.into_inner().application;
-        let app = app.ok_or_else(|| malformed("no application"))?;
-        RegisteredClient::try_from(&app).map_err(malformed)
+        let response = self.rpc().authenticate_client(request).await?.into_inner();
+        let app = response.application.ok_or_else(|| malformed("no application"))?;
+        let mut client = RegisteredClient::try_from(&app).map_err(malformed)?;
+        client.introspects_for = response.introspects_for;
+        Ok(client)
+    }
+
+    /// The resource servers `client_id` asks for (RFC 8707), in order. A
+    /// refusal is the registry's status: `INVALID_ARGUMENT` with `invalid_target`.
+    pub async fn resolve_resources(&self, client_id: &str, resources: &[ResourceId]) -> Result<Vec<Resource>, Status> {
+        if resources.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = pb::ResolveResourcesRequest {
+            client_id: client_id.to_owned(),
+            identifiers: resources.iter().map(|r| r.as_str().to_owned()).collect(),
+        };
+        let servers = self.rpc().resolve_resources(request).await?.into_inner().resource_servers;
+        servers
+            .into_iter()
+            .map(|server| {
+                Ok(Resource {
+                    id: ResourceId::from_stored(server.identifier),
+                    scopes: ScopeSet::parse(&server.scopes.join(" ")).map_err(|_| malformed("a resource's scopes"))?,
+                    format: TokenFormat::parse(&server.token_format).ok_or_else(|| malformed("a token format"))?,
+                })
+            })
+            .collect()
     }
 
     /// The application, or `None` when it does not exist.

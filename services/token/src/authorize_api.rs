@@ -30,9 +30,18 @@ impl TokenService {
         // With required scopes, an inactive token or a missing scope is an error, never `None`.
         let required: Vec<String> =
             if required_scopes.is_empty() { vec!["user".to_owned()] } else { required_scopes.to_vec() };
-        let Some(active) = self.introspect(token, None, &required, address).await? else {
+        let Some(active) = self.introspect(token, None, &required, None, address).await? else {
             return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid").into());
         };
+        // A token for a resource server is for that resource only (RFC 8707
+        // §1): Gatehouse's own API accepts the tokens that name no resource.
+        if !active.audience.is_empty() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "this token is for another resource server (its audience), not Gatehouse's API",
+            )
+            .into());
+        }
         if active.user_id.is_empty() {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidToken,

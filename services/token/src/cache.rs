@@ -91,6 +91,9 @@ pub(crate) struct ActiveToken {
     pub(crate) scopes: Vec<String>,
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
+    /// The resources it is for (entries written before it existed read none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) audience: Vec<String>,
     /// When SQL last said this token is active (service clock, seconds).
     /// Entries written before this field existed read 0: checked at once.
     #[serde(default)]
@@ -116,6 +119,7 @@ impl ActiveToken {
             scopes: record.scopes.clone(),
             issued_at: record.issued_at,
             expires_at: record.expires_at,
+            audience: record.audience.clone(),
             checked_at,
         }
     }

@@ -38,6 +38,8 @@ pub(crate) struct RedeemedCode {
     pub(crate) auth_time: i64,
     /// The authorization request's OpenID Connect `nonce`, for the ID token.
     pub(crate) nonce: Option<String>,
+    /// The RFC 8707 resources the authorization request named.
+    pub(crate) resources: Vec<String>,
 }
 
 /// What RedeemCode answered.
@@ -163,6 +165,16 @@ impl Clients {
         self.registry.user(id).await.map_err(|status| upstream("registry", status))
     }
 
+    /// The resource servers `client_id` asks for, as the registry describes
+    /// them now; `invalid_target` when one is unknown or not admitted.
+    pub(crate) async fn resources(
+        &self,
+        client_id: &str,
+        resources: &[gatehouse_oauth::ResourceId],
+    ) -> TokenResult<Vec<gatehouse_oauth::Resource>> {
+        self.registry.resolve_resources(client_id, resources).await.map_err(|status| upstream("registry", status))
+    }
+
     /// The scope catalogue (for the scopes of personal access tokens).
     pub(crate) async fn catalogue(&self) -> TokenResult<Arc<gatehouse_oauth::ScopeCatalogue>> {
         self.catalogue
@@ -203,6 +215,7 @@ impl Clients {
             auth_time: granted.auth_time,
             // A device has no authorization request to carry a nonce.
             nonce: None,
+            resources: Vec::new(),
         })
     }
 
@@ -251,6 +264,7 @@ impl Clients {
                     scopes: granted.scopes,
                     auth_time: granted.auth_time,
                     nonce: Some(granted.nonce).filter(|n| !n.is_empty()),
+                    resources: granted.resources,
                 }))
             }
             Err(status) => {

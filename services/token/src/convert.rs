@@ -42,6 +42,7 @@ pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectRespon
             username: active.username,
             expires_at: active.expires_at,
             issued_at: active.issued_at,
+            audience: active.audience,
         },
     }
 }

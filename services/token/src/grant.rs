@@ -18,13 +18,15 @@ impl TokenService {
     /// Runs the grant of an authenticated client that is allowed it.
     pub(crate) async fn grant(&self, client: &Client, request: TokenRequest) -> TokenResult<Minted> {
         match request {
-            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-                self.authorization_code(client, code, redirect_uri, code_verifier).await
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
+                self.authorization_code(client, code, redirect_uri, code_verifier, resources).await
             }
-            TokenRequest::RefreshToken { refresh_token, scope } => {
-                self.refresh_token(client, &refresh_token, scope.as_ref()).await
+            TokenRequest::RefreshToken { refresh_token, scope, resources } => {
+                self.refresh_token(client, &refresh_token, scope.as_ref(), resources).await
             }
-            TokenRequest::ClientCredentials { scope } => self.client_credentials(client, scope.as_ref()).await,
+            TokenRequest::ClientCredentials { scope, resources } => {
+                self.client_credentials(client, scope.as_ref(), resources).await
+            }
             TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code).await,
         }
     }

@@ -33,7 +33,9 @@ impl TokenServiceRpc for TokenGrpc {
     async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {
         let request = request.into_inner();
         let client = presented(request.client);
-        let active = self.service.introspect(&request.token, client.as_ref(), &request.required_scopes, "").await?;
+        let audience = Some(request.audience.as_str()).filter(|a| !a.is_empty());
+        let active =
+            self.service.introspect(&request.token, client.as_ref(), &request.required_scopes, audience, "").await?;
         Ok(Response::new(introspection(active)))
     }
 
@@ -44,7 +46,9 @@ impl TokenServiceRpc for TokenGrpc {
         let mut results = Vec::new();
         for item in request.into_inner().requests {
             let client = presented(item.client);
-            let active = self.service.introspect_in_batch(&item.token, client.as_ref(), &item.required_scopes).await?;
+            let audience = Some(item.audience.as_str()).filter(|a| !a.is_empty());
+            let active =
+                self.service.introspect_in_batch(&item.token, client.as_ref(), &item.required_scopes, audience).await?;
             results.push(introspection(active));
         }
         Ok(Response::new(pb::BatchIntrospectResponse { results }))
@@ -135,6 +139,7 @@ impl TokenServiceRpc for TokenGrpc {
         Ok(Response::new(pb::GetJwksResponse {
             jwks: self.service.inner.keys.jwks().to_string(),
             max_age: i64::try_from(crate::keys::JWKS_MAX_AGE.as_secs()).unwrap_or(0),
+            issuer: self.service.config().issuer.clone(),
         }))
     }
 

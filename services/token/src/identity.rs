@@ -149,6 +149,11 @@ impl TokenService {
             field: "id_token_hint",
             rule: "is not an ID token this server issued".to_owned(),
         };
+        // A JWT access token is signed by the same keys: never a hint.
+        let typ = jsonwebtoken::decode_header(hint).ok().and_then(|h| h.typ);
+        if typ.as_deref() == Some(crate::issue::ACCESS_TOKEN_TYP) {
+            return Err(invalid());
+        }
         let hint: Hint = self.inner.keys.verify(hint).ok_or_else(invalid)?;
         if hint.iss != self.config().issuer {
             return Err(invalid());
@@ -166,7 +171,8 @@ impl TokenService {
     /// `insufficient_scope`.
     pub(crate) async fn user_info(&self, token: &str) -> TokenResult<StandardClaims> {
         let invalid = || OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid");
-        let active = self.introspect(token, None, &[], "").await?;
+        // Any audience: the `openid` scope is what UserInfo asks of a token.
+        let active = self.introspect(token, None, &[], None, "").await?;
         // A user's access token (or personal token): never a refresh token, nor an application's own.
         let Some(active) = active.filter(|a| !a.user_id.is_empty() && a.kind() != TokenKind::Refresh) else {
             return Err(invalid().into());

@@ -71,24 +71,28 @@ impl TokenService {
         token: &str,
         client: Option<&Presented>,
         required_scopes: &[String],
+        audience: Option<&str>,
     ) -> TokenResult<Option<ActiveToken>> {
-        match self.introspect(token, client, required_scopes, "").await {
+        match self.introspect(token, client, required_scopes, audience, "").await {
             Err(crate::error::TokenError::OAuth(_)) => Ok(None),
             other => other,
         }
     }
 
     /// Introspection with the options of the RPC: with `client`, only that
-    /// client's tokens are active (the HTTP endpoint); with `required_scopes`,
-    /// an inactive token is `invalid_token` and a missing scope `insufficient_scope`.
+    /// client's tokens, and those for the resource servers it introspects
+    /// for, are active (the HTTP endpoint); with `audience`, only tokens
+    /// meant for that resource; with `required_scopes`, an inactive token is
+    /// `invalid_token` and a missing scope `insufficient_scope`.
     pub(crate) async fn introspect(
         &self,
         token: &str,
         client: Option<&Presented>,
         required_scopes: &[String],
+        audience: Option<&str>,
         address: &str,
     ) -> TokenResult<Option<ActiveToken>> {
-        let active = self.introspect_rules(token, client, required_scopes).await?;
+        let active = self.introspect_rules(token, client, required_scopes, audience).await?;
         if active.as_ref().is_some_and(|a| a.kind() == TokenKind::Personal) {
             // A personal access token's "last used" (time, and where from when known).
             self.personal_token_used(token, address).await;
@@ -101,6 +105,7 @@ impl TokenService {
         token: &str,
         client: Option<&Presented>,
         required_scopes: &[String],
+        audience: Option<&str>,
     ) -> TokenResult<Option<ActiveToken>> {
         let caller = match client {
             Some(credentials) => {
@@ -125,7 +130,15 @@ impl TokenService {
         {
             self.unknown_token(caller.client_id.as_str()).await?;
         }
-        let active = active.filter(|a| caller.as_ref().is_none_or(|c| c.client_id.as_str() == a.client_id));
+        // RFC 7662 §2.1: a client sees its own tokens; a resource server
+        // (through the application it introspects with) the tokens meant for it.
+        let active = active.filter(|a| {
+            caller.as_ref().is_none_or(|c| {
+                c.client_id.as_str() == a.client_id || a.audience.iter().any(|aud| c.introspects_for.contains(aud))
+            })
+        });
+        // A token for other resources is not one this resource may accept (RFC 8707 §1, RFC 9068 §4).
+        let active = active.filter(|a| audience.is_none_or(|wanted| a.audience.iter().any(|aud| aud == wanted)));
         let result = if active.is_some() { "active" } else { "inactive" };
         metrics().introspections.get_or_create(&ResultLabels { result }).inc();
         if required_scopes.is_empty() {

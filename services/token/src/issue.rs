@@ -2,8 +2,10 @@
 //! client_credentials request issued, plus its refresh rotations).
 
 use gatehouse_oauth::token::TokenKind;
-use gatehouse_oauth::{AccessToken, RefreshToken, SecretHash};
+use gatehouse_oauth::{AccessToken, RefreshToken, Resource, ResourceId, SecretHash, TokenFormat, resource};
+use serde::Serialize;
 
+use crate::error::TokenResult;
 use crate::service::TokenService;
 use crate::store::TokenRecord;
 
@@ -17,7 +19,32 @@ pub(crate) struct Family {
     pub(crate) username: String,
     /// When the user signed in for this grant; None for application tokens.
     pub(crate) auth_time: Option<i64>,
+    /// The resource servers (RFC 8707) the grant was made for: what its
+    /// refresh token keeps, and what a later request may narrow to.
+    pub(crate) resources: Vec<String>,
+    /// The resource servers this access token is for (its `aud`), each as
+    /// the registry described it just now: within `resources`.
+    pub(crate) audience: Vec<Resource>,
 }
+
+/// The claims of a JWT access token (RFC 9068 §2.2).
+#[derive(Debug, Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    /// The user's id, or the client's for an application's own token (§2.2).
+    sub: &'a str,
+    aud: Vec<&'a str>,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: &'a str,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+}
+
+/// RFC 9068 §2.1: the `typ` that tells an access token from an ID token.
+pub(crate) const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Tokens just minted: the clear texts (returned once, never printed) and
 /// their records.
@@ -47,6 +74,13 @@ impl TokenService {
         now: i64,
         ttl: std::time::Duration,
     ) -> TokenRecord {
+        // An access token's audience is its resources; a refresh token
+        // keeps the grant's, to narrow from at the next refresh.
+        let audience = if kind == TokenKind::Refresh {
+            family.resources.clone()
+        } else {
+            family.audience.iter().map(|r| r.id.as_str().to_owned()).collect()
+        };
         TokenRecord {
             hash: SecretHash::of(token).as_str().to_owned(),
             kind,
@@ -61,14 +95,26 @@ impl TokenService {
             revoked: false,
             rotated: false,
             auth_time: family.auth_time,
+            audience,
         }
     }
 
     /// An access token with `access_scopes` and, when `refresh_scopes` is
-    /// given, a refresh token carrying the grant's full scope.
-    pub(crate) fn mint(&self, family: &Family, access_scopes: &[String], refresh_scopes: Option<&[String]>) -> Minted {
+    /// given, a refresh token carrying the grant's full scope. The access
+    /// token is for the family's audience, a JWT when one of its resources
+    /// asked for them; its scope is what those resources accept.
+    pub(crate) fn mint(
+        &self,
+        family: &Family,
+        access_scopes: &[String],
+        refresh_scopes: Option<&[String]>,
+    ) -> TokenResult<Minted> {
         let now = self.now();
-        let access_token = TokenKind::Access.generate();
+        let access_scopes = &resource::scope_for(access_scopes, &family.audience);
+        let access_token = match resource::format_for(&family.audience) {
+            TokenFormat::Opaque => TokenKind::Access.generate(),
+            TokenFormat::Jwt => self.jwt_access_token(family, access_scopes, now)?,
+        };
         let mut records =
             vec![self.record(TokenKind::Access, &access_token, family, access_scopes, now, self.config().access_ttl)];
         let refresh_token = refresh_scopes.map(|scopes| {
@@ -76,13 +122,48 @@ impl TokenService {
             records.push(self.record(TokenKind::Refresh, &token, family, scopes, now, self.config().refresh_ttl));
             token
         });
-        Minted {
+        Ok(Minted {
             access_token: AccessToken::new(access_token),
             refresh_token: refresh_token.map(RefreshToken::new),
             expires_in: seconds(self.config().access_ttl),
             scopes: access_scopes.to_vec(),
             records,
             id_token: None,
-        }
+        })
+    }
+
+    /// The audience of an access token: `requested` narrowed from what the
+    /// grant holds (RFC 8707 §2.2: never wider), each resource described by
+    /// the registry now (a resource deleted since, or no longer open to the
+    /// client, is `invalid_target`).
+    pub(crate) async fn audience(
+        &self,
+        client_id: &str,
+        requested: Vec<ResourceId>,
+        granted: &[String],
+    ) -> TokenResult<Vec<Resource>> {
+        let granted: Vec<ResourceId> = granted.iter().cloned().map(ResourceId::from_stored).collect();
+        let ids = resource::narrow(requested, &granted)?;
+        self.inner.clients.resources(client_id, &ids).await
+    }
+
+    /// A JWT access token (RFC 9068), RS256 (its §4 requires it of every
+    /// verifier). It is stored by hash like an opaque one: introspection
+    /// and revocation treat both alike, and a revoked JWT is inactive.
+    fn jwt_access_token(&self, family: &Family, scopes: &[String], now: i64) -> TokenResult<String> {
+        let config = self.config();
+        let sub = if family.user_id.is_empty() { &family.client_id } else { &family.user_id };
+        let claims = AccessTokenClaims {
+            iss: &config.issuer,
+            sub,
+            aud: family.audience.iter().map(|r| r.id.as_str()).collect(),
+            exp: now.saturating_add(seconds(config.access_ttl)),
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: &family.client_id,
+            scope: scopes.join(" "),
+            auth_time: family.auth_time,
+        };
+        self.inner.keys.sign(crate::identity::ID_TOKEN_ALG, ACCESS_TOKEN_TYP, &claims)
     }
 }

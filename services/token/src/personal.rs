@@ -91,6 +91,9 @@ impl TokenService {
             user_id: user_id.to_owned(),
             username: username.to_owned(),
             auth_time: None,
+            // Personal tokens are for Gatehouse's own API: no audience.
+            resources: Vec::new(),
+            audience: Vec::new(),
         };
         let scopes = scopes.to_strings();
         let (token, record) = self.personal_token(&family, &scopes, ttl);
@@ -143,6 +146,9 @@ impl TokenService {
             user_id: user_id.to_owned(),
             username,
             auth_time: None,
+            // Personal tokens are for Gatehouse's own API: no audience.
+            resources: Vec::new(),
+            audience: Vec::new(),
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;

@@ -31,6 +31,10 @@ pub(crate) struct TokenRecord {
     /// a refreshed ID token repeats the original login's time (Core §12.2).
     /// None for application tokens and rows written before it existed.
     pub(crate) auth_time: Option<i64>,
+    /// RFC 8707 resource identifiers: an access token's audience; for a
+    /// refresh token, the grant's resources (what a refresh may narrow to).
+    /// Empty: no resource was named (Gatehouse's own API and UserInfo).
+    pub(crate) audience: Vec<String>,
 }
 
 /// A token that a revocation just switched off: what the cache must tombstone.

@@ -2,6 +2,7 @@
 //! services can share one database (the embedded default) without clashing.
 
 mod m20261126_000001_create_registry_tables;
+mod m20261203_000001_resource_servers;
 
 use sea_orm_migration::prelude::*;
 
@@ -12,7 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_registry_tables::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_registry_tables::Migration),
+            Box::new(m20261203_000001_resource_servers::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

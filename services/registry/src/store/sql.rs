@@ -2,7 +2,9 @@
 
 mod entity;
 
-use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, Scope, ScopeSet, SecretHash};
+use gatehouse_oauth::{
+    ClientId, ClientType, GrantType, RedirectUri, ResourceId, Scope, ScopeSet, SecretHash, TokenFormat,
+};
 use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -10,9 +12,9 @@ use sea_orm::{
     SqlErr, TransactionTrait,
 };
 
-use self::entity::{application, client_secret, user};
+use self::entity::{application, client_secret, resource_server, user};
 use crate::error::{RegistryError, RegistryResult};
-use crate::model::{Application, ClientSecretInfo, User};
+use crate::model::{Application, ClientSecretInfo, ResourceServer, User};
 use crate::store::RegistryStore;
 
 /// Registry tables in a SQL database.
@@ -62,6 +64,8 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
     let grants: Vec<String> =
         serde_json::from_str(&row.grant_types).map_err(|_| corrupt("grant_types", &row.client_id))?;
     let scopes: Vec<String> = serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes", &row.client_id))?;
+    let post_logout: Vec<String> = serde_json::from_str(&row.post_logout_redirect_uris)
+        .map_err(|_| corrupt("post_logout_redirect_uris", &row.client_id))?;
     let grant_types = grants
         .iter()
         .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant_types", &row.client_id)))
@@ -84,6 +88,7 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
         grant_types,
         scopes: ScopeSet::from_scopes(scopes),
         secrets: secrets.into_iter().map(secret_from_row).collect(),
+        post_logout_redirect_uris: post_logout.into_iter().map(RedirectUri::from_stored).collect(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -101,8 +106,63 @@ fn application_row(app: &Application) -> application::ActiveModel {
         client_type: Set(app.client_type.as_str().to_owned()),
         grant_types: Set(to_json(&app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>())),
         scopes: Set(to_json(&app.scopes.to_strings())),
+        post_logout_redirect_uris: Set(to_json(
+            &app.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        )),
         created_at: Set(app.created_at),
         updated_at: Set(app.updated_at),
+    }
+}
+
+fn resource_server_from_row(row: resource_server::Model) -> RegistryResult<ResourceServer> {
+    let corrupt =
+        |what: &str| RegistryError::Storage(DbErr::Custom(format!("corrupt {what} of resource server {}", row.id)));
+    let scopes: Vec<String> = serde_json::from_str(&row.scopes).map_err(|_| corrupt("scopes"))?;
+    let scopes =
+        scopes.iter().map(|s| Scope::parse(s).ok_or_else(|| corrupt("scopes"))).collect::<RegistryResult<Vec<_>>>()?;
+    let clients: Vec<String> =
+        serde_json::from_str(&row.allowed_client_ids).map_err(|_| corrupt("allowed_client_ids"))?;
+    let clients = clients
+        .iter()
+        .map(|c| ClientId::parse(c).ok_or_else(|| corrupt("allowed_client_ids")))
+        .collect::<RegistryResult<_>>()?;
+    let token_format = TokenFormat::parse(&row.token_format).ok_or_else(|| corrupt("token_format"))?;
+    let introspector = match row.introspection_client_id.as_str() {
+        "" => None,
+        id => Some(ClientId::parse(id).ok_or_else(|| corrupt("introspection_client_id"))?),
+    };
+    Ok(ResourceServer {
+        id: row.id,
+        owner_id: row.owner_id,
+        name: row.name,
+        identifier: ResourceId::from_stored(row.identifier),
+        scopes: ScopeSet::from_scopes(scopes),
+        token_format,
+        allowed_client_ids: clients,
+        any_client: row.any_client,
+        introspection_client_id: introspector,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn resource_server_row(server: &ResourceServer) -> resource_server::ActiveModel {
+    resource_server::ActiveModel {
+        id: Set(server.id.clone()),
+        owner_id: Set(server.owner_id.clone()),
+        name: Set(server.name.clone()),
+        identifier: Set(server.identifier.as_str().to_owned()),
+        scopes: Set(to_json(&server.scopes.to_strings())),
+        token_format: Set(server.token_format.as_str().to_owned()),
+        allowed_client_ids: Set(to_json(&server.allowed_client_ids.iter().map(ClientId::as_str).collect::<Vec<_>>())),
+        any_client: Set(server.any_client),
+        introspection_client_id: Set(server
+            .introspection_client_id
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default()),
+        created_at: Set(server.created_at),
+        updated_at: Set(server.updated_at),
     }
 }
 
@@ -300,5 +360,66 @@ impl RegistryStore for SqlRegistryStore {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+
+    async fn insert_resource_server(&self, server: &ResourceServer) -> RegistryResult<()> {
+        match resource_server::Entity::insert(resource_server_row(server)).exec_without_returning(&self.db).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_unique_violation(&error) => Err(RegistryError::AlreadyExists(
+                "a resource server with this identifier is already registered".to_owned(),
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn list_resource_servers(&self, owner_id: Option<&str>) -> RegistryResult<Vec<ResourceServer>> {
+        let mut query = resource_server::Entity::find();
+        if let Some(owner_id) = owner_id {
+            query = query.filter(resource_server::Column::OwnerId.eq(owner_id));
+        }
+        let rows = query
+            .order_by_asc(resource_server::Column::CreatedAt)
+            .order_by_asc(resource_server::Column::Id)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(resource_server_from_row).collect()
+    }
+
+    async fn resource_server(&self, id: &str) -> RegistryResult<Option<ResourceServer>> {
+        unique(resource_server::Entity::find_by_id(id.to_owned()), &self.db)
+            .await?
+            .map(resource_server_from_row)
+            .transpose()
+    }
+
+    async fn resource_server_by_identifier(&self, identifier: &str) -> RegistryResult<Option<ResourceServer>> {
+        let query = resource_server::Entity::find().filter(resource_server::Column::Identifier.eq(identifier));
+        unique(query, &self.db).await?.map(resource_server_from_row).transpose()
+    }
+
+    async fn resource_servers_introspected_by(&self, client_id: &str) -> RegistryResult<Vec<ResourceServer>> {
+        let rows = resource_server::Entity::find()
+            .filter(resource_server::Column::IntrospectionClientId.eq(client_id))
+            .order_by_asc(resource_server::Column::Id)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(resource_server_from_row).collect()
+    }
+
+    async fn update_resource_server(&self, server: &ResourceServer) -> RegistryResult<()> {
+        let result = resource_server::Entity::update_many()
+            .set(resource_server_row(server))
+            .filter(resource_server::Column::Id.eq(server.id.as_str()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(RegistryError::NotFound(format!("resource server {:?} not found", server.id)));
+        }
+        Ok(())
+    }
+
+    async fn delete_resource_server(&self, id: &str) -> RegistryResult<bool> {
+        let deleted = resource_server::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
     }
 }

@@ -1,7 +1,7 @@
 //! `authorization_code` (RFC 6749 §4.1.3): the code is redeemed by the
 //! authorization service, which checks client, redirect URI and PKCE.
 
-use gatehouse_oauth::{AuthorizationCode, CodeVerifier, GrantType, OAuthError};
+use gatehouse_oauth::{AuthorizationCode, CodeVerifier, GrantType, OAuthError, ResourceId};
 
 use super::family_id;
 use crate::clients::{Client, Redeemed};
@@ -17,6 +17,7 @@ impl TokenService {
         code: AuthorizationCode,
         redirect_uri: Option<String>,
         code_verifier: Option<CodeVerifier>,
+        resources: Vec<ResourceId>,
     ) -> TokenResult<Minted> {
         // Read before the code is redeemed: a revocation of the grant that
         // records itself after this point is found once the tokens are stored.
@@ -40,29 +41,37 @@ impl TokenService {
             }
         };
         let code_id = granted.code_id;
-        let family = Family {
+        let mut family = Family {
             id: family_id(),
             code_id: Some(code_id.clone()),
             client_id: client.client_id.as_str().to_owned(),
             user_id: granted.user_id,
             username: granted.username,
             auth_time: Some(granted.auth_time),
+            resources: granted.resources,
+            audience: Vec::new(),
         };
         let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
-        let mut minted = self.mint(&family, &granted.scopes, refresh);
         // Nothing is stored yet: a failure here gives the code back, so the
-        // client's retry is a redemption, not a replay.
+        // client's retry is a redemption, not a replay (a wrong `resource`
+        // too: the code's client proved PKCE and may ask again correctly).
         let stored = async {
+            family.audience = self.audience(&family.client_id, resources, &family.resources).await?;
+            let mut minted = self.mint(&family, &granted.scopes, refresh)?;
             minted.id_token =
                 self.id_token(&family, &granted.scopes, granted.nonce.as_deref(), &minted.access_token).await?;
             self.before_commit()?;
-            self.inner.store.insert(&minted.records).await
+            self.inner.store.insert(&minted.records).await?;
+            Ok(minted)
         }
         .await;
-        if let Err(error) = stored {
-            self.inner.clients.restore(&code, client.client_id.as_str()).await;
-            return Err(error);
-        }
+        let minted = match stored {
+            Ok(minted) => minted,
+            Err(error) => {
+                self.inner.clients.restore(&code, client.client_id.as_str()).await;
+                return Err(error);
+            }
+        };
         // A replay that came in while these tokens were being stored may
         // have revoked by code before they existed: it marked the code first,
         // so the mark is visible now, and the tokens are revoked here. The

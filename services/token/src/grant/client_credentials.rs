@@ -2,7 +2,7 @@
 //! no refresh token.
 
 use gatehouse_oauth::grant::narrow;
-use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode, ScopeSet};
+use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode, ResourceId, ScopeSet};
 
 use super::family_id;
 use crate::clients::Client;
@@ -11,7 +11,12 @@ use crate::issue::{Family, Minted};
 use crate::service::TokenService;
 
 impl TokenService {
-    pub(crate) async fn client_credentials(&self, client: &Client, scope: Option<&ScopeSet>) -> TokenResult<Minted> {
+    pub(crate) async fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&ScopeSet>,
+        resources: Vec<ResourceId>,
+    ) -> TokenResult<Minted> {
         if client.client_type != ClientType::Confidential {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
@@ -20,6 +25,8 @@ impl TokenService {
             .into());
         }
         let scopes = narrow(scope, &client.scopes)?.to_strings();
+        // No grant to narrow from: what the registry admits for the client.
+        let audience = self.inner.clients.resources(client.client_id.as_str(), &resources).await?;
         let family = Family {
             id: family_id(),
             code_id: None,
@@ -27,8 +34,10 @@ impl TokenService {
             user_id: String::new(),
             username: String::new(),
             auth_time: None,
+            resources: resources.into_iter().map(ResourceId::into_string).collect(),
+            audience,
         };
-        let minted = self.mint(&family, &scopes, None);
+        let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;
         self.inner.store.insert(&minted.records).await?;
         // No user, so no grant: only the application's deletion can race it,

@@ -24,9 +24,12 @@ impl TokenService {
             user_id: granted.user_id,
             username: granted.username,
             auth_time: Some(granted.auth_time),
+            // The device authorization request takes no `resource` (yet).
+            resources: Vec::new(),
+            audience: Vec::new(),
         };
         let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
-        let mut minted = self.mint(&family, &granted.scopes, refresh);
+        let mut minted = self.mint(&family, &granted.scopes, refresh)?;
         minted.id_token = self.id_token(&family, &granted.scopes, None, &minted.access_token).await?;
         // The device code is spent: a failure to store is a 503 and the
         // device starts over (RFC 8628 has no retry of a consumed code).

@@ -3,7 +3,7 @@
 
 use gatehouse_oauth::grant::narrow;
 use gatehouse_oauth::token::TokenKind;
-use gatehouse_oauth::{OAuthError, RefreshToken, Scope, ScopeSet};
+use gatehouse_oauth::{OAuthError, RefreshToken, ResourceId, Scope, ScopeSet};
 
 use crate::clients::Client;
 use crate::error::TokenResult;
@@ -21,6 +21,7 @@ impl TokenService {
         client: &Client,
         refresh_token: &RefreshToken,
         scope: Option<&ScopeSet>,
+        resources: Vec<ResourceId>,
     ) -> TokenResult<Minted> {
         if TokenKind::of(refresh_token.expose()) != Some(TokenKind::Refresh) {
             return Err(invalid().into());
@@ -38,16 +39,20 @@ impl TokenService {
         }
         let granted = ScopeSet::from_scopes(old.scopes.iter().filter_map(|s| Scope::parse(s)));
         let access_scopes = narrow(scope, &granted)?.to_strings();
-        let family = Family {
+        let mut family = Family {
             id: old.family_id.clone(),
             code_id: old.code_id.clone(),
             client_id: old.client_id.clone(),
             user_id: old.user_id.clone(),
             username: old.username.clone(),
             auth_time: old.auth_time,
+            resources: old.audience.clone(),
+            audience: Vec::new(),
         };
-        // The new refresh token keeps the grant's full scope; only the access token narrows.
-        let mut minted = self.mint(&family, &access_scopes, Some(&old.scopes));
+        // The new refresh token keeps the grant's full scope and resources;
+        // only the access token narrows.
+        family.audience = self.audience(&family.client_id, resources, &family.resources).await?;
+        let mut minted = self.mint(&family, &access_scopes, Some(&old.scopes))?;
         // A new ID token with the same iss, sub, aud and the original
         // auth_time, and no nonce (Core §12.2).
         minted.id_token = self.id_token(&family, &access_scopes, None, &minted.access_token).await?;

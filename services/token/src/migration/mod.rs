@@ -5,6 +5,7 @@ mod m20261201_000001_revocations;
 mod m20261201_000002_personal_tokens;
 mod m20261202_000001_signing_keys;
 mod m20261202_000002_token_auth_time;
+mod m20261203_000001_token_audience;
 
 use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_personal_tokens::Migration),
             Box::new(m20261202_000001_signing_keys::Migration),
             Box::new(m20261202_000002_token_auth_time::Migration),
+            Box::new(m20261203_000001_token_audience::Migration),
         ]
     }
 

@@ -124,6 +124,8 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         rotated_at: Set(None),
         rotated_to: Set(None),
         auth_time: Set(record.auth_time),
+        audience: Set((!record.audience.is_empty())
+            .then(|| serde_json::to_string(&record.audience).unwrap_or_else(|_| "[]".to_owned()))),
     }
 }
 
@@ -223,6 +225,7 @@ fn record(model: token::Model) -> TokenRecord {
         revoked: model.revoked_at.is_some(),
         rotated: model.rotated_at.is_some(),
         auth_time: model.auth_time,
+        audience: model.audience.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
     }
 }
 
@@ -549,6 +552,7 @@ mod tests {
             revoked: false,
             rotated: false,
             auth_time: None,
+            audience: Vec::new(),
         }
     }
 

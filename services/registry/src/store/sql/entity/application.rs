@@ -17,6 +17,8 @@ pub struct Model {
     pub grant_types: String,
     /// JSON array of scope strings.
     pub scopes: String,
+    /// JSON array of strings.
+    pub post_logout_redirect_uris: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

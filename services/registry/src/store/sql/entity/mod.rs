@@ -3,4 +3,5 @@
 
 pub(crate) mod application;
 pub(crate) mod client_secret;
+pub(crate) mod resource_server;
 pub(crate) mod user;

@@ -24,6 +24,8 @@ pub struct Model {
     pub rotated_to: Option<String>,
     /// OpenID Connect `auth_time` of the grant's login (unix seconds).
     pub auth_time: Option<i64>,
+    /// JSON array of resource identifiers; NULL when none.
+    pub audience: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

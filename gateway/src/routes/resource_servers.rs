@@ -1,0 +1,209 @@
+//! Resource servers (RFC 8707) over HTTP: the account page and the REST API
+//! (in the seed's envelope). The registry owns them; this translates.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use gatehouse_proto::pb::registry::v1 as pb;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::api::ApiCaller;
+use super::extract::{FormPost, PageUser};
+use crate::AppState;
+use crate::error::GatewayError;
+use crate::i18n::Lang;
+use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::json::resource_server as server_json;
+use crate::render::{envelope, pages, redirect};
+use crate::session::Session;
+
+type Result<T> = std::result::Result<T, GatewayError>;
+
+async fn list(state: &AppState, owner_id: &str) -> Result<Vec<pb::ResourceServer>> {
+    let request = pb::ListResourceServersRequest { owner_id: owner_id.to_owned() };
+    Ok(state.clients.registry().list_resource_servers(request).await?.into_inner().resource_servers)
+}
+
+fn server(response: pb::ResourceServerResponse) -> Result<pb::ResourceServer> {
+    response.resource_server.ok_or_else(|| GatewayError::not_found("resource server not found"))
+}
+
+async fn delete(state: &AppState, owner_id: &str, id: &str) -> Result<()> {
+    let request = pb::DeleteResourceServerRequest { id: id.to_owned(), acting_owner_id: owner_id.to_owned() };
+    state.clients.registry().delete_resource_server(request).await?;
+    Ok(())
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+// ---- the account page ----
+
+async fn servers_page(
+    state: &AppState,
+    lang: Lang,
+    session: &Session,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let servers = match list(state, &session.user.id).await {
+        Ok(servers) => servers,
+        Err(error) => return error_page(lang, &error),
+    };
+    let body = pages::resource_servers(lang, &session.csrf_token, &servers, error);
+    respond(status, page(lang, lang.t("Resource servers", "资源服务器"), Some(Viewer { user: &session.user }), &body))
+}
+
+pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+    servers_page(&state, lang, &session, StatusCode::OK, None).await
+}
+
+pub(crate) async fn page_create(State(state): State<AppState>, FormPost { session, lang, form }: FormPost) -> Response {
+    let request = pb::CreateResourceServerRequest {
+        owner_id: session.user.id.clone(),
+        name: form.text("name"),
+        identifier: form.text("identifier").trim().to_owned(),
+        scopes: words(&form.text("scopes")),
+        token_format: form.text("token_format"),
+        allowed_client_ids: words(&form.text("allowed_client_ids")),
+        any_client: form.get("any_client") == Some("1"),
+        introspection_client_id: form.text("introspection_client_id").trim().to_owned(),
+    };
+    match state.clients.registry().create_resource_server(request).await.map_err(GatewayError::from) {
+        Ok(_) => redirect("/account/resource-servers"),
+        Err(error)
+            if matches!(
+                error.code,
+                gatehouse_proto::ErrorCode::InvalidArgument | gatehouse_proto::ErrorCode::AlreadyExists
+            ) =>
+        {
+            servers_page(&state, lang, &session, error.http_status(), Some(&error.message)).await
+        }
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+pub(crate) async fn page_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FormPost { session, lang, .. }: FormPost,
+) -> Response {
+    match delete(&state, &session.user.id, &id).await {
+        Ok(()) => redirect("/account/resource-servers"),
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+// ---- the REST API ----
+
+/// The JSON body of a create or update call; on update, absent fields stay.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerBody {
+    name: Option<String>,
+    identifier: Option<String>,
+    scopes: Option<Vec<String>>,
+    token_format: Option<String>,
+    allowed_client_ids: Option<Vec<String>>,
+    any_client: Option<bool>,
+    /// `null` or `""` removes it on update.
+    #[serde(default, deserialize_with = "nullable")]
+    introspection_client_id: Option<Option<String>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn nullable<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+fn body(bytes: &Bytes) -> Result<ServerBody> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+}
+
+fn answer(result: Result<pb::ResourceServer>, status: StatusCode) -> Response {
+    match result {
+        Ok(server) => envelope::ok_with(status, server_json(&server)),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
+    match list(&state, &user_id).await {
+        Ok(servers) => envelope::ok(Value::Array(servers.iter().map(server_json).collect())),
+        Err(error) => envelope::error(&error),
+    }
+}
+
+pub(crate) async fn api_create(State(state): State<AppState>, ApiCaller(user_id): ApiCaller, bytes: Bytes) -> Response {
+    let result = async {
+        let body = body(&bytes)?;
+        let request = pb::CreateResourceServerRequest {
+            owner_id: user_id,
+            name: body.name.unwrap_or_default(),
+            identifier: body.identifier.unwrap_or_default(),
+            scopes: body.scopes.unwrap_or_default(),
+            token_format: body.token_format.unwrap_or_default(),
+            allowed_client_ids: body.allowed_client_ids.unwrap_or_default(),
+            any_client: body.any_client.unwrap_or(false),
+            introspection_client_id: body.introspection_client_id.flatten().unwrap_or_default(),
+        };
+        server(state.clients.registry().create_resource_server(request).await?.into_inner())
+    }
+    .await;
+    answer(result, StatusCode::CREATED)
+}
+
+pub(crate) async fn api_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller(user_id): ApiCaller,
+) -> Response {
+    let request = pb::GetResourceServerRequest { id, acting_owner_id: user_id };
+    let result = async { server(state.clients.registry().get_resource_server(request).await?.into_inner()) }.await;
+    answer(result, StatusCode::OK)
+}
+
+pub(crate) async fn api_update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller(user_id): ApiCaller,
+    bytes: Bytes,
+) -> Response {
+    let result = async {
+        let body = body(&bytes)?;
+        if body.identifier.is_some() {
+            // The identifier is the audience of tokens already issued.
+            return Err(GatewayError::bad_request("identifier: cannot be changed after registration"));
+        }
+        let request = pb::UpdateResourceServerRequest {
+            id,
+            acting_owner_id: user_id,
+            name: body.name,
+            scopes: body.scopes.map(|values| pb::StringList { values }),
+            token_format: body.token_format,
+            allowed_client_ids: body.allowed_client_ids.map(|values| pb::StringList { values }),
+            any_client: body.any_client,
+            introspection_client_id: body.introspection_client_id.map(Option::unwrap_or_default),
+        };
+        server(state.clients.registry().update_resource_server(request).await?.into_inner())
+    }
+    .await;
+    answer(result, StatusCode::OK)
+}
+
+pub(crate) async fn api_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiCaller(user_id): ApiCaller,
+) -> Response {
+    match delete(&state, &user_id, &id).await {
+        Ok(()) => envelope::ok(Value::Null),
+        Err(error) => envelope::error(&error),
+    }
+}

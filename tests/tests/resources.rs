@@ -1,0 +1,300 @@
+//! Resource servers and resource indicators (RFC 8707), JWT access tokens
+//! (RFC 9068) and resource-server introspection (RFC 7662 §2.1), end to end
+//! through the gateway: the audience a token gets, every `invalid_target`,
+//! the refusals of tokens for another audience (Gatehouse's own API, the
+//! tower layer), and that a JWT access token is still revocable. JWTs are
+//! verified against the published JWKS with `jsonwebtoken`, as a resource
+//! server does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use axum::routing::get;
+use axum::{Extension, Router};
+use gatehouse_client::{Caller, RequireScopes, connect_lazy};
+use gatehouse_oauth::GrantType;
+use gatehouse_proto::pb::registry::v1 as registry_pb;
+use gatehouse_proto::pb::token::v1::IntrospectRequest;
+use gatehouse_tests::{AppSpec, CALLBACK, ClientApp, TestEnv, query_pairs, register_application};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+const API: &str = "https://api.example.com";
+const OTHER: &str = "urn:example:other-api";
+const SCOPES: &[&str] = &["openid", "offline_access", "user", "project"];
+
+async fn app() -> ClientApp {
+    let env = TestEnv::builder().start().await;
+    let grants = [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+    ClientApp::with(env, &grants, SCOPES).await
+}
+
+/// Registers a resource server of the app's owner over gRPC.
+async fn resource_server(app: &ClientApp, identifier: &str, format: &str, scopes: &[&str], clients: &[&str]) -> String {
+    let request = registry_pb::CreateResourceServerRequest {
+        owner_id: app.owner_id.clone(),
+        name: format!("API {identifier}"),
+        identifier: identifier.to_owned(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        token_format: format.to_owned(),
+        allowed_client_ids: clients.iter().map(|s| (*s).to_owned()).collect(),
+        any_client: false,
+        introspection_client_id: String::new(),
+    };
+    let created = app.env.registry().await.create_resource_server(request).await.expect("create").into_inner();
+    created.resource_server.unwrap().id
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    query_pairs(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+async fn code(app: &mut ClientApp, scope: &str, extra: &[(&str, &str)]) -> String {
+    let location = app.authorize(scope, extra).await;
+    param(&location, "code").unwrap_or_else(|| panic!("no code in {location}"))
+}
+
+async fn exchange(app: &mut ClientApp, code: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CALLBACK)];
+    form.extend_from_slice(extra);
+    app.token(&form).await
+}
+
+/// A JWT access token verified as a resource server does (RFC 9068 §4):
+/// `typ`, signature by a key of the JWKS, issuer, audience, expiry.
+async fn verify_jwt(app: &mut ClientApp, token: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1");
+    assert_eq!(header.alg, Algorithm::RS256, "RFC 9068 §4: RS256");
+    let set: JwkSet = serde_json::from_str(&app.browser.get("/oauth/jwks").await.body).unwrap();
+    let jwk = set.find(header.kid.as_deref().unwrap()).expect("the token's key is published");
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[app.env.gateway_url()]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims
+}
+
+async fn grpc_introspect(app: &ClientApp, token: &str, audience: &str) -> bool {
+    let request = IntrospectRequest { token: token.to_owned(), audience: audience.to_owned(), ..Default::default() };
+    app.env.token().await.introspect(request).await.unwrap().into_inner().active
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_on_the_authorization_and_token_requests_becomes_the_audience_of_a_jwt() {
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    resource_server(&app, API, "jwt", &["user"], &[&client_id]).await;
+    resource_server(&app, OTHER, "opaque", &["project"], &[&client_id]).await;
+
+    // The consent page says where the tokens will work.
+    let query = format!("client_id={client_id}&response_type=code&scope=user&redirect_uri={CALLBACK}&resource={API}");
+    let consent = app.browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains(API), "the consent page names the resource");
+
+    let code = code(&mut app, "openid user project offline_access", &[("resource", API), ("resource", OTHER)]).await;
+    let (status, tokens) = exchange(&mut app, &code, &[("resource", API)]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let claims = verify_jwt(&mut app, &access, API).await;
+    assert_eq!(claims["aud"], serde_json::json!([API]), "narrowed to the resource asked for");
+    assert_eq!(claims["sub"], app.owner_id.as_str());
+    assert_eq!(claims["client_id"], client_id.as_str());
+    assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    // The API accepts `user` only: the token carries that and the provider's own scopes.
+    assert_eq!(claims["scope"], "offline_access openid user");
+    assert_eq!(tokens["scope"], "offline_access openid user", "the response says what was issued (RFC 6749 §3.3)");
+
+    // Introspection (HTTP as the client, gRPC for the resource) reports the audience.
+    let seen = app.http_introspect(&access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["aud"], serde_json::json!([API]));
+    assert!(grpc_introspect(&app, &access, API).await);
+    assert!(!grpc_introspect(&app, &access, OTHER).await, "a token for another resource is inactive there");
+
+    // Gatehouse's own API is not its audience; UserInfo only needs `openid`.
+    let api = app.browser.get_bearer("/api/current_user", &access).await;
+    assert_eq!(api.status, 401, "{}", api.body);
+    let userinfo = app.browser.get_bearer("/oauth/userinfo", &access).await;
+    assert_eq!(userinfo.status, 200, "{}", userinfo.body);
+
+    // A refresh may narrow to either resource of the grant, never to another.
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, other) =
+        app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("resource", OTHER)]).await;
+    assert_eq!(status, 200, "{other}");
+    let opaque = other["access_token"].as_str().unwrap().to_owned();
+    assert!(opaque.starts_with("gat_"), "the other resource takes opaque tokens");
+    assert_eq!(other["scope"], "offline_access openid project");
+    assert!(grpc_introspect(&app, &opaque, OTHER).await);
+    let refresh = other["refresh_token"].as_str().unwrap().to_owned();
+    let (status, wider) = app
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("resource", "https://elsewhere.example"),
+        ])
+        .await;
+    assert_eq!((status, wider["error"].as_str()), (400, Some("invalid_target")), "{wider}");
+    // No resource on the refresh: every resource of the grant; a JWT since one of them asks for it.
+    let (status, both) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "the refused refresh changed nothing: {both}");
+    let claims = verify_jwt(&mut app, both["access_token"].as_str().unwrap(), OTHER).await;
+    assert_eq!(claims["aud"], serde_json::json!([API, OTHER]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_unknown_malformed_or_disallowed_resource_is_invalid_target() {
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    resource_server(&app, API, "opaque", &[], &[&client_id]).await;
+    // Registered, but this application is not on its list.
+    resource_server(&app, OTHER, "opaque", &[], &[]).await;
+
+    for bad in ["https://unknown.example", OTHER, "not a uri", "https://api.example.com/#frag"] {
+        let location = app.authorize("user", &[("resource", bad), ("state", "s")]).await;
+        assert!(location.starts_with(CALLBACK), "an error the client receives: {location}");
+        assert_eq!(param(&location, "error").as_deref(), Some("invalid_target"), "{bad}: {location}");
+        assert_eq!(param(&location, "state").as_deref(), Some("s"));
+    }
+    // The token request names a resource the authorization request did not.
+    let code_without = code(&mut app, "user", &[]).await;
+    let (status, body) = exchange(&mut app, &code_without, &[("resource", API)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    // That refusal gave the code back: asked again correctly, it redeems.
+    let (status, body) = exchange(&mut app, &code_without, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().unwrap().starts_with("gat_"));
+
+    let (status, body) =
+        app.token(&[("grant_type", "client_credentials"), ("scope", "user"), ("resource", OTHER)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let many: Vec<(&str, String)> = (0..11).map(|i| ("resource", format!("https://r{i}.example"))).collect();
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend(many.iter().map(|(k, v)| (*k, v.as_str())));
+    let (status, body) = app.token(&form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    // `resource` repeats; every other parameter still may not.
+    let (status, body) = app
+        .token(&[("grant_type", "client_credentials"), ("scope", "user"), ("scope", "user"), ("resource", API)])
+        .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_jwt_access_token_is_inactive_everywhere_it_is_introspected() {
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    resource_server(&app, API, "jwt", &[], &[&client_id]).await;
+    let (status, tokens) = app.token(&[("grant_type", "client_credentials"), ("resource", API)]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let claims = verify_jwt(&mut app, &access, API).await;
+    assert_eq!(claims["sub"], client_id.as_str(), "an application's own token: sub is the client (RFC 9068 §2.2)");
+    assert!(grpc_introspect(&app, &access, API).await);
+
+    let (id, secret) = (app.client_id.clone(), app.secret.clone());
+    let revoked = app.browser.post_client("/oauth/revoke", Some((&id, &secret)), &[("token", &access)]).await;
+    assert_eq!(revoked.status, 200);
+    assert!(!grpc_introspect(&app, &access, API).await, "revoked: inactive over gRPC");
+    assert_eq!(app.http_introspect(&access).await["active"], false, "and over HTTP");
+    // A tampered JWT is not a token Gatehouse issued.
+    let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
+    parts[1].push('A');
+    assert!(!grpc_introspect(&app, &parts.join("."), API).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_server_introspects_the_tokens_for_it_and_no_others() {
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    // The resource server's own confidential application, which it introspects with.
+    let (rs_id, rs_secret) = register_application(
+        &mut app.env.registry().await,
+        &app.owner_id,
+        AppSpec { name: "API backend", grants: &[GrantType::ClientCredentials], ..AppSpec::default() },
+    )
+    .await;
+    let request = registry_pb::CreateResourceServerRequest {
+        owner_id: app.owner_id.clone(),
+        name: "API".to_owned(),
+        identifier: API.to_owned(),
+        any_client: true,
+        introspection_client_id: rs_id.clone(),
+        ..Default::default()
+    };
+    app.env.registry().await.create_resource_server(request).await.unwrap();
+    resource_server(&app, OTHER, "opaque", &[], &[&client_id]).await;
+
+    let (_, for_api) = app.token(&[("grant_type", "client_credentials"), ("resource", API)]).await;
+    let (_, for_other) = app.token(&[("grant_type", "client_credentials"), ("resource", OTHER)]).await;
+    let (_, for_nobody) = app.token(&[("grant_type", "client_credentials")]).await;
+    let introspect = |token: &Value| {
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let (rs_id, rs_secret) = (rs_id.clone(), rs_secret.clone());
+        let mut browser = app.env.browser();
+        async move {
+            browser.post_client("/oauth/introspect", Some((&rs_id, &rs_secret)), &[("token", &token)]).await.json()
+        }
+    };
+    let seen = introspect(&for_api).await;
+    assert_eq!(seen["active"], true, "a token for its resource: {seen}");
+    assert_eq!(seen["client_id"], client_id.as_str());
+    assert_eq!(introspect(&for_other).await["active"], false, "a token for another resource");
+    assert_eq!(introspect(&for_nobody).await["active"], false, "another client's token with no audience");
+    // The client still sees its own tokens, whatever their audience.
+    assert_eq!(app.http_introspect(for_other["access_token"].as_str().unwrap()).await["active"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_refuses_other_audiences_and_verifies_jwts_locally_against_the_jwks() {
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    resource_server(&app, API, "jwt", &[], &[&client_id]).await;
+    resource_server(&app, OTHER, "jwt", &[], &[&client_id]).await;
+    let channel = connect_lazy(&format!("http://{}", app.env.token_addr)).unwrap();
+    let who = |Extension(caller): Extension<Caller>| async move {
+        format!("{} {}", caller.client_id, caller.audience.join(","))
+    };
+    let router = Router::new()
+        .route("/introspected", get(who).layer(RequireScopes::new(channel.clone(), ["user"]).for_resource(API)))
+        .route("/local", get(who).layer(RequireScopes::new(channel, ["user"]).for_resource(API).verify_jwts_locally()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::new();
+    let call = |path: &'static str, token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move { http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+
+    let token = |scope: &'static str, resource: Option<&'static str>| {
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
+        form.extend(resource.map(|r| ("resource", r)));
+        form
+    };
+    let (_, for_api) = app.token(&token("user", Some(API))).await;
+    let (_, for_other) = app.token(&token("user", Some(OTHER))).await;
+    let (_, for_nobody) = app.token(&token("user", None)).await;
+    let (_, narrow) = app.token(&token("project", Some(API))).await;
+    let t = |v: &Value| v["access_token"].as_str().unwrap().to_owned();
+    for path in ["/introspected", "/local"] {
+        assert_eq!(call(path, t(&for_api)).await, 200, "{path}: a token for this resource");
+        assert_eq!(call(path, t(&for_other)).await, 401, "{path}: a token for another resource");
+        assert_eq!(call(path, t(&for_nobody)).await, 401, "{path}: a token for no resource");
+        assert_eq!(call(path, t(&narrow)).await, 403, "{path}: a missing scope");
+    }
+    let body = http.get(format!("{base}/local")).bearer_auth(t(&for_api)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(body, format!("{client_id} {API}"), "the locally verified caller");
+    // A tampered signature fails locally too.
+    let forged = format!("{}A", t(&for_api));
+    assert_eq!(call("/local", forged).await, 401);
+
+    // The stated price of local verification: a revoked JWT is refused by
+    // introspection at once, and accepted locally until it expires.
+    let (id, secret) = (app.client_id.clone(), app.secret.clone());
+    app.browser.post_client("/oauth/revoke", Some((&id, &secret)), &[("token", &t(&for_api))]).await;
+    assert_eq!(call("/introspected", t(&for_api)).await, 401, "revoked: refused where introspected");
+    assert_eq!(call("/local", t(&for_api)).await, 200, "accepted where verified locally (documented)");
+}
