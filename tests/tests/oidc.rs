@@ -386,10 +386,21 @@ async fn oidcc_ensure_request_with_unknown_parameter_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidcc_claims_essential() {
-    accepted(&[("claims", r#"{"userinfo":{"name":{"essential":true}}}"#)]).await;
+    // An essential `name` for UserInfo with scope=openid alone: the claims
+    // request asks for `profile`, which the consent page shows and which
+    // then releases `name` (Core §5.5).
     let mut app = rp().await;
-    let location = authorize(&mut app, "openid", &[("claims", "not json")]).await;
-    assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"));
+    let claims = r#"{"userinfo":{"name":{"essential":true}},"id_token":{"email":{"essential":true}}}"#;
+    let (tokens, id_claims) = login_flow(&mut app, "openid", &[("claims", claims)]).await;
+    assert_eq!(tokens["scope"], "email openid profile", "{tokens}");
+    assert!(id_claims["email"].as_str().is_some(), "the ID token's essential email: {id_claims}");
+    let (status, body, _) = userinfo(&mut app, "get", tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "owner", "the essential claim is returned: {body}");
+    for bad in ["not json", r#"{"userinfo":["name"]}"#] {
+        let location = authorize(&mut app, "openid", &[("claims", bad)]).await;
+        assert_eq!(param(&location, "error").as_deref(), Some("invalid_request"), "{bad}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -762,4 +773,28 @@ async fn response_mode_form_post() {
     assert_eq!(page.input("error").as_deref(), Some("consent_required"), "{}", page.body);
     let meta = app.browser.get("/.well-known/openid-configuration").await.json();
     assert_eq!(meta["response_modes_supported"], serde_json::json!(["query", "form_post"]));
+}
+
+/// The ID token's claims come with the code (the account as the session knew
+/// it): a user deleted between the code and its exchange gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_of_a_user_deleted_since_issues_nothing() {
+    let mut app = rp().await;
+    let reader = app.env.create_user("reader").await;
+    let mut browser = app.env.browser();
+    browser.login("reader", TEST_PASSWORD).await;
+    let client_id = app.client_id.clone();
+    let location = browser
+        .authorize(&[
+            ("client_id", &client_id),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("redirect_uri", CALLBACK),
+        ])
+        .await;
+    let code = code_of(&location);
+    let request = gatehouse_proto::pb::registry::v1::DeleteUserRequest { user_id: reader.id.clone() };
+    app.env.registry().await.delete_user(request).await.unwrap();
+    let (status, body) = app.exchange_code(&code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
 }

@@ -66,7 +66,8 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
         // its absence would claim support; all three are said explicitly.
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "claims_parameter_supported": false,
+        // A claims request asks for the scopes that release its claims.
+        "claims_parameter_supported": true,
     });
     // The catalogue is configuration of the registry; without it, the
     // optional field is left out rather than guessed.

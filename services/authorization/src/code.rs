@@ -30,6 +30,7 @@ impl Authorization {
             // The login's time, not the code's: what max_age and auth_time mean.
             auth_time: session.auth_time,
             expires_at: self.now() + i64::try_from(self.config().code_ttl.as_secs()).unwrap_or(i64::MAX),
+            account: Some(session.user.clone()),
         };
         let key = key::code(SecretHash::of(&code).as_str());
         self.inner.kv.set(&key, &record::encode(&record), self.config().code_ttl).await?;

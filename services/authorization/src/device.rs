@@ -275,6 +275,7 @@ impl Authorization {
                         auth_time: *auth_time,
                         nonce: None,
                         resources: Vec::new(),
+                        account: None,
                     }),
                     Taken::Marked(_) => Err(OAuthError::invalid_grant("device_code was already used").into()),
                     Taken::Missing => Err(invalid().into()),

@@ -109,6 +109,7 @@ impl AuthorizationService for AuthorizationGrpc {
             auth_time: redeemed.auth_time,
             nonce: redeemed.nonce.unwrap_or_default(),
             resources: redeemed.resources,
+            user: redeemed.account.map(Into::into),
         }))
     }
 

@@ -165,4 +165,10 @@ pub(crate) struct CodeRecord {
     /// its original lifetime; 0 in records written before it existed.
     #[serde(default)]
     pub(crate) expires_at: i64,
+    /// The account as the session knew it when the code was issued: the
+    /// claims of the ID token, so that the exchange needs no registry read
+    /// (accounts do not change after sign-up; a deletion since is caught by
+    /// the token service's revocation fence). None in older records.
+    #[serde(default)]
+    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
 }

@@ -22,6 +22,8 @@ pub(crate) struct Redeemed {
     pub(crate) nonce: Option<String>,
     /// RFC 8707 resource identifiers of the authorization request.
     pub(crate) resources: Vec<String>,
+    /// The account at sign-in, when the code recorded it.
+    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
 }
 
 /// Seconds within which a grant's "last used" time is not written again.
@@ -99,6 +101,7 @@ impl Authorization {
             auth_time: record.auth_time,
             nonce: record.request.nonce.clone(),
             resources: record.request.resources.clone(),
+            account: record.account.clone(),
         })
     }
 

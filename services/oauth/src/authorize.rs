@@ -236,13 +236,22 @@ pub fn validate(
         None => None,
     };
     // `display`, `ui_locales`, `claims_locales` and `acr_values` only ask
-    // for presentation and need not be honoured (Core §3.1.2.1); `claims`
-    // must at least be a JSON object (claims are released by scope).
-    if let Some(claims) = param("claims")?
-        && !(claims.trim_start().starts_with('{') && claims.trim_end().ends_with('}'))
-    {
-        return Err(fail(OAuthError::invalid_request("claims must be a JSON object")));
-    }
+    // for presentation and need not be honoured (Core §3.1.2.1). `claims`
+    // (Core §5.5) asks for the scopes that release the claims it names,
+    // those this application may have; the consent page shows them.
+    let scopes = match param("claims")? {
+        Some(claims) => {
+            let wanted = crate::oidc::claims_scopes(claims).map_err(fail)?;
+            let extra = ScopeSet::from_scopes(
+                wanted
+                    .into_iter()
+                    .filter_map(Scope::parse)
+                    .filter(|s| client.scopes.contains(s) && catalogue.get(s).is_some()),
+            );
+            scopes.union(&extra)
+        }
+        None => scopes,
+    };
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,

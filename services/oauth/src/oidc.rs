@@ -84,6 +84,57 @@ pub fn id_token_hint_subject(hint: &str) -> Result<String, OAuthError> {
     Ok(claims.sub)
 }
 
+/// Longest `claims` parameter read.
+pub const MAX_CLAIMS_LEN: usize = 8192;
+
+/// The scope that releases each standard claim (Core §5.4): Gatehouse
+/// releases claims by scope, so a `claims` request (Core §5.5) for a claim
+/// is a request for the scope that carries it, shown on the consent page
+/// like any other. Claims Gatehouse does not hold are simply not returned
+/// (§5.5: "the Claim is not available").
+const CLAIM_SCOPES: [(&str, &str); 16] = [
+    ("name", "profile"),
+    ("given_name", "profile"),
+    ("family_name", "profile"),
+    ("middle_name", "profile"),
+    ("nickname", "profile"),
+    ("preferred_username", "profile"),
+    ("profile", "profile"),
+    ("picture", "profile"),
+    ("website", "profile"),
+    ("gender", "profile"),
+    ("birthdate", "profile"),
+    ("zoneinfo", "profile"),
+    ("locale", "profile"),
+    ("updated_at", "profile"),
+    ("email", "email"),
+    ("email_verified", "email"),
+];
+
+/// The scopes a `claims` parameter asks for, from its `userinfo` and
+/// `id_token` members: a JSON object whose members, when present, are
+/// objects too; anything else is `invalid_request`.
+pub fn claims_scopes(value: &str) -> Result<Vec<&'static str>, OAuthError> {
+    let malformed = || OAuthError::invalid_request("claims must be a JSON object of userinfo and id_token requests");
+    if value.len() > MAX_CLAIMS_LEN {
+        return Err(OAuthError::invalid_request(format!("claims must be at most {MAX_CLAIMS_LEN} characters")));
+    }
+    let request: serde_json::Map<String, serde_json::Value> = serde_json::from_str(value).map_err(|_| malformed())?;
+    let mut scopes = Vec::new();
+    for member in ["userinfo", "id_token"] {
+        let Some(claims) = request.get(member) else { continue };
+        let claims = claims.as_object().ok_or_else(malformed)?;
+        for name in claims.keys() {
+            if let Some((_, scope)) = CLAIM_SCOPES.iter().find(|(claim, _)| claim == name)
+                && !scopes.contains(scope)
+            {
+                scopes.push(*scope);
+            }
+        }
+    }
+    Ok(scopes)
+}
+
 /// A single-valued text parameter with a length bound.
 pub(crate) fn bounded(value: Option<&str>, name: &str, max: usize) -> Result<Option<String>, OAuthError> {
     match value {
@@ -98,6 +149,18 @@ pub(crate) fn bounded(value: Option<&str>, name: &str, max: usize) -> Result<Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claims_request_asks_for_the_scopes_that_release_its_claims() {
+        let essential = r#"{"userinfo":{"name":{"essential":true}},"id_token":{"email":null,"acr":null}}"#;
+        assert_eq!(claims_scopes(essential).unwrap(), vec!["profile", "email"]);
+        assert_eq!(claims_scopes(r#"{"id_token":{"auth_time":{"essential":true}}}"#).unwrap(), Vec::<&str>::new());
+        assert_eq!(claims_scopes("{}").unwrap(), Vec::<&str>::new());
+        for bad in ["[]", "{", r#"{"userinfo":[]}"#, r#"{"id_token":"name"}"#, "null"] {
+            assert!(claims_scopes(bad).is_err(), "{bad}");
+        }
+        assert!(claims_scopes(&format!(r#"{{"x":"{}"}}"#, "a".repeat(MAX_CLAIMS_LEN))).is_err());
+    }
 
     #[test]
     fn prompt_values_and_none_alone() {

@@ -40,12 +40,14 @@ pub(crate) struct RedeemedCode {
     pub(crate) nonce: Option<String>,
     /// The RFC 8707 resources the authorization request named.
     pub(crate) resources: Vec<String>,
+    /// The account at sign-in, for the ID token's claims (None: ask the registry).
+    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
 }
 
 /// What RedeemCode answered.
 #[derive(Debug)]
 pub(crate) enum Redeemed {
-    Granted(RedeemedCode),
+    Granted(Box<RedeemedCode>),
     /// The code was used before: the first redemption's code id.
     Replayed {
         code_id: String,
@@ -216,6 +218,7 @@ impl Clients {
             // A device has no authorization request to carry a nonce.
             nonce: None,
             resources: Vec::new(),
+            account: None,
         })
     }
 
@@ -257,7 +260,7 @@ impl Clients {
         match authorization.redeem_code(request).await {
             Ok(response) => {
                 let granted = response.into_inner();
-                Ok(Redeemed::Granted(RedeemedCode {
+                Ok(Redeemed::Granted(Box::new(RedeemedCode {
                     code_id: granted.code_id,
                     user_id: granted.user_id,
                     username: granted.username,
@@ -265,7 +268,8 @@ impl Clients {
                     auth_time: granted.auth_time,
                     nonce: Some(granted.nonce).filter(|n| !n.is_empty()),
                     resources: granted.resources,
-                }))
+                    account: granted.user.map(Into::into),
+                })))
             }
             Err(status) => {
                 let replayed = decode_reason(&status).and_then(|(_, mut meta)| meta.remove(reason::REPLAYED_CODE_ID));

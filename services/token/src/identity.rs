@@ -105,12 +105,19 @@ impl TokenService {
         scopes: &[String],
         nonce: Option<&str>,
         access_token: &AccessToken,
+        known: Option<&Account>,
     ) -> TokenResult<Option<String>> {
         if family.user_id.is_empty() || !scopes.iter().any(|s| s == OPENID) {
             return Ok(None);
         }
-        let Some(account) = self.inner.clients.user(&family.user_id).await? else {
-            return Err(OAuthError::invalid_grant("the user of this grant no longer exists").into());
+        // The code's snapshot of the account when it has one (the user it
+        // names is this grant's user); otherwise the registry's.
+        let account = match known.filter(|a| a.id == family.user_id) {
+            Some(account) => account.clone(),
+            None => match self.inner.clients.user(&family.user_id).await? {
+                Some(account) => account,
+                None => return Err(OAuthError::invalid_grant("the user of this grant no longer exists").into()),
+            },
         };
         let now = self.now();
         let config = self.config();

@@ -24,7 +24,7 @@ impl TokenService {
         let watermark = self.inner.store.revocation_watermark().await?;
         let redeemed = self.inner.clients.redeem(&code, client.client_id.as_str(), redirect_uri, code_verifier).await?;
         let granted = match redeemed {
-            Redeemed::Granted(granted) => granted,
+            Redeemed::Granted(granted) => *granted,
             Redeemed::Replayed { code_id } => {
                 // RFC 6749 §4.1.2: a code used twice revokes what it issued.
                 // The mark first, then the revocation: the winner, which may
@@ -58,8 +58,9 @@ impl TokenService {
         let stored = async {
             family.audience = self.audience(&family.client_id, resources, &family.resources).await?;
             let mut minted = self.mint(&family, &granted.scopes, refresh)?;
+            let nonce = granted.nonce.as_deref();
             minted.id_token =
-                self.id_token(&family, &granted.scopes, granted.nonce.as_deref(), &minted.access_token).await?;
+                self.id_token(&family, &granted.scopes, nonce, &minted.access_token, granted.account.as_ref()).await?;
             self.before_commit()?;
             self.inner.store.insert(&minted.records).await?;
             Ok(minted)

@@ -30,7 +30,7 @@ impl TokenService {
         };
         let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;
-        minted.id_token = self.id_token(&family, &granted.scopes, None, &minted.access_token).await?;
+        minted.id_token = self.id_token(&family, &granted.scopes, None, &minted.access_token, None).await?;
         // The device code is spent: a failure to store is a 503 and the
         // device starts over (RFC 8628 has no retry of a consumed code).
         self.before_commit()?;
