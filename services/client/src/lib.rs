@@ -52,7 +52,10 @@ pub struct Caller {
     pub audience: Vec<String>,
 }
 
+mod cache;
 mod jwks;
+use cache::Answer;
+pub use cache::{CacheStats, TokenCache, TokenCacheOptions};
 pub use jwks::REFETCH_AT_MOST_EVERY;
 
 pub use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, tls, upstream};
@@ -73,6 +76,8 @@ pub struct RequireScopes {
     resource: Option<Arc<str>>,
     /// Present when JWT access tokens are verified here.
     jwks: Option<jwks::JwksCache>,
+    /// Present when validations are remembered (see [`TokenCache`]).
+    cache: Option<TokenCache>,
 }
 
 impl RequireScopes {
@@ -86,7 +91,20 @@ impl RequireScopes {
             scopes: scopes.into_iter().map(Into::into).collect(),
             resource: None,
             jwks: None,
+            cache: None,
         }
+    }
+
+    /// Remembers validations in `cache`, kept true by the revocation stream:
+    /// a known token is validated from memory, a revoked one refused within
+    /// the cache's `stream_bound` (see [`TokenCache`] for the promise). With
+    /// [`RequireScopes::verify_jwts_locally`], locally verified JWTs are
+    /// refused once the stream names them revoked too, which removes that
+    /// mode's price.
+    #[must_use]
+    pub fn cached(mut self, cache: TokenCache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// This service is the resource server `identifier` (as registered in
@@ -125,6 +143,7 @@ impl<S> tower::Layer<S> for RequireScopes {
             scopes: self.scopes.clone(),
             resource: self.resource.clone(),
             jwks: self.jwks.clone().filter(|_| self.resource.is_some()),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -137,20 +156,40 @@ pub struct RequireScopesService<S> {
     scopes: Arc<[String]>,
     resource: Option<Arc<str>>,
     jwks: Option<jwks::JwksCache>,
+    cache: Option<TokenCache>,
+}
+
+/// `insufficient_scope` unless `caller` has every one of `scopes`.
+fn has_scopes(caller: &Caller, scopes: &[String]) -> Result<(), tonic::Status> {
+    match scopes.iter().find(|s| !caller.scopes.contains(s)) {
+        None => Ok(()),
+        Some(missing) => Err(gatehouse_proto::status::encode_oauth(&gatehouse_oauth::OAuthError::new(
+            gatehouse_oauth::OAuthErrorCode::InsufficientScope,
+            format!("the token lacks the {missing:?} scope"),
+        ))),
+    }
+}
+
+/// The caller an introspection answer names, when it authorizes requests:
+/// access tokens and personal access tokens do; refresh tokens do not.
+fn introspected_caller(introspection: gatehouse_proto::pb::token::v1::IntrospectResponse) -> Option<Caller> {
+    let bearer = matches!(introspection.token_type.as_str(), "access_token" | "personal_access_token");
+    (introspection.active && bearer).then_some(Caller {
+        user_id: introspection.user_id,
+        username: introspection.username,
+        client_id: introspection.client_id,
+        scopes: introspection.scopes,
+        expires_at: introspection.expires_at,
+        audience: introspection.audience,
+    })
 }
 
 /// A locally verified JWT as a caller, or the refusal.
 fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller, tonic::Status> {
     let granted: Vec<String> = claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if let Some(missing) = scopes.iter().find(|s| !granted.contains(s)) {
-        return Err(gatehouse_proto::status::encode_oauth(&gatehouse_oauth::OAuthError::new(
-            gatehouse_oauth::OAuthErrorCode::InsufficientScope,
-            format!("the token lacks the {missing:?} scope"),
-        )));
-    }
     // An application's own token names the client as its subject (RFC 9068 §2.2).
     let user_id = if claims.sub == claims.client_id { String::new() } else { claims.sub };
-    Ok(Caller {
+    let caller = Caller {
         user_id,
         // A JWT carries no username; introspection does.
         username: String::new(),
@@ -158,7 +197,9 @@ fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller,
         scopes: granted,
         expires_at: claims.exp,
         audience: claims.aud.into_vec(),
-    })
+    };
+    has_scopes(&caller, scopes)?;
+    Ok(caller)
 }
 
 /// The token of the `Authorization` header (`Bearer`, RFC 6750 §2.1, or
@@ -224,53 +265,87 @@ where
         let scopes = self.scopes.clone();
         let resource = self.resource.clone();
         let jwks = self.jwks.clone();
+        let cache = self.cache.clone();
         Box::pin(async move {
             let Some(token) = bearer(&request) else {
                 return Ok(refusal(&tonic::Status::unauthenticated("no token"), false, &scopes));
             };
-            if let (Some(jwks), Some(resource)) = (&jwks, &resource)
-                && gatehouse_oauth::token::is_jwt(&token)
-            {
-                let caller = match jwks.verify(&token, resource).await {
-                    Ok(claims) => local_caller(claims, &scopes),
-                    Err(jwks::Rejected::Invalid) => Err(tonic::Status::unauthenticated("invalid")),
-                    Err(jwks::Rejected::Unavailable) => Err(tonic::Status::unavailable("keys unavailable")),
-                };
-                return match caller {
-                    Ok(caller) => {
-                        request.extensions_mut().insert(caller);
-                        inner.call(request).await
-                    }
-                    Err(status) => Ok(refusal(&status, true, &scopes)),
-                };
+            let caller =
+                validate(&token, &mut client, &scopes, resource.as_deref(), jwks.as_ref(), cache.as_ref()).await;
+            match caller {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(status) => Ok(refusal(&status, true, &scopes)),
             }
-            // Always require at least one scope check, so an inactive token fails in the call.
-            let ask = IntrospectRequest {
-                token,
-                token_type_hint: String::new(),
-                required_scopes: scopes.to_vec(),
-                client: None,
-                // The token service refuses a token of another audience.
-                audience: resource.as_deref().map(str::to_owned).unwrap_or_default(),
-            };
-            let introspection = match client.introspect(ask).await {
-                Ok(response) => response.into_inner(),
-                Err(status) => return Ok(refusal(&status, true, &scopes)),
-            };
-            // Access tokens and personal access tokens authorize requests; refresh tokens do not.
-            let bearer = matches!(introspection.token_type.as_str(), "access_token" | "personal_access_token");
-            if !introspection.active || !bearer {
-                return Ok(refusal(&tonic::Status::unauthenticated("inactive"), true, &scopes));
-            }
-            request.extensions_mut().insert(Caller {
-                user_id: introspection.user_id,
-                username: introspection.username,
-                client_id: introspection.client_id,
-                scopes: introspection.scopes,
-                expires_at: introspection.expires_at,
-                audience: introspection.audience,
-            });
-            inner.call(request).await
         })
     }
+}
+
+fn inactive() -> tonic::Status {
+    tonic::Status::unauthenticated("inactive")
+}
+
+/// The caller behind `token`, or why not (as a status the refusal table
+/// reads): a locally verified JWT, a remembered validation, or Introspect.
+async fn validate(
+    token: &str,
+    client: &mut TokenServiceClient<Upstream>,
+    scopes: &[String],
+    resource: Option<&str>,
+    jwks: Option<&jwks::JwksCache>,
+    cache: Option<&TokenCache>,
+) -> Result<Caller, tonic::Status> {
+    let key = cache.map(|_| cache::key_of(token));
+    if let (Some(jwks), Some(resource)) = (jwks, resource)
+        && gatehouse_oauth::token::is_jwt(token)
+        // With a cache, local verification needs the stream healthy (it is
+        // what tells of revocations); without one, it is the stated price.
+        && cache.is_none_or(TokenCache::trusted)
+    {
+        if let (Some(cache), Some(key)) = (cache, &key)
+            && cache.is_revoked(key)
+        {
+            return Err(inactive());
+        }
+        return match jwks.verify(token, resource).await {
+            Ok(claims) => local_caller(claims, scopes),
+            Err(jwks::Rejected::Invalid) => Err(inactive()),
+            Err(jwks::Rejected::Unavailable) => Err(tonic::Status::unavailable("keys unavailable")),
+        };
+    }
+    let audience = resource.map(str::to_owned).unwrap_or_default();
+    if let (Some(cache), Some(key)) = (cache, key) {
+        let answer = match cache.lookup(&key) {
+            Some(answer) => answer,
+            None => {
+                // Remembered for every route: asked without the route's scopes, checked here.
+                let ask = IntrospectRequest { token: token.to_owned(), audience, ..IntrospectRequest::default() };
+                let answer = match introspected_caller(client.introspect(ask).await?.into_inner()) {
+                    Some(caller) => Answer::Active(Arc::new(caller)),
+                    None => Answer::Inactive,
+                };
+                cache.fill(key, answer)
+            }
+        };
+        return match answer {
+            Answer::Active(caller) => {
+                has_scopes(&caller, scopes)?;
+                Ok(Caller::clone(&caller))
+            }
+            Answer::Inactive => Err(inactive()),
+        };
+    }
+    // Always require at least one scope check, so an inactive token fails in the call.
+    let ask = IntrospectRequest {
+        token: token.to_owned(),
+        token_type_hint: String::new(),
+        required_scopes: scopes.to_vec(),
+        client: None,
+        // The token service refuses a token of another audience.
+        audience,
+    };
+    let introspection = client.introspect(ask).await?.into_inner();
+    introspected_caller(introspection).ok_or_else(inactive)
 }

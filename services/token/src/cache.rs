@@ -268,6 +268,8 @@ impl TokenService {
     /// the call fails (UNAVAILABLE): its caller may retry, and meanwhile
     /// this process reads those tokens from SQL.
     pub(crate) async fn tombstone(&self, revoked: &[Revoked]) -> TokenResult<()> {
+        // The change committed: its events are in the log; streams here hear of them now.
+        self.inner.feed.poke();
         let entries = self.tombstones(revoked.iter().map(|r| (r.hash.as_str(), r.expires_at)));
         match self.inner.kv.set_many(&entries).await {
             Ok(()) => Ok(()),

@@ -109,3 +109,16 @@ pub(crate) fn signing_algs(names: &[String]) -> Result<Vec<crate::keys::SigningA
         })
         .collect()
 }
+
+pub(crate) fn revocation_events(batch: crate::watch::Batch) -> pb::RevocationEvents {
+    pb::RevocationEvents {
+        revoked: batch
+            .revoked
+            .into_iter()
+            .map(|r| pb::RevokedToken { token_hash: r.hash, expires_at: r.expires_at })
+            .collect(),
+        cursor: batch.cursor,
+        head: batch.head,
+        reset: batch.reset,
+    }
+}

@@ -135,6 +135,20 @@ impl TokenServiceRpc for TokenGrpc {
         }))
     }
 
+    type WatchRevocationsStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RevocationEvents, Status>> + Send>>;
+
+    async fn watch_revocations(
+        &self,
+        request: Request<pb::WatchRevocationsRequest>,
+    ) -> RpcResult<Self::WatchRevocationsStream> {
+        use tokio_stream::StreamExt;
+        let batches = self.service.watch_revocations(request.into_inner().after).await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(batches)
+            .map(|batch| batch.map(crate::convert::revocation_events).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn get_jwks(&self, _: Request<pb::GetJwksRequest>) -> RpcResult<pb::GetJwksResponse> {
         Ok(Response::new(pb::GetJwksResponse {
             jwks: self.service.inner.keys.jwks().to_string(),

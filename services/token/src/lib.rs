@@ -27,6 +27,7 @@ mod revoke;
 mod service;
 mod store;
 mod throttle;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -75,6 +76,22 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     cleanup::spawn(service.clone());
     keys::spawn_schedule(service.clone());
+    service.spawn_feed();
+    // Revocation streams end when the replica drains (or stops): their
+    // consumers resume from their cursors on another replica, and the
+    // server's graceful stop is not held open by streams.
+    if let Some(draining) = limits.draining.clone() {
+        let service = service.clone();
+        tokio::spawn(async move {
+            draining.wait().await;
+            service.inner.feed.close();
+        });
+    }
+    let closing = service.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.inner.feed.close();
+    };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let db = db.clone();

@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) cache_failures: CacheFailures,
     /// The signing keys (ID tokens) and the JWKS.
     pub(crate) keys: crate::keys::Keys,
+    /// The revocation log's head as this replica knows it (WatchRevocations).
+    pub(crate) feed: crate::watch::Feed,
 }
 
 impl TokenService {
@@ -57,6 +59,7 @@ impl TokenService {
                 pending: PendingTombstones::default(),
                 cache_failures: CacheFailures::default(),
                 keys,
+                feed: crate::watch::Feed::default(),
             }),
         }
     }

@@ -47,6 +47,15 @@ pub(crate) struct Revoked {
     pub(crate) newly: bool,
 }
 
+/// One token the revocation log says was made inactive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggedRevocation {
+    /// The event's number: in commit order, with no gaps.
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
+    pub(crate) expires_at: i64,
+}
+
 /// A personal access token's description (its token is a [`TokenRecord`]
 /// of kind `Personal` whose family is `id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,4 +183,16 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     async fn touch_personal(&self, hash: &str, now: i64, address: &str) -> TokenResult<()>;
     /// Deletes up to `limit` rows that expired before `before`; returns how many.
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
+
+    /// The revocation log after event `after`, oldest first, at most `limit`.
+    /// Every change that makes a token inactive (revocation of any scope,
+    /// rotation, a personal token's regeneration) logs it in its own
+    /// transaction, numbered in commit order: a reader that has read up to
+    /// N has seen every event numbered up to N.
+    async fn revocations_after(&self, after: i64, limit: u64) -> TokenResult<Vec<LoggedRevocation>>;
+    /// (the first event still held, the newest event's number); the first
+    /// is `head + 1` when the log is empty.
+    async fn revocation_log_bounds(&self) -> TokenResult<(i64, i64)>;
+    /// Deletes up to `limit` events logged before `before_ms`; returns how many.
+    async fn delete_old_revocations(&self, before_ms: i64, limit: u64) -> TokenResult<u64>;
 }

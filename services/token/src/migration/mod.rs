@@ -6,6 +6,7 @@ mod m20261201_000002_personal_tokens;
 mod m20261202_000001_signing_keys;
 mod m20261202_000002_token_auth_time;
 mod m20261203_000001_token_audience;
+mod m20261203_000002_revocation_log;
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_signing_keys::Migration),
             Box::new(m20261202_000002_token_auth_time::Migration),
             Box::new(m20261203_000001_token_audience::Migration),
+            Box::new(m20261203_000002_revocation_log::Migration),
         ]
     }
 

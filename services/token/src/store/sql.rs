@@ -7,16 +7,18 @@ use std::sync::OnceLock;
 
 use gatehouse_oauth::token::TokenKind;
 use gatehouse_runtime::database::{CONFLICT_ATTEMPTS, is_conflict, unique};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 
-use self::entity::{personal, revocation, token};
+use self::entity::{personal, revocation, revocation_head, revocation_log, token};
 use crate::error::{TokenError, TokenResult};
 use crate::store::{
-    BeforeCommit, PersonalRecord, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore, grant_subject,
+    BeforeCommit, LoggedRevocation, PersonalRecord, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore,
+    grant_subject,
 };
 
 #[derive(Debug)]
@@ -147,6 +149,56 @@ async fn revoke_matching<C: sea_orm::ConnectionTrait>(
         .exec_with_returning(db)
         .await?;
     Ok(models.into_iter().map(|m| Revoked { hash: m.hash, expires_at: m.expires_at, newly: true }).collect())
+}
+
+/// Most events one statement inserts (SQLite's bound on parameters).
+const LOG_CHUNK: usize = 1000;
+
+/// Logs `ended` in the revocation log, in the caller's transaction, which
+/// must be about to commit: the head row's update takes the numbers and
+/// locks the row until the commit, so concurrent transactions number their
+/// events in the order they commit (a sequence would not: a transaction
+/// that took a lower number could commit after a reader had moved past it).
+/// Called last before the commit, so the lock is held for as short a time
+/// as possible.
+async fn log_revocations<C: sea_orm::ConnectionTrait>(txn: &C, ended: &[Revoked], now_ms: i64) -> Result<(), DbErr> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let count = i64::try_from(ended.len()).unwrap_or(i64::MAX);
+    let head = revocation_head::Entity::update_many()
+        .col_expr(revocation_head::Column::Seq, Expr::col(revocation_head::Column::Seq).add(count))
+        .filter(revocation_head::Column::Id.eq(1))
+        .exec_with_returning(txn)
+        .await?;
+    let last =
+        head.first().map(|h| h.seq).ok_or_else(|| DbErr::Custom("the revocation head row is missing".to_owned()))?;
+    let first = last - count + 1;
+    for (n, chunk) in ended.chunks(LOG_CHUNK).enumerate() {
+        let base = first + i64::try_from(n * LOG_CHUNK).unwrap_or(i64::MAX);
+        let rows = chunk.iter().zip(base..).map(|(revoked, seq)| revocation_log::ActiveModel {
+            seq: Set(seq),
+            hash: Set(revoked.hash.clone()),
+            expires_at: Set(revoked.expires_at),
+            created_at: Set(now_ms),
+        });
+        revocation_log::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Revokes the tokens matching `condition` and logs them, in one transaction.
+async fn revoke_and_log(
+    db: &DatabaseConnection,
+    condition: Condition,
+    now: i64,
+    now_ms: i64,
+) -> Result<Vec<Revoked>, DbErr> {
+    let txn = db.begin().await?;
+    let revoked = revoke_matching(&txn, condition, now).await?;
+    log_revocations(&txn, &revoked, now_ms).await?;
+    txn.commit().await?;
+    Ok(revoked)
 }
 
 /// Runs `statement` again when it lost a conflict (a deadlock with a
@@ -334,6 +386,7 @@ impl SqlTokenStore {
             txn.rollback().await?;
             return Err(error);
         }
+        log_revocations(&txn, &ended, now.saturating_mul(1000)).await?;
         txn.commit().await?;
         Ok(if retried { Rotation::Retried { ended } } else { Rotation::Rotated { ended } })
     }
@@ -381,7 +434,7 @@ impl TokenStore for SqlTokenStore {
         }
         let mut newly = std::collections::HashSet::new();
         for _ in 0..REVOKE_PASSES {
-            let revoked = on_conflict_retry(|| revoke_matching(&self.db, scope_condition(scope), now)).await?;
+            let revoked = on_conflict_retry(|| revoke_and_log(&self.db, scope_condition(scope), now, now_ms)).await?;
             if revoked.is_empty() {
                 break;
             }
@@ -480,6 +533,7 @@ impl TokenStore for SqlTokenStore {
             .filter(personal::Column::Id.eq(id))
             .exec(&txn)
             .await?;
+        log_revocations(&txn, &old, now.saturating_mul(1000)).await?;
         txn.commit().await?;
         // Revoked before, or not: the cache must hear of the old token either way.
         Ok(if old.is_empty() {
@@ -524,6 +578,44 @@ impl TokenStore for SqlTokenStore {
             return Ok(0);
         }
         let deleted = token::Entity::delete_many().filter(token::Column::Hash.is_in(hashes)).exec(&self.db).await?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn revocations_after(&self, after: i64, limit: u64) -> TokenResult<Vec<LoggedRevocation>> {
+        let rows = revocation_log::Entity::find()
+            .filter(revocation_log::Column::Seq.gt(after))
+            .order_by_asc(revocation_log::Column::Seq)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| LoggedRevocation { seq: r.seq, hash: r.hash, expires_at: r.expires_at }).collect())
+    }
+
+    async fn revocation_log_bounds(&self) -> TokenResult<(i64, i64)> {
+        let head = revocation_head::Entity::find_by_id(1).one(&self.db).await?.map_or(0, |h| h.seq);
+        let first: Option<Option<i64>> = revocation_log::Entity::find()
+            .select_only()
+            .column_as(revocation_log::Column::Seq.min(), "first")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok((first.flatten().unwrap_or(head + 1), head))
+    }
+
+    async fn delete_old_revocations(&self, before_ms: i64, limit: u64) -> TokenResult<u64> {
+        // The oldest events first, so the log stays a contiguous range.
+        let seqs: Vec<i64> = revocation_log::Entity::find()
+            .select_only()
+            .column(revocation_log::Column::Seq)
+            .filter(revocation_log::Column::CreatedAt.lt(before_ms))
+            .order_by_asc(revocation_log::Column::Seq)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let Some(last) = seqs.last() else { return Ok(0) };
+        let deleted =
+            revocation_log::Entity::delete_many().filter(revocation_log::Column::Seq.lte(*last)).exec(&self.db).await?;
         Ok(deleted.rows_affected)
     }
 }
