@@ -300,6 +300,13 @@ impl TokenCache {
         answer
     }
 
+    /// Remembers a validation obtained elsewhere (a batch introspection at
+    /// start-up, say) for `token`, as a fill does: unless the stream has
+    /// named the token revoked.
+    pub fn prime(&self, token: &str, caller: Caller) {
+        self.fill(key_of(token), Answer::Active(Arc::new(caller)));
+    }
+
     fn revoke(&self, key: Key) {
         self.inner.revoked.insert(key, ());
         self.inner.answers.invalidate(&key);

@@ -5,6 +5,7 @@
 //! See `tests/bench/README.md`; `tests/bench/run.sh` runs everything.
 
 mod load;
+mod revocation;
 mod setup;
 
 use std::time::Duration;
@@ -133,6 +134,29 @@ async fn main() -> anyhow::Result<()> {
                 stats.errors,
                 cpu * 100.0,
                 own * 100.0
+            );
+        }
+        // The validation cache (gatehouse-client's TokenCache): in this process.
+        if selected("layer_cached") {
+            let peer_introspect = peer.iter().find(|(n, _)| n == "introspect").map(|(_, rps)| *rps);
+            let (per_core, cpu) = revocation::cached_validations(&gatehouse, &fixture, duration).await?;
+            let ratio = peer_introspect.map_or_else(|| "n/a".to_owned(), |rps| format!("{:.0}x", per_core / rps));
+            println!(
+                "| {name} | layer_cached (validations/s per core, in process) | {per_core:.0} | | | 0 | | {:.0} % | {ratio} |",
+                cpu * 100.0
+            );
+        }
+        if selected("revocation_propagation") {
+            let (p50, p99) = revocation::propagation(&gatehouse, &fixture, 200).await?;
+            println!(
+                "| {name} | revocation_propagation (Revoke returned → refused by all 4 layers) | | {p50:.2} ms | {p99:.2} ms | 0 | | | n/a |"
+            );
+        }
+        if selected("cache_memory") && name == "embedded" {
+            let (bytes, held) = revocation::memory(&gatehouse, 1_000_000).await?;
+            println!(
+                "| {name} | cache_memory ({held} cached validations) | {:.0} MiB | {bytes:.0} B/entry | | | | | n/a |",
+                bytes * held as f64 / 1048576.0
             );
         }
         drop(gatehouse);
