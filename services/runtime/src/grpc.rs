@@ -211,7 +211,20 @@ where
             let _ = acceptor.await;
             served?;
         }
-        None => router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?,
+        None => {
+            // `tcp_nodelay` above applies only to listeners tonic binds itself:
+            // set it on each accepted socket here, as the TLS path does.
+            // Without it a stream's small messages (WatchRevocations) wait for
+            // the peer's delayed ACK, ~40 ms each.
+            use tokio_stream::StreamExt as _;
+            let incoming = TcpListenerStream::new(listener).map(|accepted| {
+                if let Ok(stream) = &accepted {
+                    let _ = stream.set_nodelay(true);
+                }
+                accepted
+            });
+            router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+        }
     }
     Ok(())
 }
