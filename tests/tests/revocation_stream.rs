@@ -372,4 +372,33 @@ async fn a_cut_stream_falls_back_to_introspection_and_resumes_from_its_cursor() 
     assert_eq!(after.resets, 0, "resumed, not reset");
     assert_eq!(status(&http, &base, &token).await, 401);
     assert!(cache.stats().fallback_ms >= 500, "{:?}", cache.stats());
+
+    // Cut again, and the log loses what the cache has not read (retention
+    // under a long outage): back, the stream says reset and the cache drops
+    // every validation; a token revoked meanwhile is refused all the same.
+    let (_, kept) = app.token(&[("grant_type", "client_credentials"), ("scope", "user")]).await;
+    let kept = kept["access_token"].as_str().unwrap().to_owned();
+    let (_, lost) = app.token(&[("grant_type", "client_credentials"), ("scope", "user")]).await;
+    let lost = lost["access_token"].as_str().unwrap().to_owned();
+    for token in [&kept, &lost] {
+        assert_eq!(status(&http, &base, token).await, 200, "cached before the cut");
+    }
+    proxy.cut();
+    rpc.revoke_token_by_value(token_pb::RevokeTokenByValueRequest { token: lost.clone() }).await.unwrap();
+    app.env.db.execute_unprepared("DELETE FROM token_revocation_log").await.unwrap();
+    let (_, later) = app.token(&[("grant_type", "client_credentials"), ("scope", "user")]).await;
+    rpc.revoke_token_by_value(token_pb::RevokeTokenByValueRequest {
+        token: later["access_token"].as_str().unwrap().to_owned(),
+    })
+    .await
+    .unwrap();
+    proxy.restore().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.stats().resets == 0 {
+        assert!(Instant::now() < deadline, "no reset after the log lost the cursor: {:?}", cache.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until_trusted(std::slice::from_ref(&cache)).await;
+    assert_eq!(status(&http, &base, &lost).await, 401, "its event is gone: the reset dropped its cached validation");
+    assert_eq!(status(&http, &base, &kept).await, 200, "a valid token validates again");
 }

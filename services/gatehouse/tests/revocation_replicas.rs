@@ -83,7 +83,8 @@ async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_oth
     let (client_id, secret) = support::alice_and_her_app(registry_port).await;
     let channel =
         tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{t1}")).unwrap().connect().await.unwrap();
-    let mut through_first = TokenServiceClient::new(channel);
+    let through_first = TokenServiceClient::new(channel);
+    let mut issuing = through_first.clone();
     let mut issue = async || {
         let client = token_pb::ClientCredentials {
             client_id: client_id.clone(),
@@ -94,8 +95,8 @@ async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_oth
         let parameters = [("grant_type", "client_credentials"), ("scope", "user")]
             .map(|(name, value)| Parameter { name: name.to_owned(), value: value.to_owned() })
             .to_vec();
-        let request = token_pb::ExchangeRequest { client: Some(client), parameters, ..Default::default() };
-        through_first.exchange(request).await.unwrap().into_inner().access_token
+        let request = token_pb::ExchangeRequest { client: Some(client), parameters };
+        issuing.exchange(request).await.unwrap().into_inner().access_token
     };
 
     // A follows the second replica only; B balances over both.
