@@ -16,9 +16,14 @@ impl TokenService {
     /// malformed, expired, revoked or a used refresh token). A storage
     /// failure is an error, never "inactive".
     pub(crate) async fn active(&self, token: &str) -> TokenResult<Option<ActiveToken>> {
-        // A malformed token is refused here, without touching storage.
-        if TokenKind::of(token).is_none() {
-            return Ok(None);
+        // A malformed token is refused here, without touching storage; a
+        // JWT must carry a signature of a published key first (a ~25 µs
+        // check that keeps forged JWT-shaped strings away from SQL, as the
+        // checksum does for opaque tokens).
+        match TokenKind::of(token) {
+            None => return Ok(None),
+            Some(_) if gatehouse_oauth::token::is_jwt(token) && !self.signed_by_us(token) => return Ok(None),
+            Some(_) => {}
         }
         let hash = SecretHash::of(token);
         let now = self.now();
@@ -54,10 +59,15 @@ impl TokenService {
         Ok(Some(active))
     }
 
+    /// Whether a JWT is signed by one of the published keys.
+    fn signed_by_us(&self, jwt: &str) -> bool {
+        self.inner.keys.verify::<serde_json::Value>(jwt).is_some()
+    }
+
     /// Whether SQL knows the token at all (active or not): an inactive
     /// answer for a token that never existed is what guessing looks like.
     async fn exists(&self, token: &str) -> TokenResult<bool> {
-        if TokenKind::of(token).is_none() {
+        if TokenKind::of(token).is_none() || (gatehouse_oauth::token::is_jwt(token) && !self.signed_by_us(token)) {
             return Ok(false);
         }
         Ok(self.inner.store.find(SecretHash::of(token).as_str()).await?.is_some())
