@@ -298,3 +298,53 @@ async fn the_layer_refuses_other_audiences_and_verifies_jwts_locally_against_the
     assert_eq!(call("/introspected", t(&for_api)).await, 401, "revoked: refused where introspected");
     assert_eq!(call("/local", t(&for_api)).await, 200, "accepted where verified locally (documented)");
 }
+
+/// RFC 9728: a resource server behind the layer serves its protected
+/// resource metadata (naming Gatehouse), and every refusal's challenge points
+/// there, with the scope a client needs: what an MCP client reads first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_advertises_its_protected_resource_metadata() {
+    let mut app = app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let resource = format!("{base}/mcp");
+    let client_id = app.client_id.clone();
+    resource_server(&app, &resource, "jwt", &["user"], &[&client_id]).await;
+    let metadata = gatehouse_client::ProtectedResource {
+        resource: resource.clone(),
+        authorization_server: app.env.gateway_url(),
+        scopes: vec!["user".to_owned()],
+    };
+    let channel = connect_lazy(&format!("http://{}", app.env.token_addr)).unwrap();
+    let router = Router::new()
+        .route("/mcp", get(|| async { "tools" }).layer(RequireScopes::new(channel, ["user"]).advertise(&metadata)))
+        .merge(metadata.router());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::new();
+
+    for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
+        let document: Value = http.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(document["resource"], resource.as_str(), "{path}");
+        assert_eq!(document["authorization_servers"], serde_json::json!([app.env.gateway_url()]));
+        assert_eq!(document["scopes_supported"], serde_json::json!(["user"]));
+    }
+    // No token: 401 naming the metadata and the scope.
+    let bare = http.get(format!("{base}/mcp")).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
+    let challenge = bare.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains(&format!(r#"resource_metadata="{base}/.well-known/oauth-protected-resource/mcp""#)),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="user""#), "{challenge}");
+    // A token for this resource works; one for no resource is refused, still pointing at the metadata.
+    let (_, issued) =
+        app.token(&[("grant_type", "client_credentials"), ("scope", "user"), ("resource", &resource)]).await;
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(http.get(format!("{base}/mcp")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let (_, plain) = app.token(&[("grant_type", "client_credentials"), ("scope", "user")]).await;
+    let refused =
+        http.get(format!("{base}/mcp")).bearer_auth(plain["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"].to_str().unwrap().contains("resource_metadata="));
+}

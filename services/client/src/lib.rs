@@ -54,9 +54,11 @@ pub struct Caller {
 
 mod cache;
 mod jwks;
+mod metadata;
 use cache::Answer;
 pub use cache::{CacheStats, TokenCache, TokenCacheOptions};
 pub use jwks::REFETCH_AT_MOST_EVERY;
+pub use metadata::ProtectedResource;
 
 pub use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, tls, upstream};
 
@@ -78,6 +80,8 @@ pub struct RequireScopes {
     jwks: Option<jwks::JwksCache>,
     /// Present when validations are remembered (see [`TokenCache`]).
     cache: Option<TokenCache>,
+    /// RFC 9728 §5.1: named in every 401's challenge.
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl RequireScopes {
@@ -92,7 +96,19 @@ impl RequireScopes {
             resource: None,
             jwks: None,
             cache: None,
+            resource_metadata: None,
         }
+    }
+
+    /// Names the service's protected resource metadata (RFC 9728) in every
+    /// 401 and 403 challenge (`resource_metadata="…"`, §5.1), so that a client
+    /// that has no token (an MCP agent) can find the authorization server; also
+    /// sets [`RequireScopes::for_resource`] to the metadata's resource. Serve the
+    /// document with [`ProtectedResource::router`].
+    #[must_use]
+    pub fn advertise(mut self, metadata: &ProtectedResource) -> Self {
+        self.resource_metadata = Some(Arc::from(metadata.metadata_url()));
+        self.for_resource(metadata.resource.clone())
     }
 
     /// Remembers validations in `cache`, kept true by the revocation stream:
@@ -144,6 +160,7 @@ impl<S> tower::Layer<S> for RequireScopes {
             resource: self.resource.clone(),
             jwks: self.jwks.clone().filter(|_| self.resource.is_some()),
             cache: self.cache.clone(),
+            resource_metadata: self.resource_metadata.clone(),
         }
     }
 }
@@ -157,6 +174,7 @@ pub struct RequireScopesService<S> {
     resource: Option<Arc<str>>,
     jwks: Option<jwks::JwksCache>,
     cache: Option<TokenCache>,
+    resource_metadata: Option<Arc<str>>,
 }
 
 /// `insufficient_scope` unless `caller` has every one of `scopes`.
@@ -227,7 +245,8 @@ fn refuse(status: StatusCode, challenge: Option<String>, message: &str) -> Respo
 /// challenge come from the same table the gateway uses
 /// (`gatehouse_proto::status`), so an internal service refuses a token
 /// exactly as Gatehouse's own API does.
-fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String]) -> Response<Body> {
+/// The challenge names the resource's metadata when it has one (RFC 9728 §5.1).
+fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String], metadata: Option<&str>) -> Response<Body> {
     let class = ErrorCode::from_grpc(status.code());
     let oauth = decode_oauth(status).map(|o| o.code);
     let code = http_status(Surface::Resource, class, oauth);
@@ -237,7 +256,15 @@ fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String]) -> Respo
         ErrorCode::PermissionDenied => "the access token lacks a needed scope",
         _ => "token validation is temporarily unavailable",
     };
-    let challenge = bearer_challenge(code, token_sent, oauth, &scopes.join(" "));
+    let mut challenge = bearer_challenge(code, token_sent, oauth, &scopes.join(" "));
+    if let (Some(challenge), Some(url)) = (challenge.as_mut(), metadata) {
+        // RFC 9728 §5.1, and the scope a client without a token needs (MCP's
+        // authorization spec reads both from the first 401).
+        challenge.push_str(&format!(r#", resource_metadata="{url}""#));
+        if !token_sent && !scopes.is_empty() {
+            challenge.push_str(&format!(r#", scope="{}""#, scopes.join(" ")));
+        }
+    }
     refuse(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), challenge, message)
 }
 
@@ -266,9 +293,11 @@ where
         let resource = self.resource.clone();
         let jwks = self.jwks.clone();
         let cache = self.cache.clone();
+        let metadata = self.resource_metadata.clone();
         Box::pin(async move {
             let Some(token) = bearer(&request) else {
-                return Ok(refusal(&tonic::Status::unauthenticated("no token"), false, &scopes));
+                let status = tonic::Status::unauthenticated("no token");
+                return Ok(refusal(&status, false, &scopes, metadata.as_deref()));
             };
             let caller =
                 validate(&token, &mut client, &scopes, resource.as_deref(), jwks.as_ref(), cache.as_ref()).await;
@@ -277,7 +306,7 @@ where
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }
-                Err(status) => Ok(refusal(&status, true, &scopes)),
+                Err(status) => Ok(refusal(&status, true, &scopes, metadata.as_deref())),
             }
         })
     }
