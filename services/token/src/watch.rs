@@ -133,7 +133,12 @@ impl TokenService {
                     // The head moved past events this read did not find:
                     // retention deleted them under a slow consumer.
                     match service.gap(cursor).await {
-                        Ok(false) => continue,
+                        // Not expected (events commit with the head that
+                        // counts them); read again, without spinning.
+                        Ok(false) => {
+                            tokio::time::sleep(POLL_EVERY).await;
+                            continue;
+                        }
                         Ok(true) => {
                             cursor = head;
                             let reset = Batch { revoked: Vec::new(), cursor, head, reset: true };
