@@ -84,28 +84,17 @@ impl Authorization {
                 )));
             }
         };
-        let redirect_error = |code: OAuthErrorCode, description: &'static str| {
-            let error = OAuthError::new(code, description);
+        let redirect_error = |error: OAuthError| {
             let (state, mode) = (request.state.as_deref(), request.response_mode);
             Begin::Redirect(error_response(&request.redirect_uri, state, &error, &self.config().issuer, mode))
         };
         // RFC 8707 §2: every resource must be one the registry admits for
         // this client, or the request fails back to the client with invalid_target.
-        match self.inner.registry.resolve_resources(client_id.as_str(), &request.resources).await {
-            Ok(_) => {}
-            Err(status) => match gatehouse_proto::status::decode_oauth(&status) {
-                Some(error) => {
-                    let (state, mode) = (request.state.as_deref(), request.response_mode);
-                    return Ok(Begin::Redirect(error_response(
-                        &request.redirect_uri,
-                        state,
-                        &error,
-                        &self.config().issuer,
-                        mode,
-                    )));
-                }
-                None => return Err(AuthzError::registry(status)),
-            },
+        if let Err(status) = self.inner.registry.resolve_resources(client_id.as_str(), &request.resources).await {
+            return match gatehouse_proto::status::decode_oauth(&status) {
+                Some(error) => Ok(redirect_error(error)),
+                None => Err(AuthzError::registry(status)),
+            };
         }
         let session = self.session(session_token).await?;
         // OpenID Connect Core §3.1.2.1: a session too old for max_age, of
@@ -118,7 +107,10 @@ impl Authorization {
             Some(session) if !stale && !request.prompt.forces_login() => session,
             existing => {
                 if request.prompt.none {
-                    return Ok(redirect_error(OAuthErrorCode::LoginRequired, "the user is not signed in"));
+                    return Ok(redirect_error(OAuthError::new(
+                        OAuthErrorCode::LoginRequired,
+                        "the user is not signed in",
+                    )));
                 }
                 let resume = params
                     .without(&["prompt", "max_age"])
@@ -147,7 +139,10 @@ impl Authorization {
             return Ok(Begin::Redirect(self.issue_code(record, &session).await?));
         }
         if request.prompt.none {
-            return Ok(redirect_error(OAuthErrorCode::ConsentRequired, "the user has not approved these scopes"));
+            return Ok(redirect_error(OAuthError::new(
+                OAuthErrorCode::ConsentRequired,
+                "the user has not approved these scopes",
+            )));
         }
         let request_id = random_token("", RANDOM_CHARS_256_BITS);
         let pending = PendingRecord { user_id: session.user.id.clone(), request: record };

@@ -178,6 +178,8 @@ struct Inner {
     cursor: AtomicI64,
     head: AtomicI64,
     stopped: AtomicBool,
+    /// Woken by every stream message: what [`TokenCache::ready`] waits on.
+    heard: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -222,6 +224,7 @@ impl TokenCache {
             cursor: AtomicI64::new(0),
             head: AtomicI64::new(0),
             stopped: AtomicBool::new(false),
+            heard: tokio::sync::Notify::new(),
         });
         tokio::spawn(follow(Arc::downgrade(&inner), TokenServiceClient::new(channel)));
         Self { inner }
@@ -246,6 +249,24 @@ impl TokenCache {
             let _ = health.untrusted_since.compare_exchange(NEVER, now, Ordering::AcqRel, Ordering::Relaxed);
         }
         ok
+    }
+
+    /// Waits until the cache is trusted (its stream up and caught up), at
+    /// most `within`; whether it is. A host's readiness probe can wait on it.
+    pub async fn ready(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the check, so a message in between is not missed.
+            let heard = self.inner.heard.notified();
+            tokio::pin!(heard);
+            heard.as_mut().enable();
+            if self.trusted() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, heard).await.is_err() {
+                return self.trusted();
+            }
+        }
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -361,6 +382,7 @@ async fn follow(cache: std::sync::Weak<Inner>, mut client: TokenServiceClient<Up
             } else {
                 let _ = health.behind_since.compare_exchange(NEVER, now, Ordering::AcqRel, Ordering::Relaxed);
             }
+            view.inner.heard.notify_waiters();
         }
         // The stream ended (the replica drained, the 5-minute lifetime, a
         // network cut): resume from the cursor at once.
