@@ -5,7 +5,9 @@
 //! or both on every POST; clients that are not browsers send neither and
 //! are not affected. The OAuth endpoints that other sites post to by design
 //! (the token, revocation and introspection endpoints, the seed's token
-//! URL, and a POST to the authorization endpoint) are exempt.
+//! URL, and a POST to the authorization endpoint) are exempt, and so is
+//! every endpoint that answers CORS (`cors.rs`): bearer- or
+//! client-authenticated, never by cookie.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -55,7 +57,8 @@ fn cross_site(headers: &HeaderMap, own_origin: &str) -> bool {
 pub(crate) async fn refuse_cross_site(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let writes = !request.method().is_safe();
-    if !writes || EXEMPT.contains(&path) || !cross_site(request.headers(), &state.origin) {
+    if !writes || EXEMPT.contains(&path) || crate::cors::applies(path) || !cross_site(request.headers(), &state.origin)
+    {
         return next.run(request).await;
     }
     tracing::warn!(path, "cross-site form post refused");

@@ -3,6 +3,7 @@
 //! OAuth rule and no durable state.
 
 mod clients;
+mod cors;
 mod cross_site;
 mod edge;
 mod error;
@@ -43,6 +44,12 @@ pub struct GatewayConfig {
     /// The hash of the operator token that `POST /admin/tokens/revoke`
     /// requires; `None` turns the endpoint off.
     pub operator_token_hash: Option<gatehouse_oauth::SecretHash>,
+    /// Whether the registry takes dynamic registrations (RFC 7591): the
+    /// metadata then names `registration_endpoint`.
+    pub dynamic_registration: bool,
+    /// Whether the registry fetches client ID metadata documents: the
+    /// metadata then says `client_id_metadata_document_supported`.
+    pub client_id_metadata_documents: bool,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +62,8 @@ impl Default for GatewayConfig {
             max_concurrent_requests: 512,
             limits: EdgeLimits::default(),
             operator_token_hash: None,
+            dynamic_registration: false,
+            client_id_metadata_documents: true,
         }
     }
 }

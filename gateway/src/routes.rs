@@ -14,6 +14,7 @@ mod health;
 mod login;
 mod oidc;
 mod personal_tokens;
+mod registration;
 mod resource_servers;
 mod scopes;
 mod token;
@@ -41,6 +42,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/oauth/revoke", post(token::revoke))
         .route("/oauth/introspect", post(token::introspect))
         .route("/oauth/device_authorization", post(device::device_authorization))
+        .route("/oauth/register", post(registration::register))
+        .route(
+            "/oauth/register/{client_id}",
+            get(registration::read).put(registration::update).delete(registration::delete),
+        )
         .route("/login/device", get(device::entry).post(device::lookup))
         .route("/login/device/decision", post(device::decide))
         .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
@@ -91,6 +97,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::cross_site::refuse_cross_site))
+        // Outside the cross-site check and the router: preflights are answered before either.
+        .layer(axum::middleware::from_fn(crate::cors::cors))
         .layer(axum::middleware::from_fn(crate::headers::security_headers))
         .layer(axum::middleware::from_fn(move |request, next| crate::shed::shed(permits.clone(), request, next)))
         .layer(axum::middleware::from_fn(crate::observe::observe))

@@ -5,7 +5,7 @@
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_oauth::{
     ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, Params, RedirectUri,
-    RegisteredClient, ScopeSet,
+    RegisteredClient, Registration, ScopeSet,
 };
 
 use crate::pb::common::v1 as common;
@@ -63,6 +63,7 @@ impl From<ClientAuthMethod> for token::ClientAuthMethod {
             ClientAuthMethod::ClientSecretBasic => Self::ClientSecretBasic,
             ClientAuthMethod::ClientSecretPost => Self::ClientSecretPost,
             ClientAuthMethod::None => Self::None,
+            ClientAuthMethod::PrivateKeyJwt => Self::PrivateKeyJwt,
         }
     }
 }
@@ -84,6 +85,7 @@ pub fn client_credentials_from_pb(pb: token::ClientCredentials) -> (ClientAuthen
         Ok(token::ClientAuthMethod::ClientSecretBasic) => ClientAuthMethod::ClientSecretBasic,
         Ok(token::ClientAuthMethod::ClientSecretPost) => ClientAuthMethod::ClientSecretPost,
         Ok(token::ClientAuthMethod::None) => ClientAuthMethod::None,
+        Ok(token::ClientAuthMethod::PrivateKeyJwt) => ClientAuthMethod::PrivateKeyJwt,
         Ok(token::ClientAuthMethod::Unspecified) | Err(_) if !pb.client_secret.is_empty() => {
             ClientAuthMethod::ClientSecretPost
         }
@@ -114,6 +116,7 @@ impl TryFrom<&registry::Application> for RegisteredClient {
                 .map(RedirectUri::from_stored)
                 .collect(),
             introspects_for: Vec::new(),
+            registration: Registration::parse(&app.registration).ok_or("the registry sent an unknown registration")?,
         })
     }
 }

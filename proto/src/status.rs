@@ -107,6 +107,8 @@ impl ErrorCode {
             | OAuthErrorCode::UnsupportedGrantType
             | OAuthErrorCode::InvalidScope
             | OAuthErrorCode::InvalidTarget
+            | OAuthErrorCode::InvalidRedirectUri
+            | OAuthErrorCode::InvalidClientMetadata
             | OAuthErrorCode::UnsupportedResponseType
             | OAuthErrorCode::UnsupportedTokenType
             // The device grant's polling answers: the client keeps polling (RFC 8628 §3.5).

@@ -91,6 +91,7 @@ pub struct TestEnvBuilder {
     authorization: AuthorizationConfig,
     gateway: gatehouse_gateway::GatewayConfig,
     token: gatehouse_token::TokenConfig,
+    registry: RegistryConfig,
     cache_url: Option<String>,
 }
 
@@ -115,6 +116,7 @@ impl TestEnv {
             authorization: AuthorizationConfig::default(),
             gateway: gatehouse_gateway::GatewayConfig::default(),
             token: gatehouse_token::TokenConfig::default(),
+            registry: RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() },
             cache_url: None,
         }
     }
@@ -211,6 +213,12 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Changes the registry's configuration (the issuer is always the gateway's URL).
+    pub fn registry_config(mut self, change: impl FnOnce(&mut RegistryConfig)) -> Self {
+        change(&mut self.registry);
+        self
+    }
+
     /// Changes the token service's configuration.
     pub fn token_config(mut self, change: impl FnOnce(&mut gatehouse_token::TokenConfig)) -> Self {
         change(&mut self.token);
@@ -244,10 +252,10 @@ impl TestEnvBuilder {
             gatehouse_gateway::channel(&format!("http://{addr}"), Duration::from_secs(5)).expect("valid address")
         };
 
-        let config = RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() };
+        let config = RegistryConfig { issuer: issuer.clone(), ..self.registry };
         let dependents = gatehouse_registry::Dependents::new(channel(token_addr), channel(authorization_addr));
-        let registry =
-            gatehouse_registry::build(config, db.clone(), dependents, clock.clone()).expect("registry builds");
+        let registry = gatehouse_registry::build(config, db.clone(), dependents, kv.clone(), clock.clone())
+            .expect("registry builds");
         tokio::spawn(gatehouse_registry::serve(
             registry,
             db.clone(),

@@ -65,6 +65,7 @@ async fn authenticate(client: &mut Client, client_id: &str, secret: &str) -> Res
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: client_id.to_owned(),
             client_secret: secret.to_owned(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner().application.expect("application"))
@@ -143,6 +144,7 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: other.client_id.clone(),
             client_secret: other_secret,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -152,6 +154,7 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: allowed.client_id.clone(),
             client_secret: secret,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use gatehouse_oauth::client_auth::ASSERTION_SIGNING_ALGORITHMS;
 use gatehouse_oauth::{ClientAuthMethod, GrantType};
 use gatehouse_proto::pb::registry::v1::ListScopesRequest;
 use serde_json::{Value, json};
@@ -68,7 +69,17 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "request_uri_parameter_supported": false,
         // A claims request asks for the scopes that release its claims.
         "claims_parameter_supported": true,
+        // private_key_jwt (RFC 7523): the algorithms a client assertion may use.
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
+        "client_id_metadata_document_supported": state.config.client_id_metadata_documents,
     });
+    if state.config.dynamic_registration
+        && let Some(map) = body.as_object_mut()
+    {
+        map.insert("registration_endpoint".to_owned(), json!(format!("{issuer}/oauth/register")));
+    }
     // The catalogue is configuration of the registry; without it, the
     // optional field is left out rather than guessed.
     if let Ok(response) = state.clients.registry().list_scopes(ListScopesRequest {}).await

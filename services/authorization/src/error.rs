@@ -44,8 +44,14 @@ pub type AuthzResult<T> = Result<T, AuthzError>;
 
 impl AuthzError {
     /// A failed call to the registry.
+    /// A registry status: its OAuth error when it carries one (a client
+    /// metadata document that cannot be used is `invalid_client`, the
+    /// caller's to fix), otherwise an upstream failure.
     pub(crate) fn registry(status: Status) -> Self {
-        Self::Upstream { service: "registry", status }
+        match gatehouse_proto::status::decode_oauth(&status) {
+            Some(oauth) => Self::OAuth(oauth),
+            None => Self::Upstream { service: "registry", status },
+        }
     }
 }
 

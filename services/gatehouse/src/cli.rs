@@ -341,6 +341,30 @@ pub(crate) struct ServeOptions {
     /// Whether `/signup` creates accounts.
     #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) signup_enabled: bool,
+    /// Dynamic client registration (RFC 7591) at /oauth/register: `off`, `token` (an initial
+    /// access token from `gatehouse registration token create` is required) or `open`.
+    #[arg(long, env = "GATEHOUSE_DYNAMIC_REGISTRATION", default_value = "off")]
+    pub(crate) dynamic_registration: String,
+    /// Anonymous dynamic registrations one address may make per hour.
+    #[arg(long, env = "GATEHOUSE_REGISTRATION_HOURLY_LIMIT", default_value_t = 20)]
+    pub(crate) registration_hourly_limit: u64,
+    /// Days after which a dynamically registered client that was not used is deleted.
+    #[arg(long, env = "GATEHOUSE_REGISTRATION_UNUSED_DAYS", default_value_t = 30)]
+    pub(crate) registration_unused_days: u64,
+    /// Client ID metadata documents (https URLs as client ids): `open`, `off`, or a
+    /// comma-separated allow-list of hosts.
+    #[arg(long, env = "GATEHOUSE_CLIENT_METADATA_DOCUMENTS", default_value = "open")]
+    pub(crate) client_metadata_documents: String,
+    /// Comma-separated networks (CIDR) that documents may be fetched from although they are
+    /// private or special-use (metadata documents and jwks_uri; the public Internet always).
+    #[arg(long, env = "GATEHOUSE_FETCH_ALLOW_NETWORKS", default_value = "")]
+    pub(crate) fetch_allow_networks: String,
+    /// PEM roots trusted for fetched documents besides the Web PKI's.
+    #[arg(long, env = "GATEHOUSE_FETCH_CA_FILE")]
+    pub(crate) fetch_ca_file: Option<std::path::PathBuf>,
+    /// Time limit of one document fetch, in milliseconds.
+    #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS", default_value_t = 5000)]
+    pub(crate) fetch_timeout_ms: u64,
     /// Read the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) trust_forwarded_for: bool,

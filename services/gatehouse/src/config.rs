@@ -180,6 +180,35 @@ fn issuer(value: &str) -> Result<String, ConfigError> {
     }
 }
 
+fn registration_policy(value: &str) -> Result<gatehouse_registry::RegistrationPolicy, ConfigError> {
+    use gatehouse_registry::RegistrationPolicy;
+    match value.trim() {
+        "off" => Ok(RegistrationPolicy::Off),
+        "token" => Ok(RegistrationPolicy::InitialAccessToken),
+        "open" => Ok(RegistrationPolicy::Open),
+        other => Err(bad("GATEHOUSE_DYNAMIC_REGISTRATION", format!("{other:?} is not off, token or open"))),
+    }
+}
+
+fn metadata_document_policy(value: &str) -> Result<gatehouse_registry::MetadataDocumentPolicy, ConfigError> {
+    use gatehouse_registry::MetadataDocumentPolicy;
+    match value.trim() {
+        "open" => Ok(MetadataDocumentPolicy::Open),
+        "off" | "" => Ok(MetadataDocumentPolicy::Off),
+        hosts => {
+            let hosts: Vec<String> =
+                hosts.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+            if let Some(bad_host) = hosts.iter().find(|h| url::Host::parse(h).is_err() || h.contains(['/', ':'])) {
+                return Err(bad(
+                    "GATEHOUSE_CLIENT_METADATA_DOCUMENTS",
+                    format!("{bad_host:?} is not a host name (use open, off, or hosts like app.example,vscode.dev)"),
+                ));
+            }
+            Ok(MetadataDocumentPolicy::AllowHosts(hosts))
+        }
+    }
+}
+
 fn cache_url(value: &str) -> Result<String, ConfigError> {
     if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
         Ok(value.to_owned())
@@ -289,6 +318,34 @@ impl ServeOptions {
             return Err(bad("GATEHOUSE_OPERATOR_TOKEN", "must be at least 32 characters (openssl rand -hex 32)"));
         }
         Ok(Some(gatehouse_oauth::SecretHash::of(&token)))
+    }
+
+    fn fetch_policy(&self) -> Result<gatehouse_registry::fetch::FetchPolicy, ConfigError> {
+        const NETWORKS: &str = "GATEHOUSE_FETCH_ALLOW_NETWORKS";
+        let allow_networks = self
+            .fetch_allow_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| bad(NETWORKS, format!("{n:?} is not a network like 10.0.0.0/8 or an address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let extra_roots = match &self.fetch_ca_file {
+            None => Vec::new(),
+            Some(path) => {
+                gatehouse_upstream::tls::read_certificates(path)
+                    .map_err(|e| bad("GATEHOUSE_FETCH_CA_FILE", e.to_string()))?
+                    .1
+            }
+        };
+        Ok(gatehouse_registry::fetch::FetchPolicy {
+            allow_networks,
+            extra_roots,
+            timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout_ms, 100, 60_000)?,
+        })
     }
 
     fn edge_limits(&self) -> Result<gatehouse_gateway::EdgeLimits, ConfigError> {
@@ -415,6 +472,25 @@ impl ServeOptions {
                     parallelism: 1,
                 },
                 scopes: scope_catalogue(self.scopes_file.as_deref())?,
+                issuer: issuer(&self.issuer)?,
+                registration: gatehouse_registry::RegistrationConfig {
+                    policy: registration_policy(&self.dynamic_registration)?,
+                    hourly_limit_per_address: match self.registration_hourly_limit {
+                        0 => return Err(bad("GATEHOUSE_REGISTRATION_HOURLY_LIMIT", "must be at least 1")),
+                        n => n,
+                    },
+                    unused_expiry: seconds(
+                        "GATEHOUSE_REGISTRATION_UNUSED_DAYS",
+                        self.registration_unused_days.saturating_mul(86_400),
+                        86_400,
+                        3660 * 86_400,
+                    )?,
+                },
+                metadata_documents: gatehouse_registry::MetadataDocumentConfig {
+                    policy: metadata_document_policy(&self.client_metadata_documents)?,
+                    ..gatehouse_registry::MetadataDocumentConfig::default()
+                },
+                fetch: self.fetch_policy()?,
                 ..RegistryConfig::default()
             },
             log_format,

@@ -170,7 +170,8 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
     };
 
     let needs_db = registry_listener.is_some() || authorization_listener.is_some() || token_listener.is_some();
-    let needs_kv = authorization_listener.is_some() || token_listener.is_some();
+    // The registry's: private_key_jwt replay marks and registration limits.
+    let needs_kv = registry_listener.is_some() || authorization_listener.is_some() || token_listener.is_some();
     let kv = if needs_kv {
         Some(
             gatehouse_runtime::kv::open_with(&config.cache_url, &config.cache_prefix, config.cache)
@@ -187,10 +188,10 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
         None => Arc::new(SystemClock),
     };
     let mut servers: Vec<Server> = vec![metrics(bind(config.metrics_listen, "metrics endpoint").await?, life)?];
-    if let (Some(listener), Some(db)) = (registry_listener, db.clone()) {
+    if let (Some(listener), Some(db), Some(kv)) = (registry_listener, db.clone(), kv.clone()) {
         let dependents =
             gatehouse_registry::Dependents::new(channel(config, &token_url)?, channel(config, &authorization_url)?);
-        servers.push(registry(config, db, dependents, clock.clone(), listener, life.clone())?);
+        servers.push(registry(config, db, dependents, kv, clock.clone(), listener, life.clone())?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
         let registry = channel(config, &registry_url)?;
@@ -223,13 +224,16 @@ fn registry(
     config: &ServeConfig,
     db: DatabaseConnection,
     dependents: gatehouse_registry::Dependents,
+    kv: Arc<dyn gatehouse_runtime::kv::Kv>,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
 ) -> anyhow::Result<Server> {
-    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, clock)?;
+    let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, kv, clock)?;
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config);
+    let expiry_stop = life.stop.clone();
+    tokio::spawn(gatehouse_registry::expire_unused_clients(registry.clone(), async move { expiry_stop.wait().await }));
     Ok(Box::pin(async move {
         gatehouse_registry::serve(registry, db, listener, limits, life.stop.wait()).await.context("registry server")
     }))
@@ -289,6 +293,9 @@ fn gateway(
         max_concurrent_requests: config.max_concurrent_requests,
         limits: config.edge,
         operator_token_hash: config.operator_token_hash.clone(),
+        dynamic_registration: config.registry.registration.policy != gatehouse_registry::RegistrationPolicy::Off,
+        client_id_metadata_documents: config.registry.metadata_documents.policy
+            != gatehouse_registry::MetadataDocumentPolicy::Off,
     };
     println!("gateway listening on {} (HTTP)", local_url(listener.local_addr()?));
     Ok(Box::pin(async move {

@@ -138,6 +138,7 @@ async fn authenticates(registry_url: &str, client_id: &str, secret: &str) -> boo
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: client_id.to_owned(),
             client_secret: secret.to_owned(),
+            ..Default::default()
         })
         .await
         .is_ok()

@@ -20,9 +20,13 @@ impl ClientId {
         Self(token[..Self::GENERATED_CHARS].to_owned())
     }
 
-    /// Accepts any non-empty printable ASCII string of at most 128 characters.
+    /// Longest client id: generated ids are 20 characters; a client ID
+    /// metadata document's URL may be up to this.
+    pub const MAX_LEN: usize = 255;
+
+    /// Accepts any non-empty printable ASCII string of at most [`Self::MAX_LEN`] characters.
     pub fn parse(value: &str) -> Option<Self> {
-        let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+        let ok = !value.is_empty() && value.len() <= Self::MAX_LEN && value.bytes().all(|b| b.is_ascii_graphic());
         ok.then(|| Self(value.to_owned()))
     }
 
@@ -68,6 +72,37 @@ impl ClientType {
     }
 }
 
+/// How the server came to know a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Registration {
+    /// A user registered it (pages, REST API, CLI) and owns it.
+    Owned,
+    /// It registered itself (RFC 7591 dynamic client registration).
+    Dynamic,
+    /// Its `client_id` is the https URL of its metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document).
+    MetadataDocument,
+}
+
+impl Registration {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Owned => "",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Owned, Self::Dynamic, Self::MetadataDocument].into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// A client nobody at this server vouched for: it named itself.
+    pub const fn is_self_registered(self) -> bool {
+        !matches!(self, Self::Owned)
+    }
+}
+
 /// A registered application as the OAuth rules need it: what the token and
 /// authorization endpoints decide on. The registry owns it; the other
 /// services receive it through the typed registry client.
@@ -84,11 +119,24 @@ pub struct RegisteredClient {
     /// (their identifiers): at introspection it sees tokens for them too.
     /// Known only from a client authentication; empty otherwise.
     pub introspects_for: Vec<String>,
+    pub registration: Registration,
 }
 
 impl RegisteredClient {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether a grant of `scopes` comes with a refresh token. The client
+    /// must hold the `refresh_token` grant type; a self-registered client
+    /// (RFC 7591, or a metadata document) must also have been granted
+    /// `offline_access`, which the consent page showed the user: such a
+    /// client asks for it when it wants to stay signed in (OpenID Connect
+    /// Core §11, MCP's refresh-token guidance), and nobody at this server
+    /// vouched for it to keep access unasked.
+    pub fn gets_refresh_token(&self, scopes: &[String]) -> bool {
+        self.allows(GrantType::RefreshToken)
+            && (!self.registration.is_self_registered() || scopes.iter().any(|s| s == "offline_access"))
     }
 
     /// Whether RP-initiated logout may send the browser to `uri`: a

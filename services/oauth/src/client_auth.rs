@@ -17,31 +17,56 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// A public client: its `client_id` alone.
     None,
+    /// A JWT signed with the client's key (RFC 7523 §2.2, OpenID Connect
+    /// Core §9); the assertion travels where a secret would.
+    PrivateKeyJwt,
 }
 
 impl ClientAuthMethod {
-    pub const ALL: [Self; 3] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None];
+    pub const ALL: [Self; 4] = [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None, Self::PrivateKeyJwt];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|method| method.as_str() == value)
+    }
+
+    /// Whether the method proves a secret or a key (a confidential client's).
+    pub const fn is_confidential(self) -> bool {
+        !matches!(self, Self::None)
+    }
 }
+
+/// The algorithms a `private_key_jwt` assertion may be signed with: the
+/// asymmetric JWS algorithms (never `none`, never an HMAC). The metadata's
+/// `token_endpoint_auth_signing_alg_values_supported`.
+pub const ASSERTION_SIGNING_ALGORITHMS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+/// RFC 7523 §2.2's `client_assertion_type` for a JWT.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The client credentials of a request, as presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAuthentication {
     pub client_id: String,
+    /// The client secret, or with `PrivateKeyJwt` the assertion (a
+    /// credential too: it never prints).
     pub secret: ClientSecret,
     pub method: ClientAuthMethod,
 }
 
 /// Parameters that carry client authentication, kept out of what a request
 /// forwards once the credentials are read.
-pub const CLIENT_AUTH_PARAMETERS: [&str; 2] = ["client_id", "client_secret"];
+pub const CLIENT_AUTH_PARAMETERS: [&str; 4] =
+    ["client_id", "client_secret", "client_assertion_type", "client_assertion"];
 
 impl ClientAuthentication {
     /// Reads the credentials of a token, revocation or introspection request
@@ -50,6 +75,11 @@ impl ClientAuthentication {
     pub fn from_request(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
         let form_id = params.single("client_id")?;
         let form_secret = params.single("client_secret")?;
+        let assertion_type = params.single("client_assertion_type")?;
+        let assertion = params.single("client_assertion")?;
+        if assertion_type.is_some() || assertion.is_some() {
+            return Self::assertion(authorization, form_id, form_secret, assertion_type, assertion);
+        }
         match basic(authorization)? {
             Some(_) if form_secret.is_some() => Err(OAuthError::invalid_request(
                 "use one client authentication method, not Basic and client_secret both",
@@ -67,6 +97,53 @@ impl ClientAuthentication {
             }),
         }
     }
+}
+
+impl ClientAuthentication {
+    /// RFC 7523 §2.2: `client_assertion_type` names a JWT, `client_assertion`
+    /// is one (three dot-separated parts), and no other method is used. Its
+    /// `iss`/`sub` name the client; a `client_id` sent beside it is checked
+    /// against them by the registry. The client id read here is the form's
+    /// or, without one, the assertion's unverified `sub` (only a lookup key).
+    fn assertion(
+        authorization: Option<&str>,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+        assertion_type: Option<&str>,
+        assertion: Option<&str>,
+    ) -> Result<Self, OAuthError> {
+        if form_secret.is_some() || basic(authorization)?.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not client_assertion and a secret both",
+            ));
+        }
+        match assertion_type {
+            Some(JWT_BEARER_ASSERTION) => {}
+            Some(_) => return Err(OAuthError::invalid_client("client_assertion_type must be jwt-bearer (RFC 7523)")),
+            None => return Err(OAuthError::invalid_request("client_assertion needs client_assertion_type")),
+        }
+        let Some(assertion) = assertion.filter(|a| !a.is_empty()) else {
+            return Err(OAuthError::invalid_request("client_assertion_type needs client_assertion"));
+        };
+        if assertion.len() > 8192 || assertion.split('.').count() != 3 {
+            return Err(OAuthError::invalid_client("client_assertion is not a signed JWT"));
+        }
+        let client_id = match form_id {
+            Some(id) => id.to_owned(),
+            None => unverified_subject(assertion)
+                .ok_or_else(|| OAuthError::invalid_client("client_assertion names no client (sub)"))?,
+        };
+        Ok(Self { client_id, secret: ClientSecret::new(assertion), method: ClientAuthMethod::PrivateKeyJwt })
+    }
+}
+
+/// The `sub` of a JWT's payload, unverified: which client to look up.
+fn unverified_subject(jwt: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn malformed_basic() -> OAuthError {

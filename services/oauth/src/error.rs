@@ -67,11 +67,16 @@ pub enum OAuthErrorCode {
     /// "The requested resource is invalid, missing, unknown, or malformed" (RFC 8707 §2): also
     /// a resource the client may not ask for, or one the grant was not made for.
     InvalidTarget,
+    /// "The value of one or more redirection URIs is invalid." (RFC 7591 §3.2.2)
+    InvalidRedirectUri,
+    /// "The value of one of the client metadata fields is invalid and the server has rejected
+    /// this request." (RFC 7591 §3.2.2)
+    InvalidClientMetadata,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -94,6 +99,8 @@ impl OAuthErrorCode {
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::InvalidTarget,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
     ];
 
     /// The wire string of the code.
@@ -121,6 +128,8 @@ impl OAuthErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

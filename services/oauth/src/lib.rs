@@ -21,7 +21,7 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 
-pub use client::{ClientId, ClientType, RegisteredClient};
+pub use client::{ClientId, ClientType, RegisteredClient, Registration};
 pub use client_auth::{ClientAuthMethod, ClientAuthentication};
 pub use clock::{Clock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode};

@@ -1,11 +1,13 @@
 //! Applications (OAuth clients): registration, lookup, update, deletion
 //! (with everything it held), and a user's authorization of one.
 
-use gatehouse_oauth::{ClientId, ClientType};
+use gatehouse_oauth::{ClientId, ClientType, Registration};
+
+use gatehouse_oauth::OAuthError;
 
 use crate::dependents::Deleted;
 use crate::error::{RegistryError, RegistryResult};
-use crate::model::{Application, ApplicationPatch, NewApplication};
+use crate::model::{Application, ApplicationPatch, ApplicationType, ClientExtras, ClientKeys, NewApplication};
 use crate::secrets::CreatedSecret;
 use crate::service::Registry;
 use crate::validate;
@@ -36,10 +38,16 @@ impl Registry {
             post_logout_redirect_uris: validate::post_logout_redirect_uris(&input.post_logout_redirect_uris)?,
             created_at: now,
             updated_at: now,
+            registration: Registration::Owned,
+            auth_method: Application::default_auth_method(client_type),
+            application_type: ApplicationType::Web,
+            keys: ClientKeys::None,
+            extras: ClientExtras::default(),
+            last_used_at: None,
         };
         let created = (client_type == ClientType::Confidential).then(|| self.new_secret());
         let secret_row = created.as_ref().map(|(created, hash)| (&created.info, hash));
-        self.store().insert_application(&app, secret_row).await?;
+        self.store().insert_application(&app, secret_row, None).await?;
         if let Some((created, _)) = &created {
             app.secrets.push(created.info.clone());
         }
@@ -51,7 +59,20 @@ impl Registry {
         self.store().list_applications(owner_id).await
     }
 
+    /// The application `client_id` names: a stored one, or, for an https
+    /// URL, the client its metadata document describes (fetched, checked and
+    /// cached by `metadata_document`). A document that cannot be used is
+    /// `invalid_client` saying why; the caller shows it, never redirects.
     pub async fn get_application(&self, client_id: &str) -> RegistryResult<Application> {
+        if crate::metadata_document::is_document_url(client_id) {
+            let app = self
+                .inner
+                .documents
+                .resolve(client_id, self.scopes(), self.now())
+                .await
+                .map_err(|error| RegistryError::OAuth(OAuthError::invalid_client(error.to_string())))?;
+            return Ok(app.as_ref().clone());
+        }
         self.store()
             .application(client_id)
             .await?

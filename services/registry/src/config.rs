@@ -1,6 +1,10 @@
 //! What the registry can be configured with.
 
+use std::time::Duration;
+
 use gatehouse_oauth::ScopeCatalogue;
+
+use crate::fetch::FetchPolicy;
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +29,91 @@ pub struct RegistryConfig {
     pub scopes: ScopeCatalogue,
     /// Active client secrets one application may hold at once.
     pub max_client_secrets: usize,
+    /// The issuer identifier: the one `aud` a client assertion may carry.
+    pub issuer: String,
+    pub registration: RegistrationConfig,
+    pub metadata_documents: MetadataDocumentConfig,
+    /// What the fetcher of metadata documents and `jwks_uri`s may reach.
+    pub fetch: FetchPolicy,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self { password: PasswordParams::default(), scopes: ScopeCatalogue::default(), max_client_secrets: 5 }
+        Self {
+            password: PasswordParams::default(),
+            scopes: ScopeCatalogue::default(),
+            max_client_secrets: 5,
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            registration: RegistrationConfig::default(),
+            metadata_documents: MetadataDocumentConfig::default(),
+            fetch: FetchPolicy::default(),
+        }
+    }
+}
+
+/// Who may register a client dynamically (RFC 7591).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationPolicy {
+    /// No dynamic registration (the default, as at Hydra and Zitadel).
+    #[default]
+    Off,
+    /// With an initial access token the operator issued (`gatehouse registration token create`).
+    InitialAccessToken,
+    /// Anyone, limited per address; an initial access token is still honoured.
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    pub policy: RegistrationPolicy,
+    /// Anonymous registrations one address may make per hour.
+    pub hourly_limit_per_address: u64,
+    /// A dynamically registered client unused this long is deleted.
+    pub unused_expiry: Duration,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            policy: RegistrationPolicy::Off,
+            hourly_limit_per_address: 20,
+            unused_expiry: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+/// Which client ID metadata documents are fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MetadataDocumentPolicy {
+    /// URL client ids are unknown clients.
+    Off,
+    /// Only documents on these hosts (exact, lowercase).
+    AllowHosts(Vec<String>),
+    /// Any https host the fetcher may reach (the default: the document is
+    /// served by the client's own origin, and the consent page names it).
+    #[default]
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetadataDocumentConfig {
+    pub policy: MetadataDocumentPolicy,
+    /// Bounds on how long a document is used before it is fetched again,
+    /// whatever its `Cache-Control` says.
+    pub min_cache: Duration,
+    pub max_cache: Duration,
+    /// How long after its freshness a last good copy still serves when a
+    /// new fetch fails.
+    pub stale_for: Duration,
+}
+
+impl Default for MetadataDocumentConfig {
+    fn default() -> Self {
+        Self {
+            policy: MetadataDocumentPolicy::Open,
+            min_cache: Duration::from_secs(30),
+            max_cache: Duration::from_secs(86_400),
+            stale_for: Duration::from_secs(86_400),
+        }
     }
 }

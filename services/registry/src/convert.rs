@@ -4,7 +4,10 @@ use gatehouse_oauth::{ClientId, RedirectUri};
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
-use crate::model::{Application, ClientSecretInfo, NewResourceServer, ResourceServer, ResourceServerPatch, User};
+use crate::model::{
+    Application, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer,
+    ResourceServer, ResourceServerPatch, User,
+};
 
 impl From<User> for common::User {
     fn from(user: User) -> Self {
@@ -52,6 +55,74 @@ impl From<Application> for pb::Application {
                 .map(RedirectUri::as_str)
                 .map(str::to_owned)
                 .collect(),
+            registration: app.registration.as_str().to_owned(),
+            token_endpoint_auth_method: app.auth_method.as_str().to_owned(),
+            application_type: app.application_type.as_str().to_owned(),
+            jwks: match &app.keys {
+                ClientKeys::Inline(jwks) => jwks.clone(),
+                _ => String::new(),
+            },
+            jwks_uri: match &app.keys {
+                ClientKeys::Uri(uri) => uri.clone(),
+                _ => String::new(),
+            },
+            extras: Some(app.extras.into()),
+        }
+    }
+}
+
+impl From<ClientExtras> for pb::ClientMetadataExtras {
+    fn from(extras: ClientExtras) -> Self {
+        Self {
+            client_uri: extras.client_uri,
+            contacts: extras.contacts,
+            tos_uri: extras.tos_uri,
+            policy_uri: extras.policy_uri,
+            software_id: extras.software_id,
+            software_version: extras.software_version,
+        }
+    }
+}
+
+impl From<pb::ClientMetadataExtras> for ClientExtras {
+    fn from(extras: pb::ClientMetadataExtras) -> Self {
+        Self {
+            client_uri: extras.client_uri,
+            contacts: extras.contacts,
+            tos_uri: extras.tos_uri,
+            policy_uri: extras.policy_uri,
+            software_id: extras.software_id,
+            software_version: extras.software_version,
+        }
+    }
+}
+
+impl From<pb::ClientMetadata> for ClientMetadata {
+    fn from(m: pb::ClientMetadata) -> Self {
+        Self {
+            redirect_uris: m.redirect_uris,
+            token_endpoint_auth_method: m.token_endpoint_auth_method,
+            grant_types: m.grant_types,
+            response_types: m.response_types,
+            client_name: m.client_name,
+            logo_uri: m.logo_uri,
+            scope: m.scope,
+            jwks: m.jwks,
+            jwks_uri: m.jwks_uri,
+            application_type: m.application_type,
+            post_logout_redirect_uris: m.post_logout_redirect_uris,
+            extras: m.extras.map(Into::into).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<InitialAccessTokenInfo> for pb::InitialAccessToken {
+    fn from(info: InitialAccessTokenInfo) -> Self {
+        Self {
+            id: info.id,
+            description: info.description,
+            created_at: info.created_at,
+            expires_at: info.expires_at.unwrap_or(0),
         }
     }
 }

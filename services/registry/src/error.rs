@@ -22,6 +22,12 @@ pub enum RegistryError {
     OAuth(#[from] OAuthError),
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
+    /// Over a rate limit (dynamic registrations per address).
+    #[error("too many registrations from this address: try again later")]
+    Throttled { retry_after: std::time::Duration },
+    /// The shared cache (assertion replay marks, registration limits) is unreachable.
+    #[error("cache: {0}")]
+    Cache(String),
     #[error("password hashing: {0}")]
     PasswordHashing(String),
     /// A service holding the subject's tokens or grants could not revoke
@@ -47,7 +53,8 @@ impl RegistryError {
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::OAuth(error) => ErrorCode::for_oauth(error.code),
             // Storage that cannot be reached is an outage, never a bug to report as INTERNAL.
-            Self::Storage(_) | Self::Dependent { .. } => ErrorCode::Unavailable,
+            Self::Storage(_) | Self::Dependent { .. } | Self::Cache(_) => ErrorCode::Unavailable,
+            Self::Throttled { .. } => ErrorCode::ResourceExhausted,
             Self::PasswordHashing(_) => ErrorCode::Internal,
         }
     }
@@ -64,6 +71,15 @@ impl From<RegistryError> for Status {
                 // Logged once here, never sent: details of storage stay inside.
                 tracing::error!(error = %error, "registry storage unavailable");
                 encode(ErrorCode::Unavailable, "registry storage unavailable", Detail::default())
+            }
+            RegistryError::Throttled { retry_after } => encode(
+                error.code(),
+                error.to_string(),
+                Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(*retry_after),
+            ),
+            RegistryError::Cache(_) => {
+                tracing::error!(error = %error, "registry cache unavailable");
+                encode(ErrorCode::Unavailable, "cache unavailable", Detail::default())
             }
             RegistryError::Dependent { service, .. } => {
                 tracing::warn!(error = %error, "revocation before a deletion failed");

@@ -144,9 +144,88 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::AuthenticateClientRequest>,
     ) -> RpcResult<pb::AuthenticateClientResponse> {
         let request = request.into_inner();
-        let app = self.registry.authenticate_client(&request.client_id, &request.client_secret).await?;
+        let app = self
+            .registry
+            .authenticate_client(&request.client_id, &request.client_secret, &request.client_assertion)
+            .await?;
         let introspects_for = self.registry.introspected_by(app.client_id.as_str()).await?;
         Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()), introspects_for }))
+    }
+
+    async fn register_client(
+        &self,
+        request: Request<pb::RegisterClientRequest>,
+    ) -> RpcResult<pb::ClientRegistrationResponse> {
+        let request = request.into_inner();
+        let metadata = request.metadata.unwrap_or_default().into();
+        let registered =
+            self.registry.register_client(&metadata, &request.initial_access_token, &request.client_address).await?;
+        Ok(Response::new(pb::ClientRegistrationResponse {
+            application: Some(registered.app.into()),
+            client_secret: registered.secret.map(|s| s.secret).unwrap_or_default(),
+            registration_access_token: registered.registration_access_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_client_registration(
+        &self,
+        request: Request<pb::ClientRegistrationRequest>,
+    ) -> RpcResult<pb::ClientRegistrationResponse> {
+        let request = request.into_inner();
+        let app = self.registry.client_registration(&request.client_id, &request.registration_access_token).await?;
+        Ok(Response::new(pb::ClientRegistrationResponse { application: Some(app.into()), ..Default::default() }))
+    }
+
+    async fn update_client_registration(
+        &self,
+        request: Request<pb::ClientRegistrationRequest>,
+    ) -> RpcResult<pb::ClientRegistrationResponse> {
+        let request = request.into_inner();
+        let metadata = request.metadata.unwrap_or_default().into();
+        let app = self
+            .registry
+            .update_client_registration(&request.client_id, &request.registration_access_token, &metadata)
+            .await?;
+        Ok(Response::new(pb::ClientRegistrationResponse { application: Some(app.into()), ..Default::default() }))
+    }
+
+    async fn delete_client_registration(
+        &self,
+        request: Request<pb::ClientRegistrationRequest>,
+    ) -> RpcResult<pb::DeleteClientRegistrationResponse> {
+        let request = request.into_inner();
+        self.registry.delete_client_registration(&request.client_id, &request.registration_access_token).await?;
+        Ok(Response::new(pb::DeleteClientRegistrationResponse {}))
+    }
+
+    async fn create_initial_access_token(
+        &self,
+        request: Request<pb::CreateInitialAccessTokenRequest>,
+    ) -> RpcResult<pb::CreateInitialAccessTokenResponse> {
+        let request = request.into_inner();
+        let ttl = match u64::try_from(request.ttl_seconds) {
+            Ok(0) => None,
+            Ok(seconds) => Some(std::time::Duration::from_secs(seconds)),
+            Err(_) => return Err(crate::RegistryError::invalid("ttl_seconds", "must not be negative").into()),
+        };
+        let (info, token) = self.registry.create_initial_access_token(&request.description, ttl).await?;
+        Ok(Response::new(pb::CreateInitialAccessTokenResponse { info: Some(info.into()), token }))
+    }
+
+    async fn list_initial_access_tokens(
+        &self,
+        _request: Request<pb::ListInitialAccessTokensRequest>,
+    ) -> RpcResult<pb::ListInitialAccessTokensResponse> {
+        let tokens = self.registry.list_initial_access_tokens().await?;
+        Ok(Response::new(pb::ListInitialAccessTokensResponse { tokens: tokens.into_iter().map(Into::into).collect() }))
+    }
+
+    async fn delete_initial_access_token(
+        &self,
+        request: Request<pb::DeleteInitialAccessTokenRequest>,
+    ) -> RpcResult<pb::DeleteInitialAccessTokenResponse> {
+        self.registry.delete_initial_access_token(&request.into_inner().id).await?;
+        Ok(Response::new(pb::DeleteInitialAccessTokenResponse {}))
     }
 
     async fn create_resource_server(

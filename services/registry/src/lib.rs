@@ -5,14 +5,18 @@
 //! this data only through its gRPC API.
 
 mod applications;
+mod assertion;
 mod config;
 mod convert;
 mod dependents;
 mod error;
+pub mod fetch;
 mod grpc;
+mod metadata_document;
 pub mod migration;
 mod model;
 mod password;
+mod registration;
 mod resource_servers;
 mod secrets;
 mod service;
@@ -27,13 +31,18 @@ use gatehouse_runtime::grpc::{ServeError, ServerLimits};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-pub use config::{PasswordParams, RegistryConfig};
+pub use config::{
+    MetadataDocumentConfig, MetadataDocumentPolicy, PasswordParams, RegistrationConfig, RegistrationPolicy,
+    RegistryConfig,
+};
 pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
 pub use model::{
-    Application, ApplicationPatch, ClientSecretInfo, NewApplication, NewResourceServer, NewUser, ResourceServer,
+    Application, ApplicationPatch, ApplicationType, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo,
+    InitialAccessTokenInfo, NewApplication, NewResourceServer, NewUser, REGISTRATION_OWNER_ID, ResourceServer,
     ResourceServerPatch, User,
 };
+pub use registration::{INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_TOKEN_PREFIX, Registered};
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
 pub use service::Registry;
 
@@ -41,14 +50,37 @@ pub use service::Registry;
 pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
 
 /// Builds the registry on an open database (migrations must have run).
-/// `dependents` are the services a deletion revokes at first.
+/// `dependents` are the services a deletion revokes at first; `kv` is the
+/// cache shared by the replicas (assertion replay marks, registration limits).
 pub fn build(
     config: RegistryConfig,
     db: DatabaseConnection,
     dependents: Dependents,
+    kv: Arc<dyn gatehouse_runtime::kv::Kv>,
     clock: Arc<dyn Clock>,
 ) -> RegistryResult<Registry> {
-    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, clock)
+    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, kv, clock)
+}
+
+/// How often unused dynamically registered clients are looked for.
+const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes unused dynamically registered clients every hour until `stop`
+/// resolves (a failed pass is retried at the next one).
+pub async fn expire_unused_clients(registry: Registry, stop: impl std::future::Future<Output = ()>) {
+    let pass = async {
+        let mut interval = tokio::time::interval(EXPIRY_INTERVAL);
+        loop {
+            interval.tick().await;
+            if let Err(error) = registry.expire_unused_clients(100).await {
+                tracing::warn!(%error, "expiring unused dynamically registered clients failed");
+            }
+        }
+    };
+    tokio::select! {
+        () = pass => {}
+        () = stop => {}
+    }
 }
 
 /// Serves the registry's gRPC API on `listener` until `shutdown` resolves.

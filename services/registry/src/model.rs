@@ -1,6 +1,12 @@
 //! The registry's domain types.
 
-use gatehouse_oauth::{ClientId, ClientType, GrantType, RedirectUri, ResourceId, ScopeSet, TokenFormat};
+use gatehouse_oauth::{
+    ClientAuthMethod, ClientId, ClientType, GrantType, RedirectUri, Registration, ResourceId, ScopeSet, TokenFormat,
+};
+
+/// The account that owns dynamically registered clients (made by a
+/// migration; nobody can sign in to it).
+pub const REGISTRATION_OWNER_ID: &str = "gatehouse:registration";
 
 /// A user account, without its password hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,106 @@ pub struct Application {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub registration: Registration,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: ClientAuthMethod,
+    pub application_type: ApplicationType,
+    /// Its public keys for `private_key_jwt`: a JWK Set, or where it is published.
+    pub keys: ClientKeys,
+    /// RFC 7591 metadata shown and echoed back only.
+    pub extras: ClientExtras,
+    /// When it last authenticated (self-registered clients unused for long expire).
+    pub last_used_at: Option<i64>,
+}
+
+impl Application {
+    /// What an application registered by a user starts with beyond its form.
+    pub(crate) fn default_auth_method(client_type: ClientType) -> ClientAuthMethod {
+        match client_type {
+            ClientType::Confidential => ClientAuthMethod::ClientSecretBasic,
+            ClientType::Public => ClientAuthMethod::None,
+        }
+    }
+}
+
+/// OpenID Connect Registration §2 `application_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApplicationType {
+    #[default]
+    Web,
+    Native,
+}
+
+impl ApplicationType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "web" => Some(Self::Web),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+}
+
+/// A client's public keys for `private_key_jwt` (RFC 7591 §2: `jwks` and
+/// `jwks_uri` never both).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ClientKeys {
+    #[default]
+    None,
+    /// A JWK Set, as JSON text (validated on the way in).
+    Inline(String),
+    /// An https URL serving the JWK Set.
+    Uri(String),
+}
+
+/// RFC 7591 §2 metadata with no effect on the flows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClientExtras {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_uri: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tos_uri: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy_uri: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub software_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub software_version: String,
+}
+
+/// A client's registration metadata (RFC 7591 §2) as sent, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct ClientMetadata {
+    pub redirect_uris: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub client_name: String,
+    pub logo_uri: String,
+    pub scope: String,
+    pub jwks: String,
+    pub jwks_uri: String,
+    pub application_type: String,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub extras: ClientExtras,
+}
+
+/// An operator-issued initial access token's metadata (RFC 7591 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAccessTokenInfo {
+    pub id: String,
+    pub description: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
 /// Input of application registration, before validation.

@@ -2,7 +2,7 @@
 //! authentication against their hashes.
 
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
-use gatehouse_oauth::{ClientType, OAuthError, SecretHash, random_token};
+use gatehouse_oauth::{ClientAuthMethod, ClientType, OAuthError, SecretHash, random_token};
 
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{Application, ClientSecretInfo};
@@ -67,17 +67,41 @@ impl Registry {
         self.store().delete_secret(client_id, secret_id, keep_one).await
     }
 
-    /// Authenticates a client (RFC 6749 §2.3.1). Every failure is the same
-    /// `invalid_client`, so that a caller learns nothing about which part was wrong.
-    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> RegistryResult<Application> {
+    /// Authenticates a client (RFC 6749 §2.3.1): by one of its secrets, by a
+    /// `private_key_jwt` assertion (RFC 7523, `assertion`), or, for a public
+    /// client, by its id alone. Every failure is `invalid_client`; a secret
+    /// failure says nothing about which part was wrong.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        assertion: &str,
+    ) -> RegistryResult<Application> {
         let failed = || RegistryError::OAuth(OAuthError::invalid_client("client authentication failed"));
-        let Some((app, hashes)) = self.store().application_with_hashes(client_id).await? else {
-            return Err(failed());
+        let (app, hashes) = if crate::metadata_document::is_document_url(client_id) {
+            // A metadata document's client holds no secret: a key, or nothing.
+            (self.get_application(client_id).await?, Vec::new())
+        } else {
+            self.store().application_with_hashes(client_id).await?.ok_or_else(failed)?
         };
+        let now = self.now();
+        if !assertion.is_empty() {
+            self.inner.assertions.verify(&app, assertion, now).await?;
+            self.touch_self_registered(&app, now).await?;
+            return Ok(app);
+        }
+        if app.auth_method == ClientAuthMethod::PrivateKeyJwt {
+            return Err(RegistryError::OAuth(OAuthError::invalid_client(
+                "this client authenticates with private_key_jwt (client_assertion)",
+            )));
+        }
         match app.client_type {
             // A public client is identified, not authenticated; sending a
             // secret it does not have is a client error.
-            ClientType::Public if secret.is_empty() => return Ok(app),
+            ClientType::Public if secret.is_empty() => {
+                self.touch_self_registered(&app, now).await?;
+                return Ok(app);
+            }
             ClientType::Public => return Err(failed()),
             ClientType::Confidential if secret.is_empty() => return Err(failed()),
             ClientType::Confidential => {}
@@ -93,10 +117,21 @@ impl Registry {
         let (secret_id, last_used) = matched.ok_or_else(failed)?;
         // "Last used" is shown to a minute: skip the write (a SQLite write
         // lock) when it would not change what is shown.
-        let now = self.now();
         if last_used.is_none_or(|at| now - at >= 60) {
             self.store().touch_secret(&secret_id, now).await?;
         }
+        self.touch_self_registered(&app, now).await?;
         Ok(app)
+    }
+
+    /// Records the use of a dynamically registered client (unused ones
+    /// expire), at most hourly so that authentication stays a read.
+    async fn touch_self_registered(&self, app: &Application, now: i64) -> RegistryResult<()> {
+        if app.registration == gatehouse_oauth::Registration::Dynamic
+            && app.last_used_at.is_none_or(|at| now - at >= 3600)
+        {
+            self.store().touch_application(app.client_id.as_str(), now).await?;
+        }
+        Ok(())
     }
 }

@@ -6,9 +6,14 @@ use std::sync::Arc;
 
 use gatehouse_oauth::{Clock, ScopeCatalogue};
 
+use gatehouse_runtime::kv::Kv;
+
+use crate::assertion::Assertions;
 use crate::config::RegistryConfig;
 use crate::dependents::Dependents;
 use crate::error::RegistryResult;
+use crate::fetch::Fetcher;
+use crate::metadata_document::MetadataDocuments;
 use crate::password::PasswordHasherArgon2;
 use crate::store::RegistryStore;
 
@@ -25,6 +30,10 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hasher: PasswordHasherArgon2,
     pub(crate) dependents: Dependents,
+    /// The shared cache: assertion `jti`s, registration limits.
+    pub(crate) kv: Arc<dyn Kv>,
+    pub(crate) documents: MetadataDocuments,
+    pub(crate) assertions: Assertions,
 }
 
 impl Registry {
@@ -32,10 +41,14 @@ impl Registry {
         config: RegistryConfig,
         store: Arc<dyn RegistryStore>,
         dependents: Dependents,
+        kv: Arc<dyn Kv>,
         clock: Arc<dyn Clock>,
     ) -> RegistryResult<Self> {
         let hasher = PasswordHasherArgon2::new(config.password)?;
-        Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher, dependents }) })
+        let fetcher = Fetcher::new(config.fetch.clone());
+        let documents = MetadataDocuments::new(config.metadata_documents.clone(), fetcher.clone());
+        let assertions = Assertions::new(config.issuer.clone(), fetcher, kv.clone());
+        Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher, dependents, kv, documents, assertions }) })
     }
 
     pub(crate) fn now(&self) -> i64 {

@@ -5,7 +5,7 @@ pub(crate) mod sql;
 use gatehouse_oauth::SecretHash;
 
 use crate::error::RegistryResult;
-use crate::model::{Application, ClientSecretInfo, ResourceServer, User};
+use crate::model::{Application, ClientSecretInfo, InitialAccessTokenInfo, ResourceServer, User};
 
 /// Persistent state of the registry. Each method is atomic: a write that
 /// touches several rows runs in one transaction.
@@ -19,12 +19,30 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// The user and their password hash.
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
 
-    /// Inserts an application together with its first secret, if any.
+    /// Inserts an application together with its first secret and its
+    /// registration access token's hash (RFC 7592), if any.
     async fn insert_application(
         &self,
         app: &Application,
         secret: Option<(&ClientSecretInfo, &SecretHash)>,
+        registration_token: Option<&SecretHash>,
     ) -> RegistryResult<()>;
+    /// The application and its registration access token's hash, when it has one.
+    async fn application_with_registration_token(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, SecretHash)>>;
+    /// Records that the client was used (authenticated, or began a flow).
+    async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()>;
+    /// Dynamically registered clients not used since `before` (never used:
+    /// registered before it), at most `limit`.
+    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>>;
+
+    async fn insert_initial_access_token(&self, info: &InitialAccessTokenInfo, hash: &SecretHash)
+    -> RegistryResult<()>;
+    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>>;
+    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>>;
+    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool>;
     async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>>;
     async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>>;
     /// Writes every mutable field of `app`; `NotFound` when it is gone.

@@ -2,7 +2,9 @@
 //! services share: it speaks protobuf to the registry and domain types to
 //! its callers, so that no use case sees a wire message.
 
-use gatehouse_oauth::{ClientAuthentication, Password, RegisteredClient, Resource, ResourceId, ScopeSet, TokenFormat};
+use gatehouse_oauth::{
+    ClientAuthMethod, ClientAuthentication, Password, RegisteredClient, Resource, ResourceId, ScopeSet, TokenFormat,
+};
 use gatehouse_proto::pb::common::v1::{ScopeDescription, User};
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
@@ -96,10 +98,13 @@ impl RegistryClient {
     /// Checks a client's credentials (RFC 6749 §2.3). A failure is the
     /// registry's status: `UNAUTHENTICATED` with `invalid_client`.
     pub async fn authenticate_client(&self, auth: &ClientAuthentication) -> Result<RegisteredClient, Status> {
-        let request = pb::AuthenticateClientRequest {
-            client_id: auth.client_id.clone(),
-            client_secret: auth.secret.expose().to_owned(),
+        // A private_key_jwt assertion travels in the presented secret's place.
+        let (client_secret, client_assertion) = match auth.method {
+            ClientAuthMethod::PrivateKeyJwt => (String::new(), auth.secret.expose().to_owned()),
+            _ => (auth.secret.expose().to_owned(), String::new()),
         };
+        let request =
+            pb::AuthenticateClientRequest { client_id: auth.client_id.clone(), client_secret, client_assertion };
         let response = self.rpc().authenticate_client(request).await?.into_inner();
         let app = response.application.ok_or_else(|| malformed("no application"))?;
         let mut client = RegisteredClient::try_from(&app).map_err(malformed)?;

@@ -114,6 +114,13 @@ impl AuthCache {
     }
 }
 
+/// Whether a successful authentication may be reused: not an assertion's,
+/// which is single use (RFC 7523 §3 `jti`): every one goes to the registry,
+/// which refuses it the second time.
+fn cacheable(credentials: &Presented) -> bool {
+    credentials.auth.method != gatehouse_oauth::ClientAuthMethod::PrivateKeyJwt
+}
+
 /// A status from another service: its OAuth error if it carries one (the
 /// caller's fault), otherwise an upstream failure.
 fn upstream(service: &'static str, status: Status) -> TokenError {
@@ -138,7 +145,7 @@ impl Clients {
     /// A successful authentication of these credentials kept from the last
     /// few seconds (a correct secret: nothing to throttle).
     pub(crate) fn kept(&self, credentials: &Presented) -> Option<Client> {
-        if credentials.auth.client_id.is_empty() {
+        if credentials.auth.client_id.is_empty() || !cacheable(credentials) {
             return None;
         }
         self.authenticated.get(&AuthCache::key(credentials))
@@ -150,7 +157,9 @@ impl Clients {
             return Err(OAuthError::invalid_client("client authentication is missing").into());
         };
         let key = AuthCache::key(credentials);
-        if let Some(client) = self.authenticated.get(&key) {
+        if cacheable(credentials)
+            && let Some(client) = self.authenticated.get(&key)
+        {
             return Ok(client);
         }
         let client = self
@@ -158,7 +167,9 @@ impl Clients {
             .authenticate_client(&credentials.auth)
             .await
             .map_err(|status| upstream("registry", status))?;
-        self.authenticated.put(key, &client);
+        if cacheable(credentials) {
+            self.authenticated.put(key, &client);
+        }
         Ok(client)
     }
 

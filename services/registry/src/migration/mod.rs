@@ -3,6 +3,7 @@
 
 mod m20261126_000001_create_registry_tables;
 mod m20261203_000001_resource_servers;
+mod m20261204_000001_client_registration;
 
 use sea_orm_migration::prelude::*;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_registry_tables::Migration),
             Box::new(m20261203_000001_resource_servers::Migration),
+            Box::new(m20261204_000001_client_registration::Migration),
         ]
     }
 

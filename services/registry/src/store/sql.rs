@@ -3,7 +3,8 @@
 mod entity;
 
 use gatehouse_oauth::{
-    ClientId, ClientType, GrantType, RedirectUri, ResourceId, Scope, ScopeSet, SecretHash, TokenFormat,
+    ClientAuthMethod, ClientId, ClientType, GrantType, RedirectUri, Registration, ResourceId, Scope, ScopeSet,
+    SecretHash, TokenFormat,
 };
 use gatehouse_runtime::database::unique;
 use sea_orm::sea_query::Expr;
@@ -12,9 +13,12 @@ use sea_orm::{
     SqlErr, TransactionTrait,
 };
 
-use self::entity::{application, client_secret, resource_server, user};
+use self::entity::{application, client_secret, initial_access_token, resource_server, user};
 use crate::error::{RegistryError, RegistryResult};
-use crate::model::{Application, ClientSecretInfo, ResourceServer, User};
+use crate::model::{
+    Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, InitialAccessTokenInfo, ResourceServer,
+    User,
+};
 use crate::store::RegistryStore;
 
 /// Registry tables in a SQL database.
@@ -76,7 +80,27 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
         .collect::<RegistryResult<Vec<_>>>()?;
     let client_type = ClientType::parse(&row.client_type).ok_or_else(|| corrupt("client_type", &row.client_id))?;
     let client_id = ClientId::parse(&row.client_id).ok_or_else(|| corrupt("client_id", &row.client_id))?;
+    let registration = Registration::parse(&row.registration).ok_or_else(|| corrupt("registration", &row.client_id))?;
+    let auth_method = match row.auth_method.as_str() {
+        "" => Application::default_auth_method(client_type),
+        method => ClientAuthMethod::parse(method).ok_or_else(|| corrupt("auth_method", &row.client_id))?,
+    };
+    let application_type =
+        ApplicationType::parse(&row.application_type).ok_or_else(|| corrupt("application_type", &row.client_id))?;
+    let keys = match (row.jwks.is_empty(), row.jwks_uri.is_empty()) {
+        (true, true) => ClientKeys::None,
+        (false, _) => ClientKeys::Inline(row.jwks),
+        (true, false) => ClientKeys::Uri(row.jwks_uri),
+    };
+    let extras: ClientExtras =
+        serde_json::from_str(&row.client_metadata).map_err(|_| corrupt("client_metadata", &row.client_id))?;
     Ok(Application {
+        registration,
+        auth_method,
+        application_type,
+        keys,
+        extras,
+        last_used_at: row.last_used_at,
         client_id,
         owner_id: row.owner_id,
         name: row.name,
@@ -111,6 +135,21 @@ fn application_row(app: &Application) -> application::ActiveModel {
         )),
         created_at: Set(app.created_at),
         updated_at: Set(app.updated_at),
+        registration: Set(app.registration.as_str().to_owned()),
+        // Written only by `insert_application_with_token` and `set_registration_token`.
+        registration_token_hash: sea_orm::ActiveValue::NotSet,
+        last_used_at: Set(app.last_used_at),
+        auth_method: Set(app.auth_method.as_str().to_owned()),
+        application_type: Set(app.application_type.as_str().to_owned()),
+        jwks: Set(match &app.keys {
+            ClientKeys::Inline(jwks) => jwks.clone(),
+            _ => String::new(),
+        }),
+        jwks_uri: Set(match &app.keys {
+            ClientKeys::Uri(uri) => uri.clone(),
+            _ => String::new(),
+        }),
+        client_metadata: Set(serde_json::to_string(&app.extras).unwrap_or_else(|_| "{}".to_owned())),
     }
 }
 
@@ -228,9 +267,14 @@ impl RegistryStore for SqlRegistryStore {
         &self,
         app: &Application,
         secret: Option<(&ClientSecretInfo, &SecretHash)>,
+        registration_token: Option<&SecretHash>,
     ) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
-        application::Entity::insert(application_row(app)).exec_without_returning(&txn).await?;
+        let mut row = application_row(app);
+        if let Some(hash) = registration_token {
+            row.registration_token_hash = Set(hash.as_str().to_owned());
+        }
+        application::Entity::insert(row).exec_without_returning(&txn).await?;
         if let Some((info, hash)) = secret {
             client_secret::Entity::insert(secret_row(app.client_id.as_str(), info, hash))
                 .exec_without_returning(&txn)
@@ -421,5 +465,94 @@ impl RegistryStore for SqlRegistryStore {
     async fn delete_resource_server(&self, id: &str) -> RegistryResult<bool> {
         let deleted = resource_server::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    async fn application_with_registration_token(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, SecretHash)>> {
+        let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
+            return Ok(None);
+        };
+        if row.registration_token_hash.is_empty() {
+            return Ok(None);
+        }
+        let hash = SecretHash::from_stored(row.registration_token_hash.clone());
+        let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
+        Ok(Some((application_from_rows(row, secrets)?, hash)))
+    }
+
+    async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()> {
+        application::Entity::update_many()
+            .col_expr(application::Column::LastUsedAt, Expr::value(now))
+            .filter(application::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>> {
+        use sea_orm::sea_query::Condition;
+        let unused = Condition::any().add(application::Column::LastUsedAt.lt(before)).add(
+            Condition::all()
+                .add(application::Column::LastUsedAt.is_null())
+                .add(application::Column::CreatedAt.lt(before)),
+        );
+        let rows = application::Entity::find()
+            .select_only()
+            .column(application::Column::ClientId)
+            .filter(application::Column::Registration.eq(Registration::Dynamic.as_str()))
+            .filter(unused)
+            .order_by_asc(application::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?;
+        Ok(rows)
+    }
+
+    async fn insert_initial_access_token(
+        &self,
+        info: &InitialAccessTokenInfo,
+        hash: &SecretHash,
+    ) -> RegistryResult<()> {
+        let row = initial_access_token::ActiveModel {
+            id: Set(info.id.clone()),
+            token_hash: Set(hash.as_str().to_owned()),
+            description: Set(info.description.clone()),
+            created_at: Set(info.created_at),
+            expires_at: Set(info.expires_at),
+        };
+        initial_access_token::Entity::insert(row).exec_without_returning(&self.db).await?;
+        Ok(())
+    }
+
+    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>> {
+        let rows = initial_access_token::Entity::find()
+            .order_by_asc(initial_access_token::Column::CreatedAt)
+            .order_by_asc(initial_access_token::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(initial_access_token_from_row).collect())
+    }
+
+    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>> {
+        let query =
+            initial_access_token::Entity::find().filter(initial_access_token::Column::TokenHash.eq(hash.as_str()));
+        Ok(unique(query, &self.db).await?.map(initial_access_token_from_row))
+    }
+
+    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool> {
+        let deleted = initial_access_token::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
+}
+
+fn initial_access_token_from_row(row: initial_access_token::Model) -> InitialAccessTokenInfo {
+    InitialAccessTokenInfo {
+        id: row.id,
+        description: row.description,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
     }
 }

@@ -1,7 +1,7 @@
 //! `authorization_code` (RFC 6749 §4.1.3): the code is redeemed by the
 //! authorization service, which checks client, redirect URI and PKCE.
 
-use gatehouse_oauth::{AuthorizationCode, CodeVerifier, GrantType, OAuthError, ResourceId};
+use gatehouse_oauth::{AuthorizationCode, CodeVerifier, OAuthError, ResourceId};
 
 use super::family_id;
 use crate::clients::{Client, Redeemed};
@@ -51,7 +51,7 @@ impl TokenService {
             resources: granted.resources,
             audience: Vec::new(),
         };
-        let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
+        let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         // Nothing is stored yet: a failure here gives the code back, so the
         // client's retry is a redemption, not a replay (a wrong `resource`
         // too: the code's client proved PKCE and may ask again correctly).

@@ -3,7 +3,7 @@
 //! owns device authorizations, answers pending, slow down, denied, expired,
 //! or (once) the user who approved and the scopes.
 
-use gatehouse_oauth::{DeviceCode, GrantType};
+use gatehouse_oauth::DeviceCode;
 
 use super::family_id;
 use crate::clients::Client;
@@ -28,7 +28,7 @@ impl TokenService {
             resources: Vec::new(),
             audience: Vec::new(),
         };
-        let refresh = client.allows(GrantType::RefreshToken).then_some(granted.scopes.as_slice());
+        let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;
         minted.id_token = self.id_token(&family, &granted.scopes, None, &minted.access_token, None).await?;
         // The device code is spent: a failure to store is a 503 and the

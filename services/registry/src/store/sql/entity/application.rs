@@ -21,6 +21,18 @@ pub struct Model {
     pub post_logout_redirect_uris: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// "" (owned) or "dynamic".
+    pub registration: String,
+    /// SHA-256 of the registration access token; "" when none.
+    pub registration_token_hash: String,
+    pub last_used_at: Option<i64>,
+    /// token_endpoint_auth_method; "" derives it from the client type.
+    pub auth_method: String,
+    pub application_type: String,
+    pub jwks: String,
+    pub jwks_uri: String,
+    /// JSON object of the echo-only RFC 7591 metadata.
+    pub client_metadata: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,248 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OpenID
+//! Connect Core §9, draft-ietf-oauth-rfc7523bis).
+//!
+//! An assertion authenticates its client when, all checked here:
+//! - the client registered `private_key_jwt` and keys (`jwks`, or a
+//!   `jwks_uri` fetched through the SSRF-safe fetcher);
+//! - it is signed with one of them by an asymmetric algorithm (never `none`
+//!   or an HMAC: the client holds no shared secret);
+//! - `iss` and `sub` are the client id;
+//! - `aud` is this server's issuer identifier **as its sole value** (the
+//!   rfc7523bis fix of the audience-injection attack: an assertion made for
+//!   another server's token endpoint URL never passes here). The token
+//!   endpoint URL is refused too, which older clients send; the metadata
+//!   says which audience is wanted by naming the issuer;
+//! - `exp` is present, not past (30 s of leeway), and at most 10 minutes
+//!   ahead; `nbf` and `iat`, when present, not in the future;
+//! - `jti` is present and not seen before for this client: it is recorded
+//!   in the shared cache until the assertion expires (atomic set-if-absent,
+//!   so two replicas cannot both accept one assertion).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_oauth::{ClientAuthMethod, OAuthError};
+use gatehouse_runtime::kv::Kv;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
+
+use crate::error::{RegistryError, RegistryResult};
+use crate::fetch::Fetcher;
+use crate::model::{Application, ClientKeys};
+
+/// Leeway on the assertion's times.
+const LEEWAY_SECS: i64 = 30;
+/// Longest remaining lifetime accepted: an assertion is made for one request.
+const MAX_LIFETIME_SECS: i64 = 600;
+/// Cap on a fetched `jwks_uri` document.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// How long a fetched key set is used before it is fetched again.
+const JWKS_CACHE: Duration = Duration::from_secs(300);
+/// An unknown `kid` refetches a key set at most this often.
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
+/// `gatehouse_oauth::client_auth::ASSERTION_SIGNING_ALGORITHMS`, as jsonwebtoken names them.
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+fn failed(reason: &'static str) -> RegistryError {
+    RegistryError::OAuth(OAuthError::invalid_client(reason))
+}
+
+/// A registered `jwks` value: a JWK Set of public keys, as compact JSON.
+pub(crate) fn checked_jwks(value: &serde_json::Value) -> Result<String, String> {
+    let text = value.to_string();
+    if text.len() > MAX_JWKS_BYTES {
+        return Err(format!("jwks is larger than {MAX_JWKS_BYTES} bytes"));
+    }
+    let set: JwkSet = serde_json::from_value(value.clone()).map_err(|_| "jwks is not a JWK Set".to_owned())?;
+    if set.keys.is_empty() {
+        return Err("jwks holds no key".to_owned());
+    }
+    for key in &set.keys {
+        if DecodingKey::from_jwk(key).is_err() {
+            return Err("jwks holds a key that cannot verify signatures".to_owned());
+        }
+        if matches!(key.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)) {
+            return Err("jwks must hold public keys, not a shared secret".to_owned());
+        }
+    }
+    Ok(text)
+}
+
+/// A registered `jwks_uri`: an https URL (the fetcher enforces the rest when it is used).
+pub(crate) fn checked_jwks_uri(value: &str) -> Result<String, String> {
+    let ok = value.len() <= 2000
+        && url::Url::parse(value).is_ok_and(|u| u.scheme() == "https" && u.host().is_some() && u.fragment().is_none());
+    if ok { Ok(value.to_owned()) } else { Err("jwks_uri must be an https URL".to_owned()) }
+}
+
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+struct FetchedKeys {
+    set: Arc<JwkSet>,
+    fetched: Instant,
+}
+
+/// Verifies client assertions; holds the fetched `jwks_uri` key sets.
+pub(crate) struct Assertions {
+    issuer: String,
+    fetcher: Fetcher,
+    kv: Arc<dyn Kv>,
+    remote: moka::sync::Cache<String, Arc<FetchedKeys>>,
+}
+
+impl std::fmt::Debug for Assertions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assertions").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl Assertions {
+    pub(crate) fn new(issuer: String, fetcher: Fetcher, kv: Arc<dyn Kv>) -> Self {
+        let remote = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(JWKS_CACHE * 12).build();
+        Self { issuer, fetcher, kv, remote }
+    }
+
+    /// Whether `assertion` authenticates `app` at time `now` (unix seconds).
+    /// Every failure is `invalid_client` with a reason a developer can act on.
+    pub(crate) async fn verify(&self, app: &Application, assertion: &str, now: i64) -> RegistryResult<()> {
+        if app.auth_method != ClientAuthMethod::PrivateKeyJwt {
+            return Err(failed("this client does not authenticate with private_key_jwt"));
+        }
+        let header = jsonwebtoken::decode_header(assertion).map_err(|_| failed("client_assertion is not a JWT"))?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(failed("client_assertion must be signed with an asymmetric algorithm"));
+        }
+        let client_id = app.client_id.as_str();
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        // Times are checked below against the service clock; the audience
+        // below too, where "sole value" can be enforced.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let mut verified = None;
+        for key in self.candidate_keys(app, header.kid.as_deref(), header.alg).await? {
+            if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
+                verified = Some(data.claims);
+                break;
+            }
+        }
+        let claims =
+            verified.ok_or_else(|| failed("client_assertion's signature does not verify with the client's keys"))?;
+        if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
+            return Err(failed("client_assertion's iss and sub must be the client_id"));
+        }
+        let sole_audience = match &claims.aud {
+            Some(serde_json::Value::String(aud)) => aud == &self.issuer,
+            Some(serde_json::Value::Array(list)) => list.len() == 1 && list[0].as_str() == Some(self.issuer.as_str()),
+            _ => false,
+        };
+        if !sole_audience {
+            return Err(failed("client_assertion's aud must be the issuer identifier, as its only value"));
+        }
+        let exp = claims.exp.ok_or_else(|| failed("client_assertion has no exp"))?;
+        if exp + LEEWAY_SECS <= now {
+            return Err(failed("client_assertion has expired"));
+        }
+        if exp - now > MAX_LIFETIME_SECS {
+            return Err(failed("client_assertion's exp is more than 10 minutes ahead"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS)
+            || claims.iat.is_some_and(|iat| iat > now + LEEWAY_SECS)
+        {
+            return Err(failed("client_assertion is not valid yet"));
+        }
+        let jti = claims
+            .jti
+            .filter(|j| !j.is_empty() && j.len() <= 512)
+            .ok_or_else(|| failed("client_assertion has no jti"))?;
+        let key = format!("assertion-jti:{}", hex(&Sha256::digest(format!("{client_id}\n{jti}").as_bytes())));
+        let ttl = Duration::from_secs(u64::try_from(exp + LEEWAY_SECS - now).unwrap_or(1).max(1));
+        let first = self.kv.set_if_absent(&key, b"1", ttl).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
+        if !first {
+            return Err(failed("client_assertion was already used (its jti is single use)"));
+        }
+        Ok(())
+    }
+
+    /// The client's keys that may have signed with `alg` (by `kid` when it names one).
+    async fn candidate_keys(
+        &self,
+        app: &Application,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> RegistryResult<Vec<DecodingKey>> {
+        let set = match &app.keys {
+            ClientKeys::None => return Err(failed("the client registered no keys")),
+            ClientKeys::Inline(text) => {
+                Arc::new(serde_json::from_str::<JwkSet>(text).map_err(|_| failed("the client's jwks is malformed"))?)
+            }
+            ClientKeys::Uri(uri) => self.remote_keys(uri, kid).await?,
+        };
+        let keys = set
+            .keys
+            .iter()
+            .filter(|jwk| kid.is_none_or(|kid| jwk.common.key_id.as_deref() == Some(kid)))
+            .filter(|jwk| jwk.common.key_algorithm.is_none_or(|a| format!("{a:?}") == format!("{alg:?}")))
+            .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+            .collect::<Vec<_>>();
+        if keys.is_empty() {
+            return Err(failed("no key of the client matches the assertion's kid and alg"));
+        }
+        Ok(keys)
+    }
+
+    async fn remote_keys(&self, uri: &str, kid: Option<&str>) -> RegistryResult<Arc<JwkSet>> {
+        let cached = self.remote.get(uri);
+        let known = |set: &JwkSet| kid.is_none_or(|kid| set.find(kid).is_some());
+        if let Some(entry) = &cached {
+            let fresh = entry.fetched.elapsed() < JWKS_CACHE;
+            let may_refetch = entry.fetched.elapsed() >= REFETCH_AT_MOST_EVERY;
+            if fresh && (known(&entry.set) || !may_refetch) {
+                return Ok(entry.set.clone());
+            }
+        }
+        match self.fetcher.get(uri, MAX_JWKS_BYTES).await {
+            Ok(fetched) => {
+                let set: JwkSet = serde_json::from_slice(&fetched.body)
+                    .map_err(|_| failed("the client's jwks_uri is not a JWK Set"))?;
+                let set = Arc::new(set);
+                self.remote.insert(uri.to_owned(), Arc::new(FetchedKeys { set: set.clone(), fetched: Instant::now() }));
+                Ok(set)
+            }
+            Err(error) => {
+                tracing::warn!(uri, %error, "fetching a client's jwks_uri failed");
+                match cached {
+                    Some(entry) => Ok(entry.set.clone()),
+                    None => Err(failed("the client's jwks_uri could not be fetched")),
+                }
+            }
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

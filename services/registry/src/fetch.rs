@@ -1,0 +1,362 @@
+//! The one way the registry reaches the Internet: an HTTPS GET of a
+//! document a client named (its client ID metadata document, its
+//! `jwks_uri`). Whoever sends the URL chooses the target, so every rule
+//! against server-side request forgery is enforced here, once:
+//!
+//! - `https` only, no user info, no fragment;
+//! - the host is resolved here and **every** address it resolves to must be
+//!   a public unicast address (RFC 6890 special-use blocks, private,
+//!   loopback, link-local, CGNAT, multicast, documentation, 6to4/Teredo/NAT64
+//!   and IPv4-mapped forms of those are refused) unless the operator's
+//!   allow-list admits it; the connection goes to the address that was
+//!   checked, so a second DNS answer cannot swap it (no rebinding);
+//! - the certificate is verified for the host (Web PKI roots, plus the
+//!   operator's extra roots);
+//! - one request, no redirects (a 3xx is a failure), only a 200 counts;
+//! - the body is capped (a larger one is a failure, not truncated) and the
+//!   whole exchange has one deadline.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use ipnet::IpNet;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// What the operator lets the fetcher reach beyond the public Internet.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    /// Networks admitted although special-use (a private CIMD host, the tests' loopback).
+    pub allow_networks: Vec<IpNet>,
+    /// Roots trusted in addition to the Web PKI's (DER).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The deadline of one fetch, connection to last byte.
+    pub timeout: Duration,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        Self { allow_networks: Vec::new(), extra_roots: Vec::new(), timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Why a document could not be fetched; the text is shown to the client
+/// and names the rule (never the body).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("the URL must be an https URL without user info or fragment")]
+    NotHttps,
+    #[error("its host does not resolve")]
+    Unresolved,
+    #[error("its host resolves to a special-use address ({0}), which is not fetched")]
+    SpecialUse(IpAddr),
+    #[error("the connection failed")]
+    Connect,
+    #[error("TLS failed: {0}")]
+    Tls(String),
+    #[error("the request failed")]
+    Http,
+    #[error("the answer was a redirect ({0}); redirects are not followed")]
+    Redirect(u16),
+    #[error("the answer was HTTP {0}, not 200")]
+    Status(u16),
+    #[error("the document is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A document as served: its bytes and what its caching headers allow.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub body: Bytes,
+    /// `Cache-Control: max-age` (or `s-maxage`), if sent.
+    pub max_age: Option<Duration>,
+    /// `no-store` or `no-cache`: the document may not be reused unchecked.
+    pub no_store: bool,
+}
+
+/// The HTTPS fetcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    policy: Arc<FetchPolicy>,
+    tls: TlsConnector,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    pub fn new(policy: FetchPolicy) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for root in &policy.extra_roots {
+            // A root the operator configured but rustls refuses was reported at start-up.
+            let _ = roots.add(root.clone());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+            .unwrap_or_else(|_| {
+                // The ring provider supports the default versions; this cannot fail.
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            });
+        Self { policy: Arc::new(policy), tls: TlsConnector::from(Arc::new(config)) }
+    }
+
+    /// GETs `url`, whose body may be at most `max_bytes`.
+    pub async fn get(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+        let timeout = self.policy.timeout;
+        tokio::time::timeout(timeout, self.get_within(url, max_bytes))
+            .await
+            .map_err(|_| FetchError::Timeout(timeout))?
+    }
+
+    async fn get_within(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|_| FetchError::NotHttps)?;
+        if parsed.scheme() != "https"
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(FetchError::NotHttps);
+        }
+        let host = parsed.host().ok_or(FetchError::NotHttps)?;
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let (address, server_name) = match host {
+            url::Host::Ipv4(ip) => {
+                (self.vetted(&[SocketAddr::new(IpAddr::V4(ip), port)])?, ServerName::from(IpAddr::V4(ip)))
+            }
+            url::Host::Ipv6(ip) => {
+                (self.vetted(&[SocketAddr::new(IpAddr::V6(ip), port)])?, ServerName::from(IpAddr::V6(ip)))
+            }
+            url::Host::Domain(name) => {
+                let addresses: Vec<SocketAddr> =
+                    tokio::net::lookup_host((name, port)).await.map_err(|_| FetchError::Unresolved)?.collect();
+                let server_name = ServerName::try_from(name.to_owned()).map_err(|_| FetchError::NotHttps)?;
+                (self.vetted(&addresses)?, server_name)
+            }
+        };
+        let tcp = TcpStream::connect(address).await.map_err(|_| FetchError::Connect)?;
+        let _ = tcp.set_nodelay(true);
+        let tls = self.tls.connect(server_name, tcp).await.map_err(|e| FetchError::Tls(e.to_string()))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|_| FetchError::Http)?;
+        // The connection is driven only while this fetch runs (dropped with it).
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let _abort = AbortOnDrop(driver);
+        let path = match parsed.query() {
+            Some(query) => format!("{}?{query}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
+        let authority = match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+            None => parsed.host_str().unwrap_or_default().to_owned(),
+        };
+        let request = http::Request::get(path)
+            .header(http::header::HOST, authority)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| FetchError::Http)?;
+        let response = sender.send_request(request).await.map_err(|_| FetchError::Http)?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(FetchError::Redirect(status.as_u16()));
+        }
+        if status != http::StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > max_bytes) {
+            return Err(FetchError::TooLarge(max_bytes));
+        }
+        let (max_age, no_store) = cache_control(response.headers());
+        let body = Limited::new(response.into_body(), max_bytes)
+            .collect()
+            .await
+            .map_err(|error| {
+                if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    FetchError::TooLarge(max_bytes)
+                } else {
+                    FetchError::Http
+                }
+            })?
+            .to_bytes();
+        Ok(Fetched { body, max_age, no_store })
+    }
+
+    /// The first address, once every address passed: one special-use
+    /// address among public ones refuses the host (a mixed answer is how a
+    /// rebinding attack would look).
+    fn vetted(&self, addresses: &[SocketAddr]) -> Result<SocketAddr, FetchError> {
+        let first = *addresses.first().ok_or(FetchError::Unresolved)?;
+        for address in addresses {
+            let ip = canonical(address.ip());
+            let admitted = self.policy.allow_networks.iter().any(|net| net.contains(&ip));
+            if !admitted && is_special_use(ip) {
+                return Err(FetchError::SpecialUse(ip));
+            }
+        }
+        Ok(first)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Whether `ip` is outside the public unicast Internet (RFC 6890 and its
+/// IANA registries, plus the private and shared ranges).
+pub fn is_special_use(ip: IpAddr) -> bool {
+    match canonical(ip) {
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => special_v6(v6),
+    }
+}
+
+fn special_v4(ip: Ipv4Addr) -> bool {
+    const BLOCKS: [(u32, u8); 16] = [
+        (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
+        (0x0a00_0000, 8),  // 10.0.0.0/8 private
+        (0x6440_0000, 10), // 100.64.0.0/10 shared (CGNAT)
+        (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
+        (0xa9fe_0000, 16), // 169.254.0.0/16 link-local (cloud metadata)
+        (0xac10_0000, 12), // 172.16.0.0/12 private
+        (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
+        (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
+        (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast
+        (0xc0a8_0000, 16), // 192.168.0.0/16 private
+        (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
+        (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
+        (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
+        (0xe000_0000, 4),  // 224.0.0.0/4 multicast
+        (0xf000_0000, 4),  // 240.0.0.0/4 reserved, and broadcast
+        (0xffff_ffff, 32), // 255.255.255.255 broadcast
+    ];
+    let bits = u32::from(ip);
+    BLOCKS.iter().any(|(network, prefix)| bits >> (32 - prefix) == network >> (32 - prefix))
+}
+
+fn special_v6(ip: Ipv6Addr) -> bool {
+    const BLOCKS: [(u128, u8); 11] = [
+        (0, 128),                                        // :: unspecified
+        (1, 128),                                        // ::1 loopback
+        (0x0064_ff9b_0000_0000_0000_0000_0000_0000, 96), // 64:ff9b::/96 NAT64
+        (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48), // 64:ff9b:1::/48 local NAT64
+        (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // 100::/64 discard
+        (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // 2001::/23 IETF protocol assignments (Teredo)
+        (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
+        (0x2002_0000_0000_0000_0000_0000_0000_0000, 16), // 2002::/16 6to4
+        (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // fc00::/7 unique local
+        (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // fe80::/10 link-local
+        (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // ff00::/8 multicast
+    ];
+    let bits = u128::from(ip);
+    // IPv4-compatible (::a.b.c.d, deprecated) addresses are special too.
+    if bits >> 32 == 0 {
+        return true;
+    }
+    BLOCKS.iter().any(|(network, prefix)| bits >> (128 - prefix) == network >> (128 - prefix))
+}
+
+/// `max-age` (`s-maxage` wins) and whether `no-store`/`no-cache` was sent.
+fn cache_control(headers: &http::HeaderMap) -> (Option<Duration>, bool) {
+    let mut max_age = None;
+    let mut shared = None;
+    let mut no_store = false;
+    for value in headers.get_all(http::header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',').map(str::trim) {
+            let (name, argument) = directive.split_once('=').unwrap_or((directive, ""));
+            let seconds = || argument.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            match name.to_ascii_lowercase().as_str() {
+                "no-store" | "no-cache" => no_store = true,
+                "max-age" => max_age = seconds(),
+                "s-maxage" => shared = seconds(),
+                _ => {}
+            }
+        }
+    }
+    (shared.or(max_age), no_store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_use_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "2001:db8::1",
+            "2002:7f00:1::",
+            "2001::1",
+            "ff02::1",
+            "::127.0.0.1",
+        ] {
+            assert!(is_special_use(ip.parse().expect("an address")), "{ip} is special-use");
+        }
+        for ip in ["93.184.215.14", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(!is_special_use(ip.parse().expect("an address")), "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn cache_control_reads_max_age_and_no_store() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=600"));
+        assert_eq!(cache_control(&headers), (Some(Duration::from_secs(600)), false));
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=60, s-maxage=120"));
+        assert_eq!(cache_control(&headers), (Some(Duration::from_secs(120)), false));
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        assert_eq!(cache_control(&headers), (None, true));
+    }
+}
