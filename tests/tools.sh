@@ -2,6 +2,7 @@
 # - Python grpcio (a gRPC client that is not ours) from PyPI;
 # - Debian's Chromium and playwright-core from npm (the browser test);
 # - openid-client from npm (a relying party that is not ours);
+# - the official MCP TypeScript SDK from npm (an MCP agent that is not ours);
 # - Debian's libfaketime (the fault suite runs a replica with its clock moved).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
@@ -46,4 +47,9 @@ fi
 if [ ! -d tests/rp/node_modules/openid-client ]; then
   echo "installing openid-client from npm (an OpenID Connect relying party that is not ours)"
   (cd tests/rp && npm ci --no-audit --no-fund --silent)
+fi
+
+if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
+  echo "installing @modelcontextprotocol/sdk and playwright-core from npm (the MCP agent test)"
+  (cd tests/mcp && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi

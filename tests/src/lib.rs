@@ -8,6 +8,7 @@
 mod browser;
 mod client_app;
 mod database;
+pub mod https_server;
 mod postgres_server;
 pub mod process;
 mod redis_server;
@@ -105,6 +106,8 @@ pub struct TestEnv {
     pub authorization_addr: SocketAddr,
     pub token_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
+    /// The registry itself, for what no RPC starts (the expiry pass of unused clients).
+    pub registry_service: gatehouse_registry::Registry,
     trigger: ShutdownTrigger,
 }
 
@@ -256,6 +259,7 @@ impl TestEnvBuilder {
         let dependents = gatehouse_registry::Dependents::new(channel(token_addr), channel(authorization_addr));
         let registry = gatehouse_registry::build(config, db.clone(), dependents, kv.clone(), clock.clone())
             .expect("registry builds");
+        let registry_service = registry.clone();
         tokio::spawn(gatehouse_registry::serve(
             registry,
             db.clone(),
@@ -300,7 +304,17 @@ impl TestEnvBuilder {
         let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..self.gateway };
         tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
 
-        TestEnv { database, db, kv, registry_addr, authorization_addr, token_addr, gateway_addr, trigger }
+        TestEnv {
+            database,
+            db,
+            kv,
+            registry_addr,
+            authorization_addr,
+            token_addr,
+            gateway_addr,
+            registry_service,
+            trigger,
+        }
     }
 }
 

@@ -113,6 +113,32 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     } else {
         format!(r#"<p class="muted">{}</p>"#, escape(&app.homepage_url))
     };
+    // A client that described itself: its name is its own claim. The host
+    // that serves its metadata document vouches for it, and the host the
+    // browser goes back to is where the code goes: both shown prominently
+    // (draft-ietf-oauth-client-id-metadata-document §6).
+    let vouched = match app.registration.as_str() {
+        "metadata_document" => format!(
+            r#"<p class="notice">{} <b>{}</b></p>"#,
+            lang.t("Described by its own metadata document, served by", "由其自身的元数据文档描述，文档来自"),
+            escape(&host_of(&app.client_id))
+        ),
+        "dynamic" => format!(
+            r#"<p class="notice">{}</p>"#,
+            lang.t(
+                "This application registered itself: its name is not verified by this server.",
+                "该应用为自行注册：名称未经本服务器核实。"
+            )
+        ),
+        _ => String::new(),
+    };
+    let redirect_host = host_of(&consent.redirect_uri);
+    let local = matches!(redirect_host.as_str(), "127.0.0.1" | "[::1]" | "localhost");
+    let redirect_host = if local {
+        format!("{} ({})", escape(&redirect_host), lang.t("an application on this device", "本机上的应用"))
+    } else {
+        escape(&redirect_host)
+    };
     // RFC 8707: the APIs the tokens will work at, so the user sees where.
     let resources = if consent.resources.is_empty() {
         String::new()
@@ -122,9 +148,9 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     };
     format!(
         r#"<div class="card narrow"><h1>{title}</h1>
-<p><b>{name}</b> {wants} <b>{user}</b>{account}</p>{homepage}{description}
+<p><b>{name}</b> {wants} <b>{user}</b>{account}</p>{vouched}{homepage}{description}
 <h2>{asks}</h2><ul class="scopes">{scopes}</ul>{granted}{resources}
-<p class="muted">{redirect_note} <code>{redirect}</code></p>
+<p>{redirect_note} <b>{redirect_host}</b></p><p class="muted"><code>{redirect}</code></p>
 <form method="post" action="/oauth/authorize/decision">{csrf}<input type="hidden" name="request_id" value="{request_id}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
         title = lang.t("Authorize application", "授权应用"),
@@ -142,6 +168,11 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
         approve = lang.t("Authorize", "授权"),
         deny = lang.t("Deny", "拒绝"),
     )
+}
+
+/// The host of a URL as shown to a person (`[::1]` for IPv6), or the text itself.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host().map(|h| h.to_string())).unwrap_or_else(|| url.to_owned())
 }
 
 pub(crate) fn logout(lang: Lang, csrf: &str) -> String {

@@ -10,6 +10,7 @@ use crate::begin_authorization::Begin;
 
 pub(crate) fn summary(app: ClientApplication) -> pb::ApplicationSummary {
     pb::ApplicationSummary {
+        registration: app.client.registration.as_str().to_owned(),
         client_id: app.client.client_id.into_string(),
         name: app.name,
         description: app.description,

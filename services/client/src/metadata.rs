@@ -45,10 +45,13 @@ impl ProtectedResource {
             "authorization_servers": [self.authorization_server],
             "bearer_methods_supported": ["header"],
         });
-        if !self.scopes.is_empty()
+        // `offline_access` is the authorization server's business, never a
+        // resource's scope (MCP: SHOULD NOT be listed here).
+        let scopes: Vec<&String> = self.scopes.iter().filter(|s| *s != "offline_access").collect();
+        if !scopes.is_empty()
             && let Some(map) = document.as_object_mut()
         {
-            map.insert("scopes_supported".to_owned(), json!(self.scopes));
+            map.insert("scopes_supported".to_owned(), json!(scopes));
         }
         document
     }

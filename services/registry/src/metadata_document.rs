@@ -122,9 +122,7 @@ impl MetadataDocuments {
         let host = check_url(url)?;
         match &self.config.policy {
             MetadataDocumentPolicy::Off => Err(DocumentError::Disabled),
-            MetadataDocumentPolicy::AllowHosts(hosts) if !hosts.contains(&host) => {
-                Err(DocumentError::HostNotAllowed)
-            }
+            MetadataDocumentPolicy::AllowHosts(hosts) if !hosts.contains(&host) => Err(DocumentError::HostNotAllowed),
             MetadataDocumentPolicy::AllowHosts(_) | MetadataDocumentPolicy::Open => Ok(()),
         }
     }
@@ -261,6 +259,13 @@ fn application(
             scope.split(' ').filter_map(Scope::parse).filter(|s| catalogue.get(s).is_some()).collect::<Vec<_>>(),
         ),
         None => catalogue.all(),
+    };
+    // As for dynamic registration: the refresh_token grant may ask for offline_access.
+    let scopes = match Scope::parse("offline_access") {
+        Some(offline) if grant_types.contains(&GrantType::RefreshToken) && catalogue.get(&offline).is_some() => {
+            scopes.union(&ScopeSet::from_scopes([offline]))
+        }
+        _ => scopes,
     };
     let web = |field: &'static str, value: Option<String>| {
         value.and_then(|v| validate::web_url(field, &v).ok()).unwrap_or_default()

@@ -1,0 +1,177 @@
+//! MCP agents against Gatehouse, with nothing registered by hand: the official
+//! TypeScript SDK (`@modelcontextprotocol/sdk` from npm, `tests/mcp/agent.mjs`)
+//! connects to the example MCP server (`gatehouse-mcp-example`, behind
+//! `gatehouse-client`'s layer), follows the 401 to Gatehouse, registers by a
+//! client ID metadata document (served here over loopback HTTPS) or by
+//! dynamic registration, authorizes in headless Chromium with PKCE and
+//! `resource`, calls a tool, refreshes, and sees a revoked token refused.
+//! What the agent reports is then checked against Gatehouse itself.
+//! `tests/tools.sh` installs the SDK, playwright-core and Chromium.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::process::Command;
+
+use axum::Json;
+use axum::routing::get;
+use gatehouse_client::ProtectedResource;
+use gatehouse_mcp_example::McpServer;
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_registry::{MetadataDocumentPolicy, RegistrationPolicy};
+use gatehouse_tests::https_server::HttpsServer;
+use gatehouse_tests::{TEST_PASSWORD, TestEnv};
+use serde_json::{Value, json};
+
+/// Gatehouse with dynamic registration open and metadata documents fetched
+/// from `documents` (loopback, its own CA: admitted by the operator's settings).
+async fn gatehouse(documents: &HttpsServer) -> TestEnv {
+    let ca = documents.ca.clone();
+    TestEnv::builder()
+        .registry_config(move |config| {
+            config.registration.policy = RegistrationPolicy::Open;
+            config.metadata_documents.policy = MetadataDocumentPolicy::Open;
+            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            config.fetch.extra_roots = vec![ca];
+        })
+        .gateway_config(|config| config.dynamic_registration = true)
+        .start()
+        .await
+}
+
+/// The example MCP server on loopback, registered in Gatehouse as a resource server.
+async fn mcp_server(env: &TestEnv, owner_id: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    env.registry()
+        .await
+        .create_resource_server(pb::CreateResourceServerRequest {
+            owner_id: owner_id.to_owned(),
+            name: "MCP example".to_owned(),
+            identifier: url.clone(),
+            scopes: vec!["user".to_owned()],
+            any_client: true,
+            ..Default::default()
+        })
+        .await
+        .expect("the MCP server is a resource server");
+    let server = McpServer {
+        resource: ProtectedResource {
+            resource: url.clone(),
+            authorization_server: env.gateway_url(),
+            scopes: vec!["user".to_owned()],
+        },
+        required_scopes: vec!["user".to_owned()],
+    };
+    let gatehouse = gatehouse_client::connect_lazy(&format!("http://{}", env.token_addr)).unwrap();
+    let app = server.router(gatehouse, None);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn run_agent(args: &[String]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp");
+    let output =
+        Command::new("node").arg(dir.join("agent.mjs")).args(args).current_dir(&dir).output().expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the MCP agent failed (run tests/tools.sh for the SDK and Chromium)\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the agent's report")
+}
+
+/// What every run must show: the tool call as the person, through a token for
+/// this server only; a refresh; the revoked token refused with a challenge.
+fn check_common(seen: &Value, env: &TestEnv, mcp_url: &str, username: &str) {
+    assert_eq!(seen["iss"], json!(env.gateway_url()), "RFC 9207 iss on the callback, byte for byte");
+    assert_eq!(seen["tools"], json!(["whoami"]));
+    assert_eq!(seen["whoami"]["username"], json!(username));
+    assert_eq!(seen["whoami"]["audience"], json!([mcp_url]), "the token is for this MCP server (RFC 8707)");
+    let url = seen["authorization_urls"][0].as_str().unwrap();
+    let params: Vec<(String, String)> = url::Url::parse(url).unwrap().query_pairs().into_owned().collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(param("resource").as_deref(), Some(mcp_url), "the SDK sent resource");
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(seen["refreshed"], json!(true), "the SDK refreshed its token");
+    assert_eq!(seen["refresh_rotated"], json!(true), "the refresh token rotated");
+    assert_eq!(seen["whoami_after_refresh"]["audience"], json!([mcp_url]), "the refreshed token keeps the audience");
+    assert_eq!(seen["revoke_status"], json!(200));
+    assert_eq!(seen["revoked_status"], json!(401), "a revoked token is refused");
+    assert!(seen["revoked_challenge"].as_str().unwrap().contains("resource_metadata="));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a_tool() {
+    // The agent's metadata document: a portless loopback redirect (any port matches).
+    let shared = std::sync::Arc::new(tokio::sync::OnceCell::<String>::new());
+    let served = shared.clone();
+    let documents = HttpsServer::start(axum::Router::new().route(
+        "/agent/client.json",
+        get(move || {
+            let url = served.get().cloned().unwrap_or_default();
+            async move {
+                Json(json!({
+                    "client_id": url,
+                    "client_name": "CIMD test agent",
+                    "redirect_uris": ["http://127.0.0.1/callback"],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "none",
+                }))
+            }
+        }),
+    ))
+    .await;
+    let cimd_url = documents.url("/agent/client.json");
+    shared.set(cimd_url.clone()).unwrap();
+    let env = gatehouse(&documents).await;
+    let user = env.create_user("cimd-person").await;
+    let mcp_url = mcp_server(&env, &user.id).await;
+
+    let args = vec![
+        mcp_url.clone(),
+        "cimd".into(),
+        "cimd-person".into(),
+        TEST_PASSWORD.into(),
+        cimd_url.clone(),
+        "offline".into(),
+    ];
+    let seen = tokio::task::spawn_blocking(move || run_agent(&args)).await.unwrap();
+    assert_eq!(seen["client_id"], json!(cimd_url), "the client id is the document's URL");
+    let consent = seen["consent"].as_str().unwrap();
+    assert!(consent.contains("CIMD test agent"), "consent names the client: {consent}");
+    assert!(consent.contains("served by 127.0.0.1"), "consent names the document's host: {consent}");
+    assert!(consent.contains("an application on this device"), "consent names the redirect host: {consent}");
+    check_common(&seen, &env, &mcp_url, "cimd-person");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_registers_dynamically_and_calls_a_tool() {
+    let documents = HttpsServer::start(axum::Router::new()).await;
+    let env = gatehouse(&documents).await;
+    let user = env.create_user("dcr-person").await;
+    let mcp_url = mcp_server(&env, &user.id).await;
+
+    let args =
+        vec![mcp_url.clone(), "dcr".into(), "dcr-person".into(), TEST_PASSWORD.into(), String::new(), "offline".into()];
+    let seen = tokio::task::spawn_blocking(move || run_agent(&args)).await.unwrap();
+    let client_id = seen["client_id"].as_str().unwrap().to_owned();
+    assert!(!client_id.starts_with("https://"), "a registered id, not a URL");
+    assert_eq!(seen["registered"]["token_endpoint_auth_method"], json!("none"), "the method is echoed back");
+    assert!(seen["registered"].get("client_secret").is_none(), "a public client gets no secret");
+    let app = env
+        .registry()
+        .await
+        .get_application(pb::GetApplicationRequest { client_id: client_id.clone(), acting_owner_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner()
+        .application
+        .unwrap();
+    assert_eq!(app.registration, "dynamic");
+    assert_eq!(app.token_endpoint_auth_method, "none");
+    let consent = seen["consent"].as_str().unwrap();
+    assert!(consent.contains("registered itself"), "consent says the name is unverified: {consent}");
+    check_common(&seen, &env, &mcp_url, "dcr-person");
+}
