@@ -68,7 +68,17 @@ impl Authorization {
         seed_url: bool,
     ) -> AuthzResult<Begin> {
         let client_id = requested_client_id(&params)?;
-        let app = self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::registry)?;
+        let app = match self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::registry) {
+            Ok(app) => app,
+            // A client (a metadata document) the registry cannot use: at the
+            // authorization endpoint that is an invalid request shown on the
+            // error page (never a redirect); `invalid_client` is the token
+            // endpoint's 401.
+            Err(AuthzError::OAuth(error)) if error.code == OAuthErrorCode::InvalidClient => {
+                return Err(OAuthError::invalid_request(error.description).into());
+            }
+            Err(error) => return Err(error),
+        };
         let app = app.ok_or_else(unknown_client)?;
         let scopes = self.scopes().await?;
         let request = match validate(&params, &(&app.client).into(), &scopes) {
