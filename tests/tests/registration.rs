@@ -1,0 +1,512 @@
+//! Clients that register themselves (RFC 7591, RFC 7592), authenticate with a
+//! key (`private_key_jwt`, RFC 7523), and CORS on the OAuth endpoints — over
+//! real HTTP against the gateway, checked against the registry and the token
+//! service afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_registry::{REGISTRATION_OWNER_ID, RegistrationPolicy};
+use gatehouse_tests::https_server::HttpsServer;
+use gatehouse_tests::{TEST_PASSWORD, TestEnv};
+use serde_json::{Value, json};
+
+async fn open_env(change: impl FnOnce(&mut gatehouse_registry::RegistryConfig) + Send + 'static) -> TestEnv {
+    TestEnv::builder()
+        .registry_config(move |config| {
+            config.registration.policy = RegistrationPolicy::Open;
+            change(config);
+        })
+        .gateway_config(|config| config.dynamic_registration = true)
+        .start()
+        .await
+}
+
+async fn post_json(
+    env: &TestEnv,
+    path: &str,
+    bearer: Option<&str>,
+    body: &Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = reqwest::Client::new().post(format!("{}{path}", env.gateway_url())).json(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+async fn register(env: &TestEnv, body: &Value) -> (u16, Value) {
+    let (status, body, _) = post_json(env, "/oauth/register", None, body).await;
+    (status, body)
+}
+
+async fn token(env: &TestEnv, form: &[(&str, &str)]) -> (u16, Value) {
+    let response =
+        reqwest::Client::new().post(format!("{}/oauth/token", env.gateway_url())).form(form).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// No `null` anywhere in an answer (deployed clients' validators fail on them).
+fn assert_no_nulls(value: &Value) {
+    match value {
+        Value::Null => panic!("a null member"),
+        Value::Array(items) => items.iter().for_each(assert_no_nulls),
+        Value::Object(map) => map.values().for_each(assert_no_nulls),
+        _ => {}
+    }
+}
+
+async fn dynamic_clients(env: &TestEnv) -> usize {
+    let request = pb::ListApplicationsRequest { owner_id: REGISTRATION_OWNER_ID.to_owned() };
+    env.registry().await.list_applications(request).await.unwrap().into_inner().applications.len()
+}
+
+#[tokio::test]
+async fn dynamic_registration_is_off_by_default() {
+    let env = TestEnv::builder().start().await;
+    let (status, body) = register(&env, &json!({"redirect_uris": ["https://app.example/cb"]})).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "access_denied");
+    let metadata: Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", env.gateway_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(metadata.get("registration_endpoint").is_none(), "not advertised when off");
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+    assert!(metadata["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
+    assert!(metadata["token_endpoint_auth_signing_alg_values_supported"].as_array().unwrap().contains(&json!("ES256")));
+    assert_eq!(dynamic_clients(&env).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself() {
+    let env = open_env(|_| {}).await;
+    let metadata: Value = reqwest::get(format!("{}/.well-known/openid-configuration", env.gateway_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["registration_endpoint"], json!(format!("{}/oauth/register", env.gateway_url())));
+
+    let (status, client) = register(
+        &env,
+        &json!({
+            "client_name": "Native agent",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+            "client_uri": null,
+            "software_id": "agent-x",
+            "some_future_member": {"ignored": true},
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert_no_nulls(&client);
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let rat = client["registration_access_token"].as_str().unwrap().to_owned();
+    assert!(rat.starts_with("grt_"));
+    assert!(client.get("client_secret").is_none(), "none: no secret");
+    assert_eq!(client["token_endpoint_auth_method"], "none", "echoed");
+    assert_eq!(client["grant_types"], json!(["authorization_code", "refresh_token"]), "jwt-bearer ignored");
+    assert_eq!(client["application_type"], "native");
+    assert_eq!(client["software_id"], "agent-x");
+    assert!(client["scope"].as_str().unwrap().split(' ').any(|s| s == "offline_access"));
+    let uri = format!("/oauth/register/{client_id}");
+    assert_eq!(client["registration_client_uri"], json!(format!("{}{uri}", env.gateway_url())));
+
+    // A person signs in through it, on any loopback port (RFC 8252 §7.3).
+    env.create_user("dcr-user").await;
+    let mut browser = env.browser();
+    browser.login("dcr-user", TEST_PASSWORD).await;
+    let verifier = "v".repeat(50);
+    let challenge = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let mut exchange = async |scope: &str| {
+        let redirect = "http://127.0.0.1:5999/callback";
+        let code = browser
+            .authorization_code(&[
+                ("response_type", "code"),
+                ("client_id", &client_id),
+                ("redirect_uri", redirect),
+                ("scope", scope),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .await;
+        token(
+            &env,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &client_id),
+                ("redirect_uri", redirect),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await
+    };
+    let (status, without) = exchange("user").await;
+    assert_eq!(status, 200, "{without}");
+    assert!(without.get("refresh_token").is_none(), "no offline_access: no refresh token for a self-registered client");
+    let (status, with) = exchange("user offline_access").await;
+    assert_eq!(status, 200, "{with}");
+    let refresh = with["refresh_token"].as_str().expect("offline_access: a refresh token").to_owned();
+
+    // RFC 7592: read with the token; a wrong token reads as an unknown client.
+    let http = reqwest::Client::new();
+    let read = http.get(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["client_name"], "Native agent");
+    assert!(read.get("registration_access_token").is_none(), "shown once, at registration");
+    for wrong in ["grt_wrong", ""] {
+        let response = http.get(format!("{}{uri}", env.gateway_url())).bearer_auth(wrong).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    }
+    // Replace: the whole record, carrying the client_id; server members refused.
+    let update = |body: Value| http.put(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).json(&body).send();
+    let mut replacement = json!({
+        "client_id": client_id, "client_name": "Renamed agent", "redirect_uris": ["http://127.0.0.1/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none",
+    });
+    let updated = update(replacement.clone()).await.unwrap();
+    assert_eq!(updated.status(), 200);
+    assert_eq!(updated.json::<Value>().await.unwrap()["client_name"], "Renamed agent");
+    replacement["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let refused = update(replacement.clone()).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+    replacement["token_endpoint_auth_method"] = json!("none");
+    replacement["registration_access_token"] = json!(rat);
+    assert_eq!(update(replacement.clone()).await.unwrap().status(), 400);
+    replacement.as_object_mut().unwrap().remove("registration_access_token");
+    replacement.as_object_mut().unwrap().remove("client_id");
+    assert_eq!(update(replacement).await.unwrap().status(), 400, "client_id is required");
+
+    // Delete: 204; then the client is gone everywhere: 401 invalid_client, tokens dead.
+    let deleted = http.delete(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, body) =
+        token(&env, &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &client_id)]).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
+    let again = http.get(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).send().await.unwrap();
+    assert_eq!(again.status(), 401);
+    let mut tokens = env.token().await;
+    let introspected = tokens
+        .introspect(gatehouse_proto::pb::token::v1::IntrospectRequest {
+            token: with["access_token"].as_str().unwrap().to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!introspected.active, "a deleted client's tokens are revoked");
+}
+
+#[tokio::test]
+async fn bad_metadata_is_refused_with_its_rfc_7591_error_and_writes_nothing() {
+    let env = open_env(|_| {}).await;
+    let base = json!({"redirect_uris": ["https://app.example/cb"]});
+    let with = |key: &str, value: Value| {
+        let mut body = base.clone();
+        body[key] = value;
+        body
+    };
+    for (body, error) in [
+        (with("redirect_uris", json!(["http://evil.example/cb"])), "invalid_redirect_uri"),
+        (with("redirect_uris", json!(["https://app.example/cb#x"])), "invalid_redirect_uri"),
+        (json!({}), "invalid_redirect_uri"),
+        (with("redirect_uris", json!("https://app.example/cb")), "invalid_client_metadata"),
+        (with("client_name", json!(7)), "invalid_client_metadata"),
+        (json!([1, 2]), "invalid_client_metadata"),
+        (with("token_endpoint_auth_method", json!("client_secret_jwt")), "invalid_client_metadata"),
+        (with("token_endpoint_auth_method", json!("private_key_jwt")), "invalid_client_metadata"),
+        (with("jwks_uri", json!("http://keys.example/jwks")), "invalid_client_metadata"),
+        (with("response_types", json!(["token"])), "invalid_client_metadata"),
+        (with("grant_types", json!(["implicit"])), "invalid_client_metadata"),
+        (with("scope", json!("user no-such-scope")), "invalid_client_metadata"),
+        (with("application_type", json!("desktop")), "invalid_client_metadata"),
+        (with("client_name", json!("x".repeat(101))), "invalid_client_metadata"),
+    ] {
+        let (status, answer) = register(&env, &body).await;
+        assert_eq!((status, answer["error"].as_str()), (400, Some(error)), "{body}: {answer}");
+        assert!(answer["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let mut both = with("token_endpoint_auth_method", json!("private_key_jwt"));
+    both["jwks"] = json!({"keys": []});
+    both["jwks_uri"] = json!("https://keys.example/jwks");
+    assert_eq!(register(&env, &both).await.1["error"], "invalid_client_metadata");
+    let public_m2m = json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"});
+    assert_eq!(register(&env, &public_m2m).await.1["error"], "invalid_client_metadata");
+    let not_json = reqwest::Client::new()
+        .post(format!("{}/oauth/register", env.gateway_url()))
+        .header("content-type", "text/plain")
+        .body("redirect_uris=https://app.example/cb")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    assert_eq!(dynamic_clients(&env).await, 0, "no refused registration wrote anything");
+}
+
+#[tokio::test]
+async fn initial_access_tokens_and_the_per_address_limit() {
+    let env = TestEnv::builder()
+        .registry_config(|config| config.registration.policy = RegistrationPolicy::InitialAccessToken)
+        .gateway_config(|config| config.dynamic_registration = true)
+        .start()
+        .await;
+    let body =
+        json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic"});
+    let (status, answer, headers) = post_json(&env, "/oauth/register", None, &body).await;
+    assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_token")));
+    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert_eq!(post_json(&env, "/oauth/register", Some("gia_wrong"), &body).await.0, 401);
+    let created = env
+        .registry()
+        .await
+        .create_initial_access_token(pb::CreateInitialAccessTokenRequest {
+            description: "CI".to_owned(),
+            ttl_seconds: 3600,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.token.starts_with("gia_"));
+    let (status, client, _) = post_json(&env, "/oauth/register", Some(&created.token), &body).await;
+    assert_eq!(status, 201, "{client}");
+    assert!(client["client_secret"].as_str().unwrap().starts_with("gcs_"));
+    assert_eq!(client["client_secret_expires_at"], 0);
+    // The secret works (client_secret_basic).
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/introspect", env.gateway_url()))
+        .basic_auth(client["client_id"].as_str().unwrap(), client["client_secret"].as_str())
+        .form(&[("token", "nothing")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let limited = open_env(|config| config.registration.hourly_limit_per_address = 2).await;
+    for _ in 0..2 {
+        assert_eq!(register(&limited, &body).await.0, 201);
+    }
+    let (status, answer, headers) = post_json(&limited, "/oauth/register", None, &body).await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(dynamic_clients(&limited).await, 2);
+}
+
+#[tokio::test]
+async fn dynamically_registered_clients_that_stay_unused_expire() {
+    let env = open_env(|config| config.registration.unused_expiry = Duration::from_secs(1)).await;
+    let (_, unused) = register(&env, &json!({"redirect_uris": ["https://app.example/cb"]})).await;
+    let owner = env.create_user("owner").await;
+    env.register_app(
+        &owner,
+        &["https://owned.example/cb"],
+        gatehouse_proto::pb::common::v1::ClientType::Confidential,
+        &[],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(env.registry_service.expire_unused_clients(100).await.unwrap(), 1);
+    assert_eq!(dynamic_clients(&env).await, 0);
+    let (status, _) = token(
+        &env,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", unused["client_id"].as_str().unwrap()),
+            ("client_secret", unused["client_secret"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "an expired client is gone");
+    let apps = env
+        .registry()
+        .await
+        .list_applications(pb::ListApplicationsRequest { owner_id: owner.id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(apps.into_inner().applications.len(), 1, "a user's application never expires");
+}
+
+/// An ES256 key: its JWK (public) and a signer of assertions.
+struct ClientKey {
+    jwk: Value,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+fn client_key(kid: &str) -> ClientKey {
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let point = pair.public_key_raw();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    });
+    ClientKey { jwk, encoding: jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der()) }
+}
+
+fn now() -> i64 {
+    use gatehouse_oauth::Clock;
+    gatehouse_oauth::SystemClock.now().timestamp()
+}
+
+fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+async fn with_assertion(env: &TestEnv, jwt: &str) -> (u16, Value) {
+    token(
+        env,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", jwt),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_clients_authenticate_with_single_use_assertions_for_this_issuer() {
+    let env = open_env(|_| {}).await;
+    let key = client_key("k1");
+    let (status, client) = register(
+        &env,
+        &json!({
+            "client_name": "Key client", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.jwk]},
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert!(client.get("client_secret").is_none(), "a key client gets no secret");
+    assert_eq!(client["jwks"]["keys"][0]["kid"], "k1");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let issuer = env.gateway_url();
+    let claims = |aud: Value, exp: i64| json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now(), "jti": uuid::Uuid::new_v4().to_string()});
+
+    let good = assertion(&key, "k1", &claims(json!(issuer), now() + 120));
+    let (status, body) = with_assertion(&env, &good).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].as_str().is_some());
+    let (status, body) = with_assertion(&env, &good).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "a replayed jti: {body}");
+
+    let token_endpoint = format!("{issuer}/oauth/token");
+    let other = client_key("k1");
+    for (jwt, why) in [
+        (assertion(&key, "k1", &claims(json!(token_endpoint), now() + 120)), "the token endpoint as audience"),
+        (assertion(&key, "k1", &claims(json!([issuer, "https://other.example"]), now() + 120)), "a second audience"),
+        (assertion(&key, "k1", &claims(json!(issuer), now() - 120)), "expired"),
+        (assertion(&key, "k1", &claims(json!(issuer), now() + 3600)), "an hour ahead"),
+        (assertion(&other, "k1", &claims(json!(issuer), now() + 120)), "another key"),
+        (assertion(&key, "k2", &claims(json!(issuer), now() + 120)), "an unknown kid"),
+        (
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &claims(json!(issuer), now() + 120),
+                &jsonwebtoken::EncodingKey::from_secret(b"guessable-but-long-enough-for-hs256-keys").unwrap(),
+            )
+            .unwrap(),
+            "an HMAC",
+        ),
+        (assertion(&key, "k1", &json!({"iss": id, "sub": id, "aud": issuer, "exp": now() + 120})), "no jti"),
+    ] {
+        let (status, body) = with_assertion(&env, &jwt).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{why}: {body}");
+    }
+    let (status, _) =
+        token(&env, &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "x")]).await;
+    assert_eq!(status, 401, "a key client cannot use a secret");
+
+    // Keys at a jwks_uri (fetched through the SSRF-safe fetcher).
+    let remote = client_key("r1");
+    let jwks = json!({"keys": [remote.jwk]});
+    let server =
+        HttpsServer::start(axum::Router::new().route("/jwks.json", get(move || async move { axum::Json(jwks) }))).await;
+    let ca = server.ca.clone();
+    let env = open_env(move |config| {
+        config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+        config.fetch.extra_roots = vec![ca];
+    })
+    .await;
+    let (status, client) = register(
+        &env,
+        &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": server.url("/jwks.json")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap();
+    let claims = json!({"iss": id, "sub": id, "aud": env.gateway_url(), "exp": now() + 60, "jti": "one"});
+    let (status, body) = with_assertion(&env, &assertion(&remote, "r1", &claims)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_oauth_endpoints_answer_cors_and_pages_do_not() {
+    let env = open_env(|_| {}).await;
+    let http = reqwest::Client::new();
+    for path in
+        ["/oauth/token", "/oauth/register", "/oauth/register/abc", "/oauth/revoke", "/.well-known/openid-configuration"]
+    {
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", env.gateway_url()))
+            .header("origin", "https://agent.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "mcp-protocol-version, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{path}");
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("MCP-Protocol-Version"));
+        assert!(headers.get("access-control-allow-credentials").is_none(), "never with credentials");
+    }
+    let metadata = http
+        .get(format!("{}/.well-known/oauth-authorization-server", env.gateway_url()))
+        .header("origin", "https://agent.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    // A cross-origin registration from a browser is allowed (no cookie is involved).
+    let registered = http
+        .post(format!("{}/oauth/register", env.gateway_url()))
+        .header("origin", "https://agent.example")
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"redirect_uris": ["https://agent.example/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    assert!(registered.headers()["access-control-expose-headers"].to_str().unwrap().contains("WWW-Authenticate"));
+    for path in ["/login", "/account/applications", "/oauth/authorize", "/api/applications"] {
+        let page = http
+            .get(format!("{}{path}", env.gateway_url()))
+            .header("origin", "https://agent.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(page.headers().get("access-control-allow-origin").is_none(), "{path} has no CORS");
+    }
+}
