@@ -9,7 +9,10 @@ use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
 
-use crate::cli::{AppCommand, ClientOptions, KeysCommand, PatCommand, ResourceCommand, UserCommand};
+use crate::cli::{
+    AppCommand, ClientOptions, InitialTokenCommand, KeysCommand, PatCommand, RegistrationCommand, ResourceCommand,
+    UserCommand,
+};
 use crate::output;
 
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
@@ -317,6 +320,38 @@ pub(crate) async fn resource(command: ResourceCommand) -> anyhow::Result<()> {
             let request = pb::DeleteResourceServerRequest { id: id.clone(), acting_owner_id: String::new() };
             client.delete_resource_server(request).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted resource server {id}"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn registration(command: RegistrationCommand) -> anyhow::Result<()> {
+    let RegistrationCommand::Token(command) = command;
+    match command {
+        InitialTokenCommand::Create { description, days, client: options } => {
+            let mut client = connect(&options).await?;
+            let ttl_seconds = i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+            let request = pb::CreateInitialAccessTokenRequest { description, ttl_seconds };
+            let created = client.create_initial_access_token(request).await.map_err(rpc_error)?.into_inner();
+            output::initial_access_tokens(options.output, created.info.as_slice(), Some(&created.token));
+        }
+        InitialTokenCommand::List { client: options } => {
+            let mut client = connect(&options).await?;
+            let tokens = client
+                .list_initial_access_tokens(pb::ListInitialAccessTokensRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .tokens;
+            output::initial_access_tokens(options.output, &tokens, None);
+        }
+        InitialTokenCommand::Delete { id, client: options } => {
+            let mut client = connect(&options).await?;
+            client
+                .delete_initial_access_token(pb::DeleteInitialAccessTokenRequest { id: id.clone() })
+                .await
+                .map_err(rpc_error)?;
+            output::done(options.output, &format!("deleted initial access token {id}"));
         }
     }
     Ok(())

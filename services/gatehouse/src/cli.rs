@@ -46,6 +46,42 @@ pub(crate) enum Command {
     /// identifier (talks to the registry over gRPC).
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Dynamic client registration (RFC 7591): the initial access tokens that
+    /// GATEHOUSE_DYNAMIC_REGISTRATION=token requires (talks to the registry over gRPC).
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegistrationCommand {
+    /// Initial access tokens: create one (shown once), list them, delete one.
+    #[command(subcommand)]
+    Token(InitialTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum InitialTokenCommand {
+    /// Issue a token that lets its holder register clients at /oauth/register.
+    Create {
+        /// What it is for (shown in the list).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Days it stays valid (0: until deleted).
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    List {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete a token by id: it registers nothing more (clients it registered stay).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]

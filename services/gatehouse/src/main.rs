@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Pat(command) => admin::pat(command).await,
         Command::Keys(command) => admin::keys(command).await,
         Command::Resource(command) => admin::resource(command).await,
+        Command::Registration(command) => admin::registration(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

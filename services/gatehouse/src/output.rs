@@ -175,3 +175,50 @@ pub(crate) fn resource_servers(format: OutputFormat, servers: &[pb::ResourceServ
         }
     }
 }
+
+/// Initial access tokens; `token` is the clear text of one just created (shown once).
+pub(crate) fn initial_access_tokens(format: OutputFormat, tokens: &[pb::InitialAccessToken], token: Option<&str>) {
+    let expires =
+        |t: &pb::InitialAccessToken| if t.expires_at == 0 { "never".to_owned() } else { t.expires_at.to_string() };
+    match format {
+        OutputFormat::Json => {
+            let list: Vec<Value> = tokens
+                .iter()
+                .map(|t| {
+                    let mut value = json!({ "id": t.id, "description": t.description, "created_at": t.created_at });
+                    if t.expires_at != 0 {
+                        value["expires_at"] = json!(t.expires_at);
+                    }
+                    if let Some(token) = token {
+                        value["token"] = json!(token);
+                    }
+                    value
+                })
+                .collect();
+            match (token, list.first()) {
+                (Some(_), Some(one)) => print_json(one),
+                _ => print_json(&Value::Array(list)),
+            }
+        }
+        OutputFormat::Table => {
+            if let Some(token) = token {
+                for t in tokens {
+                    print_rows(&[
+                        ("id", t.id.clone()),
+                        ("description", t.description.clone()),
+                        ("expires at", expires(t)),
+                        ("token", token.to_owned()),
+                    ]);
+                }
+                println!(
+                    "\nThe token is shown this once: give it to whoever registers clients (Authorization: Bearer)."
+                );
+            } else {
+                println!("{:<36} {:<12} DESCRIPTION", "ID", "EXPIRES AT");
+                for t in tokens {
+                    println!("{:<36} {:<12} {}", t.id, expires(t), t.description);
+                }
+            }
+        }
+    }
+}

@@ -647,3 +647,40 @@ fn operators_list_rotate_and_retire_signing_keys() {
     let jwks = reqwest_like_get(&format!("{}/oauth/jwks", server.gateway_url));
     assert!(!jwks.contains(&state_of(&keys, "RS256", "retired")[0]), "a retired key is unpublished");
 }
+
+#[tokio::test]
+async fn operators_issue_initial_access_tokens_that_dynamic_registration_requires() {
+    let server = Server::start_with(&[("GATEHOUSE_DYNAMIC_REGISTRATION", "token")]);
+    let created =
+        server.cli_json(&["registration", "token", "create", "--description", "CI", "--output", "json"], None);
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("gia_"), "{created}");
+    let listed = server.cli_json(&["registration", "token", "list", "--output", "json"], None);
+    assert_eq!(listed[0]["description"], "CI");
+    assert!(listed[0].get("token").is_none(), "a token is shown only when created");
+    let http = reqwest::Client::new();
+    let register = |bearer: Option<String>| {
+        let mut request = http
+            .post(format!("{}/oauth/register", server.gateway_url))
+            .json(&serde_json::json!({"redirect_uris": ["https://app.example/cb"]}));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(register(None).await.unwrap().status(), 401, "the token is required");
+    assert_eq!(register(Some(token.clone())).await.unwrap().status(), 201);
+    let metadata: Value = http
+        .get(format!("{}/.well-known/oauth-authorization-server", server.gateway_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Named under the configured issuer (GATEHOUSE_ISSUER), whatever port the test bound.
+    assert!(metadata["registration_endpoint"].as_str().unwrap().ends_with("/oauth/register"), "{metadata}");
+    let id = listed[0]["id"].as_str().unwrap();
+    assert!(server.cli(&["registration", "token", "delete", id], None).status.success());
+    assert_eq!(register(Some(token)).await.unwrap().status(), 401, "a deleted token registers nothing");
+}
