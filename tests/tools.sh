@@ -1,5 +1,6 @@
 # Installs the test tools that are not Rust crates, when missing:
 # - Python grpcio (a gRPC client that is not ours) from PyPI;
+# - the official MCP Python SDK (`mcp`) from PyPI (an MCP agent that is not ours);
 # - Debian's Chromium and playwright-core from npm (the browser test);
 # - openid-client from npm (a relying party that is not ours);
 # - the official MCP TypeScript SDK from npm (an MCP agent that is not ours);
@@ -12,6 +13,11 @@ if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests" 2>/dev
   echo "installing grpcio, grpcio-tools, grpcio-health-checking, authlib and requests from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     grpcio grpcio-tools grpcio-health-checking authlib requests
+fi
+
+if ! python3 -c "import mcp.client.auth" 2>/dev/null; then
+  echo "installing mcp (the official MCP Python SDK) from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore mcp
 fi
 
 if ! python3 -c "import kubernetes_validate, yaml" 2>/dev/null; then

@@ -5,12 +5,15 @@
 //! client ID metadata document (served here over loopback HTTPS) or by
 //! dynamic registration, authorizes in headless Chromium with PKCE and
 //! `resource`, calls a tool, refreshes, and sees a revoked token refused.
-//! What the agent reports is then checked against Gatehouse itself.
+//! What the agent reports is then checked against Gatehouse itself. The
+//! official Python SDK (`mcp` from PyPI, `tests/python/mcp_agent.py`) runs
+//! both paths too, its own `offline_access` handling included.
 //! `tests/tools.sh` installs the SDK, playwright-core and Chromium.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::process::Command;
+use std::time::Duration;
 
 use axum::Json;
 use axum::routing::get;
@@ -24,9 +27,10 @@ use serde_json::{Value, json};
 
 /// Gatehouse with dynamic registration open and metadata documents fetched
 /// from `documents` (loopback, its own CA: admitted by the operator's settings).
-async fn gatehouse(documents: &HttpsServer) -> TestEnv {
+async fn gatehouse(documents: &HttpsServer, access_ttl: Duration) -> TestEnv {
     let ca = documents.ca.clone();
     TestEnv::builder()
+        .token_config(move |config| config.access_ttl = access_ttl)
         .registry_config(move |config| {
             config.registration.policy = RegistrationPolicy::Open;
             config.metadata_documents.policy = MetadataDocumentPolicy::Open;
@@ -68,6 +72,43 @@ async fn mcp_server(env: &TestEnv, owner_id: &str) -> String {
     url
 }
 
+/// The Python SDK's agent (`tests/python/mcp_agent.py`).
+fn run_python_agent(args: &[String]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python");
+    let output = Command::new("python3")
+        .arg(dir.join("mcp_agent.py"))
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the Python MCP agent failed (run tests/tools.sh for the mcp package)\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the agent's report")
+}
+
+/// What the Python agent must show: a tool call as the person through a
+/// token for this server, the SDK's own offline_access giving a refresh token,
+/// and a refresh without a second authorization.
+fn check_python(seen: &Value, env: &TestEnv, mcp_url: &str, username: &str) {
+    assert_eq!(seen["iss"], json!(env.gateway_url()));
+    assert_eq!(seen["tools"], json!(["whoami"]));
+    assert_eq!(seen["whoami"]["username"], json!(username));
+    assert_eq!(seen["whoami"]["audience"], json!([mcp_url]));
+    let url = seen["authorization_url"].as_str().unwrap();
+    let params: Vec<(String, String)> = url::Url::parse(url).unwrap().query_pairs().into_owned().collect();
+    assert!(params.contains(&("resource".to_owned(), mcp_url.to_owned())), "{url}");
+    assert!(seen["scope"].as_str().unwrap().split(' ').any(|s| s == "offline_access"), "{seen}");
+    assert_eq!(seen["had_refresh_token"], json!(true));
+    assert_eq!(seen["refreshed"], json!(true), "{seen}");
+    assert_eq!(seen["refresh_rotated"], json!(true));
+    assert_eq!(seen["authorizations"], json!(1), "the refresh needed no second authorization");
+    assert_eq!(seen["whoami_after_refresh"]["audience"], json!([mcp_url]));
+}
+
 fn run_agent(args: &[String]) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp");
     let output =
@@ -101,9 +142,16 @@ fn check_common(seen: &Value, env: &TestEnv, mcp_url: &str, username: &str) {
     assert!(seen["revoked_challenge"].as_str().unwrap().contains("resource_metadata="));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a_tool() {
-    // The agent's metadata document: a portless loopback redirect (any port matches).
+/// One person's setup: Gatehouse, the agent's metadata document (a portless
+/// loopback redirect: any port matches) on loopback HTTPS, the MCP server.
+struct Setup {
+    env: TestEnv,
+    mcp_url: String,
+    cimd_url: String,
+    _documents: HttpsServer,
+}
+
+async fn setup(username: &str, access_ttl: Duration) -> Setup {
     let shared = std::sync::Arc::new(tokio::sync::OnceCell::<String>::new());
     let served = shared.clone();
     let documents = HttpsServer::start(axum::Router::new().route(
@@ -125,10 +173,17 @@ async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a
     .await;
     let cimd_url = documents.url("/agent/client.json");
     shared.set(cimd_url.clone()).unwrap();
-    let env = gatehouse(&documents).await;
-    let user = env.create_user("cimd-person").await;
+    let env = gatehouse(&documents, access_ttl).await;
+    let user = env.create_user(username).await;
     let mcp_url = mcp_server(&env, &user.id).await;
+    Setup { env, mcp_url, cimd_url, _documents: documents }
+}
 
+const HOURS: Duration = Duration::from_secs(7200);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a_tool() {
+    let Setup { env, mcp_url, cimd_url, _documents } = setup("cimd-person", HOURS).await;
     let args = vec![
         mcp_url.clone(),
         "cimd".into(),
@@ -148,11 +203,7 @@ async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_sdk_registers_dynamically_and_calls_a_tool() {
-    let documents = HttpsServer::start(axum::Router::new()).await;
-    let env = gatehouse(&documents).await;
-    let user = env.create_user("dcr-person").await;
-    let mcp_url = mcp_server(&env, &user.id).await;
-
+    let Setup { env, mcp_url, _documents, .. } = setup("dcr-person", HOURS).await;
     let args =
         vec![mcp_url.clone(), "dcr".into(), "dcr-person".into(), TEST_PASSWORD.into(), String::new(), "offline".into()];
     let seen = tokio::task::spawn_blocking(move || run_agent(&args)).await.unwrap();
@@ -174,4 +225,26 @@ async fn the_typescript_sdk_registers_dynamically_and_calls_a_tool() {
     let consent = seen["consent"].as_str().unwrap();
     assert!(consent.contains("registered itself"), "consent says the name is unverified: {consent}");
     check_common(&seen, &env, &mcp_url, "dcr-person");
+}
+
+/// Short-lived access tokens, so that the Python SDK's own expiry check
+/// makes it refresh (it refreshes before a request, not after a 401).
+const SECONDS: Duration = Duration::from_secs(3);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_registers_by_client_id_metadata_document_and_refreshes() {
+    let Setup { env, mcp_url, cimd_url, _documents } = setup("py-cimd-person", SECONDS).await;
+    let args = vec![mcp_url.clone(), "cimd".into(), "py-cimd-person".into(), TEST_PASSWORD.into(), cimd_url.clone()];
+    let seen = tokio::task::spawn_blocking(move || run_python_agent(&args)).await.unwrap();
+    assert_eq!(seen["client_id"], json!(cimd_url), "the Python SDK used the document");
+    check_python(&seen, &env, &mcp_url, "py-cimd-person");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_registers_dynamically_and_refreshes() {
+    let Setup { env, mcp_url, _documents, .. } = setup("py-dcr-person", SECONDS).await;
+    let args = vec![mcp_url.clone(), "dcr".into(), "py-dcr-person".into(), TEST_PASSWORD.into()];
+    let seen = tokio::task::spawn_blocking(move || run_python_agent(&args)).await.unwrap();
+    assert!(!seen["client_id"].as_str().unwrap().starts_with("https://"), "registered dynamically");
+    check_python(&seen, &env, &mcp_url, "py-dcr-person");
 }
