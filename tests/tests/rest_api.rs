@@ -14,14 +14,15 @@ fn openapi() -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// (METHOD, /path/{param}) of every `/api` route in the gateway's router source.
+/// (METHOD, /path/{param}) of every `/api` route, and the JSON OAuth API of
+/// dynamic registration (`/oauth/register`), in the gateway's router source.
 fn routed() -> Vec<(String, String)> {
     let source = include_str!("../../gateway/src/routes.rs");
     let mut out = Vec::new();
     for chunk in source.split(".route(").skip(1) {
         let chunk = chunk.split(".fallback(").next().unwrap();
         let Some(path) = chunk.split('"').nth(1) else { continue };
-        if !path.starts_with("/api/") {
+        if !path.starts_with("/api/") && !path.starts_with("/oauth/register") {
             continue;
         }
         for method in ["get", "post", "patch", "put", "delete"] {
@@ -95,6 +96,16 @@ async fn every_documented_operation_answers_in_the_envelope() {
         let body = page.json();
         if path == "/api/scopes" {
             assert_eq!((page.status, body["code"].as_i64()), (200, Some(0)));
+        } else if path.starts_with("/oauth/register") {
+            // RFC 7591/7592 answer OAuth error JSON, not the envelope: off by
+            // default (403), and no registration access token (401).
+            let expected = if path == "/oauth/register" { (403, "access_denied") } else { (401, "invalid_token") };
+            assert_eq!(
+                (page.status, body["error"].as_str().unwrap_or_default()),
+                expected,
+                "{method} {path}: {}",
+                page.body
+            );
         } else if path == "/api/oauth/access_token" {
             assert_eq!((page.status, body["code"].as_i64()), (400, Some(1)), "{method} {path}: {}", page.body);
         } else {

@@ -224,12 +224,6 @@ impl Registry {
     /// access token, and the per-address limit for anonymous ones.
     async fn admit_registration(&self, initial_access_token: &str, address: &str) -> RegistryResult<()> {
         let config = &self.inner.config.registration;
-        if config.policy == RegistrationPolicy::Off {
-            return Err(RegistryError::OAuth(OAuthError::new(
-                OAuthErrorCode::AccessDenied,
-                "dynamic client registration is not enabled on this server",
-            )));
-        }
         if !initial_access_token.is_empty() {
             let hash = SecretHash::of(initial_access_token);
             let valid = self
@@ -273,6 +267,14 @@ impl Registry {
         initial_access_token: &str,
         address: &str,
     ) -> RegistryResult<Registered> {
+        // Off is off, whatever was sent; then the metadata, so that a bad
+        // request costs no slot of the address's hourly allowance.
+        if self.inner.config.registration.policy == RegistrationPolicy::Off {
+            return Err(RegistryError::OAuth(OAuthError::new(
+                OAuthErrorCode::AccessDenied,
+                "dynamic client registration is not enabled on this server",
+            )));
+        }
         let validated = self.validate_metadata(metadata)?;
         self.admit_registration(initial_access_token, address).await?;
         let now = self.now();
