@@ -7,14 +7,45 @@ use crate::record::key;
 use crate::service::Authorization;
 use crate::store::{Grant, GrantSubject};
 
+/// A client known only by its id (its metadata document failed).
+fn unresolved(client_id: &str, reason: &str) -> Option<ClientApplication> {
+    let client = gatehouse_oauth::RegisteredClient {
+        client_id: gatehouse_oauth::ClientId::parse(client_id)?,
+        client_type: gatehouse_oauth::ClientType::Public,
+        grant_types: Vec::new(),
+        redirect_uris: Vec::new(),
+        scopes: gatehouse_oauth::ScopeSet::default(),
+        post_logout_redirect_uris: Vec::new(),
+        introspects_for: Vec::new(),
+        registration: gatehouse_oauth::Registration::MetadataDocument,
+    };
+    Some(ClientApplication {
+        client,
+        owner_id: String::new(),
+        name: client_id.to_owned(),
+        description: reason.to_owned(),
+        homepage_url: String::new(),
+        logo_url: String::new(),
+    })
+}
+
 impl Authorization {
     /// The user's grants with their applications; grants of deleted
     /// applications are left out.
     pub(crate) async fn list_grants(&self, user_id: &str) -> AuthzResult<Vec<(Grant, ClientApplication)>> {
         let mut out = Vec::new();
         for grant in self.inner.grants.list(user_id).await? {
-            if let Some(app) = self.inner.registry.application(&grant.client_id).await.map_err(AuthzError::registry)? {
-                out.push((grant, app));
+            match self.inner.registry.application(&grant.client_id).await.map_err(AuthzError::registry) {
+                Ok(Some(app)) => out.push((grant, app)),
+                Ok(None) => {}
+                // A metadata document's client whose document cannot be
+                // used now: still listed, so that the person can revoke it.
+                Err(AuthzError::OAuth(error)) => {
+                    if let Some(app) = unresolved(&grant.client_id, &error.description) {
+                        out.push((grant, app));
+                    }
+                }
+                Err(error) => return Err(error),
             }
         }
         Ok(out)
