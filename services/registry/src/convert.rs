@@ -5,7 +5,7 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
 use crate::model::{
-    Application, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer,
+    Application, ClientExtras, ClientMetadata, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer,
     ResourceServer, ResourceServerPatch, User,
 };
 
@@ -58,14 +58,8 @@ impl From<Application> for pb::Application {
             registration: app.registration.as_str().to_owned(),
             token_endpoint_auth_method: app.auth_method.as_str().to_owned(),
             application_type: app.application_type.as_str().to_owned(),
-            jwks: match &app.keys {
-                ClientKeys::Inline(jwks) => jwks.clone(),
-                _ => String::new(),
-            },
-            jwks_uri: match &app.keys {
-                ClientKeys::Uri(uri) => uri.clone(),
-                _ => String::new(),
-            },
+            jwks: app.keys.jwks().to_owned(),
+            jwks_uri: app.keys.jwks_uri().to_owned(),
             extras: Some(app.extras.into()),
         }
     }

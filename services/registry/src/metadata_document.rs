@@ -260,13 +260,7 @@ fn application(
         ),
         None => catalogue.all(),
     };
-    // As for dynamic registration: the refresh_token grant may ask for offline_access.
-    let scopes = match Scope::parse("offline_access") {
-        Some(offline) if grant_types.contains(&GrantType::RefreshToken) && catalogue.get(&offline).is_some() => {
-            scopes.union(&ScopeSet::from_scopes([offline]))
-        }
-        _ => scopes,
-    };
+    let scopes = crate::model::self_registered_scopes(scopes, &grant_types, catalogue);
     let web = |field: &'static str, value: Option<String>| {
         value.and_then(|v| validate::web_url(field, &v).ok()).unwrap_or_default()
     };

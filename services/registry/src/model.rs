@@ -129,6 +129,42 @@ pub enum ClientKeys {
     Uri(String),
 }
 
+impl ClientKeys {
+    /// The inline JWK Set's JSON, or "".
+    pub fn jwks(&self) -> &str {
+        match self {
+            Self::Inline(jwks) => jwks,
+            _ => "",
+        }
+    }
+
+    /// The `jwks_uri`, or "".
+    pub fn jwks_uri(&self) -> &str {
+        match self {
+            Self::Uri(uri) => uri,
+            _ => "",
+        }
+    }
+}
+
+/// The scopes a self-registered client may ask for: what it registered,
+/// plus `offline_access` when it registered the refresh_token grant, for that
+/// scope is what gives these clients refresh tokens
+/// (`RegisteredClient::gets_refresh_token`) and MCP clients add it at
+/// authorization time whatever they registered.
+pub(crate) fn self_registered_scopes(
+    scopes: ScopeSet,
+    grant_types: &[GrantType],
+    catalogue: &gatehouse_oauth::ScopeCatalogue,
+) -> ScopeSet {
+    match gatehouse_oauth::Scope::parse("offline_access") {
+        Some(offline) if grant_types.contains(&GrantType::RefreshToken) && catalogue.get(&offline).is_some() => {
+            scopes.union(&ScopeSet::from_scopes([offline]))
+        }
+        _ => scopes,
+    }
+}
+
 /// RFC 7591 §2 metadata with no effect on the flows.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientExtras {

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{
-    ClientAuthMethod, ClientId, ClientType, GrantType, OAuthError, OAuthErrorCode, Registration, Scope, ScopeSet,
-    SecretHash, random_token,
+    ClientAuthMethod, ClientId, ClientType, GrantType, OAuthError, OAuthErrorCode, Registration, ScopeSet, SecretHash,
+    random_token,
 };
 
 use crate::config::RegistrationPolicy;
@@ -166,18 +166,7 @@ impl Registry {
             }
             set
         };
-        // `offline_access` is what gives these clients refresh tokens
-        // (`RegisteredClient::gets_refresh_token`): a client registered for
-        // the refresh_token grant may ask for it whatever else its `scope`
-        // lists, as MCP clients add it at authorization time.
-        let scopes = match Scope::parse("offline_access") {
-            Some(offline)
-                if grant_types.contains(&GrantType::RefreshToken) && self.scopes().get(&offline).is_some() =>
-            {
-                scopes.union(&ScopeSet::from_scopes([offline]))
-            }
-            _ => scopes,
-        };
+        let scopes = crate::model::self_registered_scopes(scopes, &grant_types, self.scopes());
         let name = if metadata.client_name.trim().is_empty() {
             // A name to show: the host the client redirects to.
             redirect_uris

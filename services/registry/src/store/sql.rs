@@ -141,14 +141,8 @@ fn application_row(app: &Application) -> application::ActiveModel {
         last_used_at: Set(app.last_used_at),
         auth_method: Set(app.auth_method.as_str().to_owned()),
         application_type: Set(app.application_type.as_str().to_owned()),
-        jwks: Set(match &app.keys {
-            ClientKeys::Inline(jwks) => jwks.clone(),
-            _ => String::new(),
-        }),
-        jwks_uri: Set(match &app.keys {
-            ClientKeys::Uri(uri) => uri.clone(),
-            _ => String::new(),
-        }),
+        jwks: Set(app.keys.jwks().to_owned()),
+        jwks_uri: Set(app.keys.jwks_uri().to_owned()),
         client_metadata: Set(serde_json::to_string(&app.extras).unwrap_or_else(|_| "{}".to_owned())),
     }
 }
