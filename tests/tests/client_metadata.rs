@@ -257,3 +257,36 @@ async fn an_unusable_document_is_an_error_page_and_invalid_client_never_a_redire
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_clients_fault() {
+    let (server, _) = hostile_server(Mode::default()).await;
+    let ca = server.ca.clone();
+    let env = TestEnv::builder()
+        .registry_config(move |config| {
+            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            config.fetch.extra_roots = vec![ca];
+            config.fetch.timeout = Duration::from_secs(2);
+            config.fetch.max_concurrent = 1;
+        })
+        .start()
+        .await;
+    let slow = server.url("/slow.json");
+    let mut registry = env.registry().await;
+    let holding = tokio::spawn(async move {
+        registry.get_application(pb::GetApplicationRequest { client_id: slow, acting_owner_id: String::new() }).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let overflow = env
+        .registry()
+        .await
+        .get_application(pb::GetApplicationRequest {
+            client_id: server.url("/good.json"),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(overflow.code(), tonic::Code::Unavailable, "{overflow:?}");
+    assert!(holding.await.unwrap().is_err(), "the slow one times out");
+    lookup(&env, &server.url("/good.json")).await.expect("a permit is free again");
+}

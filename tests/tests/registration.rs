@@ -13,11 +13,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_registry::{REGISTRATION_OWNER_ID, RegistrationPolicy};
 use gatehouse_tests::https_server::HttpsServer;
-use gatehouse_tests::{TEST_PASSWORD, TestEnv};
+use gatehouse_tests::{Backend, TEST_PASSWORD, TestEnv, on_every_database};
 use serde_json::{Value, json};
 
-async fn open_env(change: impl FnOnce(&mut gatehouse_registry::RegistryConfig) + Send + 'static) -> TestEnv {
-    TestEnv::builder()
+/// Registration open, on `backend`; PostgreSQL runs with Redis (the
+/// production shape: jti marks and limits in the shared cache).
+async fn open_env_on(
+    backend: Backend,
+    change: impl FnOnce(&mut gatehouse_registry::RegistryConfig) + Send + 'static,
+) -> TestEnv {
+    let builder = TestEnv::builder().backend(backend);
+    let builder = if backend == Backend::Postgres { builder.redis() } else { builder };
+    builder
         .registry_config(move |config| {
             config.registration.policy = RegistrationPolicy::Open;
             change(config);
@@ -25,6 +32,10 @@ async fn open_env(change: impl FnOnce(&mut gatehouse_registry::RegistryConfig) +
         .gateway_config(|config| config.dynamic_registration = true)
         .start()
         .await
+}
+
+async fn open_env(change: impl FnOnce(&mut gatehouse_registry::RegistryConfig) + Send + 'static) -> TestEnv {
+    open_env_on(Backend::Sqlite, change).await
 }
 
 async fn post_json(
@@ -89,9 +100,14 @@ async fn dynamic_registration_is_off_by_default() {
     assert_eq!(dynamic_clients(&env).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself() {
-    let env = open_env(|_| {}).await;
+on_every_database!(
+    a_native_client_registers_signs_a_user_in_manages_and_deletes_itself,
+    dynamically_registered_clients_that_stay_unused_expire,
+    private_key_jwt_clients_authenticate_with_single_use_assertions_for_this_issuer,
+);
+
+async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself(backend: Backend) {
+    let env = open_env_on(backend, |_| {}).await;
     let metadata: Value = reqwest::get(format!("{}/.well-known/openid-configuration", env.gateway_url()))
         .await
         .unwrap()
@@ -312,9 +328,8 @@ async fn initial_access_tokens_and_the_per_address_limit() {
     assert_eq!(dynamic_clients(&limited).await, 2);
 }
 
-#[tokio::test]
-async fn dynamically_registered_clients_that_stay_unused_expire() {
-    let env = open_env(|config| config.registration.unused_expiry = Duration::from_secs(1)).await;
+async fn dynamically_registered_clients_that_stay_unused_expire(backend: Backend) {
+    let env = open_env_on(backend, |config| config.registration.unused_expiry = Duration::from_secs(1)).await;
     let (_, unused) = register(&env, &json!({"redirect_uris": ["https://app.example/cb"]})).await;
     let owner = env.create_user("owner").await;
     env.register_app(
@@ -385,9 +400,8 @@ async fn with_assertion(env: &TestEnv, jwt: &str) -> (u16, Value) {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_key_jwt_clients_authenticate_with_single_use_assertions_for_this_issuer() {
-    let env = open_env(|_| {}).await;
+async fn private_key_jwt_clients_authenticate_with_single_use_assertions_for_this_issuer(backend: Backend) {
+    let env = open_env_on(backend, |_| {}).await;
     let key = client_key("k1");
     let (status, client) = register(
         &env,
@@ -444,7 +458,7 @@ async fn private_key_jwt_clients_authenticate_with_single_use_assertions_for_thi
     let server =
         HttpsServer::start(axum::Router::new().route("/jwks.json", get(move || async move { axum::Json(jwks) }))).await;
     let ca = server.ca.clone();
-    let env = open_env(move |config| {
+    let env = open_env_on(backend, move |config| {
         config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
         config.fetch.extra_roots = vec![ca];
     })

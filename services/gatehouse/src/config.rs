@@ -345,6 +345,7 @@ impl ServeOptions {
             allow_networks,
             extra_roots,
             timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout_ms, 100, 60_000)?,
+            ..gatehouse_registry::fetch::FetchPolicy::default()
         })
     }
 

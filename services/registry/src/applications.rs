@@ -65,12 +65,16 @@ impl Registry {
     /// `invalid_client` saying why; the caller shows it, never redirects.
     pub async fn get_application(&self, client_id: &str) -> RegistryResult<Application> {
         if crate::metadata_document::is_document_url(client_id) {
-            let app = self
-                .inner
-                .documents
-                .resolve(client_id, self.scopes(), self.now())
-                .await
-                .map_err(|error| RegistryError::OAuth(OAuthError::invalid_client(error.to_string())))?;
+            let app =
+                self.inner.documents.resolve(client_id, self.scopes(), self.now()).await.map_err(
+                    |error| match error {
+                        // An overload here is an outage (503), not the client's fault.
+                        crate::metadata_document::DocumentError::Fetch(crate::fetch::FetchError::Busy) => {
+                            RegistryError::Busy(error.to_string())
+                        }
+                        _ => RegistryError::OAuth(OAuthError::invalid_client(error.to_string())),
+                    },
+                )?;
             return Ok(app.as_ref().clone());
         }
         self.store()

@@ -25,6 +25,9 @@ pub enum RegistryError {
     /// Over a rate limit (dynamic registrations per address).
     #[error("too many registrations from this address: try again later")]
     Throttled { retry_after: std::time::Duration },
+    /// A bounded resource is exhausted for the moment (concurrent fetches).
+    #[error("{0}")]
+    Busy(String),
     /// The shared cache (assertion replay marks, registration limits) is unreachable.
     #[error("cache: {0}")]
     Cache(String),
@@ -53,7 +56,7 @@ impl RegistryError {
             Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             Self::OAuth(error) => ErrorCode::for_oauth(error.code),
             // Storage that cannot be reached is an outage, never a bug to report as INTERNAL.
-            Self::Storage(_) | Self::Dependent { .. } | Self::Cache(_) => ErrorCode::Unavailable,
+            Self::Storage(_) | Self::Dependent { .. } | Self::Cache(_) | Self::Busy(_) => ErrorCode::Unavailable,
             Self::Throttled { .. } => ErrorCode::ResourceExhausted,
             Self::PasswordHashing(_) => ErrorCode::Internal,
         }
@@ -76,6 +79,11 @@ impl From<RegistryError> for Status {
                 error.code(),
                 error.to_string(),
                 Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(*retry_after),
+            ),
+            RegistryError::Busy(_) => encode(
+                error.code(),
+                error.to_string(),
+                Detail::default().with_retry_after(std::time::Duration::from_secs(1)),
             ),
             RegistryError::Cache(_) => {
                 tracing::error!(error = %error, "registry cache unavailable");

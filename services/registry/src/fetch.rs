@@ -37,11 +37,19 @@ pub struct FetchPolicy {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// The deadline of one fetch, connection to last byte.
     pub timeout: Duration,
+    /// Fetches one replica runs at once; past it a fetch fails at once
+    /// (whoever sends URLs cannot pile up connections and tasks here).
+    pub max_concurrent: usize,
 }
 
 impl Default for FetchPolicy {
     fn default() -> Self {
-        Self { allow_networks: Vec::new(), extra_roots: Vec::new(), timeout: Duration::from_secs(5) }
+        Self {
+            allow_networks: Vec::new(),
+            extra_roots: Vec::new(),
+            timeout: Duration::from_secs(5),
+            max_concurrent: 64,
+        }
     }
 }
 
@@ -69,6 +77,8 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("too many documents are being fetched now; try again shortly")]
+    Busy,
 }
 
 /// A document as served: its bytes and what its caching headers allow.
@@ -86,6 +96,7 @@ pub struct Fetched {
 pub struct Fetcher {
     policy: Arc<FetchPolicy>,
     tls: TlsConnector,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -112,11 +123,13 @@ impl Fetcher {
                     .with_root_certificates(rustls::RootCertStore::empty())
                     .with_no_client_auth()
             });
-        Self { policy: Arc::new(policy), tls: TlsConnector::from(Arc::new(config)) }
+        let permits = Arc::new(tokio::sync::Semaphore::new(policy.max_concurrent.max(1)));
+        Self { policy: Arc::new(policy), tls: TlsConnector::from(Arc::new(config)), permits }
     }
 
     /// GETs `url`, whose body may be at most `max_bytes`.
     pub async fn get(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+        let _permit = self.permits.try_acquire().map_err(|_| FetchError::Busy)?;
         let timeout = self.policy.timeout;
         tokio::time::timeout(timeout, self.get_within(url, max_bytes))
             .await
