@@ -290,3 +290,47 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     assert!(holding.await.unwrap().is_err(), "the slow one times out");
     lookup(&env, &server.url("/good.json")).await.expect("a permit is free again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_document_fails_stays_listed_and_revocable_in_the_persons_authorizations() {
+    let mode = Mode::default();
+    let (server, _) = hostile_server(mode.clone()).await;
+    let ca = server.ca.clone();
+    let env = TestEnv::builder()
+        .registry_config(move |config| {
+            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            config.fetch.extra_roots = vec![ca];
+            // No last good copy: the failure shows at once.
+            config.metadata_documents.min_cache = Duration::ZERO;
+            config.metadata_documents.stale_for = Duration::ZERO;
+        })
+        .start()
+        .await;
+    env.create_user("doc-person").await;
+    let mut browser = env.browser();
+    browser.login("doc-person", gatehouse_tests::TEST_PASSWORD).await;
+    let client_id = server.url("/flaky.json");
+    browser
+        .authorization_code(&[
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", "https://app.example/callback"),
+            ("scope", "user"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    mode.store(1, Ordering::SeqCst);
+    let list = browser.get("/api/authorizations").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let listed = list.json();
+    assert_eq!(listed["data"][0]["client_id"], json!(client_id), "{listed}");
+    let csrf = browser.get("/api/session").await.json()["data"]["csrf_token"].as_str().unwrap().to_owned();
+    let path = format!(
+        "/api/authorizations/{}",
+        url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
+    );
+    let revoked = browser.json(reqwest::Method::DELETE, &path, Some(&csrf), None).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert!(browser.get("/api/authorizations").await.json()["data"].as_array().unwrap().is_empty());
+}
