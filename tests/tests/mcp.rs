@@ -198,6 +198,7 @@ async fn the_typescript_sdk_registers_by_client_id_metadata_document_and_calls_a
     assert!(consent.contains("CIMD test agent"), "consent names the client: {consent}");
     assert!(consent.contains("served by 127.0.0.1"), "consent names the document's host: {consent}");
     assert!(consent.contains("an application on this device"), "consent names the redirect host: {consent}");
+    assert!(consent.contains("approve only if you started this sign-in"), "and warns: {consent}");
     check_common(&seen, &env, &mcp_url, "cimd-person");
 }
 

@@ -134,6 +134,19 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     };
     let redirect_host = host_of(&consent.redirect_uri);
     let local = matches!(redirect_host.as_str(), "127.0.0.1" | "[::1]" | "localhost");
+    // A self-described client that comes back to this device: anyone can
+    // publish such a document, so say so (the draft's SHOULD).
+    let vouched = if local && app.registration == "metadata_document" {
+        format!(
+            r#"{vouched}<p class="notice">{}</p>"#,
+            lang.t(
+                "It returns to an application on this device: approve only if you started this sign-in yourself.",
+                "授权后将返回本机上的应用：仅当是你本人发起的登录时才授权。"
+            )
+        )
+    } else {
+        vouched
+    };
     let redirect_host = if local {
         format!("{} ({})", escape(&redirect_host), lang.t("an application on this device", "本机上的应用"))
     } else {
