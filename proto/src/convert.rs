@@ -8,6 +8,8 @@ use gatehouse_oauth::{
     RegisteredClient, Registration, ScopeSet,
 };
 
+use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
+
 use crate::pb::common::v1 as common;
 use crate::pb::registry::v1 as registry;
 use crate::pb::token::v1 as token;
@@ -127,6 +129,71 @@ impl From<&ScopeEntry> for common::ScopeDescription {
             name: entry.scope.as_str().to_owned(),
             description: entry.description.clone(),
             description_zh: entry.description_zh.clone(),
+        }
+    }
+}
+
+impl From<ClientExtras> for registry::ClientMetadataExtras {
+    fn from(extras: ClientExtras) -> Self {
+        Self {
+            client_uri: extras.client_uri,
+            contacts: extras.contacts,
+            tos_uri: extras.tos_uri,
+            policy_uri: extras.policy_uri,
+            software_id: extras.software_id,
+            software_version: extras.software_version,
+        }
+    }
+}
+
+impl From<registry::ClientMetadataExtras> for ClientExtras {
+    fn from(extras: registry::ClientMetadataExtras) -> Self {
+        Self {
+            client_uri: extras.client_uri,
+            contacts: extras.contacts,
+            tos_uri: extras.tos_uri,
+            policy_uri: extras.policy_uri,
+            software_id: extras.software_id,
+            software_version: extras.software_version,
+        }
+    }
+}
+
+/// A registration document's metadata on the wire (gateway → registry), member for member.
+impl From<ClientMetadata> for registry::ClientMetadata {
+    fn from(m: ClientMetadata) -> Self {
+        Self {
+            redirect_uris: m.redirect_uris,
+            token_endpoint_auth_method: m.token_endpoint_auth_method,
+            grant_types: m.grant_types,
+            response_types: m.response_types,
+            client_name: m.client_name,
+            logo_uri: m.logo_uri,
+            scope: m.scope,
+            jwks: m.jwks,
+            jwks_uri: m.jwks_uri,
+            application_type: m.application_type,
+            post_logout_redirect_uris: m.post_logout_redirect_uris,
+            extras: Some(m.extras.into()),
+        }
+    }
+}
+
+impl From<registry::ClientMetadata> for ClientMetadata {
+    fn from(m: registry::ClientMetadata) -> Self {
+        Self {
+            redirect_uris: m.redirect_uris,
+            token_endpoint_auth_method: m.token_endpoint_auth_method,
+            grant_types: m.grant_types,
+            response_types: m.response_types,
+            client_name: m.client_name,
+            logo_uri: m.logo_uri,
+            scope: m.scope,
+            jwks: m.jwks,
+            jwks_uri: m.jwks_uri,
+            application_type: m.application_type,
+            post_logout_redirect_uris: m.post_logout_redirect_uris,
+            extras: m.extras.map(Into::into).unwrap_or_default(),
         }
     }
 }

@@ -74,12 +74,4 @@ impl HttpsServer {
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.addr)
     }
-
-    /// The CA in PEM, for `GATEHOUSE_FETCH_CA_FILE`.
-    pub fn ca_pem(&self) -> String {
-        use base64::Engine;
-        let body = base64::engine::general_purpose::STANDARD.encode(self.ca.as_ref());
-        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-    }
 }

@@ -260,7 +260,33 @@ async fn an_unusable_document_is_an_error_page_and_invalid_client_never_a_redire
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_clients_fault() {
-    let (server, _) = hostile_server(Mode::default()).await;
+    // A slow document that says when its request arrived: the one fetch permit is then taken.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let signal = arrived.clone();
+    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let own = base.clone();
+    let server = HttpsServer::start(
+        axum::Router::new()
+            .route(
+                "/slow.json",
+                get(move || {
+                    signal.notify_one();
+                    async {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        "{}"
+                    }
+                }),
+            )
+            .route(
+                "/good.json",
+                get(move || {
+                    let url = format!("{}/good.json", own.get().cloned().unwrap_or_default());
+                    async move { axum::Json(document(&url)) }
+                }),
+            ),
+    )
+    .await;
+    base.set(format!("https://{}", server.addr)).unwrap();
     let ca = server.ca.clone();
     let env = TestEnv::builder()
         .registry_config(move |config| {
@@ -276,7 +302,7 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     let holding = tokio::spawn(async move {
         registry.get_application(pb::GetApplicationRequest { client_id: slow, acting_owner_id: String::new() }).await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    arrived.notified().await;
     let overflow = env
         .registry()
         .await

@@ -1,18 +1,19 @@
 //! Dynamic client registration: `POST /oauth/register` (RFC 7591) and the
 //! client configuration endpoint `GET|PUT|DELETE /oauth/register/{client_id}`
-//! (RFC 7592). Translation only: the JSON document becomes the typed
-//! `ClientMetadata` message (a member of the wrong JSON type is
-//! `invalid_client_metadata` here, before any RPC), the registry applies
-//! every rule, and its answer becomes RFC 7591 §3.2.1 JSON with no `null`
-//! member and nothing unset.
+//! (RFC 7592). Translation only: `gatehouse-oauth`'s `registration` reads
+//! the JSON document (a member of the wrong JSON type is
+//! `invalid_client_metadata` before any RPC; RFC 7592's replacement rule),
+//! the registry applies every rule of what is acceptable, and its answer
+//! becomes RFC 7591 §3.2.1 JSON with no `null` member and nothing unset.
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
+use gatehouse_oauth::registration::{self, ClientMetadata};
 use gatehouse_oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::registry::v1 as pb;
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 
@@ -22,90 +23,32 @@ use crate::error::GatewayError;
 use crate::render::oauth_json;
 use crate::session;
 
-fn metadata_error(description: String) -> GatewayError {
-    GatewayError::from(OAuthError::new(OAuthErrorCode::InvalidClientMetadata, description))
-}
-
-/// RFC 7591 §3.2.2 / RFC 6750 §3 error JSON; 401s carry a Bearer challenge.
+/// RFC 7591 §3.2.2 / RFC 6750 §3 error JSON, its status from the one table
+/// (a protected resource's: the token presented is the registration's
+/// credential); a 401 carries the Bearer challenge.
 fn error(error: &GatewayError) -> Response {
     let code = gatehouse_proto::status::oauth_code(error.code, error.oauth.as_ref().map(|o| o.code));
-    let status = error.http_status();
-    let mut response =
-        oauth_json::no_store(status, json!({ "error": code.as_str(), "error_description": error.message }));
-    if status == StatusCode::UNAUTHORIZED {
+    let response = oauth_json::no_store(
+        error.http_status(),
+        json!({ "error": code.as_str(), "error_description": error.message }),
+    );
+    // Only a 401 is about the token; a 403 (registration off) is not.
+    let response = if response.status() == StatusCode::UNAUTHORIZED {
+        crate::render::bearer::challenge(response, error, true, "")
+    } else {
         response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="gatehouse", error="invalid_token""#));
-    }
+    };
     crate::render::with_retry_after(response, error)
 }
 
-/// The JSON object of a registration request.
+/// The request's document and its metadata, read by `gatehouse-oauth`'s rules.
 fn document(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
-    let json_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-    if !json_type {
-        return Err(metadata_error("send the client metadata as application/json (RFC 7591 §3.1)".to_owned()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(metadata_error("the client metadata must be a JSON object".to_owned())),
-        Err(_) => Err(metadata_error("the client metadata is not valid JSON".to_owned())),
-    }
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    Ok(registration::registration_document(content_type, body)?)
 }
 
-/// A string member; absent and `null` read as "not sent".
-fn string(map: &Map<String, Value>, name: &str) -> Result<String, GatewayError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(value)) => Ok(value.clone()),
-        Some(_) => Err(metadata_error(format!("{name} must be a string"))),
-    }
-}
-
-fn strings(map: &Map<String, Value>, name: &str) -> Result<Vec<String>, GatewayError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) if items.len() <= 100 => items
-            .iter()
-            .map(|item| {
-                item.as_str().map(str::to_owned).ok_or_else(|| metadata_error(format!("{name} must hold strings")))
-            })
-            .collect(),
-        Some(_) => Err(metadata_error(format!("{name} must be an array of at most 100 strings"))),
-    }
-}
-
-/// The typed metadata of a request document; unknown members are ignored (RFC 7591 §2).
 fn metadata(map: &Map<String, Value>) -> Result<pb::ClientMetadata, GatewayError> {
-    let jwks = match map.get("jwks") {
-        None | Some(Value::Null) => String::new(),
-        Some(value @ Value::Object(_)) => value.to_string(),
-        Some(_) => return Err(metadata_error("jwks must be a JWK Set object".to_owned())),
-    };
-    Ok(pb::ClientMetadata {
-        redirect_uris: strings(map, "redirect_uris")?,
-        token_endpoint_auth_method: string(map, "token_endpoint_auth_method")?,
-        grant_types: strings(map, "grant_types")?,
-        response_types: strings(map, "response_types")?,
-        client_name: string(map, "client_name")?,
-        logo_uri: string(map, "logo_uri")?,
-        scope: string(map, "scope")?,
-        jwks,
-        jwks_uri: string(map, "jwks_uri")?,
-        application_type: string(map, "application_type")?,
-        post_logout_redirect_uris: strings(map, "post_logout_redirect_uris")?,
-        extras: Some(pb::ClientMetadataExtras {
-            client_uri: string(map, "client_uri")?,
-            contacts: strings(map, "contacts")?,
-            tos_uri: string(map, "tos_uri")?,
-            policy_uri: string(map, "policy_uri")?,
-            software_id: string(map, "software_id")?,
-            software_version: string(map, "software_version")?,
-        }),
-    })
+    Ok(ClientMetadata::from_document(map)?.into())
 }
 
 /// RFC 7591 §3.2.1's answer: the client's credentials and every registered member.
@@ -214,10 +157,6 @@ pub(crate) async fn read(State(state): State<AppState>, Path(client_id): Path<St
     }
 }
 
-/// Members a client must not send in an update (RFC 7592 §2.2).
-const SERVER_MEMBERS: [&str; 4] =
-    ["registration_access_token", "registration_client_uri", "client_id_issued_at", "client_secret_expires_at"];
-
 pub(crate) async fn update(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
@@ -226,12 +165,7 @@ pub(crate) async fn update(
 ) -> Response {
     let parsed = management(client_id.clone(), &headers).and_then(|mut request| {
         let map = document(&headers, &body)?;
-        if map.get("client_id").and_then(Value::as_str) != Some(client_id.as_str()) {
-            return Err(metadata_error("the update must carry this client's client_id (RFC 7592 §2.2)".to_owned()));
-        }
-        if let Some(member) = SERVER_MEMBERS.iter().find(|m| map.contains_key(**m)) {
-            return Err(metadata_error(format!("{member} is the server's to set, not the client's (RFC 7592 §2.2)")));
-        }
+        registration::check_replacement(&client_id, &map)?;
         request.metadata = Some(metadata(&map)?);
         Ok(request)
     });

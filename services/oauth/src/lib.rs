@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod registration;
 pub mod resource;
 pub mod scope;
 pub mod secret;

@@ -21,11 +21,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_oauth::{ClientAuthMethod, OAuthError};
+use gatehouse_oauth::{ClientAuthMethod, OAuthError, SecretHash};
 use gatehouse_runtime::kv::Kv;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use sha2::{Digest, Sha256};
 
 use crate::error::{RegistryError, RegistryResult};
 use crate::fetch::Fetcher;
@@ -178,7 +177,7 @@ impl Assertions {
             .jti
             .filter(|j| !j.is_empty() && j.len() <= 512)
             .ok_or_else(|| failed("client_assertion has no jti"))?;
-        let key = format!("assertion-jti:{}", hex(&Sha256::digest(format!("{client_id}\n{jti}").as_bytes())));
+        let key = format!("assertion-jti:{}", SecretHash::of(&format!("{client_id}\n{jti}")).as_str());
         let ttl = Duration::from_secs(u64::try_from(exp + LEEWAY_SECS - now).unwrap_or(1).max(1));
         let first = self.kv.set_if_absent(&key, b"1", ttl).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
         if !first {
@@ -241,8 +240,4 @@ impl Assertions {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,8 +5,7 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
 use crate::model::{
-    Application, ClientExtras, ClientMetadata, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer,
-    ResourceServer, ResourceServerPatch, User,
+    Application, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer, ResourceServer, ResourceServerPatch, User,
 };
 
 impl From<User> for common::User {
@@ -61,51 +60,6 @@ impl From<Application> for pb::Application {
             jwks: app.keys.jwks().to_owned(),
             jwks_uri: app.keys.jwks_uri().to_owned(),
             extras: Some(app.extras.into()),
-        }
-    }
-}
-
-impl From<ClientExtras> for pb::ClientMetadataExtras {
-    fn from(extras: ClientExtras) -> Self {
-        Self {
-            client_uri: extras.client_uri,
-            contacts: extras.contacts,
-            tos_uri: extras.tos_uri,
-            policy_uri: extras.policy_uri,
-            software_id: extras.software_id,
-            software_version: extras.software_version,
-        }
-    }
-}
-
-impl From<pb::ClientMetadataExtras> for ClientExtras {
-    fn from(extras: pb::ClientMetadataExtras) -> Self {
-        Self {
-            client_uri: extras.client_uri,
-            contacts: extras.contacts,
-            tos_uri: extras.tos_uri,
-            policy_uri: extras.policy_uri,
-            software_id: extras.software_id,
-            software_version: extras.software_version,
-        }
-    }
-}
-
-impl From<pb::ClientMetadata> for ClientMetadata {
-    fn from(m: pb::ClientMetadata) -> Self {
-        Self {
-            redirect_uris: m.redirect_uris,
-            token_endpoint_auth_method: m.token_endpoint_auth_method,
-            grant_types: m.grant_types,
-            response_types: m.response_types,
-            client_name: m.client_name,
-            logo_uri: m.logo_uri,
-            scope: m.scope,
-            jwks: m.jwks,
-            jwks_uri: m.jwks_uri,
-            application_type: m.application_type,
-            post_logout_redirect_uris: m.post_logout_redirect_uris,
-            extras: m.extras.map(Into::into).unwrap_or_default(),
         }
     }
 }

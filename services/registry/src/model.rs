@@ -165,39 +165,7 @@ pub(crate) fn self_registered_scopes(
     }
 }
 
-/// RFC 7591 §2 metadata with no effect on the flows.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct ClientExtras {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub client_uri: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub contacts: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub tos_uri: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub policy_uri: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub software_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub software_version: String,
-}
-
-/// A client's registration metadata (RFC 7591 §2) as sent, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct ClientMetadata {
-    pub redirect_uris: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub grant_types: Vec<String>,
-    pub response_types: Vec<String>,
-    pub client_name: String,
-    pub logo_uri: String,
-    pub scope: String,
-    pub jwks: String,
-    pub jwks_uri: String,
-    pub application_type: String,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub extras: ClientExtras,
-}
+pub use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
 
 /// An operator-issued initial access token's metadata (RFC 7591 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
