@@ -154,6 +154,8 @@ pub(crate) enum KeysCommand {
     },
     /// Unpublish a retiring key; refused while tokens it signed may be live, unless `--force`.
     Retire {
+        /// A kid is a base64url thumbprint and may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[arg(long)]
         force: bool,
