@@ -108,6 +108,22 @@ impl Server {
         serde_json::from_slice(&output.stdout).expect("json output")
     }
 
+    /// Polls `url` (a `/readyz`) until it answers 200, for at most 30 s.
+    /// A process is ready once every service's first dependency check has
+    /// passed, which on a loaded machine can come a while after its ports
+    /// are bound; Kubernetes sends traffic only then, and so do the tests.
+    async fn wait_ready(url: &str) -> u16 {
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let status = http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 200 || tokio::time::Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     fn send_sigterm(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
         assert!(status.success());
@@ -263,6 +279,7 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
 
     let server = Server::start_with(&[("GATEHOUSE_SHUTDOWN_DELAY_SECS", "2")]);
     let (id, secret) = server.client_credentials_app("drain", "Load");
+    assert_eq!(Server::wait_ready(&format!("{}/readyz", server.gateway_url)).await, 200);
     let url = format!("{}/oauth/token", server.gateway_url);
     let moved_away = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..8)
@@ -292,7 +309,6 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
     let ready = |http: reqwest::Client, url: String| async move {
         http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
     };
-    assert_eq!(ready(http.clone(), format!("{}/readyz", server.gateway_url)).await, 200);
 
     server.send_sigterm();
     // Readiness turns off at once (bounded poll, not a timed sleep).
@@ -366,7 +382,7 @@ async fn metrics_show_the_flow_and_no_secret() {
     // Plain-HTTP probes beside the metrics, for pods whose gRPC port speaks TLS.
     let base = server.metrics_url.trim_end_matches("/metrics");
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200, "every service is SERVING");
+    assert_eq!(Server::wait_ready(&format!("{base}/readyz")).await, 200, "every service is SERVING");
 
     let response = http.get(&server.metrics_url).send().await.unwrap();
     assert_eq!(response.status(), 200);
