@@ -4,6 +4,7 @@
 # - Debian's Chromium and playwright-core from npm (the browser test);
 # - openid-client from npm (a relying party that is not ours);
 # - the official MCP TypeScript SDK from npm (an MCP agent that is not ours);
+# - the MCP conformance suite from npm, with the Node 22 it needs (npm's `node` package);
 # - Debian's libfaketime (the fault suite runs a replica with its clock moved).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
@@ -58,4 +59,10 @@ fi
 if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
   echo "installing @modelcontextprotocol/sdk and playwright-core from npm (the MCP agent test)"
   (cd tests/mcp && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
+
+if [ ! -x tests/mcp-conformance/node_modules/node/bin/node ] \
+  || [ ! -d tests/mcp-conformance/node_modules/@modelcontextprotocol/conformance ]; then
+  echo "installing @modelcontextprotocol/conformance and Node 22 (the npm 'node' package) from npm (the MCP conformance test)"
+  (cd tests/mcp-conformance && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi

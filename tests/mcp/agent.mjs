@@ -13,6 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, signInAndApprove } from './person.mjs';
 
 const [mcpUrl, mode, username, password, cimdUrl, offline] = process.argv.slice(2);
 const callbackPort = 40000 + Math.floor(Math.random() * 20000);
@@ -26,8 +27,7 @@ function assert(condition, message) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: CHROMIUM_ARGS,
 });
 const context = await browser.newContext({ locale: 'en-US' });
 await context.route(`http://127.0.0.1:${callbackPort}/**`, (route) =>
@@ -37,20 +37,10 @@ const seen = { mode, authorization_urls: [], consent: '' };
 
 // The person at the browser: logs in (the first time) and approves.
 async function approve(url) {
-  const page = await context.newPage();
-  await page.goto(url.href);
-  if (new URL(page.url()).pathname === '/login') {
-    await page.fill('#username', username);
-    await page.fill('#password', password);
-    await page.click('button[type=submit]');
-  }
-  await page.waitForSelector('button[value=approve]');
-  seen.consent = await page.textContent('main');
-  await page.click('button[value=approve]');
-  await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
-  const callback = new URL(page.url());
-  await page.close();
-  return callback;
+  const { consent, returned } = await signInAndApprove(context, url.href, username, password,
+    /^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+  seen.consent = consent;
+  return returned;
 }
 
 // The SDK's storage, in memory: what an agent keeps between runs.

@@ -7,8 +7,9 @@
 //! `resource`, calls a tool, refreshes, and sees a revoked token refused.
 //! What the agent reports is then checked against Gatehouse itself. The
 //! official Python SDK (`mcp` from PyPI, `tests/python/mcp_agent.py`) runs
-//! both paths too, its own `offline_access` handling included.
-//! `tests/tools.sh` installs the SDK, playwright-core and Chromium.
+//! both paths too, its own `offline_access` handling included. And the MCP
+//! project's conformance suite runs its authorization-server scenarios.
+//! `tests/tools.sh` installs the SDKs, the suite, playwright-core and Chromium.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -248,4 +249,53 @@ async fn the_python_sdk_registers_dynamically_and_refreshes() {
     let seen = tokio::task::spawn_blocking(move || run_python_agent(&args)).await.unwrap();
     assert!(!seen["client_id"].as_str().unwrap().starts_with("https://"), "registered dynamically");
     check_python(&seen, &env, &mcp_url, "py-dcr-person");
+}
+
+/// The MCP project's conformance suite (`@modelcontextprotocol/conformance`,
+/// `tests/mcp-conformance/run.mjs`, under the Node 22 it needs) runs its
+/// authorization-server scenarios against Gatehouse: the metadata endpoint
+/// derived from the issuer, then an authorization-code grant with PKCE and
+/// `resource` whose browser step Chromium plays. The client id it is given
+/// is a metadata document's URL, so nothing is registered by hand here either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_conformance_suite_passes_its_authorization_server_scenarios() {
+    let Setup { env, mcp_url, cimd_url, _documents } = setup("conformance-person", HOURS).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = std::env::temp_dir().join(format!("gatehouse-mcp-conformance-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp-conformance");
+    let args = [
+        env.gateway_url(),
+        cimd_url.clone(),
+        mcp_url.clone(),
+        port.to_string(),
+        "conformance-person".to_owned(),
+        TEST_PASSWORD.to_owned(),
+        out.display().to_string(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(dir.join("run.mjs")).args(args).current_dir(&dir).output().expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the driver failed (run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the driver's report");
+    let log = seen["log"].as_str().unwrap_or_default();
+    let checks = seen["checks"].as_array().unwrap();
+    let ids: Vec<&str> = checks.iter().filter_map(|c| c["id"].as_str()).collect();
+    // The checks of its two scenarios (the metadata endpoint; the code grant).
+    for check in ["authorization-server-metadata", "authorization-server-metadata-cimd", "authorization-code-grant"] {
+        assert!(ids.contains(&check), "the suite checked {check}: {ids:?}\n{log}");
+    }
+    for check in checks {
+        assert_eq!(check["status"], json!("SUCCESS"), "{check}\n{log}");
+    }
+    assert_eq!(seen["exit"], json!(0), "{log}");
+    assert!(seen["consent"].as_str().unwrap().contains("CIMD test agent"), "{seen}");
+    let url = seen["authorization_urls"][0].as_str().unwrap();
+    let params: Vec<(String, String)> = url::Url::parse(url).unwrap().query_pairs().into_owned().collect();
+    assert!(params.contains(&("client_id".to_owned(), cimd_url)), "{url}");
+    assert!(params.contains(&("resource".to_owned(), mcp_url)), "{url}");
+    let _ = std::fs::remove_dir_all(&out);
 }

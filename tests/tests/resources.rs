@@ -323,8 +323,21 @@ async fn the_layer_advertises_its_protected_resource_metadata() {
     let http = reqwest::Client::new();
 
     for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
-        let document: Value = http.get(format!("{base}{path}")).send().await.unwrap().json().await.unwrap();
+        let answer = http.get(format!("{base}{path}")).header("Origin", "https://agent.example").send().await.unwrap();
+        assert_eq!(answer.headers()["access-control-allow-origin"], "*", "browser agents may read it");
+        let document: Value = answer.json().await.unwrap();
         assert_eq!(document["resource"], resource.as_str(), "{path}");
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("Origin", "https://agent.example")
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{path}");
+        let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(allowed.contains("mcp-protocol-version"), "{allowed}");
         assert_eq!(document["authorization_servers"], serde_json::json!([app.env.gateway_url()]));
         assert_eq!(document["scopes_supported"], serde_json::json!(["user"]));
     }

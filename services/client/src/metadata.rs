@@ -2,6 +2,8 @@
 //! the layer: the document that tells a client (an MCP agent, say) which
 //! authorization server issues its tokens, and where to find it.
 
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -58,19 +60,36 @@ impl ProtectedResource {
 
     /// A router serving the document at [`ProtectedResource::metadata_path`]
     /// (and at the bare well-known name, which clients try next), for
-    /// `Router::merge`. No authentication: the document is public.
+    /// `Router::merge`. No authentication: the document is public, and so
+    /// readable from any origin (CORS `*`, no credentials, preflights with the
+    /// `MCP-Protocol-Version` header answered): agents that run in a browser
+    /// fetch it before they have anything else.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let document = self.document();
         let serve = move || {
             let document = document.clone();
-            async move { Json(document) }
+            async move { ([(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")], Json(document)) }
         };
-        let mut router = Router::new().route(&self.metadata_path(), get(serve.clone()));
+        let route = get(serve).options(preflight);
+        let mut router = Router::new().route(&self.metadata_path(), route.clone());
         if self.metadata_path() != WELL_KNOWN {
-            router = router.route(WELL_KNOWN, get(serve));
+            router = router.route(WELL_KNOWN, route);
         }
         router
     }
+}
+
+/// The answer to a CORS preflight of the metadata document.
+async fn preflight() -> impl IntoResponse {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "MCP-Protocol-Version, Accept"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
 }
 
 #[cfg(test)]
