@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_registry::MetadataDocumentPolicy;
+use gatehouse_registry::fetch::{FetchPolicy, FetchProxy};
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::https_server::HttpsServer;
 use serde_json::json;
@@ -114,6 +115,20 @@ async fn env_for(server: &HttpsServer, allow_loopback: bool, trust: bool, policy
             if trust {
                 config.fetch.extra_roots = vec![ca];
             }
+        })
+        .start()
+        .await
+}
+
+/// Gatehouse fetching from `server` (loopback admitted, its CA trusted), the
+/// other fetch settings as `change` makes them.
+async fn trusting(server: &HttpsServer, change: impl FnOnce(&mut FetchPolicy)) -> TestEnv {
+    let ca = server.ca.clone();
+    TestEnv::builder()
+        .registry_config(move |config| {
+            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            config.fetch.extra_roots = vec![ca];
+            change(&mut config.fetch);
         })
         .start()
         .await
@@ -287,16 +302,11 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     )
     .await;
     base.set(format!("https://{}", server.addr)).unwrap();
-    let ca = server.ca.clone();
-    let env = TestEnv::builder()
-        .registry_config(move |config| {
-            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
-            config.fetch.extra_roots = vec![ca];
-            config.fetch.timeout = Duration::from_secs(2);
-            config.fetch.max_concurrent = 1;
-        })
-        .start()
-        .await;
+    let env = trusting(&server, |fetch| {
+        fetch.timeout = Duration::from_secs(2);
+        fetch.max_concurrent = 1;
+    })
+    .await;
     let slow = server.url("/slow.json");
     let mut registry = env.registry().await;
     let holding = tokio::spawn(async move {
@@ -359,4 +369,162 @@ async fn a_client_whose_document_fails_stays_listed_and_revocable_in_the_persons
     let revoked = browser.json(reqwest::Method::DELETE, &path, Some(&csrf), None).await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     assert!(browser.get("/api/authorizations").await.json()["data"].as_array().unwrap().is_empty());
+}
+
+/// Many sign-ins of one client at once, its document not yet cached (or gone
+/// stale): one request reaches its host and every asker gets the result; a
+/// failure is shared by those who asked while it ran and is not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_of_one_document_share_one_fetch() {
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let (counted, fails, own) = (requests.clone(), failing.clone(), base.clone());
+    let server = HttpsServer::start(axum::Router::new().route(
+        "/popular.json",
+        get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let fail = fails.load(Ordering::SeqCst);
+            let url = format!("{}/popular.json", own.get().cloned().unwrap_or_default());
+            async move {
+                // Long enough for every concurrent lookup to join this fetch.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if fail {
+                    StatusCode::SERVICE_UNAVAILABLE.into_response()
+                } else {
+                    axum::Json(document(&url)).into_response()
+                }
+            }
+        }),
+    ))
+    .await;
+    base.set(format!("https://{}", server.addr)).unwrap();
+    let env = trusting(&server, |_| {}).await;
+    let url = server.url("/popular.json");
+    let many = async |env: &TestEnv| {
+        let mut lookups = Vec::new();
+        for _ in 0..16 {
+            let (mut registry, client_id) = (env.registry().await, url.clone());
+            lookups.push(tokio::spawn(async move {
+                registry.get_application(pb::GetApplicationRequest { client_id, acting_owner_id: String::new() }).await
+            }));
+        }
+        let mut answers = Vec::new();
+        for lookup in lookups {
+            answers.push(lookup.await.unwrap());
+        }
+        answers
+    };
+
+    let answers = many(&env).await;
+    assert!(answers.iter().all(|a| a.as_ref().is_err_and(|s| s.message().contains("HTTP 503"))), "{answers:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "sixteen lookups, one fetch");
+    failing.store(false, Ordering::SeqCst);
+    let answers = many(&env).await;
+    assert!(answers.iter().all(Result::is_ok), "the failure was not kept: {answers:?}");
+    assert_eq!(requests.load(Ordering::SeqCst), 2, "and again one fetch");
+}
+
+/// A CONNECT proxy on loopback that records what it was asked to reach and
+/// wants `Proxy-Authorization: Basic` of `gatehouse:pa ss@1` (else 407).
+async fn egress_proxy() -> (String, Arc<tokio::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let asked = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let record = asked.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { continue };
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let Ok(byte) = client.read_u8().await else { return };
+                    head.push(byte);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                record.lock().await.push(target.clone());
+                let expected = format!("Basic {}", base64_of("gatehouse:pa ss@1"));
+                if !head.lines().any(|line| line == format!("Proxy-Authorization: {expected}")) {
+                    let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else { return };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (address, asked)
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Behind an egress proxy the fetcher tunnels to the address it checked
+/// (the proxy never gets a name to resolve), TLS still verifies the name,
+/// the address rules still apply first, and a proxy that refuses is a clear
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
+    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let own = base.clone();
+    let server = HttpsServer::start(axum::Router::new().route(
+        "/client.json",
+        get(move || {
+            let url = format!("{}/client.json", own.get().cloned().unwrap_or_default());
+            async move { axum::Json(document(&url)) }
+        }),
+    ))
+    .await;
+    let port = server.addr.port();
+    base.set(format!("https://localhost:{port}")).unwrap();
+    let by_name = format!("https://localhost:{port}/client.json");
+    let (proxy, asked) = egress_proxy().await;
+    let with_proxy = async |credentials: &str, allow_loopback: bool| {
+        let proxy = FetchProxy::parse(&format!("http://{credentials}@{proxy}")).unwrap();
+        trusting(&server, move |fetch| {
+            fetch.allow_networks = if allow_loopback {
+                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+            } else {
+                Vec::new()
+            };
+            fetch.proxy = Some(proxy);
+        })
+        .await
+    };
+
+    let env = with_proxy("gatehouse:pa%20ss%401", true).await;
+    let app = lookup(&env, &by_name).await.expect("fetched through the tunnel");
+    assert_eq!(app.name, "Document client");
+    let targets = asked.lock().await.clone();
+    assert_eq!(targets.len(), 1, "{targets:?}");
+    let target: std::net::SocketAddr = targets[0].parse().expect("the tunnel names an address, not localhost");
+    assert!(target.ip().is_loopback() && target.port() == port, "{target}");
+    drop(env);
+
+    let wrong = with_proxy("gatehouse:wrong", true).await;
+    let refused = wrong
+        .registry()
+        .await
+        .get_application(pb::GetApplicationRequest {
+            client_id: format!("https://127.0.0.1:{port}/client.json"),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "the deployment's outage, not the client's fault");
+    assert!(refused.message().contains("egress proxy refused the tunnel (HTTP 407)"), "{refused:?}");
+    drop(wrong);
+
+    // The address rules come first: a private host is refused before the proxy hears of it.
+    asked.lock().await.clear();
+    let closed = with_proxy("gatehouse:pa%20ss%401", false).await;
+    let special = lookup(&closed, &by_name).await.unwrap_err();
+    assert!(special.contains("special-use address"), "{special}");
+    assert!(asked.lock().await.is_empty(), "the proxy was never asked");
 }

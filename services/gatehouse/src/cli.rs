@@ -403,6 +403,10 @@ pub(crate) struct ServeOptions {
     /// Time limit of one document fetch, in milliseconds.
     #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS", default_value_t = 5000)]
     pub(crate) fetch_timeout_ms: u64,
+    /// An HTTP egress proxy for document fetches (`http://[user:password@]host:port`);
+    /// tunnels go to the vetted address. `HTTPS_PROXY` is not read.
+    #[arg(long, env = "GATEHOUSE_FETCH_PROXY")]
+    pub(crate) fetch_proxy: Option<String>,
     /// Read the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) trust_forwarded_for: bool,

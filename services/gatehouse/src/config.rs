@@ -345,6 +345,13 @@ impl ServeOptions {
             allow_networks,
             extra_roots,
             timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout_ms, 100, 60_000)?,
+            proxy: self
+                .fetch_proxy
+                .as_deref()
+                .filter(|url| !url.trim().is_empty())
+                .map(|url| gatehouse_registry::fetch::FetchProxy::parse(url.trim()))
+                .transpose()
+                .map_err(|e| bad("GATEHOUSE_FETCH_PROXY", e))?,
             ..gatehouse_registry::fetch::FetchPolicy::default()
         })
     }

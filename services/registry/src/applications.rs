@@ -68,8 +68,9 @@ impl Registry {
             let app =
                 self.inner.documents.resolve(client_id, self.scopes(), self.now()).await.map_err(
                     |error| match error {
-                        // An overload here is an outage (503), not the client's fault.
-                        crate::metadata_document::DocumentError::Fetch(crate::fetch::FetchError::Busy) => {
+                        // An overload or a failing egress proxy is an outage
+                        // (503), not the client's fault.
+                        crate::metadata_document::DocumentError::Fetch(ref fetch) if fetch.is_outage() => {
                             RegistryError::Busy(error.to_string())
                         }
                         _ => RegistryError::OAuth(OAuthError::invalid_client(error.to_string())),

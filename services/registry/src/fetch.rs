@@ -14,7 +14,11 @@
 //!   operator's extra roots);
 //! - one request, no redirects (a 3xx is a failure), only a 200 counts;
 //! - the body is capped (a larger one is a failure, not truncated) and the
-//!   whole exchange has one deadline.
+//!   whole exchange has one deadline;
+//! - behind an operator's egress proxy (`GATEHOUSE_FETCH_PROXY`), the tunnel
+//!   is opened to the checked *address* (`CONNECT 203.0.113.7:443`), never to
+//!   the name, so the proxy cannot resolve it to something else; TLS still
+//!   verifies the name end to end.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -40,6 +44,55 @@ pub struct FetchPolicy {
     /// Fetches one replica runs at once; past it a fetch fails at once
     /// (whoever sends URLs cannot pile up connections and tasks here).
     pub max_concurrent: usize,
+    /// An HTTP proxy that tunnels (CONNECT) every fetch, for clusters whose
+    /// egress goes through one.
+    pub proxy: Option<FetchProxy>,
+}
+
+/// An egress proxy: where it listens, and its credentials if it wants them.
+#[derive(Clone)]
+pub struct FetchProxy {
+    /// `host:port` of the proxy (operator-given, so it may be private).
+    pub address: String,
+    /// The `Proxy-Authorization` value (`Basic …`), from the proxy URL's user info.
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for FetchProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchProxy")
+            .field("address", &self.address)
+            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl FetchProxy {
+    /// Reads `http://[user:password@]host:port` (what `HTTPS_PROXY` holds).
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let parsed = url::Url::parse(url).map_err(|_| "must be a URL like http://proxy.internal:3128".to_owned())?;
+        if parsed.scheme() != "http" {
+            return Err("must be an http:// proxy URL (the tunnel carries TLS to the document's host)".to_owned());
+        }
+        if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err("must be only http://host:port".to_owned());
+        }
+        let host = parsed.host_str().ok_or_else(|| "names no host".to_owned())?;
+        let address = format!("{host}:{}", parsed.port_or_known_default().unwrap_or(80));
+        let authorization = if parsed.username().is_empty() {
+            None
+        } else {
+            let decode = |part: &str| percent_decode(part);
+            let pair = format!("{}:{}", decode(parsed.username()), decode(parsed.password().unwrap_or_default()));
+            Some(format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)))
+        };
+        Ok(Self { address, authorization })
+    }
+}
+
+/// User info as written in the URL (`%40` for `@`), decoded; `+` stays `+`.
+fn percent_decode(part: &str) -> String {
+    percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned()
 }
 
 impl Default for FetchPolicy {
@@ -49,6 +102,7 @@ impl Default for FetchPolicy {
             extra_roots: Vec::new(),
             timeout: Duration::from_secs(5),
             max_concurrent: 64,
+            proxy: None,
         }
     }
 }
@@ -65,6 +119,8 @@ pub enum FetchError {
     SpecialUse(IpAddr),
     #[error("the connection failed")]
     Connect,
+    #[error("the egress proxy refused the tunnel ({0})")]
+    Proxy(String),
     #[error("TLS failed: {0}")]
     Tls(String),
     #[error("the request failed")]
@@ -79,6 +135,14 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("too many documents are being fetched now; try again shortly")]
     Busy,
+}
+
+impl FetchError {
+    /// Whether the failure is this deployment's (too many fetches at once,
+    /// the egress proxy down or refusing), not the document host's.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::Busy | Self::Proxy(_))
+    }
 }
 
 /// A document as served: its bytes and what its caching headers allow.
@@ -161,7 +225,10 @@ impl Fetcher {
                 (self.vetted(&addresses)?, server_name)
             }
         };
-        let tcp = TcpStream::connect(address).await.map_err(|_| FetchError::Connect)?;
+        let tcp = match &self.policy.proxy {
+            None => TcpStream::connect(address).await.map_err(|_| FetchError::Connect)?,
+            Some(proxy) => tunnel(proxy, address).await?,
+        };
         let _ = tcp.set_nodelay(true);
         let tls = self.tls.connect(server_name, tcp).await.map_err(|e| FetchError::Tls(e.to_string()))?;
         let (mut sender, connection) =
@@ -229,6 +296,36 @@ impl Fetcher {
             }
         }
         Ok(first)
+    }
+}
+
+/// A CONNECT tunnel through `proxy` to `address`, the address that was
+/// checked: the proxy gets no name to resolve. The proxy's answer head is
+/// read up to a small bound; only a 2xx opens the tunnel.
+async fn tunnel(proxy: &FetchProxy, address: SocketAddr) -> Result<TcpStream, FetchError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(&proxy.address).await.map_err(|_| FetchError::Proxy("unreachable".into()))?;
+    let mut request = format!("CONNECT {address} HTTP/1.1\r\nHost: {address}\r\n");
+    if let Some(authorization) = &proxy.authorization {
+        request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|_| FetchError::Proxy("closed".into()))?;
+    // Byte by byte up to the blank line: nothing of the tunnel is read ahead.
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= 8 * 1024 {
+            return Err(FetchError::Proxy("answer head too large".into()));
+        }
+        let byte = stream.read_u8().await.map_err(|_| FetchError::Proxy("closed".into()))?;
+        head.push(byte);
+    }
+    let status_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let status = std::str::from_utf8(status_line).ok().and_then(|line| line.split(' ').nth(1)).unwrap_or_default();
+    if status.len() == 3 && status.starts_with('2') {
+        Ok(stream)
+    } else {
+        Err(FetchError::Proxy(format!("HTTP {}", if status.is_empty() { "?" } else { status })))
     }
 }
 
@@ -326,6 +423,20 @@ fn cache_control(headers: &http::HeaderMap) -> (Option<Duration>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_urls_are_read_and_their_credentials_never_print() {
+        let proxy = FetchProxy::parse("http://gate%40house:p+ss%3Aw@proxy.internal:3128").unwrap();
+        assert_eq!(proxy.address, "proxy.internal:3128");
+        let expected = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "gate@house:p+ss:w");
+        assert_eq!(proxy.authorization.as_deref(), Some(format!("Basic {expected}").as_str()));
+        assert!(!format!("{proxy:?}").contains(&expected), "{proxy:?}");
+        assert_eq!(FetchProxy::parse("http://proxy.internal").unwrap().address, "proxy.internal:80");
+        assert_eq!(FetchProxy::parse("http://proxy.internal").unwrap().authorization, None);
+        for bad in ["https://proxy.internal:3128", "socks5://proxy:1080", "http://proxy:3128/path", "proxy:3128", ""] {
+            assert!(FetchProxy::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn special_use_addresses_are_recognised() {

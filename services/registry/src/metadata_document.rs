@@ -60,11 +60,21 @@ struct Entry {
     usable_until: Instant,
 }
 
+/// One fetch of one URL that every concurrent asker awaits.
+type Flight = Arc<tokio::sync::OnceCell<Result<Arc<Application>, DocumentError>>>;
+
 /// The fetched documents, per replica.
 pub(crate) struct MetadataDocuments {
     config: MetadataDocumentConfig,
     fetcher: Fetcher,
     cache: moka::sync::Cache<String, Entry>,
+    /// Fetches under way, by URL. A popular client's document going stale
+    /// under load (or many sign-ins of a new client at once) is one request
+    /// to its host and one fetch permit, not one per sign-in; whoever asks
+    /// while it runs gets its result, the error included (errors are shared
+    /// by the askers of that moment, never kept). A flight every asker
+    /// abandoned (cancelled requests) expires from the table within a minute.
+    in_flight: moka::sync::Cache<String, Flight>,
 }
 
 impl std::fmt::Debug for MetadataDocuments {
@@ -77,7 +87,8 @@ impl MetadataDocuments {
     pub(crate) fn new(config: MetadataDocumentConfig, fetcher: Fetcher) -> Self {
         let keep = config.max_cache + config.stale_for;
         let cache = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(keep).build();
-        Self { config, fetcher, cache }
+        let in_flight = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(60)).build();
+        Self { config, fetcher, cache, in_flight }
     }
 
     /// The client that `url` names, from the cache while fresh, else fetched.
@@ -95,14 +106,8 @@ impl MetadataDocuments {
         {
             return Ok(entry.app.clone());
         }
-        match self.fetch(url, catalogue, now).await {
-            Ok((app, lifetime)) => {
-                let app = Arc::new(app);
-                let fresh_until = at + lifetime;
-                let entry = Entry { app: app.clone(), fresh_until, usable_until: fresh_until + self.config.stale_for };
-                self.cache.insert(url.to_owned(), entry);
-                Ok(app)
-            }
+        match self.fetch_once(url, catalogue, now).await {
+            Ok(app) => Ok(app),
             Err(error) => match cached {
                 // The last good copy, while it may still serve: a host that
                 // answers 403 to this server's egress now and then, or is
@@ -114,6 +119,35 @@ impl MetadataDocuments {
                 _ => Err(error),
             },
         }
+    }
+
+    /// Fetches `url` and caches what it yields, or joins the fetch of it
+    /// already under way. The flight leaves the table once it has landed;
+    /// by then a success is in the cache, so later askers read it there.
+    /// (A cancelled leader hands the fetch to the next waiter: `OnceCell`.)
+    async fn fetch_once(
+        &self,
+        url: &str,
+        catalogue: &gatehouse_oauth::ScopeCatalogue,
+        now: i64,
+    ) -> Result<Arc<Application>, DocumentError> {
+        let flight = self.in_flight.get_with(url.to_owned(), Flight::default);
+        let result = flight
+            .get_or_init(|| async {
+                let at = Instant::now();
+                let (app, lifetime) = self.fetch(url, catalogue, now).await?;
+                let app = Arc::new(app);
+                let fresh_until = at + lifetime;
+                let entry = Entry { app: app.clone(), fresh_until, usable_until: fresh_until + self.config.stale_for };
+                self.cache.insert(url.to_owned(), entry);
+                Ok(app)
+            })
+            .await
+            .clone();
+        if self.in_flight.get(url).is_some_and(|landed| Arc::ptr_eq(&landed, &flight)) {
+            self.in_flight.invalidate(url);
+        }
+        result
     }
 
     /// The policy and the URL rules (draft §3): https, a path, no dot
