@@ -23,16 +23,21 @@ impl OwnRedis {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start redis-server (tests/run.sh installs it): {e}"));
-        // Readiness: poll until it accepts connections (bounded).
-        for _ in 0..200 {
+        // Readiness: poll until it accepts connections, bounded generously:
+        // on a loaded 2-core machine a process start can take seconds.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Self { child, port };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("redis-server on port {port} exited at start ({status})");
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("redis-server on port {port} did not start");
+        panic!("redis-server on port {port} did not start within 20 s");
     }
 
     pub fn url(&self) -> String {
