@@ -524,3 +524,60 @@ async fn the_oauth_endpoints_answer_cors_and_pages_do_not() {
         assert!(page.headers().get("access-control-allow-origin").is_none(), "{path} has no CORS");
     }
 }
+
+/// The shared cache (Redis) gone: what needs it fails as an outage, never
+/// as an acceptance or a 500. Open registration cannot count the caller
+/// against its hourly limit, and a private_key_jwt assertion cannot be
+/// marked used, so both answer 503 `temporarily_unavailable` with
+/// `Retry-After`, and nothing is registered. With Redis back, both work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_shared_cache_registration_and_assertions_are_503_not_accepted() {
+    let mut redis = gatehouse_tests::OwnRedis::start().await;
+    let port = redis.port;
+    let env = TestEnv::builder()
+        .backend(Backend::Postgres)
+        .cache_url(redis.url())
+        .registry_config(|config| config.registration.policy = RegistrationPolicy::Open)
+        .gateway_config(|config| config.dynamic_registration = true)
+        .start()
+        .await;
+    let key = client_key("k1");
+    let metadata = json!({
+        "client_name": "Key client", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.jwk]},
+    });
+    let (status, client) = register(&env, &metadata).await;
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let claims = || json!({"iss": id, "sub": id, "aud": env.gateway_url(), "exp": now() + 120, "jti": uuid::Uuid::new_v4().to_string()});
+    let before = dynamic_clients(&env).await;
+
+    redis.stop();
+    let (status, body, headers) = post_json(&env, "/oauth/register", None, &metadata).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(dynamic_clients(&env).await, before, "nothing registered");
+    let jwt = assertion(&key, "k1", &claims());
+    let (status, body) = with_assertion(&env, &jwt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "not accepted unmarked: {body}"
+    );
+
+    let _redis = gatehouse_tests::OwnRedis::start_on(port).await;
+    let mut answers = Vec::new();
+    // The cache connection comes back by itself (bounded wait, not a sleep).
+    for _ in 0..100 {
+        let (status, body) = with_assertion(&env, &assertion(&key, "k1", &claims())).await;
+        if status == 200 {
+            answers.clear();
+            break;
+        }
+        answers.push((status, body));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answers.is_empty(), "never recovered: {:?}", answers.last());
+    let (status, body) = register(&env, &metadata).await;
+    assert_eq!(status, 201, "{body}");
+}
