@@ -52,6 +52,10 @@ impl RedirectUri {
             return Err(RedirectUriError::Wildcard);
         }
         let url = Url::parse(value).map_err(|_| RedirectUriError::NotAbsolute)?;
+        // The scheme first: `com.example.app:/cb` is absolute, its problem is the scheme.
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(RedirectUriError::InsecureScheme);
+        }
         if url.cannot_be_a_base() || url.host().is_none() {
             return Err(RedirectUriError::NotAbsolute);
         }
@@ -143,8 +147,9 @@ mod tests {
             ("", Empty),
             ("/callback", NotAbsolute),
             ("http://app.example/cb", InsecureScheme),
-            ("javascript:alert(1)", NotAbsolute),
-            ("data:text/html,hi", NotAbsolute),
+            ("javascript:alert(1)", InsecureScheme),
+            ("com.example.app:/callback", InsecureScheme),
+            ("data:text/html,hi", InsecureScheme),
             ("ftp://app.example/cb", InsecureScheme),
             ("https://app.example/cb#frag", Fragment),
             ("https://app.example/cb#", Fragment),
