@@ -140,7 +140,7 @@ fn management(client_id: String, headers: &HeaderMap) -> Result<pb::ClientRegist
     if token.is_empty() {
         return Err(GatewayError::from(OAuthError::new(
             OAuthErrorCode::InvalidToken,
-            "send the registration access token as a Bearer token (RFC 7592 §2)",
+            "send the registration access token as a Bearer token (RFC 7592 section 2)",
         )));
     }
     Ok(pb::ClientRegistrationRequest { client_id, registration_access_token: token, metadata: None })

@@ -22,7 +22,7 @@ pub enum RedirectUriError {
     NotAbsolute,
     #[error("must use https, or http on a loopback host (127.0.0.1, [::1], localhost)")]
     InsecureScheme,
-    #[error("must not contain a fragment (RFC 6749 §3.1.2)")]
+    #[error("must not contain a fragment (RFC 6749 section 3.1.2)")]
     Fragment,
     #[error("must not contain a wildcard")]
     Wildcard,

@@ -57,7 +57,7 @@ pub fn registration_document(content_type: Option<&str>, body: &[u8]) -> Result<
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
     if !json {
-        return Err(metadata_error("send the client metadata as application/json (RFC 7591 §3.1)".to_owned()));
+        return Err(metadata_error("send the client metadata as application/json (RFC 7591 section 3.1)".to_owned()));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -130,11 +130,11 @@ const SERVER_MEMBERS: [&str; 4] =
 /// of the members only the server sets.
 pub fn check_replacement(client_id: &str, map: &Map<String, Value>) -> Result<(), OAuthError> {
     if map.get("client_id").and_then(Value::as_str) != Some(client_id) {
-        return Err(metadata_error("the update must carry this client's client_id (RFC 7592 §2.2)".to_owned()));
+        return Err(metadata_error("the update must carry this client's client_id (RFC 7592 section 2.2)".to_owned()));
     }
     match SERVER_MEMBERS.iter().find(|m| map.contains_key(**m)) {
         Some(member) => {
-            Err(metadata_error(format!("{member} is the server's to set, not the client's (RFC 7592 §2.2)")))
+            Err(metadata_error(format!("{member} is the server's to set, not the client's (RFC 7592 section 2.2)")))
         }
         None => Ok(()),
     }

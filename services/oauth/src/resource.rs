@@ -25,9 +25,9 @@ pub enum ResourceIdError {
     Empty,
     #[error("must be at most {MAX_LEN} characters")]
     TooLong,
-    #[error("must be an absolute URI (RFC 8707 §2)")]
+    #[error("must be an absolute URI (RFC 8707 section 2)")]
     NotAbsolute,
-    #[error("must not contain a fragment (RFC 8707 §2)")]
+    #[error("must not contain a fragment (RFC 8707 section 2)")]
     Fragment,
     #[error("must not contain whitespace or control characters")]
     Whitespace,
