@@ -72,11 +72,35 @@ pub(crate) fn checked_jwks(value: &serde_json::Value) -> Result<String, String> 
         if DecodingKey::from_jwk(key).is_err() {
             return Err("jwks holds a key that cannot verify signatures".to_owned());
         }
-        if matches!(key.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)) {
-            return Err("jwks must hold public keys, not a shared secret".to_owned());
+        match &key.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_) => {
+                return Err("jwks must hold public keys, not a shared secret".to_owned());
+            }
+            // RFC 7518 §3.3: 2048 bits or more. A shorter modulus is
+            // factorable, and whoever factors it signs as the client.
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) if rsa_modulus_bits(&rsa.n) < MIN_RSA_BITS => {
+                return Err(format!("jwks holds an RSA key shorter than {MIN_RSA_BITS} bits"));
+            }
+            _ => {}
         }
     }
     Ok(text)
+}
+
+/// The shortest RSA modulus accepted in a client's keys.
+const MIN_RSA_BITS: usize = 2048;
+
+/// The bit length of a base64url-encoded big-endian modulus (0 if unreadable).
+fn rsa_modulus_bits(n: &str) -> usize {
+    use base64::Engine;
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')) else {
+        return 0;
+    };
+    let bytes: &[u8] = match bytes.iter().position(|b| *b != 0) {
+        Some(first) => &bytes[first..],
+        None => return 0,
+    };
+    bytes.len() * 8 - bytes[0].leading_zeros() as usize
 }
 
 /// A registered `jwks_uri`: an https URL (the fetcher enforces the rest when it is used).
@@ -225,8 +249,14 @@ impl Assertions {
         }
         match self.fetcher.get(uri, MAX_JWKS_BYTES).await {
             Ok(fetched) => {
-                let set: JwkSet = serde_json::from_slice(&fetched.body)
+                // The same rules as registered keys: public, usable, RSA ≥ 2048 bits.
+                let value: serde_json::Value = serde_json::from_slice(&fetched.body)
                     .map_err(|_| failed("the client's jwks_uri is not a JWK Set"))?;
+                checked_jwks(&value).map_err(|reason| {
+                    RegistryError::OAuth(OAuthError::invalid_client(format!("the client's jwks_uri: {reason}")))
+                })?;
+                let set: JwkSet =
+                    serde_json::from_value(value).map_err(|_| failed("the client's jwks_uri is not a JWK Set"))?;
                 let set = Arc::new(set);
                 self.remote.insert(uri.to_owned(), Arc::new(FetchedKeys { set: set.clone(), fetched: Instant::now() }));
                 Ok(set)
@@ -239,5 +269,27 @@ impl Assertions {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+
+    fn rsa_jwks(modulus_bytes: usize) -> serde_json::Value {
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(vec![0xc5; modulus_bytes]);
+        serde_json::json!({"keys": [{"kty": "RSA", "kid": "r", "n": n, "e": "AQAB"}]})
+    }
+
+    #[test]
+    fn rsa_keys_shorter_than_2048_bits_are_refused() {
+        assert!(checked_jwks(&rsa_jwks(256)).is_ok(), "2048 bits");
+        let short = checked_jwks(&rsa_jwks(255)).unwrap_err();
+        assert!(short.contains("shorter than 2048 bits"), "{short}");
+        assert!(checked_jwks(&serde_json::json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]})).is_err());
+        assert_eq!(rsa_modulus_bits("AQAB"), 17);
+        assert_eq!(rsa_modulus_bits("AAEA"), 9, "leading zero bytes do not count");
     }
 }

@@ -108,7 +108,9 @@ impl Registry {
         let client_type =
             if auth_method == ClientAuthMethod::None { ClientType::Public } else { ClientType::Confidential };
         let keys = match (metadata.jwks.is_empty(), metadata.jwks_uri.is_empty()) {
-            (false, false) => return Err(metadata_error("jwks and jwks_uri must not both be sent (RFC 7591 section 2)")),
+            (false, false) => {
+                return Err(metadata_error("jwks and jwks_uri must not both be sent (RFC 7591 section 2)"));
+            }
             (false, true) => {
                 let value: serde_json::Value =
                     serde_json::from_str(&metadata.jwks).map_err(|_| metadata_error("jwks is not JSON"))?;

@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(redirect_uris(&one).unwrap().len(), 1);
         assert!(rule_of(redirect_uris(&[])).contains("1 to 10"));
         assert!(rule_of(redirect_uris(&[one[0].clone(), one[0].clone()])).contains("listed twice"));
-        assert!(rule_of(redirect_uris(&["javascript:alert(1)".to_owned()])).contains("absolute"));
+        assert!(rule_of(redirect_uris(&["javascript:alert(1)".to_owned()])).contains("must use https"));
         let many: Vec<String> = (0..11).map(|i| format!("https://a.example/{i}")).collect();
         assert!(redirect_uris(&many).is_err());
     }
