@@ -237,7 +237,8 @@ async fn an_unusable_document_is_an_error_page_and_invalid_client_never_a_redire
     let (server, _) = hostile_server(Mode::default()).await;
     let env = env_for(&server, true, true, MetadataDocumentPolicy::Open).await;
     let mut browser = env.browser();
-    for path in ["/redirect.json", "/other-id.json"] {
+    // A slow host too (3 s, past the 0.8 s fetch deadline): its own error, within the RPC deadline.
+    for path in ["/redirect.json", "/other-id.json", "/slow.json"] {
         let client_id = server.url(path);
         let page = browser
             .get(&format!(

@@ -400,8 +400,9 @@ pub(crate) struct ServeOptions {
     /// PEM roots trusted for fetched documents besides the Web PKI's.
     #[arg(long, env = "GATEHOUSE_FETCH_CA_FILE")]
     pub(crate) fetch_ca_file: Option<std::path::PathBuf>,
-    /// Time limit of one document fetch, in milliseconds.
-    #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS", default_value_t = 5000)]
+    /// Time limit of one document fetch, in milliseconds; at least a second under
+    /// GATEHOUSE_RPC_TIMEOUT_MS, so that a slow document host is reported as such.
+    #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS", default_value_t = 3000)]
     pub(crate) fetch_timeout_ms: u64,
     /// An HTTP egress proxy for document fetches (`http://[user:password@]host:port`);
     /// tunnels go to the vetted address. `HTTPS_PROXY` is not read.

@@ -384,6 +384,16 @@ impl ServeOptions {
         if self.rpc_timeout_ms == 0 {
             return Err(bad("GATEHOUSE_RPC_TIMEOUT_MS", "must be at least 1"));
         }
+        // A fetch runs inside the RPC that needs the document (the gateway's
+        // call, its deadline passed down): if it could outlast that deadline,
+        // a slow document host would surface as an outage (503) instead of
+        // the page that says the client's document did not arrive in time.
+        if self.fetch_timeout_ms.saturating_add(1000) > self.rpc_timeout_ms {
+            return Err(bad(
+                "GATEHOUSE_FETCH_TIMEOUT_MS",
+                format!("must be at least 1000 below GATEHOUSE_RPC_TIMEOUT_MS ({})", self.rpc_timeout_ms),
+            ));
+        }
         if self.password_memory_kib < 1024 {
             return Err(bad("GATEHOUSE_PASSWORD_MEMORY_KIB", "must be at least 1024 (1 MiB)"));
         }

@@ -100,7 +100,7 @@ impl Default for FetchPolicy {
         Self {
             allow_networks: Vec::new(),
             extra_roots: Vec::new(),
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
             max_concurrent: 64,
             proxy: None,
         }
