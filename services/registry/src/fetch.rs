@@ -149,7 +149,8 @@ impl FetchError {
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub body: Bytes,
-    /// `Cache-Control: max-age` (or `s-maxage`), if sent.
+    /// How long it stays fresh: `Cache-Control` `s-maxage` or `max-age`, else
+    /// `Expires` − `Date`, less the `Age` it already has; `None` if not said.
     pub max_age: Option<Duration>,
     /// `no-store` or `no-cache`: the document may not be reused unchecked.
     pub no_store: bool,
@@ -417,7 +418,21 @@ fn cache_control(headers: &http::HeaderMap) -> (Option<Duration>, bool) {
             }
         }
     }
-    (shared.or(max_age), no_store)
+    // RFC 9111 §4.2.1: without max-age, `Expires` minus `Date` is the
+    // freshness lifetime (an unreadable `Expires` means already stale);
+    // §4.2.3: the `Age` a cache on the way reported is already used up.
+    let date = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(httpdate::parse_http_date);
+    let expires = match (date(http::header::EXPIRES), date(http::header::DATE)) {
+        (Some(Ok(expires)), Some(Ok(date))) => Some(expires.duration_since(date).unwrap_or_default()),
+        (Some(Err(_)), _) => Some(Duration::ZERO),
+        _ => None,
+    };
+    let age = headers
+        .get(http::header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs);
+    (shared.or(max_age).or(expires).map(|lifetime| lifetime.saturating_sub(age)), no_store)
 }
 
 #[cfg(test)]
@@ -482,5 +497,17 @@ mod tests {
         assert_eq!(cache_control(&headers), (Some(Duration::from_secs(120)), false));
         headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
         assert_eq!(cache_control(&headers), (None, true));
+        // Expires − Date without max-age; Age is deducted; a bad Expires is stale.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::DATE, http::HeaderValue::from_static("Tue, 01 Dec 2026 10:00:00 GMT"));
+        headers.insert(http::header::EXPIRES, http::HeaderValue::from_static("Tue, 01 Dec 2026 11:00:00 GMT"));
+        assert_eq!(cache_control(&headers), (Some(Duration::from_secs(3600)), false));
+        headers.insert(http::header::AGE, http::HeaderValue::from_static("600"));
+        assert_eq!(cache_control(&headers), (Some(Duration::from_secs(3000)), false));
+        headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
+        assert_eq!(cache_control(&headers), (Some(Duration::ZERO), false), "max-age wins, minus the age");
+        headers.remove(http::header::CACHE_CONTROL);
+        headers.insert(http::header::EXPIRES, http::HeaderValue::from_static("0"));
+        assert_eq!(cache_control(&headers), (Some(Duration::ZERO), false));
     }
 }
