@@ -231,7 +231,10 @@ impl TestEnvBuilder {
     /// Starts the registry, the authorization, token services and the gateway.
     pub async fn start(self) -> TestEnv {
         let database = TestDatabase::create(self.backend).await;
-        let db = gatehouse_runtime::database::connect(database.url(), 5).await.expect("connect to the test database");
+        let patience = gatehouse_runtime::database::STARTUP_PATIENCE;
+        let db = gatehouse_runtime::database::connect_patiently(database.url(), 5, patience)
+            .await
+            .expect("connect to the test database");
         gatehouse_registry::migration::Migrator::up(&db, None).await.expect("registry migrations");
         gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
         gatehouse_token::migration::Migrator::up(&db, None).await.expect("token migrations");

@@ -401,9 +401,10 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "GATEHOUSE_FETCH_CA_FILE")]
     pub(crate) fetch_ca_file: Option<std::path::PathBuf>,
     /// Time limit of one document fetch, in milliseconds; at least a second under
-    /// GATEHOUSE_RPC_TIMEOUT_MS, so that a slow document host is reported as such.
-    #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS", default_value_t = 3000)]
-    pub(crate) fetch_timeout_ms: u64,
+    /// GATEHOUSE_RPC_TIMEOUT_MS, so that a slow document host is reported as such
+    /// (default: 3000, or three fifths of the RPC timeout when that is shorter).
+    #[arg(long, env = "GATEHOUSE_FETCH_TIMEOUT_MS")]
+    pub(crate) fetch_timeout_ms: Option<u64>,
     /// An HTTP egress proxy for document fetches (`http://[user:password@]host:port`);
     /// tunnels go to the vetted address. `HTTPS_PROXY` is not read.
     #[arg(long, env = "GATEHOUSE_FETCH_PROXY")]

@@ -172,12 +172,21 @@ fn issuer(value: &str) -> Result<String, ConfigError> {
         && url.host().is_some()
         && url.query().is_none()
         && url.fragment().is_none()
-        && url.username().is_empty();
-    if plain {
-        Ok(value.trim_end_matches('/').to_owned())
-    } else {
-        Err(bad(VARIABLE, "must be an http(s) URL without query or fragment, like https://auth.example.com"))
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !plain {
+        return Err(bad(VARIABLE, "must be an http(s) URL without query or fragment, like https://auth.example.com"));
     }
+    // The gateway serves its endpoints, pages and well-known documents at
+    // the root of its host; an issuer with a path would publish endpoint
+    // URLs and RFC 8414 discovery locations that it does not answer.
+    if url.path() != "/" {
+        return Err(bad(
+            VARIABLE,
+            "must be an origin without a path, like https://auth.example.com (give Gatehouse its own host)",
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 fn registration_policy(value: &str) -> Result<gatehouse_registry::RegistrationPolicy, ConfigError> {
@@ -320,6 +329,12 @@ impl ServeOptions {
         Ok(Some(gatehouse_oauth::SecretHash::of(&token)))
     }
 
+    /// The fetch deadline: as set, else 3 s, or three fifths of a shorter
+    /// RPC timeout (the fetch runs inside an RPC's deadline).
+    fn fetch_timeout(&self) -> u64 {
+        self.fetch_timeout_ms.unwrap_or_else(|| (self.rpc_timeout_ms.saturating_mul(3) / 5).clamp(100, 3000))
+    }
+
     fn fetch_policy(&self) -> Result<gatehouse_registry::fetch::FetchPolicy, ConfigError> {
         const NETWORKS: &str = "GATEHOUSE_FETCH_ALLOW_NETWORKS";
         let allow_networks = self
@@ -344,7 +359,7 @@ impl ServeOptions {
         Ok(gatehouse_registry::fetch::FetchPolicy {
             allow_networks,
             extra_roots,
-            timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout_ms, 100, 60_000)?,
+            timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout(), 100, 60_000)?,
             proxy: self
                 .fetch_proxy
                 .as_deref()
@@ -388,7 +403,7 @@ impl ServeOptions {
         // call, its deadline passed down): if it could outlast that deadline,
         // a slow document host would surface as an outage (503) instead of
         // the page that says the client's document did not arrive in time.
-        if self.fetch_timeout_ms.saturating_add(1000) > self.rpc_timeout_ms {
+        if self.fetch_timeout_ms.is_some_and(|fetch| fetch.saturating_add(1000) > self.rpc_timeout_ms) {
             return Err(bad(
                 "GATEHOUSE_FETCH_TIMEOUT_MS",
                 format!("must be at least 1000 below GATEHOUSE_RPC_TIMEOUT_MS ({})", self.rpc_timeout_ms),

@@ -48,9 +48,13 @@ async fn connect(config: &ServeConfig, pool: &'static str) -> anyhow::Result<Dat
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }
-    let db = gatehouse_runtime::database::connect(&config.database_url, config.database_max_connections)
-        .await
-        .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
+    let db = gatehouse_runtime::database::connect_patiently(
+        &config.database_url,
+        config.database_max_connections,
+        gatehouse_runtime::database::STARTUP_PATIENCE,
+    )
+    .await
+    .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
     if config.auto_migrate {
         run_migrations(&db).await?;
     }
@@ -60,9 +64,13 @@ async fn connect(config: &ServeConfig, pool: &'static str) -> anyhow::Result<Dat
 
 /// Applies every service's migrations.
 pub(crate) async fn migrate(config: &ServeConfig) -> anyhow::Result<()> {
-    let db = gatehouse_runtime::database::connect(&config.database_url, 1)
-        .await
-        .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
+    let db = gatehouse_runtime::database::connect_patiently(
+        &config.database_url,
+        1,
+        gatehouse_runtime::database::STARTUP_PATIENCE,
+    )
+    .await
+    .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
     run_migrations(&db).await?;
     println!("migrations applied");
     Ok(())

@@ -557,6 +557,7 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("GATEHOUSE_RPC_TIMEOUT_MS", "0"),
         ("GATEHOUSE_FETCH_PROXY", "https://proxy.internal:3128"),
         ("GATEHOUSE_FETCH_TIMEOUT_MS", "4500"),
+        ("GATEHOUSE_ISSUER", "https://code.example/oauth-server"),
     ] {
         let output = Command::new(BIN).args(["serve", "all"]).env(variable, value).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{variable}={value}");

@@ -52,6 +52,34 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// [`connect`], retried for up to `patience`: at start-up a database that is
+/// not accepting connections yet (a PostgreSQL pod still starting, a
+/// machine busy enough that the first connection misses its 1-second
+/// deadline) is waited for, with a log line per attempt, rather than ending
+/// the process. Requests keep the short deadlines of [`connect`].
+pub async fn connect_patiently(
+    url: &str,
+    max_connections: u32,
+    patience: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match connect(url, max_connections).await {
+            Ok(db) => return Ok(db),
+            Err(error) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "the database is not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// How long the processes wait for their database at start-up.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
