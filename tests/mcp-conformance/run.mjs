@@ -48,7 +48,9 @@ child.stdout.on('data', (chunk) => {
     if (line.startsWith(authorizeUrl)) {
       seen.authorization_urls.push(line.trim());
       approving = approving.then(() => approve(line.trim())).catch((error) => {
+        // The suite would wait five minutes for a callback that cannot come.
         seen.browser_error = String(error);
+        child.kill();
       });
     }
   }

@@ -282,6 +282,7 @@ async fn the_mcp_conformance_suite_passes_its_authorization_server_scenarios() {
     assert!(output.status.success(), "the driver failed (run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the driver's report");
     let log = seen["log"].as_str().unwrap_or_default();
+    assert!(seen.get("browser_error").is_none(), "the browser step failed: {}\n{log}", seen["browser_error"]);
     let checks = seen["checks"].as_array().unwrap();
     let ids: Vec<&str> = checks.iter().filter_map(|c| c["id"].as_str()).collect();
     // The checks of its two scenarios (the metadata endpoint; the code grant).
