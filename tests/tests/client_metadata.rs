@@ -452,7 +452,10 @@ async fn egress_proxy() -> (String, Arc<tokio::sync::Mutex<Vec<String>>>) {
                     let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
                     return;
                 }
-                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else { return };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
                 let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
             });
@@ -506,6 +509,10 @@ async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
     assert_eq!(targets.len(), 1, "{targets:?}");
     let target: std::net::SocketAddr = targets[0].parse().expect("the tunnel names an address, not localhost");
     assert!(target.ip().is_loopback() && target.port() == port, "{target}");
+    // A host the proxy cannot reach (502) is that host's failure: invalid_client, as without a proxy.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unreachable = lookup(&env, &format!("https://127.0.0.1:{closed}/client.json")).await.unwrap_err();
+    assert!(unreachable.contains("the connection failed"), "{unreachable}");
     drop(env);
 
     let wrong = with_proxy("gatehouse:wrong", true).await;

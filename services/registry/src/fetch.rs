@@ -323,10 +323,13 @@ async fn tunnel(proxy: &FetchProxy, address: SocketAddr) -> Result<TcpStream, Fe
     }
     let status_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let status = std::str::from_utf8(status_line).ok().and_then(|line| line.split(' ').nth(1)).unwrap_or_default();
-    if status.len() == 3 && status.starts_with('2') {
-        Ok(stream)
-    } else {
-        Err(FetchError::Proxy(format!("HTTP {}", if status.is_empty() { "?" } else { status })))
+    match status {
+        _ if status.len() == 3 && status.starts_with('2') => Ok(stream),
+        // The proxy could not reach the document's host: that host's
+        // failure, as a direct connection's would be, not an outage here.
+        "502" | "504" => Err(FetchError::Connect),
+        "" => Err(FetchError::Proxy("HTTP ?".into())),
+        _ => Err(FetchError::Proxy(format!("HTTP {status}"))),
     }
 }
 
