@@ -581,3 +581,79 @@ async fn without_the_shared_cache_registration_and_assertions_are_503_not_accept
     let (status, body) = register(&env, &metadata).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// What claude.ai registers (REFERENCES §3.5): a web client with
+/// `client_secret_post`, an https callback and both grants. The secret it
+/// gets works in the form, as registered; the code exchange, the
+/// `offline_access` refresh token and its rotation all go through, and a
+/// wrong secret is 401 `invalid_client`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_client_registering_client_secret_post_signs_a_user_in_and_refreshes() {
+    let env = open_env(|_| {}).await;
+    let callback = "https://claude.example/api/mcp/auth_callback";
+    let (status, client) = register(
+        &env,
+        &json!({
+            "client_name": "Web agent", "redirect_uris": [callback],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_post",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert_no_nulls(&client);
+    assert_eq!(client["token_endpoint_auth_method"], "client_secret_post", "echoed");
+    assert_eq!(client["application_type"], "web");
+    assert_eq!(client["client_secret_expires_at"], 0);
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().expect("a secret for a secret method").to_owned();
+
+    env.create_user("web-agent-user").await;
+    let mut browser = env.browser();
+    browser.login("web-agent-user", TEST_PASSWORD).await;
+    let verifier = "w".repeat(50);
+    let challenge = URL_SAFE_NO_PAD.encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let code = browser
+        .authorization_code(&[
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("redirect_uri", callback),
+            ("scope", "user offline_access"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let redeem = |code: String, secret: String| {
+        let (env, id, verifier) = (&env, id.clone(), verifier.clone());
+        async move {
+            token(
+                env,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", callback),
+                    ("code_verifier", &verifier),
+                    ("client_id", &id),
+                    ("client_secret", &secret),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, wrong) = redeem(code.clone(), "gcs_not_the_secret".to_owned()).await;
+    assert_eq!((status, wrong["error"].as_str()), (401, Some("invalid_client")), "{wrong}");
+    let (status, tokens) = redeem(code, secret.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("offline_access: a refresh token").to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, refreshed) = token(&env, &form).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_ne!(refreshed["refresh_token"].as_str(), Some(refresh.as_str()), "rotated");
+    let (status, replayed) = token(&env, &form).await;
+    assert_eq!((status, replayed["error"].as_str()), (400, Some("invalid_grant")), "{replayed}");
+}
