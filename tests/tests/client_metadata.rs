@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_registry::MetadataDocumentPolicy;
-use gatehouse_registry::fetch::{FetchPolicy, FetchProxy};
+use gatehouse_registry::RegistryConfig;
+use gatehouse_registry::fetch::FetchProxy;
 use gatehouse_tests::TestEnv;
 use gatehouse_tests::https_server::HttpsServer;
 use serde_json::json;
@@ -102,33 +103,30 @@ async fn hostile_server(mode: Mode) -> (HttpsServer, Arc<tokio::sync::OnceCell<S
 }
 
 async fn env_for(server: &HttpsServer, allow_loopback: bool, trust: bool, policy: MetadataDocumentPolicy) -> TestEnv {
-    let ca = server.ca.clone();
-    TestEnv::builder()
-        .registry_config(move |config| {
-            config.metadata_documents.policy = policy;
-            // Documents say max-age=0 where a test needs a refetch every time.
-            config.metadata_documents.min_cache = Duration::ZERO;
-            config.fetch.timeout = Duration::from_millis(800);
-            if allow_loopback {
-                config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
-            }
-            if trust {
-                config.fetch.extra_roots = vec![ca];
-            }
-        })
-        .start()
-        .await
+    trusting(server, move |config| {
+        config.metadata_documents.policy = policy;
+        // Documents say max-age=0 where a test needs a refetch every time.
+        config.metadata_documents.min_cache = Duration::ZERO;
+        config.fetch.timeout = Duration::from_millis(800);
+        if !allow_loopback {
+            config.fetch.allow_networks.clear();
+        }
+        if !trust {
+            config.fetch.extra_roots.clear();
+        }
+    })
+    .await
 }
 
 /// Gatehouse fetching from `server` (loopback admitted, its CA trusted), the
-/// other fetch settings as `change` makes them.
-async fn trusting(server: &HttpsServer, change: impl FnOnce(&mut FetchPolicy)) -> TestEnv {
+/// rest of the registry's settings as `change` makes them.
+async fn trusting(server: &HttpsServer, change: impl FnOnce(&mut RegistryConfig)) -> TestEnv {
     let ca = server.ca.clone();
     TestEnv::builder()
         .registry_config(move |config| {
             config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
             config.fetch.extra_roots = vec![ca];
-            change(&mut config.fetch);
+            change(config);
         })
         .start()
         .await
@@ -303,9 +301,9 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     )
     .await;
     base.set(format!("https://{}", server.addr)).unwrap();
-    let env = trusting(&server, |fetch| {
-        fetch.timeout = Duration::from_secs(2);
-        fetch.max_concurrent = 1;
+    let env = trusting(&server, |config| {
+        config.fetch.timeout = Duration::from_secs(2);
+        config.fetch.max_concurrent = 1;
     })
     .await;
     let slow = server.url("/slow.json");
@@ -491,13 +489,13 @@ async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
     let (proxy, asked) = egress_proxy().await;
     let with_proxy = async |credentials: &str, allow_loopback: bool| {
         let proxy = FetchProxy::parse(&format!("http://{credentials}@{proxy}")).unwrap();
-        trusting(&server, move |fetch| {
-            fetch.allow_networks = if allow_loopback {
+        trusting(&server, move |config| {
+            config.fetch.allow_networks = if allow_loopback {
                 vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
             } else {
                 Vec::new()
             };
-            fetch.proxy = Some(proxy);
+            config.fetch.proxy = Some(proxy);
         })
         .await
     };

@@ -82,8 +82,11 @@ impl FetchProxy {
         let authorization = if parsed.username().is_empty() {
             None
         } else {
-            let decode = |part: &str| percent_decode(part);
-            let pair = format!("{}:{}", decode(parsed.username()), decode(parsed.password().unwrap_or_default()));
+            let pair = format!(
+                "{}:{}",
+                percent_decode(parsed.username()),
+                percent_decode(parsed.password().unwrap_or_default())
+            );
             Some(format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)))
         };
         Ok(Self { address, authorization })

@@ -106,19 +106,16 @@ impl MetadataDocuments {
         {
             return Ok(entry.app.clone());
         }
-        match self.fetch_once(url, catalogue, now).await {
-            Ok(app) => Ok(app),
-            Err(error) => match cached {
-                // The last good copy, while it may still serve: a host that
-                // answers 403 to this server's egress now and then, or is
-                // down for a while, does not lock its users out.
-                Some(entry) if entry.usable_until > at => {
-                    tracing::warn!(url, %error, "client metadata document refetch failed; using the last good copy");
-                    Ok(entry.app)
-                }
-                _ => Err(error),
-            },
-        }
+        self.fetch_once(url, catalogue, now).await.or_else(|error| match cached {
+            // The last good copy, while it may still serve: a host that
+            // answers 403 to this server's egress now and then, or is
+            // down for a while, does not lock its users out.
+            Some(entry) if entry.usable_until > at => {
+                tracing::warn!(url, %error, "client metadata document refetch failed; using the last good copy");
+                Ok(entry.app)
+            }
+            _ => Err(error),
+        })
     }
 
     /// Fetches `url` and caches what it yields, or joins the fetch of it
