@@ -25,12 +25,14 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::Shutdown;
+use gatehouse_runtime::access::{Access, InProcessCredentials, PeerMap, Role};
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::ShutdownTrigger;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub use browser::{Browser, Page, query_pairs};
@@ -45,6 +47,46 @@ pub const TEST_PASSWORD_PARAMS: PasswordParams = PasswordParams { memory_kib: 10
 
 /// The password every `TestEnv::create_user` account gets.
 pub const TEST_PASSWORD: &str = "correct horse battery";
+
+/// A channel that presents one caller's credential on every call: what
+/// tests call the services through, as the caller they mean to be.
+pub type Grpc = InterceptedService<Channel, Presenting>;
+
+/// Adds `authorization: Bearer …` to every call (nothing when `None`).
+#[derive(Clone)]
+pub struct Presenting(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl std::fmt::Debug for Presenting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presenting(..)")
+    }
+}
+
+impl Presenting {
+    /// Presents `bearer` (an internal credential or an access token).
+    pub fn bearer(bearer: &str) -> Self {
+        Self(Some(format!("Bearer {bearer}").parse().expect("a credential is a header value")))
+    }
+
+    /// Presents nothing: an unidentified caller.
+    pub fn nothing() -> Self {
+        Self(None)
+    }
+}
+
+impl tonic::service::Interceptor for Presenting {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// `channel`, presenting `presenting` on every call.
+pub fn presenting(channel: Channel, presenting: Presenting) -> Grpc {
+    InterceptedService::new(channel, presenting)
+}
 
 /// Which cache a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +150,8 @@ pub struct TestEnv {
     pub gateway_addr: SocketAddr,
     /// The registry itself, for what no RPC starts (the expiry pass of unused clients).
     pub registry_service: gatehouse_registry::Registry,
+    /// The in-process credentials of this deployment's parts, and of an operator.
+    pub credentials: InProcessCredentials,
     trigger: ShutdownTrigger,
 }
 
@@ -133,16 +177,48 @@ impl TestEnv {
             .expect("test server accepts connections")
     }
 
-    pub async fn registry(&self) -> RegistryServiceClient<Channel> {
-        RegistryServiceClient::new(self.channel(self.registry_addr).await)
+    /// What `role` presents on its calls.
+    pub fn as_role(&self, role: Role) -> Presenting {
+        Presenting::bearer(self.credentials.of(role).expect("the test deployment has every role's credential").expose())
     }
 
-    pub async fn authorization(&self) -> AuthorizationServiceClient<Channel> {
-        AuthorizationServiceClient::new(self.channel(self.authorization_addr).await)
+    /// A balanced channel to the token service for an internal service
+    /// (`gatehouse-client`), identified as a validator.
+    pub fn validator_channel(&self) -> gatehouse_client::Upstream {
+        self.validator_channel_to(&format!("http://{}", self.token_addr))
     }
 
-    pub async fn token(&self) -> TokenServiceClient<Channel> {
-        TokenServiceClient::new(self.channel(self.token_addr).await)
+    /// The same, to another address (a proxy in front of the token service).
+    pub fn validator_channel_to(&self, address: &str) -> gatehouse_client::Upstream {
+        let credential = self.credentials.of(Role::Validator).expect("the test deployment has a validator");
+        gatehouse_client::connect_with_credential(address, credential.expose()).expect("valid address")
+    }
+
+    /// The registry, called as the gateway (what most tests stand in for).
+    pub async fn registry(&self) -> RegistryServiceClient<Grpc> {
+        self.registry_as(self.as_role(Role::Gateway)).await
+    }
+
+    pub async fn registry_as(&self, caller: Presenting) -> RegistryServiceClient<Grpc> {
+        RegistryServiceClient::new(presenting(self.channel(self.registry_addr).await, caller))
+    }
+
+    /// The authorization service, called as the gateway.
+    pub async fn authorization(&self) -> AuthorizationServiceClient<Grpc> {
+        self.authorization_as(self.as_role(Role::Gateway)).await
+    }
+
+    pub async fn authorization_as(&self, caller: Presenting) -> AuthorizationServiceClient<Grpc> {
+        AuthorizationServiceClient::new(presenting(self.channel(self.authorization_addr).await, caller))
+    }
+
+    /// The token service, called as the gateway.
+    pub async fn token(&self) -> TokenServiceClient<Grpc> {
+        self.token_as(self.as_role(Role::Gateway)).await
+    }
+
+    pub async fn token_as(&self, caller: Presenting) -> TokenServiceClient<Grpc> {
+        TokenServiceClient::new(presenting(self.channel(self.token_addr).await, caller))
     }
 
     /// The gateway's base URL (the issuer), without a trailing slash.
@@ -254,12 +330,27 @@ impl TestEnvBuilder {
         let (token_listener, token_addr) = bind().await;
         let (gateway_listener, gateway_addr) = bind().await;
         let issuer = format!("http://{gateway_addr}");
-        let channel = |addr: SocketAddr| {
-            gatehouse_gateway::channel(&format!("http://{addr}"), Duration::from_secs(5)).expect("valid address")
+        let mut credentials = InProcessCredentials::for_parts();
+        credentials.add(Role::Operator);
+        credentials.add(Role::Validator);
+        let limits =
+            || ServerLimits { access: Access::new(PeerMap::default(), credentials.clone()), ..ServerLimits::default() };
+        let channel = |addr: SocketAddr, caller: Role| {
+            let options = gatehouse_upstream::UpstreamOptions {
+                timeout: Duration::from_secs(5),
+                credential: credentials
+                    .of(caller)
+                    .and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
+                ..gatehouse_upstream::UpstreamOptions::default()
+            };
+            gatehouse_upstream::upstream::balanced(&format!("http://{addr}"), options).expect("valid address")
         };
 
         let config = RegistryConfig { issuer: issuer.clone(), ..self.registry };
-        let dependents = gatehouse_registry::Dependents::new(channel(token_addr), channel(authorization_addr));
+        let dependents = gatehouse_registry::Dependents::new(
+            channel(token_addr, Role::Registry),
+            channel(authorization_addr, Role::Registry),
+        );
         let registry = gatehouse_registry::build(config, db.clone(), dependents, kv.clone(), clock.clone())
             .expect("registry builds");
         let registry_service = registry.clone();
@@ -267,19 +358,24 @@ impl TestEnvBuilder {
             registry,
             db.clone(),
             registry_listener,
-            ServerLimits::default(),
+            limits(),
             shutdown.clone().wait(),
         ));
 
         let authz_config = AuthorizationConfig { issuer: issuer.clone(), ..self.authorization };
-        let authorization =
-            gatehouse_authorization::build(authz_config, db.clone(), kv.clone(), channel(registry_addr), clock.clone());
+        let authorization = gatehouse_authorization::build(
+            authz_config,
+            db.clone(),
+            kv.clone(),
+            channel(registry_addr, Role::Authorization),
+            clock.clone(),
+        );
         tokio::spawn(gatehouse_authorization::serve(
             authorization,
             db.clone(),
             kv.clone(),
             authorization_listener,
-            ServerLimits::default(),
+            limits(),
             shutdown.clone().wait(),
         ));
 
@@ -288,22 +384,19 @@ impl TestEnvBuilder {
             token_config,
             db.clone(),
             kv.clone(),
-            (channel(registry_addr), channel(authorization_addr)),
+            (channel(registry_addr, Role::Token), channel(authorization_addr, Role::Token)),
             test_kek(),
             clock,
         )
         .await
         .expect("the token service loads its signing keys");
-        tokio::spawn(gatehouse_token::serve(
-            token,
-            db.clone(),
-            token_listener,
-            ServerLimits::default(),
-            shutdown.clone().wait(),
-        ));
+        tokio::spawn(gatehouse_token::serve(token, db.clone(), token_listener, limits(), shutdown.clone().wait()));
 
-        let clients =
-            gatehouse_gateway::Clients::new(channel(registry_addr), channel(authorization_addr), channel(token_addr));
+        let clients = gatehouse_gateway::Clients::new(
+            channel(registry_addr, Role::Gateway),
+            channel(authorization_addr, Role::Gateway),
+            channel(token_addr, Role::Gateway),
+        );
         let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..self.gateway };
         tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
 
@@ -316,6 +409,7 @@ impl TestEnvBuilder {
             token_addr,
             gateway_addr,
             registry_service,
+            credentials,
             trigger,
         }
     }
@@ -329,7 +423,7 @@ async fn bind() -> (TcpListener, SocketAddr) {
 
 /// Creates an account with [`TEST_PASSWORD`] through any registry, such as
 /// one a test started as a separate process.
-pub async fn create_user(registry: &mut RegistryServiceClient<Channel>, username: &str) -> User {
+pub async fn create_user(registry: &mut RegistryServiceClient<Grpc>, username: &str) -> User {
     let request = registry_pb::CreateUserRequest {
         username: username.to_owned(),
         email: format!("{}@example.com", username.to_lowercase()),
@@ -367,7 +461,7 @@ impl Default for AppSpec<'_> {
 /// Registers an application owned by `owner_id` through any registry (the
 /// one fixture for it); returns (client id, client secret, empty for public).
 pub async fn register_application(
-    registry: &mut RegistryServiceClient<Channel>,
+    registry: &mut RegistryServiceClient<Grpc>,
     owner_id: &str,
     spec: AppSpec<'_>,
 ) -> (String, String) {

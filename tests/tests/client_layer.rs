@@ -5,7 +5,7 @@
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use gatehouse_client::{Caller, RequireScopes, connect_lazy};
+use gatehouse_client::{Caller, RequireScopes};
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_tests::{TEST_PASSWORD, TestEnv, query_pairs};
 
@@ -15,7 +15,7 @@ async fn the_layer_lets_through_only_tokens_with_the_route_scopes() {
     let user = env.create_user("dev").await;
     let (client_id, secret) =
         env.register_app(&user, &["https://app.example/cb"], ClientType::Confidential, &["user", "project"]).await;
-    let channel = connect_lazy(&format!("http://{}", env.token_addr)).unwrap();
+    let channel = env.validator_channel();
     let app = Router::new()
         .route(
             "/whoami",

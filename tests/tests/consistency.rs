@@ -161,9 +161,8 @@ async fn introspection_racing_a_rotation_never_revives_the_old_tokens() {
         let rotated = Arc::new(AtomicBool::new(false));
         let mut readers = tokio::task::JoinSet::new();
         for token in [access.clone(), refresh.clone()] {
-            let (channel, rotated) = (app.env.channel(app.env.token_addr).await, rotated.clone());
+            let (mut client, rotated) = (app.env.token().await, rotated.clone());
             readers.spawn(async move {
-                let mut client = gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient::new(channel);
                 for _ in 0..40 {
                     let after = rotated.load(Ordering::SeqCst);
                     let request = gatehouse_proto::pb::token::v1::IntrospectRequest {

@@ -67,7 +67,7 @@ async fn mcp_server(env: &TestEnv, owner_id: &str) -> String {
         },
         required_scopes: vec!["user".to_owned()],
     };
-    let gatehouse = gatehouse_client::connect_lazy(&format!("http://{}", env.token_addr)).unwrap();
+    let gatehouse = env.validator_channel();
     let app = server.router(gatehouse, None);
     tokio::spawn(async move { axum::serve(listener, app).await });
     url

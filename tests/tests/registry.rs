@@ -9,9 +9,8 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_proto::status::{decode_field, decode_oauth};
 use gatehouse_tests::{Backend, TestEnv, on_every_database};
 use tonic::Code;
-use tonic::transport::Channel;
 
-type Client = RegistryServiceClient<Channel>;
+type Client = RegistryServiceClient<gatehouse_tests::Grpc>;
 
 async fn env(backend: Backend) -> (TestEnv, Client) {
     let env = TestEnv::builder().backend(backend).start().await;

@@ -10,7 +10,7 @@
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use gatehouse_client::{Caller, RequireScopes, connect_lazy};
+use gatehouse_client::{Caller, RequireScopes};
 use gatehouse_oauth::GrantType;
 use gatehouse_proto::pb::registry::v1 as registry_pb;
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
@@ -253,7 +253,7 @@ async fn the_layer_refuses_other_audiences_and_verifies_jwts_locally_against_the
     let client_id = app.client_id.clone();
     resource_server(&app, API, "jwt", &[], &[&client_id]).await;
     resource_server(&app, OTHER, "jwt", &[], &[&client_id]).await;
-    let channel = connect_lazy(&format!("http://{}", app.env.token_addr)).unwrap();
+    let channel = app.env.validator_channel();
     let who = |Extension(caller): Extension<Caller>| async move {
         format!("{} {}", caller.client_id, caller.audience.join(","))
     };
@@ -315,7 +315,7 @@ async fn the_layer_advertises_its_protected_resource_metadata() {
         authorization_server: app.env.gateway_url(),
         scopes: vec!["user".to_owned()],
     };
-    let channel = connect_lazy(&format!("http://{}", app.env.token_addr)).unwrap();
+    let channel = app.env.validator_channel();
     let router = Router::new()
         .route("/mcp", get(|| async { "tools" }).layer(RequireScopes::new(channel, ["user"]).advertise(&metadata)))
         .merge(metadata.router());

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use gatehouse_client::{RequireScopes, TokenCache, TokenCacheOptions, connect_lazy};
+use gatehouse_client::{RequireScopes, TokenCache, TokenCacheOptions};
 use gatehouse_oauth::{GrantType, SecretHash};
 use gatehouse_proto::pb::registry::v1 as registry_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
@@ -25,8 +25,8 @@ use tokio_stream::StreamExt;
 const BOUND: Duration = Duration::from_secs(2);
 
 /// A service behind the cached layer; its base URL.
-async fn layer(token_addr: std::net::SocketAddr, cache: TokenCache) -> String {
-    let channel = connect_lazy(&format!("http://{token_addr}")).unwrap();
+async fn layer(env: &TestEnv, cache: TokenCache) -> String {
+    let channel = env.validator_channel();
     let app = Router::new()
         .route("/whoami", get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,17 +84,11 @@ async fn each_kind_of_revocation_reaches_every_cached_layer_within_the_bound_und
     let env = TestEnv::builder().postgres().redis().start().await;
     let grants = [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
     let mut app = ClientApp::with(env, &grants, &["user"]).await;
-    let caches: Vec<TokenCache> = (0..4)
-        .map(|_| {
-            TokenCache::start(
-                connect_lazy(&format!("http://{}", app.env.token_addr)).unwrap(),
-                TokenCacheOptions::default(),
-            )
-        })
-        .collect();
+    let caches: Vec<TokenCache> =
+        (0..4).map(|_| TokenCache::start(app.env.validator_channel(), TokenCacheOptions::default())).collect();
     let mut bases = Vec::new();
     for cache in &caches {
-        bases.push(layer(app.env.token_addr, cache.clone()).await);
+        bases.push(layer(&app.env, cache.clone()).await);
     }
     until_trusted(&caches).await;
     let http = reqwest::Client::new();
@@ -336,8 +330,8 @@ async fn a_cut_stream_falls_back_to_introspection_and_resumes_from_its_cursor() 
     let mut proxy = Proxy::start(app.env.token_addr).await;
     let options = TokenCacheOptions { stream_bound: Duration::from_millis(500), ..TokenCacheOptions::default() };
     // The stream goes through the proxy; introspection does not.
-    let cache = TokenCache::start(connect_lazy(&format!("http://127.0.0.1:{}", proxy.port)).unwrap(), options);
-    let base = layer(app.env.token_addr, cache.clone()).await;
+    let cache = TokenCache::start(app.env.validator_channel_to(&format!("http://127.0.0.1:{}", proxy.port)), options);
+    let base = layer(&app.env, cache.clone()).await;
     until_trusted(std::slice::from_ref(&cache)).await;
     let http = reqwest::Client::new();
     let (_, issued) = app.token(&[("grant_type", "client_credentials"), ("scope", "user")]).await;

@@ -94,6 +94,7 @@ async fn serve_health(
     let port = listener.local_addr().unwrap().port();
     let limits = ServerLimits { tls: Some(tls), ..ServerLimits::default() };
     let server = tokio::spawn(gatehouse_runtime::grpc::serve(
+        "test",
         tonic::service::Routes::default(),
         health,
         listener,

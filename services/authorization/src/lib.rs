@@ -62,6 +62,8 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let registry = gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.registry.clone());
+    let limits = ServerLimits { access: limits.access.clone().with(registry), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let (db, kv) = (db.clone(), kv.clone());

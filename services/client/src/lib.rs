@@ -53,14 +53,20 @@ pub struct Caller {
 }
 
 mod cache;
+mod credential;
 mod jwks;
 mod metadata;
 use cache::Answer;
 pub use cache::{CacheStats, TokenCache, TokenCacheOptions};
+pub use credential::{
+    ClientCredentialsRequest, ClientCredentialsToken, TokenSourceError, connect_with, connect_with_credential,
+};
 pub use jwks::REFETCH_AT_MOST_EVERY;
 pub use metadata::ProtectedResource;
 
-pub use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, tls, upstream};
+pub use gatehouse_upstream::{
+    CallCredential, StaticCredential, Upstream, UpstreamError, UpstreamOptions, tls, upstream,
+};
 
 /// A channel to the token service that balances over every replica behind
 /// `address` (one or more comma-separated `http://host:port`, re-resolved

@@ -18,16 +18,22 @@ use crate::output;
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
 /// address list the services take, balanced the same way (a replica that is
 /// down is skipped).
-async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
-    let channel =
-        gatehouse_upstream::upstream::balanced(&options.registry_url, gatehouse_upstream::UpstreamOptions::default())
-            .with_context(|| format!("GATEHOUSE_REGISTRY_URL {:?}", options.registry_url))?;
+pub(crate) async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
+    let channel = crate::operator::channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?;
     Ok(RegistryServiceClient::new(channel))
 }
 
 /// Turns a status into one readable line: the service's message and the code.
 #[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
-fn rpc_error(status: tonic::Status) -> anyhow::Error {
+pub(crate) fn rpc_error(status: tonic::Status) -> anyhow::Error {
+    if status.code() == tonic::Code::Unauthenticated && status.message().starts_with("this call needs a caller") {
+        return anyhow::anyhow!(
+            "the server does not know this caller: give an operator credential (GATEHOUSE_CREDENTIAL_FILE, \
+             `gatehouse credential create` or `bootstrap`) or a client certificate listed in GATEHOUSE_GRPC_PEERS \
+             ({:?})",
+            status.code()
+        );
+    }
     if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
         return anyhow::anyhow!(
             "cannot reach the registry (is `gatehouse serve` running, and GATEHOUSE_REGISTRY_URL right?): {} ({:?})",
@@ -207,9 +213,7 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
 async fn token_service(
     options: &ClientOptions,
 ) -> anyhow::Result<gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient<Upstream>> {
-    let channel =
-        gatehouse_upstream::upstream::balanced(&options.token_url, gatehouse_upstream::UpstreamOptions::default())
-            .with_context(|| format!("GATEHOUSE_TOKEN_URL {:?}", options.token_url))?;
+    let channel = crate::operator::channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?;
     Ok(gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient::new(channel))
 }
 

@@ -46,10 +46,62 @@ pub(crate) enum Command {
     /// identifier (talks to the registry over gRPC).
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Internal credentials (`gic_…`) of operators, and of parts without a
+    /// workload certificate: create, list, revoke (talks to the registry), or
+    /// bootstrap the first one straight into a fresh database.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Print the internal plane's policy: which roles may call which RPC.
+    Policy,
     /// Dynamic client registration (RFC 7591): the initial access tokens that
     /// GATEHOUSE_DYNAMIC_REGISTRATION=token requires (talks to the registry over gRPC).
     #[command(subcommand)]
     Registration(RegistrationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CredentialCommand {
+    /// Issue a credential (printed once; only its hash is kept).
+    Create {
+        /// What it is for, such as the operator's name or `token-replicas`.
+        #[arg(long)]
+        name: String,
+        /// operator, gateway, registry, authorization or token.
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Days until it expires; 0: never.
+        #[arg(long, default_value_t = 90)]
+        ttl_days: u64,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Every credential, revoked and expired ones included (never the credentials).
+    List {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Revoke a credential by id: refused everywhere within a few seconds.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Write the first operator credential straight into the database
+    /// (GATEHOUSE_DATABASE_URL; migrations applied first), for a fresh
+    /// production deployment whose plane admits no one yet.
+    Bootstrap {
+        #[arg(long, default_value = "first operator")]
+        name: String,
+        #[arg(long, default_value = "operator")]
+        role: String,
+        /// Days until it expires; 0: never.
+        #[arg(long, default_value_t = 1)]
+        ttl_days: u64,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+        #[command(flatten)]
+        options: Box<ServeOptions>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,6 +412,26 @@ pub(crate) struct ServeOptions {
     /// A file holding the operator token (a Kubernetes Secret mounted as a file).
     #[arg(long, env = "GATEHOUSE_OPERATOR_TOKEN_FILE")]
     pub(crate) operator_token_file: Option<std::path::PathBuf>,
+    /// The workload certificates the gRPC ports admit, and their roles:
+    /// `IDENTITY=ROLE,…` with IDENTITY a URI SAN (`spiffe://…`) or `dns:NAME`
+    /// and ROLE gateway, registry, authorization, token, operator or
+    /// validator:CLIENT_ID.
+    #[arg(long, env = "GATEHOUSE_GRPC_PEERS", default_value = "")]
+    pub(crate) grpc_peers: String,
+    /// This part's internal credential (`gic_…`) for its calls to the other
+    /// parts, where no workload certificate identifies it. Prefer the _FILE form.
+    #[arg(long, env = "GATEHOUSE_CREDENTIAL")]
+    pub(crate) credential: Option<SecretArg>,
+    /// A file holding this part's internal credential.
+    #[arg(long, env = "GATEHOUSE_CREDENTIAL_FILE")]
+    pub(crate) credential_file: Option<std::path::PathBuf>,
+    /// Client ids whose `client_credentials` access tokens identify them as
+    /// validators (internal services checking tokens), comma separated.
+    #[arg(long, env = "GATEHOUSE_VALIDATOR_CLIENTS", default_value = "")]
+    pub(crate) validator_clients: String,
+    /// Serve gRPC server reflection to identified callers.
+    #[arg(long, env = "GATEHOUSE_GRPC_REFLECTION", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) grpc_reflection: bool,
     /// The key-encryption key that seals the signing keys' private halves
     /// (32 random bytes, base64: `openssl rand -base64 32`); the same for
     /// every token replica. Prefer the _FILE form. Required with
@@ -462,6 +534,22 @@ pub(crate) struct ClientOptions {
     /// `table` for people, `json` for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub(crate) output: OutputFormat,
+    /// The operator credential (`gic_…`) the calls present. Prefer the _FILE
+    /// form; with neither, the one `serve all` wrote into its data folder.
+    #[arg(long, env = "GATEHOUSE_CREDENTIAL", global = true, hide_env_values = true)]
+    pub(crate) credential: Option<SecretArg>,
+    /// A file holding the operator credential.
+    #[arg(long, env = "GATEHOUSE_CREDENTIAL_FILE", global = true)]
+    pub(crate) credential_file: Option<std::path::PathBuf>,
+    /// PEM CA to trust for `https://` addresses.
+    #[arg(long, env = "GATEHOUSE_TLS_CA_FILE", global = true)]
+    pub(crate) tls_ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate (mutual TLS), with --tls-key-file.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT_FILE", global = true)]
+    pub(crate) tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "GATEHOUSE_TLS_KEY_FILE", global = true)]
+    pub(crate) tls_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -73,6 +73,12 @@ pub(crate) struct ServeConfig {
     pub(crate) client_tls: Option<ClientTls>,
     /// Where traces are exported (OTLP/gRPC); none when unset.
     pub(crate) otlp_endpoint: Option<String>,
+    /// The identities of workload certificates the gRPC ports admit.
+    pub(crate) peers: gatehouse_runtime::access::PeerMap,
+    /// This part's internal credential for its calls (a per-part process
+    /// without a workload certificate).
+    pub(crate) credential: Option<gatehouse_oauth::InternalCredential>,
+    pub(crate) grpc_reflection: bool,
 }
 
 /// Where the token service's key-encryption key comes from.
@@ -112,7 +118,7 @@ impl KekSource {
 }
 
 /// Writes a new file readable by its owner only.
-fn write_secret_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -310,6 +316,24 @@ impl ServeOptions {
             .map_err(|e| bad(VARIABLE, e.to_string()))
     }
 
+    /// This part's internal credential, from the variable or its file.
+    fn credential(&self) -> Result<Option<gatehouse_oauth::InternalCredential>, ConfigError> {
+        const VARIABLE: &str = "GATEHOUSE_CREDENTIAL";
+        let text = match (&self.credential, &self.credential_file) {
+            (Some(_), Some(_)) => return Err(bad(VARIABLE, "set it or GATEHOUSE_CREDENTIAL_FILE, not both")),
+            (Some(credential), None) => credential.0.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| bad("GATEHOUSE_CREDENTIAL_FILE", format!("{}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        if !gatehouse_oauth::InternalCredential::is_well_formed(&text) {
+            return Err(bad(VARIABLE, "is not an internal credential (gic_…, from `gatehouse credential create`)"));
+        }
+        Ok(Some(gatehouse_oauth::InternalCredential::new(text)))
+    }
+
     fn operator_token_hash(&self) -> Result<Option<gatehouse_oauth::SecretHash>, ConfigError> {
         let token = match (&self.operator_token, &self.operator_token_file) {
             (Some(_), Some(_)) => {
@@ -490,6 +514,13 @@ impl ServeOptions {
                     86_400,
                     10 * 366 * 86_400,
                 )?,
+                validators: self
+                    .validator_clients
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 ..TokenConfig::default()
             },
             operator_token_hash: self.operator_token_hash()?,
@@ -529,6 +560,10 @@ impl ServeOptions {
             log_format,
             server_tls,
             client_tls,
+            peers: gatehouse_runtime::access::PeerMap::parse(&self.grpc_peers)
+                .map_err(|e| bad("GATEHOUSE_GRPC_PEERS", e.to_string()))?,
+            credential: self.credential()?,
+            grpc_reflection: self.grpc_reflection,
             otlp_endpoint: match self.otlp_endpoint.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),

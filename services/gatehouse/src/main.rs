@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod config;
+mod operator;
 mod output;
 mod serve;
 
@@ -68,6 +69,11 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Keys(command) => admin::keys(command).await,
         Command::Resource(command) => admin::resource(command).await,
         Command::Registration(command) => admin::registration(command).await,
+        Command::Credential(command) => operator::credential(command).await,
+        Command::Policy => {
+            print!("{}", gatehouse_runtime::access::policy::markdown());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -222,3 +222,70 @@ pub(crate) fn initial_access_tokens(format: OutputFormat, tokens: &[pb::InitialA
         }
     }
 }
+
+/// When a Unix time is, in UTC (RFC 3339); "never" for 0.
+fn when(unix: i64) -> String {
+    if unix == 0 {
+        return "never".to_owned();
+    }
+    chrono::DateTime::from_timestamp(unix, 0).map_or_else(|| unix.to_string(), |t| t.to_rfc3339())
+}
+
+fn credential_json(info: &pb::InternalCredential) -> Value {
+    json!({
+        "id": info.id,
+        "name": info.name,
+        "role": info.role,
+        "created_by": info.created_by,
+        "created_at": info.created_at,
+        "expires_at": (info.expires_at != 0).then_some(info.expires_at),
+        "revoked_at": (info.revoked_at != 0).then_some(info.revoked_at),
+    })
+}
+
+/// A credential just issued, with its clear text (shown this once).
+pub(crate) fn credential_created(format: OutputFormat, info: Option<&pb::InternalCredential>, credential: &str) {
+    let Some(info) = info else { return };
+    match format {
+        OutputFormat::Json => {
+            let mut value = credential_json(info);
+            if let Some(map) = value.as_object_mut() {
+                map.insert("credential".to_owned(), json!(credential));
+            }
+            print_json(&value);
+        }
+        OutputFormat::Table => {
+            print_rows(&[
+                ("id", info.id.clone()),
+                ("name", info.name.clone()),
+                ("role", info.role.clone()),
+                ("expires", when(info.expires_at)),
+                ("credential", credential.to_owned()),
+            ]);
+            eprintln!("the credential is shown this once; only its hash is kept");
+        }
+    }
+}
+
+pub(crate) fn credentials(format: OutputFormat, list: &[pb::InternalCredential]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(list.iter().map(credential_json).collect())),
+        OutputFormat::Table => {
+            for info in list {
+                let state = if info.revoked_at != 0 {
+                    format!("revoked {}", when(info.revoked_at))
+                } else {
+                    "active".to_owned()
+                };
+                println!(
+                    "{}  {:<13}  {:<24}  expires {:<25}  {}",
+                    info.id,
+                    info.role,
+                    info.name,
+                    when(info.expires_at),
+                    state
+                );
+            }
+        }
+    }
+}

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gatehouse_oauth::{Clock, SystemClock};
+use gatehouse_oauth::{Clock, InternalCredential, SystemClock};
+use gatehouse_runtime::access::{Access, InProcessCredentials, Role};
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
@@ -27,13 +28,44 @@ struct Lifecycle {
 }
 
 impl Lifecycle {
-    fn limits(&self, config: &ServeConfig) -> ServerLimits {
+    fn limits(&self, config: &ServeConfig, identities: &Identities) -> ServerLimits {
         ServerLimits {
             draining: Some(self.draining.clone()),
             tls: config.server_tls.clone(),
             max_concurrent: config.max_concurrent_requests,
+            access: identities.access.clone(),
+            reflection: config.grpc_reflection,
             ..ServerLimits::default()
         }
+    }
+}
+
+/// Who the parts of this process are on the internal plane, and whom
+/// their servers admit.
+#[derive(Debug, Clone)]
+struct Identities {
+    access: Access,
+    in_process: InProcessCredentials,
+    /// A per-part process's own credential (`GATEHOUSE_CREDENTIAL`).
+    configured: Option<InternalCredential>,
+}
+
+impl Identities {
+    fn new(target: ServeTarget, config: &ServeConfig) -> Self {
+        // `serve all`: each part gets a credential that lives in this process
+        // only; a per-part process presents its certificate or its own credential.
+        let in_process = if target == ServeTarget::All {
+            InProcessCredentials::for_parts()
+        } else {
+            InProcessCredentials::default()
+        };
+        let access = Access::new(config.peers.clone(), in_process.clone());
+        Self { access, in_process, configured: config.credential.clone() }
+    }
+
+    /// The credential `part` calls the others with.
+    fn of(&self, part: Role) -> Option<InternalCredential> {
+        self.in_process.of(part).or_else(|| self.configured.clone())
     }
 }
 
@@ -59,6 +91,19 @@ async fn connect(config: &ServeConfig, pool: &'static str) -> anyhow::Result<Dat
         run_migrations(&db).await?;
     }
     gatehouse_runtime::metrics::metrics().watch_pool(pool, &db);
+    Ok(db)
+}
+
+/// The database with every migration applied (`gatehouse credential bootstrap`).
+pub(crate) async fn open_database(config: &ServeConfig) -> anyhow::Result<DatabaseConnection> {
+    let db = gatehouse_runtime::database::connect_patiently(
+        &config.database_url,
+        1,
+        gatehouse_runtime::database::STARTUP_PATIENCE,
+    )
+    .await
+    .context("connecting to the database (GATEHOUSE_DATABASE_URL)")?;
+    run_migrations(&db).await?;
     Ok(db)
 }
 
@@ -93,10 +138,11 @@ fn local_url(address: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, address.port()))
 }
 
-fn channel(config: &ServeConfig, url: &str) -> anyhow::Result<Upstream> {
+fn channel(config: &ServeConfig, url: &str, credential: Option<InternalCredential>) -> anyhow::Result<Upstream> {
     let options = gatehouse_upstream::UpstreamOptions {
         timeout: config.rpc_timeout,
         tls: config.client_tls.clone(),
+        credential: credential.and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
         ..gatehouse_upstream::UpstreamOptions::default()
     };
     gatehouse_upstream::upstream::balanced(url, options).with_context(|| format!("service address {url}"))
@@ -195,25 +241,31 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
         Some(db) => gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await,
         None => Arc::new(SystemClock),
     };
+    let ids = Identities::new(target, config);
     let mut servers: Vec<Server> = vec![metrics(bind(config.metrics_listen, "metrics endpoint").await?, life)?];
     if let (Some(listener), Some(db), Some(kv)) = (registry_listener, db.clone(), kv.clone()) {
-        let dependents =
-            gatehouse_registry::Dependents::new(channel(config, &token_url)?, channel(config, &authorization_url)?);
-        servers.push(registry(config, db, dependents, kv, clock.clone(), listener, life.clone())?);
+        let own = ids.of(Role::Registry);
+        let dependents = gatehouse_registry::Dependents::new(
+            channel(config, &token_url, own.clone())?,
+            channel(config, &authorization_url, own)?,
+        );
+        servers.push(registry(config, db, dependents, kv, clock.clone(), listener, life.clone(), &ids, target).await?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (authorization_listener, db.clone(), kv.clone()) {
-        let registry = channel(config, &registry_url)?;
-        servers.push(authorization(config, db, kv, registry, clock.clone(), listener, life.clone())?);
+        let registry = channel(config, &registry_url, ids.of(Role::Authorization))?;
+        servers.push(authorization(config, db, kv, registry, clock.clone(), listener, life.clone(), &ids)?);
     }
     if let (Some(listener), Some(db), Some(kv)) = (token_listener, db, kv) {
-        let upstream = (channel(config, &registry_url)?, channel(config, &authorization_url)?);
-        servers.push(token(config, db, kv, upstream, clock.clone(), listener, life.clone())?);
+        let own = ids.of(Role::Token);
+        let upstream = (channel(config, &registry_url, own.clone())?, channel(config, &authorization_url, own)?);
+        servers.push(token(config, db, kv, upstream, clock.clone(), listener, life.clone(), &ids)?);
     }
     if let Some(listener) = gateway_listener {
+        let own = ids.of(Role::Gateway);
         let clients = gatehouse_gateway::Clients::new(
-            channel(config, &registry_url)?,
-            channel(config, &authorization_url)?,
-            channel(config, &token_url)?,
+            channel(config, &registry_url, own.clone())?,
+            channel(config, &authorization_url, own.clone())?,
+            channel(config, &token_url, own)?,
         );
         servers.push(gateway(config, clients, listener, life.clone())?);
     }
@@ -228,7 +280,8 @@ fn metrics(listener: TcpListener, life: &Lifecycle) -> anyhow::Result<Server> {
     }))
 }
 
-fn registry(
+#[allow(clippy::too_many_arguments)] // the composition root's one wiring of the registry
+async fn registry(
     config: &ServeConfig,
     db: DatabaseConnection,
     dependents: gatehouse_registry::Dependents,
@@ -236,10 +289,15 @@ fn registry(
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
+    ids: &Identities,
+    target: ServeTarget,
 ) -> anyhow::Result<Server> {
     let registry = gatehouse_registry::build(config.registry.clone(), db.clone(), dependents, kv, clock)?;
+    if target == ServeTarget::All {
+        crate::operator::ensure_embedded_credential(&registry, &config.database_url).await?;
+    }
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
-    let limits = life.limits(config);
+    let limits = life.limits(config, ids);
     let expiry_stop = life.stop.clone();
     tokio::spawn(gatehouse_registry::expire_unused_clients(registry.clone(), async move { expiry_stop.wait().await }));
     Ok(Box::pin(async move {
@@ -247,6 +305,7 @@ fn registry(
     }))
 }
 
+#[allow(clippy::too_many_arguments)] // the composition root's one wiring of the authorization service
 fn authorization(
     config: &ServeConfig,
     db: DatabaseConnection,
@@ -255,10 +314,11 @@ fn authorization(
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
+    ids: &Identities,
 ) -> anyhow::Result<Server> {
     let service = gatehouse_authorization::build(config.authorization.clone(), db.clone(), kv.clone(), registry, clock);
     println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
-    let limits = life.limits(config);
+    let limits = life.limits(config, ids);
     Ok(Box::pin(async move {
         gatehouse_authorization::serve(service, db, kv, listener, limits, life.stop.wait())
             .await
@@ -266,6 +326,7 @@ fn authorization(
     }))
 }
 
+#[allow(clippy::too_many_arguments)] // the composition root's one wiring of the token service
 fn token(
     config: &ServeConfig,
     db: DatabaseConnection,
@@ -274,10 +335,11 @@ fn token(
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     life: Lifecycle,
+    ids: &Identities,
 ) -> anyhow::Result<Server> {
     let kek = config.key_encryption_key.load()?;
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
-    let limits = life.limits(config);
+    let limits = life.limits(config, ids);
     let token_config = config.token.clone();
     Ok(Box::pin(async move {
         let service = gatehouse_token::build(token_config, db.clone(), kv, (registry, authorization), kek, clock)

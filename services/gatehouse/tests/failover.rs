@@ -104,22 +104,20 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     let [gateway_port, a1, a2, t1, t2] = [free_port(), free_port(), free_port(), free_port(), free_port()];
     let registry_port = free_port();
     let list = |ports: [u16; 2]| format!("http://127.0.0.1:{},http://127.0.0.1:{}", ports[0], ports[1]);
-    let deployment = Deployment {
-        env: vec![
-            ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
-            ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-            ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
-            ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
-            ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
-            ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-            ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
-            ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
-            ("GATEHOUSE_AUTHORIZATION_URL", list([a1, a2])),
-            ("GATEHOUSE_TOKEN_URL", list([t1, t2])),
-            ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "3".to_owned()),
-        ],
-    };
+    let deployment = Deployment::new(vec![
+        ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
+        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
+        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+        ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
+        ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+        ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
+        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+        ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+        ("GATEHOUSE_AUTHORIZATION_URL", list([a1, a2])),
+        ("GATEHOUSE_TOKEN_URL", list([t1, t2])),
+        ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "3".to_owned()),
+    ]);
     let migrate =
         Command::new(BIN).arg("migrate").envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str()))).output().unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
@@ -136,7 +134,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     }
 
     // A user, and an application allowed every grant.
-    let (client_id, secret) = support::alice_and_her_app(registry_port).await;
+    let (client_id, secret) = support::alice_and_her_app(&deployment, registry_port).await;
 
     let base = format!("http://127.0.0.1:{gateway_port}");
     let token_url = format!("{base}/oauth/token");
@@ -282,9 +280,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
 
     // No lost tokens: every access token a client received is active.
     let tokens: Vec<String> = record.outcomes.iter().filter_map(|o| o.result.as_ref().ok().cloned()).collect();
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{t1}")).unwrap().connect().await.unwrap();
-    let mut introspect = TokenServiceClient::new(channel);
+    let mut introspect = TokenServiceClient::new(deployment.grpc(t1, "validator").await);
     for chunk in tokens.chunks(100) {
         let answer = introspect
             .batch_introspect(token_pb::BatchIntrospectRequest {

@@ -32,7 +32,7 @@ struct Stack {
     token_ports: Vec<u16>,
     registry_port: u16,
     /// One channel per token replica, for the checks.
-    replicas: Vec<tonic::transport::Channel>,
+    replicas: Vec<gatehouse_tests::Grpc>,
     client_id: String,
     secret: String,
     browser: Browser,
@@ -59,22 +59,20 @@ impl Stack {
         let authorization_port = free_port();
         let token_ports: Vec<u16> = tokens.iter().map(|_| free_port()).collect();
         let list = token_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let deployment = Deployment {
-            env: vec![
-                ("GATEHOUSE_DATABASE_URL", storage.database_url.clone()),
-                ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-                ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-                ("GATEHOUSE_CACHE_URL", storage.redis_url.clone()),
-                ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
-                ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
-                ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-                ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
-                ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
-                ("GATEHOUSE_AUTHORIZATION_URL", format!("http://127.0.0.1:{authorization_port}")),
-                ("GATEHOUSE_TOKEN_URL", list),
-                ("GATEHOUSE_RPC_TIMEOUT_MS", "3000".to_owned()),
-            ],
-        };
+        let deployment = Deployment::new(vec![
+            ("GATEHOUSE_DATABASE_URL", storage.database_url.clone()),
+            ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
+            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+            ("GATEHOUSE_CACHE_URL", storage.redis_url.clone()),
+            ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+            ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
+            ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+            ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+            ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+            ("GATEHOUSE_AUTHORIZATION_URL", format!("http://127.0.0.1:{authorization_port}")),
+            ("GATEHOUSE_TOKEN_URL", list),
+            ("GATEHOUSE_RPC_TIMEOUT_MS", "3000".to_owned()),
+        ]);
         let migrate = std::process::Command::new(BIN)
             .arg("migrate")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -97,14 +95,13 @@ impl Stack {
         for port in [registry_port, authorization_port].iter().chain(&token_ports) {
             wait_serving(*port).await;
         }
-        let (client_id, secret) = support::alice_and_her_app(registry_port).await;
+        let (client_id, secret) = support::alice_and_her_app(&deployment, registry_port).await;
         let base = format!("http://127.0.0.1:{gateway_port}");
         let mut browser = Browser::new(base.clone());
         browser.login("alice", TEST_PASSWORD).await;
-        let replicas = token_ports
-            .iter()
-            .map(|p| tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{p}")).unwrap().connect_lazy())
-            .collect();
+        // The tests ask the replicas what the gateway would (token requests) and
+        // what an internal service would (introspection): as the gateway, allowed both.
+        let replicas = token_ports.iter().map(|p| deployment.grpc_lazy(*p, "gateway")).collect();
         let mut stack = Self {
             base,
             token_ports,
@@ -168,7 +165,7 @@ impl Stack {
         (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
     }
 
-    async fn replica(&self, index: usize) -> TokenServiceClient<tonic::transport::Channel> {
+    async fn replica(&self, index: usize) -> TokenServiceClient<gatehouse_tests::Grpc> {
         TokenServiceClient::new(self.replicas[index].clone())
     }
 
@@ -486,7 +483,7 @@ async fn a_replica_crash_costs_no_idempotent_call() {
     let mut stack = Stack::start(&redis_storage(&redis, &database).await, &[vec![], vec![]], &[]).await;
     let (access, _) = stack.grant().await;
     let list = stack.token_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-    let balanced = gatehouse_client::connect_lazy(&list).unwrap();
+    let balanced = stack.deployment.validator(&list);
     // parts: registry, authorization, then the token replicas.
     let victim = stack.parts[2].pid();
     let stack = Arc::new(stack);
@@ -650,11 +647,7 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
         stack.replica(index).await.exchange(exchange(&stack.secret)).await.unwrap();
     }
     let registry_port = stack.registry_port;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = stack.deployment.grpc(registry_port, "operator").await;
     let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
     let rotated = registry
         .rotate_client_secret(registry_pb::RotateClientSecretRequest {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use gatehouse_client::{RequireScopes, TokenCache, TokenCacheOptions, connect_lazy};
+use gatehouse_client::{RequireScopes, TokenCache, TokenCacheOptions};
 use gatehouse_proto::pb::common::v1::Parameter;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
@@ -22,8 +22,8 @@ use support::{BIN, Deployment, Part, free_port, wait_serving};
 
 const BOUND: Duration = Duration::from_secs(2);
 
-async fn layer(token_urls: &str) -> (String, TokenCache) {
-    let channel = connect_lazy(token_urls).unwrap();
+async fn layer(deployment: &Deployment, token_urls: &str) -> (String, TokenCache) {
+    let channel = deployment.validator(token_urls);
     let cache = TokenCache::start(channel.clone(), TokenCacheOptions::default());
     let app = Router::new()
         .route("/whoami", get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache.clone())));
@@ -54,19 +54,17 @@ async fn refused_within_bound(http: &reqwest::Client, base: &str, token: &str) -
 async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_other() {
     let database = TestDatabase::create(Backend::Postgres).await;
     let [registry_port, t1, t2] = [free_port(), free_port(), free_port()];
-    let deployment = Deployment {
-        env: vec![
-            ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
-            ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-            ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
-            ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
-            ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-            ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
-            ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
-            ("GATEHOUSE_TOKEN_URL", format!("http://127.0.0.1:{t1},http://127.0.0.1:{t2}")),
-        ],
-    };
+    let deployment = Deployment::new(vec![
+        ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
+        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
+        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+        ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
+        ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+        ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
+        ("GATEHOUSE_TOKEN_URL", format!("http://127.0.0.1:{t1},http://127.0.0.1:{t2}")),
+    ]);
     let migrate = std::process::Command::new(BIN)
         .arg("migrate")
         .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -80,10 +78,9 @@ async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_oth
     for port in [registry_port, t1, t2] {
         wait_serving(port).await;
     }
-    let (client_id, secret) = support::alice_and_her_app(registry_port).await;
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{t1}")).unwrap().connect().await.unwrap();
-    let through_first = TokenServiceClient::new(channel);
+    let (client_id, secret) = support::alice_and_her_app(&deployment, registry_port).await;
+    // Token requests and revocation by value, as the gateway sends them.
+    let through_first = TokenServiceClient::new(deployment.grpc(t1, "gateway").await);
     let mut issuing = through_first.clone();
     let mut issue = async || {
         let client = token_pb::ClientCredentials {
@@ -100,8 +97,8 @@ async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_oth
     };
 
     // A follows the second replica only; B balances over both.
-    let (a, cache_a) = layer(&format!("http://127.0.0.1:{t2}")).await;
-    let (b, cache_b) = layer(&format!("http://127.0.0.1:{t1},http://127.0.0.1:{t2}")).await;
+    let (a, cache_a) = layer(&deployment, &format!("http://127.0.0.1:{t2}")).await;
+    let (b, cache_b) = layer(&deployment, &format!("http://127.0.0.1:{t1},http://127.0.0.1:{t2}")).await;
     for cache in [&cache_a, &cache_b] {
         assert!(cache.ready(Duration::from_secs(10)).await, "streams did not come up");
     }

@@ -190,6 +190,29 @@ secret_type!(
     Password
 );
 
+secret_type!(
+    /// A credential a caller of the internal gRPC plane presents as a
+    /// bearer (`gic_…`): an operator's, or a part's where it has no
+    /// workload certificate. Stored only as its hash.
+    InternalCredential
+);
+
+/// The prefix of [`InternalCredential`]s.
+pub const INTERNAL_CREDENTIAL_PREFIX: &str = "gic_";
+
+impl InternalCredential {
+    /// A fresh credential: 256 bits and a checksum, like every token.
+    pub fn generate() -> Self {
+        Self(random_token(INTERNAL_CREDENTIAL_PREFIX, RANDOM_CHARS_256_BITS))
+    }
+
+    /// Whether `value` has the shape of one (prefix, length, checksum):
+    /// anything else is refused without a lookup.
+    pub fn is_well_formed(value: &str) -> bool {
+        has_valid_checksum(value, INTERNAL_CREDENTIAL_PREFIX, RANDOM_CHARS_256_BITS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

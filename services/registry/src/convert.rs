@@ -5,7 +5,8 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
 use crate::model::{
-    Application, ClientSecretInfo, InitialAccessTokenInfo, NewResourceServer, ResourceServer, ResourceServerPatch, User,
+    Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, NewResourceServer, ResourceServer,
+    ResourceServerPatch, User,
 };
 
 impl From<User> for common::User {
@@ -60,6 +61,20 @@ impl From<Application> for pb::Application {
             jwks: app.keys.jwks().to_owned(),
             jwks_uri: app.keys.jwks_uri().to_owned(),
             extras: Some(app.extras.into()),
+        }
+    }
+}
+
+impl From<CredentialInfo> for pb::InternalCredential {
+    fn from(info: CredentialInfo) -> Self {
+        Self {
+            id: info.id,
+            name: info.name,
+            role: info.role.as_str().to_owned(),
+            created_at: info.created_at,
+            expires_at: info.expires_at.unwrap_or(0),
+            revoked_at: info.revoked_at.unwrap_or(0),
+            created_by: info.created_by,
         }
     }
 }

@@ -228,6 +228,53 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::DeleteInitialAccessTokenResponse {}))
     }
 
+    async fn authenticate_credential(
+        &self,
+        request: Request<pb::AuthenticateCredentialRequest>,
+    ) -> RpcResult<pb::AuthenticateCredentialResponse> {
+        match self.registry.authenticate_credential(&request.into_inner().credential).await? {
+            Some(info) => Ok(Response::new(pb::AuthenticateCredentialResponse { credential: Some(info.into()) })),
+            None => Err(Status::unauthenticated("unknown, expired or revoked credential")),
+        }
+    }
+
+    async fn create_credential(
+        &self,
+        request: Request<pb::CreateCredentialRequest>,
+    ) -> RpcResult<pb::CreateCredentialResponse> {
+        let created_by = gatehouse_runtime::access::Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let request = request.into_inner();
+        let ttl = match u64::try_from(request.ttl_seconds) {
+            Ok(0) => None,
+            Ok(seconds) => Some(std::time::Duration::from_secs(seconds)),
+            Err(_) => return Err(RegistryError::invalid("ttl_seconds", "must not be negative").into()),
+        };
+        let (info, credential) =
+            self.registry.create_credential(&request.name, &request.role, ttl, &created_by).await?;
+        Ok(Response::new(pb::CreateCredentialResponse {
+            info: Some(info.into()),
+            credential: credential.into_exposed(),
+        }))
+    }
+
+    async fn list_credentials(
+        &self,
+        _request: Request<pb::ListCredentialsRequest>,
+    ) -> RpcResult<pb::ListCredentialsResponse> {
+        let credentials = self.registry.list_credentials().await?;
+        Ok(Response::new(pb::ListCredentialsResponse {
+            credentials: credentials.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    async fn revoke_credential(
+        &self,
+        request: Request<pb::RevokeCredentialRequest>,
+    ) -> RpcResult<pb::RevokeCredentialResponse> {
+        self.registry.revoke_credential(&request.into_inner().id).await?;
+        Ok(Response::new(pb::RevokeCredentialResponse {}))
+    }
+
     async fn create_resource_server(
         &self,
         request: Request<pb::CreateResourceServerRequest>,

@@ -8,6 +8,7 @@ mod applications;
 mod assertion;
 mod config;
 mod convert;
+mod credentials;
 mod dependents;
 mod error;
 pub mod fetch;
@@ -39,8 +40,8 @@ pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
 pub use model::{
     Application, ApplicationPatch, ApplicationType, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo,
-    InitialAccessTokenInfo, NewApplication, NewResourceServer, NewUser, REGISTRATION_OWNER_ID, ResourceServer,
-    ResourceServerPatch, User,
+    CredentialInfo, InitialAccessTokenInfo, NewApplication, NewResourceServer, NewUser, REGISTRATION_OWNER_ID,
+    ResourceServer, ResourceServerPatch, User,
 };
 pub use registration::{INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_TOKEN_PREFIX, Registered};
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
@@ -91,6 +92,7 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let limits = ServerLimits { access: limits.access.clone().with(credentials::verifier(registry.clone())), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(registry));
     let ready = move || {
         let db = db.clone();

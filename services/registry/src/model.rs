@@ -167,6 +167,25 @@ pub(crate) fn self_registered_scopes(
 
 pub use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
 
+/// An internal credential's metadata (never the credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialInfo {
+    pub id: String,
+    pub name: String,
+    pub role: gatehouse_runtime::access::Role,
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl CredentialInfo {
+    /// Whether it identifies its holder at `now`.
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
+}
+
 /// An operator-issued initial access token's metadata (RFC 7591 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitialAccessTokenInfo {

@@ -5,7 +5,7 @@ pub(crate) mod sql;
 use gatehouse_oauth::SecretHash;
 
 use crate::error::RegistryResult;
-use crate::model::{Application, ClientSecretInfo, InitialAccessTokenInfo, ResourceServer, User};
+use crate::model::{Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, ResourceServer, User};
 
 /// Persistent state of the registry. Each method is atomic: a write that
 /// touches several rows runs in one transaction.
@@ -43,6 +43,12 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>>;
     async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>>;
     async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool>;
+
+    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()>;
+    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>>;
+    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>>;
+    /// Marks a credential revoked at `now`; false when there is none (or it already was).
+    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool>;
     async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>>;
     async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>>;
     /// Writes every mutable field of `app`; `NotFound` when it is gone.

@@ -49,6 +49,11 @@ pub struct ServerLimits {
     pub draining: Option<Shutdown>,
     /// TLS (or mTLS) on the port; plaintext when `None`.
     pub tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
+    /// Who may call (see [`crate::access`]); the default knows nobody, so
+    /// every call but a health check is refused.
+    pub access: crate::access::Access,
+    /// Serve gRPC server reflection (to identified callers only).
+    pub reflection: bool,
 }
 
 impl Default for ServerLimits {
@@ -59,6 +64,8 @@ impl Default for ServerLimits {
             max_concurrent: 512,
             draining: None,
             tls: None,
+            access: crate::access::Access::default(),
+            reflection: false,
         }
     }
 }
@@ -166,12 +173,14 @@ where
 {
     let (health, health_service) = health(service_name).await;
     monitor_health(health, service_name, READINESS_EVERY, limits.draining.clone(), ready);
-    serve(routes, health_service, listener, limits, shutdown).await
+    serve(service_name, routes, health_service, listener, limits, shutdown).await
 }
 
-/// Serves `routes` plus reflection on `listener` until `shutdown` resolves,
-/// then lets in-flight RPCs finish.
+/// Serves `routes` (plus reflection, when turned on) on `listener` until
+/// `shutdown` resolves, then lets in-flight RPCs finish. Every call but a
+/// health check passes the access guard first.
 pub async fn serve<S, F>(
+    service_name: &'static str,
     routes: Routes,
     health_service: tonic_health::pb::health_server::HealthServer<S>,
     listener: TcpListener,
@@ -182,15 +191,19 @@ where
     S: tonic_health::pb::health_server::Health,
     F: Future<Output = ()> + Send,
 {
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    // grpcurl and many tools still ask the v1alpha service.
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let mut routes = routes;
+    if limits.reflection {
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl and many tools still ask the v1alpha service.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(gatehouse_proto::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        routes = routes.add_service(reflection_v1).add_service(reflection_v1alpha);
+    }
     let router = Server::builder()
         .timeout(limits.request_timeout)
         // Never below the server's bound: a connection that queued at its own
@@ -199,10 +212,9 @@ where
         .tcp_nodelay(true)
         .layer(crate::observe::ObserveLayer)
         .layer(crate::shed::ShedLayer::new(limits.max_concurrent))
+        .layer(crate::access::GuardLayer::new(service_name, limits.access.clone()))
         .add_routes(routes)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+        .add_service(health_service);
     match limits.tls {
         Some(tls) => {
             let (incoming, acceptor) = crate::tls::incoming(listener, tls);

@@ -1,6 +1,7 @@
 //! Process plumbing shared by every Gatehouse part, so that each service's
 //! `serve()` only wires its own use cases.
 
+pub mod access;
 pub mod clock;
 pub mod database;
 pub mod grpc;

@@ -95,6 +95,24 @@ impl RegistryClient {
         RegistryServiceClient::new(self.channel.clone())
     }
 
+    /// The role and name of an internal credential; `None` when the
+    /// registry does not know it (or it expired, or was revoked).
+    pub async fn authenticate_credential(
+        &self,
+        credential: &str,
+    ) -> Result<Option<(crate::access::Role, String)>, Status> {
+        let request = pb::AuthenticateCredentialRequest { credential: credential.to_owned() };
+        match self.rpc().authenticate_credential(request).await {
+            Ok(response) => {
+                let info = response.into_inner().credential.ok_or_else(|| malformed("no credential"))?;
+                let role = crate::access::Role::parse(&info.role).ok_or_else(|| malformed("unknown role"))?;
+                Ok(Some((role, format!("{} ({})", info.name, info.id))))
+            }
+            Err(status) if status.code() == Code::Unauthenticated => Ok(None),
+            Err(status) => Err(status),
+        }
+    }
+
     /// Checks a client's credentials (RFC 6749 §2.3). A failure is the
     /// registry's status: `UNAUTHENTICATED` with `invalid_client`.
     pub async fn authenticate_client(&self, auth: &ClientAuthentication) -> Result<RegisteredClient, Status> {
@@ -166,5 +184,37 @@ impl RegistryClient {
 
     pub async fn scopes(&self) -> Result<Vec<ScopeDescription>, Status> {
         Ok(self.rpc().list_scopes(pb::ListScopesRequest {}).await?.into_inner().scopes)
+    }
+}
+
+/// The guard of the authorization and token services: internal credentials
+/// checked by the registry (which owns them), behind the verification cache.
+#[derive(Debug, Clone)]
+pub struct RegistryCredentials(pub RegistryClient);
+
+#[tonic::async_trait]
+impl crate::access::Verifier for RegistryCredentials {
+    async fn verify(&self, bearer: &str) -> Result<Option<crate::access::Caller>, crate::access::Unavailable> {
+        if !gatehouse_oauth::InternalCredential::is_well_formed(bearer) {
+            return Ok(None);
+        }
+        match self.0.authenticate_credential(bearer).await {
+            Ok(found) => Ok(found.map(|(role, name)| crate::access::Caller {
+                role,
+                name,
+                mechanism: crate::access::Mechanism::Credential,
+                client_id: None,
+                audiences: None,
+                remote: None,
+            })),
+            Err(status) => Err(crate::access::Unavailable(format!("registry: {}", status.message()))),
+        }
+    }
+}
+
+impl RegistryCredentials {
+    /// This verifier behind the verification cache.
+    pub fn verifier(client: RegistryClient) -> std::sync::Arc<dyn crate::access::Verifier> {
+        crate::access::cached(std::sync::Arc::new(Self(client)))
     }
 }

@@ -30,7 +30,7 @@ impl TokenService {
         // With required scopes, an inactive token or a missing scope is an error, never `None`.
         let required: Vec<String> =
             if required_scopes.is_empty() { vec!["user".to_owned()] } else { required_scopes.to_vec() };
-        let Some(active) = self.introspect(token, None, &required, None, address).await? else {
+        let Some(active) = self.introspect(token, None, &required, None, None, address).await? else {
             return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid").into());
         };
         // A token for a resource server is for that resource only (RFC 8707

@@ -142,6 +142,11 @@ impl Clients {
         Self { registry: RegistryClient::new(registry), catalogue: Arc::default(), authorization, authenticated }
     }
 
+    /// The registry client (the guard checks internal credentials with it).
+    pub(crate) fn registry(&self) -> RegistryClient {
+        self.registry.clone()
+    }
+
     /// A successful authentication of these credentials kept from the last
     /// few seconds (a correct secret: nothing to throttle).
     pub(crate) fn kept(&self, credentials: &Presented) -> Option<Client> {

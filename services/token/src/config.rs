@@ -40,6 +40,9 @@ pub struct TokenConfig {
     pub throttle: crate::throttle::ThrottleLimits,
     /// The longest expiry a personal access token may be given.
     pub personal_token_max_ttl: Duration,
+    /// Client ids whose `client_credentials` access tokens identify them as
+    /// validators on the internal plane (`GATEHOUSE_VALIDATOR_CLIENTS`).
+    pub validators: Vec<String>,
 }
 
 impl TokenConfig {
@@ -72,6 +75,7 @@ impl Default for TokenConfig {
             refresh_retry_window: Duration::ZERO,
             throttle: crate::throttle::ThrottleLimits::default(),
             personal_token_max_ttl: Duration::from_secs(366 * 24 * 60 * 60),
+            validators: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
+use gatehouse_runtime::access::{Caller, Role};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
@@ -21,6 +22,12 @@ pub(crate) struct TokenGrpc {
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+/// The audiences an internal service (a validator that identified with an
+/// access token) may see tokens of; `None` for every other caller.
+fn validator_audiences<T>(request: &Request<T>) -> Option<Vec<String>> {
+    Caller::of(request).filter(|c| c.role == Role::Validator).and_then(|c| c.audiences.clone())
+}
+
 #[tonic::async_trait]
 impl TokenServiceRpc for TokenGrpc {
     async fn exchange(&self, request: Request<pb::ExchangeRequest>) -> RpcResult<pb::ExchangeResponse> {
@@ -31,11 +38,12 @@ impl TokenServiceRpc for TokenGrpc {
     }
 
     async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {
+        let validator = validator_audiences(&request);
         let request = request.into_inner();
         let client = presented(request.client);
         let audience = Some(request.audience.as_str()).filter(|a| !a.is_empty());
-        let active =
-            self.service.introspect(&request.token, client.as_ref(), &request.required_scopes, audience, "").await?;
+        let (scopes, validator) = (&request.required_scopes, validator.as_deref());
+        let active = self.service.introspect(&request.token, client.as_ref(), scopes, audience, validator, "").await?;
         Ok(Response::new(introspection(active)))
     }
 
@@ -43,12 +51,14 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::BatchIntrospectRequest>,
     ) -> RpcResult<pb::BatchIntrospectResponse> {
+        let validator = validator_audiences(&request);
         let mut results = Vec::new();
         for item in request.into_inner().requests {
             let client = presented(item.client);
             let audience = Some(item.audience.as_str()).filter(|a| !a.is_empty());
+            let (scopes, validator) = (&item.required_scopes, validator.as_deref());
             let active =
-                self.service.introspect_in_batch(&item.token, client.as_ref(), &item.required_scopes, audience).await?;
+                self.service.introspect_in_batch(&item.token, client.as_ref(), scopes, audience, validator).await?;
             results.push(introspection(active));
         }
         Ok(Response::new(pb::BatchIntrospectResponse { results }))

@@ -179,7 +179,7 @@ impl TokenService {
     pub(crate) async fn user_info(&self, token: &str) -> TokenResult<StandardClaims> {
         let invalid = || OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid");
         // Any audience: the `openid` scope is what UserInfo asks of a token.
-        let active = self.introspect(token, None, &[], None, "").await?;
+        let active = self.introspect(token, None, &[], None, None, "").await?;
         // A user's access token (or personal token): never a refresh token, nor an application's own.
         let Some(active) = active.filter(|a| !a.user_id.is_empty() && a.kind() != TokenKind::Refresh) else {
             return Err(invalid().into());

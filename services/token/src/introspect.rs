@@ -82,8 +82,9 @@ impl TokenService {
         client: Option<&Presented>,
         required_scopes: &[String],
         audience: Option<&str>,
+        validator: Option<&[String]>,
     ) -> TokenResult<Option<ActiveToken>> {
-        match self.introspect(token, client, required_scopes, audience, "").await {
+        match self.introspect(token, client, required_scopes, audience, validator, "").await {
             Err(crate::error::TokenError::OAuth(_)) => Ok(None),
             other => other,
         }
@@ -93,16 +94,19 @@ impl TokenService {
     /// client's tokens, and those for the resource servers it introspects
     /// for, are active (the HTTP endpoint); with `audience`, only tokens
     /// meant for that resource; with `required_scopes`, an inactive token is
-    /// `invalid_token` and a missing scope `insufficient_scope`.
+    /// `invalid_token` and a missing scope `insufficient_scope`. With
+    /// `validator` (the audiences of an internal service's credential), a
+    /// token meant for resources sees it only when it names one of them.
     pub(crate) async fn introspect(
         &self,
         token: &str,
         client: Option<&Presented>,
         required_scopes: &[String],
         audience: Option<&str>,
+        validator: Option<&[String]>,
         address: &str,
     ) -> TokenResult<Option<ActiveToken>> {
-        let active = self.introspect_rules(token, client, required_scopes, audience).await?;
+        let active = self.introspect_rules(token, client, required_scopes, audience, validator).await?;
         if active.as_ref().is_some_and(|a| a.kind() == TokenKind::Personal) {
             // A personal access token's "last used" (time, and where from when known).
             self.personal_token_used(token, address).await;
@@ -116,6 +120,7 @@ impl TokenService {
         client: Option<&Presented>,
         required_scopes: &[String],
         audience: Option<&str>,
+        validator: Option<&[String]>,
     ) -> TokenResult<Option<ActiveToken>> {
         let caller = match client {
             Some(credentials) => {
@@ -146,6 +151,11 @@ impl TokenService {
             caller.as_ref().is_none_or(|c| {
                 c.client_id.as_str() == a.client_id || a.audience.iter().any(|aud| c.introspects_for.contains(aud))
             })
+        });
+        // An internal service sees tokens meant for no resource, and those
+        // meant for the resources its credential names (RFC 8707 §1).
+        let active = active.filter(|a| {
+            validator.is_none_or(|mine| a.audience.is_empty() || a.audience.iter().any(|aud| mine.contains(aud)))
         });
         // A token for other resources is not one this resource may accept (RFC 8707 §1, RFC 9068 §4).
         let active = active.filter(|a| audience.is_none_or(|wanted| a.audience.iter().any(|aud| aud == wanted)));

@@ -9,6 +9,7 @@
 
 mod authorize_api;
 mod cache;
+mod callers;
 mod cleanup;
 mod clients;
 mod config;
@@ -92,6 +93,8 @@ pub async fn serve(
         shutdown.await;
         closing.inner.feed.close();
     };
+    let access = callers::verifiers(&service).into_iter().fold(limits.access.clone(), |access, v| access.with(v));
+    let limits = ServerLimits { access, ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let db = db.clone();

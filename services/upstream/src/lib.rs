@@ -5,9 +5,11 @@
 //! the request id ([`request_id`]) and deadline ([`deadline`]) that travel
 //! with every call.
 
+pub mod credential;
 pub mod deadline;
 pub mod request_id;
 pub mod tls;
 pub mod upstream;
 
+pub use credential::{CallCredential, StaticCredential};
 pub use upstream::{Upstream, UpstreamError, UpstreamOptions};

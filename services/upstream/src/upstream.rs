@@ -52,6 +52,8 @@ pub struct UpstreamOptions {
     /// present. Re-read on every refresh when the files change; new
     /// connections use the new files.
     pub tls: Option<ClientTls>,
+    /// The caller's identity on every call (see [`crate::credential`]).
+    pub credential: Option<Arc<dyn crate::CallCredential>>,
 }
 
 impl Default for UpstreamOptions {
@@ -61,6 +63,7 @@ impl Default for UpstreamOptions {
             connect_timeout: Duration::from_secs(2),
             refresh: Duration::from_secs(1),
             tls: None,
+            credential: None,
         }
     }
 }
@@ -79,6 +82,13 @@ struct Target {
     scheme: String,
     host: String,
     port: u16,
+}
+
+impl UpstreamError {
+    /// An address refused for `problem`.
+    pub fn new(address: &str, problem: &str) -> Self {
+        Self { address: address.to_owned(), problem: problem.to_owned() }
+    }
 }
 
 impl Target {
@@ -146,6 +156,7 @@ pub struct Upstream {
     /// Bound of one call, retries included; shortened to the caller's own
     /// deadline when the call is made while serving a request.
     timeout: Duration,
+    credential: Option<Arc<dyn crate::CallCredential>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -225,6 +236,9 @@ impl tower::Service<http::Request<Body>> for Upstream {
         // in `grpc-timeout` so that its own work and calls stop in time.
         let timeout = crate::deadline::remaining().map_or(self.timeout, |left| left.min(self.timeout));
         parts.headers.insert(crate::deadline::HEADER, crate::deadline::encode(timeout));
+        if let Some(value) = self.credential.as_ref().and_then(|c| c.authorization()) {
+            parts.headers.insert(http::header::AUTHORIZATION, value);
+        }
         let idempotent = IDEMPOTENT.contains(&parts.uri.path());
         let call = async move {
             let bytes = body.collect().await.map_err(BoxError::from)?.to_bytes();
@@ -279,9 +293,9 @@ pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, Upstre
     }
     let (channel, changes) = Channel::balance_channel::<String>(1024);
     let recheck = Arc::new(Notify::new());
-    let timeout = options.timeout;
+    let (timeout, credential) = (options.timeout, options.credential.clone());
     tokio::spawn(Membership::new(targets, options, changes).run(recheck.clone()));
-    Ok(Upstream { channel, recheck, timeout })
+    Ok(Upstream { channel, recheck, timeout, credential })
 }
 
 /// How to dial one address: its URL and the name its certificate must carry.

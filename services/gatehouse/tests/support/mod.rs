@@ -12,10 +12,73 @@ pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Settings every part of the deployment shares.
+/// Settings every part of the deployment shares, and the internal
+/// credentials of its parts and of an operator and a validator.
 #[derive(Clone)]
 pub(crate) struct Deployment {
     pub(crate) env: Vec<(&'static str, String)>,
+    credentials: Vec<(&'static str, String)>,
+}
+
+/// The roles a deployment's test issues credentials for.
+const ROLES: [&str; 6] = ["gateway", "registry", "authorization", "token", "operator", "validator"];
+
+impl Deployment {
+    /// A deployment with `env`; its database gets one internal credential
+    /// per role, written by `gatehouse credential bootstrap` (which applies
+    /// the migrations first), as an operator does for a fresh database.
+    pub(crate) fn new(env: Vec<(&'static str, String)>) -> Self {
+        let mut credentials = Vec::new();
+        for role in ROLES {
+            let output = Command::new(BIN)
+                .args([
+                    "credential",
+                    "bootstrap",
+                    "--role",
+                    role,
+                    "--name",
+                    role,
+                    "--ttl-days",
+                    "1",
+                    "--output",
+                    "json",
+                ])
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "bootstrap {role}: {}", String::from_utf8_lossy(&output.stderr));
+            let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            credentials.push((role, answer["credential"].as_str().unwrap().to_owned()));
+        }
+        Self { env, credentials }
+    }
+
+    /// The credential of `role`.
+    pub(crate) fn credential(&self, role: &str) -> &str {
+        &self.credentials.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    /// A connection to the gRPC server on `port`, calling as `role`.
+    pub(crate) async fn grpc(&self, port: u16, role: &str) -> gatehouse_tests::Grpc {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        gatehouse_tests::presenting(channel, gatehouse_tests::Presenting::bearer(self.credential(role)))
+    }
+
+    /// The same, connected lazily (for replicas that may be down).
+    pub(crate) fn grpc_lazy(&self, port: u16, role: &str) -> gatehouse_tests::Grpc {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+        gatehouse_tests::presenting(channel, gatehouse_tests::Presenting::bearer(self.credential(role)))
+    }
+
+    /// A balanced channel for an internal service (`gatehouse-client`) over `addresses`.
+    pub(crate) fn validator(&self, addresses: &str) -> gatehouse_client::Upstream {
+        gatehouse_client::connect_with_credential(addresses, self.credential("validator")).unwrap()
+    }
 }
 
 /// One `gatehouse serve <part>` process.
@@ -31,6 +94,7 @@ impl Part {
             .args(["serve", part])
             .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("GATEHOUSE_CREDENTIAL", deployment.credential(part))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
             .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() });
@@ -107,14 +171,10 @@ pub(crate) const REDIRECT: &str = "https://app.example/callback";
 /// Creates the user `alice` (password `gatehouse_tests::TEST_PASSWORD`) on the
 /// registry at `registry_port`, and an application of hers allowed every
 /// grant and the `user` scope; returns (client id, client secret).
-pub(crate) async fn alice_and_her_app(registry_port: u16) -> (String, String) {
+pub(crate) async fn alice_and_her_app(deployment: &Deployment, registry_port: u16) -> (String, String) {
     use gatehouse_proto::pb::common::v1::ClientType;
     use gatehouse_proto::pb::registry::v1 as registry_pb;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{registry_port}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = deployment.grpc(registry_port, "operator").await;
     let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
     let user = gatehouse_tests::create_user(&mut registry, "alice").await;
     let spec = gatehouse_tests::AppSpec {

@@ -13,11 +13,11 @@ use sea_orm::{
     SqlErr, TransactionTrait,
 };
 
-use self::entity::{application, client_secret, initial_access_token, resource_server, user};
+use self::entity::{application, client_secret, credential, initial_access_token, resource_server, user};
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{
-    Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, InitialAccessTokenInfo, ResourceServer,
-    User,
+    Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo,
+    ResourceServer, User,
 };
 use crate::store::RegistryStore;
 
@@ -540,6 +540,58 @@ impl RegistryStore for SqlRegistryStore {
         let deleted = initial_access_token::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
     }
+
+    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()> {
+        let row = credential::ActiveModel {
+            id: Set(info.id.clone()),
+            credential_hash: Set(hash.as_str().to_owned()),
+            name: Set(info.name.clone()),
+            role: Set(info.role.as_str().to_owned()),
+            created_by: Set(info.created_by.clone()),
+            created_at: Set(info.created_at),
+            expires_at: Set(info.expires_at),
+            revoked_at: Set(None),
+        };
+        credential::Entity::insert(row).exec_without_returning(&self.db).await?;
+        Ok(())
+    }
+
+    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>> {
+        let rows = credential::Entity::find()
+            .order_by_asc(credential::Column::CreatedAt)
+            .order_by_asc(credential::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(credential_from_row).collect())
+    }
+
+    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>> {
+        let query = credential::Entity::find().filter(credential::Column::CredentialHash.eq(hash.as_str()));
+        Ok(unique(query, &self.db).await?.and_then(credential_from_row))
+    }
+
+    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool> {
+        let updated = credential::Entity::update_many()
+            .col_expr(credential::Column::RevokedAt, Expr::value(now))
+            .filter(credential::Column::Id.eq(id))
+            .filter(credential::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+}
+
+/// A stored credential; a row whose role this build does not know counts as none.
+fn credential_from_row(row: credential::Model) -> Option<CredentialInfo> {
+    Some(CredentialInfo {
+        role: gatehouse_runtime::access::Role::parse(&row.role)?,
+        id: row.id,
+        name: row.name,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+    })
 }
 
 fn initial_access_token_from_row(row: initial_access_token::Model) -> InitialAccessTokenInfo {

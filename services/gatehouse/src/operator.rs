@@ -1,0 +1,149 @@
+//! The operator's way in: the credential and TLS every CLI command calls
+//! with, the embedded default's credential file, and `gatehouse credential`.
+//!
+//! `serve all` keeps an operator credential in its data folder
+//! (`operator-credential`, readable by its user only) and the CLI reads it
+//! from there when given none, so the README's two commands work unchanged.
+//! A production deployment gets its first operator credential with
+//! `gatehouse credential bootstrap`, which writes straight into the database.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gatehouse_oauth::InternalCredential;
+use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_upstream::Upstream;
+
+use crate::admin::{connect, rpc_error};
+use crate::cli::{ClientOptions, CredentialCommand, OutputFormat};
+
+/// The file name of the embedded default's operator credential.
+const EMBEDDED_FILE: &str = "operator-credential";
+
+/// Where the embedded default keeps its operator credential: beside the
+/// SQLite database; `None` for PostgreSQL.
+pub(crate) fn embedded_credential_path(database_url: &str) -> Option<PathBuf> {
+    let path = database_url.strip_prefix("sqlite://")?;
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    Some(path.parent().unwrap_or(Path::new(".")).join(EMBEDDED_FILE))
+}
+
+/// Makes sure the embedded default's operator credential file holds a
+/// valid credential: keeps it when it does, issues a new one otherwise.
+pub(crate) async fn ensure_embedded_credential(
+    registry: &gatehouse_registry::Registry,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let Some(path) = embedded_credential_path(database_url) else {
+        return Ok(());
+    };
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if registry.authenticate_credential(text.trim()).await?.is_some() {
+            return Ok(());
+        }
+    }
+    let (info, credential) =
+        registry.create_credential("embedded operator", "operator", None, "serve all (embedded default)").await?;
+    let _ = std::fs::remove_file(&path);
+    crate::config::write_secret_file(&path, credential.expose())
+        .with_context(|| format!("writing the operator credential {}", path.display()))?;
+    println!("operator credential {} written to {} (the CLI reads it from there)", info.id, path.display());
+    Ok(())
+}
+
+/// The credential the CLI presents: given, from a file, or the embedded
+/// default's file when it is there.
+fn presented_credential(options: &ClientOptions) -> anyhow::Result<Option<InternalCredential>> {
+    let text = match (&options.credential, &options.credential_file) {
+        (Some(_), Some(_)) => bail!("give --credential or --credential-file, not both"),
+        (Some(credential), None) => credential.0.trim().to_owned(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned()
+        }
+        (None, None) => {
+            let url =
+                std::env::var("GATEHOUSE_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/gatehouse.db".to_owned());
+            match embedded_credential_path(&url).and_then(|path| std::fs::read_to_string(path).ok()) {
+                Some(text) => text.trim().to_owned(),
+                None => return Ok(None),
+            }
+        }
+    };
+    if !InternalCredential::is_well_formed(&text) {
+        bail!("the credential is not an internal credential (gic_…)");
+    }
+    Ok(Some(InternalCredential::new(text)))
+}
+
+/// A channel to `url` with the CLI's credential and TLS settings.
+pub(crate) fn channel(options: &ClientOptions, url: &str, variable: &str) -> anyhow::Result<Upstream> {
+    let identity = match (&options.tls_cert_file, &options.tls_key_file) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => bail!("--tls-cert-file and --tls-key-file go together"),
+    };
+    let tls = match (&options.tls_ca_file, identity) {
+        (Some(ca), identity) => Some(gatehouse_upstream::tls::ClientTls { ca: ca.clone(), identity }),
+        (None, Some(_)) => bail!("a client certificate needs --tls-ca-file (the servers' CA) too"),
+        (None, None) => None,
+    };
+    let upstream = gatehouse_upstream::UpstreamOptions {
+        tls,
+        credential: presented_credential(options)?
+            .and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
+        ..gatehouse_upstream::UpstreamOptions::default()
+    };
+    gatehouse_upstream::upstream::balanced(url, upstream).with_context(|| format!("{variable} {url:?}"))
+}
+
+fn ttl(days: u64) -> i64 {
+    i64::try_from(days.saturating_mul(86_400)).unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn credential(command: CredentialCommand) -> anyhow::Result<()> {
+    match command {
+        CredentialCommand::Create { name, role, ttl_days, client: options } => {
+            let request = pb::CreateCredentialRequest { name, role, ttl_seconds: ttl(ttl_days) };
+            let created = connect(&options).await?.create_credential(request).await.map_err(rpc_error)?.into_inner();
+            crate::output::credential_created(options.output, created.info.as_ref(), &created.credential);
+        }
+        CredentialCommand::List { client: options } => {
+            let request = pb::ListCredentialsRequest {};
+            let listed = connect(&options).await?.list_credentials(request).await.map_err(rpc_error)?.into_inner();
+            crate::output::credentials(options.output, &listed.credentials);
+        }
+        CredentialCommand::Revoke { id, client: options } => {
+            let request = pb::RevokeCredentialRequest { id: id.clone() };
+            connect(&options).await?.revoke_credential(request).await.map_err(rpc_error)?;
+            crate::output::done(options.output, &format!("revoked credential {id}"));
+        }
+        CredentialCommand::Bootstrap { name, role, ttl_days, output, options } => {
+            bootstrap(&name, &role, ttl_days, output, *options).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a credential straight into the registry's tables.
+async fn bootstrap(
+    name: &str,
+    role: &str,
+    ttl_days: u64,
+    output: OutputFormat,
+    options: crate::cli::ServeOptions,
+) -> anyhow::Result<()> {
+    let config = options.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = crate::serve::open_database(&config).await?;
+    // The use case never reaches the other services: the registry is built
+    // with channels that are never called.
+    let unused = gatehouse_upstream::upstream::balanced("http://127.0.0.1:9", Default::default())?;
+    let dependents = gatehouse_registry::Dependents::new(unused.clone(), unused);
+    let kv = gatehouse_runtime::kv::open_with("memory://", "", Default::default()).await?;
+    let clock = gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await;
+    let registry = gatehouse_registry::build(config.registry.clone(), db, dependents, kv, clock)?;
+    let ttl = (ttl_days > 0).then(|| Duration::from_secs(ttl_days.saturating_mul(86_400)));
+    let (info, credential) = registry.create_credential(name, role, ttl, "gatehouse credential bootstrap").await?;
+    crate::output::credential_created(output, Some(&pb::InternalCredential::from(info)), credential.expose());
+    Ok(())
+}
