@@ -1,7 +1,11 @@
 """A gRPC client that is not ours: Python grpcio with the stubs compiled from
 proto/ by grpcio-tools at run time. Calls the registry, health and reflection.
 
-Usage: registry_client.py HOST:PORT PROTO_DIR
+Usage: registry_client.py HOST:PORT PROTO_DIR OPERATOR_CREDENTIAL TOKEN_PART_CREDENTIAL
+
+Every call but the health check carries a credential as `authorization: Bearer`
+metadata: the operator's for accounts and applications, the token service's for
+client authentication (its edge); a call without one is UNAUTHENTICATED.
 """
 import importlib
 import sys
@@ -23,7 +27,9 @@ def compile_protos(proto_dir: str, out: str) -> None:
 
 
 def main() -> None:
-    address, proto_dir = sys.argv[1], sys.argv[2]
+    address, proto_dir, operator, token_part = sys.argv[1:5]
+    as_operator = (("authorization", f"Bearer {operator}"),)
+    as_token = (("authorization", f"Bearer {token_part}"),)
     out = tempfile.mkdtemp()
     compile_protos(proto_dir, out)
     sys.path.insert(0, out)
@@ -37,9 +43,15 @@ def main() -> None:
     print("health", health_pb2.HealthCheckResponse.ServingStatus.Name(status.status))
 
     registry = registry_grpc.RegistryServiceStub(channel)
+    try:
+        registry.GetUser(registry_pb2.GetUserRequest(username="pyuser"), timeout=5)
+        raise SystemExit("a call without a credential was answered")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.code()
     user = registry.CreateUser(
         registry_pb2.CreateUserRequest(username="pyuser", email="py@example.com", password="correct horse battery"),
         timeout=5,
+        metadata=as_operator,
     ).user
     app = registry.RegisterApplication(
         registry_pb2.RegisterApplicationRequest(
@@ -50,22 +62,25 @@ def main() -> None:
             scopes=["user"],
         ),
         timeout=5,
+        metadata=as_operator,
     )
     authenticated = registry.AuthenticateClient(
         registry_pb2.AuthenticateClientRequest(client_id=app.application.client_id, client_secret=app.client_secret),
         timeout=5,
+        metadata=as_token,
     )
     assert authenticated.application.client_id == app.application.client_id
     try:
         registry.AuthenticateClient(
             registry_pb2.AuthenticateClientRequest(client_id=app.application.client_id, client_secret="wrong"),
             timeout=5,
+            metadata=as_token,
         )
         raise SystemExit("a wrong secret authenticated")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED, error.code()
     try:
-        registry.CreateUser(registry_pb2.CreateUserRequest(username="pyuser", email="py@example.com", password="correct horse battery"), timeout=5)
+        registry.CreateUser(registry_pb2.CreateUserRequest(username="pyuser", email="py@example.com", password="correct horse battery"), timeout=5, metadata=as_operator)
         raise SystemExit("a duplicate user was created")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.ALREADY_EXISTS, error.code()

@@ -136,6 +136,7 @@ pub struct TestEnvBuilder {
     token: gatehouse_token::TokenConfig,
     registry: RegistryConfig,
     cache_url: Option<String>,
+    reflection: bool,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -165,6 +166,7 @@ impl TestEnv {
             token: gatehouse_token::TokenConfig::default(),
             registry: RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() },
             cache_url: None,
+            reflection: false,
         }
     }
 
@@ -274,6 +276,12 @@ impl TestEnvBuilder {
         self.cache(CacheBackend::Redis)
     }
 
+    /// Serves gRPC server reflection (off by default, as in production).
+    pub fn reflection(mut self) -> Self {
+        self.reflection = true;
+        self
+    }
+
     /// Uses the Redis at `url` (a test's own server) instead of the shared one.
     pub fn cache_url(mut self, url: String) -> Self {
         self.cache_url = Some(url);
@@ -333,8 +341,11 @@ impl TestEnvBuilder {
         let mut credentials = InProcessCredentials::for_parts();
         credentials.add(Role::Operator);
         credentials.add(Role::Validator);
-        let limits =
-            || ServerLimits { access: Access::new(PeerMap::default(), credentials.clone()), ..ServerLimits::default() };
+        let limits = || ServerLimits {
+            access: Access::new(PeerMap::default(), credentials.clone()),
+            reflection: self.reflection,
+            ..ServerLimits::default()
+        };
         let channel = |addr: SocketAddr, caller: Role| {
             let options = gatehouse_upstream::UpstreamOptions {
                 timeout: Duration::from_secs(5),

@@ -101,7 +101,7 @@ async fn seed_url_flow_logs_in_consents_and_redirects_with_code_and_state() {
     assert!(code.starts_with("gac_") && code.len() >= 40);
 
     // The code redeems once, for this client and redirect URI.
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let redeem = RedeemCodeRequest {
         code: code.clone(),
         client_id: client_id.clone(),
@@ -154,7 +154,7 @@ async fn standard_url_with_pkce_for_a_public_client() {
     let location = authorize_with_consent(&mut browser, &path, "bob").await;
     assert!(location.starts_with("http://127.0.0.1:43110/cb?"), "loopback port may differ: {location}");
     let code = param(&location, "code").unwrap();
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let redeem = |verifier: &str| RedeemCodeRequest {
         code: code.clone(),
         client_id: client_id.clone(),
@@ -183,7 +183,7 @@ async fn redeem_checks_client_redirect_uri_and_verifier_and_burns_the_code() {
         ],
     );
     let location = authorize_with_consent(&mut browser, &with_pkce, "carol").await;
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let code = param(&location, "code").unwrap();
     let request = |code: &str, client: &str, uri: &str, verifier: &str| RedeemCodeRequest {
         code: code.to_owned(),
@@ -436,7 +436,7 @@ async fn pages_send_strict_headers_and_session_cookie_attributes() {
     let out = browser.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(out.status, 303);
     let mut replayed = env.browser();
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let status = authz
         .get_session(gatehouse_proto::pb::authorization::v1::GetSessionRequest { session_token: token })
         .await
@@ -449,7 +449,7 @@ async fn pages_send_strict_headers_and_session_cookie_attributes() {
 async fn login_failures_look_the_same_and_are_throttled_per_address_without_locking_out_the_user() {
     let env = TestEnv::builder().start().await;
     env.create_user("judy").await;
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let login = |username: &str, password: &str, address: &str| gatehouse_proto::pb::authorization::v1::LoginRequest {
         username: username.to_owned(),
         password: password.to_owned(),
@@ -524,7 +524,7 @@ async fn revoking_a_grant_brings_back_consent_and_voids_unredeemed_codes() {
         browser.post_form(&format!("/account/authorizations/{client_id}/revoke"), &[("csrf_token", &csrf)]).await;
     assert_eq!(revoked.status, 303);
     assert!(!browser.get("/account/authorizations").await.body.contains("Test App"));
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let status = authz
         .redeem_code(RedeemCodeRequest {
             code,

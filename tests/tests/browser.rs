@@ -35,7 +35,7 @@ async fn a_person_signs_up_registers_an_app_and_authorizes_it_in_chromium() {
     let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(result["seed"]["iss"].as_str(), Some(env.gateway_url().as_str()));
 
-    let mut authz = env.authorization().await;
+    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
     let seed = &result["seed"];
     authz
         .redeem_code(RedeemCodeRequest {

@@ -97,7 +97,7 @@ async fn revoking_a_grant_while_it_refreshes_leaves_nothing_active() {
                 .unwrap();
             (response.status().as_u16(), response.json::<Value>().await.unwrap(), refresh)
         });
-        let mut token = app.env.token().await;
+        let mut token = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
         let request = RevokeAllForGrantRequest { user_id: app.owner_id.clone(), client_id: app.client_id.clone() };
         token.revoke_all_for_grant(request).await.expect("revocation answers");
         let (status, body, refresh) = refreshing.await.unwrap();
@@ -136,8 +136,13 @@ async fn revoking_a_grant_while_a_code_is_exchanged_leaves_nothing_active() {
         });
         // What the account page does: the consent, then the tokens.
         let consent = RevokeGrantRequest { user_id: app.owner_id.clone(), client_id: app.client_id.clone() };
-        app.env.authorization().await.revoke_grant(consent).await.expect("consent revoked");
-        let mut token = app.env.token().await;
+        app.env
+            .authorization_as(app.env.as_role(gatehouse_runtime::access::Role::Registry))
+            .await
+            .revoke_grant(consent)
+            .await
+            .expect("consent revoked");
+        let mut token = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
         let request = RevokeAllForGrantRequest { user_id: app.owner_id.clone(), client_id: app.client_id.clone() };
         token.revoke_all_for_grant(request).await.expect("revocation answers");
         let (status, body) = exchanging.await.unwrap();
@@ -288,7 +293,7 @@ async fn deleting_a_user_ends_their_tokens_sessions_and_applications() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_subject_needs_one() {
     let env = TestEnv::builder().start().await;
-    let mut token = env.token().await;
+    let mut token = env.token_as(env.as_role(gatehouse_runtime::access::Role::Registry)).await;
     for subject in [None, Some(revoke_all_for_subject_request::Subject::ClientId(String::new()))] {
         let status = token.revoke_all_for_subject(RevokeAllForSubjectRequest { subject }).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);

@@ -44,8 +44,31 @@ async fn health_reports_serving_once_the_database_is_reachable() {
 
 #[tokio::test]
 async fn reflection_lists_every_gatehouse_service() {
-    let env = TestEnv::builder().start().await;
-    let mut reflection = ServerReflectionClient::new(env.channel(env.registry_addr).await);
+    // Off unless turned on; then for identified callers only.
+    let off = TestEnv::builder().start().await;
+    let as_operator = off.as_role(gatehouse_runtime::access::Role::Operator);
+    let mut reflection =
+        ServerReflectionClient::new(gatehouse_tests::presenting(off.channel(off.registry_addr).await, as_operator));
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let refused = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unimplemented, "reflection is off by default");
+
+    let env = TestEnv::builder().reflection().start().await;
+    let mut anonymous = ServerReflectionClient::new(env.channel(env.registry_addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let refused = anonymous.server_reflection_info(tokio_stream::iter([request])).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "an unidentified caller gets no schema");
+    let operator = gatehouse_tests::presenting(
+        env.channel(env.registry_addr).await,
+        env.as_role(gatehouse_runtime::access::Role::Operator),
+    );
+    let mut reflection = ServerReflectionClient::new(operator);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

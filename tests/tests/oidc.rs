@@ -665,7 +665,7 @@ async fn key_rotation_keeps_earlier_tokens_verifiable_until_retired() {
     let (tokens, _) = login_flow(&mut app, "openid", &[]).await;
     let old_token = tokens["id_token"].as_str().unwrap().to_owned();
     let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid.unwrap();
-    let mut token_rpc = app.env.token().await;
+    let mut token_rpc = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
     // Too soon: the next key has not been published for a JWKS cache time.
     let early =
         token_rpc.rotate_signing_keys(RotateSigningKeysRequest { algs: vec![], force: false }).await.unwrap_err();

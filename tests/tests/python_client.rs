@@ -15,11 +15,14 @@ async fn python_grpcio_calls_the_registry() {
     let script = root.join("tests/python/registry_client.py");
     let proto = root.join("proto");
     let address = env.registry_addr.to_string();
-    let output =
-        tokio::task::spawn_blocking(move || Command::new("python3").arg(script).arg(address).arg(proto).output())
-            .await
-            .unwrap()
-            .expect("python3 runs");
+    let operator = env.credentials.of(gatehouse_runtime::access::Role::Operator).unwrap().expose().to_owned();
+    let token_part = env.credentials.of(gatehouse_runtime::access::Role::Token).unwrap().expose().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3").arg(script).arg(address).arg(proto).arg(operator).arg(token_part).output()
+    })
+    .await
+    .unwrap()
+    .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

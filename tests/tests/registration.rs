@@ -294,7 +294,7 @@ async fn initial_access_tokens_and_the_per_address_limit() {
     assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     assert_eq!(post_json(&env, "/oauth/register", Some("gia_wrong"), &body).await.0, 401);
     let created = env
-        .registry()
+        .registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
         .await
         .create_initial_access_token(pb::CreateInitialAccessTokenRequest {
             description: "CI".to_owned(),

@@ -12,6 +12,12 @@ use tonic::Code;
 
 type Client = RegistryServiceClient<gatehouse_tests::Grpc>;
 
+/// The registry as `role` calls it (client authentication is the token
+/// service's edge, password checks the authorization service's).
+async fn as_role(env: &TestEnv, role: gatehouse_runtime::access::Role) -> Client {
+    env.registry_as(env.as_role(role)).await
+}
+
 async fn env(backend: Backend) -> (TestEnv, Client) {
     let env = TestEnv::builder().backend(backend).start().await;
     let client = env.registry().await;
@@ -59,8 +65,9 @@ fn assert_invalid(status: &tonic::Status, field: &str) {
     assert_eq!(decode_field(status).map(|f| f.0), Some(field.to_owned()));
 }
 
-async fn authenticate(client: &mut Client, client_id: &str, secret: &str) -> Result<pb::Application, tonic::Status> {
-    client
+async fn authenticate(env: &TestEnv, client_id: &str, secret: &str) -> Result<pb::Application, tonic::Status> {
+    as_role(env, gatehouse_runtime::access::Role::Token)
+        .await
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: client_id.to_owned(),
             client_secret: secret.to_owned(),
@@ -94,7 +101,7 @@ on_every_database!(
 );
 
 async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "rita").await;
     let (allowed, secret) = register(&mut client, new_app(&owner.id)).await;
     let (other, _) = register(&mut client, new_app(&owner.id)).await;
@@ -118,12 +125,20 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         client_id: client_id.to_owned(),
         identifiers: identifiers.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let found = client.resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"])).await.unwrap();
+    let found = as_role(&env, gatehouse_runtime::access::Role::Token)
+        .await
+        .resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"]))
+        .await
+        .unwrap();
     assert_eq!(found.into_inner().resource_servers[0].token_format, "jwt");
     for (client_id, identifier) in
         [(&other.client_id, "https://builds.example/api"), (&allowed.client_id, "https://unknown.example")]
     {
-        let refused = client.resolve_resources(resolve(client_id, &[identifier])).await.unwrap_err();
+        let refused = as_role(&env, gatehouse_runtime::access::Role::Token)
+            .await
+            .resolve_resources(resolve(client_id, &[identifier]))
+            .await
+            .unwrap_err();
         assert_eq!(refused.code(), Code::InvalidArgument);
         assert_eq!(decode_oauth(&refused).map(|e| e.code.as_str()), Some("invalid_target"));
     }
@@ -139,7 +154,8 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
             .into_inner();
         (rotated.secret, rotated.client_secret)
     };
-    let auth = client
+    let auth = as_role(&env, gatehouse_runtime::access::Role::Token)
+        .await
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: other.client_id.clone(),
             client_secret: other_secret,
@@ -149,7 +165,8 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(auth.introspects_for, vec!["https://builds.example/api"]);
-    let plain = client
+    let plain = as_role(&env, gatehouse_runtime::access::Role::Token)
+        .await
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: allowed.client_id.clone(),
             client_secret: secret,
@@ -168,14 +185,23 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
     };
     let updated = client.update_resource_server(update).await.unwrap().into_inner().resource_server.unwrap();
     assert!(updated.any_client && updated.introspection_client_id.is_empty());
-    assert!(client.resolve_resources(resolve(&other.client_id, &["https://builds.example/api"])).await.is_ok());
+    assert!(
+        as_role(&env, gatehouse_runtime::access::Role::Token)
+            .await
+            .resolve_resources(resolve(&other.client_id, &["https://builds.example/api"]))
+            .await
+            .is_ok()
+    );
     let foreign = pb::GetResourceServerRequest { id: created.id.clone(), acting_owner_id: "someone".to_owned() };
     assert_eq!(client.get_resource_server(foreign).await.unwrap_err().code(), Code::NotFound);
     client
         .delete_resource_server(pb::DeleteResourceServerRequest { id: created.id.clone(), ..Default::default() })
         .await
         .unwrap();
-    let gone = client.resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"])).await;
+    let gone = as_role(&env, gatehouse_runtime::access::Role::Token)
+        .await
+        .resolve_resources(resolve(&allowed.client_id, &["https://builds.example/api"]))
+        .await;
     assert_eq!(gone.unwrap_err().code(), Code::InvalidArgument, "a deleted resource is no target");
 }
 
@@ -280,25 +306,45 @@ async fn get_user_unknown_and_missing_lookup(backend: Backend) {
 }
 
 async fn verify_password_same_answer_for_wrong_password_and_unknown_user(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let user = create_user(&mut client, "Erin").await;
     let verify = |username: &str, password: &str| pb::VerifyPasswordRequest {
         username: username.to_owned(),
         password: password.to_owned(),
     };
-    let ok = client.verify_password(verify("erin", "correct horse battery")).await.unwrap().into_inner();
+    let ok = as_role(&env, gatehouse_runtime::access::Role::Authorization)
+        .await
+        .verify_password(verify("erin", "correct horse battery"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ok.verified);
     assert_eq!(ok.user.map(|u| u.id), Some(user.id));
-    let wrong = client.verify_password(verify("erin", "wrong password")).await.unwrap().into_inner();
-    let unknown = client.verify_password(verify("nobody", "correct horse battery")).await.unwrap().into_inner();
-    let malformed = client.verify_password(verify("no body!", "x")).await.unwrap().into_inner();
+    let wrong = as_role(&env, gatehouse_runtime::access::Role::Authorization)
+        .await
+        .verify_password(verify("erin", "wrong password"))
+        .await
+        .unwrap()
+        .into_inner();
+    let unknown = as_role(&env, gatehouse_runtime::access::Role::Authorization)
+        .await
+        .verify_password(verify("nobody", "correct horse battery"))
+        .await
+        .unwrap()
+        .into_inner();
+    let malformed = as_role(&env, gatehouse_runtime::access::Role::Authorization)
+        .await
+        .verify_password(verify("no body!", "x"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(wrong, pb::VerifyPasswordResponse { verified: false, user: None });
     assert_eq!(unknown, wrong);
     assert_eq!(malformed, wrong);
 }
 
 async fn register_confidential_application_returns_secret_once(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "frank").await;
     let (app, secret) = register(&mut client, new_app(&owner.id)).await;
     assert!(secret.starts_with(gatehouse_registry::CLIENT_SECRET_PREFIX));
@@ -319,11 +365,11 @@ async fn register_confidential_application_returns_secret_once(backend: Backend)
     // The stored form is a hash: the secret appears nowhere in the database.
     let dump = format!("{fetched:?}");
     assert!(!dump.contains(&secret[8..]));
-    assert_eq!(authenticate(&mut client, &app.client_id, &secret).await.unwrap().client_id, app.client_id);
+    assert_eq!(authenticate(&env, &app.client_id, &secret).await.unwrap().client_id, app.client_id);
 }
 
 async fn register_public_application_has_no_secret(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "grace").await;
     let mut request = new_app(&owner.id);
     request.client_type = ClientType::Public as i32;
@@ -331,7 +377,7 @@ async fn register_public_application_has_no_secret(backend: Backend) {
     let (app, secret) = register(&mut client, request).await;
     assert!(secret.is_empty());
     assert!(app.secrets.is_empty());
-    assert_eq!(authenticate(&mut client, &app.client_id, "").await.unwrap().client_id, app.client_id);
+    assert_eq!(authenticate(&env, &app.client_id, "").await.unwrap().client_id, app.client_id);
 }
 
 async fn register_rejects_each_bad_field_and_writes_nothing(backend: Backend) {
@@ -464,7 +510,7 @@ async fn update_application_invalid_or_foreign_changes_nothing(backend: Backend)
 }
 
 async fn delete_application_removes_it_and_its_secrets(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "peggy").await;
     let other = create_user(&mut client, "rupert").await;
     let (app, secret) = register(&mut client, new_app(&owner.id)).await;
@@ -480,12 +526,12 @@ async fn delete_application_removes_it_and_its_secrets(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let status = authenticate(&mut client, &app.client_id, &secret).await.unwrap_err();
+    let status = authenticate(&env, &app.client_id, &secret).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 }
 
 async fn rotate_secret_keeps_old_secret_working_up_to_five(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "sybil").await;
     let (app, first) = register(&mut client, new_app(&owner.id)).await;
     let rotate = || pb::RotateClientSecretRequest { client_id: app.client_id.clone(), acting_owner_id: String::new() };
@@ -496,7 +542,7 @@ async fn rotate_secret_keeps_old_secret_working_up_to_five(backend: Backend) {
         secrets.push(response.client_secret);
     }
     for secret in &secrets {
-        authenticate(&mut client, &app.client_id, secret).await.expect("every active secret works");
+        authenticate(&env, &app.client_id, secret).await.expect("every active secret works");
     }
     let status = client.rotate_client_secret(rotate()).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -523,7 +569,7 @@ async fn rotate_secret_keeps_old_secret_working_up_to_five(backend: Backend) {
 }
 
 async fn delete_client_secret_rules(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "trent").await;
     let (app, first) = register(&mut client, new_app(&owner.id)).await;
     let rotated = client
@@ -541,15 +587,15 @@ async fn delete_client_secret_rules(backend: Backend) {
     };
     assert_eq!(client.delete_client_secret(delete("nope")).await.unwrap_err().code(), Code::NotFound);
     client.delete_client_secret(delete(&app.secrets[0].id)).await.unwrap();
-    assert_eq!(authenticate(&mut client, &app.client_id, &first).await.unwrap_err().code(), Code::Unauthenticated);
-    authenticate(&mut client, &app.client_id, &rotated.client_secret).await.expect("new secret still works");
+    assert_eq!(authenticate(&env, &app.client_id, &first).await.unwrap_err().code(), Code::Unauthenticated);
+    authenticate(&env, &app.client_id, &rotated.client_secret).await.expect("new secret still works");
     let last = rotated.secret.unwrap().id;
     let status = client.delete_client_secret(delete(&last)).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
 
 async fn authenticate_client_failures_are_all_invalid_client(backend: Backend) {
-    let (_env, mut client) = env(backend).await;
+    let (env, mut client) = env(backend).await;
     let owner = create_user(&mut client, "victor").await;
     let (app, secret) = register(&mut client, new_app(&owner.id)).await;
     let mut public = new_app(&owner.id);
@@ -562,7 +608,7 @@ async fn authenticate_client_failures_are_all_invalid_client(backend: Backend) {
         ("unknown-client", secret.as_str()),
         (public.client_id.as_str(), "some-secret"),
     ] {
-        let status = authenticate(&mut client, client_id, presented).await.unwrap_err();
+        let status = authenticate(&env, client_id, presented).await.unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated);
         let oauth = decode_oauth(&status).expect("carries an OAuth error");
         assert_eq!(oauth.code.as_str(), "invalid_client");

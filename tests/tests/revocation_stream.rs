@@ -235,7 +235,7 @@ on_every_database!(a_resumed_stream_misses_nothing_and_a_cursor_too_old_says_res
 async fn a_resumed_stream_misses_nothing_and_a_cursor_too_old_says_reset(backend: Backend) {
     let env = TestEnv::builder().backend(backend).start().await;
     let mut app = ClientApp::new(env).await;
-    let mut rpc = app.env.token().await;
+    let mut rpc = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Validator)).await;
     let watch = |after: Option<i64>| token_pb::WatchRevocationsRequest { after };
     let mut stream = rpc.watch_revocations(watch(None)).await.unwrap().into_inner();
     let first = next(&mut stream).await;

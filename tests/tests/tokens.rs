@@ -351,7 +351,8 @@ async fn grpc_introspection_checks_required_scopes_and_batches() {
     let code = app.code("user").await;
     let (_, tokens) = app.exchange_code(&code).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let mut client = app.env.token().await;
+    // What an internal service asks (BatchIntrospect is the validators' alone).
+    let mut client = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Validator)).await;
     let ask = |token: &str, scopes: &[&str]| IntrospectRequest {
         token: token.to_owned(),
         required_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),

@@ -10,7 +10,7 @@
 
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use gatehouse_client::{Caller, RequireScopes, TokenCache, TokenCacheOptions, connect_lazy};
+use gatehouse_client::{Caller, RequireScopes, TokenCache, TokenCacheOptions, connect_from_env};
 use serde_json::{Value, json};
 
 async fn whoami(Extension(caller): Extension<Caller>) -> Json<Value> {
@@ -26,7 +26,9 @@ async fn projects(Extension(caller): Extension<Caller>) -> Json<Value> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let address = std::env::var("GATEHOUSE_TOKEN_URL").unwrap_or_else(|_| "http://127.0.0.1:50053".to_owned());
-    let gatehouse = connect_lazy(&address)?;
+    // The token service answers identified callers only: a validator credential
+    // (GATEHOUSE_CREDENTIAL) or a client_credentials token (GATEHOUSE_CLIENT_ID, …).
+    let gatehouse = connect_from_env(&address).await.map_err(|e| e.to_string())?;
     // One cache for every route: a revoked token is refused within 2 s whatever fails,
     // within milliseconds when nothing does.
     let cache = TokenCache::start(gatehouse.clone(), TokenCacheOptions::default());

@@ -145,3 +145,33 @@ impl CallCredential for ClientCredentialsToken {
         self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
+
+/// A channel to the token service at `address` with the identity the
+/// environment gives: `GATEHOUSE_CREDENTIAL` or `GATEHOUSE_CREDENTIAL_FILE`
+/// (a validator's internal credential), or `GATEHOUSE_CLIENT_ID`,
+/// `GATEHOUSE_CLIENT_SECRET` and `GATEHOUSE_TOKEN_ENDPOINT` (a validator
+/// client's `client_credentials` token, renewed in the background; optional
+/// `GATEHOUSE_RESOURCES`, comma separated), or none (a client certificate,
+/// or a deployment whose token service answers unidentified callers).
+pub async fn connect_from_env(address: &str) -> Result<Upstream, Box<dyn std::error::Error + Send + Sync>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let credential = match (var("GATEHOUSE_CREDENTIAL"), var("GATEHOUSE_CREDENTIAL_FILE")) {
+        (Some(credential), _) => Some(credential),
+        (None, Some(path)) => Some(std::fs::read_to_string(path)?),
+        (None, None) => None,
+    };
+    if let Some(credential) = credential {
+        return Ok(connect_with_credential(address, credential.trim())?);
+    }
+    if let (Some(client_id), Some(client_secret), Some(token_endpoint)) =
+        (var("GATEHOUSE_CLIENT_ID"), var("GATEHOUSE_CLIENT_SECRET"), var("GATEHOUSE_TOKEN_ENDPOINT"))
+    {
+        let resources = var("GATEHOUSE_RESOURCES")
+            .map(|r| r.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let request =
+            ClientCredentialsRequest { token_endpoint, client_id, client_secret, scopes: Vec::new(), resources };
+        return Ok(connect_with(address, ClientCredentialsToken::start(request).await?)?);
+    }
+    Ok(crate::connect_lazy(address)?)
+}

@@ -59,7 +59,8 @@ mod metadata;
 use cache::Answer;
 pub use cache::{CacheStats, TokenCache, TokenCacheOptions};
 pub use credential::{
-    ClientCredentialsRequest, ClientCredentialsToken, TokenSourceError, connect_with, connect_with_credential,
+    ClientCredentialsRequest, ClientCredentialsToken, TokenSourceError, connect_from_env, connect_with,
+    connect_with_credential,
 };
 pub use jwks::REFETCH_AT_MOST_EVERY;
 pub use metadata::ProtectedResource;

@@ -80,6 +80,19 @@ impl Server {
         (app["client_id"].as_str().unwrap().to_owned(), app["client_secret"].as_str().unwrap().to_owned())
     }
 
+    /// A credential for `role`, issued by the operator through the CLI.
+    fn credential(&self, role: &str) -> String {
+        let created =
+            self.cli_json(&["credential", "create", "--name", role, "--role", role, "--output", "json"], None);
+        created["credential"].as_str().expect("the clear credential").to_owned()
+    }
+
+    /// A connection to `url` as `role`.
+    async fn grpc(&self, url: &str, role: &str) -> gatehouse_tests::Grpc {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap().connect().await.unwrap();
+        gatehouse_tests::presenting(channel, gatehouse_tests::Presenting::bearer(&self.credential(role)))
+    }
+
     /// What the server wrote to standard error so far.
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).expect("read the log")
@@ -90,6 +103,8 @@ impl Server {
             .args(args)
             .env("GATEHOUSE_REGISTRY_URL", &self.registry_url)
             .env("GATEHOUSE_TOKEN_URL", &self.token_url)
+            // Where `serve all` keeps its data: the CLI finds the operator credential there.
+            .env("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/gatehouse.db", self.dir.display()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -148,8 +163,11 @@ impl Drop for Server {
     }
 }
 
-async fn authenticates(registry_url: &str, client_id: &str, secret: &str) -> bool {
-    let mut client = RegistryServiceClient::connect(registry_url.to_owned()).await.expect("connect");
+/// Whether the registry authenticates the client, asked as the token service
+/// does (with a token-role credential the operator issued through the CLI).
+async fn authenticates(server: &Server, client_id: &str, secret: &str) -> bool {
+    let channel = server.grpc(&server.registry_url, "token").await;
+    let mut client = RegistryServiceClient::new(channel);
     client
         .authenticate_client(pb::AuthenticateClientRequest {
             client_id: client_id.to_owned(),
@@ -196,8 +214,8 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
     let rotated = server.cli_json(&["app", "rotate-secret", &client_id, "--output", "json"], None);
     let second = rotated["client_secret"].as_str().expect("secret").to_owned();
     assert_ne!(first, second);
-    assert!(authenticates(&server.registry_url, &client_id, &first).await, "old secret works until deleted");
-    assert!(authenticates(&server.registry_url, &client_id, &second).await);
+    assert!(authenticates(&server, &client_id, &first).await, "old secret works until deleted");
+    assert!(authenticates(&server, &client_id, &second).await);
 
     let shown = server.cli_json(&["app", "show", &client_id, "--output", "json"], None);
     assert_eq!(shown["secrets"].as_array().map(Vec::len), Some(2));
@@ -208,8 +226,8 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
     assert_eq!(secrets[0], *first_meta, "secrets are listed oldest first");
     let first_id = first_meta["id"].as_str().expect("secret id").to_owned();
     server.cli_json(&["app", "delete-secret", &client_id, &first_id, "--output", "json"], None);
-    assert!(!authenticates(&server.registry_url, &client_id, &first).await);
-    assert!(authenticates(&server.registry_url, &client_id, &second).await);
+    assert!(!authenticates(&server, &client_id, &first).await);
+    assert!(authenticates(&server, &client_id, &second).await);
 
     let list = server.cli_json(&["app", "list", "--owner", "alice", "--output", "json"], None);
     assert_eq!(list.as_array().map(Vec::len), Some(1));
@@ -242,12 +260,14 @@ async fn the_cli_takes_an_address_list_and_deletes_a_user_with_everything() {
     let list = format!("{dead},{}", server.registry_url);
     let shown = Command::new(BIN)
         .args(["user", "show", "bob", "--output", "json", "--registry-url", &list])
+        .arg("--credential-file")
+        .arg(server.dir.join("operator-credential"))
         .output()
         .expect("run gatehouse");
     assert!(shown.status.success(), "a list with one dead address: {}", String::from_utf8_lossy(&shown.stderr));
-    assert!(authenticates(&server.registry_url, &client_id, &secret).await);
+    assert!(authenticates(&server, &client_id, &secret).await);
     server.cli_json(&["user", "delete", "bob", "--output", "json"], None);
-    assert!(!authenticates(&server.registry_url, &client_id, &secret).await, "the user's application went with them");
+    assert!(!authenticates(&server, &client_id, &secret).await, "the user's application went with them");
     let missing = server.cli(&["user", "show", "bob"], None);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
@@ -593,7 +613,8 @@ async fn operators_list_and_revoke_personal_access_tokens_and_leaked_tokens_by_v
         Some("correct horse battery\n"),
     );
     let user_id = user["id"].as_str().expect("id").to_owned();
-    let channel = tonic::transport::Endpoint::from_shared(server.token_url.clone()).unwrap().connect().await.unwrap();
+    // The pages make personal tokens as the gateway: here a gateway credential the operator issued.
+    let channel = server.grpc(&server.token_url, "gateway").await;
     let mut tokens = token_pb::token_service_client::TokenServiceClient::new(channel);
     let create = |name: &str| token_pb::CreatePersonalTokenRequest {
         user_id: user_id.clone(),

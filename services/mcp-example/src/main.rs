@@ -9,7 +9,7 @@
 //! npx @modelcontextprotocol/inspector           # connect to http://127.0.0.1:9091/mcp
 //! ```
 
-use gatehouse_client::{ProtectedResource, TokenCache, TokenCacheOptions, connect_lazy};
+use gatehouse_client::{ProtectedResource, TokenCache, TokenCacheOptions, connect_from_env};
 use gatehouse_mcp_example::McpServer;
 
 fn setting(name: &str, default: &str) -> String {
@@ -18,7 +18,9 @@ fn setting(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let gatehouse = connect_lazy(&setting("GATEHOUSE_TOKEN_URL", "http://127.0.0.1:50053"))?;
+    // Identified as a validator: GATEHOUSE_CREDENTIAL, or a client_credentials token (see connect_from_env).
+    let gatehouse =
+        connect_from_env(&setting("GATEHOUSE_TOKEN_URL", "http://127.0.0.1:50053")).await.map_err(|e| e.to_string())?;
     let listen = setting("MCP_LISTEN", "127.0.0.1:9091");
     let server = McpServer {
         resource: ProtectedResource {

@@ -22,9 +22,9 @@ pub enum RegistryError {
     OAuth(#[from] OAuthError),
     #[error("storage: {0}")]
     Storage(#[from] sea_orm::DbErr),
-    /// Over a rate limit (dynamic registrations per address).
-    #[error("too many registrations from this address: try again later")]
-    Throttled { retry_after: std::time::Duration },
+    /// Over a rate limit (dynamic registrations per address, password checks).
+    #[error("{what}: try again later")]
+    Throttled { what: &'static str, retry_after: std::time::Duration },
     /// A bounded resource is exhausted for the moment (concurrent fetches).
     #[error("{0}")]
     Busy(String),
@@ -75,7 +75,7 @@ impl From<RegistryError> for Status {
                 tracing::error!(error = %error, "registry storage unavailable");
                 encode(ErrorCode::Unavailable, "registry storage unavailable", Detail::default())
             }
-            RegistryError::Throttled { retry_after } => encode(
+            RegistryError::Throttled { retry_after, .. } => encode(
                 error.code(),
                 error.to_string(),
                 Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(*retry_after),

@@ -62,8 +62,9 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::VerifyPasswordRequest>,
     ) -> RpcResult<pb::VerifyPasswordResponse> {
+        let caller = gatehouse_runtime::access::Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
         let request = request.into_inner();
-        let user = self.registry.verify_password(&request.username, request.password).await?;
+        let user = self.registry.verify_password(&request.username, request.password, &caller).await?;
         Ok(Response::new(pb::VerifyPasswordResponse { verified: user.is_some(), user: user.map(common::User::from) }))
     }
 

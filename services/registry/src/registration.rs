@@ -246,7 +246,7 @@ impl Registry {
             .map_err(|e| RegistryError::Cache(e.to_string()))?;
         if count > config.hourly_limit_per_address {
             let retry_after = self.inner.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(3600));
-            return Err(RegistryError::Throttled { retry_after });
+            return Err(RegistryError::Throttled { what: "too many registrations from this address", retry_after });
         }
         Ok(())
     }

@@ -67,7 +67,40 @@ impl Registry {
 
     /// Checks a password. An unknown user is verified against a dummy hash,
     /// so both failures take the same time and give the same answer.
-    pub async fn verify_password(&self, username: &str, password: String) -> RegistryResult<Option<User>> {
+    /// Checks a password. Whoever calls, the registry limits failed checks
+    /// per account and per caller itself (defence in depth behind the
+    /// sign-in page's own throttle): past either limit the answer is
+    /// RESOURCE_EXHAUSTED before any argon2 work, whether or not the
+    /// password would have been right.
+    pub async fn verify_password(
+        &self,
+        username: &str,
+        password: String,
+        caller: &str,
+    ) -> RegistryResult<Option<User>> {
+        let keys = password_throttle_keys(username, caller);
+        for (key, limit, window) in &keys {
+            let failures = self.inner.kv.get(key).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
+            let failures: u64 = failures.and_then(|v| String::from_utf8(v).ok()?.parse().ok()).unwrap_or(0);
+            if failures >= *limit {
+                let retry_after = self.inner.kv.ttl(key).await.ok().flatten().unwrap_or(*window);
+                tracing::warn!(caller, "password checks throttled");
+                return Err(RegistryError::Throttled {
+                    what: "too many failed password checks",
+                    retry_after: retry_after.max(std::time::Duration::from_secs(1)),
+                });
+            }
+        }
+        let verified = self.check_password(username, password).await?;
+        if verified.is_none() {
+            for (key, _, window) in &keys {
+                self.inner.kv.incr(key, *window).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
+            }
+        }
+        Ok(verified)
+    }
+
+    async fn check_password(&self, username: &str, password: String) -> RegistryResult<Option<User>> {
         let found = if validate::username(username).is_ok() {
             self.store().user_by_username_key(&validate::username_key(username)).await?
         } else {
@@ -77,4 +110,28 @@ impl Registry {
         let ok = self.inner.hasher.verify(hash, password).await?;
         Ok(user.filter(|_| ok))
     }
+}
+
+/// Failed password checks allowed per account (the sign-in page allows 5
+/// per account and address; this bounds a spray from many addresses).
+const FAILURES_PER_ACCOUNT: u64 = 20;
+/// Failed password checks allowed per caller a minute: far above a real
+/// sign-in page's, far below a guessing script's.
+const FAILURES_PER_CALLER: u64 = 600;
+
+fn password_throttle_keys(username: &str, caller: &str) -> [(String, u64, std::time::Duration); 2] {
+    let account = gatehouse_oauth::SecretHash::of(&validate::username_key(username));
+    let caller = gatehouse_oauth::SecretHash::of(caller);
+    [
+        (
+            format!("registry:pwfail:user:{}", account.as_str()),
+            FAILURES_PER_ACCOUNT,
+            std::time::Duration::from_secs(15 * 60),
+        ),
+        (
+            format!("registry:pwfail:caller:{}", caller.as_str()),
+            FAILURES_PER_CALLER,
+            std::time::Duration::from_secs(60),
+        ),
+    ]
 }
