@@ -436,7 +436,7 @@ async fn pages_send_strict_headers_and_session_cookie_attributes() {
     let out = browser.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(out.status, 303);
     let mut replayed = env.browser();
-    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
+    let mut authz = env.authorization().await;
     let status = authz
         .get_session(gatehouse_proto::pb::authorization::v1::GetSessionRequest { session_token: token })
         .await
@@ -449,7 +449,7 @@ async fn pages_send_strict_headers_and_session_cookie_attributes() {
 async fn login_failures_look_the_same_and_are_throttled_per_address_without_locking_out_the_user() {
     let env = TestEnv::builder().start().await;
     env.create_user("judy").await;
-    let mut authz = env.authorization_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
+    let mut authz = env.authorization().await;
     let login = |username: &str, password: &str, address: &str| gatehouse_proto::pb::authorization::v1::LoginRequest {
         username: username.to_owned(),
         password: password.to_owned(),

@@ -246,8 +246,9 @@ async fn a_resumed_stream_misses_nothing_and_a_cursor_too_old_says_reset(backend
         body["access_token"].as_str().unwrap().to_owned()
     };
     let (x, y, z) = (issue().await, issue().await, issue().await);
+    let operator = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
     let revoke = |token: String| {
-        let mut rpc = rpc.clone();
+        let mut rpc = operator.clone();
         async move {
             rpc.revoke_token_by_value(token_pb::RevokeTokenByValueRequest { token }).await.unwrap();
         }

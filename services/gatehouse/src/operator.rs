@@ -38,10 +38,10 @@ pub(crate) async fn ensure_embedded_credential(
     let Some(path) = embedded_credential_path(database_url) else {
         return Ok(());
     };
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if registry.authenticate_credential(text.trim()).await?.is_some() {
-            return Ok(());
-        }
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && registry.authenticate_credential(text.trim()).await?.is_some()
+    {
+        return Ok(());
     }
     let (info, credential) =
         registry.create_credential("embedded operator", "operator", None, "serve all (embedded default)").await?;

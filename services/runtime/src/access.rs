@@ -252,17 +252,16 @@ impl Access {
         certificates: PeerCertificates,
         bearer: Option<String>,
     ) -> Result<Option<Caller>, Unavailable> {
-        if let Some(leaf) = certificates.as_ref().and_then(|certs| certs.first()) {
-            if let Some((identity, role, client_id)) = self.peers.identify(leaf.as_ref()) {
-                return Ok(Some(Caller {
-                    role,
-                    name: identity,
-                    mechanism: Mechanism::Certificate,
-                    client_id,
-                    audiences: None,
-                    remote,
-                }));
-            }
+        let leaf = certificates.as_ref().and_then(|certs| certs.first());
+        if let Some((identity, role, client_id)) = leaf.and_then(|leaf| self.peers.identify(leaf.as_ref())) {
+            return Ok(Some(Caller {
+                role,
+                name: identity,
+                mechanism: Mechanism::Certificate,
+                client_id,
+                audiences: None,
+                remote,
+            }));
         }
         let Some(bearer) = bearer else {
             return Ok(None);
