@@ -8,6 +8,21 @@ use crate::record::{self, PendingRecord, key};
 use crate::service::Authorization;
 
 impl Authorization {
+    /// Records a consent in the audit trail (the grant is stored).
+    pub(crate) async fn consent_granted(&self, user_id: &str, client_id: &str, scopes: &str, source: &str) {
+        use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+        let event = AuditEvent::new(
+            "consent.granted",
+            Outcome::Success,
+            Actor::user(user_id, "session"),
+            format!("application:{client_id}"),
+        )
+        .subject(user_id)
+        .source(source)
+        .details(serde_json::json!({ "scopes": scopes }));
+        self.inner.audit.record(event).await;
+    }
+
     /// Answers a consent page once: the pending request is taken atomically,
     /// so a double submit cannot mint two codes.
     pub(crate) async fn decide(
@@ -31,6 +46,7 @@ impl Authorization {
         }
         let client_id = request.client_id()?;
         self.inner.grants.add_scopes(&session.user.id, client_id.as_str(), &request.scopes(), self.now()).await?;
+        self.consent_granted(&session.user.id, client_id.as_str(), &request.scopes().to_string(), "").await;
         self.issue_code(request, &session).await
     }
 }

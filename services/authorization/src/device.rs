@@ -206,6 +206,7 @@ impl Authorization {
         if approve {
             let scopes = ScopeSet::parse(&device.scopes.join(" ")).unwrap_or_default();
             self.inner.grants.add_scopes(&session.user.id, &device.client_id, &scopes, self.now()).await?;
+            self.consent_granted(&session.user.id, &device.client_id, &scopes.to_string(), address).await;
         }
         let decision = if approve {
             Decision::Approved {

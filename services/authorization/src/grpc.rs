@@ -6,6 +6,8 @@ use gatehouse_proto::pb::authorization::v1 as pb;
 use gatehouse_proto::pb::authorization::v1::authorization_service_server::{
     AuthorizationService, AuthorizationServiceServer,
 };
+use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{descriptions, given, summary};
@@ -27,7 +29,28 @@ impl AuthorizationService for AuthorizationGrpc {
     async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
         let request = request.into_inner();
         let password = gatehouse_oauth::Password::new(request.password);
-        let session = self.service.login(&request.username, &password, &request.client_address).await?;
+        let signed_in = self.service.login(&request.username, &password, &request.client_address).await;
+        let (outcome, actor, target, subject, details) = match &signed_in {
+            Ok(session) => {
+                let user = &session.record.user.id;
+                (Outcome::Success, Actor::user(user, "password"), format!("user:{user}"), user.clone(), json!(null))
+            }
+            Err(error) => {
+                let actor = Actor { kind: "anonymous".to_owned(), id: String::new(), via: "password".to_owned() };
+                let reason = error.to_string();
+                (
+                    Outcome::Failure,
+                    actor,
+                    format!("username:{}", request.username),
+                    String::new(),
+                    json!({ "reason": reason }),
+                )
+            }
+        };
+        let action = if outcome == Outcome::Success { "signin.succeeded" } else { "signin.failed" };
+        let event = AuditEvent::new(action, outcome, actor, target).subject(&subject).source(&request.client_address);
+        self.service.audit().record(event.details(details)).await;
+        let session = signed_in?;
         Ok(Response::new(pb::LoginResponse {
             session_token: session.token.into_exposed(),
             csrf_token: session.record.csrf_token,
@@ -47,7 +70,14 @@ impl AuthorizationService for AuthorizationGrpc {
     }
 
     async fn logout(&self, request: Request<pb::LogoutRequest>) -> RpcResult<pb::LogoutResponse> {
-        self.service.logout(&request.into_inner().session_token).await?;
+        let token = request.into_inner().session_token;
+        let user = self.service.require_session(&token).await.ok().map(|session| session.user.id);
+        self.service.logout(&token).await?;
+        if let Some(user) = user {
+            let event =
+                AuditEvent::new("signout", Outcome::Success, Actor::user(&user, "session"), format!("user:{user}"));
+            self.service.audit().record(event.subject(&user)).await;
+        }
         Ok(Response::new(pb::LogoutResponse {}))
     }
 
@@ -111,6 +141,23 @@ impl AuthorizationService for AuthorizationGrpc {
             resources: redeemed.resources,
             user: redeemed.account.map(Into::into),
         }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<gatehouse_proto::pb::common::v1::ListAuditEventsRequest>,
+    ) -> RpcResult<gatehouse_proto::pb::common::v1::ListAuditEventsResponse> {
+        let caller = gatehouse_runtime::access::Caller::of(&request).cloned();
+        let answer =
+            gatehouse_runtime::audit::list_rpc(self.service.audit(), caller.as_ref(), request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        _request: Request<gatehouse_proto::pb::common::v1::VerifyAuditChainRequest>,
+    ) -> RpcResult<gatehouse_proto::pb::common::v1::VerifyAuditChainResponse> {
+        Ok(Response::new(gatehouse_runtime::audit::verify_rpc(self.service.audit()).await?))
     }
 
     async fn restore_code(&self, request: Request<pb::RestoreCodeRequest>) -> RpcResult<pb::RestoreCodeResponse> {

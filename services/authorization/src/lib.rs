@@ -38,6 +38,9 @@ pub use config::{AuthorizationConfig, DeviceConfig, ThrottleConfig};
 pub use error::{AuthzError, AuthzResult};
 pub use service::Authorization;
 
+/// The tables of this service's audit trail (events, head).
+pub const AUDIT_TABLES: (&str, &str) = ("authz_audit_events", "authz_audit_head");
+
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.authorization.v1.AuthorizationService";
 
@@ -49,7 +52,8 @@ pub fn build(
     registry: Upstream,
     clock: Arc<dyn Clock>,
 ) -> Authorization {
-    Authorization::new(config, Arc::new(store::sql::SqlGrantStore::new(db)), kv, registry, clock)
+    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "authorization", AUDIT_TABLES, clock.clone());
+    Authorization::new(config, Arc::new(store::sql::SqlGrantStore::new(db)), kv, registry, clock, audit)
 }
 
 /// Serves the gRPC API until `shutdown` resolves; health follows the
@@ -63,7 +67,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let registry = gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.registry.clone());
-    let limits = ServerLimits { access: limits.access.clone().with(registry), ..limits };
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(service.audit().clone()));
+    let limits = ServerLimits { access: limits.access.clone().with(registry).recording_refusals(refusals), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let (db, kv) = (db.clone(), kv.clone());

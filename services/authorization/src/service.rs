@@ -26,6 +26,8 @@ pub(crate) struct Inner {
     pub(crate) registry: RegistryClient,
     pub(crate) clock: Arc<dyn Clock>,
     scopes: OnceCell<Arc<ScopeCatalogue>>,
+    /// The authorization service's audit trail.
+    pub(crate) audit: gatehouse_runtime::audit::AuditLog,
 }
 
 impl Authorization {
@@ -35,10 +37,16 @@ impl Authorization {
         kv: Arc<dyn Kv>,
         registry: Upstream,
         clock: Arc<dyn Clock>,
+        audit: gatehouse_runtime::audit::AuditLog,
     ) -> Self {
-        let inner =
-            Inner { config, grants, kv, registry: RegistryClient::new(registry), clock, scopes: OnceCell::new() };
+        let registry = RegistryClient::new(registry);
+        let inner = Inner { config, grants, kv, registry, clock, scopes: OnceCell::new(), audit };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// The authorization service's audit trail.
+    pub fn audit(&self) -> &gatehouse_runtime::audit::AuditLog {
+        &self.inner.audit
     }
 
     pub(crate) fn now(&self) -> i64 {

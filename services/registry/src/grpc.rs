@@ -3,6 +3,9 @@
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_server::{RegistryService, RegistryServiceServer};
+use gatehouse_runtime::access::Caller;
+use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::convert::acting_owner;
@@ -20,10 +23,43 @@ pub(crate) struct RegistryGrpc {
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
+/// Who made a request: the person the gateway acted for (`user_id`), or the
+/// internal caller itself (an operator, a part); and from where.
+fn who<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
+    let caller = Caller::of(request);
+    let source = caller.and_then(|c| c.remote).map(|r| r.to_string()).unwrap_or_default();
+    (Actor::user_or_caller(user_id, caller), source)
+}
+
+impl RegistryGrpc {
+    /// An event with details, not yet recorded.
+    fn audit_event(
+        &self,
+        action: &str,
+        (actor, source): (Actor, String),
+        target: String,
+        subject: &str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent::new(action, Outcome::Success, actor, target).subject(subject).source(&source).details(details)
+    }
+
+    /// Appends an event to the registry's audit trail (after the change, before the answer).
+    async fn audit(&self, action: &str, (actor, source): (Actor, String), target: String, subject: &str) -> AuditEvent {
+        let event = AuditEvent::new(action, Outcome::Success, actor, target).subject(subject).source(&source);
+        self.registry.audit().record(event.clone()).await;
+        event
+    }
+}
+
 #[tonic::async_trait]
 impl RegistryService for RegistryGrpc {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> RpcResult<pb::CreateUserResponse> {
+        let who = who(&request, "");
         let user = self.registry.create_user(request.into_inner().into()).await?;
+        // Through the gateway this is a sign-up: the person is the new account.
+        let who = if who.0.kind == "part" { (Actor::user(&user.id, "signup"), who.1) } else { who };
+        self.audit("user.created", who, format!("user:{}", user.id), &user.id).await;
         Ok(Response::new(pb::CreateUserResponse { user: Some(user.into()) }))
     }
 
@@ -45,16 +81,22 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::RevokeAuthorizationRequest>,
     ) -> RpcResult<pb::RevokeAuthorizationResponse> {
+        let who = who(&request, &request.get_ref().user_id);
         let request = request.into_inner();
         if request.user_id.is_empty() || request.client_id.is_empty() {
             return Err(RegistryError::invalid("user_id", "set user_id and client_id").into());
         }
         let tokens_revoked = self.registry.revoke_authorization(&request.user_id, &request.client_id).await?;
+        let target = format!("application:{}", request.client_id);
+        self.audit("consent.revoked", who, target, &request.user_id).await;
         Ok(Response::new(pb::RevokeAuthorizationResponse { tokens_revoked }))
     }
 
     async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> RpcResult<pb::DeleteUserResponse> {
-        self.registry.delete_user(&request.into_inner().user_id).await?;
+        let user_id = request.get_ref().user_id.clone();
+        let who = who(&request, &user_id);
+        self.registry.delete_user(&user_id).await?;
+        self.audit("user.deleted", who, format!("user:{user_id}"), &user_id).await;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -72,7 +114,9 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::RegisterApplicationRequest>,
     ) -> RpcResult<pb::RegisterApplicationResponse> {
+        let who = who(&request, &request.get_ref().owner_id);
         let (app, secret) = self.registry.register_application(request.into_inner().try_into()?).await?;
+        self.audit("application.created", who, format!("application:{}", app.client_id.as_str()), &app.owner_id).await;
         Ok(Response::new(pb::RegisterApplicationResponse {
             application: Some(app.into()),
             client_secret: secret.map(|s| s.secret).unwrap_or_default(),
@@ -101,9 +145,11 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::UpdateApplicationRequest>,
     ) -> RpcResult<pb::UpdateApplicationResponse> {
+        let who = who(&request, &request.get_ref().acting_owner_id);
         let request = request.into_inner();
         let client_id = request.client_id.clone();
         let app = self.registry.update_application(&client_id, request.try_into()?).await?;
+        self.audit("application.updated", who, format!("application:{client_id}"), &app.owner_id).await;
         Ok(Response::new(pb::UpdateApplicationResponse { application: Some(app.into()) }))
     }
 
@@ -111,8 +157,12 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::DeleteApplicationRequest>,
     ) -> RpcResult<pb::DeleteApplicationResponse> {
+        let who = who(&request, &request.get_ref().acting_owner_id);
         let request = request.into_inner();
+        let owner = self.registry.owned_application(&request.client_id, acting_owner(&request.acting_owner_id)).await;
+        let owner = owner.map(|app| app.owner_id).unwrap_or_default();
         self.registry.delete_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        self.audit("application.deleted", who, format!("application:{}", request.client_id), &owner).await;
         Ok(Response::new(pb::DeleteApplicationResponse {}))
     }
 
@@ -120,9 +170,15 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::RotateClientSecretRequest>,
     ) -> RpcResult<pb::RotateClientSecretResponse> {
+        let who = who(&request, &request.get_ref().acting_owner_id);
         let request = request.into_inner();
         let created =
             self.registry.rotate_client_secret(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        let target = format!("application:{}", request.client_id);
+        let owner =
+            self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
+        let event = self.audit_event("secret.created", who, target, &owner, json!({ "secret_id": created.info.id }));
+        self.registry.audit().record(event).await;
         Ok(Response::new(pb::RotateClientSecretResponse {
             secret: Some(created.info.into()),
             client_secret: created.secret,
@@ -133,10 +189,16 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::DeleteClientSecretRequest>,
     ) -> RpcResult<pb::DeleteClientSecretResponse> {
+        let who = who(&request, &request.get_ref().acting_owner_id);
         let request = request.into_inner();
         self.registry
             .delete_client_secret(&request.client_id, &request.secret_id, acting_owner(&request.acting_owner_id))
             .await?;
+        let target = format!("application:{}", request.client_id);
+        let owner =
+            self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
+        let event = self.audit_event("secret.deleted", who, target, &owner, json!({ "secret_id": request.secret_id }));
+        self.registry.audit().record(event).await;
         Ok(Response::new(pb::DeleteClientSecretResponse {}))
     }
 
@@ -161,6 +223,15 @@ impl RegistryService for RegistryGrpc {
         let metadata = request.metadata.unwrap_or_default().into();
         let registered =
             self.registry.register_client(&metadata, &request.initial_access_token, &request.client_address).await?;
+        let actor = Actor {
+            kind: "client".to_owned(),
+            id: registered.app.client_id.as_str().to_owned(),
+            via: "registration".to_owned(),
+        };
+        let target = format!("application:{}", registered.app.client_id.as_str());
+        let event =
+            AuditEvent::new("application.registered", Outcome::Success, actor, target).source(&request.client_address);
+        self.registry.audit().record(event).await;
         Ok(Response::new(pb::ClientRegistrationResponse {
             application: Some(registered.app.into()),
             client_secret: registered.secret.map(|s| s.secret).unwrap_or_default(),
@@ -196,6 +267,18 @@ impl RegistryService for RegistryGrpc {
     ) -> RpcResult<pb::DeleteClientRegistrationResponse> {
         let request = request.into_inner();
         self.registry.delete_client_registration(&request.client_id, &request.registration_access_token).await?;
+        let actor = Actor {
+            kind: "client".to_owned(),
+            id: request.client_id.clone(),
+            via: "registration_access_token".to_owned(),
+        };
+        let event = AuditEvent::new(
+            "application.deleted",
+            Outcome::Success,
+            actor,
+            format!("application:{}", request.client_id),
+        );
+        self.registry.audit().record(event).await;
         Ok(Response::new(pb::DeleteClientRegistrationResponse {}))
     }
 
@@ -203,6 +286,7 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::CreateInitialAccessTokenRequest>,
     ) -> RpcResult<pb::CreateInitialAccessTokenResponse> {
+        let who = who(&request, "");
         let request = request.into_inner();
         let ttl = match u64::try_from(request.ttl_seconds) {
             Ok(0) => None,
@@ -210,6 +294,7 @@ impl RegistryService for RegistryGrpc {
             Err(_) => return Err(crate::RegistryError::invalid("ttl_seconds", "must not be negative").into()),
         };
         let (info, token) = self.registry.create_initial_access_token(&request.description, ttl).await?;
+        self.audit("initial_access_token.created", who, format!("initial_access_token:{}", info.id), "").await;
         Ok(Response::new(pb::CreateInitialAccessTokenResponse { info: Some(info.into()), token }))
     }
 
@@ -225,7 +310,10 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::DeleteInitialAccessTokenRequest>,
     ) -> RpcResult<pb::DeleteInitialAccessTokenResponse> {
-        self.registry.delete_initial_access_token(&request.into_inner().id).await?;
+        let who = who(&request, "");
+        let id = request.into_inner().id;
+        self.registry.delete_initial_access_token(&id).await?;
+        self.audit("initial_access_token.deleted", who, format!("initial_access_token:{id}"), "").await;
         Ok(Response::new(pb::DeleteInitialAccessTokenResponse {}))
     }
 
@@ -244,6 +332,7 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::CreateCredentialRequest>,
     ) -> RpcResult<pb::CreateCredentialResponse> {
         let created_by = gatehouse_runtime::access::Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let who = who(&request, "");
         let request = request.into_inner();
         let ttl = match u64::try_from(request.ttl_seconds) {
             Ok(0) => None,
@@ -252,6 +341,14 @@ impl RegistryService for RegistryGrpc {
         };
         let (info, credential) =
             self.registry.create_credential(&request.name, &request.role, ttl, &created_by).await?;
+        let event = self.audit_event(
+            "credential.created",
+            who,
+            format!("credential:{}", info.id),
+            "",
+            json!({ "role": info.role.as_str(), "name": info.name }),
+        );
+        self.registry.audit().record(event).await;
         Ok(Response::new(pb::CreateCredentialResponse {
             info: Some(info.into()),
             credential: credential.into_exposed(),
@@ -272,7 +369,10 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::RevokeCredentialRequest>,
     ) -> RpcResult<pb::RevokeCredentialResponse> {
-        self.registry.revoke_credential(&request.into_inner().id).await?;
+        let who = who(&request, "");
+        let id = request.into_inner().id;
+        self.registry.revoke_credential(&id).await?;
+        self.audit("credential.revoked", who, format!("credential:{id}"), "").await;
         Ok(Response::new(pb::RevokeCredentialResponse {}))
     }
 
@@ -332,6 +432,23 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::ResolveResourcesResponse {
             resource_servers: servers.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<common::ListAuditEventsRequest>,
+    ) -> RpcResult<common::ListAuditEventsResponse> {
+        let caller = Caller::of(&request).cloned();
+        let answer =
+            gatehouse_runtime::audit::list_rpc(self.registry.audit(), caller.as_ref(), request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        _request: Request<common::VerifyAuditChainRequest>,
+    ) -> RpcResult<common::VerifyAuditChainResponse> {
+        Ok(Response::new(gatehouse_runtime::audit::verify_rpc(self.registry.audit()).await?))
     }
 
     async fn list_scopes(&self, _request: Request<pb::ListScopesRequest>) -> RpcResult<pb::ListScopesResponse> {

@@ -47,6 +47,9 @@ pub use registration::{INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_TOKEN_PREFIX, R
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
 pub use service::Registry;
 
+/// The tables of this service's audit trail (events, head).
+pub const AUDIT_TABLES: (&str, &str) = ("registry_audit_events", "registry_audit_head");
+
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
 
@@ -60,7 +63,8 @@ pub fn build(
     kv: Arc<dyn gatehouse_runtime::kv::Kv>,
     clock: Arc<dyn Clock>,
 ) -> RegistryResult<Registry> {
-    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, kv, clock)
+    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "registry", AUDIT_TABLES, clock.clone());
+    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, kv, clock, audit)
 }
 
 /// How often unused dynamically registered clients are looked for.
@@ -92,7 +96,9 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let limits = ServerLimits { access: limits.access.clone().with(credentials::verifier(registry.clone())), ..limits };
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(registry.audit().clone()));
+    let access = limits.access.clone().with(credentials::verifier(registry.clone())).recording_refusals(refusals);
+    let limits = ServerLimits { access, ..limits };
     let routes = tonic::service::Routes::new(grpc::server(registry));
     let ready = move || {
         let db = db.clone();

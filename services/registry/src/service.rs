@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) documents: MetadataDocuments,
     pub(crate) assertions: Assertions,
+    /// The registry's audit trail.
+    pub(crate) audit: gatehouse_runtime::audit::AuditLog,
 }
 
 impl Registry {
@@ -43,12 +45,20 @@ impl Registry {
         dependents: Dependents,
         kv: Arc<dyn Kv>,
         clock: Arc<dyn Clock>,
+        audit: gatehouse_runtime::audit::AuditLog,
     ) -> RegistryResult<Self> {
         let hasher = PasswordHasherArgon2::new(config.password)?;
         let fetcher = Fetcher::new(config.fetch.clone());
         let documents = MetadataDocuments::new(config.metadata_documents.clone(), fetcher.clone());
         let assertions = Assertions::new(config.issuer.clone(), fetcher, kv.clone());
-        Ok(Self { inner: Arc::new(Inner { config, store, clock, hasher, dependents, kv, documents, assertions }) })
+        Ok(Self {
+            inner: Arc::new(Inner { config, store, clock, hasher, dependents, kv, documents, assertions, audit }),
+        })
+    }
+
+    /// The registry's audit trail.
+    pub fn audit(&self) -> &gatehouse_runtime::audit::AuditLog {
+        &self.inner.audit
     }
 
     pub(crate) fn now(&self) -> i64 {

@@ -229,13 +229,22 @@ pub struct Access {
     peers: Arc<PeerMap>,
     in_process: Arc<InProcessCredentials>,
     verifiers: Vec<Arc<dyn Verifier>>,
+    /// Where refusals are recorded beyond the log (the service's audit trail).
+    refusals: Option<Arc<dyn RefusalSink>>,
 }
 
 impl Access {
     /// Access from certificates in `peers`, the in-process credentials,
     /// and no verifier yet: each service adds its own.
     pub fn new(peers: PeerMap, in_process: InProcessCredentials) -> Self {
-        Self { peers: Arc::new(peers), in_process: Arc::new(in_process), verifiers: Vec::new() }
+        Self { peers: Arc::new(peers), in_process: Arc::new(in_process), verifiers: Vec::new(), refusals: None }
+    }
+
+    /// The same, recording refusals in `sink`.
+    #[must_use]
+    pub fn recording_refusals(mut self, sink: Arc<dyn RefusalSink>) -> Self {
+        self.refusals = Some(sink);
+        self
     }
 
     /// The same, with `verifier` asked about bearer credentials too.
@@ -359,14 +368,8 @@ pub trait RefusalSink: Send + Sync + std::fmt::Debug {
     fn refused(&self, method: &str, caller: Option<&Caller>, remote: Option<SocketAddr>, refusal: Refusal);
 }
 
-static REFUSALS: std::sync::OnceLock<Arc<dyn RefusalSink>> = std::sync::OnceLock::new();
-
-/// Sets where this process records refused calls (once; later calls are ignored).
-pub fn record_refusals_in(sink: Arc<dyn RefusalSink>) {
-    let _ = REFUSALS.set(sink);
-}
-
 fn refuse<B: Default>(
+    access: &Access,
     service: &str,
     path: &str,
     caller: Option<&Caller>,
@@ -376,7 +379,7 @@ fn refuse<B: Default>(
     let who = caller.map_or_else(|| "nobody".to_owned(), Caller::describe);
     let remote_text = remote.map(|r| r.to_string()).unwrap_or_default();
     tracing::warn!(service, rpc = path, caller = %who, remote = %remote_text, reason = refusal.as_str(), "internal call refused");
-    if let Some(sink) = REFUSALS.get() {
+    if let Some(sink) = &access.refusals {
         sink.refused(path, caller, remote, refusal);
     }
     let status = match (refusal, caller) {
@@ -433,7 +436,7 @@ where
                 }
             };
             let Some(caller) = caller else {
-                return Ok(refuse(service, &path, None, remote, Refusal::Unauthenticated));
+                return Ok(refuse(&access, service, &path, None, remote, Refusal::Unauthenticated));
             };
             let allowed = match rule {
                 Rule::Roles(roles) => roles.contains(&caller.role),
@@ -441,7 +444,7 @@ where
                 Rule::Open | Rule::Unknown => false,
             };
             if !allowed {
-                return Ok(refuse(service, &path, Some(&caller), remote, Refusal::PermissionDenied));
+                return Ok(refuse(&access, service, &path, Some(&caller), remote, Refusal::PermissionDenied));
             }
             request.extensions_mut().insert(caller);
             inner.call(request).await

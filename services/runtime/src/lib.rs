@@ -2,6 +2,7 @@
 //! `serve()` only wires its own use cases.
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod database;
 pub mod grpc;

@@ -89,6 +89,8 @@ pub struct Metrics {
     pub cache_lookups: Family<CacheLabels, Counter>,
     /// Requests refused at once because the process was at its bound.
     pub shed: Counter,
+    /// Audit events that could not be appended (each also logged as an error).
+    pub audit_failures: Counter,
     pool_connections: Family<PoolLabels, Gauge>,
     pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
     /// The handles of each RPC path seen, so that the hot path neither
@@ -157,6 +159,12 @@ impl Metrics {
             "Requests refused at once (503 / UNAVAILABLE) because the process served its maximum",
             shed.clone(),
         );
+        let audit_failures = Counter::default();
+        registry.register(
+            "audit_append_failures",
+            "Audit events that could not be appended to the trail (each also logged as an error)",
+            audit_failures.clone(),
+        );
         let pool_connections = Family::default();
         registry.register(
             "db_pool_connections",
@@ -173,6 +181,7 @@ impl Metrics {
             introspections,
             cache_lookups,
             shed,
+            audit_failures,
             pool_connections,
             pools: RwLock::new(Vec::new()),
             rpc_paths: RwLock::default(),

@@ -3,6 +3,8 @@
 use gatehouse_proto::pb::token::v1 as pb;
 use gatehouse_proto::pb::token::v1::token_service_server::{TokenService as TokenServiceRpc, TokenServiceServer};
 use gatehouse_runtime::access::{Caller, Role};
+use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
@@ -21,6 +23,28 @@ pub(crate) struct TokenGrpc {
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
+
+/// The actor of a request: the person the gateway acted for, or the caller.
+fn actor<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
+    let caller = Caller::of(request);
+    (Actor::user_or_caller(user_id, caller), caller.and_then(|c| c.remote).map(|r| r.to_string()).unwrap_or_default())
+}
+
+impl TokenGrpc {
+    /// Appends an event to the token service's audit trail (after the change, before the answer).
+    async fn audit(
+        &self,
+        action: &str,
+        (actor, source): (Actor, String),
+        target: String,
+        subject: &str,
+        details: serde_json::Value,
+    ) {
+        let event =
+            AuditEvent::new(action, Outcome::Success, actor, target).subject(subject).source(&source).details(details);
+        self.service.audit().record(event).await;
+    }
+}
 
 /// The audiences an internal service (a validator that identified with an
 /// access token) may see tokens of; `None` for every other caller.
@@ -95,9 +119,13 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::CreatePersonalTokenRequest>,
     ) -> RpcResult<pb::PersonalTokenSecret> {
+        let who = actor(&request, &request.get_ref().user_id);
         let r = request.into_inner();
         let created =
             self.service.create_personal_token(&r.user_id, &r.username, &r.name, &r.scopes, r.expires_in).await?;
+        let details = json!({ "name": r.name, "scopes": r.scopes });
+        self.audit("personal_token.created", who, format!("personal_token:{}", created.info.id), &r.user_id, details)
+            .await;
         Ok(Response::new(personal_secret(created)))
     }
 
@@ -113,8 +141,11 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RegeneratePersonalTokenRequest>,
     ) -> RpcResult<pb::PersonalTokenSecret> {
+        let who = actor(&request, &request.get_ref().user_id);
         let r = request.into_inner();
         let created = self.service.regenerate_personal_token(&r.user_id, &r.id, r.expires_in).await?;
+        self.audit("personal_token.regenerated", who, format!("personal_token:{}", r.id), &r.user_id, json!(null))
+            .await;
         Ok(Response::new(personal_secret(created)))
     }
 
@@ -122,9 +153,12 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RevokePersonalTokensRequest>,
     ) -> RpcResult<pb::RevokePersonalTokensResponse> {
+        let who = actor(&request, &request.get_ref().user_id);
         let r = request.into_inner();
         let id = (!r.id.is_empty()).then_some(r.id.as_str());
         let revoked = self.service.revoke_personal_tokens(&r.user_id, id).await?;
+        let target = id.map_or_else(|| format!("user:{}", r.user_id), |id| format!("personal_token:{id}"));
+        self.audit("personal_token.revoked", who, target, &r.user_id, json!({ "revoked": revoked })).await;
         Ok(Response::new(pb::RevokePersonalTokensResponse { revoked }))
     }
 
@@ -132,7 +166,17 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RevokeTokenByValueRequest>,
     ) -> RpcResult<pb::RevokeTokenByValueResponse> {
+        let who = actor(&request, "");
         let found = self.service.revoke_token_by_value(&request.into_inner().token).await?;
+        if let Some(found) = &found {
+            let target = format!(
+                "{}:{}",
+                found.kind.as_str(),
+                if found.client_id.is_empty() { "personal" } else { found.client_id.as_str() }
+            );
+            let details = json!({ "client_id": found.client_id, "revoked_now": found.newly });
+            self.audit("token.revoked_by_value", who, target, &found.user_id, details).await;
+        }
         Ok(Response::new(match found {
             Some(found) => pb::RevokeTokenByValueResponse {
                 found: true,
@@ -191,9 +235,12 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RotateSigningKeysRequest>,
     ) -> RpcResult<pb::ListSigningKeysResponse> {
+        let who = actor(&request, "");
         let request = request.into_inner();
         let algs = signing_algs(&request.algs)?;
         self.service.inner.keys.rotate(&algs, self.service.now(), request.force).await?;
+        let details = json!({ "algs": request.algs, "force": request.force });
+        self.audit("key.rotated", who, "signing_keys".to_owned(), "", details).await;
         Ok(Response::new(signing_keys(self.service.inner.keys.list().await?)))
     }
 
@@ -201,8 +248,11 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RetireSigningKeyRequest>,
     ) -> RpcResult<pb::ListSigningKeysResponse> {
+        let who = actor(&request, "");
         let request = request.into_inner();
         self.service.inner.keys.retire(&request.kid, self.service.now(), request.force).await?;
+        self.audit("key.retired", who, format!("signing_key:{}", request.kid), "", json!({ "force": request.force }))
+            .await;
         Ok(Response::new(signing_keys(self.service.inner.keys.list().await?)))
     }
 
@@ -210,10 +260,30 @@ impl TokenServiceRpc for TokenGrpc {
         &self,
         request: Request<pb::RevokeAllForGrantRequest>,
     ) -> RpcResult<pb::RevokeAllForGrantResponse> {
+        let who = actor(&request, "");
         let request = request.into_inner();
         let subject = Subject::Grant { user_id: &request.user_id, client_id: &request.client_id };
         let revoked = self.service.revoke_subject(subject).await?;
+        let target = format!("grant:{}:{}", request.user_id, request.client_id);
+        self.audit("tokens.revoked", who, target, &request.user_id, json!({ "revoked": revoked })).await;
         Ok(Response::new(pb::RevokeAllForGrantResponse { revoked }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<gatehouse_proto::pb::common::v1::ListAuditEventsRequest>,
+    ) -> RpcResult<gatehouse_proto::pb::common::v1::ListAuditEventsResponse> {
+        let caller = Caller::of(&request).cloned();
+        let answer =
+            gatehouse_runtime::audit::list_rpc(self.service.audit(), caller.as_ref(), request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn verify_audit_chain(
+        &self,
+        _request: Request<gatehouse_proto::pb::common::v1::VerifyAuditChainRequest>,
+    ) -> RpcResult<gatehouse_proto::pb::common::v1::VerifyAuditChainResponse> {
+        Ok(Response::new(gatehouse_runtime::audit::verify_rpc(self.service.audit()).await?))
     }
 
     async fn revoke_all_for_subject(

@@ -46,6 +46,9 @@ pub use keys::kek::KeyEncryptionKey;
 pub use service::TokenService;
 pub use throttle::ThrottleLimits;
 
+/// The tables of this service's audit trail (events, head).
+pub const AUDIT_TABLES: (&str, &str) = ("token_audit_events", "token_audit_head");
+
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.token.v1.TokenService";
 
@@ -62,8 +65,9 @@ pub async fn build(
 ) -> TokenResult<TokenService> {
     let keys = keys::Keys::new(store::sql::keys::SqlKeyStore::new(db.clone()), kek, config.key_policy());
     keys.start(clock.now().timestamp()).await?;
+    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "token", AUDIT_TABLES, clock.clone());
     let store = Arc::new(store::sql::SqlTokenStore::new(db));
-    Ok(TokenService::new(config, store, kv, registry, authorization, keys, clock))
+    Ok(TokenService::new(config, store, kv, registry, authorization, keys, clock, audit))
 }
 
 /// Serves the gRPC API until `shutdown` resolves. Health follows the
@@ -94,7 +98,8 @@ pub async fn serve(
         closing.inner.feed.close();
     };
     let access = callers::verifiers(&service).into_iter().fold(limits.access.clone(), |access, v| access.with(v));
-    let limits = ServerLimits { access, ..limits };
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(service.audit().clone()));
+    let limits = ServerLimits { access: access.recording_refusals(refusals), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
         let db = db.clone();

@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) keys: crate::keys::Keys,
     /// The revocation log's head as this replica knows it (WatchRevocations).
     pub(crate) feed: crate::watch::Feed,
+    /// The token service's audit trail.
+    pub(crate) audit: gatehouse_runtime::audit::AuditLog,
 }
 
 impl TokenService {
@@ -47,6 +49,7 @@ impl TokenService {
         authorization: Upstream,
         keys: crate::keys::Keys,
         clock: Arc<dyn Clock>,
+        audit: gatehouse_runtime::audit::AuditLog,
     ) -> Self {
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
         Self {
@@ -60,8 +63,14 @@ impl TokenService {
                 cache_failures: CacheFailures::default(),
                 keys,
                 feed: crate::watch::Feed::default(),
+                audit,
             }),
         }
+    }
+
+    /// The token service's audit trail.
+    pub fn audit(&self) -> &gatehouse_runtime::audit::AuditLog {
+        &self.inner.audit
     }
 
     pub(crate) fn now(&self) -> i64 {

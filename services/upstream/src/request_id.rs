@@ -56,6 +56,11 @@ pub fn generate() -> HeaderValue {
     HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// The id of the request being served, if any.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(|context| context.id.to_str().ok().map(str::to_owned)).ok().flatten()
+}
+
 /// Copies the current id (and trace context) into an outgoing request.
 pub(crate) fn propagate<B>(mut request: http::Request<B>) -> http::Request<B> {
     let _ = CURRENT.try_with(|context| {

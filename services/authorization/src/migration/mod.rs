@@ -1,6 +1,7 @@
 //! The authorization service's own migrations, in their own tracking table.
 
 mod m20261126_000001_create_authz_tables;
+mod m20261206_000002_audit_trail;
 
 use sea_orm_migration::prelude::*;
 
@@ -11,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_authz_tables::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_authz_tables::Migration),
+            Box::new(m20261206_000002_audit_trail::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

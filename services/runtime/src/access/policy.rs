@@ -52,6 +52,8 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("CreateCredential", &[Operator]),
     ("ListCredentials", &[Operator]),
     ("RevokeCredential", &[Operator]),
+    ("ListAuditEvents", &[Operator, Gateway]),
+    ("VerifyAuditChain", &[Operator]),
 ];
 
 /// `gatehouse.authorization.v1.AuthorizationService`.
@@ -71,6 +73,8 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("LookupUserCode", &[Gateway]),
     ("DecideDevice", &[Gateway]),
     ("RedeemDeviceCode", &[Token]),
+    ("ListAuditEvents", &[Operator, Gateway]),
+    ("VerifyAuditChain", &[Operator]),
 ];
 
 /// `gatehouse.token.v1.TokenService`.
@@ -95,6 +99,8 @@ pub const TOKEN_METHODS: &[Row] = &[
     ("RotateSigningKeys", &[Operator]),
     ("RetireSigningKey", &[Operator]),
     ("WatchRevocations", &[Validator]),
+    ("ListAuditEvents", &[Operator, Gateway]),
+    ("VerifyAuditChain", &[Operator]),
 ];
 
 /// Every service of the table with its rows.
