@@ -200,4 +200,38 @@ impl Browser {
         assert_eq!(page.status, 303, "login failed: {}", page.body);
         page
     }
+
+    /// Signs up through the form (which signs the new account in); panics unless it redirects.
+    pub async fn signup(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/signup").await;
+        let csrf = form.input("csrf_token").expect("sign-up form has a CSRF token");
+        let email = format!("{username}@example.com");
+        let fields = [
+            ("csrf_token", csrf.as_str()),
+            ("username", username),
+            ("email", email.as_str()),
+            ("password", password),
+            ("next", "/account/applications"),
+        ];
+        let page = self.post_form("/signup", &fields).await;
+        assert_eq!(page.status, 303, "sign-up failed: {}", page.body);
+        page
+    }
+
+    /// Submits the login form with a wrong password; panics if it signs in.
+    pub async fn login_expecting_failure(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/login").await;
+        let csrf = form.input("csrf_token").expect("login form has a CSRF token");
+        let fields = [("csrf_token", csrf.as_str()), ("username", username), ("password", password)];
+        let page = self.post_form("/login", &fields).await;
+        assert_ne!(page.status, 303, "a wrong password signed in");
+        page
+    }
+
+    /// Signs out through the sign-out form.
+    pub async fn logout(&mut self) -> Page {
+        let page = self.get("/logout").await;
+        let csrf = page.input("csrf_token").expect("sign-out form has a CSRF token");
+        self.post_form("/logout", &[("csrf_token", &csrf)]).await
+    }
 }

@@ -96,3 +96,21 @@ pub fn resource_server(server: &gatehouse_proto::pb::registry::v1::ResourceServe
         "updated_at": server.updated_at,
     })
 }
+
+/// An audit event (the Security log, `gatehouse audit list --output json`).
+pub fn audit_event(event: &gatehouse_proto::pb::common::v1::AuditEvent) -> Value {
+    json!({
+        "seq": event.seq,
+        "at": chrono::DateTime::from_timestamp_millis(event.at_ms).map(|t| t.to_rfc3339()),
+        "service": event.service,
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor": {"kind": event.actor_kind, "id": event.actor_id, "via": event.actor_via},
+        "target": event.target,
+        "subject_user_id": event.subject_user_id,
+        "source": event.source,
+        "request_id": event.request_id,
+        "details": serde_json::from_str::<Value>(&event.details).unwrap_or(Value::Null),
+        "hash": event.hash,
+    })
+}

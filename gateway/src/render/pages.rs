@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use gatehouse_proto::pb::authorization::v1::{ConsentRequired, Grant};
-use gatehouse_proto::pb::common::v1::{ClientType, ScopeDescription};
+use gatehouse_proto::pb::common::v1::{AuditEvent, ClientType, ScopeDescription};
 use gatehouse_proto::pb::registry::v1::Application;
 
 use super::html::{csrf_field, escape};
@@ -455,12 +455,50 @@ pub(crate) fn authorizations(lang: Lang, csrf: &str, grants: &[Grant]) -> String
     }
     format!(
         r#"<div class="card"><h1>{title}</h1><table><thead><tr><th>{app}</th><th>{scopes}</th><th>{when}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>
-<p class="muted"><a href="/account/delete">{delete}</a></p>"#,
+<p class="muted"><a href="/account/security-log">{log}</a> · <a href="/account/delete">{delete}</a></p>"#,
+        log = lang.t("Security log", "安全日志"),
         delete = lang.t("Delete my account", "注销我的账号"),
         title = lang.t("Authorized applications", "已授权应用"),
         app = lang.t("Application", "应用"),
         scopes = lang.t("Scopes", "权限"),
         when = lang.t("Authorized", "授权时间"),
+    )
+}
+
+/// The Security log: the account's events from every service's audit trail.
+pub(crate) fn security_log(lang: Lang, events: &[AuditEvent]) -> String {
+    let mut rows = String::new();
+    for event in events {
+        let at = chrono::DateTime::from_timestamp_millis(event.at_ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
+        let _ = write!(
+            rows,
+            r#"<tr><td>{at}</td><td><code>{action}</code></td><td>{outcome}</td><td>{actor}</td><td>{target}</td><td class="muted">{source}</td></tr>"#,
+            action = escape(&event.action),
+            outcome = escape(&event.outcome),
+            actor = escape(&format!("{} {} ({})", event.actor_kind, event.actor_id, event.actor_via)),
+            target = escape(&event.target),
+            source = escape(&event.source),
+        );
+    }
+    if events.is_empty() {
+        rows =
+            format!(r#"<tr><td colspan="6" class="muted">{}</td></tr>"#, lang.t("Nothing recorded yet.", "暂无记录。"));
+    }
+    format!(
+        r#"<div class="card"><h1>{title}</h1><p class="muted">{intro}</p><table><thead><tr><th>{when}</th><th>{what}</th><th>{outcome}</th><th>{who}</th><th>{target}</th><th>{from}</th></tr></thead><tbody>{rows}</tbody></table></div>"#,
+        title = lang.t("Security log", "安全日志"),
+        intro = lang.t(
+            "Sign-ins, consents, applications, secrets and tokens of your account, newest first.",
+            "你账号的登录、授权、应用、密钥和令牌记录，最新的在前。"
+        ),
+        when = lang.t("When", "时间"),
+        what = lang.t("Event", "事件"),
+        outcome = lang.t("Outcome", "结果"),
+        who = lang.t("By", "操作者"),
+        target = lang.t("On", "对象"),
+        from = lang.t("From", "来源"),
     )
 }
 

@@ -199,6 +199,17 @@ pub(crate) async fn authorizations(State(state): State<AppState>, PageUser { ses
     }
 }
 
+/// The Security log page: what happened to the account, newest first.
+pub(crate) async fn security_log(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+    match apps::security_log(&state, &session.user.id).await {
+        Ok(events) => {
+            let body = pages::security_log(lang, &events);
+            show(lang, &session, StatusCode::OK, lang.t("Security log", "安全日志"), &body)
+        }
+        Err(error) => error_page(lang, &error),
+    }
+}
+
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Path(client_id): Path<String>,

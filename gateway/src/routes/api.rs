@@ -220,6 +220,13 @@ pub(crate) async fn list_authorizations(State(state): State<AppState>, ApiCaller
     })
 }
 
+/// `GET /api/user/security-log`: the caller's own Security log.
+pub(crate) async fn security_log(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
+    respond(apps::security_log(&state, &user_id).await, |events| {
+        envelope::ok(Value::Array(events.iter().map(doc::audit_event).collect()))
+    })
+}
+
 pub(crate) async fn revoke_authorization(
     State(state): State<AppState>,
     Path(client_id): Path<String>,

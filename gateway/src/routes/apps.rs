@@ -2,7 +2,7 @@
 //! the pages and the REST API: one place where each RPC is made.
 
 use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest};
-use gatehouse_proto::pb::common::v1::ClientType;
+use gatehouse_proto::pb::common::v1::{AuditEvent, ClientType, ListAuditEventsRequest};
 use gatehouse_proto::pb::registry::v1 as pb;
 
 use gatehouse_oauth::GrantType;
@@ -143,6 +143,18 @@ pub(crate) async fn revoke(state: &AppState, user_id: &str, client_id: &str) -> 
     let request = pb::RevokeAuthorizationRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
     state.clients.registry().revoke_authorization(request).await?;
     Ok(())
+}
+
+/// The events of every service's audit trail that concern `user_id`
+/// (its Security log), newest first, at most 100.
+pub(crate) async fn security_log(state: &AppState, user_id: &str) -> Result<Vec<AuditEvent>> {
+    let request = ListAuditEventsRequest { subject_user_id: user_id.to_owned(), limit: 100, ..Default::default() };
+    let mut events = state.clients.registry().list_audit_events(request.clone()).await?.into_inner().events;
+    events.extend(state.clients.authorization().list_audit_events(request.clone()).await?.into_inner().events);
+    events.extend(state.clients.token().list_audit_events(request).await?.into_inner().events);
+    events.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.seq.cmp(&a.seq)));
+    events.truncate(100);
+    Ok(events)
 }
 
 /// Callback URLs typed one per line (blank lines ignored).

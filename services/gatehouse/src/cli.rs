@@ -53,10 +53,42 @@ pub(crate) enum Command {
     Credential(CredentialCommand),
     /// Print the internal plane's policy: which roles may call which RPC.
     Policy,
+    /// The audit trail of every service: list events, verify the hash chains.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Dynamic client registration (RFC 7591): the initial access tokens that
     /// GATEHOUSE_DYNAMIC_REGISTRATION=token requires (talks to the registry over gRPC).
     #[command(subcommand)]
     Registration(RegistrationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Events of every service, newest first.
+    List {
+        /// Only events at or after this time (RFC 3339, such as 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events of this actor id.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only events with this action, such as signin.failed.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only events on this target, such as user:ID.
+        #[arg(long)]
+        target: Option<String>,
+        /// At most this many events per service.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Walk every service's chain; exit 1 naming the first bad event when one breaks.
+    Verify {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -429,6 +461,9 @@ pub(crate) struct ServeOptions {
     /// validators (internal services checking tokens), comma separated.
     #[arg(long, env = "GATEHOUSE_VALIDATOR_CLIENTS", default_value = "")]
     pub(crate) validator_clients: String,
+    /// Days audit events are kept (each service deletes older ones hourly).
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub(crate) audit_retention_days: u64,
     /// Serve gRPC server reflection to identified callers.
     #[arg(long, env = "GATEHOUSE_GRPC_REFLECTION", default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) grpc_reflection: bool,
@@ -528,9 +563,12 @@ pub(crate) struct ClientOptions {
     /// The registry's gRPC address.
     #[arg(long, env = "GATEHOUSE_REGISTRY_URL", default_value = "http://127.0.0.1:50051", global = true)]
     pub(crate) registry_url: String,
-    /// The token service's gRPC address (for `pat`).
+    /// The token service's gRPC address (for `pat`, `keys`, `audit`).
     #[arg(long, env = "GATEHOUSE_TOKEN_URL", default_value = "http://127.0.0.1:50053", global = true)]
     pub(crate) token_url: String,
+    /// The authorization service's gRPC address (for `audit`).
+    #[arg(long, env = "GATEHOUSE_AUTHORIZATION_URL", default_value = "http://127.0.0.1:50052", global = true)]
+    pub(crate) authorization_url: String,
     /// `table` for people, `json` for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub(crate) output: OutputFormat,

@@ -79,6 +79,8 @@ pub(crate) struct ServeConfig {
     /// without a workload certificate).
     pub(crate) credential: Option<gatehouse_oauth::InternalCredential>,
     pub(crate) grpc_reflection: bool,
+    /// How long audit events are kept.
+    pub(crate) audit_retention: Duration,
 }
 
 /// Where the token service's key-encryption key comes from.
@@ -564,6 +566,12 @@ impl ServeOptions {
                 .map_err(|e| bad("GATEHOUSE_GRPC_PEERS", e.to_string()))?,
             credential: self.credential()?,
             grpc_reflection: self.grpc_reflection,
+            audit_retention: seconds(
+                "GATEHOUSE_AUDIT_RETENTION_DAYS",
+                self.audit_retention_days.saturating_mul(86_400),
+                86_400,
+                36_600 * 86_400,
+            )?,
             otlp_endpoint: match self.otlp_endpoint.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),

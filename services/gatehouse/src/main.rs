@@ -2,6 +2,7 @@
 //! platform teams script against.
 
 mod admin;
+mod audit;
 mod cli;
 mod config;
 mod operator;
@@ -70,6 +71,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Resource(command) => admin::resource(command).await,
         Command::Registration(command) => admin::registration(command).await,
         Command::Credential(command) => operator::credential(command).await,
+        Command::Audit(command) => audit::audit(command).await,
         Command::Policy => {
             print!("{}", gatehouse_runtime::access::policy::markdown());
             Ok(())

@@ -289,3 +289,27 @@ pub(crate) fn credentials(format: OutputFormat, list: &[pb::InternalCredential])
         }
     }
 }
+
+pub(crate) fn audit_events(format: OutputFormat, events: &[common::AuditEvent]) {
+    match format {
+        OutputFormat::Json => {
+            print_json(&Value::Array(events.iter().map(gatehouse_gateway::render::json::audit_event).collect()))
+        }
+        OutputFormat::Table => {
+            for event in events {
+                let at =
+                    chrono::DateTime::from_timestamp_millis(event.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
+                println!(
+                    "{at}  {:<13} {:<26} {:<8} {}:{} ({})  {}",
+                    event.service,
+                    event.action,
+                    event.outcome,
+                    event.actor_kind,
+                    event.actor_id,
+                    event.actor_via,
+                    event.target
+                );
+            }
+        }
+    }
+}

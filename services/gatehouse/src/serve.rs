@@ -272,6 +272,12 @@ async fn start(target: ServeTarget, config: &ServeConfig, life: &Lifecycle) -> a
     Ok(servers)
 }
 
+/// Deletes a trail's events past the retention period, hourly, until shutdown.
+fn keep_audit(trail: gatehouse_runtime::audit::AuditLog, config: &ServeConfig, life: &Lifecycle) {
+    let stop = life.stop.clone();
+    tokio::spawn(gatehouse_runtime::audit::keep_for(trail, config.audit_retention, async move { stop.wait().await }));
+}
+
 fn metrics(listener: TcpListener, life: &Lifecycle) -> anyhow::Result<Server> {
     println!("metrics listening on {}/metrics (HTTP)", local_url(listener.local_addr()?));
     let stop = life.stop.clone();
@@ -297,6 +303,7 @@ async fn registry(
         crate::operator::ensure_embedded_credential(&registry, &config.database_url).await?;
     }
     println!("registry listening on {} (gRPC)", local_url(listener.local_addr()?));
+    keep_audit(registry.audit().clone(), config, &life);
     let limits = life.limits(config, ids);
     let expiry_stop = life.stop.clone();
     tokio::spawn(gatehouse_registry::expire_unused_clients(registry.clone(), async move { expiry_stop.wait().await }));
@@ -318,6 +325,7 @@ fn authorization(
 ) -> anyhow::Result<Server> {
     let service = gatehouse_authorization::build(config.authorization.clone(), db.clone(), kv.clone(), registry, clock);
     println!("authorization listening on {} (gRPC)", local_url(listener.local_addr()?));
+    keep_audit(service.audit().clone(), config, &life);
     let limits = life.limits(config, ids);
     Ok(Box::pin(async move {
         gatehouse_authorization::serve(service, db, kv, listener, limits, life.stop.wait())
@@ -341,10 +349,12 @@ fn token(
     println!("token listening on {} (gRPC)", local_url(listener.local_addr()?));
     let limits = life.limits(config, ids);
     let token_config = config.token.clone();
+    let retention = config.clone();
     Ok(Box::pin(async move {
         let service = gatehouse_token::build(token_config, db.clone(), kv, (registry, authorization), kek, clock)
             .await
             .context("loading the signing keys")?;
+        keep_audit(service.audit().clone(), &retention, &life);
         gatehouse_token::serve(service, db, listener, limits, life.stop.wait()).await.context("token server")
     }))
 }

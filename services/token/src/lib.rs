@@ -67,7 +67,7 @@ pub async fn build(
     keys.start(clock.now().timestamp()).await?;
     let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "token", AUDIT_TABLES, clock.clone());
     let store = Arc::new(store::sql::SqlTokenStore::new(db));
-    Ok(TokenService::new(config, store, kv, registry, authorization, keys, clock, audit))
+    Ok(TokenService::new(config, store, kv, (registry, authorization), keys, clock, audit))
 }
 
 /// Serves the gRPC API until `shutdown` resolves. Health follows the

@@ -1,0 +1,454 @@
+//! The internal plane as an attacker inside the cluster meets it: every
+//! method of every service, read from the compiled descriptor set, asked by
+//! nobody and by every role; stored credentials that expire or are revoked;
+//! and the audit trail that records what was done and refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use gatehouse_proto::pb::common::v1 as common;
+use gatehouse_proto::pb::registry::v1 as registry_pb;
+use gatehouse_proto::pb::token::v1 as token_pb;
+use gatehouse_runtime::access::Role;
+use gatehouse_runtime::access::policy::{self, Rule};
+use gatehouse_tests::{Backend, Presenting, TestEnv, on_every_database};
+use prost::Message as _;
+use tonic::Code;
+
+/// Every `(path, server-streaming)` of Gatehouse's own services.
+fn methods() -> Vec<(String, bool)> {
+    let set = prost_types::FileDescriptorSet::decode(gatehouse_proto::pb::FILE_DESCRIPTOR_SET).unwrap();
+    let mut methods = Vec::new();
+    for file in set.file.iter().filter(|f| f.package().starts_with("gatehouse.")) {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                methods.push((path, method.server_streaming()));
+            }
+        }
+    }
+    methods
+}
+
+/// What the plane answered a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The guard: no identity.
+    Unidentified,
+    /// The guard: this role may not.
+    Denied,
+    /// No such method.
+    Unimplemented,
+    /// The handler ran (and answered whatever it answers an empty request).
+    Handled,
+}
+
+/// Calls `path` with an empty request as `caller`.
+async fn call(channel: tonic::transport::Channel, caller: Presenting, path: &str, streaming: bool) -> Answer {
+    let code = raw_call(channel, caller, path, streaming).await;
+    match code {
+        Err(status)
+            if status.code() == Code::Unauthenticated && status.message().starts_with("this call needs a caller") =>
+        {
+            Answer::Unidentified
+        }
+        Err(status) if status.code() == Code::PermissionDenied && status.message().contains("may not call") => {
+            Answer::Denied
+        }
+        Err(status) if status.code() == Code::Unimplemented => Answer::Unimplemented,
+        _ => Answer::Handled,
+    }
+}
+
+async fn raw_call(
+    channel: tonic::transport::Channel,
+    caller: Presenting,
+    path: &str,
+    streaming: bool,
+) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(gatehouse_tests::presenting(channel, caller));
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = http::uri::PathAndQuery::try_from(path.to_owned()).unwrap();
+    let request = tonic::Request::new(());
+    if streaming {
+        return grpc.server_streaming(request, path, codec).await.map(|_| ());
+    }
+    grpc.unary(request, path, codec).await.map(|_| ())
+}
+
+fn address(env: &TestEnv, path: &str) -> SocketAddr {
+    if path.starts_with("/gatehouse.registry.") {
+        env.registry_addr
+    } else if path.starts_with("/gatehouse.authorization.") {
+        env.authorization_addr
+    } else {
+        env.token_addr
+    }
+}
+
+/// Every method × (nobody, every role): nobody is UNAUTHENTICATED, a role
+/// the table does not name PERMISSION_DENIED, a role it names reaches the
+/// handler (whatever the handler says of an empty request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_answers_only_the_roles_the_policy_names() {
+    let env = TestEnv::builder().start().await;
+    let methods = methods();
+    assert!(methods.len() > 60);
+    let mut checked = 0;
+    for (path, streaming) in &methods {
+        let channel = env.channel(address(&env, path)).await;
+        let Rule::Roles(allowed) = policy::rule(path) else { panic!("{path} has no policy row") };
+        let anonymous = call(channel.clone(), Presenting::nothing(), path, *streaming).await;
+        assert_eq!(anonymous, Answer::Unidentified, "nobody calling {path}");
+        let forged = call(channel.clone(), Presenting::bearer("gic_forged"), path, *streaming).await;
+        assert_eq!(forged, Answer::Unidentified, "a made-up credential calling {path}");
+        for role in Role::ALL {
+            let answer = call(channel.clone(), env.as_role(role), path, *streaming).await;
+            let expected = if allowed.contains(&role) { Answer::Handled } else { Answer::Denied };
+            assert_eq!(answer, expected, "{role} calling {path}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, methods.len() * Role::ALL.len());
+    // A method no service has: nobody, whoever asks.
+    let channel = env.channel(env.token_addr).await;
+    let answer =
+        call(channel, env.as_role(Role::Operator), "/gatehouse.token.v1.TokenService/MintAnyToken", false).await;
+    assert_eq!(answer, Answer::Unimplemented);
+}
+
+/// The attacks the plane was first tried with, each refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attacks_from_inside_the_cluster_are_refused() {
+    let env = TestEnv::builder().start().await;
+    let alice = env.create_user("alice").await;
+    // A validator (allowed to check tokens) mints a personal token for another user.
+    let mut as_validator = env.token_as(env.as_role(Role::Validator)).await;
+    let minted = as_validator
+        .create_personal_token(token_pb::CreatePersonalTokenRequest {
+            user_id: alice.id.clone(),
+            username: "alice".to_owned(),
+            name: "stolen".to_owned(),
+            scopes: vec!["user".to_owned()],
+            expires_in: 3600,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(minted.code(), Code::PermissionDenied);
+    // … rotates the signing keys, lists the users' applications, guesses passwords.
+    let rotate = as_validator
+        .rotate_signing_keys(token_pb::RotateSigningKeysRequest { algs: vec![], force: true })
+        .await
+        .unwrap_err();
+    assert_eq!(rotate.code(), Code::PermissionDenied);
+    let mut registry_as_validator = env.registry_as(env.as_role(Role::Validator)).await;
+    let guess = registry_as_validator
+        .verify_password(registry_pb::VerifyPasswordRequest { username: "alice".to_owned(), password: "x".to_owned() })
+        .await
+        .unwrap_err();
+    assert_eq!(guess.code(), Code::PermissionDenied);
+    // The gateway, which may do much, still may not check passwords or mint credentials.
+    let mut registry_as_gateway = env.registry().await;
+    let guess = registry_as_gateway
+        .verify_password(registry_pb::VerifyPasswordRequest { username: "alice".to_owned(), password: "x".to_owned() })
+        .await
+        .unwrap_err();
+    assert_eq!(guess.code(), Code::PermissionDenied);
+    let credential = registry_as_gateway
+        .create_credential(registry_pb::CreateCredentialRequest {
+            name: "mine".to_owned(),
+            role: "operator".to_owned(),
+            ttl_seconds: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(credential.code(), Code::PermissionDenied);
+    // A user's own access token is no credential on the internal plane.
+    let owner = env.create_user("bob").await;
+    let mut gateway_tokens = env.token().await;
+    let pat = gateway_tokens
+        .create_personal_token(token_pb::CreatePersonalTokenRequest {
+            user_id: owner.id.clone(),
+            username: "bob".to_owned(),
+            name: "ci".to_owned(),
+            scopes: vec!["user".to_owned()],
+            expires_in: 3600,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let mut as_user_token = env.token_as(Presenting::bearer(&pat)).await;
+    let watch = as_user_token.watch_revocations(token_pb::WatchRevocationsRequest { after: None }).await.unwrap_err();
+    assert_eq!(watch.code(), Code::Unauthenticated, "a user's token at WatchRevocations");
+}
+
+/// The registry checks failed passwords itself, whoever asks: past the
+/// per-account limit the answer is RESOURCE_EXHAUSTED, even for the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_throttles_password_guesses_whoever_asks() {
+    let env = TestEnv::builder().start().await;
+    env.create_user("carol").await;
+    let mut registry = env.registry_as(env.as_role(Role::Authorization)).await;
+    let check = |password: &str| registry_pb::VerifyPasswordRequest {
+        username: "carol".to_owned(),
+        password: password.to_owned(),
+    };
+    let mut refused_at = None;
+    for attempt in 1..=30 {
+        match registry.verify_password(check("wrong")).await {
+            Ok(answer) => assert!(!answer.into_inner().verified),
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused_at = Some(attempt);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused_at, Some(21), "20 failures per account, then refused");
+    let right = registry.verify_password(check(gatehouse_tests::TEST_PASSWORD)).await.unwrap_err();
+    assert_eq!(right.code(), Code::ResourceExhausted, "no oracle while throttled");
+}
+
+/// Stored credentials: an operator issues one; it works; once revoked or
+/// expired it is refused (within the verification cache's bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_expired_credentials_are_refused() {
+    let env = TestEnv::builder().start().await;
+    let mut operator = env.registry_as(env.as_role(Role::Operator)).await;
+    let issue = |ttl_seconds: i64| registry_pb::CreateCredentialRequest {
+        name: "ops".to_owned(),
+        role: "operator".to_owned(),
+        ttl_seconds,
+    };
+    let created = operator.create_credential(issue(0)).await.unwrap().into_inner();
+    let credential = created.credential.clone();
+    assert!(credential.starts_with("gic_"));
+    let listed = operator.list_credentials(registry_pb::ListCredentialsRequest {}).await.unwrap().into_inner();
+    assert!(!format!("{listed:?}").contains(&credential), "never listed in clear");
+    // It works on every service (the token service asks the registry).
+    let mut keys = env.token_as(Presenting::bearer(&credential)).await;
+    keys.list_signing_keys(token_pb::ListSigningKeysRequest {}).await.unwrap();
+    let id = created.info.unwrap().id;
+    operator.revoke_credential(registry_pb::RevokeCredentialRequest { id: id.clone() }).await.unwrap();
+    let again = operator.revoke_credential(registry_pb::RevokeCredentialRequest { id }).await.unwrap_err();
+    assert_eq!(again.code(), Code::NotFound);
+    refused_within_bound(&mut keys).await;
+
+    // Expired: issued for one second.
+    let short = operator.create_credential(issue(1)).await.unwrap().into_inner().credential;
+    let mut keys = env.token_as(Presenting::bearer(&short)).await;
+    refused_within_bound(&mut keys).await;
+    // A role that does not exist is no credential.
+    let bad = operator
+        .create_credential(registry_pb::CreateCredentialRequest {
+            name: "x".to_owned(),
+            role: "root".to_owned(),
+            ttl_seconds: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+}
+
+async fn refused_within_bound(keys: &mut token_pb::token_service_client::TokenServiceClient<gatehouse_tests::Grpc>) {
+    let bound = gatehouse_runtime::access::VERIFIED_FOR + Duration::from_secs(2);
+    let since = Instant::now();
+    loop {
+        match keys.list_signing_keys(token_pb::ListSigningKeysRequest {}).await {
+            Err(status) if status.code() == Code::Unauthenticated => return,
+            Ok(_) => assert!(since.elapsed() < bound, "still accepted after {bound:?}"),
+            Err(status) => panic!("unexpected {status:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn events(env: &TestEnv, filter: common::ListAuditEventsRequest) -> Vec<common::AuditEvent> {
+    let operator = env.as_role(Role::Operator);
+    let mut all =
+        env.registry_as(operator.clone()).await.list_audit_events(filter.clone()).await.unwrap().into_inner().events;
+    all.extend(
+        env.authorization_as(operator.clone())
+            .await
+            .list_audit_events(filter.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .events,
+    );
+    all.extend(env.token_as(operator).await.list_audit_events(filter).await.unwrap().into_inner().events);
+    all
+}
+
+fn by_action<'a>(events: &'a [common::AuditEvent], action: &str) -> Vec<&'a common::AuditEvent> {
+    events.iter().filter(|e| e.action == action).collect()
+}
+
+/// Each action through each surface leaves exactly one event with the right
+/// actor; a refused call leaves a refusal and no change event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_name_who_did_what_once() {
+    let env = TestEnv::builder().start().await;
+    // Pages: sign up, a failed and a good sign-in, an application, its secret, a consent.
+    let mut browser = env.browser();
+    browser.signup("dora", gatehouse_tests::TEST_PASSWORD).await;
+    let mut stranger = env.browser();
+    stranger.login_expecting_failure("dora", "not her password").await;
+    browser.logout().await;
+    browser.login("dora", gatehouse_tests::TEST_PASSWORD).await;
+    let user = env
+        .registry()
+        .await
+        .get_user(registry_pb::GetUserRequest {
+            lookup: Some(registry_pb::get_user_request::Lookup::Username("dora".to_owned())),
+            visible_to_scopes: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let (client_id, _) =
+        env.register_app(&user, &[gatehouse_tests::CALLBACK], common::ClientType::Confidential, &["user"]).await;
+    browser.authorization_code(&[("client_id", &client_id), ("response_type", "code")]).await;
+    // An operator (CLI or gRPC): keys rotated, a credential issued.
+    let operator = env.as_role(Role::Operator);
+    env.token_as(operator.clone())
+        .await
+        .rotate_signing_keys(token_pb::RotateSigningKeysRequest { algs: vec![], force: true })
+        .await
+        .unwrap();
+    env.registry_as(operator.clone())
+        .await
+        .create_credential(registry_pb::CreateCredentialRequest {
+            name: "ci".to_owned(),
+            role: "operator".to_owned(),
+            ttl_seconds: 60,
+        })
+        .await
+        .unwrap();
+    // Refused: a validator tries to delete the account. Nothing is deleted, the refusal is recorded.
+    let refused = env
+        .registry_as(env.as_role(Role::Validator))
+        .await
+        .delete_user(registry_pb::DeleteUserRequest { user_id: user.id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    let all = wait_for(&env, "rpc.refused").await;
+    let created = by_action(&all, "user.created");
+    assert_eq!(created.len(), 1, "{all:#?}");
+    assert_eq!((created[0].actor_kind.as_str(), created[0].actor_id.as_str()), ("user", user.id.as_str()));
+    let failed = by_action(&all, "signin.failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].target, "username:dora");
+    assert!(!failed[0].details.contains("not her password"), "never a secret");
+    assert_eq!(by_action(&all, "signin.succeeded").len(), 2, "sign-up signs in, then the second sign-in");
+    assert_eq!(by_action(&all, "signout").len(), 1);
+    let app = by_action(&all, "application.created");
+    assert_eq!(app.len(), 1);
+    assert_eq!(app[0].target, format!("application:{client_id}"));
+    let consent = by_action(&all, "consent.granted");
+    assert_eq!(consent.len(), 1);
+    assert_eq!((consent[0].actor_kind.as_str(), consent[0].subject_user_id.as_str()), ("user", user.id.as_str()));
+    let rotated = by_action(&all, "key.rotated");
+    assert_eq!(rotated.len(), 1);
+    assert_eq!((rotated[0].actor_kind.as_str(), rotated[0].actor_via.as_str()), ("operator", "credential"));
+    assert_eq!(by_action(&all, "credential.created").len(), 1);
+    assert!(by_action(&all, "user.deleted").is_empty(), "a refused call changes nothing");
+    let refusal = by_action(&all, "rpc.refused");
+    assert_eq!(refusal.len(), 1);
+    assert_eq!(refusal[0].target, "rpc:/gatehouse.registry.v1.RegistryService/DeleteUser");
+    assert_eq!(refusal[0].actor_kind, "validator");
+    for event in &all {
+        assert!(!event.details.contains("gic_") && !event.details.contains("gat_"), "no secret in {event:?}");
+    }
+
+    // The person's own Security log, through the REST API: only their events.
+    let log = browser.get("/api/user/security-log").await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let body: serde_json::Value = serde_json::from_str(&log.body).unwrap();
+    let actions: Vec<&str> = body["data"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"consent.granted") && actions.contains(&"signin.succeeded"), "{actions:?}");
+    assert!(!actions.contains(&"key.rotated"), "operators' events are not the person's");
+    let page = browser.get("/account/security-log").await;
+    assert!(page.body.contains("consent.granted"));
+    // The gateway may only ask for one account's events.
+    let everything =
+        env.registry().await.list_audit_events(common::ListAuditEventsRequest::default()).await.unwrap_err();
+    assert_eq!(everything.code(), Code::PermissionDenied);
+}
+
+/// Waits (bounded) until `action` is in the trail (refusals are written off
+/// the refusal's path); every event then.
+async fn wait_for(env: &TestEnv, action: &str) -> Vec<common::AuditEvent> {
+    let since = Instant::now();
+    loop {
+        let all = events(env, common::ListAuditEventsRequest { limit: 1000, ..Default::default() }).await;
+        if all.iter().any(|e| e.action == action) || since.elapsed() > Duration::from_secs(10) {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+on_every_database!(an_edited_or_deleted_event_breaks_the_chain_there);
+
+async fn an_edited_or_deleted_event_breaks_the_chain_there(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let env = TestEnv::builder().backend(backend).start().await;
+    for name in ["u1", "u2", "u3", "u4"] {
+        env.create_user(name).await;
+    }
+    let mut operator = env.registry_as(env.as_role(Role::Operator)).await;
+    let verify = async |operator: &mut registry_pb::registry_service_client::RegistryServiceClient<
+        gatehouse_tests::Grpc,
+    >| { operator.verify_audit_chain(common::VerifyAuditChainRequest {}).await.unwrap().into_inner() };
+    let intact = verify(&mut operator).await;
+    assert_eq!((intact.events, intact.first_bad_seq), (4, 0), "{intact:?}");
+    env.db
+        .execute_unprepared("UPDATE registry_audit_events SET target = 'user:someone-else' WHERE seq = 2")
+        .await
+        .unwrap();
+    let edited = verify(&mut operator).await;
+    assert_eq!(edited.first_bad_seq, 2, "{edited:?}");
+    assert!(edited.reason.contains("edited"));
+    env.db.execute_unprepared("DELETE FROM registry_audit_events WHERE seq = 2").await.unwrap();
+    let deleted = verify(&mut operator).await;
+    assert_eq!(deleted.first_bad_seq, 3, "the event after the gap: {deleted:?}");
+}
+
+/// Many replicas' appends at once never fork the chain (PostgreSQL, where
+/// writers are truly concurrent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_keeps_the_chain_valid_on_postgres() {
+    use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+    let env = TestEnv::builder().postgres().start().await;
+    let trail = env.registry_service.audit().clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let trail = trail.clone();
+        tasks.spawn(async move {
+            let event = AuditEvent::new(
+                "test.burst",
+                Outcome::Success,
+                Actor::user(&format!("u{n}"), "test"),
+                format!("n:{n}"),
+            );
+            trail.append(event).await.unwrap().seq
+        });
+    }
+    let mut seqs = Vec::new();
+    while let Some(seq) = tasks.join_next().await {
+        seqs.push(seq.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=64).collect::<Vec<i64>>(), "one number each, no gaps");
+    let verification = trail.verify().await.unwrap();
+    assert_eq!((verification.events, verification.first_bad), (64, None));
+}
