@@ -53,9 +53,18 @@ impl Deployment {
         Self { env, credentials }
     }
 
+    /// A deployment whose parts identify by workload certificate only.
+    pub(crate) fn without_credentials(env: Vec<(&'static str, String)>) -> Self {
+        Self { env, credentials: Vec::new() }
+    }
+
     /// The credential of `role`.
     pub(crate) fn credential(&self, role: &str) -> &str {
-        &self.credentials.iter().find(|(r, _)| *r == role).unwrap().1
+        self.credential_of(role).unwrap()
+    }
+
+    fn credential_of(&self, role: &str) -> Option<&str> {
+        self.credentials.iter().find(|(r, _)| *r == role).map(|(_, c)| c.as_str())
     }
 
     /// A connection to the gRPC server on `port`, calling as `role`.
@@ -94,7 +103,7 @@ impl Part {
             .args(["serve", part])
             .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("GATEHOUSE_CREDENTIAL", deployment.credential(part))
+            .envs(deployment.credential_of(part).map(|c| ("GATEHOUSE_CREDENTIAL", c)))
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
             .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() });
