@@ -30,6 +30,11 @@ impl Server {
     fn start_with(extra_env: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("test folder");
+        Self::start_in(dir, extra_env)
+    }
+
+    /// `serve all` on the data folder `dir` (a restart keeps its database).
+    fn start_in(dir: std::path::PathBuf, extra_env: &[(&str, &str)]) -> Self {
         let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
         let mut command = Command::new(BIN);
         command
@@ -146,6 +151,18 @@ impl Server {
 
     fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().expect("gatehouse exits")
+    }
+
+    /// Stops the process (SIGTERM) and starts `serve all` again on the same
+    /// data folder with `extra_env`.
+    fn restart_with(mut self, extra_env: &[(&str, &str)]) -> Self {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("gatehouse exits");
+        let dir = self.dir.clone();
+        // The folder outlives this process: the next one opens it.
+        std::mem::forget(self);
+        Self::start_in(dir, extra_env)
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -723,4 +740,71 @@ async fn operators_issue_initial_access_tokens_that_dynamic_registration_require
     let id = listed[0]["id"].as_str().unwrap();
     assert!(server.cli(&["registration", "token", "delete", id], None).status.success());
     assert_eq!(register(Some(token)).await.unwrap().status(), 401, "a deleted token registers nothing");
+}
+
+/// An internal service identifies with a `client_credentials` token of a
+/// client the operator listed (GATEHOUSE_VALIDATOR_CLIENTS): it may then
+/// introspect and follow revocations, but sees a token meant for a resource
+/// only when its own token names that resource; a user's token, or another
+/// client's, is no identity at all.
+#[tokio::test]
+async fn a_listed_clients_access_token_identifies_a_validator() {
+    use gatehouse_proto::pb::token::v1 as token_pb;
+    let first = Server::start();
+    let (validator_id, validator_secret) = first.client_credentials_app("ops", "billing-api");
+    let (other_id, other_secret) = first.client_credentials_app("eve", "eve-bot");
+    let server = first.restart_with(&[("GATEHOUSE_VALIDATOR_CLIENTS", validator_id.as_str())]);
+    assert_eq!(Server::wait_ready(&format!("{}/readyz", server.gateway_url)).await, 200);
+    let http = reqwest::Client::new();
+    let token_of = async |id: &str, secret: &str| {
+        let answer: Value = http
+            .post(format!("{}/oauth/token", server.gateway_url))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "user")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().expect("a token").to_owned()
+    };
+    let validator_token = token_of(&validator_id, &validator_secret).await;
+    let other_token = token_of(&other_id, &other_secret).await;
+    let as_bearer = async |bearer: &str| {
+        let channel =
+            tonic::transport::Endpoint::from_shared(server.token_url.clone()).unwrap().connect().await.unwrap();
+        token_pb::token_service_client::TokenServiceClient::new(gatehouse_tests::presenting(
+            channel,
+            gatehouse_tests::Presenting::bearer(bearer),
+        ))
+    };
+    let mut validator = as_bearer(&validator_token).await;
+    let seen = validator
+        .introspect(token_pb::IntrospectRequest { token: other_token.clone(), ..Default::default() })
+        .await
+        .expect("a validator introspects")
+        .into_inner();
+    assert!(seen.active && seen.client_id == other_id);
+    validator
+        .watch_revocations(token_pb::WatchRevocationsRequest { after: None })
+        .await
+        .expect("and follows revocations");
+    let denied = validator
+        .rotate_signing_keys(token_pb::RotateSigningKeysRequest { algs: vec![], force: true })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    // Another client's token is no identity, whatever it may do at the HTTP edge.
+    let mut other = as_bearer(&other_token).await;
+    let refused = other.watch_revocations(token_pb::WatchRevocationsRequest { after: None }).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    // A revoked validator token stops identifying at once (it is checked like any token).
+    let revoked = server.cli(&["pat", "revoke-value"], Some(&format!("{validator_token}\n")));
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let after = validator
+        .introspect(token_pb::IntrospectRequest { token: other_token, ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(after.code(), tonic::Code::Unauthenticated);
 }
