@@ -14,7 +14,7 @@ import tempfile
 import yaml
 
 K8S_VERSION = "1.30.0"
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "Certificate"}
 
 
 def fail(message: str) -> None:
@@ -101,7 +101,27 @@ def main() -> None:
             if spec.get("securityContext", {}).get("runAsNonRoot") is not True:
                 fail(f"{doc['metadata']['name']}: pods must run as non-root")
         services = [d for d in documents if d["kind"] == "Service"]
-        for monitor in custom:
+        # Workload certificates: one per part, each secret mounted by its part, each with a SPIFFE ID
+        # that GATEHOUSE_GRPC_PEERS lists.
+        certificates = [d for d in custom if d["kind"] == "Certificate"]
+        if certificates:
+            peers = config.get("GATEHOUSE_GRPC_PEERS", "")
+            mounted = {
+                v["secret"]["secretName"]
+                for d in documents if d["kind"] == "Deployment"
+                for v in d["spec"]["template"]["spec"].get("volumes", []) if "secret" in v
+            }
+            for cert in certificates:
+                if cert["apiVersion"] != "cert-manager.io/v1":
+                    fail(f"{overlay.name}: {cert['kind']} has apiVersion {cert['apiVersion']}")
+                if cert["spec"]["secretName"] not in mounted:
+                    fail(f"{overlay.name}: no part mounts the certificate {cert['spec']['secretName']}")
+                for uri in cert["spec"].get("uris", []):
+                    if uri not in peers:
+                        fail(f"{overlay.name}: {uri} is not in GATEHOUSE_GRPC_PEERS")
+            if len({c["spec"]["secretName"] for c in certificates}) != 4:
+                fail(f"{overlay.name}: each of the four parts needs its own certificate")
+        for monitor in (d for d in custom if d["kind"] == "ServiceMonitor"):
             if monitor["apiVersion"] != "monitoring.coreos.com/v1":
                 fail(f"{overlay.name}: {monitor['kind']} has apiVersion {monitor['apiVersion']}")
             wanted = monitor["spec"]["selector"]["matchLabels"]

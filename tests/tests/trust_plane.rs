@@ -452,3 +452,10 @@ async fn a_concurrent_burst_keeps_the_chain_valid_on_postgres() {
     let verification = trail.verify().await.unwrap();
     assert_eq!((verification.events, verification.first_bad), (64, None));
 }
+
+/// The README prints the policy table exactly as the code has it.
+#[test]
+fn the_readme_carries_the_policy_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains(&policy::markdown()), "README.md's policy table differs: run `gatehouse policy`");
+}
