@@ -115,6 +115,8 @@ struct GrpcConnection {
     uri: http::Uri,
     body: bytes::Bytes,
     check: fn(&[u8]) -> bool,
+    /// `authorization` of every call (the caller's credential); none for health.
+    credential: Option<http::HeaderValue>,
 }
 
 impl GrpcConnection {
@@ -123,6 +125,7 @@ impl GrpcConnection {
         path: &str,
         message: &impl prost::Message,
         check: fn(&[u8]) -> bool,
+        credential: Option<&str>,
     ) -> anyhow::Result<Self> {
         let uri: http::Uri = format!("{base}{path}").parse()?;
         let authority = uri.authority().map(ToString::to_string).unwrap_or_default();
@@ -137,14 +140,18 @@ impl GrpcConnection {
         let mut body = vec![0u8];
         body.extend_from_slice(&u32::try_from(encoded.len())?.to_be_bytes());
         body.extend_from_slice(&encoded);
-        Ok(Self { send, uri, body: body.into(), check })
+        let credential = credential.map(|c| http::HeaderValue::from_str(&format!("Bearer {c}"))).transpose()?;
+        Ok(Self { send, uri, body: body.into(), check, credential })
     }
 
     async fn call(&mut self) -> anyhow::Result<bool> {
-        let request = http::Request::post(self.uri.clone())
+        let mut request = http::Request::post(self.uri.clone())
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .body(())?;
+        if let Some(credential) = &self.credential {
+            request.headers_mut().insert(http::header::AUTHORIZATION, credential.clone());
+        }
         let mut send = self.send.clone().ready().await?;
         let (response, mut stream) = send.send_request(request, false)?;
         stream.send_data(self.body.clone(), true)?;
@@ -172,12 +179,12 @@ async fn grpc_unary(
     path: &str,
     message: impl prost::Message,
     check: fn(&[u8]) -> bool,
-    connections: usize,
-    duration: Duration,
+    credential: Option<&str>,
+    (connections, duration): (usize, Duration),
 ) -> anyhow::Result<Stats> {
     let mut states = Vec::new();
     for _ in 0..connections {
-        states.push(GrpcConnection::open(base, path, &message, check).await?);
+        states.push(GrpcConnection::open(base, path, &message, check, credential).await?);
     }
     Ok(measure(states, duration, |mut connection: GrpcConnection| async move {
         let ok = connection.call().await.unwrap_or(false);
@@ -195,7 +202,9 @@ pub(crate) async fn grpc_introspect(
 ) -> anyhow::Result<Stats> {
     let request = IntrospectRequest { token: f.access_token.clone(), ..Default::default() };
     let active = |bytes: &[u8]| IntrospectResponse::decode(bytes).is_ok_and(|r| r.active);
-    grpc_unary(&g.token, "/gatehouse.token.v1.TokenService/Introspect", request, active, connections, duration).await
+    // As an internal service does: identified as a validator.
+    let path = "/gatehouse.token.v1.TokenService/Introspect";
+    grpc_unary(&g.token, path, request, active, Some(&g.validator), (connections, duration)).await
 }
 
 /// `grpc.health.v1.Health/Check` on the token service's port: the same
@@ -209,7 +218,7 @@ pub(crate) async fn grpc_health_floor(
 ) -> anyhow::Result<Stats> {
     // HealthCheckRequest { service: "" } is the empty message; SERVING is field 1 = 1.
     let serving = |bytes: &[u8]| bytes == [0x08, 0x01];
-    grpc_unary(&g.token, "/grpc.health.v1.Health/Check", (), serving, connections, duration).await
+    grpc_unary(&g.token, "/grpc.health.v1.Health/Check", (), serving, None, (connections, duration)).await
 }
 
 type Http = (reqwest::Client, String, String, String);

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|");
     for shape in shapes {
         let name = shape.name();
-        let gatehouse = Gatehouse::start(&binary, shape).await?;
+        let mut gatehouse = Gatehouse::start(&binary, shape).await?;
         if name == "embedded" {
             // Idle resident memory, before any load.
             println!("| embedded | idle RSS | {:.1} MiB | | | | | | |", gatehouse.rss_mib());

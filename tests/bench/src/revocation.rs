@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use gatehouse_client::{Caller, RequireScopes, TokenCache, TokenCacheOptions, connect_lazy};
+use gatehouse_client::{Caller, RequireScopes, TokenCache, TokenCacheOptions};
 use gatehouse_proto::pb::token::v1::RevokeTokenByValueRequest;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use http::{Request, Response, StatusCode};
@@ -63,7 +63,7 @@ pub(crate) async fn cached_validations(
     fixture: &Fixture,
     duration: Duration,
 ) -> anyhow::Result<(f64, f64)> {
-    let channel = connect_lazy(&gatehouse.token)?;
+    let channel = gatehouse_client::connect_with_credential(&gatehouse.token, &gatehouse.validator)?;
     let cache = TokenCache::start(channel.clone(), TokenCacheOptions::default());
     trusted(std::slice::from_ref(&cache)).await?;
     let http = reqwest::Client::new();
@@ -110,7 +110,7 @@ pub(crate) async fn cached_validations(
 /// its own cache and stream), `rounds` times, under a background load of
 /// cached validations: (p50, p99) in milliseconds.
 pub(crate) async fn propagation(gatehouse: &Gatehouse, fixture: &Fixture, rounds: usize) -> anyhow::Result<(f64, f64)> {
-    let channel = connect_lazy(&gatehouse.token)?;
+    let channel = gatehouse_client::connect_with_credential(&gatehouse.token, &gatehouse.validator)?;
     let caches: Vec<TokenCache> =
         (0..4).map(|_| TokenCache::start(channel.clone(), TokenCacheOptions::default())).collect();
     trusted(&caches).await?;
@@ -128,7 +128,9 @@ pub(crate) async fn propagation(gatehouse: &Gatehouse, fixture: &Fixture, rounds
         }));
     }
     let mut services: Vec<Layered> = caches.iter().map(|c| service(&channel, c)).collect();
-    let mut tokens = TokenServiceClient::new(channel.clone());
+    // Revocation by value is an operator's call.
+    let operator = gatehouse_client::connect_with_credential(&gatehouse.token, &gatehouse.operator)?;
+    let mut tokens = TokenServiceClient::new(operator);
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let token = cc_token(gatehouse, fixture, &http).await?;
@@ -172,7 +174,7 @@ fn own_rss_bytes() -> f64 {
 
 /// Resident bytes per cached validation, with `count` distinct tokens.
 pub(crate) async fn memory(gatehouse: &Gatehouse, count: u64) -> anyhow::Result<(f64, u64)> {
-    let channel = connect_lazy(&gatehouse.token)?;
+    let channel = gatehouse_client::connect_with_credential(&gatehouse.token, &gatehouse.validator)?;
     let options = TokenCacheOptions { max_entries: count, ..TokenCacheOptions::default() };
     let cache = TokenCache::start(channel, options);
     let before = own_rss_bytes();

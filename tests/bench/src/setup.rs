@@ -32,6 +32,10 @@ pub(crate) struct Gatehouse {
     pub(crate) gateway: String,
     pub(crate) registry: String,
     pub(crate) token: String,
+    /// An operator credential (the embedded default's file, or bootstrapped).
+    pub(crate) operator: String,
+    /// A validator credential the operator issued: what internal services present.
+    pub(crate) validator: String,
     _dir: TempDir,
 }
 
@@ -53,6 +57,19 @@ pub(crate) struct Fixture {
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `gatehouse credential bootstrap --role ROLE`: a credential written straight into the database.
+fn bootstrap(binary: &str, env: &[(String, String)], role: &str) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .args(["credential", "bootstrap", "--role", role, "--name", role, "--output", "json"])
+        .envs(env.iter().cloned())
+        .output()?;
+    if !output.status.success() {
+        bail!("credential bootstrap: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    Ok(answer["credential"].as_str().context("credential")?.to_owned())
 }
 
 /// Spawns `gatehouse serve PART` (pinned with taskset when SERVER_CPU is set)
@@ -107,11 +124,15 @@ impl Gatehouse {
                     env.push((format!("GATEHOUSE_{part}_LISTEN"), "127.0.0.1:0".to_owned()));
                 }
                 let (child, urls) = spawn(binary, "all", &env, 4)?;
+                // `serve all` writes its operator credential before it listens.
+                let operator = std::fs::read_to_string(dir.join("operator-credential"))?.trim().to_owned();
                 Self {
                     children: vec![child],
                     gateway: issuer,
                     registry: url_of(&urls, "registry"),
                     token: url_of(&urls, "token"),
+                    operator,
+                    validator: String::new(),
                     _dir: TempDir(dir),
                 }
             }
@@ -137,14 +158,19 @@ impl Gatehouse {
                     bail!("gatehouse migrate failed");
                 }
                 env.push(("GATEHOUSE_AUTO_MIGRATE".to_owned(), "false".to_owned()));
+                // Each part presents its own internal credential, as the production overlay does.
                 for part in ["registry", "authorization", "token", "gateway"] {
-                    children.push(spawn(binary, part, &env, 1)?.0);
+                    let mut part_env = env.clone();
+                    part_env.push(("GATEHOUSE_CREDENTIAL".to_owned(), bootstrap(binary, &env, part)?));
+                    children.push(spawn(binary, part, &part_env, 1)?.0);
                 }
                 Self {
                     children,
                     gateway: issuer,
                     registry: format!("http://127.0.0.1:{}", ports[0]),
                     token: format!("http://127.0.0.1:{}", ports[2]),
+                    operator: bootstrap(binary, &env, "operator")?,
+                    validator: String::new(),
                     _dir: TempDir(dir),
                 }
             }
@@ -174,8 +200,22 @@ impl Gatehouse {
 
     /// A user, a confidential application allowed every grant, a session
     /// that already consented, and one access token.
-    pub(crate) async fn fixture(&self) -> anyhow::Result<Fixture> {
-        let mut registry = RegistryServiceClient::connect(self.registry.clone()).await?;
+    pub(crate) async fn fixture(&mut self) -> anyhow::Result<Fixture> {
+        let channel = tonic::transport::Endpoint::from_shared(self.registry.clone())?.connect().await?;
+        let operator: tonic::metadata::MetadataValue<_> = format!("Bearer {}", self.operator).parse()?;
+        let mut registry = RegistryServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request.metadata_mut().insert("authorization", operator.clone());
+            Ok(request)
+        });
+        self.validator = registry
+            .create_credential(pb::CreateCredentialRequest {
+                name: "bench validator".into(),
+                role: "validator".into(),
+                ttl_seconds: 0,
+            })
+            .await?
+            .into_inner()
+            .credential;
         let user = registry
             .create_user(pb::CreateUserRequest {
                 username: "bench".into(),
