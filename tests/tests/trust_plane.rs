@@ -459,3 +459,31 @@ fn the_readme_carries_the_policy_table() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     assert!(readme.contains(&policy::markdown()), "README.md's policy table differs: run `gatehouse policy`");
 }
+
+/// Only an operator grants or removes the administrator role; the change is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_operators_grant_the_administrator_role() {
+    let env = TestEnv::builder().start().await;
+    let erin = env.create_user("erin").await;
+    assert!(!erin.administrator, "nobody is born an administrator");
+    let grant = |granted: bool| registry_pb::SetUserRoleRequest {
+        user_id: erin.id.clone(),
+        role: "administrator".to_owned(),
+        granted,
+    };
+    let by_gateway = env.registry().await.set_user_role(grant(true)).await.unwrap_err();
+    assert_eq!(by_gateway.code(), Code::PermissionDenied);
+    let mut operator = env.registry_as(env.as_role(Role::Operator)).await;
+    let granted = operator.set_user_role(grant(true)).await.unwrap().into_inner().user.unwrap();
+    assert!(granted.administrator);
+    let unknown_role = registry_pb::SetUserRoleRequest { role: "root".to_owned(), ..grant(true) };
+    assert_eq!(operator.set_user_role(unknown_role).await.unwrap_err().code(), Code::InvalidArgument);
+    let removed = operator.set_user_role(grant(false)).await.unwrap().into_inner().user.unwrap();
+    assert!(!removed.administrator);
+    let all =
+        events(&env, common::ListAuditEventsRequest { target: format!("user:{}", erin.id), ..Default::default() })
+            .await;
+    assert_eq!(by_action(&all, "role.granted").len(), 1);
+    assert_eq!(by_action(&all, "role.revoked").len(), 1);
+    assert_eq!(by_action(&all, "role.granted")[0].actor_kind, "operator");
+}

@@ -106,7 +106,19 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             client.delete_user(pb::DeleteUserRequest { user_id }).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted user {username}, its applications and every token it held"));
         }
+        UserCommand::GrantAdmin { username, client: options } => set_administrator(&username, true, &options).await?,
+        UserCommand::RevokeAdmin { username, client: options } => set_administrator(&username, false, &options).await?,
     }
+    Ok(())
+}
+
+/// Grants or removes the administrator role (operators only).
+async fn set_administrator(username: &str, granted: bool, options: &ClientOptions) -> anyhow::Result<()> {
+    let mut client = connect(options).await?;
+    let user_id = owner_id(&mut client, username).await?;
+    let request = pb::SetUserRoleRequest { user_id, role: "administrator".to_owned(), granted };
+    let user = client.set_user_role(request).await.map_err(rpc_error)?.into_inner().user;
+    output::user(options.output, user.as_ref());
     Ok(())
 }
 

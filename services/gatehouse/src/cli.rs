@@ -624,6 +624,18 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         client: ClientOptions,
     },
+    /// Give a user the administrator role (what an admin console signs in with).
+    GrantAdmin {
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Take the administrator role away.
+    RevokeAdmin {
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,7 @@ pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
             ("username", user.username.clone()),
             ("email", user.email.clone()),
             ("display name", user.display_name.clone()),
+            ("administrator", if user.administrator { "yes" } else { "no" }.to_owned()),
         ]),
     }
 }

@@ -18,6 +18,7 @@ impl From<User> for common::User {
             display_name: user.display_name,
             avatar_url: user.avatar_url,
             created_at: user.created_at,
+            administrator: user.administrator,
         }
     }
 }

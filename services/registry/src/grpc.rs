@@ -110,6 +110,17 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::VerifyPasswordResponse { verified: user.is_some(), user: user.map(common::User::from) }))
     }
 
+    async fn set_user_role(&self, request: Request<pb::SetUserRoleRequest>) -> RpcResult<pb::SetUserRoleResponse> {
+        let who = who(&request, "");
+        let request = request.into_inner();
+        let user = self.registry.set_user_role(&request.user_id, &request.role, request.granted).await?;
+        let action = if request.granted { "role.granted" } else { "role.revoked" };
+        let event =
+            self.audit_event(action, who, format!("user:{}", user.id), &user.id, json!({ "role": request.role }));
+        self.registry.audit().record(event).await;
+        Ok(Response::new(pb::SetUserRoleResponse { user: Some(user.into()) }))
+    }
+
     async fn register_application(
         &self,
         request: Request<pb::RegisterApplicationRequest>,

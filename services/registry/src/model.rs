@@ -18,6 +18,8 @@ pub struct User {
     pub avatar_url: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Holds the administrator role; granted and removed only by an operator.
+    pub administrator: bool,
 }
 
 impl User {

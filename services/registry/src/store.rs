@@ -44,6 +44,9 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>>;
     async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool>;
 
+    /// Grants or removes the administrator role; false when there is no such user.
+    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool>;
+
     async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()>;
     async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>>;
     async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>>;

@@ -23,6 +23,8 @@ impl Registry {
             email: input.email.trim().to_owned(),
             avatar_url,
             created_at: self.now(),
+            // Never through sign-up or creation: only an operator grants it.
+            administrator: false,
         };
         let key = validate::username_key(&user.username);
         // Fail fast on a taken name before paying for argon2; the unique index
@@ -98,6 +100,17 @@ impl Registry {
             }
         }
         Ok(verified)
+    }
+
+    /// Grants or removes a role (only `administrator` exists); the account as it is now.
+    pub async fn set_user_role(&self, user_id: &str, role: &str, granted: bool) -> RegistryResult<User> {
+        if role != "administrator" {
+            return Err(RegistryError::invalid("role", "the only role is administrator"));
+        }
+        if !self.store().set_administrator(user_id, granted).await? {
+            return Err(RegistryError::NotFound(format!("user {user_id:?} not found")));
+        }
+        self.get_user_by_id(user_id).await
     }
 
     async fn check_password(&self, username: &str, password: String) -> RegistryResult<Option<User>> {

@@ -21,6 +21,9 @@ pub struct Account {
     pub avatar_url: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Holds the administrator role (sessions written before it existed read false).
+    #[serde(default)]
+    pub administrator: bool,
 }
 
 impl From<User> for Account {
@@ -32,6 +35,7 @@ impl From<User> for Account {
             display_name: user.display_name,
             avatar_url: user.avatar_url,
             created_at: user.created_at,
+            administrator: user.administrator,
         }
     }
 }
@@ -45,6 +49,7 @@ impl From<Account> for User {
             display_name: user.display_name,
             avatar_url: user.avatar_url,
             created_at: user.created_at,
+            administrator: user.administrator,
         }
     }
 }

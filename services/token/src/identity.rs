@@ -206,6 +206,7 @@ mod tests {
             display_name: "Ada Lovelace".to_owned(),
             avatar_url: String::new(),
             created_at: 1_700_000_000,
+            administrator: false,
         }
     }
 

@@ -1,9 +1,10 @@
 #![allow(elided_lifetimes_in_paths)] // `SchemaManager` is declared without the lifetime by the trait
 //! Internal credentials: what operators (and parts without a workload
-//! certificate) present to the internal gRPC plane, kept as hashes.
+//! certificate) present to the internal gRPC plane, kept as hashes; and the
+//! administrator role of user accounts (granted only by operators).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, big_integer_null, string};
+use sea_orm_migration::schema::{big_integer, big_integer_null, boolean, string};
 
 #[derive(Debug, DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -19,6 +20,12 @@ enum RegistryCredentials {
     CreatedAt,
     ExpiresAt,
     RevokedAt,
+}
+
+#[derive(Clone, Copy, DeriveIden)]
+enum RegistryUsers {
+    Table,
+    Administrator,
 }
 
 #[async_trait::async_trait]
@@ -40,10 +47,14 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(C::RevokedAt))
                     .to_owned(),
             )
-            .await
+            .await?;
+        let mut column = boolean(RegistryUsers::Administrator).default(false).to_owned();
+        manager.alter_table(Table::alter().table(RegistryUsers::Table).add_column(&mut column).to_owned()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let drop = Table::alter().table(RegistryUsers::Table).drop_column(RegistryUsers::Administrator).to_owned();
+        manager.alter_table(drop).await?;
         manager.drop_table(Table::drop().table(RegistryCredentials::Table).to_owned()).await
     }
 }

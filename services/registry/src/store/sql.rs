@@ -54,6 +54,7 @@ fn user_from_row(row: user::Model) -> (User, String) {
         display_name: row.display_name,
         avatar_url: row.avatar_url,
         created_at: row.created_at,
+        administrator: row.administrator,
     };
     (user, row.password_hash)
 }
@@ -232,6 +233,7 @@ impl RegistryStore for SqlRegistryStore {
             avatar_url: Set(user.avatar_url.clone()),
             password_hash: Set(password_hash.to_owned()),
             created_at: Set(user.created_at),
+            administrator: Set(user.administrator),
         };
         match user::Entity::insert(row).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
@@ -539,6 +541,15 @@ impl RegistryStore for SqlRegistryStore {
     async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool> {
         let deleted = initial_access_token::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::Administrator, Expr::value(administrator))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
     }
 
     async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()> {

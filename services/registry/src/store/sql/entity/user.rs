@@ -14,6 +14,8 @@ pub struct Model {
     pub avatar_url: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// Holds the administrator role (the admin console's); set only by operators.
+    pub administrator: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
