@@ -487,3 +487,39 @@ async fn only_operators_grant_the_administrator_role() {
     assert_eq!(by_action(&all, "role.revoked").len(), 1);
     assert_eq!(by_action(&all, "role.granted")[0].actor_kind, "operator");
 }
+
+/// A flood of refused calls is not a flood of writes: at most
+/// REFUSALS_PER_SECOND a second reach the trail, the next one says how many
+/// were left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_calls_is_written_at_a_bounded_rate() {
+    let env = TestEnv::builder().start().await;
+    let mut anonymous = env.registry_as(Presenting::nothing()).await;
+    let started = Instant::now();
+    for _ in 0..300 {
+        let request = registry_pb::GetUserRequest {
+            lookup: Some(registry_pb::get_user_request::Lookup::Username("x".to_owned())),
+            visible_to_scopes: None,
+        };
+        assert_eq!(anonymous.get_user(request).await.unwrap_err().code(), Code::Unauthenticated);
+    }
+    let seconds = started.elapsed().as_secs() + 7;
+    let limit = u64::from(gatehouse_runtime::audit::REFUSALS_PER_SECOND) * seconds;
+    // Once the next second starts, the first refusal written reports what was left out.
+    let since = Instant::now();
+    let written = loop {
+        let request = registry_pb::GetUserRequest { lookup: None, visible_to_scopes: None };
+        anonymous.get_user(request).await.unwrap_err();
+        let filter =
+            common::ListAuditEventsRequest { action: "rpc.refused".to_owned(), limit: 1000, ..Default::default() };
+        let all = events(&env, filter).await;
+        if all.iter().any(|e| e.details.contains("refusals_left_out_before"))
+            || since.elapsed() > Duration::from_secs(5)
+        {
+            break all;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!written.is_empty() && (written.len() as u64) <= limit, "{} refusals written", written.len());
+    assert!(written.iter().any(|e| e.details.contains("refusals_left_out_before")), "the next refusal counts the rest");
+}

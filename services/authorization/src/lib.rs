@@ -67,7 +67,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let registry = gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.registry.clone());
-    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(service.audit().clone()));
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(service.audit().clone()));
     let limits = ServerLimits { access: limits.access.clone().with(registry).recording_refusals(refusals), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {

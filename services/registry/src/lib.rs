@@ -96,7 +96,7 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(registry.audit().clone()));
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(registry.audit().clone()));
     let access = limits.access.clone().with(credentials::verifier(registry.clone())).recording_refusals(refusals);
     let limits = ServerLimits { access, ..limits };
     let routes = tonic::service::Routes::new(grpc::server(registry));

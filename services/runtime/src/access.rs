@@ -321,12 +321,13 @@ fn connection<B>(request: &http::Request<B>) -> (Option<SocketAddr>, PeerCertifi
 #[derive(Debug, Clone)]
 pub struct GuardLayer {
     service: &'static str,
-    access: Access,
+    /// Shared by every connection: one reference count per request, no copy.
+    access: Arc<Access>,
 }
 
 impl GuardLayer {
     pub fn new(service: &'static str, access: Access) -> Self {
-        Self { service, access }
+        Self { service, access: Arc::new(access) }
     }
 }
 
@@ -342,7 +343,7 @@ impl<S> tower::Layer<S> for GuardLayer {
 pub struct Guard<S> {
     inner: S,
     service: &'static str,
-    access: Access,
+    access: Arc<Access>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -506,9 +506,34 @@ pub fn head_row(head: &str) -> sea_orm::sea_query::InsertStatement {
         .to_owned()
 }
 
-/// The refusals of the access guard, appended to this service's trail.
+/// The refusals of the access guard, appended to this service's trail. A
+/// flood of refused calls must not become a flood of SQL writes: at most
+/// [`REFUSALS_PER_SECOND`] are written each second; the rest are counted
+/// (`gatehouse_grpc_server_requests_total` has every one) and the next
+/// written refusal says how many were left out.
 #[derive(Debug, Clone)]
-pub struct RefusalsToTrail(pub AuditLog);
+pub struct RefusalsToTrail {
+    trail: AuditLog,
+    window: Arc<RefusalWindow>,
+}
+
+/// Refusals written to the trail per second and per service, at most.
+pub const REFUSALS_PER_SECOND: u32 = 20;
+
+/// Counters of the current second (a race at a second's edge may let one
+/// more through, which is harmless).
+#[derive(Debug, Default)]
+struct RefusalWindow {
+    second: std::sync::atomic::AtomicU64,
+    written: std::sync::atomic::AtomicU32,
+    left_out: std::sync::atomic::AtomicU64,
+}
+
+impl RefusalsToTrail {
+    pub fn new(trail: AuditLog) -> Self {
+        Self { trail, window: Arc::default() }
+    }
+}
 
 impl crate::access::RefusalSink for RefusalsToTrail {
     fn refused(
@@ -518,12 +543,26 @@ impl crate::access::RefusalSink for RefusalsToTrail {
         remote: Option<std::net::SocketAddr>,
         refusal: crate::access::Refusal,
     ) {
+        let second = u64::try_from(self.trail.clock.now().timestamp()).unwrap_or_default();
+        use std::sync::atomic::Ordering::Relaxed;
+        let window = &self.window;
+        if window.second.swap(second, Relaxed) != second {
+            window.written.store(0, Relaxed);
+        }
+        if window.written.fetch_add(1, Relaxed) >= REFUSALS_PER_SECOND {
+            window.left_out.fetch_add(1, Relaxed);
+            return;
+        }
+        let left_out = window.left_out.swap(0, Relaxed);
+        let mut details = serde_json::json!({ "reason": refusal.as_str() });
+        if left_out > 0 {
+            details["refusals_left_out_before"] = left_out.into();
+        }
         let event = AuditEvent::new("rpc.refused", Outcome::Refused, Actor::caller(caller), format!("rpc:{method}"))
             .source(&remote.map(|r| r.to_string()).unwrap_or_default())
-            .details(serde_json::json!({ "reason": refusal.as_str() }));
-        let trail = self.0.clone();
-        // Written before the caller can act on the answer in practice, but off
-        // the refusal's path, so that a refusal costs no more than a success.
+            .details(details);
+        let trail = self.trail.clone();
+        // Off the refusal's path, so that a refusal costs no more than a success.
         tokio::spawn(async move { trail.record(event).await });
     }
 }

@@ -98,7 +98,7 @@ pub async fn serve(
         closing.inner.feed.close();
     };
     let access = callers::verifiers(&service).into_iter().fold(limits.access.clone(), |access, v| access.with(v));
-    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail(service.audit().clone()));
+    let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(service.audit().clone()));
     let limits = ServerLimits { access: access.recording_refusals(refusals), ..limits };
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
