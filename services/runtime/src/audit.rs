@@ -106,6 +106,9 @@ pub struct AuditEvent {
     pub source: String,
     /// Plain facts (names, scopes, reasons); never a secret.
     pub details: serde_json::Value,
+    /// The request's id when the event is written outside the request (a
+    /// refusal); otherwise the current request's.
+    pub request_id: Option<String>,
 }
 
 impl AuditEvent {
@@ -118,6 +121,7 @@ impl AuditEvent {
             subject_user_id: String::new(),
             source: String::new(),
             details: serde_json::Value::Null,
+            request_id: None,
         }
     }
 
@@ -307,7 +311,7 @@ impl AuditLog {
             target: event.target,
             subject_user_id: event.subject_user_id,
             source: event.source,
-            request_id: gatehouse_upstream::request_id::current().unwrap_or_default(),
+            request_id: event.request_id.or_else(gatehouse_upstream::request_id::current).unwrap_or_default(),
             details: if serde_json::Value::is_null(&event.details) { String::new() } else { event.details.to_string() },
             prev_hash,
             hash: String::new(),
@@ -558,9 +562,12 @@ impl crate::access::RefusalSink for RefusalsToTrail {
         if left_out > 0 {
             details["refusals_left_out_before"] = left_out.into();
         }
-        let event = AuditEvent::new("rpc.refused", Outcome::Refused, Actor::caller(caller), format!("rpc:{method}"))
-            .source(&remote.map(|r| r.to_string()).unwrap_or_default())
-            .details(details);
+        let mut event =
+            AuditEvent::new("rpc.refused", Outcome::Refused, Actor::caller(caller), format!("rpc:{method}"))
+                .source(&remote.map(|r| r.to_string()).unwrap_or_default())
+                .details(details);
+        // Taken here: the write below runs outside the request.
+        event.request_id = gatehouse_upstream::request_id::current();
         let trail = self.trail.clone();
         // Off the refusal's path, so that a refusal costs no more than a success.
         tokio::spawn(async move { trail.record(event).await });
