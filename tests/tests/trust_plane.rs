@@ -312,8 +312,17 @@ async fn audit_events_name_who_did_what_once() {
         .into_inner()
         .user
         .unwrap();
-    let (client_id, _) =
-        env.register_app(&user, &[gatehouse_tests::CALLBACK], common::ClientType::Confidential, &["user"]).await;
+    // REST: an application and a second secret, as the signed-in person.
+    let session = browser.get("/api/session").await.json();
+    let csrf = session["data"]["csrf_token"].as_str().unwrap().to_owned();
+    let body =
+        serde_json::json!({ "name": "REST app", "redirect_uris": [gatehouse_tests::CALLBACK], "scopes": ["user"] });
+    let created = browser.json(reqwest::Method::POST, "/api/applications", Some(&csrf), Some(body)).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let client_id = created.json()["data"]["client_id"].as_str().unwrap().to_owned();
+    let secret =
+        browser.json(reqwest::Method::POST, &format!("/api/applications/{client_id}/secrets"), Some(&csrf), None).await;
+    assert!(secret.status < 300, "{}", secret.body);
     browser.authorization_code(&[("client_id", &client_id), ("response_type", "code")]).await;
     // An operator (CLI or gRPC): keys rotated, a credential issued.
     let operator = env.as_role(Role::Operator);
@@ -353,6 +362,11 @@ async fn audit_events_name_who_did_what_once() {
     let app = by_action(&all, "application.created");
     assert_eq!(app.len(), 1);
     assert_eq!(app[0].target, format!("application:{client_id}"));
+    let actor = (app[0].actor_kind.as_str(), app[0].actor_id.as_str(), app[0].actor_via.as_str());
+    assert_eq!(actor, ("user", user.id.as_str(), "session"));
+    let secret = by_action(&all, "secret.created");
+    assert_eq!(secret.len(), 1);
+    assert_eq!((secret[0].actor_kind.as_str(), secret[0].subject_user_id.as_str()), ("user", user.id.as_str()));
     let consent = by_action(&all, "consent.granted");
     assert_eq!(consent.len(), 1);
     assert_eq!((consent[0].actor_kind.as_str(), consent[0].subject_user_id.as_str()), ("user", user.id.as_str()));

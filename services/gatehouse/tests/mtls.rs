@@ -230,6 +230,14 @@ async fn every_method_answers_only_listed_workload_certificates_with_their_roles
     assert!(keys.status.success(), "the token service admits the operator: {}", String::from_utf8_lossy(&keys.stderr));
     let verify = cli("operator", &["audit", "verify"], None);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    // The trail names the operator by certificate.
+    let listed = cli("operator", &["audit", "list", "--action", "user.created", "--output", "json"], None);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let actor = &listed[0]["actor"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!((actor["kind"].as_str(), actor["via"].as_str()), (Some("operator"), Some("certificate")), "{listed}");
+    assert_eq!(actor["id"].as_str(), Some(format!("{DOMAIN}/ns/ops/sa/alice").as_str()));
 
     // The public flow: the gateway reaches the registry and the token service as itself.
     let token = reqwest::Client::new()
