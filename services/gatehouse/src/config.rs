@@ -75,6 +75,8 @@ pub(crate) struct ServeConfig {
     pub(crate) otlp_endpoint: Option<String>,
     /// The identities of workload certificates the gRPC ports admit.
     pub(crate) peers: gatehouse_runtime::access::PeerMap,
+    /// Whether the gRPC ports ask for client certificates.
+    pub(crate) mutual_tls: bool,
     /// This part's internal credential for its calls (a per-part process
     /// without a workload certificate).
     pub(crate) credential: Option<gatehouse_oauth::InternalCredential>,
@@ -289,6 +291,14 @@ impl ServeConfig {
                 "TLS is for the per-part processes (serve registry|authorization|token)",
             ));
         }
+        // A peer map names certificates; a gRPC port that asks for none would never use it.
+        let serves_grpc = matches!(target, ServeTarget::Registry | ServeTarget::Authorization | ServeTarget::Token);
+        if serves_grpc && !self.peers.is_empty() && !self.mutual_tls {
+            return Err(bad(
+                "GATEHOUSE_GRPC_PEERS",
+                "lists workload certificates, but the gRPC port asks for none: set GATEHOUSE_TLS_CLIENT_CA_FILE (mutual TLS)",
+            ));
+        }
         Ok(self)
     }
 }
@@ -316,6 +326,12 @@ impl ServeOptions {
         gatehouse_token::KeyEncryptionKey::from_base64(&text)
             .map(KekSource::Configured)
             .map_err(|e| bad(VARIABLE, e.to_string()))
+    }
+
+    /// The workload identities the gRPC ports admit.
+    fn peers(&self) -> Result<gatehouse_runtime::access::PeerMap, ConfigError> {
+        gatehouse_runtime::access::PeerMap::parse(&self.grpc_peers)
+            .map_err(|e| bad("GATEHOUSE_GRPC_PEERS", e.to_string()))
     }
 
     /// This part's internal credential, from the variable or its file.
@@ -562,8 +578,8 @@ impl ServeOptions {
             log_format,
             server_tls,
             client_tls,
-            peers: gatehouse_runtime::access::PeerMap::parse(&self.grpc_peers)
-                .map_err(|e| bad("GATEHOUSE_GRPC_PEERS", e.to_string()))?,
+            peers: self.peers()?,
+            mutual_tls: self.tls_client_ca_file.is_some(),
             credential: self.credential()?,
             grpc_reflection: self.grpc_reflection,
             audit_retention: seconds(

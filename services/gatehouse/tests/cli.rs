@@ -595,6 +595,9 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("GATEHOUSE_FETCH_PROXY", "https://proxy.internal:3128"),
         ("GATEHOUSE_FETCH_TIMEOUT_MS", "4500"),
         ("GATEHOUSE_ISSUER", "https://code.example/oauth-server"),
+        ("GATEHOUSE_GRPC_PEERS", "spiffe://example.org/ns/x/sa/y=king"),
+        ("GATEHOUSE_CREDENTIAL", "not-a-credential"),
+        ("GATEHOUSE_AUDIT_RETENTION_DAYS", "0"),
     ] {
         let output = Command::new(BIN).args(["serve", "all"]).env(variable, value).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{variable}={value}");
@@ -612,6 +615,7 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("token", vec![("GATEHOUSE_TLS_CERT_FILE", pem), ("GATEHOUSE_TLS_KEY_FILE", pem)], "GATEHOUSE_TLS_CERT_FILE"),
         ("token", vec![("GATEHOUSE_TLS_CA_FILE", "/nonexistent/ca.pem")], "GATEHOUSE_TLS_CA_FILE"),
         ("gateway", vec![("GATEHOUSE_TOKEN_URL", "https://token:50053")], "GATEHOUSE_TOKEN_URL"),
+        ("token", vec![("GATEHOUSE_GRPC_PEERS", "spiffe://example.org/ns/x/sa/y=operator")], "GATEHOUSE_GRPC_PEERS"),
     ] {
         let output = Command::new(BIN).args(["serve", target]).envs(env.clone()).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{env:?}");
