@@ -32,23 +32,17 @@ fn who<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
 }
 
 impl RegistryGrpc {
-    /// An event with details, not yet recorded.
-    fn audit_event(
+    /// Appends an event to the registry's audit trail (after the change, before the answer).
+    async fn record(
         &self,
         action: &str,
         (actor, source): (Actor, String),
         target: String,
         subject: &str,
         details: serde_json::Value,
-    ) -> AuditEvent {
-        AuditEvent::new(action, Outcome::Success, actor, target).subject(subject).source(&source).details(details)
-    }
-
-    /// Appends an event to the registry's audit trail (after the change, before the answer).
-    async fn audit(&self, action: &str, (actor, source): (Actor, String), target: String, subject: &str) -> AuditEvent {
+    ) {
         let event = AuditEvent::new(action, Outcome::Success, actor, target).subject(subject).source(&source);
-        self.registry.audit().record(event.clone()).await;
-        event
+        self.registry.audit().record(event.details(details)).await;
     }
 }
 
@@ -59,7 +53,7 @@ impl RegistryService for RegistryGrpc {
         let user = self.registry.create_user(request.into_inner().into()).await?;
         // Through the gateway this is a sign-up: the person is the new account.
         let who = if who.0.kind == "part" { (Actor::user(&user.id, "signup"), who.1) } else { who };
-        self.audit("user.created", who, format!("user:{}", user.id), &user.id).await;
+        self.record("user.created", who, format!("user:{}", user.id), &user.id, json!(null)).await;
         Ok(Response::new(pb::CreateUserResponse { user: Some(user.into()) }))
     }
 
@@ -88,7 +82,7 @@ impl RegistryService for RegistryGrpc {
         }
         let tokens_revoked = self.registry.revoke_authorization(&request.user_id, &request.client_id).await?;
         let target = format!("application:{}", request.client_id);
-        self.audit("consent.revoked", who, target, &request.user_id).await;
+        self.record("consent.revoked", who, target, &request.user_id, json!(null)).await;
         Ok(Response::new(pb::RevokeAuthorizationResponse { tokens_revoked }))
     }
 
@@ -96,7 +90,7 @@ impl RegistryService for RegistryGrpc {
         let user_id = request.get_ref().user_id.clone();
         let who = who(&request, &user_id);
         self.registry.delete_user(&user_id).await?;
-        self.audit("user.deleted", who, format!("user:{user_id}"), &user_id).await;
+        self.record("user.deleted", who, format!("user:{user_id}"), &user_id, json!(null)).await;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }
 
@@ -115,9 +109,7 @@ impl RegistryService for RegistryGrpc {
         let request = request.into_inner();
         let user = self.registry.set_user_role(&request.user_id, &request.role, request.granted).await?;
         let action = if request.granted { "role.granted" } else { "role.revoked" };
-        let event =
-            self.audit_event(action, who, format!("user:{}", user.id), &user.id, json!({ "role": request.role }));
-        self.registry.audit().record(event).await;
+        self.record(action, who, format!("user:{}", user.id), &user.id, json!({ "role": request.role })).await;
         Ok(Response::new(pb::SetUserRoleResponse { user: Some(user.into()) }))
     }
 
@@ -127,7 +119,8 @@ impl RegistryService for RegistryGrpc {
     ) -> RpcResult<pb::RegisterApplicationResponse> {
         let who = who(&request, &request.get_ref().owner_id);
         let (app, secret) = self.registry.register_application(request.into_inner().try_into()?).await?;
-        self.audit("application.created", who, format!("application:{}", app.client_id.as_str()), &app.owner_id).await;
+        let target = format!("application:{}", app.client_id.as_str());
+        self.record("application.created", who, target, &app.owner_id, json!(null)).await;
         Ok(Response::new(pb::RegisterApplicationResponse {
             application: Some(app.into()),
             client_secret: secret.map(|s| s.secret).unwrap_or_default(),
@@ -160,7 +153,7 @@ impl RegistryService for RegistryGrpc {
         let request = request.into_inner();
         let client_id = request.client_id.clone();
         let app = self.registry.update_application(&client_id, request.try_into()?).await?;
-        self.audit("application.updated", who, format!("application:{client_id}"), &app.owner_id).await;
+        self.record("application.updated", who, format!("application:{client_id}"), &app.owner_id, json!(null)).await;
         Ok(Response::new(pb::UpdateApplicationResponse { application: Some(app.into()) }))
     }
 
@@ -173,7 +166,8 @@ impl RegistryService for RegistryGrpc {
         let owner = self.registry.owned_application(&request.client_id, acting_owner(&request.acting_owner_id)).await;
         let owner = owner.map(|app| app.owner_id).unwrap_or_default();
         self.registry.delete_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
-        self.audit("application.deleted", who, format!("application:{}", request.client_id), &owner).await;
+        self.record("application.deleted", who, format!("application:{}", request.client_id), &owner, json!(null))
+            .await;
         Ok(Response::new(pb::DeleteApplicationResponse {}))
     }
 
@@ -188,8 +182,7 @@ impl RegistryService for RegistryGrpc {
         let target = format!("application:{}", request.client_id);
         let owner =
             self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
-        let event = self.audit_event("secret.created", who, target, &owner, json!({ "secret_id": created.info.id }));
-        self.registry.audit().record(event).await;
+        self.record("secret.created", who, target, &owner, json!({ "secret_id": created.info.id })).await;
         Ok(Response::new(pb::RotateClientSecretResponse {
             secret: Some(created.info.into()),
             client_secret: created.secret,
@@ -208,8 +201,7 @@ impl RegistryService for RegistryGrpc {
         let target = format!("application:{}", request.client_id);
         let owner =
             self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
-        let event = self.audit_event("secret.deleted", who, target, &owner, json!({ "secret_id": request.secret_id }));
-        self.registry.audit().record(event).await;
+        self.record("secret.deleted", who, target, &owner, json!({ "secret_id": request.secret_id })).await;
         Ok(Response::new(pb::DeleteClientSecretResponse {}))
     }
 
@@ -305,7 +297,8 @@ impl RegistryService for RegistryGrpc {
             Err(_) => return Err(crate::RegistryError::invalid("ttl_seconds", "must not be negative").into()),
         };
         let (info, token) = self.registry.create_initial_access_token(&request.description, ttl).await?;
-        self.audit("initial_access_token.created", who, format!("initial_access_token:{}", info.id), "").await;
+        self.record("initial_access_token.created", who, format!("initial_access_token:{}", info.id), "", json!(null))
+            .await;
         Ok(Response::new(pb::CreateInitialAccessTokenResponse { info: Some(info.into()), token }))
     }
 
@@ -324,7 +317,7 @@ impl RegistryService for RegistryGrpc {
         let who = who(&request, "");
         let id = request.into_inner().id;
         self.registry.delete_initial_access_token(&id).await?;
-        self.audit("initial_access_token.deleted", who, format!("initial_access_token:{id}"), "").await;
+        self.record("initial_access_token.deleted", who, format!("initial_access_token:{id}"), "", json!(null)).await;
         Ok(Response::new(pb::DeleteInitialAccessTokenResponse {}))
     }
 
@@ -352,14 +345,8 @@ impl RegistryService for RegistryGrpc {
         };
         let (info, credential) =
             self.registry.create_credential(&request.name, &request.role, ttl, &created_by).await?;
-        let event = self.audit_event(
-            "credential.created",
-            who,
-            format!("credential:{}", info.id),
-            "",
-            json!({ "role": info.role.as_str(), "name": info.name }),
-        );
-        self.registry.audit().record(event).await;
+        let details = json!({ "role": info.role.as_str(), "name": info.name });
+        self.record("credential.created", who, format!("credential:{}", info.id), "", details).await;
         Ok(Response::new(pb::CreateCredentialResponse {
             info: Some(info.into()),
             credential: credential.into_exposed(),
@@ -383,7 +370,7 @@ impl RegistryService for RegistryGrpc {
         let who = who(&request, "");
         let id = request.into_inner().id;
         self.registry.revoke_credential(&id).await?;
-        self.audit("credential.revoked", who, format!("credential:{id}"), "").await;
+        self.record("credential.revoked", who, format!("credential:{id}"), "", json!(null)).await;
         Ok(Response::new(pb::RevokeCredentialResponse {}))
     }
 
