@@ -500,6 +500,41 @@ pub fn schema(events: &str, head: &str) -> (Vec<TableCreateStatement>, Vec<Index
     (vec![table.to_owned(), head_table], indexes)
 }
 
+/// The migration that creates a service's trail (each service lists it
+/// with its own tables, in its own migration history).
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// (events, head), such as `("registry_audit_events", "registry_audit_head")`.
+    pub tables: (&'static str, &'static str),
+}
+
+impl sea_orm_migration::MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261206_000002_audit_trail"
+    }
+}
+
+// `SchemaManager` is declared without the lifetime by the trait.
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for Migration {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        let (tables, indexes) = schema(self.tables.0, self.tables.1);
+        for table in tables {
+            manager.create_table(table).await?;
+        }
+        for index in indexes {
+            manager.create_index(index).await?;
+        }
+        manager.exec_stmt(head_row(self.tables.1)).await
+    }
+
+    async fn down(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(Alias::new(self.tables.0)).to_owned()).await?;
+        manager.drop_table(Table::drop().table(Alias::new(self.tables.1)).to_owned()).await
+    }
+}
+
 /// The statement that creates the head row (once; a second run changes nothing).
 pub fn head_row(head: &str) -> sea_orm::sea_query::InsertStatement {
     Query::insert()

@@ -1,7 +1,6 @@
 //! The authorization service's own migrations, in their own tracking table.
 
 mod m20261126_000001_create_authz_tables;
-mod m20261206_000002_audit_trail;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,7 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261126_000001_create_authz_tables::Migration),
-            Box::new(m20261206_000002_audit_trail::Migration),
+            Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
         ]
     }
 
