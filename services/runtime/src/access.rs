@@ -150,17 +150,23 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
 /// the longest a revoked or expired credential still works.
 pub const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// `inner` behind a cache of its positive answers (keyed by the bearer's
-/// hash, for [`VERIFIED_FOR`]): a busy caller costs one lookup per few
-/// seconds, not one per call. Unknown credentials are asked every time.
+/// How long an unknown credential is answered "unknown" without asking
+/// again: a stream of made-up credentials costs one lookup each per second.
+pub const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `inner` behind a cache of its answers, keyed by the bearer's hash:
+/// known callers for [`VERIFIED_FOR`] (a busy caller costs one lookup per
+/// few seconds, not one per call), unknown ones for [`UNKNOWN_FOR`].
 pub fn cached(inner: Arc<dyn Verifier>) -> Arc<dyn Verifier> {
     let cache = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(VERIFIED_FOR).build();
-    Arc::new(CachedVerifier { inner, cache })
+    let unknown = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(UNKNOWN_FOR).build();
+    Arc::new(CachedVerifier { inner, cache, unknown })
 }
 
 struct CachedVerifier {
     inner: Arc<dyn Verifier>,
     cache: moka::sync::Cache<String, Caller>,
+    unknown: moka::sync::Cache<String, ()>,
 }
 
 impl std::fmt::Debug for CachedVerifier {
@@ -176,9 +182,13 @@ impl Verifier for CachedVerifier {
         if let Some(caller) = self.cache.get(&key) {
             return Ok(Some(caller));
         }
+        if self.unknown.contains_key(&key) {
+            return Ok(None);
+        }
         let found = self.inner.verify(bearer).await?;
-        if let Some(caller) = &found {
-            self.cache.insert(key, caller.clone());
+        match &found {
+            Some(caller) => self.cache.insert(key, caller.clone()),
+            None => self.unknown.insert(key, ()),
         }
         Ok(found)
     }
