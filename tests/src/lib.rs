@@ -9,6 +9,7 @@ mod browser;
 mod client_app;
 mod database;
 pub mod https_server;
+pub mod plane;
 mod postgres_server;
 pub mod process;
 mod redis_server;

@@ -13,70 +13,13 @@ use gatehouse_proto::pb::registry::v1 as registry_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_runtime::access::Role;
 use gatehouse_runtime::access::policy::{self, Rule};
+use gatehouse_tests::plane::{self, Answer};
 use gatehouse_tests::{Backend, Presenting, TestEnv, on_every_database};
-use prost::Message as _;
 use tonic::Code;
 
-/// Every `(path, server-streaming)` of Gatehouse's own services.
-fn methods() -> Vec<(String, bool)> {
-    let set = prost_types::FileDescriptorSet::decode(gatehouse_proto::pb::FILE_DESCRIPTOR_SET).unwrap();
-    let mut methods = Vec::new();
-    for file in set.file.iter().filter(|f| f.package().starts_with("gatehouse.")) {
-        for service in &file.service {
-            for method in &service.method {
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                methods.push((path, method.server_streaming()));
-            }
-        }
-    }
-    methods
-}
-
-/// What the plane answered a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    /// The guard: no identity.
-    Unidentified,
-    /// The guard: this role may not.
-    Denied,
-    /// No such method.
-    Unimplemented,
-    /// The handler ran (and answered whatever it answers an empty request).
-    Handled,
-}
-
-/// Calls `path` with an empty request as `caller`.
+/// Calls `path` as `caller`.
 async fn call(channel: tonic::transport::Channel, caller: Presenting, path: &str, streaming: bool) -> Answer {
-    let code = raw_call(channel, caller, path, streaming).await;
-    match code {
-        Err(status)
-            if status.code() == Code::Unauthenticated && status.message().starts_with("this call needs a caller") =>
-        {
-            Answer::Unidentified
-        }
-        Err(status) if status.code() == Code::PermissionDenied && status.message().contains("may not call") => {
-            Answer::Denied
-        }
-        Err(status) if status.code() == Code::Unimplemented => Answer::Unimplemented,
-        _ => Answer::Handled,
-    }
-}
-
-async fn raw_call(
-    channel: tonic::transport::Channel,
-    caller: Presenting,
-    path: &str,
-    streaming: bool,
-) -> Result<(), tonic::Status> {
-    let mut grpc = tonic::client::Grpc::new(gatehouse_tests::presenting(channel, caller));
-    grpc.ready().await.unwrap();
-    let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    let path = http::uri::PathAndQuery::try_from(path.to_owned()).unwrap();
-    let request = tonic::Request::new(());
-    if streaming {
-        return grpc.server_streaming(request, path, codec).await.map(|_| ());
-    }
-    grpc.unary(request, path, codec).await.map(|_| ())
+    plane::call(gatehouse_tests::presenting(channel, caller), path, streaming).await
 }
 
 fn address(env: &TestEnv, path: &str) -> SocketAddr {
@@ -95,7 +38,7 @@ fn address(env: &TestEnv, path: &str) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_method_answers_only_the_roles_the_policy_names() {
     let env = TestEnv::builder().start().await;
-    let methods = methods();
+    let methods = plane::methods();
     assert!(methods.len() > 60);
     let mut checked = 0;
     for (path, streaming) in &methods {

@@ -26,7 +26,7 @@ pub(crate) async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryS
 /// Turns a status into one readable line: the service's message and the code.
 #[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
 pub(crate) fn rpc_error(status: tonic::Status) -> anyhow::Error {
-    if status.code() == tonic::Code::Unauthenticated && status.message().starts_with("this call needs a caller") {
+    if gatehouse_runtime::access::refusal_of(&status) == Some(gatehouse_runtime::access::Refusal::Unauthenticated) {
         return anyhow::anyhow!(
             "the server does not know this caller: give an operator credential (GATEHOUSE_CREDENTIAL_FILE, \
              `gatehouse credential create` or `bootstrap`) or a client certificate listed in GATEHOUSE_GRPC_PEERS \

@@ -60,14 +60,26 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The three services, each of which keeps its own trail.
+type Trails = (
+    RegistryServiceClient<gatehouse_upstream::Upstream>,
+    AuthorizationServiceClient<gatehouse_upstream::Upstream>,
+    TokenServiceClient<gatehouse_upstream::Upstream>,
+);
+
+fn trails(options: &ClientOptions) -> anyhow::Result<Trails> {
+    Ok((
+        RegistryServiceClient::new(channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?),
+        AuthorizationServiceClient::new(channel(options, &options.authorization_url, "GATEHOUSE_AUTHORIZATION_URL")?),
+        TokenServiceClient::new(channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?),
+    ))
+}
+
 async fn list(
     options: &ClientOptions,
     request: common::ListAuditEventsRequest,
 ) -> anyhow::Result<Vec<common::AuditEvent>> {
-    let mut registry = RegistryServiceClient::new(channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?);
-    let mut authorization =
-        AuthorizationServiceClient::new(channel(options, &options.authorization_url, "GATEHOUSE_AUTHORIZATION_URL")?);
-    let mut token = TokenServiceClient::new(channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?);
+    let (mut registry, mut authorization, mut token) = trails(options)?;
     let mut events = registry.list_audit_events(request.clone()).await.map_err(rpc_error)?.into_inner().events;
     events.extend(authorization.list_audit_events(request.clone()).await.map_err(rpc_error)?.into_inner().events);
     events.extend(token.list_audit_events(request).await.map_err(rpc_error)?.into_inner().events);
@@ -75,10 +87,7 @@ async fn list(
 }
 
 async fn verify(options: &ClientOptions) -> anyhow::Result<Vec<common::VerifyAuditChainResponse>> {
-    let mut registry = RegistryServiceClient::new(channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?);
-    let mut authorization =
-        AuthorizationServiceClient::new(channel(options, &options.authorization_url, "GATEHOUSE_AUTHORIZATION_URL")?);
-    let mut token = TokenServiceClient::new(channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?);
+    let (mut registry, mut authorization, mut token) = trails(options)?;
     let request = common::VerifyAuditChainRequest {};
     Ok(vec![
         registry.verify_audit_chain(request).await.map_err(rpc_error)?.into_inner(),

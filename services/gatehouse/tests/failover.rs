@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_tests::{Backend, Browser, TEST_PASSWORD, TestDatabase, test_kv_prefix, test_kv_url};
+use gatehouse_tests::{Backend, Browser, TEST_PASSWORD, TestDatabase};
 use tokio::sync::Mutex;
 
 mod support;
@@ -104,20 +104,15 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     let [gateway_port, a1, a2, t1, t2] = [free_port(), free_port(), free_port(), free_port(), free_port()];
     let registry_port = free_port();
     let list = |ports: [u16; 2]| format!("http://127.0.0.1:{},http://127.0.0.1:{}", ports[0], ports[1]);
-    let deployment = Deployment::new(vec![
-        ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
-        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-        ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
-        ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+    let mut env = support::shared_settings(database.url(), support::redis_url());
+    env.extend([
         ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
-        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
         ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
         ("GATEHOUSE_AUTHORIZATION_URL", list([a1, a2])),
         ("GATEHOUSE_TOKEN_URL", list([t1, t2])),
         ("GATEHOUSE_SHUTDOWN_DELAY_SECS", "3".to_owned()),
     ]);
+    let deployment = Deployment::new(env);
     let migrate =
         Command::new(BIN).arg("migrate").envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str()))).output().unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));

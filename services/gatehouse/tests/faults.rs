@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use gatehouse_proto::pb::common::v1 as common_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase, test_kv_prefix};
+use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase};
 use serde_json::Value;
 use support::{BIN, Deployment, Part, REDIRECT, free_port, wait_serving};
 use tokio::sync::Mutex;
@@ -59,20 +59,15 @@ impl Stack {
         let authorization_port = free_port();
         let token_ports: Vec<u16> = tokens.iter().map(|_| free_port()).collect();
         let list = token_ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
-        let deployment = Deployment::new(vec![
-            ("GATEHOUSE_DATABASE_URL", storage.database_url.clone()),
-            ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-            ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-            ("GATEHOUSE_CACHE_URL", storage.redis_url.clone()),
-            ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+        let mut env = support::shared_settings(&storage.database_url, storage.redis_url.clone());
+        env.extend([
             ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
-            ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-            ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
             ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
             ("GATEHOUSE_AUTHORIZATION_URL", format!("http://127.0.0.1:{authorization_port}")),
             ("GATEHOUSE_TOKEN_URL", list),
             ("GATEHOUSE_RPC_TIMEOUT_MS", "3000".to_owned()),
         ]);
+        let deployment = Deployment::new(env);
         let migrate = std::process::Command::new(BIN)
             .arg("migrate")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))

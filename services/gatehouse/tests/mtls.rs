@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gatehouse_runtime::access::policy::{self, Rule};
-use gatehouse_tests::{Backend, TestDatabase, test_kv_prefix, test_kv_url};
-use prost::Message as _;
+use gatehouse_tests::plane::{self, Answer};
+use gatehouse_tests::{Backend, TestDatabase};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
 };
@@ -91,33 +91,6 @@ async fn channel(dir: &Path, port: u16, name: Option<&str>) -> tonic::transport:
         .connect_lazy()
 }
 
-/// The code of calling `path` with an empty request over `channel`, with
-/// the guard's own refusals told apart from a handler's answers.
-async fn answer(channel: tonic::transport::Channel, path: &str, streaming: bool) -> &'static str {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    if grpc.ready().await.is_err() {
-        return "no connection";
-    }
-    let codec = tonic_prost::ProstCodec::<(), ()>::default();
-    let uri = http::uri::PathAndQuery::try_from(path.to_owned()).unwrap();
-    let result = if streaming {
-        grpc.server_streaming(tonic::Request::new(()), uri, codec).await.map(|_| ())
-    } else {
-        grpc.unary(tonic::Request::new(()), uri, codec).await.map(|_| ())
-    };
-    match result {
-        Err(s) if s.code() == tonic::Code::Unauthenticated && s.message().starts_with("this call needs a caller") => {
-            "unidentified"
-        }
-        Err(s) if s.code() == tonic::Code::PermissionDenied && s.message().contains("may not call") => "denied",
-        // A handshake the server refused surfaces as a broken connection.
-        Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) => {
-            "no connection"
-        }
-        _ => "handled",
-    }
-}
-
 /// Waits (bounded) until the part behind `metrics_url` is ready.
 async fn ready(metrics_url: &str) {
     let readyz = metrics_url.replace("/metrics", "/readyz");
@@ -136,21 +109,15 @@ async fn every_method_answers_only_listed_workload_certificates_with_their_roles
     let database = TestDatabase::create(Backend::Postgres).await;
     let [registry_port, authorization_port, token_port, gateway_port] =
         [free_port(), free_port(), free_port(), free_port()];
-    let env = vec![
-        ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
-        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-        ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
-        ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
+    let mut env = support::shared_settings(database.url(), support::redis_url());
+    env.extend([
         ("GATEHOUSE_ISSUER", format!("http://127.0.0.1:{gateway_port}")),
-        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
         ("GATEHOUSE_REGISTRY_URL", format!("https://localhost:{registry_port}")),
         ("GATEHOUSE_AUTHORIZATION_URL", format!("https://localhost:{authorization_port}")),
         ("GATEHOUSE_TOKEN_URL", format!("https://localhost:{token_port}")),
         ("GATEHOUSE_GRPC_PEERS", peers()),
         ("GATEHOUSE_TLS_CA_FILE", dir.join("ca.pem").display().to_string()),
-    ];
+    ]);
     let migrate = Command::new(BIN).arg("migrate").envs(env.iter().map(|(k, v)| (*k, v.as_str()))).output().unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     // No stored credential anywhere: the certificates are the only identities.
@@ -250,32 +217,28 @@ async fn every_method_answers_only_listed_workload_certificates_with_their_roles
     assert_eq!(token.status(), 200, "{}", token.text().await.unwrap());
 
     // Every method × every identity.
-    let set = prost_types::FileDescriptorSet::decode(gatehouse_proto::pb::FILE_DESCRIPTOR_SET).unwrap();
     let mut checked = 0;
-    for file in set.file.iter().filter(|f| f.package().starts_with("gatehouse.")) {
-        for service in &file.service {
-            let port = match service.name() {
-                "RegistryService" => registry_port,
-                "AuthorizationService" => authorization_port,
-                _ => token_port,
+    for (path, streaming) in plane::methods() {
+        let port = if path.starts_with("/gatehouse.registry.") {
+            registry_port
+        } else if path.starts_with("/gatehouse.authorization.") {
+            authorization_port
+        } else {
+            token_port
+        };
+        let Rule::Roles(allowed) = policy::rule(&path) else { panic!("{path} has no row") };
+        for (name, _, role) in IDENTITIES {
+            let got = plane::call(channel(&dir, port, Some(name)).await, &path, streaming).await;
+            let expected = match role.map(|r| r.split(':').next().unwrap()) {
+                None => Answer::Unidentified,
+                Some(role) if allowed.iter().any(|a| a.as_str() == role) => Answer::Handled,
+                Some(_) => Answer::Denied,
             };
-            for method in &service.method {
-                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
-                let Rule::Roles(allowed) = policy::rule(&path) else { panic!("{path} has no row") };
-                for (name, _, role) in IDENTITIES {
-                    let got = answer(channel(&dir, port, Some(name)).await, &path, method.server_streaming()).await;
-                    let expected = match role.map(|r| r.split(':').next().unwrap()) {
-                        None => "unidentified",
-                        Some(role) if allowed.iter().any(|a| a.as_str() == role) => "handled",
-                        Some(_) => "denied",
-                    };
-                    assert_eq!(got, expected, "{name} calling {path}");
-                    checked += 1;
-                }
-                // Without a client certificate the handshake itself fails.
-                assert_eq!(answer(channel(&dir, port, None).await, &path, false).await, "no connection", "{path}");
-            }
+            assert_eq!(got, expected, "{name} calling {path}");
+            checked += 1;
         }
+        // Without a client certificate the handshake itself fails.
+        assert_eq!(plane::call(channel(&dir, port, None).await, &path, false).await, Answer::NoConnection, "{path}");
     }
     assert!(checked > 60 * IDENTITIES.len());
     drop(parts);

@@ -14,7 +14,7 @@ use gatehouse_client::{RequireScopes, TokenCache, TokenCacheOptions};
 use gatehouse_proto::pb::common::v1::Parameter;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_tests::{Backend, TestDatabase, test_kv_prefix, test_kv_url};
+use gatehouse_tests::{Backend, TestDatabase};
 
 mod support;
 
@@ -54,17 +54,12 @@ async fn refused_within_bound(http: &reqwest::Client, base: &str, token: &str) -
 async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_other() {
     let database = TestDatabase::create(Backend::Postgres).await;
     let [registry_port, t1, t2] = [free_port(), free_port(), free_port()];
-    let deployment = Deployment::new(vec![
-        ("GATEHOUSE_DATABASE_URL", database.url().to_owned()),
-        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
-        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
-        ("GATEHOUSE_CACHE_URL", test_kv_url(gatehouse_tests::CacheBackend::Redis)),
-        ("GATEHOUSE_CACHE_PREFIX", test_kv_prefix()),
-        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
-        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+    let mut env = support::shared_settings(database.url(), support::redis_url());
+    env.extend([
         ("GATEHOUSE_REGISTRY_URL", format!("http://127.0.0.1:{registry_port}")),
         ("GATEHOUSE_TOKEN_URL", format!("http://127.0.0.1:{t1},http://127.0.0.1:{t2}")),
     ]);
+    let deployment = Deployment::new(env);
     let migrate = std::process::Command::new(BIN)
         .arg("migrate")
         .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -379,6 +379,22 @@ pub trait RefusalSink: Send + Sync + std::fmt::Debug {
     fn refused(&self, method: &str, caller: Option<&Caller>, remote: Option<SocketAddr>, refusal: Refusal);
 }
 
+/// The message of a refusal for want of an identity (clients tell it apart
+/// from a handler's own UNAUTHENTICATED with [`refusal_of`]).
+pub const UNIDENTIFIED: &str =
+    "this call needs a caller identity: a workload certificate, an internal credential or a validator's access token";
+
+/// Whether `status` is one of the guard's refusals (rather than a handler's answer), and which.
+pub fn refusal_of(status: &Status) -> Option<Refusal> {
+    match status.code() {
+        tonic::Code::Unauthenticated if status.message() == UNIDENTIFIED => Some(Refusal::Unauthenticated),
+        tonic::Code::PermissionDenied if status.message().contains(" may not call /") => {
+            Some(Refusal::PermissionDenied)
+        }
+        _ => None,
+    }
+}
+
 fn refuse<B: Default>(
     access: &Access,
     service: &str,
@@ -394,13 +410,11 @@ fn refuse<B: Default>(
         sink.refused(path, caller, remote, refusal);
     }
     let status = match (refusal, caller) {
-        (Refusal::Unauthenticated, _) => Status::unauthenticated(
-            "this call needs a caller identity: a workload certificate, an internal credential or a validator's access token",
-        ),
+        (Refusal::Unauthenticated, _) => Status::unauthenticated(UNIDENTIFIED),
         (Refusal::PermissionDenied, Some(caller)) => {
             Status::permission_denied(format!("the {} role may not call {path}", caller.role))
         }
-        (Refusal::PermissionDenied, None) => Status::permission_denied(format!("nobody may call {path}")),
+        (Refusal::PermissionDenied, None) => Status::permission_denied(format!("the caller may not call {path}")),
     };
     status.into_http()
 }

@@ -20,6 +20,26 @@ pub(crate) struct Deployment {
     credentials: Vec<(&'static str, String)>,
 }
 
+/// The settings every process test's deployment shares: its database and
+/// cache (a fresh key prefix), the test key-encryption key, a small pool
+/// and cheap argon2 parameters.
+pub(crate) fn shared_settings(database_url: &str, cache_url: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEHOUSE_DATABASE_URL", database_url.to_owned()),
+        ("GATEHOUSE_KEY_ENCRYPTION_KEY", gatehouse_tests::TEST_KEK.to_owned()),
+        ("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "4".to_owned()),
+        ("GATEHOUSE_CACHE_URL", cache_url),
+        ("GATEHOUSE_CACHE_PREFIX", gatehouse_tests::test_kv_prefix()),
+        ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
+        ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+    ]
+}
+
+/// The shared Redis of the suite (`TEST_REDIS_URL`).
+pub(crate) fn redis_url() -> String {
+    gatehouse_tests::test_kv_url(gatehouse_tests::CacheBackend::Redis)
+}
+
 /// The roles a deployment's test issues credentials for.
 const ROLES: [&str; 6] = ["gateway", "registry", "authorization", "token", "operator", "validator"];
 
