@@ -7,6 +7,7 @@ mod cors;
 mod cross_site;
 mod edge;
 mod error;
+mod forwarded;
 mod headers;
 mod i18n;
 mod observe;
@@ -23,6 +24,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub use clients::{Clients, channel};
+pub use forwarded::TrustedProxies;
 
 /// Gateway configuration.
 #[derive(Debug, Clone)]
@@ -31,9 +33,8 @@ pub struct GatewayConfig {
     pub issuer: String,
     /// Whether `/signup` creates accounts.
     pub signup_enabled: bool,
-    /// Take the client address for login throttling from `X-Forwarded-For`
-    /// (only behind a proxy that sets it; otherwise clients could forge it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` hops say who the client is.
+    pub trusted_proxies: TrustedProxies,
     /// Fires when shutdown begins: `/readyz` answers 503 from then on, so
     /// that Kubernetes stops routing here while the gateway still serves.
     pub draining: Option<gatehouse_runtime::Shutdown>,
@@ -57,7 +58,7 @@ impl Default for GatewayConfig {
         Self {
             issuer: "http://127.0.0.1:8080".to_owned(),
             signup_enabled: true,
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::None,
             draining: None,
             max_concurrent_requests: 512,
             limits: EdgeLimits::default(),

@@ -84,19 +84,10 @@ pub(crate) fn verify_csrf(expected: &str, presented: Option<&str>) -> Result<(),
     }
 }
 
-/// The client address for login throttling.
+/// The client address (throttles, audit): the connection's, or the one the
+/// trusted proxies in front report (see [`crate::forwarded`]).
 pub(crate) fn client_address(state: &AppState, headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
-    if state.config.trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return first.to_owned();
-    }
-    peer.ip().to_string()
+    state.config.trusted_proxies.client_address(headers, peer.ip()).to_string()
 }
 
 /// A local path to return to after login: only same-site paths, so that

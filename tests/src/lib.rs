@@ -442,6 +442,7 @@ pub async fn create_user(registry: &mut RegistryServiceClient<Grpc>, username: &
         display_name: String::new(),
         avatar_url: String::new(),
         password: TEST_PASSWORD.to_owned(),
+        client_address: String::new(),
     };
     registry.create_user(request).await.expect("create user").into_inner().user.expect("user")
 }

@@ -22,7 +22,7 @@ async fn app() -> ClientApp {
         TestEnv::builder()
             .gateway_config(|c| {
                 c.limits = small_limits();
-                c.trust_forwarded_for = true;
+                c.trusted_proxies = "127.0.0.0/8".parse().unwrap();
             })
             .start()
             .await,

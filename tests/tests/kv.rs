@@ -32,7 +32,44 @@ on_every_cache!(
     set_if_absent_never_overwrites,
     replace_is_compare_and_set,
     restore_puts_a_taken_key_back_once,
+    concurrent_reservations_never_pass_the_limit,
+    released_slots_are_taken_again,
 );
+
+async fn concurrent_reservations_never_pass_the_limit(kv: Arc<dyn Kv>) {
+    let window = Duration::from_secs(60);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let kv = kv.clone();
+            tokio::spawn(async move { kv.reserve("slots", 5, window).await.unwrap() })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(count) => {
+                assert!((1..=5).contains(&count), "{count}");
+                granted += 1;
+            }
+            Err(retry_after) => assert!(retry_after <= window && retry_after > Duration::ZERO),
+        }
+    }
+    assert_eq!(granted, 5, "exactly the limit is granted");
+}
+
+async fn released_slots_are_taken_again(kv: Arc<dyn Kv>) {
+    let window = Duration::from_secs(60);
+    assert_eq!(kv.reserve("r", 2, window).await.unwrap(), Ok(1));
+    assert_eq!(kv.reserve("r", 2, window).await.unwrap(), Ok(2));
+    assert!(kv.reserve("r", 2, window).await.unwrap().is_err());
+    kv.release("r").await.unwrap();
+    assert_eq!(kv.reserve("r", 2, window).await.unwrap(), Ok(2));
+    // Releasing what is not there neither creates a window nor goes below zero.
+    kv.release("never").await.unwrap();
+    kv.release("never").await.unwrap();
+    assert_eq!(kv.ttl("never").await.unwrap(), None);
+    assert_eq!(kv.reserve("never", 1, window).await.unwrap(), Ok(1));
+}
 
 async fn replace_is_compare_and_set(kv: Arc<dyn Kv>) {
     kv.set("cas", b"old", Duration::from_secs(60)).await.unwrap();

@@ -31,6 +31,7 @@ fn new_user(username: &str) -> pb::CreateUserRequest {
         display_name: String::new(),
         avatar_url: String::new(),
         password: "correct horse battery".to_owned(),
+        client_address: String::new(),
     }
 }
 

@@ -185,11 +185,12 @@ pub(crate) async fn signup(
         display_name: String::new(),
         avatar_url: String::new(),
         password: form.text("password"),
+        client_address: session::client_address(&state, &headers, peer),
     };
     if let Err(status) = state.clients.registry().create_user(request).await {
         let error = GatewayError::from(status);
         return match error.code {
-            ErrorCode::InvalidArgument | ErrorCode::AlreadyExists => {
+            ErrorCode::InvalidArgument | ErrorCode::AlreadyExists | ErrorCode::ResourceExhausted => {
                 signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message))
             }
             _ => error_page(lang, &error),

@@ -150,17 +150,25 @@ impl Authorization {
         if !address.is_empty() {
             keys.push((key::device_entry_address(address), limits.entries_per_address));
         }
-        self.check_throttle(&keys, limits.entry_window).await?;
+        let reservation = self.reserve(&keys, limits.entry_window).await?;
         let found = match UserCode::parse(typed) {
-            Some(code) => self.device_by_user_code(&code).await?,
-            None => None,
+            Some(code) => self.device_by_user_code(&code).await,
+            None => Ok(None),
+        };
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => {
+                reservation.release(self.inner.kv.as_ref()).await?;
+                return Err(error);
+            }
         };
         let Some((device_id, bytes, device)) =
             found.filter(|(_, _, d)| d.decision == Decision::Pending && d.expires_at > self.now())
         else {
-            self.count_failure(&keys, limits.entry_window).await?;
+            reservation.keep();
             return Err(unknown_user_code());
         };
+        reservation.release(self.inner.kv.as_ref()).await?;
         Ok((device_id, bytes, device))
     }
 

@@ -31,12 +31,20 @@ impl Authorization {
             (key::fail_pair(&username_key(username), address), throttle.per_user_and_address),
             (key::fail_address(address), throttle.per_address),
         ];
-        self.check_throttle(&keys, throttle.window).await?;
-        let Some(user) = self.inner.registry.verify_password(username, password).await.map_err(AuthzError::registry)?
-        else {
-            self.count_failure(&keys, throttle.window).await?;
+        let reservation = self.reserve(&keys, throttle.window).await?;
+        let verified = match self.inner.registry.verify_password(username, password).await {
+            Ok(verified) => verified,
+            Err(status) => {
+                // Not answered (or throttled by the registry): no guess was judged here.
+                reservation.release(self.inner.kv.as_ref()).await?;
+                return Err(AuthzError::registry(status));
+            }
+        };
+        let Some(user) = verified else {
+            reservation.keep();
             return Err(AuthzError::InvalidCredentials);
         };
+        reservation.release(self.inner.kv.as_ref()).await?;
         self.inner.kv.delete(&keys[0].0).await?;
         self.open_session(user).await
     }

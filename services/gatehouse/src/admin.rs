@@ -87,6 +87,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 display_name: display_name.unwrap_or_default(),
                 avatar_url: String::new(),
                 password,
+                client_address: String::new(),
             };
             let user = client.create_user(request).await.map_err(rpc_error)?.into_inner().user;
             output::user(options.output, user.as_ref());

@@ -516,9 +516,15 @@ pub(crate) struct ServeOptions {
     /// tunnels go to the vetted address. `HTTPS_PROXY` is not read.
     #[arg(long, env = "GATEHOUSE_FETCH_PROXY")]
     pub(crate) fetch_proxy: Option<String>,
-    /// Read the client address from `X-Forwarded-For` (only behind a proxy that sets it).
-    #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
-    pub(crate) trust_forwarded_for: bool,
+    /// The proxies in front of the gateway whose `X-Forwarded-For` hops are
+    /// believed: networks (`10.0.0.0/8,fd00::/8`) or a hop count (`1`); empty
+    /// for none (the connection's address is the client's).
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
+    pub(crate) trusted_proxies: String,
+    /// Replaced by GATEHOUSE_TRUSTED_PROXIES; refused at start when set, so
+    /// that a deployment relying on it does not silently change behaviour.
+    #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", hide = true)]
+    pub(crate) trust_forwarded_for: Option<String>,
     /// Time limit of every internal gRPC call, in milliseconds.
     #[arg(long, env = "GATEHOUSE_RPC_TIMEOUT_MS", default_value_t = 5000)]
     pub(crate) rpc_timeout_ms: u64,

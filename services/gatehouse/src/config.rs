@@ -61,7 +61,7 @@ pub(crate) struct ServeConfig {
     pub(crate) key_encryption_key: KekSource,
     /// The hash of the operator token (never the token itself).
     pub(crate) operator_token_hash: Option<gatehouse_oauth::SecretHash>,
-    pub(crate) trust_forwarded_for: bool,
+    pub(crate) trusted_proxies: gatehouse_gateway::TrustedProxies,
     pub(crate) rpc_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) shutdown_delay: Duration,
@@ -352,6 +352,16 @@ impl ServeOptions {
         Ok(Some(gatehouse_oauth::InternalCredential::new(text)))
     }
 
+    fn trusted_proxies(&self) -> Result<gatehouse_gateway::TrustedProxies, ConfigError> {
+        if self.trust_forwarded_for.is_some() {
+            return Err(bad(
+                "GATEHOUSE_TRUST_FORWARDED_FOR",
+                "replaced by GATEHOUSE_TRUSTED_PROXIES: list the proxies' networks (10.0.0.0/8) or their number (1)",
+            ));
+        }
+        self.trusted_proxies.parse().map_err(|reason: String| bad("GATEHOUSE_TRUSTED_PROXIES", &reason))
+    }
+
     fn operator_token_hash(&self) -> Result<Option<gatehouse_oauth::SecretHash>, ConfigError> {
         let token = match (&self.operator_token, &self.operator_token_file) {
             (Some(_), Some(_)) => {
@@ -543,7 +553,7 @@ impl ServeOptions {
             },
             operator_token_hash: self.operator_token_hash()?,
             signup_enabled: self.signup_enabled,
-            trust_forwarded_for: self.trust_forwarded_for,
+            trusted_proxies: self.trusted_proxies()?,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             shutdown_delay: seconds("GATEHOUSE_SHUTDOWN_DELAY_SECS", self.shutdown_delay_secs, 0, 300)?,

@@ -368,7 +368,7 @@ fn gateway(
     let gateway_config = gatehouse_gateway::GatewayConfig {
         issuer: config.authorization.issuer.clone(),
         signup_enabled: config.signup_enabled,
-        trust_forwarded_for: config.trust_forwarded_for,
+        trusted_proxies: config.trusted_proxies.clone(),
         draining: Some(life.draining.clone()),
         max_concurrent_requests: config.max_concurrent_requests,
         limits: config.edge,

@@ -598,6 +598,9 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("GATEHOUSE_GRPC_PEERS", "spiffe://example.org/ns/x/sa/y=king"),
         ("GATEHOUSE_CREDENTIAL", "not-a-credential"),
         ("GATEHOUSE_AUDIT_RETENTION_DAYS", "0"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "true"),
+        ("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/40"),
+        ("GATEHOUSE_TRUST_FORWARDED_FOR", "true"),
     ] {
         let output = Command::new(BIN).args(["serve", "all"]).env(variable, value).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{variable}={value}");

@@ -155,6 +155,7 @@ impl From<pb::CreateUserRequest> for NewUser {
             display_name: request.display_name,
             avatar_url: request.avatar_url,
             password: request.password,
+            client_address: request.client_address,
         }
     }
 }

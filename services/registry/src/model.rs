@@ -42,6 +42,8 @@ pub struct NewUser {
     pub display_name: String,
     pub avatar_url: String,
     pub password: String,
+    /// Where a sign-up came from; empty for an operator's creation.
+    pub client_address: String,
 }
 
 /// A client secret's metadata; the secret itself is never kept.

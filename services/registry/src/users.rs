@@ -1,6 +1,8 @@
 //! Accounts: creation, lookup, deletion (with everything the user held) and
 //! password checks.
 
+use gatehouse_runtime::throttle::{self, Slot};
+
 use crate::dependents::Deleted;
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{NewUser, User};
@@ -27,6 +29,20 @@ impl Registry {
             administrator: false,
         };
         let key = validate::username_key(&user.username);
+        // A sign-up tells whether a name is taken: every attempt that gets
+        // this far takes a slot, so a stranger learns names no faster than
+        // the limit (and makes accounts no faster either).
+        if !input.client_address.is_empty() {
+            let slot =
+                Slot::new(format!("registry:signup:{}", input.client_address), SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW);
+            let kv = self.inner.kv.as_ref();
+            match throttle::reserve(kv, &[slot]).await.map_err(|e| RegistryError::Cache(e.to_string()))? {
+                Ok(reservation) => reservation.keep(),
+                Err(retry_after) => {
+                    return Err(RegistryError::Throttled { what: "too many sign-ups from this address", retry_after });
+                }
+            }
+        }
         // Fail fast on a taken name before paying for argon2; the unique index
         // still decides under a race.
         if self.store().user_by_username_key(&key).await?.is_some() {
@@ -68,36 +84,39 @@ impl Registry {
     }
 
     /// Checks a password. An unknown user is verified against a dummy hash,
-    /// so both failures take the same time and give the same answer.
-    /// Checks a password. Whoever calls, the registry limits failed checks
+    /// so both failures take the same time and give the same answer. Whoever calls, the registry limits failed checks
     /// per account and per caller itself (defence in depth behind the
     /// sign-in page's own throttle): past either limit the answer is
     /// RESOURCE_EXHAUSTED before any argon2 work, whether or not the
-    /// password would have been right.
+    /// password would have been right. Each check reserves its slots before
+    /// argon2 runs, so a parallel burst gets no more checks than the limit.
     pub async fn verify_password(
         &self,
         username: &str,
         password: String,
         caller: &str,
     ) -> RegistryResult<Option<User>> {
-        let keys = password_throttle_keys(username, caller);
-        for (key, limit, window) in &keys {
-            let failures = self.inner.kv.get(key).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
-            let failures: u64 = failures.and_then(|v| String::from_utf8(v).ok()?.parse().ok()).unwrap_or(0);
-            if failures >= *limit {
-                let retry_after = self.inner.kv.ttl(key).await.ok().flatten().unwrap_or(*window);
+        let slots = password_throttle_keys(username, caller);
+        let kv = self.inner.kv.as_ref();
+        let cache = |e: gatehouse_runtime::kv::KvError| RegistryError::Cache(e.to_string());
+        let reservation = match throttle::reserve(kv, &slots).await.map_err(cache)? {
+            Ok(reservation) => reservation,
+            Err(retry_after) => {
                 tracing::warn!(caller, "password checks throttled");
-                return Err(RegistryError::Throttled {
-                    what: "too many failed password checks",
-                    retry_after: retry_after.max(std::time::Duration::from_secs(1)),
-                });
+                return Err(RegistryError::Throttled { what: "too many failed password checks", retry_after });
             }
-        }
-        let verified = self.check_password(username, password).await?;
-        if verified.is_none() {
-            for (key, _, window) in &keys {
-                self.inner.kv.incr(key, *window).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
+        };
+        let verified = match self.check_password(username, password).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                reservation.release(kv).await.map_err(cache)?;
+                return Err(error);
             }
+        };
+        if verified.is_some() {
+            reservation.release(kv).await.map_err(cache)?;
+        } else {
+            reservation.keep();
         }
         Ok(verified)
     }
@@ -125,6 +144,12 @@ impl Registry {
     }
 }
 
+/// Sign-up attempts (made or refused as taken) one address may make per
+/// window: a household or an office signs up a few people an hour, a
+/// script probing for names or making accounts is held to the same pace.
+const SIGNUPS_PER_ADDRESS: u64 = 10;
+const SIGNUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Failed password checks allowed per account (the sign-in page allows 5
 /// per account and address; this bounds a spray from many addresses).
 const FAILURES_PER_ACCOUNT: u64 = 20;
@@ -132,16 +157,16 @@ const FAILURES_PER_ACCOUNT: u64 = 20;
 /// sign-in page's, far below a guessing script's.
 const FAILURES_PER_CALLER: u64 = 600;
 
-fn password_throttle_keys(username: &str, caller: &str) -> [(String, u64, std::time::Duration); 2] {
+fn password_throttle_keys(username: &str, caller: &str) -> [Slot; 2] {
     let account = gatehouse_oauth::SecretHash::of(&validate::username_key(username));
     let caller = gatehouse_oauth::SecretHash::of(caller);
     [
-        (
+        Slot::new(
             format!("registry:pwfail:user:{}", account.as_str()),
             FAILURES_PER_ACCOUNT,
             std::time::Duration::from_secs(15 * 60),
         ),
-        (
+        Slot::new(
             format!("registry:pwfail:caller:{}", caller.as_str()),
             FAILURES_PER_CALLER,
             std::time::Duration::from_secs(60),

@@ -77,6 +77,14 @@ pub trait Kv: Send + Sync + Debug {
     ) -> KvResult<bool>;
     /// Increments a counter, starting its expiry window on the first hit.
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64>;
+    /// Takes one slot of the counter `key` when fewer than `limit` are
+    /// taken, in one atomic step (the window starts with the first slot):
+    /// `Ok(count)` when taken, `Err(time left in the window)` when full. Of
+    /// any number of concurrent callers at most `limit` get a slot.
+    async fn reserve(&self, key: &str, limit: u64, window: Duration) -> KvResult<Result<u64, Duration>>;
+    /// Gives back one slot taken by [`Kv::reserve`] (never below zero, never
+    /// reviving an expired window).
+    async fn release(&self, key: &str) -> KvResult<()>;
     /// Time left before `key` expires; `None` when it does not exist.
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>>;
     /// A cheap round trip, for readiness.

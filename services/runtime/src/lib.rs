@@ -13,6 +13,7 @@ pub mod registry_client;
 pub mod shed;
 pub mod shutdown;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 
 pub use shutdown::Shutdown;

@@ -3,7 +3,9 @@
 //! per source address, and unknown-token lookups per client, so that
 //! neither client secrets nor tokens can be guessed at speed. A client
 //! elsewhere is never locked out by someone else's failures (no counter is
-//! per client alone). Past a limit the answer is RESOURCE_EXHAUSTED with the
+//! per client alone). Each authentication reserves its slots before the
+//! secret is checked, so a parallel burst gets no more checks through than
+//! the limit. Past a limit the answer is RESOURCE_EXHAUSTED with the
 //! time left (HTTP 429 with `Retry-After`). When the cache is unavailable
 //! the throttle lets requests through (and says so in the log): it limits
 //! guessing, and the checks it guards stay in force.
@@ -11,6 +13,8 @@
 use std::time::Duration;
 
 use gatehouse_oauth::OAuthErrorCode;
+
+use gatehouse_runtime::throttle::{self, Reservation, Slot};
 
 use crate::clients::Presented;
 use crate::error::{TokenError, TokenResult};
@@ -56,65 +60,51 @@ fn auth_keys(credentials: &Presented) -> Option<[String; 2]> {
 }
 
 impl TokenService {
-    /// Refuses at once when `keys` reached their limits.
-    async fn over_limit(&self, keys: &[(&str, u64)]) -> TokenResult<()> {
-        for (key, limit) in keys {
-            let count = match self.inner.kv.get(key).await {
-                Ok(value) => value.and_then(|v| String::from_utf8(v).ok()?.parse::<u64>().ok()).unwrap_or(0),
-                Err(error) => {
-                    tracing::debug!(%error, "throttle unreadable, not enforced for this request");
-                    return Ok(());
-                }
-            };
-            if count >= *limit {
-                let retry_after = self.inner.kv.ttl(key).await.ok().flatten().unwrap_or(Duration::from_secs(1));
-                return Err(TokenError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) });
-            }
-        }
-        Ok(())
-    }
-
-    async fn count(&self, keys: &[&str], window: Duration) {
-        for key in keys {
-            if let Err(error) = self.inner.kv.incr(key, window).await {
-                tracing::debug!(%error, "throttle not counted");
-            }
-        }
-    }
-
-    /// Before authenticating: refused when this client and address, or
-    /// this address, failed too often.
-    pub(crate) async fn check_auth_throttle(&self, credentials: &Presented) -> TokenResult<()> {
-        let Some([pair, address]) = auth_keys(credentials) else { return Ok(()) };
+    /// Reserves this attempt's slots (this client and address, this
+    /// address) before the secret is checked. `Ok(None)` when there is
+    /// nothing to key on or the cache cannot say (then the attempt goes
+    /// ahead: the throttle limits guessing, the check itself stays in force).
+    async fn reserve_auth(&self, credentials: &Presented) -> TokenResult<Option<Reservation>> {
+        let Some([pair, address]) = auth_keys(credentials) else { return Ok(None) };
         let limits = self.config().throttle;
-        self.over_limit(&[(&pair, limits.per_client_address), (&address, limits.per_address)]).await
-    }
-
-    /// After an authentication failed (`invalid_client`).
-    pub(crate) async fn count_auth_failure(&self, credentials: &Presented, error: &TokenError) {
-        let failed = matches!(error, TokenError::OAuth(oauth) if oauth.code == OAuthErrorCode::InvalidClient);
-        if let (true, Some([pair, address])) = (failed, auth_keys(credentials)) {
-            self.count(&[&pair, &address], self.config().throttle.auth_window).await;
+        let slots = [
+            Slot::new(pair, limits.per_client_address, limits.auth_window),
+            Slot::new(address, limits.per_address, limits.auth_window),
+        ];
+        match throttle::reserve(self.inner.kv.as_ref(), &slots).await {
+            Ok(Ok(reservation)) => Ok(Some(reservation)),
+            Ok(Err(retry_after)) => Err(TokenError::Throttled { retry_after }),
+            Err(error) => {
+                tracing::debug!(%error, "throttle unreadable, not enforced for this request");
+                Ok(None)
+            }
         }
     }
 
-    /// Client authentication behind the throttle: refused at once past the
-    /// limits, and each `invalid_client` counted.
+    /// Client authentication behind the throttle: each attempt reserves its
+    /// slots first, an `invalid_client` keeps them, anything else gives them back.
     pub(crate) async fn authenticate_client(
         &self,
         credentials: Option<&Presented>,
     ) -> TokenResult<crate::clients::Client> {
+        let mut reservation = None;
         if let Some(credentials) = credentials {
             // A kept success means the secret was right moments ago: no
             // guessing to limit, and no cache round trip on the hot path.
             if let Some(client) = self.inner.clients.kept(credentials) {
                 return Ok(client);
             }
-            self.check_auth_throttle(credentials).await?;
+            reservation = self.reserve_auth(credentials).await?;
         }
         let result = self.inner.clients.authenticate(credentials).await;
-        if let (Err(error), Some(credentials)) = (&result, credentials) {
-            self.count_auth_failure(credentials, error).await;
+        if let Some(reservation) = reservation {
+            let failed =
+                matches!(&result, Err(TokenError::OAuth(oauth)) if oauth.code == OAuthErrorCode::InvalidClient);
+            if failed {
+                reservation.keep();
+            } else if let Err(error) = reservation.release(self.inner.kv.as_ref()).await {
+                tracing::debug!(%error, "throttle slot not given back");
+            }
         }
         result
     }

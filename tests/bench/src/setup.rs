@@ -221,6 +221,7 @@ impl Gatehouse {
                 username: "bench".into(),
                 email: "bench@example.com".into(),
                 password: PASSWORD.into(),
+                client_address: String::new(),
                 ..Default::default()
             })
             .await?

@@ -164,6 +164,35 @@ impl Kv for MemoryKv {
         Ok(next)
     }
 
+    async fn reserve(&self, key: &str, limit: u64, window: Duration) -> KvResult<Result<u64, Duration>> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        let key = self.key(key);
+        let current = state.live(&key, now).and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+        let expires = match state.entries.get(&key) {
+            Some((_, expires)) if current.is_some() => *expires,
+            _ => now + window,
+        };
+        let taken = current.unwrap_or(0);
+        if taken >= limit {
+            return Ok(Err(expires.saturating_duration_since(now)));
+        }
+        state.insert(key, (taken + 1).to_string().into_bytes(), expires, now);
+        Ok(Ok(taken + 1))
+    }
+
+    async fn release(&self, key: &str) -> KvResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock().await;
+        let key = self.key(key);
+        let current = state.live(&key, now).and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+        if let (Some(taken @ 1..), Some((_, expires))) = (current, state.entries.get(&key)) {
+            let expires = *expires;
+            state.insert(key, (taken - 1).to_string().into_bytes(), expires, now);
+        }
+        Ok(())
+    }
+
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
         let now = Instant::now();
         let mut state = self.state.lock().await;

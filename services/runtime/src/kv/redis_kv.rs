@@ -60,6 +60,29 @@ end
 return n
 ";
 
+/// Takes a slot of KEYS[1] when fewer than ARGV[1] are taken (the window,
+/// ARGV[2] ms, starts with the first); otherwise reports the time left.
+const RESERVE: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {1, n}
+";
+
+/// Gives a slot of KEYS[1] back, keeping its window.
+const RELEASE: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// Redis behind the [`Kv`] interface.
 #[derive(Clone)]
 pub struct RedisKv {
@@ -67,6 +90,8 @@ pub struct RedisKv {
     connection: ConnectionManager,
     take_and_mark: Script,
     incr_window: Script,
+    reserve: Script,
+    release: Script,
     replace: Script,
     restore: Script,
     timeout: Duration,
@@ -110,6 +135,8 @@ impl RedisKv {
             connection,
             take_and_mark: Script::new(TAKE_AND_MARK),
             incr_window: Script::new(INCR_WINDOW),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
             replace: Script::new(REPLACE),
             restore: Script::new(RESTORE),
             timeout: options.timeout,
@@ -234,6 +261,24 @@ impl Kv for RedisKv {
         let mut invocation = self.incr_window.key(self.key(key));
         invocation.arg(millis(window));
         self.guarded(invocation.invoke_async(&mut connection)).await
+    }
+
+    async fn reserve(&self, key: &str, limit: u64, window: Duration) -> KvResult<Result<u64, Duration>> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.reserve.key(self.key(key));
+        invocation.arg(limit).arg(millis(window));
+        let (taken, value): (u8, i64) = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        Ok(if taken == 1 {
+            Ok(u64::try_from(value).unwrap_or(0))
+        } else {
+            Err(u64::try_from(value).map_or(window, Duration::from_millis))
+        })
+    }
+
+    async fn release(&self, key: &str) -> KvResult<()> {
+        let mut connection = self.connection.clone();
+        let invocation = self.release.key(self.key(key));
+        self.guarded(invocation.invoke_async::<i64>(&mut connection)).await.map(|_| ())
     }
 
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
