@@ -16,6 +16,7 @@ mod properties;
 pub mod render;
 pub use edge::EdgeLimits;
 mod routes;
+pub use routes::rest_access::{REST_ACCESS, RestAccess, markdown as rest_access_markdown};
 mod session;
 mod shed;
 

@@ -16,6 +16,7 @@ mod oidc;
 mod personal_tokens;
 mod registration;
 mod resource_servers;
+pub(crate) mod rest_access;
 mod scopes;
 mod token;
 mod well_known;

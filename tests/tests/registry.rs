@@ -638,7 +638,11 @@ async fn list_scopes_is_the_catalogue(backend: Backend) {
             "project:task",
             "project:file",
             "project:depot",
-            "project:key"
+            "project:key",
+            "applications:read",
+            "authorizations:read",
+            "tokens:read",
+            "security_log:read"
         ]
     );
     assert!(scopes.iter().all(|s| !s.description.is_empty() && !s.description_zh.is_empty()));

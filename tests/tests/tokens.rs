@@ -480,11 +480,23 @@ async fn revoking_an_authorized_application_revokes_its_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_api_reads_with_a_bearer_token_but_never_writes() {
-    let mut app = app(TestEnv::builder().start().await).await;
+    let grants = [GrantType::AuthorizationCode];
+    let mut app = app_with(TestEnv::builder().start().await, &grants, &["user", "applications:read"]).await;
+    let client = reqwest::Client::new();
+    // `user` reads the profile, not the account's applications.
     let code = app.code("user").await;
     let (_, tokens) = app.exchange_code(&code).await;
+    let profile_only = tokens["access_token"].as_str().unwrap();
+    let list = client
+        .get(format!("{}/api/applications", app.env.gateway_url()))
+        .bearer_auth(profile_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 403);
+    let code = app.code("applications:read").await;
+    let (_, tokens) = app.exchange_code(&code).await;
     let access = tokens["access_token"].as_str().unwrap();
-    let client = reqwest::Client::new();
     let list =
         client.get(format!("{}/api/applications", app.env.gateway_url())).bearer_auth(access).send().await.unwrap();
     assert_eq!(list.status(), 200);
@@ -519,7 +531,7 @@ async fn authorization_server_metadata_names_every_endpoint() {
     assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     assert!(meta["grant_types_supported"].as_array().unwrap().iter().all(|g| g != "password"));
-    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 16);
+    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 20);
 }
 
 /// Successful client authentications are reused for

@@ -3,7 +3,7 @@
 //! calls also need the session's CSRF token in `X-CSRF-Token`.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, State};
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
@@ -11,18 +11,26 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::apps::{self, AppInput};
+use super::rest_access::{self, RestAccess};
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
+use gatehouse_oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 
-/// The user of a bearer token, as the token service decides it (the `user`
-/// scope, a user's token, reads only).
-async fn token_caller(state: &AppState, token: String, method: &Method, address: String) -> Result<String, Response> {
+/// The user of a bearer token holding `scope`, as the token service
+/// decides it (a user's token, reads only).
+async fn token_caller(
+    state: &AppState,
+    token: String,
+    scope: &str,
+    method: &Method,
+    address: String,
+) -> Result<String, Response> {
     let request = AuthorizeApiCallRequest {
         token,
-        required_scopes: vec!["user".to_owned()],
+        required_scopes: vec![scope.to_owned()],
         changes_state: !method.is_safe(),
         client_address: address,
     };
@@ -30,13 +38,15 @@ async fn token_caller(state: &AppState, token: String, method: &Method, address:
         Ok(response) => Ok(response.into_inner().user_id),
         Err(status) => {
             let error = GatewayError::from(status);
-            Err(bearer::challenge(envelope::error(&error), &error, true, "user"))
+            Err(bearer::challenge(envelope::error(&error), &error, true, scope))
         }
     }
 }
 
-/// The calling user's id: from a bearer token, or from the session cookie
-/// (writes then need the CSRF header). The rejection is the envelope error.
+/// The calling user's id, as the operation's row of
+/// [`super::rest_access::REST_ACCESS`] allows: from a bearer token with the
+/// row's scope, or from the session cookie (writes then need the CSRF
+/// header). The rejection is the envelope error.
 #[derive(Debug)]
 pub(crate) struct ApiCaller(pub(crate) String);
 
@@ -45,7 +55,12 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
-        caller(state, &parts.headers, &parts.method, peer).await.map(Self)
+        let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or_default();
+        let Some(access) = rest_access::rule(&parts.method, route) else {
+            // Deny by default: an operation without a row is nobody's.
+            return Err(envelope::error(&GatewayError::forbidden("this operation has no access rule")));
+        };
+        caller(state, &parts.headers, &parts.method, peer, access).await.map(Self)
     }
 }
 
@@ -54,10 +69,24 @@ async fn caller(
     headers: &HeaderMap,
     method: &Method,
     peer: Option<std::net::SocketAddr>,
+    access: RestAccess,
 ) -> Result<String, Response> {
     if let Some(token) = super::credentials::bearer(headers, None).map_err(|e| envelope::error(&e))? {
+        let scope = match access {
+            RestAccess::SessionOrScope(scope) | RestAccess::Scope(scope) => scope,
+            RestAccess::Session | RestAccess::Open => {
+                let error = GatewayError::from(OAuthError::new(
+                    OAuthErrorCode::InsufficientScope,
+                    "this operation needs a browser session: no access token reaches it",
+                ));
+                return Err(bearer::challenge(envelope::error(&error), &error, true, ""));
+            }
+        };
         let address = peer.map(|peer| session::client_address(state, headers, peer)).unwrap_or_default();
-        return token_caller(state, token, method, address).await;
+        return token_caller(state, token, scope, method, address).await;
+    }
+    if let RestAccess::Scope(_) = access {
+        return Err(envelope::error(&GatewayError::unauthenticated("an access token is required")));
     }
     let session = match session::current(state, headers).await {
         Ok(Some(session)) => session,

@@ -68,7 +68,7 @@ pub(crate) async fn current_user(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let token = match credentials::bearer(&headers, query.as_deref()) {
+    let token = match credentials::bearer_of_seed_call(&headers, query.as_deref()) {
         Ok(token) => token,
         Err(error) => return bearer::challenge(envelope_error(&error), &error, true, "user"),
     };

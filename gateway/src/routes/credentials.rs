@@ -4,7 +4,7 @@
 //! is the services' decision. Nothing here builds an OAuth error.
 
 use gatehouse_oauth::client_auth::{CLIENT_AUTH_PARAMETERS, bearer_token};
-use gatehouse_oauth::{ClientAuthMethod, ClientAuthentication, Params};
+use gatehouse_oauth::{ClientAuthMethod, ClientAuthentication, OAuthError, Params};
 use gatehouse_proto::convert::{client_credentials_to_pb, params_to_pb};
 use gatehouse_proto::pb::common::v1::Parameter;
 use gatehouse_proto::pb::token::v1::ClientCredentials;
@@ -15,6 +15,36 @@ use crate::error::GatewayError;
 
 fn header(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The one `Authorization` header: two are refused rather than one of them
+/// silently chosen (a proxy and the client could each believe theirs counts).
+fn authorization(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_request("send one Authorization header").into());
+    }
+    match first {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| OAuthError::invalid_request("the Authorization header is not visible ASCII").into()),
+    }
+}
+
+/// Access tokens never travel in the URL (OAuth 2.1 §5.2: URLs end up in
+/// logs, history and `Referer`); one there is refused, not ignored.
+fn refuse_token_in_query(query: Option<&str>) -> Result<(), GatewayError> {
+    let params = Params::from_form(query.unwrap_or_default().as_bytes());
+    if params.has_any(&["access_token"]) {
+        return Err(OAuthError::invalid_request(
+            "an access token in the URL is not accepted: send it in the Authorization header",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The form parameters of a token, revocation or introspection request.
@@ -49,7 +79,7 @@ pub(crate) fn client(
     params: &Params,
     client_address: String,
 ) -> Result<(ClientCredentials, bool), GatewayError> {
-    let auth = ClientAuthentication::from_request(header(headers, AUTHORIZATION), params)?;
+    let auth = ClientAuthentication::from_request(authorization(headers)?, params)?;
     let used_basic = auth.method == ClientAuthMethod::ClientSecretBasic;
     Ok((client_credentials_to_pb(auth, client_address), used_basic))
 }
@@ -60,27 +90,31 @@ pub(crate) fn forwarded(params: &Params) -> Vec<Parameter> {
     params_to_pb(params.without(&CLIENT_AUTH_PARAMETERS))
 }
 
-/// The bearer token of a POST to a protected resource: the header, the
-/// query, or `access_token` in a form body (RFC 6750 §2.2). Query and body
-/// are read as one parameter list, so `bearer_token`'s one-way-only rule
-/// covers all three.
+/// The bearer token of a POST to a protected resource: the header, or
+/// `access_token` in a form body (RFC 6750 §2.2), one way only; never the query.
 pub(crate) fn bearer_with_form(
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Option<String>, GatewayError> {
+    refuse_token_in_query(query)?;
     let form = header(headers, CONTENT_TYPE)
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let mut pairs = Params::from_form(query.unwrap_or_default().as_bytes()).into_pairs();
-    if form {
-        pairs.extend(Params::from_form(body).into_pairs());
-    }
-    let params = Params::new(pairs);
-    Ok(bearer_token(header(headers, AUTHORIZATION), &params)?.map(gatehouse_oauth::AccessToken::into_exposed))
+    let params = if form { Params::from_form(body) } else { Params::default() };
+    Ok(bearer_token(authorization(headers)?, &params)?.map(gatehouse_oauth::AccessToken::into_exposed))
 }
 
-/// The bearer token of a protected-resource request, if one was sent.
+/// The bearer token of a protected-resource request, from the
+/// `Authorization` header only; one in the query is refused.
 pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, GatewayError> {
+    refuse_token_in_query(query)?;
+    Ok(bearer_token(authorization(headers)?, &Params::default())?.map(gatehouse_oauth::AccessToken::into_exposed))
+}
+
+/// The seed's `GET /api/current_user?access_token=…`: its published
+/// contract puts the token in the query, so there (and only there) it is
+/// read from the query as well as the header, one way only.
+pub(crate) fn bearer_of_seed_call(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, GatewayError> {
     let query = Params::from_form(query.unwrap_or_default().as_bytes());
-    Ok(bearer_token(header(headers, AUTHORIZATION), &query)?.map(gatehouse_oauth::AccessToken::into_exposed))
+    Ok(bearer_token(authorization(headers)?, &query)?.map(gatehouse_oauth::AccessToken::into_exposed))
 }

@@ -144,15 +144,18 @@ impl Authorization {
         // parameter, so its codes do not ask for it (exact registered URIs
         // and PKCE still bind the code).
         record.redirect_uri_given &= !seed_url;
-        if request.scopes.is_subset(&granted) && !request.prompt.consent {
+        let identified = app.client.identified_by_redirect(&request.redirect_uri);
+        if request.scopes.is_subset(&granted) && !request.prompt.consent && identified {
             // Consent already covers this request: no page, as GitHub does.
             return Ok(Begin::Redirect(self.issue_code(record, &session).await?));
         }
         if request.prompt.none {
-            return Ok(redirect_error(OAuthError::new(
-                OAuthErrorCode::ConsentRequired,
-                "the user has not approved these scopes",
-            )));
+            let description = if identified {
+                "the user has not approved these scopes"
+            } else {
+                "this client's redirect cannot prove who it is: the user approves every request"
+            };
+            return Ok(redirect_error(OAuthError::new(OAuthErrorCode::ConsentRequired, description)));
         }
         let request_id = random_token("", RANDOM_CHARS_256_BITS);
         let pending = PendingRecord { user_id: session.user.id.clone(), request: record };

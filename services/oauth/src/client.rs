@@ -127,6 +127,18 @@ impl RegisteredClient {
         self.grant_types.contains(&grant)
     }
 
+    /// Whether a code sent to `redirect_uri` can only reach this client, so
+    /// that an earlier consent may stand for this request (RFC 8252 §8.6,
+    /// the MCP authorization rules). Not for a client that registered
+    /// itself (nobody vouched for who runs it), nor for a public client
+    /// redirecting to a loopback address (any program there can listen, on
+    /// a port of its choosing); a confidential client still has to present
+    /// its secret for the code, so its redirect need not prove anything.
+    pub fn identified_by_redirect(&self, redirect_uri: &str) -> bool {
+        !self.registration.is_self_registered()
+            && (self.client_type == ClientType::Confidential || !crate::redirect_uri::is_loopback_uri(redirect_uri))
+    }
+
     /// Whether a grant of `scopes` comes with a refresh token. The client
     /// must hold the `refresh_token` grant type; a self-registered client
     /// (RFC 7591, or a metadata document) must also have been granted

@@ -108,6 +108,13 @@ impl RedirectUri {
     }
 }
 
+/// Whether `value` is an http URI on a loopback host: any program on the
+/// device can listen there, so a code sent to it reaches whoever does
+/// (RFC 8252 §8.6).
+pub fn is_loopback_uri(value: &str) -> bool {
+    Url::parse(value).is_ok_and(|url| url.scheme() == "http" && is_loopback(&url))
+}
+
 /// Whether the authority of `raw` (between `://` and the path) holds an `@`.
 fn has_userinfo(raw: &str) -> bool {
     let Some((_, rest)) = raw.split_once("://") else { return false };

@@ -104,7 +104,7 @@ pub struct ScopeEntry {
 pub struct ScopeCatalogue(Vec<ScopeEntry>);
 
 /// The seed platform's own scopes, with English and Chinese descriptions.
-const DEFAULT_SCOPES: [(&str, &str, &str); 16] = [
+const DEFAULT_SCOPES: [(&str, &str, &str); 20] = [
     // OpenID Connect (Core §3.1.2.1, §5.4, §11).
     ("openid", "Sign you in to the application with your account", "使用你的账号登录该应用"),
     ("profile", "Read your name, username, avatar and account date", "读取你的姓名、用户名、头像和账号日期"),
@@ -122,6 +122,15 @@ const DEFAULT_SCOPES: [(&str, &str, &str); 16] = [
     ("project:file", "Read and manage the files of your projects", "读取和管理你项目的文件"),
     ("project:depot", "Read and write the code repositories of your projects", "读写你项目的代码仓库"),
     ("project:key", "Manage the deploy keys of your projects", "管理你项目的部署公钥"),
+    // Gatehouse's own REST API: each names what it reads (see the README's REST access table).
+    ("applications:read", "Read the applications and resource servers you registered", "读取你注册的应用和资源服务器"),
+    ("authorizations:read", "Read which applications you have authorized", "读取你已授权的应用"),
+    (
+        "tokens:read",
+        "Read the names, scopes and use of your personal access tokens",
+        "读取你的个人访问令牌的名称、权限和使用情况",
+    ),
+    ("security_log:read", "Read your account's security log", "读取你账号的安全日志"),
 ];
 
 /// Why a catalogue cannot be built.
@@ -216,7 +225,7 @@ mod tests {
     #[test]
     fn default_catalogue_is_the_seed_platforms() {
         let catalogue = ScopeCatalogue::default();
-        assert_eq!(catalogue.entries().len(), 16);
+        assert_eq!(catalogue.entries().len(), 20);
         let names: Vec<_> = catalogue.entries().iter().map(|e| e.scope.as_str()).collect();
         assert_eq!(names[..4], ["openid", "profile", "email", "offline_access"]);
         assert_eq!(names[4], "user");

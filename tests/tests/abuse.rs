@@ -1,0 +1,262 @@
+//! The public surface as an attacker tries it after the first hardening
+//! round: scopes that mean what they say on every REST operation, tokens
+//! only where they belong, and the other classes of abuse, each with its
+//! attack and its refusal.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+use gatehouse_gateway::{REST_ACCESS, RestAccess};
+use gatehouse_tests::{Browser, ClientApp, TEST_PASSWORD, TestEnv};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The catalogue's scope names, as `GET /api/scopes` lists them.
+async fn catalogue(env: &TestEnv) -> Vec<String> {
+    let answer =
+        reqwest::get(format!("{}/api/scopes", env.gateway_url())).await.unwrap().json::<Value>().await.unwrap();
+    answer["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn signed_in(env: &TestEnv, username: &str) -> (Browser, String) {
+    env.create_user(username).await;
+    let mut browser = env.browser();
+    browser.login(username, TEST_PASSWORD).await;
+    let session = browser.get("/api/session").await.json();
+    (browser, session["data"]["csrf_token"].as_str().unwrap().to_owned())
+}
+
+/// A personal access token of the signed-in user with `scopes`.
+async fn personal_token(browser: &mut Browser, csrf: &str, scopes: &[String]) -> String {
+    let body = json!({ "name": format!("t{}", scopes.len()), "scopes": scopes, "expires_in_days": 1 });
+    let page = browser.json(Method::POST, "/api/tokens", Some(csrf), Some(body)).await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    page.json()["data"]["token"].as_str().unwrap().to_owned()
+}
+
+/// (status, envelope) of `method path` with `Authorization: Bearer token`.
+async fn with_token(env: &TestEnv, method: &str, path: &str, token: &str) -> (u16, Value, Option<String>) {
+    let concrete = path.replace("{client_id}", "some-client").replace("{secret_id}", "s").replace("{id}", "x");
+    let response = reqwest::Client::new()
+        .request(Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{concrete}", env.gateway_url()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap_or_default(), challenge)
+}
+
+/// Every REST operation of the table, with a token holding every scope but
+/// the one its row names: refused. With exactly that scope: reads pass the
+/// gate (whatever the handler then says), changes never do. Session-only
+/// operations refuse a token holding every scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_rest_operation_answers_a_token_lacking_its_scope() {
+    let env = TestEnv::builder().start().await;
+    let (mut browser, csrf) = signed_in(&env, "mallory").await;
+    let every = catalogue(&env).await;
+    let mut tokens = std::collections::HashMap::new();
+    let all = personal_token(&mut browser, &csrf, &every).await;
+    for (method, path, access) in REST_ACCESS {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        match access {
+            RestAccess::Open => {}
+            RestAccess::Session => {
+                let (status, body, _) = with_token(&env, method, path, &all).await;
+                assert!([401, 403].contains(&status) && body["code"] == 1, "{method} {path}: {status} {body}");
+            }
+            RestAccess::SessionOrScope(scope) | RestAccess::Scope(scope) => {
+                if !tokens.contains_key(scope) {
+                    let others: Vec<String> = every.iter().filter(|s| s != scope).cloned().collect();
+                    let lacking = personal_token(&mut browser, &csrf, &others).await;
+                    let holding = personal_token(&mut browser, &csrf, &[(*scope).to_owned()]).await;
+                    tokens.insert(*scope, (lacking, holding));
+                }
+                let (lacking, holding) = &tokens[scope];
+                let (status, body, challenge) = with_token(&env, method, path, lacking).await;
+                assert_eq!(status, 403, "{method} {path} without {scope}: {body}");
+                let challenge = challenge.unwrap_or_default();
+                assert!(challenge.contains("insufficient_scope") && challenge.contains(scope), "{challenge}");
+                let (status, body, _) = with_token(&env, method, path, holding).await;
+                if *method == "GET" {
+                    assert!(![401, 403].contains(&status), "{method} {path} with {scope}: {status} {body}");
+                } else {
+                    assert_eq!(status, 403, "{method} {path}: a token never changes anything: {body}");
+                }
+            }
+        }
+    }
+}
+
+/// The sample of the class: a third-party application granted `user` reads
+/// the profile and nothing of the account's management.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_party_token_for_the_profile_reads_the_profile_only() {
+    let mut app = ClientApp::new(TestEnv::builder().start().await).await;
+    let code = app.code("user").await;
+    let (_, tokens) = app.exchange_code(&code).await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, body, _) = with_token(&app.env, "GET", "/api/current_user", &token).await;
+    assert_eq!(status, 200, "{body}");
+    for path in
+        ["/api/applications", "/api/authorizations", "/api/tokens", "/api/resource-servers", "/api/user/security-log"]
+    {
+        let (status, body, _) = with_token(&app.env, "GET", path, &token).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.to_string().find("owner").is_none() && body["data"].is_null(), "{path} leaked: {body}");
+    }
+}
+
+/// The README and `openapi.json` say exactly what the table says.
+#[test]
+fn the_readme_and_the_openapi_document_carry_the_rest_access_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains(&gatehouse_gateway::rest_access_markdown()), "README.md's REST access table differs");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/openapi.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (method, path, access) in REST_ACCESS {
+        let operation = &doc["paths"][path][method.to_lowercase()];
+        let expected = match access {
+            RestAccess::Open => json!([]),
+            RestAccess::Session if *method == "GET" => json!([{ "session": [] }]),
+            RestAccess::Session => json!([{ "session": [], "csrf": [] }]),
+            RestAccess::SessionOrScope(scope) => json!([{ "session": [] }, { "bearer": [scope] }]),
+            RestAccess::Scope(scope) => json!([{ "bearer": [scope] }]),
+        };
+        assert_eq!(operation["security"], expected, "openapi.json: {method} {path}");
+    }
+}
+
+/// Access tokens never come from the URL (OAuth 2.1 §5.2), and two
+/// `Authorization` headers are refused rather than one silently chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_refused_in_the_url_and_in_a_second_authorization_header() {
+    let env = TestEnv::builder().start().await;
+    let grants = [gatehouse_oauth::GrantType::AuthorizationCode, gatehouse_oauth::GrantType::ClientCredentials];
+    let mut app = ClientApp::with(env, &grants, &["openid", "user"]).await;
+    let code = app.code("openid user").await;
+    let (_, tokens) = app.exchange_code(&code).await;
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let base = app.env.gateway_url();
+    let http = reqwest::Client::new();
+
+    let in_query = http.get(format!("{base}/oauth/userinfo?access_token={token}")).send().await.unwrap();
+    assert_eq!(in_query.status(), 400);
+    assert_eq!(in_query.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let post_query = http
+        .post(format!("{base}/oauth/userinfo?access_token={token}"))
+        .form(&[("unrelated", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post_query.status(), 400);
+    let in_form = http.post(format!("{base}/oauth/userinfo")).form(&[("access_token", &token)]).send().await.unwrap();
+    assert_eq!(in_form.status(), 200, "RFC 6750 §2.2's form body stays");
+    let in_header = http.get(format!("{base}/oauth/userinfo")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(in_header.status(), 200);
+
+    let twice = |path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("authorization", "Bearer gat_someone-elses")
+    };
+    for path in ["/oauth/userinfo", "/api/current_user", "/api/applications"] {
+        let response = twice(path).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+    }
+    let token_endpoint = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&app.client_id, Some(&app.secret))
+        .header("authorization", "Basic b3RoZXI6c2VjcmV0")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token_endpoint.status(), 400);
+    assert_eq!(token_endpoint.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
+
+/// (status, redirect) of an authorization request of the signed-in browser.
+async fn authorize_once(browser: &mut Browser, params: &[(&str, &str)]) -> (u16, String) {
+    let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let page = browser.get(&format!("/oauth/authorize?{query}")).await;
+    (page.status, page.header("location").unwrap_or_default().to_owned())
+}
+
+/// RFC 8252 §8.6 and the MCP rules: a client whose redirect cannot identify
+/// it (a public client on loopback, a self-registered client) is asked
+/// about every time, on a port of anyone's choosing; `prompt=none` gets
+/// `consent_required`. A confidential client the user approved is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_is_asked_every_time_of_clients_whose_redirect_proves_nothing() {
+    let env = TestEnv::builder()
+        .registry_config(|c| c.registration.policy = gatehouse_registry::RegistrationPolicy::Open)
+        .start()
+        .await;
+    let owner = env.create_user("owner").await;
+    let spec = gatehouse_tests::AppSpec {
+        name: "Native CLI",
+        redirect_uris: &["http://127.0.0.1/callback"],
+        client_type: gatehouse_proto::pb::common::v1::ClientType::Public,
+        scopes: &["user"],
+        ..Default::default()
+    };
+    let (public_id, _) = gatehouse_tests::register_application(&mut env.registry().await, &owner.id, spec).await;
+    let registered: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/register", env.gateway_url()))
+        .json(&json!({ "redirect_uris": ["https://agent.example/cb"], "client_name": "Agent", "scope": "user" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dynamic_id = registered["client_id"].as_str().unwrap().to_owned();
+    let confidential = gatehouse_tests::AppSpec { name: "Web app", scopes: &["user"], ..Default::default() };
+    let (web_id, _) = gatehouse_tests::register_application(&mut env.registry().await, &owner.id, confidential).await;
+
+    let mut browser = env.browser();
+    browser.login("owner", TEST_PASSWORD).await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    for (client_id, redirect, later_redirect, asked_again) in [
+        (public_id.as_str(), "http://127.0.0.1:5555/callback", "http://127.0.0.1:6666/callback", true),
+        (dynamic_id.as_str(), "https://agent.example/cb", "https://agent.example/cb", true),
+        (web_id.as_str(), gatehouse_tests::CALLBACK, gatehouse_tests::CALLBACK, false),
+    ] {
+        let params = |redirect: &'static str| {
+            vec![
+                ("client_id", client_id),
+                ("response_type", "code"),
+                ("scope", "user"),
+                ("redirect_uri", redirect),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+            ]
+        };
+        let redirect: &'static str = Box::leak(redirect.to_owned().into_boxed_str());
+        let later: &'static str = Box::leak(later_redirect.to_owned().into_boxed_str());
+        let first = browser.authorize(&params(redirect)).await;
+        assert!(first.contains("code="), "{first}");
+        let (status, location) = authorize_once(&mut browser, &params(later)).await;
+        if asked_again {
+            assert_eq!(status, 200, "{client_id}: the consent page again, not a silent code: {location}");
+        } else {
+            assert_eq!(status, 303, "{client_id}");
+            assert!(location.contains("code="), "{location}");
+        }
+        let mut silent = params(later);
+        silent.push(("prompt", "none"));
+        let (status, location) = authorize_once(&mut browser, &silent).await;
+        assert_eq!(status, 303);
+        if asked_again {
+            assert!(location.contains("error=consent_required") && !location.contains("code="), "{location}");
+        } else {
+            assert!(location.contains("code="), "{location}");
+        }
+    }
+}
