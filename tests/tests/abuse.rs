@@ -260,3 +260,53 @@ async fn consent_is_asked_every_time_of_clients_whose_redirect_proves_nothing() 
         }
     }
 }
+
+/// Bidirectional overrides, isolates and invisible characters are refused
+/// in every name, text and URI a person reads, whichever door it comes
+/// through; the pages isolate what others wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_that_could_lie_on_a_page_is_refused_at_every_door() {
+    let env = TestEnv::builder()
+        .registry_config(|c| c.registration.policy = gatehouse_registry::RegistrationPolicy::Open)
+        .start()
+        .await;
+    let (mut browser, csrf) = signed_in(&env, "victor").await;
+    let deceptive = ["Good App\u{202E}gpj.exe", "Good\u{2066}App", "Good\u{200B}App", "Good\u{0007}App"];
+    for text in deceptive {
+        let app = json!({ "name": text, "redirect_uris": ["https://ok.example/cb"] });
+        let page = browser.json(Method::POST, "/api/applications", Some(&csrf), Some(app)).await;
+        assert_eq!(page.status, 400, "{text:?}: {}", page.body);
+        assert!(!page.body.contains(text), "the text is never echoed");
+        let uri = format!("https://ok.example/{text}");
+        let app = json!({ "name": "Fine", "redirect_uris": [uri] });
+        let page = browser.json(Method::POST, "/api/applications", Some(&csrf), Some(app)).await;
+        assert_eq!(page.status, 400, "redirect URI {text:?}: {}", page.body);
+        let app = json!({ "name": "Fine", "description": text, "redirect_uris": ["https://ok.example/cb"] });
+        let page = browser.json(Method::POST, "/api/applications", Some(&csrf), Some(app)).await;
+        assert_eq!(page.status, 400, "description {text:?}: {}", page.body);
+        let server = json!({ "name": text, "identifier": "https://api.ok.example/" });
+        let page = browser.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(server)).await;
+        assert_eq!(page.status, 400, "resource server {text:?}: {}", page.body);
+        let token = json!({ "name": text, "scopes": ["user"], "expires_in_days": 1 });
+        let page = browser.json(Method::POST, "/api/tokens", Some(&csrf), Some(token)).await;
+        assert_eq!(page.status, 400, "personal token {text:?}: {}", page.body);
+        let registered = reqwest::Client::new()
+            .post(format!("{}/oauth/register", env.gateway_url()))
+            .json(&json!({ "redirect_uris": ["https://agent.example/cb"], "client_name": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 400, "dynamic registration {text:?}");
+        assert_eq!(registered.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
+    }
+    // Right-to-left names themselves are welcome, and shown isolated.
+    let app = json!({ "name": "تطبيق جيد", "redirect_uris": [gatehouse_tests::CALLBACK], "scopes": ["user"] });
+    let page = browser.json(Method::POST, "/api/applications", Some(&csrf), Some(app)).await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let client_id = page.json()["data"]["client_id"].as_str().unwrap().to_owned();
+    let query =
+        format!("client_id={client_id}&response_type=code&scope=user&redirect_uri={}", gatehouse_tests::CALLBACK);
+    let consent = browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(consent.status, 200);
+    assert!(consent.body.contains("<bdi>تطبيق جيد</bdi>"), "{}", consent.body);
+}

@@ -11,6 +11,14 @@ use crate::error::GatewayError;
 use crate::i18n::Lang;
 
 /// Escapes text for HTML element content and quoted attribute values.
+/// Text someone else wrote (an application's name, a redirect URI), escaped
+/// and isolated (`<bdi>`), so that its direction cannot reorder the page's
+/// own words around it. The registry refuses bidirectional controls; this
+/// is the page's half of the same rule.
+pub(crate) fn isolated(text: &str) -> String {
+    format!("<bdi>{}</bdi>", escape(text))
+}
+
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

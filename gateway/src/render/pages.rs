@@ -6,7 +6,7 @@ use gatehouse_proto::pb::authorization::v1::{ConsentRequired, Grant};
 use gatehouse_proto::pb::common::v1::{AuditEvent, ClientType, ScopeDescription};
 use gatehouse_proto::pb::registry::v1::Application;
 
-use super::html::{csrf_field, escape};
+use super::html::{csrf_field, escape, isolated};
 use crate::i18n::Lang;
 
 fn when(lang: Lang, unix: i64) -> String {
@@ -111,7 +111,7 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     let homepage = if app.homepage_url.is_empty() {
         String::new()
     } else {
-        format!(r#"<p class="muted">{}</p>"#, escape(&app.homepage_url))
+        format!(r#"<p class="muted">{}</p>"#, isolated(&app.homepage_url))
     };
     // A client that described itself: its name is its own claim. The host
     // that serves its metadata document vouches for it, and the host the
@@ -167,15 +167,15 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
 <form method="post" action="/oauth/authorize/decision">{csrf}<input type="hidden" name="request_id" value="{request_id}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
         title = lang.t("Authorize application", "授权应用"),
-        name = escape(&app.name),
+        name = isolated(&app.name),
         wants = lang.t("wants to access your account", "请求访问你的账号"),
         user = escape(username),
         account = lang.t("", ""),
         description =
-            if app.description.is_empty() { String::new() } else { format!("<p>{}</p>", escape(&app.description)) },
+            if app.description.is_empty() { String::new() } else { format!("<p>{}</p>", isolated(&app.description)) },
         asks = lang.t("This application will be able to", "该应用将可以"),
         redirect_note = lang.t("You will be sent back to", "授权后将跳转到"),
-        redirect = escape(&consent.redirect_uri),
+        redirect = isolated(&consent.redirect_uri),
         csrf = csrf_field(csrf),
         request_id = escape(&consent.request_id),
         approve = lang.t("Authorize", "授权"),
@@ -248,8 +248,8 @@ pub(crate) fn applications(lang: Lang, apps: &[Application]) -> String {
             rows,
             r#"<tr><td><a href="/account/applications/{id}">{name}</a><br><span class="muted">{description}</span></td><td><code>{id}</code></td><td>{kind}</td></tr>"#,
             id = escape(&app.client_id),
-            name = escape(&app.name),
-            description = escape(&app.description),
+            name = isolated(&app.name),
+            description = isolated(&app.description),
             kind = client_type_text(lang, app.client_type),
         );
     }
@@ -405,7 +405,7 @@ pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret:
     };
     let mut uris = String::new();
     for uri in &app.redirect_uris {
-        let _ = write!(uris, "<li><code>{}</code></li>", escape(uri));
+        let _ = write!(uris, "<li><code>{}</code></li>", isolated(uri));
     }
     format!(
         r#"<div class="card"><h1>{name}</h1>{fresh}<p class="muted">{description}</p>
@@ -414,8 +414,8 @@ pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret:
 <h2>{secrets_title}</h2>{secrets_section}
 <div class="actions"><a class="button" href="/account/applications/{id}/edit">{edit}</a>
 <form class="inline" method="post" action="/account/applications/{id}/delete">{csrf}<button class="danger" type="submit">{delete}</button></form></div></div>"#,
-        name = escape(&app.name),
-        description = escape(&app.description),
+        name = isolated(&app.name),
+        description = isolated(&app.description),
         kind_label = lang.t("Type", "类型"),
         kind = client_type_text(lang, app.client_type),
         cb = lang.t("Callback URLs", "回调地址"),
@@ -436,8 +436,8 @@ pub(crate) fn authorizations(lang: Lang, csrf: &str, grants: &[Grant]) -> String
             rows,
             r#"<tr><td><b>{name}</b><br><span class="muted">{home}</span></td><td>{scopes}</td><td>{created}<br><span class="muted">{used_label} {used}</span></td>
 <td><form class="inline" method="post" action="/account/authorizations/{id}/revoke">{csrf}<button class="danger" type="submit">{revoke}</button></form></td></tr>"#,
-            name = escape(&app.name),
-            home = escape(&app.homepage_url),
+            name = isolated(&app.name),
+            home = isolated(&app.homepage_url),
             scopes = escape(&grant.scopes.join(" ")),
             created = when(lang, grant.created_at),
             used_label = lang.t("last used", "最近使用"),
@@ -571,9 +571,9 @@ pub(crate) fn device_confirm(
 <form method="post" action="/login/device/decision">{csrf}<input type="hidden" name="user_code" value="{code}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
         title = lang.t("Authorize a device", "授权设备"),
-        name = escape(&app.name),
+        name = isolated(&app.name),
         by = lang.t("by", "（开发者"),
-        owner = escape(&found.owner),
+        owner = isolated(&found.owner),
         wants = lang.t("wants to access your account", "）请求访问你的账号"),
         user = escape(username),
         warning = lang.t(

@@ -20,6 +20,7 @@ pub mod registration;
 pub mod resource;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod token;
 
 pub use client::{ClientId, ClientType, RegisteredClient, Registration};

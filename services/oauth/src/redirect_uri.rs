@@ -28,7 +28,7 @@ pub enum RedirectUriError {
     Wildcard,
     #[error("must not contain user credentials")]
     Credentials,
-    #[error("must not contain whitespace or control characters")]
+    #[error("must not contain whitespace, control, bidirectional-override or invisible characters")]
     Whitespace,
 }
 
@@ -41,7 +41,7 @@ impl RedirectUri {
         if value.len() > MAX_LEN {
             return Err(RedirectUriError::TooLong);
         }
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if value.chars().any(|c| c.is_whitespace() || crate::text::is_deceptive(c)) {
             return Err(RedirectUriError::Whitespace);
         }
         // The url crate strips a trailing empty fragment, so look at the raw text too.

@@ -29,7 +29,7 @@ pub enum ResourceIdError {
     NotAbsolute,
     #[error("must not contain a fragment (RFC 8707 section 2)")]
     Fragment,
-    #[error("must not contain whitespace or control characters")]
+    #[error("must not contain whitespace, control, bidirectional-override or invisible characters")]
     Whitespace,
 }
 
@@ -47,7 +47,7 @@ impl ResourceId {
         if value.len() > MAX_LEN {
             return Err(ResourceIdError::TooLong);
         }
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if value.chars().any(|c| c.is_whitespace() || crate::text::is_deceptive(c)) {
             return Err(ResourceIdError::Whitespace);
         }
         if value.contains('#') {

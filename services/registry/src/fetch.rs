@@ -20,7 +20,7 @@
 //!   the name, so the proxy cannot resolve it to something else; TLS still
 //!   verifies the name end to end.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,31 +110,35 @@ impl Default for FetchPolicy {
     }
 }
 
-/// Why a document could not be fetched; the text is shown to the client
-/// and names the rule (never the body).
+/// Why a document could not be fetched. The text is shown to the client:
+/// it names the rule that failed, never what the network answered, so that
+/// the fetcher is no oracle of anyone's DNS or ports (a name that does not
+/// resolve and one that resolves to a private address read the same; a
+/// closed, a filtered and a non-TLS port read the same). The variants keep
+/// the detail for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     #[error("the URL must be an https URL without user info or fragment")]
     NotHttps,
-    #[error("its host does not resolve")]
+    #[error("its host must resolve to public Internet addresses only")]
     Unresolved,
-    #[error("its host resolves to a special-use address ({0}), which is not fetched")]
+    #[error("its host must resolve to public Internet addresses only")]
     SpecialUse(IpAddr),
-    #[error("the connection failed")]
+    #[error("its host must serve it over HTTPS, promptly, with a certificate a public root vouches for")]
     Connect,
     #[error("the egress proxy refused the tunnel ({0})")]
     Proxy(String),
-    #[error("TLS failed: {0}")]
+    #[error("its host must serve it over HTTPS, promptly, with a certificate a public root vouches for")]
     Tls(String),
-    #[error("the request failed")]
+    #[error("its host must serve it over HTTPS, promptly, with a certificate a public root vouches for")]
     Http,
-    #[error("the answer was a redirect ({0}); redirects are not followed")]
+    #[error("redirects are not followed")]
     Redirect(u16),
-    #[error("the answer was HTTP {0}, not 200")]
+    #[error("its host must answer HTTP 200")]
     Status(u16),
     #[error("the document is larger than {0} bytes")]
     TooLarge(usize),
-    #[error("no answer within {0:?}")]
+    #[error("its host must serve it over HTTPS, promptly, with a certificate a public root vouches for")]
     Timeout(Duration),
     #[error("too many documents are being fetched now; try again shortly")]
     Busy,
@@ -199,9 +203,15 @@ impl Fetcher {
     pub async fn get(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
         let _permit = self.permits.try_acquire().map_err(|_| FetchError::Busy)?;
         let timeout = self.policy.timeout;
-        tokio::time::timeout(timeout, self.get_within(url, max_bytes))
+        let result = tokio::time::timeout(timeout, self.get_within(url, max_bytes))
             .await
-            .map_err(|_| FetchError::Timeout(timeout))?
+            .map_err(|_| FetchError::Timeout(timeout))
+            .and_then(|fetched| fetched);
+        if let Err(error) = &result {
+            // The detail the client is not told, for the operator.
+            tracing::info!(url, ?error, "document fetch failed");
+        }
+        result
     }
 
     async fn get_within(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
@@ -352,58 +362,67 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether `ip` is outside the public unicast Internet (RFC 6890 and its
-/// IANA registries, plus the private and shared ranges).
+/// Every block of the IANA IPv4 and IPv6 Special-Purpose Address
+/// Registries (RFC 6890 and its updates, as of 2025), with multicast, the
+/// deprecated site-local and IPv4-compatible ranges, and IPv4-translated
+/// addresses: nothing here is fetched unless the operator's allow-list
+/// names it. One list, read by [`is_special_use`] and by its test.
+pub const SPECIAL_USE_BLOCKS: &[&str] = &[
+    // IPv4 Special-Purpose Address Registry.
+    "0.0.0.0/8",          // "this network" (RFC 791)
+    "10.0.0.0/8",         // private (RFC 1918)
+    "100.64.0.0/10",      // shared address space, CGNAT (RFC 6598)
+    "127.0.0.0/8",        // loopback (RFC 1122)
+    "169.254.0.0/16",     // link-local, cloud metadata (RFC 3927)
+    "172.16.0.0/12",      // private (RFC 1918)
+    "192.0.0.0/24",       // IETF protocol assignments (RFC 6890), DS-Lite, NAT64 discovery
+    "192.0.2.0/24",       // documentation TEST-NET-1 (RFC 5737)
+    "192.31.196.0/24",    // AS112-v4 (RFC 7535)
+    "192.52.193.0/24",    // AMT (RFC 7450)
+    "192.88.99.0/24",     // deprecated 6to4 relay anycast (RFC 7526)
+    "192.168.0.0/16",     // private (RFC 1918)
+    "192.175.48.0/24",    // direct delegation AS112 service (RFC 7534)
+    "198.18.0.0/15",      // benchmarking (RFC 2544)
+    "198.51.100.0/24",    // documentation TEST-NET-2 (RFC 5737)
+    "203.0.113.0/24",     // documentation TEST-NET-3 (RFC 5737)
+    "240.0.0.0/4",        // reserved (RFC 1112)
+    "255.255.255.255/32", // limited broadcast (RFC 919)
+    // IPv4 multicast.
+    "224.0.0.0/4",
+    // IPv6 Special-Purpose Address Registry.
+    "::/128",            // unspecified (RFC 4291)
+    "::1/128",           // loopback (RFC 4291)
+    "::ffff:0:0/96",     // IPv4-mapped (RFC 4291): judged as the IPv4 address it maps
+    "64:ff9b::/96",      // IPv4-IPv6 translation (RFC 6052)
+    "64:ff9b:1::/48",    // local-use IPv4/IPv6 translation (RFC 8215)
+    "100::/64",          // discard-only (RFC 6666)
+    "100:0:0:1::/64",    // dummy IPv6 prefix (RFC 9780)
+    "2001::/23",         // IETF protocol assignments: Teredo, benchmarking, ORCHID (RFC 2928)
+    "2001:db8::/32",     // documentation (RFC 3849)
+    "2002::/16",         // 6to4 (RFC 3056)
+    "2620:4f:8000::/48", // direct delegation AS112 service (RFC 7534)
+    "3fff::/20",         // documentation (RFC 9637)
+    "5f00::/16",         // segment routing SIDs (RFC 9602)
+    "fc00::/7",          // unique local (RFC 4193)
+    "fe80::/10",         // link-local unicast (RFC 4291)
+    // Beyond the registry: deprecated and translated forms that reach the same hosts.
+    "::/96",           // IPv4-compatible, deprecated (RFC 4291 §2.5.5.1)
+    "::ffff:0:0:0/96", // IPv4-translated (RFC 2765)
+    "fec0::/10",       // site-local, deprecated (RFC 3879)
+    "ff00::/8",        // multicast (RFC 4291)
+];
+
+static SPECIAL_USE: std::sync::LazyLock<Vec<IpNet>> = std::sync::LazyLock::new(|| {
+    // The list is this file's constant, checked by a unit test: every entry parses.
+    SPECIAL_USE_BLOCKS.iter().filter_map(|block| block.parse().ok()).collect()
+});
+
+/// Whether `ip` is outside the public unicast Internet (see
+/// [`SPECIAL_USE_BLOCKS`]); an IPv4-mapped address is judged as the IPv4
+/// address it connects to.
 pub fn is_special_use(ip: IpAddr) -> bool {
-    match canonical(ip) {
-        IpAddr::V4(v4) => special_v4(v4),
-        IpAddr::V6(v6) => special_v6(v6),
-    }
-}
-
-fn special_v4(ip: Ipv4Addr) -> bool {
-    const BLOCKS: [(u32, u8); 16] = [
-        (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
-        (0x0a00_0000, 8),  // 10.0.0.0/8 private
-        (0x6440_0000, 10), // 100.64.0.0/10 shared (CGNAT)
-        (0x7f00_0000, 8),  // 127.0.0.0/8 loopback
-        (0xa9fe_0000, 16), // 169.254.0.0/16 link-local (cloud metadata)
-        (0xac10_0000, 12), // 172.16.0.0/12 private
-        (0xc000_0000, 24), // 192.0.0.0/24 IETF protocol assignments
-        (0xc000_0200, 24), // 192.0.2.0/24 TEST-NET-1
-        (0xc058_6300, 24), // 192.88.99.0/24 6to4 relay anycast
-        (0xc0a8_0000, 16), // 192.168.0.0/16 private
-        (0xc612_0000, 15), // 198.18.0.0/15 benchmarking
-        (0xc633_6400, 24), // 198.51.100.0/24 TEST-NET-2
-        (0xcb00_7100, 24), // 203.0.113.0/24 TEST-NET-3
-        (0xe000_0000, 4),  // 224.0.0.0/4 multicast
-        (0xf000_0000, 4),  // 240.0.0.0/4 reserved, and broadcast
-        (0xffff_ffff, 32), // 255.255.255.255 broadcast
-    ];
-    let bits = u32::from(ip);
-    BLOCKS.iter().any(|(network, prefix)| bits >> (32 - prefix) == network >> (32 - prefix))
-}
-
-fn special_v6(ip: Ipv6Addr) -> bool {
-    const BLOCKS: [(u128, u8); 11] = [
-        (0, 128),                                        // :: unspecified
-        (1, 128),                                        // ::1 loopback
-        (0x0064_ff9b_0000_0000_0000_0000_0000_0000, 96), // 64:ff9b::/96 NAT64
-        (0x0064_ff9b_0001_0000_0000_0000_0000_0000, 48), // 64:ff9b:1::/48 local NAT64
-        (0x0100_0000_0000_0000_0000_0000_0000_0000, 64), // 100::/64 discard
-        (0x2001_0000_0000_0000_0000_0000_0000_0000, 23), // 2001::/23 IETF protocol assignments (Teredo)
-        (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32), // 2001:db8::/32 documentation
-        (0x2002_0000_0000_0000_0000_0000_0000_0000, 16), // 2002::/16 6to4
-        (0xfc00_0000_0000_0000_0000_0000_0000_0000, 7),  // fc00::/7 unique local
-        (0xfe80_0000_0000_0000_0000_0000_0000_0000, 10), // fe80::/10 link-local
-        (0xff00_0000_0000_0000_0000_0000_0000_0000, 8),  // ff00::/8 multicast
-    ];
-    let bits = u128::from(ip);
-    // IPv4-compatible (::a.b.c.d, deprecated) addresses are special too.
-    if bits >> 32 == 0 {
-        return true;
-    }
-    BLOCKS.iter().any(|(network, prefix)| bits >> (128 - prefix) == network >> (128 - prefix))
+    let ip = canonical(ip);
+    SPECIAL_USE.iter().any(|block| block.contains(&ip))
 }
 
 /// `max-age` (`s-maxage` wins) and whether `no-store`/`no-cache` was sent.
@@ -444,6 +463,7 @@ fn cache_control(headers: &http::HeaderMap) -> (Option<Duration>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn proxy_urls_are_read_and_their_credentials_never_print() {
@@ -456,6 +476,28 @@ mod tests {
         assert_eq!(FetchProxy::parse("http://proxy.internal").unwrap().authorization, None);
         for bad in ["https://proxy.internal:3128", "socks5://proxy:1080", "http://proxy:3128/path", "proxy:3128", ""] {
             assert!(FetchProxy::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Generated from the one list: every block's first, last and middle
+    /// address is refused, in every spelling an attacker could use
+    /// (IPv4-mapped for IPv4 blocks).
+    #[test]
+    fn every_block_of_the_list_is_refused_at_its_edges_and_inside() {
+        assert_eq!(SPECIAL_USE.len(), SPECIAL_USE_BLOCKS.len(), "every entry parses");
+        for block in SPECIAL_USE.iter() {
+            let (first, last) = (block.network(), block.broadcast());
+            let middle = match (first, last) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => IpAddr::V4(Ipv4Addr::from(u32::from(a) / 2 + u32::from(b) / 2)),
+                (IpAddr::V6(a), IpAddr::V6(b)) => IpAddr::V6(Ipv6Addr::from(u128::from(a) / 2 + u128::from(b) / 2)),
+                _ => unreachable!("a block is one family"),
+            };
+            for ip in [first, last, middle] {
+                assert!(is_special_use(ip), "{ip} in {block}");
+                if let IpAddr::V4(v4) = ip {
+                    assert!(is_special_use(IpAddr::V6(v4.to_ipv6_mapped())), "::ffff:{v4}");
+                }
+            }
         }
     }
 
@@ -486,6 +528,11 @@ mod tests {
             "2001::1",
             "ff02::1",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "fec0::1",
+            "3fff::1",
+            "5f00::1",
+            "192.31.196.1",
         ] {
             assert!(is_special_use(ip.parse().expect("an address")), "{ip} is special-use");
         }

@@ -199,7 +199,17 @@ pub(crate) fn check_url(url: &str) -> Result<String, DocumentError> {
     if path.split('/').any(|segment| segment == "." || segment == "..") {
         return Err(DocumentError::BadUrl("has a . or .. segment"));
     }
+    // What a URL parser might turn into a separator or a dot segment is
+    // refused rather than normalised: `\`, and `%2e` `%2f` `%5c` in any case.
+    let lowered = path.to_ascii_lowercase();
+    if path.contains('\\') || ["%2e", "%2f", "%5c"].iter().any(|encoded| lowered.contains(encoded)) {
+        return Err(DocumentError::BadUrl("has a backslash or an encoded dot, slash or backslash"));
+    }
     let parsed = url::Url::parse(url).map_err(|_| DocumentError::BadUrl("is not a URL"))?;
+    // The path the fetcher will ask for is the path the rules above read.
+    if parsed.path() != path {
+        return Err(DocumentError::BadUrl("has a path that is not in normal form"));
+    }
     parsed.host_str().map(str::to_ascii_lowercase).ok_or(DocumentError::BadUrl("has no host"))
 }
 
@@ -347,6 +357,7 @@ mod tests {
 
     #[test]
     fn client_id_urls_follow_the_drafts_rules() {
+        const ENCODED: &str = "has a backslash or an encoded dot, slash or backslash";
         assert_eq!(check_url("https://app.example/client.json").expect("valid"), "app.example");
         for (url, why) in [
             ("http://app.example/client.json", "is not https"),
@@ -357,6 +368,12 @@ mod tests {
             ("https://app.example/c#x", "has a fragment"),
             ("https://user@app.example/c", "has user info"),
             ("https://app.example/c?x=1", "has a query"),
+            ("https://app.example/a/%2e%2e/attacker.json", ENCODED),
+            ("https://app.example/a/%2E./attacker.json", ENCODED),
+            (r"https://app.example/a/\..\attacker.json", ENCODED),
+            ("https://app.example/a%2fb.json", ENCODED),
+            ("https://app.example/a%5c..%5cb.json", ENCODED),
+            ("https://app.example/caf\u{e9}.json", "has a path that is not in normal form"),
         ] {
             match check_url(url) {
                 Err(DocumentError::BadUrl(reason)) => assert_eq!(reason, why, "{url}"),

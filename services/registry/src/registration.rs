@@ -181,7 +181,7 @@ impl Registry {
         };
         let extras = &metadata.extras;
         if extras.contacts.len() > 10
-            || extras.contacts.iter().any(|c| c.len() > 254 || c.chars().any(char::is_control))
+            || extras.contacts.iter().any(|c| c.len() > 254 || gatehouse_oauth::text::first_deceptive(c).is_some())
         {
             return Err(metadata_error("contacts: at most 10, each at most 254 characters"));
         }

@@ -25,7 +25,7 @@ pub(crate) fn username_key(value: &str) -> String {
 pub(crate) fn email(value: &str) -> RegistryResult<()> {
     let rule = "must be an address like name@example.com, at most 254 characters";
     let ok = value.len() <= 254
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !value.chars().any(|c| c.is_whitespace() || gatehouse_oauth::text::is_deceptive(c))
         && value.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -56,11 +56,14 @@ pub(crate) fn line(field: &'static str, value: &str, min: usize, max: usize) -> 
         };
         return Err(RegistryError::invalid(field, rule));
     }
-    if value.chars().any(char::is_control) {
-        return Err(RegistryError::invalid(field, "must not contain control characters"));
+    if gatehouse_oauth::text::first_deceptive(value).is_some() {
+        return Err(RegistryError::invalid(field, DECEPTIVE));
     }
     Ok(value.to_owned())
 }
+
+/// The rule of every name, text and link a person reads.
+const DECEPTIVE: &str = "must not contain control, bidirectional-override or invisible characters";
 
 /// Free text (a description): at most `max` characters, newlines allowed.
 pub(crate) fn text(field: &'static str, value: &str, max: usize) -> RegistryResult<String> {
@@ -68,8 +71,8 @@ pub(crate) fn text(field: &'static str, value: &str, max: usize) -> RegistryResu
     if value.chars().count() > max {
         return Err(RegistryError::invalid(field, format!("must be at most {max} characters")));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(RegistryError::invalid(field, "must not contain control characters"));
+    if value.chars().any(|c| gatehouse_oauth::text::is_deceptive(c) && c != '\n' && c != '\r' && c != '\t') {
+        return Err(RegistryError::invalid(field, DECEPTIVE));
     }
     Ok(value.to_owned())
 }
@@ -81,6 +84,7 @@ pub(crate) fn web_url(field: &'static str, value: &str) -> RegistryResult<String
         return Ok(String::new());
     }
     let ok = value.len() <= 2000
+        && gatehouse_oauth::text::first_deceptive(value).is_none()
         && url::Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
     if ok {
         Ok(value.to_owned())

@@ -67,7 +67,8 @@ impl TokenService {
         expires_in: i64,
     ) -> TokenResult<NewPersonalToken> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > MAX_NAME || gatehouse_oauth::text::first_deceptive(name).is_some()
+        {
             return Err(invalid("name", format!("1 to {MAX_NAME} printable characters")));
         }
         if user_id.is_empty() {
