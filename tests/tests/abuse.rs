@@ -310,3 +310,24 @@ async fn text_that_could_lie_on_a_page_is_refused_at_every_door() {
     assert_eq!(consent.status, 200);
     assert!(consent.body.contains("<bdi>تطبيق جيد</bdi>"), "{}", consent.body);
 }
+
+/// A REST refusal names the rule and where, never the sender's text: not an
+/// unknown member's name, not a wrong value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_errors_never_repeat_what_was_sent() {
+    let env = TestEnv::builder().start().await;
+    let (mut browser, csrf) = signed_in(&env, "wendy").await;
+    let marker = "ZZ-sent-by-the-caller-ZZ";
+    for (path, body) in [
+        ("/api/applications", json!({ marker: 1 })),
+        ("/api/applications", json!({ "name": [marker] })),
+        ("/api/applications", json!({ "name": "x", "redirect_uris": marker })),
+        ("/api/resource-servers", json!({ marker: true })),
+        ("/api/tokens", json!({ "name": { marker: 1 } })),
+    ] {
+        let page = browser.json(Method::POST, path, Some(&csrf), Some(body)).await;
+        assert_eq!((page.status, page.json()["code"].as_i64()), (400, Some(1)), "{path}: {}", page.body);
+        assert!(!page.body.contains("ZZ-sent"), "{path} repeats the input: {}", page.body);
+        assert!(page.body.contains("line 1, column"), "{path} says where: {}", page.body);
+    }
+}

@@ -128,8 +128,7 @@ pub(crate) struct AppBody {
 }
 
 fn parse_body(body: &Bytes) -> Result<AppBody, GatewayError> {
-    serde_json::from_slice(body)
-        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+    super::extract::json_body(body)
 }
 
 fn input(body: AppBody) -> Result<AppInput, GatewayError> {

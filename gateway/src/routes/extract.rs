@@ -8,6 +8,7 @@ use http::request::Parts;
 
 use super::form::FormData;
 use crate::AppState;
+use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::html::error_page;
 use crate::render::{pages, redirect};
@@ -57,4 +58,27 @@ impl FromRequest<AppState> for FormPost {
         session::verify_csrf(&session.csrf_token, form.get("csrf_token")).map_err(|e| error_page(lang, &e))?;
         Ok(Self { session, lang, form })
     }
+}
+
+/// The JSON body of a REST call as `T`. A refusal says which rule the body
+/// broke and where, never what it contained: an unknown member's name and a
+/// wrong value are the sender's text, not repeated back.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        let at = format!("line {}, column {}", error.line(), error.column());
+        let text = error.to_string();
+        let rule = match error.classify() {
+            serde_json::error::Category::Data if text.starts_with("unknown field") => {
+                "the body has a member this call does not take".to_owned()
+            }
+            // `missing field `name``: the name is this call's own, not the sender's.
+            serde_json::error::Category::Data if text.starts_with("missing field") => {
+                text.split(" at line").next().unwrap_or("a required member is missing").to_owned()
+            }
+            serde_json::error::Category::Data => "a member has the wrong type or value".to_owned(),
+            serde_json::error::Category::Eof => "the body ends too early for JSON".to_owned(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => "the body is not JSON".to_owned(),
+        };
+        GatewayError::bad_request(format!("request body: {rule} ({at})"))
+    })
 }

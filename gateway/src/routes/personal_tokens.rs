@@ -141,8 +141,7 @@ fn body(bytes: &Bytes) -> Result<TokenBody> {
     if bytes.is_empty() {
         return Ok(TokenBody::default());
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+    super::extract::json_body(bytes)
 }
 
 fn secret_json(created: &pb::PersonalTokenSecret) -> Value {

@@ -122,8 +122,7 @@ fn nullable<'de, D: serde::Deserializer<'de>>(
 }
 
 fn body(bytes: &Bytes) -> Result<ServerBody> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| GatewayError::bad_request(format!("request body is not valid JSON for this call: {e}")))
+    super::extract::json_body(bytes)
 }
 
 fn answer(result: Result<pb::ResourceServer>, status: StatusCode) -> Response {
