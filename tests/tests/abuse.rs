@@ -331,3 +331,104 @@ async fn rest_errors_never_repeat_what_was_sent() {
         assert!(page.body.contains("line 1, column"), "{path} says where: {}", page.body);
     }
 }
+
+/// An anonymous registrant gets only the grants a user authorizes; with an
+/// operator's initial access token it may get `client_credentials`, whose
+/// tokens reach only resource servers that admit application tokens, and
+/// which `gatehouse-client`'s layer refuses unless told otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_registration_never_reaches_machine_tokens() {
+    use axum::routing::get;
+    use gatehouse_client::RequireScopes;
+    let env = TestEnv::builder()
+        .registry_config(|c| c.registration.policy = gatehouse_registry::RegistrationPolicy::Open)
+        .gateway_config(|c| c.dynamic_registration = true)
+        .start()
+        .await;
+    let owner = env.create_user("owner").await;
+    let api = "https://api.owner.example/";
+    let open_api = "https://machines.owner.example/";
+    for (identifier, application_tokens) in [(api, false), (open_api, true)] {
+        let request = gatehouse_proto::pb::registry::v1::CreateResourceServerRequest {
+            owner_id: owner.id.clone(),
+            name: "API".to_owned(),
+            identifier: identifier.to_owned(),
+            any_client: true,
+            application_tokens,
+            ..Default::default()
+        };
+        env.registry().await.create_resource_server(request).await.unwrap();
+    }
+    let http = reqwest::Client::new();
+    let register = |token: Option<String>, body: Value| {
+        let mut request = http.post(format!("{}/oauth/register", env.gateway_url())).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let machine = json!({ "grant_types": ["client_credentials"], "client_name": "Bot", "scope": "user" });
+    let (status, body) = register(None, machine.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{body}");
+    // Nor by an update of an anonymous registration.
+    let (status, human) = register(None, json!({ "redirect_uris": ["https://agent.example/cb"] })).await;
+    assert_eq!(status, 201, "{human}");
+    let update = http
+        .put(human["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(human["registration_access_token"].as_str().unwrap())
+        .json(&json!({
+            "client_id": human["client_id"], "redirect_uris": ["https://agent.example/cb"],
+            "grant_types": ["authorization_code", "client_credentials"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(update.status(), 400);
+
+    let iat = env
+        .registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
+        .await
+        .create_initial_access_token(gatehouse_proto::pb::registry::v1::CreateInitialAccessTokenRequest {
+            description: "bots".to_owned(),
+            ttl_seconds: 600,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let (status, bot) = register(Some(iat), machine).await;
+    assert_eq!(status, 201, "{bot}");
+    let (id, secret) = (bot["client_id"].as_str().unwrap(), bot["client_secret"].as_str().unwrap());
+    let token = |resource: &'static str| {
+        http.post(format!("{}/oauth/token", env.gateway_url()))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .send()
+    };
+    let refused = token(api).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_target");
+    let admitted: Value = token(open_api).await.unwrap().json().await.unwrap();
+    let access = admitted["access_token"].as_str().expect("a resource that admits application tokens").to_owned();
+
+    // The layer refuses a token with no user unless told otherwise.
+    let channel = env.validator_channel();
+    let app = axum::Router::new()
+        .route("/for-users", get(|| async { "ok" }).layer(RequireScopes::new(channel.clone(), ["user"])))
+        .route(
+            "/for-machines",
+            get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).allow_without_user()),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let for_users = http.get(format!("{base}/for-users")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(for_users.status(), 401);
+    let challenge = for_users.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
+    let for_machines = http.get(format!("{base}/for-machines")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(for_machines.status(), 200);
+}

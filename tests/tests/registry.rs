@@ -115,6 +115,7 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         allowed_client_ids: vec![allowed.client_id.clone()],
         any_client: false,
         introspection_client_id: other.client_id.clone(),
+        application_tokens: false,
     };
     let created = client.create_resource_server(request.clone()).await.unwrap().into_inner().resource_server.unwrap();
     assert_eq!(created.scopes, vec!["project"]);
@@ -125,6 +126,7 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
     let resolve = |client_id: &str, identifiers: &[&str]| pb::ResolveResourcesRequest {
         client_id: client_id.to_owned(),
         identifiers: identifiers.iter().map(|s| (*s).to_owned()).collect(),
+        application_token: false,
     };
     let found = as_role(&env, gatehouse_runtime::access::Role::Token)
         .await

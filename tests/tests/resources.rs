@@ -40,6 +40,9 @@ async fn resource_server(app: &ClientApp, identifier: &str, format: &str, scopes
         allowed_client_ids: clients.iter().map(|s| (*s).to_owned()).collect(),
         any_client: false,
         introspection_client_id: String::new(),
+        // These tests are about audiences; application tokens are admitted
+        // here, and refused by default (see abuse.rs).
+        application_tokens: true,
     };
     let created = app.env.registry().await.create_resource_server(request).await.expect("create").into_inner();
     created.resource_server.unwrap().id
@@ -222,6 +225,7 @@ async fn a_resource_server_introspects_the_tokens_for_it_and_no_others() {
         identifier: API.to_owned(),
         any_client: true,
         introspection_client_id: rs_id.clone(),
+        application_tokens: true,
         ..Default::default()
     };
     app.env.registry().await.create_resource_server(request).await.unwrap();
@@ -258,8 +262,16 @@ async fn the_layer_refuses_other_audiences_and_verifies_jwts_locally_against_the
         format!("{} {}", caller.client_id, caller.audience.join(","))
     };
     let router = Router::new()
-        .route("/introspected", get(who).layer(RequireScopes::new(channel.clone(), ["user"]).for_resource(API)))
-        .route("/local", get(who).layer(RequireScopes::new(channel, ["user"]).for_resource(API).verify_jwts_locally()));
+        .route(
+            "/introspected",
+            get(who).layer(RequireScopes::new(channel.clone(), ["user"]).for_resource(API).allow_without_user()),
+        )
+        .route(
+            "/local",
+            get(who).layer(
+                RequireScopes::new(channel, ["user"]).for_resource(API).verify_jwts_locally().allow_without_user(),
+            ),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -317,7 +329,11 @@ async fn the_layer_advertises_its_protected_resource_metadata() {
     };
     let channel = app.env.validator_channel();
     let router = Router::new()
-        .route("/mcp", get(|| async { "tools" }).layer(RequireScopes::new(channel, ["user"]).advertise(&metadata)))
+        .route(
+            "/mcp",
+            get(|| async { "tools" })
+                .layer(RequireScopes::new(channel, ["user"]).advertise(&metadata).allow_without_user()),
+        )
         .merge(metadata.router());
     tokio::spawn(async move { axum::serve(listener, router).await });
     let http = reqwest::Client::new();

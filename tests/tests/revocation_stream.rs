@@ -27,8 +27,10 @@ const BOUND: Duration = Duration::from_secs(2);
 /// A service behind the cached layer; its base URL.
 async fn layer(env: &TestEnv, cache: TokenCache) -> String {
     let channel = env.validator_channel();
-    let app = Router::new()
-        .route("/whoami", get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache)));
+    let app = Router::new().route(
+        "/whoami",
+        get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache).allow_without_user()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -91,6 +91,7 @@ pub fn resource_server(server: &gatehouse_proto::pb::registry::v1::ResourceServe
         "token_format": server.token_format,
         "allowed_client_ids": server.allowed_client_ids,
         "any_client": server.any_client,
+        "application_tokens": server.application_tokens,
         "introspection_client_id": if server.introspection_client_id.is_empty() { Value::Null } else { json!(server.introspection_client_id) },
         "created_at": server.created_at,
         "updated_at": server.updated_at,

@@ -749,6 +749,7 @@ pub(crate) fn resource_servers(
 <label for="token_format">{format_label}</label><select id="token_format" name="token_format"><option value="opaque">{opaque}</option><option value="jwt">{jwt}</option></select>
 <label for="allowed_client_ids">{clients_label}</label><input type="text" id="allowed_client_ids" name="allowed_client_ids">
 <label><input type="checkbox" name="any_client" value="1"> {any}</label>
+<label><input type="checkbox" name="application_tokens" value="1"> {application_tokens}</label>
 <label for="introspection_client_id">{introspector_label}</label><input type="text" id="introspection_client_id" name="introspection_client_id">
 <div class="actions"><button class="primary" type="submit">{create}</button></div></form></div>"#,
         title = lang.t("Resource servers", "资源服务器"),
@@ -758,6 +759,10 @@ pub(crate) fn resource_servers(
             "应用通过 resource 参数（RFC 8707）为这些 API 申请令牌：令牌的受众是该标识，其他 API 会拒绝它。"
         ),
         new = lang.t("Register a resource server", "添加资源服务器"),
+        application_tokens = lang.t(
+            "Also accept an application's own tokens (client_credentials, no user)",
+            "也接受应用自身的令牌（client_credentials，无用户）"
+        ),
         csrf = csrf_field(csrf),
         name_label = lang.t("Name", "名称"),
         identifier_label = lang.t("Identifier (an absolute URI, the tokens' audience)", "标识（绝对 URI，即令牌的受众）"),

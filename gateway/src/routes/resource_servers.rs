@@ -71,6 +71,7 @@ pub(crate) async fn page_create(State(state): State<AppState>, FormPost { sessio
         allowed_client_ids: words(&form.text("allowed_client_ids")),
         any_client: form.get("any_client") == Some("1"),
         introspection_client_id: form.text("introspection_client_id").trim().to_owned(),
+        application_tokens: form.get("application_tokens") == Some("1"),
     };
     match state.clients.registry().create_resource_server(request).await.map_err(GatewayError::from) {
         Ok(_) => redirect("/account/resource-servers"),
@@ -109,6 +110,8 @@ pub(crate) struct ServerBody {
     token_format: Option<String>,
     allowed_client_ids: Option<Vec<String>>,
     any_client: Option<bool>,
+    /// Admits tokens with no user (`client_credentials`); off by default.
+    application_tokens: Option<bool>,
     /// `null` or `""` removes it on update.
     #[serde(default, deserialize_with = "nullable")]
     introspection_client_id: Option<Option<String>>,
@@ -151,6 +154,7 @@ pub(crate) async fn api_create(State(state): State<AppState>, ApiCaller(user_id)
             allowed_client_ids: body.allowed_client_ids.unwrap_or_default(),
             any_client: body.any_client.unwrap_or(false),
             introspection_client_id: body.introspection_client_id.flatten().unwrap_or_default(),
+            application_tokens: body.application_tokens.unwrap_or(false),
         };
         server(state.clients.registry().create_resource_server(request).await?.into_inner())
     }
@@ -189,6 +193,7 @@ pub(crate) async fn api_update(
             allowed_client_ids: body.allowed_client_ids.map(|values| pb::StringList { values }),
             any_client: body.any_client,
             introspection_client_id: body.introspection_client_id.map(Option::unwrap_or_default),
+            application_tokens: body.application_tokens,
         };
         server(state.clients.registry().update_resource_server(request).await?.into_inner())
     }

@@ -100,7 +100,8 @@ impl Authorization {
         };
         // RFC 8707 §2: every resource must be one the registry admits for
         // this client, or the request fails back to the client with invalid_target.
-        if let Err(status) = self.inner.registry.resolve_resources(client_id.as_str(), &request.resources).await {
+        if let Err(status) = self.inner.registry.resolve_resources(client_id.as_str(), &request.resources, false).await
+        {
             return match gatehouse_proto::status::decode_oauth(&status) {
                 Some(error) => Ok(redirect_error(error)),
                 None => Err(AuthzError::registry(status)),

@@ -89,6 +89,8 @@ pub struct RequireScopes {
     cache: Option<TokenCache>,
     /// RFC 9728 §5.1: named in every 401's challenge.
     resource_metadata: Option<Arc<str>>,
+    /// Whether an application's own token (no user) is accepted.
+    without_user: bool,
 }
 
 impl RequireScopes {
@@ -104,7 +106,21 @@ impl RequireScopes {
             jwks: None,
             cache: None,
             resource_metadata: None,
+            without_user: false,
         }
+    }
+
+    /// Accepts an application's own tokens too (`client_credentials`: no
+    /// user behind them; [`Caller::user_id`] is then empty). Off by
+    /// default: a route that acts for a user must not be reached by a
+    /// token nobody signed in for, and an anonymous dynamic registration
+    /// can obtain such tokens where the resource server admits them. Such
+    /// a token is refused with 401 `insufficient_user_authentication`
+    /// (RFC 9470) unless this is set.
+    #[must_use]
+    pub fn allow_without_user(mut self) -> Self {
+        self.without_user = true;
+        self
     }
 
     /// Names the service's protected resource metadata (RFC 9728) in every
@@ -168,6 +184,7 @@ impl<S> tower::Layer<S> for RequireScopes {
             jwks: self.jwks.clone().filter(|_| self.resource.is_some()),
             cache: self.cache.clone(),
             resource_metadata: self.resource_metadata.clone(),
+            without_user: self.without_user,
         }
     }
 }
@@ -182,6 +199,7 @@ pub struct RequireScopesService<S> {
     jwks: Option<jwks::JwksCache>,
     cache: Option<TokenCache>,
     resource_metadata: Option<Arc<str>>,
+    without_user: bool,
 }
 
 /// `insufficient_scope` unless `caller` has every one of `scopes`.
@@ -275,6 +293,15 @@ fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String], metadata
     refuse(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), challenge, message)
 }
 
+/// RFC 9470 §3: the token is valid, but no user signed in for it.
+fn userless_refusal(metadata: Option<&str>) -> Response<Body> {
+    let mut challenge = r#"Bearer error="insufficient_user_authentication", error_description="this resource needs a token issued for a user""#.to_owned();
+    if let Some(url) = metadata {
+        challenge.push_str(&format!(r#", resource_metadata="{url}""#));
+    }
+    refuse(StatusCode::UNAUTHORIZED, Some(challenge), "this resource needs a token issued for a user")
+}
+
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<Request<B>> for RequireScopesService<S>
@@ -301,6 +328,7 @@ where
         let jwks = self.jwks.clone();
         let cache = self.cache.clone();
         let metadata = self.resource_metadata.clone();
+        let without_user = self.without_user;
         Box::pin(async move {
             let Some(token) = bearer(&request) else {
                 let status = tonic::Status::unauthenticated("no token");
@@ -309,6 +337,7 @@ where
             let caller =
                 validate(&token, &mut client, &scopes, resource.as_deref(), jwks.as_ref(), cache.as_ref()).await;
             match caller {
+                Ok(caller) if caller.user_id.is_empty() && !without_user => Ok(userless_refusal(metadata.as_deref())),
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await

@@ -297,6 +297,7 @@ pub(crate) async fn resource(command: ResourceCommand) -> anyhow::Result<()> {
             token_format,
             allowed_client_ids,
             any_client,
+            application_tokens,
             introspection_client,
             client: options,
         } => {
@@ -311,6 +312,7 @@ pub(crate) async fn resource(command: ResourceCommand) -> anyhow::Result<()> {
                 allowed_client_ids,
                 any_client,
                 introspection_client_id: introspection_client,
+                application_tokens,
             };
             let server = client.create_resource_server(request).await.map_err(rpc_error)?.into_inner();
             output::resource_servers(options.output, server.resource_server.as_slice(), true);

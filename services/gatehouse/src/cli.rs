@@ -192,6 +192,9 @@ pub(crate) enum ResourceCommand {
         /// Every application may ask for it.
         #[arg(long)]
         any_client: bool,
+        /// It also admits an application's own tokens (client_credentials, no user).
+        #[arg(long)]
+        application_tokens: bool,
         /// The owner's confidential application it introspects with.
         #[arg(long, default_value = "")]
         introspection_client: String,

@@ -25,8 +25,10 @@ const BOUND: Duration = Duration::from_secs(2);
 async fn layer(deployment: &Deployment, token_urls: &str) -> (String, TokenCache) {
     let channel = deployment.validator(token_urls);
     let cache = TokenCache::start(channel.clone(), TokenCacheOptions::default());
-    let app = Router::new()
-        .route("/whoami", get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache.clone())));
+    let app = Router::new().route(
+        "/whoami",
+        get(|| async { "ok" }).layer(RequireScopes::new(channel, ["user"]).cached(cache.clone()).allow_without_user()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

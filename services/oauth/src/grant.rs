@@ -44,6 +44,12 @@ impl GrantType {
         Self::ALL.into_iter().find(|grant| grant.as_str() == value)
     }
 
+    /// Whether the grant's tokens are for a user who authorized it (every
+    /// grant but `client_credentials`, whose tokens are the application's own).
+    pub const fn needs_user(self) -> bool {
+        !matches!(self, Self::ClientCredentials)
+    }
+
     /// Whether an application of `client_type` may be allowed this grant:
     /// `client_credentials` needs a secret (RFC 6749 §4.4).
     pub const fn allowed_for(self, client_type: ClientType) -> bool {

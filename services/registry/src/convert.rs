@@ -103,6 +103,7 @@ impl From<ResourceServer> for pb::ResourceServer {
             allowed_client_ids: server.allowed_client_ids.into_iter().map(ClientId::into_string).collect(),
             any_client: server.any_client,
             introspection_client_id: server.introspection_client_id.map(ClientId::into_string).unwrap_or_default(),
+            application_tokens: server.application_tokens,
             created_at: server.created_at,
             updated_at: server.updated_at,
         }
@@ -120,6 +121,7 @@ impl From<pb::CreateResourceServerRequest> for NewResourceServer {
             allowed_client_ids: request.allowed_client_ids,
             any_client: request.any_client,
             introspection_client_id: request.introspection_client_id,
+            application_tokens: request.application_tokens,
         }
     }
 }
@@ -134,6 +136,7 @@ impl From<pb::UpdateResourceServerRequest> for ResourceServerPatch {
             allowed_client_ids: request.allowed_client_ids.map(|list| list.values),
             any_client: request.any_client,
             introspection_client_id: request.introspection_client_id,
+            application_tokens: request.application_tokens,
         }
     }
 }

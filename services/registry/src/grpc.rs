@@ -426,7 +426,10 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::ResolveResourcesRequest>,
     ) -> RpcResult<pb::ResolveResourcesResponse> {
         let request = request.into_inner();
-        let servers = self.registry.resolve_resources(&request.client_id, &request.identifiers).await?;
+        let servers = self
+            .registry
+            .resolve_resources(&request.client_id, &request.identifiers, request.application_token)
+            .await?;
         Ok(Response::new(pb::ResolveResourcesResponse {
             resource_servers: servers.into_iter().map(Into::into).collect(),
         }))

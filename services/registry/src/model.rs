@@ -245,6 +245,8 @@ pub struct ResourceServer {
     /// Who may ask for it, unless `any_client`.
     pub allowed_client_ids: Vec<ClientId>,
     pub any_client: bool,
+    /// Whether it admits tokens with no user (`client_credentials`).
+    pub application_tokens: bool,
     /// The application that introspects for it, if any.
     pub introspection_client_id: Option<ClientId>,
     pub created_at: i64,
@@ -272,6 +274,7 @@ pub struct NewResourceServer {
     pub any_client: bool,
     /// Empty means none.
     pub introspection_client_id: String,
+    pub application_tokens: bool,
 }
 
 /// A partial update of a resource server: `None` leaves a field as it is.
@@ -285,4 +288,5 @@ pub struct ResourceServerPatch {
     pub any_client: Option<bool>,
     /// Empty removes it.
     pub introspection_client_id: Option<String>,
+    pub application_tokens: Option<bool>,
 }

@@ -267,6 +267,14 @@ impl Registry {
             )));
         }
         let validated = self.validate_metadata(metadata)?;
+        // A client nobody vouched for gets only the grants a user
+        // authorizes: tokens with no user behind them need an operator's
+        // initial access token.
+        if initial_access_token.is_empty() && validated.grant_types.iter().any(|g| !g.needs_user()) {
+            return Err(metadata_error(
+                "client_credentials needs an initial access token from this server's operator; anonymous registrations get only the grants a user authorizes",
+            ));
+        }
         self.admit_registration(initial_access_token, address).await?;
         let now = self.now();
         let mut app = Application {
@@ -340,6 +348,13 @@ impl Registry {
         if family(validated.auth_method) != family(app.auth_method) {
             return Err(metadata_error(
                 "token_endpoint_auth_method cannot change between none, a secret and a key: register a new client",
+            ));
+        }
+        // Grants with no user cannot be added after registration: they are
+        // granted with an initial access token, at registration only.
+        if validated.grant_types.iter().any(|g| !g.needs_user() && !app.grant_types.contains(g)) {
+            return Err(metadata_error(
+                "client_credentials cannot be added to a registration: register a new client with an initial access token",
             ));
         }
         app.name = validated.name;

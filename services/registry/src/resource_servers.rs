@@ -32,6 +32,7 @@ impl Registry {
             token_format: validate::token_format(&input.token_format)?,
             allowed_client_ids: Vec::new(),
             any_client: input.any_client,
+            application_tokens: input.application_tokens,
             introspection_client_id: None,
             created_at: now,
             updated_at: now,
@@ -74,6 +75,9 @@ impl Registry {
         if let Some(any) = patch.any_client {
             server.any_client = any;
         }
+        if let Some(admitted) = patch.application_tokens {
+            server.application_tokens = admitted;
+        }
         if let Some(client) = &patch.introspection_client_id {
             server.introspection_client_id = self.introspector(&server.owner_id, client).await?;
         }
@@ -91,10 +95,13 @@ impl Registry {
     /// `invalid_target` when one is malformed, unknown, or does not admit
     /// the client (RFC 8707 §2). Unknown and not admitted read the same, so
     /// that identifiers cannot be probed through a client that may not use them.
+    /// A token with no user (`application_token`) resolves only resource
+    /// servers that admit application tokens.
     pub async fn resolve_resources(
         &self,
         client_id: &str,
         identifiers: &[String],
+        application_token: bool,
     ) -> RegistryResult<Vec<ResourceServer>> {
         if identifiers.len() > gatehouse_oauth::resource::MAX_PER_REQUEST {
             return Err(invalid_target("too many resources"));
@@ -105,7 +112,9 @@ impl Registry {
                 return Err(invalid_target("the resource is not an absolute URI without a fragment"));
             }
             match self.store().resource_server_by_identifier(identifier).await? {
-                Some(server) if server.admits(client_id) => found.push(server),
+                Some(server) if server.admits(client_id) && (server.application_tokens || !application_token) => {
+                    found.push(server);
+                }
                 _ => return Err(invalid_target("the resource is unknown or not available to this application")),
             }
         }

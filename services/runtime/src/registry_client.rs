@@ -137,13 +137,20 @@ impl RegistryClient {
 
     /// The resource servers `client_id` asks for (RFC 8707), in order. A
     /// refusal is the registry's status: `INVALID_ARGUMENT` with `invalid_target`.
-    pub async fn resolve_resources(&self, client_id: &str, resources: &[ResourceId]) -> Result<Vec<Resource>, Status> {
+    /// `application_token`: the token will have no user (client_credentials).
+    pub async fn resolve_resources(
+        &self,
+        client_id: &str,
+        resources: &[ResourceId],
+        application_token: bool,
+    ) -> Result<Vec<Resource>, Status> {
         if resources.is_empty() {
             return Ok(Vec::new());
         }
         let request = pb::ResolveResourcesRequest {
             client_id: client_id.to_owned(),
             identifiers: resources.iter().map(|r| r.as_str().to_owned()).collect(),
+            application_token,
         };
         let servers = self.rpc().resolve_resources(request).await?.into_inner().resource_servers;
         servers

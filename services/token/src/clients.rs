@@ -185,12 +185,18 @@ impl Clients {
 
     /// The resource servers `client_id` asks for, as the registry describes
     /// them now; `invalid_target` when one is unknown or not admitted.
+    /// `application_token`: for a token with no user (client_credentials),
+    /// which only resource servers admitting such tokens take.
     pub(crate) async fn resources(
         &self,
         client_id: &str,
         resources: &[gatehouse_oauth::ResourceId],
+        application_token: bool,
     ) -> TokenResult<Vec<gatehouse_oauth::Resource>> {
-        self.registry.resolve_resources(client_id, resources).await.map_err(|status| upstream("registry", status))
+        self.registry
+            .resolve_resources(client_id, resources, application_token)
+            .await
+            .map_err(|status| upstream("registry", status))
     }
 
     /// The scope catalogue (for the scopes of personal access tokens).

@@ -144,7 +144,7 @@ impl TokenService {
     ) -> TokenResult<Vec<Resource>> {
         let granted: Vec<ResourceId> = granted.iter().cloned().map(ResourceId::from_stored).collect();
         let ids = resource::narrow(requested, &granted)?;
-        self.inner.clients.resources(client_id, &ids).await
+        self.inner.clients.resources(client_id, &ids, false).await
     }
 
     /// A JWT access token (RFC 9068), RS256 (its §4 requires it of every

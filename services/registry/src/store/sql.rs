@@ -174,6 +174,7 @@ fn resource_server_from_row(row: resource_server::Model) -> RegistryResult<Resou
         token_format,
         allowed_client_ids: clients,
         any_client: row.any_client,
+        application_tokens: row.application_tokens,
         introspection_client_id: introspector,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -190,6 +191,7 @@ fn resource_server_row(server: &ResourceServer) -> resource_server::ActiveModel 
         token_format: Set(server.token_format.as_str().to_owned()),
         allowed_client_ids: Set(to_json(&server.allowed_client_ids.iter().map(ClientId::as_str).collect::<Vec<_>>())),
         any_client: Set(server.any_client),
+        application_tokens: Set(server.application_tokens),
         introspection_client_id: Set(server
             .introspection_client_id
             .as_ref()

@@ -26,7 +26,7 @@ impl TokenService {
         }
         let scopes = narrow(scope, &client.scopes)?.to_strings();
         // No grant to narrow from: what the registry admits for the client.
-        let audience = self.inner.clients.resources(client.client_id.as_str(), &resources).await?;
+        let audience = self.inner.clients.resources(client.client_id.as_str(), &resources, true).await?;
         let family = Family {
             id: family_id(),
             code_id: None,

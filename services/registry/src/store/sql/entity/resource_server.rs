@@ -16,6 +16,7 @@ pub struct Model {
     /// JSON array of client ids.
     pub allowed_client_ids: String,
     pub any_client: bool,
+    pub application_tokens: bool,
     /// Empty when none.
     pub introspection_client_id: String,
     pub created_at: i64,
