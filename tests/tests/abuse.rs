@@ -267,7 +267,10 @@ async fn consent_is_asked_every_time_of_clients_whose_redirect_proves_nothing() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_that_could_lie_on_a_page_is_refused_at_every_door() {
     let env = TestEnv::builder()
-        .registry_config(|c| c.registration.policy = gatehouse_registry::RegistrationPolicy::Open)
+        .registry_config(|c| {
+            c.registration.policy = gatehouse_registry::RegistrationPolicy::Open;
+            c.resource_servers = gatehouse_registry::ResourceServerPolicy::Users;
+        })
         .start()
         .await;
     let (mut browser, csrf) = signed_in(&env, "victor").await;
@@ -357,7 +360,11 @@ async fn anonymous_registration_never_reaches_machine_tokens() {
             application_tokens,
             ..Default::default()
         };
-        env.registry().await.create_resource_server(request).await.unwrap();
+        env.registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
+            .await
+            .create_resource_server(request)
+            .await
+            .unwrap();
     }
     let http = reqwest::Client::new();
     let register = |token: Option<String>, body: Value| {
@@ -431,4 +438,83 @@ async fn anonymous_registration_never_reaches_machine_tokens() {
     assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
     let for_machines = http.get(format!("{base}/for-machines")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(for_machines.status(), 200);
+}
+
+/// Identifiers become the audience of tokens Gatehouse signs: by default
+/// only an operator claims one; nobody claims Gatehouse's own endpoints or
+/// a client's id; a URL that is an identifier is no client; and a JWT
+/// access token says what it is (`typ`, `azp`), so that no relying party
+/// takes it for an ID token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_nobody_may_claim_and_access_tokens_that_are_no_id_tokens() {
+    let closed = TestEnv::builder().start().await;
+    let (mut browser, csrf) = signed_in(&closed, "yara").await;
+    let server = json!({ "name": "API", "identifier": "https://api.yara.example/" });
+    let page = browser.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(server)).await;
+    assert_eq!(page.status, 403, "operators register resource servers by default: {}", page.body);
+    drop(closed);
+
+    let env = TestEnv::builder()
+        .registry_config(|c| c.resource_servers = gatehouse_registry::ResourceServerPolicy::Users)
+        .start()
+        .await;
+    let (mut browser, csrf) = signed_in(&env, "yara").await;
+    let app = json!({ "name": "Victim", "redirect_uris": [gatehouse_tests::CALLBACK], "scopes": ["user", "openid"] });
+    let victim = browser.json(Method::POST, "/api/applications", Some(&csrf), Some(app)).await.json();
+    let victim_id = victim["data"]["client_id"].as_str().unwrap().to_owned();
+    let issuer = env.gateway_url();
+    // The same origin spelled otherwise is the same origin.
+    let shouted = issuer.replace("http://", "HTTP://");
+    for identifier in [
+        issuer.clone(),
+        format!("{issuer}/"),
+        format!("{issuer}/oauth/token"),
+        format!("{shouted}/api/current_user"),
+        victim_id.clone(),
+    ] {
+        let server = json!({ "name": "Mine", "identifier": identifier });
+        let page = browser.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(server)).await;
+        assert_eq!(page.status, 400, "{identifier}: {}", page.body);
+    }
+    // A URL registered as an identifier is never a metadata-document client.
+    let url = "https://agents.example/client.json";
+    let server = json!({ "name": "Agents API", "identifier": url, "token_format": "jwt", "any_client": true });
+    let page = browser.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(server)).await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let lookup = env
+        .registry()
+        .await
+        .get_application(gatehouse_proto::pb::registry::v1::GetApplicationRequest {
+            client_id: url.to_owned(),
+            acting_owner_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(lookup.code(), tonic::Code::Unauthenticated, "{lookup:?}");
+    assert!(lookup.message().contains("resource server's identifier"), "{lookup:?}");
+
+    // A JWT access token for that identifier: typ at+jwt, azp the client it was issued to.
+    let server = json!({ "name": "Open API", "identifier": "https://open.yara.example/", "token_format": "jwt", "any_client": true });
+    let page = browser.json(Method::POST, "/api/resource-servers", Some(&csrf), Some(server)).await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let mut client = ClientApp::with(env, &[gatehouse_oauth::GrantType::AuthorizationCode], &["user"]).await;
+    let code = client.authorize("user", &[("resource", "https://open.yara.example/")]).await;
+    let code = gatehouse_tests::query_pairs(&code).into_iter().find(|(k, _)| k == "code").unwrap().1;
+    let (_, tokens) = client
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", gatehouse_tests::CALLBACK),
+            ("resource", "https://open.yara.example/"),
+        ])
+        .await;
+    let jwt = tokens["access_token"].as_str().unwrap();
+    let part = |i: usize| -> Value {
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, jwt.split('.').nth(i).unwrap());
+        serde_json::from_slice(&bytes.unwrap()).unwrap()
+    };
+    assert_eq!(part(0)["typ"], "at+jwt");
+    assert_eq!(part(1)["azp"], json!(client.client_id));
+    assert_eq!(part(1)["aud"], json!(["https://open.yara.example/"]));
 }

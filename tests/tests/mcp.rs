@@ -47,7 +47,7 @@ async fn gatehouse(documents: &HttpsServer, access_ttl: Duration) -> TestEnv {
 async fn mcp_server(env: &TestEnv, owner_id: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    env.registry()
+    env.registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
         .await
         .create_resource_server(pb::CreateResourceServerRequest {
             owner_id: owner_id.to_owned(),

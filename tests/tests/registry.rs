@@ -117,6 +117,9 @@ async fn resource_servers_are_stored_resolved_and_deleted(backend: Backend) {
         introspection_client_id: other.client_id.clone(),
         application_tokens: false,
     };
+    let by_gateway = client.create_resource_server(request.clone()).await.unwrap_err();
+    assert_eq!(by_gateway.code(), Code::PermissionDenied, "operators register resource servers by default");
+    let mut client = env.registry_as(env.as_role(gatehouse_runtime::access::Role::Operator)).await;
     let created = client.create_resource_server(request.clone()).await.unwrap().into_inner().resource_server.unwrap();
     assert_eq!(created.scopes, vec!["project"]);
     assert_eq!(created.introspection_client_id, other.client_id);

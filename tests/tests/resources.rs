@@ -44,7 +44,8 @@ async fn resource_server(app: &ClientApp, identifier: &str, format: &str, scopes
         // here, and refused by default (see abuse.rs).
         application_tokens: true,
     };
-    let created = app.env.registry().await.create_resource_server(request).await.expect("create").into_inner();
+    let operator = app.env.registry_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    let created = operator.clone().create_resource_server(request).await.expect("create").into_inner();
     created.resource_server.unwrap().id
 }
 
@@ -228,7 +229,8 @@ async fn a_resource_server_introspects_the_tokens_for_it_and_no_others() {
         application_tokens: true,
         ..Default::default()
     };
-    app.env.registry().await.create_resource_server(request).await.unwrap();
+    let mut operator = app.env.registry_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    operator.create_resource_server(request).await.unwrap();
     resource_server(&app, OTHER, "opaque", &[], &[&client_id]).await;
 
     let (_, for_api) = app.token(&[("grant_type", "client_credentials"), ("resource", API)]).await;

@@ -327,7 +327,10 @@ async fn signup_creates_an_account_and_signs_in_and_can_be_turned_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_servers_over_rest() {
-    let env = TestEnv::builder().start().await;
+    let env = TestEnv::builder()
+        .registry_config(|c| c.resource_servers = gatehouse_registry::ResourceServerPolicy::Users)
+        .start()
+        .await;
     let doc = openapi();
     let (mut me, csrf) = signed_in(&env, "rosa").await;
     let body = json!({ "name": "Projects API", "identifier": "https://projects.example/api", "scopes": ["project"], "token_format": "jwt" });

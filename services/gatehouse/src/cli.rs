@@ -493,6 +493,10 @@ pub(crate) struct ServeOptions {
     /// access token from `gatehouse registration token create` is required) or `open`.
     #[arg(long, env = "GATEHOUSE_DYNAMIC_REGISTRATION", default_value = "off")]
     pub(crate) dynamic_registration: String,
+    /// Who registers resource servers (their identifiers become token audiences):
+    /// `operator` (the CLI only) or `users` (signed-in users too, through pages and REST).
+    #[arg(long, env = "GATEHOUSE_RESOURCE_SERVERS", default_value = "operator")]
+    pub(crate) resource_servers: String,
     /// Anonymous dynamic registrations one address may make per hour.
     #[arg(long, env = "GATEHOUSE_REGISTRATION_HOURLY_LIMIT", default_value_t = 20)]
     pub(crate) registration_hourly_limit: u64,

@@ -583,6 +583,10 @@ impl ServeOptions {
                     ..gatehouse_registry::MetadataDocumentConfig::default()
                 },
                 fetch: self.fetch_policy()?,
+                resource_servers: self
+                    .resource_servers
+                    .parse()
+                    .map_err(|reason: String| bad("GATEHOUSE_RESOURCE_SERVERS", reason))?,
                 ..RegistryConfig::default()
             },
             log_format,

@@ -65,6 +65,13 @@ impl Registry {
     /// `invalid_client` saying why; the caller shows it, never redirects.
     pub async fn get_application(&self, client_id: &str) -> RegistryResult<Application> {
         if crate::metadata_document::is_document_url(client_id) {
+            // A resource server's identifier is the audience of tokens
+            // Gatehouse signs: a client by that name would take them for its own.
+            if self.store().resource_server_by_identifier(client_id).await?.is_some() {
+                return Err(RegistryError::OAuth(OAuthError::invalid_client(
+                    "client_id URL: is a resource server's identifier on this server, not a client",
+                )));
+            }
             let app =
                 self.inner.documents.resolve(client_id, self.scopes(), self.now()).await.map_err(
                     |error| match error {

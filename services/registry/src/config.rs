@@ -35,6 +35,32 @@ pub struct RegistryConfig {
     pub metadata_documents: MetadataDocumentConfig,
     /// What the fetcher of metadata documents and `jwks_uri`s may reach.
     pub fetch: FetchPolicy,
+    /// Who registers resource servers (and so claims identifiers as token audiences).
+    pub resource_servers: ResourceServerPolicy,
+}
+
+/// Who may register a resource server. Its identifier becomes the `aud`
+/// of the tokens Gatehouse signs, so claiming one is claiming a name that
+/// other software trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResourceServerPolicy {
+    /// Operators only (the CLI, an operator's credential): the default.
+    #[default]
+    Operator,
+    /// Any signed-in user too (a deployment whose users all run its APIs).
+    Users,
+}
+
+impl std::str::FromStr for ResourceServerPolicy {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "operator" => Ok(Self::Operator),
+            "users" => Ok(Self::Users),
+            _ => Err("must be operator or users".to_owned()),
+        }
+    }
 }
 
 impl Default for RegistryConfig {
@@ -47,6 +73,7 @@ impl Default for RegistryConfig {
             registration: RegistrationConfig::default(),
             metadata_documents: MetadataDocumentConfig::default(),
             fetch: FetchPolicy::default(),
+            resource_servers: ResourceServerPolicy::default(),
         }
     }
 }

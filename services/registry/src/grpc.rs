@@ -3,7 +3,7 @@
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_server::{RegistryService, RegistryServiceServer};
-use gatehouse_runtime::access::Caller;
+use gatehouse_runtime::access::{Caller, Role};
 use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
 use serde_json::json;
 use tonic::{Request, Response, Status};
@@ -378,7 +378,9 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::CreateResourceServerRequest>,
     ) -> RpcResult<pb::ResourceServerResponse> {
-        let server = self.registry.create_resource_server(request.into_inner().into()).await?;
+        // The gateway asks for a signed-in user; an operator asks for itself.
+        let by_operator = Caller::of(&request).is_some_and(|caller| caller.role == Role::Operator);
+        let server = self.registry.create_resource_server(request.into_inner().into(), by_operator).await?;
         Ok(Response::new(pb::ResourceServerResponse { resource_server: Some(server.into()) }))
     }
 

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 
 pub use config::{
     MetadataDocumentConfig, MetadataDocumentPolicy, PasswordParams, RegistrationConfig, RegistrationPolicy,
-    RegistryConfig,
+    RegistryConfig, ResourceServerPolicy,
 };
 pub use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};

@@ -2,8 +2,9 @@
 //! the one rule the other services ask about, which resources an
 //! application may ask for ([`Registry::resolve_resources`]).
 
-use gatehouse_oauth::{ClientId, ClientType, OAuthError, OAuthErrorCode};
+use gatehouse_oauth::{ClientId, ClientType, OAuthError, OAuthErrorCode, ResourceId};
 
+use crate::config::ResourceServerPolicy;
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{NewResourceServer, ResourceServer, ResourceServerPatch};
 use crate::service::Registry;
@@ -18,7 +19,20 @@ fn invalid_target(description: &'static str) -> RegistryError {
 }
 
 impl Registry {
-    pub async fn create_resource_server(&self, input: NewResourceServer) -> RegistryResult<ResourceServer> {
+    /// Registers a resource server for `input.owner_id`. Unless
+    /// `by_operator`, the policy must let users register them. The
+    /// identifier may not name Gatehouse itself nor any client (see
+    /// [`Registry::claimable_identifier`]).
+    pub async fn create_resource_server(
+        &self,
+        input: NewResourceServer,
+        by_operator: bool,
+    ) -> RegistryResult<ResourceServer> {
+        if !by_operator && self.inner.config.resource_servers == ResourceServerPolicy::Operator {
+            return Err(RegistryError::PermissionDenied(
+                "resource servers are registered by this server's operator (gatehouse resource create)".to_owned(),
+            ));
+        }
         if self.store().user_by_id(&input.owner_id).await?.is_none() {
             return Err(RegistryError::invalid("owner_id", format!("user {:?} does not exist", input.owner_id)));
         }
@@ -27,7 +41,7 @@ impl Registry {
             id: uuid::Uuid::new_v4().to_string(),
             owner_id: input.owner_id,
             name: validate::line("name", &input.name, 1, 100)?,
-            identifier: validate::resource_identifier(&input.identifier)?,
+            identifier: self.claimable_identifier(&input.identifier).await?,
             scopes: validate::scopes(&input.scopes, self.scopes())?,
             token_format: validate::token_format(&input.token_format)?,
             allowed_client_ids: Vec::new(),
@@ -41,6 +55,24 @@ impl Registry {
         server.introspection_client_id = self.introspector(&server.owner_id, &input.introspection_client_id).await?;
         self.store().insert_resource_server(&server).await?;
         Ok(server)
+    }
+
+    /// An identifier anyone may claim: well-formed, not on the issuer's
+    /// origin (Gatehouse's own endpoints: a token for them would be a token
+    /// for Gatehouse), and not any client's id (a JWT access token for it
+    /// would carry that client as its audience, as an ID token for it does).
+    async fn claimable_identifier(&self, value: &str) -> RegistryResult<ResourceId> {
+        let identifier = validate::resource_identifier(value)?;
+        let origin = |text: &str| url::Url::parse(text).ok().map(|url| url.origin());
+        if origin(identifier.as_str()).is_some_and(|o| o.is_tuple() && Some(o) == origin(&self.inner.config.issuer)) {
+            return Err(RegistryError::invalid("identifier", "must not name this server's own endpoints"));
+        }
+        // A URL client id (a metadata document) names no stored row: the
+        // document lookup refuses a URL that is a resource identifier instead.
+        if self.store().application(identifier.as_str()).await?.is_some() {
+            return Err(RegistryError::invalid("identifier", "must not be a client's id"));
+        }
+        Ok(identifier)
     }
 
     pub async fn list_resource_servers(&self, owner_id: Option<&str>) -> RegistryResult<Vec<ResourceServer>> {

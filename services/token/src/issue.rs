@@ -38,6 +38,11 @@ struct AccessTokenClaims<'a> {
     iat: i64,
     jti: String,
     client_id: &'a str,
+    /// The client the token was issued to, also as `azp`: an OpenID
+    /// Connect relying party whose client id is this token's audience
+    /// refuses it as an ID token (Core §3.1.3.7: `azp` must be its own id),
+    /// as it does for `typ: at+jwt` where it checks the type.
+    azp: &'a str,
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
@@ -161,6 +166,7 @@ impl TokenService {
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: &family.client_id,
+            azp: &family.client_id,
             scope: scopes.join(" "),
             auth_time: family.auth_time,
         };
