@@ -518,3 +518,58 @@ async fn identifiers_nobody_may_claim_and_access_tokens_that_are_no_id_tokens() 
     assert_eq!(part(1)["azp"], json!(client.client_id));
     assert_eq!(part(1)["aud"], json!(["https://open.yara.example/"]));
 }
+
+/// Registration access tokens (RFC 7592) look like nothing else (`gra_`),
+/// are replaced on every use, expire, and are revoked by value like any
+/// token Gatehouse issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_access_tokens_are_their_own_kind_rotate_expire_and_revoke_by_value() {
+    let open = |ttl: Option<std::time::Duration>| {
+        TestEnv::builder()
+            .registry_config(move |c| {
+                c.registration.policy = gatehouse_registry::RegistrationPolicy::Open;
+                c.registration.access_token_ttl = ttl;
+            })
+            .gateway_config(|c| c.dynamic_registration = true)
+            .start()
+    };
+    let http = reqwest::Client::new();
+    let register = async |env: &TestEnv| -> Value {
+        http.post(format!("{}/oauth/register", env.gateway_url()))
+            .json(&json!({ "redirect_uris": ["https://agent.example/cb"] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let read = async |client: &Value, token: &str| -> u16 {
+        let uri = client["registration_client_uri"].as_str().unwrap();
+        http.get(uri).bearer_auth(token).send().await.unwrap().status().as_u16()
+    };
+
+    let env = open(Some(std::time::Duration::from_secs(3600))).await;
+    let client = register(&env).await;
+    let token = client["registration_access_token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("gra_"), "{token}");
+    // Revoked by its value (a reported leak), through the one by-value door.
+    let revoked = env
+        .token_as(env.as_role(gatehouse_runtime::access::Role::Operator))
+        .await
+        .revoke_token_by_value(gatehouse_proto::pb::token::v1::RevokeTokenByValueRequest { token: token.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(revoked.found, "{revoked:?}");
+    assert_eq!(revoked.token_type, "registration_access_token");
+    assert_eq!(revoked.client_id, client["client_id"].as_str().unwrap());
+    assert_eq!(read(&client, &token).await, 401, "revoked");
+    drop(env);
+
+    // Expired: a lifetime of nothing.
+    let env = open(Some(std::time::Duration::ZERO)).await;
+    let client = register(&env).await;
+    let token = client["registration_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(read(&client, &token).await, 401, "expired");
+}

@@ -153,8 +153,8 @@ async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself(ba
     assert_eq!(status, 201, "{client}");
     assert_no_nulls(&client);
     let client_id = client["client_id"].as_str().unwrap().to_owned();
-    let rat = client["registration_access_token"].as_str().unwrap().to_owned();
-    assert!(rat.starts_with("grt_"));
+    let mut rat = client["registration_access_token"].as_str().unwrap().to_owned();
+    assert!(rat.starts_with("gra_"), "its own prefix, never a refresh token's");
     assert!(client.get("client_secret").is_none(), "none: no secret");
     assert_eq!(client["token_endpoint_auth_method"], "none", "echoed");
     assert_eq!(client["grant_types"], json!(["authorization_code", "refresh_token"]), "jwt-bearer ignored");
@@ -207,31 +207,41 @@ async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself(ba
     assert_eq!(read.status(), 200);
     let read: Value = read.json().await.unwrap();
     assert_eq!(read["client_name"], "Native agent");
-    assert!(read.get("registration_access_token").is_none(), "shown once, at registration");
-    for wrong in ["grt_wrong", ""] {
+    // RFC 7592 §3: the answer carries the token that replaces the one used.
+    let next = read["registration_access_token"].as_str().expect("a new registration access token").to_owned();
+    assert!(next.starts_with("gra_") && next != rat);
+    let replaced = http.get(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).send().await.unwrap();
+    assert_eq!(replaced.status(), 401, "the used token stopped working");
+    rat = next;
+    for wrong in ["gra_wrong", ""] {
         let response = http.get(format!("{}{uri}", env.gateway_url())).bearer_auth(wrong).send().await.unwrap();
         assert_eq!(response.status(), 401);
         assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     }
     // Replace: the whole record, carrying the client_id; server members refused.
-    let update = |body: Value| http.put(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).json(&body).send();
+    let update = |token: &str, body: Value| {
+        http.put(format!("{}{uri}", env.gateway_url())).bearer_auth(token).json(&body).send()
+    };
     let mut replacement = json!({
         "client_id": client_id, "client_name": "Renamed agent", "redirect_uris": ["http://127.0.0.1/callback"],
         "grant_types": ["authorization_code", "refresh_token"], "token_endpoint_auth_method": "none",
     });
-    let updated = update(replacement.clone()).await.unwrap();
+    let updated = update(&rat, replacement.clone()).await.unwrap();
     assert_eq!(updated.status(), 200);
-    assert_eq!(updated.json::<Value>().await.unwrap()["client_name"], "Renamed agent");
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!(updated["client_name"], "Renamed agent");
+    rat = updated["registration_access_token"].as_str().expect("replaced on update too").to_owned();
     replacement["token_endpoint_auth_method"] = json!("client_secret_basic");
-    let refused = update(replacement.clone()).await.unwrap();
+    // A refused update changes nothing, its token included.
+    let refused = update(&rat, replacement.clone()).await.unwrap();
     assert_eq!(refused.status(), 400);
     assert_eq!(refused.json::<Value>().await.unwrap()["error"], "invalid_client_metadata");
     replacement["token_endpoint_auth_method"] = json!("none");
     replacement["registration_access_token"] = json!(rat);
-    assert_eq!(update(replacement.clone()).await.unwrap().status(), 400);
+    assert_eq!(update(&rat, replacement.clone()).await.unwrap().status(), 400);
     replacement.as_object_mut().unwrap().remove("registration_access_token");
     replacement.as_object_mut().unwrap().remove("client_id");
-    assert_eq!(update(replacement).await.unwrap().status(), 400, "client_id is required");
+    assert_eq!(update(&rat, replacement).await.unwrap().status(), 400, "client_id is required");
 
     // Delete: 204; then the client is gone everywhere: 401 invalid_client, tokens dead.
     let deleted = http.delete(format!("{}{uri}", env.gateway_url())).bearer_auth(&rat).send().await.unwrap();

@@ -503,6 +503,10 @@ pub(crate) struct ServeOptions {
     /// Days after which a dynamically registered client that was not used is deleted.
     #[arg(long, env = "GATEHOUSE_REGISTRATION_UNUSED_DAYS", default_value_t = 30)]
     pub(crate) registration_unused_days: u64,
+    /// Days a registration access token (RFC 7592) lives; each use replaces it with a
+    /// new one. 0: it never expires.
+    #[arg(long, env = "GATEHOUSE_REGISTRATION_TOKEN_DAYS", default_value_t = 90)]
+    pub(crate) registration_token_days: u64,
     /// Client ID metadata documents (https URLs as client ids): `open`, `off`, or a
     /// comma-separated allow-list of hosts.
     #[arg(long, env = "GATEHOUSE_CLIENT_METADATA_DOCUMENTS", default_value = "open")]

@@ -577,6 +577,15 @@ impl ServeOptions {
                         86_400,
                         3660 * 86_400,
                     )?,
+                    access_token_ttl: match self.registration_token_days {
+                        0 => None,
+                        days => Some(seconds(
+                            "GATEHOUSE_REGISTRATION_TOKEN_DAYS",
+                            days.saturating_mul(86_400),
+                            86_400,
+                            3660 * 86_400,
+                        )?),
+                    },
                 },
                 metadata_documents: gatehouse_registry::MetadataDocumentConfig {
                     policy: metadata_document_policy(&self.client_metadata_documents)?,

@@ -97,6 +97,9 @@ pub struct RegistrationConfig {
     pub hourly_limit_per_address: u64,
     /// A dynamically registered client unused this long is deleted.
     pub unused_expiry: Duration,
+    /// How long a registration access token (RFC 7592) lives; each use
+    /// replaces it with a new one that lives as long. `None`: no expiry.
+    pub access_token_ttl: Option<Duration>,
 }
 
 impl Default for RegistrationConfig {
@@ -105,6 +108,7 @@ impl Default for RegistrationConfig {
             policy: RegistrationPolicy::Off,
             hourly_limit_per_address: 20,
             unused_expiry: Duration::from_secs(30 * 86_400),
+            access_token_ttl: Some(Duration::from_secs(90 * 86_400)),
         }
     }
 }

@@ -247,8 +247,13 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::ClientRegistrationRequest>,
     ) -> RpcResult<pb::ClientRegistrationResponse> {
         let request = request.into_inner();
-        let app = self.registry.client_registration(&request.client_id, &request.registration_access_token).await?;
-        Ok(Response::new(pb::ClientRegistrationResponse { application: Some(app.into()), ..Default::default() }))
+        let (app, next) =
+            self.registry.client_registration(&request.client_id, &request.registration_access_token).await?;
+        Ok(Response::new(pb::ClientRegistrationResponse {
+            application: Some(app.into()),
+            registration_access_token: next,
+            ..Default::default()
+        }))
     }
 
     async fn update_client_registration(
@@ -257,11 +262,30 @@ impl RegistryService for RegistryGrpc {
     ) -> RpcResult<pb::ClientRegistrationResponse> {
         let request = request.into_inner();
         let metadata = request.metadata.unwrap_or_default().into();
-        let app = self
+        let (app, next) = self
             .registry
             .update_client_registration(&request.client_id, &request.registration_access_token, &metadata)
             .await?;
-        Ok(Response::new(pb::ClientRegistrationResponse { application: Some(app.into()), ..Default::default() }))
+        Ok(Response::new(pb::ClientRegistrationResponse {
+            application: Some(app.into()),
+            registration_access_token: next,
+            ..Default::default()
+        }))
+    }
+
+    async fn revoke_registration_token(
+        &self,
+        request: Request<pb::RevokeRegistrationTokenRequest>,
+    ) -> RpcResult<pb::RevokeRegistrationTokenResponse> {
+        let who = who(&request, "");
+        let client_id = self.registry.revoke_registration_token(&request.into_inner().token).await?;
+        if let Some(client_id) = &client_id {
+            self.record("registration_token.revoked", who, format!("application:{client_id}"), "", json!(null)).await;
+        }
+        Ok(Response::new(pb::RevokeRegistrationTokenResponse {
+            found: client_id.is_some(),
+            client_id: client_id.unwrap_or_default(),
+        }))
     }
 
     async fn delete_client_registration(

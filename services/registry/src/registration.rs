@@ -35,10 +35,14 @@ use crate::model::{
 };
 use crate::secrets::CreatedSecret;
 use crate::service::Registry;
+use crate::store::RegistrationToken;
 use crate::validate;
 
-/// Prefix of registration access tokens (RFC 7592), for secret scanners.
-pub const REGISTRATION_TOKEN_PREFIX: &str = "grt_";
+/// Prefix of registration access tokens (RFC 7592), for secret scanners:
+/// their own, so that one is never mistaken for a refresh token (`grt_`,
+/// which registrations made before it also used, and which still work
+/// until their first use replaces them).
+pub const REGISTRATION_TOKEN_PREFIX: &str = "gra_";
 /// Prefix of initial access tokens (RFC 7591 §3).
 pub const INITIAL_ACCESS_TOKEN_PREFIX: &str = "gia_";
 
@@ -302,10 +306,9 @@ impl Registry {
         let secret =
             matches!(app.auth_method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
                 .then(|| self.new_secret());
-        let token = random_token(REGISTRATION_TOKEN_PREFIX, RANDOM_CHARS_256_BITS);
-        let token_hash = SecretHash::of(&token);
+        let (token, stored) = self.new_registration_token();
         let secret_row = secret.as_ref().map(|(created, hash)| (&created.info, hash));
-        self.store().insert_application(&app, secret_row, Some(&token_hash)).await?;
+        self.store().insert_application(&app, secret_row, Some(&stored)).await?;
         if let Some((created, _)) = &secret {
             app.secrets.push(created.info.clone());
         }
@@ -313,19 +316,62 @@ impl Registry {
         Ok(Registered { app, secret: secret.map(|(created, _)| created), registration_access_token: Some(token) })
     }
 
-    /// The client when `token` is its registration access token (RFC 7592 §2).
-    async fn registered_client(&self, client_id: &str, token: &str) -> RegistryResult<Application> {
+    /// A new registration access token: its clear text (shown once) and
+    /// what is stored of it.
+    fn new_registration_token(&self) -> (String, RegistrationToken) {
+        let token = random_token(REGISTRATION_TOKEN_PREFIX, RANDOM_CHARS_256_BITS);
+        let ttl = self.inner.config.registration.access_token_ttl;
+        let expires_at = ttl.map(|ttl| self.now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)));
+        let stored = RegistrationToken { hash: SecretHash::of(&token), expires_at };
+        (token, stored)
+    }
+
+    /// The client when `token` is its live registration access token
+    /// (RFC 7592 §2), and the token as stored. Wrong, expired, revoked and
+    /// unknown read the same.
+    async fn registered_client(&self, client_id: &str, token: &str) -> RegistryResult<(Application, SecretHash)> {
         let found = self.store().application_with_registration_token(client_id).await?;
         match found {
             // Constant-time comparison of the hashes.
-            Some((app, hash)) if !token.is_empty() && hash.verify(token) => Ok(app),
+            Some((app, stored))
+                if !token.is_empty()
+                    && stored.hash.verify(token)
+                    && stored.expires_at.is_none_or(|expires| expires > self.now()) =>
+            {
+                Ok((app, stored.hash))
+            }
             _ => Err(bad_registration_token()),
         }
     }
 
-    /// RFC 7592 §2.1: reads a client's registration.
-    pub async fn client_registration(&self, client_id: &str, token: &str) -> RegistryResult<Application> {
-        self.registered_client(client_id, token).await
+    /// RFC 7592 §3: each use of a registration access token replaces it;
+    /// the old one stops working at once. Of two concurrent uses one wins,
+    /// the other is refused as a bad token.
+    async fn rotate_registration_token(&self, client_id: &str, used: &SecretHash) -> RegistryResult<String> {
+        let (token, stored) = self.new_registration_token();
+        if self.store().replace_registration_token(client_id, used, &stored).await? {
+            Ok(token)
+        } else {
+            Err(bad_registration_token())
+        }
+    }
+
+    /// RFC 7592 §2.1: reads a client's registration; the answer carries the
+    /// token that replaces the one used.
+    pub async fn client_registration(&self, client_id: &str, token: &str) -> RegistryResult<(Application, String)> {
+        let (app, used) = self.registered_client(client_id, token).await?;
+        let next = self.rotate_registration_token(client_id, &used).await?;
+        Ok((app, next))
+    }
+
+    /// Revokes a registration access token by its value (a leaked one,
+    /// reported): the client keeps working, its registration can no longer
+    /// be read, changed or deleted with it. The client it belonged to, if any.
+    pub async fn revoke_registration_token(&self, token: &str) -> RegistryResult<Option<String>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        self.store().remove_registration_token(&SecretHash::of(token)).await
     }
 
     /// RFC 7592 §2.2: replaces a client's metadata. Its id, secrets and
@@ -337,8 +383,8 @@ impl Registry {
         client_id: &str,
         token: &str,
         metadata: &ClientMetadata,
-    ) -> RegistryResult<Application> {
-        let mut app = self.registered_client(client_id, token).await?;
+    ) -> RegistryResult<(Application, String)> {
+        let (mut app, used) = self.registered_client(client_id, token).await?;
         let validated = self.validate_metadata(metadata)?;
         let family = |m: ClientAuthMethod| match m {
             ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => 1,
@@ -370,7 +416,8 @@ impl Registry {
         app.extras = validated.extras;
         app.updated_at = self.now();
         self.store().update_application(&app).await?;
-        Ok(app)
+        let next = self.rotate_registration_token(client_id, &used).await?;
+        Ok((app, next))
     }
 
     /// RFC 7592 §2.3: deletes a client, after revoking everything it holds.

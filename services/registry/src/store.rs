@@ -9,6 +9,14 @@ use crate::model::{Application, ClientSecretInfo, CredentialInfo, InitialAccessT
 
 /// Persistent state of the registry. Each method is atomic: a write that
 /// touches several rows runs in one transaction.
+/// A registration access token (RFC 7592) as stored: its hash and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RegistrationToken {
+    pub(crate) hash: SecretHash,
+    /// Unix seconds; `None`: it does not expire.
+    pub(crate) expires_at: Option<i64>,
+}
+
 #[async_trait::async_trait]
 pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     /// Inserts a user; `AlreadyExists` when the username key is taken.
@@ -25,13 +33,24 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
         &self,
         app: &Application,
         secret: Option<(&ClientSecretInfo, &SecretHash)>,
-        registration_token: Option<&SecretHash>,
+        registration_token: Option<&RegistrationToken>,
     ) -> RegistryResult<()>;
-    /// The application and its registration access token's hash, when it has one.
+    /// The application and its registration access token, when it has one.
     async fn application_with_registration_token(
         &self,
         client_id: &str,
-    ) -> RegistryResult<Option<(Application, SecretHash)>>;
+    ) -> RegistryResult<Option<(Application, RegistrationToken)>>;
+    /// Replaces the registration access token `old` by `new`, only while
+    /// `old` is still the client's (compare and set); true when replaced.
+    async fn replace_registration_token(
+        &self,
+        client_id: &str,
+        old: &SecretHash,
+        new: &RegistrationToken,
+    ) -> RegistryResult<bool>;
+    /// Removes the registration access token whose hash is `hash`; the
+    /// client it belonged to, if any.
+    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>>;
     /// Records that the client was used (authenticated, or began a flow).
     async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()>;
     /// Dynamically registered clients not used since `before` (never used:

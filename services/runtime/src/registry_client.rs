@@ -165,6 +165,14 @@ impl RegistryClient {
             .collect()
     }
 
+    /// Revokes a registration access token (RFC 7592) by value: the client
+    /// it belonged to, `None` when no registration holds it.
+    pub async fn revoke_registration_token(&self, token: &str) -> Result<Option<String>, Status> {
+        let request = pb::RevokeRegistrationTokenRequest { token: token.to_owned() };
+        let answer = self.rpc().revoke_registration_token(request).await?.into_inner();
+        Ok(answer.found.then_some(answer.client_id))
+    }
+
     /// The application, or `None` when it does not exist.
     pub async fn application(&self, client_id: &str) -> Result<Option<ClientApplication>, Status> {
         let request = pb::GetApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: String::new() };

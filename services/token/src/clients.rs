@@ -199,6 +199,11 @@ impl Clients {
             .map_err(|status| upstream("registry", status))
     }
 
+    /// Revokes a registration access token by value, at the registry.
+    pub(crate) async fn revoke_registration_token(&self, token: &str) -> TokenResult<Option<String>> {
+        self.registry.revoke_registration_token(token).await.map_err(|status| upstream("registry", status))
+    }
+
     /// The scope catalogue (for the scopes of personal access tokens).
     pub(crate) async fn catalogue(&self) -> TokenResult<Arc<gatehouse_oauth::ScopeCatalogue>> {
         self.catalogue

@@ -6,6 +6,7 @@ mod m20261203_000001_resource_servers;
 mod m20261204_000001_client_registration;
 mod m20261206_000001_internal_credentials;
 mod m20261207_000001_application_tokens;
+mod m20261207_000002_registration_token_expiry;
 
 use sea_orm_migration::prelude::*;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_client_registration::Migration),
             Box::new(m20261206_000001_internal_credentials::Migration),
             Box::new(m20261207_000001_application_tokens::Migration),
+            Box::new(m20261207_000002_registration_token_expiry::Migration),
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
         ]
     }

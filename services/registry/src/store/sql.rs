@@ -19,7 +19,7 @@ use crate::model::{
     Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo,
     ResourceServer, User,
 };
-use crate::store::RegistryStore;
+use crate::store::{RegistrationToken, RegistryStore};
 
 /// Registry tables in a SQL database.
 #[derive(Debug, Clone)]
@@ -139,6 +139,7 @@ fn application_row(app: &Application) -> application::ActiveModel {
         registration: Set(app.registration.as_str().to_owned()),
         // Written only by `insert_application_with_token` and `set_registration_token`.
         registration_token_hash: sea_orm::ActiveValue::NotSet,
+        registration_token_expires_at: sea_orm::ActiveValue::NotSet,
         last_used_at: Set(app.last_used_at),
         auth_method: Set(app.auth_method.as_str().to_owned()),
         application_type: Set(app.application_type.as_str().to_owned()),
@@ -265,12 +266,13 @@ impl RegistryStore for SqlRegistryStore {
         &self,
         app: &Application,
         secret: Option<(&ClientSecretInfo, &SecretHash)>,
-        registration_token: Option<&SecretHash>,
+        registration_token: Option<&RegistrationToken>,
     ) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
         let mut row = application_row(app);
-        if let Some(hash) = registration_token {
-            row.registration_token_hash = Set(hash.as_str().to_owned());
+        if let Some(token) = registration_token {
+            row.registration_token_hash = Set(token.hash.as_str().to_owned());
+            row.registration_token_expires_at = Set(token.expires_at);
         }
         application::Entity::insert(row).exec_without_returning(&txn).await?;
         if let Some((info, hash)) = secret {
@@ -468,16 +470,50 @@ impl RegistryStore for SqlRegistryStore {
     async fn application_with_registration_token(
         &self,
         client_id: &str,
-    ) -> RegistryResult<Option<(Application, SecretHash)>> {
+    ) -> RegistryResult<Option<(Application, RegistrationToken)>> {
         let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
             return Ok(None);
         };
         if row.registration_token_hash.is_empty() {
             return Ok(None);
         }
-        let hash = SecretHash::from_stored(row.registration_token_hash.clone());
+        let token = RegistrationToken {
+            hash: SecretHash::from_stored(row.registration_token_hash.clone()),
+            expires_at: row.registration_token_expires_at,
+        };
         let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
-        Ok(Some((application_from_rows(row, secrets)?, hash)))
+        Ok(Some((application_from_rows(row, secrets)?, token)))
+    }
+
+    async fn replace_registration_token(
+        &self,
+        client_id: &str,
+        old: &SecretHash,
+        new: &RegistrationToken,
+    ) -> RegistryResult<bool> {
+        let updated = application::Entity::update_many()
+            .col_expr(application::Column::RegistrationTokenHash, Expr::value(new.hash.as_str()))
+            .col_expr(application::Column::RegistrationTokenExpiresAt, Expr::value(new.expires_at))
+            .filter(application::Column::ClientId.eq(client_id))
+            .filter(application::Column::RegistrationTokenHash.eq(old.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>> {
+        let found = application::Entity::find()
+            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
+            .one(&self.db)
+            .await?;
+        let Some(row) = found else { return Ok(None) };
+        let updated = application::Entity::update_many()
+            .col_expr(application::Column::RegistrationTokenHash, Expr::value(""))
+            .filter(application::Column::ClientId.eq(row.client_id.as_str()))
+            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok((updated.rows_affected == 1).then_some(row.client_id))
     }
 
     async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()> {

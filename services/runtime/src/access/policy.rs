@@ -45,6 +45,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("GetClientRegistration", &[Gateway]),
     ("UpdateClientRegistration", &[Gateway]),
     ("DeleteClientRegistration", &[Gateway]),
+    ("RevokeRegistrationToken", &[Token, Operator]),
     ("CreateInitialAccessToken", &[Operator]),
     ("ListInitialAccessTokens", &[Operator]),
     ("DeleteInitialAccessToken", &[Operator]),

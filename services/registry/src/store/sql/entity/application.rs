@@ -25,6 +25,8 @@ pub struct Model {
     pub registration: String,
     /// SHA-256 of the registration access token; "" when none.
     pub registration_token_hash: String,
+    /// When the registration access token expires; `None`: never.
+    pub registration_token_expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     /// token_endpoint_auth_method; "" derives it from the client type.
     pub auth_method: String,
