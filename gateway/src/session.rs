@@ -11,9 +11,21 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::error::GatewayError;
 
-pub(crate) const SESSION_COOKIE: &str = "gatehouse_session";
-/// Double-submit token of the forms shown before a session exists (login, sign-up).
-pub(crate) const FORM_COOKIE: &str = "gatehouse_form";
+/// The session cookie. Served over https it carries the `__Host-` prefix:
+/// the browser then takes it only with `Secure`, `Path=/` and no `Domain`,
+/// so a sibling subdomain can neither set nor overwrite it (RFC 6265bis
+/// §4.1.3.2). On a plain-http loopback issuer (development) the prefix
+/// cannot be honoured and is left off.
+pub(crate) fn session_cookie(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() { "__Host-gatehouse_session" } else { "gatehouse_session" }
+}
+
+/// Double-submit token of the forms shown before a session exists (login,
+/// sign-up): prefixed like the session cookie, so that nobody on a sibling
+/// subdomain can plant a known value.
+pub(crate) fn form_cookie(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() { "__Host-gatehouse_form" } else { "gatehouse_form" }
+}
 /// Header carrying the CSRF token on state-changing REST calls.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -57,7 +69,7 @@ pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs
 
 /// The live session of the request, if any.
 pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, GatewayError> {
-    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+    let Some(token) = cookie(headers, session_cookie(state)) else {
         return Ok(None);
     };
     let request = GetSessionRequest { session_token: token.clone() };
@@ -126,7 +138,7 @@ mod tests {
     fn cookies_are_found_by_name() {
         let mut headers = HeaderMap::new();
         headers.insert(COOKIE, "a=1; gatehouse_session=gss_x; b=2".parse().unwrap());
-        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("gss_x"));
+        assert_eq!(cookie(&headers, "gatehouse_session").as_deref(), Some("gss_x"));
         assert_eq!(cookie(&headers, "c"), None);
     }
 

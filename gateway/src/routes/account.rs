@@ -244,7 +244,7 @@ pub(crate) async fn delete_account(
         return error_page(lang, &GatewayError::from(status));
     }
     let mut response = redirect("/login");
-    if let Ok(value) = crate::session::set_cookie(&state, crate::session::SESSION_COOKIE, "", 0).parse() {
+    if let Ok(value) = crate::session::set_cookie(&state, crate::session::session_cookie(&state), "", 0).parse() {
         response.headers_mut().append(http::header::SET_COOKIE, value);
     }
     response

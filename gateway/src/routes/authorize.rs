@@ -16,7 +16,7 @@ use crate::i18n::Lang;
 use crate::render::form_post::form_post;
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::{pages, redirect};
-use crate::session::{self, SESSION_COOKIE};
+use crate::session;
 
 /// Passes every query parameter, duplicates and order kept, to the service,
 /// and shows what it decided.
@@ -60,7 +60,7 @@ async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &Hea
     let lang = Lang::for_request(headers, query);
     let parameters =
         FormData::parse(query.as_bytes()).0.into_iter().map(|(name, value)| Parameter { name, value }).collect();
-    let session_token = session::cookie(headers, SESSION_COOKIE).unwrap_or_default();
+    let session_token = session::cookie(headers, session::session_cookie(state)).unwrap_or_default();
     let request = BeginAuthorizationRequest { parameters, session_token, seed_url };
     let outcome = match state.clients.authorization().begin_authorization(request).await {
         Ok(response) => response.into_inner().outcome,

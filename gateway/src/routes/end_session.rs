@@ -20,7 +20,7 @@ use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::{pages, redirect};
-use crate::session::{self, SESSION_COOKIE};
+use crate::session;
 
 /// The parameters of a logout request, read once (each at most once).
 const PARAMETERS: [&str; 4] = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state"];
@@ -72,7 +72,7 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
             }
         }
     };
-    let session_token = session::cookie(headers, SESSION_COOKIE).unwrap_or_default();
+    let session_token = session::cookie(headers, session::session_cookie(state)).unwrap_or_default();
     let request = EndSessionRequest {
         session_token,
         hinted_subject,
@@ -109,7 +109,7 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
 }
 
 fn clear_session(state: &AppState, mut response: Response) -> Response {
-    if let Ok(value) = session::set_cookie(state, SESSION_COOKIE, "", 0).parse() {
+    if let Ok(value) = session::set_cookie(state, session::session_cookie(state), "", 0).parse() {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response

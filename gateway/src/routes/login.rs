@@ -19,7 +19,7 @@ use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::{pages, redirect, with_retry_after};
-use crate::session::{self, FORM_COOKIE, SESSION_COOKIE};
+use crate::session;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct NextQuery {
@@ -34,15 +34,15 @@ pub(crate) struct NextQuery {
 /// The double-submit token of the pre-session forms: reuse the cookie's or
 /// make one. Login CSRF would otherwise let a site sign a victim into the
 /// attacker's account.
-fn form_token(headers: &HeaderMap) -> (String, bool) {
-    match session::cookie(headers, FORM_COOKIE).filter(|t| t.len() >= 32) {
+fn form_token(state: &AppState, headers: &HeaderMap) -> (String, bool) {
+    match session::cookie(headers, session::form_cookie(state)).filter(|t| t.len() >= 32) {
         Some(token) => (token, false),
         None => (random_token("", 43), true),
     }
 }
 
 fn with_form_cookie(state: &AppState, mut response: Response, token: &str, fresh: bool) -> Response {
-    if fresh && let Ok(value) = session::set_cookie(state, FORM_COOKIE, token, 3600).parse() {
+    if fresh && let Ok(value) = session::set_cookie(state, session::form_cookie(state), token, 3600).parse() {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
@@ -57,7 +57,7 @@ fn login_response(
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let (token, fresh) = form_token(headers);
+    let (token, fresh) = form_token(state, headers);
     let body = pages::login(lang, &token, next, username, error, state.config.signup_enabled);
     let response = respond(status, page(lang, lang.t("Sign in", "登录"), None, &body));
     with_form_cookie(state, response, &token, fresh)
@@ -83,7 +83,7 @@ pub(crate) async fn login_page(
 /// Starts a session: the cookie, then 303 to where the user was going.
 fn signed_in(state: &AppState, token: &str, expires_in: i64, next: &str) -> Response {
     let mut response = redirect(next);
-    let cookie = session::set_cookie(state, SESSION_COOKIE, token, expires_in.max(0));
+    let cookie = session::set_cookie(state, session::session_cookie(state), token, expires_in.max(0));
     if let Ok(value) = cookie.parse() {
         response.headers_mut().append(SET_COOKIE, value);
     }
@@ -100,9 +100,10 @@ pub(crate) async fn login(
     let next = session::safe_next(form.get("next"));
     let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
     let username = form.text("username");
-    if let Err(error) =
-        session::verify_csrf(&session::cookie(&headers, FORM_COOKIE).unwrap_or_default(), form.get("csrf_token"))
-    {
+    if let Err(error) = session::verify_csrf(
+        &session::cookie(&headers, session::form_cookie(&state)).unwrap_or_default(),
+        form.get("csrf_token"),
+    ) {
         return login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&error.message));
     }
     let request = LoginRequest {
@@ -139,7 +140,7 @@ fn signup_response(
     form: &FormData,
     error: Option<&str>,
 ) -> Response {
-    let (token, fresh) = form_token(headers);
+    let (token, fresh) = form_token(state, headers);
     let body = pages::signup(lang, &token, next, &form.text("username"), &form.text("email"), error);
     let response = respond(status, page(lang, lang.t("Sign up", "注册"), None, &body));
     with_form_cookie(state, response, &token, fresh)
@@ -174,9 +175,10 @@ pub(crate) async fn signup(
     }
     let form = FormData::from_body(&body);
     let next = session::safe_next(form.get("next"));
-    if let Err(error) =
-        session::verify_csrf(&session::cookie(&headers, FORM_COOKIE).unwrap_or_default(), form.get("csrf_token"))
-    {
+    if let Err(error) = session::verify_csrf(
+        &session::cookie(&headers, session::form_cookie(&state)).unwrap_or_default(),
+        form.get("csrf_token"),
+    ) {
         return signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message));
     }
     let request = CreateUserRequest {
@@ -239,7 +241,7 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap, bo
         return error_page(lang, &GatewayError::from(status));
     }
     let mut response = redirect("/login");
-    if let Ok(value) = session::set_cookie(&state, SESSION_COOKIE, "", 0).parse() {
+    if let Ok(value) = session::set_cookie(&state, session::session_cookie(&state), "", 0).parse() {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response.into_response()

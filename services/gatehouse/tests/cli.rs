@@ -815,3 +815,61 @@ async fn a_listed_clients_access_token_identifies_a_validator() {
         .unwrap_err();
     assert_eq!(after.code(), tonic::Code::Unauthenticated);
 }
+
+/// Behind TLS (an https issuer), the session and sign-in form cookies carry
+/// the `__Host-` prefix with `Secure`, `Path=/` and no `Domain`; a cookie
+/// without the prefix (what a sibling subdomain could plant) counts for
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_tls_the_cookies_are_host_only_and_unprefixed_ones_count_for_nothing() {
+    let server = Server::start_with(&[("GATEHOUSE_ISSUER", "https://auth.example")]);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/login", server.gateway_url)).send().await.unwrap();
+    let set: Vec<String> =
+        page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let form = set.iter().find(|c| c.starts_with("__Host-gatehouse_form=")).expect("a prefixed form cookie");
+    assert!(form.contains("; Secure") && form.contains("Path=/") && !form.to_ascii_lowercase().contains("domain="));
+    let pair = form.split(';').next().unwrap().to_owned();
+    let body = page.text().await.unwrap();
+    let csrf = body.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let signup = |cookie: String, csrf: String, name: &'static str| {
+        let form = [
+            ("username", name.to_owned()),
+            ("email", format!("{name}@example.com")),
+            ("password", "correct horse battery".to_owned()),
+            ("csrf_token", csrf),
+        ];
+        http.post(format!("{}/signup", server.gateway_url)).header("cookie", cookie).form(&form).send()
+    };
+    // A planted, unprefixed form cookie and its matching field: refused.
+    let planted = "k".repeat(43);
+    let refused = signup(format!("gatehouse_form={planted}"), planted.clone(), "mallory").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    // The real pair: an account, signed in with a prefixed session cookie.
+    let made = signup(pair, csrf, "tess").await.unwrap();
+    assert_eq!(made.status(), 303);
+    let session = made
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-gatehouse_session="))
+        .expect("a prefixed session cookie");
+    assert!(session.contains("; Secure") && session.contains("Path=/"));
+    let value = session.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    // The same session under the unprefixed name is nobody.
+    let unprefixed = http
+        .get(format!("{}/api/session", server.gateway_url))
+        .header("cookie", format!("gatehouse_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unprefixed.status(), 401);
+    let prefixed = http
+        .get(format!("{}/api/session", server.gateway_url))
+        .header("cookie", format!("__Host-gatehouse_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefixed.status(), 200);
+}
