@@ -487,6 +487,7 @@ async fn identifiers_nobody_may_claim_and_access_tokens_that_are_no_id_tokens() 
         .get_application(gatehouse_proto::pb::registry::v1::GetApplicationRequest {
             client_id: url.to_owned(),
             acting_owner_id: String::new(),
+            client_address: String::new(),
         })
         .await
         .unwrap_err();

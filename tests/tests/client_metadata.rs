@@ -136,7 +136,11 @@ async fn trusting(server: &HttpsServer, change: impl FnOnce(&mut RegistryConfig)
 async fn lookup(env: &TestEnv, client_id: &str) -> Result<pb::Application, String> {
     env.registry()
         .await
-        .get_application(pb::GetApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: String::new() })
+        .get_application(pb::GetApplicationRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: String::new(),
+            client_address: String::new(),
+        })
         .await
         .map(|r| r.into_inner().application.unwrap())
         .map_err(|status| {
@@ -174,6 +178,7 @@ async fn each_fetch_rule_is_enforced_against_a_server_that_breaks_it() {
         .get_application(pb::GetApplicationRequest {
             client_id: format!("http://{}/good.json", server.addr),
             acting_owner_id: String::new(),
+            client_address: String::new(),
         })
         .await
         .unwrap_err();
@@ -309,7 +314,13 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     let slow = server.url("/slow.json");
     let mut registry = env.registry().await;
     let holding = tokio::spawn(async move {
-        registry.get_application(pb::GetApplicationRequest { client_id: slow, acting_owner_id: String::new() }).await
+        registry
+            .get_application(pb::GetApplicationRequest {
+                client_id: slow,
+                acting_owner_id: String::new(),
+                client_address: String::new(),
+            })
+            .await
     });
     arrived.notified().await;
     let overflow = env
@@ -318,6 +329,7 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
         .get_application(pb::GetApplicationRequest {
             client_id: server.url("/good.json"),
             acting_owner_id: String::new(),
+            client_address: String::new(),
         })
         .await
         .unwrap_err();
@@ -405,7 +417,13 @@ async fn concurrent_lookups_of_one_document_share_one_fetch() {
         for _ in 0..16 {
             let (mut registry, client_id) = (env.registry().await, url.clone());
             lookups.push(tokio::spawn(async move {
-                registry.get_application(pb::GetApplicationRequest { client_id, acting_owner_id: String::new() }).await
+                registry
+                    .get_application(pb::GetApplicationRequest {
+                        client_id,
+                        acting_owner_id: String::new(),
+                        client_address: String::new(),
+                    })
+                    .await
             }));
         }
         let mut answers = Vec::new();
@@ -523,6 +541,7 @@ async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
         .get_application(pb::GetApplicationRequest {
             client_id: format!("https://127.0.0.1:{port}/client.json"),
             acting_owner_id: String::new(),
+            client_address: String::new(),
         })
         .await
         .unwrap_err();
@@ -536,4 +555,82 @@ async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
     let special = lookup(&closed, &by_name).await.unwrap_err();
     assert!(special.contains("public Internet addresses only"), "{special}");
     assert!(asked.lock().await.is_empty(), "the proxy was never asked");
+}
+
+/// One stranger sending slow document URLs holds at most its share of the
+/// fetcher (per address), and one slow host at most its share (per host):
+/// everyone else's documents are still fetched. Counted at the server:
+/// how many of the stranger's fetches reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stranger_or_one_slow_host_holds_only_its_share_of_the_fetcher() {
+    use std::sync::atomic::AtomicUsize;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let (counter, own) = (hits.clone(), base.clone());
+    let server = HttpsServer::start(
+        axum::Router::new()
+            .route(
+                "/slow/{n}",
+                get(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                        "{}"
+                    }
+                }),
+            )
+            .route(
+                "/good.json",
+                get(move || {
+                    let url = format!("{}/good.json", own.get().cloned().unwrap_or_default());
+                    async move { axum::Json(document(&url)) }
+                }),
+            ),
+    )
+    .await;
+    base.set(format!("https://{}", server.addr)).unwrap();
+    let env = trusting(&server, |config| {
+        config.fetch.timeout = Duration::from_secs(3);
+        config.fetch.max_concurrent = 8;
+        config.fetch.max_per_requester = 2;
+        config.fetch.max_per_host = 4;
+        config.fetch.allow_networks.push("::1/128".parse().unwrap());
+    })
+    .await;
+    let port = server.addr.port();
+    let registry = env.registry().await;
+    let ask = |client_id: String, address: &'static str| {
+        let mut registry = registry.clone();
+        async move {
+            let request = pb::GetApplicationRequest {
+                client_id,
+                acting_owner_id: String::new(),
+                client_address: address.to_owned(),
+            };
+            registry.get_application(request).await
+        }
+    };
+    // Two strangers, twelve slow documents each, all on one host ("localhost").
+    let mut stranger = Vec::new();
+    for (address, from) in [("198.51.100.66", 0), ("198.51.100.67", 100)] {
+        for n in from..from + 12 {
+            stranger.push(tokio::spawn(ask(format!("https://localhost:{port}/slow/{n}.json"), address)));
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while hits.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Someone else's document, from another host, is fetched meanwhile.
+    let answer = ask(server.url("/good.json"), "203.0.113.5").await.expect("a fair share is left for others");
+    assert_eq!(answer.into_inner().application.unwrap().name, "Document client");
+    let mut refused = 0;
+    for task in stranger {
+        let status = task.await.unwrap().expect_err("slow documents never arrive");
+        if status.code() == tonic::Code::Unavailable {
+            refused += 1;
+        }
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 4, "two per stranger, four for the host: the rest never left");
+    assert!(refused >= 20, "the stranger's overflow is refused at once: {refused}");
 }

@@ -216,7 +216,11 @@ async fn the_typescript_sdk_registers_dynamically_and_calls_a_tool() {
     let app = env
         .registry()
         .await
-        .get_application(pb::GetApplicationRequest { client_id: client_id.clone(), acting_owner_id: String::new() })
+        .get_application(pb::GetApplicationRequest {
+            client_id: client_id.clone(),
+            acting_owner_id: String::new(),
+            client_address: String::new(),
+        })
         .await
         .unwrap()
         .into_inner()

@@ -554,7 +554,11 @@ async fn client_authentication_cache_is_bounded_and_can_be_turned_off() {
         let mut registry = app.env.registry().await;
         let client_id = app.client_id.clone();
         let application = registry
-            .get_application(GetApplicationRequest { client_id: client_id.clone(), acting_owner_id: String::new() })
+            .get_application(GetApplicationRequest {
+                client_id: client_id.clone(),
+                acting_owner_id: String::new(),
+                client_address: String::new(),
+            })
             .await
             .unwrap()
             .into_inner()

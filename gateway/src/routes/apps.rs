@@ -46,7 +46,11 @@ pub(crate) async fn list(state: &AppState, owner_id: &str) -> Result<Vec<pb::App
 }
 
 pub(crate) async fn get(state: &AppState, owner_id: &str, client_id: &str) -> Result<pb::Application> {
-    let request = pb::GetApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: owner_id.to_owned() };
+    let request = pb::GetApplicationRequest {
+        client_id: client_id.to_owned(),
+        acting_owner_id: owner_id.to_owned(),
+        client_address: String::new(),
+    };
     let app = state.clients.registry().get_application(request).await?.into_inner().application;
     app.ok_or_else(|| GatewayError::not_found("application not found"))
 }

@@ -2,7 +2,7 @@
 //! `/oauth/authorize` (the standard one), and the consent decision.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
 use gatehouse_proto::pb::authorization::v1::begin_authorization_response::Outcome;
 use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest, DecideResponse};
@@ -22,12 +22,14 @@ use crate::session;
 /// and shows what it decided.
 pub(crate) async fn begin(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let seed_url = uri.path() == "/oauth_authorize.html";
-    begin_with(&state, seed_url, query.as_deref().unwrap_or_default(), &headers).await
+    let address = session::client_address(&state, &headers, peer);
+    begin_with(&state, seed_url, query.as_deref().unwrap_or_default(), &headers, address).await
 }
 
 /// The same request as a form POST (OpenID Connect Core §3.1.2.1: the
@@ -35,6 +37,7 @@ pub(crate) async fn begin(
 /// form's; a query string on the POST is refused rather than mixed in.
 pub(crate) async fn begin_post(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -53,15 +56,22 @@ pub(crate) async fn begin_post(
     let Ok(body) = std::str::from_utf8(&body) else {
         return error_page(lang, &GatewayError::bad_request("the form is not UTF-8"));
     };
-    begin_with(&state, false, body, &headers).await
+    let address = session::client_address(&state, &headers, peer);
+    begin_with(&state, false, body, &headers, address).await
 }
 
-async fn begin_with(state: &AppState, seed_url: bool, query: &str, headers: &HeaderMap) -> Response {
+async fn begin_with(
+    state: &AppState,
+    seed_url: bool,
+    query: &str,
+    headers: &HeaderMap,
+    client_address: String,
+) -> Response {
     let lang = Lang::for_request(headers, query);
     let parameters =
         FormData::parse(query.as_bytes()).0.into_iter().map(|(name, value)| Parameter { name, value }).collect();
     let session_token = session::cookie(headers, session::session_cookie(state)).unwrap_or_default();
-    let request = BeginAuthorizationRequest { parameters, session_token, seed_url };
+    let request = BeginAuthorizationRequest { parameters, session_token, seed_url, client_address };
     let outcome = match state.clients.authorization().begin_authorization(request).await {
         Ok(response) => response.into_inner().outcome,
         Err(status) => return error_page(lang, &GatewayError::from(status)),

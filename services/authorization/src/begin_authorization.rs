@@ -66,9 +66,11 @@ impl Authorization {
         params: Params,
         session_token: &str,
         seed_url: bool,
+        client_address: &str,
     ) -> AuthzResult<Begin> {
         let client_id = requested_client_id(&params)?;
-        let app = match self.inner.registry.application(client_id.as_str()).await.map_err(AuthzError::registry) {
+        let found = self.inner.registry.application_for(client_id.as_str(), client_address).await;
+        let app = match found.map_err(AuthzError::registry) {
             Ok(app) => app,
             // A client (a metadata document) the registry cannot use: at the
             // authorization endpoint that is an invalid request shown on the

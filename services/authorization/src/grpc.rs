@@ -113,7 +113,10 @@ impl AuthorizationService for AuthorizationGrpc {
     ) -> RpcResult<pb::BeginAuthorizationResponse> {
         let request = request.into_inner();
         let params = params_from_pb(request.parameters);
-        let begin = self.service.begin_authorization(params, &request.session_token, request.seed_url).await?;
+        let begin = self
+            .service
+            .begin_authorization(params, &request.session_token, request.seed_url, &request.client_address)
+            .await?;
         Ok(Response::new(begin.into()))
     }
 

@@ -42,7 +42,7 @@ impl Authorization {
         ];
         let keys: &[(String, u64)] = if address.is_empty() { &[] } else { &keys };
         let reservation = self.reserve(keys, limits.client_failure_window).await?;
-        match self.inner.registry.authenticate_client(auth).await {
+        match self.inner.registry.authenticate_client(auth, address).await {
             Ok(client) => {
                 reservation.release(self.inner.kv.as_ref()).await?;
                 Ok(client)

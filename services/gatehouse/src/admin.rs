@@ -177,7 +177,11 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::Show { id, client: options } => {
             let mut client = connect(&options).await?;
             let app = client
-                .get_application(pb::GetApplicationRequest { client_id: id, acting_owner_id: String::new() })
+                .get_application(pb::GetApplicationRequest {
+                    client_id: id,
+                    acting_owner_id: String::new(),
+                    client_address: String::new(),
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner()

@@ -656,6 +656,7 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
         .get_application(registry_pb::GetApplicationRequest {
             client_id: stack.client_id.clone(),
             acting_owner_id: String::new(),
+            client_address: String::new(),
         })
         .await
         .unwrap()

@@ -64,6 +64,12 @@ impl Registry {
     /// cached by `metadata_document`). A document that cannot be used is
     /// `invalid_client` saying why; the caller shows it, never redirects.
     pub async fn get_application(&self, client_id: &str) -> RegistryResult<Application> {
+        self.get_application_for(client_id, "").await
+    }
+
+    /// As [`Registry::get_application`], for a request from `requester` (an
+    /// address), whose fair share of the document fetcher a fetch uses.
+    pub async fn get_application_for(&self, client_id: &str, requester: &str) -> RegistryResult<Application> {
         if crate::metadata_document::is_document_url(client_id) {
             // A resource server's identifier is the audience of tokens
             // Gatehouse signs: a client by that name would take them for its own.
@@ -72,17 +78,16 @@ impl Registry {
                     "client_id URL: is a resource server's identifier on this server, not a client",
                 )));
             }
-            let app =
-                self.inner.documents.resolve(client_id, self.scopes(), self.now()).await.map_err(
-                    |error| match error {
-                        // An overload or a failing egress proxy is an outage
-                        // (503), not the client's fault.
-                        crate::metadata_document::DocumentError::Fetch(ref fetch) if fetch.is_outage() => {
-                            RegistryError::Busy(error.to_string())
-                        }
-                        _ => RegistryError::OAuth(OAuthError::invalid_client(error.to_string())),
-                    },
-                )?;
+            let app = self.inner.documents.resolve(client_id, self.scopes(), self.now(), requester).await.map_err(
+                |error| match error {
+                    // An overload or a failing egress proxy is an outage
+                    // (503), not the client's fault.
+                    crate::metadata_document::DocumentError::Fetch(ref fetch) if fetch.is_outage() => {
+                        RegistryError::Busy(error.to_string())
+                    }
+                    _ => RegistryError::OAuth(OAuthError::invalid_client(error.to_string())),
+                },
+            )?;
             return Ok(app.as_ref().clone());
         }
         self.store()
@@ -95,7 +100,17 @@ impl Registry {
     /// Another owner's application answers NotFound, not PermissionDenied, so
     /// that client ids of others cannot be probed.
     pub async fn owned_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<Application> {
-        let app = self.get_application(client_id).await?;
+        self.owned_application_for(client_id, acting_owner, "").await
+    }
+
+    /// As [`Registry::owned_application`], for a request from `requester`.
+    pub async fn owned_application_for(
+        &self,
+        client_id: &str,
+        acting_owner: Option<&str>,
+        requester: &str,
+    ) -> RegistryResult<Application> {
+        let app = self.get_application_for(client_id, requester).await?;
         match acting_owner {
             Some(owner) if owner != app.owner_id => {
                 Err(RegistryError::NotFound(format!("application {client_id:?} not found")))

@@ -148,7 +148,13 @@ impl Assertions {
 
     /// Whether `assertion` authenticates `app` at time `now` (unix seconds).
     /// Every failure is `invalid_client` with a reason a developer can act on.
-    pub(crate) async fn verify(&self, app: &Application, assertion: &str, now: i64) -> RegistryResult<()> {
+    pub(crate) async fn verify(
+        &self,
+        app: &Application,
+        assertion: &str,
+        now: i64,
+        requester: &str,
+    ) -> RegistryResult<()> {
         if app.auth_method != ClientAuthMethod::PrivateKeyJwt {
             return Err(failed("this client does not authenticate with private_key_jwt"));
         }
@@ -166,7 +172,7 @@ impl Assertions {
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
         let mut verified = None;
-        for key in self.candidate_keys(app, header.kid.as_deref(), header.alg).await? {
+        for key in self.candidate_keys(app, header.kid.as_deref(), header.alg, requester).await? {
             if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
                 verified = Some(data.claims);
                 break;
@@ -216,13 +222,14 @@ impl Assertions {
         app: &Application,
         kid: Option<&str>,
         alg: Algorithm,
+        requester: &str,
     ) -> RegistryResult<Vec<DecodingKey>> {
         let set = match &app.keys {
             ClientKeys::None => return Err(failed("the client registered no keys")),
             ClientKeys::Inline(text) => {
                 Arc::new(serde_json::from_str::<JwkSet>(text).map_err(|_| failed("the client's jwks is malformed"))?)
             }
-            ClientKeys::Uri(uri) => self.remote_keys(uri, kid).await?,
+            ClientKeys::Uri(uri) => self.remote_keys(uri, kid, requester).await?,
         };
         let keys = set
             .keys
@@ -237,7 +244,7 @@ impl Assertions {
         Ok(keys)
     }
 
-    async fn remote_keys(&self, uri: &str, kid: Option<&str>) -> RegistryResult<Arc<JwkSet>> {
+    async fn remote_keys(&self, uri: &str, kid: Option<&str>, requester: &str) -> RegistryResult<Arc<JwkSet>> {
         let cached = self.remote.get(uri);
         let known = |set: &JwkSet| kid.is_none_or(|kid| set.find(kid).is_some());
         if let Some(entry) = &cached {
@@ -247,7 +254,7 @@ impl Assertions {
                 return Ok(entry.set.clone());
             }
         }
-        match self.fetcher.get(uri, MAX_JWKS_BYTES).await {
+        match self.fetcher.get(uri, MAX_JWKS_BYTES, requester).await {
             Ok(fetched) => {
                 // The same rules as registered keys: public, usable, RSA ≥ 2048 bits.
                 let value: serde_json::Value = serde_json::from_slice(&fetched.body)

@@ -41,9 +41,17 @@ pub struct FetchPolicy {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// The deadline of one fetch, connection to last byte.
     pub timeout: Duration,
-    /// Fetches one replica runs at once; past it a fetch fails at once
-    /// (whoever sends URLs cannot pile up connections and tasks here).
+    /// Fetches one replica runs at once; past it a fetch waits in a short
+    /// queue (`queue_wait`), then fails (whoever sends URLs cannot pile up
+    /// connections and tasks here).
     pub max_concurrent: usize,
+    /// Fair shares of those: fetches at once for one requesting address,
+    /// and for one document host. Past its share a requester (or a slow
+    /// host) is refused at once while everyone else's fetches go on.
+    pub max_per_requester: usize,
+    pub max_per_host: usize,
+    /// How long a fetch may wait for a free slot of `max_concurrent`.
+    pub queue_wait: Duration,
     /// An HTTP proxy that tunnels (CONNECT) every fetch, for clusters whose
     /// egress goes through one.
     pub proxy: Option<FetchProxy>,
@@ -105,6 +113,9 @@ impl Default for FetchPolicy {
             extra_roots: Vec::new(),
             timeout: Duration::from_secs(3),
             max_concurrent: 64,
+            max_per_requester: 4,
+            max_per_host: 8,
+            queue_wait: Duration::from_millis(250),
             proxy: None,
         }
     }
@@ -142,13 +153,15 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("too many documents are being fetched now; try again shortly")]
     Busy,
+    #[error("too many documents are being fetched for this address or from this host now; try again shortly")]
+    OverShare,
 }
 
 impl FetchError {
     /// Whether the failure is this deployment's (too many fetches at once,
     /// the egress proxy down or refusing), not the document host's.
     pub fn is_outage(&self) -> bool {
-        matches!(self, Self::Busy | Self::Proxy(_))
+        matches!(self, Self::Busy | Self::OverShare | Self::Proxy(_))
     }
 }
 
@@ -169,6 +182,10 @@ pub struct Fetcher {
     policy: Arc<FetchPolicy>,
     tls: TlsConnector,
     permits: Arc<tokio::sync::Semaphore>,
+    /// The fair shares in use, by requesting address and by host (idle
+    /// entries leave after a while).
+    requesters: moka::sync::Cache<String, Arc<tokio::sync::Semaphore>>,
+    hosts: moka::sync::Cache<String, Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -196,12 +213,44 @@ impl Fetcher {
                     .with_no_client_auth()
             });
         let permits = Arc::new(tokio::sync::Semaphore::new(policy.max_concurrent.max(1)));
-        Self { policy: Arc::new(policy), tls: TlsConnector::from(Arc::new(config)), permits }
+        let shares =
+            || moka::sync::Cache::builder().max_capacity(100_000).time_to_idle(Duration::from_secs(600)).build();
+        Self {
+            policy: Arc::new(policy),
+            tls: TlsConnector::from(Arc::new(config)),
+            permits,
+            requesters: shares(),
+            hosts: shares(),
+        }
     }
 
-    /// GETs `url`, whose body may be at most `max_bytes`.
-    pub async fn get(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
-        let _permit = self.permits.try_acquire().map_err(|_| FetchError::Busy)?;
+    /// One slot of `key`'s share, at once or not at all.
+    fn share(
+        cache: &moka::sync::Cache<String, Arc<tokio::sync::Semaphore>>,
+        key: &str,
+        size: usize,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, FetchError> {
+        let semaphore = cache.get_with(key.to_owned(), || Arc::new(tokio::sync::Semaphore::new(size.max(1))));
+        semaphore.try_acquire_owned().map_err(|_| FetchError::OverShare)
+    }
+
+    /// GETs `url`, whose body may be at most `max_bytes`, for whoever asked
+    /// at `requester` (an address; empty for this server's own lookups).
+    /// The requester's and the host's fair shares are taken first, so that
+    /// one stranger, or one slow host, holds at most its share of the slots.
+    pub async fn get(&self, url: &str, max_bytes: usize, requester: &str) -> Result<Fetched, FetchError> {
+        let host =
+            url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
+        let _host = Self::share(&self.hosts, &host, self.policy.max_per_host)?;
+        let _requester = if requester.is_empty() {
+            None
+        } else {
+            Some(Self::share(&self.requesters, requester, self.policy.max_per_requester)?)
+        };
+        let _permit = tokio::time::timeout(self.policy.queue_wait, self.permits.acquire())
+            .await
+            .map_err(|_| FetchError::Busy)?
+            .map_err(|_| FetchError::Busy)?;
         let timeout = self.policy.timeout;
         let result = tokio::time::timeout(timeout, self.get_within(url, max_bytes))
             .await

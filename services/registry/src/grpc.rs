@@ -141,7 +141,8 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::GetApplicationRequest>,
     ) -> RpcResult<pb::GetApplicationResponse> {
         let request = request.into_inner();
-        let app = self.registry.owned_application(&request.client_id, acting_owner(&request.acting_owner_id)).await?;
+        let owner = acting_owner(&request.acting_owner_id);
+        let app = self.registry.owned_application_for(&request.client_id, owner, &request.client_address).await?;
         Ok(Response::new(pb::GetApplicationResponse { application: Some(app.into()) }))
     }
 
@@ -212,7 +213,12 @@ impl RegistryService for RegistryGrpc {
         let request = request.into_inner();
         let app = self
             .registry
-            .authenticate_client(&request.client_id, &request.client_secret, &request.client_assertion)
+            .authenticate_client(
+                &request.client_id,
+                &request.client_secret,
+                &request.client_assertion,
+                &request.client_address,
+            )
             .await?;
         let introspects_for = self.registry.introspected_by(app.client_id.as_str()).await?;
         Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()), introspects_for }))

@@ -63,7 +63,8 @@ struct Entry {
 /// One fetch of one URL that every concurrent asker awaits.
 type Flight = Arc<tokio::sync::OnceCell<Result<Arc<Application>, DocumentError>>>;
 
-/// The fetched documents, per replica.
+/// The fetched documents, per replica. Cheap to clone (shared caches).
+#[derive(Clone)]
 pub(crate) struct MetadataDocuments {
     config: MetadataDocumentConfig,
     fetcher: Fetcher,
@@ -91,22 +92,36 @@ impl MetadataDocuments {
         Self { config, fetcher, cache, in_flight }
     }
 
-    /// The client that `url` names, from the cache while fresh, else fetched.
+    /// The client that `url` names, from the cache while fresh, else fetched
+    /// (for `requester`, whose fair share of the fetcher it uses). A stale
+    /// copy that may still serve is answered at once while a fetch renews
+    /// it in the background: a slow or failing host delays nobody.
     pub(crate) async fn resolve(
         &self,
         url: &str,
         catalogue: &gatehouse_oauth::ScopeCatalogue,
         now: i64,
+        requester: &str,
     ) -> Result<Arc<Application>, DocumentError> {
         self.admit(url)?;
         let cached = self.cache.get(url);
         let at = Instant::now();
-        if let Some(entry) = &cached
-            && entry.fresh_until > at
-        {
-            return Ok(entry.app.clone());
+        if let Some(entry) = &cached {
+            if entry.fresh_until > at {
+                return Ok(entry.app.clone());
+            }
+            if entry.usable_until > at {
+                let (this, url, catalogue, requester) =
+                    (self.clone(), url.to_owned(), catalogue.clone(), requester.to_owned());
+                tokio::spawn(async move {
+                    if let Err(error) = this.fetch_once(&url, &catalogue, now, &requester).await {
+                        tracing::warn!(url, %error, "client metadata document refetch failed; the last good copy serves");
+                    }
+                });
+                return Ok(entry.app.clone());
+            }
         }
-        self.fetch_once(url, catalogue, now).await.or_else(|error| match cached {
+        self.fetch_once(url, catalogue, now, requester).await.or_else(|error| match cached {
             // The last good copy, while it may still serve: a host that
             // answers 403 to this server's egress now and then, or is
             // down for a while, does not lock its users out.
@@ -127,12 +142,13 @@ impl MetadataDocuments {
         url: &str,
         catalogue: &gatehouse_oauth::ScopeCatalogue,
         now: i64,
+        requester: &str,
     ) -> Result<Arc<Application>, DocumentError> {
         let flight = self.in_flight.get_with(url.to_owned(), Flight::default);
         let result = flight
             .get_or_init(|| async {
                 let at = Instant::now();
-                let (app, lifetime) = self.fetch(url, catalogue, now).await?;
+                let (app, lifetime) = self.fetch(url, catalogue, now, requester).await?;
                 let app = Arc::new(app);
                 let fresh_until = at + lifetime;
                 let entry = Entry { app: app.clone(), fresh_until, usable_until: fresh_until + self.config.stale_for };
@@ -163,8 +179,9 @@ impl MetadataDocuments {
         url: &str,
         catalogue: &gatehouse_oauth::ScopeCatalogue,
         now: i64,
+        requester: &str,
     ) -> Result<(Application, Duration), DocumentError> {
-        let fetched = self.fetcher.get(url, MAX_DOCUMENT_BYTES).await?;
+        let fetched = self.fetcher.get(url, MAX_DOCUMENT_BYTES, requester).await?;
         let app = application(url, &fetched.body, catalogue, now)?;
         let lifetime = if fetched.no_store {
             self.config.min_cache

@@ -70,23 +70,25 @@ impl Registry {
     /// Authenticates a client (RFC 6749 §2.3.1): by one of its secrets, by a
     /// `private_key_jwt` assertion (RFC 7523, `assertion`), or, for a public
     /// client, by its id alone. Every failure is `invalid_client`; a secret
-    /// failure says nothing about which part was wrong.
+    /// failure says nothing about which part was wrong. `requester` is the
+    /// address the client called from (its fair share of the fetcher).
     pub async fn authenticate_client(
         &self,
         client_id: &str,
         secret: &str,
         assertion: &str,
+        requester: &str,
     ) -> RegistryResult<Application> {
         let failed = || RegistryError::OAuth(OAuthError::invalid_client("client authentication failed"));
         let (app, hashes) = if crate::metadata_document::is_document_url(client_id) {
             // A metadata document's client holds no secret: a key, or nothing.
-            (self.get_application(client_id).await?, Vec::new())
+            (self.get_application_for(client_id, requester).await?, Vec::new())
         } else {
             self.store().application_with_hashes(client_id).await?.ok_or_else(failed)?
         };
         let now = self.now();
         if !assertion.is_empty() {
-            self.inner.assertions.verify(&app, assertion, now).await?;
+            self.inner.assertions.verify(&app, assertion, now, requester).await?;
             self.touch_self_registered(&app, now).await?;
             return Ok(app);
         }

@@ -120,14 +120,23 @@ impl RegistryClient {
 
     /// Checks a client's credentials (RFC 6749 §2.3). A failure is the
     /// registry's status: `UNAUTHENTICATED` with `invalid_client`.
-    pub async fn authenticate_client(&self, auth: &ClientAuthentication) -> Result<RegisteredClient, Status> {
+    /// `address`: where the client called from (empty when not known).
+    pub async fn authenticate_client(
+        &self,
+        auth: &ClientAuthentication,
+        address: &str,
+    ) -> Result<RegisteredClient, Status> {
         // A private_key_jwt assertion travels in the presented secret's place.
         let (client_secret, client_assertion) = match auth.method {
             ClientAuthMethod::PrivateKeyJwt => (String::new(), auth.secret.expose().to_owned()),
             _ => (auth.secret.expose().to_owned(), String::new()),
         };
-        let request =
-            pb::AuthenticateClientRequest { client_id: auth.client_id.clone(), client_secret, client_assertion };
+        let request = pb::AuthenticateClientRequest {
+            client_id: auth.client_id.clone(),
+            client_secret,
+            client_assertion,
+            client_address: address.to_owned(),
+        };
         let response = self.rpc().authenticate_client(request).await?.into_inner();
         let app = response.application.ok_or_else(|| malformed("no application"))?;
         let mut client = RegisteredClient::try_from(&app).map_err(malformed)?;
@@ -175,7 +184,16 @@ impl RegistryClient {
 
     /// The application, or `None` when it does not exist.
     pub async fn application(&self, client_id: &str) -> Result<Option<ClientApplication>, Status> {
-        let request = pb::GetApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: String::new() };
+        self.application_for(client_id, "").await
+    }
+
+    /// As [`RegistryClient::application`], for a request from `address`.
+    pub async fn application_for(&self, client_id: &str, address: &str) -> Result<Option<ClientApplication>, Status> {
+        let request = pb::GetApplicationRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: String::new(),
+            client_address: address.to_owned(),
+        };
         match self.rpc().get_application(request).await {
             Ok(response) => response.into_inner().application.map(ClientApplication::try_from).transpose(),
             Err(status) if status.code() == Code::NotFound => Ok(None),

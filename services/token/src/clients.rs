@@ -169,7 +169,7 @@ impl Clients {
         }
         let client = self
             .registry
-            .authenticate_client(&credentials.auth)
+            .authenticate_client(&credentials.auth, &credentials.address)
             .await
             .map_err(|status| upstream("registry", status))?;
         if cacheable(credentials) {
