@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 
 pub use clients::{Clients, channel};
 pub use forwarded::TrustedProxies;
+pub use session::FormKey;
 
 /// Gateway configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct GatewayConfig {
     pub signup_enabled: bool,
     /// The proxies whose `X-Forwarded-For` hops say who the client is.
     pub trusted_proxies: TrustedProxies,
+    /// Binds sign-in form tokens to their cookies; the same on every
+    /// replica. `None`: a key of this process (one gateway only).
+    pub form_key: Option<FormKey>,
     /// Fires when shutdown begins: `/readyz` answers 503 from then on, so
     /// that Kubernetes stops routing here while the gateway still serves.
     pub draining: Option<gatehouse_runtime::Shutdown>,
@@ -60,6 +64,7 @@ impl Default for GatewayConfig {
             issuer: "http://127.0.0.1:8080".to_owned(),
             signup_enabled: true,
             trusted_proxies: TrustedProxies::None,
+            form_key: None,
             draining: None,
             max_concurrent_requests: 512,
             limits: EdgeLimits::default(),
@@ -92,6 +97,7 @@ pub(crate) struct AppState {
     pub(crate) config: GatewayConfig,
     /// The issuer's origin (`scheme://host[:port]`), computed once.
     pub(crate) origin: std::sync::Arc<str>,
+    pub(crate) form_key: FormKey,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves, then finishes
@@ -104,7 +110,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = config.limits;
     let origin = cross_site::issuer_origin(&config.issuer).into();
-    let app = routes::router(AppState { clients, config, origin });
+    let form_key = config.form_key.clone().unwrap_or_else(FormKey::random);
+    let app = routes::router(AppState { clients, config, origin, form_key });
     edge::serve(app, listener, limits, shutdown).await
 }
 

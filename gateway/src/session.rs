@@ -85,6 +85,51 @@ pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Opt
     }
 }
 
+/// The key that binds a sign-in form's token to its cookie: the form
+/// carries HMAC-SHA-256(key, the cookie's value), so a value planted in the
+/// cookie (by a sibling subdomain, on a browser without cookie prefixes)
+/// has no matching form token without the key. Every gateway replica needs
+/// the same key (`GATEHOUSE_FORM_KEY`); without it each process makes one.
+#[derive(Clone)]
+pub struct FormKey([u8; 32]);
+
+impl FormKey {
+    /// A key from an operator's secret (at least 32 characters).
+    pub fn from_secret(secret: &str) -> Result<Self, &'static str> {
+        use sha2::Digest;
+        if secret.trim().len() < 32 {
+            return Err("must be at least 32 characters (openssl rand -base64 32)");
+        }
+        if secret.contains("CHANGE-ME") {
+            return Err("is still the manifests' placeholder: replace it with openssl rand -base64 32");
+        }
+        Ok(Self(sha2::Sha256::digest(secret.trim().as_bytes()).into()))
+    }
+
+    /// A key of this process alone.
+    pub fn random() -> Self {
+        use sha2::Digest;
+        let token = gatehouse_oauth::secret::random_token("", 43);
+        Self(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The form token that goes with the cookie value `nonce`.
+    pub(crate) fn sign(&self, nonce: &str) -> String {
+        use hmac::Mac;
+        // HMAC takes a key of any length: this cannot fail.
+        let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0) else { return String::new() };
+        mac.update(b"gatehouse sign-in form\0");
+        mac.update(nonce.as_bytes());
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
+    }
+}
+
+impl std::fmt::Debug for FormKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FormKey(redacted)")
+    }
+}
+
 /// Compares a presented CSRF token with the expected one in constant time.
 pub(crate) fn verify_csrf(expected: &str, presented: Option<&str>) -> Result<(), GatewayError> {
     let presented = presented.unwrap_or_default();
@@ -149,6 +194,19 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/account/applications", "{bad}");
         }
         assert_eq!(safe_next(None), "/account/applications");
+    }
+
+    #[test]
+    fn form_tokens_are_bound_to_their_nonce_and_key() {
+        let key = FormKey::from_secret(&"s".repeat(40)).unwrap();
+        let token = key.sign("nonce-one");
+        assert_eq!(token, key.sign("nonce-one"), "the same on every replica with the same key");
+        assert_ne!(token, key.sign("nonce-two"));
+        assert_ne!(token, FormKey::from_secret(&"t".repeat(40)).unwrap().sign("nonce-one"));
+        assert_ne!(token, "nonce-one", "never the bare nonce (a double submit)");
+        assert!(FormKey::from_secret("short").is_err());
+        assert!(FormKey::from_secret("CHANGE-ME-openssl-rand-base64-32").is_err(), "the placeholder");
+        assert_eq!(format!("{key:?}"), "FormKey(redacted)");
     }
 
     #[test]

@@ -574,3 +574,38 @@ async fn registration_access_tokens_are_their_own_kind_rotate_expire_and_revoke_
     let token = client["registration_access_token"].as_str().unwrap().to_owned();
     assert_eq!(read(&client, &token).await, 401, "expired");
 }
+
+/// The sign-in and sign-up forms' token is a signature over the form
+/// cookie's nonce, not the nonce itself: whoever plants a cookie (a sibling
+/// subdomain, where prefixes do not apply) cannot write the matching field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_form_cookie_has_no_matching_token() {
+    let env = TestEnv::builder().start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/login", env.gateway_url())).send().await.unwrap();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gatehouse_form="))
+        .unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let nonce = pair.split_once('=').unwrap().1.to_owned();
+    let body = page.text().await.unwrap();
+    let token = body.split("name=\"csrf_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert_ne!(token, nonce, "the field is not the cookie's value");
+    let signup = |cookie: String, field: String, name: &'static str| {
+        let form = [
+            ("username", name.to_owned()),
+            ("email", format!("{name}@example.com")),
+            ("password", TEST_PASSWORD.to_owned()),
+            ("csrf_token", field),
+        ];
+        http.post(format!("{}/signup", env.gateway_url())).header("cookie", cookie).form(&form).send()
+    };
+    let planted = "p".repeat(43);
+    assert_eq!(signup(format!("gatehouse_form={planted}"), planted.clone(), "eve1").await.unwrap().status(), 403);
+    assert_eq!(signup(pair.clone(), nonce.clone(), "eve2").await.unwrap().status(), 403, "a bare double submit");
+    assert_eq!(signup(pair, token, "zoe").await.unwrap().status(), 303);
+}

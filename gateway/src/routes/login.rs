@@ -31,18 +31,31 @@ pub(crate) struct NextQuery {
     login_hint: Option<String>,
 }
 
-/// The double-submit token of the pre-session forms: reuse the cookie's or
-/// make one. Login CSRF would otherwise let a site sign a victim into the
-/// attacker's account.
-fn form_token(state: &AppState, headers: &HeaderMap) -> (String, bool) {
-    match session::cookie(headers, session::form_cookie(state)).filter(|t| t.len() >= 32) {
-        Some(token) => (token, false),
+/// The pre-session forms' CSRF pair: a random nonce in the form cookie
+/// (reused while it lives) and, in the form, its signature with the form
+/// key, which nobody without the key can compute for a nonce they planted.
+/// Login CSRF would otherwise let a site sign a victim into the attacker's
+/// account. Returns (nonce, form token, whether the nonce is new).
+fn form_token(state: &AppState, headers: &HeaderMap) -> (String, String, bool) {
+    let (nonce, fresh) = match session::cookie(headers, session::form_cookie(state)).filter(|t| t.len() >= 32) {
+        Some(nonce) => (nonce, false),
         None => (random_token("", 43), true),
-    }
+    };
+    let token = state.form_key.sign(&nonce);
+    (nonce, token, fresh)
 }
 
-fn with_form_cookie(state: &AppState, mut response: Response, token: &str, fresh: bool) -> Response {
-    if fresh && let Ok(value) = session::set_cookie(state, session::form_cookie(state), token, 3600).parse() {
+/// Checks a pre-session form's token against its cookie.
+fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result<(), GatewayError> {
+    let expected = session::cookie(headers, session::form_cookie(state))
+        .filter(|nonce| nonce.len() >= 32)
+        .map(|nonce| state.form_key.sign(&nonce))
+        .unwrap_or_default();
+    session::verify_csrf(&expected, form.get("csrf_token"))
+}
+
+fn with_form_cookie(state: &AppState, mut response: Response, nonce: &str, fresh: bool) -> Response {
+    if fresh && let Ok(value) = session::set_cookie(state, session::form_cookie(state), nonce, 3600).parse() {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
@@ -57,10 +70,10 @@ fn login_response(
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let (token, fresh) = form_token(state, headers);
+    let (nonce, token, fresh) = form_token(state, headers);
     let body = pages::login(lang, &token, next, username, error, state.config.signup_enabled);
     let response = respond(status, page(lang, lang.t("Sign in", "登录"), None, &body));
-    with_form_cookie(state, response, &token, fresh)
+    with_form_cookie(state, response, &nonce, fresh)
 }
 
 pub(crate) async fn login_page(
@@ -100,10 +113,7 @@ pub(crate) async fn login(
     let next = session::safe_next(form.get("next"));
     let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
     let username = form.text("username");
-    if let Err(error) = session::verify_csrf(
-        &session::cookie(&headers, session::form_cookie(&state)).unwrap_or_default(),
-        form.get("csrf_token"),
-    ) {
+    if let Err(error) = verify_form(&state, &headers, &form) {
         return login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&error.message));
     }
     let request = LoginRequest {
@@ -140,10 +150,10 @@ fn signup_response(
     form: &FormData,
     error: Option<&str>,
 ) -> Response {
-    let (token, fresh) = form_token(state, headers);
+    let (nonce, token, fresh) = form_token(state, headers);
     let body = pages::signup(lang, &token, next, &form.text("username"), &form.text("email"), error);
     let response = respond(status, page(lang, lang.t("Sign up", "注册"), None, &body));
-    with_form_cookie(state, response, &token, fresh)
+    with_form_cookie(state, response, &nonce, fresh)
 }
 
 fn signup_disabled(lang: Lang) -> Response {
@@ -175,10 +185,7 @@ pub(crate) async fn signup(
     }
     let form = FormData::from_body(&body);
     let next = session::safe_next(form.get("next"));
-    if let Err(error) = session::verify_csrf(
-        &session::cookie(&headers, session::form_cookie(&state)).unwrap_or_default(),
-        form.get("csrf_token"),
-    ) {
+    if let Err(error) = verify_form(&state, &headers, &form) {
         return signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message));
     }
     let request = CreateUserRequest {

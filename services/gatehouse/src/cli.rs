@@ -532,6 +532,10 @@ pub(crate) struct ServeOptions {
     /// for none (the connection's address is the client's).
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
     pub(crate) trusted_proxies: String,
+    /// The key that binds sign-in form tokens to their cookies (32+ characters), the same on
+    /// every gateway replica; unset, each gateway process makes its own.
+    #[arg(long, env = "GATEHOUSE_FORM_KEY", hide_env_values = true)]
+    pub(crate) form_key: Option<String>,
     /// Replaced by GATEHOUSE_TRUSTED_PROXIES; refused at start when set, so
     /// that a deployment relying on it does not silently change behaviour.
     #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", hide = true)]

@@ -62,6 +62,7 @@ pub(crate) struct ServeConfig {
     /// The hash of the operator token (never the token itself).
     pub(crate) operator_token_hash: Option<gatehouse_oauth::SecretHash>,
     pub(crate) trusted_proxies: gatehouse_gateway::TrustedProxies,
+    pub(crate) form_key: Option<gatehouse_gateway::FormKey>,
     pub(crate) rpc_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) shutdown_delay: Duration,
@@ -554,6 +555,12 @@ impl ServeOptions {
             operator_token_hash: self.operator_token_hash()?,
             signup_enabled: self.signup_enabled,
             trusted_proxies: self.trusted_proxies()?,
+            form_key: self
+                .form_key
+                .as_deref()
+                .map(gatehouse_gateway::FormKey::from_secret)
+                .transpose()
+                .map_err(|reason| bad("GATEHOUSE_FORM_KEY", reason))?,
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             shutdown_delay: seconds("GATEHOUSE_SHUTDOWN_DELAY_SECS", self.shutdown_delay_secs, 0, 300)?,

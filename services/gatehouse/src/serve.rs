@@ -369,6 +369,7 @@ fn gateway(
         issuer: config.authorization.issuer.clone(),
         signup_enabled: config.signup_enabled,
         trusted_proxies: config.trusted_proxies.clone(),
+        form_key: config.form_key.clone(),
         draining: Some(life.draining.clone()),
         max_concurrent_requests: config.max_concurrent_requests,
         limits: config.edge,

@@ -601,6 +601,7 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("GATEHOUSE_TRUSTED_PROXIES", "true"),
         ("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/40"),
         ("GATEHOUSE_TRUST_FORWARDED_FOR", "true"),
+        ("GATEHOUSE_FORM_KEY", "CHANGE-ME-openssl-rand-base64-32"),
     ] {
         let output = Command::new(BIN).args(["serve", "all"]).env(variable, value).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{variable}={value}");

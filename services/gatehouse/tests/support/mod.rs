@@ -21,8 +21,8 @@ pub(crate) struct Deployment {
 }
 
 /// The settings every process test's deployment shares: its database and
-/// cache (a fresh key prefix), the test key-encryption key, a small pool
-/// and cheap argon2 parameters.
+/// cache (a fresh key prefix), the test key-encryption key, the form key,
+/// a small pool and cheap argon2 parameters.
 pub(crate) fn shared_settings(database_url: &str, cache_url: String) -> Vec<(&'static str, String)> {
     vec![
         ("GATEHOUSE_DATABASE_URL", database_url.to_owned()),
@@ -32,6 +32,8 @@ pub(crate) fn shared_settings(database_url: &str, cache_url: String) -> Vec<(&'s
         ("GATEHOUSE_CACHE_PREFIX", gatehouse_tests::test_kv_prefix()),
         ("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024".to_owned()),
         ("GATEHOUSE_PASSWORD_ITERATIONS", "1".to_owned()),
+        // One form key for every gateway of the deployment, as the manifests set it.
+        ("GATEHOUSE_FORM_KEY", "a-form-key-every-gateway-replica-shares".to_owned()),
     ]
 }
 
