@@ -234,6 +234,20 @@ impl TestEnv {
         Browser::new(self.gateway_url())
     }
 
+    /// An initial access token (RFC 7591 §3) from the operator, for an hour.
+    pub async fn initial_access_token(&self) -> String {
+        self.registry_as(self.as_role(Role::Operator))
+            .await
+            .create_initial_access_token(registry_pb::CreateInitialAccessTokenRequest {
+                description: "tests".to_owned(),
+                ttl_seconds: 3600,
+            })
+            .await
+            .expect("the operator creates an initial access token")
+            .into_inner()
+            .token
+    }
+
     /// Creates an account with [`TEST_PASSWORD`].
     pub async fn create_user(&self, username: &str) -> User {
         create_user(&mut self.registry().await, username).await

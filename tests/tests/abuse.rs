@@ -395,17 +395,7 @@ async fn anonymous_registration_never_reaches_machine_tokens() {
         .unwrap();
     assert_eq!(update.status(), 400);
 
-    let iat = env
-        .registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
-        .await
-        .create_initial_access_token(gatehouse_proto::pb::registry::v1::CreateInitialAccessTokenRequest {
-            description: "bots".to_owned(),
-            ttl_seconds: 600,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+    let iat = env.initial_access_token().await;
     let (status, bot) = register(Some(iat), machine).await;
     assert_eq!(status, 201, "{bot}");
     let (id, secret) = (bot["client_id"].as_str().unwrap(), bot["client_secret"].as_str().unwrap());

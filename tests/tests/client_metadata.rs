@@ -102,6 +102,23 @@ async fn hostile_server(mode: Mode) -> (HttpsServer, Arc<tokio::sync::OnceCell<S
     (server, base)
 }
 
+/// `router` served with `/good.json` beside it: a valid document naming its
+/// own URL, which is known once the server is bound.
+async fn with_good_document(router: axum::Router) -> HttpsServer {
+    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
+    let own = base.clone();
+    let router = router.route(
+        "/good.json",
+        get(move || {
+            let url = format!("{}/good.json", own.get().cloned().unwrap_or_default());
+            async move { axum::Json(document(&url)) }
+        }),
+    );
+    let server = HttpsServer::start(router).await;
+    base.set(format!("https://{}", server.addr)).unwrap();
+    server
+}
+
 async fn env_for(server: &HttpsServer, allow_loopback: bool, trust: bool, policy: MetadataDocumentPolicy) -> TestEnv {
     trusting(server, move |config| {
         config.metadata_documents.policy = policy;
@@ -282,30 +299,17 @@ async fn concurrent_fetches_are_bounded_and_the_overflow_is_unavailable_not_the_
     // A slow document that says when its request arrived: the one fetch permit is then taken.
     let arrived = Arc::new(tokio::sync::Notify::new());
     let signal = arrived.clone();
-    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
-    let own = base.clone();
-    let server = HttpsServer::start(
-        axum::Router::new()
-            .route(
-                "/slow.json",
-                get(move || {
-                    signal.notify_one();
-                    async {
-                        tokio::time::sleep(Duration::from_secs(3)).await;
-                        "{}"
-                    }
-                }),
-            )
-            .route(
-                "/good.json",
-                get(move || {
-                    let url = format!("{}/good.json", own.get().cloned().unwrap_or_default());
-                    async move { axum::Json(document(&url)) }
-                }),
-            ),
-    )
+    let server = with_good_document(axum::Router::new().route(
+        "/slow.json",
+        get(move || {
+            signal.notify_one();
+            async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "{}"
+            }
+        }),
+    ))
     .await;
-    base.set(format!("https://{}", server.addr)).unwrap();
     let env = trusting(&server, |config| {
         config.fetch.timeout = Duration::from_secs(2);
         config.fetch.max_concurrent = 1;
@@ -565,30 +569,18 @@ async fn fetches_go_through_the_egress_proxy_to_the_vetted_address() {
 async fn one_stranger_or_one_slow_host_holds_only_its_share_of_the_fetcher() {
     use std::sync::atomic::AtomicUsize;
     let hits = Arc::new(AtomicUsize::new(0));
-    let base = Arc::new(tokio::sync::OnceCell::<String>::new());
-    let (counter, own) = (hits.clone(), base.clone());
-    let server = HttpsServer::start(
-        axum::Router::new()
-            .route(
-                "/slow/{n}",
-                get(move || {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    async {
-                        tokio::time::sleep(Duration::from_secs(10)).await;
-                        "{}"
-                    }
-                }),
-            )
-            .route(
-                "/good.json",
-                get(move || {
-                    let url = format!("{}/good.json", own.get().cloned().unwrap_or_default());
-                    async move { axum::Json(document(&url)) }
-                }),
-            ),
-    )
+    let counter = hits.clone();
+    let server = with_good_document(axum::Router::new().route(
+        "/slow/{n}",
+        get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                "{}"
+            }
+        }),
+    ))
     .await;
-    base.set(format!("https://{}", server.addr)).unwrap();
     let env = trusting(&server, |config| {
         config.fetch.timeout = Duration::from_secs(3);
         config.fetch.max_concurrent = 8;

@@ -55,26 +55,12 @@ async fn post_json(
     (status, body, headers)
 }
 
-/// An initial access token from the operator.
-async fn initial_access_token(env: &TestEnv) -> String {
-    env.registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
-        .await
-        .create_initial_access_token(pb::CreateInitialAccessTokenRequest {
-            description: "CI".to_owned(),
-            ttl_seconds: 3600,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token
-}
-
 /// Registers `body`: anonymously, or with an operator's initial access
 /// token when it asks for client_credentials (anonymous registrations get
 /// only the grants a user authorizes).
 async fn register(env: &TestEnv, body: &Value) -> (u16, Value) {
     let machine = body["grant_types"].as_array().is_some_and(|g| g.iter().any(|g| g == "client_credentials"));
-    let token = if machine { Some(initial_access_token(env).await) } else { None };
+    let token = if machine { Some(env.initial_access_token().await) } else { None };
     let (status, body, _) = post_json(env, "/oauth/register", token.as_deref(), body).await;
     (status, body)
 }
@@ -322,18 +308,9 @@ async fn initial_access_tokens_and_the_per_address_limit() {
     assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_token")));
     assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     assert_eq!(post_json(&env, "/oauth/register", Some("gia_wrong"), &body).await.0, 401);
-    let created = env
-        .registry_as(env.as_role(gatehouse_runtime::access::Role::Operator))
-        .await
-        .create_initial_access_token(pb::CreateInitialAccessTokenRequest {
-            description: "CI".to_owned(),
-            ttl_seconds: 3600,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(created.token.starts_with("gia_"));
-    let (status, client, _) = post_json(&env, "/oauth/register", Some(&created.token), &body).await;
+    let created = env.initial_access_token().await;
+    assert!(created.starts_with("gia_"));
+    let (status, client, _) = post_json(&env, "/oauth/register", Some(&created), &body).await;
     assert_eq!(status, 201, "{client}");
     assert!(client["client_secret"].as_str().unwrap().starts_with("gcs_"));
     assert_eq!(client["client_secret_expires_at"], 0);

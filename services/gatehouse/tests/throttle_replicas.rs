@@ -84,6 +84,16 @@ where
     statuses
 }
 
+/// A POST as the proxy in front forwards it: `X-Forwarded-For` is what the
+/// client sent plus the hop the proxy wrote.
+fn forwarded(http: &reqwest::Client, url: String, hops: String) -> reqwest::RequestBuilder {
+    http.post(url).header("x-forwarded-for", hops)
+}
+
+async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request.send().await.unwrap().status().as_u16()
+}
+
 fn tally(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
@@ -106,15 +116,8 @@ async fn parallel_bursts_over_two_replicas_reach_the_work_no_more_than_the_limit
                 ("password", gatehouse_tests::TEST_PASSWORD.to_owned()),
                 ("csrf_token", csrf),
             ];
-            let response = http
-                .post(format!("{gateway}/signup"))
-                .header("cookie", cookie)
-                .header("x-forwarded-for", format!("198.18.0.{i}, 203.0.113.50"))
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            response.status().as_u16()
+            let hops = format!("198.18.0.{i}, 203.0.113.50");
+            status(forwarded(&http, format!("{gateway}/signup"), hops).header("cookie", cookie).form(&form)).await
         }
     })
     .await;
@@ -126,15 +129,8 @@ async fn parallel_bursts_over_two_replicas_reach_the_work_no_more_than_the_limit
         let (http, gateway, cookie, csrf) = (http.clone(), gateways[i % 2].clone(), cookie.clone(), csrf.clone());
         async move {
             let form = [("username", "user0".to_owned()), ("password", format!("wrong-{i}")), ("csrf_token", csrf)];
-            let response = http
-                .post(format!("{gateway}/login"))
-                .header("cookie", cookie)
-                .header("x-forwarded-for", format!("198.18.1.{i}, 203.0.113.60"))
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            response.status().as_u16()
+            let hops = format!("198.18.1.{i}, 203.0.113.60");
+            status(forwarded(&http, format!("{gateway}/login"), hops).header("cookie", cookie).form(&form)).await
         }
     })
     .await;
@@ -142,32 +138,15 @@ async fn parallel_bursts_over_two_replicas_reach_the_work_no_more_than_the_limit
     assert_eq!(tally(&statuses, 429), 35, "{statuses:?}");
 
     // Client secrets guessed at the token endpoint: 20 per (client, address).
-    let statuses = burst(60, |i| {
-        let (http, gateway) = (http.clone(), gateways[i % 2].clone());
-        async move {
-            let response = http
-                .post(format!("{gateway}/oauth/token"))
-                .basic_auth("some-client", Some(format!("guess-{i}")))
-                .header("x-forwarded-for", format!("198.18.2.{i}, 203.0.113.70"))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await
-                .unwrap();
-            response.status().as_u16()
-        }
-    })
-    .await;
+    let guess = |gateway: &str, secret: String, hops: String| {
+        let request = forwarded(&http, format!("{gateway}/oauth/token"), hops);
+        status(request.basic_auth("some-client", Some(secret)).form(&[("grant_type", "client_credentials")]))
+    };
+    let statuses =
+        burst(60, |i| guess(&gateways[i % 2], format!("guess-{i}"), format!("198.18.2.{i}, 203.0.113.70"))).await;
     assert_eq!(tally(&statuses, 401), 20, "20 secrets checked, the rest refused before the check: {statuses:?}");
     assert_eq!(tally(&statuses, 429), 40, "{statuses:?}");
 
     // Someone else, through the same proxy, is not affected.
-    let response = http
-        .post(format!("{}/oauth/token", gateways[1]))
-        .basic_auth("some-client", Some("guess"))
-        .header("x-forwarded-for", "203.0.113.71")
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(guess(&gateways[1], "guess".to_owned(), "203.0.113.71".to_owned()).await, 401);
 }
