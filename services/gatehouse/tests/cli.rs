@@ -358,8 +358,18 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert!(unready, "/readyz never reported 503 after SIGTERM");
+    // The metrics port's /readyz follows gRPC health, which the same signal
+    // turns off a moment apart: polled within the same bound.
     let metrics_readyz = format!("{}/readyz", server.metrics_url.trim_end_matches("/metrics"));
-    assert_eq!(ready(http.clone(), metrics_readyz).await, 503, "the metrics port's /readyz follows gRPC health");
+    let mut metrics_unready = false;
+    for _ in 0..200 {
+        if ready(http.clone(), metrics_readyz.clone()).await == 503 {
+            metrics_unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(metrics_unready, "the metrics port's /readyz follows gRPC health");
     let channel =
         tonic::transport::Endpoint::from_shared(server.registry_url.clone()).unwrap().connect().await.unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
