@@ -169,19 +169,17 @@ impl TokenServiceRpc for TokenGrpc {
         let who = actor(&request, "");
         let token = request.into_inner().token;
         let found = self.service.revoke_token_by_value(&token).await?;
-        // Not a token of this service: a registration access token (RFC
-        // 7592; `grt_` from before they had their own prefix) is the registry's.
-        if found.is_none() && (token.starts_with("gra_") || token.starts_with("grt_")) {
-            let registry = self.service.inner.clients.revoke_registration_token(&token).await?;
-            if let Some(client_id) = registry {
-                return Ok(Response::new(pb::RevokeTokenByValueResponse {
-                    found: true,
-                    token_type: "registration_access_token".to_owned(),
-                    user_id: String::new(),
-                    client_id,
-                    revoked_now: true,
-                }));
-            }
+        // Not a token of this service: perhaps the registry's.
+        if found.is_none()
+            && let Some(client_id) = self.service.revoke_registration_token_by_value(&token).await?
+        {
+            return Ok(Response::new(pb::RevokeTokenByValueResponse {
+                found: true,
+                token_type: "registration_access_token".to_owned(),
+                user_id: String::new(),
+                client_id,
+                revoked_now: true,
+            }));
         }
         if let Some(found) = &found {
             let target = format!(

@@ -201,6 +201,17 @@ impl TokenService {
         Ok(Some(RevokedByValue { kind, user_id: record.user_id, client_id: record.client_id, newly }))
     }
 
+    /// Revokes, at the registry, a registration access token (RFC 7592:
+    /// `gra_`, or `grt_` from before they had their own prefix) reported by
+    /// value; the client whose token it was, `None` when no registration
+    /// holds it. Asked only once no token of this service has the value.
+    pub(crate) async fn revoke_registration_token_by_value(&self, token: &str) -> TokenResult<Option<String>> {
+        if !(token.starts_with("gra_") || token.starts_with("grt_")) {
+            return Ok(None);
+        }
+        self.inner.clients.revoke_registration_token(token).await
+    }
+
     /// Records that a personal access token was used, at most once a
     /// minute per token (a cache marker keeps the writes rare); best effort.
     pub(crate) async fn personal_token_used(&self, token: &str, address: &str) {
