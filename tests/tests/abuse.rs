@@ -181,11 +181,11 @@ async fn tokens_are_refused_in_the_url_and_in_a_second_authorization_header() {
     assert_eq!(token_endpoint.json::<Value>().await.unwrap()["error"], "invalid_request");
 }
 
-/// (status, redirect) of an authorization request of the signed-in browser.
-async fn authorize_once(browser: &mut Browser, params: &[(&str, &str)]) -> (u16, String) {
+/// (status, redirect, page) of an authorization request of the signed-in browser.
+async fn authorize_once(browser: &mut Browser, params: &[(&str, &str)]) -> (u16, String, String) {
     let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     let page = browser.get(&format!("/oauth/authorize?{query}")).await;
-    (page.status, page.header("location").unwrap_or_default().to_owned())
+    (page.status, page.header("location").unwrap_or_default().to_owned(), page.body)
 }
 
 /// RFC 8252 §8.6 and the MCP rules: a client whose redirect cannot identify
@@ -242,16 +242,17 @@ async fn consent_is_asked_every_time_of_clients_whose_redirect_proves_nothing() 
         let later: &'static str = Box::leak(later_redirect.to_owned().into_boxed_str());
         let first = browser.authorize(&params(redirect)).await;
         assert!(first.contains("code="), "{first}");
-        let (status, location) = authorize_once(&mut browser, &params(later)).await;
+        let (status, location, page) = authorize_once(&mut browser, &params(later)).await;
         if asked_again {
             assert_eq!(status, 200, "{client_id}: the consent page again, not a silent code: {location}");
+            assert!(page.contains("Read your public profile"), "the page says what the approval gives: {page}");
         } else {
             assert_eq!(status, 303, "{client_id}");
             assert!(location.contains("code="), "{location}");
         }
         let mut silent = params(later);
         silent.push(("prompt", "none"));
-        let (status, location) = authorize_once(&mut browser, &silent).await;
+        let (status, location, _) = authorize_once(&mut browser, &silent).await;
         assert_eq!(status, 303);
         if asked_again {
             assert!(location.contains("error=consent_required") && !location.contains("code="), "{location}");

@@ -96,10 +96,13 @@ pub(crate) fn signup(
 pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentRequired) -> String {
     let app = consent.application.clone().unwrap_or_default();
     let mut scopes = String::new();
-    for scope in &consent.new_scopes {
+    // Asked again for what was approved before (a client whose redirect
+    // cannot identify it): the approved scopes are what this approval gives.
+    let asked = if consent.new_scopes.is_empty() { &consent.granted_scopes } else { &consent.new_scopes };
+    for scope in asked {
         scopes.push_str(&scope_text(lang, scope));
     }
-    let granted = if consent.granted_scopes.is_empty() {
+    let granted = if consent.granted_scopes.is_empty() || consent.new_scopes.is_empty() {
         String::new()
     } else {
         let mut list = String::new();
