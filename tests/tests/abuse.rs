@@ -429,6 +429,15 @@ async fn anonymous_registration_never_reaches_machine_tokens() {
     assert!(challenge.contains("insufficient_user_authentication"), "{challenge}");
     let for_machines = http.get(format!("{base}/for-machines")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(for_machines.status(), 200);
+    // Two Authorization headers reach no route of the layer either.
+    let twice = http
+        .get(format!("{base}/for-machines"))
+        .header("authorization", format!("Bearer {access}"))
+        .header("authorization", "Bearer gat_another")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
 }
 
 /// Identifiers become the audience of tokens Gatehouse signs: by default

@@ -330,6 +330,16 @@ where
         let metadata = self.resource_metadata.clone();
         let without_user = self.without_user;
         Box::pin(async move {
+            // Two Authorization headers: refused, never one of them chosen
+            // (a proxy and the client could each believe theirs counts).
+            if request.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
+                let challenge = r#"Bearer error="invalid_request", error_description="send one Authorization header""#;
+                return Ok(refuse(
+                    StatusCode::BAD_REQUEST,
+                    Some(challenge.to_owned()),
+                    "send one Authorization header",
+                ));
+            }
             let Some(token) = bearer(&request) else {
                 let status = tonic::Status::unauthenticated("no token");
                 return Ok(refusal(&status, false, &scopes, metadata.as_deref()));
