@@ -3,8 +3,8 @@
 //! rules say whether they were presented correctly; whether they are valid
 //! is the services' decision. Nothing here builds an OAuth error.
 
-use gatehouse_oauth::client_auth::{CLIENT_AUTH_PARAMETERS, bearer_token};
-use gatehouse_oauth::{ClientAuthMethod, ClientAuthentication, OAuthError, Params};
+use gatehouse_oauth::client_auth::{self, CLIENT_AUTH_PARAMETERS, bearer_token, single_authorization};
+use gatehouse_oauth::{ClientAuthMethod, ClientAuthentication, Params};
 use gatehouse_proto::convert::{client_credentials_to_pb, params_to_pb};
 use gatehouse_proto::pb::common::v1::Parameter;
 use gatehouse_proto::pb::token::v1::ClientCredentials;
@@ -17,34 +17,14 @@ fn header(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The one `Authorization` header: two are refused rather than one of them
-/// silently chosen (a proxy and the client could each believe theirs counts).
+/// The request's one `Authorization` header (`gatehouse-oauth`'s rule: two are refused).
 fn authorization(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(OAuthError::invalid_request("send one Authorization header").into());
-    }
-    match first {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(Some)
-            .map_err(|_| OAuthError::invalid_request("the Authorization header is not visible ASCII").into()),
-    }
+    let values: Vec<&[u8]> = headers.get_all(AUTHORIZATION).iter().map(http::HeaderValue::as_bytes).collect();
+    Ok(single_authorization(&values)?)
 }
 
-/// Access tokens never travel in the URL (OAuth 2.1 §5.2: URLs end up in
-/// logs, history and `Referer`); one there is refused, not ignored.
 fn refuse_token_in_query(query: Option<&str>) -> Result<(), GatewayError> {
-    let params = Params::from_form(query.unwrap_or_default().as_bytes());
-    if params.has_any(&["access_token"]) {
-        return Err(OAuthError::invalid_request(
-            "an access token in the URL is not accepted: send it in the Authorization header",
-        )
-        .into());
-    }
-    Ok(())
+    Ok(client_auth::refuse_token_in_query(&Params::from_form(query.unwrap_or_default().as_bytes()))?)
 }
 
 /// The form parameters of a token, revocation or introspection request.

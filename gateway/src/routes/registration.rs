@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use gatehouse_oauth::registration::{self, ClientMetadata};
-use gatehouse_oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::registry::v1 as pb;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
@@ -136,13 +135,7 @@ pub(crate) async fn register(
 }
 
 fn management(client_id: String, headers: &HeaderMap) -> Result<pb::ClientRegistrationRequest, GatewayError> {
-    let token = bearer(headers)?;
-    if token.is_empty() {
-        return Err(GatewayError::from(OAuthError::new(
-            OAuthErrorCode::InvalidToken,
-            "send the registration access token as a Bearer token (RFC 7592 section 2)",
-        )));
-    }
+    let token = registration::registration_access_token(credentials::bearer(headers, None)?)?;
     Ok(pb::ClientRegistrationRequest { client_id, registration_access_token: token, metadata: None })
 }
 

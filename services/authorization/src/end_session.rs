@@ -18,7 +18,7 @@ use crate::service::Authorization;
 /// A logout request, its hint already verified by the token service.
 #[derive(Debug, Default)]
 pub(crate) struct EndSession {
-    pub(crate) session_token: String,
+    pub(crate) session_token: gatehouse_oauth::SessionToken,
     /// The user and client a verified `id_token_hint` names.
     pub(crate) hint: Option<(String, String)>,
     pub(crate) client_id: Option<String>,
@@ -72,12 +72,12 @@ impl Authorization {
                 ));
             }
         };
-        if let Some(session) = self.session(&request.session_token).await? {
+        if let Some(session) = self.session(request.session_token.expose()).await? {
             let hint_is_this_user = request.hint.as_ref().is_some_and(|(sub, _)| *sub == session.user.id);
             if !hint_is_this_user && !request.confirmed {
                 return Ok(Ended::Confirm(app.map(Box::new)));
             }
-            self.logout(&request.session_token).await?;
+            self.logout(request.session_token.expose()).await?;
         }
         Ok(match destination {
             Some(uri) => Ended::Redirect(match request.state.as_deref() {

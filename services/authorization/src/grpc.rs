@@ -89,7 +89,7 @@ impl AuthorizationService for AuthorizationGrpc {
         let ended = self
             .service
             .end_session(EndSession {
-                session_token: request.session_token,
+                session_token: gatehouse_oauth::SessionToken::new(request.session_token),
                 hint,
                 client_id: given(request.client_id),
                 post_logout_redirect_uri: given(request.post_logout_redirect_uri),

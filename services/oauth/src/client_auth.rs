@@ -171,6 +171,33 @@ fn basic(authorization: Option<&str>) -> Result<Option<(String, String)>, OAuthE
 /// GitHub's form), or the `access_token` query parameter (RFC 6750 §2.3, the
 /// seed's URL). A token sent more than one way is `invalid_request` (RFC 6750
 /// §2: "MUST NOT use more than one method").
+/// The one `Authorization` header of a request, given every value it came
+/// with: two are refused rather than one of them silently chosen (a proxy
+/// and the client could each believe theirs counts); a value that is not
+/// visible ASCII is refused too.
+pub fn single_authorization<'a>(values: &[&'a [u8]]) -> Result<Option<&'a str>, OAuthError> {
+    match values {
+        [] => Ok(None),
+        [value] => std::str::from_utf8(value)
+            .ok()
+            .filter(|text| text.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+            .map(Some)
+            .ok_or_else(|| OAuthError::invalid_request("the Authorization header is not visible ASCII")),
+        _ => Err(OAuthError::invalid_request("send one Authorization header")),
+    }
+}
+
+/// Access tokens never travel in the URL (OAuth 2.1 §5.2: URLs end up in
+/// logs, history and `Referer`); one in the query is refused, not ignored.
+pub fn refuse_token_in_query(query: &Params) -> Result<(), OAuthError> {
+    if query.has_any(&["access_token"]) {
+        return Err(OAuthError::invalid_request(
+            "an access token in the URL is not accepted: send it in the Authorization header",
+        ));
+    }
+    Ok(())
+}
+
 pub fn bearer_token(authorization: Option<&str>, query: &Params) -> Result<Option<AccessToken>, OAuthError> {
     let from_header = authorization.and_then(|value| {
         let (scheme, token) = value.split_once(' ')?;
@@ -219,6 +246,17 @@ mod tests {
         let post =
             ClientAuthentication::from_request(None, &params(&[("client_id", "c"), ("client_secret", "s")])).unwrap();
         assert_eq!(post.method, ClientAuthMethod::ClientSecretPost);
+    }
+
+    #[test]
+    fn one_authorization_header_and_no_token_in_the_url() {
+        assert_eq!(single_authorization(&[]).unwrap(), None);
+        assert_eq!(single_authorization(&[b"Bearer a"]).unwrap(), Some("Bearer a"));
+        let two = single_authorization(&[b"Bearer a", b"Bearer b"]).unwrap_err();
+        assert_eq!(two.code.as_str(), "invalid_request");
+        assert!(single_authorization(&["Bearer \u{e9}".as_bytes()]).is_err(), "not visible ASCII");
+        assert!(refuse_token_in_query(&params(&[("access_token", "x")])).is_err());
+        assert!(refuse_token_in_query(&params(&[("other", "x")])).is_ok());
     }
 
     #[test]

@@ -26,8 +26,16 @@ pub fn is_device_code(value: &str) -> bool {
 }
 
 /// A user code as stored and compared: 8 characters of the alphabet, upper case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Shown to the person on purpose, never printed to a log: whoever reads it
+/// while it lives can approve the device as themselves.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UserCode(String);
+
+impl std::fmt::Debug for UserCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserCode(redacted)")
+    }
+}
 
 impl UserCode {
     pub fn generate() -> Self {

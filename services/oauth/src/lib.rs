@@ -33,6 +33,6 @@ pub use redirect_uri::RedirectUri;
 pub use resource::{Resource, ResourceId, TokenFormat};
 pub use scope::{Scope, ScopeCatalogue, ScopeSet};
 pub use secret::{
-    AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, InternalCredential, Password, RefreshToken,
-    SecretHash, SessionToken, random_token,
+    AccessToken, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, IdToken, InternalCredential, Password,
+    RefreshToken, SecretHash, SessionToken, random_token,
 };

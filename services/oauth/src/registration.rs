@@ -126,6 +126,17 @@ impl ClientMetadata {
 const SERVER_MEMBERS: [&str; 4] =
     ["registration_access_token", "registration_client_uri", "client_id_issued_at", "client_secret_expires_at"];
 
+/// RFC 7592 §2: the registration access token, sent as a Bearer token; a
+/// request without one is `invalid_token` before anything else is read.
+pub fn registration_access_token(presented: Option<String>) -> Result<String, OAuthError> {
+    presented.filter(|token| !token.is_empty()).ok_or_else(|| {
+        OAuthError::new(
+            OAuthErrorCode::InvalidToken,
+            "send the registration access token as a Bearer token (RFC 7592 section 2)",
+        )
+    })
+}
+
 /// RFC 7592 §2.2: a replacement carries the client's own `client_id` and none
 /// of the members only the server sets.
 pub fn check_replacement(client_id: &str, map: &Map<String, Value>) -> Result<(), OAuthError> {

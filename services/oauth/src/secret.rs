@@ -189,6 +189,11 @@ secret_type!(
     /// A user's password as typed.
     Password
 );
+secret_type!(
+    /// A signed OpenID Connect ID token: it carries who the user is to the
+    /// client, and is a bearer of that identity until it expires.
+    IdToken
+);
 
 secret_type!(
     /// A credential a caller of the internal gRPC plane presents as a

@@ -157,7 +157,7 @@ impl From<pb::CreateUserRequest> for NewUser {
             email: request.email,
             display_name: request.display_name,
             avatar_url: request.avatar_url,
-            password: request.password,
+            password: gatehouse_oauth::Password::new(request.password),
             client_address: request.client_address,
         }
     }

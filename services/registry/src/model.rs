@@ -41,7 +41,7 @@ pub struct NewUser {
     pub email: String,
     pub display_name: String,
     pub avatar_url: String,
-    pub password: String,
+    pub password: gatehouse_oauth::Password,
     /// Where a sign-up came from; empty for an operator's creation.
     pub client_address: String,
 }

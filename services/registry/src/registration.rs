@@ -330,6 +330,12 @@ impl Registry {
     /// (RFC 7592 §2), and the token as stored. Wrong, expired, revoked and
     /// unknown read the same.
     async fn registered_client(&self, client_id: &str, token: &str) -> RegistryResult<(Application, SecretHash)> {
+        if token.is_empty() {
+            return Err(RegistryError::OAuth(OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "send the registration access token as a Bearer token (RFC 7592 section 2)",
+            )));
+        }
         let found = self.store().application_with_registration_token(client_id).await?;
         match found {
             // Constant-time comparison of the hashes.

@@ -15,7 +15,7 @@ impl Registry {
     pub async fn create_user(&self, input: NewUser) -> RegistryResult<User> {
         validate::username(&input.username)?;
         validate::email(input.email.trim())?;
-        validate::password(&input.password)?;
+        validate::password(input.password.expose())?;
         let display_name = validate::line("display_name", &input.display_name, 0, 100)?;
         let avatar_url = validate::web_url("avatar_url", &input.avatar_url)?;
         let user = User {
@@ -48,7 +48,7 @@ impl Registry {
         if self.store().user_by_username_key(&key).await?.is_some() {
             return Err(RegistryError::AlreadyExists(format!("username {:?} is taken", user.username)));
         }
-        let hash = self.inner.hasher.hash(input.password).await?;
+        let hash = self.inner.hasher.hash(input.password.into_exposed()).await?;
         self.store().insert_user(&user, &key, &hash).await?;
         Ok(user)
     }

@@ -25,7 +25,7 @@ impl From<Minted> for pb::ExchangeResponse {
             expires_in: minted.expires_in,
             refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
-            id_token: minted.id_token.unwrap_or_default(),
+            id_token: minted.id_token.map(gatehouse_oauth::IdToken::into_exposed).unwrap_or_default(),
         }
     }
 }

@@ -61,7 +61,7 @@ pub(crate) struct Minted {
     pub(crate) scopes: Vec<String>,
     pub(crate) records: Vec<TokenRecord>,
     /// The OpenID Connect ID token, when the grant is an `openid` one.
-    pub(crate) id_token: Option<String>,
+    pub(crate) id_token: Option<gatehouse_oauth::IdToken>,
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {

@@ -59,8 +59,10 @@ impl TokenService {
             family.audience = self.audience(&family.client_id, resources, &family.resources).await?;
             let mut minted = self.mint(&family, &granted.scopes, refresh)?;
             let nonce = granted.nonce.as_deref();
-            minted.id_token =
-                self.id_token(&family, &granted.scopes, nonce, &minted.access_token, granted.account.as_ref()).await?;
+            minted.id_token = self
+                .id_token(&family, &granted.scopes, nonce, &minted.access_token, granted.account.as_ref())
+                .await?
+                .map(gatehouse_oauth::IdToken::new);
             self.before_commit()?;
             self.inner.store.insert(&minted.records).await?;
             Ok(minted)

@@ -30,7 +30,10 @@ impl TokenService {
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;
-        minted.id_token = self.id_token(&family, &granted.scopes, None, &minted.access_token, None).await?;
+        minted.id_token = self
+            .id_token(&family, &granted.scopes, None, &minted.access_token, None)
+            .await?
+            .map(gatehouse_oauth::IdToken::new);
         // The device code is spent: a failure to store is a 503 and the
         // device starts over (RFC 8628 has no retry of a consumed code).
         self.before_commit()?;

@@ -55,7 +55,10 @@ impl TokenService {
         let mut minted = self.mint(&family, &access_scopes, Some(&old.scopes))?;
         // A new ID token with the same iss, sub, aud and the original
         // auth_time, and no nonce (Core §12.2).
-        minted.id_token = self.id_token(&family, &access_scopes, None, &minted.access_token, None).await?;
+        minted.id_token = self
+            .id_token(&family, &access_scopes, None, &minted.access_token, None)
+            .await?
+            .map(gatehouse_oauth::IdToken::new);
         let now = self.now();
         let window = i64::try_from(self.config().refresh_retry_window.as_secs()).unwrap_or(i64::MAX);
         // A window of 0 turns retries off: no rotation time is at or after "never".
