@@ -268,6 +268,9 @@ mod tests {
         let secret = ClientSecret::new("gcs_topsecret");
         assert_eq!(format!("{secret:?}"), "ClientSecret(redacted)");
         assert_eq!(format!("{:?}", Some(Password::new("hunter2"))), "Some(Password(redacted))");
+        assert_eq!(format!("{:?}", IdToken::new("eyJhbGciOi.x.y")), "IdToken(redacted)");
+        let code = crate::device::UserCode::generate();
+        assert_eq!(format!("{code:?}"), "UserCode(redacted)");
         assert_eq!(secret, ClientSecret::new("gcs_topsecret"));
         assert_ne!(secret, ClientSecret::new("gcs_topsecreT"));
         assert!(secret.hash().verify("gcs_topsecret"));
