@@ -8,12 +8,14 @@
 mod browser;
 mod client_app;
 mod database;
+mod eventually;
 pub mod https_server;
 pub mod plane;
 mod postgres_server;
 pub mod process;
 mod redis_server;
 
+pub use eventually::{eventually, until};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -392,11 +392,11 @@ async fn a_cut_stream_falls_back_to_introspection_and_resumes_from_its_cursor() 
     .await
     .unwrap();
     proxy.restore().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.stats().resets == 0 {
-        assert!(Instant::now() < deadline, "no reset after the log lost the cursor: {:?}", cache.stats());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gatehouse_tests::until(Duration::from_secs(10), "a reset after the log lost the cursor", || {
+        let reset = cache.stats().resets > 0;
+        async move { reset }
+    })
+    .await;
     until_trusted(std::slice::from_ref(&cache)).await;
     assert_eq!(status(&http, &base, &lost).await, 401, "its event is gone: the reset dropped its cached validation");
     assert_eq!(status(&http, &base, &kept).await, 200, "a valid token validates again");

@@ -348,28 +348,21 @@ async fn sigterm_turns_unready_keeps_serving_then_exits_zero() {
     };
 
     server.send_sigterm();
-    // Readiness turns off at once (bounded poll, not a timed sleep).
-    let mut unready = false;
-    for _ in 0..200 {
-        if ready(http.clone(), format!("{}/readyz", server.gateway_url)).await == 503 {
-            unready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    assert!(unready, "/readyz never reported 503 after SIGTERM");
-    // The metrics port's /readyz follows gRPC health, which the same signal
-    // turns off a moment apart: polled within the same bound.
+    // Readiness turns off at once; the metrics port's /readyz follows gRPC
+    // health, which the same signal turns off a moment apart.
+    let bound = std::time::Duration::from_secs(1);
+    let gateway_readyz = format!("{}/readyz", server.gateway_url);
     let metrics_readyz = format!("{}/readyz", server.metrics_url.trim_end_matches("/metrics"));
-    let mut metrics_unready = false;
-    for _ in 0..200 {
-        if ready(http.clone(), metrics_readyz.clone()).await == 503 {
-            metrics_unready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for (url, what) in [
+        (gateway_readyz, "/readyz reports 503 after SIGTERM"),
+        (metrics_readyz, "the metrics port's /readyz follows gRPC health"),
+    ] {
+        gatehouse_tests::until(bound, what, || {
+            let (http, url) = (http.clone(), url.clone());
+            async move { ready(http, url).await == 503 }
+        })
+        .await;
     }
-    assert!(metrics_unready, "the metrics port's /readyz follows gRPC health");
     let channel =
         tonic::transport::Endpoint::from_shared(server.registry_url.clone()).unwrap().connect().await.unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);

@@ -71,11 +71,7 @@ impl Record {
 /// generous bound (the bound only keeps a broken run from hanging; the
 /// assertions are on the outcomes, not on time).
 async fn until(record: &Mutex<Record>, what: &str, condition: impl Fn(&Record) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !condition(&*record.lock().await) {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gatehouse_tests::until(Duration::from_secs(60), what, || async { condition(&*record.lock().await) }).await;
 }
 
 /// Successes in a row that count as "the callers are steady again".
