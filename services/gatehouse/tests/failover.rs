@@ -186,8 +186,7 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     // 1. Everything up, until every replica took a share: the callers
     // balance per call, not per connection.
     let started = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    gatehouse_tests::until(Duration::from_secs(60), "every replica serves", || async {
         let mut used = true;
         for part in [&a1_part, &a2_part] {
             used &= served(&part.metrics_url, "BeginAuthorization").await > 0;
@@ -196,12 +195,9 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
         for part in [&t1_part, &t2_part] {
             used &= served(&part.metrics_url, "Exchange").await > 0;
         }
-        if used {
-            break;
-        }
-        assert!(Instant::now() < deadline, "some replica never served");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        used
+    })
+    .await;
 
     // 2. A crash of one replica of each.
     let killed = Instant::now();
@@ -220,17 +216,12 @@ async fn gateway_balances_over_replicas_and_survives_losing_one_of_each() {
     wait_serving(t1).await;
     // Ready once the callers use them again: the gateway and both token
     // services (the restarted processes count from zero).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let used = served(&a1_part.metrics_url, "BeginAuthorization").await > 0
+    gatehouse_tests::until(Duration::from_secs(20), "the restarted replicas are used again", || async {
+        served(&a1_part.metrics_url, "BeginAuthorization").await > 0
             && served(&a1_part.metrics_url, "RedeemCode").await > 0
-            && served(&t1_part.metrics_url, "Exchange").await > 0;
-        if used {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the restarted replicas were never used again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            && served(&t1_part.metrics_url, "Exchange").await > 0
+    })
+    .await;
 
     // 4. The other replicas leave the way Kubernetes stops a pod.
     let terminated = Instant::now();
