@@ -16,7 +16,6 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
-use gatehouse_oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 
 /// The user of a bearer token holding `scope`, as the token service
@@ -75,10 +74,7 @@ async fn caller(
         let scope = match access {
             RestAccess::SessionOrScope(scope) | RestAccess::Scope(scope) => scope,
             RestAccess::Session | RestAccess::Open => {
-                let error = GatewayError::from(OAuthError::new(
-                    OAuthErrorCode::InsufficientScope,
-                    "this operation needs a browser session: no access token reaches it",
-                ));
+                let error = GatewayError::from(gatehouse_oauth::client_auth::session_only());
                 return Err(bearer::challenge(envelope::error(&error), &error, true, ""));
             }
         };

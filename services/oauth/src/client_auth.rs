@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::error::OAuthError;
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::params::Params;
 use crate::secret::{AccessToken, ClientSecret};
 
@@ -196,6 +196,15 @@ pub fn refuse_token_in_query(query: &Params) -> Result<(), OAuthError> {
         ));
     }
     Ok(())
+}
+
+/// An access token presented where only a signed-in browser session is
+/// taken (RFC 6750 §3.1: the token is valid but cannot reach this resource).
+pub fn session_only() -> OAuthError {
+    OAuthError::new(
+        OAuthErrorCode::InsufficientScope,
+        "this operation needs a browser session: no access token reaches it",
+    )
 }
 
 pub fn bearer_token(authorization: Option<&str>, query: &Params) -> Result<Option<AccessToken>, OAuthError> {
