@@ -5,12 +5,12 @@ use std::time::Duration;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions};
+use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, Upstreams};
 use tonic_health::pb::health_client::HealthClient;
 
 /// Channels to every service the gateway calls.
 #[derive(Debug, Clone)]
-pub struct Clients {
+pub(crate) struct Clients {
     registry: Upstream,
     authorization: Upstream,
     token: Upstream,
@@ -26,7 +26,8 @@ pub fn channel(address: &str, timeout: Duration) -> Result<Upstream, UpstreamErr
 }
 
 impl Clients {
-    pub fn new(registry: Upstream, authorization: Upstream, token: Upstream) -> Self {
+    pub(crate) fn new(upstreams: Upstreams) -> Self {
+        let Upstreams { registry, authorization, token } = upstreams;
         Self { registry, authorization, token }
     }
 

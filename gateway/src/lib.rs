@@ -22,9 +22,11 @@ mod shed;
 
 use std::future::Future;
 
+use gatehouse_upstream::Upstreams;
 use tokio::net::TcpListener;
 
-pub use clients::{Clients, channel};
+use clients::Clients;
+pub use clients::channel;
 pub use forwarded::TrustedProxies;
 pub use session::FormKey;
 
@@ -100,19 +102,29 @@ pub(crate) struct AppState {
     pub(crate) form_key: FormKey,
 }
 
+/// The gateway, built: the public HTTP surface over the internal services.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: AppState,
+}
+
+/// Builds the gateway from its configuration and the services it calls
+/// (channels only: nothing is dialled until a request needs a service).
+pub fn build(config: GatewayConfig, upstreams: Upstreams) -> Gateway {
+    let origin = cross_site::issuer_origin(&config.issuer).into();
+    let form_key = config.form_key.clone().unwrap_or_else(FormKey::random);
+    Gateway { state: AppState { clients: Clients::new(upstreams), config, origin, form_key } }
+}
+
 /// Serves HTTP on `listener` until `shutdown` resolves, then finishes
 /// in-flight requests.
 pub async fn serve(
-    config: GatewayConfig,
-    clients: Clients,
+    gateway: Gateway,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = config.limits;
-    let origin = cross_site::issuer_origin(&config.issuer).into();
-    let form_key = config.form_key.clone().unwrap_or_else(FormKey::random);
-    let app = routes::router(AppState { clients, config, origin, form_key });
-    edge::serve(app, listener, limits, shutdown).await
+    let limits = gateway.state.config.limits;
+    edge::serve(routes::router(gateway.state), listener, limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod browser;
 mod client_app;
+mod clock;
 mod database;
 mod eventually;
 pub mod https_server;
@@ -15,12 +16,16 @@ mod postgres_server;
 pub mod process;
 mod redis_server;
 
+pub use clock::TestClock;
 pub use eventually::{eventually, until};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_authorization::AuthorizationConfig;
+use gatehouse_deployment::{
+    CacheSettings, DatabaseSettings, Deployment, Elsewhere, Issuer, Lifecycle, Listen, Parts, Plane,
+};
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::common::v1::{ClientType, User};
 use gatehouse_proto::pb::registry::v1 as registry_pb;
@@ -28,13 +33,10 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::Shutdown;
-use gatehouse_runtime::access::{Access, InProcessCredentials, PeerMap, Role};
-use gatehouse_runtime::grpc::ServerLimits;
+use gatehouse_runtime::access::{InProcessCredentials, Role};
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::shutdown::ShutdownTrigger;
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
-use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -156,6 +158,8 @@ pub struct TestEnv {
     pub registry_service: gatehouse_registry::Registry,
     /// The in-process credentials of this deployment's parts, and of an operator.
     pub credentials: InProcessCredentials,
+    /// Every part's clock: a test of an expiry advances it.
+    pub clock: Arc<TestClock>,
     trigger: ShutdownTrigger,
 }
 
@@ -224,6 +228,11 @@ impl TestEnv {
 
     pub async fn token_as(&self, caller: Presenting) -> TokenServiceClient<Grpc> {
         TokenServiceClient::new(presenting(self.channel(self.token_addr).await, caller))
+    }
+
+    /// Moves every part's time forward (expiries, intervals, `auth_time`).
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     /// The gateway's base URL (the issuer), without a trailing slash.
@@ -329,124 +338,56 @@ impl TestEnvBuilder {
         self
     }
 
-    /// Starts the registry, the authorization, token services and the gateway.
+    /// Starts the registry, the authorization, token services and the
+    /// gateway in this process, wired by the deployment `serve all` runs.
     pub async fn start(self) -> TestEnv {
         let database = TestDatabase::create(self.backend).await;
-        let patience = gatehouse_runtime::database::STARTUP_PATIENCE;
-        let db = gatehouse_runtime::database::connect_patiently(database.url(), 5, patience)
-            .await
-            .expect("connect to the test database");
-        gatehouse_registry::migration::Migrator::up(&db, None).await.expect("registry migrations");
-        gatehouse_authorization::migration::Migrator::up(&db, None).await.expect("authorization migrations");
-        gatehouse_token::migration::Migrator::up(&db, None).await.expect("token migrations");
-        let kv = match &self.cache_url {
-            Some(url) => gatehouse_runtime::kv::open_with(url, &test_kv_prefix(), test_kv_options())
-                .await
-                .expect("open the test cache"),
-            None => test_kv(self.cache).await,
+        let (trigger, stop) = Shutdown::new();
+        let clock = Arc::new(TestClock::default());
+        let deployment = Deployment {
+            parts: Parts::All,
+            // Every listener on a free port; the issuer is the gateway's address.
+            issuer: Issuer::GatewayAddress,
+            database: DatabaseSettings { url: database.url().to_owned(), max_connections: 5, migrate: true },
+            cache: CacheSettings {
+                url: self.cache_url.clone().unwrap_or_else(|| test_kv_url(self.cache)),
+                prefix: test_kv_prefix(),
+                options: test_kv_options(),
+            },
+            listen: Listen::loopback(),
+            elsewhere: Elsewhere { registry: String::new(), authorization: String::new(), token: String::new() },
+            registry: self.registry,
+            authorization: self.authorization,
+            token: gatehouse_token::TokenConfig { key_encryption_key: Some(test_kek()), ..self.token },
+            gateway: self.gateway,
+            plane: Plane {
+                in_process_roles: vec![Role::Operator, Role::Validator],
+                reflection: self.reflection,
+                ..Plane::default()
+            },
+            audit_retention: Duration::from_secs(30 * 86_400),
+            clock: Some(clock.clone()),
         };
-        let (trigger, shutdown) = Shutdown::new();
-        let clock: Arc<dyn gatehouse_oauth::Clock> = gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await;
-
-        // Every listener is bound before any server starts, so connections
-        // queue until they accept: no readiness polling is needed.
-        let (registry_listener, registry_addr) = bind().await;
-        let (authorization_listener, authorization_addr) = bind().await;
-        let (token_listener, token_addr) = bind().await;
-        let (gateway_listener, gateway_addr) = bind().await;
-        let issuer = format!("http://{gateway_addr}");
-        let mut credentials = InProcessCredentials::for_parts();
-        credentials.add(Role::Operator);
-        credentials.add(Role::Validator);
-        let limits = || ServerLimits {
-            access: Access::new(PeerMap::default(), credentials.clone()),
-            reflection: self.reflection,
-            ..ServerLimits::default()
-        };
-        let channel = |addr: SocketAddr, caller: Role| {
-            let options = gatehouse_upstream::UpstreamOptions {
-                timeout: Duration::from_secs(5),
-                credential: credentials
-                    .of(caller)
-                    .and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
-                ..gatehouse_upstream::UpstreamOptions::default()
-            };
-            gatehouse_upstream::upstream::balanced(&format!("http://{addr}"), options).expect("valid address")
-        };
-
-        let config = RegistryConfig { issuer: issuer.clone(), ..self.registry };
-        let dependents = gatehouse_registry::Dependents::new(
-            channel(token_addr, Role::Registry),
-            channel(authorization_addr, Role::Registry),
-        );
-        let registry = gatehouse_registry::build(config, db.clone(), dependents, kv.clone(), clock.clone())
-            .expect("registry builds");
-        let registry_service = registry.clone();
-        tokio::spawn(gatehouse_registry::serve(
-            registry,
-            db.clone(),
-            registry_listener,
-            limits(),
-            shutdown.clone().wait(),
-        ));
-
-        let authz_config = AuthorizationConfig { issuer: issuer.clone(), ..self.authorization };
-        let authorization = gatehouse_authorization::build(
-            authz_config,
-            db.clone(),
-            kv.clone(),
-            channel(registry_addr, Role::Authorization),
-            clock.clone(),
-        );
-        tokio::spawn(gatehouse_authorization::serve(
-            authorization,
-            db.clone(),
-            kv.clone(),
-            authorization_listener,
-            limits(),
-            shutdown.clone().wait(),
-        ));
-
-        let token_config = gatehouse_token::TokenConfig { issuer: issuer.clone(), ..self.token.clone() };
-        let token = gatehouse_token::build(
-            token_config,
-            db.clone(),
-            kv.clone(),
-            (channel(registry_addr, Role::Token), channel(authorization_addr, Role::Token)),
-            test_kek(),
-            clock,
-        )
-        .await
-        .expect("the token service loads its signing keys");
-        tokio::spawn(gatehouse_token::serve(token, db.clone(), token_listener, limits(), shutdown.clone().wait()));
-
-        let clients = gatehouse_gateway::Clients::new(
-            channel(registry_addr, Role::Gateway),
-            channel(authorization_addr, Role::Gateway),
-            channel(token_addr, Role::Gateway),
-        );
-        let gateway_config = gatehouse_gateway::GatewayConfig { issuer, ..self.gateway };
-        tokio::spawn(gatehouse_gateway::serve(gateway_config, clients, gateway_listener, shutdown.wait()));
-
-        TestEnv {
+        let running =
+            deployment.start(&Lifecycle { draining: stop.clone(), stop }).await.expect("the test deployment starts");
+        let addresses = running.addresses;
+        let address = |a: Option<SocketAddr>| a.expect("every part runs in the test deployment");
+        let env = TestEnv {
             database,
-            db,
-            kv,
-            registry_addr,
-            authorization_addr,
-            token_addr,
-            gateway_addr,
-            registry_service,
-            credentials,
+            db: running.db.clone().expect("the test deployment has a database"),
+            kv: running.kv.clone().expect("the test deployment has a cache"),
+            registry_addr: address(addresses.registry),
+            authorization_addr: address(addresses.authorization),
+            token_addr: address(addresses.token),
+            gateway_addr: address(addresses.gateway),
+            registry_service: running.registry.clone().expect("the registry runs in the test deployment"),
+            credentials: running.credentials.clone(),
+            clock,
             trigger,
-        }
+        };
+        tokio::spawn(running.run());
+        env
     }
-}
-
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
-    let addr = listener.local_addr().expect("bound address");
-    (listener, addr)
 }
 
 /// Creates an account with [`TEST_PASSWORD`] through any registry, such as

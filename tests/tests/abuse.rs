@@ -346,7 +346,6 @@ async fn anonymous_registration_never_reaches_machine_tokens() {
     use gatehouse_client::RequireScopes;
     let env = TestEnv::builder()
         .registry_config(|c| c.registration.policy = gatehouse_registry::RegistrationPolicy::Open)
-        .gateway_config(|c| c.dynamic_registration = true)
         .start()
         .await;
     let owner = env.create_user("owner").await;
@@ -531,7 +530,6 @@ async fn registration_access_tokens_are_their_own_kind_rotate_expire_and_revoke_
                 c.registration.policy = gatehouse_registry::RegistrationPolicy::Open;
                 c.registration.access_token_ttl = ttl;
             })
-            .gateway_config(|c| c.dynamic_registration = true)
             .start()
     };
     let http = reqwest::Client::new();

@@ -14,11 +14,12 @@ async fn gateway_without_services() -> String {
         listener.local_addr().unwrap()
     };
     let channel = || gatehouse_gateway::channel(&format!("http://{closed}"), Duration::from_secs(2)).unwrap();
-    let clients = gatehouse_gateway::Clients::new(channel(), channel(), channel());
+    let upstreams = gatehouse_upstream::Upstreams { registry: channel(), authorization: channel(), token: channel() };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = gatehouse_gateway::GatewayConfig { issuer: url.clone(), ..Default::default() };
-    tokio::spawn(gatehouse_gateway::serve(config, clients, listener, std::future::pending()));
+    let gateway = gatehouse_gateway::build(config, upstreams);
+    tokio::spawn(gatehouse_gateway::serve(gateway, listener, std::future::pending()));
     url
 }
 

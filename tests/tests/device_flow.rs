@@ -91,7 +91,7 @@ async fn a_device_signs_in_while_the_user_approves_in_the_browser() {
     assert!(confirm.contains("Token App") && confirm.contains("owner"), "names the application and its owner");
     assert!(confirm.contains(&user_code), "shows the code to compare with the device's");
 
-    tokio::time::sleep(Duration::from_millis(2100)).await; // the interval
+    app.env.advance(Duration::from_secs(2)); // the interval
     let (status, tokens) = poll(&mut app, &device_code).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "user");
@@ -189,7 +189,7 @@ async fn an_expired_device_code_says_so() {
     let mut app = ClientApp::with(env, &GRANTS, &["user"]).await;
     let started = start(&mut app, "user").await;
     assert_eq!(started["expires_in"], 1);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.env.advance(Duration::from_secs(2));
     let (status, body) = poll(&mut app, started["device_code"].as_str().unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("expired_token")), "{body}");
 }

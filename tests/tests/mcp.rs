@@ -38,7 +38,6 @@ async fn gatehouse(documents: &HttpsServer, access_ttl: Duration) -> TestEnv {
             config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
             config.fetch.extra_roots = vec![ca];
         })
-        .gateway_config(|config| config.dynamic_registration = true)
         .start()
         .await
 }

@@ -407,7 +407,7 @@ async fn oidcc_claims_essential() {
 async fn oidcc_prompt_login() {
     let mut app = rp().await;
     let (_, first) = login_flow(&mut app, "openid", &[]).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.env.advance(Duration::from_secs(1));
     let location = authorize(&mut app, "openid", &[("prompt", "login")]).await;
     let location = sign_in_again(&mut app, &location).await;
     let tokens = exchange(&mut app, &code_of(&location)).await;
@@ -450,7 +450,7 @@ async fn oidcc_prompt_none_logged_in() {
 async fn oidcc_max_age_1() {
     let mut app = rp().await;
     let (_, first) = login_flow(&mut app, "openid", &[]).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.env.advance(Duration::from_secs(2));
     let location = authorize(&mut app, "openid", &[("max_age", "1")]).await;
     let location = sign_in_again(&mut app, &location).await;
     let tokens = exchange(&mut app, &code_of(&location)).await;
@@ -495,14 +495,13 @@ async fn oidcc_codereuse() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
-/// The suite waits 30 s; the rule does not depend on the wait (the used
-/// mark outlives the code), so this waits 2 s.
+/// The suite waits 30 s: so does this deployment's clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidcc_codereuse_30seconds() {
     let mut app = rp().await;
     let code = code(&mut app, "openid", &[]).await;
     let tokens = exchange(&mut app, &code).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.env.advance(Duration::from_secs(30));
     let (status, _) = app.exchange_code(&code).await;
     assert_eq!(status, 400);
     let (status, _, _) = userinfo(&mut app, "get", tokens["access_token"].as_str().unwrap()).await;

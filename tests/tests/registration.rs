@@ -29,7 +29,6 @@ async fn open_env_on(
             config.registration.policy = RegistrationPolicy::Open;
             change(config);
         })
-        .gateway_config(|config| config.dynamic_registration = true)
         .start()
         .await
 }
@@ -299,7 +298,6 @@ async fn bad_metadata_is_refused_with_its_rfc_7591_error_and_writes_nothing() {
 async fn initial_access_tokens_and_the_per_address_limit() {
     let env = TestEnv::builder()
         .registry_config(|config| config.registration.policy = RegistrationPolicy::InitialAccessToken)
-        .gateway_config(|config| config.dynamic_registration = true)
         .start()
         .await;
     let body =
@@ -345,7 +343,7 @@ async fn dynamically_registered_clients_that_stay_unused_expire(backend: Backend
         &[],
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    env.advance(Duration::from_secs(2));
     assert_eq!(env.registry_service.expire_unused_clients(100).await.unwrap(), 1);
     assert_eq!(dynamic_clients(&env).await, 0);
     let (status, _) = token(
@@ -544,7 +542,6 @@ async fn without_the_shared_cache_registration_and_assertions_are_503_not_accept
         .backend(Backend::Postgres)
         .cache_url(redis.url())
         .registry_config(|config| config.registration.policy = RegistrationPolicy::Open)
-        .gateway_config(|config| config.dynamic_registration = true)
         .start()
         .await;
     let key = client_key("k1");

@@ -27,11 +27,8 @@ mod throttle;
 use std::future::Future;
 use std::sync::Arc;
 
-use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
-use gatehouse_runtime::kv::Kv;
-use gatehouse_upstream::Upstream;
-use sea_orm::DatabaseConnection;
+use gatehouse_runtime::part::Dependencies;
 use tokio::net::TcpListener;
 
 pub use config::{AuthorizationConfig, DeviceConfig, ThrottleConfig};
@@ -44,24 +41,21 @@ pub const AUDIT_TABLES: (&str, &str) = ("authz_audit_events", "authz_audit_head"
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.authorization.v1.AuthorizationService";
 
-/// Builds the service on an open database (migrations must have run).
-pub fn build(
-    config: AuthorizationConfig,
-    db: DatabaseConnection,
-    kv: Arc<dyn Kv>,
-    registry: Upstream,
-    clock: Arc<dyn Clock>,
-) -> Authorization {
-    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "authorization", AUDIT_TABLES, clock.clone());
-    Authorization::new(config, Arc::new(store::sql::SqlGrantStore::new(db)), kv, registry, clock, audit)
+/// Builds the service on its dependencies (migrations must have run): it
+/// calls the registry, keeps sessions and codes in the cache, and is ready
+/// while both the database and the cache answer.
+pub async fn build(config: AuthorizationConfig, deps: Dependencies) -> AuthzResult<Authorization> {
+    let audit =
+        gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "authorization", AUDIT_TABLES, deps.clock.clone());
+    let grants = Arc::new(store::sql::SqlGrantStore::new(deps.db.clone()));
+    let readiness = deps.database_and_cache_readiness();
+    Ok(Authorization::new(config, grants, deps.kv, deps.upstreams.registry, deps.clock, audit, readiness))
 }
 
 /// Serves the gRPC API until `shutdown` resolves; health follows the
 /// database and the cache.
 pub async fn serve(
     service: Authorization,
-    db: DatabaseConnection,
-    kv: Arc<dyn Kv>,
     listener: TcpListener,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -69,10 +63,11 @@ pub async fn serve(
     let registry = gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.registry.clone());
     let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(service.audit().clone()));
     let limits = ServerLimits { access: limits.access.clone().with(registry).recording_refusals(refusals), ..limits };
+    let readiness = service.inner.readiness.clone();
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
-        let (db, kv) = (db.clone(), kv.clone());
-        async move { gatehouse_runtime::database::ping(&db).await && kv.ping().await.is_ok() }
+        let readiness = readiness.clone();
+        async move { readiness.check().await }
     };
     gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     scopes: OnceCell<Arc<ScopeCatalogue>>,
     /// The authorization service's audit trail.
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
+    /// What this part's readiness follows.
+    pub(crate) readiness: gatehouse_runtime::part::Readiness,
 }
 
 impl Authorization {
@@ -38,9 +40,10 @@ impl Authorization {
         registry: Upstream,
         clock: Arc<dyn Clock>,
         audit: gatehouse_runtime::audit::AuditLog,
+        readiness: gatehouse_runtime::part::Readiness,
     ) -> Self {
         let registry = RegistryClient::new(registry);
-        let inner = Inner { config, grants, kv, registry, clock, scopes: OnceCell::new(), audit };
+        let inner = Inner { config, grants, kv, registry, clock, scopes: OnceCell::new(), audit, readiness };
         Self { inner: Arc::new(inner) }
     }
 

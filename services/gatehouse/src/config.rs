@@ -38,6 +38,8 @@ fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 /// Everything `serve` and `migrate` need, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct ServeConfig {
+    /// The issuer identifier, validated here once; the deployment gives it to every part.
+    pub(crate) issuer: String,
     pub(crate) database_url: String,
     pub(crate) database_max_connections: u32,
     pub(crate) auto_migrate: bool,
@@ -472,6 +474,7 @@ impl ServeOptions {
         let log_format = LogFormat::parse(&self.log_format)
             .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format)))?;
         Ok(ServeConfig {
+            issuer: issuer(&self.issuer)?,
             database_url: database_url(&self.database_url)?,
             database_max_connections: self.database_max_connections,
             auto_migrate: self.auto_migrate,
@@ -497,7 +500,6 @@ impl ServeOptions {
             },
             edge: self.edge_limits()?,
             authorization: AuthorizationConfig {
-                issuer: issuer(&self.issuer)?,
                 code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
                 session_ttl: seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600)?,
                 device: gatehouse_authorization::DeviceConfig {
@@ -511,7 +513,6 @@ impl ServeOptions {
             token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref())?,
             key_encryption_key: self.key_encryption_key(&self.database_url)?,
             token: TokenConfig {
-                issuer: issuer(&self.issuer)?,
                 id_token_ttl: seconds("GATEHOUSE_ID_TOKEN_TTL_SECS", self.id_token_ttl_secs, 60, 24 * 3600)?,
                 key_rotation: match self.signing_key_rotation_days {
                     0 => None,
@@ -571,7 +572,6 @@ impl ServeOptions {
                     parallelism: 1,
                 },
                 scopes: scope_catalogue(self.scopes_file.as_deref())?,
-                issuer: issuer(&self.issuer)?,
                 registration: gatehouse_registry::RegistrationConfig {
                     policy: registration_policy(&self.dynamic_registration)?,
                     hourly_limit_per_address: match self.registration_hourly_limit {

@@ -138,10 +138,13 @@ async fn bootstrap(
     // The use case never reaches the other services: the registry is built
     // with channels that are never called.
     let unused = gatehouse_upstream::upstream::balanced("http://127.0.0.1:9", Default::default())?;
-    let dependents = gatehouse_registry::Dependents::new(unused.clone(), unused);
+    let upstreams =
+        gatehouse_upstream::Upstreams { registry: unused.clone(), authorization: unused.clone(), token: unused };
     let kv = gatehouse_runtime::kv::open_with("memory://", "", Default::default()).await?;
     let clock = gatehouse_runtime::clock::DatabaseClock::start(db.clone()).await;
-    let registry = gatehouse_registry::build(config.registry.clone(), db, dependents, kv, clock)?;
+    let deps = gatehouse_runtime::part::Dependencies { db, kv, clock, upstreams };
+    let config = gatehouse_registry::RegistryConfig { issuer: config.issuer.clone(), ..config.registry.clone() };
+    let registry = gatehouse_registry::build(config, deps).await?;
     let ttl = (ttl_days > 0).then(|| Duration::from_secs(ttl_days.saturating_mul(86_400)));
     let (info, credential) = registry.create_credential(name, role, ttl, "gatehouse credential bootstrap").await?;
     crate::output::credential_created(output, Some(&pb::InternalCredential::from(info)), credential.expose());

@@ -20,7 +20,7 @@ use crate::error::{RegistryError, RegistryResult};
 
 /// Channels to the token and authorization services.
 #[derive(Debug, Clone)]
-pub struct Dependents {
+pub(crate) struct Dependents {
     token: Upstream,
     authorization: Upstream,
 }
@@ -33,7 +33,7 @@ pub(crate) enum Deleted<'a> {
 }
 
 impl Dependents {
-    pub fn new(token: Upstream, authorization: Upstream) -> Self {
+    pub(crate) fn new(token: Upstream, authorization: Upstream) -> Self {
         Self { token, authorization }
     }
 

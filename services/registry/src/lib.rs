@@ -27,16 +27,15 @@ mod validate;
 
 use std::sync::Arc;
 
-use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
-use sea_orm::DatabaseConnection;
+use gatehouse_runtime::part::Dependencies;
 use tokio::net::TcpListener;
 
 pub use config::{
     MetadataDocumentConfig, MetadataDocumentPolicy, PasswordParams, RegistrationConfig, RegistrationPolicy,
     RegistryConfig, ResourceServerPolicy,
 };
-pub use dependents::Dependents;
+use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
 pub use model::{
     Application, ApplicationPatch, ApplicationType, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo,
@@ -53,18 +52,15 @@ pub const AUDIT_TABLES: (&str, &str) = ("registry_audit_events", "registry_audit
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
 
-/// Builds the registry on an open database (migrations must have run).
-/// `dependents` are the services a deletion revokes at first; `kv` is the
-/// cache shared by the replicas (assertion replay marks, registration limits).
-pub fn build(
-    config: RegistryConfig,
-    db: DatabaseConnection,
-    dependents: Dependents,
-    kv: Arc<dyn gatehouse_runtime::kv::Kv>,
-    clock: Arc<dyn Clock>,
-) -> RegistryResult<Registry> {
-    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "registry", AUDIT_TABLES, clock.clone());
-    Registry::new(config, Arc::new(store::sql::SqlRegistryStore::new(db)), dependents, kv, clock, audit)
+/// Builds the registry on its dependencies (migrations must have run). The
+/// token and authorization services are the ones a deletion revokes at
+/// first; the cache is shared by the replicas (assertion replay marks,
+/// registration limits). Ready while the database answers.
+pub async fn build(config: RegistryConfig, deps: Dependencies) -> RegistryResult<Registry> {
+    let audit = gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "registry", AUDIT_TABLES, deps.clock.clone());
+    let dependents = Dependents::new(deps.upstreams.token.clone(), deps.upstreams.authorization.clone());
+    let store = Arc::new(store::sql::SqlRegistryStore::new(deps.db.clone()));
+    Registry::new(config, store, dependents, deps.kv.clone(), deps.clock.clone(), audit, deps.database_readiness())
 }
 
 /// How often unused dynamically registered clients are looked for.
@@ -91,7 +87,6 @@ pub async fn expire_unused_clients(registry: Registry, stop: impl std::future::F
 /// Serves the registry's gRPC API on `listener` until `shutdown` resolves.
 pub async fn serve(
     registry: Registry,
-    db: DatabaseConnection,
     listener: TcpListener,
     limits: ServerLimits,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -99,10 +94,11 @@ pub async fn serve(
     let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(registry.audit().clone()));
     let access = limits.access.clone().with(credentials::verifier(registry.clone())).recording_refusals(refusals);
     let limits = ServerLimits { access, ..limits };
+    let readiness = registry.inner.readiness.clone();
     let routes = tonic::service::Routes::new(grpc::server(registry));
     let ready = move || {
-        let db = db.clone();
-        async move { gatehouse_runtime::database::ping(&db).await }
+        let readiness = readiness.clone();
+        async move { readiness.check().await }
     };
     gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

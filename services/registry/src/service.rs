@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) assertions: Assertions,
     /// The registry's audit trail.
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
+    /// What this part's readiness follows.
+    pub(crate) readiness: gatehouse_runtime::part::Readiness,
 }
 
 impl Registry {
@@ -46,13 +48,25 @@ impl Registry {
         kv: Arc<dyn Kv>,
         clock: Arc<dyn Clock>,
         audit: gatehouse_runtime::audit::AuditLog,
+        readiness: gatehouse_runtime::part::Readiness,
     ) -> RegistryResult<Self> {
         let hasher = PasswordHasherArgon2::new(config.password)?;
         let fetcher = Fetcher::new(config.fetch.clone());
         let documents = MetadataDocuments::new(config.metadata_documents.clone(), fetcher.clone());
         let assertions = Assertions::new(config.issuer.clone(), fetcher, kv.clone());
         Ok(Self {
-            inner: Arc::new(Inner { config, store, clock, hasher, dependents, kv, documents, assertions, audit }),
+            inner: Arc::new(Inner {
+                config,
+                store,
+                clock,
+                hasher,
+                dependents,
+                kv,
+                documents,
+                assertions,
+                audit,
+                readiness,
+            }),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod kv;
 pub mod metrics;
 pub mod observe;
+pub mod part;
 pub mod registry_client;
 pub mod shed;
 pub mod shutdown;

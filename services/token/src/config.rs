@@ -43,6 +43,9 @@ pub struct TokenConfig {
     /// Client ids whose `client_credentials` access tokens identify them as
     /// validators on the internal plane (`GATEHOUSE_VALIDATOR_CLIENTS`).
     pub validators: Vec<String>,
+    /// The key the signing keys are sealed under at rest; the same for
+    /// every replica. Required: the service does not start without it.
+    pub key_encryption_key: Option<crate::KeyEncryptionKey>,
 }
 
 impl TokenConfig {
@@ -76,6 +79,7 @@ impl Default for TokenConfig {
             throttle: crate::throttle::ThrottleLimits::default(),
             personal_token_max_ttl: Duration::from_secs(366 * 24 * 60 * 60),
             validators: Vec::new(),
+            key_encryption_key: None,
         }
     }
 }

@@ -33,11 +33,8 @@ mod watch;
 use std::future::Future;
 use std::sync::Arc;
 
-use gatehouse_oauth::Clock;
 use gatehouse_runtime::grpc::{ServeError, ServerLimits};
-use gatehouse_runtime::kv::Kv;
-use gatehouse_upstream::Upstream;
-use sea_orm::DatabaseConnection;
+use gatehouse_runtime::part::Dependencies;
 use tokio::net::TcpListener;
 
 pub use config::TokenConfig;
@@ -52,29 +49,25 @@ pub const AUDIT_TABLES: (&str, &str) = ("token_audit_events", "token_audit_head"
 /// The name this service reports in `grpc.health.v1`.
 pub const SERVICE_NAME: &str = "gatehouse.token.v1.TokenService";
 
-/// Builds the service on an open database (migrations must have run):
+/// Builds the service on its dependencies (migrations must have run):
 /// loads the signing keys, making the first ones on a first start (sealed
-/// under `kek`, which must be the same for every replica).
-pub async fn build(
-    config: TokenConfig,
-    db: DatabaseConnection,
-    kv: Arc<dyn Kv>,
-    (registry, authorization): (Upstream, Upstream),
-    kek: KeyEncryptionKey,
-    clock: Arc<dyn Clock>,
-) -> TokenResult<TokenService> {
-    let keys = keys::Keys::new(store::sql::keys::SqlKeyStore::new(db.clone()), kek, config.key_policy());
-    keys.start(clock.now().timestamp()).await?;
-    let audit = gatehouse_runtime::audit::AuditLog::new(db.clone(), "token", AUDIT_TABLES, clock.clone());
-    let store = Arc::new(store::sql::SqlTokenStore::new(db));
-    Ok(TokenService::new(config, store, kv, (registry, authorization), keys, clock, audit))
+/// under the configured key-encryption key, which must be the same for
+/// every replica). It calls the registry and the authorization service.
+pub async fn build(config: TokenConfig, deps: Dependencies) -> TokenResult<TokenService> {
+    let kek = config.key_encryption_key.clone().ok_or_else(|| {
+        TokenError::Internal("the token service needs a key-encryption key to seal its signing keys".to_owned())
+    })?;
+    let keys = keys::Keys::new(store::sql::keys::SqlKeyStore::new(deps.db.clone()), kek, config.key_policy());
+    keys.start(deps.clock.now().timestamp()).await?;
+    let audit = gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "token", AUDIT_TABLES, deps.clock.clone());
+    let store = Arc::new(store::sql::SqlTokenStore::new(deps.db.clone()));
+    Ok(TokenService::new(config, store, keys, audit, deps))
 }
 
 /// Serves the gRPC API until `shutdown` resolves. Health follows the
 /// database only: with the cache down the service still answers from SQL.
 pub async fn serve(
     service: TokenService,
-    db: DatabaseConnection,
     listener: TcpListener,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
@@ -100,10 +93,11 @@ pub async fn serve(
     let access = callers::verifiers(&service).into_iter().fold(limits.access.clone(), |access, v| access.with(v));
     let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(service.audit().clone()));
     let limits = ServerLimits { access: access.recording_refusals(refusals), ..limits };
+    let readiness = service.inner.readiness.clone();
     let routes = tonic::service::Routes::new(grpc::server(service));
     let ready = move || {
-        let db = db.clone();
-        async move { gatehouse_runtime::database::ping(&db).await }
+        let readiness = readiness.clone();
+        async move { readiness.check().await }
     };
     gatehouse_runtime::grpc::serve_service(SERVICE_NAME, routes, ready, listener, limits, shutdown).await
 }

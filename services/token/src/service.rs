@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
-use gatehouse_upstream::Upstream;
+use gatehouse_runtime::part::Dependencies;
 
 use crate::cache::{CacheFailures, PendingTombstones};
 use crate::clients::Clients;
@@ -38,18 +38,24 @@ pub(crate) struct Inner {
     pub(crate) feed: crate::watch::Feed,
     /// The token service's audit trail.
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
+    /// What this part's readiness follows.
+    pub(crate) readiness: gatehouse_runtime::part::Readiness,
 }
 
 impl TokenService {
+    /// The service over its store and signing keys; the rest from `deps`
+    /// (ready while the database answers: with the cache down it still
+    /// answers from SQL).
     pub(crate) fn new(
         config: TokenConfig,
         store: Arc<dyn TokenStore>,
-        kv: Arc<dyn Kv>,
-        (registry, authorization): (Upstream, Upstream),
         keys: crate::keys::Keys,
-        clock: Arc<dyn Clock>,
         audit: gatehouse_runtime::audit::AuditLog,
+        deps: Dependencies,
     ) -> Self {
+        let readiness = deps.database_readiness();
+        let Dependencies { kv, clock, upstreams, .. } = deps;
+        let (registry, authorization) = (upstreams.registry, upstreams.authorization);
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
         Self {
             inner: Arc::new(Inner {
@@ -63,6 +69,7 @@ impl TokenService {
                 keys,
                 feed: crate::watch::Feed::default(),
                 audit,
+                readiness,
             }),
         }
     }

@@ -7,9 +7,11 @@
 
 pub mod credential;
 pub mod deadline;
+mod parts;
 pub mod request_id;
 pub mod tls;
 pub mod upstream;
 
 pub use credential::{CallCredential, StaticCredential};
+pub use parts::Upstreams;
 pub use upstream::{Upstream, UpstreamError, UpstreamOptions};
