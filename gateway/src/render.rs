@@ -13,25 +13,22 @@ use http::StatusCode;
 use http::header::{LOCATION, RETRY_AFTER};
 
 use crate::error::GatewayError;
+use crate::routes::Surface;
 
 /// A 303 See Other: after a POST, and for OAuth redirects the service built.
 pub(crate) fn redirect(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, location.to_owned())]).into_response()
 }
 
-/// An error in the format of the surface `path` belongs to, for answers
-/// given before any handler runs (limits, shedding, cross-site refusals):
-/// OAuth JSON on the token, revocation and introspection endpoints, the
-/// envelope on the REST API and the seed's token URL, a page elsewhere.
+/// An error in the format of the surface `path` belongs to (see
+/// [`crate::routes::ROUTES`]), for answers given before any handler runs:
+/// limits, shedding, cross-site refusals.
 pub(crate) fn error_for_path(path: &str, lang: crate::i18n::Lang, error: &GatewayError) -> Response {
-    let response =
-        if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/device_authorization") {
-            oauth_json::error(error, false)
-        } else if path.starts_with("/api/") {
-            envelope::error(error)
-        } else {
-            html::error_page(lang, error)
-        };
+    let response = match crate::routes::surface_of(path) {
+        Surface::OAuth => oauth_json::error(error, false),
+        Surface::Envelope => envelope::error(error),
+        Surface::Page => html::error_page(lang, error),
+    };
     with_retry_after(response, error)
 }
 

@@ -23,81 +23,235 @@ mod well_known;
 
 use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use http::header::CONTENT_TYPE;
 
 use crate::AppState;
 
+/// The format a route answers its errors in; answers given before any
+/// handler runs (limits, shedding, cross-site refusals) use it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// HTML pages: sign-in, consent, the device pages, the account.
+    Page,
+    /// OAuth JSON (`error`, `error_description`): the token, revocation,
+    /// introspection, device and registration endpoints, UserInfo, the JWKS
+    /// and the metadata documents.
+    OAuth,
+    /// The `{code, msg}` envelope: the REST API and the seed's URLs.
+    Envelope,
+}
+
+/// One URL of the gateway: its path (axum's `{param}` syntax), its
+/// surface, and its handlers.
+pub(crate) struct Route {
+    pub(crate) path: &'static str,
+    pub(crate) surface: Surface,
+    methods: fn() -> MethodRouter<AppState>,
+}
+
+/// Every URL the gateway answers, said once: the router is built from it,
+/// and [`surface_of`] reads it for answers given before routing.
+pub(crate) const ROUTES: &[Route] = &[
+    Route { path: "/healthz", surface: Surface::Page, methods: || get(health::live) },
+    Route { path: "/readyz", surface: Surface::Page, methods: || get(health::ready) },
+    Route { path: "/assets/gatehouse.css", surface: Surface::Page, methods: || get(stylesheet) },
+    Route { path: "/oauth_authorize.html", surface: Surface::Page, methods: || get(authorize::begin) },
+    Route {
+        path: "/oauth/authorize",
+        surface: Surface::Page,
+        methods: || get(authorize::begin).post(authorize::begin_post),
+    },
+    Route { path: "/oauth/authorize/decision", surface: Surface::Page, methods: || post(authorize::decide) },
+    Route { path: "/oauth/token", surface: Surface::OAuth, methods: || post(token::token) },
+    Route { path: "/oauth/revoke", surface: Surface::OAuth, methods: || post(token::revoke) },
+    Route { path: "/oauth/introspect", surface: Surface::OAuth, methods: || post(token::introspect) },
+    Route {
+        path: "/oauth/device_authorization",
+        surface: Surface::OAuth,
+        methods: || post(device::device_authorization),
+    },
+    Route { path: "/oauth/register", surface: Surface::OAuth, methods: || post(registration::register) },
+    Route {
+        path: "/oauth/register/{client_id}",
+        surface: Surface::OAuth,
+        methods: || get(registration::read).put(registration::update).delete(registration::delete),
+    },
+    Route { path: "/login/device", surface: Surface::Page, methods: || get(device::entry).post(device::lookup) },
+    Route { path: "/login/device/decision", surface: Surface::Page, methods: || post(device::decide) },
+    Route {
+        path: "/.well-known/oauth-authorization-server",
+        surface: Surface::OAuth,
+        methods: || get(well_known::metadata),
+    },
+    Route { path: "/.well-known/openid-configuration", surface: Surface::OAuth, methods: || get(well_known::metadata) },
+    Route { path: "/oauth/jwks", surface: Surface::OAuth, methods: || get(oidc::jwks) },
+    Route {
+        path: "/oauth/userinfo",
+        surface: Surface::OAuth,
+        methods: || get(oidc::userinfo_get).post(oidc::userinfo_post),
+    },
+    Route { path: "/oauth/logout", surface: Surface::Page, methods: || get(end_session::get).post(end_session::post) },
+    Route { path: "/oauth/logout/confirm", surface: Surface::Page, methods: || post(end_session::confirm) },
+    Route {
+        path: "/api/oauth/access_token",
+        surface: Surface::Envelope,
+        methods: || get(coding_compat::access_token).post(coding_compat::access_token),
+    },
+    Route { path: "/api/current_user", surface: Surface::Envelope, methods: || get(coding_compat::current_user) },
+    Route { path: "/login", surface: Surface::Page, methods: || get(login::login_page).post(login::login) },
+    Route { path: "/signup", surface: Surface::Page, methods: || get(login::signup_page).post(login::signup) },
+    Route { path: "/logout", surface: Surface::Page, methods: || get(login::logout_page).post(login::logout) },
+    Route {
+        path: "/account/applications",
+        surface: Surface::Page,
+        methods: || get(account::applications).post(account::register),
+    },
+    Route { path: "/account/applications/new", surface: Surface::Page, methods: || get(account::new_application) },
+    Route {
+        path: "/account/applications/{client_id}",
+        surface: Surface::Page,
+        methods: || get(account::application).post(account::update),
+    },
+    Route {
+        path: "/account/applications/{client_id}/edit",
+        surface: Surface::Page,
+        methods: || get(account::edit_application),
+    },
+    Route {
+        path: "/account/applications/{client_id}/delete",
+        surface: Surface::Page,
+        methods: || post(account::delete),
+    },
+    Route {
+        path: "/account/applications/{client_id}/secrets",
+        surface: Surface::Page,
+        methods: || post(account::create_secret),
+    },
+    Route {
+        path: "/account/applications/{client_id}/secrets/{secret_id}/delete",
+        surface: Surface::Page,
+        methods: || post(account::delete_secret),
+    },
+    Route { path: "/account/authorizations", surface: Surface::Page, methods: || get(account::authorizations) },
+    Route { path: "/account/security-log", surface: Surface::Page, methods: || get(account::security_log) },
+    Route {
+        path: "/account/tokens",
+        surface: Surface::Page,
+        methods: || get(personal_tokens::page_list).post(personal_tokens::page_create),
+    },
+    Route {
+        path: "/account/resource-servers",
+        surface: Surface::Page,
+        methods: || get(resource_servers::page_list).post(resource_servers::page_create),
+    },
+    Route {
+        path: "/account/resource-servers/{id}/delete",
+        surface: Surface::Page,
+        methods: || post(resource_servers::page_delete),
+    },
+    Route {
+        path: "/account/tokens/{id}/regenerate",
+        surface: Surface::Page,
+        methods: || post(personal_tokens::page_regenerate),
+    },
+    Route {
+        path: "/account/tokens/{id}/revoke",
+        surface: Surface::Page,
+        methods: || post(personal_tokens::page_revoke),
+    },
+    Route {
+        path: "/api/tokens",
+        surface: Surface::Envelope,
+        methods: || get(personal_tokens::api_list).post(personal_tokens::api_create),
+    },
+    Route { path: "/api/tokens/{id}", surface: Surface::Envelope, methods: || delete(personal_tokens::api_revoke) },
+    Route {
+        path: "/api/tokens/{id}/regenerate",
+        surface: Surface::Envelope,
+        methods: || post(personal_tokens::api_regenerate),
+    },
+    Route {
+        path: "/admin/tokens/revoke",
+        surface: Surface::Envelope,
+        methods: || post(personal_tokens::operator_revoke),
+    },
+    Route {
+        path: "/account/delete",
+        surface: Surface::Page,
+        methods: || get(account::delete_account_page).post(account::delete_account),
+    },
+    Route {
+        path: "/account/authorizations/{client_id}/revoke",
+        surface: Surface::Page,
+        methods: || post(account::revoke),
+    },
+    Route { path: "/api/scopes", surface: Surface::Envelope, methods: || get(scopes::list) },
+    Route { path: "/api/session", surface: Surface::Envelope, methods: || get(api::session) },
+    Route {
+        path: "/api/applications",
+        surface: Surface::Envelope,
+        methods: || get(api::list_applications).post(api::register_application),
+    },
+    Route {
+        path: "/api/applications/{client_id}",
+        surface: Surface::Envelope,
+        methods: || get(api::get_application).patch(api::update_application).delete(api::delete_application),
+    },
+    Route {
+        path: "/api/resource-servers",
+        surface: Surface::Envelope,
+        methods: || get(resource_servers::api_list).post(resource_servers::api_create),
+    },
+    Route {
+        path: "/api/resource-servers/{id}",
+        surface: Surface::Envelope,
+        methods: || {
+            get(resource_servers::api_get).patch(resource_servers::api_update).delete(resource_servers::api_delete)
+        },
+    },
+    Route {
+        path: "/api/applications/{client_id}/secrets",
+        surface: Surface::Envelope,
+        methods: || post(api::create_secret),
+    },
+    Route {
+        path: "/api/applications/{client_id}/secrets/{secret_id}",
+        surface: Surface::Envelope,
+        methods: || delete(api::delete_secret),
+    },
+    Route { path: "/api/authorizations", surface: Surface::Envelope, methods: || get(api::list_authorizations) },
+    Route { path: "/api/user/security-log", surface: Surface::Envelope, methods: || get(api::security_log) },
+    Route {
+        path: "/api/authorizations/{client_id}",
+        surface: Surface::Envelope,
+        methods: || delete(api::revoke_authorization),
+    },
+];
+
+/// The surface of the route `path` matches; the envelope for a path of no
+/// route, as its 404 (the fallback) is.
+pub(crate) fn surface_of(path: &str) -> Surface {
+    let matches = |pattern: &str| {
+        let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (pattern.next(), path.next()) {
+                (None, None) => return true,
+                (Some(p), Some(s)) if p.starts_with('{') || p == s => {}
+                _ => return false,
+            }
+        }
+    };
+    ROUTES.iter().find(|route| matches(route.path)).map_or(Surface::Envelope, |route| route.surface)
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     let permits = crate::shed::Permits::new(state.config.max_concurrent_requests);
     let limits = state.config.limits;
-    Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/assets/gatehouse.css", get(stylesheet))
-        // The seed's URL and the standard one reach the same RPC.
-        .route("/oauth_authorize.html", get(authorize::begin))
-        .route("/oauth/authorize", get(authorize::begin).post(authorize::begin_post))
-        .route("/oauth/authorize/decision", post(authorize::decide))
-        .route("/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(token::revoke))
-        .route("/oauth/introspect", post(token::introspect))
-        .route("/oauth/device_authorization", post(device::device_authorization))
-        .route("/oauth/register", post(registration::register))
-        .route(
-            "/oauth/register/{client_id}",
-            get(registration::read).put(registration::update).delete(registration::delete),
-        )
-        .route("/login/device", get(device::entry).post(device::lookup))
-        .route("/login/device/decision", post(device::decide))
-        .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
-        .route("/.well-known/openid-configuration", get(well_known::metadata))
-        .route("/oauth/jwks", get(oidc::jwks))
-        .route("/oauth/userinfo", get(oidc::userinfo_get).post(oidc::userinfo_post))
-        .route("/oauth/logout", get(end_session::get).post(end_session::post))
-        .route("/oauth/logout/confirm", post(end_session::confirm))
-        .route("/api/oauth/access_token", get(coding_compat::access_token).post(coding_compat::access_token))
-        .route("/api/current_user", get(coding_compat::current_user))
-        .route("/login", get(login::login_page).post(login::login))
-        .route("/signup", get(login::signup_page).post(login::signup))
-        .route("/logout", get(login::logout_page).post(login::logout))
-        .route("/account/applications", get(account::applications).post(account::register))
-        .route("/account/applications/new", get(account::new_application))
-        .route("/account/applications/{client_id}", get(account::application).post(account::update))
-        .route("/account/applications/{client_id}/edit", get(account::edit_application))
-        .route("/account/applications/{client_id}/delete", post(account::delete))
-        .route("/account/applications/{client_id}/secrets", post(account::create_secret))
-        .route("/account/applications/{client_id}/secrets/{secret_id}/delete", post(account::delete_secret))
-        .route("/account/authorizations", get(account::authorizations))
-        .route("/account/security-log", get(account::security_log))
-        .route("/account/tokens", get(personal_tokens::page_list).post(personal_tokens::page_create))
-        .route("/account/resource-servers", get(resource_servers::page_list).post(resource_servers::page_create))
-        .route("/account/resource-servers/{id}/delete", post(resource_servers::page_delete))
-        .route("/account/tokens/{id}/regenerate", post(personal_tokens::page_regenerate))
-        .route("/account/tokens/{id}/revoke", post(personal_tokens::page_revoke))
-        .route("/api/tokens", get(personal_tokens::api_list).post(personal_tokens::api_create))
-        .route("/api/tokens/{id}", delete(personal_tokens::api_revoke))
-        .route("/api/tokens/{id}/regenerate", post(personal_tokens::api_regenerate))
-        .route("/admin/tokens/revoke", post(personal_tokens::operator_revoke))
-        .route("/account/delete", get(account::delete_account_page).post(account::delete_account))
-        .route("/account/authorizations/{client_id}/revoke", post(account::revoke))
-        .route("/api/scopes", get(scopes::list))
-        .route("/api/session", get(api::session))
-        .route("/api/applications", get(api::list_applications).post(api::register_application))
-        .route(
-            "/api/applications/{client_id}",
-            get(api::get_application).patch(api::update_application).delete(api::delete_application),
-        )
-        .route("/api/resource-servers", get(resource_servers::api_list).post(resource_servers::api_create))
-        .route(
-            "/api/resource-servers/{id}",
-            get(resource_servers::api_get).patch(resource_servers::api_update).delete(resource_servers::api_delete),
-        )
-        .route("/api/applications/{client_id}/secrets", post(api::create_secret))
-        .route("/api/applications/{client_id}/secrets/{secret_id}", delete(api::delete_secret))
-        .route("/api/authorizations", get(api::list_authorizations))
-        .route("/api/user/security-log", get(api::security_log))
-        .route("/api/authorizations/{client_id}", delete(api::revoke_authorization))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| router.route(route.path, (route.methods)()))
+        // The fallback's 404 is the envelope: see `surface_of`.
         .fallback(health::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::cross_site::refuse_cross_site))
         // Outside the cross-site check and the router: preflights are answered before either.
@@ -113,4 +267,30 @@ pub(crate) fn router(state: AppState) -> Router {
 
 async fn stylesheet() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/gatehouse.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_in_the_table_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for route in ROUTES {
+            assert!(seen.insert(route.path), "{} twice", route.path);
+        }
+    }
+
+    #[test]
+    fn a_path_takes_the_surface_of_its_route() {
+        assert_eq!(surface_of("/oauth/register"), Surface::OAuth);
+        assert_eq!(surface_of("/oauth/register/abc"), Surface::OAuth);
+        assert_eq!(surface_of("/oauth/userinfo"), Surface::OAuth);
+        assert_eq!(surface_of("/oauth/jwks"), Surface::OAuth);
+        assert_eq!(surface_of("/oauth/authorize"), Surface::Page);
+        assert_eq!(surface_of("/account/applications/abc/secrets/def/delete"), Surface::Page);
+        assert_eq!(surface_of("/account/applications/abc/secrets/def"), Surface::Envelope, "no such route");
+        assert_eq!(surface_of("/api/applications/abc/secrets/def"), Surface::Envelope);
+        assert_eq!(surface_of("/api/oauth/access_token"), Surface::Envelope);
+    }
 }

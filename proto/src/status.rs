@@ -241,6 +241,88 @@ pub fn encode(code: ErrorCode, message: impl Into<String>, detail: Detail) -> St
     Status::with_error_details(code.grpc_code(), message, details)
 }
 
+/// How a service answers one error: its class, what the caller is told, the
+/// machine-readable detail, and whether the error is logged.
+#[derive(Debug)]
+pub struct Answer {
+    pub code: ErrorCode,
+    /// Sent to the caller: the error's own words, or a fixed sentence when
+    /// its text is internal (storage, a bug, another service's failure).
+    pub message: String,
+    pub detail: Detail,
+    pub log: Log,
+}
+
+/// Whether the encoder logs an error (once, with its own text), and how loud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// The caller's fault, or an expected refusal: nothing to log.
+    No,
+    /// An outage the caller may retry (a dependency down, a cache write refused).
+    Warn,
+    /// A broken invariant or storage failure.
+    Error,
+}
+
+impl Answer {
+    /// The caller is told the error's own words.
+    pub fn said(code: ErrorCode, error: &impl std::fmt::Display) -> Self {
+        Self { code, message: error.to_string(), detail: Detail::default(), log: Log::No }
+    }
+
+    /// The caller is told `message`; the error's own text stays in the log.
+    pub fn hidden(code: ErrorCode, message: impl Into<String>, log: Log) -> Self {
+        Self { code, message: message.into(), detail: Detail::default(), log }
+    }
+
+    /// An OAuth error, as the gateway renders it in its caller's format.
+    pub fn oauth(error: &OAuthError) -> Self {
+        Self::said(ErrorCode::for_oauth(error.code), &error.description).with_detail(Detail::oauth(error))
+    }
+
+    /// A field that breaks a rule: `field: rule`, and the field named in the detail.
+    pub fn invalid(field: &str, rule: &str) -> Self {
+        Self::said(ErrorCode::InvalidArgument, &format!("{field}: {rule}")).with_detail(Detail::field(field, rule))
+    }
+
+    /// Another service failed: unavailable when it was, internal otherwise;
+    /// its message is logged, the caller told only which service.
+    pub fn upstream(service: &str, status: &Status) -> Self {
+        let code = match ErrorCode::from_grpc(status.code()) {
+            ErrorCode::Unavailable => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        };
+        Self::hidden(code, format!("{service} unavailable"), Log::Warn)
+    }
+
+    #[must_use]
+    pub fn with_detail(self, detail: Detail) -> Self {
+        Self { detail, ..self }
+    }
+}
+
+/// The one error trait of the services: each says, in one match, how every
+/// variant of its error is answered ([`ServiceError::answer`]), and
+/// [`to_status`] encodes it the same way for all of them.
+pub trait ServiceError: std::error::Error {
+    /// The service's name in the log.
+    const SERVICE: &'static str;
+
+    fn answer(&self) -> Answer;
+}
+
+/// The one encoder: logs an internal error once (its text is never sent)
+/// and builds the status.
+pub fn to_status<E: ServiceError>(error: &E) -> Status {
+    let answer = error.answer();
+    match answer.log {
+        Log::No => {}
+        Log::Warn => tracing::warn!(service = E::SERVICE, error = %error, answer = %answer.message, "request failed"),
+        Log::Error => tracing::error!(service = E::SERVICE, error = %error, answer = %answer.message, "request failed"),
+    }
+    encode(answer.code, answer.message, answer.detail)
+}
+
 /// Builds the status of an OAuth error.
 pub fn encode_oauth(error: &OAuthError) -> Status {
     encode(ErrorCode::for_oauth(error.code), error.description.clone().into_owned(), Detail::oauth(error))

@@ -110,6 +110,45 @@ async fn the_edge_refuses_long_uris_large_heads_and_bodies_and_slow_clients() {
     assert_eq!(status, 200);
 }
 
+/// A refusal given before any handler runs is in the format of the route it
+/// was for: OAuth JSON on every JSON endpoint (RFC 7591 registration,
+/// UserInfo, the JWKS, the metadata), the envelope on the REST API, a page
+/// on the pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_refusals_answer_in_the_format_of_their_route() {
+    let app = app().await;
+    let addr = app.env.gateway_addr;
+    let long_query = "x".repeat(16 * 1024);
+    for (method, path, format) in [
+        ("POST", "/oauth/register", "oauth"),
+        ("GET", "/oauth/register/some-client", "oauth"),
+        ("GET", "/oauth/userinfo", "oauth"),
+        ("GET", "/oauth/jwks", "oauth"),
+        ("GET", "/.well-known/openid-configuration", "oauth"),
+        ("POST", "/oauth/device_authorization", "oauth"),
+        ("GET", "/api/applications/some-client", "envelope"),
+        ("GET", "/api/current_user", "envelope"),
+        ("GET", "/login", "page"),
+        ("GET", "/account/applications/some-client/edit", "page"),
+    ] {
+        let request = format!("{method} {path}?q={long_query} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
+        let (status, answer) = raw(addr, request.as_bytes()).await;
+        assert_eq!(status, 414, "{path}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        match format {
+            "oauth" => {
+                let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {answer}"));
+                assert_eq!(json["error"], "invalid_request", "{path}: {answer}");
+            }
+            "envelope" => {
+                let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {answer}"));
+                assert!(json["code"].is_number() && json["msg"].is_string(), "{path}: {answer}");
+            }
+            _ => assert!(answer.to_lowercase().contains("text/html"), "{path}: {answer}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_client_authentication_is_throttled_per_client_and_address() {
     let app = app().await;

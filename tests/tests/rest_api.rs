@@ -15,12 +15,16 @@ fn openapi() -> Value {
 }
 
 /// (METHOD, /path/{param}) of every `/api` route, and the JSON OAuth API of
-/// dynamic registration (`/oauth/register`), in the gateway's router source.
+/// dynamic registration (`/oauth/register`), in the gateway's route table.
 fn routed() -> Vec<(String, String)> {
     let source = include_str!("../../gateway/src/routes.rs");
     let mut out = Vec::new();
-    for chunk in source.split(".route(").skip(1) {
-        let chunk = chunk.split(".fallback(").next().unwrap();
+    // One row of the route table: `Route { path: "...", surface: ..., methods: || get(..).post(..) },`
+    for chunk in source.split("Route {").skip(1) {
+        let chunk = chunk.split("},").next().unwrap();
+        if !chunk.trim_start().starts_with("path: \"") {
+            continue;
+        }
         let Some(path) = chunk.split('"').nth(1) else { continue };
         if !path.starts_with("/api/") && !path.starts_with("/oauth/register") {
             continue;

@@ -43,32 +43,36 @@ impl Authorization {
         let hinted_client = request.hint.as_ref().map(|(_, client)| client.clone());
         let client_id = match (hinted_client, request.client_id) {
             (Some(hinted), Some(given)) if hinted != given => {
-                return Err(AuthzError::InvalidArgument("client_id is not the audience of id_token_hint".to_owned()));
+                return Err(AuthzError::invalid("client_id", "is not the audience of id_token_hint"));
             }
             (hinted, given) => hinted.or(given),
         };
         let app = match &client_id {
-            Some(id) => {
-                Some(self.inner.registry.application(id).await.map_err(AuthzError::registry)?.ok_or_else(|| {
-                    AuthzError::InvalidArgument("client_id does not name a registered application".to_owned())
-                })?)
-            }
+            Some(id) => Some(
+                self.inner
+                    .registry
+                    .application(id)
+                    .await
+                    .map_err(AuthzError::registry)?
+                    .ok_or_else(|| AuthzError::invalid("client_id", "names no registered application"))?,
+            ),
             None => None,
         };
         let destination = match (&request.post_logout_redirect_uri, &app) {
             (None, _) => None,
             (Some(_), None) => {
-                return Err(AuthzError::InvalidArgument(
-                    "post_logout_redirect_uri needs id_token_hint or client_id to say whose it is".to_owned(),
+                return Err(AuthzError::invalid(
+                    "post_logout_redirect_uri",
+                    "needs id_token_hint or client_id to say whose it is",
                 ));
             }
             // Registered URIs only: the application's post-logout URIs, or
             // its redirect URIs when it registered none (Keycloak's "+").
             (Some(uri), Some(app)) if app.client.allows_post_logout(uri) => Some(uri.clone()),
             (Some(_), Some(_)) => {
-                return Err(AuthzError::InvalidArgument(
-                    "post_logout_redirect_uri is not a registered post-logout redirect URI of the application"
-                        .to_owned(),
+                return Err(AuthzError::invalid(
+                    "post_logout_redirect_uri",
+                    "is not a registered post-logout redirect URI of the application",
                 ));
             }
         };

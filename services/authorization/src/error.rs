@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gatehouse_oauth::OAuthError;
-use gatehouse_proto::status::{Detail, ErrorCode, encode, reason};
+use gatehouse_proto::status::{Answer, Detail, ErrorCode, Log, ServiceError, reason, to_status};
 use gatehouse_runtime::kv::KvError;
 use tonic::Status;
 
@@ -23,8 +23,9 @@ pub enum AuthzError {
     NoSession,
     #[error("the authorization request expired or was already answered: start again from the application")]
     RequestExpired,
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// A request field breaks a rule (the caller's fault).
+    #[error("{field}: {rule}")]
+    Invalid { field: &'static str, rule: String },
     #[error("{0}")]
     NotFound(String),
     /// A bug or corrupt data; the message stays in the log.
@@ -43,6 +44,10 @@ pub enum AuthzError {
 pub type AuthzResult<T> = Result<T, AuthzError>;
 
 impl AuthzError {
+    pub(crate) fn invalid(field: &'static str, rule: impl Into<String>) -> Self {
+        Self::Invalid { field, rule: rule.into() }
+    }
+
     /// A failed call to the registry.
     /// A registry status: its OAuth error when it carries one (a client
     /// metadata document that cannot be used is `invalid_client`, the
@@ -55,47 +60,102 @@ impl AuthzError {
     }
 }
 
+impl ServiceError for AuthzError {
+    const SERVICE: &'static str = "authorization";
+
+    fn answer(&self) -> Answer {
+        match self {
+            Self::OAuth(oauth) => Answer::oauth(oauth),
+            Self::Replayed { code_id } => {
+                let oauth = OAuthError::invalid_grant("authorization code was already used");
+                Answer::said(ErrorCode::InvalidArgument, &oauth.description)
+                    .with_detail(Detail::oauth(&oauth).with_metadata(reason::REPLAYED_CODE_ID, code_id.clone()))
+            }
+            Self::InvalidCredentials => {
+                Answer::said(ErrorCode::Unauthenticated, self).with_detail(Detail::reason(reason::INVALID_CREDENTIALS))
+            }
+            Self::Throttled { retry_after } => Answer::said(ErrorCode::ResourceExhausted, self)
+                .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
+            Self::NoSession => {
+                Answer::said(ErrorCode::Unauthenticated, self).with_detail(Detail::reason(reason::NO_SESSION))
+            }
+            Self::RequestExpired => {
+                Answer::said(ErrorCode::NotFound, self).with_detail(Detail::reason(reason::REQUEST_EXPIRED))
+            }
+            Self::Invalid { field, rule } => Answer::invalid(field, rule),
+            Self::NotFound(_) => Answer::said(ErrorCode::NotFound, self),
+            Self::Upstream { service, status } => Answer::upstream(service, status),
+            Self::Cache(_) => Answer::hidden(ErrorCode::Unavailable, "cache unavailable", Log::Error),
+            // Storage that cannot be reached is an outage (503 at the edge), never INTERNAL.
+            Self::Storage(_) => Answer::hidden(ErrorCode::Unavailable, "authorization storage unavailable", Log::Error),
+            Self::Internal(_) => Answer::hidden(ErrorCode::Internal, "internal error", Log::Error),
+        }
+    }
+}
+
 impl From<AuthzError> for Status {
     fn from(error: AuthzError) -> Self {
-        let message = error.to_string();
+        to_status(&error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_oauth::OAuthErrorCode;
+    use tonic::Code;
+
+    use super::*;
+
+    /// The row of each variant (a new variant does not compile until it has one).
+    fn row(error: &AuthzError) -> usize {
         match error {
-            AuthzError::OAuth(oauth) => gatehouse_proto::status::encode_oauth(&oauth),
-            AuthzError::Replayed { code_id } => {
-                let oauth = OAuthError::invalid_grant("authorization code was already used");
-                let detail = Detail::oauth(&oauth).with_metadata(reason::REPLAYED_CODE_ID, code_id);
-                encode(ErrorCode::InvalidArgument, oauth.description.into_owned(), detail)
-            }
-            AuthzError::InvalidCredentials => {
-                encode(ErrorCode::Unauthenticated, message, Detail::reason(reason::INVALID_CREDENTIALS))
-            }
-            AuthzError::Throttled { retry_after } => encode(
-                ErrorCode::ResourceExhausted,
-                message,
-                Detail::reason(reason::THROTTLED).with_retry_after(retry_after),
+            AuthzError::OAuth(_) => 0,
+            AuthzError::Replayed { .. } => 1,
+            AuthzError::InvalidCredentials => 2,
+            AuthzError::Throttled { .. } => 3,
+            AuthzError::NoSession => 4,
+            AuthzError::RequestExpired => 5,
+            AuthzError::Invalid { .. } => 6,
+            AuthzError::NotFound(_) => 7,
+            AuthzError::Internal(_) => 8,
+            AuthzError::Upstream { .. } => 9,
+            AuthzError::Cache(_) => 10,
+            AuthzError::Storage(_) => 11,
+        }
+    }
+
+    #[test]
+    fn every_variant_has_one_grpc_and_http_answer_and_internal_text_is_never_sent() {
+        let secret = "SECRET-INTERNAL-TEXT";
+        // (error, gRPC code, HTTP status, whether the caller reads the error's own text)
+        let table: Vec<(AuthzError, Code, u16, bool)> = vec![
+            (OAuthError::new(OAuthErrorCode::InvalidScope, "unknown").into(), Code::InvalidArgument, 400, true),
+            (AuthzError::Replayed { code_id: "c1".to_owned() }, Code::InvalidArgument, 400, true),
+            (AuthzError::InvalidCredentials, Code::Unauthenticated, 401, true),
+            (AuthzError::Throttled { retry_after: Duration::from_secs(3) }, Code::ResourceExhausted, 429, true),
+            (AuthzError::NoSession, Code::Unauthenticated, 401, true),
+            (AuthzError::RequestExpired, Code::NotFound, 404, true),
+            (AuthzError::invalid("client_id", "names no registered application"), Code::InvalidArgument, 400, true),
+            (AuthzError::NotFound("no such grant".to_owned()), Code::NotFound, 404, true),
+            (AuthzError::Internal(secret.to_owned()), Code::Internal, 500, false),
+            (
+                AuthzError::Upstream { service: "registry", status: Status::unavailable(secret) },
+                Code::Unavailable,
+                503,
+                false,
             ),
-            AuthzError::NoSession => encode(ErrorCode::Unauthenticated, message, Detail::reason(reason::NO_SESSION)),
-            AuthzError::RequestExpired => encode(ErrorCode::NotFound, message, Detail::reason(reason::REQUEST_EXPIRED)),
-            AuthzError::InvalidArgument(_) => encode(ErrorCode::InvalidArgument, message, Detail::default()),
-            AuthzError::NotFound(_) => encode(ErrorCode::NotFound, message, Detail::default()),
-            AuthzError::Upstream { service, status }
-                if ErrorCode::from_grpc(status.code()) == ErrorCode::Unavailable =>
-            {
-                tracing::warn!(code = ?status.code(), service, "upstream unavailable");
-                encode(ErrorCode::Unavailable, format!("{service} unavailable"), Detail::default())
-            }
-            AuthzError::Cache(_) => {
-                tracing::error!(error = %message, "authorization cache unavailable");
-                encode(ErrorCode::Unavailable, "cache unavailable", Detail::default())
-            }
-            // Storage that cannot be reached is an outage (503 at the edge), never INTERNAL.
-            AuthzError::Storage(_) => {
-                tracing::error!(error = %message, "authorization storage unavailable");
-                encode(ErrorCode::Unavailable, "authorization storage unavailable", Detail::default())
-            }
-            AuthzError::Upstream { .. } | AuthzError::Internal(_) => {
-                tracing::error!(error = %message, "authorization internal error");
-                encode(ErrorCode::Internal, "internal error", Detail::default())
-            }
+            (AuthzError::Cache(KvError(secret.to_owned())), Code::Unavailable, 503, false),
+            (sea_orm::DbErr::Custom(secret.to_owned()).into(), Code::Unavailable, 503, false),
+        ];
+        let rows: std::collections::BTreeSet<usize> = table.iter().map(|(error, ..)| row(error)).collect();
+        assert_eq!(rows.len(), 12, "every variant is in the table once");
+        for (error, code, http, said) in table {
+            let status = to_status(&error);
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(error.answer().code.http_status(), http, "{error}");
+            assert!(!status.message().contains(secret), "{error}: internal text sent");
+            // A said error reaches the caller in its own words (an OAuth error as its description).
+            assert_eq!(error.to_string().contains(status.message()), said, "{error}: {}", status.message());
         }
     }
 }

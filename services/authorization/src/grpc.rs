@@ -260,7 +260,7 @@ impl AuthorizationService for AuthorizationGrpc {
         let subject = match &request.get_ref().subject {
             Some(Subject::ClientId(id)) if !id.is_empty() => crate::store::GrantSubject::Client(id),
             Some(Subject::UserId(id)) if !id.is_empty() => crate::store::GrantSubject::User(id),
-            _ => return Err(crate::error::AuthzError::InvalidArgument("set client_id or user_id".to_owned()).into()),
+            _ => return Err(crate::error::AuthzError::invalid("subject", "set client_id or user_id").into()),
         };
         let revoked = self.service.revoke_subject_grants(subject).await?;
         Ok(Response::new(pb::RevokeSubjectGrantsResponse { revoked }))

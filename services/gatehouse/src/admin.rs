@@ -14,35 +14,7 @@ use crate::cli::{
     UserCommand,
 };
 use crate::output;
-
-/// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
-/// address list the services take, balanced the same way (a replica that is
-/// down is skipped).
-pub(crate) async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
-    let channel = crate::operator::channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?;
-    Ok(RegistryServiceClient::new(channel))
-}
-
-/// Turns a status into one readable line: the service's message and the code.
-#[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
-pub(crate) fn rpc_error(status: tonic::Status) -> anyhow::Error {
-    if gatehouse_runtime::access::refusal_of(&status) == Some(gatehouse_runtime::access::Refusal::Unauthenticated) {
-        return anyhow::anyhow!(
-            "the server does not know this caller: give an operator credential (GATEHOUSE_CREDENTIAL_FILE, \
-             `gatehouse credential create` or `bootstrap`) or a client certificate listed in GATEHOUSE_GRPC_PEERS \
-             ({:?})",
-            status.code()
-        );
-    }
-    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
-        return anyhow::anyhow!(
-            "cannot reach the registry (is `gatehouse serve` running, and GATEHOUSE_REGISTRY_URL right?): {} ({:?})",
-            status.message(),
-            status.code()
-        );
-    }
-    anyhow::anyhow!("{} ({:?})", status.message(), status.code())
-}
+use crate::rpc::{channel, connect, rpc_error};
 
 fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
@@ -230,7 +202,7 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
 async fn token_service(
     options: &ClientOptions,
 ) -> anyhow::Result<gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient<Upstream>> {
-    let channel = crate::operator::channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?;
+    let channel = channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?;
     Ok(gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient::new(channel))
 }
 

@@ -6,9 +6,9 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 
-use crate::admin::rpc_error;
 use crate::cli::{AuditCommand, ClientOptions, OutputFormat};
-use crate::operator::channel;
+use crate::rpc::channel;
+use crate::rpc::rpc_error;
 
 pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
     match command {

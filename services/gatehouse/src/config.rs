@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use gatehouse_authorization::AuthorizationConfig;
+use gatehouse_deployment::DatabaseSettings;
 use gatehouse_oauth::ScopeCatalogue;
 use gatehouse_registry::{PasswordParams, RegistryConfig};
 use gatehouse_runtime::telemetry::LogFormat;
@@ -86,6 +87,22 @@ pub(crate) struct ServeConfig {
     pub(crate) grpc_reflection: bool,
     /// How long audit events are kept.
     pub(crate) audit_retention: Duration,
+}
+
+impl ServeConfig {
+    pub(crate) fn database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: self.database_max_connections,
+            migrate: self.auto_migrate,
+        }
+    }
+
+    /// The database with every migration applied (`gatehouse migrate`, `credential bootstrap`).
+    pub(crate) async fn open_database(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
+        let settings = DatabaseSettings { max_connections: 1, migrate: true, ..self.database() };
+        gatehouse_deployment::open_database(&settings).await
+    }
 }
 
 /// Where the token service's key-encryption key comes from.

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod operator;
 mod output;
+mod rpc;
 mod serve;
 
 use std::process::ExitCode;

@@ -7,27 +7,13 @@
 //! A production deployment gets its first operator credential with
 //! `gatehouse credential bootstrap`, which writes straight into the database.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use gatehouse_oauth::InternalCredential;
+use anyhow::Context;
 use gatehouse_proto::pb::registry::v1 as pb;
-use gatehouse_upstream::Upstream;
 
-use crate::admin::{connect, rpc_error};
-use crate::cli::{ClientOptions, CredentialCommand, OutputFormat};
-
-/// The file name of the embedded default's operator credential.
-const EMBEDDED_FILE: &str = "operator-credential";
-
-/// Where the embedded default keeps its operator credential: beside the
-/// SQLite database; `None` for PostgreSQL.
-pub(crate) fn embedded_credential_path(database_url: &str) -> Option<PathBuf> {
-    let path = database_url.strip_prefix("sqlite://")?;
-    let path = Path::new(path.split('?').next().unwrap_or(path));
-    Some(path.parent().unwrap_or(Path::new(".")).join(EMBEDDED_FILE))
-}
+use crate::cli::{CredentialCommand, OutputFormat};
+use crate::rpc::{connect, embedded_credential_path, rpc_error};
 
 /// Makes sure the embedded default's operator credential file holds a
 /// valid credential: keeps it when it does, issues a new one otherwise.
@@ -50,51 +36,6 @@ pub(crate) async fn ensure_embedded_credential(
         .with_context(|| format!("writing the operator credential {}", path.display()))?;
     println!("operator credential {} written to {} (the CLI reads it from there)", info.id, path.display());
     Ok(())
-}
-
-/// The credential the CLI presents: given, from a file, or the embedded
-/// default's file when it is there.
-fn presented_credential(options: &ClientOptions) -> anyhow::Result<Option<InternalCredential>> {
-    let text = match (&options.credential, &options.credential_file) {
-        (Some(_), Some(_)) => bail!("give --credential or --credential-file, not both"),
-        (Some(credential), None) => credential.0.trim().to_owned(),
-        (None, Some(path)) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned()
-        }
-        (None, None) => {
-            let url =
-                std::env::var("GATEHOUSE_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/gatehouse.db".to_owned());
-            match embedded_credential_path(&url).and_then(|path| std::fs::read_to_string(path).ok()) {
-                Some(text) => text.trim().to_owned(),
-                None => return Ok(None),
-            }
-        }
-    };
-    if !InternalCredential::is_well_formed(&text) {
-        bail!("the credential is not an internal credential (gic_…)");
-    }
-    Ok(Some(InternalCredential::new(text)))
-}
-
-/// A channel to `url` with the CLI's credential and TLS settings.
-pub(crate) fn channel(options: &ClientOptions, url: &str, variable: &str) -> anyhow::Result<Upstream> {
-    let identity = match (&options.tls_cert_file, &options.tls_key_file) {
-        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-        (None, None) => None,
-        _ => bail!("--tls-cert-file and --tls-key-file go together"),
-    };
-    let tls = match (&options.tls_ca_file, identity) {
-        (Some(ca), identity) => Some(gatehouse_upstream::tls::ClientTls { ca: ca.clone(), identity }),
-        (None, Some(_)) => bail!("a client certificate needs --tls-ca-file (the servers' CA) too"),
-        (None, None) => None,
-    };
-    let upstream = gatehouse_upstream::UpstreamOptions {
-        tls,
-        credential: presented_credential(options)?
-            .and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
-        ..gatehouse_upstream::UpstreamOptions::default()
-    };
-    gatehouse_upstream::upstream::balanced(url, upstream).with_context(|| format!("{variable} {url:?}"))
 }
 
 fn ttl(days: u64) -> i64 {
@@ -134,7 +75,7 @@ async fn bootstrap(
     options: crate::cli::ServeOptions,
 ) -> anyhow::Result<()> {
     let config = options.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let db = crate::serve::open_database(&config).await?;
+    let db = config.open_database().await?;
     // The use case never reaches the other services: the registry is built
     // with channels that are never called.
     let unused = gatehouse_upstream::upstream::balanced("http://127.0.0.1:9", Default::default())?;

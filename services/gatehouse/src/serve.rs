@@ -2,9 +2,7 @@
 //! [`Deployment`] from the validated configuration; the wiring itself is the
 //! deployment crate's, the same one the test harness starts.
 
-use gatehouse_deployment::{
-    CacheSettings, DatabaseSettings, Deployment, Elsewhere, Issuer, Lifecycle, Listen, Parts, Plane, local_url,
-};
+use gatehouse_deployment::{CacheSettings, Deployment, Elsewhere, Issuer, Lifecycle, Listen, Parts, Plane, local_url};
 use gatehouse_runtime::shutdown::{Shutdown, drain_within, signal};
 
 use crate::cli::ServeTarget;
@@ -23,14 +21,6 @@ impl From<ServeTarget> for Parts {
 }
 
 impl ServeConfig {
-    pub(crate) fn database(&self) -> DatabaseSettings {
-        DatabaseSettings {
-            url: self.database_url.clone(),
-            max_connections: self.database_max_connections,
-            migrate: self.auto_migrate,
-        }
-    }
-
     /// The deployment `target` runs; the key-encryption key is loaded (or
     /// made, for the embedded default) only where the token service runs.
     fn deployment(&self, target: ServeTarget) -> anyhow::Result<Deployment> {
@@ -88,15 +78,9 @@ impl ServeConfig {
     }
 }
 
-/// The database with every migration applied (`gatehouse credential bootstrap`).
-pub(crate) async fn open_database(config: &ServeConfig) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let settings = DatabaseSettings { max_connections: 1, migrate: true, ..config.database() };
-    gatehouse_deployment::open_database(&settings).await
-}
-
 /// Applies every service's migrations.
 pub(crate) async fn migrate(config: &ServeConfig) -> anyhow::Result<()> {
-    open_database(config).await?;
+    config.open_database().await?;
     println!("migrations applied");
     Ok(())
 }

@@ -55,6 +55,15 @@ pub enum ClientType {
     Public,
 }
 
+/// Which grants a client type may be allowed (the client's side of the rule).
+impl GrantType {
+    /// Whether an application of `client_type` may be allowed this grant:
+    /// `client_credentials` needs a secret (RFC 6749 §4.4).
+    pub const fn allowed_for(self, client_type: ClientType) -> bool {
+        !matches!((self, client_type), (Self::ClientCredentials, ClientType::Public))
+    }
+}
+
 impl ClientType {
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -167,6 +176,13 @@ impl RegisteredClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_clients_cannot_use_client_credentials() {
+        assert!(!GrantType::ClientCredentials.allowed_for(ClientType::Public));
+        assert!(GrantType::ClientCredentials.allowed_for(ClientType::Confidential));
+        assert!(GrantType::AuthorizationCode.allowed_for(ClientType::Public));
+    }
 
     #[test]
     fn generated_client_ids_are_distinct_and_alphanumeric() {

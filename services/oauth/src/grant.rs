@@ -6,7 +6,6 @@
 //! typed request each grant's module in the token service receives. A new
 //! grant is one arm here and one module there.
 
-use crate::client::ClientType;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::params::Params;
 use crate::resource::{self, ResourceId};
@@ -48,12 +47,6 @@ impl GrantType {
     /// grant but `client_credentials`, whose tokens are the application's own).
     pub const fn needs_user(self) -> bool {
         !matches!(self, Self::ClientCredentials)
-    }
-
-    /// Whether an application of `client_type` may be allowed this grant:
-    /// `client_credentials` needs a secret (RFC 6749 §4.4).
-    pub const fn allowed_for(self, client_type: ClientType) -> bool {
-        !matches!((self, client_type), (Self::ClientCredentials, ClientType::Public))
     }
 
     /// The `grant_type` of a token request: missing is `invalid_request`,
@@ -156,13 +149,6 @@ mod tests {
         }
         assert_eq!(GrantType::parse("password"), None);
         assert_eq!(GrantType::parse("implicit"), None);
-    }
-
-    #[test]
-    fn public_clients_cannot_use_client_credentials() {
-        assert!(!GrantType::ClientCredentials.allowed_for(ClientType::Public));
-        assert!(GrantType::ClientCredentials.allowed_for(ClientType::Confidential));
-        assert!(GrantType::AuthorizationCode.allowed_for(ClientType::Public));
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl Params {
     /// is the exception RFC 8707 §2 makes: it may be given once per resource.
     pub fn refuse_repeated(&self) -> Result<(), OAuthError> {
         let mut seen = std::collections::BTreeSet::new();
-        let repeatable = |name: &str| name == crate::resource::PARAMETER;
+        let repeatable = |name: &str| name == RESOURCE;
         match self.0.iter().find(|(name, _)| !repeatable(name) && !seen.insert(name.as_str())) {
             Some((name, _)) => Err(OAuthError::invalid_request(format!("{} is given more than once", safe_name(name)))),
             None => Ok(()),
@@ -67,6 +67,9 @@ impl Params {
         self.0
     }
 }
+
+/// The one parameter that may be given once per value (RFC 8707 §2, `resource`).
+pub const RESOURCE: &str = "resource";
 
 /// Parameters that must never travel in a URL (RFC 6749 §2.3.1, §3.2: URLs
 /// end up in logs, proxies and browser history).

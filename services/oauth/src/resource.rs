@@ -16,7 +16,7 @@ pub const MAX_LEN: usize = 2000;
 pub const MAX_PER_REQUEST: usize = 10;
 
 /// The parameter's name, here once.
-pub const PARAMETER: &str = "resource";
+pub const PARAMETER: &str = crate::params::RESOURCE;
 
 /// Why a string is not a resource identifier; the text names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -46,14 +46,14 @@ impl Dependents {
         let existed = match AuthorizationServiceClient::new(self.authorization.clone()).revoke_grant(consent).await {
             Ok(_) => true,
             Err(status) if status.code() == tonic::Code::NotFound => false,
-            Err(status) => return Err(RegistryError::Dependent { service: "authorization service", status }),
+            Err(status) => return Err(RegistryError::Upstream { service: "authorization service", status }),
         };
         let grant = RevokeAllForGrantRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
         let subject = revoke_all_for_subject_request::Subject::Grant(grant);
         let revoked = TokenServiceClient::new(self.token.clone())
             .revoke_all_for_subject(RevokeAllForSubjectRequest { subject: Some(subject) })
             .await
-            .map_err(|status| RegistryError::Dependent { service: "token service", status })?
+            .map_err(|status| RegistryError::Upstream { service: "token service", status })?
             .into_inner()
             .revoked;
         Ok((existed, revoked))
@@ -75,11 +75,11 @@ impl Dependents {
         TokenServiceClient::new(self.token.clone())
             .revoke_all_for_subject(RevokeAllForSubjectRequest { subject: Some(token_subject) })
             .await
-            .map_err(|status| RegistryError::Dependent { service: "token service", status })?;
+            .map_err(|status| RegistryError::Upstream { service: "token service", status })?;
         AuthorizationServiceClient::new(self.authorization.clone())
             .revoke_subject_grants(RevokeSubjectGrantsRequest { subject: Some(grant_subject) })
             .await
-            .map_err(|status| RegistryError::Dependent { service: "authorization service", status })?;
+            .map_err(|status| RegistryError::Upstream { service: "authorization service", status })?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The registry's one error type, and its mapping onto `tonic::Status`.
 
 use gatehouse_oauth::OAuthError;
-use gatehouse_proto::status::{Detail, ErrorCode, encode, encode_oauth};
+use gatehouse_proto::status::{Answer, Detail, ErrorCode, Log, ServiceError, reason, to_status};
 use tonic::Status;
 
 /// Everything a registry use case can fail with.
@@ -36,7 +36,7 @@ pub enum RegistryError {
     /// A service holding the subject's tokens or grants could not revoke
     /// them: nothing was deleted, and the deletion is safe to retry.
     #[error("{service} unavailable: {status}")]
-    Dependent { service: &'static str, status: Status },
+    Upstream { service: &'static str, status: Status },
 }
 
 /// Result alias of the registry.
@@ -46,61 +46,103 @@ impl RegistryError {
     pub(crate) fn invalid(field: &'static str, rule: impl Into<String>) -> Self {
         Self::Invalid { field, rule: rule.into() }
     }
+}
 
-    pub fn code(&self) -> ErrorCode {
+impl ServiceError for RegistryError {
+    const SERVICE: &'static str = "registry";
+
+    fn answer(&self) -> Answer {
         match self {
-            Self::Invalid { .. } => ErrorCode::InvalidArgument,
-            Self::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            Self::NotFound(_) => ErrorCode::NotFound,
-            Self::PermissionDenied(_) => ErrorCode::PermissionDenied,
-            Self::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
-            Self::OAuth(error) => ErrorCode::for_oauth(error.code),
+            Self::Invalid { field, rule } => Answer::invalid(field, rule),
+            Self::AlreadyExists(_) => Answer::said(ErrorCode::AlreadyExists, self),
+            Self::NotFound(_) => Answer::said(ErrorCode::NotFound, self),
+            Self::PermissionDenied(_) => Answer::said(ErrorCode::PermissionDenied, self),
+            Self::FailedPrecondition(_) => Answer::said(ErrorCode::FailedPrecondition, self),
+            Self::OAuth(oauth) => Answer::oauth(oauth),
             // Storage that cannot be reached is an outage, never a bug to report as INTERNAL.
-            Self::Storage(_) | Self::Dependent { .. } | Self::Cache(_) | Self::Busy(_) => ErrorCode::Unavailable,
-            Self::Throttled { .. } => ErrorCode::ResourceExhausted,
-            Self::PasswordHashing(_) => ErrorCode::Internal,
+            Self::Storage(_) => Answer::hidden(ErrorCode::Unavailable, "registry storage unavailable", Log::Error),
+            Self::Throttled { retry_after, .. } => Answer::said(ErrorCode::ResourceExhausted, self)
+                .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
+            Self::Busy(_) => Answer::said(ErrorCode::Unavailable, self)
+                .with_detail(Detail::default().with_retry_after(std::time::Duration::from_secs(1))),
+            Self::Cache(_) => Answer::hidden(ErrorCode::Unavailable, "cache unavailable", Log::Error),
+            // A deletion revokes first: when it cannot, nothing was deleted and it is safe to retry.
+            Self::Upstream { service, .. } => {
+                Answer::hidden(ErrorCode::Unavailable, format!("{service} unavailable, nothing was deleted"), Log::Warn)
+            }
+            Self::PasswordHashing(_) => Answer::hidden(ErrorCode::Internal, "internal error", Log::Error),
         }
     }
 }
 
 impl From<RegistryError> for Status {
     fn from(error: RegistryError) -> Self {
-        match &error {
-            RegistryError::Invalid { field, rule } => {
-                encode(error.code(), error.to_string(), Detail::field(field, rule))
-            }
-            RegistryError::OAuth(oauth) => encode_oauth(oauth),
-            RegistryError::Storage(_) => {
-                // Logged once here, never sent: details of storage stay inside.
-                tracing::error!(error = %error, "registry storage unavailable");
-                encode(ErrorCode::Unavailable, "registry storage unavailable", Detail::default())
-            }
-            RegistryError::Throttled { retry_after, .. } => encode(
-                error.code(),
-                error.to_string(),
-                Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(*retry_after),
+        to_status(&error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_oauth::OAuthErrorCode;
+    use tonic::Code;
+
+    use super::*;
+
+    /// The row of each variant (a new variant does not compile until it has one).
+    fn row(error: &RegistryError) -> usize {
+        match error {
+            RegistryError::Invalid { .. } => 0,
+            RegistryError::AlreadyExists(_) => 1,
+            RegistryError::NotFound(_) => 2,
+            RegistryError::PermissionDenied(_) => 3,
+            RegistryError::FailedPrecondition(_) => 4,
+            RegistryError::OAuth(_) => 5,
+            RegistryError::Storage(_) => 6,
+            RegistryError::Throttled { .. } => 7,
+            RegistryError::Busy(_) => 8,
+            RegistryError::Cache(_) => 9,
+            RegistryError::PasswordHashing(_) => 10,
+            RegistryError::Upstream { .. } => 11,
+        }
+    }
+
+    #[test]
+    fn every_variant_has_one_grpc_and_http_answer_and_internal_text_is_never_sent() {
+        let secret = "SECRET-INTERNAL-TEXT";
+        // (error, gRPC code, HTTP status, whether the caller reads the error's own text)
+        let table: Vec<(RegistryError, Code, u16, bool)> = vec![
+            (RegistryError::invalid("name", "is empty"), Code::InvalidArgument, 400, true),
+            (RegistryError::AlreadyExists("taken".to_owned()), Code::AlreadyExists, 409, true),
+            (RegistryError::NotFound("no such user".to_owned()), Code::NotFound, 404, true),
+            (RegistryError::PermissionDenied("not yours".to_owned()), Code::PermissionDenied, 403, true),
+            (RegistryError::FailedPrecondition("in use".to_owned()), Code::FailedPrecondition, 409, true),
+            (OAuthError::new(OAuthErrorCode::InvalidClient, "bad").into(), Code::Unauthenticated, 401, true),
+            (sea_orm::DbErr::Custom(secret.to_owned()).into(), Code::Unavailable, 503, false),
+            (
+                RegistryError::Throttled { what: "sign-ups", retry_after: std::time::Duration::from_secs(3) },
+                Code::ResourceExhausted,
+                429,
+                true,
             ),
-            RegistryError::Busy(_) => encode(
-                error.code(),
-                error.to_string(),
-                Detail::default().with_retry_after(std::time::Duration::from_secs(1)),
+            (RegistryError::Busy("fetches".to_owned()), Code::Unavailable, 503, true),
+            (RegistryError::Cache(secret.to_owned()), Code::Unavailable, 503, false),
+            (RegistryError::PasswordHashing(secret.to_owned()), Code::Internal, 500, false),
+            (
+                RegistryError::Upstream { service: "token service", status: Status::internal(secret) },
+                Code::Unavailable,
+                503,
+                false,
             ),
-            RegistryError::Cache(_) => {
-                tracing::error!(error = %error, "registry cache unavailable");
-                encode(ErrorCode::Unavailable, "cache unavailable", Detail::default())
-            }
-            RegistryError::Dependent { service, .. } => {
-                tracing::warn!(error = %error, "revocation before a deletion failed");
-                encode(ErrorCode::Unavailable, format!("{service} unavailable, nothing was deleted"), Detail::default())
-            }
-            RegistryError::PasswordHashing(_) => {
-                tracing::error!(error = %error, "registry internal error");
-                encode(ErrorCode::Internal, "internal error", Detail::default())
-            }
-            RegistryError::AlreadyExists(_)
-            | RegistryError::NotFound(_)
-            | RegistryError::PermissionDenied(_)
-            | RegistryError::FailedPrecondition(_) => encode(error.code(), error.to_string(), Detail::default()),
+        ];
+        let rows: std::collections::BTreeSet<usize> = table.iter().map(|(error, ..)| row(error)).collect();
+        assert_eq!(rows.len(), 12, "every variant is in the table once");
+        for (error, code, http, said) in table {
+            let status = to_status(&error);
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(error.answer().code.http_status(), http, "{error}");
+            assert!(!status.message().contains(secret), "{error}: internal text sent");
+            // A said error reaches the caller in its own words (an OAuth error as its description).
+            assert_eq!(error.to_string().contains(status.message()), said, "{error}: {}", status.message());
         }
     }
 }

@@ -15,25 +15,6 @@ use crate::shutdown::Shutdown;
 
 pub use tonic_health::server::HealthReporter as Health;
 
-/// The gRPC health of every service in this process, for the plain HTTP
-/// `/readyz` of the metrics port: kubelet's native gRPC probes cannot speak
-/// TLS, so pods whose gRPC port does are probed there instead.
-pub mod readiness {
-    use std::collections::BTreeMap;
-    use std::sync::{LazyLock, RwLock};
-
-    static SERVICES: LazyLock<RwLock<BTreeMap<String, bool>>> = LazyLock::new(RwLock::default);
-
-    pub(crate) fn set(service_name: &str, serving: bool) {
-        SERVICES.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(service_name.to_owned(), serving);
-    }
-
-    /// True when every gRPC service of the process is SERVING (and when it has none).
-    pub fn ready() -> bool {
-        SERVICES.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().all(|serving| *serving)
-    }
-}
-
 /// Limits applied to every gRPC server, and the signal that it is draining.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
@@ -90,7 +71,7 @@ pub async fn health(
     service_name: &str,
 ) -> (HealthReporter, tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>) {
     let (reporter, service) = tonic_health::server::health_reporter();
-    readiness::set(service_name, false);
+    crate::part::serving::set(service_name, false);
     reporter.set_service_status(service_name, ServingStatus::NotServing).await;
     reporter.set_service_status("", ServingStatus::NotServing).await;
     reporter.set_service_status(LIVENESS, ServingStatus::Serving).await;
@@ -100,7 +81,7 @@ pub async fn health(
 /// Sets `service_name` (and the overall status) to `serving`.
 pub async fn set_serving(reporter: &HealthReporter, service_name: &str, serving: bool) {
     let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
-    readiness::set(service_name, serving);
+    crate::part::serving::set(service_name, serving);
     reporter.set_service_status(service_name, status).await;
     reporter.set_service_status("", status).await;
 }

@@ -277,7 +277,7 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + S
         )
     }
     async fn ready() -> http::StatusCode {
-        if crate::grpc::readiness::ready() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE }
+        if crate::part::serving::ready() { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE }
     }
     let app = axum::Router::new()
         .route("/metrics", axum::routing::get(scrape))

@@ -52,3 +52,22 @@ impl Readiness {
         cache && crate::database::ping(&self.db).await
     }
 }
+
+/// The gRPC health of every service in this process, for the plain HTTP
+/// `/readyz` of the metrics port: kubelet's native gRPC probes cannot speak
+/// TLS, so pods whose gRPC port does are probed there instead.
+pub mod serving {
+    use std::collections::BTreeMap;
+    use std::sync::{LazyLock, RwLock};
+
+    static SERVICES: LazyLock<RwLock<BTreeMap<String, bool>>> = LazyLock::new(RwLock::default);
+
+    pub(crate) fn set(service_name: &str, serving: bool) {
+        SERVICES.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(service_name.to_owned(), serving);
+    }
+
+    /// True when every gRPC service of the process is SERVING (and when it has none).
+    pub fn ready() -> bool {
+        SERVICES.read().unwrap_or_else(std::sync::PoisonError::into_inner).values().all(|serving| *serving)
+    }
+}

@@ -6,7 +6,7 @@
 //! 1. Every change that makes tokens inactive (revocation of a token, a
 //!    grant, a code's tokens, an application's or a user's, a rotation)
 //!    tombstones every affected token before its call returns
-//!    ([`TokenService::tombstone`]). A rotation, which must not answer
+//!    ([`TokenCache::tombstone`]). A rotation, which must not answer
 //!    before its transaction commits, marks the tokens `Provisional` first
 //!    (readers then ask SQL) and turns the marks into tombstones once
 //!    committed, so that a rotation that rolls back ends nothing. When a tombstone cannot be written the
@@ -26,22 +26,23 @@
 //!    saw the cache fail is checked again at its next read, since a
 //!    tombstone may have been lost in that failure (a Redis that hung and
 //!    came back with its data).
-//! 4. Expiry is decided by the service's clock ([`TokenService::now`]),
+//! 4. Expiry is decided by the service's clock,
 //!    never by the presence of an entry; entries also carry a TTL.
 //!
 //! A cache failure on a read falls back to SQL.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use gatehouse_oauth::Clock;
 use gatehouse_oauth::token::TokenKind;
+use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::metrics::{CacheLabels, metrics};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TokenError, TokenResult};
-use crate::service::TokenService;
 use crate::store::{Revoked, TokenRecord};
 
 fn key(hash: &str) -> String {
@@ -192,14 +193,43 @@ impl PendingTombstones {
     }
 }
 
-impl TokenService {
+/// The token cache: the rule above, over the shared cache, with what this
+/// process owes it. Cheap to clone (one shared state).
+#[derive(Debug, Clone)]
+pub(crate) struct TokenCache {
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    kv: Arc<dyn Kv>,
+    clock: Arc<dyn Clock>,
+    /// How long an active entry is trusted after SQL last confirmed it.
+    trust: Duration,
+    failures: CacheFailures,
+    pending: PendingTombstones,
+    /// Poked when a change committed: its events are in the revocation log.
+    feed: Arc<crate::watch::Feed>,
+}
+
+impl TokenCache {
+    pub(crate) fn new(kv: Arc<dyn Kv>, clock: Arc<dyn Clock>, trust: Duration, feed: Arc<crate::watch::Feed>) -> Self {
+        let state =
+            State { kv, clock, trust, failures: CacheFailures::default(), pending: PendingTombstones::default(), feed };
+        Self { state: Arc::new(state) }
+    }
+
+    fn now(&self) -> i64 {
+        self.state.clock.now().timestamp()
+    }
+
     /// The cached state of a token; `None` on a miss, a cache failure, or
     /// while this process still owes the token a tombstone.
     pub(crate) async fn cached(&self, hash: &str) -> Option<Read> {
-        if self.inner.pending.contains(hash) {
+        if self.state.pending.contains(hash) {
             return None;
         }
-        let (read, result) = match self.inner.kv.get(&key(hash)).await {
+        let (read, result) = match self.state.kv.get(&key(hash)).await {
             Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
                 Ok(state) => (Some(Read { state, bytes }), "hit"),
                 Err(_) => (None, "error"),
@@ -207,7 +237,7 @@ impl TokenService {
             Ok(None) => (None, "miss"),
             Err(error) => {
                 tracing::debug!(%error, "token cache read failed, reading SQL");
-                self.inner.cache_failures.record(self.now());
+                self.state.failures.record(self.now());
                 (None, "error")
             }
         };
@@ -219,8 +249,8 @@ impl TokenService {
     /// `now`: within the trust bound, and confirmed after the last cache
     /// failure this process saw.
     pub(crate) fn trusted(&self, checked_at: i64, now: i64) -> bool {
-        let trust = i64::try_from(self.config().cache_trust.as_secs()).unwrap_or(i64::MAX);
-        checked_at <= now && now - checked_at < trust && checked_at > self.inner.cache_failures.last()
+        let trust = i64::try_from(self.state.trust.as_secs()).unwrap_or(i64::MAX);
+        checked_at <= now && now - checked_at < trust && checked_at > self.state.failures.last()
     }
 
     /// Caches newly issued tokens, only where the cache holds nothing for
@@ -238,7 +268,7 @@ impl TokenService {
         let now = self.now();
         let Some(ttl) = remaining(record.expires_at, now) else { return };
         let value = encode(&Cached::Active(ActiveToken::from_record(record, now)));
-        if let Err(error) = self.inner.kv.set_if_absent(&key(&record.hash), &value, ttl).await {
+        if let Err(error) = self.state.kv.set_if_absent(&key(&record.hash), &value, ttl).await {
             tracing::debug!(%error, "token cache fill failed");
         }
     }
@@ -250,7 +280,7 @@ impl TokenService {
         let Some(ttl) = remaining(active.expires_at, now) else { return };
         let renewed = ActiveToken { checked_at: now, ..active.clone() };
         let value = encode(&Cached::Active(renewed));
-        if let Err(error) = self.inner.kv.replace(&key(hash), read, &value, ttl).await {
+        if let Err(error) = self.state.kv.replace(&key(hash), read, &value, ttl).await {
             tracing::debug!(%error, "token cache renewal failed");
         }
     }
@@ -269,13 +299,13 @@ impl TokenService {
     /// this process reads those tokens from SQL.
     pub(crate) async fn tombstone(&self, revoked: &[Revoked]) -> TokenResult<()> {
         // The change committed: its events are in the log; streams here hear of them now.
-        self.inner.feed.poke();
+        self.state.feed.poke();
         let entries = self.tombstones(revoked.iter().map(|r| (r.hash.as_str(), r.expires_at)));
-        match self.inner.kv.set_many(&entries).await {
+        match self.state.kv.set_many(&entries).await {
             Ok(()) => Ok(()),
             Err(error) => {
-                self.inner.cache_failures.record(self.now());
-                self.inner.pending.add(revoked);
+                self.state.failures.record(self.now());
+                self.state.pending.add(revoked);
                 self.retry_pending_tombstones();
                 Err(cache_unavailable(error))
             }
@@ -293,7 +323,7 @@ impl TokenService {
         let value = encode(&Cached::Provisional);
         let entries: Vec<_> =
             revoked.iter().filter_map(|r| Some((key(&r.hash), value.clone(), remaining(r.expires_at, now)?))).collect();
-        self.inner.kv.set_many(&entries).await.map_err(cache_unavailable)
+        self.state.kv.set_many(&entries).await.map_err(cache_unavailable)
     }
 
     /// After the change committed: the provisional marks become tombstones.
@@ -307,23 +337,23 @@ impl TokenService {
 
     /// Writes owed tombstones until none is left (one task at a time).
     fn retry_pending_tombstones(&self) {
-        if self.inner.pending.retrying.swap(true, Ordering::AcqRel) {
+        if self.state.pending.retrying.swap(true, Ordering::AcqRel) {
             return;
         }
-        let service = self.clone();
+        let cache = self.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PENDING_RETRY_EVERY).await;
-                let owed = service.inner.pending.snapshot();
-                let entries = service.tombstones(owed.iter().map(|(hash, expires)| (hash.as_str(), *expires)));
-                if service.inner.kv.set_many(&entries).await.is_ok() {
-                    service.inner.pending.remove(&owed);
+                let owed = cache.state.pending.snapshot();
+                let entries = cache.tombstones(owed.iter().map(|(hash, expires)| (hash.as_str(), *expires)));
+                if cache.state.kv.set_many(&entries).await.is_ok() {
+                    cache.state.pending.remove(&owed);
                     tracing::info!(tombstones = owed.len(), "owed token tombstones written");
                 }
-                if service.inner.pending.len() == 0 {
-                    service.inner.pending.retrying.store(false, Ordering::Release);
+                if cache.state.pending.len() == 0 {
+                    cache.state.pending.retrying.store(false, Ordering::Release);
                     // A tombstone added between the check and the store starts its own task.
-                    if service.inner.pending.len() == 0 || service.inner.pending.retrying.swap(true, Ordering::AcqRel) {
+                    if cache.state.pending.len() == 0 || cache.state.pending.retrying.swap(true, Ordering::AcqRel) {
                         return;
                     }
                 }
@@ -333,10 +363,10 @@ impl TokenService {
 
     /// Marks a code as replayed, for a first redemption still in flight.
     pub(crate) async fn mark_replayed(&self, code_id: &str) -> TokenResult<()> {
-        self.inner.kv.set(&replayed_key(code_id), b"1", REPLAY_MARK_TTL).await.map_err(cache_unavailable)
+        self.state.kv.set(&replayed_key(code_id), b"1", REPLAY_MARK_TTL).await.map_err(cache_unavailable)
     }
 
     pub(crate) async fn was_replayed(&self, code_id: &str) -> TokenResult<bool> {
-        Ok(self.inner.kv.get(&replayed_key(code_id)).await.map_err(cache_unavailable)?.is_some())
+        Ok(self.state.kv.get(&replayed_key(code_id)).await.map_err(cache_unavailable)?.is_some())
     }
 }

@@ -27,30 +27,19 @@ pub(crate) fn spawn(service: TokenService) {
     });
 }
 
-/// Runs `delete` (which deletes at most `batch` rows and says how many)
-/// until a call deletes fewer; returns the total.
-pub(crate) async fn in_batches<F, Fut>(batch: u64, mut delete: F) -> crate::error::TokenResult<u64>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::error::TokenResult<u64>>,
-{
-    let mut total = 0;
-    loop {
-        let deleted = delete().await?;
-        total += deleted;
-        if deleted < batch {
-            return Ok(total);
-        }
-        // Let other work in between batches.
-        tokio::task::yield_now().await;
-    }
-}
-
 impl TokenService {
     /// Deletes expired tokens batch by batch until none is left; returns how many.
     pub(crate) async fn delete_expired(&self) -> crate::error::TokenResult<u64> {
         let before = self.now() - KEEP_EXPIRED_SECS;
         let batch = self.config().cleanup_batch;
-        in_batches(batch, || self.inner.store.delete_expired(before, batch)).await
+        crate::store::in_batches(batch, || self.inner.store.delete_expired(before, batch)).await
+    }
+
+    /// Deletes the revocation log's events older than the retention (the
+    /// access-token lifetime and a margin), batch by batch.
+    pub(crate) async fn delete_old_revocations(&self) -> crate::error::TokenResult<u64> {
+        let keep = self.config().access_ttl.saturating_add(crate::watch::RETENTION_MARGIN);
+        let before = self.now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+        self.inner.feed.delete_older_than(before, self.config().cleanup_batch).await
     }
 }

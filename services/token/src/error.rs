@@ -1,7 +1,7 @@
 //! The token service's one error type and its mapping onto `Status`.
 
 use gatehouse_oauth::OAuthError;
-use gatehouse_proto::status::{Detail, ErrorCode, encode, encode_oauth};
+use gatehouse_proto::status::{Answer, Detail, ErrorCode, Log, ServiceError, reason, to_status};
 use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,45 +41,96 @@ pub enum TokenError {
 
 pub type TokenResult<T> = Result<T, TokenError>;
 
+impl ServiceError for TokenError {
+    const SERVICE: &'static str = "token";
+
+    fn answer(&self) -> Answer {
+        match self {
+            Self::OAuth(oauth) => Answer::oauth(oauth),
+            Self::Upstream { service, status } => Answer::upstream(service, status),
+            // An unreachable database means "cannot answer", never "inactive".
+            Self::Storage(_) => Answer::hidden(ErrorCode::Unavailable, "token storage unavailable", Log::Error),
+            Self::Cache(_) => Answer::hidden(ErrorCode::Unavailable, "token cache unavailable", Log::Warn),
+            Self::Throttled { retry_after } => Answer::said(
+                ErrorCode::ResourceExhausted,
+                &format!("too many failed attempts from here; retry in {} s", retry_after.as_secs().max(1)),
+            )
+            .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
+            Self::Invalid { field, rule } => Answer::invalid(field, rule),
+            Self::NotFound(_) => Answer::said(ErrorCode::NotFound, self),
+            Self::FailedPrecondition(_) => Answer::said(ErrorCode::FailedPrecondition, self),
+            Self::Unavailable(_) => Answer::said(ErrorCode::Unavailable, self),
+            Self::Internal(_) => Answer::hidden(ErrorCode::Internal, "internal error", Log::Error),
+            Self::DeadlineExceeded => {
+                Answer::said(ErrorCode::Unavailable, &"deadline exceeded before the request committed")
+            }
+        }
+    }
+}
+
 impl From<TokenError> for Status {
     fn from(error: TokenError) -> Self {
+        to_status(&error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_oauth::OAuthErrorCode;
+    use tonic::Code;
+
+    use super::*;
+
+    /// The row of each variant (a new variant does not compile until it has one).
+    fn row(error: &TokenError) -> usize {
         match error {
-            TokenError::OAuth(oauth) => encode_oauth(&oauth),
-            TokenError::Upstream { service, status } => {
-                let code = ErrorCode::from_grpc(status.code());
-                tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
-                let code = if code == ErrorCode::Unavailable { code } else { ErrorCode::Internal };
-                encode(code, format!("{service} unavailable"), Detail::default())
-            }
-            // An unreachable database means "cannot answer", never "inactive".
-            TokenError::Storage(db) => {
-                tracing::error!(error = %db, "token storage failed");
-                encode(ErrorCode::Unavailable, "token storage unavailable", Detail::default())
-            }
-            TokenError::Cache(error) => {
-                tracing::warn!(%error, "token cache write failed");
-                encode(ErrorCode::Unavailable, "token cache unavailable", Detail::default())
-            }
-            TokenError::Throttled { retry_after } => encode(
-                ErrorCode::ResourceExhausted,
-                format!("too many failed attempts from here; retry in {} s", retry_after.as_secs().max(1)),
-                Detail::reason(gatehouse_proto::status::reason::THROTTLED).with_retry_after(retry_after),
+            TokenError::OAuth(_) => 0,
+            TokenError::Upstream { .. } => 1,
+            TokenError::Storage(_) => 2,
+            TokenError::Cache(_) => 3,
+            TokenError::Throttled { .. } => 4,
+            TokenError::Invalid { .. } => 5,
+            TokenError::NotFound(_) => 6,
+            TokenError::DeadlineExceeded => 7,
+            TokenError::FailedPrecondition(_) => 8,
+            TokenError::Unavailable(_) => 9,
+            TokenError::Internal(_) => 10,
+        }
+    }
+
+    #[test]
+    fn every_variant_has_one_grpc_and_http_answer_and_internal_text_is_never_sent() {
+        let secret = "SECRET-INTERNAL-TEXT";
+        let upstream = |status| TokenError::Upstream { service: "registry", status };
+        // (error, gRPC code, HTTP status, whether the caller reads the error's own text)
+        let table: Vec<(TokenError, Code, u16, bool)> = vec![
+            (OAuthError::new(OAuthErrorCode::InvalidGrant, "used").into(), Code::InvalidArgument, 400, true),
+            (upstream(Status::unavailable(secret)), Code::Unavailable, 503, false),
+            (upstream(Status::internal(secret)), Code::Internal, 500, false),
+            (sea_orm::DbErr::Custom(secret.to_owned()).into(), Code::Unavailable, 503, false),
+            (TokenError::Cache(secret.to_owned()), Code::Unavailable, 503, false),
+            (
+                TokenError::Throttled { retry_after: std::time::Duration::from_secs(3) },
+                Code::ResourceExhausted,
+                429,
+                false,
             ),
-            TokenError::Invalid { field, rule } => {
-                encode(ErrorCode::InvalidArgument, format!("{field}: {rule}"), Detail::field(field, &rule))
-            }
-            TokenError::NotFound(message) => encode(ErrorCode::NotFound, message, Detail::default()),
-            TokenError::FailedPrecondition(message) => {
-                encode(ErrorCode::FailedPrecondition, message, Detail::default())
-            }
-            TokenError::Unavailable(message) => encode(ErrorCode::Unavailable, message, Detail::default()),
-            TokenError::Internal(message) => {
-                tracing::error!(%message, "token service invariant broken");
-                encode(ErrorCode::Internal, "internal error", Detail::default())
-            }
-            TokenError::DeadlineExceeded => {
-                encode(ErrorCode::Unavailable, "deadline exceeded before the request committed", Detail::default())
-            }
+            (TokenError::Invalid { field: "name", rule: "is empty".to_owned() }, Code::InvalidArgument, 400, true),
+            (TokenError::NotFound("no such key".to_owned()), Code::NotFound, 404, true),
+            (TokenError::DeadlineExceeded, Code::Unavailable, 503, false),
+            (TokenError::FailedPrecondition("not ready".to_owned()), Code::FailedPrecondition, 409, true),
+            (TokenError::Unavailable("try again".to_owned()), Code::Unavailable, 503, true),
+            (TokenError::Internal(secret.to_owned()), Code::Internal, 500, false),
+        ];
+        let rows: std::collections::BTreeSet<usize> = table.iter().map(|(error, ..)| row(error)).collect();
+        assert_eq!(rows.len(), 11, "every variant is in the table");
+        for (error, code, http, said) in table {
+            let status = to_status(&error);
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(error.answer().code.http_status(), http, "{error}");
+            assert!(!status.message().contains(secret), "{error}: internal text sent");
+            // A said error reaches the caller in its own words (an OAuth error as its description).
+            assert_eq!(error.to_string().contains(status.message()), said, "{error}: {}", status.message());
         }
     }
 }

@@ -210,7 +210,7 @@ impl TokenServiceRpc for TokenGrpc {
         request: Request<pb::WatchRevocationsRequest>,
     ) -> RpcResult<Self::WatchRevocationsStream> {
         use tokio_stream::StreamExt;
-        let batches = self.service.watch_revocations(request.into_inner().after).await?;
+        let batches = self.service.inner.feed.watch(request.into_inner().after).await?;
         let stream = tokio_stream::wrappers::ReceiverStream::new(batches)
             .map(|batch| batch.map(crate::convert::revocation_events).map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))

@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 
 use crate::error::TokenResult;
 use crate::issue::Family;
-use crate::keys::SigningAlg;
 use crate::service::TokenService;
 
 /// The scope that makes a grant an OpenID Connect one.
@@ -20,9 +19,6 @@ pub(crate) const OPENID: &str = "openid";
 /// password and nothing else, so every grant's `amr` is this. A second
 /// method would be stored beside `auth_time` in the session and token rows.
 const AMR: &[&str] = &["pwd"];
-
-/// ID tokens are RS256, the algorithm every relying party supports (Core §15.1).
-pub(crate) const ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
 
 /// The standard claims a set of scopes releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -133,7 +129,7 @@ impl TokenService {
             amr: AMR,
             standard: StandardClaims::of(&account, scopes),
         };
-        self.inner.keys.sign(ID_TOKEN_ALG, "JWT", &claims).map(Some)
+        self.inner.keys.sign(crate::keys::ID_TOKEN_ALG, "JWT", &claims).map(Some)
     }
 
     /// The user and client an `id_token_hint` names (RP-initiated logout):

@@ -27,11 +27,11 @@ impl TokenService {
         }
         let hash = SecretHash::of(token);
         let now = self.now();
-        let read = self.cached(hash.as_str()).await;
+        let read = self.inner.cache.cached(hash.as_str()).await;
         let stale = match read {
             Some(Read { state: Cached::Revoked, .. }) => return Ok(None),
             Some(Read { state: Cached::Active(active), .. }) if active.expires_at <= now => return Ok(None),
-            Some(Read { state: Cached::Active(active), .. }) if self.trusted(active.checked_at, now) => {
+            Some(Read { state: Cached::Active(active), .. }) if self.inner.cache.trusted(active.checked_at, now) => {
                 return Ok(Some(active));
             }
             // Past its trust bound: SQL decides again (see `cache`).
@@ -47,14 +47,14 @@ impl TokenService {
             if stale.is_some() {
                 // The entry outlived a tombstone that never landed: write it now (best effort).
                 let gone = Revoked { hash: record.hash.clone(), expires_at: record.expires_at, newly: false };
-                let _ = self.tombstone(&[gone]).await;
+                let _ = self.inner.cache.tombstone(&[gone]).await;
             }
             return Ok(None);
         }
         let active = ActiveToken::from_record(&record, now);
         match stale {
-            Some(bytes) => self.cache_renew(hash.as_str(), &bytes, &active).await,
-            None => self.cache_fill(&record).await,
+            Some(bytes) => self.inner.cache.cache_renew(hash.as_str(), &bytes, &active).await,
+            None => self.inner.cache.cache_fill(&record).await,
         }
         Ok(Some(active))
     }

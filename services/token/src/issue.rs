@@ -170,6 +170,6 @@ impl TokenService {
             scope: scopes.join(" "),
             auth_time: family.auth_time,
         };
-        self.inner.keys.sign(crate::identity::ID_TOKEN_ALG, ACCESS_TOKEN_TYP, &claims)
+        self.inner.keys.sign(crate::keys::ID_TOKEN_ALG, ACCESS_TOKEN_TYP, &claims)
     }
 }

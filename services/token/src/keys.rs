@@ -35,7 +35,10 @@ use serde::Serialize;
 
 use self::kek::KeyEncryptionKey;
 use crate::error::{TokenError, TokenResult};
-use crate::store::sql::keys::SqlKeyStore;
+
+/// ID tokens (and JWT access tokens) are RS256, the algorithm every relying
+/// party supports (OpenID Connect Core §15.1).
+pub(crate) const ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
 
 /// How long a verifier may cache the JWKS (its `Cache-Control: max-age`).
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
@@ -362,10 +365,21 @@ struct Keyring {
     jwks: Arc<str>,
 }
 
+/// Where the keys are kept: one algorithm's keys change only together with
+/// its version, compared and set in the same transaction.
+#[async_trait::async_trait]
+pub(crate) trait KeyStore: Send + Sync + std::fmt::Debug {
+    /// An algorithm's keys, oldest first, and its version (0 before any).
+    async fn load(&self, alg: SigningAlg) -> TokenResult<AlgKeys>;
+    /// Applies `change` if the version is still the one it was planned on;
+    /// `false` when a concurrent change won (nothing written).
+    async fn apply(&self, alg: SigningAlg, change: &KeyChange) -> TokenResult<bool>;
+}
+
 /// The service's keys: loaded at start, read again every [`RELOAD_EVERY`].
 #[derive(Debug)]
 pub(crate) struct Keys {
-    store: SqlKeyStore,
+    store: Arc<dyn KeyStore>,
     kek: KeyEncryptionKey,
     policy: KeyPolicy,
     ring: RwLock<Arc<Keyring>>,
@@ -375,7 +389,7 @@ pub(crate) struct Keys {
 const CHANGE_ATTEMPTS: usize = 5;
 
 impl Keys {
-    pub(crate) fn new(store: SqlKeyStore, kek: KeyEncryptionKey, policy: KeyPolicy) -> Self {
+    pub(crate) fn new(store: Arc<dyn KeyStore>, kek: KeyEncryptionKey, policy: KeyPolicy) -> Self {
         Self { store, kek, policy, ring: RwLock::new(Arc::new(Keyring::default())) }
     }
 
@@ -548,14 +562,14 @@ impl Keys {
 
 /// Runs the schedule every [`RELOAD_EVERY`] (which also picks up what
 /// other replicas and `gatehouse keys` changed).
-pub(crate) fn spawn_schedule(service: crate::service::TokenService) {
+pub(crate) fn spawn_schedule(keys: Arc<Keys>, clock: Arc<dyn gatehouse_oauth::Clock>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(error) = service.inner.keys.tick(service.now()).await {
+            if let Err(error) = keys.tick(clock.now().timestamp()).await {
                 tracing::warn!(%error, "signing key schedule failed; keeping the loaded keys");
             }
         }

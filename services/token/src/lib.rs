@@ -11,6 +11,7 @@ mod authorize_api;
 mod cache;
 mod callers;
 mod cleanup;
+mod client_auth;
 mod clients;
 mod config;
 mod convert;
@@ -57,11 +58,12 @@ pub async fn build(config: TokenConfig, deps: Dependencies) -> TokenResult<Token
     let kek = config.key_encryption_key.clone().ok_or_else(|| {
         TokenError::Internal("the token service needs a key-encryption key to seal its signing keys".to_owned())
     })?;
-    let keys = keys::Keys::new(store::sql::keys::SqlKeyStore::new(deps.db.clone()), kek, config.key_policy());
+    let key_store = Arc::new(store::sql::keys::SqlKeyStore::new(deps.db.clone()));
+    let keys = Arc::new(keys::Keys::new(key_store, kek, config.key_policy()));
     keys.start(deps.clock.now().timestamp()).await?;
     let audit = gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "token", AUDIT_TABLES, deps.clock.clone());
-    let store = Arc::new(store::sql::SqlTokenStore::new(deps.db.clone()));
-    Ok(TokenService::new(config, store, keys, audit, deps))
+    let stores = store::Stores::all(store::sql::SqlTokenStore::new(deps.db.clone()));
+    Ok(TokenService::new(config, stores, keys, audit, deps))
 }
 
 /// Serves the gRPC API until `shutdown` resolves. Health follows the
@@ -73,8 +75,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     cleanup::spawn(service.clone());
-    keys::spawn_schedule(service.clone());
-    service.spawn_feed();
+    keys::spawn_schedule(service.inner.keys.clone(), service.inner.clock.clone());
+    service.inner.feed.spawn();
     // Revocation streams end when the replica drains (or stops): their
     // consumers resume from their cursors on another replica, and the
     // server's graceful stop is not held open by streams.

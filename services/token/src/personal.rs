@@ -110,20 +110,20 @@ impl TokenService {
             last_used_address: None,
         };
         self.before_commit()?;
-        self.inner.store.insert_personal(&info, &record).await?;
+        self.inner.personal.insert_personal(&info, &record).await?;
         // A user deleted meanwhile: the token is revoked at once (no grant
         // to race, so only the deletion record counts).
         self.check_fence(i64::MAX, "", user_id, &family.id).await?;
-        self.cache_issued(std::slice::from_ref(&record)).await;
+        self.inner.cache.cache_issued(std::slice::from_ref(&record)).await;
         Ok(NewPersonalToken { token: gatehouse_oauth::AccessToken::new(token), info })
     }
 
     pub(crate) async fn list_personal_tokens(&self, user_id: &str) -> TokenResult<Vec<PersonalRecord>> {
-        self.inner.store.personal_tokens(user_id).await
+        self.inner.personal.personal_tokens(user_id).await
     }
 
     async fn own_personal_token(&self, user_id: &str, id: &str) -> TokenResult<PersonalRecord> {
-        let tokens = self.inner.store.personal_tokens(user_id).await?;
+        let tokens = self.inner.personal.personal_tokens(user_id).await?;
         tokens
             .into_iter()
             .find(|t| t.id == id)
@@ -153,10 +153,10 @@ impl TokenService {
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;
-        let old = self.inner.store.regenerate_personal(id, &record, self.now()).await?;
-        self.tombstone(&old).await?;
+        let old = self.inner.personal.regenerate_personal(id, &record, self.now()).await?;
+        self.inner.cache.tombstone(&old).await?;
         self.check_fence(i64::MAX, "", user_id, &family.id).await?;
-        self.cache_issued(std::slice::from_ref(&record)).await;
+        self.inner.cache.cache_issued(std::slice::from_ref(&record)).await;
         info.hash = record.hash;
         info.expires_at = record.expires_at;
         Ok(NewPersonalToken { token: gatehouse_oauth::AccessToken::new(token), info })
@@ -166,17 +166,17 @@ impl TokenService {
     pub(crate) async fn revoke_personal_tokens(&self, user_id: &str, id: Option<&str>) -> TokenResult<u64> {
         let tokens = match id {
             Some(id) => vec![self.own_personal_token(user_id, id).await?],
-            None => self.inner.store.personal_tokens(user_id).await?,
+            None => self.inner.personal.personal_tokens(user_id).await?,
         };
         let mut revoked = 0;
         for token in &tokens {
             let gone = self.inner.store.revoke(RevokeScope::Token(&token.hash), self.now(), self.now_ms()).await?;
             revoked += gone.iter().filter(|r| r.newly).count() as u64;
             // The token first: a failure after it leaves a dead token listed, never a live one hidden.
-            self.tombstone(&gone).await?;
+            self.inner.cache.tombstone(&gone).await?;
         }
         let ids: Vec<String> = tokens.into_iter().map(|t| t.id).collect();
-        self.inner.store.personal_revoked(&ids, self.now()).await?;
+        self.inner.personal.personal_revoked(&ids, self.now()).await?;
         Ok(revoked)
     }
 
@@ -192,9 +192,9 @@ impl TokenService {
             TokenKind::Access | TokenKind::Personal => RevokeScope::Token(hash.as_str()),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
-        self.tombstone(&revoked).await?;
+        self.inner.cache.tombstone(&revoked).await?;
         if kind == TokenKind::Personal {
-            self.inner.store.personal_revoked(std::slice::from_ref(&record.family_id), self.now()).await?;
+            self.inner.personal.personal_revoked(std::slice::from_ref(&record.family_id), self.now()).await?;
         }
         tracing::warn!(kind = kind.as_str(), user_id = %record.user_id, "token revoked by value (reported leaked)");
         let newly = revoked.iter().any(|r| r.newly);
@@ -219,7 +219,7 @@ impl TokenService {
         let marker = format!("token:pat-used:{}", hash.as_str());
         match self.inner.kv.set_if_absent(&marker, b"1", LAST_USED_GRANULARITY).await {
             Ok(true) => {
-                if let Err(error) = self.inner.store.touch_personal(hash.as_str(), self.now(), address).await {
+                if let Err(error) = self.inner.personal.touch_personal(hash.as_str(), self.now(), address).await {
                     tracing::warn!(%error, "could not record a personal access token's last use");
                 }
             }

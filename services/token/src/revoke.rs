@@ -44,7 +44,7 @@ impl TokenService {
             TokenKind::Access | TokenKind::Personal => RevokeScope::Token(hash.as_str()),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
-        self.tombstone(&revoked).await
+        self.inner.cache.tombstone(&revoked).await
     }
 
     /// Revokes every token of `subject`, in SQL and in the cache, before it
@@ -63,7 +63,7 @@ impl TokenService {
             Subject::User(user_id) => RevokeScope::User(user_id),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
-        self.tombstone(&revoked).await?;
+        self.inner.cache.tombstone(&revoked).await?;
         Ok(revoked.iter().filter(|r| r.newly).count() as u64)
     }
 
@@ -82,7 +82,7 @@ impl TokenService {
         };
         tracing::warn!(client_id, "tokens issued while their grant was being revoked: revoked");
         let revoked = self.inner.store.revoke(RevokeScope::Family(family_id), self.now(), self.now_ms()).await?;
-        self.tombstone(&revoked).await?;
+        self.inner.cache.tombstone(&revoked).await?;
         if subject == RevokeScope::Client(client_id).subject().unwrap_or_default() {
             // A deleted application: a kept authentication let it this far.
             self.inner.clients.forget(client_id);

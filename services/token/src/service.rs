@@ -6,10 +6,10 @@ use gatehouse_oauth::Clock;
 use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::part::Dependencies;
 
-use crate::cache::{CacheFailures, PendingTombstones};
+use crate::cache::TokenCache;
 use crate::clients::Clients;
 use crate::config::TokenConfig;
-use crate::store::TokenStore;
+use crate::store::{PersonalTokenStore, Stores, TokenStore};
 
 /// What must be left of the caller's deadline for a request to commit: the
 /// commit and the answer's way back take a few milliseconds.
@@ -25,17 +25,18 @@ pub struct TokenService {
 pub(crate) struct Inner {
     pub(crate) config: TokenConfig,
     pub(crate) store: Arc<dyn TokenStore>,
+    pub(crate) personal: Arc<dyn PersonalTokenStore>,
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) clients: Clients,
     pub(crate) clock: Arc<dyn Clock>,
-    /// Tombstones the cache refused, written again in the background.
-    pub(crate) pending: PendingTombstones,
-    /// When the cache last failed here: entries confirmed before are checked again.
-    pub(crate) cache_failures: CacheFailures,
+    /// The token cache and what this process owes it.
+    pub(crate) cache: TokenCache,
+    /// Failed client authentication and unknown-token lookups.
+    pub(crate) throttles: crate::throttle::Throttles,
     /// The signing keys (ID tokens) and the JWKS.
-    pub(crate) keys: crate::keys::Keys,
+    pub(crate) keys: Arc<crate::keys::Keys>,
     /// The revocation log's head as this replica knows it (WatchRevocations).
-    pub(crate) feed: crate::watch::Feed,
+    pub(crate) feed: Arc<crate::watch::Feed>,
     /// The token service's audit trail.
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
     /// What this part's readiness follows.
@@ -48,8 +49,8 @@ impl TokenService {
     /// answers from SQL).
     pub(crate) fn new(
         config: TokenConfig,
-        store: Arc<dyn TokenStore>,
-        keys: crate::keys::Keys,
+        stores: Stores,
+        keys: Arc<crate::keys::Keys>,
         audit: gatehouse_runtime::audit::AuditLog,
         deps: Dependencies,
     ) -> Self {
@@ -57,17 +58,21 @@ impl TokenService {
         let Dependencies { kv, clock, upstreams, .. } = deps;
         let (registry, authorization) = (upstreams.registry, upstreams.authorization);
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
+        let feed = crate::watch::Feed::new(stores.log);
+        let cache = TokenCache::new(kv.clone(), clock.clone(), config.cache_trust, feed.clone());
+        let throttles = crate::throttle::Throttles::new(kv.clone(), config.throttle);
         Self {
             inner: Arc::new(Inner {
                 config,
-                store,
+                store: stores.tokens,
+                personal: stores.personal,
                 kv,
                 clients,
                 clock,
-                pending: PendingTombstones::default(),
-                cache_failures: CacheFailures::default(),
+                cache,
+                throttles,
                 keys,
-                feed: crate::watch::Feed::default(),
+                feed,
                 audit,
                 readiness,
             }),

@@ -132,6 +132,22 @@ pub(crate) enum Rotation {
     Inactive,
 }
 
+/// The service's storage, one trait per concern (one SQL store implements all three).
+#[derive(Debug, Clone)]
+pub(crate) struct Stores {
+    pub(crate) tokens: std::sync::Arc<dyn TokenStore>,
+    pub(crate) personal: std::sync::Arc<dyn PersonalTokenStore>,
+    pub(crate) log: std::sync::Arc<dyn RevocationLog>,
+}
+
+impl Stores {
+    pub(crate) fn all<S: TokenStore + PersonalTokenStore + RevocationLog + 'static>(store: S) -> Self {
+        let store = std::sync::Arc::new(store);
+        Self { tokens: store.clone(), personal: store.clone(), log: store }
+    }
+}
+
+/// Tokens: issued, read, rotated, revoked, fenced and cleaned up.
 #[async_trait::async_trait]
 pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Inserts tokens in one transaction.
@@ -169,6 +185,13 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// revoked after `watermark`. Returns the revocation's subject (see
     /// [`RevokeScope::subject`]).
     async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>>;
+    /// Deletes up to `limit` rows that expired before `before`; returns how many.
+    async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
+}
+
+/// Personal access tokens' descriptions, beside their tokens.
+#[async_trait::async_trait]
+pub(crate) trait PersonalTokenStore: Send + Sync + std::fmt::Debug {
     /// Stores a personal access token and its description, together.
     async fn insert_personal(&self, personal: &PersonalRecord, token: &TokenRecord) -> TokenResult<()>;
     /// The user's personal access tokens that were not revoked, newest first.
@@ -181,9 +204,11 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     async fn personal_revoked(&self, ids: &[String], now: i64) -> TokenResult<()>;
     /// Records a use of the personal access token of `hash`.
     async fn touch_personal(&self, hash: &str, now: i64, address: &str) -> TokenResult<()>;
-    /// Deletes up to `limit` rows that expired before `before`; returns how many.
-    async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
+}
 
+/// The revocation log: every change that makes a token inactive, in commit order.
+#[async_trait::async_trait]
+pub(crate) trait RevocationLog: Send + Sync + std::fmt::Debug {
     /// The revocation log after event `after`, oldest first, at most `limit`.
     /// Every change that makes a token inactive (revocation of any scope,
     /// rotation, a personal token's regeneration) logs it in its own
@@ -195,4 +220,23 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     async fn revocation_log_bounds(&self) -> TokenResult<(i64, i64)>;
     /// Deletes up to `limit` events logged before `before_ms`; returns how many.
     async fn delete_old_revocations(&self, before_ms: i64, limit: u64) -> TokenResult<u64>;
+}
+
+/// Runs `delete` (which deletes at most `batch` rows and says how many)
+/// until a call deletes fewer; returns the total.
+pub(crate) async fn in_batches<F, Fut>(batch: u64, mut delete: F) -> TokenResult<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = TokenResult<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = delete().await?;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
+        // Let other work in between batches.
+        tokio::task::yield_now().await;
+    }
 }

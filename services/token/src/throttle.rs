@@ -10,15 +10,14 @@
 //! the throttle lets requests through (and says so in the log): it limits
 //! guessing, and the checks it guards stay in force.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_oauth::OAuthErrorCode;
-
+use gatehouse_runtime::kv::Kv;
 use gatehouse_runtime::throttle::{self, Reservation, Slot};
 
 use crate::clients::Presented;
 use crate::error::{TokenError, TokenResult};
-use crate::service::TokenService;
 
 /// The limits; every window starts at its first failure.
 #[derive(Debug, Clone, Copy)]
@@ -59,19 +58,30 @@ fn auth_keys(credentials: &Presented) -> Option<[String; 2]> {
     ])
 }
 
-impl TokenService {
+/// The throttles, over the shared cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Throttles {
+    kv: Arc<dyn Kv>,
+    limits: ThrottleLimits,
+}
+
+impl Throttles {
+    pub(crate) fn new(kv: Arc<dyn Kv>, limits: ThrottleLimits) -> Self {
+        Self { kv, limits }
+    }
+
     /// Reserves this attempt's slots (this client and address, this
     /// address) before the secret is checked. `Ok(None)` when there is
     /// nothing to key on or the cache cannot say (then the attempt goes
     /// ahead: the throttle limits guessing, the check itself stays in force).
-    async fn reserve_auth(&self, credentials: &Presented) -> TokenResult<Option<Reservation>> {
+    pub(crate) async fn reserve_auth(&self, credentials: &Presented) -> TokenResult<Option<Reservation>> {
         let Some([pair, address]) = auth_keys(credentials) else { return Ok(None) };
-        let limits = self.config().throttle;
+        let limits = self.limits;
         let slots = [
             Slot::new(pair, limits.per_client_address, limits.auth_window),
             Slot::new(address, limits.per_address, limits.auth_window),
         ];
-        match throttle::reserve(self.inner.kv.as_ref(), &slots).await {
+        match throttle::reserve(self.kv.as_ref(), &slots).await {
             Ok(Ok(reservation)) => Ok(Some(reservation)),
             Ok(Err(retry_after)) => Err(TokenError::Throttled { retry_after }),
             Err(error) => {
@@ -81,32 +91,14 @@ impl TokenService {
         }
     }
 
-    /// Client authentication behind the throttle: each attempt reserves its
-    /// slots first, an `invalid_client` keeps them, anything else gives them back.
-    pub(crate) async fn authenticate_client(
-        &self,
-        credentials: Option<&Presented>,
-    ) -> TokenResult<crate::clients::Client> {
-        let mut reservation = None;
-        if let Some(credentials) = credentials {
-            // A kept success means the secret was right moments ago: no
-            // guessing to limit, and no cache round trip on the hot path.
-            if let Some(client) = self.inner.clients.kept(credentials) {
-                return Ok(client);
-            }
-            reservation = self.reserve_auth(credentials).await?;
+    /// After the check: a failed authentication keeps its slots, anything
+    /// else gives them back.
+    pub(crate) async fn settle(&self, reservation: Reservation, failed: bool) {
+        if failed {
+            reservation.keep();
+        } else if let Err(error) = reservation.release(self.kv.as_ref()).await {
+            tracing::debug!(%error, "throttle slot not given back");
         }
-        let result = self.inner.clients.authenticate(credentials).await;
-        if let Some(reservation) = reservation {
-            let failed =
-                matches!(&result, Err(TokenError::OAuth(oauth)) if oauth.code == OAuthErrorCode::InvalidClient);
-            if failed {
-                reservation.keep();
-            } else if let Err(error) = reservation.release(self.inner.kv.as_ref()).await {
-                tracing::debug!(%error, "throttle slot not given back");
-            }
-        }
-        result
     }
 
     /// After a client looked up a token that does not exist: counted, and
@@ -114,10 +106,10 @@ impl TokenService {
     /// tokens that exist are never counted (nor cost a cache round trip).
     pub(crate) async fn unknown_token(&self, client_id: &str) -> TokenResult<()> {
         let key = format!("throttle:unknown-token:{client_id}");
-        let limits = self.config().throttle;
-        match self.inner.kv.incr(&key, limits.unknown_window).await {
+        let limits = self.limits;
+        match self.kv.incr(&key, limits.unknown_window).await {
             Ok(count) if count > limits.unknown_tokens_per_client => {
-                let retry_after = self.inner.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(1));
+                let retry_after = self.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(1));
                 Err(TokenError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) })
             }
             Ok(_) => Ok(()),

@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::TokenResult;
-use crate::service::TokenService;
-use crate::store::LoggedRevocation;
+use crate::store::{LoggedRevocation, RevocationLog};
 
 /// How often the head is read while someone watches.
 const POLL_EVERY: Duration = Duration::from_millis(20);
@@ -38,21 +39,21 @@ pub(crate) struct Batch {
     pub(crate) reset: bool,
 }
 
-/// The replica's view of the log's head, and the signal that streams end.
+/// The replica's view of the log's head, the streams that read the log
+/// after it, and the signal that they end.
 #[derive(Debug)]
 pub(crate) struct Feed {
+    log: Arc<dyn RevocationLog>,
     head: watch::Sender<i64>,
     poke: Notify,
     closing: watch::Sender<bool>,
 }
 
-impl Default for Feed {
-    fn default() -> Self {
-        Self { head: watch::channel(0).0, poke: Notify::new(), closing: watch::channel(false).0 }
-    }
-}
-
 impl Feed {
+    pub(crate) fn new(log: Arc<dyn RevocationLog>) -> Arc<Self> {
+        Arc::new(Self { log, head: watch::channel(0).0, poke: Notify::new(), closing: watch::channel(false).0 })
+    }
+
     /// A change was just committed here: read the head now.
     pub(crate) fn poke(&self) {
         self.poke.notify_one();
@@ -62,21 +63,18 @@ impl Feed {
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);
     }
-}
 
-impl TokenService {
     /// Runs the head poller for the life of the process.
-    pub(crate) fn spawn_feed(&self) {
-        let service = self.clone();
+    pub(crate) fn spawn(self: &Arc<Self>) {
+        let feed = self.clone();
         tokio::spawn(async move {
-            let feed = &service.inner.feed;
             loop {
                 let every = if feed.head.receiver_count() > 0 { POLL_EVERY } else { IDLE_POLL_EVERY };
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
                     () = feed.poke.notified() => {}
                 }
-                match service.inner.store.revocation_log_bounds().await {
+                match feed.log.revocation_log_bounds().await {
                     Ok((_, head)) => {
                         feed.head.send_if_modified(|known| std::mem::replace(known, head) != head);
                     }
@@ -88,11 +86,8 @@ impl TokenService {
 
     /// A stream of the log after `after` (None: from the head on). The
     /// first failure to read the log is the stream's last message.
-    pub(crate) async fn watch_revocations(
-        &self,
-        after: Option<i64>,
-    ) -> TokenResult<mpsc::Receiver<TokenResult<Batch>>> {
-        let (first, head) = self.inner.store.revocation_log_bounds().await?;
+    pub(crate) async fn watch(self: &Arc<Self>, after: Option<i64>) -> TokenResult<mpsc::Receiver<TokenResult<Batch>>> {
+        let (first, head) = self.log.revocation_log_bounds().await?;
         let (mut cursor, reset) = match after {
             None => (head, false),
             // Events after `after` were deleted (or the cursor is not of this log at all).
@@ -103,9 +98,8 @@ impl TokenService {
         if reset && sender.send(Ok(Batch { revoked: Vec::new(), cursor, head, reset: true })).await.is_err() {
             return Ok(receiver);
         }
-        let service = self.clone();
+        let feed = self.clone();
         tokio::spawn(async move {
-            let feed = &service.inner.feed;
             let mut heads = feed.head.subscribe();
             let mut closing = feed.closing.subscribe();
             let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
@@ -113,7 +107,7 @@ impl TokenService {
                 if *closing.borrow() || tokio::time::Instant::now() >= ends {
                     return;
                 }
-                let events = match service.inner.store.revocations_after(cursor, BATCH).await {
+                let events = match feed.log.revocations_after(cursor, BATCH).await {
                     Ok(events) => events,
                     Err(error) => {
                         let _ = sender.send(Err(error)).await;
@@ -132,7 +126,7 @@ impl TokenService {
                 if head > cursor {
                     // The head moved past events this read did not find:
                     // retention deleted them under a slow consumer.
-                    match service.gap(cursor).await {
+                    match feed.gap(cursor).await {
                         // Not expected (events commit with the head that
                         // counts them); read again, without spinning.
                         Ok(false) => {
@@ -171,15 +165,12 @@ impl TokenService {
 
     /// Whether the events right after `cursor` are gone from the log.
     async fn gap(&self, cursor: i64) -> TokenResult<bool> {
-        let (first, _) = self.inner.store.revocation_log_bounds().await?;
+        let (first, _) = self.log.revocation_log_bounds().await?;
         Ok(cursor.saturating_add(1) < first)
     }
 
-    /// Deletes the events older than the retention, batch by batch.
-    pub(crate) async fn delete_old_revocations(&self) -> TokenResult<u64> {
-        let keep = self.config().access_ttl.saturating_add(RETENTION_MARGIN);
-        let before = self.now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
-        let batch = self.config().cleanup_batch;
-        crate::cleanup::in_batches(batch, || self.inner.store.delete_old_revocations(before, batch)).await
+    /// Deletes the events logged before `before_ms`, `batch` at a time.
+    pub(crate) async fn delete_older_than(&self, before_ms: i64, batch: u64) -> TokenResult<u64> {
+        crate::store::in_batches(batch, || self.log.delete_old_revocations(before_ms, batch)).await
     }
 }

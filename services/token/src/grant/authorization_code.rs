@@ -30,7 +30,7 @@ impl TokenService {
                 // The mark first, then the revocation: the winner, which may
                 // not have stored its tokens yet, looks for the mark after
                 // storing them (see below), so one side always catches the other.
-                let marked = self.mark_replayed(&code_id).await;
+                let marked = self.inner.cache.mark_replayed(&code_id).await;
                 self.revoke_code(&code_id).await?;
                 marked?;
                 tracing::warn!(client_id = %client.client_id, "replayed authorization code: its tokens are revoked");
@@ -82,7 +82,7 @@ impl TokenService {
         // after this exchange: the tokens, already revoked (exactly one
         // redemption succeeds; nothing it issued stays active). When the mark
         // cannot be read, the tokens are revoked and not handed out.
-        match self.was_replayed(&code_id).await {
+        match self.inner.cache.was_replayed(&code_id).await {
             Ok(false) => {}
             Ok(true) => {
                 self.revoke_code(&code_id).await?;
@@ -94,13 +94,13 @@ impl TokenService {
             }
         }
         self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
-        self.cache_issued(&minted.records).await;
+        self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }
 
     /// Revokes everything issued from a code, in SQL and in the cache.
     async fn revoke_code(&self, code_id: &str) -> TokenResult<()> {
         let revoked = self.inner.store.revoke(RevokeScope::Code(code_id), self.now(), self.now_ms()).await?;
-        self.tombstone(&revoked).await
+        self.inner.cache.tombstone(&revoked).await
     }
 }

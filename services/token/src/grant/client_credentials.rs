@@ -43,7 +43,7 @@ impl TokenService {
         // No user, so no grant: only the application's deletion can race it,
         // and that one counts whenever it was (no watermark to read first).
         self.check_fence(i64::MAX, &family.client_id, "", &family.id).await?;
-        self.cache_issued(&minted.records).await;
+        self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }
 }

@@ -39,7 +39,7 @@ impl TokenService {
         self.before_commit()?;
         self.inner.store.insert(&minted.records).await?;
         self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
-        self.cache_issued(&minted.records).await;
+        self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }
 }

@@ -81,7 +81,7 @@ impl TokenService {
             Box::pin(async move {
                 service.before_commit()?;
                 ended.push(old_refresh);
-                service.mark_provisional(&ended).await?;
+                service.inner.cache.mark_provisional(&ended).await?;
                 *marks.lock().await = ended;
                 Ok(())
             })
@@ -94,8 +94,8 @@ impl TokenService {
             Rotation::Reused => return Err(self.reuse_detected(&old.family_id).await),
             Rotation::Inactive => return Err(invalid().into()),
         }
-        self.confirm_tombstones(&marked.lock().await).await;
-        self.cache_issued(&minted.records).await;
+        self.inner.cache.confirm_tombstones(&marked.lock().await).await;
+        self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }
 
@@ -106,7 +106,7 @@ impl TokenService {
             Ok(revoked) => revoked,
             Err(error) => return error,
         };
-        if let Err(error) = self.tombstone(&revoked).await {
+        if let Err(error) = self.inner.cache.tombstone(&revoked).await {
             return error;
         }
         OAuthError::invalid_grant("refresh token was already used; the grant is revoked").into()

@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 use self::entity::{personal, revocation, revocation_head, revocation_log, token};
 use crate::error::{TokenError, TokenResult};
 use crate::store::{
-    BeforeCommit, LoggedRevocation, PersonalRecord, RevokeScope, Revoked, Rotation, TokenRecord, TokenStore,
-    grant_subject,
+    BeforeCommit, LoggedRevocation, PersonalRecord, PersonalTokenStore, RevocationLog, RevokeScope, Revoked, Rotation,
+    TokenRecord, TokenStore, grant_subject,
 };
 
 #[derive(Debug)]
@@ -488,6 +488,25 @@ impl TokenStore for SqlTokenStore {
         Ok(found)
     }
 
+    async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {
+        let hashes: Vec<String> = token::Entity::find()
+            .select_only()
+            .column(token::Column::Hash)
+            .filter(token::Column::ExpiresAt.lt(before))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        let deleted = token::Entity::delete_many().filter(token::Column::Hash.is_in(hashes)).exec(&self.db).await?;
+        Ok(deleted.rows_affected)
+    }
+}
+
+#[async_trait::async_trait]
+impl PersonalTokenStore for SqlTokenStore {
     async fn insert_personal(&self, meta: &PersonalRecord, token: &TokenRecord) -> TokenResult<()> {
         let txn = self.db.begin().await?;
         token::Entity::insert(row(token)).exec_without_returning(&txn).await?;
@@ -564,23 +583,10 @@ impl TokenStore for SqlTokenStore {
         update.filter(personal::Column::Hash.eq(hash)).exec(&self.db).await?;
         Ok(())
     }
+}
 
-    async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {
-        let hashes: Vec<String> = token::Entity::find()
-            .select_only()
-            .column(token::Column::Hash)
-            .filter(token::Column::ExpiresAt.lt(before))
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        if hashes.is_empty() {
-            return Ok(0);
-        }
-        let deleted = token::Entity::delete_many().filter(token::Column::Hash.is_in(hashes)).exec(&self.db).await?;
-        Ok(deleted.rows_affected)
-    }
-
+#[async_trait::async_trait]
+impl RevocationLog for SqlTokenStore {
     async fn revocations_after(&self, after: i64, limit: u64) -> TokenResult<Vec<LoggedRevocation>> {
         let rows = revocation_log::Entity::find()
             .filter(revocation_log::Column::Seq.gt(after))

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use super::entity::{signing_key, signing_version};
 use crate::error::{TokenError, TokenResult};
-use crate::keys::{AlgKeys, KeyChange, SigningAlg, StoredKey};
+use crate::keys::{AlgKeys, KeyChange, KeyStore, SigningAlg, StoredKey};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SqlKeyStore {
@@ -32,9 +32,11 @@ impl SqlKeyStore {
     pub(crate) fn new(db: DatabaseConnection) -> Self {
         Self { db }
     }
+}
 
-    /// An algorithm's keys, oldest first, and its version (0 before any).
-    pub(crate) async fn load(&self, alg: SigningAlg) -> TokenResult<AlgKeys> {
+#[async_trait::async_trait]
+impl KeyStore for SqlKeyStore {
+    async fn load(&self, alg: SigningAlg) -> TokenResult<AlgKeys> {
         let version =
             signing_version::Entity::find_by_id(alg.as_str().to_owned()).one(&self.db).await?.map_or(0, |v| v.version);
         let keys = signing_key::Entity::find()
@@ -48,9 +50,7 @@ impl SqlKeyStore {
         Ok(AlgKeys { version, keys })
     }
 
-    /// Applies `change` if the version is still the one it was planned on;
-    /// `false` when a concurrent change won (nothing written).
-    pub(crate) async fn apply(&self, alg: SigningAlg, change: &KeyChange) -> TokenResult<bool> {
+    async fn apply(&self, alg: SigningAlg, change: &KeyChange) -> TokenResult<bool> {
         let txn = self.db.begin().await?;
         // The version row exists from the first change on; creating it is
         // itself idempotent, and the compare-and-set below decides.
