@@ -1,10 +1,18 @@
-//! English and Simplified Chinese, chosen by `Accept-Language`.
+//! The pages' languages, chosen by `ui_locales` or `Accept-Language`, and
+//! their texts: one Fluent catalogue per language (`gateway/locales/<tag>/
+//! gatehouse.ftl`), each holding every message id (a test checks), so that
+//! a language is added as one file and one `Lang` variant.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
 use http::HeaderMap;
 use http::header::ACCEPT_LANGUAGE;
 
 /// The language a page is rendered in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Lang {
     En,
     Zh,
@@ -60,11 +68,36 @@ impl Lang {
             .unwrap_or_else(|| Self::from_headers(headers))
     }
 
-    /// Picks the text of this language.
-    pub(crate) const fn t(self, en: &'static str, zh: &'static str) -> &'static str {
+    /// Every language a page can be rendered in.
+    pub(crate) const ALL: [Self; 2] = [Self::En, Self::Zh];
+
+    /// The text of message `id` in this language. An id missing from the
+    /// catalogue shows as itself (a test keeps every id in every catalogue).
+    pub(crate) fn msg(self, id: &str) -> String {
+        self.format(id, None)
+    }
+
+    /// A message that counts days (`{ $days }`).
+    pub(crate) fn msg_days(self, id: &str, days: u32) -> String {
+        let mut args = FluentArgs::new();
+        args.set("days", days);
+        self.format(id, Some(&args))
+    }
+
+    fn format(self, id: &str, args: Option<&FluentArgs<'_>>) -> String {
+        let bundle = &CATALOGUES[&self];
+        let Some(pattern) = bundle.get_message(id).and_then(|message| message.value()) else {
+            return id.to_owned();
+        };
+        let mut errors = Vec::new();
+        bundle.format_pattern(pattern, args, &mut errors).into_owned()
+    }
+
+    /// The catalogue's source, compiled into the binary.
+    pub(crate) const fn catalogue(self) -> &'static str {
         match self {
-            Self::En => en,
-            Self::Zh => zh,
+            Self::En => include_str!("../locales/en/gatehouse.ftl"),
+            Self::Zh => include_str!("../locales/zh-CN/gatehouse.ftl"),
         }
     }
 
@@ -76,9 +109,65 @@ impl Lang {
     }
 }
 
+/// Every language's catalogue, parsed once.
+static CATALOGUES: LazyLock<HashMap<Lang, FluentBundle<FluentResource>>> = LazyLock::new(|| {
+    Lang::ALL
+        .into_iter()
+        .map(|lang| {
+            let tag = lang.html_lang().parse().unwrap_or_default();
+            let mut bundle = FluentBundle::new_concurrent(vec![tag]);
+            // Pages escape what they insert; isolation marks would show in attributes.
+            bundle.set_use_isolating(false);
+            let resource = FluentResource::try_new(lang.catalogue().to_owned()).unwrap_or_else(|(partial, _)| partial);
+            let _ = bundle.add_resource(resource);
+            (lang, bundle)
+        })
+        .collect()
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ids of a catalogue, and that it parses without an error.
+    fn ids(lang: Lang) -> std::collections::BTreeSet<String> {
+        let resource = FluentResource::try_new(lang.catalogue().to_owned())
+            .unwrap_or_else(|(_, errors)| panic!("{lang:?}: {errors:?}"));
+        resource
+            .entries()
+            .filter_map(|entry| match entry {
+                fluent_syntax::ast::Entry::Message(message) => Some(message.id.name.to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_message_is_in_every_language_and_every_used_id_exists() {
+        let english = ids(Lang::En);
+        for lang in Lang::ALL {
+            assert_eq!(ids(lang), english, "{lang:?} has other ids than English");
+        }
+        let sources = [
+            include_str!("render/pages.rs"),
+            include_str!("render/html.rs"),
+            include_str!("routes/account.rs"),
+            include_str!("routes/authorize.rs"),
+            include_str!("routes/device.rs"),
+            include_str!("routes/end_session.rs"),
+            include_str!("routes/login.rs"),
+            include_str!("routes/personal_tokens.rs"),
+            include_str!("routes/resource_servers.rs"),
+        ];
+        for source in sources {
+            for used in source.split(".msg(\"").skip(1).chain(source.split(".msg_days(\"").skip(1)) {
+                let id = used.split('"').next().unwrap_or_default();
+                assert!(english.contains(id), "{id} is used but in no catalogue");
+            }
+        }
+        assert_eq!(Lang::Zh.msg_days("token-expiry-days", 30), "30 天");
+        assert_eq!(Lang::En.msg("sign-in"), "Sign in");
+    }
 
     #[test]
     fn ui_locales_picks_the_first_language_we_have() {

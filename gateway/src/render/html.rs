@@ -47,12 +47,12 @@ pub(crate) fn page(lang: Lang, title: &str, viewer: Option<Viewer<'_>>, body: &s
         let _ = write!(
             nav,
             r#"<a href="/account/applications">{apps}</a><a href="/account/authorizations">{auths}</a><a href="/account/tokens">{tokens}</a><a href="/account/resource-servers">{resources}</a><span class="muted">{name}</span><a href="/logout">{logout}</a>"#,
-            apps = lang.t("Applications", "应用管理"),
-            auths = lang.t("Authorized apps", "已授权应用"),
-            tokens = lang.t("Tokens", "访问令牌"),
-            resources = lang.t("Resource servers", "资源服务器"),
+            apps = lang.msg("applications"),
+            auths = lang.msg("authorized-apps"),
+            tokens = lang.msg("tokens"),
+            resources = lang.msg("resource-servers"),
             name = escape(&viewer.user.username),
-            logout = lang.t("Sign out", "退出"),
+            logout = lang.msg("sign-out"),
         );
     }
     format!(
@@ -79,23 +79,20 @@ pub(crate) fn csrf_field(token: &str) -> String {
 /// when the client or its redirect URI cannot be trusted.
 pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
     let heading = match error.http_status() {
-        StatusCode::NOT_FOUND => lang.t("Not found", "页面不存在"),
-        StatusCode::FORBIDDEN => lang.t("Not allowed", "无权操作"),
-        StatusCode::TOO_MANY_REQUESTS => lang.t("Too many attempts", "尝试次数过多"),
-        StatusCode::SERVICE_UNAVAILABLE => lang.t("Temporarily unavailable", "服务暂时不可用"),
-        s if s.is_server_error() => lang.t("Something went wrong", "出错了"),
-        _ => lang.t("This request cannot be completed", "无法完成此请求"),
+        StatusCode::NOT_FOUND => lang.msg("not-found"),
+        StatusCode::FORBIDDEN => lang.msg("not-allowed"),
+        StatusCode::TOO_MANY_REQUESTS => lang.msg("too-many-attempts"),
+        StatusCode::SERVICE_UNAVAILABLE => lang.msg("temporarily-unavailable"),
+        s if s.is_server_error() => lang.msg("something-went-wrong"),
+        _ => lang.msg("this-request-cannot-be-completed"),
     };
     let code = error.oauth.as_ref().map(|o| format!(" <code>{}</code>", o.code.as_str())).unwrap_or_default();
     let body = format!(
         r#"<div class="card narrow"><h1>{heading}</h1><p class="error">{message}{code}</p><p class="muted">{hint}</p></div>"#,
         message = escape(&error.message),
-        hint = lang.t(
-            "Go back to the application and start again, or contact its developer.",
-            "请返回应用重新开始，或联系应用的开发者。"
-        ),
+        hint = lang.msg("go-back-to-the-application-and-start"),
     );
-    super::with_retry_after(respond(error.http_status(), page(lang, heading, None, &body)), error)
+    super::with_retry_after(respond(error.http_status(), page(lang, &heading, None, &body)), error)
 }
 
 #[cfg(test)]

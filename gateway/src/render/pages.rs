@@ -11,7 +11,7 @@ use crate::i18n::Lang;
 
 fn when(lang: Lang, unix: i64) -> String {
     if unix == 0 {
-        return lang.t("never", "从未").to_owned();
+        return lang.msg("never").to_owned();
     }
     chrono::DateTime::from_timestamp(unix, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
@@ -37,9 +37,9 @@ pub(crate) fn login(
     let signup_link = if signup {
         format!(
             r#"<p class="muted">{} <a href="/signup?next={}">{}</a></p>"#,
-            lang.t("New here?", "还没有账号？"),
+            lang.msg("new-here"),
             escape(&url_encode(next)),
-            lang.t("Create an account", "注册")
+            lang.msg("create-an-account")
         )
     } else {
         String::new()
@@ -50,14 +50,14 @@ pub(crate) fn login(
 <label for="username">{user_label}</label><input type="text" id="username" name="username" value="{username}" autocomplete="username" required autofocus>
 <label for="password">{pass_label}</label><input type="password" id="password" name="password" autocomplete="current-password" required>
 <div class="actions"><button class="primary" type="submit">{submit}</button></div></form>{signup_link}</div>"#,
-        title = lang.t("Sign in to Gatehouse", "登录 Gatehouse"),
+        title = lang.msg("sign-in-to-gatehouse"),
         error = error_box(error),
         csrf = csrf_field(form_token),
         next = escape(next),
-        user_label = lang.t("Username", "用户名"),
+        user_label = lang.msg("username"),
         username = escape(username),
-        pass_label = lang.t("Password", "密码"),
-        submit = lang.t("Sign in", "登录"),
+        pass_label = lang.msg("password"),
+        submit = lang.msg("sign-in"),
     )
 }
 
@@ -77,19 +77,19 @@ pub(crate) fn signup(
 <label for="password">{pass_label}</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required>
 <div class="actions"><button class="primary" type="submit">{submit}</button></div></form>
 <p class="muted">{have} <a href="/login?next={next_q}">{signin}</a></p></div>"#,
-        title = lang.t("Create your account", "创建账号"),
+        title = lang.msg("create-your-account"),
         error = error_box(error),
         csrf = csrf_field(form_token),
         next = escape(next),
         next_q = escape(&url_encode(next)),
-        user_label = lang.t("Username", "用户名"),
+        user_label = lang.msg("username"),
         username = escape(username),
-        email_label = lang.t("Email", "邮箱"),
+        email_label = lang.msg("email"),
         email = escape(email),
-        pass_label = lang.t("Password (at least 8 characters)", "密码（至少 8 位）"),
-        submit = lang.t("Create account", "注册"),
-        have = lang.t("Already have an account?", "已有账号？"),
-        signin = lang.t("Sign in", "登录"),
+        pass_label = lang.msg("password-at-least-8-characters"),
+        submit = lang.msg("create-account"),
+        have = lang.msg("already-have-an-account"),
+        signin = lang.msg("sign-in"),
     )
 }
 
@@ -109,7 +109,7 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
         for scope in &consent.granted_scopes {
             list.push_str(&scope_text(lang, scope));
         }
-        format!(r#"<h2>{}</h2><ul class="scopes muted">{list}</ul>"#, lang.t("Already authorized", "已授权"))
+        format!(r#"<h2>{}</h2><ul class="scopes muted">{list}</ul>"#, lang.msg("already-authorized"))
     };
     let homepage = if app.homepage_url.is_empty() {
         String::new()
@@ -123,16 +123,10 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     let vouched = match app.registration.as_str() {
         "metadata_document" => format!(
             r#"<p class="notice">{} <b>{}</b></p>"#,
-            lang.t("Described by its own metadata document, served by", "由其自身的元数据文档描述，文档来自"),
+            lang.msg("described-by-its-own-metadata-document-served"),
             escape(&host_of(&app.client_id))
         ),
-        "dynamic" => format!(
-            r#"<p class="notice">{}</p>"#,
-            lang.t(
-                "This application registered itself: its name is not verified by this server.",
-                "该应用为自行注册：名称未经本服务器核实。"
-            )
-        ),
+        "dynamic" => format!(r#"<p class="notice">{}</p>"#, lang.msg("this-application-registered-itself-its-name-is")),
         _ => String::new(),
     };
     let redirect_host = host_of(&consent.redirect_uri);
@@ -140,18 +134,12 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
     // A self-described client that comes back to this device: anyone can
     // publish such a document, so say so (the draft's SHOULD).
     let vouched = if local && app.registration == "metadata_document" {
-        format!(
-            r#"{vouched}<p class="notice">{}</p>"#,
-            lang.t(
-                "It returns to an application on this device: approve only if you started this sign-in yourself.",
-                "授权后将返回本机上的应用：仅当是你本人发起的登录时才授权。"
-            )
-        )
+        format!(r#"{vouched}<p class="notice">{}</p>"#, lang.msg("it-returns-to-an-application-on-this"))
     } else {
         vouched
     };
     let redirect_host = if local {
-        format!("{} ({})", escape(&redirect_host), lang.t("an application on this device", "本机上的应用"))
+        format!("{} ({})", escape(&redirect_host), lang.msg("an-application-on-this-device"))
     } else {
         escape(&redirect_host)
     };
@@ -160,7 +148,7 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
         String::new()
     } else {
         let list: String = consent.resources.iter().map(|r| format!("<li><code>{}</code></li>", escape(r))).collect();
-        format!(r#"<h2>{}</h2><ul class="scopes">{list}</ul>"#, lang.t("For use at", "用于以下服务"))
+        format!(r#"<h2>{}</h2><ul class="scopes">{list}</ul>"#, lang.msg("for-use-at"))
     };
     format!(
         r#"<div class="card narrow"><h1>{title}</h1>
@@ -169,20 +157,20 @@ pub(crate) fn consent(lang: Lang, csrf: &str, username: &str, consent: &ConsentR
 <p>{redirect_note} <b>{redirect_host}</b></p><p class="muted"><code>{redirect}</code></p>
 <form method="post" action="/oauth/authorize/decision">{csrf}<input type="hidden" name="request_id" value="{request_id}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
-        title = lang.t("Authorize application", "授权应用"),
+        title = lang.msg("authorize-application"),
         name = isolated(&app.name),
-        wants = lang.t("wants to access your account", "请求访问你的账号"),
+        wants = lang.msg("wants-to-access-your-account"),
         user = escape(username),
-        account = lang.t("", ""),
+        account = "",
         description =
             if app.description.is_empty() { String::new() } else { format!("<p>{}</p>", isolated(&app.description)) },
-        asks = lang.t("This application will be able to", "该应用将可以"),
-        redirect_note = lang.t("You will be sent back to", "授权后将跳转到"),
+        asks = lang.msg("this-application-will-be-able-to"),
+        redirect_note = lang.msg("you-will-be-sent-back-to"),
         redirect = isolated(&consent.redirect_uri),
         csrf = csrf_field(csrf),
         request_id = escape(&consent.request_id),
-        approve = lang.t("Authorize", "授权"),
-        deny = lang.t("Deny", "拒绝"),
+        approve = lang.msg("authorize"),
+        deny = lang.msg("deny"),
     )
 }
 
@@ -194,9 +182,9 @@ fn host_of(url: &str) -> String {
 pub(crate) fn logout(lang: Lang, csrf: &str) -> String {
     format!(
         r#"<div class="card narrow"><h1>{title}</h1><form method="post" action="/logout">{csrf}<div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
-        title = lang.t("Sign out of Gatehouse?", "退出 Gatehouse？"),
+        title = lang.msg("sign-out-of-gatehouse"),
         csrf = csrf_field(csrf),
-        submit = lang.t("Sign out", "退出"),
+        submit = lang.msg("sign-out"),
     )
 }
 
@@ -213,35 +201,27 @@ pub(crate) fn end_session_confirm(
         let _ = write!(hidden, r#"<input type="hidden" name="{}" value="{}">"#, escape(name), escape(value));
     }
     let who = match application {
-        Some(name) => format!(
-            "<p>{} <strong>{}</strong></p>",
-            lang.t("The application asking is", "发起请求的应用："),
-            escape(name)
-        ),
+        Some(name) => format!("<p>{} <strong>{}</strong></p>", lang.msg("the-application-asking-is"), escape(name)),
         None => String::new(),
     };
     format!(
         r#"<div class="card narrow"><h1>{title}</h1>{who}<form method="post" action="/oauth/logout/confirm">{csrf}{hidden}<div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
-        title = lang.t("Sign out of Gatehouse?", "退出 Gatehouse？"),
+        title = lang.msg("sign-out-of-gatehouse"),
         csrf = csrf_field(csrf),
-        submit = lang.t("Sign out", "退出"),
+        submit = lang.msg("sign-out"),
     )
 }
 
 pub(crate) fn signed_out(lang: Lang) -> String {
     format!(
         r#"<div class="card narrow"><h1>{title}</h1><p><a href="/login">{again}</a></p></div>"#,
-        title = lang.t("You are signed out", "你已退出"),
-        again = lang.t("Sign in again", "重新登录"),
+        title = lang.msg("you-are-signed-out"),
+        again = lang.msg("sign-in-again"),
     )
 }
 
-fn client_type_text(lang: Lang, client_type: i32) -> &'static str {
-    if client_type == ClientType::Public as i32 {
-        lang.t("public", "公开客户端")
-    } else {
-        lang.t("confidential", "机密客户端")
-    }
+fn client_type_text(lang: Lang, client_type: i32) -> String {
+    if client_type == ClientType::Public as i32 { lang.msg("public") } else { lang.msg("confidential") }
 }
 
 pub(crate) fn applications(lang: Lang, apps: &[Application]) -> String {
@@ -257,23 +237,17 @@ pub(crate) fn applications(lang: Lang, apps: &[Application]) -> String {
         );
     }
     if apps.is_empty() {
-        rows = format!(
-            r#"<tr><td colspan="3" class="muted">{}</td></tr>"#,
-            lang.t("No applications yet.", "还没有应用。")
-        );
+        rows = format!(r#"<tr><td colspan="3" class="muted">{}</td></tr>"#, lang.msg("no-applications-yet"));
     }
     format!(
         r#"<div class="card"><h1>{title}</h1><p class="muted">{intro}</p>
 <table><thead><tr><th>{name}</th><th>Client ID</th><th>{kind}</th></tr></thead><tbody>{rows}</tbody></table>
 <div class="actions"><a class="button primary" href="/account/applications/new">{new}</a></div></div>"#,
-        title = lang.t("Applications", "应用管理"),
-        intro = lang.t(
-            "Register an application to let it ask users for access with OAuth 2.0.",
-            "注册应用后，即可通过 OAuth 2.0 请求用户授权。"
-        ),
-        name = lang.t("Name", "名称"),
-        kind = lang.t("Type", "类型"),
-        new = lang.t("Register a new application", "添加应用"),
+        title = lang.msg("applications"),
+        intro = lang.msg("register-an-application-to-let-it-ask"),
+        name = lang.msg("name"),
+        kind = lang.msg("type"),
+        new = lang.msg("register-a-new-application"),
     )
 }
 
@@ -304,14 +278,8 @@ pub(crate) fn application_form(
         format!(
             r#"<label><input type="checkbox" name="public" value="1"{checked}> {public}</label><p class="muted">{public_hint}</p>"#,
             checked = if form.public { " checked" } else { "" },
-            public = lang.t(
-                "Public client (mobile, desktop or single-page app: no secret, PKCE required)",
-                "公开客户端（移动端、桌面端或单页应用：没有密钥，必须使用 PKCE）"
-            ),
-            public_hint = lang.t(
-                "Leave unchecked for a server-side application that can keep a secret.",
-                "能保管密钥的服务端应用请勿勾选。"
-            ),
+            public = lang.msg("public-client-mobile-desktop-or-single-page"),
+            public_hint = lang.msg("leave-unchecked-for-a-server-side-application"),
         )
     };
     format!(
@@ -325,39 +293,27 @@ pub(crate) fn application_form(
 <p class="muted">{logout_hint}</p>{kind}
 <label><input type="checkbox" name="device" value="1"{device_checked}> {device}</label><p class="muted">{device_hint}</p>
 <div class="actions"><button class="primary" type="submit">{submit}</button><a class="button" href="/account/applications">{cancel}</a></div></form></div>"#,
-        title = if editing { lang.t("Edit application", "编辑应用") } else { lang.t("Register a new application", "添加应用") },
+        title = if editing { lang.msg("edit-application") } else { lang.msg("register-a-new-application") },
         error = error_box(error),
         action = escape(action),
         csrf = csrf_field(csrf),
-        name_label = lang.t("Application name", "应用名称"),
+        name_label = lang.msg("application-name"),
         name = escape(&form.name),
-        desc_label = lang.t("Description", "应用描述"),
+        desc_label = lang.msg("description"),
         description = escape(&form.description),
-        home_label = lang.t("Homepage URL", "主页地址"),
+        home_label = lang.msg("homepage-url"),
         homepage = escape(&form.homepage_url),
-        cb_label = lang.t("Callback URLs (one per line)", "回调地址（每行一个）"),
+        cb_label = lang.msg("callback-urls-one-per-line"),
         uris = escape(&form.redirect_uris),
-        cb_hint = lang.t(
-            "After a user authorizes the application, they are sent back to one of these with an authorization code. https, or http on 127.0.0.1 / localhost.",
-            "用户授权后会带着授权码跳转回其中一个地址。需要 https，或 127.0.0.1 / localhost 上的 http。"
-        ),
-        logout_label = lang.t("Post-logout redirect URLs (one per line, optional)", "退出登录后的跳转地址（每行一个，可选）"),
+        cb_hint = lang.msg("after-a-user-authorizes-the-application-they"),
+        logout_label = lang.msg("post-logout-redirect-urls-one-per-line"),
         logout_uris = escape(&form.post_logout_redirect_uris),
-        logout_hint = lang.t(
-            "Where /oauth/logout may send the user back after signing out (OpenID Connect). Empty: the callback URLs.",
-            "/oauth/logout 退出登录后可以跳转回的地址（OpenID Connect）。留空则使用回调地址。"
-        ),
+        logout_hint = lang.msg("where-oauth-logout-may-send-the-user"),
         device_checked = if form.device { " checked" } else { "" },
-        device = lang.t(
-            "Devices without a browser may sign in (device flow: CLIs, TVs)",
-            "允许没有浏览器的设备登录（设备授权流程：命令行工具、电视等）"
-        ),
-        device_hint = lang.t(
-            "The device shows a short code; the user enters it at /login/device and approves there.",
-            "设备显示一个短码，用户在 /login/device 输入并确认授权。"
-        ),
-        submit = if editing { lang.t("Save", "保存") } else { lang.t("Register application", "创建应用") },
-        cancel = lang.t("Cancel", "取消"),
+        device = lang.msg("devices-without-a-browser-may-sign-in"),
+        device_hint = lang.msg("the-device-shows-a-short-code-the"),
+        submit = if editing { lang.msg("save") } else { lang.msg("register-application") },
+        cancel = lang.msg("cancel"),
     )
 }
 
@@ -367,9 +323,9 @@ pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret:
         .map(|secret| {
             format!(
                 r#"<div class="notice"><b>{title}</b><br><span class="secret" id="new-secret">{secret}</span><br>{hint}</div>"#,
-                title = lang.t("Your new client secret", "新的客户端密钥"),
+                title = lang.msg("your-new-client-secret"),
                 secret = escape(secret),
-                hint = lang.t("Copy it now: it will not be shown again.", "请立即复制保存：它不会再次显示。"),
+                hint = lang.msg("copy-it-now-it-will-not-be"),
             )
         })
         .unwrap_or_default();
@@ -383,27 +339,21 @@ pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret:
             used = when(lang, secret.last_used_at),
             sid = escape(&secret.id),
             csrf = csrf_field(csrf),
-            delete = lang.t("Delete", "删除"),
+            delete = lang.msg("delete"),
         );
     }
     let secrets_section = if app.client_type == ClientType::Public as i32 {
-        format!(
-            r#"<p class="muted">{}</p>"#,
-            lang.t("Public clients have no secret; they use PKCE.", "公开客户端没有密钥，使用 PKCE。")
-        )
+        format!(r#"<p class="muted">{}</p>"#, lang.msg("public-clients-have-no-secret-they-use"))
     } else {
         format!(
             r#"<table><thead><tr><th>{secret}</th><th>{created}</th><th>{used}</th><th></th></tr></thead><tbody>{secrets}</tbody></table>
 <form method="post" action="/account/applications/{id}/secrets">{csrf}<div class="actions"><button type="submit">{generate}</button><span class="muted">{hint}</span></div></form>"#,
-            secret = lang.t("Client secret", "客户端密钥"),
-            created = lang.t("Created", "创建时间"),
-            used = lang.t("Last used", "最近使用"),
+            secret = lang.msg("client-secret"),
+            created = lang.msg("created"),
+            used = lang.msg("last-used"),
             csrf = csrf_field(csrf),
-            generate = lang.t("Generate a new client secret", "生成新的客户端密钥"),
-            hint = lang.t(
-                "Up to 5 at a time: rotate without downtime, then delete the old one.",
-                "最多同时 5 个：先部署新密钥，再删除旧密钥，不影响服务。"
-            ),
+            generate = lang.msg("generate-a-new-client-secret"),
+            hint = lang.msg("up-to-5-at-a-time-rotate"),
         )
     };
     let mut uris = String::new();
@@ -419,15 +369,15 @@ pub(crate) fn application(lang: Lang, csrf: &str, app: &Application, new_secret:
 <form class="inline" method="post" action="/account/applications/{id}/delete">{csrf}<button class="danger" type="submit">{delete}</button></form></div></div>"#,
         name = isolated(&app.name),
         description = isolated(&app.description),
-        kind_label = lang.t("Type", "类型"),
+        kind_label = lang.msg("type"),
         kind = client_type_text(lang, app.client_type),
-        cb = lang.t("Callback URLs", "回调地址"),
-        scopes_label = lang.t("Allowed scopes", "可申请的权限"),
+        cb = lang.msg("callback-urls"),
+        scopes_label = lang.msg("allowed-scopes"),
         scopes = escape(&app.scopes.join(" ")),
-        secrets_title = lang.t("Client secrets", "客户端密钥"),
+        secrets_title = lang.msg("client-secrets"),
         csrf = csrf_field(csrf),
-        edit = lang.t("Edit", "编辑"),
-        delete = lang.t("Delete application", "删除应用"),
+        edit = lang.msg("edit"),
+        delete = lang.msg("delete-application"),
     )
 }
 
@@ -443,28 +393,28 @@ pub(crate) fn authorizations(lang: Lang, csrf: &str, grants: &[Grant]) -> String
             home = isolated(&app.homepage_url),
             scopes = escape(&grant.scopes.join(" ")),
             created = when(lang, grant.created_at),
-            used_label = lang.t("last used", "最近使用"),
+            used_label = lang.msg("last-used-column"),
             used = when(lang, grant.last_used_at),
             id = escape(&app.client_id),
             csrf = csrf_field(csrf),
-            revoke = lang.t("Revoke", "撤销授权"),
+            revoke = lang.msg("revoke"),
         );
     }
     if grants.is_empty() {
         rows = format!(
             r#"<tr><td colspan="4" class="muted">{}</td></tr>"#,
-            lang.t("You have not authorized any application.", "你还没有授权任何应用。")
+            lang.msg("you-have-not-authorized-any-application")
         );
     }
     format!(
         r#"<div class="card"><h1>{title}</h1><table><thead><tr><th>{app}</th><th>{scopes}</th><th>{when}</th><th></th></tr></thead><tbody>{rows}</tbody></table></div>
 <p class="muted"><a href="/account/security-log">{log}</a> · <a href="/account/delete">{delete}</a></p>"#,
-        log = lang.t("Security log", "安全日志"),
-        delete = lang.t("Delete my account", "注销我的账号"),
-        title = lang.t("Authorized applications", "已授权应用"),
-        app = lang.t("Application", "应用"),
-        scopes = lang.t("Scopes", "权限"),
-        when = lang.t("Authorized", "授权时间"),
+        log = lang.msg("security-log"),
+        delete = lang.msg("delete-my-account"),
+        title = lang.msg("authorized-applications"),
+        app = lang.msg("application"),
+        scopes = lang.msg("scopes"),
+        when = lang.msg("authorized"),
     )
 }
 
@@ -486,22 +436,18 @@ pub(crate) fn security_log(lang: Lang, events: &[AuditEvent]) -> String {
         );
     }
     if events.is_empty() {
-        rows =
-            format!(r#"<tr><td colspan="6" class="muted">{}</td></tr>"#, lang.t("Nothing recorded yet.", "暂无记录。"));
+        rows = format!(r#"<tr><td colspan="6" class="muted">{}</td></tr>"#, lang.msg("nothing-recorded-yet"));
     }
     format!(
         r#"<div class="card"><h1>{title}</h1><p class="muted">{intro}</p><table><thead><tr><th>{when}</th><th>{what}</th><th>{outcome}</th><th>{who}</th><th>{target}</th><th>{from}</th></tr></thead><tbody>{rows}</tbody></table></div>"#,
-        title = lang.t("Security log", "安全日志"),
-        intro = lang.t(
-            "Sign-ins, consents, applications, secrets and tokens of your account, newest first.",
-            "你账号的登录、授权、应用、密钥和令牌记录，最新的在前。"
-        ),
-        when = lang.t("When", "时间"),
-        what = lang.t("Event", "事件"),
-        outcome = lang.t("Outcome", "结果"),
-        who = lang.t("By", "操作者"),
-        target = lang.t("On", "对象"),
-        from = lang.t("From", "来源"),
+        title = lang.msg("security-log"),
+        intro = lang.msg("sign-ins-consents-applications-secrets-and-token"),
+        when = lang.msg("when"),
+        what = lang.msg("event"),
+        outcome = lang.msg("outcome"),
+        who = lang.msg("by"),
+        target = lang.msg("on"),
+        from = lang.msg("from"),
     )
 }
 
@@ -512,15 +458,12 @@ pub(crate) fn delete_account(lang: Lang, csrf: &str, username: &str, error: Opti
         r#"<div class="card"><h1>{title}</h1><p>{warning}</p>{error}<form method="post" action="/account/delete">{csrf}
 <label>{label} <b>{username}</b><input name="confirm_username" autocomplete="off" required></label>
 <button class="danger" type="submit">{button}</button></form></div>"#,
-        title = lang.t("Delete account", "注销账号"),
-        warning = lang.t(
-            "This deletes your account and your applications at once. Every token issued to you or to your applications stops working, and every application you authorized loses its access. It cannot be undone.",
-            "这会立即删除你的账号和你的应用。签发给你或你的应用的所有令牌立即失效，你授权过的应用全部失去访问权限。此操作无法撤销。"
-        ),
+        title = lang.msg("delete-account"),
+        warning = lang.msg("this-deletes-your-account-and-your-applications"),
         csrf = csrf_field(csrf),
-        label = lang.t("Type your username to confirm:", "输入你的用户名以确认："),
+        label = lang.msg("type-your-username-to-confirm"),
         username = escape(username),
-        button = lang.t("Delete my account", "注销我的账号"),
+        button = lang.msg("delete-my-account"),
     )
 }
 
@@ -541,16 +484,13 @@ pub(crate) fn device_entry(lang: Lang, csrf: &str, user_code: &str, error: Optio
 <form method="post" action="/login/device">{csrf}
 <label for="user_code">{label}</label><input type="text" id="user_code" name="user_code" value="{code}" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" placeholder="BCDF-GHJK" required>
 <div class="actions"><button class="primary" type="submit">{submit}</button></div></form></div>"#,
-        title = lang.t("Connect a device", "连接设备"),
+        title = lang.msg("connect-a-device"),
         error = error_box(error),
-        intro = lang.t(
-            "Enter the code shown on the device or in the terminal you are signing in to.",
-            "输入你正在登录的设备或终端上显示的代码。"
-        ),
+        intro = lang.msg("enter-the-code-shown-on-the-device"),
         csrf = csrf_field(csrf),
-        label = lang.t("Code", "代码"),
+        label = lang.msg("code"),
         code = escape(user_code),
-        submit = lang.t("Continue", "继续"),
+        submit = lang.msg("continue"),
     )
 }
 
@@ -573,36 +513,27 @@ pub(crate) fn device_confirm(
 <h2>{asks}</h2><ul class="scopes">{scopes}</ul>
 <form method="post" action="/login/device/decision">{csrf}<input type="hidden" name="user_code" value="{code}">
 <div class="actions"><button class="primary" type="submit" name="decision" value="approve">{approve}</button><button type="submit" name="decision" value="deny">{deny}</button></div></form></div>"#,
-        title = lang.t("Authorize a device", "授权设备"),
+        title = lang.msg("authorize-a-device"),
         name = isolated(&app.name),
-        by = lang.t("by", "（开发者"),
+        by = lang.msg("by-owner-open"),
         owner = isolated(&found.owner),
-        wants = lang.t("wants to access your account", "）请求访问你的账号"),
+        wants = lang.msg("wants-to-access-your-account-after-owner"),
         user = escape(username),
-        warning = lang.t(
-            "Continue only if you started this on a device you are using now and it shows this code:",
-            "仅当这是你正在使用的设备发起的请求、并且设备上显示的是这个代码时才继续："
-        ),
+        warning = lang.msg("continue-only-if-you-started-this-on"),
         code = escape(&found.user_code),
-        asks = lang.t("This application will be able to", "该应用将可以"),
+        asks = lang.msg("this-application-will-be-able-to"),
         csrf = csrf_field(csrf),
-        approve = lang.t("Authorize", "授权"),
-        deny = lang.t("Deny", "拒绝"),
+        approve = lang.msg("authorize"),
+        deny = lang.msg("deny"),
     )
 }
 
 /// The device flow's last page.
 pub(crate) fn device_done(lang: Lang, approved: bool) -> String {
     let (title, text) = if approved {
-        (
-            lang.t("Device connected", "设备已连接"),
-            lang.t("You can return to your device: it is signed in.", "你可以回到设备上继续，它已经登录。"),
-        )
+        (lang.msg("device-connected"), lang.msg("you-can-return-to-your-device-it"))
     } else {
-        (
-            lang.t("Request denied", "已拒绝"),
-            lang.t("The device was not given access to your account.", "该设备没有获得访问你账号的权限。"),
-        )
+        (lang.msg("request-denied"), lang.msg("the-device-was-not-given-access-to"))
     };
     format!(r#"<div class="card narrow"><h1>{title}</h1><p>{text}</p></div>"#)
 }
@@ -621,9 +552,9 @@ pub(crate) fn personal_tokens(
         .map(|token| {
             format!(
                 r#"<div class="notice"><b>{title}</b><br><span class="secret" id="new-token">{token}</span><br>{hint}</div>"#,
-                title = lang.t("Your new personal access token", "新的个人访问令牌"),
+                title = lang.msg("your-new-personal-access-token"),
                 token = escape(token),
-                hint = lang.t("Copy it now: it is not shown again.", "请立即复制，之后不会再显示。"),
+                hint = lang.msg("copy-it-now-it-is-not-shown"),
             )
         })
         .unwrap_or_default();
@@ -645,20 +576,20 @@ pub(crate) fn personal_tokens(
             created = when(lang, token.created_at),
             expires = when(lang, token.expires_at),
             csrf = csrf_field(csrf),
-            regenerate = lang.t("Regenerate (30 days)", "重新生成（30 天）"),
-            revoke = lang.t("Revoke", "撤销"),
+            regenerate = lang.msg("regenerate-30-days"),
+            revoke = lang.msg("revoke-short"),
         );
     }
     let list = if tokens.is_empty() {
-        format!(r#"<p class="muted">{}</p>"#, lang.t("No personal access tokens yet.", "还没有个人访问令牌。"))
+        format!(r#"<p class="muted">{}</p>"#, lang.msg("no-personal-access-tokens-yet"))
     } else {
         format!(
             r#"<table><thead><tr><th>{name}</th><th>{scopes}</th><th>{created}</th><th>{expires}</th><th>{used}</th><th></th></tr></thead><tbody>{rows}</tbody></table>"#,
-            name = lang.t("Name", "名称"),
-            scopes = lang.t("Scopes", "权限"),
-            created = lang.t("Created", "创建时间"),
-            expires = lang.t("Expires", "过期时间"),
-            used = lang.t("Last used", "最近使用"),
+            name = lang.msg("name"),
+            scopes = lang.msg("scopes"),
+            created = lang.msg("created"),
+            expires = lang.msg("expires"),
+            used = lang.msg("last-used"),
         )
     };
     let mut boxes = String::new();
@@ -675,11 +606,10 @@ pub(crate) fn personal_tokens(
         );
     }
     let mut expiry = String::new();
-    for (days, en, zh) in
-        [(7, "7 days", "7 天"), (30, "30 days", "30 天"), (90, "90 days", "90 天"), (366, "366 days", "366 天")]
-    {
+    for days in [7, 30, 90, 366] {
         let selected = if days == 30 { " selected" } else { "" };
-        let _ = write!(expiry, r#"<option value="{days}"{selected}>{}</option>"#, lang.t(en, zh));
+        let _ =
+            write!(expiry, r#"<option value="{days}"{selected}>{}</option>"#, lang.msg_days("token-expiry-days", days));
     }
     format!(
         r#"<div class="card"><h1>{title}</h1>{fresh}{error}<p class="muted">{intro}</p>{list}</div>
@@ -688,18 +618,15 @@ pub(crate) fn personal_tokens(
 <fieldset><legend>{scopes_label}</legend>{boxes}</fieldset>
 <label for="expires_in_days">{expiry_label}</label><select id="expires_in_days" name="expires_in_days">{expiry}</select>
 <div class="actions"><button class="primary" type="submit">{create}</button></div></form></div>"#,
-        title = lang.t("Personal access tokens", "个人访问令牌"),
+        title = lang.msg("personal-access-tokens"),
         error = error_box(error),
-        intro = lang.t(
-            "For scripts, CI jobs and git over HTTPS: send one as Authorization: token … or Bearer …. It can do what its scopes allow, until it expires or you revoke it.",
-            "用于脚本、CI 任务和 HTTPS 上的 git：以 Authorization: token … 或 Bearer … 发送。它只能做其权限允许的事，直到过期或被撤销。"
-        ),
-        new = lang.t("New token", "新建令牌"),
+        intro = lang.msg("for-scripts-ci-jobs-and-git-over"),
+        new = lang.msg("new-token"),
         csrf = csrf_field(csrf),
-        name_label = lang.t("Name (what it is for)", "名称（用途）"),
-        scopes_label = lang.t("Scopes", "权限"),
-        expiry_label = lang.t("Expires in", "有效期"),
-        create = lang.t("Create token", "创建令牌"),
+        name_label = lang.msg("name-what-it-is-for"),
+        scopes_label = lang.msg("scopes"),
+        expiry_label = lang.msg("expires-in"),
+        create = lang.msg("create-token"),
     )
 }
 
@@ -713,7 +640,7 @@ pub(crate) fn resource_servers(
     let mut rows = String::new();
     for server in servers {
         let clients = if server.any_client {
-            lang.t("any application", "所有应用").to_owned()
+            lang.msg("any-application").to_owned()
         } else {
             escape(&server.allowed_client_ids.join(" "))
         };
@@ -728,19 +655,19 @@ pub(crate) fn resource_servers(
             introspector = escape(&server.introspection_client_id),
             id = escape(&server.id),
             csrf = csrf_field(csrf),
-            delete = lang.t("Delete", "删除"),
+            delete = lang.msg("delete"),
         );
     }
     let list = if servers.is_empty() {
-        format!(r#"<p class="muted">{}</p>"#, lang.t("No resource servers yet.", "还没有资源服务器。"))
+        format!(r#"<p class="muted">{}</p>"#, lang.msg("no-resource-servers-yet"))
     } else {
         format!(
             r#"<table><thead><tr><th>{name}</th><th>{format}</th><th>{scopes}</th><th>{clients}</th><th>{introspector}</th><th></th></tr></thead><tbody>{rows}</tbody></table>"#,
-            name = lang.t("Name and identifier", "名称与标识"),
-            format = lang.t("Tokens", "令牌格式"),
-            scopes = lang.t("Scopes", "权限"),
-            clients = lang.t("Applications", "应用"),
-            introspector = lang.t("Introspects as", "内省使用的应用"),
+            name = lang.msg("name-and-identifier"),
+            format = lang.msg("token-format"),
+            scopes = lang.msg("scopes"),
+            clients = lang.msg("applications-column"),
+            introspector = lang.msg("introspects-as"),
         )
     };
     format!(
@@ -755,30 +682,21 @@ pub(crate) fn resource_servers(
 <label><input type="checkbox" name="application_tokens" value="1"> {application_tokens}</label>
 <label for="introspection_client_id">{introspector_label}</label><input type="text" id="introspection_client_id" name="introspection_client_id">
 <div class="actions"><button class="primary" type="submit">{create}</button></div></form></div>"#,
-        title = lang.t("Resource servers", "资源服务器"),
+        title = lang.msg("resource-servers"),
         error = error_box(error),
-        intro = lang.t(
-            "APIs that applications ask tokens for with the resource parameter (RFC 8707): the tokens' audience is the identifier, and other APIs refuse them.",
-            "应用通过 resource 参数（RFC 8707）为这些 API 申请令牌：令牌的受众是该标识，其他 API 会拒绝它。"
-        ),
-        new = lang.t("Register a resource server", "添加资源服务器"),
-        application_tokens = lang.t(
-            "Also accept an application's own tokens (client_credentials, no user)",
-            "也接受应用自身的令牌（client_credentials，无用户）"
-        ),
+        intro = lang.msg("apis-that-applications-ask-tokens-for-with"),
+        new = lang.msg("register-a-resource-server"),
+        application_tokens = lang.msg("also-accept-an-application-s-own-tokens"),
         csrf = csrf_field(csrf),
-        name_label = lang.t("Name", "名称"),
-        identifier_label = lang.t("Identifier (an absolute URI, the tokens' audience)", "标识（绝对 URI，即令牌的受众）"),
-        scopes_label = lang.t("Scopes it accepts (space-separated; empty: all)", "接受的权限（空格分隔；留空表示全部）"),
-        format_label = lang.t("Access token format", "访问令牌格式"),
-        opaque = lang.t("Opaque (introspected)", "不透明令牌（通过内省校验）"),
-        jwt = lang.t("JWT (RFC 9068, verifiable with the JWKS)", "JWT（RFC 9068，可用 JWKS 校验）"),
-        clients_label = lang.t("Applications that may ask for it (client ids, space-separated)", "可以申请它的应用（client id，空格分隔）"),
-        any = lang.t("Any application may ask for it", "所有应用都可以申请"),
-        introspector_label = lang.t(
-            "Application it introspects with (optional: a confidential application of yours)",
-            "用于内省的应用（可选：你的一个机密应用）"
-        ),
-        create = lang.t("Register", "创建"),
+        name_label = lang.msg("name"),
+        identifier_label = lang.msg("identifier-an-absolute-uri-the-tokens-audience"),
+        scopes_label = lang.msg("scopes-it-accepts-space-separated-empty-all"),
+        format_label = lang.msg("access-token-format"),
+        opaque = lang.msg("opaque-introspected"),
+        jwt = lang.msg("jwt-rfc-9068-verifiable-with-the-jwks"),
+        clients_label = lang.msg("applications-that-may-ask-for-it-client"),
+        any = lang.msg("any-application-may-ask-for-it"),
+        introspector_label = lang.msg("application-it-introspects-with-optional-a-confi"),
+        create = lang.msg("register"),
     )
 }

@@ -69,18 +69,16 @@ fn form_page(
     error: Option<&str>,
 ) -> Response {
     let (action, title) = match editing {
-        Some(client_id) => (format!("/account/applications/{client_id}"), lang.t("Edit application", "编辑应用")),
-        None => ("/account/applications".to_owned(), lang.t("Register a new application", "添加应用")),
+        Some(client_id) => (format!("/account/applications/{client_id}"), lang.msg("edit-application")),
+        None => ("/account/applications".to_owned(), lang.msg("register-a-new-application")),
     };
     let body = pages::application_form(lang, &session.csrf_token, &action, values, editing.is_some(), error);
-    show(lang, session, status, title, &body)
+    show(lang, session, status, &title, &body)
 }
 
 pub(crate) async fn applications(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
     match apps::list(&state, &session.user.id).await {
-        Ok(list) => {
-            show(lang, &session, StatusCode::OK, lang.t("Applications", "应用管理"), &pages::applications(lang, &list))
-        }
+        Ok(list) => show(lang, &session, StatusCode::OK, &lang.msg("applications"), &pages::applications(lang, &list)),
         Err(error) => error_page(lang, &error),
     }
 }
@@ -193,7 +191,7 @@ pub(crate) async fn authorizations(State(state): State<AppState>, PageUser { ses
     match apps::grants(&state, &session.user.id).await {
         Ok(grants) => {
             let body = pages::authorizations(lang, &session.csrf_token, &grants);
-            show(lang, &session, StatusCode::OK, lang.t("Authorized applications", "已授权应用"), &body)
+            show(lang, &session, StatusCode::OK, &lang.msg("authorized-applications"), &body)
         }
         Err(error) => error_page(lang, &error),
     }
@@ -204,7 +202,7 @@ pub(crate) async fn security_log(State(state): State<AppState>, PageUser { sessi
     match apps::security_log(&state, &session.user.id).await {
         Ok(events) => {
             let body = pages::security_log(lang, &events);
-            show(lang, &session, StatusCode::OK, lang.t("Security log", "安全日志"), &body)
+            show(lang, &session, StatusCode::OK, &lang.msg("security-log"), &body)
         }
         Err(error) => error_page(lang, &error),
     }
@@ -225,7 +223,7 @@ pub(crate) async fn revoke(
 /// the username again.
 pub(crate) async fn delete_account_page(PageUser { session, lang }: PageUser) -> Response {
     let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, None);
-    show(lang, &session, StatusCode::OK, lang.t("Delete account", "注销账号"), &body)
+    show(lang, &session, StatusCode::OK, &lang.msg("delete-account"), &body)
 }
 
 /// Deletes the signed-in account (the registry revokes every token, grant
@@ -235,9 +233,9 @@ pub(crate) async fn delete_account(
     FormPost { session, lang, form }: FormPost,
 ) -> Response {
     if form.get("confirm_username").map(str::trim) != Some(session.user.username.as_str()) {
-        let error = lang.t("Type your username to confirm.", "请输入你的用户名以确认。");
-        let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, Some(error));
-        return show(lang, &session, StatusCode::BAD_REQUEST, lang.t("Delete account", "注销账号"), &body);
+        let error = lang.msg("type-your-username-to-confirm-again");
+        let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, Some(&error));
+        return show(lang, &session, StatusCode::BAD_REQUEST, &lang.msg("delete-account"), &body);
     }
     let request = gatehouse_proto::pb::registry::v1::DeleteUserRequest { user_id: session.user.id.clone() };
     if let Err(status) = state.clients.registry().delete_user(request).await {

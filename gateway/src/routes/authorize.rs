@@ -97,8 +97,8 @@ async fn begin_with(
         Some(Outcome::ConsentRequired(consent)) => match session::current(state, headers).await {
             Ok(Some(session)) => {
                 let body = pages::consent(lang, &session.csrf_token, &session.user.username, &consent);
-                let title = lang.t("Authorize application", "授权应用");
-                respond(StatusCode::OK, page(lang, title, Some(Viewer { user: &session.user }), &body))
+                let title = lang.msg("authorize-application");
+                respond(StatusCode::OK, page(lang, &title, Some(Viewer { user: &session.user }), &body))
             }
             Ok(None) => redirect("/login"),
             Err(error) => error_page(lang, &error),

@@ -92,8 +92,8 @@ pub(crate) struct EntryQuery {
 }
 
 fn show(lang: Lang, session: &Session, status: StatusCode, body: &str) -> Response {
-    let title = lang.t("Connect a device", "连接设备");
-    respond(status, page(lang, title, Some(Viewer { user: &session.user }), body))
+    let title = lang.msg("connect-a-device");
+    respond(status, page(lang, &title, Some(Viewer { user: &session.user }), body))
 }
 
 /// `GET /login/device`: the code entry form, filled in from
@@ -106,16 +106,13 @@ pub(crate) async fn entry(PageUser { session, lang }: PageUser, Query(query): Qu
 /// A refusal of a typed code: the form again, with why.
 fn refused(lang: Lang, session: &Session, typed: &str, error: &GatewayError) -> Response {
     let message = if error.is_reason(reason::REQUEST_EXPIRED) {
-        lang.t(
-            "That code is not valid or has expired: check the device and try again.",
-            "代码无效或已过期，请核对设备上的代码后重试。",
-        )
+        lang.msg("that-code-is-not-valid-or-has")
     } else if error.is_reason(reason::THROTTLED) {
-        lang.t("Too many codes tried: wait a while, then try again.", "尝试次数过多，请稍后再试。")
+        lang.msg("too-many-codes-tried-wait-a-while")
     } else {
         return error_page(lang, error);
     };
-    let body = pages::device_entry(lang, &session.csrf_token, typed, Some(message));
+    let body = pages::device_entry(lang, &session.csrf_token, typed, Some(&message));
     crate::render::with_retry_after(show(lang, session, error.http_status(), &body), error)
 }
 

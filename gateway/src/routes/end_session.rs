@@ -90,7 +90,7 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
         Some(Outcome::RedirectUri(location)) => clear_session(state, redirect(&location)),
         Some(Outcome::SignedOut(_)) => {
             let body = pages::signed_out(lang);
-            clear_session(state, respond(StatusCode::OK, page(lang, lang.t("Signed out", "已退出"), None, &body)))
+            clear_session(state, respond(StatusCode::OK, page(lang, &lang.msg("signed-out"), None, &body)))
         }
         Some(Outcome::Confirm(confirm)) => match session::current(state, headers).await {
             Ok(Some(current)) => {
@@ -98,8 +98,8 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
                 let fields: Vec<(&str, &str)> =
                     values.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (*n, v.as_str())).collect();
                 let body = pages::end_session_confirm(lang, &current.csrf_token, name, &fields);
-                let title = lang.t("Sign out", "退出");
-                respond(StatusCode::OK, page(lang, title, Some(Viewer { user: &current.user }), &body))
+                let title = lang.msg("sign-out");
+                respond(StatusCode::OK, page(lang, &title, Some(Viewer { user: &current.user }), &body))
             }
             Ok(None) => redirect("/login"),
             Err(error) => error_page(lang, &error),

@@ -72,7 +72,7 @@ fn login_response(
 ) -> Response {
     let (nonce, token, fresh) = form_token(state, headers);
     let body = pages::login(lang, &token, next, username, error, state.config.signup_enabled);
-    let response = respond(status, page(lang, lang.t("Sign in", "登录"), None, &body));
+    let response = respond(status, page(lang, &lang.msg("sign-in"), None, &body));
     with_form_cookie(state, response, &nonce, fresh)
 }
 
@@ -129,13 +129,14 @@ pub(crate) async fn login(
         Err(status) => {
             let error = GatewayError::from(status);
             let message = if error.is_reason(reason::INVALID_CREDENTIALS) {
-                lang.t("Incorrect username or password.", "用户名或密码错误。")
+                lang.msg("incorrect-username-or-password")
             } else if error.is_reason(reason::THROTTLED) {
-                lang.t("Too many failed sign-in attempts. Try again later.", "登录失败次数过多，请稍后再试。")
+                lang.msg("too-many-failed-sign-in-attempts-try")
             } else {
                 return error_page(lang, &error);
             };
-            let response = login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(message));
+            let response =
+                login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&message));
             with_retry_after(response, &error)
         }
     }
@@ -152,12 +153,12 @@ fn signup_response(
 ) -> Response {
     let (nonce, token, fresh) = form_token(state, headers);
     let body = pages::signup(lang, &token, next, &form.text("username"), &form.text("email"), error);
-    let response = respond(status, page(lang, lang.t("Sign up", "注册"), None, &body));
+    let response = respond(status, page(lang, &lang.msg("sign-up"), None, &body));
     with_form_cookie(state, response, &nonce, fresh)
 }
 
 fn signup_disabled(lang: Lang) -> Response {
-    error_page(lang, &GatewayError::not_found(lang.t("Sign-up is turned off on this server.", "此服务器已关闭注册。")))
+    error_page(lang, &GatewayError::not_found(lang.msg("sign-up-is-turned-off-on-this")))
 }
 
 pub(crate) async fn signup_page(
@@ -224,7 +225,7 @@ pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMa
     match session::current(&state, &headers).await {
         Ok(Some(session)) => {
             let body = pages::logout(lang, &session.csrf_token);
-            respond(StatusCode::OK, page(lang, lang.t("Sign out", "退出"), Some(Viewer { user: &session.user }), &body))
+            respond(StatusCode::OK, page(lang, &lang.msg("sign-out"), Some(Viewer { user: &session.user }), &body))
         }
         Ok(None) => redirect("/login"),
         Err(error) => error_page(lang, &error),

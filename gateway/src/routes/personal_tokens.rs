@@ -80,8 +80,8 @@ async fn tokens_page(
         Err(status) => return error_page(lang, &GatewayError::from(status)),
     };
     let body = pages::personal_tokens(lang, &session.csrf_token, &tokens, &catalogue, fresh, error);
-    let title = lang.t("Personal access tokens", "个人访问令牌");
-    respond(status, page(lang, title, Some(Viewer { user: &session.user }), &body))
+    let title = lang.msg("personal-access-tokens");
+    respond(status, page(lang, &title, Some(Viewer { user: &session.user }), &body))
 }
 
 pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {

@@ -54,7 +54,7 @@ async fn servers_page(
         Err(error) => return error_page(lang, &error),
     };
     let body = pages::resource_servers(lang, &session.csrf_token, &servers, error);
-    respond(status, page(lang, lang.t("Resource servers", "资源服务器"), Some(Viewer { user: &session.user }), &body))
+    respond(status, page(lang, &lang.msg("resource-servers"), Some(Viewer { user: &session.user }), &body))
 }
 
 pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
