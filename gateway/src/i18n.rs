@@ -148,23 +148,36 @@ mod tests {
         for lang in Lang::ALL {
             assert_eq!(ids(lang), english, "{lang:?} has other ids than English");
         }
-        let sources = [
-            include_str!("render/pages.rs"),
-            include_str!("render/html.rs"),
-            include_str!("routes/account.rs"),
-            include_str!("routes/authorize.rs"),
-            include_str!("routes/device.rs"),
-            include_str!("routes/end_session.rs"),
-            include_str!("routes/login.rs"),
-            include_str!("routes/personal_tokens.rs"),
-            include_str!("routes/resource_servers.rs"),
-        ];
+        // Every template, and the code that picks texts itself.
+        let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut sources: Vec<String> = std::fs::read_dir(templates)
+            .expect("the templates folder")
+            .map(|entry| std::fs::read_to_string(entry.expect("a template").path()).expect("a template's text"))
+            .collect();
+        sources.extend(
+            [
+                include_str!("render/pages.rs"),
+                include_str!("render/html.rs"),
+                include_str!("routes/account.rs"),
+                include_str!("routes/authorize.rs"),
+                include_str!("routes/device.rs"),
+                include_str!("routes/end_session.rs"),
+                include_str!("routes/login.rs"),
+                include_str!("routes/personal_tokens.rs"),
+                include_str!("routes/resource_servers.rs"),
+            ]
+            .map(str::to_owned),
+        );
+        let mut used = std::collections::BTreeSet::new();
         for source in sources {
-            for used in source.split(".msg(\"").skip(1).chain(source.split(".msg_days(\"").skip(1)) {
-                let id = used.split('"').next().unwrap_or_default();
+            for call in source.split(".msg(\"").skip(1).chain(source.split(".msg_days(\"").skip(1)) {
+                let id = call.split('"').next().unwrap_or_default();
                 assert!(english.contains(id), "{id} is used but in no catalogue");
+                used.insert(id.to_owned());
             }
         }
+        let unused: Vec<_> = english.difference(&used).collect();
+        assert!(unused.is_empty(), "in the catalogues but used nowhere: {unused:?}");
         assert_eq!(Lang::Zh.msg_days("token-expiry-days", 30), "30 天");
         assert_eq!(Lang::En.msg("sign-in"), "Sign in");
     }

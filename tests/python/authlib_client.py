@@ -5,6 +5,7 @@ would), calls current_user, refreshes, introspects and revokes.
 
 Usage: authlib_client.py GATEWAY CLIENT_ID CLIENT_SECRET USERNAME PASSWORD
 """
+import html as html_entities
 import re
 import secrets
 import sys
@@ -19,7 +20,7 @@ def field(html: str, name: str) -> str:
     match = re.search(r'name="%s" value="([^"]*)"' % re.escape(name), html)
     if not match:
         raise SystemExit(f"no {name} in page: {html[:500]}")
-    return match.group(1).replace("&amp;", "&")
+    return html_entities.unescape(match.group(1))
 
 
 def user_approves(gateway: str, authorize_url: str, username: str, password: str) -> str:

@@ -26,7 +26,12 @@ async function browse(url, init = {}) {
 const field = (html, name) => {
   const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
   assert.ok(match, `no ${name} in ${html.slice(0, 300)}`);
-  return match[1].replaceAll('&amp;', '&');
+  // An attribute value as a browser reads it: named and numeric character references decoded.
+  const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return match[1].replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, ref) => {
+    if (ref[0] !== '#') return named[ref.toLowerCase()] ?? whole;
+    return String.fromCodePoint(ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10));
+  });
 };
 const form = (data) => ({
   method: 'POST',

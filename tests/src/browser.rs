@@ -34,8 +34,21 @@ impl Page {
     }
 }
 
+/// Undoes HTML escaping, named (`&quot;`) and numeric (`&#34;`) alike, `&` last.
 fn html_unescape(text: &str) -> String {
-    text.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    let mut text = text.to_owned();
+    for (entities, plain) in [
+        (["&quot;", "&#34;"], "\""),
+        (["&#39;", "&#x27;"], "'"),
+        (["&lt;", "&#60;"], "<"),
+        (["&gt;", "&#62;"], ">"),
+        (["&amp;", "&#38;"], "&"),
+    ] {
+        for entity in entities {
+            text = text.replace(entity, plain);
+        }
+    }
+    text
 }
 
 /// The query parameters of a URL, in order.

@@ -1,8 +1,8 @@
-//! Server-rendered HTML: the page layout, escaping, and the error page.
-//! Pages carry no script; every value that came from a user is escaped.
+//! Server-rendered HTML: the page layout and the error page, templates in
+//! `gateway/templates/` like every page. Pages carry no script; askama
+//! escapes every value it inserts.
 
-use std::fmt::Write;
-
+use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 use gatehouse_proto::pb::common::v1::User;
 use http::StatusCode;
@@ -10,69 +10,30 @@ use http::StatusCode;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 
-/// Escapes text for HTML element content and quoted attribute values.
-/// Text someone else wrote (an application's name, a redirect URI), escaped
-/// and isolated (`<bdi>`), so that its direction cannot reorder the page's
-/// own words around it. The registry refuses bidirectional controls; this
-/// is the page's half of the same rule.
-pub(crate) fn isolated(text: &str) -> String {
-    format!("<bdi>{}</bdi>", escape(text))
-}
-
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Who is looking at the page, for the header.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Viewer<'a> {
     pub(crate) user: &'a User,
 }
 
-/// A whole page around `body`.
+#[derive(Template)]
+#[template(path = "layout.html")]
+struct Layout<'a> {
+    lang: Lang,
+    title: &'a str,
+    viewer: Option<&'a str>,
+    /// A body one of the page templates rendered (escaped there).
+    body: &'a str,
+}
+
+/// A whole page around `body` (the output of a page template).
 pub(crate) fn page(lang: Lang, title: &str, viewer: Option<Viewer<'_>>, body: &str) -> String {
-    let mut nav = String::new();
-    if let Some(viewer) = viewer {
-        let _ = write!(
-            nav,
-            r#"<a href="/account/applications">{apps}</a><a href="/account/authorizations">{auths}</a><a href="/account/tokens">{tokens}</a><a href="/account/resource-servers">{resources}</a><span class="muted">{name}</span><a href="/logout">{logout}</a>"#,
-            apps = lang.msg("applications"),
-            auths = lang.msg("authorized-apps"),
-            tokens = lang.msg("tokens"),
-            resources = lang.msg("resource-servers"),
-            name = escape(&viewer.user.username),
-            logout = lang.msg("sign-out"),
-        );
-    }
-    format!(
-        r#"<!doctype html>
-<html lang="{html_lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse</title><link rel="stylesheet" href="/assets/gatehouse.css"></head>
-<body><header><a class="brand" href="/account/applications">Gatehouse</a><nav>{nav}</nav></header>
-<main>{body}</main></body></html>"#,
-        html_lang = lang.html_lang(),
-        title = escape(title),
-    )
+    let viewer = viewer.map(|viewer| viewer.user.username.as_str());
+    super::pages::render(&Layout { lang, title, viewer, body })
 }
 
 pub(crate) fn respond(status: StatusCode, html: String) -> Response {
     (status, Html(html)).into_response()
-}
-
-/// A hidden CSRF field.
-pub(crate) fn csrf_field(token: &str) -> String {
-    format!(r#"<input type="hidden" name="csrf_token" value="{}">"#, escape(token))
 }
 
 /// The browser error page. It never redirects: it is what a person sees
@@ -86,13 +47,18 @@ pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
         s if s.is_server_error() => lang.msg("something-went-wrong"),
         _ => lang.msg("this-request-cannot-be-completed"),
     };
-    let code = error.oauth.as_ref().map(|o| format!(" <code>{}</code>", o.code.as_str())).unwrap_or_default();
-    let body = format!(
-        r#"<div class="card narrow"><h1>{heading}</h1><p class="error">{message}{code}</p><p class="muted">{hint}</p></div>"#,
-        message = escape(&error.message),
-        hint = lang.msg("go-back-to-the-application-and-start"),
-    );
+    let code = error.oauth.as_ref().map(|o| o.code.as_str());
+    let body = super::pages::render(&ErrorPage { lang, heading: &heading, message: &error.message, code });
     super::with_retry_after(respond(error.http_status(), page(lang, &heading, None, &body)), error)
+}
+
+#[derive(Template)]
+#[template(path = "error_page.html")]
+struct ErrorPage<'a> {
+    lang: Lang,
+    heading: &'a str,
+    message: &'a str,
+    code: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -100,10 +66,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escape_neutralises_markup() {
-        assert_eq!(
-            escape(r#"<script>alert("x")</script> & 'y'"#),
-            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
-        );
+    fn values_are_escaped_and_only_the_body_goes_in_raw() {
+        let error = GatewayError::bad_request(r#"<script>alert("x")</script> & 'y'"#);
+        let body = super::super::pages::render(&ErrorPage {
+            lang: Lang::En,
+            heading: "<h1>",
+            message: &error.message,
+            code: Some("<b>"),
+        });
+        assert!(body.contains("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;y&#39;"), "{body}");
+        assert!(!body.contains("<script>") && !body.contains("<b>") && body.contains("&#60;h1&#62;"), "{body}");
+        let user = User { username: "<i>me</i>".to_owned(), ..User::default() };
+        let whole = page(Lang::Zh, "<title>", Some(Viewer { user: &user }), &body);
+        assert!(whole.contains(&body), "the body is inserted as rendered");
+        assert!(whole.contains("&#60;i&#62;me&#60;/i&#62;") && whole.contains("&#60;title&#62;"), "{whole}");
+        assert!(whole.contains(r#"lang="zh-CN""#) && whole.contains("应用管理"), "{whole}");
     }
 }
