@@ -12,6 +12,7 @@ pub mod code_grant;
 pub mod device;
 pub mod error;
 pub mod grant;
+pub mod metadata;
 pub mod oidc;
 pub mod params;
 pub mod pkce;

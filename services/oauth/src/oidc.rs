@@ -111,6 +111,22 @@ const CLAIM_SCOPES: [(&str, &str); 16] = [
     ("email_verified", "email"),
 ];
 
+/// The account's claims Gatehouse holds and releases, with their scope: what
+/// an ID token or UserInfo can carry besides the protocol's claims.
+pub const RELEASED_CLAIMS: [(&str, &str); 6] = [
+    ("name", "profile"),
+    ("preferred_username", "profile"),
+    ("picture", "profile"),
+    ("updated_at", "profile"),
+    ("email", "email"),
+    ("email_verified", "email"),
+];
+
+/// The scope that releases a standard claim (Core §5.4).
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    CLAIM_SCOPES.iter().find(|(name, _)| *name == claim).map(|(_, scope)| *scope)
+}
+
 /// The scopes a `claims` parameter asks for, from its `userinfo` and
 /// `id_token` members: a JSON object whose members, when present, are
 /// objects too; anything else is `invalid_request`.

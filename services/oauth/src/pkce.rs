@@ -8,6 +8,9 @@ use subtle::ConstantTimeEq;
 
 use crate::error::OAuthError;
 
+/// The one `code_challenge_method` accepted (the metadata's list).
+pub const METHOD: &str = "S256";
+
 /// A `code_challenge` with method S256: BASE64URL(SHA256(verifier)), 43 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeChallenge(String);

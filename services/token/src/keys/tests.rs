@@ -103,3 +103,8 @@ fn signatures_verify_with_the_published_key() {
         assert!(jsonwebtoken::decode::<serde_json::Value>(&tampered, &decoding, &validation).is_err());
     }
 }
+
+#[test]
+fn the_metadata_advertises_the_algorithm_tokens_are_signed_with() {
+    assert_eq!(super::ID_TOKEN_ALG.as_str(), gatehouse_oauth::metadata::ID_TOKEN_SIGNING_ALG);
+}
