@@ -18,7 +18,7 @@ impl Registry {
         &self,
         input: NewApplication,
     ) -> RegistryResult<(Application, Option<CreatedSecret>)> {
-        if self.store().user_by_id(&input.owner_id).await?.is_none() {
+        if self.stores().users.user_by_id(&input.owner_id).await?.is_none() {
             return Err(RegistryError::invalid("owner_id", format!("user {:?} does not exist", input.owner_id)));
         }
         let client_type = input.client_type.unwrap_or(ClientType::Confidential);
@@ -47,7 +47,7 @@ impl Registry {
         };
         let created = (client_type == ClientType::Confidential).then(|| self.new_secret());
         let secret_row = created.as_ref().map(|(created, hash)| (&created.info, hash));
-        self.store().insert_application(&app, secret_row, None).await?;
+        self.stores().applications.insert_application(&app, secret_row, None).await?;
         if let Some((created, _)) = &created {
             app.secrets.push(created.info.clone());
         }
@@ -56,7 +56,7 @@ impl Registry {
 
     /// Lists applications of one owner, or all of them.
     pub async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>> {
-        self.store().list_applications(owner_id).await
+        self.stores().applications.list_applications(owner_id).await
     }
 
     /// The application `client_id` names: a stored one, or, for an https
@@ -73,7 +73,7 @@ impl Registry {
         if crate::metadata_document::is_document_url(client_id) {
             // A resource server's identifier is the audience of tokens
             // Gatehouse signs: a client by that name would take them for its own.
-            if self.store().resource_server_by_identifier(client_id).await?.is_some() {
+            if self.stores().resource_servers.resource_server_by_identifier(client_id).await?.is_some() {
                 return Err(RegistryError::OAuth(OAuthError::invalid_client(
                     "client_id URL: is a resource server's identifier on this server, not a client",
                 )));
@@ -90,7 +90,8 @@ impl Registry {
             )?;
             return Ok(app.as_ref().clone());
         }
-        self.store()
+        self.stores()
+            .applications
             .application(client_id)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("application {client_id:?} not found")))
@@ -147,7 +148,7 @@ impl Registry {
             app.post_logout_redirect_uris = validate::post_logout_redirect_uris(uris)?;
         }
         app.updated_at = self.now();
-        self.store().update_application(&app).await?;
+        self.stores().applications.update_application(&app).await?;
         Ok(app)
     }
 
@@ -167,7 +168,7 @@ impl Registry {
     pub async fn delete_application(&self, client_id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
         self.owned_application(client_id, acting_owner).await?;
         self.inner.dependents.revoke(Deleted::Application(client_id)).await?;
-        if self.store().delete_application(client_id).await? {
+        if self.stores().applications.delete_application(client_id).await? {
             Ok(())
         } else {
             Err(RegistryError::NotFound(format!("application {client_id:?} not found")))

@@ -41,17 +41,17 @@ impl Registry {
             revoked_at: None,
         };
         let credential = InternalCredential::generate();
-        self.store().insert_credential(&info, &credential.hash()).await?;
+        self.stores().credentials.insert_credential(&info, &credential.hash()).await?;
         tracing::info!(id = %info.id, role = %info.role, created_by, "internal credential created");
         Ok((info, credential))
     }
 
     pub async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>> {
-        self.store().list_credentials().await
+        self.stores().credentials.list_credentials().await
     }
 
     pub async fn revoke_credential(&self, id: &str) -> RegistryResult<()> {
-        if self.store().revoke_credential(id, self.now()).await? {
+        if self.stores().credentials.revoke_credential(id, self.now()).await? {
             tracing::info!(id, "internal credential revoked");
             Ok(())
         } else {
@@ -65,7 +65,7 @@ impl Registry {
         if !InternalCredential::is_well_formed(presented) {
             return Ok(None);
         }
-        let found = self.store().credential_by_hash(&SecretHash::of(presented)).await?;
+        let found = self.stores().credentials.credential_by_hash(&SecretHash::of(presented)).await?;
         Ok(found.filter(|info| info.is_valid_at(self.now())))
     }
 }

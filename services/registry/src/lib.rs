@@ -59,7 +59,7 @@ pub const SERVICE_NAME: &str = "gatehouse.registry.v1.RegistryService";
 pub async fn build(config: RegistryConfig, deps: Dependencies) -> RegistryResult<Registry> {
     let audit = gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "registry", AUDIT_TABLES, deps.clock.clone());
     let dependents = Dependents::new(deps.upstreams.token.clone(), deps.upstreams.authorization.clone());
-    let store = Arc::new(store::sql::SqlRegistryStore::new(deps.db.clone()));
+    let store = store::Stores::all(store::sql::SqlRegistryStore::new(deps.db.clone()));
     Registry::new(config, store, dependents, deps.kv.clone(), deps.clock.clone(), audit, deps.database_readiness())
 }
 

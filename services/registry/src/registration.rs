@@ -222,7 +222,8 @@ impl Registry {
         if !initial_access_token.is_empty() {
             let hash = SecretHash::of(initial_access_token);
             let valid = self
-                .store()
+                .stores()
+                .registrations
                 .initial_access_token_by_hash(&hash)
                 .await?
                 .is_some_and(|token| token.expires_at.is_none_or(|at| at > self.now()));
@@ -308,7 +309,7 @@ impl Registry {
                 .then(|| self.new_secret());
         let (token, stored) = self.new_registration_token();
         let secret_row = secret.as_ref().map(|(created, hash)| (&created.info, hash));
-        self.store().insert_application(&app, secret_row, Some(&stored)).await?;
+        self.stores().applications.insert_application(&app, secret_row, Some(&stored)).await?;
         if let Some((created, _)) = &secret {
             app.secrets.push(created.info.clone());
         }
@@ -336,7 +337,7 @@ impl Registry {
                 "send the registration access token as a Bearer token (RFC 7592 section 2)",
             )));
         }
-        let found = self.store().application_with_registration_token(client_id).await?;
+        let found = self.stores().registrations.application_with_registration_token(client_id).await?;
         match found {
             // Constant-time comparison of the hashes.
             Some((app, stored))
@@ -355,7 +356,7 @@ impl Registry {
     /// the other is refused as a bad token.
     async fn rotate_registration_token(&self, client_id: &str, used: &SecretHash) -> RegistryResult<String> {
         let (token, stored) = self.new_registration_token();
-        if self.store().replace_registration_token(client_id, used, &stored).await? {
+        if self.stores().registrations.replace_registration_token(client_id, used, &stored).await? {
             Ok(token)
         } else {
             Err(bad_registration_token())
@@ -377,7 +378,7 @@ impl Registry {
         if token.is_empty() {
             return Ok(None);
         }
-        self.store().remove_registration_token(&SecretHash::of(token)).await
+        self.stores().registrations.remove_registration_token(&SecretHash::of(token)).await
     }
 
     /// RFC 7592 §2.2: replaces a client's metadata. Its id, secrets and
@@ -421,7 +422,7 @@ impl Registry {
         app.keys = validated.keys;
         app.extras = validated.extras;
         app.updated_at = self.now();
-        self.store().update_application(&app).await?;
+        self.stores().applications.update_application(&app).await?;
         let next = self.rotate_registration_token(client_id, &used).await?;
         Ok((app, next))
     }
@@ -437,11 +438,11 @@ impl Registry {
     pub async fn expire_unused_clients(&self, limit: u64) -> RegistryResult<usize> {
         let unused = self.inner.config.registration.unused_expiry;
         let before = self.now() - i64::try_from(unused.as_secs()).unwrap_or(i64::MAX / 2);
-        let ids = self.store().unused_dynamic_clients(before, limit).await?;
+        let ids = self.stores().registrations.unused_dynamic_clients(before, limit).await?;
         let mut deleted = 0;
         for id in ids {
             self.inner.dependents.revoke(Deleted::Application(&id)).await?;
-            if self.store().delete_application(&id).await? {
+            if self.stores().applications.delete_application(&id).await? {
                 deleted += 1;
                 tracing::info!(client_id = %id, "unused dynamically registered client expired");
             }
@@ -463,16 +464,16 @@ impl Registry {
             expires_at: ttl.map(|ttl| now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)),
         };
         let token = random_token(INITIAL_ACCESS_TOKEN_PREFIX, RANDOM_CHARS_256_BITS);
-        self.store().insert_initial_access_token(&info, &SecretHash::of(&token)).await?;
+        self.stores().registrations.insert_initial_access_token(&info, &SecretHash::of(&token)).await?;
         Ok((info, token))
     }
 
     pub async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>> {
-        self.store().list_initial_access_tokens().await
+        self.stores().registrations.list_initial_access_tokens().await
     }
 
     pub async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<()> {
-        if self.store().delete_initial_access_token(id).await? {
+        if self.stores().registrations.delete_initial_access_token(id).await? {
             Ok(())
         } else {
             Err(RegistryError::NotFound(format!("initial access token {id:?} not found")))

@@ -33,7 +33,7 @@ impl Registry {
                 "resource servers are registered by this server's operator (gatehouse resource create)".to_owned(),
             ));
         }
-        if self.store().user_by_id(&input.owner_id).await?.is_none() {
+        if self.stores().users.user_by_id(&input.owner_id).await?.is_none() {
             return Err(RegistryError::invalid("owner_id", format!("user {:?} does not exist", input.owner_id)));
         }
         let now = self.now();
@@ -53,7 +53,7 @@ impl Registry {
         };
         server.allowed_client_ids = self.existing_clients(&input.allowed_client_ids).await?;
         server.introspection_client_id = self.introspector(&server.owner_id, &input.introspection_client_id).await?;
-        self.store().insert_resource_server(&server).await?;
+        self.stores().resource_servers.insert_resource_server(&server).await?;
         Ok(server)
     }
 
@@ -69,20 +69,20 @@ impl Registry {
         }
         // A URL client id (a metadata document) names no stored row: the
         // document lookup refuses a URL that is a resource identifier instead.
-        if self.store().application(identifier.as_str()).await?.is_some() {
+        if self.stores().applications.application(identifier.as_str()).await?.is_some() {
             return Err(RegistryError::invalid("identifier", "must not be a client's id"));
         }
         Ok(identifier)
     }
 
     pub async fn list_resource_servers(&self, owner_id: Option<&str>) -> RegistryResult<Vec<ResourceServer>> {
-        self.store().list_resource_servers(owner_id).await
+        self.stores().resource_servers.list_resource_servers(owner_id).await
     }
 
     /// The resource server, checked to belong to `acting_owner` when one is
     /// given (another owner's answers NotFound, as applications do).
     pub async fn owned_resource_server(&self, id: &str, acting_owner: Option<&str>) -> RegistryResult<ResourceServer> {
-        let server = self.store().resource_server(id).await?.ok_or_else(|| not_found(id))?;
+        let server = self.stores().resource_servers.resource_server(id).await?.ok_or_else(|| not_found(id))?;
         match acting_owner {
             Some(owner) if owner != server.owner_id => Err(not_found(id)),
             _ => Ok(server),
@@ -114,13 +114,13 @@ impl Registry {
             server.introspection_client_id = self.introspector(&server.owner_id, client).await?;
         }
         server.updated_at = self.now();
-        self.store().update_resource_server(&server).await?;
+        self.stores().resource_servers.update_resource_server(&server).await?;
         Ok(server)
     }
 
     pub async fn delete_resource_server(&self, id: &str, acting_owner: Option<&str>) -> RegistryResult<()> {
         self.owned_resource_server(id, acting_owner).await?;
-        if self.store().delete_resource_server(id).await? { Ok(()) } else { Err(not_found(id)) }
+        if self.stores().resource_servers.delete_resource_server(id).await? { Ok(()) } else { Err(not_found(id)) }
     }
 
     /// The resource servers `client_id` asks for, in the order asked:
@@ -143,7 +143,7 @@ impl Registry {
             if gatehouse_oauth::ResourceId::parse(identifier).is_err() {
                 return Err(invalid_target("the resource is not an absolute URI without a fragment"));
             }
-            match self.store().resource_server_by_identifier(identifier).await? {
+            match self.stores().resource_servers.resource_server_by_identifier(identifier).await? {
                 Some(server) if server.admits(client_id) && (server.application_tokens || !application_token) => {
                     found.push(server);
                 }
@@ -155,7 +155,7 @@ impl Registry {
 
     /// The identifiers of the resource servers `client_id` introspects for.
     pub async fn introspected_by(&self, client_id: &str) -> RegistryResult<Vec<String>> {
-        let servers = self.store().resource_servers_introspected_by(client_id).await?;
+        let servers = self.stores().resource_servers.resource_servers_introspected_by(client_id).await?;
         Ok(servers.into_iter().map(|s| s.identifier.into_string()).collect())
     }
 
@@ -169,7 +169,7 @@ impl Registry {
         }
         let mut out: Vec<ClientId> = Vec::with_capacity(ids.len());
         for (n, id) in ids.iter().enumerate().map(|(i, v)| (i + 1, v)) {
-            let app = self.store().application(id).await?;
+            let app = self.stores().applications.application(id).await?;
             let Some(app) = app else {
                 return Err(RegistryError::invalid("allowed_client_ids", format!("application {n} does not exist")));
             };
@@ -186,7 +186,7 @@ impl Registry {
         if client_id.is_empty() {
             return Ok(None);
         }
-        let app = self.store().application(client_id).await?.filter(|app| app.owner_id == owner_id);
+        let app = self.stores().applications.application(client_id).await?.filter(|app| app.owner_id == owner_id);
         let Some(app) = app else {
             return Err(RegistryError::invalid("introspection_client_id", "must be an application of the same owner"));
         };

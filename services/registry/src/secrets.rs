@@ -52,7 +52,10 @@ impl Registry {
             return Err(RegistryError::FailedPrecondition("public applications have no client secret".to_owned()));
         }
         let (created, hash) = self.new_secret();
-        self.store().add_secret(client_id, &created.info, &hash, self.inner.config.max_client_secrets).await?;
+        self.stores()
+            .applications
+            .add_secret(client_id, &created.info, &hash, self.inner.config.max_client_secrets)
+            .await?;
         Ok(created)
     }
 
@@ -64,7 +67,7 @@ impl Registry {
     ) -> RegistryResult<()> {
         let app = self.owned_application(client_id, acting_owner).await?;
         let keep_one = app.client_type == ClientType::Confidential;
-        self.store().delete_secret(client_id, secret_id, keep_one).await
+        self.stores().applications.delete_secret(client_id, secret_id, keep_one).await
     }
 
     /// Authenticates a client (RFC 6749 §2.3.1): by one of its secrets, by a
@@ -84,7 +87,7 @@ impl Registry {
             // A metadata document's client holds no secret: a key, or nothing.
             (self.get_application_for(client_id, requester).await?, Vec::new())
         } else {
-            self.store().application_with_hashes(client_id).await?.ok_or_else(failed)?
+            self.stores().applications.application_with_hashes(client_id).await?.ok_or_else(failed)?
         };
         let now = self.now();
         if !assertion.is_empty() {
@@ -120,7 +123,7 @@ impl Registry {
         // "Last used" is shown to a minute: skip the write (a SQLite write
         // lock) when it would not change what is shown.
         if last_used.is_none_or(|at| now - at >= 60) {
-            self.store().touch_secret(&secret_id, now).await?;
+            self.stores().applications.touch_secret(&secret_id, now).await?;
         }
         self.touch_self_registered(&app, now).await?;
         Ok(app)
@@ -132,7 +135,7 @@ impl Registry {
         if app.registration == gatehouse_oauth::Registration::Dynamic
             && app.last_used_at.is_none_or(|at| now - at >= 3600)
         {
-            self.store().touch_application(app.client_id.as_str(), now).await?;
+            self.stores().applications.touch_application(app.client_id.as_str(), now).await?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::error::RegistryResult;
 use crate::fetch::Fetcher;
 use crate::metadata_document::MetadataDocuments;
 use crate::password::PasswordHasherArgon2;
-use crate::store::RegistryStore;
+use crate::store::Stores;
 
 /// The registry: accounts, applications, secrets and scopes.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Registry {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) config: RegistryConfig,
-    pub(crate) store: Arc<dyn RegistryStore>,
+    pub(crate) stores: Stores,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hasher: PasswordHasherArgon2,
     pub(crate) dependents: Dependents,
@@ -43,7 +43,7 @@ pub(crate) struct Inner {
 impl Registry {
     pub(crate) fn new(
         config: RegistryConfig,
-        store: Arc<dyn RegistryStore>,
+        stores: Stores,
         dependents: Dependents,
         kv: Arc<dyn Kv>,
         clock: Arc<dyn Clock>,
@@ -57,7 +57,7 @@ impl Registry {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                store,
+                stores,
                 clock,
                 hasher,
                 dependents,
@@ -79,8 +79,9 @@ impl Registry {
         self.inner.clock.now().timestamp()
     }
 
-    pub(crate) fn store(&self) -> &dyn RegistryStore {
-        self.inner.store.as_ref()
+    /// The storage, one narrow trait per concern.
+    pub(crate) fn stores(&self) -> &Stores {
+        &self.inner.stores
     }
 
     pub fn scopes(&self) -> &ScopeCatalogue {

@@ -7,8 +7,6 @@ use gatehouse_oauth::SecretHash;
 use crate::error::RegistryResult;
 use crate::model::{Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, ResourceServer, User};
 
-/// Persistent state of the registry. Each method is atomic: a write that
-/// touches several rows runs in one transaction.
 /// A registration access token (RFC 7592) as stored: its hash and expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RegistrationToken {
@@ -17,8 +15,37 @@ pub(crate) struct RegistrationToken {
     pub(crate) expires_at: Option<i64>,
 }
 
+/// The registry's storage, one narrow trait per concern (one SQL store
+/// implements all of them). Each method is atomic: a write that touches
+/// several rows runs in one transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Stores {
+    pub(crate) users: std::sync::Arc<dyn UserStore>,
+    pub(crate) applications: std::sync::Arc<dyn ApplicationStore>,
+    pub(crate) registrations: std::sync::Arc<dyn RegistrationStore>,
+    pub(crate) credentials: std::sync::Arc<dyn CredentialStore>,
+    pub(crate) resource_servers: std::sync::Arc<dyn ResourceServerStore>,
+}
+
+impl Stores {
+    pub(crate) fn all<S>(store: S) -> Self
+    where
+        S: UserStore + ApplicationStore + RegistrationStore + CredentialStore + ResourceServerStore + 'static,
+    {
+        let store = std::sync::Arc::new(store);
+        Self {
+            users: store.clone(),
+            applications: store.clone(),
+            registrations: store.clone(),
+            credentials: store.clone(),
+            resource_servers: store,
+        }
+    }
+}
+
+/// Accounts: created, read, deleted, their administrator role.
 #[async_trait::async_trait]
-pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
+pub(crate) trait UserStore: Send + Sync + std::fmt::Debug {
     /// Inserts a user; `AlreadyExists` when the username key is taken.
     async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()>;
     async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>>;
@@ -26,7 +53,13 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     async fn delete_user(&self, id: &str) -> RegistryResult<bool>;
     /// The user and their password hash.
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
+    /// Grants or removes the administrator role; false when there is no such user.
+    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool>;
+}
 
+/// Applications and their client secrets.
+#[async_trait::async_trait]
+pub(crate) trait ApplicationStore: Send + Sync + std::fmt::Debug {
     /// Inserts an application together with its first secret and its
     /// registration access token's hash (RFC 7592), if any.
     async fn insert_application(
@@ -35,49 +68,14 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
         secret: Option<(&ClientSecretInfo, &SecretHash)>,
         registration_token: Option<&RegistrationToken>,
     ) -> RegistryResult<()>;
-    /// The application and its registration access token, when it has one.
-    async fn application_with_registration_token(
-        &self,
-        client_id: &str,
-    ) -> RegistryResult<Option<(Application, RegistrationToken)>>;
-    /// Replaces the registration access token `old` by `new`, only while
-    /// `old` is still the client's (compare and set); true when replaced.
-    async fn replace_registration_token(
-        &self,
-        client_id: &str,
-        old: &SecretHash,
-        new: &RegistrationToken,
-    ) -> RegistryResult<bool>;
-    /// Removes the registration access token whose hash is `hash`; the
-    /// client it belonged to, if any.
-    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>>;
     /// Records that the client was used (authenticated, or began a flow).
     async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()>;
-    /// Dynamically registered clients not used since `before` (never used:
-    /// registered before it), at most `limit`.
-    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>>;
-
-    async fn insert_initial_access_token(&self, info: &InitialAccessTokenInfo, hash: &SecretHash)
-    -> RegistryResult<()>;
-    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>>;
-    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>>;
-    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool>;
-
-    /// Grants or removes the administrator role; false when there is no such user.
-    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool>;
-
-    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()>;
-    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>>;
-    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>>;
-    /// Marks a credential revoked at `now`; false when there is none (or it already was).
-    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool>;
     async fn list_applications(&self, owner_id: Option<&str>) -> RegistryResult<Vec<Application>>;
     async fn application(&self, client_id: &str) -> RegistryResult<Option<Application>>;
     /// Writes every mutable field of `app`; `NotFound` when it is gone.
     async fn update_application(&self, app: &Application) -> RegistryResult<()>;
     /// Deletes an application and its secrets; false when there was none.
     async fn delete_application(&self, client_id: &str) -> RegistryResult<bool>;
-
     /// Adds a secret unless the application already holds `max`
     /// (`FailedPrecondition`); the count and insert are one locked step.
     async fn add_secret(
@@ -97,7 +95,50 @@ pub(crate) trait RegistryStore: Send + Sync + std::fmt::Debug {
     ) -> RegistryResult<Option<(Application, Vec<(String, SecretHash, Option<i64>)>)>>;
     /// Records a use of the secret.
     async fn touch_secret(&self, secret_id: &str, now: i64) -> RegistryResult<()>;
+}
 
+/// Dynamic registration (RFC 7591/7592): registration access tokens, initial access tokens, unused clients.
+#[async_trait::async_trait]
+pub(crate) trait RegistrationStore: Send + Sync + std::fmt::Debug {
+    /// The application and its registration access token, when it has one.
+    async fn application_with_registration_token(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, RegistrationToken)>>;
+    /// Replaces the registration access token `old` by `new`, only while
+    /// `old` is still the client's (compare and set); true when replaced.
+    async fn replace_registration_token(
+        &self,
+        client_id: &str,
+        old: &SecretHash,
+        new: &RegistrationToken,
+    ) -> RegistryResult<bool>;
+    /// Removes the registration access token whose hash is `hash`; the
+    /// client it belonged to, if any.
+    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>>;
+    /// Dynamically registered clients not used since `before` (never used:
+    /// registered before it), at most `limit`.
+    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>>;
+    async fn insert_initial_access_token(&self, info: &InitialAccessTokenInfo, hash: &SecretHash)
+    -> RegistryResult<()>;
+    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>>;
+    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>>;
+    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool>;
+}
+
+/// Internal credentials of the internal plane.
+#[async_trait::async_trait]
+pub(crate) trait CredentialStore: Send + Sync + std::fmt::Debug {
+    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()>;
+    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>>;
+    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>>;
+    /// Marks a credential revoked at `now`; false when there is none (or it already was).
+    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool>;
+}
+
+/// Resource servers (RFC 8707).
+#[async_trait::async_trait]
+pub(crate) trait ResourceServerStore: Send + Sync + std::fmt::Debug {
     /// Inserts a resource server; `AlreadyExists` when its identifier is taken.
     async fn insert_resource_server(&self, server: &ResourceServer) -> RegistryResult<()>;
     async fn list_resource_servers(&self, owner_id: Option<&str>) -> RegistryResult<Vec<ResourceServer>>;

@@ -45,16 +45,20 @@ impl Registry {
         }
         // Fail fast on a taken name before paying for argon2; the unique index
         // still decides under a race.
-        if self.store().user_by_username_key(&key).await?.is_some() {
+        if self.stores().users.user_by_username_key(&key).await?.is_some() {
             return Err(RegistryError::AlreadyExists(format!("username {:?} is taken", user.username)));
         }
         let hash = self.inner.hasher.hash(input.password.into_exposed()).await?;
-        self.store().insert_user(&user, &key, &hash).await?;
+        self.stores().users.insert_user(&user, &key, &hash).await?;
         Ok(user)
     }
 
     pub async fn get_user_by_id(&self, id: &str) -> RegistryResult<User> {
-        self.store().user_by_id(id).await?.ok_or_else(|| RegistryError::NotFound(format!("user {id:?} not found")))
+        self.stores()
+            .users
+            .user_by_id(id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("user {id:?} not found")))
     }
 
     /// Deletes an account and everything it holds: its applications (as
@@ -63,12 +67,12 @@ impl Registry {
     /// idempotent, so a failed deletion is retried from the start.
     pub async fn delete_user(&self, id: &str) -> RegistryResult<()> {
         let user = self.get_user_by_id(id).await?;
-        for app in self.store().list_applications(Some(&user.id)).await? {
+        for app in self.stores().applications.list_applications(Some(&user.id)).await? {
             self.inner.dependents.revoke(Deleted::Application(app.client_id.as_str())).await?;
-            self.store().delete_application(app.client_id.as_str()).await?;
+            self.stores().applications.delete_application(app.client_id.as_str()).await?;
         }
         self.inner.dependents.revoke(Deleted::User(&user.id)).await?;
-        if self.store().delete_user(&user.id).await? {
+        if self.stores().users.delete_user(&user.id).await? {
             Ok(())
         } else {
             Err(RegistryError::NotFound(format!("user {id:?} not found")))
@@ -76,7 +80,8 @@ impl Registry {
     }
 
     pub async fn get_user_by_username(&self, username: &str) -> RegistryResult<User> {
-        self.store()
+        self.stores()
+            .users
             .user_by_username_key(&validate::username_key(username))
             .await?
             .map(|(user, _)| user)
@@ -126,7 +131,7 @@ impl Registry {
         if role != "administrator" {
             return Err(RegistryError::invalid("role", "the only role is administrator"));
         }
-        if !self.store().set_administrator(user_id, granted).await? {
+        if !self.stores().users.set_administrator(user_id, granted).await? {
             return Err(RegistryError::NotFound(format!("user {user_id:?} not found")));
         }
         self.get_user_by_id(user_id).await
@@ -134,7 +139,7 @@ impl Registry {
 
     async fn check_password(&self, username: &str, password: String) -> RegistryResult<Option<User>> {
         let found = if validate::username(username).is_ok() {
-            self.store().user_by_username_key(&validate::username_key(username)).await?
+            self.stores().users.user_by_username_key(&validate::username_key(username)).await?
         } else {
             None
         };

@@ -19,7 +19,9 @@ use crate::model::{
     Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo,
     ResourceServer, User,
 };
-use crate::store::{RegistrationToken, RegistryStore};
+use crate::store::{
+    ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken, ResourceServerStore, UserStore,
+};
 
 /// Registry tables in a SQL database.
 #[derive(Debug, Clone)]
@@ -225,7 +227,7 @@ impl SqlRegistryStore {
 }
 
 #[async_trait::async_trait]
-impl RegistryStore for SqlRegistryStore {
+impl UserStore for SqlRegistryStore {
     async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()> {
         let row = user::ActiveModel {
             id: Set(user.id.clone()),
@@ -262,6 +264,18 @@ impl RegistryStore for SqlRegistryStore {
         Ok(row.map(user_from_row))
     }
 
+    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::Administrator, Expr::value(administrator))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+}
+
+#[async_trait::async_trait]
+impl ApplicationStore for SqlRegistryStore {
     async fn insert_application(
         &self,
         app: &Application,
@@ -406,6 +420,168 @@ impl RegistryStore for SqlRegistryStore {
         Ok(())
     }
 
+    async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()> {
+        application::Entity::update_many()
+            .col_expr(application::Column::LastUsedAt, Expr::value(now))
+            .filter(application::Column::ClientId.eq(client_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl RegistrationStore for SqlRegistryStore {
+    async fn application_with_registration_token(
+        &self,
+        client_id: &str,
+    ) -> RegistryResult<Option<(Application, RegistrationToken)>> {
+        let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
+            return Ok(None);
+        };
+        if row.registration_token_hash.is_empty() {
+            return Ok(None);
+        }
+        let token = RegistrationToken {
+            hash: SecretHash::from_stored(row.registration_token_hash.clone()),
+            expires_at: row.registration_token_expires_at,
+        };
+        let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
+        Ok(Some((application_from_rows(row, secrets)?, token)))
+    }
+
+    async fn replace_registration_token(
+        &self,
+        client_id: &str,
+        old: &SecretHash,
+        new: &RegistrationToken,
+    ) -> RegistryResult<bool> {
+        let updated = application::Entity::update_many()
+            .col_expr(application::Column::RegistrationTokenHash, Expr::value(new.hash.as_str()))
+            .col_expr(application::Column::RegistrationTokenExpiresAt, Expr::value(new.expires_at))
+            .filter(application::Column::ClientId.eq(client_id))
+            .filter(application::Column::RegistrationTokenHash.eq(old.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>> {
+        let found = application::Entity::find()
+            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
+            .one(&self.db)
+            .await?;
+        let Some(row) = found else { return Ok(None) };
+        let updated = application::Entity::update_many()
+            .col_expr(application::Column::RegistrationTokenHash, Expr::value(""))
+            .filter(application::Column::ClientId.eq(row.client_id.as_str()))
+            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok((updated.rows_affected == 1).then_some(row.client_id))
+    }
+
+    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>> {
+        use sea_orm::sea_query::Condition;
+        let unused = Condition::any().add(application::Column::LastUsedAt.lt(before)).add(
+            Condition::all()
+                .add(application::Column::LastUsedAt.is_null())
+                .add(application::Column::CreatedAt.lt(before)),
+        );
+        let rows = application::Entity::find()
+            .select_only()
+            .column(application::Column::ClientId)
+            .filter(application::Column::Registration.eq(Registration::Dynamic.as_str()))
+            .filter(unused)
+            .order_by_asc(application::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?;
+        Ok(rows)
+    }
+
+    async fn insert_initial_access_token(
+        &self,
+        info: &InitialAccessTokenInfo,
+        hash: &SecretHash,
+    ) -> RegistryResult<()> {
+        let row = initial_access_token::ActiveModel {
+            id: Set(info.id.clone()),
+            token_hash: Set(hash.as_str().to_owned()),
+            description: Set(info.description.clone()),
+            created_at: Set(info.created_at),
+            expires_at: Set(info.expires_at),
+        };
+        initial_access_token::Entity::insert(row).exec_without_returning(&self.db).await?;
+        Ok(())
+    }
+
+    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>> {
+        let rows = initial_access_token::Entity::find()
+            .order_by_asc(initial_access_token::Column::CreatedAt)
+            .order_by_asc(initial_access_token::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(initial_access_token_from_row).collect())
+    }
+
+    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>> {
+        let query =
+            initial_access_token::Entity::find().filter(initial_access_token::Column::TokenHash.eq(hash.as_str()));
+        Ok(unique(query, &self.db).await?.map(initial_access_token_from_row))
+    }
+
+    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool> {
+        let deleted = initial_access_token::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for SqlRegistryStore {
+    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()> {
+        let row = credential::ActiveModel {
+            id: Set(info.id.clone()),
+            credential_hash: Set(hash.as_str().to_owned()),
+            name: Set(info.name.clone()),
+            role: Set(info.role.as_str().to_owned()),
+            created_by: Set(info.created_by.clone()),
+            created_at: Set(info.created_at),
+            expires_at: Set(info.expires_at),
+            revoked_at: Set(None),
+        };
+        credential::Entity::insert(row).exec_without_returning(&self.db).await?;
+        Ok(())
+    }
+
+    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>> {
+        let rows = credential::Entity::find()
+            .order_by_asc(credential::Column::CreatedAt)
+            .order_by_asc(credential::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(credential_from_row).collect())
+    }
+
+    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>> {
+        let query = credential::Entity::find().filter(credential::Column::CredentialHash.eq(hash.as_str()));
+        Ok(unique(query, &self.db).await?.and_then(credential_from_row))
+    }
+
+    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool> {
+        let updated = credential::Entity::update_many()
+            .col_expr(credential::Column::RevokedAt, Expr::value(now))
+            .filter(credential::Column::Id.eq(id))
+            .filter(credential::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+}
+
+#[async_trait::async_trait]
+impl ResourceServerStore for SqlRegistryStore {
     async fn insert_resource_server(&self, server: &ResourceServer) -> RegistryResult<()> {
         match resource_server::Entity::insert(resource_server_row(server)).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
@@ -465,168 +641,6 @@ impl RegistryStore for SqlRegistryStore {
     async fn delete_resource_server(&self, id: &str) -> RegistryResult<bool> {
         let deleted = resource_server::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
         Ok(deleted.rows_affected > 0)
-    }
-
-    async fn application_with_registration_token(
-        &self,
-        client_id: &str,
-    ) -> RegistryResult<Option<(Application, RegistrationToken)>> {
-        let Some(row) = unique(application::Entity::find_by_id(client_id.to_owned()), &self.db).await? else {
-            return Ok(None);
-        };
-        if row.registration_token_hash.is_empty() {
-            return Ok(None);
-        }
-        let token = RegistrationToken {
-            hash: SecretHash::from_stored(row.registration_token_hash.clone()),
-            expires_at: row.registration_token_expires_at,
-        };
-        let secrets = self.secrets_of(&[client_id.to_owned()]).await?;
-        Ok(Some((application_from_rows(row, secrets)?, token)))
-    }
-
-    async fn replace_registration_token(
-        &self,
-        client_id: &str,
-        old: &SecretHash,
-        new: &RegistrationToken,
-    ) -> RegistryResult<bool> {
-        let updated = application::Entity::update_many()
-            .col_expr(application::Column::RegistrationTokenHash, Expr::value(new.hash.as_str()))
-            .col_expr(application::Column::RegistrationTokenExpiresAt, Expr::value(new.expires_at))
-            .filter(application::Column::ClientId.eq(client_id))
-            .filter(application::Column::RegistrationTokenHash.eq(old.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok(updated.rows_affected == 1)
-    }
-
-    async fn remove_registration_token(&self, hash: &SecretHash) -> RegistryResult<Option<String>> {
-        let found = application::Entity::find()
-            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
-            .one(&self.db)
-            .await?;
-        let Some(row) = found else { return Ok(None) };
-        let updated = application::Entity::update_many()
-            .col_expr(application::Column::RegistrationTokenHash, Expr::value(""))
-            .filter(application::Column::ClientId.eq(row.client_id.as_str()))
-            .filter(application::Column::RegistrationTokenHash.eq(hash.as_str()))
-            .exec(&self.db)
-            .await?;
-        Ok((updated.rows_affected == 1).then_some(row.client_id))
-    }
-
-    async fn touch_application(&self, client_id: &str, now: i64) -> RegistryResult<()> {
-        application::Entity::update_many()
-            .col_expr(application::Column::LastUsedAt, Expr::value(now))
-            .filter(application::Column::ClientId.eq(client_id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
-    async fn unused_dynamic_clients(&self, before: i64, limit: u64) -> RegistryResult<Vec<String>> {
-        use sea_orm::sea_query::Condition;
-        let unused = Condition::any().add(application::Column::LastUsedAt.lt(before)).add(
-            Condition::all()
-                .add(application::Column::LastUsedAt.is_null())
-                .add(application::Column::CreatedAt.lt(before)),
-        );
-        let rows = application::Entity::find()
-            .select_only()
-            .column(application::Column::ClientId)
-            .filter(application::Column::Registration.eq(Registration::Dynamic.as_str()))
-            .filter(unused)
-            .order_by_asc(application::Column::CreatedAt)
-            .limit(limit)
-            .into_tuple::<String>()
-            .all(&self.db)
-            .await?;
-        Ok(rows)
-    }
-
-    async fn insert_initial_access_token(
-        &self,
-        info: &InitialAccessTokenInfo,
-        hash: &SecretHash,
-    ) -> RegistryResult<()> {
-        let row = initial_access_token::ActiveModel {
-            id: Set(info.id.clone()),
-            token_hash: Set(hash.as_str().to_owned()),
-            description: Set(info.description.clone()),
-            created_at: Set(info.created_at),
-            expires_at: Set(info.expires_at),
-        };
-        initial_access_token::Entity::insert(row).exec_without_returning(&self.db).await?;
-        Ok(())
-    }
-
-    async fn list_initial_access_tokens(&self) -> RegistryResult<Vec<InitialAccessTokenInfo>> {
-        let rows = initial_access_token::Entity::find()
-            .order_by_asc(initial_access_token::Column::CreatedAt)
-            .order_by_asc(initial_access_token::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(initial_access_token_from_row).collect())
-    }
-
-    async fn initial_access_token_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<InitialAccessTokenInfo>> {
-        let query =
-            initial_access_token::Entity::find().filter(initial_access_token::Column::TokenHash.eq(hash.as_str()));
-        Ok(unique(query, &self.db).await?.map(initial_access_token_from_row))
-    }
-
-    async fn delete_initial_access_token(&self, id: &str) -> RegistryResult<bool> {
-        let deleted = initial_access_token::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
-        Ok(deleted.rows_affected > 0)
-    }
-
-    async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool> {
-        let updated = user::Entity::update_many()
-            .col_expr(user::Column::Administrator, Expr::value(administrator))
-            .filter(user::Column::Id.eq(user_id))
-            .exec(&self.db)
-            .await?;
-        Ok(updated.rows_affected > 0)
-    }
-
-    async fn insert_credential(&self, info: &CredentialInfo, hash: &SecretHash) -> RegistryResult<()> {
-        let row = credential::ActiveModel {
-            id: Set(info.id.clone()),
-            credential_hash: Set(hash.as_str().to_owned()),
-            name: Set(info.name.clone()),
-            role: Set(info.role.as_str().to_owned()),
-            created_by: Set(info.created_by.clone()),
-            created_at: Set(info.created_at),
-            expires_at: Set(info.expires_at),
-            revoked_at: Set(None),
-        };
-        credential::Entity::insert(row).exec_without_returning(&self.db).await?;
-        Ok(())
-    }
-
-    async fn list_credentials(&self) -> RegistryResult<Vec<CredentialInfo>> {
-        let rows = credential::Entity::find()
-            .order_by_asc(credential::Column::CreatedAt)
-            .order_by_asc(credential::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().filter_map(credential_from_row).collect())
-    }
-
-    async fn credential_by_hash(&self, hash: &SecretHash) -> RegistryResult<Option<CredentialInfo>> {
-        let query = credential::Entity::find().filter(credential::Column::CredentialHash.eq(hash.as_str()));
-        Ok(unique(query, &self.db).await?.and_then(credential_from_row))
-    }
-
-    async fn revoke_credential(&self, id: &str, now: i64) -> RegistryResult<bool> {
-        let updated = credential::Entity::update_many()
-            .col_expr(credential::Column::RevokedAt, Expr::value(now))
-            .filter(credential::Column::Id.eq(id))
-            .filter(credential::Column::RevokedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(updated.rows_affected > 0)
     }
 }
 
