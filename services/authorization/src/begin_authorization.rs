@@ -1,9 +1,9 @@
 //! BeginAuthorization: validate the request, then say what to show next.
 
+use gatehouse_oauth::authorize::decision::{self, SignIn, SignedIn};
 use gatehouse_oauth::authorize::{
     AuthorizeError, ClientResponse, Params, error_response, requested_client_id, unknown_client, validate,
 };
-use gatehouse_oauth::oidc::Prompt;
 use gatehouse_oauth::scope::{ScopeCatalogue, ScopeEntry};
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{OAuthError, OAuthErrorCode, ScopeSet, SecretHash, random_token};
@@ -26,9 +26,8 @@ pub(crate) enum Begin {
 #[derive(Debug)]
 pub(crate) struct LoginRequired {
     pub(crate) application: ClientApplication,
-    /// The request's parameters to come back with: without what asked for
-    /// this login (`prompt=login`/`select_account`, `max_age`), which the
-    /// fresh sign-in satisfies; kept, they would ask again forever.
+    /// The request's parameters to come back with (see
+    /// `decision::resume_after_sign_in`).
     pub(crate) resume: Vec<(String, String)>,
     /// A session exists but must sign in again: show the form anyway.
     pub(crate) reauthenticate: bool,
@@ -46,12 +45,6 @@ pub(crate) struct Consent {
     pub(crate) resources: Vec<String>,
 }
 
-/// What is left of `prompt` once the user has signed in: `consent` still
-/// asks for the consent page.
-fn prompt_without_login(prompt: &Prompt) -> Option<String> {
-    prompt.consent.then(|| "consent".to_owned())
-}
-
 fn describe(scopes: &ScopeSet, catalogue: &ScopeCatalogue) -> Vec<ScopeEntry> {
     // Catalogue order, which is the order a person reads them in.
     catalogue.entries().iter().filter(|entry| scopes.contains(&entry.scope)).cloned().collect()
@@ -60,7 +53,8 @@ fn describe(scopes: &ScopeSet, catalogue: &ScopeCatalogue) -> Vec<ScopeEntry> {
 impl Authorization {
     /// Validates in RFC order: client and redirect URI first (errors there
     /// are shown, never redirected), then everything else (errors go back to
-    /// the client); then login, consent, or a code when consent was given.
+    /// the client); then the sign-in and consent steps, decided by
+    /// `gatehouse_oauth::authorize::decision` from the facts gathered here.
     pub(crate) async fn begin_authorization(
         &self,
         params: Params,
@@ -110,34 +104,21 @@ impl Authorization {
             };
         }
         let session = self.session(session_token).await?;
-        // OpenID Connect Core §3.1.2.1: a session too old for max_age, of
-        // another user than the hint names, or prompt=login, signs in again.
-        let stale = session.as_ref().is_some_and(|s| {
-            request.max_age.is_some_and(|max| self.now().saturating_sub(s.auth_time) > max)
-                || request.hinted_subject.as_ref().is_some_and(|sub| *sub != s.user.id)
-        });
-        let session = match session {
-            Some(session) if !stale && !request.prompt.forces_login() => session,
-            existing => {
-                if request.prompt.none {
-                    return Ok(redirect_error(OAuthError::new(
-                        OAuthErrorCode::LoginRequired,
-                        "the user is not signed in",
-                    )));
-                }
-                let resume = params
-                    .without(&["prompt", "max_age"])
-                    .into_pairs()
-                    .into_iter()
-                    .chain(prompt_without_login(&request.prompt).map(|p| ("prompt".to_owned(), p)))
-                    .collect();
+        let signed_in = session.as_ref().map(|s| SignedIn { user_id: &s.user.id, auth_time: s.auth_time });
+        match decision::sign_in(&request, signed_in, self.now()) {
+            Ok(()) => {}
+            Err(SignIn::Refuse(error)) => return Ok(redirect_error(error)),
+            Err(SignIn::Page { reauthenticate }) => {
                 return Ok(Begin::LoginRequired(LoginRequired {
                     application: app,
-                    resume,
-                    reauthenticate: existing.is_some(),
+                    resume: decision::resume_after_sign_in(params.into_pairs(), request.prompt),
+                    reauthenticate,
                     login_hint: request.login_hint.clone(),
                 }));
             }
+        }
+        let Some(session) = session else {
+            return Err(AuthzError::Internal("the sign-in step passed without a session".to_owned()));
         };
         let granted =
             self.inner.grants.grant(&session.user.id, client_id.as_str()).await?.map(|g| g.scopes).unwrap_or_default();
@@ -148,18 +129,12 @@ impl Authorization {
         // and PKCE still bind the code).
         record.redirect_uri_given &= !seed_url;
         let identified = app.client.identified_by_redirect(&request.redirect_uri);
-        if request.scopes.is_subset(&granted) && !request.prompt.consent && identified {
+        let new_scopes = match decision::consent(&request, &granted, identified) {
             // Consent already covers this request: no page, as GitHub does.
-            return Ok(Begin::Redirect(self.issue_code(record, &session).await?));
-        }
-        if request.prompt.none {
-            let description = if identified {
-                "the user has not approved these scopes"
-            } else {
-                "this client's redirect cannot prove who it is: the user approves every request"
-            };
-            return Ok(redirect_error(OAuthError::new(OAuthErrorCode::ConsentRequired, description)));
-        }
+            decision::Consent::Covered => return Ok(Begin::Redirect(self.issue_code(record, &session).await?)),
+            decision::Consent::Refuse(error) => return Ok(redirect_error(error)),
+            decision::Consent::Ask { new } => new,
+        };
         let request_id = random_token("", RANDOM_CHARS_256_BITS);
         let pending = PendingRecord { user_id: session.user.id.clone(), request: record };
         let key = key::pending(SecretHash::of(&request_id).as_str());
@@ -167,7 +142,7 @@ impl Authorization {
         Ok(Begin::Consent(Consent {
             request_id,
             application: app,
-            new_scopes: describe(&request.scopes.difference(&granted), &scopes),
+            new_scopes: describe(&new_scopes, &scopes),
             granted_scopes: describe(&granted, &scopes),
             redirect_uri: request.redirect_uri,
             resources: request.resources.into_iter().map(gatehouse_oauth::ResourceId::into_string).collect(),

@@ -351,6 +351,9 @@ pub fn code_response(
     ClientResponse::new(redirect_uri, &pairs, mode)
 }
 
+#[path = "authorize/decision.rs"]
+pub mod decision;
+
 #[cfg(test)]
 #[path = "authorize/tests.rs"]
 mod tests;
