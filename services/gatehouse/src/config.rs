@@ -407,7 +407,7 @@ impl ServeOptions {
         self.fetch_timeout_ms.unwrap_or_else(|| (self.rpc_timeout_ms.saturating_mul(3) / 5).clamp(100, 3000))
     }
 
-    fn fetch_policy(&self) -> Result<gatehouse_registry::fetch::FetchPolicy, ConfigError> {
+    fn fetch_policy(&self) -> Result<gatehouse_fetch::FetchPolicy, ConfigError> {
         const NETWORKS: &str = "GATEHOUSE_FETCH_ALLOW_NETWORKS";
         let allow_networks = self
             .fetch_allow_networks
@@ -428,7 +428,7 @@ impl ServeOptions {
                     .1
             }
         };
-        Ok(gatehouse_registry::fetch::FetchPolicy {
+        Ok(gatehouse_fetch::FetchPolicy {
             allow_networks,
             extra_roots,
             timeout: millis("GATEHOUSE_FETCH_TIMEOUT_MS", self.fetch_timeout(), 100, 60_000)?,
@@ -436,10 +436,10 @@ impl ServeOptions {
                 .fetch_proxy
                 .as_deref()
                 .filter(|url| !url.trim().is_empty())
-                .map(|url| gatehouse_registry::fetch::FetchProxy::parse(url.trim()))
+                .map(|url| gatehouse_fetch::FetchProxy::parse(url.trim()))
                 .transpose()
                 .map_err(|e| bad("GATEHOUSE_FETCH_PROXY", e))?,
-            ..gatehouse_registry::fetch::FetchPolicy::default()
+            ..gatehouse_fetch::FetchPolicy::default()
         })
     }
 

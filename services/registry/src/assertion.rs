@@ -27,8 +27,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::error::{RegistryError, RegistryResult};
-use crate::fetch::Fetcher;
 use crate::model::{Application, ClientKeys};
+use gatehouse_fetch::Fetcher;
 
 /// Leeway on the assertion's times.
 const LEEWAY_SECS: i64 = 30;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gatehouse_oauth::ScopeCatalogue;
 
-use crate::fetch::FetchPolicy;
+use gatehouse_fetch::FetchPolicy;
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,6 @@ mod convert;
 mod credentials;
 mod dependents;
 mod error;
-pub mod fetch;
 mod grpc;
 mod metadata_document;
 pub mod migration;

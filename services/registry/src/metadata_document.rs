@@ -21,9 +21,9 @@ use gatehouse_oauth::{ClientAuthMethod, ClientId, ClientType, GrantType, Registr
 use serde::Deserialize;
 
 use crate::config::{MetadataDocumentConfig, MetadataDocumentPolicy};
-use crate::fetch::{FetchError, Fetcher};
 use crate::model::{Application, ApplicationType, ClientExtras, ClientKeys};
 use crate::validate;
+use gatehouse_fetch::{FetchError, Fetcher};
 
 /// The body cap the draft recommends (5 KB).
 pub(crate) const MAX_DOCUMENT_BYTES: usize = 5 * 1024;

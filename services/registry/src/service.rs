@@ -12,10 +12,10 @@ use crate::assertion::Assertions;
 use crate::config::RegistryConfig;
 use crate::dependents::Dependents;
 use crate::error::RegistryResult;
-use crate::fetch::Fetcher;
 use crate::metadata_document::MetadataDocuments;
 use crate::password::PasswordHasherArgon2;
 use crate::store::Stores;
+use gatehouse_fetch::Fetcher;
 
 /// The registry: accounts, applications, secrets and scopes.
 #[derive(Debug, Clone)]

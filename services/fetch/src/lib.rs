@@ -1,4 +1,4 @@
-//! The one way the registry reaches the Internet: an HTTPS GET of a
+//! The one way Gatehouse reaches the Internet (the registry's only): an HTTPS GET of a
 //! document a client named (its client ID metadata document, its
 //! `jwks_uri`). Whoever sends the URL chooses the target, so every rule
 //! against server-side request forgery is enforced here, once:
