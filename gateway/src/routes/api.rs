@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, State};
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use super::apps::{self, AppInput};
 use super::rest_access::{self, RestAccess};
 use crate::AppState;
 use crate::error::GatewayError;
+use crate::render::envelope::{Envelope, EnvelopeResult};
 use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
 use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
@@ -97,14 +98,11 @@ async fn caller(
 }
 
 /// The signed-in user and the CSRF token a script sends back on writes.
-pub(crate) async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match session::current(&state, &headers).await {
-        Ok(Some(session)) => {
-            envelope::ok(json!({ "user": doc::user(&session.user), "csrf_token": session.csrf_token }))
-        }
-        Ok(None) => envelope::error(&GatewayError::unauthenticated("sign in first: no valid session")),
-        Err(error) => envelope::error(&error),
-    }
+pub(crate) async fn session(State(state): State<AppState>, headers: HeaderMap) -> EnvelopeResult {
+    let Some(session) = session::current(&state, &headers).await? else {
+        return Err(GatewayError::unauthenticated("sign in first: no valid session").into());
+    };
+    Ok(Envelope::ok(json!({ "user": doc::user(&session.user), "csrf_token": session.csrf_token })))
 }
 
 /// The JSON body of a create or update call.
@@ -147,45 +145,33 @@ fn input(body: AppBody) -> Result<AppInput, GatewayError> {
     })
 }
 
-fn respond<T>(result: Result<T, GatewayError>, ok: impl FnOnce(T) -> Response) -> Response {
-    match result {
-        Ok(value) => ok(value),
-        Err(error) => envelope::error(&error),
-    }
-}
-
-pub(crate) async fn list_applications(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
-    respond(apps::list(&state, &user_id).await, |list| {
-        envelope::ok(Value::Array(list.iter().map(doc::application).collect()))
-    })
+pub(crate) async fn list_applications(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> EnvelopeResult {
+    let list = apps::list(&state, &user_id).await?;
+    Ok(Envelope::ok(Value::Array(list.iter().map(doc::application).collect())))
 }
 
 pub(crate) async fn register_application(
     State(state): State<AppState>,
     ApiCaller(user_id): ApiCaller,
     body: Bytes,
-) -> Response {
-    let input = match parse_body(&body).and_then(input) {
-        Ok(input) => input,
-        Err(error) => return envelope::error(&error),
-    };
-    respond(apps::register(&state, &user_id, input).await, |(app, secret)| {
-        let mut data = doc::application(&app);
-        if !secret.is_empty()
-            && let Some(map) = data.as_object_mut()
-        {
-            map.insert("client_secret".to_owned(), json!(secret));
-        }
-        envelope::ok_with(StatusCode::CREATED, data)
-    })
+) -> EnvelopeResult {
+    let input = input(parse_body(&body)?)?;
+    let (app, secret) = apps::register(&state, &user_id, input).await?;
+    let mut data = doc::application(&app);
+    if !secret.is_empty()
+        && let Some(map) = data.as_object_mut()
+    {
+        map.insert("client_secret".to_owned(), json!(secret));
+    }
+    Ok(Envelope::created(data))
 }
 
 pub(crate) async fn get_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    respond(apps::get(&state, &user_id, &client_id).await, |app| envelope::ok(doc::application(&app)))
+) -> EnvelopeResult {
+    Ok(Envelope::ok(doc::application(&apps::get(&state, &user_id, &client_id).await?)))
 }
 
 pub(crate) async fn update_application(
@@ -193,68 +179,65 @@ pub(crate) async fn update_application(
     Path(client_id): Path<String>,
     ApiCaller(user_id): ApiCaller,
     body: Bytes,
-) -> Response {
-    let parsed = match parse_body(&body) {
-        Ok(parsed) if parsed.client_type.is_some() => {
-            return envelope::error(&GatewayError::bad_request("client_type: cannot be changed after registration"));
-        }
-        Ok(parsed) => parsed,
-        Err(error) => return envelope::error(&error),
-    };
-    let input = match input(parsed) {
-        Ok(input) => input,
-        Err(error) => return envelope::error(&error),
-    };
-    respond(apps::update(&state, &user_id, &client_id, input).await, |app| envelope::ok(doc::application(&app)))
+) -> EnvelopeResult {
+    let parsed = parse_body(&body)?;
+    if parsed.client_type.is_some() {
+        return Err(GatewayError::bad_request("client_type: cannot be changed after registration").into());
+    }
+    let app = apps::update(&state, &user_id, &client_id, input(parsed)?).await?;
+    Ok(Envelope::ok(doc::application(&app)))
 }
 
 pub(crate) async fn delete_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    respond(apps::delete(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
+) -> EnvelopeResult {
+    apps::delete(&state, &user_id, &client_id).await?;
+    Ok(Envelope::ok(Value::Null))
 }
 
 pub(crate) async fn create_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    respond(apps::create_secret(&state, &user_id, &client_id).await, |(info, secret)| {
-        let mut data = doc::secret(&info);
-        if let Some(map) = data.as_object_mut() {
-            map.insert("client_secret".to_owned(), json!(secret));
-        }
-        envelope::ok_with(StatusCode::CREATED, data)
-    })
+) -> EnvelopeResult {
+    let (info, secret) = apps::create_secret(&state, &user_id, &client_id).await?;
+    let mut data = doc::secret(&info);
+    if let Some(map) = data.as_object_mut() {
+        map.insert("client_secret".to_owned(), json!(secret));
+    }
+    Ok(Envelope::created(data))
 }
 
 pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path((client_id, secret_id)): Path<(String, String)>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    respond(apps::delete_secret(&state, &user_id, &client_id, &secret_id).await, |()| envelope::ok(Value::Null))
+) -> EnvelopeResult {
+    apps::delete_secret(&state, &user_id, &client_id, &secret_id).await?;
+    Ok(Envelope::ok(Value::Null))
 }
 
-pub(crate) async fn list_authorizations(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
-    respond(apps::grants(&state, &user_id).await, |grants| {
-        envelope::ok(Value::Array(grants.iter().map(doc::grant).collect()))
-    })
+pub(crate) async fn list_authorizations(
+    State(state): State<AppState>,
+    ApiCaller(user_id): ApiCaller,
+) -> EnvelopeResult {
+    let grants = apps::grants(&state, &user_id).await?;
+    Ok(Envelope::ok(Value::Array(grants.iter().map(doc::grant).collect())))
 }
 
 /// `GET /api/user/security-log`: the caller's own Security log.
-pub(crate) async fn security_log(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
-    respond(apps::security_log(&state, &user_id).await, |events| {
-        envelope::ok(Value::Array(events.iter().map(doc::audit_event).collect()))
-    })
+pub(crate) async fn security_log(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> EnvelopeResult {
+    let events = apps::security_log(&state, &user_id).await?;
+    Ok(Envelope::ok(Value::Array(events.iter().map(doc::audit_event).collect())))
 }
 
 pub(crate) async fn revoke_authorization(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    respond(apps::revoke(&state, &user_id, &client_id).await, |()| envelope::ok(Value::Null))
+) -> EnvelopeResult {
+    apps::revoke(&state, &user_id, &client_id).await?;
+    Ok(Envelope::ok(Value::Null))
 }

@@ -16,6 +16,7 @@ use super::extract::{FormPost, PageUser};
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
+use crate::render::envelope::{Envelope, EnvelopeResult};
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::json::personal_token as info_json;
 use crate::render::{envelope, pages, redirect};
@@ -152,37 +153,33 @@ fn secret_json(created: &pb::PersonalTokenSecret) -> Value {
     data
 }
 
-pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
-    match list(&state, &user_id).await {
-        Ok(tokens) => envelope::ok(Value::Array(tokens.iter().map(info_json).collect())),
-        Err(error) => envelope::error(&error),
-    }
+pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> EnvelopeResult {
+    let tokens = list(&state, &user_id).await?;
+    Ok(Envelope::ok(Value::Array(tokens.iter().map(info_json).collect())))
 }
 
-pub(crate) async fn api_create(State(state): State<AppState>, ApiCaller(user_id): ApiCaller, bytes: Bytes) -> Response {
-    let result = async {
-        let body = body(&bytes)?;
-        // The username is recorded with the token, as with every token of a user.
-        let user = state
-            .clients
-            .registry()
-            .get_user(gatehouse_proto::pb::registry::v1::GetUserRequest {
-                lookup: Some(gatehouse_proto::pb::registry::v1::get_user_request::Lookup::Id(user_id.clone())),
-                visible_to_scopes: None,
-            })
-            .await?
-            .into_inner()
-            .user
-            .unwrap_or_default();
-        let (name, scopes, days) =
-            (body.name.unwrap_or_default(), body.scopes.unwrap_or_default(), body.expires_in_days.unwrap_or(0));
-        create(&state, (&user_id, &user.username), name, scopes, days).await
-    }
-    .await;
-    match result {
-        Ok(created) => envelope::ok_with(StatusCode::CREATED, secret_json(&created)),
-        Err(error) => envelope::error(&error),
-    }
+pub(crate) async fn api_create(
+    State(state): State<AppState>,
+    ApiCaller(user_id): ApiCaller,
+    bytes: Bytes,
+) -> EnvelopeResult {
+    let body = body(&bytes)?;
+    // The username is recorded with the token, as with every token of a user.
+    let user = state
+        .clients
+        .registry()
+        .get_user(gatehouse_proto::pb::registry::v1::GetUserRequest {
+            lookup: Some(gatehouse_proto::pb::registry::v1::get_user_request::Lookup::Id(user_id.clone())),
+            visible_to_scopes: None,
+        })
+        .await?
+        .into_inner()
+        .user
+        .unwrap_or_default();
+    let (name, scopes, days) =
+        (body.name.unwrap_or_default(), body.scopes.unwrap_or_default(), body.expires_in_days.unwrap_or(0));
+    let created = create(&state, (&user_id, &user.username), name, scopes, days).await?;
+    Ok(Envelope::created(secret_json(&created)))
 }
 
 pub(crate) async fn api_regenerate(
@@ -190,27 +187,19 @@ pub(crate) async fn api_regenerate(
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
     bytes: Bytes,
-) -> Response {
-    let result = async {
-        let days = body(&bytes)?.expires_in_days.unwrap_or(0);
-        regenerate(&state, &user_id, &id, days).await
-    }
-    .await;
-    match result {
-        Ok(created) => envelope::ok(secret_json(&created)),
-        Err(error) => envelope::error(&error),
-    }
+) -> EnvelopeResult {
+    let days = body(&bytes)?.expires_in_days.unwrap_or(0);
+    let created = regenerate(&state, &user_id, &id, days).await?;
+    Ok(Envelope::ok(secret_json(&created)))
 }
 
 pub(crate) async fn api_revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    match revoke(&state, &user_id, &id).await {
-        Ok(_) => envelope::ok(Value::Null),
-        Err(error) => envelope::error(&error),
-    }
+) -> EnvelopeResult {
+    revoke(&state, &user_id, &id).await?;
+    Ok(Envelope::ok(Value::Null))
 }
 
 // ---- the operator's endpoint ----

@@ -14,9 +14,10 @@ use super::extract::{FormPost, PageUser};
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
+use crate::render::envelope::{Envelope, EnvelopeResult};
 use crate::render::html::{Viewer, error_page, page, respond};
 use crate::render::json::resource_server as server_json;
-use crate::render::{envelope, pages, redirect};
+use crate::render::{pages, redirect};
 use crate::session::Session;
 
 type Result<T> = std::result::Result<T, GatewayError>;
@@ -128,48 +129,40 @@ fn body(bytes: &Bytes) -> Result<ServerBody> {
     super::extract::json_body(bytes)
 }
 
-fn answer(result: Result<pb::ResourceServer>, status: StatusCode) -> Response {
-    match result {
-        Ok(server) => envelope::ok_with(status, server_json(&server)),
-        Err(error) => envelope::error(&error),
-    }
+pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> EnvelopeResult {
+    let servers = list(&state, &user_id).await?;
+    Ok(Envelope::ok(Value::Array(servers.iter().map(server_json).collect())))
 }
 
-pub(crate) async fn api_list(State(state): State<AppState>, ApiCaller(user_id): ApiCaller) -> Response {
-    match list(&state, &user_id).await {
-        Ok(servers) => envelope::ok(Value::Array(servers.iter().map(server_json).collect())),
-        Err(error) => envelope::error(&error),
-    }
-}
-
-pub(crate) async fn api_create(State(state): State<AppState>, ApiCaller(user_id): ApiCaller, bytes: Bytes) -> Response {
-    let result = async {
-        let body = body(&bytes)?;
-        let request = pb::CreateResourceServerRequest {
-            owner_id: user_id,
-            name: body.name.unwrap_or_default(),
-            identifier: body.identifier.unwrap_or_default(),
-            scopes: body.scopes.unwrap_or_default(),
-            token_format: body.token_format.unwrap_or_default(),
-            allowed_client_ids: body.allowed_client_ids.unwrap_or_default(),
-            any_client: body.any_client.unwrap_or(false),
-            introspection_client_id: body.introspection_client_id.flatten().unwrap_or_default(),
-            application_tokens: body.application_tokens.unwrap_or(false),
-        };
-        server(state.clients.registry().create_resource_server(request).await?.into_inner())
-    }
-    .await;
-    answer(result, StatusCode::CREATED)
+pub(crate) async fn api_create(
+    State(state): State<AppState>,
+    ApiCaller(user_id): ApiCaller,
+    bytes: Bytes,
+) -> EnvelopeResult {
+    let body = body(&bytes)?;
+    let request = pb::CreateResourceServerRequest {
+        owner_id: user_id,
+        name: body.name.unwrap_or_default(),
+        identifier: body.identifier.unwrap_or_default(),
+        scopes: body.scopes.unwrap_or_default(),
+        token_format: body.token_format.unwrap_or_default(),
+        allowed_client_ids: body.allowed_client_ids.unwrap_or_default(),
+        any_client: body.any_client.unwrap_or(false),
+        introspection_client_id: body.introspection_client_id.flatten().unwrap_or_default(),
+        application_tokens: body.application_tokens.unwrap_or(false),
+    };
+    let created = server(state.clients.registry().create_resource_server(request).await?.into_inner())?;
+    Ok(Envelope::created(server_json(&created)))
 }
 
 pub(crate) async fn api_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
+) -> EnvelopeResult {
     let request = pb::GetResourceServerRequest { id, acting_owner_id: user_id };
-    let result = async { server(state.clients.registry().get_resource_server(request).await?.into_inner()) }.await;
-    answer(result, StatusCode::OK)
+    let found = server(state.clients.registry().get_resource_server(request).await?.into_inner())?;
+    Ok(Envelope::ok(server_json(&found)))
 }
 
 pub(crate) async fn api_update(
@@ -177,37 +170,32 @@ pub(crate) async fn api_update(
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
     bytes: Bytes,
-) -> Response {
-    let result = async {
-        let body = body(&bytes)?;
-        if body.identifier.is_some() {
-            // The identifier is the audience of tokens already issued.
-            return Err(GatewayError::bad_request("identifier: cannot be changed after registration"));
-        }
-        let request = pb::UpdateResourceServerRequest {
-            id,
-            acting_owner_id: user_id,
-            name: body.name,
-            scopes: body.scopes.map(|values| pb::StringList { values }),
-            token_format: body.token_format,
-            allowed_client_ids: body.allowed_client_ids.map(|values| pb::StringList { values }),
-            any_client: body.any_client,
-            introspection_client_id: body.introspection_client_id.map(Option::unwrap_or_default),
-            application_tokens: body.application_tokens,
-        };
-        server(state.clients.registry().update_resource_server(request).await?.into_inner())
+) -> EnvelopeResult {
+    let body = body(&bytes)?;
+    if body.identifier.is_some() {
+        // The identifier is the audience of tokens already issued.
+        return Err(GatewayError::bad_request("identifier: cannot be changed after registration").into());
     }
-    .await;
-    answer(result, StatusCode::OK)
+    let request = pb::UpdateResourceServerRequest {
+        id,
+        acting_owner_id: user_id,
+        name: body.name,
+        scopes: body.scopes.map(|values| pb::StringList { values }),
+        token_format: body.token_format,
+        allowed_client_ids: body.allowed_client_ids.map(|values| pb::StringList { values }),
+        any_client: body.any_client,
+        introspection_client_id: body.introspection_client_id.map(Option::unwrap_or_default),
+        application_tokens: body.application_tokens,
+    };
+    let updated = server(state.clients.registry().update_resource_server(request).await?.into_inner())?;
+    Ok(Envelope::ok(server_json(&updated)))
 }
 
 pub(crate) async fn api_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
-) -> Response {
-    match delete(&state, &user_id, &id).await {
-        Ok(()) => envelope::ok(Value::Null),
-        Err(error) => envelope::error(&error),
-    }
+) -> EnvelopeResult {
+    delete(&state, &user_id, &id).await?;
+    Ok(Envelope::ok(Value::Null))
 }
