@@ -10,6 +10,7 @@ use gatehouse_oauth::{
 
 use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
 
+use crate::pb::authorization::v1 as authorization;
 use crate::pb::common::v1 as common;
 use crate::pb::registry::v1 as registry;
 use crate::pb::token::v1 as token;
@@ -203,6 +204,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_redeemed_code_crosses_the_wire_unchanged() {
+        let account = Account {
+            id: "u1".to_owned(),
+            username: "ada".to_owned(),
+            email: "ada@example.com".to_owned(),
+            display_name: "Ada".to_owned(),
+            avatar_url: String::new(),
+            created_at: 7,
+            administrator: true,
+        };
+        let code = RedeemedCode {
+            code_id: "c1".to_owned(),
+            user_id: "u1".to_owned(),
+            username: "ada".to_owned(),
+            scopes: vec!["openid".to_owned(), "user".to_owned()],
+            auth_time: 42,
+            nonce: Some("n".to_owned()),
+            resources: vec!["https://api.example".to_owned()],
+            account: Some(account),
+        };
+        let wire = authorization::RedeemCodeResponse::from(code.clone());
+        assert_eq!(RedeemedCode::from(wire), code);
+        let bare = RedeemedCode { nonce: None, account: None, ..code };
+        assert_eq!(RedeemedCode::from(authorization::RedeemCodeResponse::from(bare.clone())), bare);
+    }
+
+    #[test]
     fn enums_round_trip() {
         assert_eq!(grant_types_from_pb(&grant_types_to_pb(&GrantType::ALL)), Ok(GrantType::ALL.to_vec()));
         for ct in [ClientType::Confidential, ClientType::Public] {
@@ -215,6 +243,98 @@ mod tests {
             let auth = ClientAuthentication { client_id: "c".into(), secret: ClientSecret::new("s"), method };
             let (back, address) = client_credentials_from_pb(client_credentials_to_pb(auth.clone(), "a".into()));
             assert_eq!((back, address.as_str()), (auth, "a"));
+        }
+    }
+}
+
+/// A user account as the other services see it (and a session remembers it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Holds the administrator role (sessions written before it existed read false).
+    #[serde(default)]
+    pub administrator: bool,
+}
+
+impl From<common::User> for Account {
+    fn from(user: common::User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+            administrator: user.administrator,
+        }
+    }
+}
+
+impl From<Account> for common::User {
+    fn from(user: Account) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            created_at: user.created_at,
+            administrator: user.administrator,
+        }
+    }
+}
+
+/// What redeeming an authorization code grants: the authorization service
+/// answers it (RedeemCode), the token service issues from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedCode {
+    /// Identifies the code without revealing it (its hash): a replay revokes what it issued.
+    pub code_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+    /// When the user signed in (Unix seconds): OpenID Connect `auth_time`.
+    pub auth_time: i64,
+    /// The authorization request's OpenID Connect `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// The RFC 8707 resources the authorization request named.
+    pub resources: Vec<String>,
+    /// The account at sign-in, for the ID token's claims (`None`: ask the registry).
+    pub account: Option<Account>,
+}
+
+impl From<RedeemedCode> for authorization::RedeemCodeResponse {
+    fn from(code: RedeemedCode) -> Self {
+        Self {
+            code_id: code.code_id,
+            user_id: code.user_id,
+            username: code.username,
+            scopes: code.scopes,
+            auth_time: code.auth_time,
+            nonce: code.nonce.unwrap_or_default(),
+            resources: code.resources,
+            user: code.account.map(Into::into),
+        }
+    }
+}
+
+impl From<authorization::RedeemCodeResponse> for RedeemedCode {
+    fn from(pb: authorization::RedeemCodeResponse) -> Self {
+        Self {
+            code_id: pb.code_id,
+            user_id: pb.user_id,
+            username: pb.username,
+            scopes: pb.scopes,
+            auth_time: pb.auth_time,
+            nonce: Some(pb.nonce).filter(|nonce| !nonce.is_empty()),
+            resources: pb.resources,
+            account: pb.user.map(Into::into),
         }
     }
 }

@@ -134,16 +134,7 @@ impl AuthorizationService for AuthorizationGrpc {
         let redirect_uri = given(request.redirect_uri);
         let redeemed =
             self.service.redeem_code(&code, &request.client_id, redirect_uri.as_deref(), verifier.as_ref()).await?;
-        Ok(Response::new(pb::RedeemCodeResponse {
-            code_id: redeemed.code_id,
-            user_id: redeemed.user_id,
-            username: redeemed.username,
-            scopes: redeemed.scopes,
-            auth_time: redeemed.auth_time,
-            nonce: redeemed.nonce.unwrap_or_default(),
-            resources: redeemed.resources,
-            user: redeemed.account.map(Into::into),
-        }))
+        Ok(Response::new(redeemed.into()))
     }
 
     async fn list_audit_events(

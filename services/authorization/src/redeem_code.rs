@@ -10,21 +10,8 @@ use crate::error::{AuthzError, AuthzResult};
 use crate::record::{self, CodeRecord, key};
 use crate::service::Authorization;
 
-/// What a redeemed code grants.
-#[derive(Debug)]
-pub(crate) struct Redeemed {
-    /// The hash of the code: identifies it without revealing it.
-    pub(crate) code_id: String,
-    pub(crate) user_id: String,
-    pub(crate) username: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) auth_time: i64,
-    pub(crate) nonce: Option<String>,
-    /// RFC 8707 resource identifiers of the authorization request.
-    pub(crate) resources: Vec<String>,
-    /// The account at sign-in, when the code recorded it.
-    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
-}
+/// What a redeemed code grants: the record both services share.
+pub(crate) use gatehouse_proto::convert::RedeemedCode as Redeemed;
 
 /// Seconds within which a grant's "last used" time is not written again.
 const LAST_USED_GRANULARITY: i64 = 60;

@@ -5,54 +5,13 @@
 use gatehouse_oauth::{
     ClientAuthMethod, ClientAuthentication, Password, RegisteredClient, Resource, ResourceId, ScopeSet, TokenFormat,
 };
-use gatehouse_proto::pb::common::v1::{ScopeDescription, User};
+use gatehouse_proto::pb::common::v1::ScopeDescription;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
 use tonic::{Code, Status};
 
-/// A user account as the other services see it (and a session remembers it).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Account {
-    pub id: String,
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub avatar_url: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Holds the administrator role (sessions written before it existed read false).
-    #[serde(default)]
-    pub administrator: bool,
-}
-
-impl From<User> for Account {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            avatar_url: user.avatar_url,
-            created_at: user.created_at,
-            administrator: user.administrator,
-        }
-    }
-}
-
-impl From<Account> for User {
-    fn from(user: Account) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            avatar_url: user.avatar_url,
-            created_at: user.created_at,
-            administrator: user.administrator,
-        }
-    }
-}
+pub use gatehouse_proto::convert::Account;
 
 /// An application as the authorization pages show it, with its OAuth rules.
 #[derive(Debug, Clone)]

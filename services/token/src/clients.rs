@@ -27,22 +27,8 @@ pub(crate) struct Presented {
     pub(crate) address: String,
 }
 
-/// What a redemption at the authorization service granted.
-#[derive(Debug)]
-pub(crate) struct RedeemedCode {
-    pub(crate) code_id: String,
-    pub(crate) user_id: String,
-    pub(crate) username: String,
-    pub(crate) scopes: Vec<String>,
-    /// When the user signed in (unix seconds).
-    pub(crate) auth_time: i64,
-    /// The authorization request's OpenID Connect `nonce`, for the ID token.
-    pub(crate) nonce: Option<String>,
-    /// The RFC 8707 resources the authorization request named.
-    pub(crate) resources: Vec<String>,
-    /// The account at sign-in, for the ID token's claims (None: ask the registry).
-    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
-}
+/// What a redemption at the authorization service granted: the record both services share.
+pub(crate) use gatehouse_proto::convert::RedeemedCode;
 
 /// What RedeemCode answered.
 #[derive(Debug)]
@@ -285,19 +271,7 @@ impl Clients {
         };
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         match authorization.redeem_code(request).await {
-            Ok(response) => {
-                let granted = response.into_inner();
-                Ok(Redeemed::Granted(Box::new(RedeemedCode {
-                    code_id: granted.code_id,
-                    user_id: granted.user_id,
-                    username: granted.username,
-                    scopes: granted.scopes,
-                    auth_time: granted.auth_time,
-                    nonce: Some(granted.nonce).filter(|n| !n.is_empty()),
-                    resources: granted.resources,
-                    account: granted.user.map(Into::into),
-                })))
-            }
+            Ok(response) => Ok(Redeemed::Granted(Box::new(response.into_inner().into()))),
             Err(status) => {
                 let replayed = decode_reason(&status).and_then(|(_, mut meta)| meta.remove(reason::REPLAYED_CODE_ID));
                 match replayed {
