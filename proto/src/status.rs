@@ -323,6 +323,26 @@ pub fn to_status<E: ServiceError>(error: &E) -> Status {
     encode(answer.code, answer.message, answer.detail)
 }
 
+/// The text an error table's internal errors carry: it must never reach a caller.
+pub const SECRET_TEXT: &str = "SECRET-INTERNAL-TEXT";
+
+/// Checks a service's error table: each row is an error, its gRPC code, its
+/// HTTP status, and whether the caller reads the error's own words (an
+/// OAuth error as its description); no answer may carry [`SECRET_TEXT`].
+/// `rows` is how many variants the service has (its `row` function's match
+/// fails to compile when a variant is added without a row).
+pub fn check_error_table<E: ServiceError>(table: Vec<(E, Code, u16, bool)>, row: fn(&E) -> usize, rows: usize) {
+    let listed: std::collections::BTreeSet<usize> = table.iter().map(|(error, ..)| row(error)).collect();
+    assert_eq!(listed.len(), rows, "every variant is in the table");
+    for (error, code, http, said) in table {
+        let status = to_status(&error);
+        assert_eq!(status.code(), code, "{error}");
+        assert_eq!(error.answer().code.http_status(), http, "{error}");
+        assert!(!status.message().contains(SECRET_TEXT), "{error}: internal text sent");
+        assert_eq!(error.to_string().contains(status.message()), said, "{error}: {}", status.message());
+    }
+}
+
 /// Builds the status of an OAuth error.
 pub fn encode_oauth(error: &OAuthError) -> Status {
     encode(ErrorCode::for_oauth(error.code), error.description.clone().into_owned(), Detail::oauth(error))

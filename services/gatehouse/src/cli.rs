@@ -307,14 +307,8 @@ pub(crate) enum ServeTarget {
 }
 
 impl ServeTarget {
-    pub(crate) const fn name(self) -> &'static str {
-        match self {
-            Self::All => "all",
-            Self::Registry => "registry",
-            Self::Authorization => "authorization",
-            Self::Token => "token",
-            Self::Gateway => "gateway",
-        }
+    pub(crate) fn name(self) -> &'static str {
+        gatehouse_deployment::Parts::from(self).name()
     }
 }
 
