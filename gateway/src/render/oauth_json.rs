@@ -41,3 +41,35 @@ pub(crate) fn error(error: &GatewayError, used_basic: bool) -> Response {
     }
     super::with_retry_after(response, error)
 }
+
+/// An RFC 6749 §5.2 error as a handler's `Err`: handlers of the OAuth JSON
+/// endpoints use `?` on anything that becomes a [`GatewayError`]; a failure
+/// after the client tried Basic authentication says so with
+/// [`OAuthJsonError::after_basic`], so that `invalid_client` carries the challenge.
+#[derive(Debug)]
+pub(crate) struct OAuthJsonError {
+    error: GatewayError,
+    used_basic: bool,
+}
+
+impl<E: Into<GatewayError>> From<E> for OAuthJsonError {
+    fn from(error: E) -> Self {
+        Self { error: error.into(), used_basic: false }
+    }
+}
+
+impl OAuthJsonError {
+    /// Maps a failure of a request whose client authenticated with Basic (or not).
+    pub(crate) fn after_basic<E: Into<GatewayError>>(used_basic: bool) -> impl FnOnce(E) -> Self {
+        move |error| Self { error: error.into(), used_basic }
+    }
+}
+
+impl IntoResponse for OAuthJsonError {
+    fn into_response(self) -> Response {
+        error(&self.error, self.used_basic)
+    }
+}
+
+/// What an OAuth JSON handler returns.
+pub(crate) type OAuthJsonResult = Result<Response, OAuthJsonError>;

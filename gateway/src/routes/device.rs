@@ -23,7 +23,8 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::html::{Viewer, error_page, page, respond};
-use crate::render::{oauth_json, pages};
+use crate::render::oauth_json::{self, OAuthJsonError, OAuthJsonResult};
+use crate::render::pages;
 use crate::session::{self, Session};
 
 /// `POST /oauth/device_authorization` (RFC 8628 §3.1). The answer is JSON
@@ -35,23 +36,23 @@ pub(crate) async fn device_authorization(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
     let credentials::ClientForm { params, client, used_basic } =
-        match credentials::client_form(&headers, query.as_deref(), &body, address) {
-            Ok(form) => form,
-            Err(error) => return oauth_json::error(&error, false),
-        };
+        credentials::client_form(&headers, query.as_deref(), &body, address)?;
     let request = StartDeviceAuthorizationRequest {
         client_id: client.client_id,
         client_secret: client.client_secret,
         client_address: client.client_address,
         parameters: credentials::forwarded(&params),
     };
-    match state.clients.authorization().start_device_authorization(request).await {
-        Ok(response) => answer(&headers, &response.into_inner()),
-        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
-    }
+    let started = state
+        .clients
+        .authorization()
+        .start_device_authorization(request)
+        .await
+        .map_err(OAuthJsonError::after_basic(used_basic))?;
+    Ok(answer(&headers, &started.into_inner()))
 }
 
 fn answer(headers: &HeaderMap, started: &StartDeviceAuthorizationResponse) -> Response {

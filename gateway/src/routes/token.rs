@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::response::Response;
 use gatehouse_oauth::Params;
 use gatehouse_proto::pb::token::v1::{
     ClientCredentials, ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest,
@@ -16,7 +15,7 @@ use serde_json::{Value, json};
 use super::credentials;
 use crate::AppState;
 use crate::error::GatewayError;
-use crate::render::oauth_json;
+use crate::render::oauth_json::{self, OAuthJsonError, OAuthJsonResult};
 use crate::session;
 
 /// The ExchangeRequest of a token request, shared with the seed's URL: the
@@ -52,21 +51,13 @@ pub(crate) async fn token(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
-    let parsed = credentials::endpoint_form(&headers, query.as_deref(), &body)
-        .and_then(|p| exchange_request(&headers, &p, address));
-    let (request, used_basic) = match parsed {
-        Ok(parsed) => parsed,
-        Err(error) => return oauth_json::error(&error, false),
-    };
-    match state.clients.token().exchange(request).await {
-        Ok(response) => {
-            let response = response.into_inner();
-            oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in)))
-        }
-        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
-    }
+    let params = credentials::endpoint_form(&headers, query.as_deref(), &body)?;
+    let (request, used_basic) = exchange_request(&headers, &params, address)?;
+    let response =
+        state.clients.token().exchange(request).await.map_err(OAuthJsonError::after_basic(used_basic))?.into_inner();
+    Ok(oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in))))
 }
 
 /// What the revocation and introspection endpoints read: a token, its
@@ -98,18 +89,13 @@ pub(crate) async fn revoke(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
-    let (token, used_basic) = match token_request(&headers, query.as_deref(), &body, address) {
-        Ok(parsed) => parsed,
-        Err(error) => return oauth_json::error(&error, false),
-    };
+    let (token, used_basic) = token_request(&headers, query.as_deref(), &body, address)?;
     let request = RevokeRequest { token: token.token, token_type_hint: token.hint, client: Some(token.client) };
-    match state.clients.token().revoke(request).await {
-        // RFC 7009 §2.2: 200 and an empty body.
-        Ok(_) => oauth_json::no_store_empty(),
-        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
-    }
+    state.clients.token().revoke(request).await.map_err(OAuthJsonError::after_basic(used_basic))?;
+    // RFC 7009 §2.2: 200 and an empty body.
+    Ok(oauth_json::no_store_empty())
 }
 
 pub(crate) async fn introspect(
@@ -118,12 +104,9 @@ pub(crate) async fn introspect(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
-    let (token, used_basic) = match token_request(&headers, query.as_deref(), &body, address) {
-        Ok(parsed) => parsed,
-        Err(error) => return oauth_json::error(&error, false),
-    };
+    let (token, used_basic) = token_request(&headers, query.as_deref(), &body, address)?;
     let request = IntrospectRequest {
         token: token.token,
         token_type_hint: token.hint,
@@ -131,44 +114,40 @@ pub(crate) async fn introspect(
         client: Some(token.client),
         audience: String::new(),
     };
-    match state.clients.token().introspect(request).await {
-        Ok(response) => {
-            let r = response.into_inner();
-            let body = if r.active {
-                // RFC 7662 §2.2: token_type is the RFC 6749 §7.1 type (`Bearer`);
-                // which kind of token it is goes in `token_use`, as Hydra names it.
-                let mut body = json!({
-                    "active": true,
-                    "scope": r.scopes.join(" "),
-                    "client_id": r.client_id,
-                    "token_use": r.token_type,
-                    "exp": r.expires_at,
-                    "iat": r.issued_at,
-                    "iss": state.config.issuer,
-                });
-                if matches!(r.token_type.as_str(), "access_token" | "personal_access_token")
-                    && let Some(map) = body.as_object_mut()
-                {
-                    map.insert("token_type".to_owned(), json!("Bearer"));
-                }
-                if !r.user_id.is_empty()
-                    && let Some(map) = body.as_object_mut()
-                {
-                    map.insert("sub".to_owned(), json!(r.user_id));
-                    map.insert("username".to_owned(), json!(r.username));
-                }
-                // RFC 7662 §2.2 `aud`: the resource servers it is for (RFC 8707).
-                if !r.audience.is_empty()
-                    && let Some(map) = body.as_object_mut()
-                {
-                    map.insert("aud".to_owned(), json!(r.audience));
-                }
-                body
-            } else {
-                json!({ "active": false })
-            };
-            oauth_json::no_store(StatusCode::OK, body)
+    let r =
+        state.clients.token().introspect(request).await.map_err(OAuthJsonError::after_basic(used_basic))?.into_inner();
+    let body = if r.active {
+        // RFC 7662 §2.2: token_type is the RFC 6749 §7.1 type (`Bearer`);
+        // which kind of token it is goes in `token_use`, as Hydra names it.
+        let mut body = json!({
+            "active": true,
+            "scope": r.scopes.join(" "),
+            "client_id": r.client_id,
+            "token_use": r.token_type,
+            "exp": r.expires_at,
+            "iat": r.issued_at,
+            "iss": state.config.issuer,
+        });
+        if matches!(r.token_type.as_str(), "access_token" | "personal_access_token")
+            && let Some(map) = body.as_object_mut()
+        {
+            map.insert("token_type".to_owned(), json!("Bearer"));
         }
-        Err(status) => oauth_json::error(&GatewayError::from(status), used_basic),
-    }
+        if !r.user_id.is_empty()
+            && let Some(map) = body.as_object_mut()
+        {
+            map.insert("sub".to_owned(), json!(r.user_id));
+            map.insert("username".to_owned(), json!(r.username));
+        }
+        // RFC 7662 §2.2 `aud`: the resource servers it is for (RFC 8707).
+        if !r.audience.is_empty()
+            && let Some(map) = body.as_object_mut()
+        {
+            map.insert("aud".to_owned(), json!(r.audience));
+        }
+        body
+    } else {
+        json!({ "active": false })
+    };
+    Ok(oauth_json::no_store(StatusCode::OK, body))
 }
