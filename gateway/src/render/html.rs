@@ -52,6 +52,34 @@ pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
     super::with_retry_after(respond(error.http_status(), page(lang, &heading, None, &body)), error)
 }
 
+/// A failure shown as the error page, in the reader's language: what page
+/// handlers return as `Err` (see [`OnPage`]).
+#[derive(Debug)]
+pub(crate) struct PageError {
+    lang: Lang,
+    error: GatewayError,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.lang, &self.error)
+    }
+}
+
+/// `result.on_page(lang)?`: a page handler's failure becomes the error page.
+pub(crate) trait OnPage<T> {
+    fn on_page(self, lang: Lang) -> Result<T, PageError>;
+}
+
+impl<T, E: Into<GatewayError>> OnPage<T> for Result<T, E> {
+    fn on_page(self, lang: Lang) -> Result<T, PageError> {
+        self.map_err(|error| PageError { lang, error: error.into() })
+    }
+}
+
+/// What a page handler returns.
+pub(crate) type PageResult = Result<Response, PageError>;
+
 #[derive(Template)]
 #[template(path = "error_page.html")]
 struct ErrorPage<'a> {

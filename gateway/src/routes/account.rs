@@ -14,7 +14,7 @@ use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
-use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::html::{OnPage, PageResult, Viewer, error_page, page, respond};
 use crate::render::pages::{self, AppForm};
 use crate::render::redirect;
 use crate::session::Session;
@@ -76,11 +76,9 @@ fn form_page(
     show(lang, session, status, &title, &body)
 }
 
-pub(crate) async fn applications(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
-    match apps::list(&state, &session.user.id).await {
-        Ok(list) => show(lang, &session, StatusCode::OK, &lang.msg("applications"), &pages::applications(lang, &list)),
-        Err(error) => error_page(lang, &error),
-    }
+pub(crate) async fn applications(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
+    let list = apps::list(&state, &session.user.id).await.on_page(lang)?;
+    Ok(show(lang, &session, StatusCode::OK, &lang.msg("applications"), &pages::applications(lang, &list)))
 }
 
 pub(crate) async fn new_application(PageUser { session, lang }: PageUser) -> Response {
@@ -105,33 +103,27 @@ pub(crate) async fn application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     PageUser { session, lang }: PageUser,
-) -> Response {
-    match apps::get(&state, &session.user.id, &client_id).await {
-        Ok(app) => application_page(lang, &session, &app, None),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    Ok(application_page(lang, &session, &app, None))
 }
 
 pub(crate) async fn edit_application(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     PageUser { session, lang }: PageUser,
-) -> Response {
-    match apps::get(&state, &session.user.id, &client_id).await {
-        Ok(app) => {
-            let values = AppForm {
-                name: app.name,
-                description: app.description,
-                homepage_url: app.homepage_url,
-                redirect_uris: app.redirect_uris.join("\n"),
-                post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
-                public: app.client_type == ClientType::Public as i32,
-                device: app.grant_types.iter().any(|g| g == gatehouse_oauth::GrantType::DeviceCode.as_str()),
-            };
-            form_page(lang, &session, StatusCode::OK, Some(&client_id), &values, None)
-        }
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    let values = AppForm {
+        name: app.name,
+        description: app.description,
+        homepage_url: app.homepage_url,
+        redirect_uris: app.redirect_uris.join("\n"),
+        post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
+        public: app.client_type == ClientType::Public as i32,
+        device: app.grant_types.iter().any(|g| g == gatehouse_oauth::GrantType::DeviceCode.as_str()),
+    };
+    Ok(form_page(lang, &session, StatusCode::OK, Some(&client_id), &values, None))
 }
 
 pub(crate) async fn update(
@@ -155,11 +147,9 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    match apps::delete(&state, &session.user.id, &client_id).await {
-        Ok(()) => redirect("/account/applications"),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    apps::delete(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    Ok(redirect("/account/applications"))
 }
 
 /// Creates a client secret and shows it in this response, once.
@@ -167,56 +157,41 @@ pub(crate) async fn create_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    let created = apps::create_secret(&state, &session.user.id, &client_id).await;
-    let app = apps::get(&state, &session.user.id, &client_id).await;
-    match (created, app) {
-        (Ok((_, secret)), Ok(app)) => application_page(lang, &session, &app, Some(&secret)),
-        (Err(error), _) | (_, Err(error)) => error_page(lang, &error),
-    }
+) -> PageResult {
+    let (_, secret) = apps::create_secret(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    Ok(application_page(lang, &session, &app, Some(&secret)))
 }
 
 pub(crate) async fn delete_secret(
     State(state): State<AppState>,
     Path((client_id, secret_id)): Path<(String, String)>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    match apps::delete_secret(&state, &session.user.id, &client_id, &secret_id).await {
-        Ok(()) => redirect(&format!("/account/applications/{client_id}")),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    apps::delete_secret(&state, &session.user.id, &client_id, &secret_id).await.on_page(lang)?;
+    Ok(redirect(&format!("/account/applications/{client_id}")))
 }
 
-pub(crate) async fn authorizations(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
-    match apps::grants(&state, &session.user.id).await {
-        Ok(grants) => {
-            let body = pages::authorizations(lang, &session.csrf_token, &grants);
-            show(lang, &session, StatusCode::OK, &lang.msg("authorized-applications"), &body)
-        }
-        Err(error) => error_page(lang, &error),
-    }
+pub(crate) async fn authorizations(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
+    let grants = apps::grants(&state, &session.user.id).await.on_page(lang)?;
+    let body = pages::authorizations(lang, &session.csrf_token, &grants);
+    Ok(show(lang, &session, StatusCode::OK, &lang.msg("authorized-applications"), &body))
 }
 
 /// The Security log page: what happened to the account, newest first.
-pub(crate) async fn security_log(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
-    match apps::security_log(&state, &session.user.id).await {
-        Ok(events) => {
-            let body = pages::security_log(lang, &events);
-            show(lang, &session, StatusCode::OK, &lang.msg("security-log"), &body)
-        }
-        Err(error) => error_page(lang, &error),
-    }
+pub(crate) async fn security_log(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
+    let events = apps::security_log(&state, &session.user.id).await.on_page(lang)?;
+    let body = pages::security_log(lang, &events);
+    Ok(show(lang, &session, StatusCode::OK, &lang.msg("security-log"), &body))
 }
 
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    match apps::revoke(&state, &session.user.id, &client_id).await {
-        Ok(()) => redirect("/account/authorizations"),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    apps::revoke(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    Ok(redirect("/account/authorizations"))
 }
 
 /// *Account → Delete account*: what goes with it, and a form that asks for
