@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::envelope::{Envelope, EnvelopeResult};
-use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::html::{OnPage, PageResult, Viewer, page, respond};
 use crate::render::json::personal_token as info_json;
 use crate::render::{envelope, pages, redirect};
 use crate::session::Session;
@@ -71,21 +71,15 @@ async fn tokens_page(
     status: StatusCode,
     fresh: Option<&str>,
     error: Option<&str>,
-) -> Response {
-    let tokens = match list(state, &session.user.id).await {
-        Ok(tokens) => tokens,
-        Err(error) => return error_page(lang, &error),
-    };
-    let catalogue = match state.clients.registry().list_scopes(ListScopesRequest {}).await {
-        Ok(response) => response.into_inner().scopes,
-        Err(status) => return error_page(lang, &GatewayError::from(status)),
-    };
+) -> PageResult {
+    let tokens = list(state, &session.user.id).await.on_page(lang)?;
+    let catalogue = state.clients.registry().list_scopes(ListScopesRequest {}).await.on_page(lang)?.into_inner().scopes;
     let body = pages::personal_tokens(lang, &session.csrf_token, &tokens, &catalogue, fresh, error);
     let title = lang.msg("personal-access-tokens");
-    respond(status, page(lang, &title, Some(Viewer { user: &session.user }), &body))
+    Ok(respond(status, page(lang, &title, Some(Viewer { user: &session.user }), &body)))
 }
 
-pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
     tokens_page(&state, lang, &session, StatusCode::OK, None, None).await
 }
 
@@ -93,15 +87,19 @@ fn days(form: &super::form::FormData) -> i64 {
     form.get("expires_in_days").and_then(|d| d.parse().ok()).unwrap_or(0)
 }
 
-pub(crate) async fn page_create(State(state): State<AppState>, FormPost { session, lang, form }: FormPost) -> Response {
+pub(crate) async fn page_create(
+    State(state): State<AppState>,
+    FormPost { session, lang, form }: FormPost,
+) -> PageResult {
     let scopes: Vec<String> = form.0.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
     let user = (session.user.id.as_str(), session.user.username.as_str());
     match create(&state, user, form.text("name"), scopes, days(&form)).await {
         Ok(created) => tokens_page(&state, lang, &session, StatusCode::CREATED, Some(&created.token), None).await,
+        // A bad field is shown on the form, with what was wrong.
         Err(error) if error.code == gatehouse_proto::ErrorCode::InvalidArgument => {
             tokens_page(&state, lang, &session, error.http_status(), None, Some(&error.message)).await
         }
-        Err(error) => error_page(lang, &error),
+        Err(error) => Err(error).on_page(lang),
     }
 }
 
@@ -109,22 +107,18 @@ pub(crate) async fn page_regenerate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     FormPost { session, lang, form }: FormPost,
-) -> Response {
-    match regenerate(&state, &session.user.id, &id, days(&form)).await {
-        Ok(created) => tokens_page(&state, lang, &session, StatusCode::OK, Some(&created.token), None).await,
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    let created = regenerate(&state, &session.user.id, &id, days(&form)).await.on_page(lang)?;
+    tokens_page(&state, lang, &session, StatusCode::OK, Some(&created.token), None).await
 }
 
 pub(crate) async fn page_revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    match revoke(&state, &session.user.id, &id).await {
-        Ok(_) => redirect("/account/tokens"),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    revoke(&state, &session.user.id, &id).await.on_page(lang)?;
+    Ok(redirect("/account/tokens"))
 }
 
 // ---- the REST API ----

@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::response::Response;
 use gatehouse_proto::pb::registry::v1 as pb;
 use http::StatusCode;
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::envelope::{Envelope, EnvelopeResult};
-use crate::render::html::{Viewer, error_page, page, respond};
+use crate::render::html::{OnPage, PageResult, Viewer, page, respond};
 use crate::render::json::resource_server as server_json;
 use crate::render::{pages, redirect};
 use crate::session::Session;
@@ -49,20 +48,20 @@ async fn servers_page(
     session: &Session,
     status: StatusCode,
     error: Option<&str>,
-) -> Response {
-    let servers = match list(state, &session.user.id).await {
-        Ok(servers) => servers,
-        Err(error) => return error_page(lang, &error),
-    };
+) -> PageResult {
+    let servers = list(state, &session.user.id).await.on_page(lang)?;
     let body = pages::resource_servers(lang, &session.csrf_token, &servers, error);
-    respond(status, page(lang, &lang.msg("resource-servers"), Some(Viewer { user: &session.user }), &body))
+    Ok(respond(status, page(lang, &lang.msg("resource-servers"), Some(Viewer { user: &session.user }), &body)))
 }
 
-pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+pub(crate) async fn page_list(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
     servers_page(&state, lang, &session, StatusCode::OK, None).await
 }
 
-pub(crate) async fn page_create(State(state): State<AppState>, FormPost { session, lang, form }: FormPost) -> Response {
+pub(crate) async fn page_create(
+    State(state): State<AppState>,
+    FormPost { session, lang, form }: FormPost,
+) -> PageResult {
     let request = pb::CreateResourceServerRequest {
         owner_id: session.user.id.clone(),
         name: form.text("name"),
@@ -75,7 +74,7 @@ pub(crate) async fn page_create(State(state): State<AppState>, FormPost { sessio
         application_tokens: form.get("application_tokens") == Some("1"),
     };
     match state.clients.registry().create_resource_server(request).await.map_err(GatewayError::from) {
-        Ok(_) => redirect("/account/resource-servers"),
+        Ok(_) => Ok(redirect("/account/resource-servers")),
         Err(error)
             if matches!(
                 error.code,
@@ -84,7 +83,7 @@ pub(crate) async fn page_create(State(state): State<AppState>, FormPost { sessio
         {
             servers_page(&state, lang, &session, error.http_status(), Some(&error.message)).await
         }
-        Err(error) => error_page(lang, &error),
+        Err(error) => Err(error).on_page(lang),
     }
 }
 
@@ -92,11 +91,9 @@ pub(crate) async fn page_delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
-) -> Response {
-    match delete(&state, &session.user.id, &id).await {
-        Ok(()) => redirect("/account/resource-servers"),
-        Err(error) => error_page(lang, &error),
-    }
+) -> PageResult {
+    delete(&state, &session.user.id, &id).await.on_page(lang)?;
+    Ok(redirect("/account/resource-servers"))
 }
 
 // ---- the REST API ----
