@@ -32,6 +32,50 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// Every bad setting of a configuration, each naming its variable: a
+/// start-up reports them all at once, one line each.
+#[derive(Debug)]
+pub(crate) struct ConfigErrors(pub(crate) Vec<ConfigError>);
+
+impl std::error::Error for ConfigErrors {}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl From<ConfigError> for ConfigErrors {
+    fn from(error: ConfigError) -> Self {
+        Self(vec![error])
+    }
+}
+
+/// What is wrong so far while the settings are read: reading goes on past
+/// a bad value (with a stand-in that is never used, since a configuration
+/// with any problem is refused) so that every bad setting is named.
+#[derive(Debug, Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn add(&mut self, error: ConfigError) {
+        self.0.push(error);
+    }
+
+    /// The value, or a stand-in once what is wrong was noted.
+    fn note<T>(&mut self, result: Result<T, ConfigError>, stand_in: impl FnOnce() -> T) -> T {
+        result.unwrap_or_else(|error| {
+            self.0.push(error);
+            stand_in()
+        })
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.0.is_empty() { Ok(value) } else { Err(ConfigErrors(self.0)) }
+    }
+}
+
 fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable, problem: problem.into() }
 }
@@ -303,21 +347,21 @@ fn scope_catalogue(path: Option<&std::path::Path>) -> Result<ScopeCatalogue, Con
 
 impl ServeConfig {
     /// Settings that only make sense for some targets.
-    pub(crate) fn for_target(self, target: ServeTarget) -> Result<Self, ConfigError> {
+    pub(crate) fn for_target(self, target: ServeTarget) -> Result<Self, ConfigErrors> {
         if target == ServeTarget::All && self.server_tls.is_some() {
             // The parts of `serve all` call each other on loopback, inside one process.
-            return Err(bad(
+            return Err(ConfigErrors::from(bad(
                 "GATEHOUSE_TLS_CERT_FILE",
                 "TLS is for the per-part processes (serve registry|authorization|token)",
-            ));
+            )));
         }
         // A peer map names certificates; a gRPC port that asks for none would never use it.
         let serves_grpc = matches!(target, ServeTarget::Registry | ServeTarget::Authorization | ServeTarget::Token);
         if serves_grpc && !self.peers.is_empty() && !self.mutual_tls {
-            return Err(bad(
+            return Err(ConfigErrors::from(bad(
                 "GATEHOUSE_GRPC_PEERS",
                 "lists workload certificates, but the gRPC port asks for none: set GATEHOUSE_TLS_CLIENT_CA_FILE (mutual TLS)",
-            ));
+            )));
         }
         Ok(self)
     }
@@ -464,103 +508,147 @@ impl ServeOptions {
         })
     }
 
-    pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigErrors> {
+        let mut problems = Problems::default();
         if self.database_max_connections == 0 {
-            return Err(bad("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+            problems.add(bad("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.rpc_timeout_ms == 0 {
-            return Err(bad("GATEHOUSE_RPC_TIMEOUT_MS", "must be at least 1"));
+            problems.add(bad("GATEHOUSE_RPC_TIMEOUT_MS", "must be at least 1"));
         }
         // A fetch runs inside the RPC that needs the document (the gateway's
         // call, its deadline passed down): if it could outlast that deadline,
         // a slow document host would surface as an outage (503) instead of
         // the page that says the client's document did not arrive in time.
         if self.fetch_timeout_ms.is_some_and(|fetch| fetch.saturating_add(1000) > self.rpc_timeout_ms) {
-            return Err(bad(
+            problems.add(bad(
                 "GATEHOUSE_FETCH_TIMEOUT_MS",
                 format!("must be at least 1000 below GATEHOUSE_RPC_TIMEOUT_MS ({})", self.rpc_timeout_ms),
             ));
         }
         if self.password_memory_kib < 1024 {
-            return Err(bad("GATEHOUSE_PASSWORD_MEMORY_KIB", "must be at least 1024 (1 MiB)"));
+            problems.add(bad("GATEHOUSE_PASSWORD_MEMORY_KIB", "must be at least 1024 (1 MiB)"));
         }
         if self.password_iterations == 0 {
-            return Err(bad("GATEHOUSE_PASSWORD_ITERATIONS", "must be at least 1"));
+            problems.add(bad("GATEHOUSE_PASSWORD_ITERATIONS", "must be at least 1"));
         }
-        let (server_tls, client_tls) = tls(self)?;
-        let log_format = LogFormat::parse(&self.log_format)
-            .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format)))?;
-        Ok(ServeConfig {
-            issuer: issuer(&self.issuer)?,
-            database_url: database_url(&self.database_url)?,
+        let (server_tls, client_tls) = problems.note(tls(self), Default::default);
+        let log_format = problems.note(
+            LogFormat::parse(&self.log_format)
+                .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format))),
+            || LogFormat::Text,
+        );
+        let config = ServeConfig {
+            issuer: problems.note(issuer(&self.issuer), Default::default),
+            database_url: problems.note(database_url(&self.database_url), Default::default),
             database_max_connections: self.database_max_connections,
             auto_migrate: self.auto_migrate,
-            registry_listen: socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen)?,
-            gateway_listen: socket_addr("GATEHOUSE_GATEWAY_LISTEN", &self.gateway_listen)?,
-            metrics_listen: socket_addr("GATEHOUSE_METRICS_LISTEN", &self.metrics_listen)?,
-            registry_url: service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url, client_tls.as_ref())?,
-            authorization_listen: socket_addr("GATEHOUSE_AUTHORIZATION_LISTEN", &self.authorization_listen)?,
-            authorization_url: service_url(
-                "GATEHOUSE_AUTHORIZATION_URL",
-                &self.authorization_url,
-                client_tls.as_ref(),
-            )?,
-            cache_url: cache_url(&self.cache_url)?,
+            registry_listen: problems.note(socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen), || {
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+            }),
+            gateway_listen: problems.note(socket_addr("GATEHOUSE_GATEWAY_LISTEN", &self.gateway_listen), || {
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+            }),
+            metrics_listen: problems.note(socket_addr("GATEHOUSE_METRICS_LISTEN", &self.metrics_listen), || {
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+            }),
+            registry_url: problems
+                .note(service_url("GATEHOUSE_REGISTRY_URL", &self.registry_url, client_tls.as_ref()), Default::default),
+            authorization_listen: problems
+                .note(socket_addr("GATEHOUSE_AUTHORIZATION_LISTEN", &self.authorization_listen), || {
+                    std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+                }),
+            authorization_url: problems.note(
+                service_url("GATEHOUSE_AUTHORIZATION_URL", &self.authorization_url, client_tls.as_ref()),
+                Default::default,
+            ),
+            cache_url: problems.note(cache_url(&self.cache_url), Default::default),
             cache_prefix: self.cache_prefix.clone(),
             cache: gatehouse_runtime::kv::KvOptions {
-                timeout: millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000)?,
+                timeout: problems
+                    .note(millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000), Default::default),
                 ..gatehouse_runtime::kv::KvOptions::default()
             },
             max_concurrent_requests: match self.max_concurrent_requests {
-                0 => return Err(bad("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "must be at least 1")),
+                0 => {
+                    problems.add(bad("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "must be at least 1"));
+                    1
+                }
                 n => n,
             },
-            edge: self.edge_limits()?,
+            edge: problems.note(self.edge_limits(), Default::default),
             authorization: AuthorizationConfig {
-                code_ttl: seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600)?,
-                session_ttl: seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600)?,
+                code_ttl: problems
+                    .note(seconds("GATEHOUSE_CODE_TTL_SECS", self.code_ttl_secs, 10, 600), Default::default),
+                session_ttl: problems.note(
+                    seconds("GATEHOUSE_SESSION_TTL_SECS", self.session_ttl_secs, 60, 30 * 24 * 3600),
+                    Default::default,
+                ),
                 device: gatehouse_authorization::DeviceConfig {
-                    code_ttl: seconds("GATEHOUSE_DEVICE_CODE_TTL_SECS", self.device_code_ttl_secs, 60, 3600)?,
-                    interval: seconds("GATEHOUSE_DEVICE_POLL_INTERVAL_SECS", self.device_poll_interval_secs, 1, 60)?,
+                    code_ttl: problems.note(
+                        seconds("GATEHOUSE_DEVICE_CODE_TTL_SECS", self.device_code_ttl_secs, 60, 3600),
+                        Default::default,
+                    ),
+                    interval: problems.note(
+                        seconds("GATEHOUSE_DEVICE_POLL_INTERVAL_SECS", self.device_poll_interval_secs, 1, 60),
+                        Default::default,
+                    ),
                     ..gatehouse_authorization::DeviceConfig::default()
                 },
                 ..AuthorizationConfig::default()
             },
-            token_listen: socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen)?,
-            token_url: service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref())?,
-            key_encryption_key: self.key_encryption_key(&self.database_url)?,
+            token_listen: problems.note(socket_addr("GATEHOUSE_TOKEN_LISTEN", &self.token_listen), || {
+                std::net::SocketAddr::from(([0, 0, 0, 0], 0))
+            }),
+            token_url: problems
+                .note(service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref()), Default::default),
+            key_encryption_key: problems.note(self.key_encryption_key(&self.database_url), || KekSource::Missing),
             token: TokenConfig {
-                id_token_ttl: seconds("GATEHOUSE_ID_TOKEN_TTL_SECS", self.id_token_ttl_secs, 60, 24 * 3600)?,
+                id_token_ttl: problems.note(
+                    seconds("GATEHOUSE_ID_TOKEN_TTL_SECS", self.id_token_ttl_secs, 60, 24 * 3600),
+                    Default::default,
+                ),
                 key_rotation: match self.signing_key_rotation_days {
                     0 => None,
-                    days => Some(seconds(
-                        "GATEHOUSE_SIGNING_KEY_ROTATION_DAYS",
-                        days.saturating_mul(86_400),
-                        86_400,
-                        3660 * 86_400,
-                    )?),
+                    days => Some(problems.note(
+                        seconds(
+                            "GATEHOUSE_SIGNING_KEY_ROTATION_DAYS",
+                            days.saturating_mul(86_400),
+                            86_400,
+                            3660 * 86_400,
+                        ),
+                        Default::default,
+                    )),
                 },
-                access_ttl: seconds("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs, 60, 7 * 24 * 3600)?,
-                refresh_ttl: seconds(
-                    "GATEHOUSE_REFRESH_TOKEN_TTL_SECS",
-                    self.refresh_token_ttl_secs,
-                    600,
-                    400 * 24 * 3600,
-                )?,
-                client_auth_cache: seconds("GATEHOUSE_CLIENT_AUTH_CACHE_SECS", self.client_auth_cache_secs, 0, 60)?,
-                cache_trust: seconds("GATEHOUSE_TOKEN_CACHE_TRUST_SECS", self.token_cache_trust_secs, 1, 300)?,
-                refresh_retry_window: seconds(
-                    "GATEHOUSE_REFRESH_RETRY_WINDOW_SECS",
-                    self.refresh_retry_window_secs,
-                    0,
-                    300,
-                )?,
-                personal_token_max_ttl: seconds(
-                    "GATEHOUSE_PAT_MAX_DAYS",
-                    self.pat_max_days.saturating_mul(86_400),
-                    86_400,
-                    10 * 366 * 86_400,
-                )?,
+                access_ttl: problems.note(
+                    seconds("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs, 60, 7 * 24 * 3600),
+                    Default::default,
+                ),
+                refresh_ttl: problems.note(
+                    seconds("GATEHOUSE_REFRESH_TOKEN_TTL_SECS", self.refresh_token_ttl_secs, 600, 400 * 24 * 3600),
+                    Default::default,
+                ),
+                client_auth_cache: problems.note(
+                    seconds("GATEHOUSE_CLIENT_AUTH_CACHE_SECS", self.client_auth_cache_secs, 0, 60),
+                    Default::default,
+                ),
+                cache_trust: problems.note(
+                    seconds("GATEHOUSE_TOKEN_CACHE_TRUST_SECS", self.token_cache_trust_secs, 1, 300),
+                    Default::default,
+                ),
+                refresh_retry_window: problems.note(
+                    seconds("GATEHOUSE_REFRESH_RETRY_WINDOW_SECS", self.refresh_retry_window_secs, 0, 300),
+                    Default::default,
+                ),
+                personal_token_max_ttl: problems.note(
+                    seconds(
+                        "GATEHOUSE_PAT_MAX_DAYS",
+                        self.pat_max_days.saturating_mul(86_400),
+                        86_400,
+                        10 * 366 * 86_400,
+                    ),
+                    Default::default,
+                ),
                 validators: self
                     .validator_clients
                     .split(',')
@@ -570,78 +658,95 @@ impl ServeOptions {
                     .collect(),
                 ..TokenConfig::default()
             },
-            operator_token_hash: self.operator_token_hash()?,
+            operator_token_hash: problems.note(self.operator_token_hash(), Default::default),
             signup_enabled: self.signup_enabled,
-            trusted_proxies: self.trusted_proxies()?,
-            form_key: self
-                .form_key
-                .as_deref()
-                .map(gatehouse_gateway::FormKey::from_secret)
-                .transpose()
-                .map_err(|reason| bad("GATEHOUSE_FORM_KEY", reason))?,
+            trusted_proxies: problems.note(self.trusted_proxies(), Default::default),
+            form_key: problems.note(
+                self.form_key
+                    .as_deref()
+                    .map(gatehouse_gateway::FormKey::from_secret)
+                    .transpose()
+                    .map_err(|reason| bad("GATEHOUSE_FORM_KEY", reason)),
+                Default::default,
+            ),
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
-            shutdown_delay: seconds("GATEHOUSE_SHUTDOWN_DELAY_SECS", self.shutdown_delay_secs, 0, 300)?,
+            shutdown_delay: problems
+                .note(seconds("GATEHOUSE_SHUTDOWN_DELAY_SECS", self.shutdown_delay_secs, 0, 300), Default::default),
             registry: RegistryConfig {
                 password: PasswordParams {
                     memory_kib: self.password_memory_kib,
                     iterations: self.password_iterations,
                     parallelism: 1,
                 },
-                scopes: scope_catalogue(self.scopes_file.as_deref())?,
+                scopes: problems.note(scope_catalogue(self.scopes_file.as_deref()), Default::default),
                 registration: gatehouse_registry::RegistrationConfig {
-                    policy: registration_policy(&self.dynamic_registration)?,
+                    policy: problems.note(registration_policy(&self.dynamic_registration), Default::default),
                     hourly_limit_per_address: match self.registration_hourly_limit {
-                        0 => return Err(bad("GATEHOUSE_REGISTRATION_HOURLY_LIMIT", "must be at least 1")),
+                        0 => {
+                            problems.add(bad("GATEHOUSE_REGISTRATION_HOURLY_LIMIT", "must be at least 1"));
+                            1
+                        }
                         n => n,
                     },
-                    unused_expiry: seconds(
-                        "GATEHOUSE_REGISTRATION_UNUSED_DAYS",
-                        self.registration_unused_days.saturating_mul(86_400),
-                        86_400,
-                        3660 * 86_400,
-                    )?,
-                    access_token_ttl: match self.registration_token_days {
-                        0 => None,
-                        days => Some(seconds(
-                            "GATEHOUSE_REGISTRATION_TOKEN_DAYS",
-                            days.saturating_mul(86_400),
+                    unused_expiry: problems.note(
+                        seconds(
+                            "GATEHOUSE_REGISTRATION_UNUSED_DAYS",
+                            self.registration_unused_days.saturating_mul(86_400),
                             86_400,
                             3660 * 86_400,
-                        )?),
+                        ),
+                        Default::default,
+                    ),
+                    access_token_ttl: match self.registration_token_days {
+                        0 => None,
+                        days => Some(problems.note(
+                            seconds(
+                                "GATEHOUSE_REGISTRATION_TOKEN_DAYS",
+                                days.saturating_mul(86_400),
+                                86_400,
+                                3660 * 86_400,
+                            ),
+                            Default::default,
+                        )),
                     },
                 },
                 metadata_documents: gatehouse_registry::MetadataDocumentConfig {
-                    policy: metadata_document_policy(&self.client_metadata_documents)?,
+                    policy: problems.note(metadata_document_policy(&self.client_metadata_documents), Default::default),
                     ..gatehouse_registry::MetadataDocumentConfig::default()
                 },
-                fetch: self.fetch_policy()?,
-                resource_servers: self
-                    .resource_servers
-                    .parse()
-                    .map_err(|reason: String| bad("GATEHOUSE_RESOURCE_SERVERS", reason))?,
+                fetch: problems.note(self.fetch_policy(), Default::default),
+                resource_servers: problems.note(
+                    self.resource_servers.parse().map_err(|reason: String| bad("GATEHOUSE_RESOURCE_SERVERS", reason)),
+                    Default::default,
+                ),
                 ..RegistryConfig::default()
             },
             log_format,
             server_tls,
             client_tls,
-            peers: self.peers()?,
+            peers: problems.note(self.peers(), Default::default),
             mutual_tls: self.tls_client_ca_file.is_some(),
-            credential: self.credential()?,
+            credential: problems.note(self.credential(), Default::default),
             grpc_reflection: self.grpc_reflection,
-            audit_retention: seconds(
-                "GATEHOUSE_AUDIT_RETENTION_DAYS",
-                self.audit_retention_days.saturating_mul(86_400),
-                86_400,
-                36_600 * 86_400,
-            )?,
+            audit_retention: problems.note(
+                seconds(
+                    "GATEHOUSE_AUDIT_RETENTION_DAYS",
+                    self.audit_retention_days.saturating_mul(86_400),
+                    86_400,
+                    36_600 * 86_400,
+                ),
+                Default::default,
+            ),
             otlp_endpoint: match self.otlp_endpoint.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.to_owned()),
                 Some(url) => {
-                    return Err(bad("GATEHOUSE_OTLP_ENDPOINT", format!("{url:?} is not an http(s):// address")));
+                    problems.add(bad("GATEHOUSE_OTLP_ENDPOINT", format!("{url:?} is not an http(s):// address")));
+                    None
                 }
             },
-        })
+        };
+        problems.finish(config)
     }
 }

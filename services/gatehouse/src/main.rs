@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => {
                 let telemetry = match telemetry(&config, target.name()) {
                     Ok(telemetry) => telemetry,
-                    Err(error) => return config_error(&error),
+                    Err(error) => return config_error(&error.into()),
                 };
                 let result = serve::run(target, config).await;
                 // Sends the spans still buffered; blocking, so off the workers.
@@ -57,7 +57,7 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => {
                 let telemetry = match telemetry(&config, "migrate") {
                     Ok(telemetry) => telemetry,
-                    Err(error) => return config_error(&error),
+                    Err(error) => return config_error(&error.into()),
                 };
                 let result = serve::migrate(&config).await;
                 let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
@@ -100,7 +100,10 @@ fn telemetry(
         .map_err(|e| config::ConfigError { variable: "GATEHOUSE_OTLP_ENDPOINT", problem: e.to_string() })
 }
 
-fn config_error(error: &config::ConfigError) -> ExitCode {
-    eprintln!("gatehouse: configuration: {error}");
+/// Every bad setting, one line each.
+fn config_error(errors: &config::ConfigErrors) -> ExitCode {
+    for error in &errors.0 {
+        eprintln!("gatehouse: configuration: {error}");
+    }
     ExitCode::from(EXIT_CONFIG)
 }

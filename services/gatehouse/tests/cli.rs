@@ -612,6 +612,24 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains(variable), "{stderr}");
     }
+    // Every bad setting is named at once, one line each, not only the first.
+    let bad = [
+        ("GATEHOUSE_ISSUER", "not a url"),
+        ("GATEHOUSE_GATEWAY_LISTEN", "nonsense"),
+        ("GATEHOUSE_CODE_TTL_SECS", "5"),
+        ("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "0"),
+        ("GATEHOUSE_LOG_FORMAT", "xml"),
+    ];
+    let output = Command::new(BIN).args(["serve", "all"]).envs(bad).output().expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), bad.len(), "{stderr}");
+    for (variable, _) in bad {
+        assert!(
+            stderr.lines().any(|line| line.contains(&format!("configuration: {variable}:"))),
+            "{variable}: {stderr}"
+        );
+    }
     // TLS settings that cannot work, each named before anything binds.
     let pem = std::env::temp_dir().join(format!("gatehouse-not-pem-{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&pem, "not a certificate").unwrap();
