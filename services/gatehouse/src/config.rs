@@ -1,5 +1,5 @@
 //! Validated configuration: every `GATEHOUSE_*` value is checked here,
-//! before anything binds, and a bad one is reported in one line naming it.
+//! before anything binds; every bad one is reported, one line each naming it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
