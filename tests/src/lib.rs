@@ -385,7 +385,7 @@ impl TestEnvBuilder {
             clock,
             trigger,
         };
-        tokio::spawn(running.run());
+        running.spawn_each();
         env
     }
 }

@@ -218,6 +218,19 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
+    /// Runs every server on a task of its own, as the test harness does:
+    /// one server's failure is reported on stderr and leaves the others
+    /// serving (a process would end, and its supervisor start it again).
+    pub fn spawn_each(self) {
+        for server in self.servers {
+            tokio::spawn(async move {
+                if let Err(error) = server.await {
+                    eprintln!("a server of this deployment stopped: {error:#}");
+                }
+            });
+        }
+    }
+
     /// Runs every server until shutdown; the first failure ends them all.
     pub async fn run(self) -> anyhow::Result<()> {
         let mut set = tokio::task::JoinSet::new();
