@@ -262,6 +262,18 @@ pub struct Account {
     pub administrator: bool,
 }
 
+impl Account {
+    /// The account as an application holding `scopes` may see it (the
+    /// seed's open API): the email address only with `user:email`.
+    #[must_use]
+    pub fn visible_to(mut self, scopes: &[String]) -> Self {
+        if !scopes.iter().any(|s| s == "user:email") {
+            self.email.clear();
+        }
+        self
+    }
+}
+
 impl From<common::User> for Account {
     fn from(user: common::User) -> Self {
         Self {

@@ -6,22 +6,8 @@ use gatehouse_proto::pb::registry::v1 as pb;
 
 use crate::model::{
     Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, NewResourceServer, ResourceServer,
-    ResourceServerPatch, User,
+    ResourceServerPatch,
 };
-
-impl From<User> for common::User {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id,
-            username: user.username,
-            email: user.email,
-            display_name: user.display_name,
-            avatar_url: user.avatar_url,
-            created_at: user.created_at,
-            administrator: user.administrator,
-        }
-    }
-}
 
 impl From<ClientSecretInfo> for pb::ClientSecretInfo {
     fn from(info: ClientSecretInfo) -> Self {

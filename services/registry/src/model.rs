@@ -8,31 +8,8 @@ use gatehouse_oauth::{
 /// migration; nobody can sign in to it).
 pub const REGISTRATION_OWNER_ID: &str = "gatehouse:registration";
 
-/// A user account, without its password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: String,
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub avatar_url: String,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Holds the administrator role; granted and removed only by an operator.
-    pub administrator: bool,
-}
-
-impl User {
-    /// The user as an application holding `scopes` may see them (the
-    /// seed's open API): the email address only with `user:email`.
-    #[must_use]
-    pub fn visible_to(mut self, scopes: &[String]) -> Self {
-        if !scopes.iter().any(|s| s == "user:email") {
-            self.email.clear();
-        }
-        self
-    }
-}
+/// A user account: the one record every service shares (see `gatehouse_proto::convert::Account`).
+pub use gatehouse_proto::convert::Account as User;
 
 /// Input of account creation, before validation.
 #[derive(Debug, Clone, Default)]
