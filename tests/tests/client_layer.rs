@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use gatehouse_client::{Caller, RequireScopes};
 use gatehouse_proto::pb::common::v1::ClientType;
@@ -20,6 +20,7 @@ async fn the_layer_lets_through_only_tokens_with_the_route_scopes() {
         .route(
             "/whoami",
             get(|Extension(caller): Extension<Caller>| async move { caller.username })
+                .merge(post(|| async { "posted" }))
                 .layer(RequireScopes::new(channel.clone(), ["user"])),
         )
         .route("/projects", get(|| async { "projects" }).layer(RequireScopes::new(channel, ["user", "project"])));
@@ -54,6 +55,13 @@ async fn the_layer_lets_through_only_tokens_with_the_route_scopes() {
     let none = http.get(format!("{base}/whoami")).send().await.unwrap();
     assert_eq!(none.status(), 401);
     assert!(none.headers().contains_key("www-authenticate"));
+    assert!(!none.headers().contains_key("connection"), "nothing unread: the connection stays open");
+    // A refused request whose body the route never read: the server will
+    // not reuse the connection, and says so (MCP clients post first, then
+    // retry on the same connection after the OAuth flow).
+    let posted = http.post(format!("{base}/whoami")).body(r#"{"jsonrpc":"2.0"}"#).send().await.unwrap();
+    assert_eq!(posted.status(), 401);
+    assert_eq!(posted.headers()["connection"], "close");
     let forged = http.get(format!("{base}/whoami")).bearer_auth("gat_forged").send().await.unwrap();
     assert_eq!(forged.status(), 401);
     let narrow = http.get(format!("{base}/projects")).bearer_auth(access).send().await.unwrap();

@@ -329,12 +329,14 @@ where
         let cache = self.cache.clone();
         let metadata = self.resource_metadata.clone();
         let without_user = self.without_user;
+        let closes = unread_body(&request);
         Box::pin(async move {
+            let refused = |response: Response<Body>| Ok(if closes { close(response) } else { response });
             // Two Authorization headers: refused, never one of them chosen
             // (a proxy and the client could each believe theirs counts).
             if request.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() {
                 let challenge = r#"Bearer error="invalid_request", error_description="send one Authorization header""#;
-                return Ok(refuse(
+                return refused(refuse(
                     StatusCode::BAD_REQUEST,
                     Some(challenge.to_owned()),
                     "send one Authorization header",
@@ -342,20 +344,40 @@ where
             }
             let Some(token) = bearer(&request) else {
                 let status = tonic::Status::unauthenticated("no token");
-                return Ok(refusal(&status, false, &scopes, metadata.as_deref()));
+                return refused(refusal(&status, false, &scopes, metadata.as_deref()));
             };
             let caller =
                 validate(&token, &mut client, &scopes, resource.as_deref(), jwks.as_ref(), cache.as_ref()).await;
             match caller {
-                Ok(caller) if caller.user_id.is_empty() && !without_user => Ok(userless_refusal(metadata.as_deref())),
+                Ok(caller) if caller.user_id.is_empty() && !without_user => {
+                    refused(userless_refusal(metadata.as_deref()))
+                }
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }
-                Err(status) => Ok(refusal(&status, true, &scopes, metadata.as_deref())),
+                Err(status) => refused(refusal(&status, true, &scopes, metadata.as_deref())),
             }
         })
     }
+}
+
+/// Whether an HTTP/1 request carries a body that a refusal leaves unread.
+/// The server then closes the connection after answering (hyper does when
+/// the body is not drained at once), so the refusal says so: a client that
+/// reused the connection instead would see it close under its next request
+/// (a retry after the 401's OAuth flow, as MCP clients make).
+fn unread_body<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    let length = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    request.version() <= http::Version::HTTP_11
+        && (headers.contains_key(http::header::TRANSFER_ENCODING) || length.is_some_and(|l| l.trim() != "0"))
+}
+
+/// The answer with `Connection: close` (RFC 9112 §9.6).
+fn close(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn inactive() -> tonic::Status {
