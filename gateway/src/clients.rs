@@ -2,18 +2,16 @@
 
 use std::time::Duration;
 
-use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
-use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_runtime::clients::{AuthorizationClient, RegistryClient, TokenClient};
 use gatehouse_upstream::{Upstream, UpstreamError, UpstreamOptions, Upstreams};
 use tonic_health::pb::health_client::HealthClient;
 
-/// Channels to every service the gateway calls.
+/// Typed clients of every service the gateway calls, and their channels
+/// (for health checks).
 #[derive(Debug, Clone)]
 pub(crate) struct Clients {
-    registry: Upstream,
-    authorization: Upstream,
-    token: Upstream,
+    typed: gatehouse_runtime::clients::Clients,
+    channels: Upstreams,
 }
 
 /// A channel over every replica behind `address` (comma-separated
@@ -27,28 +25,32 @@ pub fn channel(address: &str, timeout: Duration) -> Result<Upstream, UpstreamErr
 
 impl Clients {
     pub(crate) fn new(upstreams: Upstreams) -> Self {
-        let Upstreams { registry, authorization, token } = upstreams;
-        Self { registry, authorization, token }
+        Self { typed: gatehouse_runtime::clients::Clients::new(upstreams.clone()), channels: upstreams }
     }
 
-    pub(crate) fn registry(&self) -> RegistryServiceClient<Upstream> {
-        RegistryServiceClient::new(self.registry.clone())
+    pub(crate) fn registry(&self) -> &RegistryClient {
+        &self.typed.registry
     }
 
-    pub(crate) fn authorization(&self) -> AuthorizationServiceClient<Upstream> {
-        AuthorizationServiceClient::new(self.authorization.clone())
+    pub(crate) fn authorization(&self) -> &AuthorizationClient {
+        &self.typed.authorization
     }
 
-    pub(crate) fn token(&self) -> TokenServiceClient<Upstream> {
-        TokenServiceClient::new(self.token.clone())
+    pub(crate) fn token(&self) -> &TokenClient {
+        &self.typed.token
+    }
+
+    /// The three clients together (what spans every service's audit trail).
+    pub(crate) fn all(&self) -> &gatehouse_runtime::clients::Clients {
+        &self.typed
     }
 
     /// Health clients of every service, with the service's name.
     pub(crate) fn health(&self) -> [(&'static str, HealthClient<Upstream>); 3] {
         [
-            ("registry", HealthClient::new(self.registry.clone())),
-            ("authorization", HealthClient::new(self.authorization.clone())),
-            ("token", HealthClient::new(self.token.clone())),
+            ("registry", HealthClient::new(self.channels.registry.clone())),
+            ("authorization", HealthClient::new(self.channels.authorization.clone())),
+            ("token", HealthClient::new(self.channels.token.clone())),
         ]
     }
 }

@@ -1,9 +1,7 @@
 //! The browser session: cookie handling and CSRF checks. The session itself
 //! lives in the authorization service; the gateway only carries its token.
 
-use gatehouse_proto::pb::authorization::v1::GetSessionRequest;
 use gatehouse_proto::pb::common::v1::User;
-use gatehouse_proto::status::reason;
 use http::HeaderMap;
 use http::header::COOKIE;
 use subtle::ConstantTimeEq;
@@ -72,17 +70,8 @@ pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Opt
     let Some(token) = cookie(headers, session_cookie(state)) else {
         return Ok(None);
     };
-    let request = GetSessionRequest { session_token: token.clone() };
-    match state.clients.authorization().get_session(request).await {
-        Ok(response) => {
-            let response = response.into_inner();
-            Ok(response.user.map(|user| Session { token, user, csrf_token: response.csrf_token }))
-        }
-        Err(status) => {
-            let error = GatewayError::from(status);
-            if error.is_reason(reason::NO_SESSION) { Ok(None) } else { Err(error) }
-        }
-    }
+    let found = state.clients.authorization().session(&token).await?;
+    Ok(found.and_then(|found| found.user.map(|user| Session { token, user, csrf_token: found.csrf_token })))
 }
 
 /// The key that binds a sign-in form's token to its cookie: the form

@@ -203,6 +203,20 @@ impl TestEnv {
         gatehouse_client::connect_with_credential(address, credential.expose()).expect("valid address")
     }
 
+    /// The typed clients every Gatehouse caller uses, presenting `role`'s credential.
+    pub fn clients_as(&self, role: Role) -> gatehouse_runtime::clients::Clients {
+        let credential = self.credentials.of(role).expect("the test deployment has every role's credential");
+        let channel = |addr: SocketAddr| {
+            gatehouse_client::connect_with_credential(&format!("http://{addr}"), credential.expose())
+                .expect("valid address")
+        };
+        gatehouse_runtime::clients::Clients {
+            registry: gatehouse_runtime::clients::RegistryClient::new(channel(self.registry_addr)),
+            authorization: gatehouse_runtime::clients::AuthorizationClient::new(channel(self.authorization_addr)),
+            token: gatehouse_runtime::clients::TokenClient::new(channel(self.token_addr)),
+        }
+    }
+
     /// The registry, called as the gateway (what most tests stand in for).
     pub async fn registry(&self) -> RegistryServiceClient<Grpc> {
         self.registry_as(self.as_role(Role::Gateway)).await
@@ -247,21 +261,22 @@ impl TestEnv {
 
     /// An initial access token (RFC 7591 §3) from the operator, for an hour.
     pub async fn initial_access_token(&self) -> String {
-        self.registry_as(self.as_role(Role::Operator))
-            .await
-            .create_initial_access_token(registry_pb::CreateInitialAccessTokenRequest {
-                description: "tests".to_owned(),
-                ttl_seconds: 3600,
-            })
-            .await
-            .expect("the operator creates an initial access token")
-            .into_inner()
-            .token
+        let registry = self.clients_as(Role::Operator).registry;
+        let created = registry.create_initial_access_token("tests", 3600).await;
+        created.expect("the operator creates an initial access token").1
     }
 
     /// Creates an account with [`TEST_PASSWORD`].
     pub async fn create_user(&self, username: &str) -> User {
-        create_user(&mut self.registry().await, username).await
+        let new = gatehouse_runtime::clients::registry::NewUser {
+            username: username.to_owned(),
+            email: format!("{}@example.com", username.to_lowercase()),
+            display_name: String::new(),
+            password: gatehouse_oauth::Password::new(TEST_PASSWORD),
+            client_address: String::new(),
+        };
+        let account = self.clients_as(Role::Gateway).registry.create_user(new).await.expect("create user");
+        User::from(account)
     }
 
     /// Registers an application owned by `owner`; returns (client id, secret).
@@ -272,8 +287,19 @@ impl TestEnv {
         client_type: ClientType,
         scopes: &[&str],
     ) -> (String, String) {
-        let spec = AppSpec { redirect_uris, client_type, scopes, ..AppSpec::default() };
-        register_application(&mut self.registry().await, &owner.id, spec).await
+        let new = gatehouse_runtime::clients::registry::NewApplication {
+            owner_id: owner.id.clone(),
+            name: "Test App".to_owned(),
+            description: "An application under test".to_owned(),
+            homepage_url: "https://app.example".to_owned(),
+            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            public: client_type == ClientType::Public,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        let registered = self.clients_as(Role::Gateway).registry.register_application(new).await;
+        let (app, secret) = registered.expect("register the application");
+        (app.client_id, secret)
     }
 }
 

@@ -212,8 +212,7 @@ pub(crate) async fn delete_account(
         let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, Some(&error));
         return show(lang, &session, StatusCode::BAD_REQUEST, &lang.msg("delete-account"), &body);
     }
-    let request = gatehouse_proto::pb::registry::v1::DeleteUserRequest { user_id: session.user.id.clone() };
-    if let Err(status) = state.clients.registry().delete_user(request).await {
+    if let Err(status) = state.clients.registry().delete_user(&session.user.id).await {
         return error_page(lang, &GatewayError::from(status));
     }
     let mut response = redirect("/login");

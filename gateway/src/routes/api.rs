@@ -17,7 +17,6 @@ use crate::error::GatewayError;
 use crate::render::envelope::{Envelope, EnvelopeResult};
 use crate::render::{bearer, envelope, json as doc};
 use crate::session::{self, CSRF_HEADER};
-use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 
 /// The user of a bearer token holding `scope`, as the token service
 /// decides it (a user's token, reads only).
@@ -28,14 +27,8 @@ async fn token_caller(
     method: &Method,
     address: String,
 ) -> Result<String, Response> {
-    let request = AuthorizeApiCallRequest {
-        token,
-        required_scopes: vec![scope.to_owned()],
-        changes_state: !method.is_safe(),
-        client_address: address,
-    };
-    match state.clients.token().authorize_api_call(request).await {
-        Ok(response) => Ok(response.into_inner().user_id),
+    match state.clients.token().authorize_api_call(&token, scope, !method.is_safe(), &address).await {
+        Ok(caller) => Ok(caller.user_id),
         Err(status) => {
             let error = GatewayError::from(status);
             Err(bearer::challenge(envelope::error(&error), &error, true, scope))

@@ -1,9 +1,11 @@
 //! The application-management and authorized-applications calls shared by
 //! the pages and the REST API: one place where each RPC is made.
 
-use gatehouse_proto::pb::authorization::v1::{Grant, ListGrantsRequest};
-use gatehouse_proto::pb::common::v1::{AuditEvent, ClientType, ListAuditEventsRequest};
+use gatehouse_proto::pb::authorization::v1::Grant;
+use gatehouse_proto::pb::common::v1::AuditEvent;
 use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_runtime::clients::AuditFilter;
+use gatehouse_runtime::clients::registry::{ApplicationChanges, NewApplication};
 
 use gatehouse_oauth::GrantType;
 
@@ -41,31 +43,24 @@ fn with_device(mut grants: Vec<String>, on: bool) -> Vec<String> {
 type Result<T> = std::result::Result<T, GatewayError>;
 
 pub(crate) async fn list(state: &AppState, owner_id: &str) -> Result<Vec<pb::Application>> {
-    let request = pb::ListApplicationsRequest { owner_id: owner_id.to_owned() };
-    Ok(state.clients.registry().list_applications(request).await?.into_inner().applications)
+    Ok(state.clients.registry().list_applications(owner_id).await?)
 }
 
 pub(crate) async fn get(state: &AppState, owner_id: &str, client_id: &str) -> Result<pb::Application> {
-    let request = pb::GetApplicationRequest {
-        client_id: client_id.to_owned(),
-        acting_owner_id: owner_id.to_owned(),
-        client_address: String::new(),
-    };
-    let app = state.clients.registry().get_application(request).await?.into_inner().application;
-    app.ok_or_else(|| GatewayError::not_found("application not found"))
+    Ok(state.clients.registry().owned_application(owner_id, client_id).await?)
 }
 
 /// Registers an application; the secret is empty for public clients.
 pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) -> Result<(pb::Application, String)> {
-    let client_type = if input.public { ClientType::Public } else { ClientType::Confidential };
-    let request = pb::RegisterApplicationRequest {
+    let new = NewApplication {
         owner_id: owner_id.to_owned(),
         name: input.name.unwrap_or_default(),
         description: input.description.unwrap_or_default(),
         homepage_url: input.homepage_url.unwrap_or_default(),
         logo_url: input.logo_url.unwrap_or_default(),
         redirect_uris: input.redirect_uris.unwrap_or_default(),
-        client_type: client_type as i32,
+        post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
+        public: input.public,
         grant_types: match (input.grant_types, input.device) {
             (Some(grants), _) => grants,
             (None, Some(true)) => with_device(GrantType::DEFAULT.iter().map(|g| g.as_str().to_owned()).collect(), true),
@@ -73,11 +68,8 @@ pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) 
             (None, _) => Vec::new(),
         },
         scopes: input.scopes.unwrap_or_default(),
-        post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
     };
-    let response = state.clients.registry().register_application(request).await?.into_inner();
-    let app = response.application.ok_or_else(|| GatewayError::not_found("application not found"))?;
-    Ok((app, response.client_secret))
+    Ok(state.clients.registry().register_application(new).await?)
 }
 
 pub(crate) async fn update(
@@ -91,27 +83,21 @@ pub(crate) async fn update(
         (None, Some(on)) => Some(with_device(get(state, owner_id, client_id).await?.grant_types, on)),
         (None, None) => None,
     };
-    let request = pb::UpdateApplicationRequest {
-        client_id: client_id.to_owned(),
-        acting_owner_id: owner_id.to_owned(),
+    let changes = ApplicationChanges {
         name: input.name,
         description: input.description,
         homepage_url: input.homepage_url,
         logo_url: input.logo_url,
-        redirect_uris: input.redirect_uris.map(|values| pb::StringList { values }),
-        grant_types: grant_types.map(|values| pb::GrantTypeList { values }),
-        scopes: input.scopes.map(|values| pb::StringList { values }),
-        post_logout_redirect_uris: input.post_logout_redirect_uris.map(|values| pb::StringList { values }),
+        redirect_uris: input.redirect_uris,
+        post_logout_redirect_uris: input.post_logout_redirect_uris,
+        grant_types,
+        scopes: input.scopes,
     };
-    let app = state.clients.registry().update_application(request).await?.into_inner().application;
-    app.ok_or_else(|| GatewayError::not_found("application not found"))
+    Ok(state.clients.registry().update_application(owner_id, client_id, changes).await?)
 }
 
 pub(crate) async fn delete(state: &AppState, owner_id: &str, client_id: &str) -> Result<()> {
-    let request =
-        pb::DeleteApplicationRequest { client_id: client_id.to_owned(), acting_owner_id: owner_id.to_owned() };
-    state.clients.registry().delete_application(request).await?;
-    Ok(())
+    Ok(state.clients.registry().delete_application(owner_id, client_id).await?)
 }
 
 /// Creates a secret: (its metadata, the secret in clear text, shown once).
@@ -120,43 +106,29 @@ pub(crate) async fn create_secret(
     owner_id: &str,
     client_id: &str,
 ) -> Result<(pb::ClientSecretInfo, String)> {
-    let request =
-        pb::RotateClientSecretRequest { client_id: client_id.to_owned(), acting_owner_id: owner_id.to_owned() };
-    let response = state.clients.registry().rotate_client_secret(request).await?.into_inner();
-    Ok((response.secret.unwrap_or_default(), response.client_secret))
+    Ok(state.clients.registry().rotate_client_secret(owner_id, client_id).await?)
 }
 
 pub(crate) async fn delete_secret(state: &AppState, owner_id: &str, client_id: &str, secret_id: &str) -> Result<()> {
-    let request = pb::DeleteClientSecretRequest {
-        client_id: client_id.to_owned(),
-        secret_id: secret_id.to_owned(),
-        acting_owner_id: owner_id.to_owned(),
-    };
-    state.clients.registry().delete_client_secret(request).await?;
-    Ok(())
+    Ok(state.clients.registry().delete_client_secret(owner_id, client_id, secret_id).await?)
 }
 
 pub(crate) async fn grants(state: &AppState, user_id: &str) -> Result<Vec<Grant>> {
-    let request = ListGrantsRequest { user_id: user_id.to_owned() };
-    Ok(state.clients.authorization().list_grants(request).await?.into_inner().grants)
+    Ok(state.clients.authorization().list_grants(user_id).await?)
 }
 
 /// Revokes the user's authorization of an application (its consent and
 /// tokens, in one registry call). Safe to retry.
 pub(crate) async fn revoke(state: &AppState, user_id: &str, client_id: &str) -> Result<()> {
-    let request = pb::RevokeAuthorizationRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
-    state.clients.registry().revoke_authorization(request).await?;
+    state.clients.registry().revoke_authorization(user_id, client_id).await?;
     Ok(())
 }
 
 /// The events of every service's audit trail that concern `user_id`
 /// (its Security log), newest first, at most 100.
 pub(crate) async fn security_log(state: &AppState, user_id: &str) -> Result<Vec<AuditEvent>> {
-    let request = ListAuditEventsRequest { subject_user_id: user_id.to_owned(), limit: 100, ..Default::default() };
-    let mut events = state.clients.registry().list_audit_events(request.clone()).await?.into_inner().events;
-    events.extend(state.clients.authorization().list_audit_events(request.clone()).await?.into_inner().events);
-    events.extend(state.clients.token().list_audit_events(request).await?.into_inner().events);
-    events.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.seq.cmp(&a.seq)));
+    let filter = AuditFilter { subject_user_id: user_id.to_owned(), limit: 100, ..AuditFilter::default() };
+    let mut events = state.clients.all().audit_events(&filter).await?;
     events.truncate(100);
     Ok(events)
 }

@@ -4,9 +4,9 @@
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
-use gatehouse_proto::pb::authorization::v1::begin_authorization_response::Outcome;
-use gatehouse_proto::pb::authorization::v1::{BeginAuthorizationRequest, DecideRequest, DecideResponse};
+use gatehouse_proto::pb::authorization::v1::DecideResponse;
 use gatehouse_proto::pb::common::v1::Parameter;
+use gatehouse_runtime::clients::authorization::{AuthorizationOutcome as Outcome, Caller};
 use http::{HeaderMap, StatusCode, Uri};
 
 use super::form::FormData;
@@ -71,15 +71,15 @@ async fn begin_with(
     let parameters =
         FormData::parse(query.as_bytes()).0.into_iter().map(|(name, value)| Parameter { name, value }).collect();
     let session_token = session::cookie(headers, session::session_cookie(state)).unwrap_or_default();
-    let request = BeginAuthorizationRequest { parameters, session_token, seed_url, client_address };
-    let outcome = match state.clients.authorization().begin_authorization(request).await {
-        Ok(response) => response.into_inner().outcome,
+    let caller = Caller { session_token: &session_token, client_address: &client_address };
+    let outcome = match state.clients.authorization().begin_authorization(caller, parameters, seed_url).await {
+        Ok(outcome) => outcome,
         Err(status) => return error_page(lang, &GatewayError::from(status)),
     };
     match outcome {
-        Some(Outcome::RedirectUri(location)) => redirect(&location),
-        Some(Outcome::FormPost(form)) => form_post(&form),
-        Some(Outcome::LoginRequired(login)) => {
+        Outcome::RedirectUri(location) => redirect(&location),
+        Outcome::FormPost(form) => form_post(&form),
+        Outcome::LoginRequired(login) => {
             // Back to the request after signing in, as a GET (a POST's form
             // becomes the query), with the parameters the service resumes with.
             let path = if seed_url { "/oauth_authorize.html" } else { "/oauth/authorize" };
@@ -94,7 +94,7 @@ async fn begin_with(
             }
             redirect(&location)
         }
-        Some(Outcome::ConsentRequired(consent)) => match session::current(state, headers).await {
+        Outcome::ConsentRequired(consent) => match session::current(state, headers).await {
             Ok(Some(session)) => {
                 let body = pages::consent(lang, &session.csrf_token, &session.user.username, &consent);
                 let title = lang.msg("authorize-application");
@@ -103,7 +103,6 @@ async fn begin_with(
             Ok(None) => redirect("/login"),
             Err(error) => error_page(lang, &error),
         },
-        None => error_page(lang, &GatewayError::new(gatehouse_proto::ErrorCode::Internal, "internal error")),
     }
 }
 
@@ -129,9 +128,8 @@ pub(crate) async fn decide(State(state): State<AppState>, headers: HeaderMap, bo
         Some("deny") => false,
         _ => return error_page(lang, &GatewayError::bad_request("decision must be approve or deny")),
     };
-    let request = DecideRequest { session_token: session.token, request_id: form.text("request_id"), approve };
-    match state.clients.authorization().decide(request).await {
-        Ok(response) => match response.into_inner() {
+    match state.clients.authorization().decide(&session.token, &form.text("request_id"), approve).await {
+        Ok(decided) => match decided {
             DecideResponse { form_post: Some(form), .. } => form_post(&form),
             DecideResponse { redirect_uri, .. } => redirect(&redirect_uri),
         },

@@ -4,8 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::Response;
-use gatehouse_proto::pb::registry::v1::{GetUserRequest, StringList, get_user_request};
-use gatehouse_proto::pb::token::v1::AuthorizeApiCallRequest;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -13,7 +11,7 @@ use gatehouse_oauth::Params;
 
 use super::credentials;
 use super::form::FormData;
-use super::token::{exchange_request, token_json};
+use super::token::{Exchange, exchange_request, token_json};
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::render::{bearer, envelope, oauth_json};
@@ -46,14 +44,13 @@ pub(crate) async fn access_token(
     }
     let address = crate::session::client_address(&state, &headers, peer);
     let parsed = exchange_request(&headers, &Params::new(pairs), address);
-    let (request, _) = match parsed {
+    let Exchange { client, parameters, .. } = match parsed {
         Ok(parsed) => parsed,
         Err(error) => return envelope_error(&error),
     };
-    match state.clients.token().exchange(request).await {
+    match state.clients.token().exchange(client, parameters).await {
         // The seed writes expires_in as a string of seconds.
         Ok(response) => {
-            let response = response.into_inner();
             oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in.to_string())))
         }
         Err(status) => envelope_error(&GatewayError::from(status)),
@@ -77,23 +74,14 @@ pub(crate) async fn current_user(
     let Some(token) = token else {
         return fail(GatewayError::unauthenticated("an access token is required"));
     };
-    let request = AuthorizeApiCallRequest {
-        token,
-        required_scopes: vec!["user".to_owned()],
-        changes_state: false,
-        client_address: crate::session::client_address(&state, &headers, peer),
-    };
-    let caller = match state.clients.token().authorize_api_call(request).await {
-        Ok(response) => response.into_inner(),
+    let address = crate::session::client_address(&state, &headers, peer);
+    let caller = match state.clients.token().authorize_api_call(&token, "user", false, &address).await {
+        Ok(caller) => caller,
         Err(status) => return fail(GatewayError::from(status)),
     };
     // What the token's scopes let the application see is the registry's rule.
-    let lookup = GetUserRequest {
-        lookup: Some(get_user_request::Lookup::Id(caller.user_id)),
-        visible_to_scopes: Some(StringList { values: caller.scopes }),
-    };
-    let user = match state.clients.registry().get_user(lookup).await {
-        Ok(response) => response.into_inner().user.unwrap_or_default(),
+    let user = match state.clients.registry().user_visible_to(&caller.user_id, &caller.scopes).await {
+        Ok(user) => user,
         Err(status) => return fail(GatewayError::from(status)),
     };
     let mut data = json!({

@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, RawQuery, State};
 use axum::response::Response;
-use gatehouse_proto::pb::authorization::v1::{
-    DecideDeviceRequest, LookupUserCodeRequest, StartDeviceAuthorizationRequest, StartDeviceAuthorizationResponse,
-};
+use gatehouse_proto::pb::authorization::v1::StartDeviceAuthorizationResponse;
 use gatehouse_proto::status::reason;
+use gatehouse_runtime::clients::authorization::Caller;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -40,19 +39,18 @@ pub(crate) async fn device_authorization(
     let address = session::client_address(&state, &headers, peer);
     let credentials::ClientForm { params, client, used_basic } =
         credentials::client_form(&headers, query.as_deref(), &body, address)?;
-    let request = StartDeviceAuthorizationRequest {
-        client_id: client.client_id,
-        client_secret: client.client_secret,
-        client_address: client.client_address,
-        parameters: credentials::forwarded(&params),
-    };
     let started = state
         .clients
         .authorization()
-        .start_device_authorization(request)
+        .start_device_authorization(
+            &client.client_id,
+            &client.client_secret,
+            &client.client_address,
+            credentials::forwarded(&params),
+        )
         .await
         .map_err(OAuthJsonError::after_basic(used_basic))?;
-    Ok(answer(&headers, &started.into_inner()))
+    Ok(answer(&headers, &started))
 }
 
 fn answer(headers: &HeaderMap, started: &StartDeviceAuthorizationResponse) -> Response {
@@ -125,14 +123,11 @@ pub(crate) async fn lookup(
     FormPost { session, lang, form }: FormPost,
 ) -> Response {
     let typed = form.text("user_code");
-    let request = LookupUserCodeRequest {
-        session_token: session.token.clone(),
-        user_code: typed.clone(),
-        client_address: session::client_address(&state, &headers, peer),
-    };
-    match state.clients.authorization().lookup_user_code(request).await {
+    let address = session::client_address(&state, &headers, peer);
+    let caller = Caller { session_token: &session.token, client_address: &address };
+    match state.clients.authorization().lookup_user_code(caller, &typed).await {
         Ok(found) => {
-            let body = pages::device_confirm(lang, &session.csrf_token, &session.user.username, &found.into_inner());
+            let body = pages::device_confirm(lang, &session.csrf_token, &session.user.username, &found);
             show(lang, &session, StatusCode::OK, &body)
         }
         Err(status) => refused(lang, &session, &typed, &GatewayError::from(status)),
@@ -148,13 +143,9 @@ pub(crate) async fn decide(
 ) -> Response {
     let typed = form.text("user_code");
     let approve = form.get("decision") == Some("approve");
-    let request = DecideDeviceRequest {
-        session_token: session.token.clone(),
-        user_code: typed.clone(),
-        approve,
-        client_address: session::client_address(&state, &headers, peer),
-    };
-    match state.clients.authorization().decide_device(request).await {
+    let address = session::client_address(&state, &headers, peer);
+    let caller = Caller { session_token: &session.token, client_address: &address };
+    match state.clients.authorization().decide_device(caller, &typed, approve).await {
         Ok(_) => show(lang, &session, StatusCode::OK, &pages::device_done(lang, approve)),
         Err(status) => refused(lang, &session, &typed, &GatewayError::from(status)),
     }

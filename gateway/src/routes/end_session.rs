@@ -8,9 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use gatehouse_oauth::Params;
-use gatehouse_proto::pb::authorization::v1::EndSessionRequest;
-use gatehouse_proto::pb::authorization::v1::end_session_response::Outcome;
-use gatehouse_proto::pb::token::v1::VerifyIdTokenHintRequest;
+use gatehouse_runtime::clients::authorization::{EndSession, EndSessionOutcome as Outcome};
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 
@@ -62,18 +60,13 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
     let value = |name: &str| values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let (hinted_subject, hinted_client_id) = match value("id_token_hint") {
         hint if hint.is_empty() => (String::new(), String::new()),
-        id_token_hint => {
-            match state.clients.token().verify_id_token_hint(VerifyIdTokenHintRequest { id_token_hint }).await {
-                Ok(verified) => {
-                    let verified = verified.into_inner();
-                    (verified.sub, verified.client_id)
-                }
-                Err(status) => return error_page(lang, &GatewayError::from(status)),
-            }
-        }
+        id_token_hint => match state.clients.token().verify_id_token_hint(&id_token_hint).await {
+            Ok(verified) => verified,
+            Err(status) => return error_page(lang, &GatewayError::from(status)),
+        },
     };
     let session_token = session::cookie(headers, session::session_cookie(state)).unwrap_or_default();
-    let request = EndSessionRequest {
+    let request = EndSession {
         session_token,
         hinted_subject,
         hinted_client_id,
@@ -83,16 +76,16 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
         confirmed,
     };
     let outcome = match state.clients.authorization().end_session(request).await {
-        Ok(response) => response.into_inner().outcome,
+        Ok(outcome) => outcome,
         Err(status) => return error_page(lang, &GatewayError::from(status)),
     };
     match outcome {
-        Some(Outcome::RedirectUri(location)) => clear_session(state, redirect(&location)),
-        Some(Outcome::SignedOut(_)) => {
+        Outcome::RedirectUri(location) => clear_session(state, redirect(&location)),
+        Outcome::SignedOut(_) => {
             let body = pages::signed_out(lang);
             clear_session(state, respond(StatusCode::OK, page(lang, &lang.msg("signed-out"), None, &body)))
         }
-        Some(Outcome::Confirm(confirm)) => match session::current(state, headers).await {
+        Outcome::Confirm(confirm) => match session::current(state, headers).await {
             Ok(Some(current)) => {
                 let name = confirm.application.as_ref().map(|a| a.name.as_str());
                 let fields: Vec<(&str, &str)> =
@@ -104,7 +97,6 @@ async fn end_session(state: &AppState, headers: &HeaderMap, params: &Params, con
             Ok(None) => redirect("/login"),
             Err(error) => error_page(lang, &error),
         },
-        None => error_page(lang, &GatewayError::new(gatehouse_proto::ErrorCode::Internal, "internal error")),
     }
 }
 

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{IntoResponse, Response};
+use gatehouse_oauth::Password;
 use gatehouse_oauth::random_token;
-use gatehouse_proto::pb::authorization::v1::{LoginRequest, LogoutRequest};
-use gatehouse_proto::pb::registry::v1::CreateUserRequest;
 use gatehouse_proto::status::{ErrorCode, reason};
+use gatehouse_runtime::clients::registry::NewUser;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -116,16 +116,10 @@ pub(crate) async fn login(
     if let Err(error) = verify_form(&state, &headers, &form) {
         return login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&error.message));
     }
-    let request = LoginRequest {
-        username: username.clone(),
-        password: form.text("password"),
-        client_address: session::client_address(&state, &headers, peer),
-    };
-    match state.clients.authorization().login(request).await {
-        Ok(response) => {
-            let response = response.into_inner();
-            signed_in(&state, &response.session_token, response.expires_in, &next)
-        }
+    let password = Password::new(form.text("password"));
+    let address = session::client_address(&state, &headers, peer);
+    match state.clients.authorization().login(&username, &password, &address).await {
+        Ok(response) => signed_in(&state, &response.session_token, response.expires_in, &next),
         Err(status) => {
             let error = GatewayError::from(status);
             let message = if error.is_reason(reason::INVALID_CREDENTIALS) {
@@ -189,15 +183,16 @@ pub(crate) async fn signup(
     if let Err(error) = verify_form(&state, &headers, &form) {
         return signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message));
     }
-    let request = CreateUserRequest {
-        username: form.text("username"),
+    let (username, password) = (form.text("username"), Password::new(form.text("password")));
+    let address = session::client_address(&state, &headers, peer);
+    let new = NewUser {
+        username: username.clone(),
         email: form.text("email"),
         display_name: String::new(),
-        avatar_url: String::new(),
-        password: form.text("password"),
-        client_address: session::client_address(&state, &headers, peer),
+        password: password.clone(),
+        client_address: address.clone(),
     };
-    if let Err(status) = state.clients.registry().create_user(request).await {
+    if let Err(status) = state.clients.registry().create_user(new).await {
         let error = GatewayError::from(status);
         return match error.code {
             ErrorCode::InvalidArgument | ErrorCode::AlreadyExists | ErrorCode::ResourceExhausted => {
@@ -206,16 +201,8 @@ pub(crate) async fn signup(
             _ => error_page(lang, &error),
         };
     }
-    let login = LoginRequest {
-        username: form.text("username"),
-        password: form.text("password"),
-        client_address: session::client_address(&state, &headers, peer),
-    };
-    match state.clients.authorization().login(login).await {
-        Ok(response) => {
-            let response = response.into_inner();
-            signed_in(&state, &response.session_token, response.expires_in, &next)
-        }
+    match state.clients.authorization().login(&username, &password, &address).await {
+        Ok(response) => signed_in(&state, &response.session_token, response.expires_in, &next),
         Err(status) => error_page(lang, &GatewayError::from(status)),
     }
 }
@@ -245,7 +232,7 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap, bo
     if let Err(error) = session::verify_csrf(&session.csrf_token, form.get("csrf_token")) {
         return error_page(lang, &error);
     }
-    if let Err(status) = state.clients.authorization().logout(LogoutRequest { session_token: session.token }).await {
+    if let Err(status) = state.clients.authorization().logout(&session.token).await {
         return error_page(lang, &GatewayError::from(status));
     }
     let mut response = redirect("/login");

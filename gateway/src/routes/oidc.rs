@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use gatehouse_proto::pb::token::v1::{GetJwksRequest, UserInfoRequest, UserInfoResponse};
+use gatehouse_proto::pb::token::v1::UserInfoResponse;
 use gatehouse_proto::status::{Surface, http_status, oauth_code};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -18,9 +18,8 @@ use crate::render::bearer;
 /// `GET /oauth/jwks`: public keys only, cacheable for as long as the token
 /// service says a key is published ahead of its use.
 pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
-    match state.clients.token().get_jwks(GetJwksRequest {}).await {
+    match state.clients.token().jwks().await {
         Ok(response) => {
-            let response = response.into_inner();
             let mut answer = (StatusCode::OK, response.jwks).into_response();
             let headers = answer.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -63,9 +62,9 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
     let Some(token) = token else {
         return resource_error(&GatewayError::unauthenticated("an access token is required"), false);
     };
-    match state.clients.token().user_info(UserInfoRequest { token }).await {
-        Ok(response) => {
-            let mut answer = axum::Json(claims_json(response.into_inner())).into_response();
+    match state.clients.token().user_info(&token).await {
+        Ok(claims) => {
+            let mut answer = axum::Json(claims_json(claims)).into_response();
             answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             answer
         }

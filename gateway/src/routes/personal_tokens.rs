@@ -5,8 +5,8 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use gatehouse_proto::pb::registry::v1::ListScopesRequest;
 use gatehouse_proto::pb::token::v1 as pb;
+use gatehouse_runtime::clients::token::NewPersonalToken;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,8 +27,7 @@ type Result<T> = std::result::Result<T, GatewayError>;
 const DAY: i64 = 24 * 60 * 60;
 
 async fn list(state: &AppState, user_id: &str) -> Result<Vec<pb::PersonalTokenInfo>> {
-    let request = pb::ListPersonalTokensRequest { user_id: user_id.to_owned() };
-    Ok(state.clients.token().list_personal_tokens(request).await?.into_inner().tokens)
+    Ok(state.clients.token().list_personal_tokens(user_id).await?)
 }
 
 async fn create(
@@ -38,28 +37,22 @@ async fn create(
     scopes: Vec<String>,
     days: i64,
 ) -> Result<pb::PersonalTokenSecret> {
-    let request = pb::CreatePersonalTokenRequest {
+    let new = NewPersonalToken {
         user_id: user.0.to_owned(),
         username: user.1.to_owned(),
         name,
         scopes,
         expires_in: days.saturating_mul(DAY),
     };
-    Ok(state.clients.token().create_personal_token(request).await?.into_inner())
+    Ok(state.clients.token().create_personal_token(new).await?)
 }
 
 async fn regenerate(state: &AppState, user_id: &str, id: &str, days: i64) -> Result<pb::PersonalTokenSecret> {
-    let request = pb::RegeneratePersonalTokenRequest {
-        user_id: user_id.to_owned(),
-        id: id.to_owned(),
-        expires_in: days.saturating_mul(DAY),
-    };
-    Ok(state.clients.token().regenerate_personal_token(request).await?.into_inner())
+    Ok(state.clients.token().regenerate_personal_token(user_id, id, days.saturating_mul(DAY)).await?)
 }
 
 async fn revoke(state: &AppState, user_id: &str, id: &str) -> Result<u64> {
-    let request = pb::RevokePersonalTokensRequest { user_id: user_id.to_owned(), id: id.to_owned() };
-    Ok(state.clients.token().revoke_personal_tokens(request).await?.into_inner().revoked)
+    Ok(state.clients.token().revoke_personal_tokens(user_id, id).await?)
 }
 
 // ---- the account page ----
@@ -73,7 +66,7 @@ async fn tokens_page(
     error: Option<&str>,
 ) -> PageResult {
     let tokens = list(state, &session.user.id).await.on_page(lang)?;
-    let catalogue = state.clients.registry().list_scopes(ListScopesRequest {}).await.on_page(lang)?.into_inner().scopes;
+    let catalogue = state.clients.registry().scopes().await.on_page(lang)?;
     let body = pages::personal_tokens(lang, &session.csrf_token, &tokens, &catalogue, fresh, error);
     let title = lang.msg("personal-access-tokens");
     Ok(respond(status, page(lang, &title, Some(Viewer { user: &session.user }), &body)))
@@ -159,17 +152,8 @@ pub(crate) async fn api_create(
 ) -> EnvelopeResult {
     let body = body(&bytes)?;
     // The username is recorded with the token, as with every token of a user.
-    let user = state
-        .clients
-        .registry()
-        .get_user(gatehouse_proto::pb::registry::v1::GetUserRequest {
-            lookup: Some(gatehouse_proto::pb::registry::v1::get_user_request::Lookup::Id(user_id.clone())),
-            visible_to_scopes: None,
-        })
-        .await?
-        .into_inner()
-        .user
-        .unwrap_or_default();
+    let user =
+        state.clients.registry().user(&user_id).await?.ok_or_else(|| GatewayError::not_found("user not found"))?;
     let (name, scopes, days) =
         (body.name.unwrap_or_default(), body.scopes.unwrap_or_default(), body.expires_in_days.unwrap_or(0));
     let created = create(&state, (&user_id, &user.username), name, scopes, days).await?;
@@ -219,10 +203,8 @@ pub(crate) async fn operator_revoke(State(state): State<AppState>, headers: Head
     if token.is_empty() {
         return envelope::error(&GatewayError::bad_request("token: required (JSON or form body)"));
     }
-    let request = pb::RevokeTokenByValueRequest { token };
-    match state.clients.token().revoke_token_by_value(request).await {
-        Ok(response) => {
-            let r = response.into_inner();
+    match state.clients.token().revoke_token_by_value(&token).await {
+        Ok(r) => {
             let user = if r.user_id.is_empty() { Value::Null } else { json!(r.user_id) };
             let client = if r.client_id.is_empty() { Value::Null } else { json!(r.client_id) };
             envelope::ok(json!({

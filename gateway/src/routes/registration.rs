@@ -123,29 +123,25 @@ pub(crate) async fn register(
         Ok(parsed) => parsed,
         Err(e) => return error(&e),
     };
-    let request = pb::RegisterClientRequest {
-        metadata: Some(metadata),
-        initial_access_token,
-        client_address: session::client_address(&state, &headers, peer),
-    };
-    match state.clients.registry().register_client(request).await {
-        Ok(response) => oauth_json::no_store(StatusCode::CREATED, registration_json(&state, response.into_inner())),
+    let address = session::client_address(&state, &headers, peer);
+    match state.clients.registry().register_client(metadata, &initial_access_token, &address).await {
+        Ok(registered) => oauth_json::no_store(StatusCode::CREATED, registration_json(&state, registered)),
         Err(status) => error(&GatewayError::from(status)),
     }
 }
 
-fn management(client_id: String, headers: &HeaderMap) -> Result<pb::ClientRegistrationRequest, GatewayError> {
-    let token = registration::registration_access_token(credentials::bearer(headers, None)?)?;
-    Ok(pb::ClientRegistrationRequest { client_id, registration_access_token: token, metadata: None })
+/// The registration access token (RFC 7592 §2) of a management request.
+fn registration_access_token(headers: &HeaderMap) -> Result<String, GatewayError> {
+    Ok(registration::registration_access_token(credentials::bearer(headers, None)?)?)
 }
 
 pub(crate) async fn read(State(state): State<AppState>, Path(client_id): Path<String>, headers: HeaderMap) -> Response {
-    let request = match management(client_id, &headers) {
-        Ok(request) => request,
+    let token = match registration_access_token(&headers) {
+        Ok(token) => token,
         Err(e) => return error(&e),
     };
-    match state.clients.registry().get_client_registration(request).await {
-        Ok(response) => oauth_json::no_store(StatusCode::OK, registration_json(&state, response.into_inner())),
+    match state.clients.registry().client_registration(&client_id, &token).await {
+        Ok(registered) => oauth_json::no_store(StatusCode::OK, registration_json(&state, registered)),
         Err(status) => error(&GatewayError::from(status)),
     }
 }
@@ -156,18 +152,17 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed = management(client_id.clone(), &headers).and_then(|mut request| {
+    let parsed = registration_access_token(&headers).and_then(|token| {
         let map = document(&headers, &body)?;
         registration::check_replacement(&client_id, &map)?;
-        request.metadata = Some(metadata(&map)?);
-        Ok(request)
+        Ok((token, metadata(&map)?))
     });
-    let request = match parsed {
-        Ok(request) => request,
+    let (token, metadata) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return error(&e),
     };
-    match state.clients.registry().update_client_registration(request).await {
-        Ok(response) => oauth_json::no_store(StatusCode::OK, registration_json(&state, response.into_inner())),
+    match state.clients.registry().update_client_registration(&client_id, &token, metadata).await {
+        Ok(registered) => oauth_json::no_store(StatusCode::OK, registration_json(&state, registered)),
         Err(status) => error(&GatewayError::from(status)),
     }
 }
@@ -177,11 +172,11 @@ pub(crate) async fn delete(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let request = match management(client_id, &headers) {
-        Ok(request) => request,
+    let token = match registration_access_token(&headers) {
+        Ok(token) => token,
         Err(e) => return error(&e),
     };
-    match state.clients.registry().delete_client_registration(request).await {
+    match state.clients.registry().delete_client_registration(&client_id, &token).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(status) => error(&GatewayError::from(status)),
     }

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use gatehouse_proto::pb::registry::v1 as pb;
+use gatehouse_runtime::clients::registry::{NewResourceServer, ResourceServerChanges};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,18 +23,11 @@ use crate::session::Session;
 type Result<T> = std::result::Result<T, GatewayError>;
 
 async fn list(state: &AppState, owner_id: &str) -> Result<Vec<pb::ResourceServer>> {
-    let request = pb::ListResourceServersRequest { owner_id: owner_id.to_owned() };
-    Ok(state.clients.registry().list_resource_servers(request).await?.into_inner().resource_servers)
-}
-
-fn server(response: pb::ResourceServerResponse) -> Result<pb::ResourceServer> {
-    response.resource_server.ok_or_else(|| GatewayError::not_found("resource server not found"))
+    Ok(state.clients.registry().list_resource_servers(owner_id).await?)
 }
 
 async fn delete(state: &AppState, owner_id: &str, id: &str) -> Result<()> {
-    let request = pb::DeleteResourceServerRequest { id: id.to_owned(), acting_owner_id: owner_id.to_owned() };
-    state.clients.registry().delete_resource_server(request).await?;
-    Ok(())
+    Ok(state.clients.registry().delete_resource_server(owner_id, id).await?)
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -62,7 +56,7 @@ pub(crate) async fn page_create(
     State(state): State<AppState>,
     FormPost { session, lang, form }: FormPost,
 ) -> PageResult {
-    let request = pb::CreateResourceServerRequest {
+    let new = NewResourceServer {
         owner_id: session.user.id.clone(),
         name: form.text("name"),
         identifier: form.text("identifier").trim().to_owned(),
@@ -73,7 +67,7 @@ pub(crate) async fn page_create(
         introspection_client_id: form.text("introspection_client_id").trim().to_owned(),
         application_tokens: form.get("application_tokens") == Some("1"),
     };
-    match state.clients.registry().create_resource_server(request).await.map_err(GatewayError::from) {
+    match state.clients.registry().create_resource_server(new).await.map_err(GatewayError::from) {
         Ok(_) => Ok(redirect("/account/resource-servers")),
         Err(error)
             if matches!(
@@ -137,7 +131,7 @@ pub(crate) async fn api_create(
     bytes: Bytes,
 ) -> EnvelopeResult {
     let body = body(&bytes)?;
-    let request = pb::CreateResourceServerRequest {
+    let new = NewResourceServer {
         owner_id: user_id,
         name: body.name.unwrap_or_default(),
         identifier: body.identifier.unwrap_or_default(),
@@ -148,7 +142,7 @@ pub(crate) async fn api_create(
         introspection_client_id: body.introspection_client_id.flatten().unwrap_or_default(),
         application_tokens: body.application_tokens.unwrap_or(false),
     };
-    let created = server(state.clients.registry().create_resource_server(request).await?.into_inner())?;
+    let created = state.clients.registry().create_resource_server(new).await?;
     Ok(Envelope::created(server_json(&created)))
 }
 
@@ -157,8 +151,7 @@ pub(crate) async fn api_get(
     Path(id): Path<String>,
     ApiCaller(user_id): ApiCaller,
 ) -> EnvelopeResult {
-    let request = pb::GetResourceServerRequest { id, acting_owner_id: user_id };
-    let found = server(state.clients.registry().get_resource_server(request).await?.into_inner())?;
+    let found = state.clients.registry().resource_server(&user_id, &id).await?;
     Ok(Envelope::ok(server_json(&found)))
 }
 
@@ -173,18 +166,16 @@ pub(crate) async fn api_update(
         // The identifier is the audience of tokens already issued.
         return Err(GatewayError::bad_request("identifier: cannot be changed after registration").into());
     }
-    let request = pb::UpdateResourceServerRequest {
-        id,
-        acting_owner_id: user_id,
+    let changes = ResourceServerChanges {
         name: body.name,
-        scopes: body.scopes.map(|values| pb::StringList { values }),
+        scopes: body.scopes,
         token_format: body.token_format,
-        allowed_client_ids: body.allowed_client_ids.map(|values| pb::StringList { values }),
+        allowed_client_ids: body.allowed_client_ids,
         any_client: body.any_client,
         introspection_client_id: body.introspection_client_id.map(Option::unwrap_or_default),
         application_tokens: body.application_tokens,
     };
-    let updated = server(state.clients.registry().update_resource_server(request).await?.into_inner())?;
+    let updated = state.clients.registry().update_resource_server(&user_id, &id, changes).await?;
     Ok(Envelope::ok(server_json(&updated)))
 }
 

@@ -1,7 +1,6 @@
 //! `GET /api/scopes`: the scope catalogue, for developers writing a client.
 
 use axum::extract::State;
-use gatehouse_proto::pb::registry::v1::ListScopesRequest;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -11,10 +10,8 @@ pub(crate) async fn list(State(state): State<AppState>) -> EnvelopeResult {
     let scopes: Vec<Value> = state
         .clients
         .registry()
-        .list_scopes(ListScopesRequest {})
+        .scopes()
         .await?
-        .into_inner()
-        .scopes
         .into_iter()
         .map(|s| json!({ "name": s.name, "description": s.description, "description_zh": s.description_zh }))
         .collect();

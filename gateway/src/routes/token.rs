@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, RawQuery, State};
 use gatehouse_oauth::Params;
-use gatehouse_proto::pb::token::v1::{
-    ClientCredentials, ExchangeRequest, ExchangeResponse, IntrospectRequest, RevokeRequest,
-};
+use gatehouse_proto::pb::common::v1::Parameter;
+use gatehouse_proto::pb::token::v1::{ClientCredentials, ExchangeResponse};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
@@ -18,16 +17,22 @@ use crate::error::GatewayError;
 use crate::render::oauth_json::{self, OAuthJsonError, OAuthJsonResult};
 use crate::session;
 
-/// The ExchangeRequest of a token request, shared with the seed's URL: the
-/// client's credentials, and every other parameter as sent (the token
-/// service reads the grant).
+/// A token request as the token service takes it, shared with the seed's
+/// URL: the client's credentials, every other parameter as sent (the token
+/// service reads the grant), and whether the credentials came in Basic.
+pub(crate) struct Exchange {
+    pub(crate) client: ClientCredentials,
+    pub(crate) parameters: Vec<Parameter>,
+    pub(crate) used_basic: bool,
+}
+
 pub(crate) fn exchange_request(
     headers: &HeaderMap,
     params: &Params,
     client_address: String,
-) -> Result<(ExchangeRequest, bool), GatewayError> {
+) -> Result<Exchange, GatewayError> {
     let (client, used_basic) = credentials::client(headers, params, client_address)?;
-    Ok((ExchangeRequest { client: Some(client), parameters: credentials::forwarded(params) }, used_basic))
+    Ok(Exchange { client, parameters: credentials::forwarded(params), used_basic })
 }
 
 pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Value {
@@ -54,9 +59,9 @@ pub(crate) async fn token(
 ) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
     let params = credentials::endpoint_form(&headers, query.as_deref(), &body)?;
-    let (request, used_basic) = exchange_request(&headers, &params, address)?;
+    let Exchange { client, parameters, used_basic } = exchange_request(&headers, &params, address)?;
     let response =
-        state.clients.token().exchange(request).await.map_err(OAuthJsonError::after_basic(used_basic))?.into_inner();
+        state.clients.token().exchange(client, parameters).await.map_err(OAuthJsonError::after_basic(used_basic))?;
     Ok(oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in))))
 }
 
@@ -92,8 +97,8 @@ pub(crate) async fn revoke(
 ) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
     let (token, used_basic) = token_request(&headers, query.as_deref(), &body, address)?;
-    let request = RevokeRequest { token: token.token, token_type_hint: token.hint, client: Some(token.client) };
-    state.clients.token().revoke(request).await.map_err(OAuthJsonError::after_basic(used_basic))?;
+    let revoked = state.clients.token().revoke(token.client, &token.token, &token.hint).await;
+    revoked.map_err(OAuthJsonError::after_basic(used_basic))?;
     // RFC 7009 §2.2: 200 and an empty body.
     Ok(oauth_json::no_store_empty())
 }
@@ -107,15 +112,12 @@ pub(crate) async fn introspect(
 ) -> OAuthJsonResult {
     let address = session::client_address(&state, &headers, peer);
     let (token, used_basic) = token_request(&headers, query.as_deref(), &body, address)?;
-    let request = IntrospectRequest {
-        token: token.token,
-        token_type_hint: token.hint,
-        required_scopes: Vec::new(),
-        client: Some(token.client),
-        audience: String::new(),
-    };
-    let r =
-        state.clients.token().introspect(request).await.map_err(OAuthJsonError::after_basic(used_basic))?.into_inner();
+    let r = state
+        .clients
+        .token()
+        .introspect(token.client, &token.token, &token.hint)
+        .await
+        .map_err(OAuthJsonError::after_basic(used_basic))?;
     let body = if r.active {
         // RFC 7662 §2.2: token_type is the RFC 6749 §7.1 type (`Bearer`);
         // which kind of token it is goes in `token_use`, as Hydra names it.

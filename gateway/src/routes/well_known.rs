@@ -6,7 +6,6 @@
 use axum::Json;
 use axum::extract::State;
 use gatehouse_oauth::metadata::ServerMetadata;
-use gatehouse_proto::pb::registry::v1::ListScopesRequest;
 use serde_json::Value;
 
 use crate::AppState;
@@ -16,8 +15,8 @@ use crate::i18n::Lang;
 pub(crate) async fn metadata(State(state): State<AppState>) -> Json<Value> {
     // The catalogue is configuration of the registry; without it, the
     // optional field is left out rather than guessed.
-    let scopes = match state.clients.registry().list_scopes(ListScopesRequest {}).await {
-        Ok(response) => Some(response.into_inner().scopes.into_iter().map(|s| s.name).collect()),
+    let scopes = match state.clients.registry().scopes().await {
+        Ok(scopes) => Some(scopes.into_iter().map(|s| s.name).collect()),
         Err(_) => None,
     };
     Json(

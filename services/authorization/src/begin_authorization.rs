@@ -7,7 +7,7 @@ use gatehouse_oauth::authorize::{
 use gatehouse_oauth::scope::{ScopeCatalogue, ScopeEntry};
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{OAuthError, OAuthErrorCode, ScopeSet, SecretHash, random_token};
-use gatehouse_runtime::registry_client::ClientApplication;
+use gatehouse_runtime::clients::registry::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::{self, PendingRecord, RequestRecord, key};

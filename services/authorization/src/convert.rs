@@ -4,7 +4,7 @@
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_proto::pb::authorization::v1 as pb;
 use gatehouse_proto::pb::common::v1::{Parameter, ScopeDescription};
-use gatehouse_runtime::registry_client::ClientApplication;
+use gatehouse_runtime::clients::registry::ClientApplication;
 
 use crate::begin_authorization::Begin;
 

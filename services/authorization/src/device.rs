@@ -15,8 +15,8 @@ use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_oauth::{
     ClientAuthentication, DeviceCode, GrantType, OAuthError, OAuthErrorCode, Params, ScopeSet, SecretHash,
 };
+use gatehouse_runtime::clients::registry::ClientApplication;
 use gatehouse_runtime::kv::Taken;
-use gatehouse_runtime::registry_client::ClientApplication;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthzError, AuthzResult};

@@ -10,7 +10,7 @@
 //! otherwise the user confirms first.
 
 use gatehouse_oauth::authorize::redirect_with;
-use gatehouse_runtime::registry_client::ClientApplication;
+use gatehouse_runtime::clients::registry::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::service::Authorization;

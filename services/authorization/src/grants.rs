@@ -1,6 +1,6 @@
 //! The user's list of authorized applications, and revoking one.
 
-use gatehouse_runtime::registry_client::ClientApplication;
+use gatehouse_runtime::clients::registry::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::key;

@@ -60,7 +60,7 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let registry = gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.registry.clone());
+    let registry = gatehouse_runtime::clients::registry::RegistryCredentials::verifier(service.inner.registry.clone());
     let refusals = Arc::new(gatehouse_runtime::audit::RefusalsToTrail::new(service.audit().clone()));
     let limits = ServerLimits { access: limits.access.clone().with(registry).recording_refusals(refusals), ..limits };
     let readiness = service.inner.readiness.clone();

@@ -66,7 +66,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> AuthzResult<
 }
 
 /// The user as a session remembers them.
-pub(crate) type SessionUser = gatehouse_runtime::registry_client::Account;
+pub(crate) type SessionUser = gatehouse_runtime::clients::registry::Account;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct SessionRecord {
@@ -170,5 +170,5 @@ pub(crate) struct CodeRecord {
     /// (accounts do not change after sign-up; a deletion since is caught by
     /// the token service's revocation fence). None in older records.
     #[serde(default)]
-    pub(crate) account: Option<gatehouse_runtime::registry_client::Account>,
+    pub(crate) account: Option<gatehouse_runtime::clients::registry::Account>,
 }

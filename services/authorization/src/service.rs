@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use gatehouse_oauth::{Clock, ScopeCatalogue};
+use gatehouse_runtime::clients::registry::RegistryClient;
 use gatehouse_runtime::kv::Kv;
-use gatehouse_runtime::registry_client::RegistryClient;
 use gatehouse_upstream::Upstream;
 use tokio::sync::OnceCell;
 

@@ -1,14 +1,10 @@
 //! `gatehouse audit list|verify`: every service's trail, read over gRPC.
 
 use anyhow::{Context, bail};
-use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
-use gatehouse_proto::pb::common::v1 as common;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
-use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
+use gatehouse_runtime::clients::AuditFilter;
 
-use crate::cli::{AuditCommand, ClientOptions, OutputFormat};
-use crate::rpc::channel;
-use crate::rpc::rpc_error;
+use crate::cli::{AuditCommand, OutputFormat};
+use crate::rpc::{rpc_error, services};
 
 pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
     match command {
@@ -19,7 +15,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                     .timestamp_millis(),
                 None => 0,
             };
-            let request = common::ListAuditEventsRequest {
+            let filter = AuditFilter {
                 since_ms,
                 actor_id: actor.unwrap_or_default(),
                 action: action.unwrap_or_default(),
@@ -27,12 +23,11 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 subject_user_id: String::new(),
                 limit,
             };
-            let mut events = list(&options, request).await?;
-            events.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.seq.cmp(&a.seq)));
+            let events = services(&options)?.audit_events(&filter).await.map_err(rpc_error)?;
             crate::output::audit_events(options.output, &events);
         }
         AuditCommand::Verify { client: options } => {
-            let answers = verify(&options).await?;
+            let answers = services(&options)?.verify_audit_chains().await.map_err(rpc_error)?;
             let broken: Vec<_> = answers.iter().filter(|a| a.first_bad_seq != 0).collect();
             match options.output {
                 OutputFormat::Json => {
@@ -58,40 +53,4 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The three services, each of which keeps its own trail.
-type Trails = (
-    RegistryServiceClient<gatehouse_upstream::Upstream>,
-    AuthorizationServiceClient<gatehouse_upstream::Upstream>,
-    TokenServiceClient<gatehouse_upstream::Upstream>,
-);
-
-fn trails(options: &ClientOptions) -> anyhow::Result<Trails> {
-    Ok((
-        RegistryServiceClient::new(channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?),
-        AuthorizationServiceClient::new(channel(options, &options.authorization_url, "GATEHOUSE_AUTHORIZATION_URL")?),
-        TokenServiceClient::new(channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?),
-    ))
-}
-
-async fn list(
-    options: &ClientOptions,
-    request: common::ListAuditEventsRequest,
-) -> anyhow::Result<Vec<common::AuditEvent>> {
-    let (mut registry, mut authorization, mut token) = trails(options)?;
-    let mut events = registry.list_audit_events(request.clone()).await.map_err(rpc_error)?.into_inner().events;
-    events.extend(authorization.list_audit_events(request.clone()).await.map_err(rpc_error)?.into_inner().events);
-    events.extend(token.list_audit_events(request).await.map_err(rpc_error)?.into_inner().events);
-    Ok(events)
-}
-
-async fn verify(options: &ClientOptions) -> anyhow::Result<Vec<common::VerifyAuditChainResponse>> {
-    let (mut registry, mut authorization, mut token) = trails(options)?;
-    let request = common::VerifyAuditChainRequest {};
-    Ok(vec![
-        registry.verify_audit_chain(request).await.map_err(rpc_error)?.into_inner(),
-        authorization.verify_audit_chain(request).await.map_err(rpc_error)?.into_inner(),
-        token.verify_audit_chain(request).await.map_err(rpc_error)?.into_inner(),
-    ])
 }

@@ -45,18 +45,16 @@ fn ttl(days: u64) -> i64 {
 pub(crate) async fn credential(command: CredentialCommand) -> anyhow::Result<()> {
     match command {
         CredentialCommand::Create { name, role, ttl_days, client: options } => {
-            let request = pb::CreateCredentialRequest { name, role, ttl_seconds: ttl(ttl_days) };
-            let created = connect(&options).await?.create_credential(request).await.map_err(rpc_error)?.into_inner();
-            crate::output::credential_created(options.output, created.info.as_ref(), &created.credential);
+            let client = connect(&options)?;
+            let (info, credential) = client.create_credential(&name, &role, ttl(ttl_days)).await.map_err(rpc_error)?;
+            crate::output::credential_created(options.output, &info, &credential);
         }
         CredentialCommand::List { client: options } => {
-            let request = pb::ListCredentialsRequest {};
-            let listed = connect(&options).await?.list_credentials(request).await.map_err(rpc_error)?.into_inner();
-            crate::output::credentials(options.output, &listed.credentials);
+            let listed = connect(&options)?.list_credentials().await.map_err(rpc_error)?;
+            crate::output::credentials(options.output, &listed);
         }
         CredentialCommand::Revoke { id, client: options } => {
-            let request = pb::RevokeCredentialRequest { id: id.clone() };
-            connect(&options).await?.revoke_credential(request).await.map_err(rpc_error)?;
+            connect(&options)?.revoke_credential(&id).await.map_err(rpc_error)?;
             crate::output::done(options.output, &format!("revoked credential {id}"));
         }
         CredentialCommand::Bootstrap { name, role, ttl_days, output, options } => {
@@ -88,6 +86,6 @@ async fn bootstrap(
     let registry = gatehouse_registry::build(config, deps).await?;
     let ttl = (ttl_days > 0).then(|| Duration::from_secs(ttl_days.saturating_mul(86_400)));
     let (info, credential) = registry.create_credential(name, role, ttl, "gatehouse credential bootstrap").await?;
-    crate::output::credential_created(output, Some(&pb::InternalCredential::from(info)), credential.expose());
+    crate::output::credential_created(output, &pb::InternalCredential::from(info), credential.expose());
     Ok(())
 }

@@ -4,6 +4,7 @@ use gatehouse_gateway::render::json::{
     application as application_json, client_type, personal_token as personal_token_json,
     resource_server as resource_server_json, secret as secret_json, user as user_json,
 };
+use gatehouse_proto::convert::Account;
 use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 use serde_json::{Value, json};
@@ -21,10 +22,9 @@ fn print_rows(rows: &[(&str, String)]) {
     }
 }
 
-pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
-    let Some(user) = user else { return };
+pub(crate) fn user(format: OutputFormat, user: &Account) {
     match format {
-        OutputFormat::Json => print_json(&user_json(user)),
+        OutputFormat::Json => print_json(&user_json(&common::User::from(user.clone()))),
         OutputFormat::Table => print_rows(&[
             ("id", user.id.clone()),
             ("username", user.username.clone()),
@@ -36,8 +36,7 @@ pub(crate) fn user(format: OutputFormat, user: Option<&common::User>) {
 }
 
 /// Prints an application; `new_secret` is the clear-text secret when one was just made.
-pub(crate) fn application(format: OutputFormat, app: Option<&pb::Application>, new_secret: Option<&str>) {
-    let Some(app) = app else { return };
+pub(crate) fn application(format: OutputFormat, app: &pb::Application, new_secret: Option<&str>) {
     let new_secret = new_secret.filter(|s| !s.is_empty());
     match format {
         OutputFormat::Json => {
@@ -80,18 +79,14 @@ pub(crate) fn applications(format: OutputFormat, apps: &[pb::Application]) {
     }
 }
 
-pub(crate) fn new_secret(format: OutputFormat, client_id: &str, info: Option<&pb::ClientSecretInfo>, secret: &str) {
+pub(crate) fn new_secret(format: OutputFormat, client_id: &str, info: &pb::ClientSecretInfo, secret: &str) {
     match format {
         OutputFormat::Json => {
-            let mut value = json!({ "client_id": client_id, "client_secret": secret });
-            if let (Some(info), Some(map)) = (info, value.as_object_mut()) {
-                map.insert("secret".to_owned(), secret_json(info));
-            }
-            print_json(&value);
+            print_json(&json!({ "client_id": client_id, "client_secret": secret, "secret": secret_json(info) }));
         }
         OutputFormat::Table => print_rows(&[
             ("client id", client_id.to_owned()),
-            ("secret id", info.map(|i| i.id.clone()).unwrap_or_default()),
+            ("secret id", info.id.clone()),
             ("client secret", format!("{secret}   (shown once: store it now)")),
         ]),
     }
@@ -245,8 +240,7 @@ fn credential_json(info: &pb::InternalCredential) -> Value {
 }
 
 /// A credential just issued, with its clear text (shown this once).
-pub(crate) fn credential_created(format: OutputFormat, info: Option<&pb::InternalCredential>, credential: &str) {
-    let Some(info) = info else { return };
+pub(crate) fn credential_created(format: OutputFormat, info: &pb::InternalCredential, credential: &str) {
     match format {
         OutputFormat::Json => {
             let mut value = credential_json(info);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use gatehouse_oauth::InternalCredential;
-use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
+use gatehouse_runtime::clients::{AuthorizationClient, Clients, RegistryClient, TokenClient};
 use gatehouse_upstream::Upstream;
 
 use crate::cli::ClientOptions;
@@ -69,9 +69,26 @@ pub(crate) fn channel(options: &ClientOptions, url: &str, variable: &str) -> any
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
 /// address list the services take, balanced the same way (a replica that is
 /// down is skipped).
-pub(crate) async fn connect(options: &ClientOptions) -> anyhow::Result<RegistryServiceClient<Upstream>> {
-    let channel = channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?;
-    Ok(RegistryServiceClient::new(channel))
+pub(crate) fn connect(options: &ClientOptions) -> anyhow::Result<RegistryClient> {
+    Ok(RegistryClient::new(channel(options, &options.registry_url, "GATEHOUSE_REGISTRY_URL")?))
+}
+
+/// The token service behind `GATEHOUSE_TOKEN_URL`.
+pub(crate) fn token_service(options: &ClientOptions) -> anyhow::Result<TokenClient> {
+    Ok(TokenClient::new(channel(options, &options.token_url, "GATEHOUSE_TOKEN_URL")?))
+}
+
+/// All three services (the audit trail spans them).
+pub(crate) fn services(options: &ClientOptions) -> anyhow::Result<Clients> {
+    Ok(Clients {
+        registry: connect(options)?,
+        authorization: AuthorizationClient::new(channel(
+            options,
+            &options.authorization_url,
+            "GATEHOUSE_AUTHORIZATION_URL",
+        )?),
+        token: token_service(options)?,
+    })
 }
 
 /// Turns a status into one readable line: the service's message and the code.

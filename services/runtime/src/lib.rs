@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod clients;
 pub mod clock;
 pub mod database;
 pub mod grpc;
@@ -10,7 +11,6 @@ pub mod kv;
 pub mod metrics;
 pub mod observe;
 pub mod part;
-pub mod registry_client;
 pub mod shed;
 pub mod shutdown;
 pub mod telemetry;

@@ -53,6 +53,6 @@ pub(crate) fn verifiers(service: &TokenService) -> Vec<Arc<dyn Verifier>> {
     let validators = Arc::new(service.inner.config.validators.iter().cloned().collect::<HashSet<_>>());
     vec![
         Arc::new(ValidatorTokens { service: service.clone(), validators }),
-        gatehouse_runtime::registry_client::RegistryCredentials::verifier(service.inner.clients.registry()),
+        gatehouse_runtime::clients::registry::RegistryCredentials::verifier(service.inner.clients.registry()),
     ]
 }

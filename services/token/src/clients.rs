@@ -10,7 +10,7 @@ use gatehouse_oauth::{
 use gatehouse_proto::pb::authorization::v1::RedeemCodeRequest;
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::status::{decode_oauth, decode_reason, reason};
-use gatehouse_runtime::registry_client::RegistryClient;
+use gatehouse_runtime::clients::registry::RegistryClient;
 use gatehouse_upstream::Upstream;
 use tonic::Status;
 
@@ -165,7 +165,7 @@ impl Clients {
     }
 
     /// The user `id`, for the claims of an ID token or UserInfo.
-    pub(crate) async fn user(&self, id: &str) -> TokenResult<Option<gatehouse_runtime::registry_client::Account>> {
+    pub(crate) async fn user(&self, id: &str) -> TokenResult<Option<gatehouse_runtime::clients::registry::Account>> {
         self.registry.user(id).await.map_err(|status| upstream("registry", status))
     }
 

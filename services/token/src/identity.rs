@@ -4,7 +4,7 @@
 
 use gatehouse_oauth::token::TokenKind;
 use gatehouse_oauth::{AccessToken, OAuthError, OAuthErrorCode};
-use gatehouse_runtime::registry_client::Account;
+use gatehouse_runtime::clients::registry::Account;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -1,11 +1,11 @@
-//! The typed client of the registry that the authorization and token
-//! services share: it speaks protobuf to the registry and domain types to
-//! its callers, so that no use case sees a wire message.
+//! The typed client of the registry: what the authorization and token
+//! services, the gateway and the command line ask of it, as methods that
+//! take plain arguments and answer the shared records.
 
 use gatehouse_oauth::{
     ClientAuthMethod, ClientAuthentication, Password, RegisteredClient, Resource, ResourceId, ScopeSet, TokenFormat,
 };
-use gatehouse_proto::pb::common::v1::ScopeDescription;
+use gatehouse_proto::pb::common::v1::{ClientType, ScopeDescription};
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceClient;
 use gatehouse_upstream::Upstream;
@@ -30,9 +30,8 @@ pub struct RegistryClient {
     channel: Upstream,
 }
 
-/// A registry answer that does not convert: the registry's bug, not the caller's.
 fn malformed(reason: impl std::fmt::Display) -> Status {
-    Status::internal(format!("the registry's answer is malformed: {reason}"))
+    super::malformed("registry", reason)
 }
 
 impl TryFrom<pb::Application> for ClientApplication {
@@ -182,6 +181,386 @@ impl RegistryClient {
     pub async fn scopes(&self) -> Result<Vec<ScopeDescription>, Status> {
         Ok(self.rpc().list_scopes(pb::ListScopesRequest {}).await?.into_inner().scopes)
     }
+}
+
+/// A new application's settings. Empty lists are the registry's defaults
+/// (the default grant types, no scopes beyond the catalogue's).
+#[derive(Debug, Clone, Default)]
+pub struct NewApplication {
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    pub homepage_url: String,
+    pub logo_url: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Changes to an application: `None` keeps what it has.
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub homepage_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A new resource server (RFC 8707 resource, RFC 9068 token format).
+#[derive(Debug, Clone, Default)]
+pub struct NewResourceServer {
+    pub owner_id: String,
+    pub name: String,
+    pub identifier: String,
+    pub scopes: Vec<String>,
+    /// `opaque` or `jwt`; empty for the registry's default.
+    pub token_format: String,
+    pub allowed_client_ids: Vec<String>,
+    pub any_client: bool,
+    pub introspection_client_id: String,
+    pub application_tokens: bool,
+}
+
+/// Changes to a resource server: `None` keeps what it has.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceServerChanges {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub token_format: Option<String>,
+    pub allowed_client_ids: Option<Vec<String>>,
+    pub any_client: Option<bool>,
+    pub introspection_client_id: Option<String>,
+    pub application_tokens: Option<bool>,
+}
+
+/// A new account.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub password: Password,
+    /// Where the sign-up came from (for the sign-up throttle); empty for operators.
+    pub client_address: String,
+}
+
+/// What a dynamic registration (RFC 7591) or its management (RFC 7592) answered.
+pub type Registration = pb::ClientRegistrationResponse;
+
+fn list(values: Option<Vec<String>>) -> Option<pb::StringList> {
+    values.map(|values| pb::StringList { values })
+}
+
+/// Applications, users, resource servers, registrations and credentials:
+/// what people (through the gateway) and operators (through the command
+/// line) manage. `acting_owner_id` empty: an operator, who may act on any.
+impl RegistryClient {
+    pub async fn list_applications(&self, owner_id: &str) -> Result<Vec<pb::Application>, Status> {
+        let request = pb::ListApplicationsRequest { owner_id: owner_id.to_owned() };
+        Ok(self.rpc().list_applications(request).await?.into_inner().applications)
+    }
+
+    /// The application as its owner manages it (`NOT_FOUND` when it is not theirs).
+    pub async fn owned_application(&self, acting_owner_id: &str, client_id: &str) -> Result<pb::Application, Status> {
+        let request = pb::GetApplicationRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+            client_address: String::new(),
+        };
+        self.rpc().get_application(request).await?.into_inner().application.ok_or_else(|| malformed("no application"))
+    }
+
+    /// Registers an application: it and its secret (empty for a public client), shown once.
+    pub async fn register_application(&self, new: NewApplication) -> Result<(pb::Application, String), Status> {
+        let client_type = if new.public { ClientType::Public } else { ClientType::Confidential };
+        let request = pb::RegisterApplicationRequest {
+            owner_id: new.owner_id,
+            name: new.name,
+            description: new.description,
+            homepage_url: new.homepage_url,
+            logo_url: new.logo_url,
+            redirect_uris: new.redirect_uris,
+            client_type: client_type as i32,
+            grant_types: new.grant_types,
+            scopes: new.scopes,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+        };
+        let answer = self.rpc().register_application(request).await?.into_inner();
+        Ok((answer.application.ok_or_else(|| malformed("no application"))?, answer.client_secret))
+    }
+
+    pub async fn update_application(
+        &self,
+        acting_owner_id: &str,
+        client_id: &str,
+        changes: ApplicationChanges,
+    ) -> Result<pb::Application, Status> {
+        let request = pb::UpdateApplicationRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+            name: changes.name,
+            description: changes.description,
+            homepage_url: changes.homepage_url,
+            logo_url: changes.logo_url,
+            redirect_uris: list(changes.redirect_uris),
+            grant_types: changes.grant_types.map(|values| pb::GrantTypeList { values }),
+            scopes: list(changes.scopes),
+            post_logout_redirect_uris: list(changes.post_logout_redirect_uris),
+        };
+        self.rpc()
+            .update_application(request)
+            .await?
+            .into_inner()
+            .application
+            .ok_or_else(|| malformed("no application"))
+    }
+
+    /// Deletes an application and revokes everything issued to it.
+    pub async fn delete_application(&self, acting_owner_id: &str, client_id: &str) -> Result<(), Status> {
+        let request = pb::DeleteApplicationRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+        };
+        self.rpc().delete_application(request).await?;
+        Ok(())
+    }
+
+    /// Adds a secret: its metadata and the secret in clear text, shown once.
+    pub async fn rotate_client_secret(
+        &self,
+        acting_owner_id: &str,
+        client_id: &str,
+    ) -> Result<(pb::ClientSecretInfo, String), Status> {
+        let request = pb::RotateClientSecretRequest {
+            client_id: client_id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+        };
+        let answer = self.rpc().rotate_client_secret(request).await?.into_inner();
+        Ok((answer.secret.ok_or_else(|| malformed("no secret"))?, answer.client_secret))
+    }
+
+    pub async fn delete_client_secret(
+        &self,
+        acting_owner_id: &str,
+        client_id: &str,
+        secret_id: &str,
+    ) -> Result<(), Status> {
+        let request = pb::DeleteClientSecretRequest {
+            client_id: client_id.to_owned(),
+            secret_id: secret_id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+        };
+        self.rpc().delete_client_secret(request).await?;
+        Ok(())
+    }
+
+    /// Withdraws a user's authorization of an application (consent and
+    /// tokens): how many tokens were revoked. Safe to retry.
+    pub async fn revoke_authorization(&self, user_id: &str, client_id: &str) -> Result<u64, Status> {
+        let request = pb::RevokeAuthorizationRequest { user_id: user_id.to_owned(), client_id: client_id.to_owned() };
+        Ok(self.rpc().revoke_authorization(request).await?.into_inner().tokens_revoked)
+    }
+
+    async fn get_user(
+        &self,
+        lookup: pb::get_user_request::Lookup,
+        scopes: Option<&[String]>,
+    ) -> Result<Account, Status> {
+        let request = pb::GetUserRequest {
+            lookup: Some(lookup),
+            visible_to_scopes: scopes.map(|values| pb::StringList { values: values.to_vec() }),
+        };
+        let user = self.rpc().get_user(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
+        Ok(Account::from(user))
+    }
+
+    /// The user named `username` (`NOT_FOUND` when there is none).
+    pub async fn user_named(&self, username: &str) -> Result<Account, Status> {
+        self.get_user(pb::get_user_request::Lookup::Username(username.to_owned()), None).await
+    }
+
+    /// The user as an application holding `scopes` may see them (the registry's rule).
+    pub async fn user_visible_to(&self, id: &str, scopes: &[String]) -> Result<Account, Status> {
+        self.get_user(pb::get_user_request::Lookup::Id(id.to_owned()), Some(scopes)).await
+    }
+
+    pub async fn create_user(&self, new: NewUser) -> Result<Account, Status> {
+        let request = pb::CreateUserRequest {
+            username: new.username,
+            email: new.email,
+            display_name: new.display_name,
+            avatar_url: String::new(),
+            password: new.password.expose().to_owned(),
+            client_address: new.client_address,
+        };
+        let user = self.rpc().create_user(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
+        Ok(Account::from(user))
+    }
+
+    /// Deletes the account, its applications and every token it held.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), Status> {
+        self.rpc().delete_user(pb::DeleteUserRequest { user_id: user_id.to_owned() }).await?;
+        Ok(())
+    }
+
+    /// Grants or removes a role (operators only).
+    pub async fn set_user_role(&self, user_id: &str, role: &str, granted: bool) -> Result<Account, Status> {
+        let request = pb::SetUserRoleRequest { user_id: user_id.to_owned(), role: role.to_owned(), granted };
+        let user = self.rpc().set_user_role(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
+        Ok(Account::from(user))
+    }
+
+    pub async fn list_resource_servers(&self, owner_id: &str) -> Result<Vec<pb::ResourceServer>, Status> {
+        let request = pb::ListResourceServersRequest { owner_id: owner_id.to_owned() };
+        Ok(self.rpc().list_resource_servers(request).await?.into_inner().resource_servers)
+    }
+
+    pub async fn resource_server(&self, acting_owner_id: &str, id: &str) -> Result<pb::ResourceServer, Status> {
+        let request = pb::GetResourceServerRequest { id: id.to_owned(), acting_owner_id: acting_owner_id.to_owned() };
+        server(self.rpc().get_resource_server(request).await?.into_inner())
+    }
+
+    pub async fn create_resource_server(&self, new: NewResourceServer) -> Result<pb::ResourceServer, Status> {
+        let request = pb::CreateResourceServerRequest {
+            owner_id: new.owner_id,
+            name: new.name,
+            identifier: new.identifier,
+            scopes: new.scopes,
+            token_format: new.token_format,
+            allowed_client_ids: new.allowed_client_ids,
+            any_client: new.any_client,
+            introspection_client_id: new.introspection_client_id,
+            application_tokens: new.application_tokens,
+        };
+        server(self.rpc().create_resource_server(request).await?.into_inner())
+    }
+
+    pub async fn update_resource_server(
+        &self,
+        acting_owner_id: &str,
+        id: &str,
+        changes: ResourceServerChanges,
+    ) -> Result<pb::ResourceServer, Status> {
+        let request = pb::UpdateResourceServerRequest {
+            id: id.to_owned(),
+            acting_owner_id: acting_owner_id.to_owned(),
+            name: changes.name,
+            scopes: list(changes.scopes),
+            token_format: changes.token_format,
+            allowed_client_ids: list(changes.allowed_client_ids),
+            any_client: changes.any_client,
+            introspection_client_id: changes.introspection_client_id,
+            application_tokens: changes.application_tokens,
+        };
+        server(self.rpc().update_resource_server(request).await?.into_inner())
+    }
+
+    pub async fn delete_resource_server(&self, acting_owner_id: &str, id: &str) -> Result<(), Status> {
+        let request =
+            pb::DeleteResourceServerRequest { id: id.to_owned(), acting_owner_id: acting_owner_id.to_owned() };
+        self.rpc().delete_resource_server(request).await?;
+        Ok(())
+    }
+
+    /// Dynamic client registration (RFC 7591); `initial_access_token` empty when open.
+    pub async fn register_client(
+        &self,
+        metadata: pb::ClientMetadata,
+        initial_access_token: &str,
+        client_address: &str,
+    ) -> Result<Registration, Status> {
+        let request = pb::RegisterClientRequest {
+            metadata: Some(metadata),
+            initial_access_token: initial_access_token.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().register_client(request).await?.into_inner())
+    }
+
+    fn management(client_id: &str, token: &str, metadata: Option<pb::ClientMetadata>) -> pb::ClientRegistrationRequest {
+        pb::ClientRegistrationRequest {
+            client_id: client_id.to_owned(),
+            registration_access_token: token.to_owned(),
+            metadata,
+        }
+    }
+
+    /// RFC 7592 read, with the registration access token.
+    pub async fn client_registration(&self, client_id: &str, token: &str) -> Result<Registration, Status> {
+        Ok(self.rpc().get_client_registration(Self::management(client_id, token, None)).await?.into_inner())
+    }
+
+    /// RFC 7592 update: the whole metadata replaces the registration's.
+    pub async fn update_client_registration(
+        &self,
+        client_id: &str,
+        token: &str,
+        metadata: pb::ClientMetadata,
+    ) -> Result<Registration, Status> {
+        let request = Self::management(client_id, token, Some(metadata));
+        Ok(self.rpc().update_client_registration(request).await?.into_inner())
+    }
+
+    /// RFC 7592 delete.
+    pub async fn delete_client_registration(&self, client_id: &str, token: &str) -> Result<(), Status> {
+        self.rpc().delete_client_registration(Self::management(client_id, token, None)).await?;
+        Ok(())
+    }
+
+    /// An initial access token for dynamic registration (RFC 7591 §3): its
+    /// record and the token, shown once. `ttl_seconds` 0: it does not expire.
+    pub async fn create_initial_access_token(
+        &self,
+        description: &str,
+        ttl_seconds: i64,
+    ) -> Result<(pb::InitialAccessToken, String), Status> {
+        let request = pb::CreateInitialAccessTokenRequest { description: description.to_owned(), ttl_seconds };
+        let answer = self.rpc().create_initial_access_token(request).await?.into_inner();
+        Ok((answer.info.ok_or_else(|| malformed("no token record"))?, answer.token))
+    }
+
+    pub async fn list_initial_access_tokens(&self) -> Result<Vec<pb::InitialAccessToken>, Status> {
+        Ok(self.rpc().list_initial_access_tokens(pb::ListInitialAccessTokensRequest {}).await?.into_inner().tokens)
+    }
+
+    pub async fn delete_initial_access_token(&self, id: &str) -> Result<(), Status> {
+        self.rpc().delete_initial_access_token(pb::DeleteInitialAccessTokenRequest { id: id.to_owned() }).await?;
+        Ok(())
+    }
+
+    /// An internal credential for a workload: its record and the credential, shown once.
+    pub async fn create_credential(
+        &self,
+        name: &str,
+        role: &str,
+        ttl_seconds: i64,
+    ) -> Result<(pb::InternalCredential, String), Status> {
+        let request = pb::CreateCredentialRequest { name: name.to_owned(), role: role.to_owned(), ttl_seconds };
+        let answer = self.rpc().create_credential(request).await?.into_inner();
+        Ok((answer.info.ok_or_else(|| malformed("no credential record"))?, answer.credential))
+    }
+
+    pub async fn list_credentials(&self) -> Result<Vec<pb::InternalCredential>, Status> {
+        Ok(self.rpc().list_credentials(pb::ListCredentialsRequest {}).await?.into_inner().credentials)
+    }
+
+    pub async fn revoke_credential(&self, id: &str) -> Result<(), Status> {
+        self.rpc().revoke_credential(pb::RevokeCredentialRequest { id: id.to_owned() }).await?;
+        Ok(())
+    }
+
+    super::audit_methods!();
+}
+
+fn server(answer: pb::ResourceServerResponse) -> Result<pb::ResourceServer, Status> {
+    answer.resource_server.ok_or_else(|| malformed("no resource server"))
 }
 
 /// The guard of the authorization and token services: internal credentials
