@@ -302,6 +302,93 @@ impl From<Account> for common::User {
     }
 }
 
+/// A new account, before the registry validates it.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: String,
+    pub password: gatehouse_oauth::Password,
+    /// Where a sign-up came from (for its throttle); empty for an operator's creation.
+    pub client_address: String,
+}
+
+impl From<registry::CreateUserRequest> for NewUser {
+    fn from(request: registry::CreateUserRequest) -> Self {
+        Self {
+            username: request.username,
+            email: request.email,
+            display_name: request.display_name,
+            avatar_url: request.avatar_url,
+            password: gatehouse_oauth::Password::new(request.password),
+            client_address: request.client_address,
+        }
+    }
+}
+
+impl From<NewUser> for registry::CreateUserRequest {
+    fn from(new: NewUser) -> Self {
+        Self {
+            username: new.username,
+            email: new.email,
+            display_name: new.display_name,
+            avatar_url: new.avatar_url,
+            password: new.password.expose().to_owned(),
+            client_address: new.client_address,
+        }
+    }
+}
+
+/// A new resource server (RFC 8707), before the registry validates it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewResourceServer {
+    pub owner_id: String,
+    pub name: String,
+    pub identifier: String,
+    /// Empty means the whole catalogue.
+    pub scopes: Vec<String>,
+    /// `opaque` or `jwt`; empty means opaque.
+    pub token_format: String,
+    pub allowed_client_ids: Vec<String>,
+    pub any_client: bool,
+    /// Empty means none.
+    pub introspection_client_id: String,
+    pub application_tokens: bool,
+}
+
+impl From<registry::CreateResourceServerRequest> for NewResourceServer {
+    fn from(request: registry::CreateResourceServerRequest) -> Self {
+        Self {
+            owner_id: request.owner_id,
+            name: request.name,
+            identifier: request.identifier,
+            scopes: request.scopes,
+            token_format: request.token_format,
+            allowed_client_ids: request.allowed_client_ids,
+            any_client: request.any_client,
+            introspection_client_id: request.introspection_client_id,
+            application_tokens: request.application_tokens,
+        }
+    }
+}
+
+impl From<NewResourceServer> for registry::CreateResourceServerRequest {
+    fn from(new: NewResourceServer) -> Self {
+        Self {
+            owner_id: new.owner_id,
+            name: new.name,
+            identifier: new.identifier,
+            scopes: new.scopes,
+            token_format: new.token_format,
+            allowed_client_ids: new.allowed_client_ids,
+            any_client: new.any_client,
+            introspection_client_id: new.introspection_client_id,
+            application_tokens: new.application_tokens,
+        }
+    }
+}
+
 /// What redeeming an authorization code grants: the authorization service
 /// answers it (RedeemCode), the token service issues from it.
 #[derive(Debug, Clone, PartialEq, Eq)]

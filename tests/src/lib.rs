@@ -272,6 +272,7 @@ impl TestEnv {
             username: username.to_owned(),
             email: format!("{}@example.com", username.to_lowercase()),
             display_name: String::new(),
+            avatar_url: String::new(),
             password: gatehouse_oauth::Password::new(TEST_PASSWORD),
             client_address: String::new(),
         };

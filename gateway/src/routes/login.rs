@@ -189,6 +189,7 @@ pub(crate) async fn signup(
         username: username.clone(),
         email: form.text("email"),
         display_name: String::new(),
+        avatar_url: String::new(),
         password: password.clone(),
         client_address: address.clone(),
     };

@@ -45,6 +45,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 username,
                 email,
                 display_name: display_name.unwrap_or_default(),
+                avatar_url: String::new(),
                 password,
                 client_address: String::new(),
             };

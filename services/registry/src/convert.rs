@@ -5,8 +5,7 @@ use gatehouse_proto::pb::common::v1 as common;
 use gatehouse_proto::pb::registry::v1 as pb;
 
 use crate::model::{
-    Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, NewResourceServer, ResourceServer,
-    ResourceServerPatch,
+    Application, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo, ResourceServer, ResourceServerPatch,
 };
 
 impl From<ClientSecretInfo> for pb::ClientSecretInfo {
@@ -96,22 +95,6 @@ impl From<ResourceServer> for pb::ResourceServer {
     }
 }
 
-impl From<pb::CreateResourceServerRequest> for NewResourceServer {
-    fn from(request: pb::CreateResourceServerRequest) -> Self {
-        Self {
-            owner_id: request.owner_id,
-            name: request.name,
-            identifier: request.identifier,
-            scopes: request.scopes,
-            token_format: request.token_format,
-            allowed_client_ids: request.allowed_client_ids,
-            any_client: request.any_client,
-            introspection_client_id: request.introspection_client_id,
-            application_tokens: request.application_tokens,
-        }
-    }
-}
-
 impl From<pb::UpdateResourceServerRequest> for ResourceServerPatch {
     fn from(request: pb::UpdateResourceServerRequest) -> Self {
         Self {
@@ -130,23 +113,10 @@ impl From<pb::UpdateResourceServerRequest> for ResourceServerPatch {
 use gatehouse_proto::convert::{client_type_from_pb, grant_types_from_pb, grant_types_to_pb};
 
 use crate::error::RegistryError;
-use crate::model::{ApplicationPatch, NewApplication, NewUser};
+use crate::model::{ApplicationPatch, NewApplication};
 
 fn non_empty(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
-}
-
-impl From<pb::CreateUserRequest> for NewUser {
-    fn from(request: pb::CreateUserRequest) -> Self {
-        Self {
-            username: request.username,
-            email: request.email,
-            display_name: request.display_name,
-            avatar_url: request.avatar_url,
-            password: gatehouse_oauth::Password::new(request.password),
-            client_address: request.client_address,
-        }
-    }
 }
 
 impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {

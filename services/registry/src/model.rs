@@ -11,17 +11,8 @@ pub const REGISTRATION_OWNER_ID: &str = "gatehouse:registration";
 /// A user account: the one record every service shares (see `gatehouse_proto::convert::Account`).
 pub use gatehouse_proto::convert::Account as User;
 
-/// Input of account creation, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct NewUser {
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub avatar_url: String,
-    pub password: gatehouse_oauth::Password,
-    /// Where a sign-up came from; empty for an operator's creation.
-    pub client_address: String,
-}
+/// Inputs of account and resource-server creation, shared with the typed client.
+pub use gatehouse_proto::convert::{NewResourceServer, NewUser};
 
 /// A client secret's metadata; the secret itself is never kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,23 +226,6 @@ impl ResourceServer {
     pub fn admits(&self, client_id: &str) -> bool {
         self.any_client || self.allowed_client_ids.iter().any(|c| c.as_str() == client_id)
     }
-}
-
-/// Input of a resource server's registration, before validation.
-#[derive(Debug, Clone, Default)]
-pub struct NewResourceServer {
-    pub owner_id: String,
-    pub name: String,
-    pub identifier: String,
-    /// Empty means the whole catalogue.
-    pub scopes: Vec<String>,
-    /// Empty means opaque.
-    pub token_format: String,
-    pub allowed_client_ids: Vec<String>,
-    pub any_client: bool,
-    /// Empty means none.
-    pub introspection_client_id: String,
-    pub application_tokens: bool,
 }
 
 /// A partial update of a resource server: `None` leaves a field as it is.

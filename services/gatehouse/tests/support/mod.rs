@@ -8,8 +8,25 @@ use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
+/// A port for a part to listen on, chosen below the kernel's ephemeral
+/// range (`net.ipv4.ip_local_port_range`, 32768–60999 by default): a port
+/// taken from that range with a `:0` bind can be handed to another test's
+/// outgoing connection or `:0` bind before the part binds it, and the part
+/// then exits with "address in use". Below it, only another test picking
+/// the same port in the same instant can collide; this process never hands
+/// out a port twice.
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let start = *START.get_or_init(|| RandomState::new().hash_one(std::process::id()));
+    loop {
+        let port = 20_000 + u16::try_from((start + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Settings every part of the deployment shares, and the internal

@@ -11,7 +11,7 @@ use gatehouse_proto::pb::registry::v1::registry_service_client::RegistryServiceC
 use gatehouse_upstream::Upstream;
 use tonic::{Code, Status};
 
-pub use gatehouse_proto::convert::Account;
+pub use gatehouse_proto::convert::{Account, NewResourceServer, NewUser};
 
 /// An application as the authorization pages show it, with its OAuth rules.
 #[derive(Debug, Clone)]
@@ -213,21 +213,6 @@ pub struct ApplicationChanges {
     pub scopes: Option<Vec<String>>,
 }
 
-/// A new resource server (RFC 8707 resource, RFC 9068 token format).
-#[derive(Debug, Clone, Default)]
-pub struct NewResourceServer {
-    pub owner_id: String,
-    pub name: String,
-    pub identifier: String,
-    pub scopes: Vec<String>,
-    /// `opaque` or `jwt`; empty for the registry's default.
-    pub token_format: String,
-    pub allowed_client_ids: Vec<String>,
-    pub any_client: bool,
-    pub introspection_client_id: String,
-    pub application_tokens: bool,
-}
-
 /// Changes to a resource server: `None` keeps what it has.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceServerChanges {
@@ -238,17 +223,6 @@ pub struct ResourceServerChanges {
     pub any_client: Option<bool>,
     pub introspection_client_id: Option<String>,
     pub application_tokens: Option<bool>,
-}
-
-/// A new account.
-#[derive(Debug, Clone, Default)]
-pub struct NewUser {
-    pub username: String,
-    pub email: String,
-    pub display_name: String,
-    pub password: Password,
-    /// Where the sign-up came from (for the sign-up throttle); empty for operators.
-    pub client_address: String,
 }
 
 /// What a dynamic registration (RFC 7591) or its management (RFC 7592) answered.
@@ -392,15 +366,13 @@ impl RegistryClient {
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<Account, Status> {
-        let request = pb::CreateUserRequest {
-            username: new.username,
-            email: new.email,
-            display_name: new.display_name,
-            avatar_url: String::new(),
-            password: new.password.expose().to_owned(),
-            client_address: new.client_address,
-        };
-        let user = self.rpc().create_user(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
+        let user = self
+            .rpc()
+            .create_user(pb::CreateUserRequest::from(new))
+            .await?
+            .into_inner()
+            .user
+            .ok_or_else(|| malformed("no user"))?;
         Ok(Account::from(user))
     }
 
@@ -428,18 +400,7 @@ impl RegistryClient {
     }
 
     pub async fn create_resource_server(&self, new: NewResourceServer) -> Result<pb::ResourceServer, Status> {
-        let request = pb::CreateResourceServerRequest {
-            owner_id: new.owner_id,
-            name: new.name,
-            identifier: new.identifier,
-            scopes: new.scopes,
-            token_format: new.token_format,
-            allowed_client_ids: new.allowed_client_ids,
-            any_client: new.any_client,
-            introspection_client_id: new.introspection_client_id,
-            application_tokens: new.application_tokens,
-        };
-        server(self.rpc().create_resource_server(request).await?.into_inner())
+        server(self.rpc().create_resource_server(pb::CreateResourceServerRequest::from(new)).await?.into_inner())
     }
 
     pub async fn update_resource_server(
