@@ -11,6 +11,7 @@ mod clock;
 mod database;
 mod eventually;
 pub mod https_server;
+pub mod pki;
 pub mod plane;
 mod postgres_server;
 pub mod process;
@@ -141,6 +142,7 @@ pub struct TestEnvBuilder {
     token: gatehouse_token::TokenConfig,
     registry: RegistryConfig,
     cache_url: Option<String>,
+    cache_tls: gatehouse_runtime::kv::CacheTls,
     reflection: bool,
 }
 
@@ -173,6 +175,7 @@ impl TestEnv {
             token: gatehouse_token::TokenConfig::default(),
             registry: RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() },
             cache_url: None,
+            cache_tls: gatehouse_runtime::kv::CacheTls::default(),
             reflection: false,
         }
     }
@@ -341,6 +344,12 @@ impl TestEnvBuilder {
         self
     }
 
+    /// The CA and client certificate for a `rediss://` [`TestEnvBuilder::cache_url`].
+    pub fn cache_tls(mut self, tls: gatehouse_runtime::kv::CacheTls) -> Self {
+        self.cache_tls = tls;
+        self
+    }
+
     /// Changes the authorization service's configuration (the issuer is always the gateway's URL).
     pub fn authorization_config(mut self, change: impl FnOnce(&mut AuthorizationConfig)) -> Self {
         change(&mut self.authorization);
@@ -379,7 +388,7 @@ impl TestEnvBuilder {
             cache: CacheSettings {
                 url: self.cache_url.clone().unwrap_or_else(|| test_kv_url(self.cache)),
                 prefix: test_kv_prefix(),
-                options: test_kv_options(),
+                options: gatehouse_runtime::kv::KvOptions { tls: self.cache_tls.clone(), ..test_kv_options() },
             },
             listen: Listen::loopback(),
             elsewhere: Elsewhere { registry: String::new(), authorization: String::new(), token: String::new() },

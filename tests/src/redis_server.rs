@@ -17,8 +17,36 @@ impl OwnRedis {
 
     /// Starts a server on `port` (the same port again after [`OwnRedis::stop`]: a restart, empty).
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, &["--port", &port.to_string()]).await
+    }
+
+    /// A server that speaks TLS only, with the server certificate of
+    /// `files` (see [`crate::pki`]); with `client_certificates`, it admits
+    /// only clients with a certificate of that CA (`tls-auth-clients yes`).
+    pub async fn start_tls(files: &crate::pki::Files, client_certificates: bool) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let path = |name: &str| files.path(name).display().to_string();
+        let args = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path("server.pem"),
+            "--tls-key-file".to_owned(),
+            path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            if client_certificates { "yes" } else { "no" }.to_owned(),
+        ];
+        Self::start_with(port, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+    }
+
+    async fn start_with(port: u16, listen: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(listen)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -42,6 +70,11 @@ impl OwnRedis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The URL of a server started with [`OwnRedis::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("rediss://localhost:{}/", self.port)
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing is

@@ -14,67 +14,9 @@ use gatehouse_client::UpstreamOptions;
 use gatehouse_client::tls::ClientTls;
 use gatehouse_runtime::grpc::ServerLimits;
 use gatehouse_runtime::tls::{ServerTls, ServerTlsFiles};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use gatehouse_tests::pki::{Files, pki};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-
-/// A CA and, signed by it, a server certificate for `localhost` and a client certificate.
-struct Pki {
-    ca: String,
-    server: (String, String),
-    client: (String, String),
-}
-
-fn pki(name: &str) -> Pki {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, format!("{name} CA"));
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
-        let mut params = CertificateParams::new(names).unwrap();
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &ca).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    Pki {
-        server: leaf(vec!["localhost".to_owned()], ExtendedKeyUsagePurpose::ServerAuth),
-        client: leaf(vec!["gatehouse-gateway".to_owned()], ExtendedKeyUsagePurpose::ClientAuth),
-        ca: ca.pem(),
-    }
-}
-
-/// The files as a Secret mount would hold them.
-struct Files {
-    dir: PathBuf,
-}
-
-impl Files {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Writes every file the way Kubernetes updates a Secret volume: a new
-    /// file renamed over the old one.
-    fn write(&self, pki: &Pki) {
-        let write = |name: &str, text: &str| {
-            let temporary = self.path(&format!(".{name}.new"));
-            std::fs::write(&temporary, text).unwrap();
-            std::fs::rename(&temporary, self.path(name)).unwrap();
-        };
-        write("ca.pem", &pki.ca);
-        write("server.pem", &pki.server.0);
-        write("server.key", &pki.server.1);
-        write("client.pem", &pki.client.0);
-        write("client.key", &pki.client.1);
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A gRPC server with TLS from `files` on `port` (0: any), until `stop`
 /// fires; its task ends once the listener is closed.
@@ -119,8 +61,7 @@ async fn answers(channel: gatehouse_client::Upstream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_admits_only_certified_callers_and_reloads_rotated_files() {
-    let files = Files { dir: std::env::temp_dir().join(format!("gatehouse-tls-{}", uuid::Uuid::new_v4().simple())) };
-    std::fs::create_dir_all(&files.dir).unwrap();
+    let files = Files::new("gatehouse-tls");
     let first = pki("first");
     files.write(&first);
     let (stop_first_server, stopped) = gatehouse_runtime::Shutdown::new();

@@ -377,7 +377,7 @@ impl Deployment {
         let stateful = [&registry, &authorization, &token].iter().any(|slot| slot.listener.is_some());
         let (mut db_out, mut kv_out, mut registry_out) = (None, None, None);
         if stateful {
-            let kv = gatehouse_runtime::kv::open_with(&self.cache.url, &self.cache.prefix, self.cache.options)
+            let kv = gatehouse_runtime::kv::open_with(&self.cache.url, &self.cache.prefix, self.cache.options.clone())
                 .await
                 .context("connecting to the cache (GATEHOUSE_CACHE_URL)")?;
             let db = open_database(&self.database).await?;

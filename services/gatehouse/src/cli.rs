@@ -413,9 +413,20 @@ pub(crate) struct ServeOptions {
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,
-    /// Codes, sessions and throttles: `memory://` (one process only) or `redis://HOST:PORT/DB`.
+    /// Codes, sessions and throttles: `memory://` (one process only), `redis://[USER:PASSWORD@]HOST:PORT/DB`,
+    /// or `rediss://…` for TLS (the server's certificate checked against GATEHOUSE_CACHE_CA_FILE, or the
+    /// system's roots).
     #[arg(long, env = "GATEHOUSE_CACHE_URL", default_value = "memory://")]
     pub(crate) cache_url: String,
+    /// PEM file of the CA that signs the Redis server's certificate (`rediss://` only); unset: the system's roots.
+    #[arg(long, env = "GATEHOUSE_CACHE_CA_FILE")]
+    pub(crate) cache_ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate for Redis servers that ask for one (`tls-auth-clients`), with GATEHOUSE_CACHE_CLIENT_KEY_FILE.
+    #[arg(long, env = "GATEHOUSE_CACHE_CLIENT_CERT_FILE")]
+    pub(crate) cache_client_cert_file: Option<std::path::PathBuf>,
+    /// PEM key of GATEHOUSE_CACHE_CLIENT_CERT_FILE.
+    #[arg(long, env = "GATEHOUSE_CACHE_CLIENT_KEY_FILE")]
+    pub(crate) cache_client_key_file: Option<std::path::PathBuf>,
     /// Prefix of every cache key, so that several deployments can share one Redis.
     #[arg(long, env = "GATEHOUSE_CACHE_PREFIX", default_value = "gatehouse:")]
     pub(crate) cache_prefix: String,

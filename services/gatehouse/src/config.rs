@@ -293,11 +293,41 @@ fn metadata_document_policy(value: &str) -> Result<gatehouse_registry::MetadataD
 }
 
 fn cache_url(value: &str) -> Result<String, ConfigError> {
-    if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
+    if value.starts_with("rediss://") && value.contains('#') {
+        // redis-rs reads `#insecure` as "do not verify the server".
+        Err(bad(
+            "GATEHOUSE_CACHE_URL",
+            "a rediss:// URL takes no #fragment: the server's certificate is always verified",
+        ))
+    } else if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
         Ok(value.to_owned())
     } else {
-        Err(bad("GATEHOUSE_CACHE_URL", "must be memory:// or redis://HOST:PORT"))
+        Err(bad("GATEHOUSE_CACHE_URL", "must be memory://, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"))
     }
+}
+
+/// The TLS files of a `rediss://` cache, checked against the URL.
+fn cache_tls(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<gatehouse_runtime::kv::CacheTls, ConfigError> {
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert.to_owned(), key.to_owned())),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "GATEHOUSE_CACHE_CLIENT_CERT_FILE",
+                "goes with GATEHOUSE_CACHE_CLIENT_KEY_FILE: set both or neither",
+            ));
+        }
+    };
+    let tls = gatehouse_runtime::kv::CacheTls { ca_file: ca_file.map(ToOwned::to_owned), client };
+    if tls.is_set() && !url.starts_with("rediss://") {
+        return Err(bad("GATEHOUSE_CACHE_CA_FILE", "and the client certificate need a rediss:// GATEHOUSE_CACHE_URL"));
+    }
+    Ok(tls)
 }
 
 fn seconds(variable: &'static str, value: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
@@ -567,6 +597,15 @@ impl ServeOptions {
             cache: gatehouse_runtime::kv::KvOptions {
                 timeout: problems
                     .note(millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000), Default::default),
+                tls: problems.note(
+                    cache_tls(
+                        &self.cache_url,
+                        self.cache_ca_file.as_deref(),
+                        self.cache_client_cert_file.as_deref(),
+                        self.cache_client_key_file.as_deref(),
+                    ),
+                    Default::default,
+                ),
                 ..gatehouse_runtime::kv::KvOptions::default()
             },
             max_concurrent_requests: match self.max_concurrent_requests {

@@ -36,7 +36,7 @@ impl ServeConfig {
             cache: CacheSettings {
                 url: self.cache_url.clone(),
                 prefix: self.cache_prefix.clone(),
-                options: self.cache,
+                options: self.cache.clone(),
             },
             listen: Listen {
                 registry: self.registry_listen,

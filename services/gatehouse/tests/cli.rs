@@ -641,6 +641,14 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ("token", vec![("GATEHOUSE_TLS_CA_FILE", "/nonexistent/ca.pem")], "GATEHOUSE_TLS_CA_FILE"),
         ("gateway", vec![("GATEHOUSE_TOKEN_URL", "https://token:50053")], "GATEHOUSE_TOKEN_URL"),
         ("token", vec![("GATEHOUSE_GRPC_PEERS", "spiffe://example.org/ns/x/sa/y=operator")], "GATEHOUSE_GRPC_PEERS"),
+        // A cache CA without TLS, half a client certificate, and the URL form that skips verification.
+        ("token", vec![("GATEHOUSE_CACHE_CA_FILE", pem)], "GATEHOUSE_CACHE_CA_FILE"),
+        (
+            "token",
+            vec![("GATEHOUSE_CACHE_URL", "rediss://redis:6380/0"), ("GATEHOUSE_CACHE_CLIENT_CERT_FILE", pem)],
+            "GATEHOUSE_CACHE_CLIENT_CERT_FILE",
+        ),
+        ("token", vec![("GATEHOUSE_CACHE_URL", "rediss://redis:6380/0#insecure")], "GATEHOUSE_CACHE_URL"),
     ] {
         let output = Command::new(BIN).args(["serve", target]).envs(env.clone()).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{env:?}");

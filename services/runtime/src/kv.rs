@@ -91,8 +91,25 @@ pub trait Kv: Send + Sync + Debug {
     async fn ping(&self) -> KvResult<()>;
 }
 
+/// TLS to Redis (`rediss://`): the CA that signs the server's certificate
+/// (the system's roots when unset, as for a managed Redis with a public
+/// CA) and a client certificate when the server asks for one. The files
+/// are read when connecting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheTls {
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The client certificate and its key (PEM), together or not at all.
+    pub client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl CacheTls {
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.client.is_some()
+    }
+}
+
 /// How long a cache call may take, and how a failing cache is given up on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct KvOptions {
     /// Bound of one Redis call (the connection attempt included). About a
     /// hundred milliseconds: a hung Redis then costs a request one short wait, and
@@ -103,11 +120,18 @@ pub struct KvOptions {
     /// How long the open breaker refuses calls at once before one probe call
     /// is let through; a successful probe closes it.
     pub breaker_cooldown: Duration,
+    /// For `rediss://` URLs.
+    pub tls: CacheTls,
 }
 
 impl Default for KvOptions {
     fn default() -> Self {
-        Self { timeout: Duration::from_millis(100), breaker_failures: 5, breaker_cooldown: Duration::from_millis(250) }
+        Self {
+            timeout: Duration::from_millis(100),
+            breaker_failures: 5,
+            breaker_cooldown: Duration::from_millis(250),
+            tls: CacheTls::default(),
+        }
     }
 }
 

@@ -109,13 +109,45 @@ fn err(error: redis::RedisError) -> KvError {
     KvError(error.to_string())
 }
 
+/// The CA and client certificate of `tls`, read from their files.
+fn certificates(tls: &super::CacheTls) -> Result<redis::TlsCertificates, KvError> {
+    let read = |what: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| KvError(format!("cache TLS: reading the {what} {}: {e}", path.display())))
+    };
+    let root_cert = tls.ca_file.as_deref().map(|path| read("CA file", path)).transpose()?;
+    let client_tls = match &tls.client {
+        Some((cert, key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("client certificate", cert)?,
+            client_key: read("client key", key)?,
+        }),
+        None => None,
+    };
+    Ok(redis::TlsCertificates { client_tls, root_cert })
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 impl RedisKv {
     pub async fn connect(url: &str, prefix: &str, options: KvOptions) -> Result<Self, KvError> {
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = if url.starts_with("rediss://") {
+            // The one provider Gatehouse's TLS uses; redis builds its client
+            // configuration on the process default.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            redis::Client::build_with_tls(url, certificates(&options.tls)?)
+        } else if options.tls.is_set() {
+            return Err(KvError("cache: a CA file or client certificate is set, but the URL is not rediss://".into()));
+        } else {
+            redis::Client::open(url)
+        }
+        .map_err(err)?;
+        let target = match &client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+                format!("{host}:{port}")
+            }
+            other => other.to_string(),
+        };
         // No retries inside the connection manager: a retried call would
         // outlive the timeout. A broken connection is re-established in the
         // background; the breaker keeps calls away meanwhile.
@@ -128,8 +160,8 @@ impl RedisKv {
         let connection =
             tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
                 .await
-                .map_err(|_| KvError("cache: connecting timed out".to_owned()))?
-                .map_err(err)?;
+                .map_err(|_| KvError(format!("cache: connecting to {target} timed out")))?
+                .map_err(|e| KvError(format!("cache: connecting to {target}: {e}")))?;
         Ok(Self {
             prefix: prefix.to_owned(),
             connection,

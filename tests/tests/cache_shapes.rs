@@ -1,0 +1,96 @@
+//! The cache engine in the shapes platforms run: Redis over TLS, with a CA
+//! of the deployment's own and client certificates, started by the test
+//! itself (`redis-server --tls-port`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use gatehouse_proto::pb::common::v1::ClientType;
+use gatehouse_runtime::kv::{CacheTls, KvOptions};
+use gatehouse_tests::pki::{Files, pki};
+use gatehouse_tests::{OwnRedis, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options};
+
+fn tls_of(files: &Files, client_certificate: bool) -> CacheTls {
+    CacheTls {
+        ca_file: Some(files.path("ca.pem")),
+        client: client_certificate.then(|| (files.path("client.pem"), files.path("client.key"))),
+    }
+}
+
+async fn open(url: &str, tls: CacheTls) -> Result<std::sync::Arc<dyn gatehouse_runtime::kv::Kv>, String> {
+    let options = KvOptions { tls, ..test_kv_options() };
+    gatehouse_runtime::kv::open_with(url, "tls-test:", options).await.map_err(|e| e.to_string())
+}
+
+/// Why opening the cache at `url` failed; a panic when it did not.
+async fn refused(url: &str, tls: CacheTls) -> String {
+    match open(url, tls).await {
+        Ok(_) => panic!("the cache at {url} opened"),
+        Err(reason) => reason,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks_for_a_client_certificate() {
+    let files = Files::of("gatehouse-redis-tls", &pki("redis"));
+    let redis = OwnRedis::start_tls(&files, true).await;
+    let env = TestEnv::builder().cache_url(redis.tls_url()).cache_tls(tls_of(&files, true)).start().await;
+    let user = env.create_user("tls-person").await;
+    let (client_id, secret) =
+        env.register_app(&user, &["https://app.example/cb"], ClientType::Confidential, &["user"]).await;
+
+    // A session (in the cache), a code (in the cache), its exchange and a
+    // rotation (the cache's rotation tombstone): every step went over TLS.
+    let mut browser = env.browser();
+    browser.login("tls-person", TEST_PASSWORD).await;
+    let location = browser.authorize(&[("client_id", &client_id), ("response_type", "code"), ("scope", "user")]).await;
+    let code = query_pairs(&location).into_iter().find(|(k, _)| k == "code").expect("a code").1;
+    let exchange = |grant: Vec<(&'static str, String)>| {
+        let mut browser = env.browser();
+        let (client_id, secret) = (client_id.clone(), secret.clone());
+        async move {
+            let form: Vec<(&str, &str)> = grant.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.post_client("/oauth/token", Some((&client_id, &secret)), &form).await
+        }
+    };
+    let tokens = exchange(vec![("grant_type", "authorization_code".into()), ("code", code.clone())]).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let refresh = tokens.json()["refresh_token"].as_str().unwrap().to_owned();
+    let again = exchange(vec![("grant_type", "authorization_code".into()), ("code", code)]).await;
+    assert_eq!(again.status, 400, "the code was taken from the TLS cache once: {}", again.body);
+    let rotated = exchange(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)]).await;
+    assert_eq!(rotated.status, 400, "a replayed code revoked the grant, refresh token included: {}", rotated.body);
+
+    // The deployment's cache is this server: a key it wrote reads back over TLS.
+    env.kv.set("probe", b"over tls", std::time::Duration::from_secs(10)).await.unwrap();
+    let direct = open(&redis.tls_url(), tls_of(&files, true)).await.unwrap();
+    assert_eq!(direct.get("probe").await.unwrap(), None, "another prefix sees nothing");
+    assert!(env.kv.get("probe").await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_certificate_of_another_ca_or_a_missing_client_certificate_stops_the_start_with_the_reason() {
+    let files = Files::of("gatehouse-redis-tls", &pki("redis"));
+    let redis = OwnRedis::start_tls(&files, true).await;
+    let other = Files::of("gatehouse-redis-other", &pki("other"));
+
+    // The server's certificate is checked: a CA that did not sign it is refused.
+    let other_ca = refused(&redis.tls_url(), tls_of(&other, false)).await;
+    assert!(other_ca.contains("cache: connecting to localhost:"), "names the cache and where: {other_ca}");
+    assert!(other_ca.to_lowercase().contains("certificate"), "says it is the certificate: {other_ca}");
+    // The system's roots do not know a deployment's own CA either.
+    let unknown = refused(&redis.tls_url(), CacheTls::default()).await;
+    assert!(unknown.to_lowercase().contains("certificate"), "{unknown}");
+    // The right CA but no client certificate, where the server asks for one.
+    let anonymous = refused(&redis.tls_url(), tls_of(&files, false)).await;
+    assert!(anonymous.contains("cache: connecting to localhost:"), "{anonymous}");
+    // A CA file that is not there is named.
+    let missing = CacheTls { ca_file: Some("/nonexistent/ca.pem".into()), client: None };
+    let missing = refused(&redis.tls_url(), missing).await;
+    assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+    // TLS settings with a plain URL are a mistake, not ignored.
+    let plain = refused("redis://127.0.0.1:1/", tls_of(&files, false)).await;
+    assert!(plain.contains("rediss://"), "{plain}");
+    // And with everything right, it works.
+    let kv = open(&redis.tls_url(), tls_of(&files, true)).await.expect("the right CA and certificate");
+    kv.ping().await.unwrap();
+}
