@@ -271,16 +271,8 @@ impl TestEnv {
 
     /// Creates an account with [`TEST_PASSWORD`].
     pub async fn create_user(&self, username: &str) -> User {
-        let new = gatehouse_runtime::clients::registry::NewUser {
-            username: username.to_owned(),
-            email: format!("{}@example.com", username.to_lowercase()),
-            display_name: String::new(),
-            avatar_url: String::new(),
-            password: gatehouse_oauth::Password::new(TEST_PASSWORD),
-            client_address: String::new(),
-        };
-        let account = self.clients_as(Role::Gateway).registry.create_user(new).await.expect("create user");
-        User::from(account)
+        let account = self.clients_as(Role::Gateway).registry.create_user(test_user(username)).await;
+        User::from(account.expect("create user"))
     }
 
     /// Registers an application owned by `owner`; returns (client id, secret).
@@ -291,17 +283,8 @@ impl TestEnv {
         client_type: ClientType,
         scopes: &[&str],
     ) -> (String, String) {
-        let new = gatehouse_runtime::clients::registry::NewApplication {
-            owner_id: owner.id.clone(),
-            name: "Test App".to_owned(),
-            description: "An application under test".to_owned(),
-            homepage_url: "https://app.example".to_owned(),
-            redirect_uris: redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
-            public: client_type == ClientType::Public,
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            ..Default::default()
-        };
-        let registered = self.clients_as(Role::Gateway).registry.register_application(new).await;
+        let spec = AppSpec { redirect_uris, client_type, scopes, ..AppSpec::default() };
+        let registered = self.clients_as(Role::Gateway).registry.register_application(spec.of(&owner.id)).await;
         let (app, secret) = registered.expect("register the application");
         (app.client_id, secret)
     }
@@ -428,15 +411,22 @@ impl TestEnvBuilder {
 
 /// Creates an account with [`TEST_PASSWORD`] through any registry, such as
 /// one a test started as a separate process.
-pub async fn create_user(registry: &mut RegistryServiceClient<Grpc>, username: &str) -> User {
-    let request = registry_pb::CreateUserRequest {
+/// The account every fixture creates: `username`, an address derived from
+/// it, and [`TEST_PASSWORD`].
+pub fn test_user(username: &str) -> gatehouse_runtime::clients::registry::NewUser {
+    gatehouse_runtime::clients::registry::NewUser {
         username: username.to_owned(),
         email: format!("{}@example.com", username.to_lowercase()),
         display_name: String::new(),
         avatar_url: String::new(),
-        password: TEST_PASSWORD.to_owned(),
+        password: gatehouse_oauth::Password::new(TEST_PASSWORD),
         client_address: String::new(),
-    };
+    }
+}
+
+/// [`test_user`] through any registry client (for tests of the wire and its callers).
+pub async fn create_user(registry: &mut RegistryServiceClient<Grpc>, username: &str) -> User {
+    let request = registry_pb::CreateUserRequest::from(test_user(username));
     registry.create_user(request).await.expect("create user").into_inner().user.expect("user")
 }
 
@@ -450,6 +440,24 @@ pub struct AppSpec<'a> {
     pub grants: &'a [gatehouse_oauth::GrantType],
     /// Empty: the whole catalogue.
     pub scopes: &'a [&'a str],
+}
+
+impl AppSpec<'_> {
+    /// The application `owner_id` registers.
+    pub fn of(&self, owner_id: &str) -> gatehouse_runtime::clients::registry::NewApplication {
+        gatehouse_runtime::clients::registry::NewApplication {
+            owner_id: owner_id.to_owned(),
+            name: self.name.to_owned(),
+            description: "An application under test".to_owned(),
+            homepage_url: "https://app.example".to_owned(),
+            logo_url: String::new(),
+            redirect_uris: self.redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+            post_logout_redirect_uris: Vec::new(),
+            public: self.client_type == ClientType::Public,
+            grant_types: gatehouse_proto::convert::grant_types_to_pb(self.grants),
+            scopes: self.scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
 }
 
 impl Default for AppSpec<'_> {
@@ -471,18 +479,7 @@ pub async fn register_application(
     owner_id: &str,
     spec: AppSpec<'_>,
 ) -> (String, String) {
-    let request = registry_pb::RegisterApplicationRequest {
-        owner_id: owner_id.to_owned(),
-        name: spec.name.to_owned(),
-        description: "An application under test".to_owned(),
-        homepage_url: "https://app.example".to_owned(),
-        logo_url: String::new(),
-        redirect_uris: spec.redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
-        client_type: spec.client_type as i32,
-        grant_types: gatehouse_proto::convert::grant_types_to_pb(spec.grants),
-        scopes: spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
-        post_logout_redirect_uris: Vec::new(),
-    };
+    let request = registry_pb::RegisterApplicationRequest::from(spec.of(owner_id));
     let response = registry.register_application(request).await.expect("register the application").into_inner();
     (response.application.expect("application").client_id, response.client_secret)
 }

@@ -32,7 +32,7 @@ async fn refused(url: &str, tls: CacheTls) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks_for_a_client_certificate() {
     let files = Files::of("gatehouse-redis-tls", &pki("redis"));
-    let redis = OwnRedis::start_tls(&files, true).await;
+    let mut redis = OwnRedis::start_tls(&files, true).await;
     let env = TestEnv::builder().cache_url(redis.tls_url()).cache_tls(tls_of(&files, true)).start().await;
     let user = env.create_user("tls-person").await;
     let (client_id, secret) =
@@ -60,11 +60,10 @@ async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks
     let rotated = exchange(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)]).await;
     assert_eq!(rotated.status, 400, "a replayed code revoked the grant, refresh token included: {}", rotated.body);
 
-    // The deployment's cache is this server: a key it wrote reads back over TLS.
-    env.kv.set("probe", b"over tls", std::time::Duration::from_secs(10)).await.unwrap();
-    let direct = open(&redis.tls_url(), tls_of(&files, true)).await.unwrap();
-    assert_eq!(direct.get("probe").await.unwrap(), None, "another prefix sees nothing");
-    assert!(env.kv.get("probe").await.unwrap().is_some());
+    // The deployment's cache is this server and no other: with it gone, the cache is gone.
+    env.kv.ping().await.expect("the cache answers over TLS");
+    redis.stop();
+    assert!(env.kv.ping().await.is_err(), "the deployment's cache was the TLS server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -200,6 +200,24 @@ pub struct NewApplication {
     pub scopes: Vec<String>,
 }
 
+impl From<NewApplication> for pb::RegisterApplicationRequest {
+    fn from(new: NewApplication) -> Self {
+        let client_type = if new.public { ClientType::Public } else { ClientType::Confidential };
+        Self {
+            owner_id: new.owner_id,
+            name: new.name,
+            description: new.description,
+            homepage_url: new.homepage_url,
+            logo_url: new.logo_url,
+            redirect_uris: new.redirect_uris,
+            client_type: client_type as i32,
+            grant_types: new.grant_types,
+            scopes: new.scopes,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+        }
+    }
+}
+
 /// Changes to an application: `None` keeps what it has.
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationChanges {
@@ -253,20 +271,7 @@ impl RegistryClient {
 
     /// Registers an application: it and its secret (empty for a public client), shown once.
     pub async fn register_application(&self, new: NewApplication) -> Result<(pb::Application, String), Status> {
-        let client_type = if new.public { ClientType::Public } else { ClientType::Confidential };
-        let request = pb::RegisterApplicationRequest {
-            owner_id: new.owner_id,
-            name: new.name,
-            description: new.description,
-            homepage_url: new.homepage_url,
-            logo_url: new.logo_url,
-            redirect_uris: new.redirect_uris,
-            client_type: client_type as i32,
-            grant_types: new.grant_types,
-            scopes: new.scopes,
-            post_logout_redirect_uris: new.post_logout_redirect_uris,
-        };
-        let answer = self.rpc().register_application(request).await?.into_inner();
+        let answer = self.rpc().register_application(pb::RegisterApplicationRequest::from(new)).await?.into_inner();
         Ok((answer.application.ok_or_else(|| malformed("no application"))?, answer.client_secret))
     }
 
