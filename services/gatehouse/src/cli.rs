@@ -314,9 +314,12 @@ impl ServeTarget {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeOptions {
-    /// SQL database: `sqlite://PATH` (embedded default) or `postgres://...`.
-    #[arg(long, env = "GATEHOUSE_DATABASE_URL", default_value = "sqlite://data/gatehouse.db")]
-    pub(crate) database_url: String,
+    /// SQL database: `sqlite://PATH` (default `sqlite://data/gatehouse.db`) or `postgres://...`.
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// A file holding GATEHOUSE_DATABASE_URL (a Kubernetes Secret mounted as a file; a final newline is ignored).
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL_FILE")]
+    pub(crate) database_url_file: Option<std::path::PathBuf>,
     /// Connections in the SQL pool of each service.
     #[arg(long, env = "GATEHOUSE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub(crate) database_max_connections: u32,
@@ -413,11 +416,14 @@ pub(crate) struct ServeOptions {
     /// The public base URL of the gateway: the OAuth issuer identifier (`iss`), and what decides `Secure` cookies.
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,
-    /// Codes, sessions and throttles: `memory://` (one process only), `redis://[USER:PASSWORD@]HOST:PORT/DB`,
+    /// Codes, sessions and throttles (default `memory://`, one process only), `redis://[USER:PASSWORD@]HOST:PORT/DB`,
     /// or `rediss://…` for TLS (the server's certificate checked against GATEHOUSE_CACHE_CA_FILE, or the
     /// system's roots).
-    #[arg(long, env = "GATEHOUSE_CACHE_URL", default_value = "memory://")]
-    pub(crate) cache_url: String,
+    #[arg(long, env = "GATEHOUSE_CACHE_URL", hide_env_values = true)]
+    pub(crate) cache_url: Option<String>,
+    /// A file holding GATEHOUSE_CACHE_URL (with its password), as a mounted Secret.
+    #[arg(long, env = "GATEHOUSE_CACHE_URL_FILE")]
+    pub(crate) cache_url_file: Option<std::path::PathBuf>,
     /// PEM file of the CA that signs the Redis server's certificate (`rediss://` only); unset: the system's roots.
     #[arg(long, env = "GATEHOUSE_CACHE_CA_FILE")]
     pub(crate) cache_ca_file: Option<std::path::PathBuf>,
@@ -541,6 +547,9 @@ pub(crate) struct ServeOptions {
     /// every gateway replica; unset, each gateway process makes its own.
     #[arg(long, env = "GATEHOUSE_FORM_KEY", hide_env_values = true)]
     pub(crate) form_key: Option<String>,
+    /// A file holding GATEHOUSE_FORM_KEY, as a mounted Secret.
+    #[arg(long, env = "GATEHOUSE_FORM_KEY_FILE")]
+    pub(crate) form_key_file: Option<std::path::PathBuf>,
     /// Replaced by GATEHOUSE_TRUSTED_PROXIES; refused at start when set, so
     /// that a deployment relying on it does not silently change behaviour.
     #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", hide = true)]

@@ -397,25 +397,72 @@ impl ServeConfig {
     }
 }
 
+/// A setting that can hold a secret, from its variable or from the file its
+/// `_FILE` variable names (a Kubernetes Secret mounted as a file), not both.
+/// The file's final newline is not part of the value; its text is never
+/// part of an error.
+fn secret_setting(
+    variable: &'static str,
+    file_variable: &'static str,
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, ConfigError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(bad(variable, format!("set it or {file_variable}, not both"))),
+        (Some(value), None) => Ok(Some(value.to_owned())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|text| {
+                Some(text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t)).to_owned())
+            })
+            .map_err(|e| bad(file_variable, format!("{}: {e}", path.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Where the database is when nothing says otherwise: the embedded default.
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";
+
 impl ServeOptions {
-    /// The operator token from the variable or its file, kept as a hash.
+    /// GATEHOUSE_DATABASE_URL, from the variable, its file or the default.
+    pub(crate) fn database_url(&self) -> Result<String, ConfigError> {
+        let url = secret_setting(
+            "GATEHOUSE_DATABASE_URL",
+            "GATEHOUSE_DATABASE_URL_FILE",
+            self.database_url.as_deref(),
+            self.database_url_file.as_deref(),
+        )?;
+        Ok(url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
+    }
+
+    /// GATEHOUSE_CACHE_URL, from the variable, its file or the default (`memory://`).
+    fn cache_url(&self) -> Result<String, ConfigError> {
+        let url = secret_setting(
+            "GATEHOUSE_CACHE_URL",
+            "GATEHOUSE_CACHE_URL_FILE",
+            self.cache_url.as_deref(),
+            self.cache_url_file.as_deref(),
+        )?;
+        Ok(url.unwrap_or_else(|| "memory://".to_owned()))
+    }
+
+    /// The key-encryption key from the variable or its file.
     fn key_encryption_key(&self, database_url: &str) -> Result<KekSource, ConfigError> {
         const VARIABLE: &str = "GATEHOUSE_KEY_ENCRYPTION_KEY";
-        let text = match (&self.key_encryption_key, &self.key_encryption_key_file) {
-            (Some(_), Some(_)) => return Err(bad(VARIABLE, "set it or GATEHOUSE_KEY_ENCRYPTION_KEY_FILE, not both")),
-            (Some(key), None) => key.0.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| bad("GATEHOUSE_KEY_ENCRYPTION_KEY_FILE", format!("{}: {e}", path.display())))?,
-            (None, None) => {
-                return Ok(match database_url.strip_prefix("sqlite://") {
-                    Some(path) => {
-                        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-                        let dir = path.parent().unwrap_or(std::path::Path::new("."));
-                        KekSource::BesideDatabase(dir.join("signing-kek"))
-                    }
-                    None => KekSource::Missing,
-                });
-            }
+        let text = secret_setting(
+            VARIABLE,
+            "GATEHOUSE_KEY_ENCRYPTION_KEY_FILE",
+            self.key_encryption_key.as_ref().map(|key| key.0.as_str()),
+            self.key_encryption_key_file.as_deref(),
+        )?;
+        let Some(text) = text else {
+            return Ok(match database_url.strip_prefix("sqlite://") {
+                Some(path) => {
+                    let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+                    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                    KekSource::BesideDatabase(dir.join("signing-kek"))
+                }
+                None => KekSource::Missing,
+            });
         };
         gatehouse_token::KeyEncryptionKey::from_base64(&text)
             .map(KekSource::Configured)
@@ -457,16 +504,14 @@ impl ServeOptions {
     }
 
     fn operator_token_hash(&self) -> Result<Option<gatehouse_oauth::SecretHash>, ConfigError> {
-        let token = match (&self.operator_token, &self.operator_token_file) {
-            (Some(_), Some(_)) => {
-                return Err(bad("GATEHOUSE_OPERATOR_TOKEN", "set it or GATEHOUSE_OPERATOR_TOKEN_FILE, not both"));
-            }
-            (Some(token), None) => token.0.trim().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| bad("GATEHOUSE_OPERATOR_TOKEN_FILE", format!("{}: {e}", path.display())))?
-                .trim()
-                .to_owned(),
-            (None, None) => return Ok(None),
+        let token = secret_setting(
+            "GATEHOUSE_OPERATOR_TOKEN",
+            "GATEHOUSE_OPERATOR_TOKEN_FILE",
+            self.operator_token.as_ref().map(|token| token.0.as_str()),
+            self.operator_token_file.as_deref(),
+        )?;
+        let Some(token) = token.map(|token| token.trim().to_owned()) else {
+            return Ok(None);
         };
         // A short shared token is guessable: require what a generated one has.
         if token.len() < 32 {
@@ -568,9 +613,17 @@ impl ServeOptions {
                 .ok_or_else(|| bad("GATEHOUSE_LOG_FORMAT", format!("{:?} is neither text nor json", self.log_format))),
             || LogFormat::Text,
         );
+        // Read once (they may come from files); the other settings that
+        // depend on them see the default when they are wrong, so that each
+        // mistake is named once.
+        let (database, cache) = (self.database_url(), self.cache_url());
+        let (database_text, cache_text) = (
+            database.as_deref().unwrap_or(DEFAULT_DATABASE_URL).to_owned(),
+            cache.as_deref().unwrap_or("memory://").to_owned(),
+        );
         let config = ServeConfig {
             issuer: problems.note(issuer(&self.issuer), Default::default),
-            database_url: problems.note(database_url(&self.database_url), Default::default),
+            database_url: problems.note(database.and_then(|url| database_url(&url)), Default::default),
             database_max_connections: self.database_max_connections,
             auto_migrate: self.auto_migrate,
             registry_listen: problems.note(socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen), || {
@@ -592,14 +645,14 @@ impl ServeOptions {
                 service_url("GATEHOUSE_AUTHORIZATION_URL", &self.authorization_url, client_tls.as_ref()),
                 Default::default,
             ),
-            cache_url: problems.note(cache_url(&self.cache_url), Default::default),
+            cache_url: problems.note(cache.and_then(|url| cache_url(&url)), Default::default),
             cache_prefix: self.cache_prefix.clone(),
             cache: gatehouse_runtime::kv::KvOptions {
                 timeout: problems
                     .note(millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000), Default::default),
                 tls: problems.note(
                     cache_tls(
-                        &self.cache_url,
+                        &cache_text,
                         self.cache_ca_file.as_deref(),
                         self.cache_client_cert_file.as_deref(),
                         self.cache_client_key_file.as_deref(),
@@ -641,7 +694,7 @@ impl ServeOptions {
             }),
             token_url: problems
                 .note(service_url("GATEHOUSE_TOKEN_URL", &self.token_url, client_tls.as_ref()), Default::default),
-            key_encryption_key: problems.note(self.key_encryption_key(&self.database_url), || KekSource::Missing),
+            key_encryption_key: problems.note(self.key_encryption_key(&database_text), || KekSource::Missing),
             token: TokenConfig {
                 id_token_ttl: problems.note(
                     seconds("GATEHOUSE_ID_TOKEN_TTL_SECS", self.id_token_ttl_secs, 60, 24 * 3600),
@@ -701,11 +754,18 @@ impl ServeOptions {
             signup_enabled: self.signup_enabled,
             trusted_proxies: problems.note(self.trusted_proxies(), Default::default),
             form_key: problems.note(
-                self.form_key
-                    .as_deref()
-                    .map(gatehouse_gateway::FormKey::from_secret)
-                    .transpose()
-                    .map_err(|reason| bad("GATEHOUSE_FORM_KEY", reason)),
+                secret_setting(
+                    "GATEHOUSE_FORM_KEY",
+                    "GATEHOUSE_FORM_KEY_FILE",
+                    self.form_key.as_deref(),
+                    self.form_key_file.as_deref(),
+                )
+                .and_then(|key| {
+                    key.as_deref()
+                        .map(gatehouse_gateway::FormKey::from_secret)
+                        .transpose()
+                        .map_err(|reason| bad("GATEHOUSE_FORM_KEY", reason))
+                }),
                 Default::default,
             ),
             rpc_timeout: Duration::from_millis(self.rpc_timeout_ms),

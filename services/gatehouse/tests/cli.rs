@@ -49,6 +49,9 @@ impl Server {
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
             .envs(extra_env.iter().copied())
             .stderr(stderr);
+        if extra_env.iter().any(|(name, _)| *name == "GATEHOUSE_DATABASE_URL_FILE") {
+            command.env_remove("GATEHOUSE_DATABASE_URL");
+        }
         // The binary prints where each part listens once it is bound.
         let mut serving = gatehouse_tests::process::serve(command, &["registry", "token", "gateway", "metrics"]);
         let mut url = |name: &str| serving.urls.remove(name).unwrap_or_default();
@@ -303,6 +306,31 @@ fn reqwest_like_get(url: &str) -> String {
     let mut body = String::new();
     stream.read_to_string(&mut body).expect("read");
     body
+}
+
+/// The settings that hold secrets, read from files as a Kubernetes Secret
+/// mounted as a volume holds them (with the final newline editors add).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_hold_secrets_come_from_mounted_files() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-cli-{}", uuid::Uuid::new_v4().simple()));
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets).expect("test folder");
+    let database = dir.join("from-a-file.db");
+    let files = [
+        ("GATEHOUSE_DATABASE_URL_FILE", "database-url", format!("sqlite://{}\n", database.display())),
+        ("GATEHOUSE_CACHE_URL_FILE", "cache-url", "memory://\n".to_owned()),
+        ("GATEHOUSE_FORM_KEY_FILE", "form-key", format!("{}\n", "k".repeat(40))),
+    ];
+    let mut env = Vec::new();
+    for (variable, name, text) in &files {
+        std::fs::write(secrets.join(name), text).expect("write a secret file");
+        env.push((*variable, secrets.join(name).display().to_string()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_in(dir.clone(), &env);
+    assert!(database.exists(), "the database is where the file said");
+    let health = reqwest_like_get(&format!("{}/healthz", server.gateway_url));
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
 
 /// SIGTERM under a steady load with a shutdown delay: health and readiness
@@ -649,6 +677,16 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
             "GATEHOUSE_CACHE_CLIENT_CERT_FILE",
         ),
         ("token", vec![("GATEHOUSE_CACHE_URL", "rediss://redis:6380/0#insecure")], "GATEHOUSE_CACHE_URL"),
+        // A secret from its variable and from a file at once, and a file that is not there.
+        (
+            "token",
+            vec![("GATEHOUSE_CACHE_URL", "memory://"), ("GATEHOUSE_CACHE_URL_FILE", pem)],
+            "GATEHOUSE_CACHE_URL_FILE",
+        ),
+        ("token", vec![("GATEHOUSE_DATABASE_URL_FILE", "/nonexistent/database-url")], "/nonexistent/database-url"),
+        ("gateway", vec![("GATEHOUSE_FORM_KEY_FILE", "/nonexistent/form-key")], "GATEHOUSE_FORM_KEY_FILE"),
+        // The file's text is the key: a short one is refused like a short variable.
+        ("gateway", vec![("GATEHOUSE_FORM_KEY_FILE", pem)], "configuration: GATEHOUSE_FORM_KEY:"),
     ] {
         let output = Command::new(BIN).args(["serve", target]).envs(env.clone()).output().expect("run");
         assert_eq!(output.status.code(), Some(64), "{env:?}");
