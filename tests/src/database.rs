@@ -47,6 +47,11 @@ impl TestDatabase {
         Self { url: format!("{base}/{name}"), sqlite_dir: None }
     }
 
+    /// A database the test made elsewhere (a server of its own), kept as it is.
+    pub fn at(url: String) -> Self {
+        Self { url, sqlite_dir: None }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -143,6 +143,7 @@ pub struct TestEnvBuilder {
     registry: RegistryConfig,
     cache_url: Option<String>,
     cache_tls: gatehouse_runtime::kv::CacheTls,
+    database_url: Option<String>,
     reflection: bool,
 }
 
@@ -176,6 +177,7 @@ impl TestEnv {
             registry: RegistryConfig { password: TEST_PASSWORD_PARAMS, ..RegistryConfig::default() },
             cache_url: None,
             cache_tls: gatehouse_runtime::kv::CacheTls::default(),
+            database_url: None,
             reflection: false,
         }
     }
@@ -327,6 +329,12 @@ impl TestEnvBuilder {
         self
     }
 
+    /// A database of the test's own (a server it started) instead of a fresh one on the suite's.
+    pub fn database_url(mut self, url: String) -> Self {
+        self.database_url = Some(url);
+        self
+    }
+
     /// The CA and client certificate for a `rediss://` [`TestEnvBuilder::cache_url`].
     pub fn cache_tls(mut self, tls: gatehouse_runtime::kv::CacheTls) -> Self {
         self.cache_tls = tls;
@@ -360,7 +368,10 @@ impl TestEnvBuilder {
     /// Starts the registry, the authorization, token services and the
     /// gateway in this process, wired by the deployment `serve all` runs.
     pub async fn start(self) -> TestEnv {
-        let database = TestDatabase::create(self.backend).await;
+        let database = match &self.database_url {
+            Some(url) => TestDatabase::at(url.clone()),
+            None => TestDatabase::create(self.backend).await,
+        };
         let (trigger, stop) = Shutdown::new();
         let clock = Arc::new(TestClock::default());
         let deployment = Deployment {

@@ -10,6 +10,8 @@ pub struct OwnPostgres {
     bin: PathBuf,
     dir: PathBuf,
     pub port: u16,
+    /// Server settings beyond the defaults (TLS).
+    settings: String,
 }
 
 fn pg_bin() -> PathBuf {
@@ -37,6 +39,35 @@ fn as_postgres(tool: &std::path::Path) -> Command {
 
 impl OwnPostgres {
     pub fn start() -> Self {
+        let server = Self::init();
+        server.resume();
+        server
+    }
+
+    /// A server that admits TLS connections only (`hostssl` in
+    /// `pg_hba.conf`), with the server certificate of `files` (see
+    /// [`crate::pki`]).
+    pub fn start_tls(files: &crate::pki::Files) -> Self {
+        let mut server = Self::init();
+        let data = server.dir.join("data");
+        for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
+            std::fs::copy(files.path(from), data.join(to)).expect("copy the server certificate");
+        }
+        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+            .expect("write pg_hba.conf");
+        let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&data).status();
+        let _ = Command::new("chmod").arg("600").arg(data.join("server.key")).status();
+        server.settings = "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".to_owned();
+        server.resume();
+        server
+    }
+
+    /// A verify-full URL of a server started with [`OwnPostgres::start_tls`], trusting `ca`.
+    pub fn tls_url(&self, ca: &std::path::Path) -> String {
+        format!("{}?sslmode=verify-full&sslrootcert={}", self.url(), ca.display())
+    }
+
+    fn init() -> Self {
         let bin = pg_bin();
         let dir = std::env::temp_dir().join(format!("gatehouse-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create the cluster folder");
@@ -49,9 +80,7 @@ impl OwnPostgres {
             .output()
             .expect("run initdb");
         assert!(init.status.success(), "initdb failed: {}", String::from_utf8_lossy(&init.stderr));
-        let server = Self { bin, dir, port };
-        server.resume();
-        server
+        Self { bin, dir, port, settings: String::new() }
     }
 
     pub fn url(&self) -> String {
@@ -63,9 +92,10 @@ impl OwnPostgres {
         // Commits are synchronous (unlike the suite's shared server): a hard
         // stop must not lose what a client was told is stored.
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200 {}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.settings
         );
         let start = as_postgres(&self.bin.join("pg_ctl"))
             .arg("-D")

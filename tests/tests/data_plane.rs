@@ -1,13 +1,14 @@
-//! The cache engine in the shapes platforms run: Redis over TLS, with a CA
-//! of the deployment's own and client certificates, started by the test
-//! itself (`redis-server --tls-port`).
+//! The data plane in the shapes platforms run: Redis over TLS (with a CA of
+//! the deployment's own and client certificates) and PostgreSQL over TLS
+//! with `sslmode=verify-full`, each a server the test starts itself
+//! (`redis-server --tls-port`, `postgres -c ssl=on` admitting `hostssl` only).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_runtime::kv::{CacheTls, KvOptions};
 use gatehouse_tests::pki::{Files, pki};
-use gatehouse_tests::{OwnRedis, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options};
+use gatehouse_tests::{OwnPostgres, OwnRedis, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options};
 
 fn tls_of(files: &Files, client_certificate: bool) -> CacheTls {
     CacheTls {
@@ -21,27 +22,17 @@ async fn open(url: &str, tls: CacheTls) -> Result<std::sync::Arc<dyn gatehouse_r
     gatehouse_runtime::kv::open_with(url, "tls-test:", options).await.map_err(|e| e.to_string())
 }
 
-/// Why opening the cache at `url` failed; a panic when it did not.
-async fn refused(url: &str, tls: CacheTls) -> String {
-    match open(url, tls).await {
-        Ok(_) => panic!("the cache at {url} opened"),
-        Err(reason) => reason,
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks_for_a_client_certificate() {
-    let files = Files::of("gatehouse-redis-tls", &pki("redis"));
-    let mut redis = OwnRedis::start_tls(&files, true).await;
-    let env = TestEnv::builder().cache_url(redis.tls_url()).cache_tls(tls_of(&files, true)).start().await;
-    let user = env.create_user("tls-person").await;
+/// A session, a code, its exchange and the code's replay (which revokes
+/// what it issued): every store of the deployment used, cache and database.
+async fn sign_in_exchange_and_replay(env: &TestEnv, username: &str) {
+    let user = env.create_user(username).await;
     let (client_id, secret) =
         env.register_app(&user, &["https://app.example/cb"], ClientType::Confidential, &["user"]).await;
 
     // A session (in the cache), a code (in the cache), its exchange and a
     // rotation (the cache's rotation tombstone): every step went over TLS.
     let mut browser = env.browser();
-    browser.login("tls-person", TEST_PASSWORD).await;
+    browser.login(username, TEST_PASSWORD).await;
     let location = browser.authorize(&[("client_id", &client_id), ("response_type", "code"), ("scope", "user")]).await;
     let code = query_pairs(&location).into_iter().find(|(k, _)| k == "code").expect("a code").1;
     let exchange = |grant: Vec<(&'static str, String)>| {
@@ -59,6 +50,22 @@ async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks
     assert_eq!(again.status, 400, "the code was taken from the TLS cache once: {}", again.body);
     let rotated = exchange(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)]).await;
     assert_eq!(rotated.status, 400, "a replayed code revoked the grant, refresh token included: {}", rotated.body);
+}
+
+/// Why opening the cache at `url` failed; a panic when it did not.
+async fn refused(url: &str, tls: CacheTls) -> String {
+    match open(url, tls).await {
+        Ok(_) => panic!("the cache at {url} opened"),
+        Err(reason) => reason,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_codes_and_tokens_live_in_a_redis_that_speaks_only_tls_and_asks_for_a_client_certificate() {
+    let files = Files::of("gatehouse-redis-tls", &pki("redis"));
+    let mut redis = OwnRedis::start_tls(&files, true).await;
+    let env = TestEnv::builder().cache_url(redis.tls_url()).cache_tls(tls_of(&files, true)).start().await;
+    sign_in_exchange_and_replay(&env, "tls-person").await;
 
     // The deployment's cache is this server and no other: with it gone, the cache is gone.
     env.kv.ping().await.expect("the cache answers over TLS");
@@ -92,4 +99,23 @@ async fn a_redis_certificate_of_another_ca_or_a_missing_client_certificate_stops
     // And with everything right, it works.
     let kv = open(&redis.tls_url(), tls_of(&files, true)).await.expect("the right CA and certificate");
     kv.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_runs_on_a_postgres_that_admits_only_tls_verified_in_full() {
+    let files = Files::of("gatehouse-pg-tls", &pki("postgres"));
+    let postgres = OwnPostgres::start_tls(&files);
+    let url = postgres.tls_url(&files.path("ca.pem"));
+    let env = TestEnv::builder().database_url(url.clone()).start().await;
+    sign_in_exchange_and_replay(&env, "pg-tls-person").await;
+
+    // The server admits nothing else: without TLS it refuses the connection.
+    let plain = format!("{}?sslmode=disable", postgres.url());
+    let refused = gatehouse_runtime::database::connect(&plain, 1).await.err().map(|e| e.to_string());
+    assert!(refused.is_some(), "a connection without TLS is refused by the server");
+    // And Gatehouse admits no other server: a certificate another CA signed is refused.
+    let other = Files::of("gatehouse-pg-other", &pki("other"));
+    let wrong = gatehouse_runtime::database::connect(&postgres.tls_url(&other.path("ca.pem")), 1).await;
+    let wrong = wrong.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(wrong.to_lowercase().contains("certificate"), "says it is the certificate: {wrong:?}");
 }
