@@ -45,7 +45,7 @@ pub use browser::{Browser, Page, query_pairs};
 pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
 pub use postgres_server::OwnPostgres;
-pub use redis_server::OwnRedis;
+pub use redis_server::{OwnRedis, SENTINEL_MASTER, SentinelGroup};
 
 /// argon2 parameters small enough for tests (debug builds, 2 cores) while
 /// still exercising the real argon2id code path.

@@ -43,6 +43,13 @@ impl OwnRedis {
         Self::start_with(port, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
     }
 
+    /// A replica of the server on `master_port`, on a port of its own.
+    pub async fn start_replica_of(master_port: u16) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let (port_text, master) = (port.to_string(), master_port.to_string());
+        Self::start_with(port, &["--port", &port_text, "--replicaof", "127.0.0.1", &master]).await
+    }
+
     async fn start_with(port: u16, listen: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
             .args(listen)
@@ -113,5 +120,98 @@ impl OwnRedis {
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// What `redis-cli -p PORT ARGS…` prints, or "" when it cannot run.
+fn cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A Redis Sentinel group of a test's own: a master, one replica, and three
+/// sentinels (quorum 2) that declare the master down after 400 ms.
+#[derive(Debug)]
+pub struct SentinelGroup {
+    pub master: OwnRedis,
+    pub replica: OwnRedis,
+    sentinels: Vec<(Child, u16)>,
+    dir: std::path::PathBuf,
+}
+
+/// The master's name in the group's configuration.
+pub const SENTINEL_MASTER: &str = "gatehouse";
+
+impl SentinelGroup {
+    /// Starts the group and returns once every sentinel knows the replica and the other two.
+    pub async fn start() -> Self {
+        let master = OwnRedis::start().await;
+        let replica = OwnRedis::start_replica_of(master.port).await;
+        let dir = std::env::temp_dir().join(format!("gatehouse-sentinel-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder for the sentinels");
+        let mut sentinels = Vec::new();
+        for n in 0..3 {
+            let port =
+                std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+            let conf = dir.join(format!("sentinel-{n}.conf"));
+            let text = format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} 400\nsentinel failover-timeout {SENTINEL_MASTER} 3000\n",
+                dir = dir.display(),
+                master = master.port,
+            );
+            std::fs::write(&conf, text).expect("write a sentinel configuration");
+            let child = Command::new("redis-server")
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a sentinel (redis-server --sentinel)");
+            sentinels.push((child, port));
+        }
+        let group = Self { master, replica, sentinels, dir };
+        let ports: Vec<u16> = group.sentinels.iter().map(|(_, port)| *port).collect();
+        crate::until(std::time::Duration::from_secs(30), "every sentinel knows the replica and the others", || {
+            let ports = ports.clone();
+            async move {
+                ports.iter().all(|port| {
+                    let state = cli(*port, &["sentinel", "master", SENTINEL_MASTER]);
+                    let field = |name: &str| {
+                        let mut lines = state.lines();
+                        lines.by_ref().find(|line| *line == name);
+                        lines.next().unwrap_or_default().to_owned()
+                    };
+                    field("num-slaves") == "1" && field("num-other-sentinels") == "2"
+                })
+            }
+        })
+        .await;
+        group
+    }
+
+    /// `redis+sentinel://` naming the three sentinels and the master.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|(_, port)| format!("127.0.0.1:{port}")).collect();
+        format!("redis+sentinel://{}/{SENTINEL_MASTER}", hosts.join(","))
+    }
+
+    /// The role (`master`, `slave`) the server on `port` reports.
+    pub fn role(port: u16) -> String {
+        cli(port, &["role"]).lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

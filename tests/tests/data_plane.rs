@@ -8,7 +8,11 @@
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_runtime::kv::{CacheTls, KvOptions};
 use gatehouse_tests::pki::{Files, pki};
-use gatehouse_tests::{OwnPostgres, OwnRedis, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options};
+use std::time::{Duration, Instant};
+
+use gatehouse_tests::{
+    OwnPostgres, OwnRedis, SentinelGroup, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options, until,
+};
 
 fn tls_of(files: &Files, client_certificate: bool) -> CacheTls {
     CacheTls {
@@ -118,4 +122,38 @@ async fn a_deployment_runs_on_a_postgres_that_admits_only_tls_verified_in_full()
     let wrong = gatehouse_runtime::database::connect(&postgres.tls_url(&other.path("ca.pem")), 1).await;
     let wrong = wrong.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(wrong.to_lowercase().contains("certificate"), "says it is the certificate: {wrong:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_follows_a_sentinel_failover_without_a_restart() {
+    let mut group = SentinelGroup::start().await;
+    let kv = open(&group.url(), CacheTls::default()).await.expect("the sentinels name the master");
+    kv.set("before", b"1", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(SentinelGroup::role(group.replica.port), "slave");
+
+    // The master dies; the sentinels promote the replica; the same cache
+    // value, never reopened, writes to the new master.
+    group.master.stop();
+    let killed = Instant::now();
+    until(Duration::from_secs(30), "a write succeeds on the promoted replica", || {
+        let kv = kv.clone();
+        async move { kv.set("after", b"2", Duration::from_secs(60)).await.is_ok() }
+    })
+    .await;
+    let recovered = killed.elapsed();
+    assert_eq!(SentinelGroup::role(group.replica.port), "master", "the write went to the promoted replica");
+    assert_eq!(kv.get("after").await.unwrap().as_deref(), Some(&b"2"[..]));
+    eprintln!("the cache wrote again {} ms after its master was killed", recovered.as_millis());
+}
+
+#[test]
+fn sentinel_urls_that_cannot_work_are_refused_before_any_connection() {
+    let refused = |url: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(open(url, CacheTls::default())).err()
+    };
+    for url in ["redis+sentinel://127.0.0.1:1", "redis+sentinel://127.0.0.1:port/m"] {
+        let reason = refused(url).expect("refused");
+        assert!(reason.contains("cache:"), "{reason}");
+    }
 }

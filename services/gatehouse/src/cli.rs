@@ -417,8 +417,8 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "GATEHOUSE_ISSUER", default_value = "http://127.0.0.1:8080")]
     pub(crate) issuer: String,
     /// Codes, sessions and throttles (default `memory://`, one process only), `redis://[USER:PASSWORD@]HOST:PORT/DB`,
-    /// or `rediss://…` for TLS (the server's certificate checked against GATEHOUSE_CACHE_CA_FILE, or the
-    /// system's roots).
+    /// `rediss://…` for TLS (the server's certificate checked against GATEHOUSE_CACHE_CA_FILE, or the
+    /// system's roots), or `redis+sentinel://HOST:PORT,HOST:PORT/MASTER_NAME[/DB]` (`rediss+sentinel://`).
     #[arg(long, env = "GATEHOUSE_CACHE_URL", hide_env_values = true)]
     pub(crate) cache_url: Option<String>,
     /// A file holding GATEHOUSE_CACHE_URL (with its password), as a mounted Secret.

@@ -293,16 +293,23 @@ fn metadata_document_policy(value: &str) -> Result<gatehouse_registry::MetadataD
 }
 
 fn cache_url(value: &str) -> Result<String, ConfigError> {
-    if value.starts_with("rediss://") && value.contains('#') {
+    let tls = value.starts_with("rediss://") || value.starts_with("rediss+sentinel://");
+    if tls && value.contains('#') {
         // redis-rs reads `#insecure` as "do not verify the server".
         Err(bad(
             "GATEHOUSE_CACHE_URL",
             "a rediss:// URL takes no #fragment: the server's certificate is always verified",
         ))
+    } else if value.starts_with("redis+sentinel://") || value.starts_with("rediss+sentinel://") {
+        gatehouse_runtime::kv::check_sentinel_url(value).map_err(|reason| bad("GATEHOUSE_CACHE_URL", reason))?;
+        Ok(value.to_owned())
     } else if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
         Ok(value.to_owned())
     } else {
-        Err(bad("GATEHOUSE_CACHE_URL", "must be memory://, redis://HOST:PORT/DB or rediss://HOST:PORT/DB"))
+        Err(bad(
+            "GATEHOUSE_CACHE_URL",
+            "must be memory://, redis://HOST:PORT/DB, rediss://HOST:PORT/DB or redis+sentinel://HOST:PORT,HOST:PORT/MASTER",
+        ))
     }
 }
 
@@ -324,8 +331,11 @@ fn cache_tls(
         }
     };
     let tls = gatehouse_runtime::kv::CacheTls { ca_file: ca_file.map(ToOwned::to_owned), client };
-    if tls.is_set() && !url.starts_with("rediss://") {
-        return Err(bad("GATEHOUSE_CACHE_CA_FILE", "and the client certificate need a rediss:// GATEHOUSE_CACHE_URL"));
+    if tls.is_set() && !url.starts_with("rediss://") && !url.starts_with("rediss+sentinel://") {
+        return Err(bad(
+            "GATEHOUSE_CACHE_CA_FILE",
+            "and the client certificate need a rediss:// or rediss+sentinel:// GATEHOUSE_CACHE_URL",
+        ));
     }
     Ok(tls)
 }

@@ -677,6 +677,7 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
             "GATEHOUSE_CACHE_CLIENT_CERT_FILE",
         ),
         ("token", vec![("GATEHOUSE_CACHE_URL", "rediss://redis:6380/0#insecure")], "GATEHOUSE_CACHE_URL"),
+        ("token", vec![("GATEHOUSE_CACHE_URL", "redis+sentinel://s1:26379,s2:26379")], "name the master"),
         // A secret from its variable and from a file at once, and a file that is not there.
         (
             "token",

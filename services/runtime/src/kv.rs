@@ -8,6 +8,7 @@
 mod breaker;
 mod memory;
 mod redis_kv;
+mod sentinel;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -135,6 +136,11 @@ impl Default for KvOptions {
     }
 }
 
+/// Why a `redis+sentinel://` URL cannot work, for the configuration check.
+pub fn check_sentinel_url(url: &str) -> Result<(), String> {
+    sentinel::parse(url).map(|_| ())
+}
+
 /// Opens the cache named by `url`: `memory://` or `redis://...`; every key is
 /// prefixed with `prefix`.
 pub async fn open(url: &str, prefix: &str) -> KvResult<Arc<dyn Kv>> {
@@ -145,7 +151,7 @@ pub async fn open(url: &str, prefix: &str) -> KvResult<Arc<dyn Kv>> {
 pub async fn open_with(url: &str, prefix: &str, options: KvOptions) -> KvResult<Arc<dyn Kv>> {
     if url == "memory://" || url == "memory" {
         Ok(Arc::new(MemoryKv::new(prefix)))
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") || sentinel::is_sentinel_url(url) {
         Ok(Arc::new(RedisKv::connect(url, prefix, options).await?))
     } else {
         Err(KvError(format!("unsupported cache url {url:?}: use memory:// or redis://")))

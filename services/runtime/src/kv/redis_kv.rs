@@ -83,11 +83,34 @@ end
 return 0
 ";
 
+/// Where the calls go: one server, or the master a Sentinel group names.
+#[derive(Clone)]
+enum Connection {
+    Fixed(ConnectionManager),
+    Followed(Arc<super::sentinel::Followed>),
+}
+
+impl Connection {
+    fn get(&self) -> ConnectionManager {
+        match self {
+            Self::Fixed(connection) => connection.clone(),
+            Self::Followed(followed) => followed.connection(),
+        }
+    }
+
+    /// A call failed as calls to a master that is gone or demoted fail.
+    fn suspect(&self) {
+        if let Self::Followed(followed) = self {
+            followed.suspect();
+        }
+    }
+}
+
 /// Redis behind the [`Kv`] interface.
 #[derive(Clone)]
 pub struct RedisKv {
     prefix: String,
-    connection: ConnectionManager,
+    connection: Connection,
     take_and_mark: Script,
     incr_window: Script,
     reserve: Script,
@@ -131,6 +154,44 @@ fn millis(duration: Duration) -> u64 {
 
 impl RedisKv {
     pub async fn connect(url: &str, prefix: &str, options: KvOptions) -> Result<Self, KvError> {
+        // No retries inside the connection manager: a retried call would
+        // outlive the timeout. A broken connection is re-established in the
+        // background; the breaker keeps calls away meanwhile.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout.max(Duration::from_millis(250))))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(0);
+        let connection = if super::sentinel::is_sentinel_url(url) {
+            let certificates = if url.starts_with("rediss+") {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                Some(certificates(&options.tls)?)
+            } else {
+                None
+            };
+            Connection::Followed(super::sentinel::Followed::start(url, &options.tls, certificates, config).await?)
+        } else {
+            Connection::Fixed(Self::fixed(url, &options, config).await?)
+        };
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            connection,
+            take_and_mark: Script::new(TAKE_AND_MARK),
+            incr_window: Script::new(INCR_WINDOW),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
+            replace: Script::new(REPLACE),
+            restore: Script::new(RESTORE),
+            timeout: options.timeout,
+            breaker: Arc::new(Breaker::new(options.breaker_failures, options.breaker_cooldown)),
+        })
+    }
+
+    /// A connection to the one server `url` names.
+    async fn fixed(
+        url: &str,
+        options: &KvOptions,
+        config: redis::aio::ConnectionManagerConfig,
+    ) -> Result<ConnectionManager, KvError> {
         let client = if url.starts_with("rediss://") {
             // The one provider Gatehouse's TLS uses; redis builds its client
             // configuration on the process default.
@@ -148,32 +209,12 @@ impl RedisKv {
             }
             other => other.to_string(),
         };
-        // No retries inside the connection manager: a retried call would
-        // outlive the timeout. A broken connection is re-established in the
-        // background; the breaker keeps calls away meanwhile.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout.max(Duration::from_millis(250))))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(0);
         // The first connection may take longer than one call's bound (a cold
         // start, a DNS lookup); only the calls after it are held to it.
-        let connection =
-            tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
-                .await
-                .map_err(|_| KvError(format!("cache: connecting to {target} timed out")))?
-                .map_err(|e| KvError(format!("cache: connecting to {target}: {e}")))?;
-        Ok(Self {
-            prefix: prefix.to_owned(),
-            connection,
-            take_and_mark: Script::new(TAKE_AND_MARK),
-            incr_window: Script::new(INCR_WINDOW),
-            reserve: Script::new(RESERVE),
-            release: Script::new(RELEASE),
-            replace: Script::new(REPLACE),
-            restore: Script::new(RESTORE),
-            timeout: options.timeout,
-            breaker: Arc::new(Breaker::new(options.breaker_failures, options.breaker_cooldown)),
-        })
+        tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| KvError(format!("cache: connecting to {target} timed out")))?
+            .map_err(|e| KvError(format!("cache: connecting to {target}: {e}")))
     }
 
     /// Runs one call under the timeout and the breaker.
@@ -188,10 +229,18 @@ impl RedisKv {
             }
             Ok(Err(error)) => {
                 self.breaker.failure();
+                if error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+                {
+                    self.connection.suspect();
+                }
                 Err(err(error))
             }
             Err(_) => {
                 self.breaker.failure();
+                self.connection.suspect();
                 Err(KvError(format!("cache call timed out after {} ms", self.timeout.as_millis())))
             }
         }
@@ -205,13 +254,13 @@ impl RedisKv {
 #[async_trait::async_trait]
 impl Kv for RedisKv {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(ttl)));
         self.guarded(connection.set_options::<_, _, ()>(self.key(key), value, options)).await
     }
 
     async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> KvResult<bool> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::PX(millis(ttl)));
@@ -220,7 +269,7 @@ impl Kv for RedisKv {
     }
 
     async fn replace(&self, key: &str, expected: &[u8], value: &[u8], ttl: Duration) -> KvResult<bool> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut invocation = self.replace.key(self.key(key));
         invocation.arg(expected).arg(value).arg(millis(ttl));
         let replaced: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
@@ -231,7 +280,7 @@ impl Kv for RedisKv {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut pipe = redis::pipe();
         for (key, value, ttl) in entries {
             let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(*ttl)));
@@ -241,17 +290,17 @@ impl Kv for RedisKv {
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         self.guarded(connection.get(self.key(key))).await
     }
 
     async fn delete(&self, key: &str) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         self.guarded(connection.del::<_, ()>(self.key(key))).await
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         self.guarded(connection.get_del(self.key(key))).await
     }
 
@@ -262,7 +311,7 @@ impl Kv for RedisKv {
         marker_value: &[u8],
         marker_ttl: Duration,
     ) -> KvResult<Taken> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut invocation = self.take_and_mark.key(self.key(key));
         invocation.key(self.key(marker)).arg(marker_value).arg(millis(marker_ttl));
         let (kind, value): (u8, Vec<u8>) = self.guarded(invocation.invoke_async(&mut connection)).await?;
@@ -281,7 +330,7 @@ impl Kv for RedisKv {
         marker: &str,
         expected_marker: &[u8],
     ) -> KvResult<bool> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut invocation = self.restore.key(self.key(key));
         invocation.key(self.key(marker)).arg(expected_marker).arg(value).arg(millis(ttl));
         let restored: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
@@ -289,14 +338,14 @@ impl Kv for RedisKv {
     }
 
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut invocation = self.incr_window.key(self.key(key));
         invocation.arg(millis(window));
         self.guarded(invocation.invoke_async(&mut connection)).await
     }
 
     async fn reserve(&self, key: &str, limit: u64, window: Duration) -> KvResult<Result<u64, Duration>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let mut invocation = self.reserve.key(self.key(key));
         invocation.arg(limit).arg(millis(window));
         let (taken, value): (u8, i64) = self.guarded(invocation.invoke_async(&mut connection)).await?;
@@ -308,19 +357,19 @@ impl Kv for RedisKv {
     }
 
     async fn release(&self, key: &str) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let invocation = self.release.key(self.key(key));
         self.guarded(invocation.invoke_async::<i64>(&mut connection)).await.map(|_| ())
     }
 
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         let ms: i64 = self.guarded(connection.pttl(self.key(key))).await?;
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
     async fn ping(&self) -> KvResult<()> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection.get();
         // Health checks bypass the breaker's refusal (they are how an open
         // breaker is noticed to be healable) but are still bounded.
         match tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<String>(&mut connection)).await {
