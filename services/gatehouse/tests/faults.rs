@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use gatehouse_proto::pb::common::v1 as common_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, TEST_PASSWORD, TestDatabase};
+use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, SentinelGroup, TEST_PASSWORD, TestDatabase};
 use serde_json::Value;
 use support::{BIN, Deployment, Part, REDIRECT, free_port, wait_serving};
 use tokio::sync::Mutex;
@@ -352,6 +352,83 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
         let (access, refresh) = chain.current.clone().unwrap();
         stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
         stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
+    }
+}
+
+/// The cache's Sentinel group fails over under load (its master killed, the
+/// replica promoted): both token replicas and the gateway follow the new
+/// master without a restart. Refreshes and introspection run throughout,
+/// half the grants are revoked during the switch (503 answers retried, as
+/// a client does); afterwards every token the clients received reads as it
+/// must on every path: revoked and rotated ones inactive, the live ones
+/// active, and no request answered 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_load_loses_nothing_and_revives_nothing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut group = SentinelGroup::start().await;
+    let storage = Storage { database_url: database.url().to_owned(), redis_url: group.url() };
+    let mut stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+    let mut grants = Vec::new();
+    for _ in 0..8 {
+        grants.push(stack.grant().await);
+    }
+    let (to_revoke, chains_from) = grants.split_at(4);
+    let shared = Arc::new(stack);
+    let running = Arc::new(AtomicBool::new(true));
+    let mut chains = Vec::new();
+    let mut workers = tokio::task::JoinSet::new();
+    for pair in chains_from {
+        let chain = Arc::new(Mutex::new(Chain { current: Some(pair.clone()), ..Chain::default() }));
+        chains.push(chain.clone());
+        workers.spawn(run_chain(shared.clone(), chain, running.clone()));
+    }
+    let watched: Vec<String> = to_revoke.iter().map(|(a, _)| a.clone()).collect();
+    let introspection = tokio::spawn(run_introspection(shared.clone(), watched, running.clone()));
+
+    group.master.stop();
+    let killed = Instant::now();
+    // Revocations during the switch: 200, or 503 and retried until done.
+    for (_, refresh) in to_revoke {
+        gatehouse_tests::until(Duration::from_secs(30), "a revocation completes across the failover", || async {
+            let (status, _, body, _) = shared.post("revoke", &[("token", refresh)]).await;
+            assert!(status == 200 || status == 503, "revocation answered {status}: {body}");
+            status == 200
+        })
+        .await;
+    }
+    // Every revocation needed the cache (its tombstones): it is the new master's.
+    let recovered = killed.elapsed();
+    assert_eq!(SentinelGroup::role(group.replica.port), "master", "the replica was promoted");
+    running.store(false, Ordering::SeqCst);
+    while workers.join_next().await.is_some() {}
+    let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
+    // And a whole code flow works again (codes and sessions live in the cache).
+    let Ok(mut stack) = Arc::try_unwrap(shared) else { panic!("the load's handles are gone") };
+    stack.wait_for_cache().await;
+    let shared = stack;
+    for chain in &chains {
+        latencies.extend(chain.lock().await.latencies.iter().copied());
+    }
+    let unavailable = latencies.iter().filter(|l| l.2 == 503).count();
+    println!(
+        "sentinel failover: every revocation done {} ms after the master was killed; {unavailable} of {} requests answered 503 meanwhile",
+        recovered.as_millis(),
+        latencies.len()
+    );
+    assert!(latencies.iter().all(|l| l.2 == 200 || l.2 == 503), "only 200 or 503 under the failover");
+
+    for (access, refresh) in to_revoke {
+        shared.assert_state(access, false, &[0, 1], "revoked during the failover (access)").await;
+        shared.assert_state(refresh, false, &[0, 1], "revoked during the failover (refresh)").await;
+    }
+    for chain in &chains {
+        let chain = chain.lock().await;
+        for token in &chain.ended {
+            shared.assert_state(token, false, &[0, 1], "rotated across the failover").await;
+        }
+        let (access, refresh) = chain.current.clone().unwrap();
+        shared.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
+        shared.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
     }
 }
 
