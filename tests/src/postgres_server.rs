@@ -62,6 +62,36 @@ impl OwnPostgres {
         server
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`), read-only until promoted.
+    pub fn start_standby_of(primary: &OwnPostgres) -> Self {
+        let bin = pg_bin();
+        let dir = std::env::temp_dir().join(format!("gatehouse-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create the cluster folder");
+        let _ = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let backup = as_postgres(&bin.join("pg_basebackup"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres", "-R", "-X", "stream"])
+            .output()
+            .expect("run pg_basebackup");
+        assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
+        let server = Self { bin, dir, port, settings: String::new() };
+        server.resume();
+        server
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`, waiting until it accepts writes).
+    pub fn promote(&self) {
+        let promote = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-t", "30", "promote"])
+            .output()
+            .expect("run pg_ctl promote");
+        assert!(promote.status.success(), "pg_ctl promote failed: {}", String::from_utf8_lossy(&promote.stderr));
+    }
+
     /// A verify-full URL of a server started with [`OwnPostgres::start_tls`], trusting `ca`.
     pub fn tls_url(&self, ca: &std::path::Path) -> String {
         format!("{}?sslmode=verify-full&sslrootcert={}", self.url(), ca.display())

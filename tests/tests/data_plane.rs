@@ -8,6 +8,7 @@
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_runtime::kv::{CacheTls, KvOptions};
 use gatehouse_tests::pki::{Files, pki};
+use sea_orm::ConnectionTrait;
 use std::time::{Duration, Instant};
 
 use gatehouse_tests::{
@@ -156,4 +157,23 @@ fn sentinel_urls_that_cannot_work_are_refused_before_any_connection() {
         let reason = refused(url).expect("refused");
         assert!(reason.contains("cache:"), "{reason}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_session_attrs_read_write_refuses_a_standby_until_it_is_promoted() {
+    let primary = OwnPostgres::start();
+    let standby = OwnPostgres::start_standby_of(&primary);
+    let wanting_primary = format!("{}?target_session_attrs=read-write", standby.url());
+
+    // A standby answers reads, but a pool that writes must not hold it.
+    gatehouse_runtime::database::connect(&standby.url(), 1).await.expect("any server will do without the setting");
+    let refused = gatehouse_runtime::database::connect(&wanting_primary, 1).await.err().map(|e| e.to_string());
+    let refused = refused.expect("a standby is refused with target_session_attrs=read-write");
+    assert!(refused.contains("read-only"), "says why: {refused}");
+
+    // Promoted, the same URL connects and writes.
+    standby.promote();
+    let db =
+        gatehouse_runtime::database::connect(&wanting_primary, 1).await.expect("the promoted standby admits writes");
+    db.execute_unprepared("CREATE TABLE promoted (id int)").await.expect("a write on the new primary");
 }

@@ -49,7 +49,73 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         }
         return Ok(db);
     }
+    if requires_primary(&url).map_err(DbErr::Custom)? {
+        // Asked once first, so that the start says why (the pool would only
+        // report that it timed out waiting for a connection).
+        let mut probe = tokio::time::timeout(
+            Duration::from_secs(1),
+            <sea_orm::sqlx::PgConnection as sea_orm::sqlx::Connection>::connect(&url),
+        )
+        .await
+        .map_err(|_| DbErr::Custom("connecting to the database timed out".into()))?
+        .map_err(|e| DbErr::Custom(format!("connecting to the database: {e}")))?;
+        let read_only: String =
+            sea_orm::sqlx::query_scalar("SHOW transaction_read_only")
+                .fetch_one(&mut probe)
+                .await
+                .map_err(|e| DbErr::Custom(format!("asking the database whether it accepts writes: {e}")))?;
+        let _ = sea_orm::sqlx::Connection::close(probe).await;
+        if read_only == "on" {
+            return Err(DbErr::Custom(
+                "the database server is read-only (a standby); target_session_attrs=read-write asks for the primary"
+                    .into(),
+            ));
+        }
+        // libpq's `target_session_attrs=read-write`: a connection to a
+        // read-only server (a standby, or a primary demoted and restarted as
+        // one) is refused, so the pool only ever holds connections that can
+        // write; a Service or DNS name that follows the primary (as
+        // CloudNativePG's `-rw` one does) is then followed by reconnecting.
+        options.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|connection, _| {
+                Box::pin(async move {
+                    let read_only: String =
+                        sea_orm::sqlx::query_scalar("SHOW transaction_read_only").fetch_one(&mut *connection).await?;
+                    if read_only == "on" {
+                        return Err(sea_orm::sqlx::Error::Configuration(
+                            "the server is read-only (a standby); target_session_attrs=read-write asks for the primary"
+                                .into(),
+                        ));
+                    }
+                    Ok(())
+                })
+            })
+        });
+    }
     Database::connect(options).await
+}
+
+/// Whether a PostgreSQL URL asks for a server that accepts writes
+/// (`target_session_attrs=read-write` or `primary`); `any` and no value do
+/// not. The other values of libpq (read-only, standby, prefer-standby) are
+/// refused: Gatehouse writes.
+fn requires_primary(url: &str) -> Result<bool, String> {
+    let Some((_, query)) = url.split_once('?') else { return Ok(false) };
+    let mut wanted = false;
+    for pair in query.split('&') {
+        if let Some(value) = pair.strip_prefix("target_session_attrs=") {
+            wanted = match value {
+                "any" => false,
+                "read-write" | "primary" => true,
+                other => {
+                    return Err(format!(
+                        "target_session_attrs={other}: Gatehouse writes; use read-write (or primary, or any)"
+                    ));
+                }
+            };
+        }
+    }
+    Ok(wanted)
 }
 
 /// [`connect`], retried for up to `patience`: at start-up a database that is
@@ -74,6 +140,20 @@ pub async fn connect_patiently(
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod session_attrs_tests {
+    use super::requires_primary;
+
+    #[test]
+    fn target_session_attrs_asks_for_the_primary_or_is_refused() {
+        assert_eq!(requires_primary("postgres://u@h/db"), Ok(false));
+        assert_eq!(requires_primary("postgres://u@h/db?target_session_attrs=any"), Ok(false));
+        assert_eq!(requires_primary("postgres://u@h/db?sslmode=require&target_session_attrs=read-write"), Ok(true));
+        assert_eq!(requires_primary("postgres://u@h/db?target_session_attrs=primary"), Ok(true));
+        assert!(requires_primary("postgres://u@h/db?target_session_attrs=standby").is_err());
     }
 }
 
