@@ -1,6 +1,8 @@
 # Starts what the test suite needs: a throw-away Redis and PostgreSQL on free
-# loopback ports, installed from Debian's packages when missing. Sourced by
-# tests/run.sh; exports TEST_REDIS_URL and TEST_DATABASE_URL and stops both on exit.
+# loopback ports, installed from Debian's packages when missing, and a
+# six-node Redis Cluster (three masters, one replica each). Sourced by
+# tests/run.sh; exports TEST_REDIS_URL, TEST_REDIS_CLUSTER_URL and
+# TEST_DATABASE_URL and stops them all on exit.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -27,6 +29,40 @@ redis-cli -p "$REDIS_PORT" ping | grep -q PONG || { echo "redis did not start"; 
 export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 export TEST_REDIS_PORT="$REDIS_PORT"
 
+# A cluster node also listens 10000 above its port (the cluster bus): both
+# free, both below the ephemeral range.
+cluster_port() { python3 -c '
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randrange(10000, 20000)
+    if free(p) and free(p + 10000):
+        print(p); break'; }
+CLUSTER_NODES=()
+for _ in 1 2 3 4 5 6; do
+  port=$(cluster_port)
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+    --cluster-enabled yes --cluster-config-file "$SVC_DIR/cluster-$port.conf" --cluster-node-timeout 1000 \
+    --dir "$SVC_DIR" --pidfile "$SVC_DIR/cluster-$port.pid" --logfile "$SVC_DIR/cluster-$port.log"
+  CLUSTER_NODES+=("127.0.0.1:$port")
+done
+for node in "${CLUSTER_NODES[@]}"; do
+  for _ in $(seq 100); do redis-cli -p "${node#*:}" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+done
+redis-cli --cluster create "${CLUSTER_NODES[@]}" --cluster-replicas 1 --cluster-yes >"$SVC_DIR/cluster-create.log" \
+  || { echo "the redis cluster was not created"; cat "$SVC_DIR/cluster-create.log"; exit 1; }
+for node in "${CLUSTER_NODES[@]}"; do
+  for _ in $(seq 200); do redis-cli -p "${node#*:}" cluster info | grep -q cluster_state:ok && break; sleep 0.1; done
+done
+export TEST_REDIS_CLUSTER_URL="redis+cluster://${CLUSTER_NODES[0]},${CLUSTER_NODES[1]},${CLUSTER_NODES[2]}"
+
 PG_PORT=$(free_port)
 install -d -o postgres -g postgres "$SVC_DIR/pg"
 # initdb refuses to run as root, so PostgreSQL runs as its own user.
@@ -39,8 +75,10 @@ export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
 stop_services() {
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  if [ -f "$SVC_DIR/redis.pid" ]; then kill "$(cat "$SVC_DIR/redis.pid")" 2>/dev/null || true; fi
+  for pid in "$SVC_DIR"/redis.pid "$SVC_DIR"/cluster-*.pid; do
+    if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
+  done
   rm -rf "$SVC_DIR" 2>/dev/null || true
 }
 trap stop_services EXIT
-echo "redis on $TEST_REDIS_URL, postgres on $TEST_DATABASE_URL"
+echo "redis on $TEST_REDIS_URL, a redis cluster on $TEST_REDIS_CLUSTER_URL, postgres on $TEST_DATABASE_URL"

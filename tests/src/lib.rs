@@ -45,7 +45,7 @@ pub use browser::{Browser, Page, query_pairs};
 pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
 pub use postgres_server::OwnPostgres;
-pub use redis_server::{OwnRedis, SENTINEL_MASTER, SentinelGroup};
+pub use redis_server::{OwnRedis, RedisCluster, SENTINEL_MASTER, SentinelGroup};
 
 /// argon2 parameters small enough for tests (debug builds, 2 cores) while
 /// still exercising the real argon2id code path.
@@ -99,6 +99,8 @@ pub fn presenting(channel: Channel, presenting: Presenting) -> Grpc {
 pub enum CacheBackend {
     Memory,
     Redis,
+    /// The six-node Redis Cluster tests/services.sh starts (`TEST_REDIS_CLUSTER_URL`).
+    Cluster,
 }
 
 /// A cache of its own for one test: a fresh key prefix on the Redis named by
@@ -123,6 +125,11 @@ pub fn test_kv_url(backend: CacheBackend) -> String {
         CacheBackend::Memory => "memory://".to_owned(),
         CacheBackend::Redis => std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
             panic!("TEST_REDIS_URL is not set: run the suite through tests/run.sh, which starts Redis")
+        }),
+        CacheBackend::Cluster => std::env::var("TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+            panic!(
+                "TEST_REDIS_CLUSTER_URL is not set: run the suite through tests/run.sh, which starts a Redis Cluster"
+            )
         }),
     }
 }

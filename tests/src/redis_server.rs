@@ -50,6 +50,28 @@ impl OwnRedis {
         Self::start_with(port, &["--port", &port_text, "--replicaof", "127.0.0.1", &master]).await
     }
 
+    /// A node of a Redis Cluster (`cluster-enabled`), its state file in `dir`;
+    /// a node is declared failed after 1 s without an answer.
+    pub async fn start_cluster_node(dir: &std::path::Path) -> Self {
+        let port = cluster_port();
+        let state = dir.join(format!("nodes-{port}.conf")).display().to_string();
+        let dir = dir.display().to_string();
+        let port_text = port.to_string();
+        let args = [
+            "--port",
+            &port_text,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &state,
+            "--cluster-node-timeout",
+            "1000",
+            "--dir",
+            &dir,
+        ];
+        Self::start_with(port, &args).await
+    }
+
     async fn start_with(port: u16, listen: &[&str]) -> Self {
         let mut child = Command::new("redis-server")
             .args(listen)
@@ -120,6 +142,22 @@ impl OwnRedis {
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A port for a cluster node: it also listens on the port 10 000 above (the
+/// cluster bus), so both must be free, and both below the ephemeral range
+/// (where a `:0` bind of another test could take them first).
+fn cluster_port() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    let mut seed = RandomState::new().hash_one(std::process::id());
+    loop {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let port = 10_000 + u16::try_from((seed >> 33) % 10_000).unwrap_or(0);
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
     }
 }
 
@@ -211,6 +249,141 @@ impl Drop for SentinelGroup {
         for (child, _) in &mut self.sentinels {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of a test's own: three masters, each with one replica,
+/// the slots spread evenly (`redis-cli --cluster create`).
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The six nodes; which are masters changes with failovers ([`RedisCluster::master_of`]).
+    pub nodes: Vec<OwnRedis>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts the nodes, creates the cluster and returns once every node
+    /// sees it whole (`cluster_state:ok`) and every replica has synced.
+    pub async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("gatehouse-cluster-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder for the cluster");
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            nodes.push(OwnRedis::start_cluster_node(&dir).await);
+        }
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(created.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&created.stdout));
+        let cluster = Self { nodes, dir };
+        let ports = cluster.ports();
+        crate::until(std::time::Duration::from_secs(30), "every node sees the whole cluster", || {
+            let ports = ports.clone();
+            async move {
+                ports.iter().all(|port| cli(*port, &["cluster", "info"]).contains("cluster_state:ok"))
+                    && ports.iter().all(|port| {
+                        let role = cli(*port, &["role"]);
+                        role.starts_with("master") || role.lines().nth(3) == Some("connected")
+                    })
+            }
+        })
+        .await;
+        cluster
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// `redis+cluster://` naming three of the nodes as seeds.
+    pub fn url(&self) -> String {
+        let seeds: Vec<String> = self.nodes.iter().take(3).map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        format!("redis+cluster://{}", seeds.join(","))
+    }
+
+    /// The index in [`RedisCluster::nodes`] of the master serving `key`
+    /// (`prefix` and `key` as the cache writes them), as a live node reports it.
+    pub fn master_of(&self, key: &str) -> usize {
+        let port = self.ports().into_iter().find(|p| !cli(*p, &["ping"]).is_empty()).expect("a live node");
+        let slot: u16 = cli(port, &["cluster", "keyslot", key]).trim().parse().expect("a slot number");
+        let slots = cli(port, &["cluster", "slots"]);
+        // `CLUSTER SLOTS` lists, per range: start, end, then the master's ip, port, id, …
+        let lines: Vec<&str> = slots.lines().collect();
+        let mut i = 0;
+        while i + 3 < lines.len() {
+            if let (Ok(start), Ok(end)) = (lines[i].parse::<u16>(), lines[i + 1].parse::<u16>())
+                && (start..=end).contains(&slot)
+                && let Ok(master) = lines[i + 3].parse::<u16>()
+            {
+                return self.nodes.iter().position(|n| n.port == master).expect("the master is one of ours");
+            }
+            i += 1;
+        }
+        panic!("no master serves slot {slot}: {slots}");
+    }
+
+    /// The cluster node id of the node at `index`.
+    pub fn id_of(&self, index: usize) -> String {
+        cli(self.nodes[index].port, &["cluster", "myid"]).trim().to_owned()
+    }
+
+    /// Whether the node at `index` is a master now.
+    pub fn is_master(&self, index: usize) -> bool {
+        cli(self.nodes[index].port, &["role"]).starts_with("master")
+    }
+
+    /// Waits (bounded) until the replicas of the master at `index` have
+    /// every write it took so far.
+    pub async fn wait_replicated(&self, index: usize) {
+        let info = |port: u16, field: &str| -> i64 {
+            let text = cli(port, &["info", "replication"]);
+            let prefix = format!("{field}:");
+            text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(-1)
+        };
+        let master = self.nodes[index].port;
+        let offset = info(master, "master_repl_offset");
+        let replicas: Vec<u16> = self
+            .nodes
+            .iter()
+            .map(|n| n.port)
+            .filter(|p| cli(*p, &["role"]).lines().nth(2) == Some(&master.to_string()))
+            .collect();
+        assert!(!replicas.is_empty(), "the master on {master} has a replica");
+        crate::until(std::time::Duration::from_secs(10), "the replicas caught up", || {
+            let replicas = replicas.clone();
+            async move { replicas.iter().all(|p| info(*p, "slave_repl_offset") >= offset) }
+        })
+        .await;
+    }
+
+    /// Moves `slots` slots from the master at `from` to the master at `to`
+    /// with their keys (`redis-cli --cluster reshard`, `MIGRATE` under the
+    /// hood): clients see `ASK` and then `MOVED` meanwhile. Blocking: run it
+    /// on a thread of its own to load the cluster meanwhile.
+    pub fn reshard(&self, from: usize, to: usize, slots: u32) -> impl FnOnce() + Send + 'static {
+        let (from, to, port) = (self.id_of(from), self.id_of(to), self.nodes[to].port);
+        move || {
+            let moved = Command::new("redis-cli")
+                .args(["--cluster", "reshard", &format!("127.0.0.1:{port}")])
+                .args(["--cluster-from", &from, "--cluster-to", &to])
+                .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+                .output()
+                .expect("run redis-cli --cluster reshard");
+            assert!(moved.status.success(), "reshard: {}", String::from_utf8_lossy(&moved.stdout));
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

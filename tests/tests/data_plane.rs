@@ -1,7 +1,10 @@
 //! The data plane in the shapes platforms run: Redis over TLS (with a CA of
-//! the deployment's own and client certificates) and PostgreSQL over TLS
-//! with `sslmode=verify-full`, each a server the test starts itself
-//! (`redis-server --tls-port`, `postgres -c ssl=on` admitting `hostssl` only).
+//! the deployment's own and client certificates), Redis Sentinel, Redis
+//! Cluster (a master failed over, slots migrated), and PostgreSQL over TLS
+//! with `sslmode=verify-full` and with a standby, each a server the test
+//! starts itself (`redis-server --tls-port`, `--sentinel`,
+//! `--cluster-enabled` with `redis-cli --cluster`, `postgres -c ssl=on`
+//! admitting `hostssl` only, `pg_basebackup -R`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -12,7 +15,8 @@ use sea_orm::ConnectionTrait;
 use std::time::{Duration, Instant};
 
 use gatehouse_tests::{
-    OwnPostgres, OwnRedis, SentinelGroup, TEST_PASSWORD, TestEnv, query_pairs, test_kv_options, until,
+    CacheBackend, OwnPostgres, OwnRedis, RedisCluster, SentinelGroup, TEST_PASSWORD, TestEnv, query_pairs,
+    test_kv_options, test_kv_url, until,
 };
 
 fn tls_of(files: &Files, client_certificate: bool) -> CacheTls {
@@ -24,7 +28,7 @@ fn tls_of(files: &Files, client_certificate: bool) -> CacheTls {
 
 async fn open(url: &str, tls: CacheTls) -> Result<std::sync::Arc<dyn gatehouse_runtime::kv::Kv>, String> {
     let options = KvOptions { tls, ..test_kv_options() };
-    gatehouse_runtime::kv::open_with(url, "tls-test:", options).await.map_err(|e| e.to_string())
+    gatehouse_runtime::kv::open_with(url, PREFIX, options).await.map_err(|e| e.to_string())
 }
 
 /// A session, a code, its exchange and the code's replay (which revokes
@@ -145,6 +149,118 @@ async fn the_cache_follows_a_sentinel_failover_without_a_restart() {
     assert_eq!(SentinelGroup::role(group.replica.port), "master", "the write went to the promoted replica");
     assert_eq!(kv.get("after").await.unwrap().as_deref(), Some(&b"2"[..]));
     eprintln!("the cache wrote again {} ms after its master was killed", recovered.as_millis());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_codes_and_tokens_live_in_a_redis_cluster() {
+    let env = TestEnv::builder().cache_url(test_kv_url(CacheBackend::Cluster)).start().await;
+    sign_in_exchange_and_replay(&env, "cluster-person").await;
+}
+
+/// The prefix the tests below give the cache, to find where a key lives.
+const PREFIX: &str = "tls-test:";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_survives_a_cluster_master_failover() {
+    let mut cluster = RedisCluster::start().await;
+    let kv = open(&cluster.url(), CacheTls::default()).await.expect("the seeds give the slot map");
+    // A code and its marker, on the master about to die.
+    kv.set("authz:code:{abc}", b"record", Duration::from_secs(60)).await.unwrap();
+    let master = cluster.master_of(&format!("{PREFIX}authz:code:{{abc}}"));
+    cluster.wait_replicated(master).await;
+
+    cluster.nodes[master].stop();
+    let killed = Instant::now();
+    // Writes and the take-and-mark script reach the promoted replica; the
+    // same cache value, never reopened.
+    until(Duration::from_secs(30), "a write succeeds on the promoted replica", || {
+        let kv = kv.clone();
+        async move { kv.set("authz:code-used:{abc}-probe", b"1", Duration::from_secs(60)).await.is_ok() }
+    })
+    .await;
+    let recovered = killed.elapsed();
+    let taken = kv.take_and_mark("authz:code:{abc}", "authz:code-used:{abc}", b"m", Duration::from_secs(60)).await;
+    assert_eq!(taken.unwrap(), gatehouse_runtime::kv::Taken::Value(b"record".to_vec()), "the replica had the code");
+    assert_ne!(cluster.master_of(&format!("{PREFIX}authz:code:{{abc}}")), master, "another node serves the slot");
+    eprintln!("the cluster cache wrote again {} ms after a master was killed", recovered.as_millis());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_taken_once_while_their_slots_migrate() {
+    use gatehouse_runtime::kv::Taken;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let cluster = RedisCluster::start().await;
+    let kv = open(&cluster.url(), CacheTls::default()).await.expect("the seeds give the slot map");
+    let ttl = Duration::from_secs(120);
+    let codes: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new((0..3000).map(|n| format!("authz:code:{{{n}}}")).collect());
+    let entries: Vec<_> = codes.iter().map(|c| (c.clone(), b"record".to_vec(), ttl)).collect();
+    kv.set_many(&entries).await.unwrap();
+    let from = cluster.master_of(&format!("{PREFIX}{}", codes[0]));
+    let to = (0..cluster.nodes.len()).find(|i| *i != from && cluster.is_master(*i)).unwrap();
+
+    // While 3000 of the 16384 slots move (keys MIGRATEd, clients sent ASK and
+    // then MOVED), two takers race for each code in turn: each code is taken
+    // exactly once and the other taker sees the marker; a call that fails
+    // meanwhile is retried, as Gatehouse's callers retry a 503.
+    let moving = AtomicBool::new(true);
+    let moving = std::sync::Arc::new(moving);
+    let reshard = cluster.reshard(from, to, 3000);
+    let mover = {
+        let moving = moving.clone();
+        tokio::task::spawn_blocking(move || {
+            reshard();
+            moving.store(false, Ordering::SeqCst);
+        })
+    };
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let (during, retried) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (kv, codes, next, moving) = (kv.clone(), codes.clone(), next.clone(), moving.clone());
+        let (during, retried) = (during.clone(), retried.clone());
+        workers.spawn(async move {
+            let mut outcomes = Vec::new();
+            while moving.load(Ordering::SeqCst) {
+                let Some(code) = codes.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
+                let marker = code.replace("authz:code:", "authz:code-used:");
+                let take = || async {
+                    for _ in 0..100 {
+                        match kv.take_and_mark(code, &marker, b"m", ttl).await {
+                            Ok(taken) => return taken,
+                            Err(_) => {
+                                retried.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
+                    panic!("{code}: the cache never answered during the migration");
+                };
+                let (first, second) = tokio::join!(take(), take());
+                if moving.load(Ordering::SeqCst) {
+                    during.fetch_add(1, Ordering::SeqCst);
+                }
+                outcomes.push((code.clone(), [first, second]));
+            }
+            outcomes
+        });
+    }
+    let mut taken = 0;
+    while let Some(outcomes) = workers.join_next().await {
+        for (code, pair) in outcomes.unwrap() {
+            let won = pair.iter().filter(|t| matches!(t, Taken::Value(_))).count();
+            let marked = pair.iter().filter(|t| matches!(t, Taken::Marked(_))).count();
+            assert_eq!((won, marked), (1, 1), "{code}: {pair:?}");
+            taken += 1;
+        }
+    }
+    mover.await.unwrap();
+    let during = during.load(Ordering::SeqCst);
+    assert!(during > 0, "codes were taken while the slots moved");
+    eprintln!(
+        "{taken} codes taken once each, {during} of them while 3000 slots moved; {} calls retried",
+        retried.load(Ordering::SeqCst)
+    );
 }
 
 #[test]

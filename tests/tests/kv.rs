@@ -19,6 +19,10 @@ macro_rules! on_every_cache {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(gatehouse_tests::test_kv(gatehouse_tests::CacheBackend::Redis).await).await }
         )* }
+        mod redis_cluster { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(gatehouse_tests::test_kv(gatehouse_tests::CacheBackend::Cluster).await).await }
+        )* }
     };
 }
 
@@ -34,7 +38,35 @@ on_every_cache!(
     restore_puts_a_taken_key_back_once,
     concurrent_reservations_never_pass_the_limit,
     released_slots_are_taken_again,
+    keys_used_together_must_share_a_hash_tag,
+    many_keys_across_slots_are_set_together,
 );
+
+async fn keys_used_together_must_share_a_hash_tag(kv: Arc<dyn Kv>) {
+    let ttl = Duration::from_secs(60);
+    kv.set("lone", b"record", ttl).await.unwrap();
+    // Two keys one script touches, without a shared {tag}: on a cluster they
+    // could sit on two nodes, so every engine refuses them, with the reason.
+    let refused = kv.take_and_mark("lone", "lone-used", b"id", ttl).await.unwrap_err().to_string();
+    assert!(refused.contains("hash tag"), "{refused}");
+    let refused = kv.restore("lone", b"record", ttl, "lone-used", b"id").await.unwrap_err().to_string();
+    assert!(refused.contains("hash tag"), "{refused}");
+    assert_eq!(kv.get("lone").await.unwrap(), Some(b"record".to_vec()), "nothing was taken");
+    // An empty {} is no tag: the whole key is hashed.
+    assert!(kv.take_and_mark("a{}", "b{}", b"id", ttl).await.is_err());
+}
+
+async fn many_keys_across_slots_are_set_together(kv: Arc<dyn Kv>) {
+    // Keys of every shape land on every node of a cluster; each is set.
+    let entries: Vec<_> =
+        (0..200).map(|n| (format!("tombstone-{n}"), n.to_string().into_bytes(), Duration::from_secs(60))).collect();
+    kv.set_many(&entries).await.unwrap();
+    for (key, value, _) in &entries {
+        assert_eq!(kv.get(key).await.unwrap().as_ref(), Some(value), "{key}");
+        assert!(kv.ttl(key).await.unwrap().is_some_and(|ttl| ttl > Duration::from_secs(50)));
+    }
+    kv.set_many(&[]).await.unwrap();
+}
 
 async fn concurrent_reservations_never_pass_the_limit(kv: Arc<dyn Kv>) {
     let window = Duration::from_secs(60);
@@ -87,19 +119,22 @@ async fn replace_is_compare_and_set(kv: Arc<dyn Kv>) {
 }
 
 async fn restore_puts_a_taken_key_back_once(kv: Arc<dyn Kv>) {
-    kv.set("code", b"record", Duration::from_secs(60)).await.unwrap();
+    kv.set("code:{c}", b"record", Duration::from_secs(60)).await.unwrap();
     assert_eq!(
-        kv.take_and_mark("code", "used", b"mark", Duration::from_secs(60)).await.unwrap(),
+        kv.take_and_mark("code:{c}", "used:{c}", b"mark", Duration::from_secs(60)).await.unwrap(),
         Taken::Value(b"record".to_vec())
     );
-    assert!(!kv.restore("code", b"record", Duration::from_secs(60), "used", b"other").await.unwrap(), "another mark");
-    assert!(kv.restore("code", b"record", Duration::from_secs(60), "used", b"mark").await.unwrap());
-    assert_eq!(kv.get("code").await.unwrap(), Some(b"record".to_vec()));
-    assert_eq!(kv.get("used").await.unwrap(), None, "the mark is gone");
-    assert!(!kv.restore("code", b"record", Duration::from_secs(60), "used", b"mark").await.unwrap(), "once");
+    assert!(
+        !kv.restore("code:{c}", b"record", Duration::from_secs(60), "used:{c}", b"other").await.unwrap(),
+        "another mark"
+    );
+    assert!(kv.restore("code:{c}", b"record", Duration::from_secs(60), "used:{c}", b"mark").await.unwrap());
+    assert_eq!(kv.get("code:{c}").await.unwrap(), Some(b"record".to_vec()));
+    assert_eq!(kv.get("used:{c}").await.unwrap(), None, "the mark is gone");
+    assert!(!kv.restore("code:{c}", b"record", Duration::from_secs(60), "used:{c}", b"mark").await.unwrap(), "once");
     // Taken again: a single use as before.
     assert_eq!(
-        kv.take_and_mark("code", "used", b"mark", Duration::from_secs(60)).await.unwrap(),
+        kv.take_and_mark("code:{c}", "used:{c}", b"mark", Duration::from_secs(60)).await.unwrap(),
         Taken::Value(b"record".to_vec())
     );
 }
@@ -145,18 +180,20 @@ async fn take_returns_once(kv: Arc<dyn Kv>) {
 
 async fn take_and_mark_reports_replays(kv: Arc<dyn Kv>) {
     let ttl = Duration::from_secs(60);
-    assert_eq!(kv.take_and_mark("code", "used", b"id-1", ttl).await.unwrap(), Taken::Missing);
-    kv.set("code", b"record", ttl).await.unwrap();
-    assert_eq!(kv.take_and_mark("code", "used", b"id-1", ttl).await.unwrap(), Taken::Value(b"record".to_vec()));
-    assert_eq!(kv.take_and_mark("code", "used", b"id-2", ttl).await.unwrap(), Taken::Marked(b"id-1".to_vec()));
+    assert_eq!(kv.take_and_mark("code:{c}", "used:{c}", b"id-1", ttl).await.unwrap(), Taken::Missing);
+    kv.set("code:{c}", b"record", ttl).await.unwrap();
+    assert_eq!(kv.take_and_mark("code:{c}", "used:{c}", b"id-1", ttl).await.unwrap(), Taken::Value(b"record".to_vec()));
+    assert_eq!(kv.take_and_mark("code:{c}", "used:{c}", b"id-2", ttl).await.unwrap(), Taken::Marked(b"id-1".to_vec()));
 }
 
 async fn concurrent_take_and_mark_has_exactly_one_winner(kv: Arc<dyn Kv>) {
-    kv.set("race", b"record", Duration::from_secs(60)).await.unwrap();
+    kv.set("race:{r}", b"record", Duration::from_secs(60)).await.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|_| {
             let kv = kv.clone();
-            tokio::spawn(async move { kv.take_and_mark("race", "race-used", b"id", Duration::from_secs(60)).await })
+            tokio::spawn(
+                async move { kv.take_and_mark("race:{r}", "race-used:{r}", b"id", Duration::from_secs(60)).await },
+            )
         })
         .collect();
     let mut winners = 0;

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AuthzError, AuthzResult};
 
 /// Cache key names, one place for all of them.
+///
+/// A code and its used-marker (and a device code and its marker) are taken
+/// and set by one script, so their shared part is the hash tag `{HASH}`:
+/// on Redis Cluster both sit in one slot. Every other key is used alone.
 pub(crate) mod key {
     pub(crate) fn session(hash: &str) -> String {
         format!("authz:session:{hash}")
@@ -17,10 +21,10 @@ pub(crate) mod key {
         format!("authz:pending:{id}")
     }
     pub(crate) fn code(hash: &str) -> String {
-        format!("authz:code:{hash}")
+        format!("authz:code:{{{hash}}}")
     }
     pub(crate) fn code_used(hash: &str) -> String {
-        format!("authz:code-used:{hash}")
+        format!("authz:code-used:{{{hash}}}")
     }
     pub(crate) fn fail_pair(username_key: &str, address: &str) -> String {
         format!("authz:login-fail:{username_key}:{address}")
@@ -34,10 +38,10 @@ pub(crate) mod key {
         format!("authz:user-deleted:{user_id}")
     }
     pub(crate) fn device(hash: &str) -> String {
-        format!("authz:device:{hash}")
+        format!("authz:device:{{{hash}}}")
     }
     pub(crate) fn device_used(hash: &str) -> String {
-        format!("authz:device-used:{hash}")
+        format!("authz:device-used:{{{hash}}}")
     }
     pub(crate) fn device_user(user_code: &str) -> String {
         format!("authz:device-user:{user_code}")

@@ -418,7 +418,8 @@ pub(crate) struct ServeOptions {
     pub(crate) issuer: String,
     /// Codes, sessions and throttles (default `memory://`, one process only), `redis://[USER:PASSWORD@]HOST:PORT/DB`,
     /// `rediss://…` for TLS (the server's certificate checked against GATEHOUSE_CACHE_CA_FILE, or the
-    /// system's roots), or `redis+sentinel://HOST:PORT,HOST:PORT/MASTER_NAME[/DB]` (`rediss+sentinel://`).
+    /// system's roots), `redis+sentinel://HOST:PORT,HOST:PORT/MASTER_NAME[/DB]` (`rediss+sentinel://`), or
+    /// `redis+cluster://HOST:PORT,HOST:PORT` (`rediss+cluster://`).
     #[arg(long, env = "GATEHOUSE_CACHE_URL", hide_env_values = true)]
     pub(crate) cache_url: Option<String>,
     /// A file holding GATEHOUSE_CACHE_URL (with its password), as a mounted Secret.
@@ -433,7 +434,7 @@ pub(crate) struct ServeOptions {
     /// PEM key of GATEHOUSE_CACHE_CLIENT_CERT_FILE.
     #[arg(long, env = "GATEHOUSE_CACHE_CLIENT_KEY_FILE")]
     pub(crate) cache_client_key_file: Option<std::path::PathBuf>,
-    /// Prefix of every cache key, so that several deployments can share one Redis.
+    /// Prefix of every cache key, so that several deployments can share one Redis (no braces).
     #[arg(long, env = "GATEHOUSE_CACHE_PREFIX", default_value = "gatehouse:")]
     pub(crate) cache_prefix: String,
     /// Lifetime of an authorization code, in seconds.

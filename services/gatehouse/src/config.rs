@@ -293,24 +293,8 @@ fn metadata_document_policy(value: &str) -> Result<gatehouse_registry::MetadataD
 }
 
 fn cache_url(value: &str) -> Result<String, ConfigError> {
-    let tls = value.starts_with("rediss://") || value.starts_with("rediss+sentinel://");
-    if tls && value.contains('#') {
-        // redis-rs reads `#insecure` as "do not verify the server".
-        Err(bad(
-            "GATEHOUSE_CACHE_URL",
-            "a rediss:// URL takes no #fragment: the server's certificate is always verified",
-        ))
-    } else if value.starts_with("redis+sentinel://") || value.starts_with("rediss+sentinel://") {
-        gatehouse_runtime::kv::check_sentinel_url(value).map_err(|reason| bad("GATEHOUSE_CACHE_URL", reason))?;
-        Ok(value.to_owned())
-    } else if value == "memory://" || value.starts_with("redis://") || value.starts_with("rediss://") {
-        Ok(value.to_owned())
-    } else {
-        Err(bad(
-            "GATEHOUSE_CACHE_URL",
-            "must be memory://, redis://HOST:PORT/DB, rediss://HOST:PORT/DB or redis+sentinel://HOST:PORT,HOST:PORT/MASTER",
-        ))
-    }
+    gatehouse_runtime::kv::check_url(value).map_err(|reason| bad("GATEHOUSE_CACHE_URL", reason))?;
+    Ok(value.to_owned())
 }
 
 /// The TLS files of a `rediss://` cache, checked against the URL.
@@ -331,10 +315,10 @@ fn cache_tls(
         }
     };
     let tls = gatehouse_runtime::kv::CacheTls { ca_file: ca_file.map(ToOwned::to_owned), client };
-    if tls.is_set() && !url.starts_with("rediss://") && !url.starts_with("rediss+sentinel://") {
+    if tls.is_set() && !gatehouse_runtime::kv::is_tls_url(url) {
         return Err(bad(
             "GATEHOUSE_CACHE_CA_FILE",
-            "and the client certificate need a rediss:// or rediss+sentinel:// GATEHOUSE_CACHE_URL",
+            "and the client certificate need a TLS GATEHOUSE_CACHE_URL (rediss://, rediss+sentinel://, rediss+cluster://)",
         ));
     }
     Ok(tls)
@@ -656,7 +640,12 @@ impl ServeOptions {
                 Default::default,
             ),
             cache_url: problems.note(cache.and_then(|url| cache_url(&url)), Default::default),
-            cache_prefix: self.cache_prefix.clone(),
+            cache_prefix: problems.note(
+                gatehouse_runtime::kv::check_prefix(&self.cache_prefix)
+                    .map(|()| self.cache_prefix.clone())
+                    .map_err(|reason| bad("GATEHOUSE_CACHE_PREFIX", reason)),
+                Default::default,
+            ),
             cache: gatehouse_runtime::kv::KvOptions {
                 timeout: problems
                     .note(millis("GATEHOUSE_CACHE_TIMEOUT_MS", self.cache_timeout_ms, 5, 5000), Default::default),

@@ -678,6 +678,14 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
         ),
         ("token", vec![("GATEHOUSE_CACHE_URL", "rediss://redis:6380/0#insecure")], "GATEHOUSE_CACHE_URL"),
         ("token", vec![("GATEHOUSE_CACHE_URL", "redis+sentinel://s1:26379,s2:26379")], "name the master"),
+        ("token", vec![("GATEHOUSE_CACHE_URL", "redis+cluster://n1:7000,n2:7000/3")], "only database 0"),
+        ("token", vec![("GATEHOUSE_CACHE_URL", "rediss+cluster://n1:7000#insecure")], "GATEHOUSE_CACHE_URL"),
+        (
+            "token",
+            vec![("GATEHOUSE_CACHE_URL", "redis+cluster://n1:7000"), ("GATEHOUSE_CACHE_CA_FILE", pem)],
+            "GATEHOUSE_CACHE_CA_FILE",
+        ),
+        ("token", vec![("GATEHOUSE_CACHE_PREFIX", "tenant-{a}:")], "GATEHOUSE_CACHE_PREFIX"),
         // A secret from its variable and from a file at once, and a file that is not there.
         (
             "token",

@@ -6,6 +6,7 @@
 //! Services own their key names and record formats; this is only storage.
 
 mod breaker;
+mod cluster;
 mod memory;
 mod redis_kv;
 mod sentinel;
@@ -136,9 +137,84 @@ impl Default for KvOptions {
     }
 }
 
-/// Why a `redis+sentinel://` URL cannot work, for the configuration check.
-pub fn check_sentinel_url(url: &str) -> Result<(), String> {
-    sentinel::parse(url).map(|_| ())
+/// Why a cache URL cannot work, for the configuration check: `memory://`,
+/// `redis://`, `rediss://`, `redis+sentinel://`, `rediss+sentinel://`,
+/// `redis+cluster://` or `rediss+cluster://`.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if is_tls_url(url) && url.contains('#') {
+        // redis-rs reads `#insecure` as "do not verify the server".
+        return Err("a TLS cache URL takes no #fragment: the server's certificate is always verified".to_owned());
+    }
+    if sentinel::is_sentinel_url(url) {
+        sentinel::parse(url).map(|_| ())
+    } else if cluster::is_cluster_url(url) {
+        cluster::parse(url).map(|_| ())
+    } else if url == "memory://" || url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(())
+    } else {
+        Err("must be memory://, redis://HOST:PORT/DB, rediss://HOST:PORT/DB, \
+             redis+sentinel://HOST:PORT,HOST:PORT/MASTER or redis+cluster://HOST:PORT,HOST:PORT"
+            .to_owned())
+    }
+}
+
+/// Whether `url` asks for TLS to the cache (`rediss://`, `rediss+sentinel://`, `rediss+cluster://`).
+pub fn is_tls_url(url: &str) -> bool {
+    url.starts_with("rediss://") || url.starts_with("rediss+")
+}
+
+/// Why a key prefix cannot work: Redis Cluster hashes the first `{…}` of a
+/// key, so braces in the prefix would put every key in one slot (or split
+/// keys that must stay together).
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.contains(['{', '}']) {
+        Err("may not contain { or }: Redis Cluster reads braces in a key as its hash tag".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// The part of `key` Redis Cluster hashes to pick its slot: the text inside
+/// the first `{…}` when it is not empty, else the whole key.
+pub fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        let inner = &key[open + 1..];
+        if let Some(close) = inner.find('}')
+            && close > 0
+        {
+            return &inner[..close];
+        }
+    }
+    key
+}
+
+/// Keys that one atomic call touches must share a slot (a hash tag), on
+/// every engine: a key named wrongly fails every test, not only on a cluster.
+pub(crate) fn same_slot(key: &str, other: &str) -> KvResult<()> {
+    if hash_tag(key) == hash_tag(other) {
+        Ok(())
+    } else {
+        Err(KvError(format!(
+            "keys {key:?} and {other:?} are used together but do not share a hash tag ({{…}}): \
+             they could sit on different Redis Cluster nodes"
+        )))
+    }
+}
+
+/// `HOST[:PORT],HOST[:PORT]…` of a Sentinel or Cluster URL.
+fn host_list(hosts: &str, default_port: u16) -> Result<Vec<(String, u16)>, String> {
+    let mut list = Vec::new();
+    for host in hosts.split(',') {
+        let (name, port) = match host.rsplit_once(':') {
+            Some((name, port)) => (name, port.parse::<u16>().map_err(|_| format!("{host:?}: not HOST:PORT"))?),
+            None => (host, default_port),
+        };
+        if name.is_empty() {
+            return Err(format!("{host:?}: not HOST:PORT"));
+        }
+        list.push((name.to_owned(), port));
+    }
+    Ok(list)
 }
 
 /// Opens the cache named by `url`: `memory://` or `redis://...`; every key is
@@ -151,9 +227,15 @@ pub async fn open(url: &str, prefix: &str) -> KvResult<Arc<dyn Kv>> {
 pub async fn open_with(url: &str, prefix: &str, options: KvOptions) -> KvResult<Arc<dyn Kv>> {
     if url == "memory://" || url == "memory" {
         Ok(Arc::new(MemoryKv::new(prefix)))
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") || sentinel::is_sentinel_url(url) {
+    } else if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || sentinel::is_sentinel_url(url)
+        || cluster::is_cluster_url(url)
+    {
         Ok(Arc::new(RedisKv::connect(url, prefix, options).await?))
     } else {
-        Err(KvError(format!("unsupported cache url {url:?}: use memory:// or redis://")))
+        Err(KvError(format!(
+            "unsupported cache url {url:?}: use memory://, redis://, redis+sentinel:// or redis+cluster://"
+        )))
     }
 }

@@ -115,6 +115,7 @@ impl Kv for MemoryKv {
         marker_value: &[u8],
         marker_ttl: Duration,
     ) -> KvResult<Taken> {
+        super::same_slot(key, marker)?;
         let now = Instant::now();
         let mut state = self.state.lock().await;
         let key = self.key(key);
@@ -138,6 +139,7 @@ impl Kv for MemoryKv {
         marker: &str,
         expected_marker: &[u8],
     ) -> KvResult<bool> {
+        super::same_slot(key, marker)?;
         let now = Instant::now();
         let mut state = self.state.lock().await;
         let (key, marker) = (self.key(key), self.key(marker));

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Script};
 
 use super::breaker::Breaker;
@@ -83,18 +84,37 @@ end
 return 0
 ";
 
-/// Where the calls go: one server, or the master a Sentinel group names.
+/// A script, sent by its digest (`EVALSHA`, loaded on first use) to one
+/// server, and whole (`EVAL`) to a cluster: there a missing script would be
+/// loaded on every master at once (`SCRIPT LOAD` fans out), which stalls
+/// behind the client's slot-map refresh while slots migrate or a master
+/// fails over. Redis caches an `EVAL`ed script by its digest all the same.
+#[derive(Clone)]
+struct Lua {
+    script: Script,
+    source: &'static str,
+}
+
+impl Lua {
+    fn new(source: &'static str) -> Self {
+        Self { script: Script::new(source), source }
+    }
+}
+
+/// Where the calls go: one server, the master a Sentinel group names, or a cluster.
 #[derive(Clone)]
 enum Connection {
     Fixed(ConnectionManager),
     Followed(Arc<super::sentinel::Followed>),
+    Cluster(ClusterConnection),
 }
 
 impl Connection {
-    fn get(&self) -> ConnectionManager {
+    fn get(&self) -> Handle {
         match self {
-            Self::Fixed(connection) => connection.clone(),
-            Self::Followed(followed) => followed.connection(),
+            Self::Fixed(connection) => Handle::Single(connection.clone()),
+            Self::Followed(followed) => Handle::Single(followed.connection()),
+            Self::Cluster(connection) => Handle::Cluster(connection.clone()),
         }
     }
 
@@ -106,17 +126,53 @@ impl Connection {
     }
 }
 
+/// One call's connection: to one server, or to the cluster (which routes
+/// each command by its key's slot).
+#[derive(Clone)]
+enum Handle {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Handle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
 /// Redis behind the [`Kv`] interface.
 #[derive(Clone)]
 pub struct RedisKv {
     prefix: String,
     connection: Connection,
-    take_and_mark: Script,
-    incr_window: Script,
-    reserve: Script,
-    release: Script,
-    replace: Script,
-    restore: Script,
+    take_and_mark: Lua,
+    incr_window: Lua,
+    reserve: Lua,
+    release: Lua,
+    replace: Lua,
+    restore: Lua,
     timeout: Duration,
     breaker: Arc<Breaker>,
 }
@@ -161,26 +217,31 @@ impl RedisKv {
             .set_connection_timeout(Some(options.timeout.max(Duration::from_millis(250))))
             .set_response_timeout(Some(options.timeout))
             .set_number_of_retries(0);
-        let connection = if super::sentinel::is_sentinel_url(url) {
-            let certificates = if url.starts_with("rediss+") {
+        super::check_prefix(prefix).map_err(|reason| KvError(format!("cache: the key prefix {prefix:?} {reason}")))?;
+        let certificates = || -> Result<_, KvError> {
+            if url.starts_with("rediss+") {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                Some(certificates(&options.tls)?)
+                Ok(Some(certificates(&options.tls)?))
             } else {
-                None
-            };
-            Connection::Followed(super::sentinel::Followed::start(url, &options.tls, certificates, config).await?)
+                Ok(None)
+            }
+        };
+        let connection = if super::sentinel::is_sentinel_url(url) {
+            Connection::Followed(super::sentinel::Followed::start(url, &options.tls, certificates()?, config).await?)
+        } else if super::cluster::is_cluster_url(url) {
+            Connection::Cluster(super::cluster::connect(url, &options.tls, certificates()?, options.timeout).await?)
         } else {
             Connection::Fixed(Self::fixed(url, &options, config).await?)
         };
         Ok(Self {
             prefix: prefix.to_owned(),
             connection,
-            take_and_mark: Script::new(TAKE_AND_MARK),
-            incr_window: Script::new(INCR_WINDOW),
-            reserve: Script::new(RESERVE),
-            release: Script::new(RELEASE),
-            replace: Script::new(REPLACE),
-            restore: Script::new(RESTORE),
+            take_and_mark: Lua::new(TAKE_AND_MARK),
+            incr_window: Lua::new(INCR_WINDOW),
+            reserve: Lua::new(RESERVE),
+            release: Lua::new(RELEASE),
+            replace: Lua::new(REPLACE),
+            restore: Lua::new(RESTORE),
             timeout: options.timeout,
             breaker: Arc::new(Breaker::new(options.breaker_failures, options.breaker_cooldown)),
         })
@@ -249,6 +310,25 @@ impl RedisKv {
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// Runs `lua` on `keys` with `args`, under the timeout and the breaker.
+    async fn eval<T: redis::FromRedisValue>(&self, lua: &Lua, keys: &[String], args: &[Vec<u8>]) -> KvResult<T> {
+        let mut connection = self.connection.get();
+        if let Handle::Cluster(_) = connection {
+            let mut command = redis::cmd("EVAL");
+            command.arg(lua.source).arg(keys.len()).arg(keys).arg(args);
+            self.guarded(command.query_async(&mut connection)).await
+        } else {
+            let mut invocation = lua.script.prepare_invoke();
+            for key in keys {
+                invocation.key(key);
+            }
+            for arg in args {
+                invocation.arg(arg);
+            }
+            self.guarded(invocation.invoke_async(&mut connection)).await
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -269,10 +349,8 @@ impl Kv for RedisKv {
     }
 
     async fn replace(&self, key: &str, expected: &[u8], value: &[u8], ttl: Duration) -> KvResult<bool> {
-        let mut connection = self.connection.get();
-        let mut invocation = self.replace.key(self.key(key));
-        invocation.arg(expected).arg(value).arg(millis(ttl));
-        let replaced: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        let args = [expected.to_vec(), value.to_vec(), millis(ttl).to_string().into_bytes()];
+        let replaced: i64 = self.eval(&self.replace, &[self.key(key)], &args).await?;
         Ok(replaced == 1)
     }
 
@@ -280,13 +358,28 @@ impl Kv for RedisKv {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut connection = self.connection.get();
-        let mut pipe = redis::pipe();
-        for (key, value, ttl) in entries {
-            let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(*ttl)));
-            pipe.set_options(self.key(key), value, options).ignore();
+        match self.connection.get() {
+            Handle::Single(mut connection) => {
+                // One round trip; not a transaction: each entry stands alone.
+                let mut pipe = redis::pipe();
+                for (key, value, ttl) in entries {
+                    let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(*ttl)));
+                    pipe.set_options(self.key(key), value, options).ignore();
+                }
+                self.guarded(pipe.query_async::<()>(&mut connection)).await
+            }
+            Handle::Cluster(connection) => {
+                // The keys sit in different slots: each is its own command,
+                // all sent at once over the cluster's connections.
+                let calls = entries.iter().map(|(key, value, ttl)| {
+                    let mut connection = connection.clone();
+                    let options = redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(millis(*ttl)));
+                    let key = self.key(key);
+                    async move { connection.set_options::<_, _, ()>(key, value, options).await }
+                });
+                self.guarded(async { futures_util::future::try_join_all(calls).await.map(|_| ()) }).await
+            }
         }
-        self.guarded(pipe.query_async::<()>(&mut connection)).await
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {
@@ -311,10 +404,10 @@ impl Kv for RedisKv {
         marker_value: &[u8],
         marker_ttl: Duration,
     ) -> KvResult<Taken> {
-        let mut connection = self.connection.get();
-        let mut invocation = self.take_and_mark.key(self.key(key));
-        invocation.key(self.key(marker)).arg(marker_value).arg(millis(marker_ttl));
-        let (kind, value): (u8, Vec<u8>) = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        super::same_slot(key, marker)?;
+        let args = [marker_value.to_vec(), millis(marker_ttl).to_string().into_bytes()];
+        let (kind, value): (u8, Vec<u8>) =
+            self.eval(&self.take_and_mark, &[self.key(key), self.key(marker)], &args).await?;
         Ok(match kind {
             1 => Taken::Value(value),
             2 => Taken::Marked(value),
@@ -330,25 +423,19 @@ impl Kv for RedisKv {
         marker: &str,
         expected_marker: &[u8],
     ) -> KvResult<bool> {
-        let mut connection = self.connection.get();
-        let mut invocation = self.restore.key(self.key(key));
-        invocation.key(self.key(marker)).arg(expected_marker).arg(value).arg(millis(ttl));
-        let restored: i64 = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        super::same_slot(key, marker)?;
+        let args = [expected_marker.to_vec(), value.to_vec(), millis(ttl).to_string().into_bytes()];
+        let restored: i64 = self.eval(&self.restore, &[self.key(key), self.key(marker)], &args).await?;
         Ok(restored == 1)
     }
 
     async fn incr(&self, key: &str, window: Duration) -> KvResult<u64> {
-        let mut connection = self.connection.get();
-        let mut invocation = self.incr_window.key(self.key(key));
-        invocation.arg(millis(window));
-        self.guarded(invocation.invoke_async(&mut connection)).await
+        self.eval(&self.incr_window, &[self.key(key)], &[millis(window).to_string().into_bytes()]).await
     }
 
     async fn reserve(&self, key: &str, limit: u64, window: Duration) -> KvResult<Result<u64, Duration>> {
-        let mut connection = self.connection.get();
-        let mut invocation = self.reserve.key(self.key(key));
-        invocation.arg(limit).arg(millis(window));
-        let (taken, value): (u8, i64) = self.guarded(invocation.invoke_async(&mut connection)).await?;
+        let args = [limit.to_string().into_bytes(), millis(window).to_string().into_bytes()];
+        let (taken, value): (u8, i64) = self.eval(&self.reserve, &[self.key(key)], &args).await?;
         Ok(if taken == 1 {
             Ok(u64::try_from(value).unwrap_or(0))
         } else {
@@ -357,9 +444,7 @@ impl Kv for RedisKv {
     }
 
     async fn release(&self, key: &str) -> KvResult<()> {
-        let mut connection = self.connection.get();
-        let invocation = self.release.key(self.key(key));
-        self.guarded(invocation.invoke_async::<i64>(&mut connection)).await.map(|_| ())
+        self.eval::<i64>(&self.release, &[self.key(key)], &[]).await.map(|_| ())
     }
 
     async fn ttl(&self, key: &str) -> KvResult<Option<Duration>> {

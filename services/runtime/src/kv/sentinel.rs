@@ -50,17 +50,7 @@ pub(super) fn parse(url: &str) -> Result<SentinelUrl, String> {
         None => (None, rest),
     };
     let (hosts, path) = rest.split_once('/').ok_or("name the master after the sentinels: …/MASTER_NAME")?;
-    let mut sentinels = Vec::new();
-    for host in hosts.split(',') {
-        let (name, port) = match host.rsplit_once(':') {
-            Some((name, port)) => (name, port.parse::<u16>().map_err(|_| format!("{host:?}: not HOST:PORT"))?),
-            None => (host, 26379),
-        };
-        if name.is_empty() {
-            return Err(format!("{host:?}: not HOST:PORT"));
-        }
-        sentinels.push((name.to_owned(), port));
-    }
+    let sentinels = super::host_list(hosts, 26379)?;
     let mut segments = path.split('/');
     let master = segments.next().filter(|m| !m.is_empty()).ok_or("name the master: …/MASTER_NAME")?.to_owned();
     let db = match segments.next() {
