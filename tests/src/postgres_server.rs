@@ -72,7 +72,19 @@ impl OwnPostgres {
         let backup = as_postgres(&bin.join("pg_basebackup"))
             .arg("-D")
             .arg(dir.join("data"))
-            .args(["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "postgres", "-R", "-X", "stream"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ])
             .output()
             .expect("run pg_basebackup");
         assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
@@ -90,6 +102,46 @@ impl OwnPostgres {
             .output()
             .expect("run pg_ctl promote");
         assert!(promote.status.success(), "pg_ctl promote failed: {}", String::from_utf8_lossy(&promote.stderr));
+    }
+
+    /// Makes every commit wait until a standby has it (`synchronous_standby_names = '*'`):
+    /// what a failover that loses no acknowledged commit needs.
+    pub fn require_sync_standby(&self) {
+        let set = as_postgres(&self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-v", "ON_ERROR_STOP=1"])
+            .args(["-c", "ALTER SYSTEM SET synchronous_standby_names = '*'", "-c", "SELECT pg_reload_conf()"])
+            .output()
+            .expect("run psql");
+        assert!(set.status.success(), "psql failed: {}", String::from_utf8_lossy(&set.stderr));
+    }
+
+    /// A primary that was failed over comes back as a standby of `primary`,
+    /// on its old port: its data replaced by a fresh copy (`pg_basebackup
+    /// -R`), as an operator does when the old timeline cannot be rewound.
+    pub fn rejoin_as_standby_of(&self, primary: &OwnPostgres) {
+        self.stop_hard();
+        let data = self.dir.join("data");
+        std::fs::remove_dir_all(&data).expect("remove the old data");
+        let backup = as_postgres(&self.bin.join("pg_basebackup"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ])
+            .output()
+            .expect("run pg_basebackup");
+        assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
+        self.resume();
     }
 
     /// A verify-full URL of a server started with [`OwnPostgres::start_tls`], trusting `ca`.

@@ -287,6 +287,24 @@ async fn target_session_attrs_read_write_refuses_a_standby_until_it_is_promoted(
     let refused = refused.expect("a standby is refused with target_session_attrs=read-write");
     assert!(refused.contains("read-only"), "says why: {refused}");
 
+    // Given both hosts, the writable one is found whichever comes first,
+    // and a host that does not answer is passed over.
+    let both = format!(
+        "postgres://postgres@127.0.0.1:1,127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        standby.port, primary.port
+    );
+    let db = gatehouse_runtime::database::connect(&both, 1).await.expect("the primary is among the hosts");
+    db.execute_unprepared("CREATE TABLE found (id int)").await.expect("a write on the primary");
+    let only_standby =
+        format!("postgres://postgres@127.0.0.1:1,127.0.0.1:{}/postgres?target_session_attrs=read-write", standby.port);
+    let refused = gatehouse_runtime::database::connect(&only_standby, 1).await.err().map(|e| e.to_string());
+    let refused = refused.expect("no host accepts writes");
+    assert!(refused.contains("127.0.0.1:1") && refused.contains("read-only"), "says why, host by host: {refused}");
+    // Several hosts without asking for the writable one: refused, not a guess.
+    let unasked = format!("postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres", standby.port, primary.port);
+    let refused = gatehouse_runtime::database::connect(&unasked, 1).await.err().map(|e| e.to_string());
+    assert!(refused.is_some_and(|r| r.contains("target_session_attrs=read-write")));
+
     // Promoted, the same URL connects and writes.
     standby.promote();
     let db =

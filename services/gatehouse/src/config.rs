@@ -342,7 +342,10 @@ fn millis(variable: &'static str, value: u64, min: u64, max: u64) -> Result<Dura
 
 fn database_url(value: &str) -> Result<String, ConfigError> {
     const VARIABLE: &str = "GATEHOUSE_DATABASE_URL";
-    if value.starts_with("sqlite:") || value.starts_with("postgres://") || value.starts_with("postgresql://") {
+    if value.starts_with("sqlite:") {
+        Ok(value.to_owned())
+    } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        gatehouse_runtime::database::check_postgres_url(value).map_err(|reason| bad(VARIABLE, reason))?;
         Ok(value.to_owned())
     } else {
         Err(bad(VARIABLE, "must start with sqlite: or postgres://"))

@@ -686,6 +686,13 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
             "GATEHOUSE_CACHE_CA_FILE",
         ),
         ("token", vec![("GATEHOUSE_CACHE_PREFIX", "tenant-{a}:")], "GATEHOUSE_CACHE_PREFIX"),
+        // Several database hosts without asking for the writable one, and a session kind Gatehouse cannot use.
+        ("token", vec![("GATEHOUSE_DATABASE_URL", "postgres://u@h1,h2/db")], "target_session_attrs=read-write"),
+        (
+            "token",
+            vec![("GATEHOUSE_DATABASE_URL", "postgres://u@h1/db?target_session_attrs=standby")],
+            "GATEHOUSE_DATABASE_URL",
+        ),
         // A secret from its variable and from a file at once, and a file that is not there.
         (
             "token",

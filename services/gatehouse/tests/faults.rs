@@ -1,8 +1,10 @@
 //! Fault injection on the production shape: one process per part, two
 //! token replicas, PostgreSQL and a Redis of the test's own. Each test
-//! injects one fault under load (Redis hung, killed, flushed; PostgreSQL
-//! stopped hard; a token replica killed; a burst past capacity; replicas
-//! with their clocks moved), keeps a ledger of every token the driver
+//! injects one fault under load (Redis hung, killed, flushed; a Sentinel
+//! failover; a Redis Cluster master failover and a slot migration; the
+//! PostgreSQL primary failed over to its standby, or stopped hard; a token
+//! replica killed; a burst past capacity; replicas with their clocks
+//! moved), keeps a ledger of every token the driver
 //! received, and checks afterwards through every path (gRPC introspection
 //! on each replica, HTTP introspection, `/api/current_user`, refresh) that
 //! nothing revoked or rotated reads active, nothing live was lost, and no
@@ -21,7 +23,9 @@ use std::time::{Duration, Instant};
 use gatehouse_proto::pb::common::v1 as common_pb;
 use gatehouse_proto::pb::token::v1 as token_pb;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_tests::{Backend, Browser, OwnPostgres, OwnRedis, SentinelGroup, TEST_PASSWORD, TestDatabase};
+use gatehouse_tests::{
+    Backend, Browser, OwnPostgres, OwnRedis, RedisCluster, SentinelGroup, TEST_PASSWORD, TestDatabase,
+};
 use serde_json::Value;
 use support::{BIN, Deployment, Part, REDIRECT, free_port, wait_serving};
 use tokio::sync::Mutex;
@@ -355,19 +359,23 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
     }
 }
 
-/// The cache's Sentinel group fails over under load (its master killed, the
-/// replica promoted): both token replicas and the gateway follow the new
-/// master without a restart. Refreshes and introspection run throughout,
-/// half the grants are revoked during the switch (503 answers retried, as
-/// a client does); afterwards every token the clients received reads as it
-/// must on every path: revoked and rotated ones inactive, the live ones
-/// active, and no request answered 500.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sentinel_failover_under_load_loses_nothing_and_revives_nothing() {
-    let database = TestDatabase::create(Backend::Postgres).await;
-    let mut group = SentinelGroup::start().await;
-    let storage = Storage { database_url: database.url().to_owned(), redis_url: group.url() };
-    let mut stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+/// What a failover under load cost.
+struct Failover {
+    /// From the fault until every revocation made during it had succeeded.
+    recovered: Duration,
+    /// Requests of the load answered 503 meanwhile, of all.
+    unavailable: usize,
+    requests: usize,
+}
+
+/// Runs `fault` under load on a two-replica `stack`: four refresh chains
+/// (retrying a 503 with the same token, as a client does), introspection
+/// through the gateway, and four grants revoked during the fault (a 503
+/// retried until done). Only 200 or 503 may answer meanwhile; afterwards a
+/// whole code flow works again, and every token the clients received reads
+/// as it must on every path: revoked and rotated ones inactive on both
+/// replicas, over HTTP and at `/api/current_user`, the chains' live ones active.
+async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOnce()) -> (Stack, Failover) {
     let mut grants = Vec::new();
     for _ in 0..8 {
         grants.push(stack.grant().await);
@@ -385,51 +393,118 @@ async fn a_sentinel_failover_under_load_loses_nothing_and_revives_nothing() {
     let watched: Vec<String> = to_revoke.iter().map(|(a, _)| a.clone()).collect();
     let introspection = tokio::spawn(run_introspection(shared.clone(), watched, running.clone()));
 
-    group.master.stop();
-    let killed = Instant::now();
+    let started = Instant::now();
+    fault().await;
     // Revocations during the switch: 200, or 503 and retried until done.
     for (_, refresh) in to_revoke {
         gatehouse_tests::until(Duration::from_secs(30), "a revocation completes across the failover", || async {
             let (status, _, body, _) = shared.post("revoke", &[("token", refresh)]).await;
-            assert!(status == 200 || status == 503, "revocation answered {status}: {body}");
+            assert!(status == 200 || status == 503, "{what}: revocation answered {status}: {body}");
             status == 200
         })
         .await;
     }
-    // Every revocation needed the cache (its tombstones): it is the new master's.
-    let recovered = killed.elapsed();
-    assert_eq!(SentinelGroup::role(group.replica.port), "master", "the replica was promoted");
+    // Every revocation needed both stores (the row, then its tombstones).
+    let recovered = started.elapsed();
     running.store(false, Ordering::SeqCst);
     while workers.join_next().await.is_some() {}
     let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
     // And a whole code flow works again (codes and sessions live in the cache).
     let Ok(mut stack) = Arc::try_unwrap(shared) else { panic!("the load's handles are gone") };
     stack.wait_for_cache().await;
-    let shared = stack;
     for chain in &chains {
         latencies.extend(chain.lock().await.latencies.iter().copied());
     }
-    let unavailable = latencies.iter().filter(|l| l.2 == 503).count();
+    assert!(latencies.iter().all(|l| l.2 == 200 || l.2 == 503), "{what}: only 200 or 503 under the failover");
+    let failover =
+        Failover { recovered, unavailable: latencies.iter().filter(|l| l.2 == 503).count(), requests: latencies.len() };
     println!(
-        "sentinel failover: every revocation done {} ms after the master was killed; {unavailable} of {} requests answered 503 meanwhile",
-        recovered.as_millis(),
-        latencies.len()
+        "{what}: every revocation done {} ms after the fault; {} of {} requests answered 503 meanwhile",
+        failover.recovered.as_millis(),
+        failover.unavailable,
+        failover.requests
     );
-    assert!(latencies.iter().all(|l| l.2 == 200 || l.2 == 503), "only 200 or 503 under the failover");
 
     for (access, refresh) in to_revoke {
-        shared.assert_state(access, false, &[0, 1], "revoked during the failover (access)").await;
-        shared.assert_state(refresh, false, &[0, 1], "revoked during the failover (refresh)").await;
+        stack.assert_state(access, false, &[0, 1], "revoked during the failover (access)").await;
+        stack.assert_state(refresh, false, &[0, 1], "revoked during the failover (refresh)").await;
     }
     for chain in &chains {
         let chain = chain.lock().await;
         for token in &chain.ended {
-            shared.assert_state(token, false, &[0, 1], "rotated across the failover").await;
+            stack.assert_state(token, false, &[0, 1], "rotated across the failover").await;
         }
         let (access, refresh) = chain.current.clone().unwrap();
-        shared.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
-        shared.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
+        stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
+        stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
     }
+    (stack, failover)
+}
+
+/// The Sentinel group's master killed under load: the sentinels promote the
+/// replica and every part follows it without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_load_loses_nothing_and_revives_nothing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut group = SentinelGroup::start().await;
+    let storage = Storage { database_url: database.url().to_owned(), redis_url: group.url() };
+    let stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+    failover_under_load(stack, "sentinel failover", async || group.master.stop()).await;
+    assert_eq!(SentinelGroup::role(group.replica.port), "master", "the replica was promoted");
+}
+
+/// A Redis Cluster master killed under load (its replica promoted after
+/// the 1 s node timeout), then 2000 slots migrated under the same load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_failover_and_a_slot_migration_under_load_lose_nothing_and_revive_nothing() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut cluster = RedisCluster::start().await;
+    let storage = Storage { database_url: database.url().to_owned(), redis_url: cluster.url() };
+    let stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+    let victim = (0..cluster.nodes.len()).find(|i| cluster.is_master(*i)).unwrap();
+    cluster.wait_replicated(victim).await;
+    let (stack, _) = failover_under_load(stack, "cluster master failover", async || cluster.nodes[victim].stop()).await;
+    let (from, to) = {
+        let mut masters = (0..cluster.nodes.len()).filter(|i| *i != victim && cluster.is_master(*i));
+        (masters.next().unwrap(), masters.next().unwrap())
+    };
+    let reshard = cluster.reshard(from, to, 2000);
+    failover_under_load(stack, "cluster slot migration", async || {
+        tokio::task::spawn_blocking(reshard).await.unwrap();
+    })
+    .await;
+}
+
+/// The PostgreSQL primary stopped hard under load, its synchronous standby
+/// promoted: every part, given both hosts with
+/// `target_session_attrs=read-write`, moves to the new primary by itself;
+/// then the old primary comes back as a standby and is never written to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_failover_under_load_loses_nothing_and_revives_nothing() {
+    let primary = OwnPostgres::start();
+    let standby = OwnPostgres::start_standby_of(&primary);
+    primary.require_sync_standby();
+    let redis = OwnRedis::start().await;
+    let database_url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let storage = Storage { database_url, redis_url: redis.url() };
+    let stack = Stack::start(&storage, &[vec![], vec![]], &[]).await;
+    let (mut stack, _) = failover_under_load(stack, "postgres failover", async || {
+        primary.stop_hard();
+        tokio::task::block_in_place(|| standby.promote());
+    })
+    .await;
+
+    // The old primary back, as a standby of the new one: read-only, so the
+    // parts stay where they are, and new work goes on.
+    tokio::task::block_in_place(|| primary.rejoin_as_standby_of(&standby));
+    let (access, refresh) = stack.grant().await;
+    let (status, _, body, _) =
+        stack.post("token", &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "a rotation after the old primary rejoined: {body}");
+    stack.assert_state(&access, false, &[0, 1], "rotated after the rejoin").await;
 }
 
 /// Redis killed, then back empty (a restart), then flushed while running:

@@ -5,11 +5,26 @@ use std::time::Duration;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
+mod primary;
+
 /// Opens a pool. SQLite files are created when missing, so the embedded
 /// default works on a fresh machine.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let url = sqlite_create_if_missing(url);
-    let mut options = ConnectOptions::new(url.clone());
+    let sqlite = url.starts_with("sqlite:");
+    let hosts = if sqlite { vec![url.clone()] } else { primary::hosts(&url).map_err(DbErr::Custom)? };
+    // With target_session_attrs=read-write, the first host that accepts
+    // writes, asked first so that the start says why when none does (the
+    // pool would only report that it timed out waiting for a connection).
+    let primary = if !sqlite && requires_primary(&url).map_err(DbErr::Custom)? {
+        Some(primary::find(&hosts).await.map_err(DbErr::Custom)?)
+    } else if !sqlite {
+        check_postgres_url(&url).map_err(DbErr::Custom)?;
+        None
+    } else {
+        None
+    };
+    let mut options = ConnectOptions::new(primary.map_or_else(|| url.clone(), |index| hosts[index].clone()));
     options
         .max_connections(max_connections)
         .min_connections(1)
@@ -19,7 +34,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(1))
         .acquire_timeout(Duration::from_millis(1500))
         .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
+    if sqlite {
         // One connection per pool: SQLite has one writer, and a deferred
         // transaction that reads and then writes fails with SQLITE_BUSY
         // (not retried by the busy timeout) when another connection wrote
@@ -49,50 +64,49 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         }
         return Ok(db);
     }
-    if requires_primary(&url).map_err(DbErr::Custom)? {
-        // Asked once first, so that the start says why (the pool would only
-        // report that it timed out waiting for a connection).
-        let mut probe = tokio::time::timeout(
-            Duration::from_secs(1),
-            <sea_orm::sqlx::PgConnection as sea_orm::sqlx::Connection>::connect(&url),
-        )
-        .await
-        .map_err(|_| DbErr::Custom("connecting to the database timed out".into()))?
-        .map_err(|e| DbErr::Custom(format!("connecting to the database: {e}")))?;
-        let read_only: String =
-            sea_orm::sqlx::query_scalar("SHOW transaction_read_only")
-                .fetch_one(&mut probe)
-                .await
-                .map_err(|e| DbErr::Custom(format!("asking the database whether it accepts writes: {e}")))?;
-        let _ = sea_orm::sqlx::Connection::close(probe).await;
-        if read_only == "on" {
-            return Err(DbErr::Custom(
-                "the database server is read-only (a standby); target_session_attrs=read-write asks for the primary"
-                    .into(),
-            ));
-        }
-        // libpq's `target_session_attrs=read-write`: a connection to a
-        // read-only server (a standby, or a primary demoted and restarted as
-        // one) is refused, so the pool only ever holds connections that can
-        // write; a Service or DNS name that follows the primary (as
-        // CloudNativePG's `-rw` one does) is then followed by reconnecting.
-        options.map_sqlx_postgres_pool_opts(|pool| {
-            pool.after_connect(|connection, _| {
-                Box::pin(async move {
-                    let read_only: String =
-                        sea_orm::sqlx::query_scalar("SHOW transaction_read_only").fetch_one(&mut *connection).await?;
-                    if read_only == "on" {
-                        return Err(sea_orm::sqlx::Error::Configuration(
-                            "the server is read-only (a standby); target_session_attrs=read-write asks for the primary"
-                                .into(),
-                        ));
-                    }
-                    Ok(())
+    if let Some(current) = primary {
+        let switches = primary::Switches::new();
+        let taken = switches.clone();
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            let taken = taken.clone();
+            pool
+                // A connection to a read-only server is never pooled.
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        if primary::is_read_only(connection).await? {
+                            return Err(sea_orm::sqlx::Error::Configuration(
+                                "the server is read-only (a standby); target_session_attrs=read-write asks for the \
+                                 primary"
+                                    .into(),
+                            ));
+                        }
+                        Ok(())
+                    })
                 })
-            })
+                // One opened before the primary moved is dropped when taken.
+                .before_acquire(move |_, metadata| {
+                    let fresh = !taken.predates(metadata.age);
+                    Box::pin(async move { Ok(fresh) })
+                })
         });
+        let db = Database::connect(options).await?;
+        primary::follow(db.get_postgres_connection_pool().clone(), hosts, current, switches);
+        return Ok(db);
     }
     Database::connect(options).await
+}
+
+/// Why a PostgreSQL URL cannot work, for the configuration check: an empty
+/// host in the list, a `target_session_attrs` Gatehouse cannot honour, or
+/// several hosts without `target_session_attrs=read-write`.
+pub fn check_postgres_url(url: &str) -> Result<(), String> {
+    let hosts = primary::hosts(url)?;
+    if !requires_primary(url)? && hosts.len() > 1 {
+        return Err("several hosts need target_session_attrs=read-write (Gatehouse follows the one that accepts \
+                    writes)"
+            .to_owned());
+    }
+    Ok(())
 }
 
 /// Whether a PostgreSQL URL asks for a server that accepts writes
