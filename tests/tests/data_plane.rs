@@ -311,3 +311,39 @@ async fn target_session_attrs_read_write_refuses_a_standby_until_it_is_promoted(
         gatehouse_runtime::database::connect(&wanting_primary, 1).await.expect("the promoted standby admits writes");
     db.execute_unprepared("CREATE TABLE promoted (id int)").await.expect("a write on the new primary");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_follows_the_primary_to_a_promoted_standby_and_is_unready_in_between() {
+    let primary = OwnPostgres::start();
+    let standby = OwnPostgres::start_standby_of(&primary);
+    primary.require_sync_standby();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let db = gatehouse_runtime::database::connect(&url, 4).await.expect("the primary answers");
+    db.execute_unprepared("CREATE TABLE followed (id int)").await.unwrap();
+
+    // No host accepts writes: not ready (what readiness asks), by itself.
+    primary.stop_hard();
+    until(Duration::from_secs(10), "the pool reports the database gone", || async {
+        !gatehouse_runtime::database::ping(&db).await
+    })
+    .await;
+    tokio::task::block_in_place(|| standby.promote());
+    let promoted = Instant::now();
+    until(Duration::from_secs(10), "writes reach the promoted standby", || async {
+        db.execute_unprepared("INSERT INTO followed VALUES (1)").await.is_ok()
+    })
+    .await;
+    eprintln!("the pool wrote to the promoted standby {} ms after the promotion", promoted.elapsed().as_millis());
+    assert!(gatehouse_runtime::database::ping(&db).await, "ready again");
+
+    // The old primary back as a standby: read-only, never taken again.
+    tokio::task::block_in_place(|| primary.rejoin_as_standby_of(&standby));
+    for n in 0..20 {
+        db.execute_unprepared(&format!("INSERT INTO followed VALUES ({n})"))
+            .await
+            .expect("writes stay on the new primary");
+    }
+}
