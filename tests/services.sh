@@ -75,7 +75,7 @@ export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 
 stop_services() {
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  for pid in "$SVC_DIR"/redis.pid "$SVC_DIR"/cluster-*.pid; do
+  for pid in "$SVC_DIR"/redis*.pid "$SVC_DIR"/cluster-*.pid; do
     if [ -f "$pid" ]; then kill "$(cat "$pid")" 2>/dev/null || true; fi
   done
   rm -rf "$SVC_DIR" 2>/dev/null || true

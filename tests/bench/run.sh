@@ -8,6 +8,8 @@
 #   PEER=0 tests/bench/run.sh       skip the peer (no ratios)
 #   PIN=0 tests/bench/run.sh        nothing pinned (peer included): both cores shared
 #   ONLY=grpc_introspect,client_credentials tests/bench/run.sh   a subset
+#   CACHE_SHAPES=1 tests/bench/run.sh   the production shape also on a Redis
+#                                       Sentinel group and on the Redis Cluster
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DUR="${DUR:-10}" WARM="${WARM:-3}" CONNS="${CONNS:-32}"
@@ -20,6 +22,31 @@ for tool in wrk curl taskset; do
   command -v "$tool" >/dev/null || { apt-get update -qq; apt-get install -y -qq --no-install-recommends wrk curl util-linux >/dev/null; break; }
 done
 cargo build --release --locked -p gatehouse -p gatehouse-bench
+
+if [ "${CACHE_SHAPES:-0}" = 1 ]; then
+  # A Sentinel group (master, replica, three sentinels) next to the suite's
+  # Redis and Cluster, and a database per extra shape on the same PostgreSQL.
+  SENTINEL_MASTER_PORT=$(free_port); SENTINEL_REPLICA_PORT=$(free_port)
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$SENTINEL_MASTER_PORT" --save '' --appendonly no \
+    --dir "$SVC_DIR" --pidfile "$SVC_DIR/redis-sm.pid" --logfile "$SVC_DIR/redis-sm.log"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$SENTINEL_REPLICA_PORT" --save '' --appendonly no \
+    --replicaof 127.0.0.1 "$SENTINEL_MASTER_PORT" \
+    --dir "$SVC_DIR" --pidfile "$SVC_DIR/redis-sr.pid" --logfile "$SVC_DIR/redis-sr.log"
+  SENTINELS=()
+  for n in 1 2 3; do
+    port=$(free_port)
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor bench 127.0.0.1 %s 2\nsentinel down-after-milliseconds bench 1000\n' \
+      "$port" "$SVC_DIR" "$SENTINEL_MASTER_PORT" > "$SVC_DIR/sentinel-$n.conf"
+    redis-server "$SVC_DIR/sentinel-$n.conf" --sentinel --daemonize yes \
+      --pidfile "$SVC_DIR/redis-sentinel-$n.pid" --logfile "$SVC_DIR/sentinel-$n.log"
+    SENTINELS+=("127.0.0.1:$port")
+  done
+  for db in bench_sentinel bench_cluster; do
+    runuser -u postgres -- "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE $db" >/dev/null
+  done
+  PG_BASE="postgres://postgres@127.0.0.1:$PG_PORT"
+  export BENCH_CACHE_SHAPES="production (sentinel)|$PG_BASE/bench_sentinel|redis+sentinel://$(IFS=,; echo "${SENTINELS[*]}")/bench;production (cluster)|$PG_BASE/bench_cluster|$TEST_REDIS_CLUSTER_URL"
+fi
 
 if [ "$PEER" = 1 ] && [ -f "$PEER_DIR/bench.sh" ]; then
   echo "running the peer (oidc-provider), ${DUR}s per scenario"

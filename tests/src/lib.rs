@@ -385,7 +385,12 @@ impl TestEnvBuilder {
             parts: Parts::All,
             // Every listener on a free port; the issuer is the gateway's address.
             issuer: Issuer::GatewayAddress,
-            database: DatabaseSettings { url: database.url().to_owned(), max_connections: 5, migrate: true },
+            database: DatabaseSettings {
+                url: database.url().to_owned(),
+                password_file: None,
+                max_connections: 5,
+                migrate: true,
+            },
             cache: CacheSettings {
                 url: self.cache_url.clone().unwrap_or_else(|| test_kv_url(self.cache)),
                 prefix: test_kv_prefix(),

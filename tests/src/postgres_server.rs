@@ -104,15 +104,35 @@ impl OwnPostgres {
         assert!(promote.status.success(), "pg_ctl promote failed: {}", String::from_utf8_lossy(&promote.stderr));
     }
 
+    /// A server that asks TCP clients for a password (`scram-sha-256`);
+    /// `postgres`'s is `password` until [`OwnPostgres::sql`] changes it.
+    pub fn start_with_passwords() -> Self {
+        let server = Self::init();
+        let data = server.dir.join("data");
+        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            .expect("write pg_hba.conf");
+        server.resume();
+        server.sql("ALTER ROLE postgres PASSWORD 'password'");
+        server
+    }
+
+    /// Runs `statement` as `postgres` over the server's Unix socket (trusted, no password).
+    pub fn sql(&self, statement: &str) -> String {
+        let run = as_postgres(&self.bin.join("psql"))
+            .arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-Atc", statement])
+            .output()
+            .expect("run psql");
+        assert!(run.status.success(), "psql {statement:?}: {}", String::from_utf8_lossy(&run.stderr));
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    }
+
     /// Makes every commit wait until a standby has it (`synchronous_standby_names = '*'`):
     /// what a failover that loses no acknowledged commit needs.
     pub fn require_sync_standby(&self) {
-        let set = as_postgres(&self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-v", "ON_ERROR_STOP=1"])
-            .args(["-c", "ALTER SYSTEM SET synchronous_standby_names = '*'", "-c", "SELECT pg_reload_conf()"])
-            .output()
-            .expect("run psql");
-        assert!(set.status.success(), "psql failed: {}", String::from_utf8_lossy(&set.stderr));
+        self.sql("ALTER SYSTEM SET synchronous_standby_names = '*'");
+        self.sql("SELECT pg_reload_conf()");
     }
 
     /// A primary that was failed over comes back as a standby of `primary`,

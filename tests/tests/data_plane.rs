@@ -347,3 +347,37 @@ async fn the_pool_follows_the_primary_to_a_promoted_standby_and_is_unready_in_be
             .expect("writes stay on the new primary");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_database_password_is_read_from_its_file_without_a_restart() {
+    let postgres = OwnPostgres::start_with_passwords();
+    let dir = std::env::temp_dir().join(format!("gatehouse-pw-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "password\n").unwrap();
+    // No password in the URL: it comes from the file.
+    let url = postgres.url();
+    let db = gatehouse_runtime::database::connect_with(&url, Some(&file), 2).await.expect("the file's password");
+    db.execute_unprepared("CREATE TABLE rotated (id int)").await.unwrap();
+    let wrong = dir.join("wrong");
+    std::fs::write(&wrong, "not it").unwrap();
+    let refused = gatehouse_runtime::database::connect_with(&url, Some(&wrong), 1).await.err().map(|e| e.to_string());
+    assert!(refused.is_some_and(|r| r.contains("password")), "a wrong password is refused, and said so");
+
+    // The password rotates on the server; the pool's connections are cut.
+    postgres.sql("ALTER ROLE postgres PASSWORD 'rotated'");
+    postgres.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+    until(Duration::from_secs(10), "the old password no longer opens connections", || async {
+        db.execute_unprepared("INSERT INTO rotated VALUES (0)").await.is_err()
+    })
+    .await;
+    // The Secret is updated (the mounted file rewritten): new connections use it.
+    std::fs::write(&file, "rotated\n").unwrap();
+    let rewritten = Instant::now();
+    until(Duration::from_secs(10), "the new password opens connections", || async {
+        db.execute_unprepared("INSERT INTO rotated VALUES (1)").await.is_ok()
+    })
+    .await;
+    eprintln!("writes resumed {} ms after the password file was rewritten", rewritten.elapsed().as_millis());
+    let _ = std::fs::remove_dir_all(&dir);
+}

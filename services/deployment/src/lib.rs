@@ -64,6 +64,8 @@ impl Parts {
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// The PostgreSQL password, read from this file (and again after a rotation) when the URL has none.
+    pub password_file: Option<std::path::PathBuf>,
     pub max_connections: u32,
     /// Apply every part's migrations at start.
     pub migrate: bool,
@@ -255,6 +257,7 @@ pub async fn open_database(settings: &DatabaseSettings) -> anyhow::Result<Databa
     }
     let db = gatehouse_runtime::database::connect_patiently(
         &settings.url,
+        settings.password_file.as_deref(),
         settings.max_connections,
         gatehouse_runtime::database::STARTUP_PATIENCE,
     )

@@ -320,6 +320,10 @@ pub(crate) struct ServeOptions {
     /// A file holding GATEHOUSE_DATABASE_URL (a Kubernetes Secret mounted as a file; a final newline is ignored).
     #[arg(long, env = "GATEHOUSE_DATABASE_URL_FILE")]
     pub(crate) database_url_file: Option<std::path::PathBuf>,
+    /// A file holding the PostgreSQL password, when the URL has none (a mounted Secret such as CloudNativePG's
+    /// `<cluster>-app` `password` key); read again every second, so that a rotated password takes effect without a restart.
+    #[arg(long, env = "GATEHOUSE_DATABASE_PASSWORD_FILE")]
+    pub(crate) database_password_file: Option<std::path::PathBuf>,
     /// Connections in the SQL pool of each service.
     #[arg(long, env = "GATEHOUSE_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub(crate) database_max_connections: u32,

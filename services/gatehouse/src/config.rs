@@ -86,6 +86,7 @@ pub(crate) struct ServeConfig {
     /// The issuer identifier, validated here once; the deployment gives it to every part.
     pub(crate) issuer: String,
     pub(crate) database_url: String,
+    pub(crate) database_password_file: Option<std::path::PathBuf>,
     pub(crate) database_max_connections: u32,
     pub(crate) auto_migrate: bool,
     pub(crate) registry_listen: SocketAddr,
@@ -137,6 +138,7 @@ impl ServeConfig {
     pub(crate) fn database(&self) -> DatabaseSettings {
         DatabaseSettings {
             url: self.database_url.clone(),
+            password_file: self.database_password_file.clone(),
             max_connections: self.database_max_connections,
             migrate: self.auto_migrate,
         }
@@ -350,6 +352,24 @@ fn database_url(value: &str) -> Result<String, ConfigError> {
     } else {
         Err(bad(VARIABLE, "must start with sqlite: or postgres://"))
     }
+}
+
+/// The PostgreSQL password file: readable now, and with a URL that carries no password.
+fn database_password_file(
+    url: &str,
+    file: Option<&std::path::Path>,
+) -> Result<Option<std::path::PathBuf>, ConfigError> {
+    const VARIABLE: &str = "GATEHOUSE_DATABASE_PASSWORD_FILE";
+    let Some(file) = file else { return Ok(None) };
+    if url.starts_with("sqlite:") {
+        return Err(bad(VARIABLE, "is for PostgreSQL; the database URL is SQLite"));
+    }
+    let authority = url.split_once("://").map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+    if authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':')) {
+        return Err(bad(VARIABLE, "and a password in GATEHOUSE_DATABASE_URL: keep the password in one place"));
+    }
+    std::fs::metadata(file).map_err(|e| bad(VARIABLE, format!("cannot read {}: {e}", file.display())))?;
+    Ok(Some(file.to_owned()))
 }
 
 fn scope_catalogue(path: Option<&std::path::Path>) -> Result<ScopeCatalogue, ConfigError> {
@@ -621,6 +641,8 @@ impl ServeOptions {
         let config = ServeConfig {
             issuer: problems.note(issuer(&self.issuer), Default::default),
             database_url: problems.note(database.and_then(|url| database_url(&url)), Default::default),
+            database_password_file: problems
+                .note(database_password_file(&database_text, self.database_password_file.as_deref()), Default::default),
             database_max_connections: self.database_max_connections,
             auto_migrate: self.auto_migrate,
             registry_listen: problems.note(socket_addr("GATEHOUSE_REGISTRY_LISTEN", &self.registry_listen), || {

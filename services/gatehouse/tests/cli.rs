@@ -686,6 +686,13 @@ fn bad_configuration_exits_64_naming_the_variable_before_binding() {
             "GATEHOUSE_CACHE_CA_FILE",
         ),
         ("token", vec![("GATEHOUSE_CACHE_PREFIX", "tenant-{a}:")], "GATEHOUSE_CACHE_PREFIX"),
+        // A password file with SQLite, or beside a password in the URL.
+        ("token", vec![("GATEHOUSE_DATABASE_PASSWORD_FILE", pem)], "GATEHOUSE_DATABASE_PASSWORD_FILE"),
+        (
+            "token",
+            vec![("GATEHOUSE_DATABASE_URL", "postgres://u:pw@h/db"), ("GATEHOUSE_DATABASE_PASSWORD_FILE", pem)],
+            "keep the password in one place",
+        ),
         // Several database hosts without asking for the writable one, and a session kind Gatehouse cannot use.
         ("token", vec![("GATEHOUSE_DATABASE_URL", "postgres://u@h1,h2/db")], "target_session_attrs=read-write"),
         (

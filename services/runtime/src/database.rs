@@ -10,21 +10,39 @@ mod primary;
 /// Opens a pool. SQLite files are created when missing, so the embedded
 /// default works on a fresh machine.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, None, max_connections).await
+}
+
+/// [`connect`], the PostgreSQL password read from `password_file` (and read
+/// again when a rotation rewrites it) instead of the URL.
+pub async fn connect_with(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
     let url = sqlite_create_if_missing(url);
     let sqlite = url.starts_with("sqlite:");
-    let hosts = if sqlite { vec![url.clone()] } else { primary::hosts(&url).map_err(DbErr::Custom)? };
+    if sqlite && password_file.is_some() {
+        return Err(DbErr::Custom("a database password file is for PostgreSQL, not SQLite".into()));
+    }
+    let target = primary::Target {
+        hosts: if sqlite { vec![url.clone()] } else { primary::hosts(&url).map_err(DbErr::Custom)? },
+        password_file: password_file.map(ToOwned::to_owned),
+    };
+    let password = target.password().map_err(DbErr::Custom)?;
     // With target_session_attrs=read-write, the first host that accepts
     // writes, asked first so that the start says why when none does (the
     // pool would only report that it timed out waiting for a connection).
-    let primary = if !sqlite && requires_primary(&url).map_err(DbErr::Custom)? {
-        Some(primary::find(&hosts).await.map_err(DbErr::Custom)?)
-    } else if !sqlite {
-        check_postgres_url(&url).map_err(DbErr::Custom)?;
-        None
+    let follow_primary = !sqlite && requires_primary(&url).map_err(DbErr::Custom)?;
+    let current = if follow_primary {
+        target.find(password.as_deref()).await.map_err(DbErr::Custom)?
     } else {
-        None
+        if !sqlite {
+            check_postgres_url(&url).map_err(DbErr::Custom)?;
+        }
+        0
     };
-    let mut options = ConnectOptions::new(primary.map_or_else(|| url.clone(), |index| hosts[index].clone()));
+    let mut options = ConnectOptions::new(target.hosts[current].clone());
     options
         .max_connections(max_connections)
         .min_connections(1)
@@ -64,9 +82,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         }
         return Ok(db);
     }
-    if let Some(current) = primary {
-        let switches = primary::Switches::new();
-        let taken = switches.clone();
+    let switches = primary::Switches::new();
+    let taken = switches.clone();
+    if let Some(password) = password.clone() {
+        options.map_sqlx_postgres_opts(move |o| o.password(&password));
+    }
+    if follow_primary {
         options.map_sqlx_postgres_pool_opts(move |pool| {
             let taken = taken.clone();
             pool
@@ -89,11 +110,13 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                     Box::pin(async move { Ok(fresh) })
                 })
         });
-        let db = Database::connect(options).await?;
-        primary::follow(db.get_postgres_connection_pool().clone(), hosts, current, switches);
-        return Ok(db);
     }
-    Database::connect(options).await
+    let db = Database::connect(options).await?;
+    if follow_primary || target.password_file.is_some() {
+        let pool = db.get_postgres_connection_pool().clone();
+        primary::watch(pool, target, follow_primary, current, password, switches);
+    }
+    Ok(db)
 }
 
 /// Why a PostgreSQL URL cannot work, for the configuration check: an empty
@@ -139,13 +162,14 @@ fn requires_primary(url: &str) -> Result<bool, String> {
 /// the process. Requests keep the short deadlines of [`connect`].
 pub async fn connect_patiently(
     url: &str,
+    password_file: Option<&std::path::Path>,
     max_connections: u32,
     patience: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut pause = Duration::from_millis(100);
     loop {
-        match connect(url, max_connections).await {
+        match connect_with(url, password_file, max_connections).await {
             Ok(db) => return Ok(db),
             Err(error) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "the database is not reachable yet");

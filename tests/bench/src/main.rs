@@ -45,7 +45,20 @@ async fn main() -> anyhow::Result<()> {
     let selected = |scenario: &str| only.as_deref().is_none_or(|o| o.split(',').any(|s| s.trim() == scenario));
     let mut shapes = vec![Shape::Embedded];
     if let (Ok(database), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) {
-        shapes.push(Shape::Production { database, redis });
+        shapes.push(Shape::Production { name: "production".to_owned(), database, redis });
+        // CACHE_SHAPES=1 (tests/bench/run.sh): the same production shape on
+        // a Sentinel group and on a Cluster, each with a database of its own.
+        for shape in std::env::var("BENCH_CACHE_SHAPES").unwrap_or_default().split(';').filter(|s| !s.is_empty()) {
+            let mut fields = shape.splitn(3, '|');
+            let (Some(name), Some(database), Some(redis)) = (fields.next(), fields.next(), fields.next()) else {
+                anyhow::bail!("BENCH_CACHE_SHAPES: {shape:?} is not NAME|DATABASE_URL|CACHE_URL");
+            };
+            shapes.push(Shape::Production {
+                name: name.to_owned(),
+                database: database.to_owned(),
+                redis: redis.to_owned(),
+            });
+        }
     } else {
         eprintln!(
             "TEST_DATABASE_URL / TEST_REDIS_URL not set: only the embedded shape runs (tests/bench/run.sh sets them)"

@@ -14,14 +14,20 @@ const PASSWORD: &str = "bench password 1";
 
 pub(crate) enum Shape {
     Embedded,
-    Production { database: String, redis: String },
+    /// Four processes on PostgreSQL and a cache: `name` says which cache
+    /// shape (one Redis, a Sentinel group, a Cluster).
+    Production {
+        name: String,
+        database: String,
+        redis: String,
+    },
 }
 
 impl Shape {
-    pub(crate) fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> String {
         match self {
-            Self::Embedded => "embedded",
-            Self::Production { .. } => "production",
+            Self::Embedded => "embedded".to_owned(),
+            Self::Production { name, .. } => name.clone(),
         }
     }
 }
@@ -136,7 +142,7 @@ impl Gatehouse {
                     _dir: TempDir(dir),
                 }
             }
-            Shape::Production { database, redis } => {
+            Shape::Production { database, redis, .. } => {
                 let ports = [free_port()?, free_port()?, free_port()?];
                 env.push(("GATEHOUSE_DATABASE_URL".to_owned(), database));
                 env.push(("GATEHOUSE_CACHE_URL".to_owned(), redis));

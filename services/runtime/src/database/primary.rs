@@ -1,5 +1,6 @@
 //! Following the PostgreSQL primary: libpq's `target_session_attrs=read-write`
-//! (or `primary`), with one host or several (`postgres://u@h1:5432,h2:5432/db`).
+//! (or `primary`), with one host or several (`postgres://u@h1:5432,h2:5432/db`),
+//! and the password from a file that a rotation rewrites.
 //!
 //! The pool connects to the first host that accepts writes, and never keeps
 //! a connection to one that does not: every new connection is asked
@@ -10,7 +11,14 @@
 //! the connections opened before the switch are dropped when next taken
 //! from the pool. Until a writable host answers, requests fail as with the
 //! database down (503) and readiness says not ready; it comes back by itself.
+//!
+//! With the password in a file (`GATEHOUSE_DATABASE_PASSWORD_FILE`, as a
+//! mounted Secret such as CloudNativePG's `<cluster>-app` `password` key),
+//! the watcher reads it every second as well: after a rotation, new
+//! connections use the new password; open ones stay (PostgreSQL checks a
+//! password when a connection starts).
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,37 +53,67 @@ fn host_of(url: &str) -> &str {
     authority.rsplit_once('@').map_or(authority, |(_, host)| host)
 }
 
-/// Whether the server at `url` accepts writes: `Ok(false)` for a read-only one.
-pub(super) async fn writable(url: &str) -> Result<bool, String> {
-    let host = host_of(url);
-    let mut connection = tokio::time::timeout(Duration::from_secs(1), PgConnection::connect(url))
-        .await
-        .map_err(|_| format!("connecting to {host} timed out"))?
-        .map_err(|e| format!("connecting to {host}: {e}"))?;
-    let read_only = is_read_only(&mut connection).await.map_err(|e| format!("asking {host}: {e}"));
-    let _ = connection.close().await;
-    Ok(!read_only?)
+/// Where the pool may connect: the hosts of the URL, and the file the
+/// password is read from when it is not in the URL.
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    pub(super) hosts: Vec<String>,
+    pub(super) password_file: Option<PathBuf>,
+}
+
+impl Target {
+    /// The password file's text (a final newline dropped), when there is one.
+    pub(super) fn password(&self) -> Result<Option<String>, String> {
+        let Some(path) = &self.password_file else { return Ok(None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the database password file {}: {e}", path.display()))?;
+        Ok(Some(text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t)).to_owned()))
+    }
+
+    /// How to connect to host `index`, with `password` when given.
+    pub(super) fn options(&self, index: usize, password: Option<&str>) -> Result<PgConnectOptions, String> {
+        let options = PgConnectOptions::from_str(&self.hosts[index])
+            .map_err(|e| format!("the database URL of {}: {e}", host_of(&self.hosts[index])))?
+            .disable_statement_logging();
+        Ok(match password {
+            Some(password) => options.password(password),
+            None => options,
+        })
+    }
+
+    /// Whether host `index` accepts writes: `Ok(false)` for a read-only one.
+    async fn writable(&self, index: usize, password: Option<&str>) -> Result<bool, String> {
+        let host = host_of(&self.hosts[index]);
+        let options = self.options(index, password)?;
+        let mut connection = tokio::time::timeout(Duration::from_secs(1), PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| format!("connecting to {host} timed out"))?
+            .map_err(|e| format!("connecting to {host}: {e}"))?;
+        let read_only = is_read_only(&mut connection).await.map_err(|e| format!("asking {host}: {e}"));
+        let _ = connection.close().await;
+        Ok(!read_only?)
+    }
+
+    /// The first host that accepts writes, or why none does.
+    pub(super) async fn find(&self, password: Option<&str>) -> Result<usize, String> {
+        let mut reasons = Vec::new();
+        for index in 0..self.hosts.len() {
+            match self.writable(index, password).await {
+                Ok(true) => return Ok(index),
+                Ok(false) => reasons.push(format!("{} is read-only (a standby)", host_of(&self.hosts[index]))),
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        Err(format!(
+            "no database host accepts writes (target_session_attrs=read-write asks for the primary): {}",
+            reasons.join("; ")
+        ))
+    }
 }
 
 pub(super) async fn is_read_only(connection: &mut PgConnection) -> Result<bool, sea_orm::sqlx::Error> {
     let value: String = sea_orm::sqlx::query_scalar("SHOW transaction_read_only").fetch_one(connection).await?;
     Ok(value == "on")
-}
-
-/// The first of `hosts` that accepts writes, or why none does.
-pub(super) async fn find(hosts: &[String]) -> Result<usize, String> {
-    let mut reasons = Vec::new();
-    for (index, url) in hosts.iter().enumerate() {
-        match writable(url).await {
-            Ok(true) => return Ok(index),
-            Ok(false) => reasons.push(format!("{} is read-only (a standby)", host_of(url))),
-            Err(reason) => reasons.push(reason),
-        }
-    }
-    Err(format!(
-        "no database host accepts writes (target_session_attrs=read-write asks for the primary): {}",
-        reasons.join("; ")
-    ))
 }
 
 /// When the pool last moved away from a host: connections older than that
@@ -106,48 +144,71 @@ impl Switches {
     }
 }
 
-/// Watches the host the pool uses and moves the pool to another when it
-/// stops accepting writes; ends when the pool is closed.
-pub(super) fn follow(pool: PgPool, hosts: Vec<String>, current: usize, switches: Arc<Switches>) {
+/// Watches the pool's host (with `follow_primary`) and the password file,
+/// and gives the pool new connect options when either changes; ends when
+/// the pool is closed.
+pub(super) fn watch(
+    pool: PgPool,
+    target: Target,
+    follow_primary: bool,
+    current: usize,
+    password: Option<String>,
+    switches: Arc<Switches>,
+) {
     tokio::spawn(async move {
-        let mut current = current;
+        let (mut current, mut password) = (current, password);
         let mut lost = false;
         loop {
             tokio::time::sleep(WATCH).await;
             if pool.is_closed() {
                 return;
             }
-            if let Ok(true) = writable(&hosts[current]).await {
-                lost = false;
-                continue;
-            }
-            // Gone or read-only: what the pool holds may not write any more.
-            if !lost {
-                switches.mark();
-                tracing::warn!(host = host_of(&hosts[current]), "the database host no longer accepts writes");
-            }
-            match find(&hosts).await {
-                Ok(index) => {
-                    let options = match PgConnectOptions::from_str(&hosts[index]) {
-                        Ok(options) => options.disable_statement_logging(),
-                        Err(error) => {
-                            tracing::error!(%error, "the database URL of a host does not parse");
-                            continue;
-                        }
-                    };
-                    if index != current {
-                        pool.set_connect_options(options);
-                        tracing::warn!(host = host_of(&hosts[index]), "following the database primary");
-                    }
-                    switches.mark();
-                    current = index;
-                    lost = false;
+            // A rotated password: new connections use it.
+            let mut changed = false;
+            match target.password() {
+                Ok(read) if read != password => {
+                    tracing::info!("the database password file changed; new connections use the new password");
+                    password = read;
+                    changed = true;
                 }
-                Err(reason) => {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "keeping the database password read before"),
+            }
+            if follow_primary {
+                if let Ok(true) = target.writable(current, password.as_deref()).await {
+                    lost = false;
+                } else {
+                    // Gone or read-only: what the pool holds may not write any more.
                     if !lost {
-                        tracing::error!(%reason, "no database primary; requests answer unavailable until one is back");
+                        switches.mark();
+                        tracing::warn!(
+                            host = host_of(&target.hosts[current]),
+                            "the database host no longer accepts writes"
+                        );
                     }
-                    lost = true;
+                    match target.find(password.as_deref()).await {
+                        Ok(index) => {
+                            if index != current {
+                                tracing::warn!(host = host_of(&target.hosts[index]), "following the database primary");
+                            }
+                            switches.mark();
+                            current = index;
+                            lost = false;
+                            changed = true;
+                        }
+                        Err(reason) => {
+                            if !lost {
+                                tracing::error!(%reason, "no database primary; requests answer unavailable until one is back");
+                            }
+                            lost = true;
+                        }
+                    }
+                }
+            }
+            if changed {
+                match target.options(current, password.as_deref()) {
+                    Ok(options) => pool.set_connect_options(options),
+                    Err(error) => tracing::error!(%error, "the database connect options"),
                 }
             }
         }
