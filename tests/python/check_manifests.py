@@ -14,7 +14,7 @@ import tempfile
 import yaml
 
 K8S_VERSION = "1.30.0"
-CUSTOM_KINDS = {"ServiceMonitor", "Certificate"}
+CUSTOM_KINDS = {"ServiceMonitor", "Certificate", "Cluster"}
 
 
 def fail(message: str) -> None:
@@ -88,9 +88,17 @@ def main() -> None:
                         if "httpGet" in p and p["httpGet"]["port"] not in named and p["httpGet"]["port"] not in named.values():
                             fail(f"{doc['metadata']['name']}: {probe} probes port {p['httpGet']['port']}, which is not declared")
                     mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+                    # Every file a setting names (a _FILE setting, the database's CA) must be mounted.
+                    files = {k: v for k, v in config.items() if k.endswith("_FILE")}
                     for key in ("GATEHOUSE_TLS_CERT_FILE", "GATEHOUSE_TLS_KEY_FILE", "GATEHOUSE_TLS_CLIENT_CA_FILE", "GATEHOUSE_TLS_CA_FILE"):
-                        if key in config and not any(config[key].startswith(m.rstrip("/") + "/") for m in mounts):
-                            fail(f"{doc['metadata']['name']}: {key}={config[key]} is not under a mounted volume")
+                        if key in config:
+                            files[key] = config[key]
+                    root_cert = re.search(r"sslrootcert=([^&]+)", config.get("GATEHOUSE_DATABASE_URL", ""))
+                    if root_cert:
+                        files["sslrootcert of GATEHOUSE_DATABASE_URL"] = root_cert.group(1)
+                    for key, path in files.items():
+                        if not any(path.startswith(m.rstrip("/") + "/") for m in mounts):
+                            fail(f"{doc['metadata']['name']}: {key}={path} is not under a mounted volume")
                         if "httpGet" in p and p["httpGet"]["path"] not in health_paths:
                             fail(f"{doc['metadata']['name']}: {probe} path {p['httpGet']['path']} does not exist")
                 elif args != ["migrate"]:
@@ -121,6 +129,20 @@ def main() -> None:
                         fail(f"{overlay.name}: {uri} is not in GATEHOUSE_GRPC_PEERS")
             if len({c["spec"]["secretName"] for c in certificates}) != 4:
                 fail(f"{overlay.name}: each of the four parts needs its own certificate")
+        # A CloudNativePG cluster: the URL names its read-write Service, and
+        # every part mounts the Secrets the operator generates for it.
+        for cluster in (d for d in custom if d["kind"] == "Cluster"):
+            if cluster["apiVersion"] != "postgresql.cnpg.io/v1":
+                fail(f"{overlay.name}: {cluster['kind']} has apiVersion {cluster['apiVersion']}")
+            name = cluster["metadata"]["name"]
+            if f"@{name}-rw:" not in config.get("GATEHOUSE_DATABASE_URL", ""):
+                fail(f"{overlay.name}: GATEHOUSE_DATABASE_URL does not name the Service {name}-rw")
+            for d in documents:
+                if d["kind"] in ("Deployment", "Job"):
+                    secrets = {v["secret"]["secretName"] for v in d["spec"]["template"]["spec"].get("volumes", []) if "secret" in v}
+                    for wanted in (f"{name}-app", f"{name}-ca"):
+                        if wanted not in secrets:
+                            fail(f"{overlay.name}: {d['metadata']['name']} does not mount the Secret {wanted}")
         for monitor in (d for d in custom if d["kind"] == "ServiceMonitor"):
             if monitor["apiVersion"] != "monitoring.coreos.com/v1":
                 fail(f"{overlay.name}: {monitor['kind']} has apiVersion {monitor['apiVersion']}")

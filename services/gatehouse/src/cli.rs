@@ -429,6 +429,10 @@ pub(crate) struct ServeOptions {
     /// A file holding GATEHOUSE_CACHE_URL (with its password), as a mounted Secret.
     #[arg(long, env = "GATEHOUSE_CACHE_URL_FILE")]
     pub(crate) cache_url_file: Option<std::path::PathBuf>,
+    /// A file holding the Redis password, when GATEHOUSE_CACHE_URL has none (a mounted Secret, such as a Redis chart's
+    /// `redis-password`); read at start.
+    #[arg(long, env = "GATEHOUSE_CACHE_PASSWORD_FILE")]
+    pub(crate) cache_password_file: Option<std::path::PathBuf>,
     /// PEM file of the CA that signs the Redis server's certificate (`rediss://` only); unset: the system's roots.
     #[arg(long, env = "GATEHOUSE_CACHE_CA_FILE")]
     pub(crate) cache_ca_file: Option<std::path::PathBuf>,

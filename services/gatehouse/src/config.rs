@@ -436,6 +436,25 @@ fn secret_setting(
     }
 }
 
+/// `url` with `password` (percent-encoded) in its credentials: `redis://host`
+/// becomes `redis://:PASSWORD@host`, `redis://user@host` `redis://user:PASSWORD@host`.
+fn with_password(url: &str, password: &str) -> Result<String, String> {
+    let Some((scheme, rest)) = url.split_once("://").filter(|(scheme, _)| scheme.starts_with("redis")) else {
+        return Err("is for a Redis GATEHOUSE_CACHE_URL".to_owned());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let encoded: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
+    // form encoding writes a space as '+', which a URL's userinfo reads literally.
+    let encoded = encoded.replace('+', "%20");
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => {
+            Err("and a password in GATEHOUSE_CACHE_URL: keep the password in one place".to_owned())
+        }
+        Some((user, hosts)) => Ok(format!("{scheme}://{user}:{encoded}@{hosts}{}", &rest[end..])),
+        None => Ok(format!("{scheme}://:{encoded}@{rest}")),
+    }
+}
+
 /// Where the database is when nothing says otherwise: the embedded default.
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";
 
@@ -451,15 +470,22 @@ impl ServeOptions {
         Ok(url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()))
     }
 
-    /// GATEHOUSE_CACHE_URL, from the variable, its file or the default (`memory://`).
+    /// GATEHOUSE_CACHE_URL, from the variable, its file or the default
+    /// (`memory://`), with the password of GATEHOUSE_CACHE_PASSWORD_FILE.
     fn cache_url(&self) -> Result<String, ConfigError> {
+        const PASSWORD_FILE: &str = "GATEHOUSE_CACHE_PASSWORD_FILE";
         let url = secret_setting(
             "GATEHOUSE_CACHE_URL",
             "GATEHOUSE_CACHE_URL_FILE",
             self.cache_url.as_deref(),
             self.cache_url_file.as_deref(),
-        )?;
-        Ok(url.unwrap_or_else(|| "memory://".to_owned()))
+        )?
+        .unwrap_or_else(|| "memory://".to_owned());
+        let Some(password) = secret_setting(PASSWORD_FILE, PASSWORD_FILE, None, self.cache_password_file.as_deref())?
+        else {
+            return Ok(url);
+        };
+        with_password(&url, &password).map_err(|reason| bad(PASSWORD_FILE, reason))
     }
 
     /// The key-encryption key from the variable or its file.
@@ -871,5 +897,22 @@ impl ServeOptions {
             },
         };
         problems.finish(config)
+    }
+}
+
+#[cfg(test)]
+mod password_tests {
+    #[test]
+    fn a_cache_password_goes_into_the_url_encoded() {
+        use super::with_password;
+        assert_eq!(with_password("redis://r:6379/0", "p@ss w").unwrap(), "redis://:p%40ss%20w@r:6379/0");
+        assert_eq!(with_password("rediss://app@r:6380", "x").unwrap(), "rediss://app:x@r:6380");
+        assert_eq!(
+            with_password("redis+sentinel://s1:26379,s2:26379/mymaster/0", "x").unwrap(),
+            "redis+sentinel://:x@s1:26379,s2:26379/mymaster/0"
+        );
+        assert_eq!(with_password("redis+cluster://n1,n2", "x").unwrap(), "redis+cluster://:x@n1,n2");
+        assert!(with_password("redis://u:old@r", "x").is_err());
+        assert!(with_password("memory://", "x").is_err());
     }
 }

@@ -222,8 +222,9 @@ struct Chain {
 async fn run_chain(stack: Arc<Stack>, chain: Arc<Mutex<Chain>>, running: Arc<AtomicBool>) {
     while running.load(Ordering::SeqCst) {
         let (access, refresh) = chain.lock().await.current.clone().unwrap();
-        let (status, _, body, took) =
+        let (status, retry_after, body, took) =
             stack.post("token", &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+        assert!(status != 503 || retry_after, "a 503 without Retry-After: {body}");
         let mut chain = chain.lock().await;
         chain.latencies.push((Instant::now(), took, status));
         match status {
@@ -253,7 +254,8 @@ async fn run_introspection(
     let mut seen = Vec::new();
     let mut i = 0;
     while running.load(Ordering::SeqCst) {
-        let (status, _, _, took) = stack.post("introspect", &[("token", &tokens[i % tokens.len()])]).await;
+        let (status, retry_after, body, took) = stack.post("introspect", &[("token", &tokens[i % tokens.len()])]).await;
+        assert!(status != 503 || retry_after, "a 503 without Retry-After: {body}");
         seen.push((Instant::now(), took, status));
         i += 1;
     }
@@ -324,7 +326,9 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     running.store(false, Ordering::SeqCst);
-    while workers.join_next().await.is_some() {}
+    while let Some(joined) = workers.join_next().await {
+        joined.expect("a refresh chain failed");
+    }
     let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
     for chain in &chains {
         latencies.extend(chain.lock().await.latencies.iter().copied());
@@ -398,8 +402,9 @@ async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOn
     // Revocations during the switch: 200, or 503 and retried until done.
     for (_, refresh) in to_revoke {
         gatehouse_tests::until(Duration::from_secs(30), "a revocation completes across the failover", || async {
-            let (status, _, body, _) = shared.post("revoke", &[("token", refresh)]).await;
+            let (status, retry_after, body, _) = shared.post("revoke", &[("token", refresh)]).await;
             assert!(status == 200 || status == 503, "{what}: revocation answered {status}: {body}");
+            assert!(status != 503 || retry_after, "{what}: a 503 without Retry-After: {body}");
             status == 200
         })
         .await;
@@ -407,7 +412,9 @@ async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOn
     // Every revocation needed both stores (the row, then its tombstones).
     let recovered = started.elapsed();
     running.store(false, Ordering::SeqCst);
-    while workers.join_next().await.is_some() {}
+    while let Some(joined) = workers.join_next().await {
+        joined.expect("a refresh chain failed");
+    }
     let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
     // And a whole code flow works again (codes and sessions live in the cache).
     let Ok(mut stack) = Arc::try_unwrap(shared) else { panic!("the load's handles are gone") };

@@ -84,11 +84,11 @@ end
 return 0
 ";
 
-/// A script, sent by its digest (`EVALSHA`, loaded on first use) to one
-/// server, and whole (`EVAL`) to a cluster: there a missing script would be
-/// loaded on every master at once (`SCRIPT LOAD` fans out), which stalls
-/// behind the client's slot-map refresh while slots migrate or a master
-/// fails over. Redis caches an `EVAL`ed script by its digest all the same.
+/// A script, sent by its digest (`EVALSHA`). Where the server does not know
+/// it: to one server, loaded first (`SCRIPT LOAD`, as `redis::Script` does);
+/// to a cluster, sent whole (`EVAL`) to the one node that needs it, because
+/// `SCRIPT LOAD` there fans out to every master, and that stalled behind the
+/// client's slot-map refreshes while slots migrated or a master failed over.
 #[derive(Clone)]
 struct Lua {
     script: Script,
@@ -315,9 +315,21 @@ impl RedisKv {
     async fn eval<T: redis::FromRedisValue>(&self, lua: &Lua, keys: &[String], args: &[Vec<u8>]) -> KvResult<T> {
         let mut connection = self.connection.get();
         if let Handle::Cluster(_) = connection {
-            let mut command = redis::cmd("EVAL");
-            command.arg(lua.source).arg(keys.len()).arg(keys).arg(args);
-            self.guarded(command.query_async(&mut connection)).await
+            // By digest, and whole when this node does not know it yet
+            // (which also makes it known there): never a SCRIPT LOAD fan-out.
+            let call = async {
+                let mut by_digest = redis::cmd("EVALSHA");
+                by_digest.arg(lua.script.get_hash()).arg(keys.len()).arg(keys).arg(args);
+                match by_digest.query_async(&mut connection).await {
+                    Err(error) if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                        let mut whole = redis::cmd("EVAL");
+                        whole.arg(lua.source).arg(keys.len()).arg(keys).arg(args);
+                        whole.query_async(&mut connection).await
+                    }
+                    answer => answer,
+                }
+            };
+            self.guarded(call).await
         } else {
             let mut invocation = lua.script.prepare_invoke();
             for key in keys {
