@@ -53,13 +53,47 @@ impl OwnRedis {
     /// A node of a Redis Cluster (`cluster-enabled`), its state file in `dir`;
     /// a node is declared failed after 1 s without an answer.
     pub async fn start_cluster_node(dir: &std::path::Path) -> Self {
+        Self::start_cluster_node_with(dir, None).await
+    }
+
+    /// [`OwnRedis::start_cluster_node`], speaking TLS only (clients, the
+    /// cluster bus, replication) with the certificates of `files` when given.
+    async fn start_cluster_node_with(dir: &std::path::Path, files: Option<&crate::pki::Files>) -> Self {
         let port = cluster_port();
         let state = dir.join(format!("nodes-{port}.conf")).display().to_string();
         let dir = dir.display().to_string();
         let port_text = port.to_string();
+        let path = |name: &str| files.map(|f| f.path(name).display().to_string()).unwrap_or_default();
+        let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
+        // The cluster bus and replication are mutual TLS: outgoing, a node
+        // presents the client certificate (the server one is for servers only).
+        let (client_cert, client_key) = (path("client.pem"), path("client.key"));
+        let listen: Vec<&str> = match files {
+            None => vec!["--port", &port_text],
+            Some(_) => vec![
+                "--port",
+                "0",
+                "--tls-port",
+                &port_text,
+                "--tls-cluster",
+                "yes",
+                "--tls-replication",
+                "yes",
+                "--tls-cert-file",
+                &cert,
+                "--tls-key-file",
+                &key,
+                "--tls-ca-cert-file",
+                &ca,
+                "--tls-auth-clients",
+                "no",
+                "--tls-client-cert-file",
+                &client_cert,
+                "--tls-client-key-file",
+                &client_key,
+            ],
+        };
         let args = [
-            "--port",
-            &port_text,
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
@@ -69,7 +103,7 @@ impl OwnRedis {
             "--dir",
             &dir,
         ];
-        Self::start_with(port, &args).await
+        Self::start_with(port, &[listen.as_slice(), &args].concat()).await
     }
 
     async fn start_with(port: u16, listen: &[&str]) -> Self {
@@ -163,7 +197,16 @@ fn cluster_port() -> u16 {
 
 /// What `redis-cli -p PORT ARGS…` prints, or "" when it cannot run.
 fn cli(port: u16, args: &[&str]) -> String {
-    Command::new("redis-cli")
+    cli_with(None, port, args)
+}
+
+/// [`cli`], over TLS trusting the CA file `tls` when given.
+fn cli_with(tls: Option<&std::path::Path>, port: u16, args: &[&str]) -> String {
+    let mut command = Command::new("redis-cli");
+    if let Some(ca) = tls {
+        command.arg("--tls").arg("--cacert").arg(ca);
+    }
+    command
         .args(["-p", &port.to_string()])
         .args(args)
         .output()
@@ -261,31 +304,49 @@ pub struct RedisCluster {
     /// The six nodes; which are masters changes with failovers ([`RedisCluster::master_of`]).
     pub nodes: Vec<OwnRedis>,
     dir: std::path::PathBuf,
+    /// The CA file of a cluster that speaks TLS.
+    tls: Option<std::path::PathBuf>,
 }
 
 impl RedisCluster {
     /// Starts the nodes, creates the cluster and returns once every node
     /// sees it whole (`cluster_state:ok`) and every replica has synced.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A cluster that speaks TLS only, with the certificates of `files`
+    /// (see [`crate::pki`]): clients, the cluster bus and replication.
+    pub async fn start_tls(files: &crate::pki::Files) -> Self {
+        Self::start_with(Some(files)).await
+    }
+
+    async fn start_with(files: Option<&crate::pki::Files>) -> Self {
         let dir = std::env::temp_dir().join(format!("gatehouse-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a folder for the cluster");
         let mut nodes = Vec::new();
         for _ in 0..6 {
-            nodes.push(OwnRedis::start_cluster_node(&dir).await);
+            nodes.push(OwnRedis::start_cluster_node_with(&dir, files).await);
         }
+        let tls = files.map(|f| f.path("ca.pem"));
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        let created = Command::new("redis-cli")
+        let mut create = Command::new("redis-cli");
+        if let Some(ca) = &tls {
+            create.arg("--tls").arg("--cacert").arg(ca);
+        }
+        let created = create
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .output()
             .expect("run redis-cli --cluster create");
         assert!(created.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&created.stdout));
-        let cluster = Self { nodes, dir };
+        let cluster = Self { nodes, dir, tls };
         let ports = cluster.ports();
         crate::until(std::time::Duration::from_secs(30), "every node sees the whole cluster", || {
-            let ports = ports.clone();
+            let (ports, tls) = (ports.clone(), cluster.tls.clone());
             async move {
+                let cli = |port: u16, args: &[&str]| cli_with(tls.as_deref(), port, args);
                 ports.iter().all(|port| cli(*port, &["cluster", "info"]).contains("cluster_state:ok"))
                     && ports.iter().all(|port| {
                         let role = cli(*port, &["role"]);
@@ -297,22 +358,27 @@ impl RedisCluster {
         cluster
     }
 
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        cli_with(self.tls.as_deref(), port, args)
+    }
+
     fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|n| n.port).collect()
     }
 
-    /// `redis+cluster://` naming three of the nodes as seeds.
+    /// `redis+cluster://` naming three of the nodes as seeds (`rediss+cluster://` over TLS).
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self.nodes.iter().take(3).map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}+cluster://{}", seeds.join(","))
     }
 
     /// The index in [`RedisCluster::nodes`] of the master serving `key`
     /// (`prefix` and `key` as the cache writes them), as a live node reports it.
     pub fn master_of(&self, key: &str) -> usize {
-        let port = self.ports().into_iter().find(|p| !cli(*p, &["ping"]).is_empty()).expect("a live node");
-        let slot: u16 = cli(port, &["cluster", "keyslot", key]).trim().parse().expect("a slot number");
-        let slots = cli(port, &["cluster", "slots"]);
+        let port = self.ports().into_iter().find(|p| !self.cli(*p, &["ping"]).is_empty()).expect("a live node");
+        let slot: u16 = self.cli(port, &["cluster", "keyslot", key]).trim().parse().expect("a slot number");
+        let slots = self.cli(port, &["cluster", "slots"]);
         // `CLUSTER SLOTS` lists, per range: start, end, then the master's ip, port, id, …
         let lines: Vec<&str> = slots.lines().collect();
         let mut i = 0;
@@ -330,19 +396,19 @@ impl RedisCluster {
 
     /// The cluster node id of the node at `index`.
     pub fn id_of(&self, index: usize) -> String {
-        cli(self.nodes[index].port, &["cluster", "myid"]).trim().to_owned()
+        self.cli(self.nodes[index].port, &["cluster", "myid"]).trim().to_owned()
     }
 
     /// Whether the node at `index` is a master now.
     pub fn is_master(&self, index: usize) -> bool {
-        cli(self.nodes[index].port, &["role"]).starts_with("master")
+        self.cli(self.nodes[index].port, &["role"]).starts_with("master")
     }
 
     /// Waits (bounded) until the replicas of the master at `index` have
     /// every write it took so far.
     pub async fn wait_replicated(&self, index: usize) {
         let info = |port: u16, field: &str| -> i64 {
-            let text = cli(port, &["info", "replication"]);
+            let text = self.cli(port, &["info", "replication"]);
             let prefix = format!("{field}:");
             text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(-1)
         };
@@ -352,7 +418,7 @@ impl RedisCluster {
             .nodes
             .iter()
             .map(|n| n.port)
-            .filter(|p| cli(*p, &["role"]).lines().nth(2) == Some(&master.to_string()))
+            .filter(|p| self.cli(*p, &["role"]).lines().nth(2) == Some(&master.to_string()))
             .collect();
         assert!(!replicas.is_empty(), "the master on {master} has a replica");
         crate::until(std::time::Duration::from_secs(10), "the replicas caught up", || {

@@ -157,6 +157,20 @@ async fn sessions_codes_and_tokens_live_in_a_redis_cluster() {
     sign_in_exchange_and_replay(&env, "cluster-person").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_that_speaks_only_tls_is_used_with_its_ca_and_refused_with_another() {
+    let files = Files::of("gatehouse-cluster-tls", &pki("redis-cluster"));
+    let cluster = RedisCluster::start_tls(&files).await;
+    let env = TestEnv::builder().cache_url(cluster.url()).cache_tls(tls_of(&files, false)).start().await;
+    sign_in_exchange_and_replay(&env, "cluster-tls-person").await;
+    // Another CA's certificate, or the system's roots: refused at start, with the reason.
+    let other = Files::of("gatehouse-cluster-other", &pki("other"));
+    let wrong = refused(&cluster.url(), tls_of(&other, false)).await;
+    assert!(wrong.contains("cache: connecting to the cluster at 127.0.0.1:"), "names the cluster: {wrong}");
+    let plain = refused(&cluster.url().replace("rediss+", "redis+"), CacheTls::default()).await;
+    assert!(plain.contains("cache:"), "a plain connection to TLS nodes fails: {plain}");
+}
+
 /// The prefix the tests below give the cache, to find where a key lives.
 const PREFIX: &str = "tls-test:";
 
