@@ -37,6 +37,19 @@ fn as_postgres(tool: &std::path::Path) -> Command {
     }
 }
 
+/// A copy of `primary`'s data in `data`, set up to stream from it as a
+/// standby (`pg_basebackup -R`, with a fast checkpoint).
+fn base_backup(bin: &std::path::Path, primary: &OwnPostgres, data: &std::path::Path) {
+    let port = primary.port.to_string();
+    let backup = as_postgres(&bin.join("pg_basebackup"))
+        .arg("-D")
+        .arg(data)
+        .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
+        .output()
+        .expect("run pg_basebackup");
+    assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
+}
+
 impl OwnPostgres {
     pub fn start() -> Self {
         let server = Self::init();
@@ -69,25 +82,7 @@ impl OwnPostgres {
         std::fs::create_dir_all(&dir).expect("create the cluster folder");
         let _ = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status();
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let backup = as_postgres(&bin.join("pg_basebackup"))
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary.port.to_string(),
-                "-U",
-                "postgres",
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-            ])
-            .output()
-            .expect("run pg_basebackup");
-        assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
+        base_backup(&bin, primary, &dir.join("data"));
         let server = Self { bin, dir, port, settings: String::new() };
         server.resume();
         server
@@ -142,25 +137,7 @@ impl OwnPostgres {
         self.stop_hard();
         let data = self.dir.join("data");
         std::fs::remove_dir_all(&data).expect("remove the old data");
-        let backup = as_postgres(&self.bin.join("pg_basebackup"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary.port.to_string(),
-                "-U",
-                "postgres",
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-            ])
-            .output()
-            .expect("run pg_basebackup");
-        assert!(backup.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr));
+        base_backup(&self.bin, primary, &data);
         self.resume();
     }
 

@@ -201,6 +201,22 @@ pub(crate) fn same_slot(key: &str, other: &str) -> KvResult<()> {
     }
 }
 
+/// `redis+KIND://` or `rediss+KIND://` read: whether TLS, the
+/// `USER:PASSWORD` part as written (percent-encoded), and what follows it.
+fn split_url<'a>(url: &'a str, kind: &str) -> Result<(bool, Option<String>, &'a str), String> {
+    let (tls, rest) = match (url.strip_prefix("rediss+"), url.strip_prefix("redis+")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return Err(format!("not a redis+{kind}:// URL")),
+    };
+    let rest =
+        rest.strip_prefix(kind).and_then(|r| r.strip_prefix("://")).ok_or(format!("not a redis+{kind}:// URL"))?;
+    Ok(match rest.rsplit_once('@') {
+        Some((credentials, rest)) => (tls, Some(credentials.to_owned()), rest),
+        None => (tls, None, rest),
+    })
+}
+
 /// `HOST[:PORT],HOST[:PORT]…` of a Sentinel or Cluster URL.
 fn host_list(hosts: &str, default_port: u16) -> Result<Vec<(String, u16)>, String> {
     let mut list = Vec::new();

@@ -38,18 +38,10 @@ pub(super) fn is_cluster_url(url: &str) -> bool {
 }
 
 pub(super) fn parse(url: &str) -> Result<ClusterUrl, String> {
-    let (tls, rest) = match (url.strip_prefix("rediss+cluster://"), url.strip_prefix("redis+cluster://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return Err("not a redis+cluster:// URL".to_owned()),
-    };
+    let (tls, credentials, rest) = super::split_url(url, "cluster")?;
     if rest.contains(['?', '#']) {
         return Err("a cluster URL takes no ?query or #fragment".to_owned());
     }
-    let (credentials, rest) = match rest.rsplit_once('@') {
-        Some((credentials, rest)) => (Some(credentials.to_owned()), rest),
-        None => (None, rest),
-    };
     let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
     if !matches!(path, "" | "0") {
         return Err(format!("a cluster has only database 0, not {path:?}: name no database"));

@@ -40,15 +40,7 @@ pub(super) fn is_sentinel_url(url: &str) -> bool {
 }
 
 pub(super) fn parse(url: &str) -> Result<SentinelUrl, String> {
-    let (tls, rest) = match (url.strip_prefix("rediss+sentinel://"), url.strip_prefix("redis+sentinel://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        (None, None) => return Err("not a redis+sentinel:// URL".to_owned()),
-    };
-    let (credentials, rest) = match rest.rsplit_once('@') {
-        Some((credentials, rest)) => (Some(credentials.to_owned()), rest),
-        None => (None, rest),
-    };
+    let (tls, credentials, rest) = super::split_url(url, "sentinel")?;
     let (hosts, path) = rest.split_once('/').ok_or("name the master after the sentinels: …/MASTER_NAME")?;
     let sentinels = super::host_list(hosts, 26379)?;
     let mut segments = path.split('/');
