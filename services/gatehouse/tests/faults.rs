@@ -262,6 +262,61 @@ async fn run_introspection(
     seen
 }
 
+/// The load of the fault tests: refresh chains on some grants (retrying a
+/// 503 with the same token, as a client does) and introspection of others,
+/// until stopped.
+struct Load {
+    chains: Vec<Arc<Mutex<Chain>>>,
+    workers: tokio::task::JoinSet<()>,
+    introspection: tokio::task::JoinHandle<Vec<(Instant, f64, u16)>>,
+    running: Arc<AtomicBool>,
+}
+
+impl Load {
+    /// A chain on each of `chains_from`, introspection of the access tokens of `watched`.
+    fn start(stack: &Arc<Stack>, chains_from: &[(String, String)], watched: &[(String, String)]) -> Self {
+        let running = Arc::new(AtomicBool::new(true));
+        let mut chains = Vec::new();
+        let mut workers = tokio::task::JoinSet::new();
+        for pair in chains_from {
+            let chain = Arc::new(Mutex::new(Chain { current: Some(pair.clone()), ..Chain::default() }));
+            chains.push(chain.clone());
+            workers.spawn(run_chain(stack.clone(), chain, running.clone()));
+        }
+        let watched: Vec<String> = watched.iter().map(|(a, _)| a.clone()).collect();
+        let introspection = tokio::spawn(run_introspection(stack.clone(), watched, running.clone()));
+        Self { chains, workers, introspection, running }
+    }
+
+    /// Stops the load; every request's (when, seconds, status). A chain that failed fails the test.
+    async fn stop(&mut self) -> Vec<(Instant, f64, u16)> {
+        self.running.store(false, Ordering::SeqCst);
+        while let Some(joined) = self.workers.join_next().await {
+            joined.expect("a refresh chain failed");
+        }
+        let mut latencies = (&mut self.introspection).await.unwrap();
+        for chain in &self.chains {
+            latencies.extend(chain.lock().await.latencies.iter().copied());
+        }
+        latencies
+    }
+
+    /// The oracle: every token rotated away reads inactive and every
+    /// chain's live pair active, on both replicas, over HTTP and at
+    /// `/api/current_user`.
+    async fn check(&self, stack: &Stack) {
+        for chain in &self.chains {
+            let chain = chain.lock().await;
+            for token in &chain.ended {
+                stack.assert_state(token, false, &[0, 1], "rotated under load").await;
+            }
+            let (access, refresh) = chain.current.clone().unwrap();
+            stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
+            stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
+        }
+    }
+}
+
 async fn redis_storage(redis: &OwnRedis, database: &TestDatabase) -> Storage {
     Storage { database_url: database.url().to_owned(), redis_url: redis.url() }
 }
@@ -287,16 +342,7 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
     }
     let (to_revoke, chains_from) = grants.split_at(4);
     let stack = Arc::new(stack);
-    let running = Arc::new(AtomicBool::new(true));
-    let mut chains = Vec::new();
-    let mut workers = tokio::task::JoinSet::new();
-    for pair in chains_from {
-        let chain = Arc::new(Mutex::new(Chain { current: Some(pair.clone()), ..Chain::default() }));
-        chains.push(chain.clone());
-        workers.spawn(run_chain(stack.clone(), chain, running.clone()));
-    }
-    let watched: Vec<String> = to_revoke.iter().map(|(a, _)| a.clone()).collect();
-    let introspection = tokio::spawn(run_introspection(stack.clone(), watched, running.clone()));
+    let mut load = Load::start(&stack, chains_from, to_revoke);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let hung = Instant::now();
@@ -325,14 +371,7 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
         .await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    running.store(false, Ordering::SeqCst);
-    while let Some(joined) = workers.join_next().await {
-        joined.expect("a refresh chain failed");
-    }
-    let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
-    for chain in &chains {
-        latencies.extend(chain.lock().await.latencies.iter().copied());
-    }
+    let latencies = load.stop().await;
     let mut during: Vec<f64> =
         latencies.iter().filter(|(at, _, _)| *at >= hung && *at < resumed).map(|l| l.1).collect();
     let p99 = percentile(&mut during, 0.99);
@@ -352,15 +391,7 @@ async fn redis_hung_costs_a_short_wait_and_revives_nothing() {
         stack.assert_state(access, false, &[0, 1], "revoked access token").await;
         stack.assert_state(refresh, false, &[0, 1], "revoked refresh token").await;
     }
-    for chain in &chains {
-        let chain = chain.lock().await;
-        for token in &chain.ended {
-            stack.assert_state(token, false, &[0, 1], "rotated token").await;
-        }
-        let (access, refresh) = chain.current.clone().unwrap();
-        stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
-        stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
-    }
+    load.check(&stack).await;
 }
 
 /// What a failover under load cost.
@@ -386,16 +417,7 @@ async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOn
     }
     let (to_revoke, chains_from) = grants.split_at(4);
     let shared = Arc::new(stack);
-    let running = Arc::new(AtomicBool::new(true));
-    let mut chains = Vec::new();
-    let mut workers = tokio::task::JoinSet::new();
-    for pair in chains_from {
-        let chain = Arc::new(Mutex::new(Chain { current: Some(pair.clone()), ..Chain::default() }));
-        chains.push(chain.clone());
-        workers.spawn(run_chain(shared.clone(), chain, running.clone()));
-    }
-    let watched: Vec<String> = to_revoke.iter().map(|(a, _)| a.clone()).collect();
-    let introspection = tokio::spawn(run_introspection(shared.clone(), watched, running.clone()));
+    let mut load = Load::start(&shared, chains_from, to_revoke);
 
     let started = Instant::now();
     fault().await;
@@ -411,17 +433,10 @@ async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOn
     }
     // Every revocation needed both stores (the row, then its tombstones).
     let recovered = started.elapsed();
-    running.store(false, Ordering::SeqCst);
-    while let Some(joined) = workers.join_next().await {
-        joined.expect("a refresh chain failed");
-    }
-    let mut latencies: Vec<(Instant, f64, u16)> = introspection.await.unwrap();
+    let latencies = load.stop().await;
     // And a whole code flow works again (codes and sessions live in the cache).
     let Ok(mut stack) = Arc::try_unwrap(shared) else { panic!("the load's handles are gone") };
     stack.wait_for_cache().await;
-    for chain in &chains {
-        latencies.extend(chain.lock().await.latencies.iter().copied());
-    }
     assert!(latencies.iter().all(|l| l.2 == 200 || l.2 == 503), "{what}: only 200 or 503 under the failover");
     let failover =
         Failover { recovered, unavailable: latencies.iter().filter(|l| l.2 == 503).count(), requests: latencies.len() };
@@ -436,15 +451,7 @@ async fn failover_under_load(mut stack: Stack, what: &str, fault: impl AsyncFnOn
         stack.assert_state(access, false, &[0, 1], "revoked during the failover (access)").await;
         stack.assert_state(refresh, false, &[0, 1], "revoked during the failover (refresh)").await;
     }
-    for chain in &chains {
-        let chain = chain.lock().await;
-        for token in &chain.ended {
-            stack.assert_state(token, false, &[0, 1], "rotated across the failover").await;
-        }
-        let (access, refresh) = chain.current.clone().unwrap();
-        stack.assert_state(&access, true, &[0, 1], "the chain's live access token").await;
-        stack.assert_state(&refresh, true, &[0, 1], "the chain's live refresh token").await;
-    }
+    load.check(&stack).await;
     (stack, failover)
 }
 
