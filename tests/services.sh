@@ -69,7 +69,7 @@ install -d -o postgres -g postgres "$SVC_DIR/pg"
 runuser -u postgres -- "$PGBIN/initdb" -D "$SVC_DIR/pg/data" -U postgres --auth=trust \
   --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SVC_DIR/pg/data" -l "$SVC_DIR/pg/log" -w -t 30 \
-  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+  -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $SVC_DIR/pg -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_preload_libraries=pg_stat_statements" \
   start >/dev/null
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 

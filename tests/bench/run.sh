@@ -52,6 +52,16 @@ if [ "$PEER" = 1 ] && [ -f "$PEER_DIR/bench.sh" ]; then
   echo "running the peer (oidc-provider), ${DUR}s per scenario"
   PIN="$PIN" WORKDIR=/tmp/oidc-provider-bench bash "$PEER_DIR/bench.sh" > /tmp/oidc-provider-bench.log 2>&1 || { tail -20 /tmp/oidc-provider-bench.log; exit 1; }
   export PEER_SUMMARY=/tmp/oidc-provider-bench/results/summary.md
+  # The peer rotating its refresh tokens (ROTATE=1), pinned as above, for
+  # gatehouse-bench to drive: each connection follows its own chain, which
+  # the peer's wrk scripts cannot.
+  PEER_ROTATING_PORT=$(free_port)
+  ( cd /tmp/oidc-provider-bench && ROTATE=1 PORT="$PEER_ROTATING_PORT" exec $( [ "$PIN" = 1 ] && echo "taskset -c ${SERVER_CPU:-1}" ) node runner.mjs ) \
+    > /tmp/oidc-provider-rotating.log 2>&1 &
+  PEER_ROTATING_PID=$!
+  trap 'kill "$PEER_ROTATING_PID" 2>/dev/null; stop_services' EXIT
+  for _ in $(seq 50); do curl -s -o /dev/null -m 1 "http://127.0.0.1:$PEER_ROTATING_PORT/" && break; sleep 0.2; done
+  export PEER_ROTATING_URL="http://127.0.0.1:$PEER_ROTATING_PORT" PEER_ROTATING_PID
 fi
 
 # The same pinning as the peer's bench.sh: server processes on CPU 1, the

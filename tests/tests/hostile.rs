@@ -184,6 +184,34 @@ async fn failed_client_authentication_is_throttled_per_client_and_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_with_the_right_secret_is_never_throttled() {
+    // More requests in flight than the failure throttle's limit (20 per
+    // client and address), all with the right secret: when no success is
+    // kept (the first burst, and again once the kept one expired) they
+    // must not each take a slot before the check and refuse each other.
+    let app = app().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/oauth/token", app.env.gateway_url());
+    for round in 0..2 {
+        let requests = (0..60).map(|_| {
+            let request = http
+                .post(url.clone())
+                .basic_auth(&app.client_id, Some(&app.secret))
+                .header("x-forwarded-for", "203.0.113.9")
+                .form(&[("grant_type", "client_credentials")]);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        });
+        let mut statuses = Vec::new();
+        for request in requests.collect::<Vec<_>>() {
+            statuses.push(request.await.unwrap());
+        }
+        assert!(statuses.iter().all(|s| *s == 200), "round {round}: {statuses:?}");
+        // Past the kept authentication's lifetime (5 s by default).
+        app.env.advance(Duration::from_secs(6));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_tokens_at_the_introspection_endpoint_is_throttled() {
     let mut app = app().await;
     let mut throttled = 0;

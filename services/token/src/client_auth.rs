@@ -11,9 +11,16 @@ use crate::service::TokenService;
 impl TokenService {
     pub(crate) async fn authenticate_client(&self, credentials: Option<&Presented>) -> TokenResult<Client> {
         let mut reservation = None;
+        let mut _turn = None;
         if let Some(credentials) = credentials {
             // A kept success means the secret was right moments ago: no
             // guessing to limit, and no cache round trip on the hot path.
+            if let Some(client) = self.inner.clients.kept(credentials) {
+                return Ok(client);
+            }
+            // Concurrent presentations of the same secret take turns: the
+            // first one checks it, the others find it kept.
+            _turn = self.inner.clients.turn(credentials).await;
             if let Some(client) = self.inner.clients.kept(credentials) {
                 return Ok(client);
             }

@@ -47,6 +47,43 @@ pub(crate) struct Clients {
     catalogue: Arc<tokio::sync::OnceCell<Arc<gatehouse_oauth::ScopeCatalogue>>>,
     authorization: Upstream,
     authenticated: Arc<AuthCache>,
+    turns: Arc<Turns>,
+}
+
+/// One authentication at a time per (client id, presented secret's hash).
+/// When a kept authentication expires, a client with many requests in
+/// flight would otherwise send them all to the registry at once, and each
+/// would take a slot of the failure throttle before its check: more
+/// parallel requests than the throttle's limit, all with the right secret,
+/// and the last ones refused. In turns, the first checks and the others
+/// find its success kept. Different secrets (guesses) never share a turn:
+/// each still takes its own slot.
+#[derive(Debug, Default)]
+struct Turns(RwLock<HashMap<AuthKey, Gate>>);
+
+/// A client id and the SHA-256 of the secret presented with it.
+type AuthKey = (String, String);
+
+/// Whose turn it is, for one [`AuthKey`].
+type Gate = Arc<tokio::sync::Mutex<()>>;
+
+/// A held turn; the last holder of a key removes it.
+pub(crate) struct Turn {
+    turns: Arc<Turns>,
+    key: AuthKey,
+    lock: Gate,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut turns = self.turns.0.write().unwrap_or_else(PoisonError::into_inner);
+        // The map's reference and this one: nobody else waits.
+        if Arc::strong_count(&self.lock) == 2 {
+            turns.remove(&self.key);
+        }
+    }
 }
 
 /// Successful client authentications, kept for a few seconds: a token
@@ -125,7 +162,28 @@ impl Clients {
     ) -> Self {
         let ttl = i64::try_from(auth_cache.as_secs()).unwrap_or(i64::MAX);
         let authenticated = Arc::new(AuthCache { ttl, clock, entries: RwLock::default() });
-        Self { registry: RegistryClient::new(registry), catalogue: Arc::default(), authorization, authenticated }
+        Self {
+            registry: RegistryClient::new(registry),
+            catalogue: Arc::default(),
+            authorization,
+            authenticated,
+            turns: Arc::default(),
+        }
+    }
+
+    /// Waits for this presentation's turn to authenticate (see [`Turns`]);
+    /// `None` for credentials that are never kept.
+    pub(crate) async fn turn(&self, credentials: &Presented) -> Option<Turn> {
+        if credentials.auth.client_id.is_empty() || !cacheable(credentials) {
+            return None;
+        }
+        let key = AuthCache::key(credentials);
+        let lock = {
+            let mut turns = self.turns.0.write().unwrap_or_else(PoisonError::into_inner);
+            turns.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.clone().lock_owned().await;
+        Some(Turn { turns: self.turns.clone(), key, lock, guard: Some(guard) })
     }
 
     /// The registry client (the guard checks internal credentials with it).

@@ -16,6 +16,9 @@ pub(crate) struct Stats {
     latencies_us: Vec<u64>,
     pub(crate) errors: u64,
     elapsed: Duration,
+    /// Requests sent in the warm-up and the measured run together: what
+    /// the server's counters saw (see `Gatehouse::round_trips`).
+    pub(crate) sent: u64,
 }
 
 impl Stats {
@@ -75,6 +78,7 @@ where
     let mut states = Vec::new();
     for task in tasks {
         if let Ok((latencies, errors, elapsed, state)) = task.await {
+            stats.sent += latencies.len() as u64 + errors;
             stats.latencies_us.extend(latencies);
             stats.errors += errors;
             stats.elapsed = stats.elapsed.max(elapsed);
@@ -85,17 +89,19 @@ where
 }
 
 /// Warm-up (discarded), then the measured run.
-async fn measure<S, F, Fut>(states: Vec<S>, duration: Duration, step: F) -> Stats
+pub(crate) async fn measure<S, F, Fut>(states: Vec<S>, duration: Duration, step: F) -> Stats
 where
     S: Send + 'static,
     F: Fn(S) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Option<(S, bool)>> + Send,
 {
-    let (_, states) = drive(states, warm_up(), step.clone()).await;
-    drive(states, duration, step).await.0
+    let (warm, states) = drive(states, warm_up(), step.clone()).await;
+    let mut stats = drive(states, duration, step).await.0;
+    stats.sent += warm.sent;
+    stats
 }
 
-fn http_client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
     // One connection per worker: the worker is sequential, so the pool holds one.
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -328,10 +334,12 @@ pub(crate) async fn authorize_redirect(
     let states: Vec<Authorize> = (0..connections)
         .map(|_| Ok((http_client()?, url.clone(), f.session_cookie.clone(), Vec::new())))
         .collect::<anyhow::Result<_>>()?;
-    let (_, states) = drive(states, warm_up(), authorize_step).await;
-    let (stats, states) = drive(states, duration, authorize_step).await;
+    let (warm, states) = drive(states, warm_up(), authorize_step).await;
+    let (mut stats, states) = drive(states, duration, authorize_step).await;
+    stats.sent += warm.sent;
     // Harvest more (unmeasured) so that the exchange run cannot run dry.
-    let (_, states) = drive(states, duration + warm_up(), authorize_step).await;
+    let (harvest, states) = drive(states, duration + warm_up(), authorize_step).await;
+    stats.sent += harvest.sent;
     *codes().lock().await = states.into_iter().map(|(_, _, _, codes)| codes).collect();
     Ok(stats)
 }

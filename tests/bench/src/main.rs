@@ -5,6 +5,7 @@
 //! See `tests/bench/README.md`; `tests/bench/run.sh` runs everything.
 
 mod load;
+mod peer;
 mod revocation;
 mod setup;
 
@@ -15,8 +16,18 @@ use anyhow::Context;
 use crate::load::Stats;
 use crate::setup::{Gatehouse, OPENID_SCOPE, PLAIN_SCOPE, Shape, process_cpu_seconds};
 
+/// One row of the peer's figures.
+struct PeerRow {
+    scenario: String,
+    rps: f64,
+    p50: String,
+    p99: String,
+    /// The peer's and the load generator's CPU, for rows this program drove.
+    cpu: String,
+}
+
 /// Figures of the peer (`summary.md` of its bench.sh), by scenario.
-fn peer_figures(path: Option<&str>) -> Vec<(String, f64)> {
+fn peer_figures(path: Option<&str>) -> Vec<PeerRow> {
     let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
         return Vec::new();
     };
@@ -24,7 +35,13 @@ fn peer_figures(path: Option<&str>) -> Vec<(String, f64)> {
         .filter_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let rps = cells.get(2)?.parse::<f64>().ok()?;
-            Some(((*cells.get(1)?).to_owned(), rps))
+            Some(PeerRow {
+                scenario: (*cells.get(1)?).to_owned(),
+                rps,
+                p50: (*cells.get(3)?).to_owned(),
+                p99: (*cells.get(4)?).to_owned(),
+                cpu: format!("{} | {}", cells.get(6)?, cells.get(8)?),
+            })
         })
         .collect()
 }
@@ -43,6 +60,47 @@ async fn main() -> anyhow::Result<()> {
     // still needs the authorize run, which harvests its codes).
     let only = std::env::var("ONLY").ok();
     let selected = |scenario: &str| only.as_deref().is_none_or(|o| o.split(',').any(|s| s.trim() == scenario));
+    let mut peer = peer;
+    // The peer rotating its refresh tokens (run.sh's second peer, ROTATE=1),
+    // measured by this generator: what Gatehouse's refresh rows compare to.
+    if let Ok(base) = std::env::var("PEER_ROTATING_URL") {
+        let pid = std::env::var("PEER_ROTATING_PID").unwrap_or_default();
+        for (scenario, scope) in
+            [("refresh_token_rotating", peer::PLAIN), ("refresh_token_rotating_openid", peer::OPENID)]
+        {
+            if !selected(scenario.replace("_rotating", "").as_str()) {
+                continue;
+            }
+            let (cpu0, own0) = (process_cpu_seconds(&pid), process_cpu_seconds("self"));
+            let t0 = std::time::Instant::now();
+            let stats = peer::rotating_refresh(&base, scope, connections, duration).await?;
+            let wall = t0.elapsed().as_secs_f64();
+            let cpu = format!(
+                "{:.0} % | {:.0} %",
+                100.0 * (process_cpu_seconds(&pid) - cpu0) / wall,
+                100.0 * (process_cpu_seconds("self") - own0) / wall
+            );
+            if stats.errors > 0 {
+                eprintln!("warning: {} errors in the peer's {scenario}", stats.errors);
+            }
+            peer.push(PeerRow {
+                scenario: scenario.to_owned(),
+                rps: stats.rps(),
+                p50: format!("{:.2} ms", stats.percentile(0.50)),
+                p99: format!("{:.2} ms", stats.percentile(0.99)),
+                cpu,
+            });
+        }
+    }
+    // Gatehouse rotates: its refresh rows compare to the rotating peer when it ran.
+    let compared = |peer_name: &'static str| -> String {
+        let rotating = format!("{}_rotating{}", "refresh_token", peer_name.strip_prefix("refresh_token").unwrap_or(""));
+        if peer_name.starts_with("refresh_token") && peer.iter().any(|row| row.scenario == rotating) {
+            rotating
+        } else {
+            peer_name.to_owned()
+        }
+    };
     let mut shapes = vec![Shape::Embedded];
     if let (Ok(database), Ok(redis)) = (std::env::var("TEST_DATABASE_URL"), std::env::var("TEST_REDIS_URL")) {
         shapes.push(Shape::Production { name: "production".to_owned(), database, redis });
@@ -65,33 +123,37 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    println!("| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | load generator CPU | ratio to peer |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | load generator CPU | gRPC / SQL / Redis per request | ratio to peer |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for shape in shapes {
         let name = shape.name();
         let mut gatehouse = Gatehouse::start(&binary, shape).await?;
         if name == "embedded" {
             // Idle resident memory, before any load.
-            println!("| embedded | idle RSS | {:.1} MiB | | | | | | |", gatehouse.rss_mib());
+            println!("| embedded | idle RSS | {:.1} MiB | | | | | | | |", gatehouse.rss_mib());
         }
         let fixture = gatehouse.fixture().await?;
         // CPU use of Gatehouse's processes and of this load generator per run
         // (warm-up included): near 100 % of its pinned core means that side is the limit.
-        let mut runs: Vec<(&str, &str, Stats, f64, f64)> = Vec::new();
+        let mut runs: Vec<(&str, &str, Stats, f64, f64, String)> = Vec::new();
         macro_rules! run {
             ($scenario:literal, $peer:literal, $call:expr) => {{
                 if selected($scenario)
                     || ($scenario == "authorize_redirect" && selected("code_exchange"))
                     || ($scenario == "authorize_redirect_openid" && selected("code_exchange_openid"))
                 {
+                    let counted = gatehouse.counters().await;
                     let (cpu0, own0) = (gatehouse.cpu_seconds(), process_cpu_seconds("self"));
                     let t0 = std::time::Instant::now();
                     let stats = $call.await?;
                     let wall = t0.elapsed().as_secs_f64();
                     let server = (gatehouse.cpu_seconds() - cpu0) / wall;
                     let own = (process_cpu_seconds("self") - own0) / wall;
+                    let trips = gatehouse.counters().await.per_request(&counted, stats.sent);
                     if selected($scenario) {
-                        runs.push(($scenario, $peer, stats, server, own));
+                        runs.push(($scenario, $peer, stats, server, own, trips));
                     }
                 }
             }};
@@ -134,13 +196,14 @@ async fn main() -> anyhow::Result<()> {
             load::refresh(&gatehouse, &fixture, connections, duration, OPENID_SCOPE)
         );
         run!("jwks", "n/a", load::jwks(&gatehouse, &fixture, connections, duration));
-        for (scenario, peer_name, stats, cpu, own) in runs {
+        for (scenario, peer_name, stats, cpu, own, trips) in runs {
+            let peer_name = compared(peer_name);
             let ratio = peer
                 .iter()
-                .find(|(n, _)| n == peer_name)
-                .map_or_else(|| "n/a".to_owned(), |(_, rps)| format!("{:.1}x", stats.rps() / rps));
+                .find(|row| row.scenario == peer_name)
+                .map_or_else(|| "n/a".to_owned(), |row| format!("{:.1}x", stats.rps() / row.rps));
             println!(
-                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} % | {:.0} % | {ratio} |",
+                "| {name} | {scenario} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} % | {:.0} % | {trips} | {ratio} |",
                 stats.rps(),
                 stats.percentile(0.50),
                 stats.percentile(0.99),
@@ -151,31 +214,31 @@ async fn main() -> anyhow::Result<()> {
         }
         // The validation cache (gatehouse-client's TokenCache): in this process.
         if selected("layer_cached") {
-            let peer_introspect = peer.iter().find(|(n, _)| n == "introspect").map(|(_, rps)| *rps);
+            let peer_introspect = peer.iter().find(|row| row.scenario == "introspect").map(|row| row.rps);
             let (per_core, cpu) = revocation::cached_validations(&gatehouse, &fixture, duration).await?;
             let ratio = peer_introspect.map_or_else(|| "n/a".to_owned(), |rps| format!("{:.0}x", per_core / rps));
             println!(
-                "| {name} | layer_cached (validations/s per core, in process) | {per_core:.0} | | | 0 | | {:.0} % | {ratio} |",
+                "| {name} | layer_cached (validations/s per core, in process) | {per_core:.0} | | | 0 | | {:.0} % | | {ratio} |",
                 cpu * 100.0
             );
         }
         if selected("revocation_propagation") {
             let (p50, p99) = revocation::propagation(&gatehouse, &fixture, 200).await?;
             println!(
-                "| {name} | revocation_propagation (Revoke returned → refused by all 4 layers) | | {p50:.2} ms | {p99:.2} ms | 0 | | | n/a |"
+                "| {name} | revocation_propagation (Revoke returned → refused by all 4 layers) | | {p50:.2} ms | {p99:.2} ms | 0 | | | | n/a |"
             );
         }
         if selected("cache_memory") && name == "embedded" {
             let (bytes, held) = revocation::memory(&gatehouse, 1_000_000).await?;
             println!(
-                "| {name} | cache_memory ({held} cached validations) | {:.0} MiB | {bytes:.0} B/entry | | | | | n/a |",
+                "| {name} | cache_memory ({held} cached validations) | {:.0} MiB | {bytes:.0} B/entry | | | | | | n/a |",
                 bytes * held as f64 / 1048576.0
             );
         }
         drop(gatehouse);
     }
-    for (scenario, rps) in &peer {
-        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | | | | | | 1.0x |");
+    for PeerRow { scenario, rps, p50, p99, cpu } in &peer {
+        println!("| peer (oidc-provider) | {scenario} | {rps:.0} | {p50} | {p99} | | {cpu} | | 1.0x |");
     }
     Ok(())
 }

@@ -42,7 +42,65 @@ pub(crate) struct Gatehouse {
     pub(crate) operator: String,
     /// A validator credential the operator issued: what internal services present.
     pub(crate) validator: String,
+    /// Each process's `/metrics` URL.
+    metrics: Vec<String>,
+    /// The production shape's database and single Redis (for their own
+    /// statement and command counters); none in the embedded shape.
+    database: Option<String>,
+    redis: Option<String>,
     _dir: TempDir,
+}
+
+/// Work done so far, counted where it is served: gRPC calls (every part's
+/// `grpc_server_requests`, health checks left out), SQL statements
+/// (PostgreSQL's `pg_stat_statements`, transaction control included) and
+/// Redis commands (`INFO commandstats`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) grpc: f64,
+    pub(crate) sql: Option<f64>,
+    pub(crate) redis: Option<f64>,
+}
+
+impl Counters {
+    /// Per request, from `before` to `self`: "gRPC / SQL / Redis".
+    pub(crate) fn per_request(&self, before: &Self, requests: u64) -> String {
+        let n = requests.max(1) as f64;
+        let each = |now: Option<f64>, then: Option<f64>| match (now, then) {
+            (Some(now), Some(then)) => format!("{:.1}", (now - then) / n),
+            _ => "-".to_owned(),
+        };
+        format!(
+            "{} / {} / {}",
+            each(Some(self.grpc), Some(before.grpc)),
+            each(self.sql, before.sql),
+            each(self.redis, before.redis)
+        )
+    }
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).stderr(Stdio::null()).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The statements the database has run so far (needs `pg_stat_statements`
+/// in `shared_preload_libraries`, as `tests/services.sh` starts it).
+fn sql_statements(database: &str) -> Option<f64> {
+    let query = "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    command_output("psql", &[database, "-Atqc", query])?.trim().parse().ok()
+}
+
+/// The commands Redis has run so far, `INFO` itself left out.
+fn redis_commands(redis: &str) -> Option<f64> {
+    let info = command_output("redis-cli", &["-u", redis, "info", "commandstats"])?;
+    Some(
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+            .filter_map(|l| l.split_once("calls=")?.1.split(',').next()?.parse::<f64>().ok())
+            .sum(),
+    )
 }
 
 struct TempDir(std::path::PathBuf);
@@ -130,6 +188,7 @@ impl Gatehouse {
                     env.push((format!("GATEHOUSE_{part}_LISTEN"), "127.0.0.1:0".to_owned()));
                 }
                 let (child, urls) = spawn(binary, "all", &env, 4)?;
+                let metrics = vec![url_of(&urls, "metrics")];
                 // `serve all` writes its operator credential before it listens.
                 let operator = std::fs::read_to_string(dir.join("operator-credential"))?.trim().to_owned();
                 Self {
@@ -139,13 +198,21 @@ impl Gatehouse {
                     token: url_of(&urls, "token"),
                     operator,
                     validator: String::new(),
+                    metrics,
+                    database: None,
+                    redis: None,
                     _dir: TempDir(dir),
                 }
             }
             Shape::Production { database, redis, .. } => {
                 let ports = [free_port()?, free_port()?, free_port()?];
-                env.push(("GATEHOUSE_DATABASE_URL".to_owned(), database));
-                env.push(("GATEHOUSE_CACHE_URL".to_owned(), redis));
+                env.push(("GATEHOUSE_DATABASE_URL".to_owned(), database.clone()));
+                env.push(("GATEHOUSE_CACHE_URL".to_owned(), redis.clone()));
+                // Counted on the database and a single Redis only (a
+                // Sentinel group's or a Cluster's commands spread over nodes).
+                let _ =
+                    command_output("psql", &[&database, "-qc", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"]);
+                let single_redis = redis.starts_with("redis://").then_some(redis);
                 // PostgreSQL needs the signing keys' key-encryption key (any 32 bytes here).
                 env.push((
                     "GATEHOUSE_KEY_ENCRYPTION_KEY".to_owned(),
@@ -157,6 +224,7 @@ impl Gatehouse {
                     env.push((format!("GATEHOUSE_{part}_URL"), format!("http://127.0.0.1:{port}")));
                 }
                 let mut children = Vec::new();
+                let mut metrics = Vec::new();
                 // Migrations once, then each part without them (as the migration Job does).
                 let status =
                     Command::new(binary).arg("migrate").envs(env.iter().cloned()).stdout(Stdio::null()).status()?;
@@ -168,7 +236,9 @@ impl Gatehouse {
                 for part in ["registry", "authorization", "token", "gateway"] {
                     let mut part_env = env.clone();
                     part_env.push(("GATEHOUSE_CREDENTIAL".to_owned(), bootstrap(binary, &env, part)?));
-                    children.push(spawn(binary, part, &part_env, 1)?.0);
+                    let (child, urls) = spawn(binary, part, &part_env, 1)?;
+                    children.push(child);
+                    metrics.push(url_of(&urls, "metrics"));
                 }
                 Self {
                     children,
@@ -177,11 +247,34 @@ impl Gatehouse {
                     token: format!("http://127.0.0.1:{}", ports[2]),
                     operator: bootstrap(binary, &env, "operator")?,
                     validator: String::new(),
+                    metrics,
+                    database: Some(database),
+                    redis: single_redis,
                     _dir: TempDir(dir),
                 }
             }
         };
         Ok(this)
+    }
+
+    /// The work counters now (see [`Counters`]).
+    pub(crate) async fn counters(&self) -> Counters {
+        let http = reqwest::Client::new();
+        let mut grpc = 0.0;
+        for url in &self.metrics {
+            let Ok(response) = http.get(url).send().await else { continue };
+            let text = response.text().await.unwrap_or_default();
+            grpc += text
+                .lines()
+                .filter(|l| l.contains("grpc_server_requests_total{") && !l.contains("grpc.health"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        Counters {
+            grpc,
+            sql: self.database.as_deref().and_then(sql_statements),
+            redis: self.redis.as_deref().and_then(redis_commands),
+        }
     }
 
     /// CPU seconds the processes used so far (user + system).
