@@ -67,7 +67,7 @@ fi
 # The same pinning as the peer's bench.sh: server processes on CPU 1, the
 # load generator on CPU 0 (PostgreSQL and Redis are not pinned). PIN=0 pins
 # nothing, as the peer's PIN=0 does.
-export GATEHOUSE_BIN=target/release/gatehouse
+export GATEHOUSE_BIN="${GATEHOUSE_BIN:-target/release/gatehouse}"
 if [ "$PIN" = 1 ]; then
   export SERVER_CPU="${SERVER_CPU-1}"
   taskset -c "${CLIENT_CPU:-0}" target/release/gatehouse-bench
