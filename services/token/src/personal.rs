@@ -113,7 +113,7 @@ impl TokenService {
         self.inner.personal.insert_personal(&info, &record).await?;
         // A user deleted meanwhile: the token is revoked at once (no grant
         // to race, so only the deletion record counts).
-        self.check_fence(i64::MAX, "", user_id, &family.id).await?;
+        self.check_fence(user_id, &family.id).await?;
         self.inner.cache.cache_issued(std::slice::from_ref(&record)).await;
         Ok(NewPersonalToken { token: gatehouse_oauth::AccessToken::new(token), info })
     }
@@ -155,7 +155,7 @@ impl TokenService {
         self.before_commit()?;
         let old = self.inner.personal.regenerate_personal(id, &record, self.now()).await?;
         self.inner.cache.tombstone(&old).await?;
-        self.check_fence(i64::MAX, "", user_id, &family.id).await?;
+        self.check_fence(user_id, &family.id).await?;
         self.inner.cache.cache_issued(std::slice::from_ref(&record)).await;
         info.hash = record.hash;
         info.expires_at = record.expires_at;

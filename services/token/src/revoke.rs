@@ -7,7 +7,7 @@ use gatehouse_oauth::token::TokenKind;
 use crate::clients::Presented;
 use crate::error::TokenResult;
 use crate::service::TokenService;
-use crate::store::RevokeScope;
+use crate::store::{Fence, RevokeScope};
 
 /// Whose tokens a bulk revocation ends.
 #[derive(Debug, Clone, Copy)]
@@ -67,17 +67,20 @@ impl TokenService {
         Ok(revoked.iter().filter(|r| r.newly).count() as u64)
     }
 
-    /// Called once a new family's tokens are stored: when a revocation of
-    /// their application, user or grant ran meanwhile (it recorded itself
-    /// after `watermark`), they are revoked and not handed out.
-    pub(crate) async fn check_fence(
-        &self,
-        watermark: i64,
-        client_id: &str,
-        user_id: &str,
-        family_id: &str,
-    ) -> TokenResult<()> {
-        let Some(subject) = self.inner.store.fenced(watermark, client_id, user_id).await? else {
+    /// Called once a personal token of `user_id` is stored: when the user
+    /// was deleted meanwhile, it is revoked and not handed out (no grant to
+    /// race, so only the deletion counts).
+    pub(crate) async fn check_fence(&self, user_id: &str, family_id: &str) -> TokenResult<()> {
+        let fence = Fence { watermark: i64::MAX, client_id: String::new(), user_id: user_id.to_owned() };
+        let caught = self.inner.store.fenced(&fence).await?;
+        self.fence(caught, "", family_id).await
+    }
+
+    /// Called once a new family's tokens are stored, with the subject of
+    /// a revocation that ran meanwhile and caught them (see
+    /// [`crate::store::Fence`]): then they are revoked and not handed out.
+    pub(crate) async fn fence(&self, caught: Option<String>, client_id: &str, family_id: &str) -> TokenResult<()> {
+        let Some(subject) = caught else {
             return Ok(());
         };
         tracing::warn!(client_id, "tokens issued while their grant was being revoked: revoked");

@@ -97,7 +97,14 @@ impl TokenService {
     /// nobody waits for any more is not done (its caller was, or is about
     /// to be, told "unavailable", and will retry).
     pub(crate) fn before_commit(&self) -> crate::error::TokenResult<()> {
-        if gatehouse_upstream::deadline::remaining().is_some_and(|left| left < COMMIT_MARGIN) {
+        self.before_commit_by(gatehouse_upstream::deadline::current())
+    }
+
+    /// [`TokenService::before_commit`] for a `deadline` taken from the
+    /// request (in a task that commits for several requests).
+    pub(crate) fn before_commit_by(&self, deadline: Option<tokio::time::Instant>) -> crate::error::TokenResult<()> {
+        let now = tokio::time::Instant::now();
+        if deadline.is_some_and(|deadline| deadline.saturating_duration_since(now) < COMMIT_MARGIN) {
             return Err(crate::error::TokenError::DeadlineExceeded);
         }
         Ok(())

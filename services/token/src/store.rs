@@ -108,8 +108,45 @@ pub(crate) fn grant_subject(user_id: &str, client_id: &str) -> String {
     format!("grant:{user_id}:{client_id}")
 }
 
+/// Whom a new family's tokens are for: what a revocation running at the
+/// same moment may have meant to catch (see [`TokenStore::insert`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fence {
+    /// The newest subject revocation read before the grant was redeemed:
+    /// a grant revocation only catches the tokens when it came after it.
+    pub(crate) watermark: i64,
+    pub(crate) client_id: String,
+    /// Empty for an application's own tokens.
+    pub(crate) user_id: String,
+}
+
+impl Fence {
+    /// The subjects whose revocation catches these tokens: the
+    /// application, the user and the user's grant to the application.
+    pub(crate) fn subjects(&self) -> Vec<String> {
+        let mut subjects = vec![format!("client:{}", self.client_id)];
+        if !self.user_id.is_empty() {
+            subjects.push(format!("user:{}", self.user_id));
+            subjects.push(grant_subject(&self.user_id, &self.client_id));
+        }
+        subjects
+    }
+
+    /// The subject that caught the tokens, given the newest revocation of
+    /// each subject: the application or the user deleted (at any time), or
+    /// the grant revoked after the watermark.
+    pub(crate) fn caught_by(&self, newest: &std::collections::HashMap<String, i64>) -> Option<String> {
+        let grant = (!self.user_id.is_empty()).then(|| grant_subject(&self.user_id, &self.client_id));
+        self.subjects().into_iter().find(|subject| match newest.get(subject) {
+            Some(id) if Some(subject) == grant.as_ref() => *id > self.watermark,
+            Some(_) => true,
+            None => false,
+        })
+    }
+}
+
 /// Runs inside a rotation's transaction before it commits (see [`TokenStore::rotate`]).
-pub(crate) type BeforeCommit<'a> = &'a (dyn Fn(Vec<Revoked>) -> CommitCheck + Send + Sync);
+pub(crate) type BeforeCommit = std::sync::Arc<dyn Fn(Vec<Revoked>) -> CommitCheck + Send + Sync>;
 
 /// The future a [`BeforeCommit`] returns.
 pub(crate) type CommitCheck = std::pin::Pin<Box<dyn std::future::Future<Output = TokenResult<()>> + Send>>;
@@ -150,8 +187,12 @@ impl Stores {
 /// Tokens: issued, read, rotated, revoked, fenced and cleaned up.
 #[async_trait::async_trait]
 pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
-    /// Inserts tokens in one transaction.
-    async fn insert(&self, tokens: &[TokenRecord]) -> TokenResult<()>;
+    /// Inserts a new family's tokens in one transaction, then, once they
+    /// are committed, looks for a revocation that caught them: returns its
+    /// subject (see [`Fence::caught_by`]). A revocation records its subject
+    /// before it revokes by scope, so either it finds these tokens or this
+    /// look finds it.
+    async fn insert(&self, tokens: &[TokenRecord], fence: &Fence) -> TokenResult<Option<String>>;
     async fn find(&self, hash: &str) -> TokenResult<Option<TokenRecord>>;
     /// Marks the refresh token rotated, ends the family's previous access
     /// tokens and inserts the successors (an access token and the new
@@ -163,13 +204,16 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// the transaction, before the commit: it tombstones them, so that a
     /// rotation whose tombstones cannot be written is not committed at all
     /// (the client's retry with the same refresh token then simply works).
+    /// Concurrent rotations of different grants may share one transaction
+    /// (group commit); each one's `before_commit` sees only its own tokens,
+    /// and one that fails takes only its own rotation out.
     async fn rotate(
         &self,
         refresh_hash: &str,
         successors: &[TokenRecord],
         now: i64,
         retry_since: i64,
-        before_commit: BeforeCommit<'_>,
+        before_commit: BeforeCommit,
     ) -> TokenResult<Rotation>;
     /// Revokes the tokens in `scope`; returns every unexpired token of it,
     /// newly revoked or not (to tombstone them all again: a revocation
@@ -179,12 +223,10 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// The newest recorded subject revocation (0 when none): read before a
     /// code is redeemed, then given to [`TokenStore::fenced`].
     async fn revocation_watermark(&self) -> TokenResult<i64>;
-    /// Whether tokens just stored for `client_id` (and `user_id`, when not
-    /// empty) are caught by a revocation: the application or the user was
-    /// deleted (at any time), or the user's grant to the application was
-    /// revoked after `watermark`. Returns the revocation's subject (see
-    /// [`RevokeScope::subject`]).
-    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>>;
+    /// The subject of a revocation that caught tokens just stored for
+    /// `fence` (see [`Fence::caught_by`]), for tokens stored otherwise than
+    /// by [`TokenStore::insert`].
+    async fn fenced(&self, fence: &Fence) -> TokenResult<Option<String>>;
     /// Deletes up to `limit` rows that expired before `before`; returns how many.
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64>;
 }

@@ -8,7 +8,7 @@ use crate::clients::{Client, Redeemed};
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
-use crate::store::RevokeScope;
+use crate::store::{Fence, RevokeScope};
 
 impl TokenService {
     pub(crate) async fn authorization_code(
@@ -64,12 +64,13 @@ impl TokenService {
                 .await?
                 .map(gatehouse_oauth::IdToken::new);
             self.before_commit()?;
-            self.inner.store.insert(&minted.records).await?;
-            Ok(minted)
+            let fence = Fence { watermark, client_id: family.client_id.clone(), user_id: family.user_id.clone() };
+            let caught = self.inner.store.insert(&minted.records, &fence).await?;
+            Ok((minted, caught))
         }
         .await;
-        let minted = match stored {
-            Ok(minted) => minted,
+        let (minted, caught) = match stored {
+            Ok(stored) => stored,
             Err(error) => {
                 self.inner.clients.restore(&code, client.client_id.as_str()).await;
                 return Err(error);
@@ -93,7 +94,7 @@ impl TokenService {
                 return Err(error);
             }
         }
-        self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
+        self.fence(caught, &family.client_id, &family.id).await?;
         self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }

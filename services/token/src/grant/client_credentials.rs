@@ -9,6 +9,7 @@ use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
+use crate::store::Fence;
 
 impl TokenService {
     pub(crate) async fn client_credentials(
@@ -39,10 +40,11 @@ impl TokenService {
         };
         let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;
-        self.inner.store.insert(&minted.records).await?;
         // No user, so no grant: only the application's deletion can race it,
         // and that one counts whenever it was (no watermark to read first).
-        self.check_fence(i64::MAX, &family.client_id, "", &family.id).await?;
+        let fence = Fence { watermark: i64::MAX, client_id: family.client_id.clone(), user_id: String::new() };
+        let caught = self.inner.store.insert(&minted.records, &fence).await?;
+        self.fence(caught, &family.client_id, &family.id).await?;
         self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }

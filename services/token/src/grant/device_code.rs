@@ -10,6 +10,7 @@ use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
+use crate::store::Fence;
 
 impl TokenService {
     pub(crate) async fn device_code(&self, client: &Client, device_code: DeviceCode) -> TokenResult<Minted> {
@@ -37,8 +38,9 @@ impl TokenService {
         // The device code is spent: a failure to store is a 503 and the
         // device starts over (RFC 8628 has no retry of a consumed code).
         self.before_commit()?;
-        self.inner.store.insert(&minted.records).await?;
-        self.check_fence(watermark, &family.client_id, &family.user_id, &family.id).await?;
+        let fence = Fence { watermark, client_id: family.client_id.clone(), user_id: family.user_id.clone() };
+        let caught = self.inner.store.insert(&minted.records, &fence).await?;
+        self.fence(caught, &family.client_id, &family.id).await?;
         self.inner.cache.cache_issued(&minted.records).await;
         Ok(minted)
     }

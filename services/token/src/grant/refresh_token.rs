@@ -9,7 +9,7 @@ use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
-use crate::store::{CommitCheck, RevokeScope, Revoked, Rotation};
+use crate::store::{BeforeCommit, CommitCheck, RevokeScope, Revoked, Rotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("refresh token is invalid, expired or revoked")
@@ -74,19 +74,22 @@ impl TokenService {
         // What the committing attempt marked, to confirm once it committed.
         let marked = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
         let marks = marked.clone();
+        // The caller's deadline, for the check that runs in the writer's task.
+        let deadline = gatehouse_upstream::deadline::current();
         let before_commit = move |mut ended: Vec<Revoked>| -> CommitCheck {
             let service = service.clone();
             let old_refresh = old_refresh.clone();
             let marks = marks.clone();
             Box::pin(async move {
-                service.before_commit()?;
+                service.before_commit_by(deadline)?;
                 ended.push(old_refresh);
                 service.inner.cache.mark_provisional(&ended).await?;
                 *marks.lock().await = ended;
                 Ok(())
             })
         };
-        match self.inner.store.rotate(hash.as_str(), &minted.records, now, retry_since, &before_commit).await? {
+        let before_commit: BeforeCommit = std::sync::Arc::new(before_commit);
+        match self.inner.store.rotate(hash.as_str(), &minted.records, now, retry_since, before_commit).await? {
             Rotation::Rotated { .. } => {}
             Rotation::Retried { .. } => {
                 tracing::info!(family_id = %old.family_id, "refresh retried within the retry window: unused successors replaced");

@@ -2,6 +2,7 @@
 
 mod entity;
 pub(crate) mod keys;
+mod rotations;
 
 use std::sync::OnceLock;
 
@@ -17,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use self::entity::{personal, revocation, revocation_head, revocation_log, token};
 use crate::error::{TokenError, TokenResult};
 use crate::store::{
-    BeforeCommit, LoggedRevocation, PersonalRecord, PersonalTokenStore, RevocationLog, RevokeScope, Revoked, Rotation,
-    TokenRecord, TokenStore, grant_subject,
+    BeforeCommit, Fence, LoggedRevocation, PersonalRecord, PersonalTokenStore, RevocationLog, RevokeScope, Revoked,
+    Rotation, TokenRecord, TokenStore,
 };
 
 #[derive(Debug)]
@@ -27,12 +28,16 @@ pub(crate) struct SqlTokenStore {
     /// The group-commit writer, started by the first insert (inside the
     /// runtime that serves requests).
     writer: OnceLock<mpsc::Sender<PendingInsert>>,
+    /// The rotations' group-commit writer, started by the first rotation.
+    rotator: OnceLock<mpsc::Sender<rotations::PendingRotation>>,
 }
 
 /// One request's tokens, waiting for the writer.
 struct PendingInsert {
     rows: Vec<TokenRecord>,
-    done: oneshot::Sender<Result<(), DbErr>>,
+    fence: Fence,
+    /// The revocation subject that caught the tokens, if one did.
+    done: oneshot::Sender<Result<Option<String>, DbErr>>,
 }
 
 /// Requests whose tokens one statement writes at most: 2 rows each, 14
@@ -41,7 +46,15 @@ const MAX_BATCH: usize = 128;
 
 impl SqlTokenStore {
     pub(crate) fn new(db: DatabaseConnection) -> Self {
-        Self { db, writer: OnceLock::new() }
+        Self { db, writer: OnceLock::new(), rotator: OnceLock::new() }
+    }
+
+    fn rotator(&self) -> &mpsc::Sender<rotations::PendingRotation> {
+        self.rotator.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(4 * rotations::MAX_ROTATIONS);
+            tokio::spawn(rotations::rotate_batches(self.db.clone(), receiver));
+            sender
+        })
     }
 
     fn writer(&self) -> &mpsc::Sender<PendingInsert> {
@@ -59,9 +72,11 @@ impl SqlTokenStore {
 /// requests queued behind each other's commits. The writer takes whatever
 /// requests arrived while it wrote the previous batch and writes all their
 /// rows in one multi-row INSERT (one statement: atomic on its own), then
-/// answers each request. When a batch fails, each request's rows are written
-/// alone, so one bad request cannot fail its neighbours, and a request never
-/// has part of its tokens stored.
+/// looks for the revocations that caught any of them in one query (after
+/// the commit, see [`TokenStore::insert`]), then answers each request. When
+/// a batch fails, each request's rows are written alone, so one bad request
+/// cannot fail its neighbours, and a request never has part of its tokens
+/// stored.
 async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<PendingInsert>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -74,8 +89,13 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pend
         }
         match insert_rows(&db, batch.iter().flat_map(|p| &p.rows)).await {
             Ok(()) => {
+                let newest = newest_revocations(&db, batch.iter().map(|p| &p.fence)).await;
                 for pending in batch.drain(..) {
-                    let _ = pending.done.send(Ok(()));
+                    let caught = match &newest {
+                        Ok(newest) => Ok(pending.fence.caught_by(newest)),
+                        Err(error) => Err(DbErr::Custom(error.to_string())),
+                    };
+                    let _ = pending.done.send(caught);
                 }
             }
             Err(error) if batch.len() == 1 => {
@@ -86,12 +106,38 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pend
             Err(error) => {
                 tracing::debug!(%error, requests = batch.len(), "batched token insert failed; writing one by one");
                 for pending in batch.drain(..) {
-                    let result = insert_rows(&db, &pending.rows).await;
+                    let result = match insert_rows(&db, &pending.rows).await {
+                        Ok(()) => newest_revocations(&db, [&pending.fence])
+                            .await
+                            .map(|newest| pending.fence.caught_by(&newest)),
+                        Err(error) => Err(error),
+                    };
                     let _ = pending.done.send(result);
                 }
             }
         }
     }
+}
+
+/// The newest revocation of each subject any of `fences` is caught by
+/// (subjects never revoked are absent), in one query.
+async fn newest_revocations<'a>(
+    db: &DatabaseConnection,
+    fences: impl IntoIterator<Item = &'a Fence>,
+) -> Result<std::collections::HashMap<String, i64>, DbErr> {
+    let mut subjects: Vec<String> = fences.into_iter().flat_map(Fence::subjects).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let newest: Vec<(String, i64)> = revocation::Entity::find()
+        .select_only()
+        .column(revocation::Column::Subject)
+        .column_as(revocation::Column::Id.max(), "newest")
+        .filter(revocation::Column::Subject.is_in(subjects))
+        .group_by(revocation::Column::Subject)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(newest.into_iter().collect())
 }
 
 async fn insert_rows<'a>(
@@ -348,7 +394,7 @@ impl SqlTokenStore {
         successors: &[TokenRecord],
         now: i64,
         retry_since: i64,
-        before_commit: BeforeCommit<'_>,
+        before_commit: &BeforeCommit,
     ) -> TokenResult<Rotation> {
         let successor_hash = successors.iter().find(|t| t.kind == TokenKind::Refresh).map(|t| t.hash.clone());
         let Some(family) = successors.first().map(|t| t.family_id.clone()) else {
@@ -394,9 +440,9 @@ impl SqlTokenStore {
 
 #[async_trait::async_trait]
 impl TokenStore for SqlTokenStore {
-    async fn insert(&self, tokens: &[TokenRecord]) -> TokenResult<()> {
+    async fn insert(&self, tokens: &[TokenRecord], fence: &Fence) -> TokenResult<Option<String>> {
         let (done, result) = oneshot::channel();
-        let pending = PendingInsert { rows: tokens.to_vec(), done };
+        let pending = PendingInsert { rows: tokens.to_vec(), fence: fence.clone(), done };
         // The writer stops only with the runtime; then nothing was written.
         let stopped = || DbErr::Custom("token writer stopped".to_owned());
         self.writer().send(pending).await.map_err(|_| stopped())?;
@@ -413,9 +459,24 @@ impl TokenStore for SqlTokenStore {
         successors: &[TokenRecord],
         now: i64,
         retry_since: i64,
-        before_commit: BeforeCommit<'_>,
+        before_commit: BeforeCommit,
     ) -> TokenResult<Rotation> {
-        on_conflict_retry(|| self.rotate_once(refresh_hash, successors, now, retry_since, before_commit)).await
+        // Together with the rotations of other grants arriving meanwhile;
+        // one the batch does not take is decided here, one by one.
+        let (done, answer) = oneshot::channel();
+        let pending = rotations::PendingRotation {
+            refresh_hash: refresh_hash.to_owned(),
+            successors: successors.to_vec(),
+            now,
+            before_commit: before_commit.clone(),
+            done,
+        };
+        let stopped = || DbErr::Custom("token writer stopped".to_owned());
+        self.rotator().send(pending).await.map_err(|_| stopped())?;
+        if let Some(ended) = answer.await.map_err(|_| stopped())?? {
+            return Ok(Rotation::Rotated { ended });
+        }
+        on_conflict_retry(|| self.rotate_once(refresh_hash, successors, now, retry_since, &before_commit)).await
     }
 
     /// Revokes in passes until a pass finds nothing. On PostgreSQL (READ
@@ -468,24 +529,8 @@ impl TokenStore for SqlTokenStore {
         Ok(newest.flatten().unwrap_or(0))
     }
 
-    async fn fenced(&self, watermark: i64, client_id: &str, user_id: &str) -> TokenResult<Option<String>> {
-        let mut condition = Condition::any().add(revocation::Column::Subject.eq(format!("client:{client_id}")));
-        if !user_id.is_empty() {
-            condition = condition.add(revocation::Column::Subject.eq(format!("user:{user_id}"))).add(
-                Condition::all()
-                    .add(revocation::Column::Subject.eq(grant_subject(user_id, client_id)))
-                    .add(revocation::Column::Id.gt(watermark)),
-            );
-        }
-        let found: Option<String> = revocation::Entity::find()
-            .select_only()
-            .column(revocation::Column::Subject)
-            .filter(condition)
-            .limit(1)
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(found)
+    async fn fenced(&self, fence: &Fence) -> TokenResult<Option<String>> {
+        Ok(fence.caught_by(&newest_revocations(&self.db, [fence]).await?))
     }
 
     async fn delete_expired(&self, before: i64, limit: u64) -> TokenResult<u64> {
@@ -674,7 +719,7 @@ mod tests {
     async fn a_failing_request_in_a_batch_fails_alone_and_writes_nothing() {
         for (_database, db) in databases().await {
             let store = SqlTokenStore::new(db.clone());
-            store.insert(&[record("existing", "f0")]).await.expect("first insert");
+            store.insert(&[record("existing", "f0")], &fence("c", "", i64::MAX)).await.expect("first insert");
 
             let (sender, receiver) = mpsc::channel(16);
             let mut results = Vec::new();
@@ -685,7 +730,8 @@ mod tests {
             ];
             for rows in batch {
                 let (done, result) = oneshot::channel();
-                sender.send(PendingInsert { rows: rows.to_vec(), done }).await.expect("queue");
+                let pending = PendingInsert { rows: rows.to_vec(), fence: fence("c", "u", 0), done };
+                sender.send(pending).await.expect("queue");
                 results.push(result);
             }
             drop(sender);
@@ -711,10 +757,13 @@ mod tests {
                     let store = store.clone();
                     tokio::spawn(async move {
                         store
-                            .insert(&[
-                                record(&format!("t{i}a"), &format!("f{i}")),
-                                record(&format!("t{i}r"), &format!("f{i}")),
-                            ])
+                            .insert(
+                                &[
+                                    record(&format!("t{i}a"), &format!("f{i}")),
+                                    record(&format!("t{i}r"), &format!("f{i}")),
+                                ],
+                                &fence("c", "u", 0),
+                            )
                             .await
                     })
                 })
@@ -728,7 +777,188 @@ mod tests {
         }
     }
 
-    async fn answered_ok(results: Vec<oneshot::Receiver<Result<(), DbErr>>>) -> Vec<bool> {
+    fn refresh(hash: &str, family: &str) -> TokenRecord {
+        TokenRecord { kind: TokenKind::Refresh, expires_at: 100, ..record(hash, family) }
+    }
+
+    /// A grant as a code exchange leaves it: an access token and a refresh token.
+    async fn grant(store: &SqlTokenStore, n: usize) {
+        let family = format!("f{n}");
+        let rows = [
+            TokenRecord { expires_at: 100, ..record(&format!("a{n}.0"), &family) },
+            refresh(&format!("r{n}.0"), &family),
+        ];
+        store.insert(&rows, &fence("c", "", i64::MAX)).await.expect("grant");
+    }
+
+    /// The successors of generation `g` of grant `n`.
+    fn successors(n: usize, g: usize) -> Vec<TokenRecord> {
+        let family = format!("f{n}");
+        vec![
+            TokenRecord { expires_at: 100, ..record(&format!("a{n}.{g}"), &family) },
+            refresh(&format!("r{n}.{g}"), &family),
+        ]
+    }
+
+    fn nothing_to_check() -> BeforeCommit {
+        std::sync::Arc::new(|_| Box::pin(async { Ok(()) }))
+    }
+
+    /// Rotations of many grants at once (batched together by the writer):
+    /// each is rotated, ends its own grant's access token and nothing else,
+    /// and its successors are stored.
+    #[tokio::test]
+    async fn concurrent_rotations_of_different_grants_each_end_their_own_tokens() {
+        for (_database, db) in databases().await {
+            let store = Arc::new(SqlTokenStore::new(db));
+            for n in 0..50 {
+                grant(&store, n).await;
+            }
+            let tasks: Vec<_> = (0..50)
+                .map(|n| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store.rotate(&format!("r{n}.0"), &successors(n, 1), 10, i64::MAX, nothing_to_check()).await
+                    })
+                })
+                .collect();
+            for (n, task) in tasks.into_iter().enumerate() {
+                let Rotation::Rotated { ended } = task.await.expect("join").expect("rotate") else {
+                    panic!("grant {n} not rotated");
+                };
+                let hashes: Vec<&str> = ended.iter().map(|r| r.hash.as_str()).collect();
+                assert_eq!(hashes, [format!("a{n}.0")], "grant {n} ends its own access token only");
+                let old = store.find(&format!("r{n}.0")).await.expect("find").expect("kept");
+                assert!(old.rotated && !old.revoked);
+                assert!(store.find(&format!("a{n}.0")).await.expect("find").expect("kept").revoked);
+                assert!(!store.find(&format!("a{n}.1")).await.expect("find").expect("stored").revoked);
+            }
+            let (_, head) = store.revocation_log_bounds().await.expect("log");
+            assert_eq!(head, 50, "every ended access token is in the revocation log");
+        }
+    }
+
+    /// The same refresh token presented twice at once, many times over:
+    /// exactly one rotation wins, the other is a reuse (no retry window),
+    /// whether or not the writer saw both in one batch.
+    #[tokio::test]
+    async fn of_two_rotations_of_one_refresh_token_exactly_one_wins() {
+        for (_database, db) in databases().await {
+            let store = Arc::new(SqlTokenStore::new(db));
+            for n in 0..20 {
+                grant(&store, n).await;
+            }
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let (store, n) = (store.clone(), i % 20);
+                    tokio::spawn(async move {
+                        store
+                            .rotate(&format!("r{n}.0"), &successors(n, 1 + i / 20), 10, i64::MAX, nothing_to_check())
+                            .await
+                    })
+                })
+                .collect();
+            let mut won = [0; 20];
+            for (i, task) in tasks.into_iter().enumerate() {
+                match task.await.expect("join").expect("rotate") {
+                    Rotation::Rotated { .. } => won[i % 20] += 1,
+                    Rotation::Reused => {}
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            assert_eq!(won, [1; 20]);
+        }
+    }
+
+    /// A rotation whose check fails before the commit (its tombstones could
+    /// not be written, its caller's deadline is too close) is not committed;
+    /// the others in its batch are, and it can be rotated later.
+    #[tokio::test]
+    async fn a_failing_check_takes_only_its_own_rotation_out_of_a_batch() {
+        for (_database, db) in databases().await {
+            let store = SqlTokenStore::new(db.clone());
+            for n in 0..3 {
+                grant(&store, n).await;
+            }
+            let (sender, receiver) = mpsc::channel(16);
+            let mut answers = Vec::new();
+            for n in 0..3 {
+                let before_commit: BeforeCommit = if n == 1 {
+                    std::sync::Arc::new(|_| Box::pin(async { Err(TokenError::DeadlineExceeded) }))
+                } else {
+                    nothing_to_check()
+                };
+                let (done, answer) = oneshot::channel();
+                let pending = rotations::PendingRotation {
+                    refresh_hash: format!("r{n}.0"),
+                    successors: successors(n, 1),
+                    now: 10,
+                    before_commit,
+                    done,
+                };
+                sender.send(pending).await.expect("queue");
+                answers.push(answer);
+            }
+            drop(sender);
+            rotations::rotate_batches(db.clone(), receiver).await;
+            let mut outcomes = Vec::new();
+            for answer in answers {
+                outcomes.push(answer.await.expect("answered").map(|ended| ended.is_some()).map_err(|e| e.to_string()));
+            }
+            assert!(matches!(outcomes[0], Ok(true)) && matches!(outcomes[2], Ok(true)), "{outcomes:?}");
+            assert!(outcomes[1].is_err(), "{outcomes:?}");
+            assert!(store.find("a1.1").await.expect("find").is_none(), "nothing of it stored");
+            assert!(!store.find("r1.0").await.expect("find").expect("kept").rotated);
+            let later = store.rotate("r1.0", &successors(1, 1), 11, i64::MAX, nothing_to_check()).await;
+            assert!(matches!(later.expect("rotate"), Rotation::Rotated { .. }));
+        }
+    }
+
+    fn fence(client_id: &str, user_id: &str, watermark: i64) -> Fence {
+        Fence { watermark, client_id: client_id.to_owned(), user_id: user_id.to_owned() }
+    }
+
+    /// Requests written in one batch each learn whether a revocation caught
+    /// their tokens: an application or a user deleted at any time, a grant
+    /// revoked after the request's watermark, nothing else.
+    #[tokio::test]
+    async fn each_request_in_a_batch_learns_what_caught_it() {
+        for (_database, db) in databases().await {
+            let store = SqlTokenStore::new(db.clone());
+            store.revoke(RevokeScope::Client("gone"), 1, 1000).await.expect("delete app");
+            store.revoke(RevokeScope::User("left"), 1, 1000).await.expect("delete user");
+            store
+                .revoke(RevokeScope::UserClient { user_id: "u", client_id: "c" }, 1, 1000)
+                .await
+                .expect("revoke grant");
+            let grant = store.revocation_watermark().await.expect("watermark");
+
+            let (sender, receiver) = mpsc::channel(16);
+            let mut results = Vec::new();
+            let cases = [
+                (fence("gone", "", i64::MAX), Some("client:gone")),
+                (fence("c", "left", 0), Some("user:left")),
+                (fence("c", "u", grant - 1), Some("grant:u:c")),
+                (fence("c", "u", grant), None),
+                (fence("other", "u", 0), None),
+            ];
+            for (n, (fence, _)) in cases.iter().enumerate() {
+                let (done, result) = oneshot::channel();
+                let rows = vec![record(&format!("h{n}"), &format!("f{n}"))];
+                sender.send(PendingInsert { rows, fence: fence.clone(), done }).await.expect("queue");
+                results.push(result);
+            }
+            drop(sender);
+            write_batches(db.clone(), receiver).await;
+            for ((_, expected), result) in cases.iter().zip(results) {
+                let caught = result.await.expect("answered").expect("stored");
+                assert_eq!(caught.as_deref(), *expected);
+            }
+            assert_eq!(store.fenced(&fence("c", "u", grant - 1)).await.expect("fenced").as_deref(), Some("grant:u:c"));
+        }
+    }
+
+    async fn answered_ok(results: Vec<oneshot::Receiver<Result<Option<String>, DbErr>>>) -> Vec<bool> {
         let mut outcomes = Vec::new();
         for result in results {
             outcomes.push(result.await.expect("answered").is_ok());
