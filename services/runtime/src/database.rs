@@ -73,7 +73,8 @@ pub async fn connect_with(
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                .pragma("cache_size", "-65536");
             if file_backed { o.pragma("wal_autocheckpoint", "0") } else { o }
         });
         let db = Database::connect(options).await?;

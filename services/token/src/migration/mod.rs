@@ -7,6 +7,7 @@ mod m20261202_000001_signing_keys;
 mod m20261202_000002_token_auth_time;
 mod m20261203_000001_token_audience;
 mod m20261203_000002_revocation_log;
+mod m20261207_000001_token_family_live;
 
 use sea_orm_migration::prelude::*;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_token_audience::Migration),
             Box::new(m20261203_000002_revocation_log::Migration),
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
+            Box::new(m20261207_000001_token_family_live::Migration),
         ]
     }
 
