@@ -4,8 +4,8 @@
 
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_oauth::{
-    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, Params, RedirectUri,
-    RegisteredClient, Registration, ScopeSet,
+    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, IdTokenAlg, Params,
+    RedirectUri, RegisteredClient, Registration, ScopeSet,
 };
 
 use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
@@ -120,6 +120,8 @@ impl TryFrom<&registry::Application> for RegisteredClient {
                 .collect(),
             introspects_for: Vec::new(),
             registration: Registration::parse(&app.registration).ok_or("the registry sent an unknown registration")?,
+            id_token_alg: IdTokenAlg::parse(&app.id_token_signed_response_alg)
+                .ok_or("the registry sent an unknown id_token_signed_response_alg")?,
         })
     }
 }
@@ -175,6 +177,7 @@ impl From<ClientMetadata> for registry::ClientMetadata {
             jwks_uri: m.jwks_uri,
             application_type: m.application_type,
             post_logout_redirect_uris: m.post_logout_redirect_uris,
+            id_token_signed_response_alg: m.id_token_signed_response_alg,
             extras: Some(m.extras.into()),
         }
     }
@@ -194,6 +197,7 @@ impl From<registry::ClientMetadata> for ClientMetadata {
             jwks_uri: m.jwks_uri,
             application_type: m.application_type,
             post_logout_redirect_uris: m.post_logout_redirect_uris,
+            id_token_signed_response_alg: m.id_token_signed_response_alg,
             extras: m.extras.map(Into::into).unwrap_or_default(),
         }
     }

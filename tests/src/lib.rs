@@ -479,6 +479,7 @@ impl AppSpec<'_> {
             public: self.client_type == ClientType::Public,
             grant_types: gatehouse_proto::convert::grant_types_to_pb(self.grants),
             scopes: self.scopes.iter().map(|s| (*s).to_owned()).collect(),
+            id_token_signed_response_alg: String::new(),
         }
     }
 }

@@ -50,12 +50,17 @@ async fn jwks(app: &mut ClientApp) -> JwkSet {
 /// Verifies an ID token as a relying party: signature by the key its `kid`
 /// names in the JWKS, RS256, `iss`, `aud`, `exp`.
 async fn verify(app: &mut ClientApp, id_token: &str) -> Value {
+    verify_as(app, id_token, Algorithm::RS256).await
+}
+
+/// [`verify`] for a client that registered `alg` for its ID tokens.
+async fn verify_as(app: &mut ClientApp, id_token: &str, alg: Algorithm) -> Value {
     let header = jsonwebtoken::decode_header(id_token).unwrap();
-    assert_eq!(header.alg, Algorithm::RS256, "the default ID token algorithm is RS256");
+    assert_eq!(header.alg, alg, "the ID token is signed as the client registered");
     let kid = header.kid.expect("an ID token header names its key");
     let set = jwks(app).await;
     let jwk = set.find(&kid).unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(alg);
     validation.set_issuer(&[app.env.gateway_url()]);
     validation.set_audience(std::slice::from_ref(&app.client_id));
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
@@ -175,6 +180,45 @@ async fn oidcc_idtoken_signature() {
     let header = jsonwebtoken::decode_header(tokens["id_token"].as_str().unwrap()).unwrap();
     assert_eq!(header.alg, Algorithm::RS256);
     assert!(header.kid.is_some());
+}
+
+/// A client that registered `id_token_signed_response_alg: ES256` gets
+/// ES256 ID tokens from the code exchange and every refresh, verifiable with
+/// the published EC key; discovery lists both algorithms; an algorithm the
+/// server does not sign with is refused at registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_es256_client_gets_es256_id_tokens() {
+    use gatehouse_proto::pb::registry::v1::UpdateApplicationRequest;
+    let mut app = rp().await;
+    let meta = app.browser.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(meta["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256"]));
+    let mut registry = app.env.registry().await;
+    let client_id = app.client_id.clone();
+    let change = |alg: &str| UpdateApplicationRequest {
+        client_id: client_id.clone(),
+        id_token_signed_response_alg: Some(alg.to_owned()),
+        ..Default::default()
+    };
+    for refused in ["HS256", "none", "es256", "RS512"] {
+        let status = registry.update_application(change(refused)).await.expect_err(refused);
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{refused}");
+        assert!(status.message().contains("id_token_signed_response_alg"), "{}", status.message());
+    }
+    let updated = registry.update_application(change("ES256")).await.unwrap().into_inner().application.unwrap();
+    assert_eq!(updated.id_token_signed_response_alg, "ES256");
+    // Past the token service's kept client authentication (5 s).
+    app.env.advance(Duration::from_secs(6));
+
+    let code = code(&mut app, "openid offline_access", &[]).await;
+    let tokens = exchange(&mut app, &code).await;
+    let claims = verify_as(&mut app, tokens["id_token"].as_str().unwrap(), Algorithm::ES256).await;
+    assert_eq!(claims["aud"], app.client_id.as_str());
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, refreshed) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "{refreshed}");
+    verify_as(&mut app, refreshed["id_token"].as_str().unwrap(), Algorithm::ES256).await;
+    let back = registry.update_application(change("")).await.unwrap().into_inner().application.unwrap();
+    assert_eq!(back.id_token_signed_response_alg, "RS256", "empty is the default");
 }
 
 /// `oidcc-idtoken-unsigned` is skipped by the suite when `none` is not

@@ -272,6 +272,9 @@ async fn bad_metadata_is_refused_with_its_rfc_7591_error_and_writes_nothing() {
         (with("scope", json!("user no-such-scope")), "invalid_client_metadata"),
         (with("application_type", json!("desktop")), "invalid_client_metadata"),
         (with("client_name", json!("x".repeat(101))), "invalid_client_metadata"),
+        (with("id_token_signed_response_alg", json!("HS256")), "invalid_client_metadata"),
+        (with("id_token_signed_response_alg", json!("none")), "invalid_client_metadata"),
+        (with("id_token_signed_response_alg", json!(256)), "invalid_client_metadata"),
     ] {
         let (status, answer) = register(&env, &body).await;
         assert_eq!((status, answer["error"].as_str()), (400, Some(error)), "{body}: {answer}");
@@ -292,6 +295,11 @@ async fn bad_metadata_is_refused_with_its_rfc_7591_error_and_writes_nothing() {
         .unwrap();
     assert_eq!(not_json.status(), 400);
     assert_eq!(dynamic_clients(&env).await, 0, "no refused registration wrote anything");
+    // The algorithms the server signs ID tokens with are accepted and echoed (RS256 when not sent).
+    assert_eq!(register(&env, &base).await.1["id_token_signed_response_alg"], "RS256");
+    let es256 = with("id_token_signed_response_alg", json!("ES256"));
+    let (status, answer) = register(&env, &es256).await;
+    assert_eq!((status, answer["id_token_signed_response_alg"].as_str()), (201, Some("ES256")), "{answer}");
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ fn new_app(owner_id: &str) -> pb::RegisterApplicationRequest {
         grant_types: vec![],
         scopes: vec!["user".to_owned(), "project".to_owned()],
         post_logout_redirect_uris: vec![],
+        ..Default::default()
     }
 }
 

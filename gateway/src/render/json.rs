@@ -48,6 +48,7 @@ pub fn application(app: &Application) -> Value {
         // The RFC `grant_type` values, as the registry stores them.
         "grant_types": app.grant_types,
         "scopes": app.scopes,
+        "id_token_signed_response_alg": app.id_token_signed_response_alg,
         "secrets": app.secrets.iter().map(secret).collect::<Vec<_>>(),
         "created_at": app.created_at,
         "updated_at": app.updated_at,

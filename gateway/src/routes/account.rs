@@ -47,6 +47,8 @@ fn app_input(form: &AppForm) -> AppInput {
         public: form.public,
         grant_types: None,
         device: Some(form.device),
+        // Not on the page: the REST API and dynamic registration set it.
+        id_token_signed_response_alg: None,
     }
 }
 

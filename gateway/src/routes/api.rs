@@ -112,6 +112,7 @@ pub(crate) struct AppBody {
     client_type: Option<String>,
     /// `grant_type` values; the registry checks them.
     grant_types: Option<Vec<String>>,
+    id_token_signed_response_alg: Option<String>,
 }
 
 fn parse_body(body: &Bytes) -> Result<AppBody, GatewayError> {
@@ -135,6 +136,7 @@ fn input(body: AppBody) -> Result<AppInput, GatewayError> {
         public,
         grant_types: body.grant_types,
         device: None,
+        id_token_signed_response_alg: body.id_token_signed_response_alg,
     })
 }
 

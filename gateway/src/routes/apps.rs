@@ -28,6 +28,8 @@ pub(crate) struct AppInput {
     /// The page's "devices without a browser" box: the device grant on or
     /// off, the application's other grants kept.
     pub(crate) device: Option<bool>,
+    /// `id_token_signed_response_alg` (RS256 or ES256); the registry checks it.
+    pub(crate) id_token_signed_response_alg: Option<String>,
 }
 
 /// `grants` with the device grant switched `on` or off.
@@ -68,6 +70,7 @@ pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) 
             (None, _) => Vec::new(),
         },
         scopes: input.scopes.unwrap_or_default(),
+        id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_default(),
     };
     Ok(state.clients.registry().register_application(new).await?)
 }
@@ -92,6 +95,7 @@ pub(crate) async fn update(
         post_logout_redirect_uris: input.post_logout_redirect_uris,
         grant_types,
         scopes: input.scopes,
+        id_token_signed_response_alg: input.id_token_signed_response_alg,
     };
     Ok(state.clients.registry().update_application(owner_id, client_id, changes).await?)
 }

@@ -76,6 +76,7 @@ fn registration_json(state: &AppState, response: pb::ClientRegistrationResponse)
     put("response_types", if code { json!(["code"]) } else { json!([]) });
     put("application_type", json!(app.application_type));
     put("scope", json!(app.scopes.join(" ")));
+    put("id_token_signed_response_alg", json!(app.id_token_signed_response_alg));
     let optional = [("logo_uri", &app.logo_url), ("jwks_uri", &app.jwks_uri)];
     for (name, value) in optional {
         if !value.is_empty() {

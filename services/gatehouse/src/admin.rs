@@ -96,6 +96,7 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             grant_types: grants,
             description,
             homepage,
+            id_token_alg,
             client: options,
         } => {
             let grant_types = grant_types(&grants)?;
@@ -111,6 +112,7 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
                 public,
                 grant_types,
                 scopes,
+                id_token_signed_response_alg: id_token_alg,
             };
             let (app, secret) = client.register_application(new).await.map_err(rpc_error)?;
             output::application(options.output, &app, Some(&secret));

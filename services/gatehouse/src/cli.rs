@@ -710,6 +710,9 @@ pub(crate) enum AppCommand {
         description: String,
         #[arg(long, default_value = "")]
         homepage: String,
+        /// What its ID tokens are signed with: RS256 (what every relying party verifies) or ES256.
+        #[arg(long = "id-token-alg", default_value = "RS256")]
+        id_token_alg: String,
         #[command(flatten)]
         client: ClientOptions,
     },

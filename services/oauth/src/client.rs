@@ -112,6 +112,36 @@ impl Registration {
     }
 }
 
+/// The algorithm a client's ID tokens are signed with: OpenID Connect
+/// Dynamic Client Registration's `id_token_signed_response_alg`. RS256 is
+/// the default every relying party verifies (Core §15.1); ES256 is a
+/// per-client choice, an order of magnitude cheaper to sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum IdTokenAlg {
+    #[default]
+    Rs256,
+    Es256,
+}
+
+impl IdTokenAlg {
+    pub const ALL: [Self; 2] = [Self::Rs256, Self::Es256];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+        }
+    }
+
+    /// The value as registered; "" (not sent) is the default.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.is_empty() {
+            return Some(Self::default());
+        }
+        Self::ALL.into_iter().find(|alg| alg.as_str() == value)
+    }
+}
+
 /// A registered application as the OAuth rules need it: what the token and
 /// authorization endpoints decide on. The registry owns it; the other
 /// services receive it through the typed registry client.
@@ -129,6 +159,8 @@ pub struct RegisteredClient {
     /// Known only from a client authentication; empty otherwise.
     pub introspects_for: Vec<String>,
     pub registration: Registration,
+    /// What its ID tokens are signed with.
+    pub id_token_alg: IdTokenAlg,
 }
 
 impl RegisteredClient {

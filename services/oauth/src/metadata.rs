@@ -13,8 +13,9 @@ use crate::{ClientAuthMethod, GrantType};
 /// The protocol's claims of an ID token.
 const PROTOCOL_CLAIMS: [&str; 10] = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr"];
 
-/// The algorithm of ID tokens (and JWT access tokens): RS256, which every
-/// relying party supports (Core §15.1).
+/// The algorithm of JWT access tokens, and of ID tokens unless the client
+/// registered another: RS256, which every relying party and resource
+/// server verifies (Core §15.1, RFC 9068 §4).
 pub const ID_TOKEN_SIGNING_ALG: &str = "RS256";
 
 /// The `prompt` values the authorization endpoint honours.
@@ -64,7 +65,7 @@ impl ServerMetadata<'_> {
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": grants,
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [ID_TOKEN_SIGNING_ALG],
+            "id_token_signing_alg_values_supported": crate::IdTokenAlg::ALL.map(crate::IdTokenAlg::as_str),
             "code_challenge_methods_supported": [crate::pkce::METHOD],
             "token_endpoint_auth_methods_supported": methods,
             "revocation_endpoint_auth_methods_supported": methods,

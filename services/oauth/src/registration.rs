@@ -43,6 +43,8 @@ pub struct ClientMetadata {
     pub jwks_uri: String,
     pub application_type: String,
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect Registration §2.
+    pub id_token_signed_response_alg: String,
     pub extras: ClientExtras,
 }
 
@@ -110,6 +112,7 @@ impl ClientMetadata {
             jwks_uri: string(map, "jwks_uri")?,
             application_type: string(map, "application_type")?,
             post_logout_redirect_uris: strings(map, "post_logout_redirect_uris")?,
+            id_token_signed_response_alg: string(map, "id_token_signed_response_alg")?,
             extras: ClientExtras {
                 client_uri: string(map, "client_uri")?,
                 contacts: strings(map, "contacts")?,

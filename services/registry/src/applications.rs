@@ -44,6 +44,7 @@ impl Registry {
             keys: ClientKeys::None,
             extras: ClientExtras::default(),
             last_used_at: None,
+            id_token_alg: input.id_token_alg,
         };
         let created = (client_type == ClientType::Confidential).then(|| self.new_secret());
         let secret_row = created.as_ref().map(|(created, hash)| (&created.info, hash));
@@ -146,6 +147,9 @@ impl Registry {
         }
         if let Some(uris) = &patch.post_logout_redirect_uris {
             app.post_logout_redirect_uris = validate::post_logout_redirect_uris(uris)?;
+        }
+        if let Some(alg) = patch.id_token_alg {
+            app.id_token_alg = alg;
         }
         app.updated_at = self.now();
         self.stores().applications.update_application(&app).await?;

@@ -47,6 +47,7 @@ impl From<Application> for pb::Application {
             jwks: app.keys.jwks().to_owned(),
             jwks_uri: app.keys.jwks_uri().to_owned(),
             extras: Some(app.extras.into()),
+            id_token_signed_response_alg: app.id_token_alg.as_str().to_owned(),
         }
     }
 }
@@ -136,6 +137,7 @@ impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {
                 .map_err(|e| RegistryError::invalid("grant_types", e))?,
             scopes: request.scopes,
             post_logout_redirect_uris: request.post_logout_redirect_uris,
+            id_token_alg: id_token_alg(&request.id_token_signed_response_alg)?,
         })
     }
 }
@@ -159,8 +161,15 @@ impl TryFrom<pb::UpdateApplicationRequest> for ApplicationPatch {
             grant_types,
             scopes: request.scopes.map(|list| list.values),
             post_logout_redirect_uris: request.post_logout_redirect_uris.map(|list| list.values),
+            id_token_alg: request.id_token_signed_response_alg.as_deref().map(id_token_alg).transpose()?,
         })
     }
+}
+
+/// `id_token_signed_response_alg` as sent ("" is the default, RS256).
+pub(crate) fn id_token_alg(value: &str) -> Result<gatehouse_oauth::IdTokenAlg, RegistryError> {
+    gatehouse_oauth::IdTokenAlg::parse(value)
+        .ok_or_else(|| RegistryError::invalid("id_token_signed_response_alg", "must be RS256 or ES256"))
 }
 
 /// An empty `acting_owner_id` means "no ownership check" (operator CLI).

@@ -248,6 +248,7 @@ struct Document {
     jwks_uri: Option<String>,
     application_type: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
+    id_token_signed_response_alg: Option<String>,
     client_secret: Option<serde_json::Value>,
     client_secret_expires_at: Option<serde_json::Value>,
     software_id: Option<String>,
@@ -359,6 +360,10 @@ fn application(
             software_version: doc.software_version.unwrap_or_default().chars().take(100).collect(),
         },
         last_used_at: None,
+        id_token_alg: gatehouse_oauth::IdTokenAlg::parse(
+            doc.id_token_signed_response_alg.as_deref().unwrap_or_default(),
+        )
+        .ok_or_else(|| invalid("id_token_signed_response_alg must be RS256 or ES256"))?,
     })
 }
 

@@ -96,6 +96,7 @@ struct Validated {
     application_type: ApplicationType,
     keys: ClientKeys,
     extras: ClientExtras,
+    id_token_alg: gatehouse_oauth::IdTokenAlg,
 }
 
 impl Registry {
@@ -212,6 +213,8 @@ impl Registry {
             application_type,
             keys,
             extras,
+            id_token_alg: crate::convert::id_token_alg(&metadata.id_token_signed_response_alg)
+                .map_err(as_metadata_error)?,
         })
     }
 
@@ -303,6 +306,7 @@ impl Registry {
             keys: validated.keys,
             extras: validated.extras,
             last_used_at: None,
+            id_token_alg: validated.id_token_alg,
         };
         let secret =
             matches!(app.auth_method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
@@ -421,6 +425,7 @@ impl Registry {
         app.application_type = validated.application_type;
         app.keys = validated.keys;
         app.extras = validated.extras;
+        app.id_token_alg = validated.id_token_alg;
         app.updated_at = self.now();
         self.stores().applications.update_application(&app).await?;
         let next = self.rotate_registration_token(client_id, &used).await?;

@@ -36,9 +36,19 @@ use serde::Serialize;
 use self::kek::KeyEncryptionKey;
 use crate::error::{TokenError, TokenResult};
 
-/// ID tokens (and JWT access tokens) are RS256, the algorithm every relying
-/// party supports (OpenID Connect Core §15.1).
+/// JWT access tokens, and ID tokens by default, are RS256, the algorithm
+/// every relying party supports (OpenID Connect Core §15.1); a client may
+/// register ES256 for its ID tokens.
 pub(crate) const ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
+
+impl From<gatehouse_oauth::IdTokenAlg> for SigningAlg {
+    fn from(alg: gatehouse_oauth::IdTokenAlg) -> Self {
+        match alg {
+            gatehouse_oauth::IdTokenAlg::Rs256 => Self::Rs256,
+            gatehouse_oauth::IdTokenAlg::Es256 => Self::Es256,
+        }
+    }
+}
 
 /// How long a verifier may cache the JWKS (its `Cache-Control: max-age`).
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);

@@ -97,7 +97,10 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
     };
     let extras: ClientExtras =
         serde_json::from_str(&row.client_metadata).map_err(|_| corrupt("client_metadata", &row.client_id))?;
+    let id_token_alg =
+        gatehouse_oauth::IdTokenAlg::parse(&row.id_token_alg).ok_or_else(|| corrupt("id_token_alg", &row.client_id))?;
     Ok(Application {
+        id_token_alg,
         registration,
         auth_method,
         application_type,
@@ -148,6 +151,7 @@ fn application_row(app: &Application) -> application::ActiveModel {
         jwks: Set(app.keys.jwks().to_owned()),
         jwks_uri: Set(app.keys.jwks_uri().to_owned()),
         client_metadata: Set(serde_json::to_string(&app.extras).unwrap_or_else(|_| "{}".to_owned())),
+        id_token_alg: Set(app.id_token_alg.as_str().to_owned()),
     }
 }
 

@@ -198,6 +198,8 @@ pub struct NewApplication {
     pub public: bool,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// What its ID tokens are signed with ("": RS256).
+    pub id_token_signed_response_alg: String,
 }
 
 impl From<NewApplication> for pb::RegisterApplicationRequest {
@@ -214,6 +216,7 @@ impl From<NewApplication> for pb::RegisterApplicationRequest {
             grant_types: new.grant_types,
             scopes: new.scopes,
             post_logout_redirect_uris: new.post_logout_redirect_uris,
+            id_token_signed_response_alg: new.id_token_signed_response_alg,
         }
     }
 }
@@ -229,6 +232,7 @@ pub struct ApplicationChanges {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Changes to a resource server: `None` keeps what it has.
@@ -292,6 +296,7 @@ impl RegistryClient {
             grant_types: changes.grant_types.map(|values| pb::GrantTypeList { values }),
             scopes: list(changes.scopes),
             post_logout_redirect_uris: list(changes.post_logout_redirect_uris),
+            id_token_signed_response_alg: changes.id_token_signed_response_alg,
         };
         self.rpc()
             .update_application(request)

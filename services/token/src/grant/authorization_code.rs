@@ -60,7 +60,14 @@ impl TokenService {
             let mut minted = self.mint(&family, &granted.scopes, refresh)?;
             let nonce = granted.nonce.as_deref();
             minted.id_token = self
-                .id_token(&family, &granted.scopes, nonce, &minted.access_token, granted.account.as_ref())
+                .id_token(
+                    client.id_token_alg,
+                    &family,
+                    &granted.scopes,
+                    nonce,
+                    &minted.access_token,
+                    granted.account.as_ref(),
+                )
                 .await?
                 .map(gatehouse_oauth::IdToken::new);
             self.before_commit()?;

@@ -32,7 +32,7 @@ impl TokenService {
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;
         minted.id_token = self
-            .id_token(&family, &granted.scopes, None, &minted.access_token, None)
+            .id_token(client.id_token_alg, &family, &granted.scopes, None, &minted.access_token, None)
             .await?
             .map(gatehouse_oauth::IdToken::new);
         // The device code is spent: a failure to store is a 503 and the

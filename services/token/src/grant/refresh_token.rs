@@ -56,7 +56,7 @@ impl TokenService {
         // A new ID token with the same iss, sub, aud and the original
         // auth_time, and no nonce (Core §12.2).
         minted.id_token = self
-            .id_token(&family, &access_scopes, None, &minted.access_token, None)
+            .id_token(client.id_token_alg, &family, &access_scopes, None, &minted.access_token, None)
             .await?
             .map(gatehouse_oauth::IdToken::new);
         let now = self.now();

@@ -40,8 +40,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let family =
-            Index::create().name(FAMILY).table(TokenTokens::Table).col(TokenTokens::FamilyId).if_not_exists().to_owned();
+        let family = Index::create()
+            .name(FAMILY)
+            .table(TokenTokens::Table)
+            .col(TokenTokens::FamilyId)
+            .if_not_exists()
+            .to_owned();
         manager.create_index(family).await?;
         manager.drop_index(Index::drop().name(LIVE).table(TokenTokens::Table).if_exists().to_owned()).await
     }

@@ -35,6 +35,8 @@ pub struct Model {
     pub jwks_uri: String,
     /// JSON object of the echo-only RFC 7591 metadata.
     pub client_metadata: String,
+    /// id_token_signed_response_alg; "" is RS256.
+    pub id_token_alg: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
