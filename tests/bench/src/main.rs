@@ -143,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
                 if selected($scenario)
                     || ($scenario == "authorize_redirect" && selected("code_exchange"))
                     || ($scenario == "authorize_redirect_openid" && selected("code_exchange_openid"))
+                    || ($scenario == "authorize_redirect_openid_es256" && selected("code_exchange_openid_es256"))
                 {
                     let counted = gatehouse.counters().await;
                     let (cpu0, own0) = (gatehouse.cpu_seconds(), process_cpu_seconds("self"));
@@ -194,6 +195,24 @@ async fn main() -> anyhow::Result<()> {
             "refresh_token_openid",
             "refresh_token_openid",
             load::refresh(&gatehouse, &fixture, connections, duration, OPENID_SCOPE)
+        );
+        // The same with an application that registered ES256 ID tokens
+        // (`id_token_signed_response_alg`); the peer's rows sign RS256.
+        let es256 = fixture.es256();
+        run!(
+            "authorize_redirect_openid_es256",
+            "authorize_redirect_openid",
+            load::authorize_redirect(&gatehouse, &es256, connections, duration, OPENID_SCOPE)
+        );
+        run!(
+            "code_exchange_openid_es256",
+            "code_exchange_openid",
+            load::code_exchange(&gatehouse, &es256, connections, duration)
+        );
+        run!(
+            "refresh_token_openid_es256",
+            "refresh_token_openid",
+            load::refresh(&gatehouse, &es256, connections, duration, OPENID_SCOPE)
         );
         run!("jwks", "n/a", load::jwks(&gatehouse, &fixture, connections, duration));
         for (scenario, peer_name, stats, cpu, own, trips) in runs {

@@ -117,6 +117,22 @@ pub(crate) struct Fixture {
     pub(crate) secret: String,
     pub(crate) session_cookie: String,
     pub(crate) access_token: String,
+    /// The same application registered with ES256 ID tokens
+    /// (`id_token_signed_response_alg`), consented too: (client id, secret).
+    es256: (String, String),
+}
+
+impl Fixture {
+    /// The scenarios as the ES256 application.
+    pub(crate) fn es256(&self) -> Self {
+        Self {
+            client_id: self.es256.0.clone(),
+            secret: self.es256.1.clone(),
+            session_cookie: self.session_cookie.clone(),
+            access_token: self.access_token.clone(),
+            es256: self.es256.clone(),
+        }
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -327,19 +343,20 @@ impl Gatehouse {
             .into_inner()
             .user
             .context("user")?;
-        let app = registry
-            .register_application(pb::RegisterApplicationRequest {
-                owner_id: user.id,
-                name: "bench".into(),
-                redirect_uris: vec![CALLBACK.into()],
-                client_type: ClientType::Confidential as i32,
-                grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
-                scopes: vec!["user".into(), "openid".into()],
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
+        let register = |alg: &str| pb::RegisterApplicationRequest {
+            owner_id: user.id.clone(),
+            name: "bench".into(),
+            redirect_uris: vec![CALLBACK.into()],
+            client_type: ClientType::Confidential as i32,
+            grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
+            scopes: vec!["user".into(), "openid".into()],
+            id_token_signed_response_alg: alg.into(),
+            ..Default::default()
+        };
+        let app = registry.register_application(register("")).await?.into_inner();
         let client_id = app.application.context("application")?.client_id;
+        let es256 = registry.register_application(register("ES256")).await?.into_inner();
+        let es256 = (es256.application.context("application")?.client_id, es256.client_secret);
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
         let login = http.get(format!("{}/login", self.gateway)).send().await?;
         let form_cookie = cookie(&login, "gatehouse_form").context("form cookie")?;
@@ -353,21 +370,23 @@ impl Gatehouse {
             .await?;
         let session = cookie(&signed_in, "gatehouse_session").context("session cookie")?;
         let session_cookie = format!("gatehouse_session={session}");
-        let consent = http
-            // Consent once for both scopes the scenarios ask (`user`, `openid user`).
-            .get(authorize_url(&self.gateway, &client_id, OPENID_SCOPE))
-            .header("cookie", &session_cookie)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let request_id = input(&consent, "request_id").context("consent page")?;
-        let csrf = input(&consent, "csrf_token").context("consent csrf")?;
-        http.post(format!("{}/oauth/authorize/decision", self.gateway))
-            .header("cookie", &session_cookie)
-            .form(&[("csrf_token", csrf.as_str()), ("request_id", request_id.as_str()), ("decision", "approve")])
-            .send()
-            .await?;
+        for client in [&client_id, &es256.0] {
+            let consent = http
+                // Consent once for both scopes the scenarios ask (`user`, `openid user`).
+                .get(authorize_url(&self.gateway, client, OPENID_SCOPE))
+                .header("cookie", &session_cookie)
+                .send()
+                .await?
+                .text()
+                .await?;
+            let request_id = input(&consent, "request_id").context("consent page")?;
+            let csrf = input(&consent, "csrf_token").context("consent csrf")?;
+            http.post(format!("{}/oauth/authorize/decision", self.gateway))
+                .header("cookie", &session_cookie)
+                .form(&[("csrf_token", csrf.as_str()), ("request_id", request_id.as_str()), ("decision", "approve")])
+                .send()
+                .await?;
+        }
         let token: serde_json::Value = http
             .post(format!("{}/oauth/token", self.gateway))
             .basic_auth(&client_id, Some(&app.client_secret))
@@ -377,7 +396,7 @@ impl Gatehouse {
             .json()
             .await?;
         let access_token = token["access_token"].as_str().context("access token")?.to_owned();
-        Ok(Fixture { client_id, secret: app.client_secret, session_cookie, access_token })
+        Ok(Fixture { client_id, secret: app.client_secret, session_cookie, access_token, es256 })
     }
 }
 
