@@ -4,8 +4,8 @@
 
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_oauth::{
-    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, IdTokenAlg, Params,
-    RedirectUri, RegisteredClient, Registration, ScopeSet,
+    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, Params, RedirectUri,
+    RegisteredClient, Registration, ScopeSet, SigningAlg,
 };
 
 use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
@@ -120,7 +120,7 @@ impl TryFrom<&registry::Application> for RegisteredClient {
                 .collect(),
             introspects_for: Vec::new(),
             registration: Registration::parse(&app.registration).ok_or("the registry sent an unknown registration")?,
-            id_token_alg: IdTokenAlg::parse(&app.id_token_signed_response_alg)
+            id_token_alg: SigningAlg::registered(&app.id_token_signed_response_alg)
                 .ok_or("the registry sent an unknown id_token_signed_response_alg")?,
         })
     }

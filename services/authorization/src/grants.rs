@@ -18,7 +18,7 @@ fn unresolved(client_id: &str, reason: &str) -> Option<ClientApplication> {
         post_logout_redirect_uris: Vec::new(),
         introspects_for: Vec::new(),
         registration: gatehouse_oauth::Registration::MetadataDocument,
-        id_token_alg: gatehouse_oauth::IdTokenAlg::default(),
+        id_token_alg: gatehouse_oauth::SigningAlg::default(),
     };
     Some(ClientApplication {
         client,

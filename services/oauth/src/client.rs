@@ -112,18 +112,20 @@ impl Registration {
     }
 }
 
-/// The algorithm a client's ID tokens are signed with: OpenID Connect
-/// Dynamic Client Registration's `id_token_signed_response_alg`. RS256 is
-/// the default every relying party verifies (Core §15.1); ES256 is a
-/// per-client choice, an order of magnitude cheaper to sign.
+/// A JWS algorithm Gatehouse signs with: what its keys are, and what a
+/// client may register for its ID tokens (OpenID Connect Registration's
+/// `id_token_signed_response_alg`). RS256 is the default every relying
+/// party verifies (Core §15.1); ES256 is an order of magnitude cheaper to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub enum IdTokenAlg {
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: what OpenID Connect requires of every provider.
     #[default]
     Rs256,
+    /// ECDSA on P-256 with SHA-256.
     Es256,
 }
 
-impl IdTokenAlg {
+impl SigningAlg {
     pub const ALL: [Self; 2] = [Self::Rs256, Self::Es256];
 
     pub const fn as_str(self) -> &'static str {
@@ -133,12 +135,13 @@ impl IdTokenAlg {
         }
     }
 
-    /// The value as registered; "" (not sent) is the default.
     pub fn parse(value: &str) -> Option<Self> {
-        if value.is_empty() {
-            return Some(Self::default());
-        }
         Self::ALL.into_iter().find(|alg| alg.as_str() == value)
+    }
+
+    /// A client's registered value; "" (not sent) is the default.
+    pub fn registered(value: &str) -> Option<Self> {
+        if value.is_empty() { Some(Self::default()) } else { Self::parse(value) }
     }
 }
 
@@ -160,7 +163,7 @@ pub struct RegisteredClient {
     pub introspects_for: Vec<String>,
     pub registration: Registration,
     /// What its ID tokens are signed with.
-    pub id_token_alg: IdTokenAlg,
+    pub id_token_alg: SigningAlg,
 }
 
 impl RegisteredClient {

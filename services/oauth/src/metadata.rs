@@ -65,7 +65,7 @@ impl ServerMetadata<'_> {
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": grants,
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": crate::IdTokenAlg::ALL.map(crate::IdTokenAlg::as_str),
+            "id_token_signing_alg_values_supported": crate::SigningAlg::ALL.map(crate::SigningAlg::as_str),
             "code_challenge_methods_supported": [crate::pkce::METHOD],
             "token_endpoint_auth_methods_supported": methods,
             "revocation_endpoint_auth_methods_supported": methods,

@@ -167,8 +167,8 @@ impl TryFrom<pb::UpdateApplicationRequest> for ApplicationPatch {
 }
 
 /// `id_token_signed_response_alg` as sent ("" is the default, RS256).
-pub(crate) fn id_token_alg(value: &str) -> Result<gatehouse_oauth::IdTokenAlg, RegistryError> {
-    gatehouse_oauth::IdTokenAlg::parse(value)
+pub(crate) fn id_token_alg(value: &str) -> Result<gatehouse_oauth::SigningAlg, RegistryError> {
+    gatehouse_oauth::SigningAlg::registered(value)
         .ok_or_else(|| RegistryError::invalid("id_token_signed_response_alg", "must be RS256 or ES256"))
 }
 

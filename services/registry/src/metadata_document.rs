@@ -360,7 +360,7 @@ fn application(
             software_version: doc.software_version.unwrap_or_default().chars().take(100).collect(),
         },
         last_used_at: None,
-        id_token_alg: gatehouse_oauth::IdTokenAlg::parse(
+        id_token_alg: gatehouse_oauth::SigningAlg::registered(
             doc.id_token_signed_response_alg.as_deref().unwrap_or_default(),
         )
         .ok_or_else(|| invalid("id_token_signed_response_alg must be RS256 or ES256"))?,

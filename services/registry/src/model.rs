@@ -53,7 +53,7 @@ pub struct Application {
     /// When it last authenticated (self-registered clients unused for long expire).
     pub last_used_at: Option<i64>,
     /// What its ID tokens are signed with.
-    pub id_token_alg: gatehouse_oauth::IdTokenAlg,
+    pub id_token_alg: gatehouse_oauth::SigningAlg,
 }
 
 impl Application {
@@ -185,7 +185,7 @@ pub struct NewApplication {
     /// Empty means the whole catalogue.
     pub scopes: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub id_token_alg: gatehouse_oauth::IdTokenAlg,
+    pub id_token_alg: gatehouse_oauth::SigningAlg,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -201,7 +201,7 @@ pub struct ApplicationPatch {
     pub grant_types: Option<Vec<GrantType>>,
     pub scopes: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    pub id_token_alg: Option<gatehouse_oauth::IdTokenAlg>,
+    pub id_token_alg: Option<gatehouse_oauth::SigningAlg>,
 }
 
 /// A resource server (RFC 8707): an API that access tokens are issued for.

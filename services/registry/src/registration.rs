@@ -96,7 +96,7 @@ struct Validated {
     application_type: ApplicationType,
     keys: ClientKeys,
     extras: ClientExtras,
-    id_token_alg: gatehouse_oauth::IdTokenAlg,
+    id_token_alg: gatehouse_oauth::SigningAlg,
 }
 
 impl Registry {

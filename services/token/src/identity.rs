@@ -97,7 +97,7 @@ impl TokenService {
     /// (the registry down) stores nothing and the code can be given back.
     pub(crate) async fn id_token(
         &self,
-        alg: gatehouse_oauth::IdTokenAlg,
+        alg: crate::keys::SigningAlg,
         family: &Family,
         scopes: &[String],
         nonce: Option<&str>,
@@ -130,7 +130,7 @@ impl TokenService {
             amr: AMR,
             standard: StandardClaims::of(&account, scopes),
         };
-        self.inner.keys.sign(alg.into(), "JWT", &claims).map(Some)
+        self.inner.keys.sign(alg, "JWT", &claims).map(Some)
     }
 
     /// The user and client an `id_token_hint` names (RP-initiated logout):

@@ -41,43 +41,12 @@ use crate::error::{TokenError, TokenResult};
 /// register ES256 for its ID tokens.
 pub(crate) const ID_TOKEN_ALG: SigningAlg = SigningAlg::Rs256;
 
-impl From<gatehouse_oauth::IdTokenAlg> for SigningAlg {
-    fn from(alg: gatehouse_oauth::IdTokenAlg) -> Self {
-        match alg {
-            gatehouse_oauth::IdTokenAlg::Rs256 => Self::Rs256,
-            gatehouse_oauth::IdTokenAlg::Es256 => Self::Es256,
-        }
-    }
-}
-
 /// How long a verifier may cache the JWKS (its `Cache-Control: max-age`).
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// How often each replica reads the keys again (and runs the schedule).
 pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// A signing algorithm Gatehouse signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: what OpenID Connect requires of every provider.
-    Rs256,
-    /// ECDSA on P-256 with SHA-256.
-    Es256,
-}
-
-impl SigningAlg {
-    pub const ALL: [Self; 2] = [Self::Rs256, Self::Es256];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|alg| alg.as_str() == value)
-    }
-}
+pub use gatehouse_oauth::SigningAlg;
 
 /// Where a key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,8 +97,8 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
     };
     let extras: ClientExtras =
         serde_json::from_str(&row.client_metadata).map_err(|_| corrupt("client_metadata", &row.client_id))?;
-    let id_token_alg =
-        gatehouse_oauth::IdTokenAlg::parse(&row.id_token_alg).ok_or_else(|| corrupt("id_token_alg", &row.client_id))?;
+    let id_token_alg = gatehouse_oauth::SigningAlg::registered(&row.id_token_alg)
+        .ok_or_else(|| corrupt("id_token_alg", &row.client_id))?;
     Ok(Application {
         id_token_alg,
         registration,
