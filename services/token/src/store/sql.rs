@@ -30,6 +30,8 @@ pub(crate) struct SqlTokenStore {
     writer: OnceLock<mpsc::Sender<PendingInsert>>,
     /// The rotations' group-commit writer, started by the first rotation.
     rotator: OnceLock<mpsc::Sender<rotations::PendingRotation>>,
+    /// The watermark reader (see [`read_watermarks`]), started by the first read.
+    watermarks: OnceLock<mpsc::Sender<oneshot::Sender<Result<i64, DbErr>>>>,
 }
 
 /// One request's tokens, waiting for the writer.
@@ -46,7 +48,15 @@ const MAX_BATCH: usize = 128;
 
 impl SqlTokenStore {
     pub(crate) fn new(db: DatabaseConnection) -> Self {
-        Self { db, writer: OnceLock::new(), rotator: OnceLock::new() }
+        Self { db, writer: OnceLock::new(), rotator: OnceLock::new(), watermarks: OnceLock::new() }
+    }
+
+    fn watermarks(&self) -> &mpsc::Sender<oneshot::Sender<Result<i64, DbErr>>> {
+        self.watermarks.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+            tokio::spawn(read_watermarks(self.db.clone(), receiver));
+            sender
+        })
     }
 
     fn rotator(&self) -> &mpsc::Sender<rotations::PendingRotation> {
@@ -117,6 +127,36 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pend
             }
         }
     }
+}
+
+/// Reads of the revocation watermark, shared. Every code exchange reads it
+/// before its redemption; the reader answers all the callers that asked
+/// while its previous read ran with one new read, which starts after each
+/// of them asked: each gets a value read after its call began, as a read
+/// of its own would have been, for one statement instead of one each.
+async fn read_watermarks(db: DatabaseConnection, mut receiver: mpsc::Receiver<oneshot::Sender<Result<i64, DbErr>>>) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut waiting, 8 * MAX_BATCH).await > 0 {
+        waiting.retain(|caller| !caller.is_closed());
+        if waiting.is_empty() {
+            continue;
+        }
+        let newest = newest_revocation(&db).await;
+        for caller in waiting.drain(..) {
+            let _ = caller.send(newest.clone());
+        }
+    }
+}
+
+/// The newest subject revocation's number (0 when none).
+async fn newest_revocation(db: &DatabaseConnection) -> Result<i64, DbErr> {
+    let newest: Option<Option<i64>> = revocation::Entity::find()
+        .select_only()
+        .column_as(revocation::Column::Id.max(), "newest")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten().unwrap_or(0))
 }
 
 /// The newest revocation of each subject any of `fences` is caught by
@@ -520,13 +560,10 @@ impl TokenStore for SqlTokenStore {
     }
 
     async fn revocation_watermark(&self) -> TokenResult<i64> {
-        let newest: Option<Option<i64>> = revocation::Entity::find()
-            .select_only()
-            .column_as(revocation::Column::Id.max(), "newest")
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(newest.flatten().unwrap_or(0))
+        let (caller, answer) = oneshot::channel();
+        let stopped = || DbErr::Custom("watermark reader stopped".to_owned());
+        self.watermarks().send(caller).await.map_err(|_| stopped())?;
+        Ok(answer.await.map_err(|_| stopped())??)
     }
 
     async fn fenced(&self, fence: &Fence) -> TokenResult<Option<String>> {
@@ -911,6 +948,39 @@ mod tests {
             assert!(!store.find("r1.0").await.expect("find").expect("kept").rotated);
             let later = store.rotate("r1.0", &successors(1, 1), 11, i64::MAX, nothing_to_check()).await;
             assert!(matches!(later.expect("rotate"), Rotation::Rotated { .. }));
+        }
+    }
+
+    /// Shared watermark reads are never stale: reads that start after a
+    /// subject revocation returned all see it, however many run at once.
+    #[tokio::test]
+    async fn every_watermark_read_sees_the_revocations_recorded_before_it_began() {
+        for (_database, db) in databases().await {
+            let store = Arc::new(SqlTokenStore::new(db));
+            let mut previous = store.revocation_watermark().await.expect("watermark");
+            assert_eq!(previous, 0);
+            for round in 0..5 {
+                let client_id = format!("c{round}");
+                store
+                    .revoke(RevokeScope::UserClient { user_id: "u", client_id: &client_id }, 1, 1000)
+                    .await
+                    .expect("revoke");
+                let reads: Vec<_> = (0..40)
+                    .map(|_| {
+                        let store = store.clone();
+                        tokio::spawn(async move { store.revocation_watermark().await })
+                    })
+                    .collect();
+                let mut seen = Vec::new();
+                for read in reads {
+                    seen.push(read.await.expect("join").expect("watermark"));
+                }
+                assert!(
+                    seen.iter().all(|w| *w == seen[0] && *w > previous),
+                    "round {round}: {seen:?} after {previous}"
+                );
+                previous = seen[0];
+            }
         }
     }
 
