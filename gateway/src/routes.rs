@@ -14,6 +14,7 @@ mod health;
 mod login;
 mod oidc;
 mod personal_tokens;
+mod pushed;
 mod registration;
 mod resource_servers;
 pub(crate) mod rest_access;
@@ -64,6 +65,7 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route { path: "/oauth/authorize/decision", surface: Surface::Page, methods: || post(authorize::decide) },
     Route { path: "/oauth/token", surface: Surface::OAuth, methods: || post(token::token) },
+    Route { path: "/oauth/par", surface: Surface::OAuth, methods: || post(pushed::push) },
     Route { path: "/oauth/revoke", surface: Surface::OAuth, methods: || post(token::revoke) },
     Route { path: "/oauth/introspect", surface: Surface::OAuth, methods: || post(token::introspect) },
     Route {

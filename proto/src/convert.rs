@@ -4,8 +4,8 @@
 
 use gatehouse_oauth::scope::ScopeEntry;
 use gatehouse_oauth::{
-    ClientAuthMethod, ClientAuthentication, ClientId, ClientSecret, ClientType, GrantType, Params, RedirectUri,
-    RegisteredClient, Registration, ScopeSet, SigningAlg,
+    ClientAuthMethod, ClientAuthentication, ClientId, ClientRequirements, ClientSecret, ClientType, GrantType, Params,
+    RedirectUri, RegisteredClient, Registration, ScopeSet, SigningAlg,
 };
 
 use gatehouse_oauth::registration::{ClientExtras, ClientMetadata};
@@ -122,6 +122,10 @@ impl TryFrom<&registry::Application> for RegisteredClient {
             registration: Registration::parse(&app.registration).ok_or("the registry sent an unknown registration")?,
             id_token_alg: SigningAlg::registered(&app.id_token_signed_response_alg)
                 .ok_or("the registry sent an unknown id_token_signed_response_alg")?,
+            requirements: ClientRequirements {
+                pushed_authorization_requests: app.require_pushed_authorization_requests,
+                dpop_bound_access_tokens: app.dpop_bound_access_tokens,
+            },
         })
     }
 }
@@ -178,6 +182,8 @@ impl From<ClientMetadata> for registry::ClientMetadata {
             application_type: m.application_type,
             post_logout_redirect_uris: m.post_logout_redirect_uris,
             id_token_signed_response_alg: m.id_token_signed_response_alg,
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
             extras: Some(m.extras.into()),
         }
     }
@@ -198,6 +204,8 @@ impl From<registry::ClientMetadata> for ClientMetadata {
             application_type: m.application_type,
             post_logout_redirect_uris: m.post_logout_redirect_uris,
             id_token_signed_response_alg: m.id_token_signed_response_alg,
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens,
             extras: m.extras.map(Into::into).unwrap_or_default(),
         }
     }

@@ -1,7 +1,7 @@
 // openid-client (panva, npm) as an OpenID Connect relying party: discovery,
 // code + PKCE + nonce + state (and RFC 9207 iss), the ID token's signature
 // checked against the JWKS (enableNonRepudiationChecks), UserInfo, refresh,
-// and RP-initiated logout. The user's login and consent are played with
+// RP-initiated logout, and a pushed authorization request (RFC 9126). The user's login and consent are played with
 // fetch and a cookie jar, as a browser would. Only loopback http is allowed
 // (allowInsecureRequests): nothing else is configured by hand.
 //
@@ -39,7 +39,9 @@ const form = (data) => ({
   body: new URLSearchParams(data).toString(),
 });
 
-async function userApproves(authorizationUrl) {
+// The authorization request without a session: the sign-in page, then back
+// to the request; its answer (a consent page or the redirect to the client).
+async function userSignsIn(authorizationUrl) {
   const first = await browse(authorizationUrl);
   assert.equal(first.status, 303);
   const login = await (await browse(first.headers.get('location'))).text();
@@ -47,7 +49,11 @@ async function userApproves(authorizationUrl) {
     csrf_token: field(login, 'csrf_token'), next: field(login, 'next'), username, password,
   }));
   assert.equal(signedIn.status, 303, await signedIn.text());
-  const consent = await browse(signedIn.headers.get('location'));
+  return browse(signedIn.headers.get('location'));
+}
+
+async function userApproves(authorizationUrl) {
+  const consent = await userSignsIn(authorizationUrl);
   assert.equal(consent.status, 200);
   const page = await consent.text();
   const decided = await browse('/oauth/authorize/decision', form({
@@ -99,4 +105,27 @@ assert.equal(loggedOut.status, 303);
 assert.equal(loggedOut.headers.get('location'), `${CALLBACK}?state=bye`);
 const account = await browse('/account/applications');
 assert.equal(account.status, 303, 'the session is over');
+
+// Pushed authorization requests (RFC 9126): openid-client pushes the request
+// (authenticated) and the browser carries only client_id and request_uri.
+assert.equal(config.serverMetadata().pushed_authorization_request_endpoint, `${gateway}/oauth/par`);
+const parVerifier = client.randomPKCECodeVerifier();
+const parState = client.randomState();
+const parUrl = await client.buildAuthorizationUrlWithPAR(config, {
+  redirect_uri: CALLBACK,
+  scope: 'openid profile',
+  code_challenge: await client.calculatePKCECodeChallenge(parVerifier),
+  code_challenge_method: 'S256',
+  state: parState,
+});
+assert.deepEqual([...parUrl.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+// Signed out above: sign in again; the consent given before covers the request.
+const parCallback = await userSignsIn(parUrl.href);
+assert.equal(parCallback.status, 303, await parCallback.text());
+const parTokens = await client.authorizationCodeGrant(config, new URL(parCallback.headers.get('location')), {
+  pkceCodeVerifier: parVerifier, expectedState: parState,
+});
+assert.equal(parTokens.claims().sub, claims.sub);
+const reused = await browse(parUrl.href);
+assert.equal(reused.status, 400, 'a request_uri works once');
 console.log('openid-client ok');

@@ -480,6 +480,8 @@ impl AppSpec<'_> {
             grant_types: gatehouse_proto::convert::grant_types_to_pb(self.grants),
             scopes: self.scopes.iter().map(|s| (*s).to_owned()).collect(),
             id_token_signed_response_alg: String::new(),
+            require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         }
     }
 }

@@ -537,3 +537,236 @@ async fn revoking_a_grant_brings_back_consent_and_voids_unredeemed_codes() {
     assert_eq!(decode_oauth(&status).unwrap().code.as_str(), "invalid_grant");
     assert_eq!(browser.get(&path).await.status, 200, "consent is asked again");
 }
+
+/// Pushed authorization requests (RFC 9126): the client posts its request,
+/// authenticated, and the browser carries only `client_id` and the
+/// `request_uri`; the request survives the sign-in page, each `request_uri`
+/// works once, and a client that registered so can use nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_requests_stand_for_the_whole_request_once_and_survive_the_sign_in() {
+    use gatehouse_runtime::access::Role;
+    use gatehouse_tests::AppSpec;
+
+    let env = TestEnv::builder().start().await;
+    let erin = env.create_user("erin").await;
+    let spec = AppSpec { redirect_uris: &[CALLBACK], scopes: &["user"], ..AppSpec::default() };
+    let mut new = spec.of(&erin.id);
+    new.require_pushed_authorization_requests = true;
+    let registry = env.clients_as(Role::Gateway).registry;
+    let (app, secret) = registry.register_application(new).await.unwrap();
+    let client_id = app.client_id;
+    assert!(app.require_pushed_authorization_requests);
+    let (other_id, other_secret) = env.register_app(&erin, &[CALLBACK], ClientType::Confidential, &["user"]).await;
+    let mut browser = env.browser();
+
+    let metadata = browser.get("/.well-known/oauth-authorization-server").await.json();
+    let endpoint = format!("{}/oauth/par", env.gateway_url());
+    assert_eq!(metadata["pushed_authorization_request_endpoint"], endpoint.as_str());
+    assert_eq!(metadata["require_pushed_authorization_requests"], false);
+
+    let challenge = s256_challenge(VERIFIER);
+    let request: Vec<(&str, &str)> = vec![
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "user"),
+        ("state", "pushed-state"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let pushed = browser.post_client("/oauth/par", Some((&client_id, &secret)), &request).await;
+    assert_eq!(pushed.status, 201, "{}", pushed.body);
+    assert_eq!(pushed.header("cache-control"), Some("no-store"));
+    let answer = pushed.json();
+    let request_uri = answer["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"), "{request_uri}");
+    assert_eq!(answer["expires_in"], 300);
+
+    // The browser's other parameters are not read: the pushed ones are.
+    let path = authorize_path(
+        "/oauth/authorize",
+        &[
+            ("client_id", &client_id),
+            ("request_uri", &request_uri),
+            ("redirect_uri", "https://evil.example/cb"),
+            ("scope", "admin"),
+        ],
+    );
+    let first = browser.get(&path).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let login_page = browser.get(first.location()).await;
+    let next = login_page.input("next").unwrap();
+    assert!(!next.contains(&request_uri), "the sign-in resumes with a new request_uri: {next}");
+    assert!(!next.contains("code_challenge") && !next.contains("state"), "nothing pushed travels: {next}");
+    let csrf = login_page.input("csrf_token").unwrap();
+    let signed_in = browser
+        .post_form(
+            "/login",
+            &[("csrf_token", &csrf), ("username", "erin"), ("password", TEST_PASSWORD), ("next", &next)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let consent = browser.get(signed_in.location()).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let decided = browser
+        .post_form(
+            "/oauth/authorize/decision",
+            &[
+                ("csrf_token", &consent.input("csrf_token").unwrap()),
+                ("request_id", &consent.input("request_id").unwrap()),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let location = decided.location().to_owned();
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert_eq!(param(&location, "state").as_deref(), Some("pushed-state"));
+    let code = param(&location, "code").unwrap();
+    let exchanged = browser
+        .post_client(
+            "/oauth/token",
+            Some((&client_id, &secret)),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.body);
+
+    // Each request_uri once: the first and the one the sign-in resumed with.
+    let resumed =
+        query_pairs(&format!("https://x{next}")).into_iter().find(|(k, _)| k == "request_uri").map(|(_, v)| v).unwrap();
+    for used in [&request_uri, &resumed] {
+        let again =
+            browser.get(&authorize_path("/oauth/authorize", &[("client_id", &client_id), ("request_uri", used)])).await;
+        assert_eq!(again.status, 400, "{}", again.body);
+        assert!(again.header("location").is_none());
+        assert!(again.body.contains("already used"), "{}", again.body);
+    }
+
+    // Signed in and consented now: a fresh push goes straight to the client.
+    let pushed = browser.post_client("/oauth/par", Some((&client_id, &secret)), &request).await.json();
+    let direct = browser
+        .get(&authorize_path(
+            "/oauth/authorize",
+            &[("client_id", &client_id), ("request_uri", pushed["request_uri"].as_str().unwrap())],
+        ))
+        .await;
+    assert_eq!(direct.status, 303);
+    assert_eq!(param(direct.location(), "state").as_deref(), Some("pushed-state"));
+
+    // This client registered "pushed requests only".
+    let plain = browser
+        .get(&authorize_path(
+            "/oauth/authorize",
+            &[
+                ("client_id", &client_id),
+                ("redirect_uri", CALLBACK),
+                ("response_type", "code"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .await;
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert!(plain.header("location").is_none());
+    assert!(plain.body.contains("pushed authorization request endpoint"), "{}", plain.body);
+
+    // Another client's request_uri, or one this server never issued.
+    let foreign = browser.post_client("/oauth/par", Some((&client_id, &secret)), &request).await.json();
+    for (case, id, uri) in [
+        ("another client's", other_id.as_str(), foreign["request_uri"].as_str().unwrap()),
+        ("unknown", client_id.as_str(), "urn:ietf:params:oauth:request_uri:nope"),
+    ] {
+        let page = browser.get(&authorize_path("/oauth/authorize", &[("client_id", id), ("request_uri", uri)])).await;
+        assert_eq!(page.status, 400, "{case}: {}", page.body);
+        assert!(page.header("location").is_none(), "{case}");
+    }
+
+    // Every refusal of a push is the client's JSON error, never a redirect.
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut params: Vec<(&str, &str)> = vec![("response_type", "code"), ("redirect_uri", CALLBACK)];
+        params.extend_from_slice(extra);
+        params
+    };
+    for (case, credentials, params, status, error) in [
+        ("wrong secret", (other_id.as_str(), "nope"), with(&[]), 401, "invalid_client"),
+        (
+            "a request_uri pushed",
+            (other_id.as_str(), other_secret.as_str()),
+            with(&[("request_uri", "urn:x")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a request object",
+            (other_id.as_str(), other_secret.as_str()),
+            with(&[("request", "e30.e30.")]),
+            400,
+            "request_not_supported",
+        ),
+        (
+            "unregistered redirect_uri",
+            (other_id.as_str(), other_secret.as_str()),
+            vec![("response_type", "code"), ("redirect_uri", "https://evil.example/cb")],
+            400,
+            "invalid_request",
+        ),
+        ("unknown scope", (other_id.as_str(), other_secret.as_str()), with(&[("scope", "nope")]), 400, "invalid_scope"),
+        (
+            "token response type",
+            (other_id.as_str(), other_secret.as_str()),
+            vec![("response_type", "token"), ("redirect_uri", CALLBACK)],
+            400,
+            "unsupported_response_type",
+        ),
+        (
+            "unknown resource",
+            (other_id.as_str(), other_secret.as_str()),
+            with(&[("resource", "https://api.nowhere.example")]),
+            400,
+            "invalid_target",
+        ),
+    ] {
+        let page = browser.post_client("/oauth/par", Some(credentials), &params).await;
+        assert_eq!(page.status, status, "{case}: {}", page.body);
+        assert!(page.header("location").is_none(), "{case}");
+        assert_eq!(page.json()["error"], error, "{case}: {}", page.body);
+    }
+}
+
+/// Anyone can push for a public client (it has no secret): its pushes are
+/// counted per address, and the one over the limit is a 429 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_for_a_public_client_are_throttled_per_address() {
+    let env = TestEnv::builder().start().await;
+    let fay = env.create_user("fay").await;
+    let (client_id, _) = env.register_app(&fay, &[CALLBACK], ClientType::Public, &["user"]).await;
+    let mut browser = env.browser();
+    let challenge = s256_challenge(VERIFIER);
+    let params = [
+        ("client_id", client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    // PKCE is required of a public client here too.
+    let without = browser.post_client("/oauth/par", None, &params[..3]).await;
+    assert_eq!(without.status, 400, "{}", without.body);
+    assert!(without.body.contains("code_challenge"), "{}", without.body);
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        let page = browser.post_client("/oauth/par", None, &params).await;
+        statuses.push(page.status);
+        if page.status == 429 {
+            assert!(page.header("retry-after").is_some(), "{}", page.body);
+            assert!(page.json()["error"].is_string(), "{}", page.body);
+        }
+    }
+    // The refused push (above) counted too: 29 more are created, then refused.
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 29, "{statuses:?}");
+    assert_eq!(statuses[29..], [429, 429], "{statuses:?}");
+}

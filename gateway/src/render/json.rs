@@ -49,6 +49,8 @@ pub fn application(app: &Application) -> Value {
         "grant_types": app.grant_types,
         "scopes": app.scopes,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
+        "require_pushed_authorization_requests": app.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
         "secrets": app.secrets.iter().map(secret).collect::<Vec<_>>(),
         "created_at": app.created_at,
         "updated_at": app.updated_at,

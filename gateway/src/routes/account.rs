@@ -49,6 +49,8 @@ fn app_input(form: &AppForm) -> AppInput {
         device: Some(form.device),
         // Not on the page: the REST API and dynamic registration set it.
         id_token_signed_response_alg: None,
+        require_pushed_authorization_requests: None,
+        dpop_bound_access_tokens: None,
     }
 }
 

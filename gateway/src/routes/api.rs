@@ -113,6 +113,8 @@ pub(crate) struct AppBody {
     /// `grant_type` values; the registry checks them.
     grant_types: Option<Vec<String>>,
     id_token_signed_response_alg: Option<String>,
+    require_pushed_authorization_requests: Option<bool>,
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 fn parse_body(body: &Bytes) -> Result<AppBody, GatewayError> {
@@ -137,6 +139,8 @@ fn input(body: AppBody) -> Result<AppInput, GatewayError> {
         grant_types: body.grant_types,
         device: None,
         id_token_signed_response_alg: body.id_token_signed_response_alg,
+        require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     })
 }
 

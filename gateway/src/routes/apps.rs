@@ -30,6 +30,9 @@ pub(crate) struct AppInput {
     pub(crate) device: Option<bool>,
     /// `id_token_signed_response_alg` (RS256 or ES256); the registry checks it.
     pub(crate) id_token_signed_response_alg: Option<String>,
+    /// RFC 9126 §6 / RFC 9449 §5.2 (REST API and dynamic registration).
+    pub(crate) require_pushed_authorization_requests: Option<bool>,
+    pub(crate) dpop_bound_access_tokens: Option<bool>,
 }
 
 /// `grants` with the device grant switched `on` or off.
@@ -71,6 +74,8 @@ pub(crate) async fn register(state: &AppState, owner_id: &str, input: AppInput) 
         },
         scopes: input.scopes.unwrap_or_default(),
         id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_default(),
+        require_pushed_authorization_requests: input.require_pushed_authorization_requests.unwrap_or_default(),
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or_default(),
     };
     Ok(state.clients.registry().register_application(new).await?)
 }
@@ -96,6 +101,8 @@ pub(crate) async fn update(
         grant_types,
         scopes: input.scopes,
         id_token_signed_response_alg: input.id_token_signed_response_alg,
+        require_pushed_authorization_requests: input.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens,
     };
     Ok(state.clients.registry().update_application(owner_id, client_id, changes).await?)
 }

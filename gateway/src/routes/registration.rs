@@ -77,6 +77,8 @@ fn registration_json(state: &AppState, response: pb::ClientRegistrationResponse)
     put("application_type", json!(app.application_type));
     put("scope", json!(app.scopes.join(" ")));
     put("id_token_signed_response_alg", json!(app.id_token_signed_response_alg));
+    put("require_pushed_authorization_requests", json!(app.require_pushed_authorization_requests));
+    put("dpop_bound_access_tokens", json!(app.dpop_bound_access_tokens));
     let optional = [("logo_uri", &app.logo_url), ("jwks_uri", &app.jwks_uri)];
     for (name, value) in optional {
         if !value.is_empty() {

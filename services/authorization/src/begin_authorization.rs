@@ -10,6 +10,7 @@ use gatehouse_oauth::{OAuthError, OAuthErrorCode, ScopeSet, SecretHash, random_t
 use gatehouse_runtime::clients::registry::ClientApplication;
 
 use crate::error::{AuthzError, AuthzResult};
+use crate::pushed::REQUEST_URI_PREFIX;
 use crate::record::{self, PendingRecord, RequestRecord, key};
 use crate::service::Authorization;
 
@@ -76,6 +77,24 @@ impl Authorization {
             Err(error) => return Err(error),
         };
         let app = app.ok_or_else(unknown_client)?;
+        // RFC 9126 §4: a pushed request's `request_uri` stands for the whole
+        // request, which replaces every other parameter; it is taken here,
+        // once. Any other `request_uri` (a request object by reference) is
+        // refused by the validation below, back to the client.
+        let (params, pushed) = match params.single("request_uri")? {
+            Some(request_uri) if request_uri.starts_with(REQUEST_URI_PREFIX) => {
+                let taken = self.take_pushed(request_uri, client_id.as_str()).await?;
+                (taken.params, Some(taken.expires_at))
+            }
+            _ if app.client.requirements.pushed_authorization_requests => {
+                return Err(OAuthError::invalid_request(
+                    "this application's authorization requests come only with a request_uri from the pushed \
+                     authorization request endpoint (RFC 9126)",
+                )
+                .into());
+            }
+            _ => (params, None),
+        };
         let scopes = self.scopes().await?;
         let request = match validate(&params, &(&app.client).into(), &scopes) {
             Ok(request) => request,
@@ -109,9 +128,14 @@ impl Authorization {
             Ok(()) => {}
             Err(SignIn::Refuse(error)) => return Ok(redirect_error(error)),
             Err(SignIn::Page { reauthenticate }) => {
+                let resume = decision::resume_after_sign_in(params.into_pairs(), request.prompt);
+                let resume = match pushed {
+                    Some(expires_at) => self.push_again(client_id.as_str(), expires_at, resume).await?,
+                    None => resume,
+                };
                 return Ok(Begin::LoginRequired(LoginRequired {
                     application: app,
-                    resume: decision::resume_after_sign_in(params.into_pairs(), request.prompt),
+                    resume,
                     reauthenticate,
                     login_hint: request.login_hint.clone(),
                 }));

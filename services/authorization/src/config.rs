@@ -54,6 +54,24 @@ impl Default for DeviceConfig {
     }
 }
 
+/// Pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone)]
+pub struct PushedConfig {
+    /// How long a `request_uri` stays usable: it has to outlast a sign-in
+    /// (RFC 9126 §2.2 suggests between 5 and 600 seconds).
+    pub ttl: Duration,
+    /// Pushes for one public client from one address within `public_window`
+    /// (a public client's pushes are not authenticated).
+    pub public_per_address: u64,
+    pub public_window: Duration,
+}
+
+impl Default for PushedConfig {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(5 * 60), public_per_address: 30, public_window: Duration::from_secs(60) }
+    }
+}
+
 /// Authorization service configuration.
 #[derive(Debug, Clone)]
 pub struct AuthorizationConfig {
@@ -69,6 +87,7 @@ pub struct AuthorizationConfig {
     pub consent_ttl: Duration,
     pub throttle: ThrottleConfig,
     pub device: DeviceConfig,
+    pub pushed: PushedConfig,
 }
 
 impl Default for AuthorizationConfig {
@@ -81,6 +100,7 @@ impl Default for AuthorizationConfig {
             consent_ttl: Duration::from_secs(10 * 60),
             throttle: ThrottleConfig::default(),
             device: DeviceConfig::default(),
+            pushed: PushedConfig::default(),
         }
     }
 }

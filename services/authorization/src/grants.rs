@@ -19,6 +19,7 @@ fn unresolved(client_id: &str, reason: &str) -> Option<ClientApplication> {
         introspects_for: Vec::new(),
         registration: gatehouse_oauth::Registration::MetadataDocument,
         id_token_alg: gatehouse_oauth::SigningAlg::default(),
+        requirements: gatehouse_oauth::ClientRequirements::default(),
     };
     Some(ClientApplication {
         client,

@@ -180,6 +180,21 @@ impl AuthorizationService for AuthorizationGrpc {
         Ok(Response::new(pb::RevokeGrantResponse {}))
     }
 
+    async fn push_authorization_request(
+        &self,
+        request: Request<pb::PushAuthorizationRequestRequest>,
+    ) -> RpcResult<pb::PushAuthorizationRequestResponse> {
+        let request = request.into_inner();
+        let client = request.client.ok_or_else(|| Status::invalid_argument("client is required"))?;
+        let (auth, address) = gatehouse_proto::convert::client_credentials_from_pb(client);
+        let params = params_from_pb(request.parameters);
+        let pushed = self.service.push_authorization_request(&auth, &address, params).await?;
+        Ok(Response::new(pb::PushAuthorizationRequestResponse {
+            request_uri: pushed.request_uri,
+            expires_in: pushed.expires_in,
+        }))
+    }
+
     async fn start_device_authorization(
         &self,
         request: Request<pb::StartDeviceAuthorizationRequest>,

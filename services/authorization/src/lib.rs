@@ -17,6 +17,7 @@ mod error;
 mod grants;
 mod grpc;
 pub mod migration;
+mod pushed;
 mod record;
 mod redeem_code;
 mod service;
@@ -31,7 +32,7 @@ use gatehouse_runtime::grpc::{ServeError, ServerLimits};
 use gatehouse_runtime::part::Dependencies;
 use tokio::net::TcpListener;
 
-pub use config::{AuthorizationConfig, DeviceConfig, ThrottleConfig};
+pub use config::{AuthorizationConfig, DeviceConfig, PushedConfig, ThrottleConfig};
 pub use error::{AuthzError, AuthzResult};
 pub use service::Authorization;
 

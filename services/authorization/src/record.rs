@@ -56,6 +56,13 @@ pub(crate) mod key {
     pub(crate) fn client_fail_pair(client_id_hash: &str, address: &str) -> String {
         format!("authz:client-fail:{client_id_hash}:{address}")
     }
+    /// A pushed authorization request, by the hash of its `request_uri`.
+    pub(crate) fn pushed(hash: &str) -> String {
+        format!("authz:pushed:{hash}")
+    }
+    pub(crate) fn pushed_public(client_id_hash: &str, address: &str) -> String {
+        format!("authz:pushed-public:{client_id_hash}:{address}")
+    }
     pub(crate) fn client_fail_address(address: &str) -> String {
         format!("authz:client-fail-addr:{address}")
     }

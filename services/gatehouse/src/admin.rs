@@ -97,6 +97,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             description,
             homepage,
             id_token_alg,
+            require_par,
+            require_dpop,
             client: options,
         } => {
             let grant_types = grant_types(&grants)?;
@@ -113,6 +115,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
                 grant_types,
                 scopes,
                 id_token_signed_response_alg: id_token_alg,
+                require_pushed_authorization_requests: require_par,
+                dpop_bound_access_tokens: require_dpop,
             };
             let (app, secret) = client.register_application(new).await.map_err(rpc_error)?;
             output::application(options.output, &app, Some(&secret));

@@ -713,6 +713,12 @@ pub(crate) enum AppCommand {
         /// What its ID tokens are signed with: RS256 (what every relying party verifies) or ES256.
         #[arg(long = "id-token-alg", default_value = "RS256")]
         id_token_alg: String,
+        /// Accept its authorization requests only as pushed requests (RFC 9126, `/oauth/par`).
+        #[arg(long = "require-par")]
+        require_par: bool,
+        /// Issue it only DPoP-bound access tokens (RFC 9449): a token request without a proof fails.
+        #[arg(long = "require-dpop")]
+        require_dpop: bool,
         #[command(flatten)]
         client: ClientOptions,
     },

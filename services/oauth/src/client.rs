@@ -145,6 +145,16 @@ impl SigningAlg {
     }
 }
 
+/// What a client registered to require of every request made for it: its
+/// authorization requests only through a pushed request (RFC 9126 §6,
+/// `require_pushed_authorization_requests`) and its access tokens only
+/// bound to a DPoP key (RFC 9449 §5.2, `dpop_bound_access_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct ClientRequirements {
+    pub pushed_authorization_requests: bool,
+    pub dpop_bound_access_tokens: bool,
+}
+
 /// A registered application as the OAuth rules need it: what the token and
 /// authorization endpoints decide on. The registry owns it; the other
 /// services receive it through the typed registry client.
@@ -164,6 +174,7 @@ pub struct RegisteredClient {
     pub registration: Registration,
     /// What its ID tokens are signed with.
     pub id_token_alg: SigningAlg,
+    pub requirements: ClientRequirements,
 }
 
 impl RegisteredClient {

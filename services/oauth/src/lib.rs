@@ -24,7 +24,7 @@ pub mod secret;
 pub mod text;
 pub mod token;
 
-pub use client::{ClientId, ClientType, RegisteredClient, Registration, SigningAlg};
+pub use client::{ClientId, ClientRequirements, ClientType, RegisteredClient, Registration, SigningAlg};
 pub use client_auth::{ClientAuthMethod, ClientAuthentication};
 pub use clock::{Clock, SystemClock};
 pub use error::{OAuthError, OAuthErrorCode};

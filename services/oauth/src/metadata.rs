@@ -61,6 +61,9 @@ impl ServerMetadata<'_> {
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
             "device_authorization_endpoint": format!("{issuer}/oauth/device_authorization"),
+            // RFC 9126 §5: pushing is open to every client, required of those that registered so.
+            "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
+            "require_pushed_authorization_requests": false,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": grants,
@@ -76,6 +79,7 @@ impl ServerMetadata<'_> {
             "ui_locales_supported": self.ui_locales,
             // Discovery §3: request_uri_parameter_supported defaults to true, so
             // its absence would claim support; all three are said explicitly.
+            // (`request_uri` by reference is not fetched; a pushed request's is taken.)
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             // A claims request asks for the scopes that release its claims.

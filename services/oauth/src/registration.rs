@@ -45,6 +45,10 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     /// OpenID Connect Registration §2.
     pub id_token_signed_response_alg: String,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: bool,
     pub extras: ClientExtras,
 }
 
@@ -73,6 +77,14 @@ fn string(map: &Map<String, Value>, name: &str) -> Result<String, OAuthError> {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(value)) => Ok(value.clone()),
         Some(_) => Err(metadata_error(format!("{name} must be a string"))),
+    }
+}
+
+fn boolean(map: &Map<String, Value>, name: &str) -> Result<bool, OAuthError> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(metadata_error(format!("{name} must be true or false"))),
     }
 }
 
@@ -113,6 +125,8 @@ impl ClientMetadata {
             application_type: string(map, "application_type")?,
             post_logout_redirect_uris: strings(map, "post_logout_redirect_uris")?,
             id_token_signed_response_alg: string(map, "id_token_signed_response_alg")?,
+            require_pushed_authorization_requests: boolean(map, "require_pushed_authorization_requests")?,
+            dpop_bound_access_tokens: boolean(map, "dpop_bound_access_tokens")?,
             extras: ClientExtras {
                 client_uri: string(map, "client_uri")?,
                 contacts: strings(map, "contacts")?,

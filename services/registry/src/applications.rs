@@ -45,6 +45,7 @@ impl Registry {
             extras: ClientExtras::default(),
             last_used_at: None,
             id_token_alg: input.id_token_alg,
+            requirements: input.requirements,
         };
         let created = (client_type == ClientType::Confidential).then(|| self.new_secret());
         let secret_row = created.as_ref().map(|(created, hash)| (&created.info, hash));
@@ -150,6 +151,12 @@ impl Registry {
         }
         if let Some(alg) = patch.id_token_alg {
             app.id_token_alg = alg;
+        }
+        if let Some(required) = patch.require_pushed_authorization_requests {
+            app.requirements.pushed_authorization_requests = required;
+        }
+        if let Some(required) = patch.dpop_bound_access_tokens {
+            app.requirements.dpop_bound_access_tokens = required;
         }
         app.updated_at = self.now();
         self.stores().applications.update_application(&app).await?;

@@ -48,6 +48,8 @@ impl From<Application> for pb::Application {
             jwks_uri: app.keys.jwks_uri().to_owned(),
             extras: Some(app.extras.into()),
             id_token_signed_response_alg: app.id_token_alg.as_str().to_owned(),
+            require_pushed_authorization_requests: app.requirements.pushed_authorization_requests,
+            dpop_bound_access_tokens: app.requirements.dpop_bound_access_tokens,
         }
     }
 }
@@ -138,6 +140,10 @@ impl TryFrom<pb::RegisterApplicationRequest> for NewApplication {
             scopes: request.scopes,
             post_logout_redirect_uris: request.post_logout_redirect_uris,
             id_token_alg: id_token_alg(&request.id_token_signed_response_alg)?,
+            requirements: gatehouse_oauth::ClientRequirements {
+                pushed_authorization_requests: request.require_pushed_authorization_requests,
+                dpop_bound_access_tokens: request.dpop_bound_access_tokens,
+            },
         })
     }
 }
@@ -162,6 +168,8 @@ impl TryFrom<pb::UpdateApplicationRequest> for ApplicationPatch {
             scopes: request.scopes.map(|list| list.values),
             post_logout_redirect_uris: request.post_logout_redirect_uris.map(|list| list.values),
             id_token_alg: request.id_token_signed_response_alg.as_deref().map(id_token_alg).transpose()?,
+            require_pushed_authorization_requests: request.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: request.dpop_bound_access_tokens,
         })
     }
 }

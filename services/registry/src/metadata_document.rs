@@ -249,6 +249,8 @@ struct Document {
     application_type: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     id_token_signed_response_alg: Option<String>,
+    require_pushed_authorization_requests: Option<bool>,
+    dpop_bound_access_tokens: Option<bool>,
     client_secret: Option<serde_json::Value>,
     client_secret_expires_at: Option<serde_json::Value>,
     software_id: Option<String>,
@@ -364,6 +366,10 @@ fn application(
             doc.id_token_signed_response_alg.as_deref().unwrap_or_default(),
         )
         .ok_or_else(|| invalid("id_token_signed_response_alg must be RS256 or ES256"))?,
+        requirements: gatehouse_oauth::ClientRequirements {
+            pushed_authorization_requests: doc.require_pushed_authorization_requests.unwrap_or_default(),
+            dpop_bound_access_tokens: doc.dpop_bound_access_tokens.unwrap_or_default(),
+        },
     })
 }
 

@@ -54,6 +54,8 @@ pub struct Application {
     pub last_used_at: Option<i64>,
     /// What its ID tokens are signed with.
     pub id_token_alg: gatehouse_oauth::SigningAlg,
+    /// PAR only, DPoP-bound tokens only.
+    pub requirements: gatehouse_oauth::ClientRequirements,
 }
 
 impl Application {
@@ -186,6 +188,7 @@ pub struct NewApplication {
     pub scopes: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub id_token_alg: gatehouse_oauth::SigningAlg,
+    pub requirements: gatehouse_oauth::ClientRequirements,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -202,6 +205,8 @@ pub struct ApplicationPatch {
     pub scopes: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub id_token_alg: Option<gatehouse_oauth::SigningAlg>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A resource server (RFC 8707): an API that access tokens are issued for.

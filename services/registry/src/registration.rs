@@ -97,6 +97,7 @@ struct Validated {
     keys: ClientKeys,
     extras: ClientExtras,
     id_token_alg: gatehouse_oauth::SigningAlg,
+    requirements: gatehouse_oauth::ClientRequirements,
 }
 
 impl Registry {
@@ -215,6 +216,10 @@ impl Registry {
             extras,
             id_token_alg: crate::convert::id_token_alg(&metadata.id_token_signed_response_alg)
                 .map_err(as_metadata_error)?,
+            requirements: gatehouse_oauth::ClientRequirements {
+                pushed_authorization_requests: metadata.require_pushed_authorization_requests,
+                dpop_bound_access_tokens: metadata.dpop_bound_access_tokens,
+            },
         })
     }
 
@@ -307,6 +312,7 @@ impl Registry {
             extras: validated.extras,
             last_used_at: None,
             id_token_alg: validated.id_token_alg,
+            requirements: validated.requirements,
         };
         let secret =
             matches!(app.auth_method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
@@ -426,6 +432,7 @@ impl Registry {
         app.keys = validated.keys;
         app.extras = validated.extras;
         app.id_token_alg = validated.id_token_alg;
+        app.requirements = validated.requirements;
         app.updated_at = self.now();
         self.stores().applications.update_application(&app).await?;
         let next = self.rotate_registration_token(client_id, &used).await?;

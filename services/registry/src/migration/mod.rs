@@ -8,6 +8,7 @@ mod m20261206_000001_internal_credentials;
 mod m20261207_000001_application_tokens;
 mod m20261207_000002_registration_token_expiry;
 mod m20261207_000003_id_token_alg;
+mod m20261207_000004_client_requirements;
 
 use sea_orm_migration::prelude::*;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_registration_token_expiry::Migration),
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
             Box::new(m20261207_000003_id_token_alg::Migration),
+            Box::new(m20261207_000004_client_requirements::Migration),
         ]
     }
 

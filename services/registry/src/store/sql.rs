@@ -101,6 +101,10 @@ fn application_from_rows(row: application::Model, secrets: Vec<client_secret::Mo
         .ok_or_else(|| corrupt("id_token_alg", &row.client_id))?;
     Ok(Application {
         id_token_alg,
+        requirements: gatehouse_oauth::ClientRequirements {
+            pushed_authorization_requests: row.require_par,
+            dpop_bound_access_tokens: row.require_dpop,
+        },
         registration,
         auth_method,
         application_type,
@@ -152,6 +156,8 @@ fn application_row(app: &Application) -> application::ActiveModel {
         jwks_uri: Set(app.keys.jwks_uri().to_owned()),
         client_metadata: Set(serde_json::to_string(&app.extras).unwrap_or_else(|_| "{}".to_owned())),
         id_token_alg: Set(app.id_token_alg.as_str().to_owned()),
+        require_par: Set(app.requirements.pushed_authorization_requests),
+        require_dpop: Set(app.requirements.dpop_bound_access_tokens),
     }
 }
 

@@ -72,6 +72,7 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("RestoreCode", &[Token]),
     ("RevokeSubjectGrants", &[Registry]),
     ("StartDeviceAuthorization", &[Gateway]),
+    ("PushAuthorizationRequest", &[Gateway]),
     ("LookupUserCode", &[Gateway]),
     ("DecideDevice", &[Gateway]),
     ("RedeemDeviceCode", &[Token]),

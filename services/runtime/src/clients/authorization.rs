@@ -134,6 +134,16 @@ impl AuthorizationClient {
 
     /// A device authorization request (RFC 8628 §3.1), the client's
     /// credentials as presented.
+    /// Pushes an authorization request (RFC 9126) for the client these credentials authenticate.
+    pub async fn push_authorization_request(
+        &self,
+        client: gatehouse_proto::pb::token::v1::ClientCredentials,
+        parameters: Vec<Parameter>,
+    ) -> Result<pb::PushAuthorizationRequestResponse, Status> {
+        let request = pb::PushAuthorizationRequestRequest { client: Some(client), parameters };
+        Ok(self.rpc().push_authorization_request(request).await?.into_inner())
+    }
+
     pub async fn start_device_authorization(
         &self,
         client_id: &str,

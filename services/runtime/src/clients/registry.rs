@@ -200,6 +200,10 @@ pub struct NewApplication {
     pub scopes: Vec<String>,
     /// What its ID tokens are signed with ("": RS256).
     pub id_token_signed_response_alg: String,
+    /// RFC 9126 §6: authorization requests only as pushed requests.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: access tokens only DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl From<NewApplication> for pb::RegisterApplicationRequest {
@@ -217,6 +221,8 @@ impl From<NewApplication> for pb::RegisterApplicationRequest {
             scopes: new.scopes,
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             id_token_signed_response_alg: new.id_token_signed_response_alg,
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
         }
     }
 }
@@ -233,6 +239,8 @@ pub struct ApplicationChanges {
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub id_token_signed_response_alg: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Changes to a resource server: `None` keeps what it has.
@@ -297,6 +305,8 @@ impl RegistryClient {
             scopes: list(changes.scopes),
             post_logout_redirect_uris: list(changes.post_logout_redirect_uris),
             id_token_signed_response_alg: changes.id_token_signed_response_alg,
+            require_pushed_authorization_requests: changes.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: changes.dpop_bound_access_tokens,
         };
         self.rpc()
             .update_application(request)

@@ -37,6 +37,10 @@ pub struct Model {
     pub client_metadata: String,
     /// id_token_signed_response_alg; "" is RS256.
     pub id_token_alg: String,
+    /// require_pushed_authorization_requests (RFC 9126 §6).
+    pub require_par: bool,
+    /// dpop_bound_access_tokens (RFC 9449 §5.2).
+    pub require_dpop: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
