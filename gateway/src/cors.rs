@@ -29,13 +29,14 @@ const EXACT: &[&str] = &[
     "/oauth/introspect",
     "/oauth/userinfo",
     "/oauth/device_authorization",
+    "/oauth/par",
     "/oauth/register",
 ];
 const PREFIXES: &[&str] = &["/.well-known/", "/oauth/register/"];
 
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, DPoP";
 const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
-const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, Location";
+const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, Location, DPoP-Nonce";
 
 pub(crate) fn applies(path: &str) -> bool {
     EXACT.contains(&path) || PREFIXES.iter().any(|prefix| path.starts_with(prefix))

@@ -96,7 +96,10 @@ impl ErrorCode {
     /// The gRPC class an OAuth error travels under.
     pub const fn for_oauth(code: OAuthErrorCode) -> Self {
         match code {
-            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => Self::Unauthenticated,
+            OAuthErrorCode::InvalidClient
+            | OAuthErrorCode::InvalidToken
+            | OAuthErrorCode::InvalidDpopProof
+            | OAuthErrorCode::UseDpopNonce => Self::Unauthenticated,
             OAuthErrorCode::AccessDenied | OAuthErrorCode::UnauthorizedClient | OAuthErrorCode::InsufficientScope => {
                 Self::PermissionDenied
             }
@@ -180,6 +183,23 @@ pub fn bearer_challenge(status: u16, token_sent: bool, oauth: Option<OAuthErrorC
             format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#)
         }
         _ => r#"Bearer realm="gatehouse", error="invalid_token""#.to_owned(),
+    })
+}
+
+/// RFC 9449 §7.1: the `WWW-Authenticate: DPoP` value beside the bearer one
+/// (a resource accepts both schemes, §7.2): the proof algorithms, and the
+/// error when a token was sent (`invalid_dpop_proof` for a bad proof).
+pub fn dpop_challenge(status: u16, token_sent: bool, oauth: Option<OAuthErrorCode>) -> Option<String> {
+    if status != 401 {
+        return None;
+    }
+    let algs = gatehouse_oauth::dpop::ALGORITHMS.join(" ");
+    Some(match oauth {
+        _ if !token_sent => format!(r#"DPoP algs="{algs}""#),
+        Some(code @ (OAuthErrorCode::InvalidDpopProof | OAuthErrorCode::UseDpopNonce)) => {
+            format!(r#"DPoP error="{}", algs="{algs}""#, code.as_str())
+        }
+        _ => format!(r#"DPoP error="invalid_token", algs="{algs}""#),
     })
 }
 

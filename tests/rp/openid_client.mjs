@@ -1,7 +1,7 @@
 // openid-client (panva, npm) as an OpenID Connect relying party: discovery,
 // code + PKCE + nonce + state (and RFC 9207 iss), the ID token's signature
 // checked against the JWKS (enableNonRepudiationChecks), UserInfo, refresh,
-// RP-initiated logout, and a pushed authorization request (RFC 9126). The user's login and consent are played with
+// RP-initiated logout, a pushed authorization request (RFC 9126) and DPoP (RFC 9449). The user's login and consent are played with
 // fetch and a cookie jar, as a browser would. Only loopback http is allowed
 // (allowInsecureRequests): nothing else is configured by hand.
 //
@@ -128,4 +128,33 @@ const parTokens = await client.authorizationCodeGrant(config, new URL(parCallbac
 assert.equal(parTokens.claims().sub, claims.sub);
 const reused = await browse(parUrl.href);
 assert.equal(reused.status, 400, 'a request_uri works once');
+
+// DPoP (RFC 9449): openid-client binds the tokens to its key and presents
+// them with proofs; a bound token presented as a bearer token is refused.
+const DPoP = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+const dpopVerifier = client.randomPKCECodeVerifier();
+const dpopState = client.randomState();
+const dpopUrl = client.buildAuthorizationUrl(config, {
+  redirect_uri: CALLBACK,
+  scope: 'openid profile',
+  code_challenge: await client.calculatePKCECodeChallenge(dpopVerifier),
+  code_challenge_method: 'S256',
+  state: dpopState,
+});
+const dpopCallback = await browse(dpopUrl.href);
+assert.equal(dpopCallback.status, 303, 'signed in, consent covered');
+const dpopTokens = await client.authorizationCodeGrant(config, new URL(dpopCallback.headers.get('location')), {
+  pkceCodeVerifier: dpopVerifier, expectedState: dpopState,
+}, undefined, { DPoP });
+assert.equal(dpopTokens.token_type.toLowerCase(), 'dpop');
+const dpopInfo = await client.fetchUserInfo(config, dpopTokens.access_token, claims.sub, { DPoP });
+assert.equal(dpopInfo.sub, claims.sub);
+const asBearer = await fetch(`${gateway}/oauth/userinfo`, { headers: { authorization: `Bearer ${dpopTokens.access_token}` } });
+assert.equal(asBearer.status, 401, 'a DPoP-bound token is no bearer token');
+const me = await client.fetchProtectedResource(
+  config, dpopTokens.access_token, new URL(`${gateway}/oauth/userinfo`), 'POST', undefined, undefined, { DPoP },
+);
+assert.equal(me.status, 200, await me.text());
+const dpopRefreshed = await client.refreshTokenGrant(config, dpopTokens.refresh_token, undefined, { DPoP });
+assert.equal(dpopRefreshed.token_type.toLowerCase(), 'dpop');
 console.log('openid-client ok');

@@ -23,11 +23,12 @@ use crate::session::{self, CSRF_HEADER};
 async fn token_caller(
     state: &AppState,
     token: String,
+    dpop: Option<gatehouse_proto::pb::token::v1::DpopProof>,
     scope: &str,
     method: &Method,
     address: String,
 ) -> Result<String, Response> {
-    match state.clients.token().authorize_api_call(&token, scope, !method.is_safe(), &address).await {
+    match state.clients.token().authorize_api_call(&token, dpop, scope, !method.is_safe(), &address).await {
         Ok(caller) => Ok(caller.user_id),
         Err(status) => {
             let error = GatewayError::from(status);
@@ -53,7 +54,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             // Deny by default: an operation without a row is nobody's.
             return Err(envelope::error(&GatewayError::forbidden("this operation has no access rule")));
         };
-        caller(state, &parts.headers, &parts.method, peer, access).await.map(Self)
+        caller(state, &parts.headers, &parts.method, parts.uri.path(), peer, access).await.map(Self)
     }
 }
 
@@ -61,6 +62,7 @@ async fn caller(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
+    path: &str,
     peer: Option<std::net::SocketAddr>,
     access: RestAccess,
 ) -> Result<String, Response> {
@@ -73,7 +75,9 @@ async fn caller(
             }
         };
         let address = peer.map(|peer| session::client_address(state, headers, peer)).unwrap_or_default();
-        return token_caller(state, token, scope, method, address).await;
+        let dpop = super::credentials::resource_proof(state, headers, method, path)
+            .map_err(|error| bearer::challenge(envelope::error(&error), &error, true, scope))?;
+        return token_caller(state, token, dpop, scope, method, address).await;
     }
     if let RestAccess::Scope(_) = access {
         return Err(envelope::error(&GatewayError::unauthenticated("an access token is required")));

@@ -48,7 +48,11 @@ pub(crate) async fn access_token(
         Ok(parsed) => parsed,
         Err(error) => return envelope_error(&error),
     };
-    match state.clients.token().exchange(client, parameters).await {
+    let dpop = match super::credentials::token_request_proof(&state, &headers, &method, "/api/oauth/access_token") {
+        Ok(dpop) => dpop,
+        Err(error) => return envelope_error(&error),
+    };
+    match state.clients.token().exchange(client, parameters, dpop).await {
         // The seed writes expires_in as a string of seconds.
         Ok(response) => {
             oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in.to_string())))
@@ -75,7 +79,11 @@ pub(crate) async fn current_user(
         return fail(GatewayError::unauthenticated("an access token is required"));
     };
     let address = crate::session::client_address(&state, &headers, peer);
-    let caller = match state.clients.token().authorize_api_call(&token, "user", false, &address).await {
+    let dpop = match super::credentials::resource_proof(&state, &headers, &Method::GET, "/api/current_user") {
+        Ok(dpop) => dpop,
+        Err(error) => return fail(error),
+    };
+    let caller = match state.clients.token().authorize_api_call(&token, dpop, "user", false, &address).await {
         Ok(caller) => caller,
         Err(status) => return fail(GatewayError::from(status)),
     };

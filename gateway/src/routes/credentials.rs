@@ -7,7 +7,7 @@ use gatehouse_oauth::client_auth::{self, CLIENT_AUTH_PARAMETERS, bearer_token, s
 use gatehouse_oauth::{ClientAuthMethod, ClientAuthentication, Params};
 use gatehouse_proto::convert::{client_credentials_to_pb, params_to_pb};
 use gatehouse_proto::pb::common::v1::Parameter;
-use gatehouse_proto::pb::token::v1::ClientCredentials;
+use gatehouse_proto::pb::token::v1::{ClientCredentials, DpopProof};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 
@@ -89,6 +89,58 @@ pub(crate) fn bearer_with_form(
 pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, GatewayError> {
     refuse_token_in_query(query)?;
     Ok(bearer_token(authorization(headers)?, &Params::default())?.map(gatehouse_oauth::AccessToken::into_exposed))
+}
+
+fn dpop_error(description: &'static str) -> GatewayError {
+    gatehouse_oauth::OAuthError::new(gatehouse_oauth::OAuthErrorCode::InvalidDpopProof, description).into()
+}
+
+/// The request's one `DPoP` header (RFC 9449 §4.3: more than one is refused).
+fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(dpop_error("send one DPoP header, not several"));
+    }
+    first.map(|v| v.to_str().map_err(|_| dpop_error("the DPoP header is not a JWT"))).transpose()
+}
+
+/// The DPoP proof a request carries for `method` at `path`, whose public
+/// URL is the issuer's (never one built from `Host`).
+fn proof(state: &crate::AppState, value: &str, method: &http::Method, path: &str) -> DpopProof {
+    DpopProof {
+        proof: value.trim().to_owned(),
+        method: method.as_str().to_owned(),
+        url: format!("{}{path}", state.config.issuer),
+    }
+}
+
+/// A token request's DPoP proof (RFC 9449 §5), if it sent one.
+pub(crate) fn token_request_proof(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    method: &http::Method,
+    path: &str,
+) -> Result<Option<DpopProof>, GatewayError> {
+    Ok(dpop_header(headers)?.map(|value| proof(state, value, method, path)))
+}
+
+/// At a protected resource: the proof of a token sent in the `DPoP` scheme
+/// (RFC 9449 §7.1), which must come with one; `None` for a bearer token.
+pub(crate) fn resource_proof(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    method: &http::Method,
+    path: &str,
+) -> Result<Option<DpopProof>, GatewayError> {
+    let dpop_scheme = authorization(headers)?
+        .and_then(|value| value.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"));
+    if !dpop_scheme {
+        return Ok(None);
+    }
+    let value = dpop_header(headers)?.ok_or_else(|| dpop_error("the DPoP scheme needs a DPoP proof header"))?;
+    Ok(Some(proof(state, value, method, path)))
 }
 
 /// The seed's `GET /api/current_user?access_token=…`: its published

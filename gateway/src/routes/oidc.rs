@@ -39,7 +39,7 @@ pub(crate) async fn userinfo_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     match credentials::bearer(&headers, query.as_deref()) {
-        Ok(token) => userinfo(&state, token).await,
+        Ok(token) => userinfo(&state, &headers, &http::Method::GET, token).await,
         Err(error) => resource_error(&error, true),
     }
 }
@@ -53,16 +53,20 @@ pub(crate) async fn userinfo_post(
     body: Bytes,
 ) -> Response {
     match credentials::bearer_with_form(&headers, query.as_deref(), &body) {
-        Ok(token) => userinfo(&state, token).await,
+        Ok(token) => userinfo(&state, &headers, &http::Method::POST, token).await,
         Err(error) => resource_error(&error, true),
     }
 }
 
-async fn userinfo(state: &AppState, token: Option<String>) -> Response {
+async fn userinfo(state: &AppState, headers: &HeaderMap, method: &http::Method, token: Option<String>) -> Response {
     let Some(token) = token else {
         return resource_error(&GatewayError::unauthenticated("an access token is required"), false);
     };
-    match state.clients.token().user_info(&token).await {
+    let dpop = match credentials::resource_proof(state, headers, method, "/oauth/userinfo") {
+        Ok(dpop) => dpop,
+        Err(error) => return resource_error(&error, true),
+    };
+    match state.clients.token().user_info(&token, dpop).await {
         Ok(claims) => {
             let mut answer = axum::Json(claims_json(claims)).into_response();
             answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

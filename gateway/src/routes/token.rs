@@ -60,8 +60,13 @@ pub(crate) async fn token(
     let address = session::client_address(&state, &headers, peer);
     let params = credentials::endpoint_form(&headers, query.as_deref(), &body)?;
     let Exchange { client, parameters, used_basic } = exchange_request(&headers, &params, address)?;
-    let response =
-        state.clients.token().exchange(client, parameters).await.map_err(OAuthJsonError::after_basic(used_basic))?;
+    let dpop = credentials::token_request_proof(&state, &headers, &http::Method::POST, "/oauth/token")?;
+    let response = state
+        .clients
+        .token()
+        .exchange(client, parameters, dpop)
+        .await
+        .map_err(OAuthJsonError::after_basic(used_basic))?;
     Ok(oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in))))
 }
 
@@ -130,10 +135,15 @@ pub(crate) async fn introspect(
             "iat": r.issued_at,
             "iss": state.config.issuer,
         });
-        if matches!(r.token_type.as_str(), "access_token" | "personal_access_token")
-            && let Some(map) = body.as_object_mut()
-        {
-            map.insert("token_type".to_owned(), json!("Bearer"));
+        // RFC 9449 §6.2: a DPoP-bound token's key and type.
+        if let Some(map) = body.as_object_mut() {
+            if !r.jkt.is_empty() {
+                map.insert("cnf".to_owned(), json!({ "jkt": r.jkt }));
+            }
+            if matches!(r.token_type.as_str(), "access_token" | "personal_access_token") {
+                let kind = if r.jkt.is_empty() { "Bearer" } else { "DPoP" };
+                map.insert("token_type".to_owned(), json!(kind));
+            }
         }
         if !r.user_id.is_empty()
             && let Some(map) = body.as_object_mut()

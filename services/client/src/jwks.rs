@@ -29,6 +29,16 @@ pub(crate) struct AccessClaims {
     pub(crate) exp: i64,
     #[serde(default)]
     pub(crate) aud: Audience,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(default)]
+    pub(crate) cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Confirmation {
+    #[serde(default)]
+    pub(crate) jkt: String,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -32,9 +32,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
+use gatehouse_oauth::OAuthErrorCode;
 use gatehouse_proto::pb::token::v1::IntrospectRequest;
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
-use gatehouse_proto::status::{ErrorCode, Surface, bearer_challenge, decode_oauth, http_status};
+use gatehouse_proto::status::{ErrorCode, Surface, bearer_challenge, decode_oauth, dpop_challenge, http_status};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 
@@ -50,10 +51,14 @@ pub struct Caller {
     pub expires_at: i64,
     /// The resource servers the token is for (RFC 8707); empty when none.
     pub audience: Vec<String>,
+    /// RFC 9449: the thumbprint of the DPoP key the token is bound to; empty
+    /// for a bearer token. The layer has checked the request's proof of it.
+    pub jkt: String,
 }
 
 mod cache;
 mod credential;
+mod dpop;
 mod jwks;
 mod metadata;
 use cache::Answer;
@@ -91,6 +96,8 @@ pub struct RequireScopes {
     resource_metadata: Option<Arc<str>>,
     /// Whether an application's own token (no user) is accepted.
     without_user: bool,
+    /// The DPoP proofs already accepted here (each works once).
+    proofs: dpop::SeenProofs,
 }
 
 impl RequireScopes {
@@ -107,6 +114,7 @@ impl RequireScopes {
             cache: None,
             resource_metadata: None,
             without_user: false,
+            proofs: dpop::SeenProofs::default(),
         }
     }
 
@@ -185,6 +193,7 @@ impl<S> tower::Layer<S> for RequireScopes {
             cache: self.cache.clone(),
             resource_metadata: self.resource_metadata.clone(),
             without_user: self.without_user,
+            proofs: self.proofs.clone(),
         }
     }
 }
@@ -200,6 +209,7 @@ pub struct RequireScopesService<S> {
     cache: Option<TokenCache>,
     resource_metadata: Option<Arc<str>>,
     without_user: bool,
+    proofs: dpop::SeenProofs,
 }
 
 /// `insufficient_scope` unless `caller` has every one of `scopes`.
@@ -224,6 +234,7 @@ fn introspected_caller(introspection: gatehouse_proto::pb::token::v1::Introspect
         scopes: introspection.scopes,
         expires_at: introspection.expires_at,
         audience: introspection.audience,
+        jkt: introspection.jkt,
     })
 }
 
@@ -240,6 +251,7 @@ fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller,
         scopes: granted,
         expires_at: claims.exp,
         audience: claims.aud.into_vec(),
+        jkt: claims.cnf.map(|cnf| cnf.jkt).unwrap_or_default(),
     };
     has_scopes(&caller, scopes)?;
     Ok(caller)
@@ -281,7 +293,13 @@ fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String], metadata
         ErrorCode::PermissionDenied => "the access token lacks a needed scope",
         _ => "token validation is temporarily unavailable",
     };
-    let mut challenge = bearer_challenge(code, token_sent, oauth, &scopes.join(" "));
+    let proof_error =
+        token_sent && matches!(oauth, Some(OAuthErrorCode::InvalidDpopProof | OAuthErrorCode::UseDpopNonce));
+    let mut challenge = if proof_error {
+        dpop_challenge(code, token_sent, oauth)
+    } else {
+        bearer_challenge(code, token_sent, oauth, &scopes.join(" "))
+    };
     if let (Some(challenge), Some(url)) = (challenge.as_mut(), metadata) {
         // RFC 9728 §5.1, and the scope a client without a token needs (MCP's
         // authorization spec reads both from the first 401).
@@ -290,7 +308,15 @@ fn refusal(status: &tonic::Status, token_sent: bool, scopes: &[String], metadata
             challenge.push_str(&format!(r#", scope="{}""#, scopes.join(" ")));
         }
     }
-    refuse(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), challenge, message)
+    let mut response =
+        refuse(StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), challenge, message);
+    // RFC 9449 §7.2: both schemes are accepted, so both are offered.
+    if !proof_error
+        && let Some(value) = dpop_challenge(code, token_sent, oauth).and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        response.headers_mut().append(WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 /// RFC 9470 §3: the token is valid, but no user signed in for it.
@@ -329,6 +355,7 @@ where
         let cache = self.cache.clone();
         let metadata = self.resource_metadata.clone();
         let without_user = self.without_user;
+        let proofs = self.proofs.clone();
         let closes = unread_body(&request);
         Box::pin(async move {
             let refused = |response: Response<Body>| Ok(if closes { close(response) } else { response });
@@ -348,6 +375,11 @@ where
             };
             let caller =
                 validate(&token, &mut client, &scopes, resource.as_deref(), jwks.as_ref(), cache.as_ref()).await;
+            // RFC 9449 §7: a bound token only with a proof of its key.
+            let caller = caller.and_then(|caller| {
+                proofs.check(&request, &token, &caller.jkt, resource.as_deref())?;
+                Ok(caller)
+            });
             match caller {
                 Ok(caller) if caller.user_id.is_empty() && !without_user => {
                     refused(userless_refusal(metadata.as_deref()))

@@ -761,6 +761,7 @@ async fn replicas_with_moved_clocks_agree_on_expiry() {
         let request = token_pb::ExchangeRequest {
             client: Some(credentials.clone()),
             parameters: vec![common_pb::Parameter { name: "grant_type".into(), value: "client_credentials".into() }],
+            dpop: None,
         };
         let answer = stack.replica(index).await.exchange(request).await.unwrap().into_inner();
         issued.push(answer.access_token);
@@ -797,6 +798,7 @@ async fn a_deleted_secret_is_refused_on_every_replica_within_the_bound() {
             method: token_pb::ClientAuthMethod::ClientSecretBasic as i32,
             client_address: String::new(),
         }),
+        dpop: None,
     };
     // Both replicas authenticate (and keep) the old secret.
     for index in 0..2 {

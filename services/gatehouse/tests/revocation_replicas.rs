@@ -89,7 +89,7 @@ async fn events_cross_replicas_and_a_killed_replicas_followers_resume_on_the_oth
         let parameters = [("grant_type", "client_credentials"), ("scope", "user")]
             .map(|(name, value)| Parameter { name: name.to_owned(), value: value.to_owned() })
             .to_vec();
-        let request = token_pb::ExchangeRequest { client: Some(client), parameters };
+        let request = token_pb::ExchangeRequest { client: Some(client), parameters, dpop: None };
         issuing.exchange(request).await.unwrap().into_inner().access_token
     };
 

@@ -210,7 +210,11 @@ pub fn session_only() -> OAuthError {
 pub fn bearer_token(authorization: Option<&str>, query: &Params) -> Result<Option<AccessToken>, OAuthError> {
     let from_header = authorization.and_then(|value| {
         let (scheme, token) = value.split_once(' ')?;
-        (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim())
+        // `DPoP` (RFC 9449 §7.1): the same token, with a proof the caller checks.
+        (scheme.eq_ignore_ascii_case("bearer")
+            || scheme.eq_ignore_ascii_case("token")
+            || scheme.eq_ignore_ascii_case("dpop"))
+        .then(|| token.trim())
     });
     let from_query =
         query.single("access_token").map_err(|_| OAuthError::invalid_request("send the access token one way only"))?;

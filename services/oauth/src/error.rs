@@ -72,11 +72,16 @@ pub enum OAuthErrorCode {
     /// "The value of one of the client metadata fields is invalid and the server has rejected
     /// this request." (RFC 7591 §3.2.2)
     InvalidClientMetadata,
+    /// "The DPoP proof is invalid" (RFC 9449 §5, §7.1): missing where required, malformed,
+    /// for another request, replayed, or not for the key a token is bound to.
+    InvalidDpopProof,
+    /// The server wants a DPoP proof with the nonce it sent in `DPoP-Nonce` (RFC 9449 §8, §9).
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -101,6 +106,8 @@ impl OAuthErrorCode {
         Self::InvalidTarget,
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 
     /// The wire string of the code.
@@ -130,6 +137,8 @@ impl OAuthErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

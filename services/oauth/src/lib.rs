@@ -10,6 +10,7 @@ pub mod client_auth;
 pub mod clock;
 pub mod code_grant;
 pub mod device;
+pub mod dpop;
 pub mod error;
 pub mod grant;
 pub mod metadata;

@@ -64,6 +64,8 @@ impl ServerMetadata<'_> {
             // RFC 9126 §5: pushing is open to every client, required of those that registered so.
             "pushed_authorization_request_endpoint": format!("{issuer}/oauth/par"),
             "require_pushed_authorization_requests": false,
+            // RFC 9449 §5.1: proofs are accepted at the token endpoint for every grant.
+            "dpop_signing_alg_values_supported": crate::dpop::ALGORITHMS,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": grants,

@@ -16,6 +16,7 @@ impl TokenService {
     pub(crate) async fn authorize_api_call(
         &self,
         token: &str,
+        dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
         required_scopes: &[String],
         changes_state: bool,
         address: &str,
@@ -33,6 +34,7 @@ impl TokenService {
         let Some(active) = self.introspect(token, None, &required, None, None, address).await? else {
             return Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid").into());
         };
+        self.check_presentation(token, &active.jkt, dpop).await?;
         // A token for a resource server is for that resource only (RFC 8707
         // §1): Gatehouse's own API accepts the tokens that name no resource.
         if !active.audience.is_empty() {

@@ -99,6 +99,9 @@ pub(crate) struct ActiveToken {
     /// Entries written before this field existed read 0: checked at once.
     #[serde(default)]
     pub(crate) checked_at: i64,
+    /// RFC 9449: the DPoP key thumbprint it is bound to ("" unbound).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) jkt: String,
 }
 
 impl ActiveToken {
@@ -122,6 +125,7 @@ impl ActiveToken {
             expires_at: record.expires_at,
             audience: record.audience.clone(),
             checked_at,
+            jkt: record.jkt.clone(),
         }
     }
 }

@@ -21,7 +21,7 @@ impl From<Minted> for pb::ExchangeResponse {
     fn from(minted: Minted) -> Self {
         Self {
             access_token: minted.access_token.into_exposed(),
-            token_type: "bearer".to_owned(),
+            token_type: if minted.dpop { "DPoP" } else { "bearer" }.to_owned(),
             expires_in: minted.expires_in,
             refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
@@ -43,6 +43,7 @@ pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectRespon
             expires_at: active.expires_at,
             issued_at: active.issued_at,
             audience: active.audience,
+            jkt: active.jkt,
         },
     }
 }

@@ -12,7 +12,12 @@ impl TokenService {
     /// Runs one token request. The grant type is read first (a cheap,
     /// secret-free rule), then the client is authenticated and must be
     /// allowed the grant, then the grant's parameters are read and it runs.
-    pub(crate) async fn exchange(&self, client: Option<&Presented>, params: &Params) -> TokenResult<Minted> {
+    pub(crate) async fn exchange(
+        &self,
+        client: Option<&Presented>,
+        params: &Params,
+        dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
+    ) -> TokenResult<Minted> {
         let grant = GrantType::of_request(params)?;
         let client = self.authenticate_client(client).await?;
         if !client.allows(grant) {
@@ -22,7 +27,9 @@ impl TokenService {
             )
             .into());
         }
-        let minted = self.grant(&client, TokenRequest::parse(grant, params)?).await?;
+        let request = TokenRequest::parse(grant, params)?;
+        let binding = self.token_request_binding(&client, dpop).await?;
+        let minted = self.grant(&client, request, binding).await?;
         // Counted once stored: a failed grant issued nothing.
         let issued = &metrics().tokens_issued;
         issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "access_token" }).inc();

@@ -10,24 +10,26 @@ mod refresh_token;
 use gatehouse_oauth::TokenRequest;
 
 use crate::clients::Client;
+use crate::dpop::Binding;
 use crate::error::TokenResult;
 use crate::issue::Minted;
 use crate::service::TokenService;
 
 impl TokenService {
     /// Runs the grant of an authenticated client that is allowed it.
-    pub(crate) async fn grant(&self, client: &Client, request: TokenRequest) -> TokenResult<Minted> {
+    /// `binding`: the DPoP key the request's tokens are bound to, if any.
+    pub(crate) async fn grant(&self, client: &Client, request: TokenRequest, binding: Binding) -> TokenResult<Minted> {
         match request {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
-                self.authorization_code(client, code, redirect_uri, code_verifier, resources).await
+                self.authorization_code(client, code, redirect_uri, code_verifier, resources, binding).await
             }
             TokenRequest::RefreshToken { refresh_token, scope, resources } => {
-                self.refresh_token(client, &refresh_token, scope.as_ref(), resources).await
+                self.refresh_token(client, &refresh_token, scope.as_ref(), resources, binding).await
             }
             TokenRequest::ClientCredentials { scope, resources } => {
-                self.client_credentials(client, scope.as_ref(), resources).await
+                self.client_credentials(client, scope.as_ref(), resources, binding).await
             }
-            TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code).await,
+            TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code, binding).await,
         }
     }
 }

@@ -57,7 +57,8 @@ impl TokenServiceRpc for TokenGrpc {
     async fn exchange(&self, request: Request<pb::ExchangeRequest>) -> RpcResult<pb::ExchangeResponse> {
         let request = request.into_inner();
         let client = presented(request.client);
-        let minted = self.service.exchange(client.as_ref(), &params_from_pb(request.parameters)).await?;
+        let params = params_from_pb(request.parameters);
+        let minted = self.service.exchange(client.as_ref(), &params, request.dpop.as_ref()).await?;
         Ok(Response::new(minted.into()))
     }
 
@@ -103,6 +104,7 @@ impl TokenServiceRpc for TokenGrpc {
             .service
             .authorize_api_call(
                 &request.token,
+                request.dpop.as_ref(),
                 &request.required_scopes,
                 request.changes_state,
                 &request.client_address,
@@ -225,7 +227,8 @@ impl TokenServiceRpc for TokenGrpc {
     }
 
     async fn user_info(&self, request: Request<pb::UserInfoRequest>) -> RpcResult<pb::UserInfoResponse> {
-        let claims = self.service.user_info(&request.into_inner().token).await?;
+        let request = request.into_inner();
+        let claims = self.service.user_info(&request.token, request.dpop.as_ref()).await?;
         Ok(Response::new(claims.into()))
     }
 

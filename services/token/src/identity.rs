@@ -173,7 +173,11 @@ impl TokenService {
     /// UserInfo (Core §5.3): the claims an active user access token with
     /// `openid` releases. Refusals are RFC 6750's `invalid_token` and
     /// `insufficient_scope`.
-    pub(crate) async fn user_info(&self, token: &str) -> TokenResult<StandardClaims> {
+    pub(crate) async fn user_info(
+        &self,
+        token: &str,
+        dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
+    ) -> TokenResult<StandardClaims> {
         let invalid = || OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid");
         // Any audience: the `openid` scope is what UserInfo asks of a token.
         let active = self.introspect(token, None, &[], None, None, "").await?;
@@ -181,6 +185,7 @@ impl TokenService {
         let Some(active) = active.filter(|a| !a.user_id.is_empty() && a.kind() != TokenKind::Refresh) else {
             return Err(invalid().into());
         };
+        self.check_presentation(token, &active.jkt, dpop).await?;
         if !active.scopes.iter().any(|s| s == OPENID) {
             return Err(OAuthError::new(OAuthErrorCode::InsufficientScope, "UserInfo needs the openid scope").into());
         }

@@ -25,6 +25,8 @@ pub(crate) struct Family {
     /// The resource servers this access token is for (its `aud`), each as
     /// the registry described it just now: within `resources`.
     pub(crate) audience: Vec<Resource>,
+    /// The DPoP key (RFC 9449) this request's tokens are bound to.
+    pub(crate) binding: crate::dpop::Binding,
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2).
@@ -46,6 +48,15 @@ struct AccessTokenClaims<'a> {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`.
+#[derive(Debug, Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// RFC 9068 §2.1: the `typ` that tells an access token from an ID token.
@@ -62,6 +73,8 @@ pub(crate) struct Minted {
     pub(crate) records: Vec<TokenRecord>,
     /// The OpenID Connect ID token, when the grant is an `openid` one.
     pub(crate) id_token: Option<gatehouse_oauth::IdToken>,
+    /// The access token is DPoP-bound: its type is `DPoP` (RFC 9449 §5).
+    pub(crate) dpop: bool,
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {
@@ -101,6 +114,10 @@ impl TokenService {
             rotated: false,
             auth_time: family.auth_time,
             audience,
+            jkt: match kind {
+                TokenKind::Refresh => family.binding.for_refresh(),
+                _ => family.binding.jkt.clone().unwrap_or_default(),
+            },
         }
     }
 
@@ -134,6 +151,7 @@ impl TokenService {
             scopes: access_scopes.to_vec(),
             records,
             id_token: None,
+            dpop: family.binding.jkt.is_some(),
         })
     }
 
@@ -169,6 +187,7 @@ impl TokenService {
             azp: &family.client_id,
             scope: scopes.join(" "),
             auth_time: family.auth_time,
+            cnf: family.binding.jkt.as_deref().map(|jkt| Confirmation { jkt }),
         };
         self.inner.keys.sign(crate::keys::ID_TOKEN_ALG, ACCESS_TOKEN_TYP, &claims)
     }

@@ -15,6 +15,7 @@ mod client_auth;
 mod clients;
 mod config;
 mod convert;
+mod dpop;
 mod error;
 mod exchange;
 mod grant;

@@ -95,6 +95,7 @@ impl TokenService {
             // Personal tokens are for Gatehouse's own API: no audience.
             resources: Vec::new(),
             audience: Vec::new(),
+            binding: crate::dpop::Binding::default(),
         };
         let scopes = scopes.to_strings();
         let (token, record) = self.personal_token(&family, &scopes, ttl);
@@ -150,6 +151,7 @@ impl TokenService {
             // Personal tokens are for Gatehouse's own API: no audience.
             resources: Vec::new(),
             audience: Vec::new(),
+            binding: crate::dpop::Binding::default(),
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;

@@ -35,6 +35,8 @@ pub(crate) struct TokenRecord {
     /// refresh token, the grant's resources (what a refresh may narrow to).
     /// Empty: no resource was named (Gatehouse's own API and UserInfo).
     pub(crate) audience: Vec<String>,
+    /// RFC 9449: the thumbprint of the DPoP key the token is bound to; "" unbound.
+    pub(crate) jkt: String,
 }
 
 /// A token that a revocation just switched off: what the cache must tombstone.

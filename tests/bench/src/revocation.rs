@@ -188,6 +188,7 @@ pub(crate) async fn memory(gatehouse: &Gatehouse, count: u64) -> anyhow::Result<
             scopes: vec!["user".to_owned(), "project".to_owned()],
             expires_at,
             audience: Vec::new(),
+            jkt: String::new(),
         };
         cache.prime(&format!("gat_{n:043}"), caller);
     }

@@ -37,13 +37,15 @@ impl TokenClient {
     }
 
     /// A token request (RFC 6749 §3.2): the client's credentials as
-    /// presented and every other parameter as sent (the service reads the grant).
+    /// presented and every other parameter as sent (the service reads the
+    /// grant), and its DPoP proof (RFC 9449) if it carried one.
     pub async fn exchange(
         &self,
         client: ClientCredentials,
         parameters: Vec<Parameter>,
+        dpop: Option<pb::DpopProof>,
     ) -> Result<pb::ExchangeResponse, Status> {
-        Ok(self.rpc().exchange(pb::ExchangeRequest { client: Some(client), parameters }).await?.into_inner())
+        Ok(self.rpc().exchange(pb::ExchangeRequest { client: Some(client), parameters, dpop }).await?.into_inner())
     }
 
     /// RFC 7662 introspection by an authenticated client.
@@ -76,9 +78,11 @@ impl TokenClient {
 
     /// Whether `token` may make an API call needing `required_scope`:
     /// whose call it is, or the refusal (with its bearer-challenge reason).
+    /// `dpop`: the token came in the DPoP scheme with this proof.
     pub async fn authorize_api_call(
         &self,
         token: &str,
+        dpop: Option<pb::DpopProof>,
         required_scope: &str,
         changes_state: bool,
         client_address: &str,
@@ -88,6 +92,7 @@ impl TokenClient {
             required_scopes: if required_scope.is_empty() { Vec::new() } else { vec![required_scope.to_owned()] },
             changes_state,
             client_address: client_address.to_owned(),
+            dpop,
         };
         Ok(self.rpc().authorize_api_call(request).await?.into_inner())
     }
@@ -141,8 +146,8 @@ impl TokenClient {
     }
 
     /// OpenID Connect UserInfo for an access token.
-    pub async fn user_info(&self, token: &str) -> Result<pb::UserInfoResponse, Status> {
-        Ok(self.rpc().user_info(pb::UserInfoRequest { token: token.to_owned() }).await?.into_inner())
+    pub async fn user_info(&self, token: &str, dpop: Option<pb::DpopProof>) -> Result<pb::UserInfoResponse, Status> {
+        Ok(self.rpc().user_info(pb::UserInfoRequest { token: token.to_owned(), dpop }).await?.into_inner())
     }
 
     /// An `id_token_hint` this server issued: its subject and audience.

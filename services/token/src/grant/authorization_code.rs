@@ -18,6 +18,7 @@ impl TokenService {
         redirect_uri: Option<String>,
         code_verifier: Option<CodeVerifier>,
         resources: Vec<ResourceId>,
+        binding: crate::dpop::Binding,
     ) -> TokenResult<Minted> {
         // Read before the code is redeemed: a revocation of the grant that
         // records itself after this point is found once the tokens are stored.
@@ -50,6 +51,7 @@ impl TokenService {
             auth_time: Some(granted.auth_time),
             resources: granted.resources,
             audience: Vec::new(),
+            binding,
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         // Nothing is stored yet: a failure here gives the code back, so the

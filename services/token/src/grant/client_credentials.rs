@@ -17,6 +17,7 @@ impl TokenService {
         client: &Client,
         scope: Option<&ScopeSet>,
         resources: Vec<ResourceId>,
+        binding: crate::dpop::Binding,
     ) -> TokenResult<Minted> {
         if client.client_type != ClientType::Confidential {
             return Err(OAuthError::new(
@@ -37,6 +38,7 @@ impl TokenService {
             auth_time: None,
             resources: resources.into_iter().map(ResourceId::into_string).collect(),
             audience,
+            binding,
         };
         let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;

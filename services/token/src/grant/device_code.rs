@@ -13,7 +13,12 @@ use crate::service::TokenService;
 use crate::store::Fence;
 
 impl TokenService {
-    pub(crate) async fn device_code(&self, client: &Client, device_code: DeviceCode) -> TokenResult<Minted> {
+    pub(crate) async fn device_code(
+        &self,
+        client: &Client,
+        device_code: DeviceCode,
+        binding: crate::dpop::Binding,
+    ) -> TokenResult<Minted> {
         // Read before the redemption: a revocation of the grant that records
         // itself after this point is found once the tokens are stored.
         let watermark = self.inner.store.revocation_watermark().await?;
@@ -28,6 +33,7 @@ impl TokenService {
             // The device authorization request takes no `resource` (yet).
             resources: Vec::new(),
             audience: Vec::new(),
+            binding,
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;

@@ -22,6 +22,7 @@ impl TokenService {
         refresh_token: &RefreshToken,
         scope: Option<&ScopeSet>,
         resources: Vec<ResourceId>,
+        binding: crate::dpop::Binding,
     ) -> TokenResult<Minted> {
         if TokenKind::of(refresh_token.expose()) != Some(TokenKind::Refresh) {
             return Err(invalid().into());
@@ -37,6 +38,15 @@ impl TokenService {
         if old.revoked || old.expires_at <= self.now() {
             return Err(invalid().into());
         }
+        // RFC 9449 §5: a bound refresh token (a public client's) is used
+        // only with a proof of its key, and stays bound to it.
+        if !old.jkt.is_empty() && binding.jkt.as_deref() != Some(old.jkt.as_str()) {
+            return Err(OAuthError::new(
+                gatehouse_oauth::OAuthErrorCode::InvalidDpopProof,
+                "the refresh token is DPoP-bound: send a DPoP proof made with its key",
+            )
+            .into());
+        }
         let granted = ScopeSet::from_scopes(old.scopes.iter().filter_map(|s| Scope::parse(s)));
         let access_scopes = narrow(scope, &granted)?.to_strings();
         let mut family = Family {
@@ -48,6 +58,7 @@ impl TokenService {
             auth_time: old.auth_time,
             resources: old.audience.clone(),
             audience: Vec::new(),
+            binding,
         };
         // The new refresh token keeps the grant's full scope and resources;
         // only the access token narrows.

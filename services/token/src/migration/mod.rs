@@ -8,6 +8,7 @@ mod m20261202_000002_token_auth_time;
 mod m20261203_000001_token_audience;
 mod m20261203_000002_revocation_log;
 mod m20261207_000001_token_family_live;
+mod m20261207_000002_token_binding;
 
 use sea_orm_migration::prelude::*;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_revocation_log::Migration),
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
             Box::new(m20261207_000001_token_family_live::Migration),
+            Box::new(m20261207_000002_token_binding::Migration),
         ]
     }
 

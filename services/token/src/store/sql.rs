@@ -214,6 +214,7 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         auth_time: Set(record.auth_time),
         audience: Set((!record.audience.is_empty())
             .then(|| serde_json::to_string(&record.audience).unwrap_or_else(|_| "[]".to_owned()))),
+        jkt: Set(Some(record.jkt.clone()).filter(|jkt| !jkt.is_empty())),
     }
 }
 
@@ -364,6 +365,7 @@ fn record(model: token::Model) -> TokenRecord {
         rotated: model.rotated_at.is_some(),
         auth_time: model.auth_time,
         audience: model.audience.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
+        jkt: model.jkt.unwrap_or_default(),
     }
 }
 
@@ -733,6 +735,7 @@ mod tests {
             rotated: false,
             auth_time: None,
             audience: Vec::new(),
+            jkt: String::new(),
         }
     }
 

@@ -26,6 +26,8 @@ pub struct Model {
     pub auth_time: Option<i64>,
     /// JSON array of resource identifiers; NULL when none.
     pub audience: Option<String>,
+    /// RFC 9449: the thumbprint of the DPoP key the token is bound to; NULL when unbound.
+    pub jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
