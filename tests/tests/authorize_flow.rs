@@ -107,6 +107,7 @@ async fn seed_url_flow_logs_in_consents_and_redirects_with_code_and_state() {
         client_id: client_id.clone(),
         redirect_uri: CALLBACK.to_owned(),
         code_verifier: String::new(),
+        dpop_jkt: String::new(),
     };
     let redeemed = authz.redeem_code(redeem.clone()).await.unwrap().into_inner();
     assert_eq!(redeemed.user_id, alice.id);
@@ -160,6 +161,7 @@ async fn standard_url_with_pkce_for_a_public_client() {
         client_id: client_id.clone(),
         redirect_uri: "http://127.0.0.1:43110/cb".to_owned(),
         code_verifier: verifier.to_owned(),
+        dpop_jkt: String::new(),
     };
     authz.redeem_code(redeem(VERIFIER)).await.expect("the right verifier redeems");
 }
@@ -190,6 +192,7 @@ async fn redeem_checks_client_redirect_uri_and_verifier_and_burns_the_code() {
         client_id: client.to_owned(),
         redirect_uri: uri.to_owned(),
         code_verifier: verifier.to_owned(),
+        dpop_jkt: String::new(),
     };
     for (case, bad) in [
         ("another client", request(&code, &other_client, CALLBACK, VERIFIER)),
@@ -531,6 +534,7 @@ async fn revoking_a_grant_brings_back_consent_and_voids_unredeemed_codes() {
             client_id: client_id.clone(),
             redirect_uri: String::new(),
             code_verifier: String::new(),
+            dpop_jkt: String::new(),
         })
         .await
         .unwrap_err();

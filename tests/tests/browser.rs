@@ -43,6 +43,7 @@ async fn a_person_signs_up_registers_an_app_and_authorizes_it_in_chromium() {
             client_id: seed["client_id"].as_str().unwrap().to_owned(),
             redirect_uri: "https://app.example/callback".to_owned(),
             code_verifier: String::new(),
+            dpop_jkt: String::new(),
         })
         .await
         .expect("the code from the seed flow redeems");
@@ -53,6 +54,7 @@ async fn a_person_signs_up_registers_an_app_and_authorizes_it_in_chromium() {
             client_id: pkce["client_id"].as_str().unwrap().to_owned(),
             redirect_uri: "http://127.0.0.1:5555/callback".to_owned(),
             code_verifier: pkce["verifier"].as_str().unwrap().to_owned(),
+            dpop_jkt: String::new(),
         })
         .await
         .expect("the code from the PKCE flow redeems with its verifier");

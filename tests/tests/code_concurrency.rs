@@ -29,6 +29,7 @@ async fn parallel_redemptions_of_one_code_have_exactly_one_winner(cache: CacheBa
                 client_id: client_id.clone(),
                 redirect_uri: String::new(),
                 code_verifier: String::new(),
+                dpop_jkt: String::new(),
             };
             tokio::spawn(async move { client.redeem_code(request).await })
         })

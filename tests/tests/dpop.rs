@@ -435,3 +435,95 @@ async fn the_resource_server_layer_needs_a_proof_of_a_bound_tokens_key() {
     let replayed = call(format!("DPoP {token}"), Some(proof)).await;
     assert_eq!(replayed.status, 401, "a proof works once here too");
 }
+
+/// RFC 9449 §10: `dpop_jkt` on the authorization request binds the code to
+/// a key, and so does a DPoP proof on a pushed request (§10.1); only a
+/// proof of that key redeems the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_jkt_and_a_proof_on_the_push_bind_the_code_to_the_key() {
+    let env = TestEnv::builder().start().await;
+    let user = env.create_user("hal").await;
+    let (client_id, secret) = env.register_app(&user, &[CALLBACK], ClientType::Confidential, &["user"]).await;
+    let token_url = format!("{}/oauth/token", env.gateway_url());
+    let par_url = format!("{}/oauth/par", env.gateway_url());
+    let mut browser = env.browser();
+    browser.login("hal", TEST_PASSWORD).await;
+    let key = DpopKey::new();
+    let other = DpopKey::new();
+    let challenge = s256_challenge(VERIFIER);
+    let request = |jkt: &str| {
+        vec![
+            ("client_id", client_id.clone()),
+            ("redirect_uri", CALLBACK.to_owned()),
+            ("response_type", "code".to_owned()),
+            ("scope", "user".to_owned()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+            ("dpop_jkt", jkt.to_owned()),
+        ]
+    };
+    let code_for = |params: Vec<(&'static str, String)>| {
+        let mut browser = env.browser();
+        async move {
+            browser.login("hal", TEST_PASSWORD).await;
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser.authorization_code(&params).await
+        }
+    };
+    let exchange = |code: String, proof: Option<String>| {
+        let (client_id, secret) = (client_id.clone(), secret.clone());
+        let env = &env;
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ];
+            let proofs: Vec<&str> = proof.iter().map(String::as_str).collect();
+            token_request(env, Some((&client_id, &secret)), &form, &proofs).await
+        }
+    };
+    // A malformed dpop_jkt goes back to the client.
+    let bad =
+        browser.authorize(&request("not-a-thumbprint").iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    assert!(bad.contains("error=invalid_request") && bad.contains("dpop_jkt"), "{bad}");
+
+    for (case, proof) in [("no proof", None), ("another key", Some(other.proof("POST", &token_url, None)))] {
+        let code = code_for(request(&key.jkt)).await;
+        let refused = exchange(code, proof).await;
+        assert_eq!(refused.status, 400, "{case}: {}", refused.body);
+        assert_eq!(refused.body["error"], "invalid_grant", "{case}: {}", refused.body);
+    }
+    let code = code_for(request(&key.jkt)).await;
+    let bound = exchange(code, Some(key.proof("POST", &token_url, None))).await;
+    assert_eq!(bound.status, 200, "{}", bound.body);
+    assert_eq!(bound.body["token_type"], "DPoP");
+
+    // A proof on the push binds the code without dpop_jkt; with a different dpop_jkt it is refused.
+    let push = |proof: String, extra: Option<&str>| {
+        let mut form: Vec<(&str, String)> =
+            request(&key.jkt).into_iter().filter(|(k, _)| *k != "client_id" && *k != "dpop_jkt").collect();
+        if let Some(jkt) = extra {
+            form.push(("dpop_jkt", jkt.to_owned()));
+        }
+        let request = http().post(&par_url).basic_auth(&client_id, Some(&secret)).header("DPoP", proof).form(&form);
+        send(request)
+    };
+    let mismatch = push(key.proof("POST", &par_url, None), Some(&other.jkt)).await;
+    assert_eq!(mismatch.status, 400, "{}", mismatch.body);
+    assert_eq!(mismatch.body["error"], "invalid_dpop_proof", "{}", mismatch.body);
+    let wrong_url = push(key.proof("POST", &token_url, None), None).await;
+    assert_eq!(wrong_url.body["error"], "invalid_dpop_proof", "{}", wrong_url.body);
+    for (case, proof, status) in [
+        ("another key", other.proof("POST", &token_url, None), 400),
+        ("its key", key.proof("POST", &token_url, None), 200),
+    ] {
+        let pushed = push(key.proof("POST", &par_url, None), None).await;
+        assert_eq!(pushed.status, 201, "{}", pushed.body);
+        let uri = pushed.body["request_uri"].as_str().unwrap().to_owned();
+        let code = code_for(vec![("client_id", client_id.clone()), ("request_uri", uri)]).await;
+        let answer = exchange(code, Some(proof)).await;
+        assert_eq!(answer.status, status, "{case}: {}", answer.body);
+    }
+}

@@ -26,10 +26,11 @@ pub(crate) async fn push(
     let address = session::client_address(&state, &headers, peer);
     let credentials::ClientForm { params, client, used_basic } =
         credentials::client_form(&headers, query.as_deref(), &body, address)?;
+    let dpop = credentials::token_request_proof(&state, &headers, &http::Method::POST, "/oauth/par")?;
     let pushed = state
         .clients
         .authorization()
-        .push_authorization_request(client, credentials::forwarded(&params))
+        .push_authorization_request(client, credentials::forwarded(&params), dpop)
         .await
         .map_err(OAuthJsonError::after_basic(used_basic))?;
     // §2.2: 201 Created, never cached.

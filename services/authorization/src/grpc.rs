@@ -132,8 +132,9 @@ impl AuthorizationService for AuthorizationGrpc {
         let code = AuthorizationCode::new(request.code);
         let verifier = given(request.code_verifier).map(CodeVerifier::new);
         let redirect_uri = given(request.redirect_uri);
-        let redeemed =
-            self.service.redeem_code(&code, &request.client_id, redirect_uri.as_deref(), verifier.as_ref()).await?;
+        let dpop_jkt = given(request.dpop_jkt);
+        let (client_id, redirect_uri, jkt) = (&request.client_id, redirect_uri.as_deref(), dpop_jkt.as_deref());
+        let redeemed = self.service.redeem_code(&code, client_id, redirect_uri, verifier.as_ref(), jkt).await?;
         Ok(Response::new(redeemed.into()))
     }
 
@@ -188,7 +189,7 @@ impl AuthorizationService for AuthorizationGrpc {
         let client = request.client.ok_or_else(|| Status::invalid_argument("client is required"))?;
         let (auth, address) = gatehouse_proto::convert::client_credentials_from_pb(client);
         let params = params_from_pb(request.parameters);
-        let pushed = self.service.push_authorization_request(&auth, &address, params).await?;
+        let pushed = self.service.push_authorization_request(&auth, &address, params, request.dpop.as_ref()).await?;
         Ok(Response::new(pb::PushAuthorizationRequestResponse {
             request_uri: pushed.request_uri,
             expires_in: pushed.expires_in,

@@ -53,8 +53,10 @@ impl Authorization {
         auth: &ClientAuthentication,
         address: &str,
         params: Params,
+        dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
     ) -> AuthzResult<Pushed> {
         let client = self.authenticate_client(auth, address).await?;
+        let params = self.bind_pushed(params, dpop).await?;
         // §2.1: a pushed request cannot itself point at another one.
         if params.has_any(&["request_uri"]) {
             return Err(unusable("request_uri cannot be pushed (RFC 9126 §2.1)"));
@@ -74,6 +76,48 @@ impl Authorization {
         let expires_in = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let request_uri = self.keep_pushed(client.client_id.as_str(), params, self.now() + expires_in).await?;
         Ok(Pushed { request_uri, expires_in })
+    }
+
+    /// RFC 9449 §10.1: a DPoP proof on the push binds the code to its key,
+    /// as `dpop_jkt` does; with both, they must name the same key.
+    async fn bind_pushed(
+        &self,
+        params: Params,
+        dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
+    ) -> AuthzResult<Params> {
+        let Some(proof) = dpop.filter(|p| !p.proof.is_empty()) else {
+            return Ok(params);
+        };
+        let expected = gatehouse_oauth::dpop::Expected {
+            method: &proof.method,
+            url: &proof.url,
+            access_token: None,
+            nonce: None,
+            now: self.now(),
+        };
+        let verified = gatehouse_oauth::dpop::verify(&proof.proof, &expected)?;
+        let window = std::time::Duration::from_secs(gatehouse_oauth::dpop::REPLAY_WINDOW_SECS.unsigned_abs());
+        let key = key::dpop_proof(&verified.jkt, &verified.jti_hash);
+        if !self.inner.kv.set_if_absent(&key, b"1", window).await? {
+            return Err(OAuthError::new(
+                gatehouse_oauth::OAuthErrorCode::InvalidDpopProof,
+                "the DPoP proof was used before: make a new one for every request",
+            )
+            .into());
+        }
+        match params.single("dpop_jkt")? {
+            Some(jkt) if jkt != verified.jkt => Err(OAuthError::new(
+                gatehouse_oauth::OAuthErrorCode::InvalidDpopProof,
+                "dpop_jkt names another key than the DPoP proof's",
+            )
+            .into()),
+            Some(_) => Ok(params),
+            None => {
+                let mut pairs = params.into_pairs();
+                pairs.push(("dpop_jkt".to_owned(), verified.jkt));
+                Ok(Params::new(pairs))
+            }
+        }
     }
 
     /// The validation of the authorization endpoint, errors as errors.

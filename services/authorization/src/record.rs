@@ -60,6 +60,10 @@ pub(crate) mod key {
     pub(crate) fn pushed(hash: &str) -> String {
         format!("authz:pushed:{hash}")
     }
+    /// A DPoP proof taken at the pushed authorization request endpoint.
+    pub(crate) fn dpop_proof(jkt: &str, jti_hash: &str) -> String {
+        format!("authz:dpop:{{{jkt}}}:{jti_hash}")
+    }
     pub(crate) fn pushed_public(client_id_hash: &str, address: &str) -> String {
         format!("authz:pushed-public:{client_id_hash}:{address}")
     }
@@ -120,6 +124,9 @@ pub(crate) struct RequestRecord {
     /// RFC 8707 resource identifiers, admitted by the registry.
     #[serde(default)]
     pub(crate) resources: Vec<String>,
+    /// RFC 9449 §10: the DPoP key the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl From<&AuthorizationRequest> for RequestRecord {
@@ -134,6 +141,7 @@ impl From<&AuthorizationRequest> for RequestRecord {
             nonce: request.nonce.clone(),
             form_post: request.response_mode == ResponseMode::FormPost,
             resources: request.resources.iter().map(|r| r.as_str().to_owned()).collect(),
+            dpop_jkt: request.dpop_jkt.clone(),
         }
     }
 }

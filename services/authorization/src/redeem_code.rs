@@ -31,6 +31,7 @@ impl Authorization {
         client_id: &str,
         redirect_uri: Option<&str>,
         code_verifier: Option<&CodeVerifier>,
+        dpop_jkt: Option<&str>,
     ) -> AuthzResult<Redeemed> {
         if !has_valid_checksum(code.expose(), CODE_PREFIX, RANDOM_CHARS_256_BITS) {
             return Err(invalid_code().into());
@@ -50,9 +51,10 @@ impl Authorization {
             redirect_uri: &request.redirect_uri,
             redirect_uri_given: request.redirect_uri_given,
             code_challenge: challenge.as_ref(),
+            dpop_jkt: request.dpop_jkt.as_deref(),
             expires_at: record.expires_at,
         };
-        let presented = Redemption { client_id, redirect_uri, code_verifier };
+        let presented = Redemption { client_id, redirect_uri, code_verifier, dpop_jkt };
         if let Err(refused) = code_grant::check(&issued, &presented, self.now()) {
             self.take(&code_id, &bytes).await?;
             return Err(refused.into());

@@ -116,6 +116,8 @@ pub struct AuthorizationRequest {
     /// RFC 8707 resource indicators, well formed; whether the client may
     /// ask for them is the registry's to say (`invalid_target`).
     pub resources: Vec<crate::resource::ResourceId>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The `client_id` of an authorization request: missing, repeated or
@@ -227,6 +229,15 @@ pub fn validate(
         (None, None) => None,
     };
     let resources = crate::resource::requested(params).map_err(fail)?;
+    let dpop_jkt = match param("dpop_jkt")? {
+        Some(jkt) if crate::dpop::is_thumbprint(jkt) => Some(jkt.to_owned()),
+        Some(_) => {
+            return Err(fail(OAuthError::invalid_request(
+                "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)",
+            )));
+        }
+        None => None,
+    };
     let prompt = Prompt::parse(param("prompt")?).map_err(fail)?;
     let max_age = max_age(param("max_age")?).map_err(fail)?;
     let nonce = bounded(param("nonce")?, "nonce", MAX_NONCE_LEN).map_err(fail)?;
@@ -266,6 +277,7 @@ pub fn validate(
         hinted_subject,
         response_mode: mode,
         resources,
+        dpop_jkt,
     })
 }
 

@@ -16,6 +16,8 @@ pub struct IssuedCode<'a> {
     /// token request must repeat it.
     pub redirect_uri_given: bool,
     pub code_challenge: Option<&'a CodeChallenge>,
+    /// RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to.
+    pub dpop_jkt: Option<&'a str>,
     /// Unix seconds.
     pub expires_at: i64,
 }
@@ -26,6 +28,8 @@ pub struct Redemption<'a> {
     pub client_id: &'a str,
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a CodeVerifier>,
+    /// The thumbprint of the token request's DPoP proof key, if it had one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The error of a code that is unknown, spent or expired: one description
@@ -48,6 +52,13 @@ pub fn check(issued: &IssuedCode<'_>, presented: &Redemption<'_>, now: i64) -> R
     };
     if !redirect_ok {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    if let Some(bound) = issued.dpop_jkt
+        && presented.dpop_jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant(
+            "authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it",
+        ));
     }
     match (issued.code_challenge, presented.code_verifier) {
         (Some(challenge), Some(verifier)) => challenge.verify(verifier.expose()),
@@ -79,6 +90,7 @@ mod tests {
             redirect_uri: "https://app.example/cb",
             redirect_uri_given: given,
             code_challenge: challenge,
+            dpop_jkt: None,
             expires_at: 100,
         }
     }
@@ -95,6 +107,7 @@ mod tests {
             client_id: "app",
             redirect_uri: Some("https://app.example/cb"),
             code_verifier: Some(&verifier),
+            dpop_jkt: None,
         };
         assert_eq!(check(&issued(Some(&challenge), true), &presented, 99), Ok(()));
     }
@@ -104,7 +117,7 @@ mod tests {
         let challenge = challenge();
         let verifier = CodeVerifier::new(VERIFIER);
         let wrong = CodeVerifier::new("x".repeat(43));
-        let ok = Redemption { client_id: "app", redirect_uri: None, code_verifier: Some(&verifier) };
+        let ok = Redemption { client_id: "app", redirect_uri: None, code_verifier: Some(&verifier), dpop_jkt: None };
         let with_pkce = issued(Some(&challenge), false);
         assert_eq!(error(&with_pkce, &ok, 100), "authorization code is invalid or expired");
         assert!(error(&with_pkce, &Redemption { client_id: "other", ..ok }, 0).contains("another client"));
@@ -117,5 +130,12 @@ mod tests {
         for now in [0, 50] {
             assert!(check(&with_pkce, &ok, now).is_ok());
         }
+        // A code bound to a DPoP key (RFC 9449 §10): only a proof of that key redeems it.
+        let bound = IssuedCode { dpop_jkt: Some("key-a"), ..with_pkce };
+        assert!(error(&bound, &ok, 0).contains("dpop_jkt"));
+        assert!(error(&bound, &Redemption { dpop_jkt: Some("key-b"), ..ok }, 0).contains("dpop_jkt"));
+        assert!(check(&bound, &Redemption { dpop_jkt: Some("key-a"), ..ok }, 0).is_ok());
+        // An unbound code takes any proof, or none.
+        assert!(check(&with_pkce, &Redemption { dpop_jkt: Some("key-b"), ..ok }, 0).is_ok());
     }
 }

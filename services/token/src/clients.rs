@@ -320,12 +320,14 @@ impl Clients {
         client_id: &str,
         redirect_uri: Option<String>,
         code_verifier: Option<CodeVerifier>,
+        dpop_jkt: Option<&str>,
     ) -> TokenResult<Redeemed> {
         let request = RedeemCodeRequest {
             code: code.expose().to_owned(),
             client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.unwrap_or_default(),
             code_verifier: code_verifier.map(CodeVerifier::into_exposed).unwrap_or_default(),
+            dpop_jkt: dpop_jkt.unwrap_or_default().to_owned(),
         };
         let mut authorization = AuthorizationServiceClient::new(self.authorization.clone());
         match authorization.redeem_code(request).await {

@@ -113,6 +113,7 @@ mod tests {
             hinted_subject: None,
             response_mode: ResponseMode::Query,
             resources: Vec::new(),
+            dpop_jkt: None,
         }
     }
 

@@ -139,8 +139,9 @@ impl AuthorizationClient {
         &self,
         client: gatehouse_proto::pb::token::v1::ClientCredentials,
         parameters: Vec<Parameter>,
+        dpop: Option<gatehouse_proto::pb::token::v1::DpopProof>,
     ) -> Result<pb::PushAuthorizationRequestResponse, Status> {
-        let request = pb::PushAuthorizationRequestRequest { client: Some(client), parameters };
+        let request = pb::PushAuthorizationRequestRequest { client: Some(client), parameters, dpop };
         Ok(self.rpc().push_authorization_request(request).await?.into_inner())
     }
 

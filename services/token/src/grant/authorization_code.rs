@@ -23,7 +23,8 @@ impl TokenService {
         // Read before the code is redeemed: a revocation of the grant that
         // records itself after this point is found once the tokens are stored.
         let watermark = self.inner.store.revocation_watermark().await?;
-        let redeemed = self.inner.clients.redeem(&code, client.client_id.as_str(), redirect_uri, code_verifier).await?;
+        let (client_id, jkt) = (client.client_id.as_str(), binding.jkt.as_deref());
+        let redeemed = self.inner.clients.redeem(&code, client_id, redirect_uri, code_verifier, jkt).await?;
         let granted = match redeemed {
             Redeemed::Granted(granted) => *granted,
             Redeemed::Replayed { code_id } => {
