@@ -670,3 +670,113 @@ async fn a_web_client_registering_client_secret_post_signs_a_user_in_and_refresh
     let (status, replayed) = token(&env, &form).await;
     assert_eq!((status, replayed["error"].as_str()), (400, Some("invalid_grant")), "{replayed}");
 }
+
+/// Workload identity federation: a local "cluster" issuer (its key made
+/// here, its JWKS served over loopback HTTPS) mints a service-account token;
+/// with a rule in the federation file, the workload gets a token for its
+/// Gatehouse client with no secret anywhere. The file is read again when it
+/// changes. Untrusted issuers, other audiences, expired tokens, unmapped
+/// subjects and other keys are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_token_of_a_trusted_issuer_authenticates_its_mapped_client_without_a_secret() {
+    const CLUSTER: &str = "https://cluster.test";
+    const ACCOUNT: &str = "system:serviceaccount:ci:deployer";
+    let cluster = client_key("c1");
+    let jwks = json!({"keys": [cluster.jwk]});
+    let server =
+        HttpsServer::start(axum::Router::new().route("/openid/v1/jwks", get(move || async move { axum::Json(jwks) })))
+            .await;
+    let file = std::env::temp_dir().join(format!("gatehouse-federation-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, r#"{"issuers": []}"#).unwrap();
+    let (ca, path) = (server.ca.clone(), file.clone());
+    let env = TestEnv::builder()
+        .registry_config(move |config| {
+            config.fetch.allow_networks = vec!["127.0.0.1/32".parse().unwrap()];
+            config.fetch.extra_roots = vec![ca];
+            config.federation_file = Some(path);
+        })
+        .start()
+        .await;
+    let owner = env.create_user("platform").await;
+    let spec = gatehouse_tests::AppSpec {
+        grants: &[gatehouse_oauth::GrantType::ClientCredentials],
+        scopes: &["user"],
+        ..gatehouse_tests::AppSpec::default()
+    };
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let (app, _secret) = registry.register_application(spec.of(&owner.id)).await.unwrap();
+    let audience = env.gateway_url();
+    let federation = json!({"issuers": [{
+        "issuer": CLUSTER, "jwks_uri": server.url("/openid/v1/jwks"), "audiences": [audience],
+        "rules": [{"claims": {"sub": ACCOUNT}, "client_id": app.client_id}]}]});
+    std::fs::write(&file, federation.to_string()).unwrap();
+
+    let claims = |change: &dyn Fn(&mut Value)| {
+        let mut claims = json!({"iss": CLUSTER, "sub": ACCOUNT, "aud": [audience], "exp": now() + 600, "iat": now(),
+            "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": "deployer"}}});
+        change(&mut claims);
+        claims
+    };
+    let token = assertion(&cluster, "c1", &claims(&|_| {}));
+    // The registry reads the file again within a second (asked directly: the
+    // token endpoint would count the failures before it against this address).
+    let authenticate = env.registry_as(env.as_role(gatehouse_runtime::access::Role::Token)).await;
+    gatehouse_tests::until(Duration::from_secs(10), "the federation file is read again", || {
+        let request = pb::AuthenticateClientRequest {
+            client_id: ACCOUNT.to_owned(),
+            client_secret: String::new(),
+            client_assertion: token.clone(),
+            client_address: String::new(),
+        };
+        let mut authenticate = authenticate.clone();
+        async move { authenticate.authenticate_client(request).await.is_ok() }
+    })
+    .await;
+    let (status, issued) = with_assertion(&env, &token).await;
+    assert_eq!(status, 200, "{issued}");
+    // The token is the mapped client's, and a platform token is reused for its lifetime.
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    let request = gatehouse_proto::pb::token::v1::IntrospectRequest { token: access, ..Default::default() };
+    let introspected = env.token().await.introspect(request).await.unwrap().into_inner();
+    assert!(introspected.active);
+    assert_eq!(introspected.client_id, app.client_id);
+    assert!(issued["access_token"].as_str().unwrap().starts_with("gat_"), "{issued}");
+    let (again, body) = with_assertion(&env, &token).await;
+    assert_eq!(again, 200, "{body}");
+    let (named, body) = token_request_with(&env, &token, &app.client_id).await;
+    assert_eq!(named, 200, "the mapped client_id may be sent: {body}");
+
+    let stranger = client_key("c1");
+    for (why, jwt) in [
+        ("untrusted issuer", assertion(&cluster, "c1", &claims(&|c| c["iss"] = json!("https://other.test")))),
+        ("another audience", assertion(&cluster, "c1", &claims(&|c| c["aud"] = json!(["https://elsewhere.test"])))),
+        ("expired", assertion(&cluster, "c1", &claims(&|c| c["exp"] = json!(now() - 120)))),
+        ("no exp", assertion(&cluster, "c1", &claims(&|c| drop(c.as_object_mut().unwrap().remove("exp"))))),
+        ("from the future", assertion(&cluster, "c1", &claims(&|c| c["iat"] = json!(now() + 3600)))),
+        ("unmapped subject", assertion(&cluster, "c1", &claims(&|c| c["sub"] = json!("system:serviceaccount:x:y")))),
+        ("another key", assertion(&stranger, "c1", &claims(&|_| {}))),
+    ] {
+        let (status, body) = with_assertion(&env, &jwt).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{why}: {body}");
+    }
+    let (status, body) = token_request_with(&env, &token, "some-other-client").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "a client_id it does not map to: {body}"
+    );
+    std::fs::remove_file(&file).ok();
+}
+
+async fn token_request_with(env: &TestEnv, jwt: &str, client_id: &str) -> (u16, Value) {
+    token(
+        env,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", jwt),
+        ],
+    )
+    .await
+}

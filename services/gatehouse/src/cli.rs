@@ -583,6 +583,10 @@ pub(crate) struct ServeOptions {
     /// A JSON file replacing the scope catalogue: `[{"name", "description", "description_zh"}]`.
     #[arg(long, env = "GATEHOUSE_SCOPES_FILE")]
     pub(crate) scopes_file: Option<PathBuf>,
+    /// A JSON file of trusted workload token issuers (workload identity federation):
+    /// `{"issuers": [{"issuer", "jwks_uri" | "jwks_file", "audiences", "rules": [{"claims", "client_id"}]}]}`.
+    #[arg(long, env = "GATEHOUSE_FEDERATION_FILE")]
+    pub(crate) federation_file: Option<PathBuf>,
     /// `text` or `json`.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", default_value = "text")]
     pub(crate) log_format: String,

@@ -869,6 +869,15 @@ impl ServeOptions {
                     self.resource_servers.parse().map_err(|reason: String| bad("GATEHOUSE_RESOURCE_SERVERS", reason)),
                     Default::default,
                 ),
+                federation: match &self.federation_file {
+                    None => gatehouse_registry::federation::Federation::default(),
+                    Some(path) => problems.note(
+                        gatehouse_registry::federation::Federation::load(&path.to_string_lossy())
+                            .map_err(|reason| bad("GATEHOUSE_FEDERATION_FILE", reason)),
+                        Default::default,
+                    ),
+                },
+                federation_file: self.federation_file.clone(),
                 ..RegistryConfig::default()
             },
             log_format,

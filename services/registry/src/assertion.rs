@@ -27,6 +27,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use crate::error::{RegistryError, RegistryResult};
+use crate::federation::TrustedIssuer;
 use crate::model::{Application, ClientKeys};
 use gatehouse_fetch::Fetcher;
 
@@ -216,6 +217,62 @@ impl Assertions {
         Ok(())
     }
 
+    /// A workload token of an issuer the operator trusts (see
+    /// [`crate::federation`]): the client its rules map it to. Every
+    /// failure is `invalid_client` with a reason a developer can act on.
+    pub(crate) async fn verify_federated(
+        &self,
+        issuer: &TrustedIssuer,
+        token: &str,
+        now: i64,
+        requester: &str,
+    ) -> RegistryResult<String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| failed("client_assertion is not a JWT"))?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(failed("client_assertion must be signed with an asymmetric algorithm"));
+        }
+        let set = match (&issuer.jwks, &issuer.jwks_uri) {
+            (Some(jwks), _) => Arc::new(
+                serde_json::from_value::<JwkSet>(jwks.clone()).map_err(|_| failed("the issuer's jwks is malformed"))?,
+            ),
+            (None, Some(uri)) => self.remote_keys(uri, header.kid.as_deref(), requester).await?,
+            (None, None) => return Err(failed("the issuer has no keys")),
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = matching_keys(&set, header.kid.as_deref(), header.alg)?
+            .iter()
+            .find_map(|key| {
+                jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, key, &validation).ok()
+            })
+            .ok_or_else(|| failed("client_assertion's signature does not verify with its issuer's keys"))?
+            .claims;
+        if claims.get("iss").and_then(serde_json::Value::as_str) != Some(issuer.issuer.as_str()) {
+            return Err(failed("client_assertion's iss is not a trusted issuer"));
+        }
+        if !issuer.accepts_audience(claims.get("aud")) {
+            return Err(failed("client_assertion's aud names no audience this issuer's tokens may have here"));
+        }
+        let time = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
+        let exp = time("exp").ok_or_else(|| failed("client_assertion has no exp"))?;
+        if exp + LEEWAY_SECS <= now {
+            return Err(failed("client_assertion has expired"));
+        }
+        if time("nbf").is_some_and(|nbf| nbf > now + LEEWAY_SECS)
+            || time("iat").is_some_and(|iat| iat > now + LEEWAY_SECS)
+        {
+            return Err(failed("client_assertion is not valid yet"));
+        }
+        issuer
+            .client_for(&claims)
+            .map(str::to_owned)
+            .ok_or_else(|| failed("no federation rule maps this workload token's claims to a client"))
+    }
+
     /// The client's keys that may have signed with `alg` (by `kid` when it names one).
     async fn candidate_keys(
         &self,
@@ -231,17 +288,7 @@ impl Assertions {
             }
             ClientKeys::Uri(uri) => self.remote_keys(uri, kid, requester).await?,
         };
-        let keys = set
-            .keys
-            .iter()
-            .filter(|jwk| kid.is_none_or(|kid| jwk.common.key_id.as_deref() == Some(kid)))
-            .filter(|jwk| jwk.common.key_algorithm.is_none_or(|a| format!("{a:?}") == format!("{alg:?}")))
-            .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
-            .collect::<Vec<_>>();
-        if keys.is_empty() {
-            return Err(failed("no key of the client matches the assertion's kid and alg"));
-        }
-        Ok(keys)
+        matching_keys(&set, kid, alg)
     }
 
     async fn remote_keys(&self, uri: &str, kid: Option<&str>, requester: &str) -> RegistryResult<Arc<JwkSet>> {
@@ -277,6 +324,21 @@ impl Assertions {
             }
         }
     }
+}
+
+/// The keys of `set` that may have signed with `alg` (by `kid` when it names one).
+fn matching_keys(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> RegistryResult<Vec<DecodingKey>> {
+    let keys = set
+        .keys
+        .iter()
+        .filter(|jwk| kid.is_none_or(|kid| jwk.common.key_id.as_deref() == Some(kid)))
+        .filter(|jwk| jwk.common.key_algorithm.is_none_or(|a| format!("{a:?}") == format!("{alg:?}")))
+        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+        .collect::<Vec<_>>();
+    if keys.is_empty() {
+        return Err(failed("no key matches the assertion's kid and alg"));
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ pub struct RegistryConfig {
     pub fetch: FetchPolicy,
     /// Who registers resource servers (and so claims identifiers as token audiences).
     pub resource_servers: ResourceServerPolicy,
+    /// The workload token issuers trusted for client authentication.
+    pub federation: crate::federation::Federation,
+    /// The file they were loaded from: read again when it changes.
+    pub federation_file: Option<std::path::PathBuf>,
 }
 
 /// Who may register a resource server. Its identifier becomes the `aud`
@@ -74,6 +78,8 @@ impl Default for RegistryConfig {
             metadata_documents: MetadataDocumentConfig::default(),
             fetch: FetchPolicy::default(),
             resource_servers: ResourceServerPolicy::default(),
+            federation: crate::federation::Federation::default(),
+            federation_file: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod convert;
 mod credentials;
 mod dependents;
 mod error;
+pub mod federation;
 mod grpc;
 mod metadata_document;
 pub mod migration;

@@ -70,6 +70,33 @@ impl Registry {
         self.stores().applications.delete_secret(client_id, secret_id, keep_one).await
     }
 
+    /// A workload's platform token (workload identity federation): the
+    /// client the operator's rules map it to. A `client_id` sent beside it
+    /// must be that client (or the token's own `sub`, which the edge reads
+    /// when no `client_id` was sent).
+    async fn authenticate_workload(
+        &self,
+        trusted: &crate::federation::TrustedIssuer,
+        client_id: &str,
+        token: &str,
+        requester: &str,
+    ) -> RegistryResult<Application> {
+        let now = self.now();
+        let mapped = self.inner.assertions.verify_federated(trusted, token, now, requester).await?;
+        let subject = crate::federation::unverified_claim(token, "sub");
+        if client_id != mapped && subject.as_deref() != Some(client_id) {
+            return Err(RegistryError::OAuth(OAuthError::invalid_client(
+                "client_id is not the client this workload's token maps to",
+            )));
+        }
+        let Some((app, _)) = self.stores().applications.application_with_hashes(&mapped).await? else {
+            return Err(RegistryError::OAuth(OAuthError::invalid_client(
+                "the client a federation rule names does not exist",
+            )));
+        };
+        Ok(app)
+    }
+
     /// Authenticates a client (RFC 6749 §2.3.1): by one of its secrets, by a
     /// `private_key_jwt` assertion (RFC 7523, `assertion`), or, for a public
     /// client, by its id alone. Every failure is `invalid_client`; a secret
@@ -83,6 +110,11 @@ impl Registry {
         requester: &str,
     ) -> RegistryResult<Application> {
         let failed = || RegistryError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let issuer = crate::federation::unverified_claim(assertion, "iss");
+        let federation = self.inner.federation.current();
+        if let Some(trusted) = issuer.as_deref().and_then(|iss| federation.issuer(iss)) {
+            return self.authenticate_workload(trusted, client_id, assertion, requester).await;
+        }
         let (app, hashes) = if crate::metadata_document::is_document_url(client_id) {
             // A metadata document's client holds no secret: a key, or nothing.
             (self.get_application_for(client_id, requester).await?, Vec::new())

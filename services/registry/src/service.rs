@@ -34,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) documents: MetadataDocuments,
     pub(crate) assertions: Assertions,
+    /// The workload token issuers in force (workload identity federation).
+    pub(crate) federation: crate::federation::Trusted,
     /// The registry's audit trail.
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
     /// What this part's readiness follows.
@@ -54,6 +56,7 @@ impl Registry {
         let fetcher = Fetcher::new(config.fetch.clone());
         let documents = MetadataDocuments::new(config.metadata_documents.clone(), fetcher.clone());
         let assertions = Assertions::new(config.issuer.clone(), fetcher, kv.clone());
+        let federation = crate::federation::Trusted::new(config.federation.clone(), config.federation_file.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -64,6 +67,7 @@ impl Registry {
                 kv,
                 documents,
                 assertions,
+                federation,
                 audit,
                 readiness,
             }),
