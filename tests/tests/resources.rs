@@ -379,3 +379,99 @@ async fn the_layer_advertises_its_protected_resource_metadata() {
     assert_eq!(refused.status(), 401);
     assert!(refused.headers()["www-authenticate"].to_str().unwrap().contains("resource_metadata="));
 }
+
+/// Token exchange (RFC 8693) with delegation: the API a user's token was
+/// for exchanges it, as its introspection client, for a narrower token to a
+/// second API; the exchanged token names the API as the actor (`act`,
+/// nested at the next hop); widening, another audience and a client that was
+/// not passed the token are refused; revoking the user's authorization of
+/// the first application ends every exchanged token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_exchanges_a_users_token_for_a_narrower_one_naming_itself_as_actor() {
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    let backend = |name: &'static str| AppSpec {
+        name,
+        grants: &[GrantType::ClientCredentials, GrantType::TokenExchange],
+        ..AppSpec::default()
+    };
+    let (api_id, api_secret) = register_application(&mut app.env.registry().await, &app.owner_id, backend("API")).await;
+    let (stranger_id, stranger_secret) =
+        register_application(&mut app.env.registry().await, &app.owner_id, backend("Stranger")).await;
+    let mut operator = app.env.registry_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    let server = |identifier: &str, introspection: &str, allowed: &[&str]| registry_pb::CreateResourceServerRequest {
+        owner_id: app.owner_id.clone(),
+        name: format!("API {identifier}"),
+        identifier: identifier.to_owned(),
+        allowed_client_ids: allowed.iter().map(|s| (*s).to_owned()).collect(),
+        introspection_client_id: introspection.to_owned(),
+        ..Default::default()
+    };
+    operator.create_resource_server(server(API, &api_id, &[&client_id])).await.unwrap();
+    operator.create_resource_server(server(OTHER, "", &[&api_id])).await.unwrap();
+    operator.create_resource_server(server("urn:example:third", "", &[&client_id])).await.unwrap();
+
+    let code = code(&mut app, "user project", &[("resource", API)]).await;
+    let (_, tokens) = exchange(&mut app, &code, &[]).await;
+    let user_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut browser = app.env.browser();
+    let mut as_client = async |id: &str, secret: &str, extra: &[(&str, &str)]| {
+        let mut form =
+            vec![("grant_type", EXCHANGE), ("subject_token", user_token.as_str()), ("subject_token_type", ACCESS)];
+        form.extend_from_slice(extra);
+        let page = browser.post_client("/oauth/token", Some((id, secret)), &form).await;
+        (page.status, page.json())
+    };
+    let (status, exchanged) = as_client(&api_id, &api_secret, &[("resource", OTHER), ("scope", "user")]).await;
+    assert_eq!(status, 200, "{exchanged}");
+    assert_eq!(exchanged["issued_token_type"], ACCESS);
+    assert_eq!(exchanged["scope"], "user");
+    let delegated = exchanged["access_token"].as_str().unwrap().to_owned();
+
+    // Refusals: wider scope, a resource the API may not ask for, a client the token was not passed to.
+    let (status, body) = as_client(&api_id, &api_secret, &[("resource", OTHER), ("scope", "user admin")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "{body}");
+    let (status, body) = as_client(&api_id, &api_secret, &[("resource", "urn:example:third")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    let (status, body) = as_client(&stranger_id, &stranger_secret, &[("resource", OTHER)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let (status, body) =
+        as_client(&api_id, &api_secret, &[("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")])
+            .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    // The user's application itself was never allowed the grant.
+    let (status, body) =
+        app.token(&[("grant_type", EXCHANGE), ("subject_token", &user_token), ("subject_token_type", ACCESS)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+
+    // Introspection names the actor; the next hop nests it.
+    let request = IntrospectRequest { token: delegated.clone(), ..Default::default() };
+    let seen = app.env.token().await.introspect(request).await.unwrap().into_inner();
+    assert!(seen.active);
+    assert_eq!((seen.client_id.as_str(), seen.actors.clone()), (api_id.as_str(), vec![api_id.clone()]));
+    assert_eq!(seen.audience, vec![OTHER.to_owned()]);
+    assert_eq!(seen.user_id, app.owner_id);
+    let form = [("grant_type", EXCHANGE), ("subject_token", delegated.as_str()), ("subject_token_type", ACCESS)];
+    let second = browser.post_client("/oauth/token", Some((&api_id, &api_secret)), &form).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let hop = second.json()["access_token"].as_str().unwrap().to_owned();
+    let nested =
+        browser.post_client("/oauth/introspect", Some((&api_id, &api_secret)), &[("token", &hop)]).await.json();
+    assert_eq!(nested["act"]["sub"], api_id.as_str(), "{nested}");
+    assert_eq!(nested["act"]["act"]["sub"], api_id.as_str(), "{nested}");
+
+    // The user revokes the first application: everything exchanged from its grant ends.
+    let revoke = gatehouse_proto::pb::token::v1::RevokeAllForGrantRequest {
+        user_id: app.owner_id.clone(),
+        client_id: client_id.clone(),
+    };
+    let mut token_operator = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    token_operator.revoke_all_for_grant(revoke).await.unwrap();
+    for (which, token) in [("the user's", &user_token), ("exchanged", &delegated), ("second hop", &hop)] {
+        let request = IntrospectRequest { token: token.clone(), ..Default::default() };
+        let seen = app.env.token().await.introspect(request).await.unwrap().into_inner();
+        assert!(!seen.active, "{which} token still active after the grant was revoked");
+    }
+}

@@ -47,6 +47,9 @@ pub(crate) fn token_json(response: &ExchangeResponse, expires_in: Value) -> Valu
     if !response.id_token.is_empty() {
         body.insert("id_token".to_owned(), json!(response.id_token));
     }
+    if !response.issued_token_type.is_empty() {
+        body.insert("issued_token_type".to_owned(), json!(response.issued_token_type));
+    }
     Value::Object(body)
 }
 
@@ -139,6 +142,10 @@ pub(crate) async fn introspect(
         if let Some(map) = body.as_object_mut() {
             if !r.jkt.is_empty() {
                 map.insert("cnf".to_owned(), json!({ "jkt": r.jkt }));
+            }
+            // RFC 8693 §4.1: who acts for the subject, nested along the chain.
+            if let Some(act) = gatehouse_oauth::grant::act_claim(&r.actors) {
+                map.insert("act".to_owned(), act);
             }
             if matches!(r.token_type.as_str(), "access_token" | "personal_access_token") {
                 let kind = if r.jkt.is_empty() { "Bearer" } else { "DPoP" };

@@ -32,6 +32,20 @@ pub(crate) struct AccessClaims {
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(default)]
     pub(crate) cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: who acts for the subject, nested along a chain.
+    #[serde(default)]
+    pub(crate) act: Option<serde_json::Value>,
+}
+
+/// The `sub`s of a nested `act`, the current actor first.
+pub(crate) fn actor_chain(mut act: Option<&serde_json::Value>) -> Vec<String> {
+    let mut chain = Vec::new();
+    while let Some(current) = act {
+        let Some(sub) = current.get("sub").and_then(serde_json::Value::as_str) else { break };
+        chain.push(sub.to_owned());
+        act = current.get("act");
+    }
+    chain
 }
 
 /// RFC 7800 `cnf` with RFC 9449's `jkt`.

@@ -54,6 +54,10 @@ pub struct Caller {
     /// RFC 9449: the thumbprint of the DPoP key the token is bound to; empty
     /// for a bearer token. The layer has checked the request's proof of it.
     pub jkt: String,
+    /// RFC 8693 `act`: the clients acting for the user (a token exchange's
+    /// requester first, then the chain before it); empty when the token was
+    /// issued to the subject's own client.
+    pub actors: Vec<String>,
 }
 
 mod cache;
@@ -235,6 +239,7 @@ fn introspected_caller(introspection: gatehouse_proto::pb::token::v1::Introspect
         expires_at: introspection.expires_at,
         audience: introspection.audience,
         jkt: introspection.jkt,
+        actors: introspection.actors,
     })
 }
 
@@ -252,6 +257,7 @@ fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller,
         expires_at: claims.exp,
         audience: claims.aud.into_vec(),
         jkt: claims.cnf.map(|cnf| cnf.jkt).unwrap_or_default(),
+        actors: jwks::actor_chain(claims.act.as_ref()),
     };
     has_scopes(&caller, scopes)?;
     Ok(caller)

@@ -20,10 +20,14 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8628: a device without a browser; the user approves elsewhere.
     DeviceCode,
+    /// RFC 8693: a token presented by a service (or an agent) exchanged for a
+    /// narrower one, for another resource, with the service as the actor.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 4] = [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode];
+    pub const ALL: [Self; 5] =
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode, Self::TokenExchange];
 
     /// What an application gets when registration names no grant type.
     pub const DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
@@ -36,6 +40,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
@@ -44,20 +49,23 @@ impl GrantType {
     }
 
     /// Whether the grant's tokens are for a user who authorized it (every
-    /// grant but `client_credentials`, whose tokens are the application's own).
+    /// grant but `client_credentials`, whose tokens are the application's
+    /// own, and token exchange, which acts on tokens a user did not give
+    /// this client: an operator allows both, never an anonymous registration).
     pub const fn needs_user(self) -> bool {
-        !matches!(self, Self::ClientCredentials)
+        !matches!(self, Self::ClientCredentials | Self::TokenExchange)
     }
 
     /// The `grant_type` of a token request: missing is `invalid_request`,
     /// unknown is `unsupported_grant_type` (RFC 6749 §5.2).
     pub fn of_request(params: &Params) -> Result<Self, OAuthError> {
         let value = params.required("grant_type")?;
+        // The list is the metadata's (`grant_types_supported`): the URN grant
+        // names make it too long for an error description.
         Self::parse(value).ok_or_else(|| {
-            let supported: Vec<&str> = Self::ALL.iter().map(|g| g.as_str()).collect();
             OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                format!("grant_type is not supported: use {}", supported.join(", ")),
+                "grant_type is not supported: the server metadata's grant_types_supported lists those that are",
             )
         })
     }
@@ -80,6 +88,82 @@ pub enum TokenRequest {
     ClientCredentials { scope: Option<ScopeSet>, resources: Vec<ResourceId> },
     /// RFC 8628 §3.4.
     DeviceCode { device_code: DeviceCode },
+    /// RFC 8693 §2.1: `audience` values are resource identifiers here, read with `resource`.
+    TokenExchange(Box<Exchange>),
+}
+
+/// RFC 8693 token type identifiers (§3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// RFC 8693 §4.1's `act` of an actor chain (the current actor first in
+/// `actors`): the current actor outermost, each earlier one nested inside.
+pub fn act_claim(actors: &[String]) -> Option<serde_json::Value> {
+    actors.iter().rev().fold(None, |inner, actor| {
+        let mut act = serde_json::json!({ "sub": actor });
+        if let Some(inner) = inner {
+            act["act"] = inner;
+        }
+        Some(act)
+    })
+}
+
+/// A token exchange request (RFC 8693 §2.1), well formed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub subject_token: String,
+    pub subject_token_type: String,
+    pub actor_token: Option<String>,
+    pub actor_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub scope: Option<ScopeSet>,
+    pub resources: Vec<ResourceId>,
+}
+
+/// Tokens never print.
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("subject_token_type", &self.subject_token_type)
+            .field("actor_token_type", &self.actor_token_type)
+            .field("requested_token_type", &self.requested_token_type)
+            .field("scope", &self.scope)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exchange {
+    fn parse(params: &Params) -> Result<Self, OAuthError> {
+        let text = |name: &str| params.single(name).map(|v| v.map(str::to_owned));
+        let actor_token = text("actor_token")?;
+        let actor_token_type = text("actor_token_type")?;
+        // §2.1: actor_token_type is required with actor_token, and only with it.
+        if actor_token.is_some() != actor_token_type.is_some() {
+            return Err(OAuthError::invalid_request("actor_token and actor_token_type go together"));
+        }
+        let mut resources = resource::requested(params)?;
+        for audience in params.all("audience") {
+            let id = ResourceId::parse(audience).map_err(|_| {
+                OAuthError::new(
+                    OAuthErrorCode::InvalidTarget,
+                    "audience must name a resource server by its identifier (an absolute URI)",
+                )
+            })?;
+            if !resources.contains(&id) {
+                resources.push(id);
+            }
+        }
+        Ok(Self {
+            subject_token: params.required("subject_token")?.to_owned(),
+            subject_token_type: params.required("subject_token_type")?.to_owned(),
+            actor_token,
+            actor_token_type,
+            requested_token_type: text("requested_token_type")?,
+            scope: scope(params)?,
+            resources,
+        })
+    }
 }
 
 impl TokenRequest {
@@ -104,6 +188,7 @@ impl TokenRequest {
                 Self::ClientCredentials { scope: scope(params)?, resources: resource::requested(params)? }
             }
             GrantType::DeviceCode => Self::DeviceCode { device_code: DeviceCode::new(params.required("device_code")?) },
+            GrantType::TokenExchange => Self::TokenExchange(Box::new(Exchange::parse(params)?)),
         })
     }
 
@@ -113,6 +198,7 @@ impl TokenRequest {
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::DeviceCode { .. } => GrantType::DeviceCode,
+            Self::TokenExchange(_) => GrantType::TokenExchange,
         }
     }
 }

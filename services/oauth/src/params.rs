@@ -42,10 +42,11 @@ impl Params {
 
     /// Refuses any parameter given more than once: the token endpoint's rule
     /// (RFC 6749 §3.2), checked before any parameter is read. `resource`
-    /// is the exception RFC 8707 §2 makes: it may be given once per resource.
+    /// is the exception RFC 8707 §2 makes: it may be given once per resource;
+    /// so is RFC 8693 §2.1's `audience`.
     pub fn refuse_repeated(&self) -> Result<(), OAuthError> {
         let mut seen = std::collections::BTreeSet::new();
-        let repeatable = |name: &str| name == RESOURCE;
+        let repeatable = |name: &str| name == RESOURCE || name == "audience";
         match self.0.iter().find(|(name, _)| !repeatable(name) && !seen.insert(name.as_str())) {
             Some((name, _)) => Err(OAuthError::invalid_request(format!("{} is given more than once", safe_name(name)))),
             None => Ok(()),

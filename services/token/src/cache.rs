@@ -102,6 +102,9 @@ pub(crate) struct ActiveToken {
     /// RFC 9449: the DPoP key thumbprint it is bound to ("" unbound).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) jkt: String,
+    /// RFC 8693 `act`, the current actor first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) actors: Vec<String>,
 }
 
 impl ActiveToken {
@@ -126,6 +129,7 @@ impl ActiveToken {
             audience: record.audience.clone(),
             checked_at,
             jkt: record.jkt.clone(),
+            actors: record.actors.clone(),
         }
     }
 }

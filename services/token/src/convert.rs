@@ -26,6 +26,7 @@ impl From<Minted> for pb::ExchangeResponse {
             refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
             id_token: minted.id_token.map(gatehouse_oauth::IdToken::into_exposed).unwrap_or_default(),
+            issued_token_type: if minted.exchanged { gatehouse_oauth::grant::ACCESS_TOKEN_TYPE } else { "" }.to_owned(),
         }
     }
 }
@@ -44,6 +45,7 @@ pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectRespon
             issued_at: active.issued_at,
             audience: active.audience,
             jkt: active.jkt,
+            actors: active.actors,
         },
     }
 }

@@ -6,6 +6,7 @@ mod authorization_code;
 mod client_credentials;
 mod device_code;
 mod refresh_token;
+mod token_exchange;
 
 use gatehouse_oauth::TokenRequest;
 
@@ -30,6 +31,7 @@ impl TokenService {
                 self.client_credentials(client, scope.as_ref(), resources, binding).await
             }
             TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code, binding).await,
+            TokenRequest::TokenExchange(exchange) => self.token_exchange(client, *exchange, binding).await,
         }
     }
 }

@@ -27,6 +27,10 @@ pub(crate) struct Family {
     pub(crate) audience: Vec<Resource>,
     /// The DPoP key (RFC 9449) this request's tokens are bound to.
     pub(crate) binding: crate::dpop::Binding,
+    /// RFC 8693: the grant an exchange issued this family from.
+    pub(crate) parent: Option<String>,
+    /// RFC 8693 `act`: who acts for the subject, the current actor first.
+    pub(crate) actors: Vec<String>,
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2).
@@ -51,6 +55,9 @@ struct AccessTokenClaims<'a> {
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
+    /// RFC 8693 §4.1: who acts for the subject (nested for a chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<serde_json::Value>,
 }
 
 /// RFC 7800 `cnf` with RFC 9449's `jkt`.
@@ -75,6 +82,8 @@ pub(crate) struct Minted {
     pub(crate) id_token: Option<gatehouse_oauth::IdToken>,
     /// The access token is DPoP-bound: its type is `DPoP` (RFC 9449 §5).
     pub(crate) dpop: bool,
+    /// Issued by a token exchange (RFC 8693): the answer names its type.
+    pub(crate) exchanged: bool,
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {
@@ -118,6 +127,8 @@ impl TokenService {
                 TokenKind::Refresh => family.binding.for_refresh(),
                 _ => family.binding.jkt.clone().unwrap_or_default(),
             },
+            parent_family: family.parent.clone(),
+            actors: family.actors.clone(),
         }
     }
 
@@ -152,6 +163,7 @@ impl TokenService {
             records,
             id_token: None,
             dpop: family.binding.jkt.is_some(),
+            exchanged: family.parent.is_some(),
         })
     }
 
@@ -188,6 +200,7 @@ impl TokenService {
             scope: scopes.join(" "),
             auth_time: family.auth_time,
             cnf: family.binding.jkt.as_deref().map(|jkt| Confirmation { jkt }),
+            act: gatehouse_oauth::grant::act_claim(&family.actors),
         };
         self.inner.keys.sign(crate::keys::ID_TOKEN_ALG, ACCESS_TOKEN_TYP, &claims)
     }

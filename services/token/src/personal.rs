@@ -96,6 +96,8 @@ impl TokenService {
             resources: Vec::new(),
             audience: Vec::new(),
             binding: crate::dpop::Binding::default(),
+            parent: None,
+            actors: Vec::new(),
         };
         let scopes = scopes.to_strings();
         let (token, record) = self.personal_token(&family, &scopes, ttl);
@@ -152,6 +154,8 @@ impl TokenService {
             resources: Vec::new(),
             audience: Vec::new(),
             binding: crate::dpop::Binding::default(),
+            parent: None,
+            actors: Vec::new(),
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;

@@ -37,6 +37,11 @@ pub(crate) struct TokenRecord {
     pub(crate) audience: Vec<String>,
     /// RFC 9449: the thumbprint of the DPoP key the token is bound to; "" unbound.
     pub(crate) jkt: String,
+    /// RFC 8693: the grant (family) an exchanged token descends from; its
+    /// revocation, or the user's grant's, ends this token too.
+    pub(crate) parent_family: Option<String>,
+    /// RFC 8693 `act`: who acts for the subject, the current actor first.
+    pub(crate) actors: Vec<String>,
 }
 
 /// A token that a revocation just switched off: what the cache must tombstone.

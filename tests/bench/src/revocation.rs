@@ -189,6 +189,7 @@ pub(crate) async fn memory(gatehouse: &Gatehouse, count: u64) -> anyhow::Result<
             expires_at,
             audience: Vec::new(),
             jkt: String::new(),
+            actors: Vec::new(),
         };
         cache.prime(&format!("gat_{n:043}"), caller);
     }

@@ -53,6 +53,8 @@ impl TokenService {
             resources: granted.resources,
             audience: Vec::new(),
             binding,
+            parent: None,
+            actors: Vec::new(),
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         // Nothing is stored yet: a failure here gives the code back, so the

@@ -39,6 +39,8 @@ impl TokenService {
             resources: resources.into_iter().map(ResourceId::into_string).collect(),
             audience,
             binding,
+            parent: None,
+            actors: Vec::new(),
         };
         let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;

@@ -34,6 +34,8 @@ impl TokenService {
             resources: Vec::new(),
             audience: Vec::new(),
             binding,
+            parent: None,
+            actors: Vec::new(),
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;

@@ -59,6 +59,8 @@ impl TokenService {
             resources: old.audience.clone(),
             audience: Vec::new(),
             binding,
+            parent: None,
+            actors: Vec::new(),
         };
         // The new refresh token keeps the grant's full scope and resources;
         // only the access token narrows.

@@ -9,6 +9,7 @@ mod m20261203_000001_token_audience;
 mod m20261203_000002_revocation_log;
 mod m20261207_000001_token_family_live;
 mod m20261207_000002_token_binding;
+mod m20261207_000003_token_exchange;
 
 use sea_orm_migration::prelude::*;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
             Box::new(m20261207_000001_token_family_live::Migration),
             Box::new(m20261207_000002_token_binding::Migration),
+            Box::new(m20261207_000003_token_exchange::Migration),
         ]
     }
 

@@ -215,6 +215,9 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         audience: Set((!record.audience.is_empty())
             .then(|| serde_json::to_string(&record.audience).unwrap_or_else(|_| "[]".to_owned()))),
         jkt: Set(Some(record.jkt.clone()).filter(|jkt| !jkt.is_empty())),
+        parent_family_id: Set(record.parent_family.clone()),
+        actors: Set((!record.actors.is_empty())
+            .then(|| serde_json::to_string(&record.actors).unwrap_or_else(|_| "[]".to_owned()))),
     }
 }
 
@@ -366,18 +369,37 @@ fn record(model: token::Model) -> TokenRecord {
         auth_time: model.auth_time,
         audience: model.audience.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
         jkt: model.jkt.unwrap_or_default(),
+        parent_family: model.parent_family_id,
+        actors: model.actors.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
     }
 }
 
 fn scope_condition(scope: RevokeScope<'_>) -> Condition {
+    // Tokens a token exchange issued from the matched grants (RFC 8693)
+    // descend from them: they end with them.
+    let descendants = |of: Condition| {
+        token::Column::ParentFamilyId.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(token::Column::FamilyId)
+                .from(token::Entity)
+                .cond_where(of)
+                .to_owned(),
+        )
+    };
     match scope {
         RevokeScope::Token(hash) => Condition::all().add(token::Column::Hash.eq(hash)),
-        RevokeScope::Family(family) => Condition::all().add(token::Column::FamilyId.eq(family)),
+        RevokeScope::Family(family) => {
+            Condition::any().add(token::Column::FamilyId.eq(family)).add(token::Column::ParentFamilyId.eq(family))
+        }
         RevokeScope::Code(code) => Condition::all().add(token::Column::CodeId.eq(code)),
         RevokeScope::UserClient { user_id, client_id } => {
-            Condition::all().add(token::Column::UserId.eq(user_id)).add(token::Column::ClientId.eq(client_id))
+            let grant =
+                || Condition::all().add(token::Column::UserId.eq(user_id)).add(token::Column::ClientId.eq(client_id));
+            Condition::any().add(grant()).add(descendants(grant()))
         }
-        RevokeScope::Client(client_id) => Condition::all().add(token::Column::ClientId.eq(client_id)),
+        RevokeScope::Client(client_id) => Condition::any()
+            .add(token::Column::ClientId.eq(client_id))
+            .add(descendants(Condition::all().add(token::Column::ClientId.eq(client_id)))),
         RevokeScope::User(user_id) => Condition::all().add(token::Column::UserId.eq(user_id)),
     }
 }
@@ -736,6 +758,8 @@ mod tests {
             auth_time: None,
             audience: Vec::new(),
             jkt: String::new(),
+            parent_family: None,
+            actors: Vec::new(),
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Model {
     pub audience: Option<String>,
     /// RFC 9449: the thumbprint of the DPoP key the token is bound to; NULL when unbound.
     pub jkt: Option<String>,
+    /// RFC 8693: the grant an exchanged token descends from; NULL otherwise.
+    pub parent_family_id: Option<String>,
+    /// RFC 8693 `act` chain, the current actor first (JSON array); NULL when none.
+    pub actors: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
