@@ -424,10 +424,15 @@ async fn an_api_exchanges_a_users_token_for_a_narrower_one_naming_itself_as_acto
         let page = browser.post_client("/oauth/token", Some((id, secret)), &form).await;
         (page.status, page.json())
     };
+    // Half the subject's life later: the exchanged token ends with it, not an hour after the exchange.
+    let subject_expires_in = tokens["expires_in"].as_i64().unwrap();
+    app.env.clock.advance(std::time::Duration::from_secs(u64::try_from(subject_expires_in / 2).unwrap()));
     let (status, exchanged) = as_client(&api_id, &api_secret, &[("resource", OTHER), ("scope", "user")]).await;
     assert_eq!(status, 200, "{exchanged}");
     assert_eq!(exchanged["issued_token_type"], ACCESS);
     assert_eq!(exchanged["scope"], "user");
+    let left = exchanged["expires_in"].as_i64().unwrap();
+    assert!(left <= subject_expires_in - subject_expires_in / 2, "outlives its subject: {left} s");
     let delegated = exchanged["access_token"].as_str().unwrap().to_owned();
 
     // Refusals: wider scope, a resource the API may not ask for, a client the token was not passed to.

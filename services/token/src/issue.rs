@@ -31,6 +31,17 @@ pub(crate) struct Family {
     pub(crate) parent: Option<String>,
     /// RFC 8693 `act`: who acts for the subject, the current actor first.
     pub(crate) actors: Vec<String>,
+    /// When its tokens must be over at the latest (unix seconds): an
+    /// exchanged token never outlives the token it was exchanged for.
+    pub(crate) not_after: Option<i64>,
+}
+
+impl Family {
+    /// The expiry of a token living `ttl` from `now`, within `not_after`.
+    fn expiry(&self, now: i64, ttl: std::time::Duration) -> i64 {
+        let natural = now.saturating_add(seconds(ttl));
+        self.not_after.map_or(natural, |limit| natural.min(limit))
+    }
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2).
@@ -118,7 +129,7 @@ impl TokenService {
             family_id: family.id.clone(),
             code_id: family.code_id.clone(),
             issued_at: now,
-            expires_at: now.saturating_add(seconds(ttl)),
+            expires_at: family.expiry(now, ttl),
             revoked: false,
             rotated: false,
             auth_time: family.auth_time,
@@ -158,7 +169,7 @@ impl TokenService {
         Ok(Minted {
             access_token: AccessToken::new(access_token),
             refresh_token: refresh_token.map(RefreshToken::new),
-            expires_in: seconds(self.config().access_ttl),
+            expires_in: family.expiry(now, self.config().access_ttl).saturating_sub(now),
             scopes: access_scopes.to_vec(),
             records,
             id_token: None,
@@ -192,7 +203,7 @@ impl TokenService {
             iss: &config.issuer,
             sub,
             aud: family.audience.iter().map(|r| r.id.as_str()).collect(),
-            exp: now.saturating_add(seconds(config.access_ttl)),
+            exp: family.expiry(now, config.access_ttl),
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: &family.client_id,

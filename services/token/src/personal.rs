@@ -98,6 +98,7 @@ impl TokenService {
             binding: crate::dpop::Binding::default(),
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         let scopes = scopes.to_strings();
         let (token, record) = self.personal_token(&family, &scopes, ttl);
@@ -156,6 +157,7 @@ impl TokenService {
             binding: crate::dpop::Binding::default(),
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         let (token, record) = self.personal_token(&family, &info.scopes, ttl);
         self.before_commit()?;

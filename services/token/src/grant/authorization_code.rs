@@ -55,6 +55,7 @@ impl TokenService {
             binding,
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         // Nothing is stored yet: a failure here gives the code back, so the

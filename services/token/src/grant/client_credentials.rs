@@ -41,6 +41,7 @@ impl TokenService {
             binding,
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;

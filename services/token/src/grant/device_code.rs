@@ -36,6 +36,7 @@ impl TokenService {
             binding,
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         let refresh = client.gets_refresh_token(&granted.scopes).then_some(granted.scopes.as_slice());
         let mut minted = self.mint(&family, &granted.scopes, refresh)?;

@@ -61,6 +61,7 @@ impl TokenService {
             binding,
             parent: None,
             actors: Vec::new(),
+            not_after: None,
         };
         // The new refresh token keeps the grant's full scope and resources;
         // only the access token narrows.

@@ -108,6 +108,7 @@ impl TokenService {
             // One level: a chain's tokens all descend from the grant at its root.
             parent: Some(subject.parent_family.clone().unwrap_or_else(|| subject.family_id.clone())),
             actors,
+            not_after: Some(subject.expires_at),
         };
         let minted = self.mint(&family, &scopes, None)?;
         self.before_commit()?;
