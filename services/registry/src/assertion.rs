@@ -164,14 +164,7 @@ impl Assertions {
             return Err(failed("client_assertion must be signed with an asymmetric algorithm"));
         }
         let client_id = app.client_id.as_str();
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
-        // Times are checked below against the service clock; the audience
-        // below too, where "sole value" can be enforced.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
+        let validation = signature_only(header.alg);
         let mut verified = None;
         for key in self.candidate_keys(app, header.kid.as_deref(), header.alg, requester).await? {
             if let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation) {
@@ -238,12 +231,7 @@ impl Assertions {
             (None, Some(uri)) => self.remote_keys(uri, header.kid.as_deref(), requester).await?,
             (None, None) => return Err(failed("the issuer has no keys")),
         };
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
+        let validation = signature_only(header.alg);
         let claims = matching_keys(&set, header.kid.as_deref(), header.alg)?
             .iter()
             .find_map(|key| {
@@ -324,6 +312,19 @@ impl Assertions {
             }
         }
     }
+}
+
+/// A check of the signature by `alg` alone: times are checked against the
+/// service clock, and the audience where "sole value" can be enforced, by
+/// the callers.
+fn signature_only(alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.algorithms = vec![alg];
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation
 }
 
 /// The keys of `set` that may have signed with `alg` (by `kid` when it names one).
