@@ -91,18 +91,9 @@ pub(crate) fn bearer(headers: &HeaderMap, query: Option<&str>) -> Result<Option<
     Ok(bearer_token(authorization(headers)?, &Params::default())?.map(gatehouse_oauth::AccessToken::into_exposed))
 }
 
-fn dpop_error(description: &'static str) -> GatewayError {
-    gatehouse_oauth::OAuthError::new(gatehouse_oauth::OAuthErrorCode::InvalidDpopProof, description).into()
-}
-
-/// The request's one `DPoP` header (RFC 9449 §4.3: more than one is refused).
+/// The request's one `DPoP` header (`gatehouse-oauth`'s rule: two are refused).
 fn dpop_header(headers: &HeaderMap) -> Result<Option<&str>, GatewayError> {
-    let mut values = headers.get_all("dpop").iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(dpop_error("send one DPoP header, not several"));
-    }
-    first.map(|v| v.to_str().map_err(|_| dpop_error("the DPoP header is not a JWT"))).transpose()
+    Ok(gatehouse_oauth::dpop::single_proof(headers.get_all("dpop").iter().map(http::HeaderValue::as_bytes))?)
 }
 
 /// The DPoP proof a request carries for `method` at `path`, whose public
@@ -133,13 +124,15 @@ pub(crate) fn resource_proof(
     method: &http::Method,
     path: &str,
 ) -> Result<Option<DpopProof>, GatewayError> {
-    let dpop_scheme = authorization(headers)?
-        .and_then(|value| value.split_once(' '))
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"));
-    if !dpop_scheme {
+    if !gatehouse_oauth::dpop::is_dpop_scheme(authorization(headers)?) {
         return Ok(None);
     }
-    let value = dpop_header(headers)?.ok_or_else(|| dpop_error("the DPoP scheme needs a DPoP proof header"))?;
+    let value = dpop_header(headers)?.ok_or_else(|| {
+        GatewayError::from(gatehouse_oauth::OAuthError::new(
+            gatehouse_oauth::OAuthErrorCode::InvalidDpopProof,
+            "the DPoP scheme needs a DPoP proof header",
+        ))
+    })?;
     Ok(Some(proof(state, value, method, path)))
 }
 

@@ -52,29 +52,15 @@ impl SeenProofs {
         jkt: &str,
         resource: Option<&str>,
     ) -> Result<(), tonic::Status> {
-        let scheme_dpop = request
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"));
-        match (jkt.is_empty(), scheme_dpop) {
-            (true, false) => return Ok(()),
-            (true, true) => return Err(refused(OAuthErrorCode::InvalidToken, "the access token is not DPoP-bound")),
-            (false, false) => {
-                return Err(refused(
-                    OAuthErrorCode::InvalidToken,
-                    "the access token is DPoP-bound: present it in the DPoP scheme with a proof",
-                ));
-            }
-            (false, true) => {}
+        let encode = |error: OAuthError| gatehouse_proto::status::encode_oauth(&error);
+        let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if !dpop::presentation(!jkt.is_empty(), dpop::is_dpop_scheme(authorization)).map_err(encode)? {
+            return Ok(());
         }
-        let mut proofs = request.headers().get_all("dpop").iter();
-        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
-            return Err(refused(OAuthErrorCode::InvalidDpopProof, "send exactly one DPoP proof header"));
-        };
-        let proof =
-            proof.to_str().map_err(|_| refused(OAuthErrorCode::InvalidDpopProof, "the DPoP header is not a JWT"))?;
+        let values = request.headers().get_all("dpop").iter().map(http::HeaderValue::as_bytes);
+        let proof = dpop::single_proof(values)
+            .map_err(encode)?
+            .ok_or_else(|| refused(OAuthErrorCode::InvalidDpopProof, "the DPoP scheme needs a DPoP proof header"))?;
         let url = request_url(request, resource)
             .ok_or_else(|| refused(OAuthErrorCode::InvalidDpopProof, "the request's URL cannot be known"))?;
         let expected = Expected {
@@ -86,10 +72,7 @@ impl SeenProofs {
         };
         let verified = dpop::verify(proof.trim(), &expected).map_err(|e| gatehouse_proto::status::encode_oauth(&e))?;
         if verified.jkt != jkt {
-            return Err(refused(
-                OAuthErrorCode::InvalidDpopProof,
-                "the DPoP proof is not made with the key the access token is bound to",
-            ));
+            return Err(encode(dpop::wrong_key()));
         }
         let seen = format!("{}:{}", verified.jkt, verified.jti_hash);
         // One atomic step: of two requests with the same proof, one is first.

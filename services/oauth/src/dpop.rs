@@ -128,6 +128,41 @@ fn comparable(url: &str) -> Option<String> {
     Some(url.to_string())
 }
 
+/// Whether an `Authorization` value uses the `DPoP` scheme (RFC 9449 §7.1).
+pub fn is_dpop_scheme(authorization: Option<&str>) -> bool {
+    authorization.and_then(|v| v.split_once(' ')).is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("dpop"))
+}
+
+/// A request's one `DPoP` header, from its values (§4.3: more than one is refused).
+pub fn single_proof<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<&'a str>, OAuthError> {
+    let mut values = values.into_iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(invalid("send one DPoP header, not several"));
+    }
+    first.map(|v| std::str::from_utf8(v).map_err(|_| invalid("the DPoP header is not a JWT"))).transpose()
+}
+
+/// At a protected resource (§7.1, §7.2): a token bound to a key only in the
+/// `DPoP` scheme, a bearer token never in it. `Ok(true)` when a proof of the
+/// token's key must then be checked.
+pub fn presentation(bound: bool, dpop_scheme: bool) -> Result<bool, OAuthError> {
+    match (bound, dpop_scheme) {
+        (false, false) => Ok(false),
+        (false, true) => Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is not DPoP-bound")),
+        (true, false) => Err(OAuthError::new(
+            OAuthErrorCode::InvalidToken,
+            "the access token is DPoP-bound: present it in the DPoP scheme with a proof",
+        )),
+        (true, true) => Ok(true),
+    }
+}
+
+/// The refusal of a proof made with another key than the token's.
+pub fn wrong_key() -> OAuthError {
+    invalid("the DPoP proof is not made with the key the access token is bound to")
+}
+
 /// Verifies `proof` for the `expected` request. Every refusal is
 /// `invalid_dpop_proof` with what was wrong, except a missing or wrong
 /// nonce, which is `use_dpop_nonce` (§8).

@@ -82,23 +82,12 @@ impl TokenService {
         bound_to: &str,
         proof: Option<&pb::DpopProof>,
     ) -> TokenResult<()> {
-        match (bound_to.is_empty(), proof) {
-            (true, None) => Ok(()),
-            (true, Some(_)) => {
-                Err(OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is not DPoP-bound").into())
-            }
-            (false, None) => Err(OAuthError::new(
-                OAuthErrorCode::InvalidToken,
-                "the access token is DPoP-bound: present it in the DPoP scheme with a proof",
-            )
-            .into()),
-            (false, Some(proof)) => {
-                let verified = self.spend(proof, Some(token)).await?;
-                if verified.jkt != bound_to {
-                    return Err(invalid("the DPoP proof is not made with the key the access token is bound to").into());
-                }
-                Ok(())
-            }
+        dpop::presentation(!bound_to.is_empty(), proof.is_some())?;
+        let Some(proof) = proof else { return Ok(()) };
+        let verified = self.spend(proof, Some(token)).await?;
+        if verified.jkt != bound_to {
+            return Err(dpop::wrong_key().into());
         }
+        Ok(())
     }
 }
