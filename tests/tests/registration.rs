@@ -125,7 +125,7 @@ async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself(ba
         &json!({
             "client_name": "Native agent",
             "redirect_uris": ["http://127.0.0.1/callback"],
-            "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:saml2-bearer"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
             "application_type": "native",
@@ -142,7 +142,7 @@ async fn a_native_client_registers_signs_a_user_in_manages_and_deletes_itself(ba
     assert!(rat.starts_with("gra_"), "its own prefix, never a refresh token's");
     assert!(client.get("client_secret").is_none(), "none: no secret");
     assert_eq!(client["token_endpoint_auth_method"], "none", "echoed");
-    assert_eq!(client["grant_types"], json!(["authorization_code", "refresh_token"]), "jwt-bearer ignored");
+    assert_eq!(client["grant_types"], json!(["authorization_code", "refresh_token"]), "saml2-bearer ignored");
     assert_eq!(client["application_type"], "native");
     assert_eq!(client["software_id"], "agent-x");
     assert!(client["scope"].as_str().unwrap().split(' ').any(|s| s == "offline_access"));
@@ -780,3 +780,184 @@ async fn token_request_with(env: &TestEnv, jwt: &str, client_id: &str) -> (u16, 
     )
     .await
 }
+
+/// An ID-JAG (enterprise-managed authorization): its header typed as one.
+fn id_jag(key: &ClientKey, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("idp1".to_owned());
+    header.typ = Some("oauth-id-jag+jwt".to_owned());
+    jsonwebtoken::encode(&header, claims, &key.encoding).unwrap()
+}
+
+/// The JWT bearer grant (RFC 7523 §2.1) in both its forms. An enterprise
+/// identity provider's ID-JAG for an authenticated client gets a token for
+/// the user it names (`aud_sub`: the user's id here), within its scope, with
+/// no refresh token, once; every check refuses with `invalid_grant` (or
+/// `invalid_client` without client authentication). A workload's platform
+/// token is a grant on its own: its mapped client gets its token with no
+/// credential beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_assertions_of_a_trusted_provider_and_workload_tokens_are_grants() {
+    const IDP: &str = "https://idp.test";
+    const CLUSTER: &str = "https://cluster.test";
+    const ACCOUNT: &str = "system:serviceaccount:agents:runner";
+    let (idp, cluster) = (client_key("idp1"), client_key("c1"));
+    let file = std::env::temp_dir().join(format!("gatehouse-federation-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, r#"{"issuers": []}"#).unwrap();
+    let path = file.clone();
+    let env = TestEnv::builder().registry_config(move |config| config.federation_file = Some(path)).start().await;
+    let issuer = env.gateway_url();
+    let alice = env.create_user("alice").await;
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let spec = |grants| gatehouse_tests::AppSpec { grants, scopes: &["user", "project"], ..Default::default() };
+    let (agent, agent_secret) =
+        registry.register_application(spec(&[gatehouse_oauth::GrantType::JwtBearer]).of(&alice.id)).await.unwrap();
+    let (runner, _) =
+        registry.register_application(spec(&[gatehouse_oauth::GrantType::JwtBearer]).of(&alice.id)).await.unwrap();
+    let (plain, plain_secret) = registry
+        .register_application(spec(&[gatehouse_oauth::GrantType::ClientCredentials]).of(&alice.id))
+        .await
+        .unwrap();
+    let federation = json!({"issuers": [
+        {"issuer": IDP, "jwks": {"keys": [idp.jwk]}, "identity_assertions": {}},
+        {"issuer": CLUSTER, "jwks": {"keys": [cluster.jwk]}, "audiences": [issuer],
+         "rules": [{"claims": {"sub": ACCOUNT}, "client_id": runner.client_id}]},
+    ]});
+    std::fs::write(&file, federation.to_string()).unwrap();
+
+    let metadata: Value =
+        reqwest::get(format!("{issuer}/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    assert!(metadata["grant_types_supported"].as_array().unwrap().contains(&json!(JWT_BEARER)));
+    assert_eq!(
+        metadata["authorization_grant_profiles_supported"],
+        json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
+    );
+
+    let claims = |change: &dyn Fn(&mut Value)| {
+        let mut claims = json!({"iss": IDP, "sub": "00u-alice", "aud": issuer, "client_id": agent.client_id,
+            "jti": uuid::Uuid::new_v4().to_string(), "exp": now() + 300, "iat": now(), "aud_sub": alice.id,
+            "scope": "user", "auth_time": now() - 60});
+        change(&mut claims);
+        claims
+    };
+    let grant = |assertion: String, extra: &[(&'static str, &'static str)], secret: Option<String>| {
+        let (env, client_id) = (&env, agent.client_id.clone());
+        let extra = extra.to_vec();
+        async move {
+            let mut form = vec![("grant_type", JWT_BEARER.to_owned()), ("assertion", assertion)];
+            form.extend(extra.into_iter().map(|(k, v)| (k, v.to_owned())));
+            if let Some(secret) = secret {
+                form.push(("client_id", client_id));
+                form.push(("client_secret", secret));
+            }
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(env, &form).await
+        }
+    };
+    let secret = Some(agent_secret.clone());
+    let good = id_jag(&idp, &claims(&|_| {}));
+    // The file is read again within a second.
+    let mut answer = (0, Value::Null);
+    for _ in 0..50 {
+        answer = grant(good.clone(), &[], secret.clone()).await;
+        if answer.0 != 400
+            || answer.1["error_description"] != json!("the assertion's iss is not an issuer this server trusts")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, issued) = answer;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["scope"], "user");
+    assert!(issued.get("refresh_token").is_none(), "no refresh token for an ID-JAG: {issued}");
+    let access = issued["access_token"].as_str().unwrap().to_owned();
+    let me: Value = reqwest::Client::new()
+        .get(format!("{issuer}/api/current_user"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["username"], "alice", "the token is alice's: {me}");
+    let (status, body) = grant(good.clone(), &[], secret.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "an ID-JAG is single use: {body}");
+
+    let stranger = client_key("idp1");
+    let refused: Vec<(&str, String)> = vec![
+        ("another audience", id_jag(&idp, &claims(&|c| c["aud"] = json!("https://other-as.test")))),
+        ("two audiences", id_jag(&idp, &claims(&|c| c["aud"] = json!([issuer, "https://other-as.test"])))),
+        ("another client", id_jag(&idp, &claims(&|c| c["client_id"] = json!(plain.client_id)))),
+        ("expired", id_jag(&idp, &claims(&|c| c["exp"] = json!(now() - 120)))),
+        ("no jti", id_jag(&idp, &claims(&|c| drop(c.as_object_mut().unwrap().remove("jti"))))),
+        ("no iat", id_jag(&idp, &claims(&|c| drop(c.as_object_mut().unwrap().remove("iat"))))),
+        ("a year ahead", id_jag(&idp, &claims(&|c| c["exp"] = json!(now() + 365 * 86_400)))),
+        ("unknown user", id_jag(&idp, &claims(&|c| c["aud_sub"] = json!("no-such-user")))),
+        ("no user claim", id_jag(&idp, &claims(&|c| drop(c.as_object_mut().unwrap().remove("aud_sub"))))),
+        ("another key", id_jag(&stranger, &claims(&|_| {}))),
+        ("untrusted issuer", id_jag(&idp, &claims(&|c| c["iss"] = json!("https://evil.test")))),
+        ("not typed as an ID-JAG", assertion(&idp, "idp1", &claims(&|_| {}))),
+        ("a workload issuer's token typed as one", id_jag(&cluster, &claims(&|c| c["iss"] = json!(CLUSTER)))),
+        (
+            "bound to a key, no proof",
+            id_jag(&idp, &claims(&|c| c["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}))),
+        ),
+        ("not a JWT", "not.a.jwt".to_owned()),
+    ];
+    for (why, jwt) in refused {
+        let (status, body) = grant(jwt, &[], secret.clone()).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{why}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.len() <= 200 && !description.contains("client_assertion"), "{why}: {body}");
+    }
+    let (status, body) = grant(id_jag(&idp, &claims(&|_| {})), &[("scope", "user project")], secret.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "wider than asserted: {body}");
+    let (status, body) = grant(id_jag(&idp, &claims(&|_| {})), &[], None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "no client authentication: {body}");
+    let (status, body) = grant(id_jag(&idp, &claims(&|_| {})), &[], Some("gcs_wrong".to_owned())).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "a wrong secret: {body}");
+    // A client not allowed the grant is refused before its assertion is read.
+    let not_allowed = id_jag(&idp, &claims(&|c| c["client_id"] = json!(plain.client_id)));
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", not_allowed.as_str()),
+        ("client_id", plain.client_id.as_str()),
+        ("client_secret", plain_secret.as_str()),
+    ];
+    let (status, body) = token(&env, &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+
+    // The grant form of workload identity federation: no credential but the token.
+    let workload = |change: &dyn Fn(&mut Value)| {
+        let mut claims = json!({"iss": CLUSTER, "sub": ACCOUNT, "aud": issuer, "exp": now() + 600, "iat": now()});
+        change(&mut claims);
+        assertion(&cluster, "c1", &claims)
+    };
+    let (status, issued) = token(&env, &[("grant_type", JWT_BEARER), ("assertion", &workload(&|_| {}))]).await;
+    assert_eq!(status, 200, "{issued}");
+    let request = gatehouse_proto::pb::token::v1::IntrospectRequest {
+        token: issued["access_token"].as_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let introspected = env.token().await.introspect(request).await.unwrap().into_inner();
+    assert_eq!((introspected.active, introspected.client_id.as_str()), (true, runner.client_id.as_str()));
+    assert!(introspected.user_id.is_empty(), "an application token");
+    for (why, jwt) in [
+        ("expired", workload(&|c| c["exp"] = json!(now() - 120))),
+        ("another audience", workload(&|c| c["aud"] = json!("https://elsewhere.test"))),
+        ("unmapped subject", workload(&|c| c["sub"] = json!("system:serviceaccount:x:y"))),
+    ] {
+        let (status, body) = token(&env, &[("grant_type", JWT_BEARER), ("assertion", &jwt)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{why}: {body}");
+    }
+    let form = [("grant_type", JWT_BEARER), ("assertion", &workload(&|_| {})), ("client_id", &plain.client_id)];
+    let (status, body) = token(&env, &form).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "another client named: {body}");
+    let (status, body) = token(&env, &[("grant_type", JWT_BEARER)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "no assertion: {body}");
+    std::fs::remove_file(&file).ok();
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

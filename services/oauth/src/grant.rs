@@ -23,11 +23,21 @@ pub enum GrantType {
     /// RFC 8693: a token presented by a service (or an agent) exchanged for a
     /// narrower one, for another resource, with the service as the actor.
     TokenExchange,
+    /// RFC 7523 §2.1: a JWT as the grant: a workload's platform token an
+    /// operator's federation rule maps to a client, or an enterprise
+    /// identity provider's Identity Assertion JWT Authorization Grant.
+    JwtBearer,
 }
 
 impl GrantType {
-    pub const ALL: [Self; 5] =
-        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode, Self::TokenExchange];
+    pub const ALL: [Self; 6] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+        Self::DeviceCode,
+        Self::TokenExchange,
+        Self::JwtBearer,
+    ];
 
     /// What an application gets when registration names no grant type.
     pub const DEFAULT: [Self; 2] = [Self::AuthorizationCode, Self::RefreshToken];
@@ -41,6 +51,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 
@@ -50,10 +61,11 @@ impl GrantType {
 
     /// Whether the grant's tokens are for a user who authorized it (every
     /// grant but `client_credentials`, whose tokens are the application's
-    /// own, and token exchange, which acts on tokens a user did not give
-    /// this client: an operator allows both, never an anonymous registration).
+    /// own, token exchange, which acts on tokens a user did not give this
+    /// client, and jwt-bearer, whose assertion an operator-trusted issuer
+    /// made: an operator allows them, never an anonymous registration).
     pub const fn needs_user(self) -> bool {
-        !matches!(self, Self::ClientCredentials | Self::TokenExchange)
+        !matches!(self, Self::ClientCredentials | Self::TokenExchange | Self::JwtBearer)
     }
 
     /// The `grant_type` of a token request: missing is `invalid_request`,
@@ -90,6 +102,8 @@ pub enum TokenRequest {
     DeviceCode { device_code: DeviceCode },
     /// RFC 8693 §2.1: `audience` values are resource identifiers here, read with `resource`.
     TokenExchange(Box<Exchange>),
+    /// RFC 7523 §2.1: `assertion` (one JWT); `scope` and `resource` narrow what it allows.
+    JwtBearer { assertion: crate::secret::Assertion, scope: Option<ScopeSet>, resources: Vec<ResourceId> },
 }
 
 /// RFC 8693 token type identifiers (§3).
@@ -189,6 +203,11 @@ impl TokenRequest {
             }
             GrantType::DeviceCode => Self::DeviceCode { device_code: DeviceCode::new(params.required("device_code")?) },
             GrantType::TokenExchange => Self::TokenExchange(Box::new(Exchange::parse(params)?)),
+            GrantType::JwtBearer => Self::JwtBearer {
+                assertion: crate::secret::Assertion::new(params.required("assertion")?),
+                scope: scope(params)?,
+                resources: resource::requested(params)?,
+            },
         })
     }
 
@@ -199,6 +218,7 @@ impl TokenRequest {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::DeviceCode { .. } => GrantType::DeviceCode,
             Self::TokenExchange(_) => GrantType::TokenExchange,
+            Self::JwtBearer { .. } => GrantType::JwtBearer,
         }
     }
 }

@@ -69,6 +69,9 @@ impl ServerMetadata<'_> {
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": grants,
+            // draft-ietf-oauth-identity-assertion-authz-grant: ID-JAGs taken
+            // with the jwt-bearer grant (which issuers are trusted is not published).
+            "authorization_grant_profiles_supported": ["urn:ietf:params:oauth:grant-profile:id-jag"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": crate::SigningAlg::ALL.map(crate::SigningAlg::as_str),
             "code_challenge_methods_supported": [crate::pkce::METHOD],

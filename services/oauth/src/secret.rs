@@ -182,6 +182,11 @@ secret_type!(
     DeviceCode
 );
 secret_type!(
+    /// A JWT presented as an authorization grant (RFC 7523 §2.1): a bearer
+    /// of what it asserts until it expires.
+    Assertion
+);
+secret_type!(
     /// A browser session's token (the session cookie's value).
     SessionToken
 );

@@ -59,6 +59,24 @@ fn failed(reason: &'static str) -> RegistryError {
     RegistryError::OAuth(OAuthError::invalid_client(reason))
 }
 
+/// A JWT's payload.
+pub(crate) type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// Longest remaining lifetime of an ID-JAG accepted (its `jti` is kept that long).
+const MAX_IDENTITY_ASSERTION_SECS: i64 = 24 * 3600;
+
+/// The same check's refusal when the JWT is an authorization grant (RFC
+/// 7523 §3.1: `invalid_grant`) rather than a client's credential.
+pub(crate) fn as_grant_error(error: RegistryError) -> RegistryError {
+    match error {
+        RegistryError::OAuth(oauth) if oauth.code == gatehouse_oauth::OAuthErrorCode::InvalidClient => {
+            let reason = oauth.description.replace("client_assertion", "the assertion");
+            RegistryError::OAuth(OAuthError::invalid_grant(reason))
+        }
+        other => other,
+    }
+}
+
 /// A registered `jwks` value: a JWK Set of public keys, as compact JSON.
 pub(crate) fn checked_jwks(value: &serde_json::Value) -> Result<String, String> {
     let text = value.to_string();
@@ -220,6 +238,73 @@ impl Assertions {
         now: i64,
         requester: &str,
     ) -> RegistryResult<String> {
+        let claims = self.trusted_claims(issuer, token, now, requester).await?;
+        if !issuer.accepts_audience(claims.get("aud")) {
+            return Err(failed("client_assertion's aud names no audience this issuer's tokens may have here"));
+        }
+        issuer
+            .client_for(&claims)
+            .map(str::to_owned)
+            .ok_or_else(|| failed("no federation rule maps this workload token's claims to a client"))
+    }
+
+    /// An Identity Assertion JWT Authorization Grant (ID-JAG) of a trusted
+    /// identity provider: its claims once `typ`, signature, `iss`, times,
+    /// `aud` (this server's issuer, as its sole value), `client_id` (the
+    /// authenticated client) and `jti` (single use until it expires, across
+    /// replicas) are checked. Every failure is `invalid_grant`.
+    pub(crate) async fn verify_identity_assertion(
+        &self,
+        issuer: &TrustedIssuer,
+        token: &str,
+        client_id: &str,
+        now: i64,
+        requester: &str,
+    ) -> RegistryResult<Claims> {
+        let refused = |reason: &'static str| RegistryError::OAuth(OAuthError::invalid_grant(reason));
+        let claims = self.trusted_claims(issuer, token, now, requester).await.map_err(as_grant_error)?;
+        let sole_audience = match claims.get("aud") {
+            Some(serde_json::Value::String(aud)) => aud == &self.issuer,
+            Some(serde_json::Value::Array(list)) => list.len() == 1 && list[0].as_str() == Some(self.issuer.as_str()),
+            _ => false,
+        };
+        if !sole_audience {
+            return Err(refused("the identity assertion's aud must be this server's issuer identifier, alone"));
+        }
+        if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(client_id) {
+            return Err(refused("the identity assertion's client_id is not the authenticated client"));
+        }
+        let exp = claims.get("exp").and_then(serde_json::Value::as_i64).unwrap_or(now);
+        if exp - now > MAX_IDENTITY_ASSERTION_SECS {
+            return Err(refused("the identity assertion's exp is more than a day ahead"));
+        }
+        if claims.get("iat").and_then(serde_json::Value::as_i64).is_none() {
+            return Err(refused("the identity assertion has no iat"));
+        }
+        let jti = claims
+            .get("jti")
+            .and_then(serde_json::Value::as_str)
+            .filter(|j| !j.is_empty() && j.len() <= 512)
+            .ok_or_else(|| refused("the identity assertion has no jti"))?;
+        let key = format!("id-jag-jti:{}", SecretHash::of(&format!("{}\n{jti}", issuer.issuer)).as_str());
+        let ttl = Duration::from_secs(u64::try_from(exp + LEEWAY_SECS - now).unwrap_or(1).max(1));
+        let first = self.kv.set_if_absent(&key, b"1", ttl).await.map_err(|e| RegistryError::Cache(e.to_string()))?;
+        if !first {
+            return Err(refused("the identity assertion was already used (its jti is single use)"));
+        }
+        Ok(claims)
+    }
+
+    /// A token of a trusted issuer: its claims once it is signed by one of
+    /// the issuer's keys (asymmetric algorithms only), names the issuer as
+    /// `iss`, has an `exp` not past and no `nbf`/`iat` in the future.
+    async fn trusted_claims(
+        &self,
+        issuer: &TrustedIssuer,
+        token: &str,
+        now: i64,
+        requester: &str,
+    ) -> RegistryResult<Claims> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| failed("client_assertion is not a JWT"))?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(failed("client_assertion must be signed with an asymmetric algorithm"));
@@ -234,16 +319,11 @@ impl Assertions {
         let validation = signature_only(header.alg);
         let claims = matching_keys(&set, header.kid.as_deref(), header.alg)?
             .iter()
-            .find_map(|key| {
-                jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, key, &validation).ok()
-            })
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
             .ok_or_else(|| failed("client_assertion's signature does not verify with its issuer's keys"))?
             .claims;
         if claims.get("iss").and_then(serde_json::Value::as_str) != Some(issuer.issuer.as_str()) {
             return Err(failed("client_assertion's iss is not a trusted issuer"));
-        }
-        if !issuer.accepts_audience(claims.get("aud")) {
-            return Err(failed("client_assertion's aud names no audience this issuer's tokens may have here"));
         }
         let time = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
         let exp = time("exp").ok_or_else(|| failed("client_assertion has no exp"))?;
@@ -255,10 +335,7 @@ impl Assertions {
         {
             return Err(failed("client_assertion is not valid yet"));
         }
-        issuer
-            .client_for(&claims)
-            .map(str::to_owned)
-            .ok_or_else(|| failed("no federation rule maps this workload token's claims to a client"))
+        Ok(claims)
     }
 
     /// The client's keys that may have signed with `alg` (by `kid` when it names one).

@@ -17,6 +17,13 @@
 //! token is read again by every request), so unlike a `private_key_jwt`
 //! assertion its `jti` is not single use: the audience is what keeps it for
 //! Gatehouse alone.
+//!
+//! The same file names the enterprise identity providers whose Identity
+//! Assertion JWT Authorization Grants (ID-JAG, an agent acting for a user
+//! its company signed in) Gatehouse accepts: an issuer with
+//! `identity_assertions` says which claim of an ID-JAG names the user and
+//! which account field it is compared with. An issuer may carry rules,
+//! identity assertions or both.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -48,9 +55,56 @@ pub struct TrustedIssuer {
     /// The JWK Set itself, inline (what `jwks_file` is read into).
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
-    /// A token must name one of these in `aud`.
+    /// A workload token must name one of these in `aud` (an ID-JAG's
+    /// audience is always Gatehouse's issuer, whatever this says).
+    #[serde(default)]
     pub audiences: Vec<String>,
+    #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Present when the issuer is an enterprise identity provider whose
+    /// ID-JAGs Gatehouse accepts.
+    #[serde(default)]
+    pub identity_assertions: Option<IdentityAssertions>,
+}
+
+/// How an identity provider's ID-JAG names a Gatehouse account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityAssertions {
+    /// The claim holding the user (a top-level string claim). The draft's
+    /// `aud_sub` (the user's subject at Gatehouse, which the provider learnt
+    /// when the user signed in to Gatehouse through it) by default.
+    #[serde(default = "IdentityAssertions::default_claim")]
+    pub user_claim: String,
+    /// What the claim is compared with: the account's `id` (its `sub` in
+    /// Gatehouse's tokens) or its `username`. Never an e-mail address, which
+    /// an account states but Gatehouse has not verified.
+    #[serde(default)]
+    pub user_field: UserField,
+    /// The clients (Gatehouse client ids) that may present this provider's
+    /// ID-JAGs; every client allowed the jwt-bearer grant when empty.
+    #[serde(default)]
+    pub clients: Vec<String>,
+}
+
+/// The account field an ID-JAG's user claim names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserField {
+    #[default]
+    Id,
+    Username,
+}
+
+impl IdentityAssertions {
+    fn default_claim() -> String {
+        "aud_sub".to_owned()
+    }
+
+    /// Whether `client_id` may present this provider's ID-JAGs.
+    pub(crate) fn admits(&self, client_id: &str) -> bool {
+        self.clients.is_empty() || self.clients.iter().any(|c| c == client_id)
+    }
 }
 
 /// Claim values a token must carry, all of them, and the client it then is.
@@ -126,11 +180,20 @@ impl Federation {
                 }
                 _ => return Err(format!("issuer {name}: give its keys as jwks_uri or jwks_file, one of them")),
             }
-            if issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty) {
+            if issuer.rules.is_empty() && issuer.identity_assertions.is_none() {
+                return Err(format!(
+                    "issuer {name}: give rules mapping workload tokens to clients, identity_assertions, or both"
+                ));
+            }
+            if !issuer.rules.is_empty()
+                && (issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty))
+            {
                 return Err(format!("issuer {name}: audiences must name at least one audience"));
             }
-            if issuer.rules.is_empty() {
-                return Err(format!("issuer {name}: rules must map tokens to at least one client"));
+            if let Some(assertions) = &issuer.identity_assertions
+                && (assertions.user_claim.is_empty() || assertions.clients.iter().any(String::is_empty))
+            {
+                return Err(format!("issuer {name}: identity_assertions needs a user_claim and non-empty client ids"));
             }
             if issuer.rules.iter().any(|rule| rule.claims.is_empty() || rule.client_id.is_empty()) {
                 return Err(format!("issuer {name}: every rule needs claims to match and a client_id"));
@@ -220,6 +283,20 @@ mod tests {
         };
         assert!(broken(&|i| i["audiences"] = serde_json::json!([])).contains("audiences"));
         assert!(broken(&|i| i["rules"] = serde_json::json!([])).contains("rules"));
+        // An identity provider alone needs no rules and no audiences.
+        let mut provider = good.clone();
+        provider["issuers"][0]["rules"] = serde_json::json!([]);
+        provider["issuers"][0]["audiences"] = serde_json::json!([]);
+        provider["issuers"][0]["identity_assertions"] = serde_json::json!({"user_field": "username"});
+        let provider = federation(provider).unwrap();
+        let assertions = provider.issuers[0].identity_assertions.as_ref().unwrap();
+        assert_eq!((assertions.user_claim.as_str(), assertions.user_field), ("aud_sub", UserField::Username));
+        assert!(assertions.admits("any-client"));
+        assert!(
+            broken(&|i| i["identity_assertions"] = serde_json::json!({"user_field": "email"}))
+                .contains("unknown variant")
+        );
+        assert!(broken(&|i| i["identity_assertions"] = serde_json::json!({"user_claim": ""})).contains("user_claim"));
         assert!(broken(&|i| i["rules"][0]["claims"] = serde_json::json!({})).contains("rule"));
         assert!(broken(&|i| i["jwks_uri"] = serde_json::json!("https://cluster.example/jwks")).contains("one of them"));
         assert!(broken(&|i| i["issuer"] = serde_json::json!("not a url")).contains("URL"));

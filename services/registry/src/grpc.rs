@@ -224,6 +224,38 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::AuthenticateClientResponse { application: Some(app.into()), introspects_for }))
     }
 
+    async fn verify_assertion_grant(
+        &self,
+        request: Request<pb::VerifyAssertionGrantRequest>,
+    ) -> RpcResult<pb::VerifyAssertionGrantResponse> {
+        use crate::assertion_grant::AssertionGrant;
+        use pb::verify_assertion_grant_response::Grant;
+        let request = request.into_inner();
+        let grant = match self
+            .registry
+            .verify_assertion_grant(&request.assertion, &request.client_id, &request.client_address)
+            .await?
+        {
+            AssertionGrant::Workload(app) => {
+                let introspects_for = self.registry.introspected_by(app.client_id.as_str()).await?;
+                Grant::Workload(pb::AuthenticateClientResponse { application: Some((*app).into()), introspects_for })
+            }
+            AssertionGrant::Identity(identity) => Grant::Identity(pb::IdentityAssertion {
+                issuer: identity.issuer,
+                subject: identity.subject,
+                user_id: identity.user.id,
+                username: identity.user.username,
+                has_scope: identity.scopes.is_some(),
+                scopes: identity.scopes.unwrap_or_default(),
+                resources: identity.resources,
+                auth_time: identity.auth_time.unwrap_or(0),
+                expires_at: identity.expires_at,
+                jkt: identity.jkt.unwrap_or_default(),
+            }),
+        };
+        Ok(Response::new(pb::VerifyAssertionGrantResponse { grant: Some(grant) }))
+    }
+
     async fn register_client(
         &self,
         request: Request<pb::RegisterClientRequest>,

@@ -6,6 +6,7 @@
 
 mod applications;
 mod assertion;
+pub mod assertion_grant;
 mod config;
 mod convert;
 mod credentials;

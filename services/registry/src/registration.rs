@@ -283,10 +283,13 @@ impl Registry {
         // A client nobody vouched for gets only the grants a user
         // authorizes: tokens with no user behind them need an operator's
         // initial access token.
-        if initial_access_token.is_empty() && validated.grant_types.iter().any(|g| !g.needs_user()) {
-            return Err(metadata_error(
-                "client_credentials needs an initial access token from this server's operator; anonymous registrations get only the grants a user authorizes",
-            ));
+        if initial_access_token.is_empty()
+            && let Some(grant) = validated.grant_types.iter().find(|g| !g.needs_user())
+        {
+            return Err(metadata_error(format!(
+                "{} needs an initial access token from this server's operator; anonymous registrations get only the grants a user authorizes",
+                grant.as_str()
+            )));
         }
         self.admit_registration(initial_access_token, address).await?;
         let now = self.now();

@@ -222,6 +222,19 @@ impl Clients {
         Ok(client)
     }
 
+    /// An assertion grant, verified by the registry (see [`AssertionGrant`]).
+    pub(crate) async fn verify_assertion_grant(
+        &self,
+        assertion: &str,
+        client_id: &str,
+        address: &str,
+    ) -> TokenResult<gatehouse_runtime::clients::registry::AssertionGrant> {
+        self.registry
+            .verify_assertion_grant(assertion, client_id, address)
+            .await
+            .map_err(|status| upstream("registry", status))
+    }
+
     /// The user `id`, for the claims of an ID token or UserInfo.
     pub(crate) async fn user(&self, id: &str) -> TokenResult<Option<gatehouse_runtime::clients::registry::Account>> {
         self.registry.user(id).await.map_err(|status| upstream("registry", status))

@@ -19,6 +19,11 @@ impl TokenService {
         dpop: Option<&gatehouse_proto::pb::token::v1::DpopProof>,
     ) -> TokenResult<Minted> {
         let grant = GrantType::of_request(params)?;
+        if grant == GrantType::JwtBearer {
+            let minted = self.jwt_bearer(client, params, dpop).await?;
+            count_issued(grant, &minted);
+            return Ok(minted);
+        }
         let client = self.authenticate_client(client).await?;
         if !client.allows(grant) {
             return Err(OAuthError::new(
@@ -30,12 +35,16 @@ impl TokenService {
         let request = TokenRequest::parse(grant, params)?;
         let binding = self.token_request_binding(&client, dpop).await?;
         let minted = self.grant(&client, request, binding).await?;
-        // Counted once stored: a failed grant issued nothing.
-        let issued = &metrics().tokens_issued;
-        issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "access_token" }).inc();
-        if minted.refresh_token.is_some() {
-            issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "refresh_token" }).inc();
-        }
+        count_issued(grant, &minted);
         Ok(minted)
+    }
+}
+
+/// Counted once stored: a failed grant issued nothing.
+fn count_issued(grant: GrantType, minted: &Minted) {
+    let issued = &metrics().tokens_issued;
+    issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "access_token" }).inc();
+    if minted.refresh_token.is_some() {
+        issued.get_or_create(&IssuedLabels { grant_type: grant.as_str(), token_type: "refresh_token" }).inc();
     }
 }

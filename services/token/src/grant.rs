@@ -5,6 +5,7 @@
 mod authorization_code;
 mod client_credentials;
 mod device_code;
+mod jwt_bearer;
 mod refresh_token;
 mod token_exchange;
 
@@ -32,6 +33,10 @@ impl TokenService {
             }
             TokenRequest::DeviceCode { device_code } => self.device_code(client, device_code, binding).await,
             TokenRequest::TokenExchange(exchange) => self.token_exchange(client, *exchange, binding).await,
+            // Routed before a client is known (`TokenService::jwt_bearer`): the assertion may be the credential.
+            TokenRequest::JwtBearer { .. } => {
+                Err(gatehouse_oauth::OAuthError::invalid_request("the jwt-bearer grant is not run here").into())
+            }
         }
     }
 }

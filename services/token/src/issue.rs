@@ -143,6 +143,33 @@ impl TokenService {
         }
     }
 
+    /// Stores a minted family's tokens behind `fence` (see
+    /// [`crate::store::Fence`]) and hands them out: a revocation that ran
+    /// meanwhile and caught them revokes them instead.
+    pub(crate) async fn store_minted(
+        &self,
+        minted: Minted,
+        family: &Family,
+        fence: &crate::store::Fence,
+    ) -> TokenResult<Minted> {
+        self.before_commit()?;
+        let caught = self.inner.store.insert(&minted.records, fence).await?;
+        self.fence(caught, &family.client_id, &family.id).await?;
+        self.inner.cache.cache_issued(&minted.records).await;
+        Ok(minted)
+    }
+
+    /// Records in the audit trail an issuance a client asked for.
+    pub(crate) async fn audit_issued(&self, action: &str, family: &Family, details: serde_json::Value) {
+        use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
+        let actor =
+            Actor { kind: "client".to_owned(), id: family.client_id.clone(), via: "client_authentication".to_owned() };
+        let event = AuditEvent::new(action, Outcome::Success, actor, family.id.clone())
+            .subject(&family.user_id)
+            .details(details);
+        self.audit().record(event).await;
+    }
+
     /// An access token with `access_scopes` and, when `refresh_scopes` is
     /// given, a refresh token carrying the grant's full scope. The access
     /// token is for the family's audience, a JWT when one of its resources

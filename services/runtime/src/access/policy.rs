@@ -33,6 +33,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("RotateClientSecret", &[Gateway, Operator]),
     ("DeleteClientSecret", &[Gateway, Operator]),
     ("AuthenticateClient", &[Authorization, Token]),
+    ("VerifyAssertionGrant", &[Token]),
     ("ListScopes", &[Gateway, Authorization, Token]),
     ("RevokeAuthorization", &[Gateway]),
     ("CreateResourceServer", &[Gateway, Operator]),

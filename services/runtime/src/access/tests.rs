@@ -53,6 +53,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
             Role::Token => vec![
                 "GetUser",
                 "AuthenticateClient",
+                "VerifyAssertionGrant",
                 "ListScopes",
                 "ResolveResources",
                 "AuthenticateCredential",

@@ -13,6 +13,15 @@ use tonic::{Code, Status};
 
 pub use gatehouse_proto::convert::{Account, NewResourceServer, NewUser};
 
+/// What an assertion grant authenticates or names.
+#[derive(Debug)]
+pub enum AssertionGrant {
+    /// A workload token: the client a federation rule maps it to.
+    Workload(Box<RegisteredClient>),
+    /// A verified ID-JAG.
+    Identity(pb::IdentityAssertion),
+}
+
 /// An application as the authorization pages show it, with its OAuth rules.
 #[derive(Debug, Clone)]
 pub struct ClientApplication {
@@ -100,6 +109,33 @@ impl RegistryClient {
         let mut client = RegisteredClient::try_from(&app).map_err(malformed)?;
         client.introspects_for = response.introspects_for;
         Ok(client)
+    }
+
+    /// An assertion presented as an authorization grant (RFC 7523 §2.1):
+    /// the client a workload token maps to, or the user an ID-JAG names.
+    /// `client_id`: the authenticated client, empty when there is none.
+    pub async fn verify_assertion_grant(
+        &self,
+        assertion: &str,
+        client_id: &str,
+        address: &str,
+    ) -> Result<AssertionGrant, Status> {
+        use pb::verify_assertion_grant_response::Grant;
+        let request = pb::VerifyAssertionGrantRequest {
+            assertion: assertion.to_owned(),
+            client_id: client_id.to_owned(),
+            client_address: address.to_owned(),
+        };
+        match self.rpc().verify_assertion_grant(request).await?.into_inner().grant {
+            Some(Grant::Workload(response)) => {
+                let app = response.application.ok_or_else(|| malformed("no application"))?;
+                let mut client = RegisteredClient::try_from(&app).map_err(malformed)?;
+                client.introspects_for = response.introspects_for;
+                Ok(AssertionGrant::Workload(Box::new(client)))
+            }
+            Some(Grant::Identity(identity)) => Ok(AssertionGrant::Identity(identity)),
+            None => Err(malformed("no grant")),
+        }
     }
 
     /// The resource servers `client_id` asks for (RFC 8707), in order. A

@@ -1,5 +1,5 @@
 //! `client_credentials` (RFC 6749 §4.4): confidential clients only, no user,
-//! no refresh token.
+//! no refresh token; and the application tokens other grants issue the same way.
 
 use gatehouse_oauth::grant::narrow;
 use gatehouse_oauth::{ClientType, OAuthError, OAuthErrorCode, ResourceId, ScopeSet};
@@ -26,6 +26,18 @@ impl TokenService {
             )
             .into());
         }
+        self.application_token(client, scope, resources, binding).await
+    }
+
+    /// A token of the application itself (no user): `client_credentials`,
+    /// and a workload's jwt-bearer grant.
+    pub(crate) async fn application_token(
+        &self,
+        client: &Client,
+        scope: Option<&ScopeSet>,
+        resources: Vec<ResourceId>,
+        binding: crate::dpop::Binding,
+    ) -> TokenResult<Minted> {
         let scopes = narrow(scope, &client.scopes)?.to_strings();
         // No grant to narrow from: what the registry admits for the client.
         let audience = self.inner.clients.resources(client.client_id.as_str(), &resources, true).await?;
@@ -44,13 +56,9 @@ impl TokenService {
             not_after: None,
         };
         let minted = self.mint(&family, &scopes, None)?;
-        self.before_commit()?;
         // No user, so no grant: only the application's deletion can race it,
         // and that one counts whenever it was (no watermark to read first).
         let fence = Fence { watermark: i64::MAX, client_id: family.client_id.clone(), user_id: String::new() };
-        let caught = self.inner.store.insert(&minted.records, &fence).await?;
-        self.fence(caught, &family.client_id, &family.id).await?;
-        self.inner.cache.cache_issued(&minted.records).await;
-        Ok(minted)
+        self.store_minted(minted, &family, &fence).await
     }
 }

@@ -46,11 +46,7 @@ impl TokenService {
             .map(gatehouse_oauth::IdToken::new);
         // The device code is spent: a failure to store is a 503 and the
         // device starts over (RFC 8628 has no retry of a consumed code).
-        self.before_commit()?;
         let fence = Fence { watermark, client_id: family.client_id.clone(), user_id: family.user_id.clone() };
-        let caught = self.inner.store.insert(&minted.records, &fence).await?;
-        self.fence(caught, &family.client_id, &family.id).await?;
-        self.inner.cache.cache_issued(&minted.records).await;
-        Ok(minted)
+        self.store_minted(minted, &family, &fence).await
     }
 }

@@ -15,7 +15,6 @@
 use gatehouse_oauth::grant::{ACCESS_TOKEN_TYPE, Exchange, JWT_TOKEN_TYPE, narrow};
 use gatehouse_oauth::token::TokenKind;
 use gatehouse_oauth::{OAuthError, ResourceId, Scope, ScopeSet, SecretHash};
-use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
 
 use super::family_id;
 use crate::clients::Client;
@@ -111,24 +110,16 @@ impl TokenService {
             not_after: Some(subject.expires_at),
         };
         let minted = self.mint(&family, &scopes, None)?;
-        self.before_commit()?;
         // The subject's grant is what a revocation names.
         let fence = Fence { watermark, client_id: subject.client_id.clone(), user_id: subject.user_id.clone() };
-        let caught = self.inner.store.insert(&minted.records, &fence).await?;
-        self.fence(caught, &family.client_id, &family.id).await?;
-        self.inner.cache.cache_issued(&minted.records).await;
-        let actor =
-            Actor { kind: "client".to_owned(), id: client_id.to_owned(), via: "client_authentication".to_owned() };
+        let minted = self.store_minted(minted, &family, &fence).await?;
         let details = serde_json::json!({
             "subject_client_id": subject.client_id,
             "actors": family.actors,
             "scope": scopes.join(" "),
             "audience": family.audience.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         });
-        let event = AuditEvent::new("token.exchanged", Outcome::Success, actor, family.id.clone())
-            .subject(&family.user_id)
-            .details(details);
-        self.audit().record(event).await;
+        self.audit_issued("token.exchanged", &family, details).await;
         Ok(minted)
     }
 }
