@@ -7,6 +7,9 @@
 
 use std::process::Command;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use gatehouse_proto::pb::common::v1::ClientType;
 use gatehouse_tests::{TEST_PASSWORD, TestEnv};
 
@@ -134,4 +137,53 @@ async fn openidconnect_crate_runs_discovery_code_pkce_userinfo_refresh_and_logou
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(page.location(), format!("{CALLBACK}?state=bye"));
     assert_eq!(browser.get("/account/applications").await.status, 303, "the session is over");
+}
+
+/// Enterprise-managed authorization (an ID-JAG) with clients that are not
+/// ours: `jose` signs the identity provider's assertion with a key the
+/// operator trusts, `openid-client` trades it with the jwt-bearer grant,
+/// bearer and DPoP-bound (`tests/rp/id_jag.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_trades_an_identity_assertion_signed_with_jose() {
+    const IDP: &str = "https://idp.test";
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let point = pair.public_key_raw();
+    let jwk = serde_json::json!({
+        "kty": "EC", "crv": "P-256", "kid": "idp1", "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    });
+    let federation = serde_json::json!({"issuers": [
+        {"issuer": IDP, "jwks": {"keys": [jwk]}, "identity_assertions": {"user_claim": "aud_sub"}}]});
+    let env = TestEnv::builder()
+        .registry_config(move |config| config.federation = serde_json::from_value(federation).unwrap())
+        .start()
+        .await;
+    let user = env.create_user("enterprise").await;
+    let spec = gatehouse_tests::AppSpec {
+        grants: &[gatehouse_oauth::GrantType::JwtBearer],
+        scopes: &["user", "project"],
+        ..Default::default()
+    };
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let (app, secret) = registry.register_application(spec.of(&user.id)).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rp");
+    let args = [
+        env.gateway_url(),
+        app.client_id,
+        secret,
+        IDP.to_owned(),
+        pair.serialize_pem(),
+        user.id,
+        "enterprise".to_owned(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(dir.join("id_jag.mjs")).args(args).current_dir(dir).output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "id_jag.mjs failed (run tests/tools.sh)\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("id-jag ok"), "{stdout}");
 }
