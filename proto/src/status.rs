@@ -16,6 +16,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub const OAUTH_DOMAIN: &str = "oauth2";
 /// `ErrorInfo.domain` of Gatehouse's own (non-OAuth) error reasons.
 pub const GATEHOUSE_DOMAIN: &str = "gatehouse";
+/// The metadata key of a status that carries a DPoP nonce (RFC 9449 §8) for the `DPoP-Nonce` header.
+pub const DPOP_NONCE_METADATA: &str = "dpop-nonce";
 
 /// `ErrorInfo` reasons of Gatehouse's non-OAuth errors (domain `gatehouse`):
 /// part of the contract, so callers can tell them apart.

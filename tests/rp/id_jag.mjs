@@ -3,8 +3,10 @@
 // Authorization Grant (ID-JAG) as an enterprise identity provider would, and
 // `openid-client` (panva) trades it at Gatehouse with the jwt-bearer grant
 // (genericGrantRequest), once bearer and once DPoP-bound (the ID-JAG's
-// cnf.jkt names the client's DPoP key). The token is the user's; a replayed
-// ID-JAG and one bound to another key are refused with invalid_grant.
+// cnf.jkt names the client's DPoP key, under DPoP server nonces: the first
+// try is refused with use_dpop_nonce and openid-client retries with the
+// nonce). The token is the user's; a replayed ID-JAG and one bound to
+// another key are refused with invalid_grant.
 //
 // Usage: node id_jag.mjs GATEWAY CLIENT_ID CLIENT_SECRET IDP_ISSUER IDP_KEY_PKCS8_PEM USER_ID USERNAME
 import assert from 'node:assert/strict';

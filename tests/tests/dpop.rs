@@ -78,6 +78,8 @@ struct Answer {
     status: u16,
     body: Value,
     challenges: Vec<String>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8).
+    nonce: Option<String>,
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Answer {
@@ -85,8 +87,9 @@ async fn send(request: reqwest::RequestBuilder) -> Answer {
     let status = response.status().as_u16();
     let challenges =
         response.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let nonce = response.headers().get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned());
     let text = response.text().await.unwrap();
-    Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), challenges }
+    Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), challenges, nonce }
 }
 
 fn http() -> reqwest::Client {
@@ -526,4 +529,69 @@ async fn dpop_jkt_and_a_proof_on_the_push_bind_the_code_to_the_key() {
         let answer = exchange(code, Some(proof)).await;
         assert_eq!(answer.status, status, "{case}: {}", answer.body);
     }
+}
+
+/// Server nonces (RFC 9449 §8), when configured: a proof without one, or
+/// with one this server never gave, is `use_dpop_nonce` with a fresh nonce
+/// in `DPoP-Nonce`; the retry with it succeeds and names the nonce to use
+/// next. A nonce is rotated every period and accepted for two; the
+/// protected resources ask for none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_server_nonces_a_proof_must_carry_a_current_one() {
+    let period = std::time::Duration::from_secs(60);
+    let env = TestEnv::builder().token_config(|config| config.dpop_nonce_every = Some(period)).start().await;
+    let user = env.create_user("nonce").await;
+    let (client_id, secret) = env.register_app(&user, &[CALLBACK], ClientType::Confidential, &["user"]).await;
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let changes = gatehouse_runtime::clients::registry::ApplicationChanges {
+        grant_types: Some(vec!["client_credentials".to_owned()]),
+        ..Default::default()
+    };
+    registry.update_application("", &client_id, changes).await.unwrap();
+    let token_url = format!("{}/oauth/token", env.gateway_url());
+    let key = DpopKey::new();
+    let with_nonce = |nonce: &str| {
+        let mut claims = DpopKey::claims("POST", &token_url, None);
+        claims["nonce"] = json!(nonce);
+        key.sign(&key.header(), &claims)
+    };
+    let form = [("grant_type", "client_credentials")];
+    let request = |proof: String| {
+        let (env, client_id, secret) = (&env, client_id.clone(), secret.clone());
+        async move { token_request(env, Some((&client_id, &secret)), &form, &[&proof]).await }
+    };
+
+    let first = request(key.proof("POST", &token_url, None)).await;
+    assert_eq!((first.status, &first.body["error"]), (400, &json!("use_dpop_nonce")), "{}", first.body);
+    let nonce = first.nonce.expect("a use_dpop_nonce answer carries DPoP-Nonce");
+    let invented = request(with_nonce("not-a-nonce-this-server-gave")).await;
+    assert_eq!(invented.body["error"], "use_dpop_nonce", "{}", invented.body);
+    assert_eq!(invented.nonce.as_deref(), Some(nonce.as_str()), "the same nonce within its period");
+
+    let granted = request(with_nonce(&nonce)).await;
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.body["token_type"], "DPoP");
+    assert_eq!(granted.nonce.as_deref(), Some(nonce.as_str()), "every answer names the nonce to use next");
+    let access = granted.body["access_token"].as_str().unwrap().to_owned();
+    // A protected resource of Gatehouse's asks for no nonce: the proof
+    // passes, and what refuses is the token's kind (an application's).
+    let url = format!("{}/api/current_user", env.gateway_url());
+    let me = current_user(&env, &format!("DPoP {access}"), Some(&key.proof("GET", &url, Some(&access)))).await;
+    assert_eq!(me.status, 401, "{}", me.body);
+    assert!(me.body["msg"].as_str().unwrap().contains("belongs to an application"), "{}", me.body);
+
+    // The next period: a new nonce, the previous one still accepted.
+    env.advance(period + std::time::Duration::from_secs(1));
+    let rotated = request(with_nonce(&nonce)).await;
+    assert_eq!(rotated.status, 200, "the previous period's nonce still works: {}", rotated.body);
+    let next = rotated.nonce.expect("DPoP-Nonce");
+    assert_ne!(next, nonce, "rotated");
+    // Two periods on, the first nonce is over; the answer carries the current one.
+    env.advance(period);
+    let stale = request(with_nonce(&nonce)).await;
+    assert_eq!(stale.body["error"], "use_dpop_nonce", "{}", stale.body);
+    assert_eq!(request(with_nonce(&next)).await.status, 200);
+    // A request without DPoP gets no nonce.
+    let plain = token_request(&env, Some((&client_id, &secret)), &form, &[]).await;
+    assert_eq!((plain.status, plain.nonce), (200, None));
 }

@@ -142,7 +142,7 @@ async fn openidconnect_crate_runs_discovery_code_pkce_userinfo_refresh_and_logou
 /// Enterprise-managed authorization (an ID-JAG) with clients that are not
 /// ours: `jose` signs the identity provider's assertion with a key the
 /// operator trusts, `openid-client` trades it with the jwt-bearer grant,
-/// bearer and DPoP-bound (`tests/rp/id_jag.mjs`).
+/// bearer and DPoP-bound under server nonces (`tests/rp/id_jag.mjs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_trades_an_identity_assertion_signed_with_jose() {
     const IDP: &str = "https://idp.test";
@@ -154,8 +154,11 @@ async fn openid_client_trades_an_identity_assertion_signed_with_jose() {
     });
     let federation = serde_json::json!({"issuers": [
         {"issuer": IDP, "jwks": {"keys": [jwk]}, "identity_assertions": {"user_claim": "aud_sub"}}]});
+    // With DPoP server nonces on: openid-client retries a use_dpop_nonce
+    // refusal with the nonce, and the ID-JAG must survive that first try.
     let env = TestEnv::builder()
         .registry_config(move |config| config.federation = serde_json::from_value(federation).unwrap())
+        .token_config(|config| config.dpop_nonce_every = Some(std::time::Duration::from_secs(60)))
         .start()
         .await;
     let user = env.create_user("enterprise").await;

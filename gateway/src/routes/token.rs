@@ -64,13 +64,26 @@ pub(crate) async fn token(
     let params = credentials::endpoint_form(&headers, query.as_deref(), &body)?;
     let Exchange { client, parameters, used_basic } = exchange_request(&headers, &params, address)?;
     let dpop = credentials::token_request_proof(&state, &headers, &http::Method::POST, "/oauth/token")?;
-    let response = state
-        .clients
-        .token()
-        .exchange(client, parameters, dpop)
-        .await
-        .map_err(OAuthJsonError::after_basic(used_basic))?;
-    Ok(oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in))))
+    let result = state.clients.token().exchange(client, parameters, dpop).await;
+    // RFC 9449 §8: the nonce the client's next proof carries, on success and refusal alike.
+    let nonce = match &result {
+        Ok(response) => Some(response.dpop_nonce.clone()),
+        Err(status) => status
+            .metadata()
+            .get(gatehouse_proto::status::DPOP_NONCE_METADATA)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+    }
+    .filter(|nonce| !nonce.is_empty())
+    .and_then(|nonce| http::HeaderValue::from_str(&nonce).ok());
+    let mut answer = match result {
+        Ok(response) => oauth_json::no_store(StatusCode::OK, token_json(&response, json!(response.expires_in))),
+        Err(status) => axum::response::IntoResponse::into_response(OAuthJsonError::after_basic(used_basic)(status)),
+    };
+    if let Some(nonce) = nonce {
+        answer.headers_mut().insert("dpop-nonce", nonce);
+    }
+    Ok(answer)
 }
 
 /// What the revocation and introspection endpoints read: a token, its

@@ -92,7 +92,6 @@ impl Authorization {
             method: &proof.method,
             url: &proof.url,
             access_token: None,
-            nonce: None,
             now: self.now(),
         };
         let verified = gatehouse_oauth::dpop::verify(&proof.proof, &expected)?;

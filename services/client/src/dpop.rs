@@ -67,7 +67,6 @@ impl SeenProofs {
             method: request.method().as_str(),
             url: &url,
             access_token: Some(token),
-            nonce: None,
             now: gatehouse_oauth::Clock::now(&gatehouse_oauth::SystemClock).timestamp(),
         };
         let verified = dpop::verify(proof.trim(), &expected).map_err(|e| gatehouse_proto::status::encode_oauth(&e))?;

@@ -389,6 +389,10 @@ pub(crate) struct ServeOptions {
     /// never, RFC 9700's strict reuse detection.
     #[arg(long, env = "GATEHOUSE_REFRESH_RETRY_WINDOW_SECS", default_value_t = 0)]
     pub(crate) refresh_retry_window_secs: u64,
+    /// DPoP server nonces (RFC 9449 §8) at the token endpoint: a proof must carry a nonce handed out
+    /// in `DPoP-Nonce`, a new one every N seconds, each accepted for two periods; 0 (default): off.
+    #[arg(long, env = "GATEHOUSE_DPOP_NONCE_SECS", default_value_t = 0)]
+    pub(crate) dpop_nonce_secs: u64,
     /// Bound of one Redis call in milliseconds; past it (and after 5 failures in a row, at once,
     /// with one probe call every 250 ms) the services go on without the cache. Under a load that
     /// saturates the process, a Redis answer can wait tens of milliseconds for the process to read

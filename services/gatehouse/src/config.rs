@@ -798,6 +798,10 @@ impl ServeOptions {
                     .filter(|c| !c.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                dpop_nonce_every: match self.dpop_nonce_secs {
+                    0 => None,
+                    secs => Some(problems.note(seconds("GATEHOUSE_DPOP_NONCE_SECS", secs, 10, 3600), Default::default)),
+                },
                 ..TokenConfig::default()
             },
             operator_token_hash: problems.note(self.operator_token_hash(), Default::default),

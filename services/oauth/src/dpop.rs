@@ -56,8 +56,6 @@ pub struct Expected<'a> {
     pub url: &'a str,
     /// The access token presented with the proof, at a protected resource: `ath` must hash it.
     pub access_token: Option<&'a str>,
-    /// The nonce this server gave the client, when it requires one.
-    pub nonce: Option<&'a str>,
     /// Seconds since the epoch.
     pub now: i64,
 }
@@ -70,6 +68,17 @@ pub struct Proof {
     /// SHA-256 of the `jti`, hex: a replay cache keys on it (never the client's text).
     pub jti_hash: String,
     pub iat: i64,
+    /// The server-provided nonce it carries (§8), checked by the server that hands them out.
+    pub nonce: Option<String>,
+}
+
+/// The refusal of a proof without a nonce this server handed out (§8):
+/// the answer carries a fresh one in `DPoP-Nonce`.
+pub fn use_nonce() -> OAuthError {
+    OAuthError::new(
+        OAuthErrorCode::UseDpopNonce,
+        "the DPoP proof must carry the nonce of this server's DPoP-Nonce header",
+    )
 }
 
 #[derive(Deserialize)]
@@ -164,8 +173,8 @@ pub fn wrong_key() -> OAuthError {
 }
 
 /// Verifies `proof` for the `expected` request. Every refusal is
-/// `invalid_dpop_proof` with what was wrong, except a missing or wrong
-/// nonce, which is `use_dpop_nonce` (§8).
+/// `invalid_dpop_proof` with what was wrong. The nonce, if any, is
+/// returned for the server that requires nonces to check ([`use_nonce`]).
 pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, OAuthError> {
     if proof.is_empty() || proof.len() > MAX_PROOF_LEN {
         return Err(invalid("the DPoP proof is empty or too long"));
@@ -210,11 +219,6 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, OAuthError>
     if claims.iat < expected.now - MAX_AGE_SECS || claims.iat > expected.now + MAX_AHEAD_SECS {
         return Err(invalid("the DPoP proof's iat is too old or too far ahead"));
     }
-    if let Some(nonce) = expected.nonce
-        && claims.nonce.as_deref() != Some(nonce)
-    {
-        return Err(OAuthError::new(OAuthErrorCode::UseDpopNonce, "the DPoP proof must carry the server's nonce"));
-    }
     if let Some(token) = expected.access_token {
         let wanted = access_token_hash(token);
         let matches = claims.ath.as_deref().is_some_and(|ath| bool::from(ath.as_bytes().ct_eq(wanted.as_bytes())));
@@ -224,7 +228,8 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, OAuthError>
     }
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| invalid("the DPoP proof's jwk has no thumbprint"))?;
     let jti_hash = hex(&Sha256::digest(claims.jti.as_bytes()));
-    Ok(Proof { jkt, jti_hash, iat: claims.iat })
+    let nonce = claims.nonce.filter(|n| !n.is_empty() && n.len() <= MAX_JTI_LEN);
+    Ok(Proof { jkt, jti_hash, iat: claims.iat, nonce })
 }
 
 fn hex(bytes: &[u8]) -> String {

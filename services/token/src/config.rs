@@ -43,6 +43,9 @@ pub struct TokenConfig {
     /// Client ids whose `client_credentials` access tokens identify them as
     /// validators on the internal plane (`GATEHOUSE_VALIDATOR_CLIENTS`).
     pub validators: Vec<String>,
+    /// DPoP server nonces (RFC 9449 §8) at the token endpoint, a new one
+    /// every this long (`None`: off, proofs need no nonce).
+    pub dpop_nonce_every: Option<Duration>,
     /// The key the signing keys are sealed under at rest; the same for
     /// every replica. Required: the service does not start without it.
     pub key_encryption_key: Option<crate::KeyEncryptionKey>,
@@ -80,6 +83,7 @@ impl Default for TokenConfig {
             personal_token_max_ttl: Duration::from_secs(366 * 24 * 60 * 60),
             validators: Vec::new(),
             key_encryption_key: None,
+            dpop_nonce_every: None,
         }
     }
 }

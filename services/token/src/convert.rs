@@ -27,6 +27,7 @@ impl From<Minted> for pb::ExchangeResponse {
             scope: minted.scopes.join(" "),
             id_token: minted.id_token.map(gatehouse_oauth::IdToken::into_exposed).unwrap_or_default(),
             issued_token_type: if minted.exchanged { gatehouse_oauth::grant::ACCESS_TOKEN_TYPE } else { "" }.to_owned(),
+            dpop_nonce: String::new(),
         }
     }
 }

@@ -58,8 +58,27 @@ impl TokenServiceRpc for TokenGrpc {
         let request = request.into_inner();
         let client = presented(request.client);
         let params = params_from_pb(request.parameters);
-        let minted = self.service.exchange(client.as_ref(), &params, request.dpop.as_ref()).await?;
-        Ok(Response::new(minted.into()))
+        let dpop = request.dpop.as_ref().filter(|proof| !proof.proof.is_empty());
+        let result = self.service.exchange(client.as_ref(), &params, dpop).await;
+        // Every answer to a DPoP request names the nonce to use next (RFC 9449 §8).
+        let nonce = match dpop {
+            Some(_) => self.service.dpop_nonce().await?,
+            None => None,
+        };
+        match result {
+            Ok(minted) => {
+                let mut response = pb::ExchangeResponse::from(minted);
+                response.dpop_nonce = nonce.unwrap_or_default();
+                Ok(Response::new(response))
+            }
+            Err(error) => {
+                let mut status = Status::from(error);
+                if let Some(value) = nonce.and_then(|n| tonic::metadata::MetadataValue::try_from(n).ok()) {
+                    status.metadata_mut().insert(gatehouse_proto::status::DPOP_NONCE_METADATA, value);
+                }
+                Err(status)
+            }
+        }
     }
 
     async fn introspect(&self, request: Request<pb::IntrospectRequest>) -> RpcResult<pb::IntrospectResponse> {

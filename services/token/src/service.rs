@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
     /// What this part's readiness follows.
     pub(crate) readiness: gatehouse_runtime::part::Readiness,
+    /// This replica's DPoP nonce (RFC 9449 §8), when nonces are on.
+    pub(crate) nonces: crate::dpop::Nonces,
 }
 
 impl TokenService {
@@ -75,6 +77,7 @@ impl TokenService {
                 feed,
                 audit,
                 readiness,
+                nonces: crate::dpop::Nonces::default(),
             }),
         }
     }

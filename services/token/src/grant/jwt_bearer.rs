@@ -44,6 +44,8 @@ impl TokenService {
             _ => None,
         };
         let request = TokenRequest::parse(GrantType::JwtBearer, params)?;
+        // The proof first: one refused for its nonce must leave the assertion unspent.
+        let proof = self.token_request_proof(dpop).await?;
         let TokenRequest::JwtBearer { assertion, scope, resources } = request else {
             return Err(OAuthError::invalid_request("grant_type is not jwt-bearer").into());
         };
@@ -69,7 +71,7 @@ impl TokenService {
             )
             .into());
         }
-        let binding = self.token_request_binding(&client, dpop).await?;
+        let binding = crate::dpop::binding_for(&client, proof)?;
         match verified {
             AssertionGrant::Workload(_) => self.application_token(&client, scope.as_ref(), resources, binding).await,
             AssertionGrant::Identity(identity) => {
