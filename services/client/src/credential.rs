@@ -4,7 +4,11 @@
 //! validator role (`gatehouse credential create --role validator`), or an
 //! access token from the `client_credentials` grant of a client the
 //! operator listed as a validator ([`ClientCredentialsToken`], which
-//! obtains it and renews it before it expires).
+//! obtains it and renews it before it expires). With workload identity
+//! federation that client needs no secret either: the token is requested
+//! with the platform's own token for the pod (a projected Kubernetes
+//! service-account token, read from its file at every renewal) as a
+//! jwt-bearer grant, and the operator's federation rule names the client.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -50,6 +54,12 @@ pub struct ClientCredentialsRequest {
     pub scopes: Vec<String>,
     /// RFC 8707 resources: the audiences whose tokens the service may see.
     pub resources: Vec<String>,
+    /// A file holding the workload's platform token (a projected
+    /// service-account token, which the kubelet rewrites before it
+    /// expires): then the token is requested with the jwt-bearer grant
+    /// (RFC 7523 §2.1), the file read again for every request, and
+    /// `client_id` / `client_secret` are not sent.
+    pub workload_token_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ClientCredentialsRequest {
@@ -60,6 +70,7 @@ impl std::fmt::Debug for ClientCredentialsRequest {
             .field("client_secret", &"..")
             .field("scopes", &self.scopes)
             .field("resources", &self.resources)
+            .field("workload_token_file", &self.workload_token_file)
             .finish()
     }
 }
@@ -116,18 +127,27 @@ async fn fetch(
     http: &reqwest::Client,
     request: &ClientCredentialsRequest,
 ) -> Result<(HeaderValue, Duration), TokenSourceError> {
-    let mut form = vec![("grant_type", "client_credentials".to_owned())];
+    let mut form = match &request.workload_token_file {
+        Some(path) => {
+            // A few hundred bytes from a mounted volume.
+            let token =
+                std::fs::read_to_string(path).map_err(|e| TokenSourceError(format!("{}: {e}", path.display())))?;
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned()),
+                ("assertion", token.trim().to_owned()),
+            ]
+        }
+        None => vec![("grant_type", "client_credentials".to_owned())],
+    };
     if !request.scopes.is_empty() {
         form.push(("scope", request.scopes.join(" ")));
     }
     form.extend(request.resources.iter().map(|r| ("resource", r.clone())));
-    let response = http
-        .post(&request.token_endpoint)
-        .basic_auth(&request.client_id, Some(&request.client_secret))
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| TokenSourceError(e.to_string()))?;
+    let mut post = http.post(&request.token_endpoint);
+    if request.workload_token_file.is_none() {
+        post = post.basic_auth(&request.client_id, Some(&request.client_secret));
+    }
+    let response = post.form(&form).send().await.map_err(|e| TokenSourceError(e.to_string()))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
@@ -151,8 +171,10 @@ impl CallCredential for ClientCredentialsToken {
 /// (a validator's internal credential), or `GATEHOUSE_CLIENT_ID`,
 /// `GATEHOUSE_CLIENT_SECRET` and `GATEHOUSE_TOKEN_ENDPOINT` (a validator
 /// client's `client_credentials` token, renewed in the background; optional
-/// `GATEHOUSE_RESOURCES`, comma separated), or none (a client certificate,
-/// or a deployment whose token service answers unidentified callers).
+/// `GATEHOUSE_RESOURCES`, comma separated), or `GATEHOUSE_WORKLOAD_TOKEN_FILE`
+/// and `GATEHOUSE_TOKEN_ENDPOINT` (the same token, requested with the pod's
+/// platform token: no secret), or none (a client certificate, or a
+/// deployment whose token service answers unidentified callers).
 pub async fn connect_from_env(address: &str) -> Result<Upstream, Box<dyn std::error::Error + Send + Sync>> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let credential = match (var("GATEHOUSE_CREDENTIAL"), var("GATEHOUSE_CREDENTIAL_FILE")) {
@@ -163,14 +185,34 @@ pub async fn connect_from_env(address: &str) -> Result<Upstream, Box<dyn std::er
     if let Some(credential) = credential {
         return Ok(connect_with_credential(address, credential.trim())?);
     }
+    let resources = || {
+        var("GATEHOUSE_RESOURCES")
+            .map(|r| r.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    if let (Some(file), Some(token_endpoint)) = (var("GATEHOUSE_WORKLOAD_TOKEN_FILE"), var("GATEHOUSE_TOKEN_ENDPOINT"))
+    {
+        let request = ClientCredentialsRequest {
+            token_endpoint,
+            client_id: String::new(),
+            client_secret: String::new(),
+            scopes: Vec::new(),
+            resources: resources(),
+            workload_token_file: Some(file.into()),
+        };
+        return Ok(connect_with(address, ClientCredentialsToken::start(request).await?)?);
+    }
     if let (Some(client_id), Some(client_secret), Some(token_endpoint)) =
         (var("GATEHOUSE_CLIENT_ID"), var("GATEHOUSE_CLIENT_SECRET"), var("GATEHOUSE_TOKEN_ENDPOINT"))
     {
-        let resources = var("GATEHOUSE_RESOURCES")
-            .map(|r| r.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default();
-        let request =
-            ClientCredentialsRequest { token_endpoint, client_id, client_secret, scopes: Vec::new(), resources };
+        let request = ClientCredentialsRequest {
+            token_endpoint,
+            client_id,
+            client_secret,
+            scopes: Vec::new(),
+            resources: resources(),
+            workload_token_file: None,
+        };
         return Ok(connect_with(address, ClientCredentialsToken::start(request).await?)?);
     }
     Ok(crate::connect_lazy(address)?)

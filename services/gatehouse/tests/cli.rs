@@ -62,6 +62,11 @@ impl Server {
 
     /// A user `owner` and an application of theirs allowed client_credentials: (client id, secret).
     fn client_credentials_app(&self, owner: &str, name: &str) -> (String, String) {
+        self.app_with_grant(owner, name, "client_credentials")
+    }
+
+    /// A user `owner` and a confidential application of theirs allowed `grant`: (client id, secret).
+    fn app_with_grant(&self, owner: &str, name: &str, grant: &str) -> (String, String) {
         let email = format!("{owner}@example.com");
         let password = "correct horse battery\n";
         self.cli_json(
@@ -79,7 +84,7 @@ impl Server {
                 "--redirect-uri",
                 "https://app.example/cb",
                 "--grant-type",
-                "client_credentials",
+                grant,
                 "--output",
                 "json",
             ],
@@ -905,6 +910,87 @@ async fn a_listed_clients_access_token_identifies_a_validator() {
         .await
         .unwrap_err();
     assert_eq!(after.code(), tonic::Code::Unauthenticated);
+}
+
+/// A validator with no stored secret: `gatehouse-client`'s token source
+/// reads the pod's projected service-account token from its file and trades
+/// it with the jwt-bearer grant; the federation rule maps it to a client the
+/// operator listed as a validator, so the token service answers it on the
+/// internal plane. A token whose subject no rule maps gets nothing.
+#[tokio::test]
+async fn a_validator_identifies_with_its_platform_token_and_no_secret() {
+    use base64::Engine;
+    use gatehouse_proto::pb::token::v1 as token_pb;
+    const CLUSTER: &str = "https://kubernetes.default.svc.cluster.local";
+    let first = Server::start();
+    let (validator_id, _) = first.app_with_grant("ops", "billing-api", "urn:ietf:params:oauth:grant-type:jwt-bearer");
+    let (other_id, other_secret) = first.client_credentials_app("eve", "eve-bot");
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let point = pair.public_key_raw();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "sa1", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]});
+    let jwks_file = first.dir.join("cluster-jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let federation = serde_json::json!({"issuers": [{"issuer": CLUSTER, "jwks_file": jwks_file, "audiences": ["gatehouse"],
+        "rules": [{"claims": {"sub": "system:serviceaccount:billing:api"}, "client_id": validator_id}]}]});
+    let federation_file = first.dir.join("federation.json");
+    std::fs::write(&federation_file, federation.to_string()).unwrap();
+    let server = first.restart_with(&[
+        ("GATEHOUSE_VALIDATOR_CLIENTS", validator_id.as_str()),
+        ("GATEHOUSE_FEDERATION_FILE", federation_file.to_str().unwrap()),
+    ]);
+    assert_eq!(Server::wait_ready(&format!("{}/readyz", server.gateway_url)).await, 200);
+    let key = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
+    let service_account_token = |subject: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("sa1".to_owned());
+        let now = gatehouse_oauth::Clock::now(&gatehouse_oauth::SystemClock).timestamp();
+        let claims =
+            serde_json::json!({"iss": CLUSTER, "sub": subject, "aud": ["gatehouse"], "iat": now, "exp": now + 3600});
+        let file = server.dir.join(format!("token-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&file, jsonwebtoken::encode(&header, &claims, &key).unwrap()).unwrap();
+        file
+    };
+    let request = |file| gatehouse_client::ClientCredentialsRequest {
+        token_endpoint: format!("{}/oauth/token", server.gateway_url),
+        client_id: String::new(),
+        client_secret: String::new(),
+        scopes: Vec::new(),
+        resources: Vec::new(),
+        workload_token_file: Some(file),
+    };
+    let source = gatehouse_client::ClientCredentialsToken::start(request(service_account_token(
+        "system:serviceaccount:billing:api",
+    )))
+    .await
+    .expect("a token for the mapped client");
+    let channel = gatehouse_client::connect_with(&server.token_url, source).unwrap();
+    let mut validator = token_pb::token_service_client::TokenServiceClient::new(channel);
+    let other: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/token", server.gateway_url))
+        .basic_auth(&other_id, Some(&other_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seen = validator
+        .introspect(token_pb::IntrospectRequest {
+            token: other["access_token"].as_str().unwrap().to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("the validator introspects")
+        .into_inner();
+    assert!(seen.active && seen.client_id == other_id);
+    let refused =
+        gatehouse_client::ClientCredentialsToken::start(request(service_account_token("system:serviceaccount:x:y")))
+            .await
+            .unwrap_err();
+    assert!(refused.to_string().contains("invalid_grant"), "{refused}");
 }
 
 /// Behind TLS (an https issuer), the session and sign-in form cookies carry
