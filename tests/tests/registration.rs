@@ -961,3 +961,112 @@ async fn identity_assertions_of_a_trusted_provider_and_workload_tokens_are_grant
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Token exchange (RFC 8693) of another issuer's token: the operator's
+/// `subject_tokens` policy names who may exchange that issuer's tokens,
+/// for which audience, mapping which claim to which account, within which
+/// scopes; a token's `may_act` admits the client it names. The exchanged
+/// token is the named user's, names the requester and the token's own
+/// actors in `act`, and never outlives the subject. Every refusal of the
+/// subject is `invalid_request` (RFC 8693 §2.2.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_issuers_token_is_exchanged_by_the_operators_policy_or_its_may_act() {
+    const IDP: &str = "https://login.acme.test";
+    const API: &str = "https://api.acme.test";
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let idp = client_key("idp1");
+    let file = std::env::temp_dir().join(format!("gatehouse-federation-{}.json", uuid::Uuid::new_v4()));
+    std::fs::write(&file, r#"{"issuers": []}"#).unwrap();
+    let path = file.clone();
+    let env = TestEnv::builder().registry_config(move |config| config.federation_file = Some(path)).start().await;
+    let alice = env.create_user("alice").await;
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let spec = gatehouse_tests::AppSpec {
+        grants: &[gatehouse_oauth::GrantType::TokenExchange],
+        scopes: &["user", "project"],
+        ..Default::default()
+    };
+    let (agent, agent_secret) = registry.register_application(spec.of(&alice.id)).await.unwrap();
+    let (other, other_secret) = registry.register_application(spec.of(&alice.id)).await.unwrap();
+    let federation = json!({"issuers": [{"issuer": IDP, "jwks": {"keys": [idp.jwk]},
+        "subject_tokens": {"audiences": [API], "clients": [agent.client_id], "user_claim": "preferred_username",
+            "user_field": "username", "scopes": ["user"]}}]});
+    std::fs::write(&file, federation.to_string()).unwrap();
+    let expires = now() + 300;
+    let claims = |change: &dyn Fn(&mut Value)| {
+        let mut claims = json!({"iss": IDP, "sub": "00u-alice", "aud": API, "preferred_username": "alice",
+            "scope": "user project", "exp": expires, "iat": now(), "act": {"sub": "upstream-agent"}});
+        change(&mut claims);
+        assertion(&idp, "idp1", &claims)
+    };
+    let exchange = |client: &(String, String), subject: String, extra: &[(&'static str, &'static str)]| {
+        let (env, extra) = (&env, extra.to_vec());
+        let (id, secret) = client.clone();
+        async move {
+            let mut form = vec![
+                ("grant_type", EXCHANGE.to_owned()),
+                ("subject_token", subject),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt".to_owned()),
+                ("client_id", id),
+                ("client_secret", secret),
+            ];
+            form.extend(extra.into_iter().map(|(k, v)| (k, v.to_owned())));
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token(env, &form).await
+        }
+    };
+    let agent_creds = (agent.client_id.clone(), agent_secret);
+    let other_creds = (other.client_id.clone(), other_secret);
+    // The registry reads the file again within a second.
+    let mut answer = (0, Value::Null);
+    for _ in 0..50 {
+        answer = exchange(&agent_creds, claims(&|_| {}), &[]).await;
+        if answer.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, issued) = answer;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["scope"], "user", "the policy's scopes within the token's: {issued}");
+    assert!(issued["expires_in"].as_i64().unwrap() <= 300, "never outlives the subject: {issued}");
+    let request = gatehouse_proto::pb::token::v1::IntrospectRequest {
+        token: issued["access_token"].as_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let seen = env.token().await.introspect(request).await.unwrap().into_inner();
+    assert!(seen.active);
+    assert_eq!((seen.user_id.as_str(), seen.client_id.as_str()), (alice.id.as_str(), agent.client_id.as_str()));
+    assert_eq!(seen.actors, vec![agent.client_id.clone(), "upstream-agent".to_owned()]);
+
+    // Another client: only when the token's may_act names it.
+    let (status, body) = exchange(&other_creds, claims(&|_| {}), &[]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    let named = claims(&|c| c["may_act"] = json!({"sub": other.client_id}));
+    let (status, body) = exchange(&other_creds, named, &[]).await;
+    assert_eq!(status, 200, "may_act names it: {body}");
+
+    let stranger = client_key("idp1");
+    for (why, jwt) in [
+        ("another audience", claims(&|c| c["aud"] = json!("https://elsewhere.test"))),
+        ("expired", claims(&|c| c["exp"] = json!(now() - 120))),
+        ("no account", claims(&|c| c["preferred_username"] = json!("nobody"))),
+        ("bound to a key", claims(&|c| c["cnf"] = json!({"jkt": "abc"}))),
+        ("untrusted issuer", claims(&|c| c["iss"] = json!("https://evil.test"))),
+        (
+            "another key",
+            assertion(
+                &stranger,
+                "idp1",
+                &json!({"iss": IDP, "sub": "x", "aud": API,
+            "preferred_username": "alice", "exp": now() + 60}),
+            ),
+        ),
+    ] {
+        let (status, body) = exchange(&agent_creds, jwt, &[]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{why}: {body}");
+    }
+    let (status, body) = exchange(&agent_creds, claims(&|_| {}), &[("scope", "project")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "beyond the policy: {body}");
+    std::fs::remove_file(&file).ok();
+}

@@ -441,7 +441,7 @@ async fn an_api_exchanges_a_users_token_for_a_narrower_one_naming_itself_as_acto
     let (status, body) = as_client(&api_id, &api_secret, &[("resource", "urn:example:third")]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
     let (status, body) = as_client(&stranger_id, &stranger_secret, &[("resource", OTHER)]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
     let (status, body) =
         as_client(&api_id, &api_secret, &[("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")])
             .await;

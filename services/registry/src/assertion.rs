@@ -298,7 +298,7 @@ impl Assertions {
     /// A token of a trusted issuer: its claims once it is signed by one of
     /// the issuer's keys (asymmetric algorithms only), names the issuer as
     /// `iss`, has an `exp` not past and no `nbf`/`iat` in the future.
-    async fn trusted_claims(
+    pub(crate) async fn trusted_claims(
         &self,
         issuer: &TrustedIssuer,
         token: &str,

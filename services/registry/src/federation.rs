@@ -65,6 +65,30 @@ pub struct TrustedIssuer {
     /// ID-JAGs Gatehouse accepts.
     #[serde(default)]
     pub identity_assertions: Option<IdentityAssertions>,
+    /// Present when the issuer's tokens may be exchanged (RFC 8693
+    /// `subject_token`) for Gatehouse tokens of the user they name.
+    #[serde(default)]
+    pub subject_tokens: Option<SubjectTokens>,
+}
+
+/// Which of an issuer's tokens a token exchange takes as its subject, by
+/// whom, for whom and for what.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectTokens {
+    /// A subject token must name one of these in `aud`.
+    pub audiences: Vec<String>,
+    /// The clients that may exchange them; a token's `may_act` (RFC 8693
+    /// §4.4) naming the requesting client by `sub` admits it too.
+    #[serde(default)]
+    pub clients: Vec<String>,
+    /// The claim naming the user, and the account field it is compared with.
+    pub user_claim: String,
+    #[serde(default)]
+    pub user_field: UserField,
+    /// The widest scope an exchanged token gets (within the subject token's
+    /// own `scope`, when it has one, and the client's).
+    pub scopes: Vec<String>,
 }
 
 /// How an identity provider's ID-JAG names a Gatehouse account.
@@ -180,10 +204,18 @@ impl Federation {
                 }
                 _ => return Err(format!("issuer {name}: give its keys as jwks_uri or jwks_file, one of them")),
             }
-            if issuer.rules.is_empty() && issuer.identity_assertions.is_none() {
+            if issuer.rules.is_empty() && issuer.identity_assertions.is_none() && issuer.subject_tokens.is_none() {
                 return Err(format!(
-                    "issuer {name}: give rules mapping workload tokens to clients, identity_assertions, or both"
+                    "issuer {name}: give rules mapping workload tokens to clients, identity_assertions or subject_tokens"
                 ));
+            }
+            if let Some(subject) = &issuer.subject_tokens
+                && (subject.audiences.is_empty()
+                    || subject.user_claim.is_empty()
+                    || subject.scopes.is_empty()
+                    || subject.clients.iter().any(String::is_empty))
+            {
+                return Err(format!("issuer {name}: subject_tokens needs audiences, a user_claim and scopes"));
             }
             if !issuer.rules.is_empty()
                 && (issuer.audiences.is_empty() || issuer.audiences.iter().any(String::is_empty))
@@ -297,6 +329,16 @@ mod tests {
                 .contains("unknown variant")
         );
         assert!(broken(&|i| i["identity_assertions"] = serde_json::json!({"user_claim": ""})).contains("user_claim"));
+        let subject_tokens = serde_json::json!({"audiences": ["https://api"], "user_claim": "sub", "user_field": "username", "scopes": ["user"]});
+        let mut exchangeable = good.clone();
+        exchangeable["issuers"][0]["rules"] = serde_json::json!([]);
+        exchangeable["issuers"][0]["subject_tokens"] = subject_tokens.clone();
+        assert!(federation(exchangeable).is_ok(), "subject_tokens alone is enough");
+        for missing in ["audiences", "user_claim", "scopes"] {
+            let mut policy = subject_tokens.clone();
+            policy[missing] = if missing == "user_claim" { serde_json::json!("") } else { serde_json::json!([]) };
+            assert!(broken(&|i| i["subject_tokens"] = policy.clone()).contains("subject_tokens"), "{missing}");
+        }
         assert!(broken(&|i| i["rules"][0]["claims"] = serde_json::json!({})).contains("rule"));
         assert!(broken(&|i| i["jwks_uri"] = serde_json::json!("https://cluster.example/jwks")).contains("one of them"));
         assert!(broken(&|i| i["issuer"] = serde_json::json!("not a url")).contains("URL"));

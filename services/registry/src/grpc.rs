@@ -231,6 +231,14 @@ impl RegistryService for RegistryGrpc {
         use crate::assertion_grant::AssertionGrant;
         use pb::verify_assertion_grant_response::Grant;
         let request = request.into_inner();
+        if request.subject_token {
+            let identity = self
+                .registry
+                .verify_subject_token(&request.assertion, &request.client_id, &request.client_address)
+                .await?;
+            let grant = Grant::Identity(identity_to_pb(identity));
+            return Ok(Response::new(pb::VerifyAssertionGrantResponse { grant: Some(grant) }));
+        }
         let grant = match self
             .registry
             .verify_assertion_grant(&request.assertion, &request.client_id, &request.client_address)
@@ -240,18 +248,7 @@ impl RegistryService for RegistryGrpc {
                 let introspects_for = self.registry.introspected_by(app.client_id.as_str()).await?;
                 Grant::Workload(pb::AuthenticateClientResponse { application: Some((*app).into()), introspects_for })
             }
-            AssertionGrant::Identity(identity) => Grant::Identity(pb::IdentityAssertion {
-                issuer: identity.issuer,
-                subject: identity.subject,
-                user_id: identity.user.id,
-                username: identity.user.username,
-                has_scope: identity.scopes.is_some(),
-                scopes: identity.scopes.unwrap_or_default(),
-                resources: identity.resources,
-                auth_time: identity.auth_time.unwrap_or(0),
-                expires_at: identity.expires_at,
-                jkt: identity.jkt.unwrap_or_default(),
-            }),
+            AssertionGrant::Identity(identity) => Grant::Identity(identity_to_pb(*identity)),
         };
         Ok(Response::new(pb::VerifyAssertionGrantResponse { grant: Some(grant) }))
     }
@@ -520,5 +517,22 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::ListScopesResponse {
             scopes: self.registry.scopes().entries().iter().map(Into::into).collect(),
         }))
+    }
+}
+
+/// A verified ID-JAG or subject token, for the token service.
+fn identity_to_pb(identity: crate::assertion_grant::IdentityGrant) -> pb::IdentityAssertion {
+    pb::IdentityAssertion {
+        issuer: identity.issuer,
+        subject: identity.subject,
+        user_id: identity.user.id,
+        username: identity.user.username,
+        has_scope: identity.scopes.is_some(),
+        scopes: identity.scopes.unwrap_or_default(),
+        resources: identity.resources,
+        auth_time: identity.auth_time.unwrap_or(0),
+        expires_at: identity.expires_at,
+        jkt: identity.jkt.unwrap_or_default(),
+        actors: identity.actors,
     }
 }

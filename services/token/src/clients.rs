@@ -235,6 +235,19 @@ impl Clients {
             .map_err(|status| upstream("registry", status))
     }
 
+    /// Another issuer's subject token for a token exchange, verified by the registry.
+    pub(crate) async fn verify_subject_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        address: &str,
+    ) -> TokenResult<gatehouse_proto::pb::registry::v1::IdentityAssertion> {
+        self.registry
+            .verify_subject_token(token, client_id, address)
+            .await
+            .map_err(|status| upstream("registry", status))
+    }
+
     /// The user `id`, for the claims of an ID token or UserInfo.
     pub(crate) async fn user(&self, id: &str) -> TokenResult<Option<gatehouse_runtime::clients::registry::Account>> {
         self.registry.user(id).await.map_err(|status| upstream("registry", status))

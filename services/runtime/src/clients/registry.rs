@@ -19,7 +19,7 @@ pub enum AssertionGrant {
     /// A workload token: the client a federation rule maps it to.
     Workload(Box<RegisteredClient>),
     /// A verified ID-JAG.
-    Identity(pb::IdentityAssertion),
+    Identity(Box<pb::IdentityAssertion>),
 }
 
 /// An application as the authorization pages show it, with its OAuth rules.
@@ -125,6 +125,7 @@ impl RegistryClient {
             assertion: assertion.to_owned(),
             client_id: client_id.to_owned(),
             client_address: address.to_owned(),
+            subject_token: false,
         };
         match self.rpc().verify_assertion_grant(request).await?.into_inner().grant {
             Some(Grant::Workload(response)) => {
@@ -133,8 +134,29 @@ impl RegistryClient {
                 client.introspects_for = response.introspects_for;
                 Ok(AssertionGrant::Workload(Box::new(client)))
             }
-            Some(Grant::Identity(identity)) => Ok(AssertionGrant::Identity(identity)),
+            Some(Grant::Identity(identity)) => Ok(AssertionGrant::Identity(Box::new(identity))),
             None => Err(malformed("no grant")),
+        }
+    }
+
+    /// Another issuer's JWT as `client_id`'s token exchange subject (RFC
+    /// 8693): the user it names, by that issuer's policy.
+    pub async fn verify_subject_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        address: &str,
+    ) -> Result<pb::IdentityAssertion, Status> {
+        use pb::verify_assertion_grant_response::Grant;
+        let request = pb::VerifyAssertionGrantRequest {
+            assertion: token.to_owned(),
+            client_id: client_id.to_owned(),
+            client_address: address.to_owned(),
+            subject_token: true,
+        };
+        match self.rpc().verify_assertion_grant(request).await?.into_inner().grant {
+            Some(Grant::Identity(identity)) => Ok(identity),
+            _ => Err(malformed("no identity")),
         }
     }
 
