@@ -303,6 +303,71 @@ pub(crate) async fn client_credentials(
     .await)
 }
 
+/// A client's DPoP key (RFC 9449): signs one proof per request.
+struct DpopSigner {
+    key: jsonwebtoken::EncodingKey,
+    header: jsonwebtoken::Header,
+}
+
+impl DpopSigner {
+    fn new() -> anyhow::Result<Self> {
+        let pair = rcgen::KeyPair::generate()?;
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".to_owned());
+        header.jwk = Some(jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256)?);
+        Ok(Self { key, header })
+    }
+
+    fn proof(&self, url: &str) -> Option<String> {
+        use gatehouse_oauth::Clock;
+        let claims = serde_json::json!({
+            "jti": uuid::Uuid::new_v4().to_string(), "htm": "POST", "htu": url,
+            "iat": gatehouse_oauth::SystemClock.now().timestamp(),
+        });
+        jsonwebtoken::encode(&self.header, &claims, &self.key).ok()
+    }
+}
+
+/// `client_credentials` with a DPoP proof: the same request as
+/// [`client_credentials`] plus one proof verified, its `jti` spent in the
+/// shared cache and the token bound (`cnf.jkt`). Its cost over that row is
+/// what DPoP adds to the hot path (the client's signing is in "own" CPU).
+pub(crate) async fn client_credentials_dpop(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let states = http_states(g, f, connections)?
+        .into_iter()
+        .map(|state| Ok((state, std::sync::Arc::new(DpopSigner::new()?))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(measure(states, duration, |((http, base, id, secret), signer): (Http, std::sync::Arc<DpopSigner>)| async move {
+        let url = format!("{base}/oauth/token");
+        let ok = match signer.proof(&url) {
+            Some(proof) => {
+                let response = http
+                    .post(&url)
+                    .basic_auth(&id, Some(&secret))
+                    .header("DPoP", proof)
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => {
+                        r.json::<serde_json::Value>().await.is_ok_and(|v| v["token_type"] == "DPoP")
+                    }
+                    _ => false,
+                }
+            }
+            None => false,
+        };
+        Some((((http, base, id, secret), signer), ok))
+    })
+    .await)
+}
+
 /// Codes harvested by the authorize run, per worker, for the exchange run.
 static CODES: std::sync::OnceLock<tokio::sync::Mutex<Vec<Vec<String>>>> = std::sync::OnceLock::new();
 

@@ -172,6 +172,12 @@ async fn main() -> anyhow::Result<()> {
         );
         run!("http_introspect", "introspect", load::http_introspect(&gatehouse, &fixture, connections, duration));
         run!("client_credentials", "cc_basic", load::client_credentials(&gatehouse, &fixture, connections, duration));
+        // DPoP (RFC 9449): compared with the row above, Gatehouse's own baseline.
+        run!(
+            "client_credentials_dpop",
+            "n/a",
+            load::client_credentials_dpop(&gatehouse, &fixture, connections, duration)
+        );
         run!(
             "authorize_redirect",
             "authorize_redirect",
