@@ -6,7 +6,9 @@
 // cnf.jkt names the client's DPoP key, under DPoP server nonces: the first
 // try is refused with use_dpop_nonce and openid-client retries with the
 // nonce). The token is the user's; a replayed ID-JAG and one bound to
-// another key are refused with invalid_grant.
+// another key are refused with invalid_grant. The agent then exchanges the
+// user's token (RFC 8693) and introspects the result, both through
+// openid-client.
 //
 // Usage: node id_jag.mjs GATEWAY CLIENT_ID CLIENT_SECRET IDP_ISSUER IDP_KEY_PKCS8_PEM USER_ID USERNAME
 import assert from 'node:assert/strict';
@@ -44,6 +46,20 @@ assert.equal(tokens.refresh_token, undefined, 'no refresh token: the agent asks 
 const me = await client.fetchProtectedResource(config, tokens.access_token, new URL(`${gateway}/api/current_user`), 'GET');
 assert.equal(me.status, 200);
 assert.equal((await me.json()).data.username, username);
+
+// The agent passes the user's token on, narrowed and naming itself as the
+// actor: token exchange (RFC 8693) through openid-client, checked by
+// introspection (RFC 7662) through openid-client.
+const exchanged = await client.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+  subject_token: tokens.access_token,
+  subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+  scope: 'user',
+});
+assert.equal(exchanged.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+const introspected = await client.tokenIntrospection(config, exchanged.access_token);
+assert.equal(introspected.active, true);
+assert.equal(introspected.username, username);
+assert.deepEqual(introspected.act, { sub: clientId });
 
 await assert.rejects(client.genericGrantRequest(config, JWT_BEARER, { assertion }), (error) => {
   assert.equal(error.error, 'invalid_grant', 'an ID-JAG is single use');

@@ -163,7 +163,7 @@ async fn openid_client_trades_an_identity_assertion_signed_with_jose() {
         .await;
     let user = env.create_user("enterprise").await;
     let spec = gatehouse_tests::AppSpec {
-        grants: &[gatehouse_oauth::GrantType::JwtBearer],
+        grants: &[gatehouse_oauth::GrantType::JwtBearer, gatehouse_oauth::GrantType::TokenExchange],
         scopes: &["user", "project"],
         ..Default::default()
     };
