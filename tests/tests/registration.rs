@@ -1029,6 +1029,7 @@ async fn another_issuers_token_is_exchanged_by_the_operators_policy_or_its_may_a
     let (status, issued) = answer;
     assert_eq!(status, 200, "{issued}");
     assert_eq!(issued["scope"], "user", "the policy's scopes within the token's: {issued}");
+    assert_eq!(issued["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token", "{issued}");
     assert!(issued["expires_in"].as_i64().unwrap() <= 300, "never outlives the subject: {issued}");
     let request = gatehouse_proto::pb::token::v1::IntrospectRequest {
         token: issued["access_token"].as_str().unwrap().to_owned(),

@@ -109,6 +109,8 @@ pub enum TokenRequest {
 /// RFC 8693 token type identifiers (§3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// draft-ietf-oauth-transaction-tokens: a Txn-Token.
+pub const TXN_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:txn_token";
 
 /// RFC 8693 §4.1's `act` of an actor chain (the current actor first in
 /// `actors`): the current actor outermost, each earlier one nested inside.

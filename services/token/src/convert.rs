@@ -21,12 +21,18 @@ impl From<Minted> for pb::ExchangeResponse {
     fn from(minted: Minted) -> Self {
         Self {
             access_token: minted.access_token.into_exposed(),
-            token_type: if minted.dpop { "DPoP" } else { "bearer" }.to_owned(),
+            // RFC 8693 §2.2.1: `N_A` for what is not an access token (a Txn-Token).
+            token_type: match (minted.issued_token_type, minted.dpop) {
+                (Some(gatehouse_oauth::grant::TXN_TOKEN_TYPE), _) => "N_A",
+                (_, true) => "DPoP",
+                _ => "bearer",
+            }
+            .to_owned(),
             expires_in: minted.expires_in,
             refresh_token: minted.refresh_token.map(gatehouse_oauth::RefreshToken::into_exposed).unwrap_or_default(),
             scope: minted.scopes.join(" "),
             id_token: minted.id_token.map(gatehouse_oauth::IdToken::into_exposed).unwrap_or_default(),
-            issued_token_type: if minted.exchanged { gatehouse_oauth::grant::ACCESS_TOKEN_TYPE } else { "" }.to_owned(),
+            issued_token_type: minted.issued_token_type.unwrap_or_default().to_owned(),
             dpop_nonce: String::new(),
         }
     }

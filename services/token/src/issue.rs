@@ -93,8 +93,9 @@ pub(crate) struct Minted {
     pub(crate) id_token: Option<gatehouse_oauth::IdToken>,
     /// The access token is DPoP-bound: its type is `DPoP` (RFC 9449 §5).
     pub(crate) dpop: bool,
-    /// Issued by a token exchange (RFC 8693): the answer names its type.
-    pub(crate) exchanged: bool,
+    /// Issued by a token exchange (RFC 8693): the answer names its type
+    /// (`issued_token_type`).
+    pub(crate) issued_token_type: Option<&'static str>,
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {
@@ -201,7 +202,7 @@ impl TokenService {
             records,
             id_token: None,
             dpop: family.binding.jkt.is_some(),
-            exchanged: family.parent.is_some(),
+            issued_token_type: None,
         })
     }
 

@@ -103,7 +103,8 @@ impl TokenService {
             actors,
             not_after: Some(subject.expires_at),
         };
-        let minted = self.mint(&family, &scopes, None)?;
+        let mut minted = self.mint(&family, &scopes, None)?;
+        minted.issued_token_type = Some(ACCESS_TOKEN_TYPE);
         // The subject's grant is what a revocation names.
         let fence = Fence { watermark, client_id: subject.fence_client.clone(), user_id: subject.user_id.clone() };
         let minted = self.store_minted(minted, &family, &fence).await?;
