@@ -480,3 +480,239 @@ async fn an_api_exchanges_a_users_token_for_a_narrower_one_naming_itself_as_acto
         assert!(!seen.active, "{which} token still active after the grant was revoked");
     }
 }
+
+/// Transaction tokens (draft-ietf-oauth-transaction-tokens) down a chain:
+/// the edge API exchanges the user's token for a Txn-Token of this trust
+/// domain; three internal hops behind `gatehouse-client` (HTTP, HTTP, then
+/// gRPC) each see the same transaction, the user and the narrowed scope,
+/// the token sent on by hand (`TxnContext::token`) and by the
+/// `PropagateTxnToken` layer on a tonic client. A replacement keeps `txn`
+/// and `sub`, narrows, and names the next workload; widening, another trust
+/// domain, a refresh token and a changed `tctx` are refused; introspection
+/// never takes a Txn-Token for an access token; revoking the user's grant
+/// ends it at every hop, through the revocation stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_grant() {
+    use gatehouse_client::{PropagateTxnToken, TokenCache, TokenCacheOptions, TxnContext, TxnTokens, current_txn};
+    const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+    const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+    const TXN: &str = "urn:ietf:params:oauth:token-type:txn_token";
+    const DOMAIN: &str = "127.0.0.1";
+    let mut app = app().await;
+    let client_id = app.client_id.clone();
+    let edge = AppSpec {
+        name: "Edge",
+        grants: &[GrantType::ClientCredentials, GrantType::TokenExchange],
+        ..AppSpec::default()
+    };
+    let (edge_id, edge_secret) = register_application(&mut app.env.registry().await, &app.owner_id, edge).await;
+    let mut operator = app.env.registry_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    let server = registry_pb::CreateResourceServerRequest {
+        owner_id: app.owner_id.clone(),
+        name: "Edge API".to_owned(),
+        identifier: API.to_owned(),
+        allowed_client_ids: vec![client_id.clone()],
+        introspection_client_id: edge_id.clone(),
+        ..Default::default()
+    };
+    operator.create_resource_server(server).await.unwrap();
+    let code = code(&mut app, "user project", &[("resource", API)]).await;
+    let (_, tokens) = exchange(&mut app, &code, &[]).await;
+    let user_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut browser = app.env.browser();
+    let mut txn_request = async |subject: &str, subject_type: &str, extra: &[(&str, &str)]| {
+        let mut form = vec![
+            ("grant_type", EXCHANGE),
+            ("subject_token", subject),
+            ("subject_token_type", subject_type),
+            ("requested_token_type", TXN),
+        ];
+        form.extend_from_slice(extra);
+        let page = browser.post_client("/oauth/token", Some((&edge_id, &edge_secret)), &form).await;
+        (page.status, page.json())
+    };
+    let context = r#"{"req_ip":"203.0.113.7"}"#;
+    let details = r#"{"action":"read-profile"}"#;
+    let (status, issued) = txn_request(
+        &user_token,
+        ACCESS,
+        &[("audience", DOMAIN), ("scope", "user"), ("request_context", context), ("request_details", details)],
+    )
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!((issued["token_type"].as_str(), issued["issued_token_type"].as_str()), (Some("N_A"), Some(TXN)));
+    assert!(issued.get("refresh_token").is_none(), "{issued}");
+    let txn_token = issued["access_token"].as_str().unwrap().to_owned();
+    let header = jsonwebtoken::decode_header(&txn_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("txntoken+jwt"));
+    // Never an access token.
+    let request = IntrospectRequest { token: txn_token.clone(), ..Default::default() };
+    let seen = app.env.token().await.introspect(request).await.unwrap().into_inner();
+    assert!(!seen.active, "introspection takes no Txn-Token");
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/current_user", app.env.gateway_url()))
+        .bearer_auth(&txn_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "a Txn-Token is no access token at the API either");
+
+    // Refusals.
+    for (why, extra, error) in [
+        ("wider scope", vec![("audience", DOMAIN), ("scope", "user admin")], "invalid_scope"),
+        ("another trust domain", vec![("audience", "elsewhere.example"), ("scope", "user")], "invalid_target"),
+        ("no scope", vec![("audience", DOMAIN)], "invalid_request"),
+        (
+            "details not an object",
+            vec![("audience", DOMAIN), ("scope", "user"), ("request_details", "[1]")],
+            "invalid_request",
+        ),
+    ] {
+        let (status, body) = txn_request(&user_token, ACCESS, &extra).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(error)), "{why}: {body}");
+    }
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = txn_request(
+        refresh,
+        "urn:ietf:params:oauth:token-type:refresh_token",
+        &[("audience", DOMAIN), ("scope", "user")],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "a refresh token: {body}");
+
+    // Replacement: same transaction and user, narrower, the next workload named.
+    let (status, replaced) = txn_request(&txn_token, TXN, &[("audience", DOMAIN), ("scope", "user")]).await;
+    assert_eq!(status, 200, "{replaced}");
+    let (status, body) = txn_request(&txn_token, TXN, &[("audience", DOMAIN), ("scope", "user project")]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")), "a replacement never widens: {body}");
+    let (status, body) =
+        txn_request(&txn_token, TXN, &[("audience", DOMAIN), ("scope", "user"), ("request_details", details)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "tctx is immutable: {body}");
+
+    // The chain: hop1 (HTTP) → hop2 (HTTP) → hop3 (gRPC), each behind the layer.
+    let cache = TokenCache::start(app.env.validator_channel(), TokenCacheOptions::default());
+    let verifier = TxnTokens::new(app.env.validator_channel(), DOMAIN).with_revocations(cache.clone());
+    let (seen, mut heard) = tokio::sync::mpsc::unbounded_channel::<(&'static str, TxnContext)>();
+    // hop3: a real gRPC service (tonic-health) behind the layer; a map_request records what it saw.
+    let (_, health) = tonic_health::server::health_reporter();
+    let recorded = seen.clone();
+    let record = tower::util::MapRequestLayer::new(move |request: http::Request<tonic::body::Body>| {
+        if let Some(context) = request.extensions().get::<TxnContext>() {
+            recorded.send(("hop3", context.clone())).unwrap();
+        }
+        request
+    });
+    let hop3 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hop3_url = format!("http://{}", hop3.local_addr().unwrap());
+    let grpc = tonic::transport::Server::builder().layer(verifier.layer()).layer(record).add_service(health);
+    tokio::spawn(grpc.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(hop3)));
+    // hop2: HTTP, calls hop3 over gRPC through the propagation layer.
+    let channel = tonic::transport::Endpoint::from_shared(hop3_url).unwrap().connect_lazy();
+    let grpc_client = tower::ServiceBuilder::new().layer(PropagateTxnToken).service(channel);
+    let recorded = seen.clone();
+    let hop2 = Router::new()
+        .route(
+            "/hop2",
+            get(move || {
+                let (recorded, grpc_client) = (recorded.clone(), grpc_client.clone());
+                async move {
+                    recorded.send(("hop2", current_txn().unwrap())).unwrap();
+                    let mut health = tonic_health::pb::health_client::HealthClient::new(grpc_client);
+                    let answer = health.check(tonic_health::pb::HealthCheckRequest::default()).await;
+                    match answer {
+                        Ok(_) => (http::StatusCode::OK, "served".to_owned()),
+                        Err(status) => (http::StatusCode::BAD_GATEWAY, status.code().to_string()),
+                    }
+                }
+            }),
+        )
+        .layer(verifier.layer());
+    let hop2_url = serve(hop2).await;
+    // hop1: HTTP, calls hop2 with reqwest, the token sent on by hand.
+    let recorded = seen.clone();
+    let hop1 = Router::new()
+        .route(
+            "/hop1",
+            get(move |Extension(context): Extension<TxnContext>| {
+                let (recorded, hop2_url) = (recorded.clone(), hop2_url.clone());
+                async move {
+                    recorded.send(("hop1", context.clone())).unwrap();
+                    let answer = reqwest::Client::new()
+                        .get(format!("{hop2_url}/hop2"))
+                        .header(gatehouse_client::TXN_TOKEN_HEADER, context.token())
+                        .send()
+                        .await
+                        .unwrap();
+                    (http::StatusCode::from_u16(answer.status().as_u16()).unwrap(), answer.text().await.unwrap())
+                }
+            }),
+        )
+        .layer(verifier.layer());
+    let hop1_url = serve(hop1).await;
+    let call = |token: Option<String>| {
+        let url = format!("{hop1_url}/hop1");
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            if let Some(token) = token {
+                request = request.header("Txn-Token", token);
+            }
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Local verification waits for the revocation stream (nothing would tell of a revocation before).
+    gatehouse_tests::until(std::time::Duration::from_secs(10), "the revocation stream is connected", || {
+        let cache = cache.clone();
+        async move { cache.trusted() }
+    })
+    .await;
+    assert_eq!(call(Some(txn_token.clone())).await, (200, "served".to_owned()));
+    let mut seen = Vec::new();
+    while let Ok(hop) = heard.try_recv() {
+        seen.push(hop);
+    }
+    {
+        assert_eq!(seen.iter().map(|(hop, _)| *hop).collect::<Vec<_>>(), ["hop1", "hop2", "hop3"]);
+        for (hop, context) in seen.iter() {
+            assert_eq!(context.txn, seen[0].1.txn, "{hop}: one transaction");
+            assert_eq!(context.sub, app.owner_id, "{hop}: the user");
+            assert_eq!(context.scopes, ["user"], "{hop}: the narrowed scope");
+            assert_eq!(context.requesting_workloads, std::slice::from_ref(&edge_id));
+            assert_eq!(context.transaction_context, Some(serde_json::json!({"action": "read-profile"})));
+            assert_eq!(context.request_context, Some(serde_json::json!({"req_ip": "203.0.113.7"})));
+        }
+    }
+    let replaced_token = replaced["access_token"].as_str().unwrap().to_owned();
+    let replaced_context = verifier.verify(&replaced_token).await.unwrap();
+    assert_eq!(
+        (replaced_context.txn.as_str(), replaced_context.sub.as_str()),
+        (seen[0].1.txn.as_str(), app.owner_id.as_str())
+    );
+    assert_eq!(replaced_context.requesting_workloads, [edge_id.clone(), edge_id.clone()]);
+    assert_eq!(call(None).await.0, 401, "no Txn-Token");
+    assert_eq!(call(Some(user_token.clone())).await.0, 401, "an access token is no Txn-Token");
+    assert_eq!(call(Some(format!("{txn_token}x"))).await.0, 401, "a forged one");
+
+    // The user's grant revoked: the Txn-Tokens made from it end at every hop.
+    let revoke = gatehouse_proto::pb::token::v1::RevokeAllForGrantRequest {
+        user_id: app.owner_id.clone(),
+        client_id: client_id.clone(),
+    };
+    let mut token_operator = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Operator)).await;
+    token_operator.revoke_all_for_grant(revoke).await.unwrap();
+    gatehouse_tests::until(std::time::Duration::from_secs(10), "the stream ends the Txn-Token", || {
+        let verifier = verifier.clone();
+        let (a, b) = (txn_token.clone(), replaced_token.clone());
+        async move { verifier.verify(&a).await.is_err() && verifier.verify(&b).await.is_err() }
+    })
+    .await;
+    assert_eq!(call(Some(txn_token)).await.0, 401, "refused at the first hop");
+}
+
+/// Serves `router` on a free loopback port; its base URL.
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}

@@ -106,10 +106,21 @@ impl JwksCache {
     /// The token's claims when it is a JWT access token signed by a
     /// published key of the issuer, unexpired and meant for `audience`.
     pub(crate) async fn verify(&self, token: &str, audience: &str) -> Result<AccessClaims, Rejected> {
+        // RFC 9068 §4: the `typ` tells an access token from an ID token (or
+        // a Txn-Token), signed by the same keys, which must never pass as one.
+        self.verify_typed(token, "at+jwt", audience).await
+    }
+
+    /// The claims of a JWT of type `typ` signed by a published key of the
+    /// issuer, unexpired and meant for `audience`.
+    pub(crate) async fn verify_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        audience: &str,
+    ) -> Result<T, Rejected> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Rejected::Invalid)?;
-        // RFC 9068 §4: the `typ` tells an access token from an ID token,
-        // which is signed by the same keys and must never pass as one.
-        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
+        if header.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(typ) {
             return Err(Rejected::Invalid);
         }
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
@@ -122,9 +133,7 @@ impl JwksCache {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| Rejected::Invalid)
+        jsonwebtoken::decode::<T>(token, &key, &validation).map(|data| data.claims).map_err(|_| Rejected::Invalid)
     }
 
     /// The key `kid` and the issuer, from the cache or a fresh fetch.

@@ -65,6 +65,7 @@ mod credential;
 mod dpop;
 mod jwks;
 mod metadata;
+mod txn;
 use cache::Answer;
 pub use cache::{CacheStats, TokenCache, TokenCacheOptions};
 pub use credential::{
@@ -73,6 +74,10 @@ pub use credential::{
 };
 pub use jwks::REFETCH_AT_MOST_EVERY;
 pub use metadata::ProtectedResource;
+pub use txn::{
+    PropagateTxnToken, PropagateTxnTokenService, RefusalBody, RequireTxnToken, RequireTxnTokenService,
+    TXN_TOKEN_HEADER, TxnContext, TxnError, TxnTokens, current_txn,
+};
 
 pub use gatehouse_upstream::{
     CallCredential, StaticCredential, Upstream, UpstreamError, UpstreamOptions, tls, upstream,

@@ -393,6 +393,13 @@ pub(crate) struct ServeOptions {
     /// in `DPoP-Nonce`, a new one every N seconds, each accepted for two periods; 0 (default): off.
     #[arg(long, env = "GATEHOUSE_DPOP_NONCE_SECS", default_value_t = 0)]
     pub(crate) dpop_nonce_secs: u64,
+    /// The trust domain Txn-Tokens are issued for (their `aud`, the `audience` a request must name);
+    /// empty (default): the issuer's host name.
+    #[arg(long, env = "GATEHOUSE_TXN_TRUST_DOMAIN", default_value = "")]
+    pub(crate) txn_trust_domain: String,
+    /// Longest lifetime of a Txn-Token in seconds (never longer than the token it was made from).
+    #[arg(long, env = "GATEHOUSE_TXN_TOKEN_TTL_SECS", default_value_t = 300)]
+    pub(crate) txn_token_ttl_secs: u64,
     /// Bound of one Redis call in milliseconds; past it (and after 5 failures in a row, at once,
     /// with one probe call every 250 ms) the services go on without the cache. Under a load that
     /// saturates the process, a Redis answer can wait tens of milliseconds for the process to read

@@ -798,6 +798,15 @@ impl ServeOptions {
                     .filter(|c| !c.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                txn_trust_domain: match self.txn_trust_domain.trim() {
+                    "" => url::Url::parse(&self.issuer)
+                        .ok()
+                        .and_then(|url| url.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| "localhost".to_owned()),
+                    domain => domain.to_owned(),
+                },
+                txn_token_ttl: problems
+                    .note(seconds("GATEHOUSE_TXN_TOKEN_TTL_SECS", self.txn_token_ttl_secs, 10, 3600), Default::default),
                 dpop_nonce_every: match self.dpop_nonce_secs {
                     0 => None,
                     secs => Some(problems.note(seconds("GATEHOUSE_DPOP_NONCE_SECS", secs, 10, 3600), Default::default)),

@@ -134,6 +134,18 @@ pub struct Exchange {
     pub requested_token_type: Option<String>,
     pub scope: Option<ScopeSet>,
     pub resources: Vec<ResourceId>,
+    /// For a Txn-Token: the `audience` values as sent (a trust domain's
+    /// name, not a resource identifier), and the request's context and
+    /// details (JSON objects as strings).
+    pub txn: Option<TxnRequest>,
+}
+
+/// What a Txn-Token request (draft-ietf-oauth-transaction-tokens) adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnRequest {
+    pub audiences: Vec<String>,
+    pub request_context: Option<String>,
+    pub request_details: Option<String>,
 }
 
 /// Tokens never print.
@@ -158,26 +170,38 @@ impl Exchange {
         if actor_token.is_some() != actor_token_type.is_some() {
             return Err(OAuthError::invalid_request("actor_token and actor_token_type go together"));
         }
+        let requested_token_type = text("requested_token_type")?;
         let mut resources = resource::requested(params)?;
-        for audience in params.all("audience") {
-            let id = ResourceId::parse(audience).map_err(|_| {
-                OAuthError::new(
-                    OAuthErrorCode::InvalidTarget,
-                    "audience must name a resource server by its identifier (an absolute URI)",
-                )
-            })?;
-            if !resources.contains(&id) {
-                resources.push(id);
+        // A Txn-Token's audience is a trust domain's name, not a resource.
+        let txn = if requested_token_type.as_deref() == Some(TXN_TOKEN_TYPE) {
+            Some(TxnRequest {
+                audiences: params.all("audience").map(str::to_owned).collect(),
+                request_context: text("request_context")?,
+                request_details: text("request_details")?,
+            })
+        } else {
+            for audience in params.all("audience") {
+                let id = ResourceId::parse(audience).map_err(|_| {
+                    OAuthError::new(
+                        OAuthErrorCode::InvalidTarget,
+                        "audience must name a resource server by its identifier (an absolute URI)",
+                    )
+                })?;
+                if !resources.contains(&id) {
+                    resources.push(id);
+                }
             }
-        }
+            None
+        };
         Ok(Self {
             subject_token: params.required("subject_token")?.to_owned(),
             subject_token_type: params.required("subject_token_type")?.to_owned(),
             actor_token,
             actor_token_type,
-            requested_token_type: text("requested_token_type")?,
+            requested_token_type,
             scope: scope(params)?,
             resources,
+            txn,
         })
     }
 }

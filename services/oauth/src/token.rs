@@ -12,6 +12,10 @@ pub enum TokenKind {
     /// A personal access token: made by a user for scripts, CI and git over
     /// HTTPS, accepted wherever an access token is, limited to its scopes.
     Personal,
+    /// A Txn-Token (draft-ietf-oauth-transaction-tokens): a short-lived JWT
+    /// carrying a user and a request's context down an internal call chain.
+    /// Never an access token: introspection answers it inactive.
+    Transaction,
 }
 
 impl TokenKind {
@@ -20,6 +24,8 @@ impl TokenKind {
             Self::Access => "gat_",
             Self::Refresh => "grt_",
             Self::Personal => "gpt_",
+            // Always a JWT: the prefix is never on one.
+            Self::Transaction => "gxt_",
         }
     }
 
@@ -29,6 +35,7 @@ impl TokenKind {
             Self::Access => "access_token",
             Self::Refresh => "refresh_token",
             Self::Personal => "personal_access_token",
+            Self::Transaction => "txn_token",
         }
     }
 
@@ -36,7 +43,7 @@ impl TokenKind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == value)
     }
 
-    pub const ALL: [Self; 3] = [Self::Access, Self::Refresh, Self::Personal];
+    pub const ALL: [Self; 4] = [Self::Access, Self::Refresh, Self::Personal, Self::Transaction];
 
     /// Whether it authorizes requests to resources (an access token or a
     /// personal access token), as opposed to obtaining new tokens.

@@ -86,6 +86,9 @@ pub(crate) struct ActiveToken {
     /// A personal access token (entries written before it existed read false).
     #[serde(default)]
     pub(crate) personal: bool,
+    /// A Txn-Token (entries written before it existed read false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) transaction: bool,
     pub(crate) client_id: String,
     pub(crate) user_id: String,
     pub(crate) username: String,
@@ -109,10 +112,11 @@ pub(crate) struct ActiveToken {
 
 impl ActiveToken {
     pub(crate) fn kind(&self) -> TokenKind {
-        match (self.refresh, self.personal) {
-            (true, _) => TokenKind::Refresh,
-            (false, true) => TokenKind::Personal,
-            (false, false) => TokenKind::Access,
+        match (self.refresh, self.personal, self.transaction) {
+            (true, _, _) => TokenKind::Refresh,
+            (false, true, _) => TokenKind::Personal,
+            (false, false, true) => TokenKind::Transaction,
+            (false, false, false) => TokenKind::Access,
         }
     }
 
@@ -120,6 +124,7 @@ impl ActiveToken {
         Self {
             refresh: record.kind == TokenKind::Refresh,
             personal: record.kind == TokenKind::Personal,
+            transaction: record.kind == TokenKind::Transaction,
             client_id: record.client_id.clone(),
             user_id: record.user_id.clone(),
             username: record.username.clone(),

@@ -33,7 +33,9 @@ impl Verifier for ValidatorTokens {
         let active = self.service.active(bearer).await.map_err(|e| Unavailable(e.to_string()))?;
         // A client's own token (no user), of a listed client: never a user's
         // token, whatever client it was issued to.
-        let Some(active) = active.filter(|a| a.user_id.is_empty() && self.validators.contains(&a.client_id)) else {
+        let Some(active) = active.filter(|a| {
+            a.kind() == TokenKind::Access && a.user_id.is_empty() && self.validators.contains(&a.client_id)
+        }) else {
             return Ok(None);
         };
         Ok(Some(Caller {

@@ -43,6 +43,10 @@ pub struct TokenConfig {
     /// Client ids whose `client_credentials` access tokens identify them as
     /// validators on the internal plane (`GATEHOUSE_VALIDATOR_CLIENTS`).
     pub validators: Vec<String>,
+    /// The trust domain Txn-Tokens are for (their `aud`).
+    pub txn_trust_domain: String,
+    /// How long a Txn-Token lives at most (never longer than its subject).
+    pub txn_token_ttl: Duration,
     /// DPoP server nonces (RFC 9449 §8) at the token endpoint, a new one
     /// every this long (`None`: off, proofs need no nonce).
     pub dpop_nonce_every: Option<Duration>,
@@ -84,6 +88,8 @@ impl Default for TokenConfig {
             validators: Vec::new(),
             key_encryption_key: None,
             dpop_nonce_every: None,
+            txn_trust_domain: "127.0.0.1".to_owned(),
+            txn_token_ttl: Duration::from_secs(300),
         }
     }
 }

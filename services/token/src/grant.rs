@@ -8,6 +8,7 @@ mod device_code;
 mod jwt_bearer;
 mod refresh_token;
 mod token_exchange;
+mod txn_token;
 
 use gatehouse_oauth::TokenRequest;
 

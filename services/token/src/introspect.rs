@@ -138,7 +138,9 @@ impl TokenService {
             }
             None => None,
         };
-        let active = self.active(token).await?;
+        // A Txn-Token is never an access token (it is verified where it is
+        // used, against the JWKS): introspection answers it inactive.
+        let active = self.active(token).await?.filter(|a| a.kind() != TokenKind::Transaction);
         if active.is_none()
             && let Some(caller) = &caller
             && !self.exists(token).await?

@@ -197,7 +197,7 @@ impl TokenService {
         let scope = match kind {
             // A refresh token carries its whole grant (RFC 7009 §2.1).
             TokenKind::Refresh => RevokeScope::Family(&record.family_id),
-            TokenKind::Access | TokenKind::Personal => RevokeScope::Token(hash.as_str()),
+            TokenKind::Access | TokenKind::Personal | TokenKind::Transaction => RevokeScope::Token(hash.as_str()),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
         self.inner.cache.tombstone(&revoked).await?;

@@ -41,7 +41,7 @@ impl TokenService {
         }
         let scope = match kind {
             TokenKind::Refresh => RevokeScope::Family(&record.family_id),
-            TokenKind::Access | TokenKind::Personal => RevokeScope::Token(hash.as_str()),
+            TokenKind::Access | TokenKind::Personal | TokenKind::Transaction => RevokeScope::Token(hash.as_str()),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
         self.inner.cache.tombstone(&revoked).await

@@ -55,9 +55,12 @@ impl TokenService {
         exchange: Exchange,
         binding: crate::dpop::Binding,
     ) -> TokenResult<Minted> {
+        if let Some(txn) = exchange.txn.clone() {
+            return self.transaction_token(client, exchange, txn).await;
+        }
         if exchange.requested_token_type.as_deref().is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
             return Err(OAuthError::invalid_request(
-                "requested_token_type: only urn:ietf:params:oauth:token-type:access_token is issued",
+                "requested_token_type: access tokens (…:access_token) and Txn-Tokens (…:txn_token) are issued",
             )
             .into());
         }
@@ -120,7 +123,7 @@ impl TokenService {
     /// server issued to the requester or passed on to it (a resource server
     /// it introspects for is in its audience), or another issuer's JWT its
     /// policy lets the requester exchange (checked by the registry).
-    async fn subject(&self, client: &Client, token: &str) -> TokenResult<Subject> {
+    pub(super) async fn subject(&self, client: &Client, token: &str) -> TokenResult<Subject> {
         let client_id = client.client_id.as_str();
         let Some(record) = self.active_access_token(token).await? else {
             if token.split('.').count() != 3 {
@@ -169,20 +172,20 @@ impl TokenService {
 }
 
 /// What an exchange's subject token stands for.
-struct Subject {
-    user_id: String,
-    username: String,
-    auth_time: Option<i64>,
+pub(super) struct Subject {
+    pub(super) user_id: String,
+    pub(super) username: String,
+    pub(super) auth_time: Option<i64>,
     /// The widest scope the exchanged token may have.
-    scopes: ScopeSet,
+    pub(super) scopes: ScopeSet,
     /// Its actors, the current one first.
-    actors: Vec<String>,
-    expires_at: i64,
-    code_id: Option<String>,
+    pub(super) actors: Vec<String>,
+    pub(super) expires_at: i64,
+    pub(super) code_id: Option<String>,
     /// The grant the exchanged token descends from (this server's subjects).
-    parent: Option<String>,
+    pub(super) parent: Option<String>,
     /// The client whose grant a revocation names.
-    fence_client: String,
+    pub(super) fence_client: String,
     /// Where it came from, for the audit trail.
-    origin: serde_json::Value,
+    pub(super) origin: serde_json::Value,
 }

@@ -193,6 +193,7 @@ fn kind_text(kind: TokenKind) -> &'static str {
         TokenKind::Access => "access",
         TokenKind::Refresh => "refresh",
         TokenKind::Personal => "personal",
+        TokenKind::Transaction => "transaction",
     }
 }
 
@@ -353,6 +354,7 @@ fn record(model: token::Model) -> TokenRecord {
         kind: match model.kind.as_str() {
             "refresh" => TokenKind::Refresh,
             "personal" => TokenKind::Personal,
+            "transaction" => TokenKind::Transaction,
             _ => TokenKind::Access,
         },
         scopes: serde_json::from_str(&model.scopes).unwrap_or_default(),
