@@ -589,6 +589,37 @@ async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_g
         txn_request(&txn_token, TXN, &[("audience", DOMAIN), ("scope", "user"), ("request_details", details)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "tctx is immutable: {body}");
 
+    // Over gRPC: an internal service (validator role) asks TokenService.Exchange for a
+    // Txn-Token with its application's credentials; any other grant is refused there.
+    let grpc_request = |requested: &str| {
+        let parameters = [
+            ("grant_type", EXCHANGE),
+            ("subject_token", user_token.as_str()),
+            ("subject_token_type", ACCESS),
+            ("requested_token_type", requested),
+            ("audience", DOMAIN),
+            ("scope", "user"),
+        ]
+        .into_iter()
+        .map(|(name, value)| gatehouse_proto::pb::common::v1::Parameter {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+        let client = gatehouse_proto::pb::token::v1::ClientCredentials {
+            client_id: edge_id.clone(),
+            client_secret: edge_secret.clone(),
+            method: gatehouse_proto::pb::token::v1::ClientAuthMethod::ClientSecretBasic.into(),
+            client_address: String::new(),
+        };
+        gatehouse_proto::pb::token::v1::ExchangeRequest { client: Some(client), parameters, dpop: None }
+    };
+    let mut internal = app.env.token_as(app.env.as_role(gatehouse_runtime::access::Role::Validator)).await;
+    let minted = internal.exchange(grpc_request(TXN)).await.expect("a Txn-Token over gRPC").into_inner();
+    assert_eq!(minted.issued_token_type, TXN);
+    let refused = internal.exchange(grpc_request(ACCESS)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "only Txn-Tokens for an internal caller");
+
     // The chain: hop1 (HTTP) → hop2 (HTTP) → hop3 (gRPC), each behind the layer.
     let cache = TokenCache::start(app.env.validator_channel(), TokenCacheOptions::default());
     let verifier = TxnTokens::new(app.env.validator_channel(), DOMAIN).with_revocations(cache.clone());

@@ -55,9 +55,19 @@ fn validator_audiences<T>(request: &Request<T>) -> Option<Vec<String>> {
 #[tonic::async_trait]
 impl TokenServiceRpc for TokenGrpc {
     async fn exchange(&self, request: Request<pb::ExchangeRequest>) -> RpcResult<pb::ExchangeResponse> {
+        // An internal service (a validator) mints Txn-Tokens here for the
+        // calls it makes; every other grant is the HTTP edge's.
+        let internal = Caller::of(&request).is_some_and(|c| c.role == Role::Validator);
         let request = request.into_inner();
         let client = presented(request.client);
         let params = params_from_pb(request.parameters);
+        if internal
+            && params.single("requested_token_type").ok().flatten() != Some(gatehouse_oauth::grant::TXN_TOKEN_TYPE)
+        {
+            return Err(Status::permission_denied(
+                "an internal service exchanges tokens here only for Txn-Tokens (requested_token_type …:txn_token)",
+            ));
+        }
         let dpop = request.dpop.as_ref().filter(|proof| !proof.proof.is_empty());
         let result = self.service.exchange(client.as_ref(), &params, dpop).await;
         // Every answer to a DPoP request names the nonce to use next (RFC 9449 §8).

@@ -83,7 +83,8 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
 
 /// `gatehouse.token.v1.TokenService`.
 pub const TOKEN_METHODS: &[Row] = &[
-    ("Exchange", &[Gateway]),
+    // Validators: Txn-Token requests only (the token service checks the grant).
+    ("Exchange", &[Gateway, Validator]),
     ("Introspect", &[Gateway, Validator]),
     ("BatchIntrospect", &[Validator]),
     ("Revoke", &[Gateway]),

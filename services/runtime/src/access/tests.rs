@@ -39,7 +39,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
     // of the table must be a change of this list too.
     let expected_for = |role: Role| -> Vec<&'static str> {
         match role {
-            Role::Validator => vec!["Introspect", "BatchIntrospect", "GetJwks", "WatchRevocations"],
+            Role::Validator => vec!["Exchange", "Introspect", "BatchIntrospect", "GetJwks", "WatchRevocations"],
             Role::Registry => vec!["RevokeGrant", "RevokeSubjectGrants", "RevokeAllForSubject"],
             Role::Authorization => vec![
                 "GetUser",
