@@ -805,7 +805,12 @@ async fn identity_assertions_of_a_trusted_provider_and_workload_tokens_are_grant
     let file = std::env::temp_dir().join(format!("gatehouse-federation-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&file, r#"{"issuers": []}"#).unwrap();
     let path = file.clone();
-    let env = TestEnv::builder().registry_config(move |config| config.federation_file = Some(path)).start().await;
+    // Client authentications not kept: a change of the application counts at once.
+    let env = TestEnv::builder()
+        .registry_config(move |config| config.federation_file = Some(path))
+        .token_config(|config| config.client_auth_cache = Duration::ZERO)
+        .start()
+        .await;
     let issuer = env.gateway_url();
     let alice = env.create_user("alice").await;
     let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
@@ -928,6 +933,14 @@ async fn identity_assertions_of_a_trusted_provider_and_workload_tokens_are_grant
     ];
     let (status, body) = token(&env, &form).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")), "{body}");
+    // Its ID-JAG was not spent: once the application is allowed the grant, the same one works.
+    let changes = gatehouse_runtime::clients::registry::ApplicationChanges {
+        grant_types: Some(vec![JWT_BEARER.to_owned()]),
+        ..Default::default()
+    };
+    registry.update_application("", &plain.client_id, changes).await.unwrap();
+    let (status, body) = token(&env, &form).await;
+    assert_eq!(status, 200, "the assertion was still unused: {body}");
 
     // The grant form of workload identity federation: no credential but the token.
     let workload = |change: &dyn Fn(&mut Value)| {

@@ -43,6 +43,11 @@ impl TokenService {
             Some(presented) if sends_credentials => Some(self.authenticate_client(Some(presented)).await?),
             _ => None,
         };
+        // A client that authenticated must be allowed the grant before its
+        // assertion is read (and an ID-JAG's single use spent).
+        if let Some(client) = &authenticated {
+            refuse_unless_allowed(client)?;
+        }
         let request = TokenRequest::parse(GrantType::JwtBearer, params)?;
         // The proof first: one refused for its nonce must leave the assertion unspent.
         let proof = self.token_request_proof(dpop).await?;
@@ -64,13 +69,7 @@ impl TokenService {
             // confidential one that sent no credentials is refused here.
             (AssertionGrant::Identity(_), None) => self.authenticate_client(presented).await?,
         };
-        if !client.allows(GrantType::JwtBearer) {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "the application is not allowed the urn:ietf:params:oauth:grant-type:jwt-bearer grant",
-            )
-            .into());
-        }
+        refuse_unless_allowed(&client)?;
         let binding = crate::dpop::binding_for(&client, proof)?;
         match verified {
             AssertionGrant::Workload(_) => self.application_token(&client, scope.as_ref(), resources, binding).await,
@@ -176,4 +175,16 @@ impl TokenService {
         self.audit_issued("token.identity_assertion", &family, details).await;
         Ok(minted)
     }
+}
+
+/// `unauthorized_client` unless the application may use the jwt-bearer grant.
+fn refuse_unless_allowed(client: &Client) -> TokenResult<()> {
+    if client.allows(GrantType::JwtBearer) {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        OAuthErrorCode::UnauthorizedClient,
+        "the application is not allowed the urn:ietf:params:oauth:grant-type:jwt-bearer grant",
+    )
+    .into())
 }
