@@ -483,17 +483,16 @@ async fn an_api_exchanges_a_users_token_for_a_narrower_one_naming_itself_as_acto
 
 /// Transaction tokens (draft-ietf-oauth-transaction-tokens) down a chain:
 /// the edge API exchanges the user's token for a Txn-Token of this trust
-/// domain; three internal hops behind `gatehouse-client` (HTTP, HTTP, then
-/// gRPC) each see the same transaction, the user and the narrowed scope,
-/// the token sent on by hand (`TxnContext::token`) and by the
-/// `PropagateTxnToken` layer on a tonic client. A replacement keeps `txn`
+/// domain; three internal gRPC services behind `gatehouse-client` each see
+/// the same transaction, the user and the narrowed scope, the token sent as
+/// metadata by the edge and on by the `PropagateTxnToken` layer. A replacement keeps `txn`
 /// and `sub`, narrows, and names the next workload; widening, another trust
 /// domain, a refresh token and a changed `tctx` are refused; introspection
 /// never takes a Txn-Token for an access token; revoking the user's grant
 /// ends it at every hop, through the revocation stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_grant() {
-    use gatehouse_client::{PropagateTxnToken, TokenCache, TokenCacheOptions, TxnContext, TxnTokens, current_txn};
+    use gatehouse_client::{TokenCache, TokenCacheOptions, TxnContext, TxnTokens};
     const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
     const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
     const TXN: &str = "urn:ietf:params:oauth:token-type:txn_token";
@@ -620,75 +619,23 @@ async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_g
     let refused = internal.exchange(grpc_request(ACCESS)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "only Txn-Tokens for an internal caller");
 
-    // The chain: hop1 (HTTP) → hop2 (HTTP) → hop3 (gRPC), each behind the layer.
+    // The chain: three gRPC services, each behind the layer; hop 1 and hop 2
+    // call on through PropagateTxnToken, the edge sends the token as metadata.
     let cache = TokenCache::start(app.env.validator_channel(), TokenCacheOptions::default());
     let verifier = TxnTokens::new(app.env.validator_channel(), DOMAIN).with_revocations(cache.clone());
     let (seen, mut heard) = tokio::sync::mpsc::unbounded_channel::<(&'static str, TxnContext)>();
-    // hop3: a real gRPC service (tonic-health) behind the layer; a map_request records what it saw.
-    let (_, health) = tonic_health::server::health_reporter();
-    let recorded = seen.clone();
-    let record = tower::util::MapRequestLayer::new(move |request: http::Request<tonic::body::Body>| {
-        if let Some(context) = request.extensions().get::<TxnContext>() {
-            recorded.send(("hop3", context.clone())).unwrap();
-        }
-        request
-    });
-    let hop3 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hop3_url = format!("http://{}", hop3.local_addr().unwrap());
-    let grpc = tonic::transport::Server::builder().layer(verifier.layer()).layer(record).add_service(health);
-    tokio::spawn(grpc.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(hop3)));
-    // hop2: HTTP, calls hop3 over gRPC through the propagation layer.
-    let channel = tonic::transport::Endpoint::from_shared(hop3_url).unwrap().connect_lazy();
-    let grpc_client = tower::ServiceBuilder::new().layer(PropagateTxnToken).service(channel);
-    let recorded = seen.clone();
-    let hop2 = Router::new()
-        .route(
-            "/hop2",
-            get(move || {
-                let (recorded, grpc_client) = (recorded.clone(), grpc_client.clone());
-                async move {
-                    recorded.send(("hop2", current_txn().unwrap())).unwrap();
-                    let mut health = tonic_health::pb::health_client::HealthClient::new(grpc_client);
-                    let answer = health.check(tonic_health::pb::HealthCheckRequest::default()).await;
-                    match answer {
-                        Ok(_) => (http::StatusCode::OK, "served".to_owned()),
-                        Err(status) => (http::StatusCode::BAD_GATEWAY, status.code().to_string()),
-                    }
-                }
-            }),
-        )
-        .layer(verifier.layer());
-    let hop2_url = serve(hop2).await;
-    // hop1: HTTP, calls hop2 with reqwest, the token sent on by hand.
-    let recorded = seen.clone();
-    let hop1 = Router::new()
-        .route(
-            "/hop1",
-            get(move |Extension(context): Extension<TxnContext>| {
-                let (recorded, hop2_url) = (recorded.clone(), hop2_url.clone());
-                async move {
-                    recorded.send(("hop1", context.clone())).unwrap();
-                    let answer = reqwest::Client::new()
-                        .get(format!("{hop2_url}/hop2"))
-                        .header(gatehouse_client::TXN_TOKEN_HEADER, context.token())
-                        .send()
-                        .await
-                        .unwrap();
-                    (http::StatusCode::from_u16(answer.status().as_u16()).unwrap(), answer.text().await.unwrap())
-                }
-            }),
-        )
-        .layer(verifier.layer());
-    let hop1_url = serve(hop1).await;
+    let hop3 = Hop::serve("hop3", &verifier, seen.clone(), None).await;
+    let hop2 = Hop::serve("hop2", &verifier, seen.clone(), Some(&hop3)).await;
+    let hop1 = Hop::serve("hop1", &verifier, seen, Some(&hop2)).await;
+    let channel = tonic::transport::Endpoint::from_shared(hop1).unwrap().connect_lazy();
     let call = |token: Option<String>| {
-        let url = format!("{hop1_url}/hop1");
+        let mut edge = tonic_health::pb::health_client::HealthClient::new(channel.clone());
         async move {
-            let mut request = reqwest::Client::new().get(url);
+            let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest::default());
             if let Some(token) = token {
-                request = request.header("Txn-Token", token);
+                request.metadata_mut().insert(gatehouse_client::TXN_TOKEN_HEADER, token.parse().unwrap());
             }
-            let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
+            edge.check(request).await.map(|_| ()).map_err(|status| status.code())
         }
     };
     // Local verification waits for the revocation stream (nothing would tell of a revocation before).
@@ -697,21 +644,19 @@ async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_g
         async move { cache.trusted() }
     })
     .await;
-    assert_eq!(call(Some(txn_token.clone())).await, (200, "served".to_owned()));
+    assert_eq!(call(Some(txn_token.clone())).await, Ok(()));
     let mut seen = Vec::new();
     while let Ok(hop) = heard.try_recv() {
         seen.push(hop);
     }
-    {
-        assert_eq!(seen.iter().map(|(hop, _)| *hop).collect::<Vec<_>>(), ["hop1", "hop2", "hop3"]);
-        for (hop, context) in seen.iter() {
-            assert_eq!(context.txn, seen[0].1.txn, "{hop}: one transaction");
-            assert_eq!(context.sub, app.owner_id, "{hop}: the user");
-            assert_eq!(context.scopes, ["user"], "{hop}: the narrowed scope");
-            assert_eq!(context.requesting_workloads, std::slice::from_ref(&edge_id));
-            assert_eq!(context.transaction_context, Some(serde_json::json!({"action": "read-profile"})));
-            assert_eq!(context.request_context, Some(serde_json::json!({"req_ip": "203.0.113.7"})));
-        }
+    assert_eq!(seen.iter().map(|(hop, _)| *hop).collect::<Vec<_>>(), ["hop1", "hop2", "hop3"]);
+    for (hop, context) in &seen {
+        assert_eq!(context.txn, seen[0].1.txn, "{hop}: one transaction");
+        assert_eq!(context.sub, app.owner_id, "{hop}: the user");
+        assert_eq!(context.scopes, ["user"], "{hop}: the narrowed scope");
+        assert_eq!(context.requesting_workloads, std::slice::from_ref(&edge_id));
+        assert_eq!(context.transaction_context, Some(serde_json::json!({"action": "read-profile"})));
+        assert_eq!(context.request_context, Some(serde_json::json!({"req_ip": "203.0.113.7"})));
     }
     let replaced_token = replaced["access_token"].as_str().unwrap().to_owned();
     let replaced_context = verifier.verify(&replaced_token).await.unwrap();
@@ -720,9 +665,10 @@ async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_g
         (seen[0].1.txn.as_str(), app.owner_id.as_str())
     );
     assert_eq!(replaced_context.requesting_workloads, [edge_id.clone(), edge_id.clone()]);
-    assert_eq!(call(None).await.0, 401, "no Txn-Token");
-    assert_eq!(call(Some(user_token.clone())).await.0, 401, "an access token is no Txn-Token");
-    assert_eq!(call(Some(format!("{txn_token}x"))).await.0, 401, "a forged one");
+    let refused = Err(tonic::Code::Unauthenticated);
+    assert_eq!(call(None).await, refused, "no Txn-Token");
+    assert_eq!(call(Some(user_token.clone())).await, refused, "an access token is no Txn-Token");
+    assert_eq!(call(Some(format!("{txn_token}x"))).await, refused, "a forged one");
 
     // The user's grant revoked: the Txn-Tokens made from it end at every hop.
     let revoke = gatehouse_proto::pb::token::v1::RevokeAllForGrantRequest {
@@ -737,13 +683,69 @@ async fn a_txn_token_carries_the_user_down_a_three_hop_chain_and_ends_with_the_g
         async move { verifier.verify(&a).await.is_err() && verifier.verify(&b).await.is_err() }
     })
     .await;
-    assert_eq!(call(Some(txn_token)).await.0, 401, "refused at the first hop");
+    assert_eq!(call(Some(txn_token)).await, refused, "refused at the first hop");
 }
 
-/// Serves `router` on a free loopback port; its base URL.
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
+/// One internal service of a Txn-Token chain: a gRPC service (the
+/// standard health API standing for any RPC) behind `gatehouse-client`'s
+/// Txn-Token layer, which reports the transaction it serves and calls the
+/// next hop, if any, through `PropagateTxnToken`.
+struct Hop {
+    name: &'static str,
+    seen: tokio::sync::mpsc::UnboundedSender<(&'static str, gatehouse_client::TxnContext)>,
+    next: Option<
+        tonic_health::pb::health_client::HealthClient<
+            gatehouse_client::PropagateTxnTokenService<tonic::transport::Channel>,
+        >,
+    >,
+}
+
+impl Hop {
+    /// Serves the hop on a free loopback port; its URL.
+    async fn serve(
+        name: &'static str,
+        verifier: &gatehouse_client::TxnTokens,
+        seen: tokio::sync::mpsc::UnboundedSender<(&'static str, gatehouse_client::TxnContext)>,
+        next: Option<&str>,
+    ) -> String {
+        let next = next.map(|url| {
+            let channel = tonic::transport::Endpoint::from_shared(url.to_owned()).unwrap().connect_lazy();
+            let propagating = tower::ServiceBuilder::new().layer(gatehouse_client::PropagateTxnToken).service(channel);
+            tonic_health::pb::health_client::HealthClient::new(propagating)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let service = tonic_health::pb::health_server::HealthServer::new(Self { name, seen, next });
+        let server = tonic::transport::Server::builder().layer(verifier.layer()).add_service(service);
+        tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)));
+        url
+    }
+}
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for Hop {
+    async fn check(
+        &self,
+        request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+        let context = request.extensions().get::<gatehouse_client::TxnContext>().cloned();
+        let context = context.ok_or_else(|| tonic::Status::internal("the layer gave no TxnContext"))?;
+        if gatehouse_client::current_txn().as_ref() != Some(&context) {
+            return Err(tonic::Status::internal("current_txn() is not the request's"));
+        }
+        self.seen.send((self.name, context)).ok();
+        if let Some(next) = &self.next {
+            next.clone().check(tonic_health::pb::HealthCheckRequest::default()).await?;
+        }
+        Ok(tonic::Response::new(tonic_health::pb::HealthCheckResponse { status: 1 }))
+    }
+
+    type WatchStream = tokio_stream::Empty<Result<tonic_health::pb::HealthCheckResponse, tonic::Status>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not part of the chain"))
+    }
 }
