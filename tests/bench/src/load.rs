@@ -303,6 +303,31 @@ pub(crate) async fn client_credentials(
     .await)
 }
 
+/// Txn-Tokens minted over HTTP (token exchange for the application's own
+/// `client_credentials` token, one subject per connection).
+pub(crate) async fn txn_mint(
+    g: &Gatehouse,
+    f: &Fixture,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Stats> {
+    let mut states = Vec::new();
+    for state in http_states(g, f, connections)? {
+        let subject = crate::revocation::cc_token(g, f, &state.0).await?;
+        states.push((state, subject));
+    }
+    Ok(measure(states, duration, |((http, base, id, secret), subject): (Http, String)| async move {
+        let form = crate::revocation::TXN_FORM.map(|(k, v)| (k, if v.is_empty() { subject.as_str() } else { v }));
+        let response = http.post(format!("{base}/oauth/token")).basic_auth(&id, Some(&secret)).form(&form).send().await;
+        let ok = match response {
+            Ok(r) if r.status() == 200 => r.json::<serde_json::Value>().await.is_ok_and(|v| v["token_type"] == "N_A"),
+            _ => false,
+        };
+        Some((((http, base, id, secret), subject), ok))
+    })
+    .await)
+}
+
 /// A client's DPoP key (RFC 9449): signs one proof per request.
 struct DpopSigner {
     key: jsonwebtoken::EncodingKey,

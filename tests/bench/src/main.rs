@@ -221,6 +221,8 @@ async fn main() -> anyhow::Result<()> {
             load::refresh(&gatehouse, &es256, connections, duration, OPENID_SCOPE)
         );
         run!("jwks", "n/a", load::jwks(&gatehouse, &fixture, connections, duration));
+        // Transaction tokens: minted over HTTP (the peer has none).
+        run!("txn_token_mint", "n/a", load::txn_mint(&gatehouse, &fixture, connections, duration));
         for (scenario, peer_name, stats, cpu, own, trips) in runs {
             let peer_name = compared(peer_name);
             let ratio = peer
@@ -244,6 +246,13 @@ async fn main() -> anyhow::Result<()> {
             let ratio = peer_introspect.map_or_else(|| "n/a".to_owned(), |rps| format!("{:.0}x", per_core / rps));
             println!(
                 "| {name} | layer_cached (validations/s per core, in process) | {per_core:.0} | | | 0 | | {:.0} % | | {ratio} |",
+                cpu * 100.0
+            );
+        }
+        if selected("txn_token_verify") {
+            let (per_core, cpu) = revocation::txn_verifications(&gatehouse, &fixture, duration).await?;
+            println!(
+                "| {name} | txn_token_verify (local verifications/s per core, in process) | {per_core:.0} | | | 0 | | {:.0} % | | n/a |",
                 cpu * 100.0
             );
         }

@@ -44,7 +44,11 @@ async fn trusted(caches: &[TokenCache]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn cc_token(gatehouse: &Gatehouse, fixture: &Fixture, http: &reqwest::Client) -> anyhow::Result<String> {
+pub(crate) async fn cc_token(
+    gatehouse: &Gatehouse,
+    fixture: &Fixture,
+    http: &reqwest::Client,
+) -> anyhow::Result<String> {
     let body: serde_json::Value = http
         .post(format!("{}/oauth/token", gatehouse.gateway))
         .basic_auth(&fixture.client_id, Some(&fixture.secret))
@@ -54,6 +58,74 @@ async fn cc_token(gatehouse: &Gatehouse, fixture: &Fixture, http: &reqwest::Clie
         .json()
         .await?;
     body["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no token: {body}"))
+}
+
+/// A Txn-Token (draft-ietf-oauth-transaction-tokens) of the fixture's
+/// application for its own `client_credentials` token.
+pub(crate) async fn txn_token(
+    gatehouse: &Gatehouse,
+    fixture: &Fixture,
+    http: &reqwest::Client,
+) -> anyhow::Result<String> {
+    let subject = cc_token(gatehouse, fixture, http).await?;
+    let body: serde_json::Value = http
+        .post(format!("{}/oauth/token", gatehouse.gateway))
+        .basic_auth(&fixture.client_id, Some(&fixture.secret))
+        .form(&TXN_FORM.map(|(k, v)| (k, if v.is_empty() { subject.as_str() } else { v })))
+        .send()
+        .await?
+        .json()
+        .await?;
+    body["access_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no Txn-Token: {body}"))
+}
+
+/// A Txn-Token request's form; the empty value is the subject token.
+pub(crate) const TXN_FORM: [(&str, &str); 6] = [
+    ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+    ("requested_token_type", "urn:ietf:params:oauth:token-type:txn_token"),
+    ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+    ("subject_token", ""),
+    ("audience", "127.0.0.1"),
+    ("scope", "user"),
+];
+
+/// Txn-Token verifications per second per core in this process
+/// (`gatehouse_client::TxnTokens`: the JWKS cached, a signature check each).
+pub(crate) async fn txn_verifications(
+    gatehouse: &Gatehouse,
+    fixture: &Fixture,
+    duration: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let channel = gatehouse_client::connect_with_credential(&gatehouse.token, &gatehouse.validator)?;
+    let verifier = gatehouse_client::TxnTokens::new(channel, "127.0.0.1");
+    let token = txn_token(gatehouse, fixture, &reqwest::Client::new()).await?;
+    anyhow::ensure!(verifier.verify(&token).await.is_ok(), "the Txn-Token does not verify");
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu0 = crate::setup::process_cpu_seconds("self");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (verifier, token, done, stop) = (verifier.clone(), token.clone(), done.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..64 {
+                    if verifier.verify(&token).await.is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (crate::setup::process_cpu_seconds("self") - cpu0) / wall;
+    Ok((done.load(Ordering::Relaxed) as f64 / wall / cpu.max(0.01), cpu))
 }
 
 /// Validations per second through the cached layer, `workers` tasks on this
