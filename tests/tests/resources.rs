@@ -749,3 +749,44 @@ impl tonic_health::pb::health_server::Health for Hop {
         Err(tonic::Status::unimplemented("not part of the chain"))
     }
 }
+
+/// An expired Txn-Token is refused by `gatehouse-client`, however valid its
+/// signature (its lifetime here: one second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_txn_token_is_refused() {
+    let env = TestEnv::builder()
+        .token_config(|config| config.txn_token_ttl = std::time::Duration::from_secs(1))
+        .start()
+        .await;
+    let grants = [GrantType::ClientCredentials, GrantType::TokenExchange];
+    let app = ClientApp::with(env, &grants, SCOPES).await;
+    let mut browser = app.env.browser();
+    let page = browser
+        .post_client(
+            "/oauth/token",
+            Some((&app.client_id, &app.secret)),
+            &[("grant_type", "client_credentials"), ("scope", "user")],
+        )
+        .await;
+    let own = page.json()["access_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("requested_token_type", "urn:ietf:params:oauth:token-type:txn_token"),
+        ("subject_token", own.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("audience", "127.0.0.1"),
+        ("scope", "user"),
+    ];
+    let page = browser.post_client("/oauth/token", Some((&app.client_id, &app.secret)), &form).await;
+    let issued = page.json();
+    assert_eq!(issued["expires_in"], 1, "{issued}");
+    // For a call that started inside: the application itself is the subject.
+    let txn = issued["access_token"].as_str().unwrap().to_owned();
+    let verifier = gatehouse_client::TxnTokens::new(app.env.validator_channel(), "127.0.0.1");
+    let expires_at = gatehouse_oauth::Clock::now(&gatehouse_oauth::SystemClock).timestamp() + 1;
+    gatehouse_tests::until(std::time::Duration::from_secs(10), "its expiry passes", || async move {
+        gatehouse_oauth::Clock::now(&gatehouse_oauth::SystemClock).timestamp() > expires_at
+    })
+    .await;
+    assert_eq!(verifier.verify(&txn).await.unwrap_err(), gatehouse_client::TxnError::Invalid);
+}
