@@ -182,7 +182,9 @@ impl TokenService {
             (claims, (family, subject.fence_client))
         };
         let (family, fence_client) = family;
-        let token = self.inner.keys.sign(crate::keys::ID_TOKEN_ALG, TXN_TOKEN_TYP, &base)?;
+        // ES256: a Txn-Token is minted per transaction and verified at every
+        // hop, and the draft, unlike RFC 9068, asks no particular algorithm.
+        let token = self.inner.keys.sign(gatehouse_oauth::SigningAlg::Es256, TXN_TOKEN_TYP, &base)?;
         let scopes: Vec<String> = base.scope.split_ascii_whitespace().map(str::to_owned).collect();
         let ttl = std::time::Duration::from_secs(u64::try_from(base.exp - now).unwrap_or(0));
         let record = self.record(TokenKind::Transaction, &token, &family, &scopes, now, ttl);
