@@ -100,19 +100,42 @@ pub(crate) async fn txn_verifications(
     let verifier = gatehouse_client::TxnTokens::new(channel, "127.0.0.1");
     let token = txn_token(gatehouse, fixture, &reqwest::Client::new()).await?;
     anyhow::ensure!(verifier.verify(&token).await.is_ok(), "the Txn-Token does not verify");
+    let workers = (0..8).map(|_| (verifier.clone(), token.clone())).collect();
+    let (done, errors, cpu) = in_process(workers, 64, duration, |(verifier, token)| async move {
+        let ok = verifier.verify(&token).await.is_ok();
+        ((verifier, token), ok)
+    })
+    .await;
+    anyhow::ensure!(errors == 0, "Txn-Token verifications failed");
+    Ok((done, cpu))
+}
+
+/// Runs `one` on each worker's state in a loop (`batch` calls between
+/// yields; the state goes in and comes back with the call's success) for
+/// `duration` in this process: (successes per second per fully used core,
+/// failures, the share of a core used).
+async fn in_process<T, F, Fut>(workers: Vec<T>, batch: usize, duration: Duration, one: F) -> (f64, u64, f64)
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = (T, bool)> + Send,
+{
     let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let cpu0 = crate::setup::process_cpu_seconds("self");
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (verifier, token, done, stop) = (verifier.clone(), token.clone(), done.clone(), stop.clone());
+    for state in workers {
+        let (done, errors, stop) = (done.clone(), errors.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
+            let mut state = Some(state);
             while !stop.load(Ordering::Relaxed) {
-                for _ in 0..64 {
-                    if verifier.verify(&token).await.is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
+                for _ in 0..batch {
+                    let Some(current) = state.take() else { return };
+                    let (next, ok) = one(current).await;
+                    state = Some(next);
+                    (if ok { &done } else { &errors }).fetch_add(1, Ordering::Relaxed);
                 }
                 tokio::task::yield_now().await;
             }
@@ -125,7 +148,7 @@ pub(crate) async fn txn_verifications(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = (crate::setup::process_cpu_seconds("self") - cpu0) / wall;
-    Ok((done.load(Ordering::Relaxed) as f64 / wall / cpu.max(0.01), cpu))
+    (done.load(Ordering::Relaxed) as f64 / wall / cpu.max(0.01), errors.load(Ordering::Relaxed), cpu)
 }
 
 /// Validations per second through the cached layer, `workers` tasks on this
@@ -143,39 +166,17 @@ pub(crate) async fn cached_validations(
     for _ in 0..8 {
         tokens.push(cc_token(gatehouse, fixture, &http).await?);
     }
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let cpu0 = crate::setup::process_cpu_seconds("self");
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for token in tokens {
-        let (mut service, done, errors, stop) = (service(&channel, &cache), done.clone(), errors.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                for _ in 0..256 {
-                    if call(&mut service, &token).await == StatusCode::OK {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                tokio::task::yield_now().await;
-            }
-        }));
-    }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        let _ = task.await;
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = (crate::setup::process_cpu_seconds("self") - cpu0) / wall;
-    anyhow::ensure!(errors.load(Ordering::Relaxed) == 0, "cached validations failed");
+    let workers = tokens.into_iter().map(|token| (service(&channel, &cache), token)).collect();
+    let (done, errors, cpu) = in_process(workers, 256, duration, |(mut service, token)| async move {
+        let ok = call(&mut service, &token).await == StatusCode::OK;
+        ((service, token), ok)
+    })
+    .await;
+    anyhow::ensure!(errors == 0, "cached validations failed");
     let stats = cache.stats();
     anyhow::ensure!(stats.hits > stats.misses * 1000, "not answered from memory: {stats:?}");
     // Per core: what one fully used core does.
-    Ok((done.load(Ordering::Relaxed) as f64 / wall / cpu.max(0.01), cpu))
+    Ok((done, cpu))
 }
 
 /// From a revocation's return to its refusal by all of 4 layers (each with
