@@ -942,6 +942,27 @@ async fn identity_assertions_of_a_trusted_provider_and_workload_tokens_are_grant
     let (status, body) = token(&env, &form).await;
     assert_eq!(status, 200, "the assertion was still unused: {body}");
 
+    // A public client (an agent on a user's machine) names itself with client_id alone.
+    let public = gatehouse_tests::AppSpec {
+        client_type: gatehouse_proto::pb::common::v1::ClientType::Public,
+        redirect_uris: &["http://127.0.0.1/callback"],
+        ..spec(&[gatehouse_oauth::GrantType::JwtBearer])
+    };
+    let (public, _) = registry.register_application(public.of(&alice.id)).await.unwrap();
+    let public_jag = id_jag(&idp, &claims(&|c| c["client_id"] = json!(public.client_id)));
+    let form =
+        [("grant_type", JWT_BEARER), ("assertion", public_jag.as_str()), ("client_id", public.client_id.as_str())];
+    let (status, body) = token(&env, &form).await;
+    assert_eq!(status, 200, "a public client's ID-JAG: {body}");
+    let stolen = id_jag(&idp, &claims(&|c| c["client_id"] = json!(public.client_id)));
+    let form = [("grant_type", JWT_BEARER), ("assertion", stolen.as_str()), ("client_id", agent.client_id.as_str())];
+    let (status, body) = token(&env, &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "a confidential id without its secret: {body}"
+    );
+
     // The grant form of workload identity federation: no credential but the token.
     let workload = |change: &dyn Fn(&mut Value)| {
         let mut claims = json!({"iss": CLUSTER, "sub": ACCOUNT, "aud": issuer, "exp": now() + 600, "iat": now()});

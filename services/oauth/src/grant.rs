@@ -109,6 +109,20 @@ pub enum TokenRequest {
 /// RFC 8693 token type identifiers (§3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+/// The JOSE `typ` of an Identity Assertion JWT Authorization Grant.
+pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
+
+/// Whether a JWT's header types it as an ID-JAG (media types compare
+/// without case, with or without `application/`: RFC 7515 §4.1.9). Read
+/// before anything is verified: it only says which checks apply.
+pub fn is_id_jag(assertion: &str) -> bool {
+    let typ = jsonwebtoken::decode_header(assertion).ok().and_then(|header| header.typ);
+    typ.is_some_and(|typ| {
+        let typ = typ.to_ascii_lowercase();
+        typ == ID_JAG_TYP || typ.strip_prefix("application/") == Some(ID_JAG_TYP)
+    })
+}
+
 /// draft-ietf-oauth-transaction-tokens: a Txn-Token.
 pub const TXN_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:txn_token";
 

@@ -13,14 +13,13 @@
 
 use gatehouse_oauth::OAuthError;
 
+use gatehouse_oauth::grant::is_id_jag;
+
 use crate::assertion::{Claims, as_grant_error};
 use crate::error::{RegistryError, RegistryResult};
 use crate::federation::{UserField, unverified_claim};
 use crate::model::{Application, User};
 use crate::service::Registry;
-
-/// The JOSE `typ` of an ID-JAG.
-pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 
 /// What an assertion grant turned out to be.
 #[derive(Debug)]
@@ -50,16 +49,6 @@ pub struct IdentityGrant {
 
 fn refused(reason: impl Into<std::borrow::Cow<'static, str>>) -> RegistryError {
     RegistryError::OAuth(OAuthError::invalid_grant(reason))
-}
-
-/// Whether a JOSE header's `typ` says ID-JAG (media types compare without
-/// case, with or without the `application/` prefix: RFC 7515 §4.1.9).
-fn is_id_jag(assertion: &str) -> bool {
-    let typ = jsonwebtoken::decode_header(assertion).ok().and_then(|header| header.typ);
-    typ.is_some_and(|typ| {
-        let typ = typ.to_ascii_lowercase();
-        typ == ID_JAG_TYP || typ.strip_prefix("application/") == Some(ID_JAG_TYP)
-    })
 }
 
 impl Registry {

@@ -39,8 +39,14 @@ impl TokenService {
         dpop: Option<&DpopProof>,
     ) -> TokenResult<Minted> {
         let sends_credentials = presented.is_some_and(|p| p.auth.method != ClientAuthMethod::None);
+        // An ID-JAG needs its client identified (a public one by its
+        // client_id alone) before it is read; a workload token may be the
+        // only credential, and a client_id beside it only a claim.
+        let identity = params.single("assertion").ok().flatten().is_some_and(gatehouse_oauth::grant::is_id_jag);
         let authenticated = match presented {
-            Some(presented) if sends_credentials => Some(self.authenticate_client(Some(presented)).await?),
+            Some(presented) if sends_credentials || (identity && !presented.auth.client_id.is_empty()) => {
+                Some(self.authenticate_client(Some(presented)).await?)
+            }
             _ => None,
         };
         // A client that authenticated must be allowed the grant before its
