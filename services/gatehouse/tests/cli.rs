@@ -65,6 +65,21 @@ impl Server {
         self.app_with_grant(owner, name, "client_credentials")
     }
 
+    /// A `client_credentials` access token of the application `id`.
+    async fn client_credentials_token(&self, id: &str, secret: &str) -> String {
+        let token: Value = reqwest::Client::new()
+            .post(format!("{}/oauth/token", self.gateway_url))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().expect("a token").to_owned()
+    }
+
     /// A user `owner` and a confidential application of theirs allowed `grant`: (client id, secret).
     fn app_with_grant(&self, owner: &str, name: &str, grant: &str) -> (String, String) {
         let email = format!("{owner}@example.com");
@@ -430,17 +445,7 @@ async fn metrics_show_the_flow_and_no_secret() {
     let (id, secret) = server.client_credentials_app("metric", "Metrics");
     let (id, secret) = (id.as_str(), secret.as_str());
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/oauth/token", server.gateway_url))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = token["access_token"].as_str().expect("a token").to_owned();
+    let access = server.client_credentials_token(id, secret).await;
     for token in [access.as_str(), "gat_not_a_real_token"] {
         let answer = http
             .post(format!("{}/oauth/introspect", server.gateway_url))
@@ -967,21 +972,9 @@ async fn a_validator_identifies_with_its_platform_token_and_no_secret() {
     .expect("a token for the mapped client");
     let channel = gatehouse_client::connect_with(&server.token_url, source).unwrap();
     let mut validator = token_pb::token_service_client::TokenServiceClient::new(channel);
-    let other: Value = reqwest::Client::new()
-        .post(format!("{}/oauth/token", server.gateway_url))
-        .basic_auth(&other_id, Some(&other_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = server.client_credentials_token(&other_id, &other_secret).await;
     let seen = validator
-        .introspect(token_pb::IntrospectRequest {
-            token: other["access_token"].as_str().unwrap().to_owned(),
-            ..Default::default()
-        })
+        .introspect(token_pb::IntrospectRequest { token: other, ..Default::default() })
         .await
         .expect("the validator introspects")
         .into_inner();
