@@ -1,5 +1,5 @@
 # Installs the test tools that are not Rust crates, when missing:
-# - Python grpcio (a gRPC client that is not ours) from PyPI;
+# - Python grpcio (a gRPC client that is not ours) and joserfc (the Shared Signals receiver's JOSE) from PyPI;
 # - the official MCP Python SDK (`mcp`) from PyPI (an MCP agent that is not ours);
 # - Debian's Chromium and playwright-core from npm (the browser test);
 # - openid-client from npm (a relying party that is not ours);
@@ -10,10 +10,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests" 2>/dev/null; then
-  echo "installing grpcio, grpcio-tools, grpcio-health-checking, authlib and requests from PyPI"
+if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests, joserfc" 2>/dev/null; then
+  echo "installing grpcio, grpcio-tools, grpcio-health-checking, authlib, requests and joserfc from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    grpcio grpcio-tools grpcio-health-checking authlib requests
+    grpcio grpcio-tools grpcio-health-checking authlib requests joserfc
 fi
 
 if ! python3 -c "import mcp.client.auth" 2>/dev/null; then

@@ -19,12 +19,13 @@ mod registration;
 mod resource_servers;
 pub(crate) mod rest_access;
 mod scopes;
+mod ssf;
 mod token;
 mod well_known;
 
 use axum::Router;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, delete, get, on, post};
 use http::header::CONTENT_TYPE;
 
 use crate::AppState;
@@ -88,6 +89,24 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route { path: "/.well-known/openid-configuration", surface: Surface::OAuth, methods: || get(well_known::metadata) },
     Route { path: "/oauth/jwks", surface: Surface::OAuth, methods: || get(oidc::jwks) },
+    Route { path: "/.well-known/ssf-configuration", surface: Surface::OAuth, methods: || get(ssf::configuration) },
+    Route {
+        path: ssf::STREAMS,
+        surface: Surface::OAuth,
+        methods: || {
+            let all = MethodFilter::GET
+                .or(MethodFilter::POST)
+                .or(MethodFilter::PATCH)
+                .or(MethodFilter::PUT)
+                .or(MethodFilter::DELETE);
+            on(all, ssf::streams)
+        },
+    },
+    Route { path: ssf::STATUS, surface: Surface::OAuth, methods: || get(ssf::status).post(ssf::status) },
+    Route { path: ssf::ADD_SUBJECT, surface: Surface::OAuth, methods: || post(ssf::add_subject) },
+    Route { path: ssf::REMOVE_SUBJECT, surface: Surface::OAuth, methods: || post(ssf::remove_subject) },
+    Route { path: ssf::VERIFY, surface: Surface::OAuth, methods: || post(ssf::verify) },
+    Route { path: "/ssf/poll/{stream_id}", surface: Surface::OAuth, methods: || post(ssf::poll) },
     Route {
         path: "/oauth/userinfo",
         surface: Surface::OAuth,

@@ -648,7 +648,9 @@ async fn list_scopes_is_the_catalogue(backend: Backend) {
             "applications:read",
             "authorizations:read",
             "tokens:read",
-            "security_log:read"
+            "security_log:read",
+            "ssf.manage",
+            "ssf.read"
         ]
     );
     assert!(scopes.iter().all(|s| !s.description.is_empty() && !s.description_zh.is_empty()));

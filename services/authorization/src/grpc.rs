@@ -86,6 +86,7 @@ impl AuthorizationService for AuthorizationGrpc {
         use pb::end_session_response::Outcome;
         let request = request.into_inner();
         let hint = given(request.hinted_subject).zip(given(request.hinted_client_id));
+        let signed_in = self.service.require_session(&request.session_token).await.ok().map(|session| session.user.id);
         let ended = self
             .service
             .end_session(EndSession {
@@ -97,6 +98,16 @@ impl AuthorizationService for AuthorizationGrpc {
                 confirmed: request.confirmed,
             })
             .await?;
+        // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) signed the person out.
+        if let Some(user) = signed_in.filter(|_| !matches!(ended, Ended::Confirm(_))) {
+            let event = AuditEvent::new(
+                "signout",
+                gatehouse_runtime::audit::Outcome::Success,
+                Actor::user(&user, "session"),
+                format!("user:{user}"),
+            );
+            self.service.audit().record(event.subject(&user).details(json!({ "via": "end_session" }))).await;
+        }
         let outcome = match ended {
             Ended::Redirect(uri) => Outcome::RedirectUri(uri),
             Ended::SignedOut => Outcome::SignedOut(pb::SignedOut {}),

@@ -1,6 +1,7 @@
-//! The one way Gatehouse reaches the Internet (the registry's only): an HTTPS GET of a
-//! document a client named (its client ID metadata document, its
-//! `jwks_uri`). Whoever sends the URL chooses the target, so every rule
+//! The one way Gatehouse reaches the Internet: an HTTPS GET of a document a
+//! client named (its client ID metadata document, its `jwks_uri`), and an
+//! HTTPS POST to an endpoint a client named (a Shared Signals receiver's
+//! push endpoint). Whoever sends the URL chooses the target, so every rule
 //! against server-side request forgery is enforced here, once:
 //!
 //! - `https` only, no user info, no fragment;
@@ -24,7 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use ipnet::IpNet;
@@ -176,6 +177,28 @@ pub struct Fetched {
     pub no_store: bool,
 }
 
+/// What a POST's host answered.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// One request to send.
+struct Outgoing {
+    method: http::Method,
+    content_type: Option<&'static str>,
+    authorization: Option<http::HeaderValue>,
+    body: Bytes,
+}
+
+/// One answer as received.
+struct Answer {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
 /// The HTTPS fetcher. Cheap to clone.
 #[derive(Clone)]
 pub struct Fetcher {
@@ -239,6 +262,53 @@ impl Fetcher {
     /// The requester's and the host's fair shares are taken first, so that
     /// one stranger, or one slow host, holds at most its share of the slots.
     pub async fn get(&self, url: &str, max_bytes: usize, requester: &str) -> Result<Fetched, FetchError> {
+        let request =
+            Outgoing { method: http::Method::GET, content_type: None, authorization: None, body: Bytes::new() };
+        let answer = self.send(url, request, max_bytes, requester).await?;
+        if answer.status.is_redirection() {
+            return Err(FetchError::Redirect(answer.status.as_u16()));
+        }
+        if answer.status != http::StatusCode::OK {
+            return Err(FetchError::Status(answer.status.as_u16()));
+        }
+        let (max_age, no_store) = cache_control(&answer.headers);
+        Ok(Fetched { body: answer.body, max_age, no_store })
+    }
+
+    /// POSTs `body` (of `content_type`, with an `Authorization` header when
+    /// given) to `url` under the same rules as [`Fetcher::get`], and returns
+    /// whatever status the host answered with its body (at most
+    /// `max_bytes`): the caller decides what a status means. A redirect is
+    /// not followed (its status is returned).
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &'static str,
+        authorization: Option<&str>,
+        body: impl Into<Bytes>,
+        max_bytes: usize,
+    ) -> Result<Posted, FetchError> {
+        let authorization = match authorization {
+            Some(value) => {
+                let mut value = http::HeaderValue::from_str(value).map_err(|_| FetchError::Http)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let request =
+            Outgoing { method: http::Method::POST, content_type: Some(content_type), authorization, body: body.into() };
+        let answer = self.send(url, request, max_bytes, "").await?;
+        Ok(Posted { status: answer.status.as_u16(), body: answer.body })
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        request: Outgoing,
+        max_bytes: usize,
+        requester: &str,
+    ) -> Result<Answer, FetchError> {
         let host =
             url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
         let _host = Self::share(&self.hosts, &host, self.policy.max_per_host)?;
@@ -252,18 +322,18 @@ impl Fetcher {
             .map_err(|_| FetchError::Busy)?
             .map_err(|_| FetchError::Busy)?;
         let timeout = self.policy.timeout;
-        let result = tokio::time::timeout(timeout, self.get_within(url, max_bytes))
+        let result = tokio::time::timeout(timeout, self.exchange(url, request, max_bytes))
             .await
             .map_err(|_| FetchError::Timeout(timeout))
-            .and_then(|fetched| fetched);
+            .and_then(|answer| answer);
         if let Err(error) = &result {
             // The detail the client is not told, for the operator.
-            tracing::info!(url, ?error, "document fetch failed");
+            tracing::info!(url, ?error, "outbound request failed");
         }
         result
     }
 
-    async fn get_within(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+    async fn exchange(&self, url: &str, outgoing: Outgoing, max_bytes: usize) -> Result<Answer, FetchError> {
         let parsed = url::Url::parse(url).map_err(|_| FetchError::NotHttps)?;
         if parsed.scheme() != "https"
             || !parsed.username().is_empty()
@@ -296,7 +366,7 @@ impl Fetcher {
         let tls = self.tls.connect(server_name, tcp).await.map_err(|e| FetchError::Tls(e.to_string()))?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|_| FetchError::Http)?;
-        // The connection is driven only while this fetch runs (dropped with it).
+        // The connection is driven only while this exchange runs (dropped with it).
         let driver = tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -309,20 +379,21 @@ impl Fetcher {
             Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
             None => parsed.host_str().unwrap_or_default().to_owned(),
         };
-        let request = http::Request::get(path)
+        let mut request = http::Request::builder()
+            .method(outgoing.method)
+            .uri(path)
             .header(http::header::HOST, authority)
             .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| FetchError::Http)?;
+            .header(http::header::USER_AGENT, concat!("Gatehouse/", env!("CARGO_PKG_VERSION")));
+        if let Some(content_type) = outgoing.content_type {
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+        }
+        if let Some(authorization) = outgoing.authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        let request = request.body(Full::new(outgoing.body)).map_err(|_| FetchError::Http)?;
         let response = sender.send_request(request).await.map_err(|_| FetchError::Http)?;
         let status = response.status();
-        if status.is_redirection() {
-            return Err(FetchError::Redirect(status.as_u16()));
-        }
-        if status != http::StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
         let declared = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -331,7 +402,10 @@ impl Fetcher {
         if declared.is_some_and(|length| length > max_bytes) {
             return Err(FetchError::TooLarge(max_bytes));
         }
-        let (max_age, no_store) = cache_control(response.headers());
+        let headers = response.headers().clone();
+        if status.is_redirection() {
+            return Ok(Answer { status, headers, body: Bytes::new() });
+        }
         let body = Limited::new(response.into_body(), max_bytes)
             .collect()
             .await
@@ -343,7 +417,7 @@ impl Fetcher {
                 }
             })?
             .to_bytes();
-        Ok(Fetched { body, max_age, no_store })
+        Ok(Answer { status, headers, body })
     }
 
     /// The first address, once every address passed: one special-use

@@ -400,6 +400,10 @@ pub(crate) struct ServeOptions {
     /// Longest lifetime of a Txn-Token in seconds (never longer than the token it was made from).
     #[arg(long, env = "GATEHOUSE_TXN_TOKEN_TTL_SECS", default_value_t = 300)]
     pub(crate) txn_token_ttl_secs: u64,
+    /// Most Security Event Tokens one Shared Signals stream holds undelivered (push) or
+    /// unacknowledged (poll); later ones are dropped and counted until the receiver catches up.
+    #[arg(long, env = "GATEHOUSE_SSF_MAX_BACKLOG", default_value_t = 10_000)]
+    pub(crate) ssf_max_backlog: u64,
     /// Bound of one Redis call in milliseconds; past it (and after 5 failures in a row, at once,
     /// with one probe call every 250 ms) the services go on without the cache. Under a load that
     /// saturates the process, a Redis answer can wait tens of milliseconds for the process to read

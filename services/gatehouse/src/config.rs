@@ -628,6 +628,8 @@ impl ServeOptions {
 
     pub(crate) fn validate(&self) -> Result<ServeConfig, ConfigErrors> {
         let mut problems = Problems::default();
+        // Both the registry's documents and the transmitter's pushes go out under one policy.
+        let fetch = problems.note(self.fetch_policy(), Default::default);
         if self.database_max_connections == 0 {
             problems.add(bad("GATEHOUSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
         }
@@ -807,6 +809,16 @@ impl ServeOptions {
                 },
                 txn_token_ttl: problems
                     .note(seconds("GATEHOUSE_TXN_TOKEN_TTL_SECS", self.txn_token_ttl_secs, 10, 3600), Default::default),
+                ssf: gatehouse_token::SsfConfig {
+                    push: fetch.clone(),
+                    max_backlog: if (1..=1_000_000).contains(&self.ssf_max_backlog) {
+                        self.ssf_max_backlog
+                    } else {
+                        problems.add(bad("GATEHOUSE_SSF_MAX_BACKLOG", "must be between 1 and 1000000"));
+                        1
+                    },
+                    ..gatehouse_token::SsfConfig::default()
+                },
                 dpop_nonce_every: match self.dpop_nonce_secs {
                     0 => None,
                     secs => Some(problems.note(seconds("GATEHOUSE_DPOP_NONCE_SECS", secs, 10, 3600), Default::default)),
@@ -877,7 +889,7 @@ impl ServeOptions {
                     policy: problems.note(metadata_document_policy(&self.client_metadata_documents), Default::default),
                     ..gatehouse_registry::MetadataDocumentConfig::default()
                 },
-                fetch: problems.note(self.fetch_policy(), Default::default),
+                fetch,
                 resource_servers: problems.note(
                     self.resource_servers.parse().map_err(|reason: String| bad("GATEHOUSE_RESOURCE_SERVERS", reason)),
                     Default::default,

@@ -104,7 +104,7 @@ pub struct ScopeEntry {
 pub struct ScopeCatalogue(Vec<ScopeEntry>);
 
 /// The seed platform's own scopes, with English and Chinese descriptions.
-const DEFAULT_SCOPES: [(&str, &str, &str); 20] = [
+const DEFAULT_SCOPES: [(&str, &str, &str); 22] = [
     // OpenID Connect (Core §3.1.2.1, §5.4, §11).
     ("openid", "Sign you in to the application with your account", "使用你的账号登录该应用"),
     ("profile", "Read your name, username, avatar and account date", "读取你的姓名、用户名、头像和账号日期"),
@@ -131,6 +131,17 @@ const DEFAULT_SCOPES: [(&str, &str, &str); 20] = [
         "读取你的个人访问令牌的名称、权限和使用情况",
     ),
     ("security_log:read", "Read your account's security log", "读取你账号的安全日志"),
+    // Shared Signals receivers: an application's own token (client_credentials), never a user's.
+    (
+        "ssf.manage",
+        "Manage the application's own security-event stream (Shared Signals)",
+        "管理该应用自己的安全事件流（共享信号）",
+    ),
+    (
+        "ssf.read",
+        "Read the application's own security-event stream (Shared Signals)",
+        "读取该应用自己的安全事件流（共享信号）",
+    ),
 ];
 
 /// Why a catalogue cannot be built.
@@ -225,11 +236,12 @@ mod tests {
     #[test]
     fn default_catalogue_is_the_seed_platforms() {
         let catalogue = ScopeCatalogue::default();
-        assert_eq!(catalogue.entries().len(), 20);
+        assert_eq!(catalogue.entries().len(), 22);
         let names: Vec<_> = catalogue.entries().iter().map(|e| e.scope.as_str()).collect();
         assert_eq!(names[..4], ["openid", "profile", "email", "offline_access"]);
         assert_eq!(names[4], "user");
         assert!(names.contains(&"project:key"));
+        assert!(names.contains(&"ssf.manage") && names.contains(&"ssf.read"));
         let unknown = ScopeSet::parse("user,admin").unwrap();
         assert_eq!(catalogue.first_unknown(&unknown).map(Scope::as_str), Some("admin"));
     }

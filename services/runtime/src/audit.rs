@@ -212,6 +212,9 @@ pub struct AuditFilter {
     pub subject_user_id: Option<String>,
     /// Newest first, at most this many.
     pub limit: u64,
+    /// Set: the events after this sequence number, oldest first, instead
+    /// (a reader that tails the trail; the other filters still apply).
+    pub after_seq: Option<i64>,
 }
 
 /// What `verify` found.
@@ -365,7 +368,13 @@ impl AuditLog {
                 query.and_where(Expr::col(Alias::new(column)).eq(value.clone()));
             }
         }
-        query.order_by(Alias::new("seq"), Order::Desc).limit(filter.limit.clamp(1, 10_000));
+        match filter.after_seq {
+            Some(after) => {
+                query.and_where(Expr::col(Alias::new("seq")).gt(after)).order_by(Alias::new("seq"), Order::Asc)
+            }
+            None => query.order_by(Alias::new("seq"), Order::Desc),
+        };
+        query.limit(filter.limit.clamp(1, 10_000));
         let rows = self.db.query_all(&query).await?;
         rows.iter().map(row_event).collect()
     }
@@ -631,6 +640,28 @@ impl From<StoredEvent> for gatehouse_proto::pb::common::v1::AuditEvent {
     }
 }
 
+impl From<gatehouse_proto::pb::common::v1::AuditEvent> for StoredEvent {
+    fn from(event: gatehouse_proto::pb::common::v1::AuditEvent) -> Self {
+        Self {
+            seq: event.seq,
+            at: event.at_ms,
+            service: event.service,
+            action: event.action,
+            outcome: event.outcome,
+            actor_kind: event.actor_kind,
+            actor_id: event.actor_id,
+            actor_via: event.actor_via,
+            target: event.target,
+            subject_user_id: event.subject_user_id,
+            source: event.source,
+            request_id: event.request_id,
+            details: event.details,
+            prev_hash: event.prev_hash,
+            hash: event.hash,
+        }
+    }
+}
+
 /// The `ListAuditEvents` RPC of every service: operators see everything;
 /// the gateway only one account's events (a person's Security log).
 pub async fn list_rpc(
@@ -650,6 +681,7 @@ pub async fn list_rpc(
         target: non_empty(request.target),
         subject_user_id: non_empty(request.subject_user_id),
         limit: if request.limit == 0 { 100 } else { u64::from(request.limit) },
+        after_seq: request.after_seq,
     };
     let events = trail.list(&filter).await.map_err(|error| {
         tracing::error!(%error, "reading the audit trail failed");

@@ -76,6 +76,14 @@ pub struct PoolLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SetLabels {
+    /// `written`, `dropped` (over a stream's backlog bound), `delivered`
+    /// (push answered 202), `acknowledged` (poll), `retried` (push failed,
+    /// tried again later) or `refused` (the receiver rejected it for good).
+    pub outcome: &'static str,
+}
+
 /// Every metric a Gatehouse process reports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -91,6 +99,10 @@ pub struct Metrics {
     pub shed: Counter,
     /// Audit events that could not be appended (each also logged as an error).
     pub audit_failures: Counter,
+    /// Security Event Tokens of the Shared Signals transmitter, by outcome.
+    pub ssf_sets: Family<SetLabels, Counter>,
+    /// SETs waiting in every stream's outbox (undelivered or unacknowledged).
+    pub ssf_backlog: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
     pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
     /// The handles of each RPC path seen, so that the hot path neither
@@ -165,6 +177,18 @@ impl Metrics {
             "Audit events that could not be appended to the trail (each also logged as an error)",
             audit_failures.clone(),
         );
+        let ssf_sets = Family::default();
+        registry.register(
+            "ssf_sets",
+            "Security Event Tokens of the Shared Signals transmitter, by outcome",
+            ssf_sets.clone(),
+        );
+        let ssf_backlog = Gauge::default();
+        registry.register(
+            "ssf_backlog",
+            "Security Event Tokens waiting in the streams' outboxes (undelivered or unacknowledged)",
+            ssf_backlog.clone(),
+        );
         let pool_connections = Family::default();
         registry.register(
             "db_pool_connections",
@@ -182,6 +206,8 @@ impl Metrics {
             cache_lookups,
             shed,
             audit_failures,
+            ssf_sets,
+            ssf_backlog,
             pool_connections,
             pools: RwLock::new(Vec::new()),
             rpc_paths: RwLock::default(),

@@ -53,6 +53,8 @@ pub struct TokenConfig {
     /// The key the signing keys are sealed under at rest; the same for
     /// every replica. Required: the service does not start without it.
     pub key_encryption_key: Option<crate::KeyEncryptionKey>,
+    /// The Shared Signals transmitter.
+    pub ssf: crate::SsfConfig,
 }
 
 impl TokenConfig {
@@ -90,6 +92,7 @@ impl Default for TokenConfig {
             dpop_nonce_every: None,
             txn_trust_domain: "127.0.0.1".to_owned(),
             txn_token_ttl: Duration::from_secs(300),
+            ssf: crate::SsfConfig::default(),
         }
     }
 }

@@ -20,6 +20,9 @@ pub enum TokenError {
     /// Too many failed authentications or unknown-token lookups lately.
     #[error("too many failed attempts; retry after {} s", retry_after.as_secs())]
     Throttled { retry_after: std::time::Duration },
+    /// The caller asks again sooner than a rule allows (the rule is the message).
+    #[error("{rule}")]
+    TooSoon { rule: String, retry_after: std::time::Duration },
     /// A request field breaks a rule (the caller's fault).
     #[error("{field}: {rule}")]
     Invalid { field: &'static str, rule: String },
@@ -56,6 +59,8 @@ impl ServiceError for TokenError {
                 &format!("too many failed attempts from here; retry in {} s", retry_after.as_secs().max(1)),
             )
             .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
+            Self::TooSoon { retry_after, .. } => Answer::said(ErrorCode::ResourceExhausted, self)
+                .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
             Self::Invalid { field, rule } => Answer::invalid(field, rule),
             Self::NotFound(_) => Answer::said(ErrorCode::NotFound, self),
             Self::FailedPrecondition(_) => Answer::said(ErrorCode::FailedPrecondition, self),
@@ -95,6 +100,7 @@ mod tests {
             TokenError::FailedPrecondition(_) => 8,
             TokenError::Unavailable(_) => 9,
             TokenError::Internal(_) => 10,
+            TokenError::TooSoon { .. } => 11,
         }
     }
 
@@ -121,7 +127,13 @@ mod tests {
             (TokenError::FailedPrecondition("not ready".to_owned()), Code::FailedPrecondition, 409, true),
             (TokenError::Unavailable("try again".to_owned()), Code::Unavailable, 503, true),
             (TokenError::Internal(secret.to_owned()), Code::Internal, 500, false),
+            (
+                TokenError::TooSoon { rule: "one a second".to_owned(), retry_after: std::time::Duration::from_secs(1) },
+                Code::ResourceExhausted,
+                429,
+                true,
+            ),
         ];
-        gatehouse_proto::status::check_error_table(table, row, 11);
+        gatehouse_proto::status::check_error_table(table, row, 12);
     }
 }

@@ -319,6 +319,10 @@ impl TokenServiceRpc for TokenGrpc {
         Ok(Response::new(pb::RevokeAllForGrantResponse { revoked }))
     }
 
+    async fn ssf(&self, request: Request<pb::SsfRequest>) -> RpcResult<pb::SsfResponse> {
+        Ok(Response::new(self.service.ssf(request.into_inner()).await?))
+    }
+
     async fn list_audit_events(
         &self,
         request: Request<gatehouse_proto::pb::common::v1::ListAuditEventsRequest>,

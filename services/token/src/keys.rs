@@ -434,6 +434,17 @@ impl Keys {
         self.ring.read().map(|ring| ring.clone()).unwrap_or_default()
     }
 
+    /// Seals a secret that is not a key (a receiver's push credential)
+    /// under the key-encryption key, bound to `label`.
+    pub(crate) fn seal(&self, label: &str, plaintext: &[u8]) -> String {
+        self.kek.seal(label, plaintext)
+    }
+
+    /// Opens what [`Keys::seal`] sealed with `label`.
+    pub(crate) fn open(&self, label: &str, sealed: &str) -> TokenResult<Vec<u8>> {
+        self.kek.open(label, sealed).map_err(internal)
+    }
+
     /// Signs `claims` with the active key of `alg`.
     pub(crate) fn sign(&self, alg: SigningAlg, typ: &str, claims: &impl Serialize) -> TokenResult<String> {
         let ring = self.ring();

@@ -28,6 +28,7 @@ pub mod migration;
 mod personal;
 mod revoke;
 mod service;
+mod ssf;
 mod store;
 mod throttle;
 mod watch;
@@ -43,6 +44,7 @@ pub use config::TokenConfig;
 pub use error::{TokenError, TokenResult};
 pub use keys::kek::KeyEncryptionKey;
 pub use service::TokenService;
+pub use ssf::SsfConfig;
 pub use throttle::ThrottleLimits;
 
 /// The tables of this service's audit trail (events, head).
@@ -78,6 +80,7 @@ pub async fn serve(
     cleanup::spawn(service.clone());
     keys::spawn_schedule(service.inner.keys.clone(), service.inner.clock.clone());
     service.inner.feed.spawn();
+    service.inner.ssf.spawn();
     // Revocation streams end when the replica drains (or stops): their
     // consumers resume from their cursors on another replica, and the
     // server's graceful stop is not held open by streams.

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) readiness: gatehouse_runtime::part::Readiness,
     /// This replica's DPoP nonce (RFC 9449 §8), when nonces are on.
     pub(crate) nonces: crate::dpop::Nonces,
+    /// The Shared Signals transmitter.
+    pub(crate) ssf: Arc<crate::ssf::Transmitter>,
 }
 
 impl TokenService {
@@ -57,8 +59,18 @@ impl TokenService {
         deps: Dependencies,
     ) -> Self {
         let readiness = deps.database_readiness();
-        let Dependencies { kv, clock, upstreams, .. } = deps;
+        let Dependencies { kv, clock, upstreams, db, .. } = deps;
         let (registry, authorization) = (upstreams.registry, upstreams.authorization);
+        let ssf = crate::ssf::Transmitter::new(crate::ssf::Parts {
+            db,
+            keys: keys.clone(),
+            issuer: config.issuer.clone(),
+            clock: clock.clone(),
+            config: config.ssf.clone(),
+            registry: registry.clone(),
+            authorization: authorization.clone(),
+            audit: audit.clone(),
+        });
         let clients = Clients::new(registry, authorization, config.client_auth_cache, clock.clone());
         let feed = crate::watch::Feed::new(stores.log);
         let cache = TokenCache::new(kv.clone(), clock.clone(), config.cache_trust, feed.clone());
@@ -78,6 +90,7 @@ impl TokenService {
                 audit,
                 readiness,
                 nonces: crate::dpop::Nonces::default(),
+                ssf,
             }),
         }
     }

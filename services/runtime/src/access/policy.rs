@@ -55,7 +55,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("CreateCredential", &[Operator]),
     ("ListCredentials", &[Operator]),
     ("RevokeCredential", &[Operator]),
-    ("ListAuditEvents", &[Operator, Gateway]),
+    ("ListAuditEvents", &[Operator, Gateway, Token]),
     ("VerifyAuditChain", &[Operator]),
 ];
 
@@ -77,7 +77,7 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("LookupUserCode", &[Gateway]),
     ("DecideDevice", &[Gateway]),
     ("RedeemDeviceCode", &[Token]),
-    ("ListAuditEvents", &[Operator, Gateway]),
+    ("ListAuditEvents", &[Operator, Gateway, Token]),
     ("VerifyAuditChain", &[Operator]),
 ];
 
@@ -104,7 +104,8 @@ pub const TOKEN_METHODS: &[Row] = &[
     ("RotateSigningKeys", &[Operator]),
     ("RetireSigningKey", &[Operator]),
     ("WatchRevocations", &[Validator]),
-    ("ListAuditEvents", &[Operator, Gateway]),
+    ("Ssf", &[Gateway]),
+    ("ListAuditEvents", &[Operator, Gateway, Token]),
     ("VerifyAuditChain", &[Operator]),
 ];
 

@@ -42,7 +42,7 @@ pub struct AuditFilter {
 impl From<&AuditFilter> for ListAuditEventsRequest {
     fn from(filter: &AuditFilter) -> Self {
         let AuditFilter { since_ms, actor_id, action, target, subject_user_id, limit } = filter.clone();
-        Self { since_ms, actor_id, action, target, subject_user_id, limit }
+        Self { since_ms, actor_id, action, target, subject_user_id, limit, after_seq: None }
     }
 }
 

@@ -150,6 +150,11 @@ impl TokenClient {
         Ok(self.rpc().user_info(pb::UserInfoRequest { token: token.to_owned(), dpop }).await?.into_inner())
     }
 
+    /// A Shared Signals receiver's request (stream management or poll).
+    pub async fn ssf(&self, request: pb::SsfRequest) -> Result<pb::SsfResponse, Status> {
+        Ok(self.rpc().ssf(request).await?.into_inner())
+    }
+
     /// An `id_token_hint` this server issued: its subject and audience.
     pub async fn verify_id_token_hint(&self, id_token_hint: &str) -> Result<(String, String), Status> {
         let request = pb::VerifyIdTokenHintRequest { id_token_hint: id_token_hint.to_owned() };

@@ -10,6 +10,7 @@ mod m20261203_000002_revocation_log;
 mod m20261207_000001_token_family_live;
 mod m20261207_000002_token_binding;
 mod m20261207_000003_token_exchange;
+mod m20261208_000001_shared_signals;
 
 use sea_orm_migration::prelude::*;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_token_family_live::Migration),
             Box::new(m20261207_000002_token_binding::Migration),
             Box::new(m20261207_000003_token_exchange::Migration),
+            Box::new(m20261208_000001_shared_signals::Migration),
         ]
     }
 
