@@ -531,7 +531,7 @@ async fn authorization_server_metadata_names_every_endpoint() {
     assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     assert!(meta["grant_types_supported"].as_array().unwrap().iter().all(|g| g != "password"));
-    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 20);
+    assert_eq!(meta["scopes_supported"].as_array().unwrap().len(), 22);
 }
 
 /// Successful client authentications are reused for

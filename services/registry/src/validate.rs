@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn scopes_must_be_in_the_catalogue() {
         let catalogue = ScopeCatalogue::default();
-        assert_eq!(scopes(&[], &catalogue).unwrap().len(), 20);
+        assert_eq!(scopes(&[], &catalogue).unwrap().len(), 22);
         assert_eq!(scopes(&["user,project".to_owned()], &catalogue).unwrap().to_string(), "project user");
         let unknown = rule_of(scopes(&["admin".to_owned()], &catalogue));
         assert!(unknown.contains("not in the scope catalogue") && !unknown.contains("admin"), "never echoed");

@@ -8,6 +8,7 @@ mod load;
 mod peer;
 mod revocation;
 mod setup;
+mod signals;
 
 use std::time::Duration;
 
@@ -127,9 +128,10 @@ async fn main() -> anyhow::Result<()> {
         "| shape | scenario | req/s | p50 | p99 | errors | Gatehouse CPU | load generator CPU | gRPC / SQL / Redis per request | ratio to peer |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let receiver_tls = signals::ReceiverTls::generate()?;
     for shape in shapes {
         let name = shape.name();
-        let mut gatehouse = Gatehouse::start(&binary, shape).await?;
+        let mut gatehouse = Gatehouse::start(&binary, shape, &receiver_tls.ca_pem).await?;
         if name == "embedded" {
             // Idle resident memory, before any load.
             println!("| embedded | idle RSS | {:.1} MiB | | | | | | | |", gatehouse.rss_mib());
@@ -260,6 +262,13 @@ async fn main() -> anyhow::Result<()> {
             let (p50, p99) = revocation::propagation(&gatehouse, &fixture, 200).await?;
             println!(
                 "| {name} | revocation_propagation (Revoke returned → refused by all 4 layers) | | {p50:.2} ms | {p99:.2} ms | 0 | | | | n/a |"
+            );
+        }
+        if selected("ssf_propagation") {
+            let (p50, p99, rounds) =
+                signals::propagation(&gatehouse, &fixture, &receiver_tls, connections.min(8), duration).await?;
+            println!(
+                "| {name} | ssf_propagation (RevokeAllForGrant returned → push receiver holds the SET; {rounds} rounds under client_credentials load) | | {p50:.2} ms | {p99:.2} ms | 0 | | | | n/a |"
             );
         }
         if selected("cache_memory") && name == "embedded" {

@@ -113,6 +113,8 @@ impl Drop for TempDir {
 
 /// Everything the scenarios need.
 pub(crate) struct Fixture {
+    /// The signed-in user's id.
+    pub(crate) user_id: String,
     pub(crate) client_id: String,
     pub(crate) secret: String,
     pub(crate) session_cookie: String,
@@ -126,6 +128,7 @@ impl Fixture {
     /// The scenarios as the ES256 application.
     pub(crate) fn es256(&self) -> Self {
         Self {
+            user_id: self.user_id.clone(),
             client_id: self.es256.0.clone(),
             secret: self.es256.1.clone(),
             session_cookie: self.session_cookie.clone(),
@@ -185,9 +188,13 @@ fn url_of(urls: &[String], part: &str) -> String {
 }
 
 impl Gatehouse {
-    pub(crate) async fn start(binary: &str, shape: Shape) -> anyhow::Result<Self> {
+    /// Starts `binary` in `shape`, trusting `receiver_ca` (PEM) for the
+    /// Shared Signals receiver this program serves on loopback.
+    pub(crate) async fn start(binary: &str, shape: Shape, receiver_ca: &str) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        let ca_file = dir.join("receiver-ca.pem");
+        std::fs::write(&ca_file, receiver_ca)?;
         let gateway_port = free_port()?;
         let issuer = format!("http://127.0.0.1:{gateway_port}");
         let mut env = vec![
@@ -196,6 +203,8 @@ impl Gatehouse {
             ("GATEHOUSE_LOG_FORMAT".to_owned(), "text".to_owned()),
             ("RUST_LOG".to_owned(), "warn".to_owned()),
             ("GATEHOUSE_METRICS_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("GATEHOUSE_FETCH_ALLOW_NETWORKS".to_owned(), "127.0.0.1/32".to_owned()),
+            ("GATEHOUSE_FETCH_CA_FILE".to_owned(), ca_file.display().to_string()),
         ];
         let this = match shape {
             Shape::Embedded => {
@@ -349,7 +358,7 @@ impl Gatehouse {
             redirect_uris: vec![CALLBACK.into()],
             client_type: ClientType::Confidential as i32,
             grant_types: gatehouse_proto::convert::grant_types_to_pb(&gatehouse_oauth::GrantType::ALL),
-            scopes: vec!["user".into(), "openid".into()],
+            scopes: vec!["user".into(), "openid".into(), "ssf.manage".into()],
             id_token_signed_response_alg: alg.into(),
             ..Default::default()
         };
@@ -396,7 +405,7 @@ impl Gatehouse {
             .json()
             .await?;
         let access_token = token["access_token"].as_str().context("access token")?.to_owned();
-        Ok(Fixture { client_id, secret: app.client_secret, session_cookie, access_token, es256 })
+        Ok(Fixture { user_id: user.id, client_id, secret: app.client_secret, session_cookie, access_token, es256 })
     }
 }
 
