@@ -198,6 +198,11 @@ pub(crate) const ROUTES: &[Route] = &[
         methods: || post(personal_tokens::operator_revoke),
     },
     Route {
+        path: "/account/password",
+        surface: Surface::Page,
+        methods: || get(account::change_password_page).post(account::change_password),
+    },
+    Route {
         path: "/account/delete",
         surface: Surface::Page,
         methods: || get(account::delete_account_page).post(account::delete_account),

@@ -23,6 +23,7 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use serde_json::{Value, json};
 
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+const CREDENTIAL_CHANGE: &str = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 const ACCOUNT_PURGED: &str = "https://schemas.openid.net/secevent/risc/event-type/account-purged";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 const WAIT: Duration = Duration::from_secs(20);
@@ -232,6 +233,35 @@ async fn each_action_reaches_its_receivers_by_push_and_poll_and_no_other() {
     })
     .await;
 
+    // A password change through the account page: the current one is required.
+    alice_browser.login("alice", TEST_PASSWORD).await;
+    let form = alice_browser.get("/account/password").await;
+    let csrf = form.input("csrf_token").unwrap();
+    let wrong =
+        [("csrf_token", csrf.as_str()), ("current_password", "not it at all"), ("new_password", "a new password 2")];
+    let refused = alice_browser.post_form("/account/password", &wrong).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("current_password"), "{}", refused.body);
+    let right =
+        [("csrf_token", csrf.as_str()), ("current_password", TEST_PASSWORD), ("new_password", "a new password 2")];
+    let changed = alice_browser.post_form("/account/password", &right).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    until(WAIT, "alice's password change", || async {
+        expect(
+            &push,
+            vec![
+                (SESSION_REVOKED, &alice.id),
+                (SESSION_REVOKED, &bob.id),
+                (ACCOUNT_PURGED, &bob.id),
+                (CREDENTIAL_CHANGE, &alice.id),
+            ],
+        )
+    })
+    .await;
+    let mut fresh = env.browser();
+    fresh.login("alice", "a new password 2").await;
+    env.browser().login_expecting_failure("alice", TEST_PASSWORD).await;
+
     // The SETs themselves: SSF's profile, one change's SETs sharing a txn.
     let events = push.events();
     for event in &events {
@@ -245,7 +275,9 @@ async fn each_action_reaches_its_receivers_by_push_and_poll_and_no_other() {
     let signout = &events.iter().find(|e| e["type"] == SESSION_REVOKED).unwrap()["payload"];
     assert_eq!(signout["initiating_entity"], "user");
     assert!(signout["reason_admin"]["en"].as_str().is_some_and(|r| !r.is_empty()));
-    assert_eq!(events.iter().filter(|e| e["sub_id"]["iss"] == json!(env.gateway_url())).count(), 3);
+    assert_eq!(events.iter().filter(|e| e["sub_id"]["iss"] == json!(env.gateway_url())).count(), 4);
+    let change = &events.iter().find(|e| e["type"] == CREDENTIAL_CHANGE).unwrap()["payload"];
+    assert_eq!((&change["credential_type"], &change["change_type"]), (&json!("password"), &json!("update")));
     // Carol is the poll receiver's only: the push receiver never heard of her, and the reverse.
     assert!(events.iter().all(|e| e["sub_id"]["sub"] != json!(carol.id)));
     assert!(poll.events().iter().all(|e| e["sub_id"]["sub"] != json!(alice.id) && e["sub_id"]["sub"] != json!(bob.id)));

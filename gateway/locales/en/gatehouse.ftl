@@ -148,3 +148,7 @@ your-new-client-secret = Your new client secret
 your-new-personal-access-token = Your new personal access token
 
 token-expiry-days = { $days } days
+change-password = Change password
+current-password = Current password
+new-password = New password (at least 8 characters)
+your-password-was-changed = Your password was changed. Applications you use are told, and may ask you to sign in again.

@@ -148,3 +148,7 @@ your-new-client-secret = 新的客户端密钥
 your-new-personal-access-token = 新的个人访问令牌
 
 token-expiry-days = { $days } 天
+change-password = 修改密码
+current-password = 当前密码
+new-password = 新密码（至少 8 个字符）
+your-password-was-changed = 你的密码已修改。你使用的应用会收到通知，可能会要求你重新登录。

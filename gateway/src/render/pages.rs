@@ -365,6 +365,20 @@ pub(crate) fn security_log(lang: Lang, events: &[AuditEvent]) -> String {
 }
 
 #[derive(Template)]
+#[template(path = "change_password.html")]
+struct ChangePassword<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    done: bool,
+    error: Option<&'a str>,
+}
+
+/// The password change page: the form, after a change its confirmation, or the error.
+pub(crate) fn change_password(lang: Lang, csrf: &str, done: bool, error: Option<&str>) -> String {
+    render(&ChangePassword { lang, csrf, done, error })
+}
+
+#[derive(Template)]
 #[template(path = "delete_account.html")]
 struct DeleteAccount<'a> {
     lang: Lang,

@@ -200,6 +200,42 @@ pub(crate) async fn revoke(
 
 /// *Account → Delete account*: what goes with it, and a form that asks for
 /// the username again.
+pub(crate) async fn change_password_page(PageUser { session, lang }: PageUser) -> Response {
+    let body = pages::change_password(lang, &session.csrf_token, false, None);
+    show(lang, &session, StatusCode::OK, &lang.msg("change-password"), &body)
+}
+
+/// Changes the signed-in account's password; the current one is required.
+/// A wrong current password or a new one that breaks the rules shows the
+/// form again with the registry's reason.
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    let field = |name: &str| form.get(name).unwrap_or_default().to_owned();
+    let address = crate::session::client_address(&state, &headers, peer);
+    let changed = state
+        .clients
+        .registry()
+        .change_password(&session.user.id, &field("current_password"), &field("new_password"), &address)
+        .await;
+    let title = lang.msg("change-password");
+    match changed {
+        Ok(()) => {
+            let body = pages::change_password(lang, &session.csrf_token, true, None);
+            show(lang, &session, StatusCode::OK, &title, &body)
+        }
+        Err(status) if matches!(status.code(), tonic::Code::InvalidArgument) => {
+            let error = GatewayError::from(status);
+            let body = pages::change_password(lang, &session.csrf_token, false, Some(&error.message));
+            show(lang, &session, StatusCode::BAD_REQUEST, &title, &body)
+        }
+        Err(status) => error_page(lang, &GatewayError::from(status)),
+    }
+}
+
 pub(crate) async fn delete_account_page(PageUser { session, lang }: PageUser) -> Response {
     let body = pages::delete_account(lang, &session.csrf_token, &session.user.username, None);
     show(lang, &session, StatusCode::OK, &lang.msg("delete-account"), &body)

@@ -104,6 +104,31 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::VerifyPasswordResponse { verified: user.is_some(), user: user.map(common::User::from) }))
     }
 
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> RpcResult<pb::ChangePasswordResponse> {
+        let caller = gatehouse_runtime::access::Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let who = who(&request, &request.get_ref().user_id);
+        let request = request.into_inner();
+        let who = (who.0, if request.client_address.is_empty() { who.1 } else { request.client_address.clone() });
+        let new = gatehouse_oauth::Password::new(request.new_password);
+        let changed = self.registry.change_password(&request.user_id, request.current_password, new, &caller).await;
+        let target = format!("user:{}", request.user_id);
+        match &changed {
+            Ok(()) => self.record("user.password_changed", who, target, &request.user_id, json!(null)).await,
+            Err(crate::error::RegistryError::Invalid { field: "current_password", .. }) => {
+                let event = AuditEvent::new("password_change.failed", Outcome::Failure, who.0, target)
+                    .subject(&request.user_id)
+                    .source(&who.1);
+                self.registry.audit().record(event.details(json!({ "reason": "wrong current password" }))).await;
+            }
+            Err(_) => {}
+        }
+        changed?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
     async fn set_user_role(&self, request: Request<pb::SetUserRoleRequest>) -> RpcResult<pb::SetUserRoleResponse> {
         let who = who(&request, "");
         let request = request.into_inner();

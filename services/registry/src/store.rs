@@ -55,6 +55,8 @@ pub(crate) trait UserStore: Send + Sync + std::fmt::Debug {
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
     /// Grants or removes the administrator role; false when there is no such user.
     async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool>;
+    /// Replaces the password hash; false when there is no such user.
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> RegistryResult<bool>;
 }
 
 /// Applications and their client secrets.

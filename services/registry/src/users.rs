@@ -126,6 +126,31 @@ impl Registry {
         Ok(verified)
     }
 
+    /// Changes `user_id`'s password: the current one must be right (checked
+    /// as a sign-in is, throttled per account and caller before any argon2
+    /// work), the new one must meet the password rules and differ from it.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current: String,
+        new: gatehouse_oauth::Password,
+        caller: &str,
+    ) -> RegistryResult<()> {
+        let user = self.get_user_by_id(user_id).await?;
+        validate::password(new.expose())?;
+        if new.expose() == current {
+            return Err(RegistryError::invalid("new_password", "must differ from the current password"));
+        }
+        if self.verify_password(&user.username, current, caller).await?.is_none() {
+            return Err(RegistryError::invalid("current_password", "is not the account's password"));
+        }
+        let hash = self.inner.hasher.hash(new.into_exposed()).await?;
+        if !self.stores().users.set_password_hash(user_id, &hash).await? {
+            return Err(RegistryError::NotFound(format!("user {user_id:?} not found")));
+        }
+        Ok(())
+    }
+
     /// Grants or removes a role (only `administrator` exists); the account as it is now.
     pub async fn set_user_role(&self, user_id: &str, role: &str, granted: bool) -> RegistryResult<User> {
         if role != "administrator" {

@@ -282,6 +282,15 @@ impl UserStore for SqlRegistryStore {
             .await?;
         Ok(updated.rows_affected > 0)
     }
+
+    async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> RegistryResult<bool> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
 }
 
 #[async_trait::async_trait]

@@ -24,6 +24,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("DeleteUser", &[Gateway, Operator]),
     // The sign-in page's check: the authorization service alone, whoever else asks.
     ("VerifyPassword", &[Authorization]),
+    ("ChangePassword", &[Gateway]),
     ("SetUserRole", &[Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),

@@ -455,6 +455,24 @@ impl RegistryClient {
     }
 
     /// Deletes the account, its applications and every token it held.
+    /// Changes a user's password (the current one required); `client_address` is the person's.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current_password: &str,
+        new_password: &str,
+        client_address: &str,
+    ) -> Result<(), Status> {
+        let request = pb::ChangePasswordRequest {
+            user_id: user_id.to_owned(),
+            current_password: current_password.to_owned(),
+            new_password: new_password.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        self.rpc().change_password(request).await?;
+        Ok(())
+    }
+
     pub async fn delete_user(&self, user_id: &str) -> Result<(), Status> {
         self.rpc().delete_user(pb::DeleteUserRequest { user_id: user_id.to_owned() }).await?;
         Ok(())
