@@ -92,8 +92,11 @@ class Receiver:
             self.authorize()
             headers = {"Authorization": "Bearer " + self.token}
             answer = self.http.request(method, url, json=body, params=params, headers=headers, timeout=timeout)
-        while answer.status_code == 429:
-            # Too soon (a verification within min_verification_interval): wait as told.
+        for _ in range(10):
+            # Too soon (429: a verification within min_verification_interval) or briefly
+            # unavailable (503): wait as told, then ask again.
+            if answer.status_code not in (429, 503):
+                break
             time.sleep(float(answer.headers.get("Retry-After", "1")))
             answer = self.http.request(method, url, json=body, params=params, headers=headers, timeout=timeout)
         if answer.status_code >= 400:

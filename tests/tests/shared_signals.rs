@@ -481,7 +481,10 @@ async fn stream_management_refuses_what_the_framework_forbids() {
     assert_eq!(call(reqwest::Method::POST, "/ssf/status", Some(&manager), Some(bad)).await.0, 400);
     let (status, answer, _) =
         call(reqwest::Method::GET, &format!("/ssf/status?stream_id={id}"), Some(&reader), None).await;
-    assert_eq!((status, &answer["status"]), (200, &json!("paused")));
+    assert_eq!(
+        (status, &answer["status"], &answer["backlog"], &answer["dropped"]),
+        (200, &json!("paused"), &json!(0), &json!(0))
+    );
     let resume = json!({ "stream_id": id, "status": "enabled" });
     assert_eq!(call(reqwest::Method::POST, "/ssf/status", Some(&manager), Some(resume)).await.0, 200);
 

@@ -74,8 +74,10 @@ pub(crate) struct Transmitter {
     clock: Arc<dyn Clock>,
     fetcher: gatehouse_fetch::Fetcher,
     config: SsfConfig,
-    /// Rung when this replica wrote to an outbox: push and waiting polls look.
+    /// Rung when this replica wrote to an outbox: waiting polls look.
     written: Notify,
+    /// Rung with it for the push sender, which keeps the call when it is busy.
+    push_due: Notify,
     registry: Upstream,
     authorization: Upstream,
     audit: gatehouse_runtime::audit::AuditLog,
@@ -110,6 +112,7 @@ impl Transmitter {
             fetcher: gatehouse_fetch::Fetcher::new(config.push.clone()),
             config,
             written: Notify::new(),
+            push_due: Notify::new(),
             registry,
             authorization,
             audit,
@@ -120,6 +123,12 @@ impl Transmitter {
     pub(crate) fn spawn(self: &Arc<Self>) {
         tail::spawn(self.clone());
         deliver::spawn(self.clone());
+    }
+
+    /// SETs were written here: waiting polls and the push sender look now.
+    fn wake(&self) {
+        self.written.notify_waiters();
+        self.push_due.notify_one();
     }
 
     fn now_ms(&self) -> i64 {

@@ -204,7 +204,17 @@ impl TokenService {
                 self.inner.ssf.store.delete(&stream.stream_id).await?;
                 none()
             }
-            SsfOperation::ReadStatus => answer(status(&self.owned(&client_id, stream_id_of(&request, &body)?).await?)),
+            SsfOperation::ReadStatus => {
+                let stream = self.owned(&client_id, stream_id_of(&request, &body)?).await?;
+                let mut answer_body = status(&stream);
+                // Beyond SSF §8.1.2: what the receiver needs to see it is behind.
+                answer_body["backlog"] = Value::from(self.inner.ssf.store.backlog(&stream.stream_id).await?);
+                answer_body["dropped"] = Value::from(stream.dropped);
+                if !stream.last_error.is_empty() {
+                    answer_body["last_error"] = Value::from(stream.last_error.clone());
+                }
+                answer(answer_body)
+            }
             SsfOperation::UpdateStatus => {
                 let mut stream = self.owned(&client_id, stream_id_of(&request, &body)?).await?;
                 let wanted = string_field(&body, "status", 16)?.ok_or_else(|| invalid("status", "is required"))?;
@@ -216,7 +226,7 @@ impl TokenService {
                 stream.updated_at = self.now_ms();
                 self.inner.ssf.store.update(&stream).await?;
                 // A resumed stream sends what it held.
-                self.inner.ssf.written.notify_waiters();
+                self.inner.ssf.wake();
                 answer(status(&stream))
             }
             SsfOperation::AddSubject | SsfOperation::RemoveSubject => {
@@ -420,7 +430,7 @@ impl TokenService {
         let outgoing = Outgoing { stream_id: stream.stream_id.clone(), jti, set };
         let appended = self.inner.ssf.store.append(&[outgoing], self.inner.ssf.config.max_backlog, now).await?;
         self.inner.ssf.count(appended);
-        self.inner.ssf.written.notify_waiters();
+        self.inner.ssf.wake();
         Ok(())
     }
 

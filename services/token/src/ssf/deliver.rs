@@ -30,7 +30,7 @@ pub(super) fn spawn(transmitter: Arc<Transmitter>) {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(LOOK_EVERY) => {}
-                () = transmitter.written.notified() => {}
+                () = transmitter.push_due.notified() => {}
             }
             let now = transmitter.now_ms();
             match transmitter.store.due_for_push(now).await {

@@ -117,7 +117,7 @@ impl Transmitter {
             Ok(Some(appended)) => {
                 self.count(appended);
                 if appended.written > 0 {
-                    self.written.notify_waiters();
+                    self.wake();
                 }
             }
             // Another replica wrote these.
