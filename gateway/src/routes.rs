@@ -29,6 +29,7 @@ use axum::routing::{MethodFilter, MethodRouter, delete, get, on, post};
 use http::header::CONTENT_TYPE;
 
 use crate::AppState;
+use gatehouse_proto::pb::token::v1::SsfOperation;
 
 /// The format a route answers its errors in; answers given before any
 /// handler runs (limits, shedding, cross-site refusals) use it too.
@@ -103,9 +104,17 @@ pub(crate) const ROUTES: &[Route] = &[
         },
     },
     Route { path: ssf::STATUS, surface: Surface::OAuth, methods: || get(ssf::status).post(ssf::status) },
-    Route { path: ssf::ADD_SUBJECT, surface: Surface::OAuth, methods: || post(ssf::add_subject) },
-    Route { path: ssf::REMOVE_SUBJECT, surface: Surface::OAuth, methods: || post(ssf::remove_subject) },
-    Route { path: ssf::VERIFY, surface: Surface::OAuth, methods: || post(ssf::verify) },
+    Route {
+        path: ssf::ADD_SUBJECT,
+        surface: Surface::OAuth,
+        methods: || ssf::post_only(ssf::ADD_SUBJECT, SsfOperation::AddSubject),
+    },
+    Route {
+        path: ssf::REMOVE_SUBJECT,
+        surface: Surface::OAuth,
+        methods: || ssf::post_only(ssf::REMOVE_SUBJECT, SsfOperation::RemoveSubject),
+    },
+    Route { path: ssf::VERIFY, surface: Surface::OAuth, methods: || ssf::post_only(ssf::VERIFY, SsfOperation::Verify) },
     Route { path: "/ssf/poll/{stream_id}", surface: Surface::OAuth, methods: || post(ssf::poll) },
     Route {
         path: "/oauth/userinfo",

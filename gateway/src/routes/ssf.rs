@@ -85,42 +85,13 @@ pub(crate) async fn status(
     call(&state, &headers, query.as_deref(), &method, STATUS, operation, id, body).await
 }
 
-pub(crate) async fn add_subject(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    call(&state, &headers, query.as_deref(), &Method::POST, ADD_SUBJECT, SsfOperation::AddSubject, String::new(), body)
-        .await
-}
-
-pub(crate) async fn remove_subject(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    call(
-        &state,
-        &headers,
-        query.as_deref(),
-        &Method::POST,
-        REMOVE_SUBJECT,
-        SsfOperation::RemoveSubject,
-        String::new(),
-        body,
+/// A POST-only endpoint of `operation` at `path`: the subjects and verification endpoints.
+pub(crate) fn post_only(path: &'static str, operation: SsfOperation) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::post(
+        move |State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes| async move {
+            call(&state, &headers, query.as_deref(), &Method::POST, path, operation, String::new(), body).await
+        },
     )
-    .await
-}
-
-pub(crate) async fn verify(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    call(&state, &headers, query.as_deref(), &Method::POST, VERIFY, SsfOperation::Verify, String::new(), body).await
 }
 
 /// `POST /ssf/poll/{stream_id}` (RFC 8936 §2.4).

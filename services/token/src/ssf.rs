@@ -78,6 +78,8 @@ pub(crate) struct Transmitter {
     written: Notify,
     /// Rung with it for the push sender, which keeps the call when it is busy.
     push_due: Notify,
+    /// Rung when a stream starts taking events: the trail reader wakes from idle.
+    tail_due: Notify,
     registry: Upstream,
     authorization: Upstream,
     audit: gatehouse_runtime::audit::AuditLog,
@@ -113,6 +115,7 @@ impl Transmitter {
             config,
             written: Notify::new(),
             push_due: Notify::new(),
+            tail_due: Notify::new(),
             registry,
             authorization,
             audit,

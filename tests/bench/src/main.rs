@@ -265,10 +265,10 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         if selected("ssf_propagation") {
-            let (p50, p99, rounds) =
+            let (p50, p90, p99, rounds) =
                 signals::propagation(&gatehouse, &fixture, &receiver_tls, connections.min(8), duration).await?;
             println!(
-                "| {name} | ssf_propagation (RevokeAllForGrant returned → push receiver holds the SET; {rounds} rounds under client_credentials load) | | {p50:.2} ms | {p99:.2} ms | 0 | | | | n/a |"
+                "| {name} | ssf_propagation (RevokeAllForGrant returned → push receiver holds the SET; {rounds} rounds under client_credentials load; p90 {p90:.0} ms) | | {p50:.2} ms | {p99:.2} ms | 0 | | | | n/a |"
             );
         }
         if selected("cache_memory") && name == "embedded" {

@@ -225,8 +225,9 @@ impl TokenService {
                 stream.reason = string_field(&body, "reason", MAX_REASON)?.unwrap_or_default().to_owned();
                 stream.updated_at = self.now_ms();
                 self.inner.ssf.store.update(&stream).await?;
-                // A resumed stream sends what it held.
+                // A resumed stream sends what it held, and takes events again.
                 self.inner.ssf.wake();
+                self.inner.ssf.tail_due.notify_one();
                 answer(status(&stream))
             }
             SsfOperation::AddSubject | SsfOperation::RemoveSubject => {
@@ -322,6 +323,7 @@ impl TokenService {
                 "this receiver already has a stream: update it, or delete it first".to_owned(),
             ));
         }
+        self.inner.ssf.tail_due.notify_one();
         Ok(self.configuration(&stream))
     }
 

@@ -47,12 +47,24 @@ impl Source {
 
 pub(super) fn spawn(transmitter: Arc<Transmitter>) {
     tokio::spawn(async move {
+        // A fixed rate: the wait between reads does not add to the time a read takes.
+        let mut ticks = tokio::time::interval(transmitter.config.tail_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle_until = tokio::time::Instant::now();
         loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                // A stream was created or resumed here: read at once.
+                () = transmitter.tail_due.notified() => idle_until = tokio::time::Instant::now(),
+            }
+            if tokio::time::Instant::now() < idle_until {
+                continue;
+            }
             let streams = match transmitter.store.receiving().await {
                 Ok(streams) => streams.into_iter().map(StreamView::from).collect::<Vec<_>>(),
                 Err(error) => {
                     tracing::debug!(%error, "reading the signal streams failed");
-                    tokio::time::sleep(IDLE_EVERY).await;
+                    idle_until = tokio::time::Instant::now() + IDLE_EVERY;
                     continue;
                 }
             };
@@ -67,8 +79,9 @@ pub(super) fn spawn(transmitter: Arc<Transmitter>) {
                     }
                 }
             }
-            let every = if streams.is_empty() { IDLE_EVERY } else { transmitter.config.tail_every };
-            tokio::time::sleep(every).await;
+            if streams.is_empty() {
+                idle_until = tokio::time::Instant::now() + IDLE_EVERY;
+            }
         }
     });
 }
@@ -87,8 +100,15 @@ impl Transmitter {
     /// a full batch was read (there may be more).
     async fn tail_once(&self, streams: &[StreamView]) -> Result<bool, String> {
         let mut reads = Vec::new();
-        for source in Source::ALL {
-            match self.read_after_cursor(source).await {
+        // The three trails at once: a read takes the slowest trail's time, not their sum.
+        let [registry, authorization, token] = Source::ALL;
+        let (registry, authorization, token) = tokio::join!(
+            self.read_after_cursor(registry),
+            self.read_after_cursor(authorization),
+            self.read_after_cursor(token)
+        );
+        for (source, read) in Source::ALL.into_iter().zip([registry, authorization, token]) {
+            match read {
                 Ok(Some(read)) if !read.events.is_empty() => reads.push(read),
                 Ok(_) => {}
                 Err(error) => {
