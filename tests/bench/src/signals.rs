@@ -133,6 +133,10 @@ pub(crate) async fn propagation(
         let mut times = Vec::new();
         let ends = Instant::now() + duration;
         while Instant::now() < ends || times.len() < 20 {
+            // Each round at a random point of the transmitter's 100 ms read cycle: rounds run
+            // back to back would otherwise all start right after a read, the cycle's worst point.
+            let jitter = u64::try_from(uuid::Uuid::new_v4().as_u128() % 150).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
             tokens.revoke_all_for_grant(revoke.clone()).await?;
             let returned = Instant::now();
             let at = tokio::time::timeout(Duration::from_secs(10), arrived.recv())
