@@ -883,3 +883,102 @@ async fn the_throttle_holds_across_two_gateways_and_two_token_replicas() {
     println!("throttle across replicas: {refused} refused, then {throttled} throttled");
     assert_eq!((refused, throttled), (20, 20), "one limit for the whole deployment: {statuses:?}");
 }
+
+/// The Shared Signals transmitter on two token replicas: both read the
+/// audit trails and both may push, yet each SET reaches the receiver, in
+/// the order of the changes; one replica killed in the middle, the other
+/// carries on (taking its stream over once its lease lapses) and nothing
+/// is missed. Duplicates are allowed (at least once) but the receiver
+/// dedupes on `jti`; the order of first arrivals must be the changes' order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_token_replicas_transmit_every_signal_in_order_and_one_killed_hands_over() {
+    use axum::routing::post;
+    use base64::Engine;
+    // The receiver: an HTTPS endpoint that reports each SET's (jti, txn).
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+    let receiver = gatehouse_tests::https_server::HttpsServer::start(axum::Router::new().route(
+        "/events",
+        post(move |body: axum::body::Bytes| {
+            let arrived = arrived.clone();
+            async move {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let payload = text.split('.').nth(1).unwrap_or_default().to_owned();
+                let claims: Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or(Value::Null);
+                let jti = claims["jti"].as_str().unwrap_or_default().to_owned();
+                let txn = claims["txn"].as_str().unwrap_or_default().to_owned();
+                let _ = arrived.send((jti, txn));
+                http::StatusCode::ACCEPTED
+            }
+        }),
+    ))
+    .await;
+    let pem = base64::engine::general_purpose::STANDARD.encode(receiver.ca.as_ref());
+    let lines: Vec<&str> = pem.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let ca_file = std::env::temp_dir().join(format!("ssf-ca-{}.pem", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&ca_file, format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n")))
+        .unwrap();
+    let token_env = vec![
+        ("GATEHOUSE_FETCH_ALLOW_NETWORKS", "127.0.0.1/32".to_owned()),
+        ("GATEHOUSE_FETCH_CA_FILE", ca_file.display().to_string()),
+    ];
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let redis = OwnRedis::start().await;
+    let mut stack = Stack::start(&redis_storage(&redis, &database).await, &[token_env.clone(), token_env], &[]).await;
+    // Alice holds tokens of the application, which is the receiver.
+    stack.grant().await;
+    let (status, _, body, _) =
+        stack.post("token", &[("grant_type", "client_credentials"), ("scope", "ssf.manage")]).await;
+    assert_eq!(status, 200, "{body}");
+    let manage = body["access_token"].as_str().unwrap().to_owned();
+    let create = serde_json::json!({
+        "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": receiver.url("/events") },
+    });
+    let created =
+        stack.http.post(format!("{}/ssf/streams", stack.base)).bearer_auth(&manage).json(&create).send().await.unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+
+    // Thirty revocations of alice's grant, alternating replicas, each with its own request id
+    // (the SET's txn); the first replica is killed after the fifteenth.
+    let alice = support::user_id(&stack.deployment, stack.registry_port, "alice").await;
+    let mut operators = Vec::new();
+    for port in &stack.token_ports {
+        operators.push(TokenServiceClient::new(stack.deployment.grpc(*port, "operator").await));
+    }
+    let mut expected = Vec::new();
+    for round in 0..30 {
+        if round == 15 {
+            stack.parts.remove(2).kill();
+        }
+        let which = if round < 15 { round % 2 } else { 1 };
+        let txn = format!("ssf-round-{round:02}");
+        let mut request = tonic::Request::new(token_pb::RevokeAllForGrantRequest {
+            user_id: alice.clone(),
+            client_id: stack.client_id.clone(),
+        });
+        request.metadata_mut().insert("x-request-id", txn.parse().unwrap());
+        operators[which].revoke_all_for_grant(request).await.unwrap();
+        expected.push(txn);
+    }
+    let mut firsts: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut copies = 0;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while firsts.len() < expected.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some((jti, txn))) = tokio::time::timeout(left, arrivals.recv()).await else {
+            panic!("only {} of {} signals arrived: {firsts:?}", firsts.len(), expected.len());
+        };
+        if seen.insert(jti) {
+            firsts.push(txn);
+        } else {
+            copies += 1;
+        }
+    }
+    assert_eq!(firsts, expected, "every signal, in the order of the changes");
+    println!("two transmitters, one killed: {} signals in order, {copies} sent again", firsts.len());
+    let _ = std::fs::remove_file(&ca_file);
+}

@@ -230,7 +230,18 @@ pub(crate) async fn alice_and_her_app(deployment: &Deployment, registry_port: u1
         redirect_uris: &[REDIRECT],
         client_type: ClientType::Confidential,
         grants: &gatehouse_oauth::GrantType::ALL,
-        scopes: &["user"],
+        // `ssf.manage`: the application is also a Shared Signals receiver in the replica tests.
+        scopes: &["user", "ssf.manage"],
     };
     gatehouse_tests::register_application(&mut registry, &user.id, spec).await
+}
+
+/// The id of the user `username`.
+pub(crate) async fn user_id(deployment: &Deployment, registry_port: u16, username: &str) -> String {
+    use gatehouse_proto::pb::registry::v1 as registry_pb;
+    let channel = deployment.grpc(registry_port, "operator").await;
+    let mut registry = registry_pb::registry_service_client::RegistryServiceClient::new(channel);
+    let lookup = registry_pb::get_user_request::Lookup::Username(username.to_owned());
+    let request = registry_pb::GetUserRequest { lookup: Some(lookup), ..Default::default() };
+    registry.get_user(request).await.unwrap().into_inner().user.unwrap().id
 }

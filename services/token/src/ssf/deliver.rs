@@ -12,8 +12,9 @@ use std::time::Duration;
 use super::Transmitter;
 use gatehouse_runtime::metrics::{SetLabels, metrics};
 
-/// How long one replica may hold a stream before another may take it over.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long one replica may hold a stream before another may take it over
+/// (renewed at each SET; well above one push's deadline).
+const LEASE: Duration = Duration::from_secs(10);
 /// How often outboxes are looked at when nothing was written here.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
 /// The first retry's delay; doubled each time up to [`MAX_BACKOFF`].
@@ -133,6 +134,10 @@ impl Transmitter {
                     Ok(answer) => classify(answer.status, &answer.body),
                     Err(error) => Pushed::Failed(error.to_string()),
                 };
+                // Still sending: keep the stream.
+                self.store
+                    .renew(stream_id, self.now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX))
+                    .await?;
                 match pushed {
                     Pushed::Delivered => {
                         self.store.remove(stream_id, std::slice::from_ref(&pending.jti)).await?;
@@ -152,9 +157,6 @@ impl Transmitter {
                     }
                 }
             }
-            // Still sending: keep the stream.
-            let now = self.now_ms();
-            self.store.renew(stream_id, now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX)).await?;
         }
     }
 }
