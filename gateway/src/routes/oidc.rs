@@ -96,6 +96,11 @@ fn claims_json(claims: UserInfoResponse) -> Value {
 /// RFC 6750 §3: the status of the error's class, the OAuth error as JSON,
 /// and the `WWW-Authenticate: Bearer` challenge.
 fn resource_error(error: &GatewayError, token_sent: bool) -> Response {
+    resource_error_for(error, token_sent, "openid")
+}
+
+/// [`resource_error`] for a resource whose challenge names `scope`.
+pub(crate) fn resource_error_for(error: &GatewayError, token_sent: bool, scope: &str) -> Response {
     let oauth = error.oauth.as_ref().map(|o| o.code);
     let status = StatusCode::from_u16(http_status(Surface::Resource, error.code, oauth))
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -103,6 +108,6 @@ fn resource_error(error: &GatewayError, token_sent: bool) -> Response {
     let mut response =
         (status, axum::Json(json!({ "error": code.as_str(), "error_description": error.message }))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let response = bearer::challenge(response, error, token_sent, "openid");
+    let response = bearer::challenge(response, error, token_sent, scope);
     crate::render::with_retry_after(response, error)
 }

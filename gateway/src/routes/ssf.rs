@@ -9,14 +9,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::pb::token::v1::{SsfOperation, SsfRequest};
-use gatehouse_proto::status::{Surface, http_status, oauth_code};
+use gatehouse_proto::status::{Surface, http_status};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::credentials;
 use crate::AppState;
 use crate::error::GatewayError;
-use crate::render::bearer;
 
 /// Where each endpoint is, below the issuer.
 pub(crate) const STREAMS: &str = "/ssf/streams";
@@ -155,16 +154,11 @@ async fn call(
 /// `{err, description}` (RFC 8936 §2.4.4).
 fn error(error: &GatewayError, token_sent: bool, poll: bool) -> Response {
     let oauth = error.oauth.as_ref().map(|o| o.code);
-    let status = StatusCode::from_u16(http_status(Surface::Resource, error.code, oauth))
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let code = oauth_code(error.code, oauth);
-    let body = if poll && status == StatusCode::BAD_REQUEST {
-        json!({ "err": "invalid_request", "description": error.message })
-    } else {
-        json!({ "error": code.as_str(), "error_description": error.message })
-    };
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let response = bearer::challenge(response, error, token_sent, "ssf.manage");
-    crate::render::with_retry_after(response, error)
+    if poll && http_status(Surface::Resource, error.code, oauth) == 400 {
+        let body = json!({ "err": "invalid_request", "description": error.message });
+        let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    super::oidc::resource_error_for(error, token_sent, "ssf.manage")
 }
