@@ -281,6 +281,10 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
 
     let health = reqwest_like_get(&format!("{}/healthz", server.gateway_url));
     assert!(health.contains("ok"));
+    // Text logs written to a file carry no terminal colour codes.
+    let log = server.log();
+    assert!(log.lines().count() > 1, "the server logged: {log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
     // Wait off the runtime, so that this test's own gRPC connections can close.
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert!(status.success(), "SIGTERM is a clean exit");
