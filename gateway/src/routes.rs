@@ -90,7 +90,7 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route { path: "/.well-known/openid-configuration", surface: Surface::OAuth, methods: || get(well_known::metadata) },
     Route { path: "/oauth/jwks", surface: Surface::OAuth, methods: || get(oidc::jwks) },
-    Route { path: "/.well-known/ssf-configuration", surface: Surface::OAuth, methods: || get(ssf::configuration) },
+    Route { path: gatehouse_oauth::ssf::CONFIGURATION, surface: Surface::OAuth, methods: || get(ssf::configuration) },
     Route {
         path: ssf::STREAMS,
         surface: Surface::OAuth,

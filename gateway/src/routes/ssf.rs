@@ -17,30 +17,11 @@ use super::credentials;
 use crate::AppState;
 use crate::error::GatewayError;
 
-/// Where each endpoint is, below the issuer.
-pub(crate) const STREAMS: &str = "/ssf/streams";
-pub(crate) const STATUS: &str = "/ssf/status";
-pub(crate) const ADD_SUBJECT: &str = "/ssf/subjects/add";
-pub(crate) const REMOVE_SUBJECT: &str = "/ssf/subjects/remove";
-pub(crate) const VERIFY: &str = "/ssf/verify";
+pub(crate) use gatehouse_oauth::ssf::{ADD_SUBJECT, REMOVE_SUBJECT, STATUS, STREAMS, VERIFY};
 
 /// `GET /.well-known/ssf-configuration` (SSF §7.1).
 pub(crate) async fn configuration(State(state): State<AppState>) -> Json<Value> {
-    let issuer = &state.config.issuer;
-    Json(json!({
-        "spec_version": "1_0",
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/oauth/jwks"),
-        "delivery_methods_supported": ["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"],
-        "configuration_endpoint": format!("{issuer}{STREAMS}"),
-        "status_endpoint": format!("{issuer}{STATUS}"),
-        "add_subject_endpoint": format!("{issuer}{ADD_SUBJECT}"),
-        "remove_subject_endpoint": format!("{issuer}{REMOVE_SUBJECT}"),
-        "verification_endpoint": format!("{issuer}{VERIFY}"),
-        "critical_subject_members": [],
-        "authorization_schemes": [{ "spec_urn": "urn:ietf:rfc:6749" }],
-        "default_subjects": "ALL",
-    }))
+    Json(gatehouse_oauth::ssf::configuration(&state.config.issuer))
 }
 
 /// The query's `stream_id`, if any (other parameters are ignored).
@@ -101,7 +82,7 @@ pub(crate) async fn poll(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let path = format!("/ssf/poll/{id}");
+    let path = format!("{}{id}", gatehouse_oauth::ssf::POLL_PREFIX);
     call(&state, &headers, query.as_deref(), &Method::POST, &path, SsfOperation::Poll, id, body).await
 }
 

@@ -22,6 +22,7 @@ pub mod registration;
 pub mod resource;
 pub mod scope;
 pub mod secret;
+pub mod ssf;
 pub mod text;
 pub mod token;
 

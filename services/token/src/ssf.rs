@@ -36,9 +36,7 @@ use tokio::sync::Notify;
 use crate::error::TokenResult;
 use crate::keys::{Keys, SigningAlg};
 
-/// Push delivery (RFC 8935) and poll delivery (RFC 8936), as SSF names them.
-pub(crate) const PUSH: &str = "urn:ietf:rfc:8935";
-pub(crate) const POLL: &str = "urn:ietf:rfc:8936";
+pub(crate) use gatehouse_oauth::ssf::{POLL, PUSH};
 
 /// The least time between two verification requests of one stream.
 pub(crate) const MIN_VERIFICATION_INTERVAL: Duration = Duration::from_secs(2);

@@ -353,7 +353,7 @@ impl TokenService {
     fn configuration(&self, stream: &StreamRow) -> Value {
         let issuer = &self.inner.ssf.issuer;
         let endpoint = if stream.delivery_method == POLL {
-            format!("{issuer}/ssf/poll/{}", stream.stream_id)
+            gatehouse_oauth::ssf::poll_endpoint(issuer, &stream.stream_id)
         } else {
             stream.endpoint_url.clone()
         };

@@ -146,7 +146,7 @@ impl Transmitter {
                     Pushed::Refused(reason) => {
                         tracing::warn!(stream_id, jti = %pending.jti, %reason, "a receiver refused a SET; it is not sent again");
                         self.store.remove(stream_id, std::slice::from_ref(&pending.jti)).await?;
-                        self.store.failed(stream_id, pending.seq, now, &reason).await?;
+                        self.store.note_error(stream_id, &reason).await?;
                         sets.get_or_create(&SetLabels { outcome: "refused" }).inc();
                     }
                     Pushed::Failed(reason) => {

@@ -404,7 +404,6 @@ impl SsfStore {
 
     /// Records a failed push of the SET `seq`: tried again at `next_ms`.
     pub(crate) async fn failed(&self, stream_id: &str, seq: i64, next_ms: i64, error: &str) -> Result<(), DbErr> {
-        let transaction = self.db.begin().await?;
         let update = Query::update()
             .table(a(OUTBOX))
             .value(a("attempts"), Expr::col(a("attempts")).add(1))
@@ -412,14 +411,18 @@ impl SsfStore {
             .and_where(Expr::col(a("stream_id")).eq(stream_id))
             .and_where(Expr::col(a("seq")).eq(seq))
             .to_owned();
-        transaction.execute(&update).await?;
+        self.db.execute(&update).await?;
+        self.note_error(stream_id, error).await
+    }
+
+    /// Keeps `error` as the stream's last push error (its status shows it).
+    pub(crate) async fn note_error(&self, stream_id: &str, error: &str) -> Result<(), DbErr> {
         let update = Query::update()
             .table(a(STREAMS))
             .value(a("last_error"), error)
             .and_where(Expr::col(a("stream_id")).eq(stream_id))
             .to_owned();
-        transaction.execute(&update).await?;
-        transaction.commit().await
+        self.db.execute(&update).await.map(|_| ())
     }
 
     /// The backlog of every stream (for metrics).
