@@ -156,9 +156,11 @@ async fn revoked_expired_and_narrow_tokens_are_refused() {
         let status = tokens.create_personal_token(request(bad)).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad}: {status:?}");
     }
-    let short = tokens.create_personal_token(request(1)).await.unwrap().into_inner().token;
+    // A minute, not a second: expiry is kept in whole seconds, so a one-second
+    // token can end a moment after it is made.
+    let short = tokens.create_personal_token(request(60)).await.unwrap().into_inner().token;
     assert!(active(&env, &short).await.is_some());
-    env.advance(Duration::from_secs(2));
+    env.advance(Duration::from_secs(61));
     assert!(active(&env, &short).await.is_none(), "expired");
     assert_eq!(current_user(&env, "token", &short).await.0, 401);
 
