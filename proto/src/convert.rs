@@ -235,6 +235,7 @@ mod tests {
             nonce: Some("n".to_owned()),
             resources: vec!["https://api.example".to_owned()],
             account: Some(account),
+            amr: vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()],
         };
         let wire = authorization::RedeemCodeResponse::from(code.clone());
         assert_eq!(RedeemedCode::from(wire), code);
@@ -418,6 +419,8 @@ pub struct RedeemedCode {
     pub resources: Vec<String>,
     /// The account at sign-in, for the ID token's claims (`None`: ask the registry).
     pub account: Option<Account>,
+    /// How the user signed in (RFC 8176 `amr`); empty: a password sign-in before it was kept.
+    pub amr: Vec<String>,
 }
 
 impl From<RedeemedCode> for authorization::RedeemCodeResponse {
@@ -431,6 +434,7 @@ impl From<RedeemedCode> for authorization::RedeemCodeResponse {
             nonce: code.nonce.unwrap_or_default(),
             resources: code.resources,
             user: code.account.map(Into::into),
+            amr: code.amr,
         }
     }
 }
@@ -446,6 +450,7 @@ impl From<authorization::RedeemCodeResponse> for RedeemedCode {
             nonce: Some(pb.nonce).filter(|nonce| !nonce.is_empty()),
             resources: pb.resources,
             account: pb.user.map(Into::into),
+            amr: pb.amr,
         }
     }
 }

@@ -101,7 +101,8 @@ impl ErrorCode {
             OAuthErrorCode::InvalidClient
             | OAuthErrorCode::InvalidToken
             | OAuthErrorCode::InvalidDpopProof
-            | OAuthErrorCode::UseDpopNonce => Self::Unauthenticated,
+            | OAuthErrorCode::UseDpopNonce
+            | OAuthErrorCode::InsufficientUserAuthentication => Self::Unauthenticated,
             OAuthErrorCode::AccessDenied | OAuthErrorCode::UnauthorizedClient | OAuthErrorCode::InsufficientScope => {
                 Self::PermissionDenied
             }
@@ -124,6 +125,7 @@ impl ErrorCode {
             | OAuthErrorCode::LoginRequired
             | OAuthErrorCode::ConsentRequired
             | OAuthErrorCode::InteractionRequired
+            | OAuthErrorCode::UnmetAuthenticationRequirements
             | OAuthErrorCode::RequestNotSupported
             | OAuthErrorCode::RequestUriNotSupported => Self::InvalidArgument,
         }

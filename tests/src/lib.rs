@@ -398,7 +398,7 @@ impl TestEnvBuilder {
             },
             listen: Listen::loopback(),
             elsewhere: Elsewhere { registry: String::new(), authorization: String::new(), token: String::new() },
-            registry: self.registry,
+            registry: gatehouse_registry::RegistryConfig { key_encryption_key: Some(test_kek()), ..self.registry },
             authorization: self.authorization,
             token: gatehouse_token::TokenConfig { key_encryption_key: Some(test_kek()), ..self.token },
             gateway: self.gateway,

@@ -345,7 +345,7 @@ async fn verify_password_same_answer_for_wrong_password_and_unknown_user(backend
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(wrong, pb::VerifyPasswordResponse { verified: false, user: None });
+    assert_eq!(wrong, pb::VerifyPasswordResponse { verified: false, user: None, second_factor: false });
     assert_eq!(unknown, wrong);
     assert_eq!(malformed, wrong);
 }

@@ -160,6 +160,12 @@ pub(crate) async fn introspect(
             if let Some(act) = gatehouse_oauth::grant::act_claim(&r.actors) {
                 map.insert("act".to_owned(), act);
             }
+            // RFC 9470 §6.2: when and how strongly the user signed in.
+            if !r.acr.is_empty() {
+                map.insert("acr".to_owned(), json!(r.acr));
+                map.insert("amr".to_owned(), json!(r.amr));
+                map.insert("auth_time".to_owned(), json!(r.auth_time));
+            }
             if matches!(r.token_type.as_str(), "access_token" | "personal_access_token") {
                 let kind = if r.jkt.is_empty() { "Bearer" } else { "DPoP" };
                 map.insert("token_type".to_owned(), json!(kind));

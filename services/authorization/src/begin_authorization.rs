@@ -123,7 +123,12 @@ impl Authorization {
             };
         }
         let session = self.session(session_token).await?;
-        let signed_in = session.as_ref().map(|s| SignedIn { user_id: &s.user.id, auth_time: s.auth_time });
+        let signed_in = session.as_ref().map(|s| SignedIn {
+            user_id: &s.user.id,
+            auth_time: s.auth_time,
+            mfa: s.mfa(),
+            can_mfa: s.second_factor,
+        });
         match decision::sign_in(&request, signed_in, self.now()) {
             Ok(()) => {}
             Err(SignIn::Refuse(error)) => return Ok(redirect_error(error)),

@@ -29,6 +29,7 @@ impl Authorization {
             username: session.user.username.clone(),
             // The login's time, not the code's: what max_age and auth_time mean.
             auth_time: session.auth_time,
+            amr: session.amr.clone(),
             expires_at: self.now() + i64::try_from(self.config().code_ttl.as_secs()).unwrap_or(i64::MAX),
             account: Some(session.user.clone()),
         };

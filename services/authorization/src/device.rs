@@ -47,7 +47,14 @@ pub(crate) struct DeviceRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum Decision {
     Pending,
-    Approved { user_id: String, username: String, auth_time: i64 },
+    Approved {
+        user_id: String,
+        username: String,
+        auth_time: i64,
+        /// How the approving user signed in; empty in records written before it was kept.
+        #[serde(default)]
+        amr: Vec<String>,
+    },
     Denied,
 }
 
@@ -221,6 +228,7 @@ impl Authorization {
                 user_id: session.user.id.clone(),
                 username: session.user.username.clone(),
                 auth_time: session.auth_time,
+                amr: session.amr.clone(),
             }
         } else {
             Decision::Denied
@@ -265,7 +273,7 @@ impl Authorization {
                 Err(OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request").into())
             }
             Decision::Pending => Err(self.poll_pending(&device_key, &bytes, device, now).await?.into()),
-            Decision::Approved { user_id, username, auth_time } => {
+            Decision::Approved { user_id, username, auth_time, amr } => {
                 // The user may have revoked the authorization since approving.
                 let grant = self.inner.grants.grant(user_id, client_id).await?;
                 let scopes = ScopeSet::parse(&device.scopes.join(" ")).unwrap_or_default();
@@ -285,6 +293,7 @@ impl Authorization {
                         nonce: None,
                         resources: Vec::new(),
                         account: None,
+                        amr: amr.clone(),
                     }),
                     Taken::Marked(_) => Err(OAuthError::invalid_grant("device_code was already used").into()),
                     Taken::Missing => Err(invalid().into()),

@@ -21,6 +21,9 @@ pub enum AuthzError {
     Throttled { retry_after: Duration },
     #[error("not logged in or the session expired")]
     NoSession,
+    /// The second step of a sign-in came too late (or for no sign-in).
+    #[error("the sign-in waited too long for its second step: enter the username and password again")]
+    SecondStepExpired,
     #[error("the authorization request expired or was already answered: start again from the application")]
     RequestExpired,
     /// A request field breaks a rule (the caller's fault).
@@ -76,7 +79,7 @@ impl ServiceError for AuthzError {
             }
             Self::Throttled { retry_after } => Answer::said(ErrorCode::ResourceExhausted, self)
                 .with_detail(Detail::reason(reason::THROTTLED).with_retry_after(*retry_after)),
-            Self::NoSession => {
+            Self::NoSession | Self::SecondStepExpired => {
                 Answer::said(ErrorCode::Unauthenticated, self).with_detail(Detail::reason(reason::NO_SESSION))
             }
             Self::RequestExpired => {
@@ -121,6 +124,7 @@ mod tests {
             AuthzError::Upstream { .. } => 9,
             AuthzError::Cache(_) => 10,
             AuthzError::Storage(_) => 11,
+            AuthzError::SecondStepExpired => 12,
         }
     }
 
@@ -134,6 +138,7 @@ mod tests {
             (AuthzError::InvalidCredentials, Code::Unauthenticated, 401, true),
             (AuthzError::Throttled { retry_after: Duration::from_secs(3) }, Code::ResourceExhausted, 429, true),
             (AuthzError::NoSession, Code::Unauthenticated, 401, true),
+            (AuthzError::SecondStepExpired, Code::Unauthenticated, 401, true),
             (AuthzError::RequestExpired, Code::NotFound, 404, true),
             (AuthzError::invalid("client_id", "names no registered application"), Code::InvalidArgument, 400, true),
             (AuthzError::NotFound("no such grant".to_owned()), Code::NotFound, 404, true),
@@ -147,6 +152,6 @@ mod tests {
             (AuthzError::Cache(KvError(secret.to_owned())), Code::Unavailable, 503, false),
             (sea_orm::DbErr::Custom(secret.to_owned()).into(), Code::Unavailable, 503, false),
         ];
-        gatehouse_proto::status::check_error_table(table, row, 12);
+        gatehouse_proto::status::check_error_table(table, row, 13);
     }
 }

@@ -24,40 +24,72 @@ pub(crate) struct AuthorizationGrpc {
 
 type RpcResult<T> = Result<Response<T>, Status>;
 
-#[tonic::async_trait]
-impl AuthorizationService for AuthorizationGrpc {
-    async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
-        let request = request.into_inner();
-        let password = gatehouse_oauth::Password::new(request.password);
-        let signed_in = self.service.login(&request.username, &password, &request.client_address).await;
-        let (outcome, actor, target, subject, details) = match &signed_in {
-            Ok(session) => {
-                let user = &session.record.user.id;
-                (Outcome::Success, Actor::user(user, "password"), format!("user:{user}"), user.clone(), json!(null))
-            }
-            Err(error) => {
-                let actor = Actor { kind: "anonymous".to_owned(), id: String::new(), via: "password".to_owned() };
-                let reason = error.to_string();
-                (
-                    Outcome::Failure,
-                    actor,
-                    format!("username:{}", request.username),
-                    String::new(),
-                    json!({ "reason": reason }),
-                )
-            }
-        };
-        let action = if outcome == Outcome::Success { "signin.succeeded" } else { "signin.failed" };
-        let event = AuditEvent::new(action, outcome, actor, target).subject(&subject).source(&request.client_address);
-        self.service.audit().record(event.details(details)).await;
-        let session = signed_in?;
-        Ok(Response::new(pb::LoginResponse {
+impl AuthorizationGrpc {
+    fn login_response(&self, session: crate::session::NewSession) -> pb::LoginResponse {
+        pb::LoginResponse {
             session_token: session.token.into_exposed(),
             csrf_token: session.record.csrf_token,
             expires_at: session.record.expires_at,
             expires_in: i64::try_from(self.service.config().session_ttl.as_secs()).unwrap_or(i64::MAX),
             user: Some(session.record.user.into()),
-        }))
+            second_step_token: String::new(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AuthorizationService for AuthorizationGrpc {
+    async fn login(&self, request: Request<pb::LoginRequest>) -> RpcResult<pb::LoginResponse> {
+        use crate::session::SignedIn;
+        let request = request.into_inner();
+        let password = gatehouse_oauth::Password::new(request.password);
+        let signed_in = self.service.login(&request.username, &password, &request.client_address).await;
+        let (action, outcome, actor, target, subject, details) = match &signed_in {
+            Ok(signed_in) => {
+                let (user, action) = match signed_in {
+                    SignedIn::Session(session) => (&session.record.user.id, "signin.succeeded"),
+                    SignedIn::SecondStep { user, .. } => (&user.id, "signin.second_step"),
+                };
+                let target = format!("user:{user}");
+                (action, Outcome::Success, Actor::user(user, "password"), target, user.clone(), json!(null))
+            }
+            Err(error) => {
+                let actor = Actor { kind: "anonymous".to_owned(), id: String::new(), via: "password".to_owned() };
+                let reason = error.to_string();
+                let target = format!("username:{}", request.username);
+                ("signin.failed", Outcome::Failure, actor, target, String::new(), json!({ "reason": reason }))
+            }
+        };
+        let event = AuditEvent::new(action, outcome, actor, target).subject(&subject).source(&request.client_address);
+        self.service.audit().record(event.details(details)).await;
+        match signed_in? {
+            SignedIn::Session(session) => Ok(Response::new(self.login_response(session))),
+            SignedIn::SecondStep { token, user } => Ok(Response::new(pb::LoginResponse {
+                second_step_token: token.into_exposed(),
+                user: Some(user.into()),
+                ..pb::LoginResponse::default()
+            })),
+        }
+    }
+
+    async fn complete_login(&self, request: Request<pb::CompleteLoginRequest>) -> RpcResult<pb::LoginResponse> {
+        let request = request.into_inner();
+        let completed =
+            self.service.complete_login(&request.second_step_token, &request.code, &request.client_address).await;
+        // The registry records each code it checks; this records the session it opened.
+        if let Ok(session) = &completed {
+            let user = &session.record.user.id;
+            let event = AuditEvent::new(
+                "signin.succeeded",
+                Outcome::Success,
+                Actor::user(user, "second_factor"),
+                format!("user:{user}"),
+            )
+            .subject(user)
+            .source(&request.client_address);
+            self.service.audit().record(event.details(json!({ "amr": session.record.amr }))).await;
+        }
+        Ok(Response::new(self.login_response(completed?)))
     }
 
     async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> RpcResult<pb::GetSessionResponse> {
@@ -66,6 +98,8 @@ impl AuthorizationService for AuthorizationGrpc {
             csrf_token: session.csrf_token,
             expires_at: session.expires_at,
             user: Some(session.user.into()),
+            auth_time: session.auth_time,
+            amr: session.amr,
         }))
     }
 
@@ -267,6 +301,7 @@ impl AuthorizationService for AuthorizationGrpc {
             username: redeemed.username,
             scopes: redeemed.scopes,
             auth_time: redeemed.auth_time,
+            amr: redeemed.amr,
         }))
     }
 

@@ -17,6 +17,10 @@ pub(crate) mod key {
     pub(crate) fn session(hash: &str) -> String {
         format!("authz:session:{hash}")
     }
+    /// A sign-in whose password was right, waiting for its second step.
+    pub(crate) fn second_step(hash: &str) -> String {
+        format!("authz:second-step:{hash}")
+    }
     pub(crate) fn pending(id: &str) -> String {
         format!("authz:pending:{id}")
     }
@@ -92,6 +96,30 @@ pub(crate) struct SessionRecord {
     /// opened before it was kept, which `max_age` then always finds too old.
     #[serde(default)]
     pub(crate) auth_time: i64,
+    /// How the user signed in (RFC 8176 `amr`): `["pwd"]`, or with a second
+    /// factor `["pwd", "otp", "mfa"]`.
+    #[serde(default = "password_amr")]
+    pub(crate) amr: Vec<String>,
+    /// The account had a second factor when the session was opened.
+    #[serde(default)]
+    pub(crate) second_factor: bool,
+}
+
+/// Sessions opened before `amr` was kept were password sign-ins.
+pub(crate) fn password_amr() -> Vec<String> {
+    gatehouse_oauth::acr::AMR_PASSWORD.iter().map(|m| (*m).to_owned()).collect()
+}
+
+impl SessionRecord {
+    pub(crate) fn mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+}
+
+/// A sign-in whose password was right, waiting for the second step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SecondStepRecord {
+    pub(crate) user: SessionUser,
 }
 
 /// The CSRF token is a secret of the session: never printed.
@@ -102,6 +130,8 @@ impl std::fmt::Debug for SessionRecord {
             .field("csrf_token", &"(redacted)")
             .field("expires_at", &self.expires_at)
             .field("auth_time", &self.auth_time)
+            .field("amr", &self.amr)
+            .field("second_factor", &self.second_factor)
             .finish()
     }
 }
@@ -180,6 +210,10 @@ pub(crate) struct CodeRecord {
     pub(crate) user_id: String,
     pub(crate) username: String,
     pub(crate) auth_time: i64,
+    /// The session's `amr`; empty in records written before it was kept
+    /// (read as a password sign-in).
+    #[serde(default)]
+    pub(crate) amr: Vec<String>,
     /// When the code expires (unix seconds), so that a restored code keeps
     /// its original lifetime; 0 in records written before it existed.
     #[serde(default)]

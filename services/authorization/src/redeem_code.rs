@@ -91,6 +91,7 @@ impl Authorization {
             nonce: record.request.nonce.clone(),
             resources: record.request.resources.clone(),
             account: record.account.clone(),
+            amr: record.amr.clone(),
         })
     }
 

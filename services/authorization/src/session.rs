@@ -4,17 +4,32 @@ use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{Password, SecretHash, SessionToken, random_token};
 
 use crate::error::{AuthzError, AuthzResult};
-use crate::record::{self, SessionRecord, key};
+use crate::record::{self, SecondStepRecord, SessionRecord, key};
 use crate::service::Authorization;
 
 /// Prefix of session tokens (the cookie value).
 const SESSION_PREFIX: &str = "gss_";
+
+/// Prefix of the token that carries a sign-in to its second step.
+const SECOND_STEP_PREFIX: &str = "gs2_";
+/// How long a sign-in waits for its second step.
+const SECOND_STEP_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A session just opened.
 #[derive(Debug)]
 pub(crate) struct NewSession {
     pub(crate) token: SessionToken,
     pub(crate) record: SessionRecord,
+}
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub(crate) enum SignedIn {
+    /// A session (the account has no second factor).
+    Session(NewSession),
+    /// The second step is next: this token (a secret, stored as a hash)
+    /// carries the sign-in to it, for a few minutes.
+    SecondStep { token: SessionToken, user: crate::record::SessionUser },
 }
 
 fn username_key(username: &str) -> String {
@@ -25,7 +40,7 @@ impl Authorization {
     /// Checks credentials and opens a session. An unknown user and a wrong
     /// password give the same error after the same work (the registry
     /// verifies against a dummy hash).
-    pub(crate) async fn login(&self, username: &str, password: &Password, address: &str) -> AuthzResult<NewSession> {
+    pub(crate) async fn login(&self, username: &str, password: &Password, address: &str) -> AuthzResult<SignedIn> {
         let throttle = self.config().throttle;
         let keys = [
             (key::fail_pair(&username_key(username), address), throttle.per_user_and_address),
@@ -46,10 +61,54 @@ impl Authorization {
         };
         reservation.release(self.inner.kv.as_ref()).await?;
         self.inner.kv.delete(&keys[0].0).await?;
-        self.open_session(user).await
+        if user.second_factor {
+            let token = random_token(SECOND_STEP_PREFIX, RANDOM_CHARS_256_BITS);
+            let pending = SecondStepRecord { user: user.account.clone() };
+            let key = key::second_step(SecretHash::of(&token).as_str());
+            self.inner.kv.set(&key, &record::encode(&pending), SECOND_STEP_TTL).await?;
+            return Ok(SignedIn::SecondStep { token: SessionToken::new(token), user: user.account });
+        }
+        let amr = record::password_amr();
+        self.open_session(user.account, amr, false).await.map(SignedIn::Session)
     }
 
-    async fn open_session(&self, user: crate::record::SessionUser) -> AuthzResult<NewSession> {
+    /// The second step of a sign-in: the code from the person's app (or a
+    /// recovery code), checked by the registry, whose limit per account
+    /// holds across every sign-in and replica. A right code opens the
+    /// session (`amr` pwd, otp, mfa) and ends the pending sign-in; a wrong
+    /// one leaves it for another try while it lasts.
+    pub(crate) async fn complete_login(&self, token: &str, code: &str, address: &str) -> AuthzResult<NewSession> {
+        if !token.starts_with(SECOND_STEP_PREFIX) {
+            return Err(AuthzError::SecondStepExpired);
+        }
+        let key = key::second_step(SecretHash::of(token).as_str());
+        let Some(bytes) = self.inner.kv.get(&key).await? else {
+            return Err(AuthzError::SecondStepExpired);
+        };
+        let pending: SecondStepRecord = record::decode(&bytes)?;
+        let method = self
+            .inner
+            .registry
+            .verify_second_factor(&pending.user.id, code, address)
+            .await
+            .map_err(AuthzError::registry)?;
+        if method.is_none() {
+            return Err(AuthzError::InvalidCredentials);
+        }
+        // One session per pending sign-in: of two right codes at once, one takes it.
+        if self.inner.kv.take(&key).await?.is_none() {
+            return Err(AuthzError::SecondStepExpired);
+        }
+        let amr = gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP.iter().map(|m| (*m).to_owned()).collect();
+        self.open_session(pending.user, amr, true).await
+    }
+
+    async fn open_session(
+        &self,
+        user: crate::record::SessionUser,
+        amr: Vec<String>,
+        second_factor: bool,
+    ) -> AuthzResult<NewSession> {
         let token = random_token(SESSION_PREFIX, RANDOM_CHARS_256_BITS);
         let ttl = self.config().session_ttl;
         let record = SessionRecord {
@@ -57,6 +116,8 @@ impl Authorization {
             csrf_token: random_token("", RANDOM_CHARS_256_BITS),
             expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
             auth_time: self.now(),
+            amr,
+            second_factor,
         };
         // Keyed by the token's hash: a leak of the cache does not leak sessions.
         self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;

@@ -22,12 +22,16 @@ impl From<ServeTarget> for Parts {
 
 impl ServeConfig {
     /// The deployment `target` runs; the key-encryption key is loaded (or
-    /// made, for the embedded default) only where the token service runs.
+    /// made, for the embedded default) where the token service (signing
+    /// keys) or the registry (two-step sign-in secrets) runs.
     fn deployment(&self, target: ServeTarget) -> anyhow::Result<Deployment> {
         let parts = Parts::from(target);
         let mut token = self.token.clone();
-        if matches!(target, ServeTarget::All | ServeTarget::Token) {
-            token.key_encryption_key = Some(self.key_encryption_key.load()?);
+        let mut registry = self.registry.clone();
+        if matches!(target, ServeTarget::All | ServeTarget::Token | ServeTarget::Registry) {
+            let kek = self.key_encryption_key.load()?;
+            token.key_encryption_key = Some(kek.clone());
+            registry.key_encryption_key = Some(kek);
         }
         Ok(Deployment {
             parts,
@@ -50,7 +54,7 @@ impl ServeConfig {
                 authorization: self.authorization_url.clone(),
                 token: self.token_url.clone(),
             },
-            registry: self.registry.clone(),
+            registry,
             authorization: self.authorization.clone(),
             token,
             gateway: gatehouse_gateway::GatewayConfig {

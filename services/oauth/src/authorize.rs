@@ -108,6 +108,8 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// Seconds since the user signed in beyond which they sign in again.
     pub max_age: Option<i64>,
+    /// OpenID Connect `acr_values`, in order of preference (see [`crate::acr`]).
+    pub acr_values: Vec<String>,
     /// Prefills the login form.
     pub login_hint: Option<String>,
     /// The `sub` of `id_token_hint`: a session of another user signs in again.
@@ -240,14 +242,15 @@ pub fn validate(
     };
     let prompt = Prompt::parse(param("prompt")?).map_err(fail)?;
     let max_age = max_age(param("max_age")?).map_err(fail)?;
+    let acr_values = crate::acr::parse_acr_values(param("acr_values")?).map_err(fail)?;
     let nonce = bounded(param("nonce")?, "nonce", MAX_NONCE_LEN).map_err(fail)?;
     let login_hint = bounded(param("login_hint")?, "login_hint", MAX_NONCE_LEN).map_err(fail)?;
     let hinted_subject = match bounded(param("id_token_hint")?, "id_token_hint", MAX_HINT_LEN).map_err(fail)? {
         Some(hint) => Some(id_token_hint_subject(&hint).map_err(fail)?),
         None => None,
     };
-    // `display`, `ui_locales`, `claims_locales` and `acr_values` only ask
-    // for presentation and need not be honoured (Core §3.1.2.1). `claims`
+    // `display`, `ui_locales` and `claims_locales` only ask for
+    // presentation and need not be honoured (Core §3.1.2.1). `claims`
     // (Core §5.5) asks for the scopes that release the claims it names,
     // those this application may have; the consent page shows them.
     let scopes = match param("claims")? {
@@ -273,6 +276,7 @@ pub fn validate(
         nonce,
         prompt,
         max_age,
+        acr_values,
         login_hint,
         hinted_subject,
         response_mode: mode,

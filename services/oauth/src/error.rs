@@ -77,11 +77,18 @@ pub enum OAuthErrorCode {
     InvalidDpopProof,
     /// The server wants a DPoP proof with the nonce it sent in `DPoP-Nonce` (RFC 9449 §8, §9).
     UseDpopNonce,
+    /// "The Authorization Server is unable to meet the requirements of the Relying Party for
+    /// the authentication of the End-User" (OpenID Connect Unmet Authentication Requirements
+    /// 1.0 §4; RFC 9470 §5): `acr_values` asked for a class the user cannot reach.
+    UnmetAuthenticationRequirements,
+    /// "The authentication event associated with the access token presented with the request
+    /// does not meet the authentication requirements of the protected resource" (RFC 9470 §3).
+    InsufficientUserAuthentication,
 }
 
 impl OAuthErrorCode {
     /// Every code, for table-driven tests and for decoding.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 28] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -108,6 +115,8 @@ impl OAuthErrorCode {
         Self::InvalidClientMetadata,
         Self::InvalidDpopProof,
         Self::UseDpopNonce,
+        Self::UnmetAuthenticationRequirements,
+        Self::InsufficientUserAuthentication,
     ];
 
     /// The wire string of the code.
@@ -139,6 +148,8 @@ impl OAuthErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
         }
     }
 

@@ -4,6 +4,7 @@
 //! value that reached a service's use case is already known to be well formed.
 //! Nothing here depends on tonic, hyper, sea-orm or redis.
 
+pub mod acr;
 pub mod authorize;
 pub mod client;
 pub mod client_auth;
@@ -25,6 +26,7 @@ pub mod secret;
 pub mod ssf;
 pub mod text;
 pub mod token;
+pub mod totp;
 
 pub use client::{ClientId, ClientRequirements, ClientType, RegisteredClient, Registration, SigningAlg};
 pub use client_auth::{ClientAuthMethod, ClientAuthentication};

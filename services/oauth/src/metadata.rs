@@ -11,7 +11,8 @@ use crate::client_auth::ASSERTION_SIGNING_ALGORITHMS;
 use crate::{ClientAuthMethod, GrantType};
 
 /// The protocol's claims of an ID token.
-const PROTOCOL_CLAIMS: [&str; 10] = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr"];
+const PROTOCOL_CLAIMS: [&str; 11] =
+    ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr"];
 
 /// The algorithm of JWT access tokens, and of ID tokens unless the client
 /// registered another: RS256, which every relying party and resource
@@ -81,6 +82,8 @@ impl ServerMetadata<'_> {
             "authorization_response_iss_parameter_supported": true,
             "claims_supported": claims_supported(),
             "prompt_values_supported": PROMPT_VALUES,
+            // RFC 9470 §7: also says that `max_age` is honoured.
+            "acr_values_supported": crate::acr::SUPPORTED,
             "ui_locales_supported": self.ui_locales,
             // Discovery §3: request_uri_parameter_supported defaults to true, so
             // its absence would claim support; all three are said explicitly.

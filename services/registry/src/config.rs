@@ -41,6 +41,10 @@ pub struct RegistryConfig {
     pub federation: crate::federation::Federation,
     /// The file they were loaded from: read again when it changes.
     pub federation_file: Option<std::path::PathBuf>,
+    /// Seals two-step sign-in secrets and keys recovery-code hashes (the
+    /// token service's key-encryption key). Without it, two-step sign-in
+    /// cannot be turned on.
+    pub key_encryption_key: Option<gatehouse_runtime::kek::KeyEncryptionKey>,
 }
 
 /// Who may register a resource server. Its identifier becomes the `aud`
@@ -80,6 +84,7 @@ impl Default for RegistryConfig {
             resource_servers: ResourceServerPolicy::default(),
             federation: crate::federation::Federation::default(),
             federation_file: None,
+            key_encryption_key: None,
         }
     }
 }

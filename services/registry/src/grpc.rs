@@ -31,7 +31,35 @@ fn who<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
     (Actor::user_or_caller(user_id, caller), source)
 }
 
+/// [`who`], from the person's address when the gateway passed it on.
+fn who_at<T>(request: &Request<T>, user_id: &str, client_address: &str) -> (Actor, String) {
+    let (actor, source) = who(request, user_id);
+    (actor, if client_address.is_empty() { source } else { client_address.to_owned() })
+}
+
 impl RegistryGrpc {
+    /// Records a change made after the password was asked again: the
+    /// change when it was made, a failure when the password was wrong.
+    async fn record_reauthentication<T>(
+        &self,
+        outcome: &Result<T, RegistryError>,
+        action: &str,
+        who: (Actor, String),
+        user_id: &str,
+    ) {
+        let target = format!("user:{user_id}");
+        match outcome {
+            Ok(_) => self.record(action, who, target, user_id, json!(null)).await,
+            Err(RegistryError::Invalid { field: "password", .. }) => {
+                let event = AuditEvent::new("reauthentication.failed", Outcome::Failure, who.0, target)
+                    .subject(user_id)
+                    .source(&who.1);
+                self.registry.audit().record(event.details(json!({ "for": action }))).await;
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Appends an event to the registry's audit trail (after the change, before the answer).
     async fn record(
         &self,
@@ -101,7 +129,97 @@ impl RegistryService for RegistryGrpc {
         let caller = gatehouse_runtime::access::Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
         let request = request.into_inner();
         let user = self.registry.verify_password(&request.username, request.password, &caller).await?;
-        Ok(Response::new(pb::VerifyPasswordResponse { verified: user.is_some(), user: user.map(common::User::from) }))
+        let second_factor = match &user {
+            Some(user) => self.registry.second_factors(&user.id).await?.totp,
+            None => false,
+        };
+        Ok(Response::new(pb::VerifyPasswordResponse {
+            verified: user.is_some(),
+            user: user.map(common::User::from),
+            second_factor,
+        }))
+    }
+
+    async fn get_second_factors(
+        &self,
+        request: Request<pb::GetSecondFactorsRequest>,
+    ) -> RpcResult<pb::GetSecondFactorsResponse> {
+        let factors = self.registry.second_factors(&request.get_ref().user_id).await?;
+        Ok(Response::new(pb::GetSecondFactorsResponse {
+            totp: factors.totp,
+            totp_pending: factors.totp_pending,
+            recovery_codes_left: u32::try_from(factors.recovery_codes_left).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn begin_totp(&self, request: Request<pb::BeginTotpRequest>) -> RpcResult<pb::BeginTotpResponse> {
+        let caller = Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let begun = self.registry.begin_totp(&request.user_id, request.password, &caller).await;
+        self.record_reauthentication(&begun, "totp.enrolment_started", who, &request.user_id).await;
+        let enrolment = begun?;
+        Ok(Response::new(pb::BeginTotpResponse {
+            secret: enrolment.secret_base32,
+            provisioning_uri: enrolment.provisioning_uri,
+        }))
+    }
+
+    async fn confirm_totp(&self, request: Request<pb::ConfirmTotpRequest>) -> RpcResult<pb::ConfirmTotpResponse> {
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let codes = self.registry.confirm_totp(&request.user_id, &request.code).await?;
+        let target = format!("user:{}", request.user_id);
+        self.record("totp.enabled", who, target, &request.user_id, json!(null)).await;
+        Ok(Response::new(pb::ConfirmTotpResponse { recovery_codes: codes }))
+    }
+
+    async fn disable_totp(&self, request: Request<pb::DisableTotpRequest>) -> RpcResult<pb::DisableTotpResponse> {
+        let caller = Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let disabled = self.registry.disable_totp(&request.user_id, request.password, &caller).await;
+        self.record_reauthentication(&disabled, "totp.disabled", who, &request.user_id).await;
+        disabled?;
+        Ok(Response::new(pb::DisableTotpResponse {}))
+    }
+
+    async fn regenerate_recovery_codes(
+        &self,
+        request: Request<pb::RegenerateRecoveryCodesRequest>,
+    ) -> RpcResult<pb::RegenerateRecoveryCodesResponse> {
+        let caller = Caller::of(&request).map(|c| c.describe()).unwrap_or_default();
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let made = self.registry.regenerate_recovery_codes(&request.user_id, request.password, &caller).await;
+        self.record_reauthentication(&made, "recovery_codes.regenerated", who, &request.user_id).await;
+        Ok(Response::new(pb::RegenerateRecoveryCodesResponse { recovery_codes: made? }))
+    }
+
+    async fn verify_second_factor(
+        &self,
+        request: Request<pb::VerifySecondFactorRequest>,
+    ) -> RpcResult<pb::VerifySecondFactorResponse> {
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let method = self.registry.verify_second_factor(&request.user_id, &request.code).await?;
+        let target = format!("user:{}", request.user_id);
+        match method {
+            Some(method) => {
+                let details = json!({ "method": method.as_str() });
+                self.record("second_factor.verified", who, target, &request.user_id, details).await;
+            }
+            None => {
+                let event = AuditEvent::new("second_factor.failed", Outcome::Failure, who.0, target)
+                    .subject(&request.user_id)
+                    .source(&who.1);
+                self.registry.audit().record(event.details(json!({ "reason": "wrong code" }))).await;
+            }
+        }
+        Ok(Response::new(pb::VerifySecondFactorResponse {
+            verified: method.is_some(),
+            method: method.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+        }))
     }
 
     async fn change_password(

@@ -20,6 +20,7 @@ mod model;
 mod password;
 mod registration;
 mod resource_servers;
+mod second_factor;
 mod secrets;
 mod service;
 mod store;
@@ -44,6 +45,7 @@ pub use model::{
     ResourceServer, ResourceServerPatch, User,
 };
 pub use registration::{INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_TOKEN_PREFIX, Registered};
+pub use second_factor::{RECOVERY_CODES, SecondFactorMethod, SecondFactors, TotpEnrolment};
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
 pub use service::Registry;
 

@@ -25,12 +25,19 @@ pub(crate) struct Stores {
     pub(crate) registrations: std::sync::Arc<dyn RegistrationStore>,
     pub(crate) credentials: std::sync::Arc<dyn CredentialStore>,
     pub(crate) resource_servers: std::sync::Arc<dyn ResourceServerStore>,
+    pub(crate) second_factors: std::sync::Arc<dyn SecondFactorStore>,
 }
 
 impl Stores {
     pub(crate) fn all<S>(store: S) -> Self
     where
-        S: UserStore + ApplicationStore + RegistrationStore + CredentialStore + ResourceServerStore + 'static,
+        S: UserStore
+            + ApplicationStore
+            + RegistrationStore
+            + CredentialStore
+            + ResourceServerStore
+            + SecondFactorStore
+            + 'static,
     {
         let store = std::sync::Arc::new(store);
         Self {
@@ -38,7 +45,8 @@ impl Stores {
             applications: store.clone(),
             registrations: store.clone(),
             credentials: store.clone(),
-            resource_servers: store,
+            resource_servers: store.clone(),
+            second_factors: store,
         }
     }
 }
@@ -150,4 +158,53 @@ pub(crate) trait ResourceServerStore: Send + Sync + std::fmt::Debug {
     /// Writes every mutable field; `NotFound` when it is gone.
     async fn update_resource_server(&self, server: &ResourceServer) -> RegistryResult<()>;
     async fn delete_resource_server(&self, id: &str) -> RegistryResult<bool>;
+}
+
+/// A user's TOTP enrolment as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TotpRow {
+    /// Sealed with the key-encryption key under `totp:{user_id}`.
+    pub(crate) sealed_secret: String,
+    pub(crate) confirmed_at: Option<i64>,
+    pub(crate) last_step: Option<i64>,
+}
+
+impl std::fmt::Debug for TotpRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRow")
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Second factors: TOTP and recovery codes. Every check-and-use is one
+/// conditional write, so two replicas cannot both accept the same code.
+#[async_trait::async_trait]
+pub(crate) trait SecondFactorStore: Send + Sync + std::fmt::Debug {
+    async fn totp(&self, user_id: &str) -> RegistryResult<Option<TotpRow>>;
+    /// Stores a new unconfirmed secret, replacing an unconfirmed one; false
+    /// (nothing written) when a confirmed one is in force.
+    async fn put_pending_totp(&self, user_id: &str, sealed_secret: &str, now: i64) -> RegistryResult<bool>;
+    /// Confirms the pending secret with the step of its first code and
+    /// replaces the recovery codes, in one transaction; false when there
+    /// is no pending secret (none, or confirmed meanwhile).
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        now: i64,
+        recovery_hashes: &[String],
+    ) -> RegistryResult<bool>;
+    /// Records `step` as the last accepted one, only if it is later than
+    /// the stored one (the replay rule); false when it is not (or TOTP is off).
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> RegistryResult<bool>;
+    /// Marks an unused recovery code used; false when no unused code has this hash.
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str, now: i64) -> RegistryResult<bool>;
+    /// Replaces every recovery code of the user.
+    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[String], now: i64) -> RegistryResult<()>;
+    /// Unused recovery codes.
+    async fn recovery_codes_left(&self, user_id: &str) -> RegistryResult<u64>;
+    /// Removes the TOTP secret and the recovery codes; false when there was no secret.
+    async fn delete_second_factors(&self, user_id: &str) -> RegistryResult<bool>;
 }

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod clock;
 pub mod database;
 pub mod grpc;
+pub mod kek;
 pub mod kv;
 pub mod metrics;
 pub mod observe;

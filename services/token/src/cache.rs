@@ -68,7 +68,7 @@ fn cache_unavailable(error: impl std::fmt::Display) -> TokenError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub(crate) enum Cached {
-    Active(ActiveToken),
+    Active(Box<ActiveToken>),
     Revoked,
     /// A change that may end the token is about to commit (a rotation
     /// writes these before its transaction commits): readers ask SQL, and
@@ -108,6 +108,11 @@ pub(crate) struct ActiveToken {
     /// RFC 8693 `act`, the current actor first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) actors: Vec<String>,
+    /// When and how the user signed in for the grant (RFC 9470 §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) amr: Vec<String>,
 }
 
 impl ActiveToken {
@@ -135,7 +140,20 @@ impl ActiveToken {
             checked_at,
             jkt: record.jkt.clone(),
             actors: record.actors.clone(),
+            auth_time: record.auth_time,
+            amr: record.amr.clone(),
         }
+    }
+
+    /// How the user signed in (`amr`) and its class (`acr`), as the grant's
+    /// sign-in had them; nothing without an interactive sign-in.
+    pub(crate) fn authentication(&self) -> (Vec<String>, Option<&'static str>) {
+        if self.auth_time.is_none() {
+            return (Vec::new(), None);
+        }
+        let amr = if self.amr.is_empty() { vec!["pwd".to_owned()] } else { self.amr.clone() };
+        let acr = gatehouse_oauth::acr::acr_of(&amr);
+        (amr, acr)
     }
 }
 
@@ -280,7 +298,7 @@ impl TokenCache {
     pub(crate) async fn cache_fill(&self, record: &TokenRecord) {
         let now = self.now();
         let Some(ttl) = remaining(record.expires_at, now) else { return };
-        let value = encode(&Cached::Active(ActiveToken::from_record(record, now)));
+        let value = encode(&Cached::Active(Box::new(ActiveToken::from_record(record, now))));
         if let Err(error) = self.state.kv.set_if_absent(&key(&record.hash), &value, ttl).await {
             tracing::debug!(%error, "token cache fill failed");
         }
@@ -292,7 +310,7 @@ impl TokenCache {
         let now = self.now();
         let Some(ttl) = remaining(active.expires_at, now) else { return };
         let renewed = ActiveToken { checked_at: now, ..active.clone() };
-        let value = encode(&Cached::Active(renewed));
+        let value = encode(&Cached::Active(Box::new(renewed)));
         if let Err(error) = self.state.kv.replace(&key(hash), read, &value, ttl).await {
             tracing::debug!(%error, "token cache renewal failed");
         }

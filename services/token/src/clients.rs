@@ -312,6 +312,7 @@ impl Clients {
             username: granted.username,
             scopes: granted.scopes,
             auth_time: granted.auth_time,
+            amr: granted.amr,
             // A device has no authorization request to carry a nonce.
             nonce: None,
             resources: Vec::new(),

@@ -41,19 +41,25 @@ impl From<Minted> for pb::ExchangeResponse {
 pub(crate) fn introspection(active: Option<ActiveToken>) -> pb::IntrospectResponse {
     match active {
         None => pb::IntrospectResponse::default(),
-        Some(active) => pb::IntrospectResponse {
-            active: true,
-            token_type: active.kind().as_str().to_owned(),
-            scopes: active.scopes,
-            client_id: active.client_id,
-            user_id: active.user_id,
-            username: active.username,
-            expires_at: active.expires_at,
-            issued_at: active.issued_at,
-            audience: active.audience,
-            jkt: active.jkt,
-            actors: active.actors,
-        },
+        Some(active) => {
+            let (amr, acr) = active.authentication();
+            pb::IntrospectResponse {
+                active: true,
+                auth_time: active.auth_time.unwrap_or(0),
+                acr: acr.unwrap_or_default().to_owned(),
+                amr,
+                token_type: active.kind().as_str().to_owned(),
+                scopes: active.scopes,
+                client_id: active.client_id,
+                user_id: active.user_id,
+                username: active.username,
+                expires_at: active.expires_at,
+                issued_at: active.issued_at,
+                audience: active.audience,
+                jkt: active.jkt,
+                actors: active.actors,
+            }
+        }
     }
 }
 

@@ -15,11 +15,6 @@ use crate::service::TokenService;
 /// The scope that makes a grant an OpenID Connect one.
 pub(crate) const OPENID: &str = "openid";
 
-/// How users authenticate (RFC 8176): Gatehouse signs users in with a
-/// password and nothing else, so every grant's `amr` is this. A second
-/// method would be stored beside `auth_time` in the session and token rows.
-const AMR: &[&str] = &["pwd"];
-
 /// The standard claims a set of scopes releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct StandardClaims {
@@ -78,7 +73,10 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
-    amr: &'a [&'a str],
+    /// How the user signed in (RFC 8176) and the class that is.
+    amr: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'static str>,
     #[serde(flatten)]
     standard: StandardClaims,
 }
@@ -118,6 +116,9 @@ impl TokenService {
         };
         let now = self.now();
         let config = self.config();
+        let (amr, acr) = family.authentication();
+        // A user's ID token always says how they signed in.
+        let amr = if amr.is_empty() { vec!["pwd".to_owned()] } else { amr };
         let claims = IdTokenClaims {
             iss: &config.issuer,
             aud: &family.client_id,
@@ -127,7 +128,8 @@ impl TokenService {
             auth_time: family.auth_time,
             nonce,
             at_hash: at_hash(access_token.expose()),
-            amr: AMR,
+            amr,
+            acr,
             standard: StandardClaims::of(&account, scopes),
         };
         self.inner.keys.sign(alg, "JWT", &claims).map(Some)

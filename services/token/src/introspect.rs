@@ -32,7 +32,7 @@ impl TokenService {
             Some(Read { state: Cached::Revoked, .. }) => return Ok(None),
             Some(Read { state: Cached::Active(active), .. }) if active.expires_at <= now => return Ok(None),
             Some(Read { state: Cached::Active(active), .. }) if self.inner.cache.trusted(active.checked_at, now) => {
-                return Ok(Some(active));
+                return Ok(Some(*active));
             }
             // Past its trust bound: SQL decides again (see `cache`).
             Some(Read { state: Cached::Active(_), bytes }) => Some(bytes),

@@ -19,6 +19,9 @@ pub(crate) struct Family {
     pub(crate) username: String,
     /// When the user signed in for this grant; None for application tokens.
     pub(crate) auth_time: Option<i64>,
+    /// How the user signed in for this grant (RFC 8176); empty for
+    /// application tokens (and a user grant from before it was kept: a password).
+    pub(crate) amr: Vec<String>,
     /// The resource servers (RFC 8707) the grant was made for: what its
     /// refresh token keeps, and what a later request may narrow to.
     pub(crate) resources: Vec<String>,
@@ -37,6 +40,23 @@ pub(crate) struct Family {
 }
 
 impl Family {
+    /// How the user signed in (`amr`, RFC 8176) and the class that is
+    /// (`acr`): nothing for a grant without an interactive sign-in
+    /// (application tokens, personal tokens); a password for a sign-in from
+    /// before methods were kept.
+    pub(crate) fn authentication(&self) -> (Vec<String>, Option<&'static str>) {
+        if self.auth_time.is_none() {
+            return (Vec::new(), None);
+        }
+        let amr = if self.amr.is_empty() {
+            gatehouse_oauth::acr::AMR_PASSWORD.iter().map(|m| (*m).to_owned()).collect()
+        } else {
+            self.amr.clone()
+        };
+        let acr = gatehouse_oauth::acr::acr_of(&amr);
+        (amr, acr)
+    }
+
     /// The expiry of a token living `ttl` from `now`, within `not_after`.
     fn expiry(&self, now: i64, ttl: std::time::Duration) -> i64 {
         let natural = now.saturating_add(seconds(ttl));
@@ -63,6 +83,11 @@ struct AccessTokenClaims<'a> {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<i64>,
+    /// RFC 9068 §2.2.1, RFC 9470 §6.1: how strongly the user signed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
@@ -134,6 +159,7 @@ impl TokenService {
             revoked: false,
             rotated: false,
             auth_time: family.auth_time,
+            amr: family.amr.clone(),
             audience,
             jkt: match kind {
                 TokenKind::Refresh => family.binding.for_refresh(),
@@ -227,6 +253,7 @@ impl TokenService {
     fn jwt_access_token(&self, family: &Family, scopes: &[String], now: i64) -> TokenResult<String> {
         let config = self.config();
         let sub = if family.user_id.is_empty() { &family.client_id } else { &family.user_id };
+        let (amr, acr) = family.authentication();
         let claims = AccessTokenClaims {
             iss: &config.issuer,
             sub,
@@ -238,6 +265,8 @@ impl TokenService {
             azp: &family.client_id,
             scope: scopes.join(" "),
             auth_time: family.auth_time,
+            acr,
+            amr,
             cnf: family.binding.jkt.as_deref().map(|jkt| Confirmation { jkt }),
             act: gatehouse_oauth::grant::act_claim(&family.actors),
         };

@@ -15,8 +15,6 @@
 //! - Private halves are stored only sealed under the key-encryption key;
 //!   the JWKS holds public members only.
 
-pub mod kek;
-
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -33,8 +31,8 @@ use jsonwebtoken::jwk::{
 };
 use serde::Serialize;
 
-use self::kek::KeyEncryptionKey;
 use crate::error::{TokenError, TokenResult};
+use gatehouse_runtime::kek::KeyEncryptionKey;
 
 /// JWT access tokens, and ID tokens by default, are RS256, the algorithm
 /// every relying party supports (OpenID Connect Core §15.1); a client may

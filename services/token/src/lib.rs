@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 
 pub use config::TokenConfig;
 pub use error::{TokenError, TokenResult};
-pub use keys::kek::KeyEncryptionKey;
+pub use gatehouse_runtime::kek::KeyEncryptionKey;
 pub use service::TokenService;
 pub use ssf::SsfConfig;
 pub use throttle::ThrottleLimits;

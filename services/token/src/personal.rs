@@ -92,6 +92,7 @@ impl TokenService {
             user_id: user_id.to_owned(),
             username: username.to_owned(),
             auth_time: None,
+            amr: Vec::new(),
             // Personal tokens are for Gatehouse's own API: no audience.
             resources: Vec::new(),
             audience: Vec::new(),
@@ -151,6 +152,7 @@ impl TokenService {
             user_id: user_id.to_owned(),
             username,
             auth_time: None,
+            amr: Vec::new(),
             // Personal tokens are for Gatehouse's own API: no audience.
             resources: Vec::new(),
             audience: Vec::new(),

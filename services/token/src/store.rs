@@ -31,6 +31,9 @@ pub(crate) struct TokenRecord {
     /// a refreshed ID token repeats the original login's time (Core §12.2).
     /// None for application tokens and rows written before it existed.
     pub(crate) auth_time: Option<i64>,
+    /// How the user signed in for the grant (RFC 8176 `amr`); empty for
+    /// application tokens and rows written before it was kept.
+    pub(crate) amr: Vec<String>,
     /// RFC 8707 resource identifiers: an access token's audience; for a
     /// refresh token, the grant's resources (what a refresh may narrow to).
     /// Empty: no resource was named (Gatehouse's own API and UserInfo).

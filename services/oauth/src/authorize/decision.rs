@@ -8,6 +8,9 @@
 //!    than `max_age`, one of another user than `id_token_hint` names, or
 //!    `prompt=login`/`select_account` → sign in (again); with
 //!    `prompt=none` that is `login_required` back to the client instead.
+//!    `acr_values` asking for a second factor ([`crate::acr::needs_mfa`])
+//!    and a session without one: sign in again when the account has a
+//!    second factor, `unmet_authentication_requirements` when it has none.
 //! 2. Consent: the approved scopes cover the request, `prompt=consent` is
 //!    not given and the client's redirect identifies it → a code at once;
 //!    otherwise the consent page, or `consent_required` with `prompt=none`.
@@ -22,6 +25,10 @@ pub struct SignedIn<'a> {
     pub user_id: &'a str,
     /// When they signed in (Unix seconds).
     pub auth_time: i64,
+    /// The session was opened with a second factor.
+    pub mfa: bool,
+    /// The account has a second factor to sign in with.
+    pub can_mfa: bool,
 }
 
 /// When the session does not do.
@@ -40,6 +47,19 @@ pub fn sign_in(request: &AuthorizationRequest, session: Option<SignedIn<'_>>, no
         let other_user = request.hinted_subject.as_deref().is_some_and(|sub| sub != session.user_id);
         !too_old && !other_user && !request.prompt.forces_login()
     });
+    let needs_mfa = crate::acr::needs_mfa(&request.acr_values);
+    if usable && needs_mfa && session.is_some_and(|session| !session.mfa) {
+        if session.is_some_and(|session| !session.can_mfa) {
+            return Err(SignIn::Refuse(crate::acr::unmet()));
+        }
+        if request.prompt.none {
+            return Err(SignIn::Refuse(OAuthError::new(
+                OAuthErrorCode::InteractionRequired,
+                "the request asks for a second factor the session was not opened with",
+            )));
+        }
+        return Err(SignIn::Page { reauthenticate: true });
+    }
     if usable {
         return Ok(());
     }
@@ -109,6 +129,7 @@ mod tests {
             nonce: None,
             prompt: Prompt::parse(Some(prompt)).unwrap(),
             max_age: None,
+            acr_values: Vec::new(),
             login_hint: None,
             hinted_subject: None,
             response_mode: ResponseMode::Query,
@@ -121,7 +142,7 @@ mod tests {
         ScopeSet::parse(text).unwrap()
     }
 
-    const ADA: SignedIn<'static> = SignedIn { user_id: "ada", auth_time: NOW - 600 };
+    const ADA: SignedIn<'static> = SignedIn { user_id: "ada", auth_time: NOW - 600, mfa: false, can_mfa: true };
 
     #[test]
     fn a_session_answers_unless_a_rule_asks_for_a_new_sign_in() {
@@ -146,6 +167,26 @@ mod tests {
         assert_eq!(sign_in(&stricter, Some(ADA), NOW), Err(SignIn::Page { reauthenticate: true }));
         stricter.max_age = Some(0);
         assert!(sign_in(&stricter, Some(SignedIn { auth_time: NOW, ..ADA }), NOW).is_ok(), "max_age=0 just now");
+    }
+
+    #[test]
+    fn acr_values_asking_for_a_second_factor_sign_in_again_or_say_it_cannot_be_met() {
+        let mut strong = request("");
+        strong.acr_values = vec![crate::acr::MFA.to_owned()];
+        assert_eq!(sign_in(&strong, Some(ADA), NOW), Err(SignIn::Page { reauthenticate: true }));
+        assert_eq!(sign_in(&strong, Some(SignedIn { mfa: true, ..ADA }), NOW), Ok(()));
+        assert_eq!(sign_in(&strong, None, NOW), Err(SignIn::Page { reauthenticate: false }));
+        let Err(SignIn::Refuse(error)) = sign_in(&strong, Some(SignedIn { can_mfa: false, ..ADA }), NOW) else {
+            panic!("unmet")
+        };
+        assert_eq!(error.code, OAuthErrorCode::UnmetAuthenticationRequirements);
+        let mut silent = strong.clone();
+        silent.prompt = Prompt::parse(Some("none")).unwrap();
+        let Err(SignIn::Refuse(error)) = sign_in(&silent, Some(ADA), NOW) else { panic!("interaction_required") };
+        assert_eq!(error.code, OAuthErrorCode::InteractionRequired);
+        let mut either = request("");
+        either.acr_values = vec![crate::acr::MFA.to_owned(), crate::acr::PWD.to_owned()];
+        assert_eq!(sign_in(&either, Some(ADA), NOW), Ok(()), "a password is one of the classes asked for");
     }
 
     #[test]

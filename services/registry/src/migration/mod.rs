@@ -9,6 +9,7 @@ mod m20261207_000001_application_tokens;
 mod m20261207_000002_registration_token_expiry;
 mod m20261207_000003_id_token_alg;
 mod m20261207_000004_client_requirements;
+mod m20261209_000001_second_factors;
 
 use sea_orm_migration::prelude::*;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
             Box::new(m20261207_000003_id_token_alg::Migration),
             Box::new(m20261207_000004_client_requirements::Migration),
+            Box::new(m20261209_000001_second_factors::Migration),
         ]
     }
 

@@ -13,14 +13,17 @@ use sea_orm::{
     SqlErr, TransactionTrait,
 };
 
-use self::entity::{application, client_secret, credential, initial_access_token, resource_server, user};
+use self::entity::{
+    application, client_secret, credential, initial_access_token, recovery_code, resource_server, totp, user,
+};
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{
     Application, ApplicationType, ClientExtras, ClientKeys, ClientSecretInfo, CredentialInfo, InitialAccessTokenInfo,
     ResourceServer, User,
 };
 use crate::store::{
-    ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken, ResourceServerStore, UserStore,
+    ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken, ResourceServerStore, SecondFactorStore,
+    TotpRow, UserStore,
 };
 
 /// Registry tables in a SQL database.
@@ -265,7 +268,13 @@ impl UserStore for SqlRegistryStore {
     }
 
     async fn delete_user(&self, id: &str) -> RegistryResult<bool> {
-        let deleted = user::Entity::delete_by_id(id.to_owned()).exec(&self.db).await?;
+        // The second factors go with the account (the foreign keys say so
+        // too, where the database enforces them).
+        let txn = self.db.begin().await?;
+        recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(id)).exec(&txn).await?;
+        totp::Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
+        let deleted = user::Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
+        txn.commit().await?;
         Ok(deleted.rows_affected > 0)
     }
 
@@ -682,5 +691,139 @@ fn initial_access_token_from_row(row: initial_access_token::Model) -> InitialAcc
         description: row.description,
         created_at: row.created_at,
         expires_at: row.expires_at,
+    }
+}
+
+fn recovery_rows(user_id: &str, hashes: &[String], now: i64) -> Vec<recovery_code::ActiveModel> {
+    hashes
+        .iter()
+        .map(|hash| recovery_code::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            user_id: Set(user_id.to_owned()),
+            code_hash: Set(hash.clone()),
+            created_at: Set(now),
+            used_at: Set(None),
+        })
+        .collect()
+}
+
+async fn put_recovery_codes<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    hashes: &[String],
+    now: i64,
+) -> RegistryResult<()> {
+    recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(user_id)).exec(db).await?;
+    if !hashes.is_empty() {
+        recovery_code::Entity::insert_many(recovery_rows(user_id, hashes, now)).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl SecondFactorStore for SqlRegistryStore {
+    async fn totp(&self, user_id: &str) -> RegistryResult<Option<TotpRow>> {
+        let row = totp::Entity::find_by_id(user_id.to_owned()).one(&self.db).await?;
+        Ok(row.map(|row| TotpRow {
+            sealed_secret: row.sealed_secret,
+            confirmed_at: row.confirmed_at,
+            last_step: row.last_step,
+        }))
+    }
+
+    async fn put_pending_totp(&self, user_id: &str, sealed_secret: &str, now: i64) -> RegistryResult<bool> {
+        let txn = self.db.begin().await?;
+        totp::Entity::delete_many()
+            .filter(totp::Column::UserId.eq(user_id))
+            .filter(totp::Column::ConfirmedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let row = totp::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            sealed_secret: Set(sealed_secret.to_owned()),
+            created_at: Set(now),
+            confirmed_at: Set(None),
+            last_step: Set(None),
+        };
+        match totp::Entity::insert(row).exec_without_returning(&txn).await {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(true)
+            }
+            // A confirmed secret is in force (or another enrolment won the race).
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        now: i64,
+        recovery_hashes: &[String],
+    ) -> RegistryResult<bool> {
+        let txn = self.db.begin().await?;
+        let updated = totp::Entity::update_many()
+            .col_expr(totp::Column::ConfirmedAt, Expr::value(now))
+            .col_expr(totp::Column::LastStep, Expr::value(step))
+            .filter(totp::Column::UserId.eq(user_id))
+            .filter(totp::Column::ConfirmedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(false);
+        }
+        put_recovery_codes(&txn, user_id, recovery_hashes, now).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn advance_totp_step(&self, user_id: &str, step: i64) -> RegistryResult<bool> {
+        let updated = totp::Entity::update_many()
+            .col_expr(totp::Column::LastStep, Expr::value(step))
+            .filter(totp::Column::UserId.eq(user_id))
+            .filter(totp::Column::ConfirmedAt.is_not_null())
+            .filter(
+                sea_orm::Condition::any().add(totp::Column::LastStep.is_null()).add(totp::Column::LastStep.lt(step)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str, now: i64) -> RegistryResult<bool> {
+        let updated = recovery_code::Entity::update_many()
+            .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::CodeHash.eq(code_hash))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[String], now: i64) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        put_recovery_codes(&txn, user_id, hashes, now).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn recovery_codes_left(&self, user_id: &str) -> RegistryResult<u64> {
+        let count = recovery_code::Entity::find()
+            .filter(recovery_code::Column::UserId.eq(user_id))
+            .filter(recovery_code::Column::UsedAt.is_null())
+            .count(&self.db)
+            .await?;
+        Ok(count)
+    }
+
+    async fn delete_second_factors(&self, user_id: &str) -> RegistryResult<bool> {
+        let txn = self.db.begin().await?;
+        recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(user_id)).exec(&txn).await?;
+        let deleted = totp::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected > 0)
     }
 }

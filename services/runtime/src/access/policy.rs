@@ -25,6 +25,12 @@ pub const REGISTRY_METHODS: &[Row] = &[
     // The sign-in page's check: the authorization service alone, whoever else asks.
     ("VerifyPassword", &[Authorization]),
     ("ChangePassword", &[Gateway]),
+    ("GetSecondFactors", &[Gateway]),
+    ("BeginTotp", &[Gateway]),
+    ("ConfirmTotp", &[Gateway]),
+    ("DisableTotp", &[Gateway]),
+    ("RegenerateRecoveryCodes", &[Gateway]),
+    ("VerifySecondFactor", &[Authorization]),
     ("SetUserRole", &[Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),
@@ -63,6 +69,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
 /// `gatehouse.authorization.v1.AuthorizationService`.
 pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("Login", &[Gateway]),
+    ("CompleteLogin", &[Gateway]),
     ("GetSession", &[Gateway]),
     ("Logout", &[Gateway]),
     ("EndSession", &[Gateway]),

@@ -44,6 +44,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
             Role::Authorization => vec![
                 "GetUser",
                 "VerifyPassword",
+                "VerifySecondFactor",
                 "GetApplication",
                 "AuthenticateClient",
                 "ListScopes",
@@ -77,8 +78,16 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                     assert_eq!(allowed, expected_for(role).contains(&name), "{role} on {method}");
                 }
                 Role::Operator => {
-                    let operator_only_never =
-                        ["VerifyPassword", "AuthenticateClient", "Exchange", "Login", "RedeemCode", "WatchRevocations"];
+                    let operator_only_never = [
+                        "VerifyPassword",
+                        "VerifySecondFactor",
+                        "AuthenticateClient",
+                        "Exchange",
+                        "Login",
+                        "CompleteLogin",
+                        "RedeemCode",
+                        "WatchRevocations",
+                    ];
                     if operator_only_never.contains(&name) {
                         assert!(!allowed, "operator on {method}");
                     }
@@ -86,6 +95,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                 Role::Gateway => {
                     let never = [
                         "VerifyPassword",
+                        "VerifySecondFactor",
                         "RotateSigningKeys",
                         "RetireSigningKey",
                         "CreateCredential",

@@ -219,11 +219,32 @@ impl RegistryClient {
 
     /// The user when the password is theirs; `None` otherwise (unknown user
     /// and wrong password alike).
-    pub async fn verify_password(&self, username: &str, password: &Password) -> Result<Option<Account>, Status> {
+    pub async fn verify_password(&self, username: &str, password: &Password) -> Result<Option<Verified>, Status> {
         let request =
             pb::VerifyPasswordRequest { username: username.to_owned(), password: password.expose().to_owned() };
         let response = self.rpc().verify_password(request).await?.into_inner();
-        Ok(response.user.filter(|_| response.verified).map(Account::from))
+        let second_factor = response.second_factor;
+        Ok(response
+            .user
+            .filter(|_| response.verified)
+            .map(|user| Verified { account: Account::from(user), second_factor }))
+    }
+
+    /// Which second factor `code` is for the user (`totp`, `recovery_code`),
+    /// or `None` when it is wrong; RESOURCE_EXHAUSTED past the account's limit.
+    pub async fn verify_second_factor(
+        &self,
+        user_id: &str,
+        code: &str,
+        client_address: &str,
+    ) -> Result<Option<String>, Status> {
+        let request = pb::VerifySecondFactorRequest {
+            user_id: user_id.to_owned(),
+            code: code.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        let response = self.rpc().verify_second_factor(request).await?.into_inner();
+        Ok(response.verified.then_some(response.method))
     }
 
     /// The user, or `None` when there is no such user.
@@ -239,6 +260,14 @@ impl RegistryClient {
     pub async fn scopes(&self) -> Result<Vec<ScopeDescription>, Status> {
         Ok(self.rpc().list_scopes(pb::ListScopesRequest {}).await?.into_inner().scopes)
     }
+}
+
+/// A user whose password was right.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub account: Account,
+    /// The account signs in with a second step.
+    pub second_factor: bool,
 }
 
 /// A new application's settings. Empty lists are the registry's defaults
@@ -471,6 +500,66 @@ impl RegistryClient {
         };
         self.rpc().change_password(request).await?;
         Ok(())
+    }
+
+    /// What the account has for its second step.
+    pub async fn second_factors(&self, user_id: &str) -> Result<pb::GetSecondFactorsResponse, Status> {
+        Ok(self
+            .rpc()
+            .get_second_factors(pb::GetSecondFactorsRequest { user_id: user_id.to_owned() })
+            .await?
+            .into_inner())
+    }
+
+    /// Starts TOTP enrolment (the password again): (secret in base32, Key URI).
+    pub async fn begin_totp(
+        &self,
+        user_id: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<pb::BeginTotpResponse, Status> {
+        let request = pb::BeginTotpRequest {
+            user_id: user_id.to_owned(),
+            password: password.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().begin_totp(request).await?.into_inner())
+    }
+
+    /// Confirms enrolment with the app's first code; the recovery codes.
+    pub async fn confirm_totp(&self, user_id: &str, code: &str, client_address: &str) -> Result<Vec<String>, Status> {
+        let request = pb::ConfirmTotpRequest {
+            user_id: user_id.to_owned(),
+            code: code.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().confirm_totp(request).await?.into_inner().recovery_codes)
+    }
+
+    /// Turns TOTP off (the password again).
+    pub async fn disable_totp(&self, user_id: &str, password: &str, client_address: &str) -> Result<(), Status> {
+        let request = pb::DisableTotpRequest {
+            user_id: user_id.to_owned(),
+            password: password.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        self.rpc().disable_totp(request).await?;
+        Ok(())
+    }
+
+    /// New recovery codes (the password again); the old ones stop working.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user_id: &str,
+        password: &str,
+        client_address: &str,
+    ) -> Result<Vec<String>, Status> {
+        let request = pb::RegenerateRecoveryCodesRequest {
+            user_id: user_id.to_owned(),
+            password: password.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().regenerate_recovery_codes(request).await?.into_inner().recovery_codes)
     }
 
     pub async fn delete_user(&self, user_id: &str) -> Result<(), Status> {

@@ -50,6 +50,7 @@ impl TokenService {
             user_id: granted.user_id,
             username: granted.username,
             auth_time: Some(granted.auth_time),
+            amr: granted.amr.clone(),
             resources: granted.resources,
             audience: Vec::new(),
             binding,

@@ -48,6 +48,7 @@ impl TokenService {
             user_id: String::new(),
             username: String::new(),
             auth_time: None,
+            amr: Vec::new(),
             resources: resources.into_iter().map(ResourceId::into_string).collect(),
             audience,
             binding,

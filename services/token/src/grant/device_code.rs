@@ -30,6 +30,7 @@ impl TokenService {
             user_id: granted.user_id,
             username: granted.username,
             auth_time: Some(granted.auth_time),
+            amr: granted.amr.clone(),
             // The device authorization request takes no `resource` (yet).
             resources: Vec::new(),
             audience: Vec::new(),

@@ -162,6 +162,7 @@ impl TokenService {
             user_id: identity.user_id.clone(),
             username: identity.username.clone(),
             auth_time: (identity.auth_time > 0).then_some(identity.auth_time),
+            amr: Vec::new(),
             resources: resources.into_iter().map(ResourceId::into_string).collect(),
             audience,
             binding,

@@ -56,6 +56,7 @@ impl TokenService {
             user_id: old.user_id.clone(),
             username: old.username.clone(),
             auth_time: old.auth_time,
+            amr: old.amr.clone(),
             resources: old.audience.clone(),
             audience: Vec::new(),
             binding,

@@ -99,6 +99,7 @@ impl TokenService {
             user_id: subject.user_id.clone(),
             username: subject.username.clone(),
             auth_time: subject.auth_time,
+            amr: subject.amr.clone(),
             resources: exchange.resources.into_iter().map(ResourceId::into_string).collect(),
             audience,
             binding,
@@ -138,6 +139,7 @@ impl TokenService {
                 user_id: foreign.user_id,
                 username: foreign.username,
                 auth_time: (foreign.auth_time > 0).then_some(foreign.auth_time),
+                amr: Vec::new(),
                 scopes,
                 actors: foreign.actors,
                 expires_at: foreign.expires_at,
@@ -164,6 +166,7 @@ impl TokenService {
             user_id: record.user_id,
             username: record.username,
             auth_time: record.auth_time,
+            amr: record.amr.clone(),
             actors: record.actors,
             expires_at: record.expires_at,
             code_id: record.code_id,
@@ -176,6 +179,7 @@ pub(super) struct Subject {
     pub(super) user_id: String,
     pub(super) username: String,
     pub(super) auth_time: Option<i64>,
+    pub(super) amr: Vec<String>,
     /// The widest scope the exchanged token may have.
     pub(super) scopes: ScopeSet,
     /// Its actors, the current one first.

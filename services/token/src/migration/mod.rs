@@ -11,6 +11,7 @@ mod m20261207_000001_token_family_live;
 mod m20261207_000002_token_binding;
 mod m20261207_000003_token_exchange;
 mod m20261208_000001_shared_signals;
+mod m20261209_000001_token_amr;
 
 use sea_orm_migration::prelude::*;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_token_binding::Migration),
             Box::new(m20261207_000003_token_exchange::Migration),
             Box::new(m20261208_000001_shared_signals::Migration),
+            Box::new(m20261209_000001_token_amr::Migration),
         ]
     }
 

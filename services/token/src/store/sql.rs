@@ -213,6 +213,7 @@ fn row(record: &TokenRecord) -> token::ActiveModel {
         rotated_at: Set(None),
         rotated_to: Set(None),
         auth_time: Set(record.auth_time),
+        amr: Set((!record.amr.is_empty()).then(|| record.amr.join(" "))),
         audience: Set((!record.audience.is_empty())
             .then(|| serde_json::to_string(&record.audience).unwrap_or_else(|_| "[]".to_owned()))),
         jkt: Set(Some(record.jkt.clone()).filter(|jkt| !jkt.is_empty())),
@@ -369,6 +370,10 @@ fn record(model: token::Model) -> TokenRecord {
         revoked: model.revoked_at.is_some(),
         rotated: model.rotated_at.is_some(),
         auth_time: model.auth_time,
+        amr: model
+            .amr
+            .map(|amr| amr.split(' ').filter(|m| !m.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
         audience: model.audience.and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default(),
         jkt: model.jkt.unwrap_or_default(),
         parent_family: model.parent_family_id,
@@ -758,6 +763,7 @@ mod tests {
             revoked: false,
             rotated: false,
             auth_time: None,
+            amr: Vec::new(),
             audience: Vec::new(),
             jkt: String::new(),
             parent_family: None,

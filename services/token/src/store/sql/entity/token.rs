@@ -24,6 +24,8 @@ pub struct Model {
     pub rotated_to: Option<String>,
     /// OpenID Connect `auth_time` of the grant's login (unix seconds).
     pub auth_time: Option<i64>,
+    /// RFC 8176 `amr` of the grant's sign-in, space-separated.
+    pub amr: Option<String>,
     /// JSON array of resource identifiers; NULL when none.
     pub audience: Option<String>,
     /// RFC 9449: the thumbprint of the DPoP key the token is bound to; NULL when unbound.

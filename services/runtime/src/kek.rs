@@ -1,8 +1,9 @@
-//! The key-encryption key: signing keys' private halves are stored only
-//! sealed under it (AES-256-GCM, a random 96-bit nonce per seal, the key's
-//! `kid` as associated data so that a sealed key cannot be moved to another
-//! row). It comes from configuration and never from the database, so a
-//! copy of the database alone signs nothing.
+//! The key-encryption key: secrets Gatehouse must read back (signing keys'
+//! private halves, two-step sign-in secrets, push credentials) are stored
+//! only sealed under it (AES-256-GCM, a random 96-bit nonce per seal, a
+//! label naming the row as associated data so that a sealed value cannot be
+//! moved to another row). It comes from configuration and never from the
+//! database, so a copy of the database alone opens nothing.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -32,12 +33,12 @@ impl std::fmt::Debug for KeyEncryptionKey {
 )]
 pub struct MalformedKek;
 
-/// A sealed key that does not open: another key-encryption key sealed it,
-/// or the row was altered.
+/// A sealed value that does not open: another key-encryption key sealed
+/// it, or the row was altered.
 #[derive(Debug, thiserror::Error)]
-#[error("signing key {kid} does not open with the configured key-encryption key (was it sealed with another one?)")]
+#[error("sealed value {label} does not open with the configured key-encryption key (was it sealed with another one?)")]
 pub struct SealBroken {
-    pub kid: String,
+    pub label: String,
 }
 
 impl KeyEncryptionKey {
@@ -64,23 +65,36 @@ impl KeyEncryptionKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.bytes).expect("a 32-byte AES-256 key"))
     }
 
-    /// `nonce || ciphertext || tag`, base64.
-    pub(crate) fn seal(&self, kid: &str, plaintext: &[u8]) -> String {
+    /// `nonce || ciphertext || tag`, base64, bound to `label` (the row it
+    /// is stored in).
+    pub fn seal(&self, label: &str, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         #[allow(clippy::expect_used)]
         SystemRandom::new().fill(&mut nonce).expect("the system random number generator failed");
         let mut in_out = plaintext.to_vec();
         #[allow(clippy::expect_used)] // only fails for inputs beyond AES-GCM's 64 GiB limit
         self.key()
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut in_out)
-            .expect("sealing a signing key");
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(label.as_bytes()), &mut in_out)
+            .expect("sealing a value");
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&in_out);
         STANDARD.encode(sealed)
     }
 
-    pub(crate) fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, SealBroken> {
-        let broken = || SealBroken { kid: kid.to_owned() };
+    /// A keyed hash (HMAC-SHA-256, hex) of `message` under a key derived
+    /// from this one for `purpose`: for short secrets (recovery codes) whose
+    /// plain hash a copy of the database alone could reverse by trying them all.
+    pub fn mac(&self, purpose: &str, message: &[u8]) -> String {
+        use aws_lc_rs::hmac;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+        let derived = hmac::sign(&root, format!("gatehouse mac key: {purpose}").as_bytes());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        hmac::sign(&key, message).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// What [`Self::seal`] sealed under the same `label`.
+    pub fn open(&self, label: &str, sealed: &str) -> Result<Vec<u8>, SealBroken> {
+        let broken = || SealBroken { label: label.to_owned() };
         let bytes = STANDARD.decode(sealed).map_err(|_| broken())?;
         if bytes.len() < NONCE_LEN {
             return Err(broken());
@@ -88,7 +102,7 @@ impl KeyEncryptionKey {
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| broken())?;
         let mut in_out = ciphertext.to_vec();
-        let plain = self.key().open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out).map_err(|_| broken())?;
+        let plain = self.key().open_in_place(nonce, Aad::from(label.as_bytes()), &mut in_out).map_err(|_| broken())?;
         Ok(plain.to_vec())
     }
 }
@@ -107,6 +121,18 @@ mod tests {
         assert!(other.open("kid-1", &sealed).is_err(), "bound to its key-encryption key");
         assert!(kek.open("kid-1", "").is_err());
         assert!(!sealed.contains("private"));
+    }
+
+    #[test]
+    fn macs_depend_on_the_key_the_purpose_and_the_message() {
+        let kek = KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64()).unwrap();
+        let other = KeyEncryptionKey::from_base64(&KeyEncryptionKey::generate_base64()).unwrap();
+        let mac = kek.mac("codes", b"abc");
+        assert_eq!(mac.len(), 64);
+        assert_eq!(mac, kek.mac("codes", b"abc"));
+        assert_ne!(mac, kek.mac("codes", b"abd"));
+        assert_ne!(mac, kek.mac("other", b"abc"));
+        assert_ne!(mac, other.mac("codes", b"abc"));
     }
 
     #[test]
