@@ -84,6 +84,13 @@ impl Lang {
         self.format(id, Some(&args))
     }
 
+    /// A message that counts things (`{ $count }`).
+    pub(crate) fn msg_count(self, id: &str, count: u32) -> String {
+        let mut args = FluentArgs::new();
+        args.set("count", count);
+        self.format(id, Some(&args))
+    }
+
     fn format(self, id: &str, args: Option<&FluentArgs<'_>>) -> String {
         let bundle = &CATALOGUES[&self];
         let Some(pattern) = bundle.get_message(id).and_then(|message| message.value()) else {

@@ -207,6 +207,20 @@ pub(crate) const ROUTES: &[Route] = &[
         methods: || post(personal_tokens::operator_revoke),
     },
     Route {
+        path: "/login/verify",
+        surface: Surface::Page,
+        methods: || get(login::second_step_page).post(login::second_step),
+    },
+    Route { path: "/account/security", surface: Surface::Page, methods: || get(account::security_page) },
+    Route { path: "/account/security/totp", surface: Surface::Page, methods: || post(account::begin_totp) },
+    Route { path: "/account/security/totp/confirm", surface: Surface::Page, methods: || post(account::confirm_totp) },
+    Route { path: "/account/security/totp/disable", surface: Surface::Page, methods: || post(account::disable_totp) },
+    Route {
+        path: "/account/security/recovery-codes",
+        surface: Surface::Page,
+        methods: || post(account::regenerate_recovery_codes),
+    },
+    Route {
         path: "/account/password",
         surface: Surface::Page,
         methods: || get(account::change_password_page).post(account::change_password),

@@ -24,6 +24,10 @@ pub(crate) fn session_cookie(state: &AppState) -> &'static str {
 pub(crate) fn form_cookie(state: &AppState) -> &'static str {
     if state.config.secure_cookies() { "__Host-gatehouse_form" } else { "gatehouse_form" }
 }
+/// Carries a sign-in whose password was right to its second step (a few minutes).
+pub(crate) fn second_step_cookie(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() { "__Host-gatehouse_2fa" } else { "gatehouse_2fa" }
+}
 /// Header carrying the CSRF token on state-changing REST calls.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 

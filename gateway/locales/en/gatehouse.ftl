@@ -152,3 +152,28 @@ change-password = Change password
 current-password = Current password
 new-password = New password (at least 8 characters)
 your-password-was-changed = Your password was changed. Applications you use are told, and may ask you to sign in again.
+two-step-verification = Two-step verification
+enter-the-code-from-your-authenticator-app = Enter the six-digit code your authenticator app shows for this account.
+authentication-code = Authentication code
+verify = Verify
+lost-your-device-use-a-recovery-code = No access to the app? Enter one of your recovery codes instead.
+the-sign-in-took-too-long = The sign-in waited too long for its code. Enter your username and password again.
+that-code-is-not-right = That code is not right. Check the app and try again.
+too-many-wrong-codes = Too many wrong codes. Wait a while before trying again.
+two-step-sign-in = Two-step sign-in
+two-step-sign-in-explained = Two-step sign-in asks for a code from an authenticator app on your phone after your password, so a stolen password alone cannot open your account.
+set-up-an-authenticator-app = Set up an authenticator app
+scan-this-code = Scan this code with your authenticator app
+or-type-this-key = Or type this key:
+turn-on-two-step-sign-in = Turn on two-step sign-in
+two-step-sign-in-is-on = Two-step sign-in is on.
+recovery-codes-left = { $count ->
+    [one] One recovery code is left.
+   *[other] { $count } recovery codes are left.
+}
+new-recovery-codes = Make new recovery codes
+turn-off-two-step-sign-in = Turn off two-step sign-in
+two-step-sign-in-is-now-on = Two-step sign-in is now on.
+two-step-sign-in-is-now-off = Two-step sign-in is now off.
+recovery-codes = Recovery codes
+recovery-codes-explained = Keep these codes somewhere safe. Each signs you in once if you lose your phone. They are shown only now.

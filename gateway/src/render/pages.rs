@@ -72,6 +72,20 @@ pub(crate) fn login(
 }
 
 #[derive(Template)]
+#[template(path = "second_step.html")]
+struct SecondStep<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    next: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The sign-in's second step: the code from the authenticator app, or a recovery code.
+pub(crate) fn second_step(lang: Lang, form_token: &str, next: &str, error: Option<&str>) -> String {
+    render(&SecondStep { lang, csrf: form_token, next, error })
+}
+
+#[derive(Template)]
 #[template(path = "signup.html")]
 struct Signup<'a> {
     lang: Lang,
@@ -376,6 +390,46 @@ struct ChangePassword<'a> {
 /// The password change page: the form, after a change its confirmation, or the error.
 pub(crate) fn change_password(lang: Lang, csrf: &str, done: bool, error: Option<&str>) -> String {
     render(&ChangePassword { lang, csrf, done, error })
+}
+
+/// A TOTP enrolment waiting for its first code, as the page shows it.
+pub(crate) struct Enrolment {
+    /// The QR code of the Key URI, as SVG markup drawn here (no text from the request).
+    pub(crate) qr_svg: String,
+    /// The secret in base32, for typing.
+    pub(crate) secret: String,
+}
+
+/// What the security page shows besides the account's state.
+#[derive(Default)]
+pub(crate) struct SecurityView<'a> {
+    pub(crate) enrolment: Option<Enrolment>,
+    pub(crate) recovery_codes: Vec<String>,
+    pub(crate) notice: Option<String>,
+    pub(crate) error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct Security<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    totp: bool,
+    recovery_codes_left: u32,
+    view: SecurityView<'a>,
+}
+
+/// *Account → Two-step sign-in*: its state, enrolment (QR code, secret,
+/// the first code), recovery codes shown once, turning it off.
+pub(crate) fn security(lang: Lang, csrf: &str, totp: bool, recovery_codes_left: u32, view: SecurityView<'_>) -> String {
+    render(&Security { lang, csrf, totp, recovery_codes_left, view })
+}
+
+/// The QR code of `text` as SVG, or nothing when it does not fit in one.
+pub(crate) fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::new(text.as_bytes())
+        .map(|code| code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+        .unwrap_or_default()
 }
 
 #[derive(Template)]

@@ -261,3 +261,116 @@ pub(crate) async fn delete_account(
     }
     response
 }
+
+/// *Account → Two-step sign-in*: the page for the account's state.
+async fn security_view(
+    state: &AppState,
+    session: &Session,
+    lang: Lang,
+    status: StatusCode,
+    view: pages::SecurityView<'_>,
+) -> Response {
+    let factors = match state.clients.registry().second_factors(&session.user.id).await {
+        Ok(factors) => factors,
+        Err(status) => return error_page(lang, &GatewayError::from(status)),
+    };
+    let body = pages::security(lang, &session.csrf_token, factors.totp, factors.recovery_codes_left, view);
+    show(lang, session, status, &lang.msg("two-step-sign-in"), &body)
+}
+
+pub(crate) async fn security_page(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> Response {
+    security_view(&state, &session, lang, StatusCode::OK, pages::SecurityView::default()).await
+}
+
+/// The page again after a refused change: the registry's reason for a bad
+/// password or code, an error page for anything else.
+async fn security_refused(state: &AppState, session: &Session, lang: Lang, status: tonic::Status) -> Response {
+    let error = GatewayError::from(status);
+    match error.code {
+        ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition | ErrorCode::ResourceExhausted => {
+            let view = pages::SecurityView { error: Some(&error.message), ..Default::default() };
+            let response = security_view(state, session, lang, error.http_status(), view).await;
+            crate::render::with_retry_after(response, &error)
+        }
+        _ => error_page(lang, &error),
+    }
+}
+
+/// Starts enrolment (the password again): the QR code and the secret, and
+/// the form for the app's first code.
+pub(crate) async fn begin_totp(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    let address = crate::session::client_address(&state, &headers, peer);
+    let password = form.get("password").unwrap_or_default();
+    match state.clients.registry().begin_totp(&session.user.id, password, &address).await {
+        Ok(begun) => {
+            let enrolment = pages::Enrolment { qr_svg: pages::qr_svg(&begun.provisioning_uri), secret: begun.secret };
+            let view = pages::SecurityView { enrolment: Some(enrolment), ..Default::default() };
+            security_view(&state, &session, lang, StatusCode::OK, view).await
+        }
+        Err(status) => security_refused(&state, &session, lang, status).await,
+    }
+}
+
+/// Confirms enrolment with the app's first code: the recovery codes, once.
+pub(crate) async fn confirm_totp(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    let address = crate::session::client_address(&state, &headers, peer);
+    let code = form.get("code").unwrap_or_default();
+    match state.clients.registry().confirm_totp(&session.user.id, code, &address).await {
+        Ok(codes) => {
+            let view = pages::SecurityView {
+                recovery_codes: codes,
+                notice: Some(lang.msg("two-step-sign-in-is-now-on")),
+                ..Default::default()
+            };
+            security_view(&state, &session, lang, StatusCode::OK, view).await
+        }
+        Err(status) => security_refused(&state, &session, lang, status).await,
+    }
+}
+
+/// Turns two-step sign-in off (the password again).
+pub(crate) async fn disable_totp(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    let address = crate::session::client_address(&state, &headers, peer);
+    let password = form.get("password").unwrap_or_default();
+    match state.clients.registry().disable_totp(&session.user.id, password, &address).await {
+        Ok(()) => {
+            let view =
+                pages::SecurityView { notice: Some(lang.msg("two-step-sign-in-is-now-off")), ..Default::default() };
+            security_view(&state, &session, lang, StatusCode::OK, view).await
+        }
+        Err(status) => security_refused(&state, &session, lang, status).await,
+    }
+}
+
+/// New recovery codes (the password again), shown once.
+pub(crate) async fn regenerate_recovery_codes(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, form }: FormPost,
+) -> Response {
+    let address = crate::session::client_address(&state, &headers, peer);
+    let password = form.get("password").unwrap_or_default();
+    match state.clients.registry().regenerate_recovery_codes(&session.user.id, password, &address).await {
+        Ok(codes) => {
+            let view = pages::SecurityView { recovery_codes: codes, ..Default::default() };
+            security_view(&state, &session, lang, StatusCode::OK, view).await
+        }
+        Err(status) => security_refused(&state, &session, lang, status).await,
+    }
+}

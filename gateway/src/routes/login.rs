@@ -119,6 +119,18 @@ pub(crate) async fn login(
     let password = Password::new(form.text("password"));
     let address = session::client_address(&state, &headers, peer);
     match state.clients.authorization().login(&username, &password, &address).await {
+        Ok(response) if !response.second_step_token.is_empty() => {
+            let page = second_step_response(&state, lang, &headers, StatusCode::OK, &next, None);
+            with_cookie(
+                page,
+                &session::set_cookie(
+                    &state,
+                    session::second_step_cookie(&state),
+                    &response.second_step_token,
+                    SECOND_STEP_COOKIE_SECS,
+                ),
+            )
+        }
         Ok(response) => signed_in(&state, &response.session_token, response.expires_in, &next),
         Err(status) => {
             let error = GatewayError::from(status);
@@ -132,6 +144,90 @@ pub(crate) async fn login(
             let response =
                 login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&message));
             with_retry_after(response, &error)
+        }
+    }
+}
+
+/// How long the second step's cookie lives (the service's own bound is the same).
+const SECOND_STEP_COOKIE_SECS: i64 = 300;
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+fn second_step_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+) -> Response {
+    let (nonce, token, fresh) = form_token(state, headers);
+    let body = pages::second_step(lang, &token, next, error);
+    let response = respond(status, page(lang, &lang.msg("two-step-verification"), None, &body));
+    with_form_cookie(state, response, &nonce, fresh)
+}
+
+/// The second step's form (after a right password, while its cookie lasts).
+pub(crate) async fn second_step_page(
+    State(state): State<AppState>,
+    Query(query): Query<NextQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let next = session::safe_next(query.next.as_deref());
+    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    if session::cookie(&headers, session::second_step_cookie(&state)).is_none() {
+        return redirect(&format!("/login?next={}", pages::url_encode(&next)));
+    }
+    second_step_response(&state, lang, &headers, StatusCode::OK, &next, None)
+}
+
+/// Checks the second step's code: a right one opens the session (and ends
+/// the second step's cookie); a wrong one shows the form again, until the
+/// account's limit; an expired sign-in goes back to the password.
+pub(crate) async fn second_step(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = FormData::from_body(&body);
+    let next = session::safe_next(form.get("next"));
+    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    if let Err(error) = verify_form(&state, &headers, &form) {
+        return second_step_response(&state, lang, &headers, error.http_status(), &next, Some(&error.message));
+    }
+    let Some(token) = session::cookie(&headers, session::second_step_cookie(&state)) else {
+        let message = lang.msg("the-sign-in-took-too-long");
+        return login_response(&state, lang, &headers, StatusCode::UNAUTHORIZED, &next, "", Some(&message));
+    };
+    let address = session::client_address(&state, &headers, peer);
+    let code = form.text("code");
+    match state.clients.authorization().complete_login(&token, &code, &address).await {
+        Ok(response) => {
+            let done = session::set_cookie(&state, session::second_step_cookie(&state), "", 0);
+            with_cookie(signed_in(&state, &response.session_token, response.expires_in, &next), &done)
+        }
+        Err(status) => {
+            let error = GatewayError::from(status);
+            if error.is_reason(reason::NO_SESSION) {
+                let message = lang.msg("the-sign-in-took-too-long");
+                let page = login_response(&state, lang, &headers, error.http_status(), &next, "", Some(&message));
+                return with_cookie(page, &session::set_cookie(&state, session::second_step_cookie(&state), "", 0));
+            }
+            let message = if error.is_reason(reason::INVALID_CREDENTIALS) {
+                lang.msg("that-code-is-not-right")
+            } else if error.is_reason(reason::THROTTLED) {
+                lang.msg("too-many-wrong-codes")
+            } else {
+                return error_page(lang, &error);
+            };
+            let page = second_step_response(&state, lang, &headers, error.http_status(), &next, Some(&message));
+            with_retry_after(page, &error)
         }
     }
 }

@@ -123,12 +123,17 @@ impl Authorization {
             };
         }
         let session = self.session(session_token).await?;
-        let signed_in = session.as_ref().map(|s| SignedIn {
-            user_id: &s.user.id,
-            auth_time: s.auth_time,
-            mfa: s.mfa(),
-            can_mfa: s.second_factor,
-        });
+        // Whether the account could sign in with a second factor matters only
+        // when the request asks for one the session lacks: then the registry
+        // says (an app set up since the session was opened counts).
+        let can_mfa = match &session {
+            Some(s) if gatehouse_oauth::acr::needs_mfa(&request.acr_values) && !s.mfa() => {
+                self.inner.registry.second_factors(&s.user.id).await.map_err(AuthzError::registry)?.totp
+            }
+            _ => false,
+        };
+        let signed_in =
+            session.as_ref().map(|s| SignedIn { user_id: &s.user.id, auth_time: s.auth_time, mfa: s.mfa(), can_mfa });
         match decision::sign_in(&request, signed_in, self.now()) {
             Ok(()) => {}
             Err(SignIn::Refuse(error)) => return Ok(redirect_error(error)),

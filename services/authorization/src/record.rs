@@ -100,9 +100,6 @@ pub(crate) struct SessionRecord {
     /// factor `["pwd", "otp", "mfa"]`.
     #[serde(default = "password_amr")]
     pub(crate) amr: Vec<String>,
-    /// The account had a second factor when the session was opened.
-    #[serde(default)]
-    pub(crate) second_factor: bool,
 }
 
 /// Sessions opened before `amr` was kept were password sign-ins.
@@ -120,6 +117,8 @@ impl SessionRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SecondStepRecord {
     pub(crate) user: SessionUser,
+    /// Unix seconds (the cache's own expiry may run on another clock).
+    pub(crate) expires_at: i64,
 }
 
 /// The CSRF token is a secret of the session: never printed.
@@ -131,7 +130,6 @@ impl std::fmt::Debug for SessionRecord {
             .field("expires_at", &self.expires_at)
             .field("auth_time", &self.auth_time)
             .field("amr", &self.amr)
-            .field("second_factor", &self.second_factor)
             .finish()
     }
 }

@@ -63,13 +63,14 @@ impl Authorization {
         self.inner.kv.delete(&keys[0].0).await?;
         if user.second_factor {
             let token = random_token(SECOND_STEP_PREFIX, RANDOM_CHARS_256_BITS);
-            let pending = SecondStepRecord { user: user.account.clone() };
+            let expires_at = self.now() + i64::try_from(SECOND_STEP_TTL.as_secs()).unwrap_or(i64::MAX);
+            let pending = SecondStepRecord { user: user.account.clone(), expires_at };
             let key = key::second_step(SecretHash::of(&token).as_str());
             self.inner.kv.set(&key, &record::encode(&pending), SECOND_STEP_TTL).await?;
             return Ok(SignedIn::SecondStep { token: SessionToken::new(token), user: user.account });
         }
         let amr = record::password_amr();
-        self.open_session(user.account, amr, false).await.map(SignedIn::Session)
+        self.open_session(user.account, amr).await.map(SignedIn::Session)
     }
 
     /// The second step of a sign-in: the code from the person's app (or a
@@ -86,12 +87,23 @@ impl Authorization {
             return Err(AuthzError::SecondStepExpired);
         };
         let pending: SecondStepRecord = record::decode(&bytes)?;
-        let method = self
-            .inner
-            .registry
-            .verify_second_factor(&pending.user.id, code, address)
-            .await
-            .map_err(AuthzError::registry)?;
+        if pending.expires_at <= self.now() {
+            return Err(AuthzError::SecondStepExpired);
+        }
+        let method = match self.inner.registry.verify_second_factor(&pending.user.id, code, address).await {
+            Ok(method) => method,
+            // The account's limit of wrong codes: wait, as for passwords.
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                let retry_after =
+                    gatehouse_proto::status::decode_retry_after(&status).unwrap_or(std::time::Duration::from_secs(60));
+                return Err(AuthzError::Throttled { retry_after });
+            }
+            // Turned off since the password was checked: sign in again.
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                return Err(AuthzError::SecondStepExpired);
+            }
+            Err(status) => return Err(AuthzError::registry(status)),
+        };
         if method.is_none() {
             return Err(AuthzError::InvalidCredentials);
         }
@@ -100,15 +112,10 @@ impl Authorization {
             return Err(AuthzError::SecondStepExpired);
         }
         let amr = gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP.iter().map(|m| (*m).to_owned()).collect();
-        self.open_session(pending.user, amr, true).await
+        self.open_session(pending.user, amr).await
     }
 
-    async fn open_session(
-        &self,
-        user: crate::record::SessionUser,
-        amr: Vec<String>,
-        second_factor: bool,
-    ) -> AuthzResult<NewSession> {
+    async fn open_session(&self, user: crate::record::SessionUser, amr: Vec<String>) -> AuthzResult<NewSession> {
         let token = random_token(SESSION_PREFIX, RANDOM_CHARS_256_BITS);
         let ttl = self.config().session_ttl;
         let record = SessionRecord {
@@ -117,7 +124,6 @@ impl Authorization {
             expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
             auth_time: self.now(),
             amr,
-            second_factor,
         };
         // Keyed by the token's hash: a leak of the cache does not leak sessions.
         self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;

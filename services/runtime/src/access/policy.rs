@@ -25,7 +25,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     // The sign-in page's check: the authorization service alone, whoever else asks.
     ("VerifyPassword", &[Authorization]),
     ("ChangePassword", &[Gateway]),
-    ("GetSecondFactors", &[Gateway]),
+    ("GetSecondFactors", &[Gateway, Authorization]),
     ("BeginTotp", &[Gateway]),
     ("ConfirmTotp", &[Gateway]),
     ("DisableTotp", &[Gateway]),

@@ -45,6 +45,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                 "GetUser",
                 "VerifyPassword",
                 "VerifySecondFactor",
+                "GetSecondFactors",
                 "GetApplication",
                 "AuthenticateClient",
                 "ListScopes",

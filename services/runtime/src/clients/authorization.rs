@@ -68,6 +68,22 @@ impl AuthorizationClient {
         Ok(self.rpc().login(request).await?.into_inner())
     }
 
+    /// The second step of a sign-in: `second_step_token` from [`Self::login`]
+    /// and the code from the person's app (or a recovery code).
+    pub async fn complete_login(
+        &self,
+        second_step_token: &str,
+        code: &str,
+        client_address: &str,
+    ) -> Result<pb::LoginResponse, Status> {
+        let request = pb::CompleteLoginRequest {
+            second_step_token: second_step_token.to_owned(),
+            code: code.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().complete_login(request).await?.into_inner())
+    }
+
     /// The session behind `session_token`; `None` when there is none (or it ended).
     pub async fn session(&self, session_token: &str) -> Result<Option<pb::GetSessionResponse>, Status> {
         match self.rpc().get_session(pb::GetSessionRequest { session_token: session_token.to_owned() }).await {

@@ -1,0 +1,264 @@
+//! Accounts a person can secure: two-step sign-in with an authenticator app
+//! (RFC 6238 codes computed here, by this file's own HMAC, not Gatehouse's),
+//! recovery codes, and the strength of a sign-in carried to the relying
+//! party (`amr`, `acr`, `acr_values`) and to resource servers (introspection).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use base64::Engine;
+use gatehouse_oauth::GrantType;
+use gatehouse_tests::{Browser, CALLBACK, ClientApp, TEST_PASSWORD, TestEnv};
+use serde_json::Value;
+
+const MFA: &str = "urn:gatehouse:acr:mfa";
+const PWD: &str = "urn:gatehouse:acr:pwd";
+
+/// RFC 4648 base32 (no padding), as the page shows the key.
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.trim().bytes().filter(|c| *c != b'=') {
+        let index = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase()).expect("base32") as u32;
+        value = (value << 5) | index;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The six-digit TOTP of `secret` at `unix` (RFC 6238 with HMAC-SHA-1, RFC 4226 §5.3 truncation).
+fn totp(secret: &str, unix: i64) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &base32_decode(secret));
+    let counter = (unix as u64 / 30).to_be_bytes();
+    let mac = hmac::sign(&key, &counter);
+    let mac = mac.as_ref();
+    let offset = usize::from(mac[19] & 0x0f);
+    let binary = u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]]);
+    format!("{:06}", binary % 1_000_000)
+}
+
+fn now(env: &TestEnv) -> i64 {
+    gatehouse_oauth::Clock::now(env.clock.as_ref()).timestamp()
+}
+
+/// The text of the element `<code id="ID">…</code>` on a page.
+fn code_text(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}\">")).unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[start + id.len() + 6..];
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+/// The recovery codes a page shows (`<ul id="recovery-codes">`).
+fn recovery_codes(body: &str) -> Vec<String> {
+    let start = body.find("id=\"recovery-codes\"").unwrap_or_else(|| panic!("no recovery codes in {body}"));
+    let list = &body[start..body[start..].find("</ul>").unwrap() + start];
+    list.split("<code>").skip(1).map(|item| item[..item.find('<').unwrap()].to_owned()).collect()
+}
+
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// Turns two-step sign-in on through the pages for the signed-in browser:
+/// (the key, the recovery codes).
+async fn enrol(env: &TestEnv, browser: &mut Browser) -> (String, Vec<String>) {
+    let page = browser.get("/account/security").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+    let begun =
+        browser.post_form("/account/security/totp", &[("csrf_token", &csrf), ("password", TEST_PASSWORD)]).await;
+    assert_eq!(begun.status, 200, "{}", begun.body);
+    assert!(begun.body.contains("<svg"), "a QR code: {}", begun.body);
+    let secret = code_text(&begun.body, "totp-secret");
+    let code = totp(&secret, now(env));
+    let confirmed =
+        browser.post_form("/account/security/totp/confirm", &[("csrf_token", &csrf), ("code", &code)]).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let codes = recovery_codes(&confirmed.body);
+    (secret, codes)
+}
+
+/// Signs in with the password, then answers the second step with `code`:
+/// the second step's answer.
+async fn sign_in_with_code(browser: &mut Browser, username: &str, code: &str) -> gatehouse_tests::Page {
+    let form = browser.get("/login").await;
+    let csrf = form.input("csrf_token").unwrap();
+    let first = browser
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", TEST_PASSWORD),
+                ("next", "/account/authorizations"),
+            ],
+        )
+        .await;
+    assert_eq!(first.status, 200, "the second step's form: {}", first.body);
+    assert!(first.body.contains("action=\"/login/verify\""), "{}", first.body);
+    let csrf = first.input("csrf_token").unwrap();
+    let next = first.input("next").unwrap();
+    browser.post_form("/login/verify", &[("csrf_token", &csrf), ("code", code), ("next", &next)]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_step_sign_in_from_enrolment_to_an_id_token_that_says_so() {
+    let env = TestEnv::builder().start().await;
+    let grants = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+    let mut app = ClientApp::with(env, &grants, &["openid", "user"]).await;
+    let strong = [("acr_values", MFA), ("nonce", "n-1")];
+
+    // Without a second factor, a request that insists on one is told so.
+    let location = app.authorize("openid user", &strong).await;
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert!(location.contains("error=unmet_authentication_requirements"), "{location}");
+    // One that also takes a password gets a password sign-in, and is told which.
+    let code =
+        gatehouse_tests::query_pairs(&app.authorize("openid user", &[("acr_values", &format!("{MFA} {PWD}"))]).await)
+            .into_iter()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1;
+    let (status, tokens) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], PWD, "{claims}");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]), "{claims}");
+
+    // Enrolment: the password again; a wrong first code changes nothing.
+    let page = app.browser.get("/account/security").await;
+    let csrf = page.input("csrf_token").unwrap();
+    let wrong = app.browser.post_form("/account/security/totp", &[("csrf_token", &csrf), ("password", "not it")]).await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    assert!(wrong.body.contains("password"), "{}", wrong.body);
+    let begun =
+        app.browser.post_form("/account/security/totp", &[("csrf_token", &csrf), ("password", TEST_PASSWORD)]).await;
+    let secret = code_text(&begun.body, "totp-secret");
+    let bad = format!("{:06}", (totp(&secret, now(&app.env)).parse::<u32>().unwrap() + 1) % 1_000_000);
+    let refused =
+        app.browser.post_form("/account/security/totp/confirm", &[("csrf_token", &csrf), ("code", &bad)]).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let state =
+        app.env.clients_as(gatehouse_runtime::access::Role::Gateway).registry.second_factors(&app.owner_id).await;
+    assert!(!state.unwrap().totp, "not on before a right code");
+    let code = totp(&secret, now(&app.env));
+    let confirmed =
+        app.browser.post_form("/account/security/totp/confirm", &[("csrf_token", &csrf), ("code", &code)]).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let codes = recovery_codes(&confirmed.body);
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert!(!app.browser.get("/account/security").await.body.contains(&codes[0]), "shown once");
+
+    // The session from before has no second factor: the strong request signs in again.
+    let client_id = app.client_id.clone();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid user"),
+            ("redirect_uri", CALLBACK),
+            ("acr_values", MFA),
+        ])
+        .finish();
+    let again = app.browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(again.location().starts_with("/login?"), "{}", again.location());
+
+    // A new browser: the password alone opens nothing.
+    app.env.advance(Duration::from_secs(30));
+    let mut phone = app.env.browser();
+    let wrong = sign_in_with_code(&mut phone, "owner", &bad).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(phone.get("/account/authorizations").await.status, 303, "no session after a wrong code");
+    let right = totp(&secret, now(&app.env));
+    let signed_in = sign_in_with_code(&mut phone, "owner", &right).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(phone.get("/account/authorizations").await.status, 200);
+    // The same code again (another device that watched it typed): refused.
+    let mut watcher = app.env.browser();
+    assert_eq!(sign_in_with_code(&mut watcher, "owner", &right).await.status, 401, "a code is taken once");
+    // A recovery code, typed loosely, once.
+    let typed = codes[1].to_uppercase().replace('-', " ");
+    assert_eq!(sign_in_with_code(&mut watcher, "owner", &typed).await.status, 303);
+    let mut another = app.env.browser();
+    assert_eq!(sign_in_with_code(&mut another, "owner", &codes[1]).await.status, 401, "used up");
+
+    // The strong request from the two-step session: an ID token that says so.
+    let code = phone
+        .authorization_code(&[
+            ("client_id", &client_id),
+            ("response_type", "code"),
+            ("scope", "openid user"),
+            ("redirect_uri", CALLBACK),
+            ("acr_values", MFA),
+            ("nonce", "n-2"),
+        ])
+        .await;
+    let (status, tokens) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], MFA, "{claims}");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{claims}");
+    let introspected = app.http_introspect(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(introspected["acr"], MFA, "{introspected}");
+    assert_eq!(introspected["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{introspected}");
+    assert!(introspected["auth_time"].as_i64().unwrap() > 0, "{introspected}");
+    // A refresh keeps how the user signed in (RFC 9470 §6.1).
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, refreshed) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(jwt_claims(refreshed["id_token"].as_str().unwrap())["acr"], MFA);
+    let metadata = app.browser.get("/.well-known/openid-configuration").await.json();
+    assert_eq!(metadata["acr_values_supported"], serde_json::json!([PWD, MFA]), "{metadata}");
+
+    // Off again (the password again): the next sign-in has one step.
+    let csrf = phone.get("/account/security").await.input("csrf_token").unwrap();
+    let off =
+        phone.post_form("/account/security/totp/disable", &[("csrf_token", &csrf), ("password", TEST_PASSWORD)]).await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    app.env.browser().login("owner", TEST_PASSWORD).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_codes_are_limited_per_account_across_sign_ins_and_a_second_step_expires() {
+    let env = TestEnv::builder().start().await;
+    env.create_user("guessed").await;
+    let mut browser = env.browser();
+    browser.login("guessed", TEST_PASSWORD).await;
+    let (secret, _) = enrol(&env, &mut browser).await;
+    env.advance(Duration::from_secs(30));
+    let right = totp(&secret, now(&env));
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 7) % 1_000_000);
+    // Ten wrong codes, over two sign-ins (each a fresh second step).
+    for attempt in 0..10 {
+        let mut guesser = env.browser();
+        let page = sign_in_with_code(&mut guesser, "guessed", &wrong).await;
+        assert_eq!(page.status, 401, "attempt {attempt}: {}", page.body);
+    }
+    // The limit holds for the account, whatever the sign-in: even the right code waits.
+    let mut owner = env.browser();
+    let held = sign_in_with_code(&mut owner, "guessed", &right).await;
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.header("retry-after").is_some());
+
+    // A second step waits five minutes at most.
+    let mut slow = env.browser();
+    let form = slow.get("/login").await;
+    let csrf = form.input("csrf_token").unwrap();
+    let first =
+        slow.post_form("/login", &[("csrf_token", &csrf), ("username", "guessed"), ("password", TEST_PASSWORD)]).await;
+    assert_eq!(first.status, 200);
+    env.advance(Duration::from_secs(301));
+    let csrf = first.input("csrf_token").unwrap();
+    let late = slow.post_form("/login/verify", &[("csrf_token", &csrf), ("code", &right)]).await;
+    assert_eq!(late.status, 401, "{}", late.body);
+    assert!(late.body.contains("action=\"/login\""), "back to the password: {}", late.body);
+}
