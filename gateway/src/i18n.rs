@@ -177,7 +177,12 @@ mod tests {
         );
         let mut used = std::collections::BTreeSet::new();
         for source in sources {
-            for call in source.split(".msg(\"").skip(1).chain(source.split(".msg_days(\"").skip(1)) {
+            for call in source
+                .split(".msg(\"")
+                .skip(1)
+                .chain(source.split(".msg_days(\"").skip(1))
+                .chain(source.split(".msg_count(\"").skip(1))
+            {
                 let id = call.split('"').next().unwrap_or_default();
                 assert!(english.contains(id), "{id} is used but in no catalogue");
                 used.insert(id.to_owned());

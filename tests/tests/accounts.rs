@@ -262,3 +262,96 @@ async fn wrong_codes_are_limited_per_account_across_sign_ins_and_a_second_step_e
     assert_eq!(late.status, 401, "{}", late.body);
     assert!(late.body.contains("action=\"/login\""), "back to the password: {}", late.body);
 }
+
+/// RFC 9470 step-up: a resource server behind `gatehouse-client` that wants
+/// a second factor refuses a password-only token with the RFC's challenge;
+/// the client follows `acr_values` back to the authorization endpoint, the
+/// user adds the second step, and the new token is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_server_asks_for_a_second_factor_and_the_stepped_up_token_gets_through() {
+    use axum::routing::get;
+    use axum::{Extension, Router};
+    use gatehouse_client::{Caller, RequireScopes};
+
+    let env = TestEnv::builder().start().await;
+    let grants = [GrantType::AuthorizationCode];
+    let mut app = ClientApp::with(env, &grants, &["openid", "user"]).await;
+    let channel = app.env.validator_channel();
+    let api =
+        Router::new()
+            .route(
+                "/transfer",
+                get(|Extension(caller): Extension<Caller>| async move {
+                    format!("{} {}", caller.acr, caller.amr.join(","))
+                })
+                .layer(RequireScopes::new(channel.clone(), ["user"]).require_acr(MFA)),
+            )
+            .route(
+                "/recent",
+                get(|| async { "fresh" })
+                    .layer(RequireScopes::new(channel, ["user"]).max_auth_age(Duration::from_secs(600))),
+            );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+    let http = reqwest::Client::new();
+
+    // A password sign-in's token: the challenge names the class to ask for.
+    let code = app.code("user").await;
+    let (_, tokens) = app.exchange_code(&code).await;
+    let weak = tokens["access_token"].as_str().unwrap().to_owned();
+    let refused = http.get(format!("{base}/transfer")).bearer_auth(&weak).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with(r#"Bearer error="insufficient_user_authentication""#), "{challenge}");
+    assert!(challenge.contains(&format!(r#"acr_values="{MFA}""#)), "{challenge}");
+    // A recent sign-in is all the other route asks.
+    assert_eq!(http.get(format!("{base}/recent")).bearer_auth(&weak).send().await.unwrap().status(), 200);
+
+    // The user sets up an app, and the client asks again with the challenge's acr_values.
+    let (secret, _) = enrol(&app.env, &mut app.browser).await;
+    app.env.advance(Duration::from_secs(30));
+    let acr_values = challenge.split("acr_values=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let client_id = app.client_id.clone();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", client_id.as_str()),
+            ("response_type", "code"),
+            ("scope", "user"),
+            ("redirect_uri", CALLBACK),
+            ("acr_values", acr_values.as_str()),
+        ])
+        .finish();
+    let authorize = format!("/oauth/authorize?{query}");
+    let to_login = app.browser.get(&authorize).await;
+    assert_eq!(to_login.status, 303);
+    let login_path = to_login.location().to_owned();
+    let form = app.browser.get(&login_path).await;
+    let csrf = form.input("csrf_token").unwrap();
+    let next = form.input("next").unwrap();
+    let first = app
+        .browser
+        .post_form(
+            "/login",
+            &[("csrf_token", &csrf), ("username", "owner"), ("password", TEST_PASSWORD), ("next", &next)],
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let csrf = first.input("csrf_token").unwrap();
+    let code = totp(&secret, now(&app.env));
+    let second =
+        app.browser.post_form("/login/verify", &[("csrf_token", &csrf), ("code", &code), ("next", &next)]).await;
+    assert_eq!(second.status, 303, "{}", second.body);
+    let resumed = second.location().to_owned();
+    assert!(resumed.starts_with("/oauth/authorize?"), "back to the request: {resumed}");
+    let page = app.browser.get(&resumed).await;
+    assert_eq!(page.status, 303, "consent given before: straight to the client ({})", page.body);
+    let location = page.location().to_owned();
+    let code = gatehouse_tests::query_pairs(&location).into_iter().find(|(k, _)| k == "code").unwrap().1;
+    let (status, tokens) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let strong = tokens["access_token"].as_str().unwrap();
+    let accepted = http.get(format!("{base}/transfer")).bearer_auth(strong).send().await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(accepted.text().await.unwrap(), format!("{MFA} pwd,otp,mfa"));
+}

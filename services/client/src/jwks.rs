@@ -35,6 +35,13 @@ pub(crate) struct AccessClaims {
     /// RFC 8693 §4.1: who acts for the subject, nested along a chain.
     #[serde(default)]
     pub(crate) act: Option<serde_json::Value>,
+    /// RFC 9068 §2.2.1: when and how strongly the user signed in.
+    #[serde(default)]
+    pub(crate) auth_time: Option<i64>,
+    #[serde(default)]
+    pub(crate) acr: Option<String>,
+    #[serde(default)]
+    pub(crate) amr: Vec<String>,
 }
 
 /// The `sub`s of a nested `act`, the current actor first.

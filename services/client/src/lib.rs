@@ -58,6 +58,14 @@ pub struct Caller {
     /// requester first, then the chain before it); empty when the token was
     /// issued to the subject's own client.
     pub actors: Vec<String>,
+    /// When the user signed in for the token's grant (Unix seconds); 0
+    /// without an interactive sign-in (application and personal tokens).
+    pub auth_time: i64,
+    /// How strongly (`urn:gatehouse:acr:pwd`, `urn:gatehouse:acr:mfa`);
+    /// empty without an interactive sign-in.
+    pub acr: String,
+    /// The methods (RFC 8176: `pwd`, `otp`, `mfa`, …).
+    pub amr: Vec<String>,
 }
 
 mod cache;
@@ -107,6 +115,46 @@ pub struct RequireScopes {
     without_user: bool,
     /// The DPoP proofs already accepted here (each works once).
     proofs: dpop::SeenProofs,
+    /// RFC 9470: how strongly and how recently the user must have signed in.
+    step_up: StepUp,
+}
+
+/// What a route asks of the user's sign-in (RFC 9470).
+#[derive(Debug, Clone, Default)]
+struct StepUp {
+    acr: Option<Arc<str>>,
+    max_age: Option<Duration>,
+}
+
+impl StepUp {
+    /// The challenge when `caller`'s sign-in does not do, or None.
+    fn unmet(&self, caller: &Caller, now: i64) -> Option<String> {
+        let mut unmet = Vec::new();
+        if let Some(required) = &self.acr {
+            let strong_enough = match (gatehouse_oauth::acr::rank(required), gatehouse_oauth::acr::rank(&caller.acr)) {
+                (Some(needed), Some(has)) => has >= needed,
+                // A class Gatehouse does not rank: only itself will do.
+                _ => caller.acr == **required,
+            };
+            if !strong_enough {
+                unmet.push(format!(r#"acr_values="{required}""#));
+            }
+        }
+        if let Some(max_age) = self.max_age {
+            let age = now.saturating_sub(caller.auth_time);
+            if caller.auth_time <= 0 || u64::try_from(age).map_or(true, |age| age > max_age.as_secs()) {
+                unmet.push(format!(r#"max_age="{}""#, max_age.as_secs()));
+            }
+        }
+        if unmet.is_empty() {
+            return None;
+        }
+        let description = "a stronger or more recent sign-in is required";
+        Some(format!(
+            r#"Bearer error="insufficient_user_authentication", error_description="{description}", {}"#,
+            unmet.join(", ")
+        ))
+    }
 }
 
 impl RequireScopes {
@@ -124,7 +172,29 @@ impl RequireScopes {
             resource_metadata: None,
             without_user: false,
             proofs: dpop::SeenProofs::default(),
+            step_up: StepUp::default(),
         }
+    }
+
+    /// Step-up (RFC 9470): the user must have signed in at least this
+    /// strongly (an `acr` Gatehouse publishes, e.g. `urn:gatehouse:acr:mfa`
+    /// for a second factor). A weaker token is refused with 401
+    /// `insufficient_user_authentication` and `acr_values="…"`, which a
+    /// client follows back to the authorization endpoint; an application's
+    /// own token has no sign-in and never meets it.
+    #[must_use]
+    pub fn require_acr(mut self, acr: impl Into<String>) -> Self {
+        self.step_up.acr = Some(Arc::from(acr.into()));
+        self
+    }
+
+    /// Step-up (RFC 9470): the user must have signed in within `max_age`;
+    /// an older sign-in is refused with `insufficient_user_authentication`
+    /// and `max_age="…"`.
+    #[must_use]
+    pub fn max_auth_age(mut self, max_age: Duration) -> Self {
+        self.step_up.max_age = Some(max_age);
+        self
     }
 
     /// Accepts an application's own tokens too (`client_credentials`: no
@@ -203,6 +273,7 @@ impl<S> tower::Layer<S> for RequireScopes {
             resource_metadata: self.resource_metadata.clone(),
             without_user: self.without_user,
             proofs: self.proofs.clone(),
+            step_up: self.step_up.clone(),
         }
     }
 }
@@ -219,6 +290,7 @@ pub struct RequireScopesService<S> {
     resource_metadata: Option<Arc<str>>,
     without_user: bool,
     proofs: dpop::SeenProofs,
+    step_up: StepUp,
 }
 
 /// `insufficient_scope` unless `caller` has every one of `scopes`.
@@ -245,6 +317,9 @@ fn introspected_caller(introspection: gatehouse_proto::pb::token::v1::Introspect
         audience: introspection.audience,
         jkt: introspection.jkt,
         actors: introspection.actors,
+        auth_time: introspection.auth_time,
+        acr: introspection.acr,
+        amr: introspection.amr,
     })
 }
 
@@ -263,6 +338,9 @@ fn local_caller(claims: jwks::AccessClaims, scopes: &[String]) -> Result<Caller,
         audience: claims.aud.into_vec(),
         jkt: claims.cnf.map(|cnf| cnf.jkt).unwrap_or_default(),
         actors: jwks::actor_chain(claims.act.as_ref()),
+        auth_time: claims.auth_time.unwrap_or(0),
+        acr: claims.acr.unwrap_or_default(),
+        amr: claims.amr,
     };
     has_scopes(&caller, scopes)?;
     Ok(caller)
@@ -339,6 +417,19 @@ fn userless_refusal(metadata: Option<&str>) -> Response<Body> {
     refuse(StatusCode::UNAUTHORIZED, Some(challenge), "this resource needs a token issued for a user")
 }
 
+/// RFC 9470 §3: the token is valid, the sign-in behind it not strong or
+/// recent enough.
+fn step_up_refusal(mut challenge: String, metadata: Option<&str>) -> Response<Body> {
+    if let Some(url) = metadata {
+        challenge.push_str(&format!(r#", resource_metadata="{url}""#));
+    }
+    refuse(StatusCode::UNAUTHORIZED, Some(challenge), "a stronger or more recent sign-in is required")
+}
+
+fn unix_now() -> i64 {
+    gatehouse_oauth::Clock::now(&gatehouse_oauth::SystemClock).timestamp()
+}
+
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<Request<B>> for RequireScopesService<S>
@@ -367,6 +458,7 @@ where
         let metadata = self.resource_metadata.clone();
         let without_user = self.without_user;
         let proofs = self.proofs.clone();
+        let step_up = self.step_up.clone();
         let closes = unread_body(&request);
         Box::pin(async move {
             let refused = |response: Response<Body>| Ok(if closes { close(response) } else { response });
@@ -394,6 +486,9 @@ where
             match caller {
                 Ok(caller) if caller.user_id.is_empty() && !without_user => {
                     refused(userless_refusal(metadata.as_deref()))
+                }
+                Ok(caller) if let Some(challenge) = step_up.unmet(&caller, unix_now()) => {
+                    refused(step_up_refusal(challenge, metadata.as_deref()))
                 }
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
@@ -488,4 +583,52 @@ async fn validate(
     };
     let introspection = client.introspect(ask).await?.into_inner();
     introspected_caller(introspection).ok_or_else(inactive)
+}
+
+#[cfg(test)]
+mod step_up_tests {
+    use super::*;
+
+    fn caller(acr: &str, auth_time: i64) -> Caller {
+        Caller {
+            user_id: "u".to_owned(),
+            username: "ada".to_owned(),
+            client_id: "app".to_owned(),
+            scopes: vec!["user".to_owned()],
+            expires_at: 0,
+            audience: Vec::new(),
+            jkt: String::new(),
+            actors: Vec::new(),
+            auth_time,
+            acr: acr.to_owned(),
+            amr: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_route_asking_for_a_class_takes_it_or_a_stronger_one() {
+        let mfa = StepUp { acr: Some(Arc::from(gatehouse_oauth::acr::MFA)), max_age: None };
+        let challenge = mfa.unmet(&caller(gatehouse_oauth::acr::PWD, 100), 100).unwrap();
+        assert!(challenge.starts_with(r#"Bearer error="insufficient_user_authentication""#), "{challenge}");
+        assert!(challenge.contains(r#"acr_values="urn:gatehouse:acr:mfa""#), "{challenge}");
+        assert!(mfa.unmet(&caller(gatehouse_oauth::acr::MFA, 100), 100).is_none());
+        assert!(mfa.unmet(&caller("", 0), 100).is_some(), "no sign-in never meets it");
+        let pwd = StepUp { acr: Some(Arc::from(gatehouse_oauth::acr::PWD)), max_age: None };
+        assert!(pwd.unmet(&caller(gatehouse_oauth::acr::MFA, 100), 100).is_none(), "stronger will do");
+        let other = StepUp { acr: Some(Arc::from("urn:other:gold")), max_age: None };
+        assert!(other.unmet(&caller(gatehouse_oauth::acr::MFA, 100), 100).is_some());
+        assert!(other.unmet(&caller("urn:other:gold", 100), 100).is_none());
+    }
+
+    #[test]
+    fn a_route_asking_for_a_recent_sign_in_counts_from_auth_time() {
+        let recent = StepUp { acr: None, max_age: Some(Duration::from_secs(300)) };
+        assert!(recent.unmet(&caller(gatehouse_oauth::acr::PWD, 1_000), 1_300).is_none(), "exactly max_age");
+        let challenge = recent.unmet(&caller(gatehouse_oauth::acr::PWD, 1_000), 1_301).unwrap();
+        assert!(challenge.ends_with(r#"max_age="300""#), "{challenge}");
+        assert!(recent.unmet(&caller("", 0), 1_000).is_some(), "no sign-in time");
+        let both = StepUp { acr: Some(Arc::from(gatehouse_oauth::acr::MFA)), max_age: Some(Duration::from_secs(60)) };
+        let challenge = both.unmet(&caller(gatehouse_oauth::acr::PWD, 0), 1_000).unwrap();
+        assert!(challenge.contains("acr_values=") && challenge.contains("max_age="), "{challenge}");
+    }
 }

@@ -263,6 +263,9 @@ pub(crate) async fn memory(gatehouse: &Gatehouse, count: u64) -> anyhow::Result<
             audience: Vec::new(),
             jkt: String::new(),
             actors: Vec::new(),
+            auth_time: expires_at - 3600,
+            acr: "urn:gatehouse:acr:pwd".to_owned(),
+            amr: vec!["pwd".to_owned()],
         };
         cache.prime(&format!("gat_{n:043}"), caller);
     }
