@@ -355,3 +355,64 @@ async fn a_resource_server_asks_for_a_second_factor_and_the_stepped_up_token_get
     assert_eq!(accepted.status(), 200);
     assert_eq!(accepted.text().await.unwrap(), format!("{MFA} pwd,otp,mfa"));
 }
+
+/// A relying party that is not ours (the `openidconnect` crate) asks with
+/// `acr_values` for a second factor; the user signs in with their app, and
+/// the ID token it verifies says how (`acr`, `amr`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openid_relying_party_asking_for_a_second_factor_gets_an_id_token_that_says_so() {
+    use gatehouse_proto::pb::common::v1::ClientType;
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+
+    let env = TestEnv::builder().start().await;
+    let user = env.create_user("strongrp").await;
+    let (client_id, secret) =
+        env.register_app(&user, &[CALLBACK], ClientType::Confidential, &["openid", "profile"]).await;
+    // Two-step sign-in on, through the registry as the gateway would.
+    let registry = env.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let begun = registry.begin_totp(&user.id, TEST_PASSWORD, "127.0.0.1").await.unwrap();
+    registry.confirm_totp(&user.id, &totp(&begun.secret, now(&env)), "127.0.0.1").await.unwrap();
+    env.advance(Duration::from_secs(30));
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let provider = CoreProviderMetadata::discover_async(IssuerUrl::new(env.gateway_url()).unwrap(), &http)
+        .await
+        .expect("discovery");
+    let supported: Vec<String> =
+        provider.acr_values_supported().unwrap().iter().map(|acr| acr.as_str().to_owned()).collect();
+    assert_eq!(supported, [PWD, MFA]);
+    let client =
+        CoreClient::from_provider_metadata(provider, ClientId::new(client_id), Some(ClientSecret::new(secret)))
+            .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".to_owned()))
+        .add_auth_context_value(AuthenticationContextClass::new(MFA.to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut browser = env.browser();
+    let signed_in = sign_in_with_code(&mut browser, "strongrp", &totp(&begun.secret, now(&env))).await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = browser.authorize_at(url.path(), &params).await;
+    let code = gatehouse_tests::query_pairs(&callback).into_iter().find(|(k, _)| k == "code").unwrap().1;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token").clone();
+    let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("the ID token verifies").clone();
+    assert_eq!(claims.auth_context_ref().map(|acr| acr.as_str()), Some(MFA));
+    let amr: Vec<String> = claims.auth_method_refs().unwrap().iter().map(|method| method.as_str().to_owned()).collect();
+    assert_eq!(amr, ["pwd", "otp", "mfa"]);
+    assert!(claims.auth_time().is_some());
+}
