@@ -157,3 +157,41 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
     let me = current_user(format!("Bearer {}", pages["pat"].as_str().unwrap())).await;
     assert_eq!(me["data"]["username"], "cli-user", "{me}");
 }
+
+/// Two-step sign-in in Chromium: set up with the QR page and the app's
+/// first code (computed by the script's own HMAC), then sign-ins with the
+/// app's code and with a recovery code, which works once
+/// (`tests/browser/two_step.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_turns_on_two_step_sign_in_and_signs_in_with_the_app_and_a_recovery_code_in_chromium() {
+    let env = TestEnv::builder().start().await;
+    env.create_user("two-step").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
+        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
+    });
+    let gateway = env.gateway_url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("two_step.mjs"))
+            .args([gateway.as_str(), shots.as_str(), "two-step", gatehouse_tests::TEST_PASSWORD])
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "two-step flow failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(result["recovery"], 10);
+    // The audit trail saw it all.
+    let operator = env.as_role(gatehouse_runtime::access::Role::Operator);
+    let request = gatehouse_proto::pb::common::v1::ListAuditEventsRequest { limit: 100, ..Default::default() };
+    let events = env.registry_as(operator).await.list_audit_events(request).await.unwrap().into_inner().events;
+    let actions: Vec<String> = events.into_iter().map(|e| e.action).collect();
+    for action in ["totp.enrolment_started", "totp.enabled", "second_factor.verified", "second_factor.failed"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+}
