@@ -206,6 +206,18 @@ pub(crate) const ROUTES: &[Route] = &[
         surface: Surface::Envelope,
         methods: || post(personal_tokens::operator_revoke),
     },
+    Route { path: "/account/sessions", surface: Surface::Page, methods: || get(account::sessions_page) },
+    Route {
+        path: "/account/sessions/{id}/sign-out",
+        surface: Surface::Page,
+        methods: || post(account::sign_out_session),
+    },
+    Route {
+        path: "/account/sessions/sign-out-others",
+        surface: Surface::Page,
+        methods: || post(account::sign_out_other_sessions),
+    },
+    Route { path: "/api/user/sessions", surface: Surface::Envelope, methods: || get(api::sessions) },
     Route {
         path: "/login/verify",
         surface: Surface::Page,

@@ -416,3 +416,73 @@ async fn an_openid_relying_party_asking_for_a_second_factor_gets_an_id_token_tha
     assert_eq!(amr, ["pwd", "otp", "mfa"]);
     assert!(claims.auth_time().is_some());
 }
+
+/// *Account → Sessions*: a person sees where they are signed in (when,
+/// from where, which browser), ends one from another browser, then every
+/// other one; the ended browsers are signed out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_and_ended_from_another_browser() {
+    let env = TestEnv::builder().start().await;
+    env.create_user("roamer").await;
+    let mut laptop = env.browser();
+    laptop.login("roamer", TEST_PASSWORD).await;
+    let mut phone = env.browser();
+    phone.accept_language = Some("zh-CN".to_owned());
+    phone.login("roamer", TEST_PASSWORD).await;
+    let mut tablet = env.browser();
+    tablet.login("roamer", TEST_PASSWORD).await;
+    let mut stranger = env.browser();
+    env.create_user("stranger").await;
+    stranger.login("stranger", TEST_PASSWORD).await;
+
+    let listed = laptop.json(reqwest::Method::GET, "/api/user/sessions", None, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let sessions = listed.json()["data"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 3, "the account's three, not the stranger's: {sessions:?}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    for session in &sessions {
+        assert_eq!(session["address"], "127.0.0.1", "{session}");
+        assert_eq!(session["amr"], serde_json::json!(["pwd"]));
+        assert!(session["created_at"].as_i64().unwrap() > 0 && session["expires_at"].as_i64().unwrap() > 0);
+    }
+    // A token is never enough to list them.
+    let bearer = laptop.get_bearer("/api/user/sessions", "gat_whatever").await;
+    assert_ne!(bearer.status, 200);
+
+    // The page; end the phone's session from the laptop.
+    let page = laptop.get("/account/sessions").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+    let current = sessions.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(!page.body.contains(&format!("/account/sessions/{current}/sign-out")), "no button for this browser");
+    let others: Vec<String> =
+        sessions.iter().filter(|s| s["current"] == false).map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    // End one of the other two from the laptop: exactly that browser is signed out.
+    let ended = laptop.post_form(&format!("/account/sessions/{}/sign-out", others[0]), &[("csrf_token", &csrf)]).await;
+    assert_eq!(ended.status, 303, "{}", ended.body);
+    let out = [phone.get("/account/authorizations").await.status, tablet.get("/account/authorizations").await.status];
+    assert_eq!(out.iter().filter(|s| **s == 303).count(), 1, "exactly one browser signed out: {out:?}");
+    // Another account's session id, or one already ended: not found, nothing ended.
+    let strangers = stranger.json(reqwest::Method::GET, "/api/user/sessions", None, None).await.json();
+    let theirs = strangers["data"][0]["id"].as_str().unwrap().to_owned();
+    let refused = laptop.post_form(&format!("/account/sessions/{theirs}/sign-out"), &[("csrf_token", &csrf)]).await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert_eq!(stranger.get("/account/authorizations").await.status, 200, "the stranger is still signed in");
+    // Everywhere else.
+    let all = laptop.post_form("/account/sessions/sign-out-others", &[("csrf_token", &csrf)]).await;
+    assert_eq!(all.status, 303, "{}", all.body);
+    assert_eq!(phone.get("/account/authorizations").await.status, 303);
+    assert_eq!(tablet.get("/account/authorizations").await.status, 303);
+    assert_eq!(laptop.get("/account/authorizations").await.status, 200, "this browser stays");
+    let left = laptop.json(reqwest::Method::GET, "/api/user/sessions", None, None).await.json();
+    assert_eq!(left["data"].as_array().unwrap().len(), 1);
+    // Signing out removes the row too.
+    laptop.logout().await;
+    let mut again = env.browser();
+    again.login("roamer", TEST_PASSWORD).await;
+    let now_listed = again.json(reqwest::Method::GET, "/api/user/sessions", None, None).await.json();
+    assert_eq!(now_listed["data"].as_array().unwrap().len(), 1, "{now_listed}");
+    // Without the CSRF token nothing is ended.
+    let forged = again.post_form("/account/sessions/sign-out-others", &[]).await;
+    assert_ne!(forged.status, 303);
+}

@@ -457,6 +457,7 @@ async fn login_failures_look_the_same_and_are_throttled_per_address_without_lock
         username: username.to_owned(),
         password: password.to_owned(),
         client_address: address.to_owned(),
+        user_agent: String::new(),
     };
     let unknown = authz.login(login("nobody", "whatever1", "10.0.0.9")).await.unwrap_err();
     let wrong = authz.login(login("judy", "whatever1", "10.0.0.9")).await.unwrap_err();

@@ -432,6 +432,48 @@ pub(crate) fn qr_svg(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// One row of the sessions page.
+pub(crate) struct SessionRowView<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) created: String,
+    pub(crate) seen: String,
+    pub(crate) address: &'a str,
+    pub(crate) user_agent: &'a str,
+    pub(crate) current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct Sessions<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    sessions: Vec<SessionRowView<'a>>,
+}
+
+fn utc(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+/// *Account → Sessions*: where the account is signed in, each signed out on its own or all others at once.
+pub(crate) fn sessions(
+    lang: Lang,
+    csrf: &str,
+    sessions: &[gatehouse_proto::pb::authorization::v1::SessionInfo],
+) -> String {
+    let sessions = sessions
+        .iter()
+        .map(|s| SessionRowView {
+            id: &s.id,
+            created: utc(s.created_at),
+            seen: utc(s.last_seen_at),
+            address: &s.address,
+            user_agent: &s.user_agent,
+            current: s.current,
+        })
+        .collect();
+    render(&Sessions { lang, csrf, sessions })
+}
+
 #[derive(Template)]
 #[template(path = "delete_account.html")]
 struct DeleteAccount<'a> {

@@ -374,3 +374,50 @@ pub(crate) async fn regenerate_recovery_codes(
         Err(status) => security_refused(&state, &session, lang, status).await,
     }
 }
+
+/// *Account → Sessions*: where the account is signed in.
+pub(crate) async fn sessions_page(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
+    let sessions = state
+        .clients
+        .authorization()
+        .sessions(&session.user.id, &session.token)
+        .await
+        .map_err(GatewayError::from)
+        .on_page(lang)?;
+    let body = pages::sessions(lang, &session.csrf_token, &sessions);
+    Ok(show(lang, &session, StatusCode::OK, &lang.msg("sessions"), &body))
+}
+
+/// Signs out one other session of the account.
+pub(crate) async fn sign_out_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    FormPost { session, lang, .. }: FormPost,
+) -> PageResult {
+    let found = state
+        .clients
+        .authorization()
+        .sign_out_session(&session.user.id, &id)
+        .await
+        .map_err(GatewayError::from)
+        .on_page(lang)?;
+    if !found {
+        return Err(GatewayError::not_found(lang.msg("that-session-is-already-over"))).on_page(lang);
+    }
+    Ok(redirect("/account/sessions"))
+}
+
+/// Signs out every session of the account but this one.
+pub(crate) async fn sign_out_other_sessions(
+    State(state): State<AppState>,
+    FormPost { session, lang, .. }: FormPost,
+) -> PageResult {
+    state
+        .clients
+        .authorization()
+        .sign_out_other_sessions(&session.user.id, &session.token)
+        .await
+        .map_err(GatewayError::from)
+        .on_page(lang)?;
+    Ok(redirect("/account/sessions"))
+}

@@ -236,6 +236,34 @@ pub(crate) async fn security_log(State(state): State<AppState>, ApiCaller(user_i
     Ok(Envelope::ok(Value::Array(events.iter().map(doc::audit_event).collect())))
 }
 
+/// `GET /api/user/sessions`: where the caller's account is signed in (the
+/// session calling marked `current`). Sessions only: a token never lists them.
+pub(crate) async fn sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiCaller(user_id): ApiCaller,
+) -> EnvelopeResult {
+    let current = session::cookie(&headers, session::session_cookie(&state)).unwrap_or_default();
+    let sessions = state.clients.authorization().sessions(&user_id, &current).await.map_err(GatewayError::from)?;
+    Ok(Envelope::ok(Value::Array(
+        sessions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "created_at": s.created_at,
+                    "last_seen_at": s.last_seen_at,
+                    "expires_at": s.expires_at,
+                    "address": s.address,
+                    "user_agent": s.user_agent,
+                    "amr": s.amr,
+                    "current": s.current,
+                })
+            })
+            .collect(),
+    )))
+}
+
 pub(crate) async fn revoke_authorization(
     State(state): State<AppState>,
     Path(client_id): Path<String>,

@@ -118,7 +118,7 @@ pub(crate) async fn login(
     }
     let password = Password::new(form.text("password"));
     let address = session::client_address(&state, &headers, peer);
-    match state.clients.authorization().login(&username, &password, &address).await {
+    match state.clients.authorization().login(&username, &password, &address, &user_agent(&headers)).await {
         Ok(response) if !response.second_step_token.is_empty() => {
             let page = second_step_response(&state, lang, &headers, StatusCode::OK, &next, None);
             with_cookie(
@@ -146,6 +146,11 @@ pub(crate) async fn login(
             with_retry_after(response, &error)
         }
     }
+}
+
+/// The browser's User-Agent as sent (for the sessions list), if printable.
+fn user_agent(headers: &HeaderMap) -> String {
+    headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(256).collect()
 }
 
 /// How long the second step's cookie lives (the service's own bound is the same).
@@ -207,7 +212,7 @@ pub(crate) async fn second_step(
     };
     let address = session::client_address(&state, &headers, peer);
     let code = form.text("code");
-    match state.clients.authorization().complete_login(&token, &code, &address).await {
+    match state.clients.authorization().complete_login(&token, &code, &address, &user_agent(&headers)).await {
         Ok(response) => {
             let done = session::set_cookie(&state, session::second_step_cookie(&state), "", 0);
             with_cookie(signed_in(&state, &response.session_token, response.expires_in, &next), &done)
@@ -298,7 +303,7 @@ pub(crate) async fn signup(
             _ => error_page(lang, &error),
         };
     }
-    match state.clients.authorization().login(&username, &password, &address).await {
+    match state.clients.authorization().login(&username, &password, &address, &user_agent(&headers)).await {
         Ok(response) => signed_in(&state, &response.session_token, response.expires_in, &next),
         Err(status) => error_page(lang, &GatewayError::from(status)),
     }

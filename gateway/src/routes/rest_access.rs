@@ -50,6 +50,8 @@ pub const REST_ACCESS: &[(&str, &str, RestAccess)] = {
         ("DELETE", "/api/tokens/{id}", Session),
         ("POST", "/api/tokens/{id}/regenerate", Session),
         ("GET", "/api/user/security-log", SessionOrScope("security_log:read")),
+        // Where the account is signed in: the account's own business, never an application's.
+        ("GET", "/api/user/sessions", Session),
         ("POST", "/oauth/register", Open),
         ("GET", "/oauth/register/{client_id}", Open),
         ("PUT", "/oauth/register/{client_id}", Open),

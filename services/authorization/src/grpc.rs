@@ -43,7 +43,8 @@ impl AuthorizationService for AuthorizationGrpc {
         use crate::session::SignedIn;
         let request = request.into_inner();
         let password = gatehouse_oauth::Password::new(request.password);
-        let signed_in = self.service.login(&request.username, &password, &request.client_address).await;
+        let origin = crate::session::Origin { address: &request.client_address, user_agent: &request.user_agent };
+        let signed_in = self.service.login(&request.username, &password, &origin).await;
         let (action, outcome, actor, target, subject, details) = match &signed_in {
             Ok(signed_in) => {
                 let (user, action) = match signed_in {
@@ -74,8 +75,8 @@ impl AuthorizationService for AuthorizationGrpc {
 
     async fn complete_login(&self, request: Request<pb::CompleteLoginRequest>) -> RpcResult<pb::LoginResponse> {
         let request = request.into_inner();
-        let completed =
-            self.service.complete_login(&request.second_step_token, &request.code, &request.client_address).await;
+        let origin = crate::session::Origin { address: &request.client_address, user_agent: &request.user_agent };
+        let completed = self.service.complete_login(&request.second_step_token, &request.code, &origin).await;
         // The registry records each code it checks; this records the session it opened.
         if let Ok(session) = &completed {
             let user = &session.record.user.id;
@@ -90,6 +91,58 @@ impl AuthorizationService for AuthorizationGrpc {
             self.service.audit().record(event.details(json!({ "amr": session.record.amr }))).await;
         }
         Ok(Response::new(self.login_response(completed?)))
+    }
+
+    async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> RpcResult<pb::ListSessionsResponse> {
+        let request = request.into_inner();
+        let sessions = self.service.list_sessions(&request.user_id, &request.current_session_token).await?;
+        Ok(Response::new(pb::ListSessionsResponse {
+            sessions: sessions
+                .into_iter()
+                .map(|(row, current)| pb::SessionInfo {
+                    id: row.id,
+                    created_at: row.created_at,
+                    last_seen_at: row.last_seen_at,
+                    expires_at: row.expires_at,
+                    address: row.address,
+                    user_agent: row.user_agent,
+                    amr: row.amr,
+                    current,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn sign_out_sessions(
+        &self,
+        request: Request<pb::SignOutSessionsRequest>,
+    ) -> RpcResult<pb::SignOutSessionsResponse> {
+        use pb::sign_out_sessions_request::Which;
+        let request = request.into_inner();
+        let user = request.user_id.clone();
+        let (signed_out, details) = match request.which {
+            Some(Which::SessionId(id)) => {
+                (self.service.sign_out_session(&user, &id).await?, json!({ "session_id": id }))
+            }
+            Some(Which::AllButSessionToken(token)) => {
+                (self.service.sign_out_other_sessions(&user, &token).await?, json!({ "all_others": true }))
+            }
+            None => {
+                return Err(
+                    crate::error::AuthzError::invalid("which", "name a session, or all but the current one").into()
+                );
+            }
+        };
+        let event = AuditEvent::new(
+            "sessions.signed_out",
+            Outcome::Success,
+            Actor::user(&user, "session"),
+            format!("user:{user}"),
+        )
+        .subject(&user)
+        .details(json!({ "count": signed_out, "which": details }));
+        self.service.audit().record(event).await;
+        Ok(Response::new(pb::SignOutSessionsResponse { signed_out }))
     }
 
     async fn get_session(&self, request: Request<pb::GetSessionRequest>) -> RpcResult<pb::GetSessionResponse> {

@@ -49,8 +49,10 @@ pub async fn build(config: AuthorizationConfig, deps: Dependencies) -> AuthzResu
     let audit =
         gatehouse_runtime::audit::AuditLog::new(deps.db.clone(), "authorization", AUDIT_TABLES, deps.clock.clone());
     let grants = Arc::new(store::sql::SqlGrantStore::new(deps.db.clone()));
+    let sessions = Arc::new(store::sql::SqlSessionStore::new(deps.db.clone()));
     let readiness = deps.database_and_cache_readiness();
-    Ok(Authorization::new(config, grants, deps.kv, deps.upstreams.registry, deps.clock, audit, readiness))
+    let stores: (Arc<dyn store::GrantStore>, Arc<dyn store::SessionStore>) = (grants, sessions);
+    Ok(Authorization::new(config, stores, deps.kv, deps.upstreams.registry, deps.clock, audit, readiness))
 }
 
 /// Serves the gRPC API until `shutdown` resolves; health follows the

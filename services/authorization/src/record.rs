@@ -100,6 +100,13 @@ pub(crate) struct SessionRecord {
     /// factor `["pwd", "otp", "mfa"]`.
     #[serde(default = "password_amr")]
     pub(crate) amr: Vec<String>,
+    /// The session's row in the sessions list; empty for sessions opened
+    /// before the list was kept (they are not listed).
+    #[serde(default)]
+    pub(crate) id: String,
+    /// When the list last recorded it as seen (unix seconds).
+    #[serde(default)]
+    pub(crate) seen_at: i64,
 }
 
 /// Sessions opened before `amr` was kept were password sign-ins.
@@ -130,6 +137,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("expires_at", &self.expires_at)
             .field("auth_time", &self.auth_time)
             .field("amr", &self.amr)
+            .field("id", &self.id)
             .finish()
     }
 }

@@ -22,6 +22,8 @@ pub struct Authorization {
 pub(crate) struct Inner {
     pub(crate) config: AuthorizationConfig,
     pub(crate) grants: Arc<dyn GrantStore>,
+    /// Where each account is signed in (the sessions themselves are in the cache).
+    pub(crate) sessions: Arc<dyn crate::store::SessionStore>,
     pub(crate) kv: Arc<dyn Kv>,
     pub(crate) registry: RegistryClient,
     pub(crate) clock: Arc<dyn Clock>,
@@ -35,7 +37,7 @@ pub(crate) struct Inner {
 impl Authorization {
     pub(crate) fn new(
         config: AuthorizationConfig,
-        grants: Arc<dyn GrantStore>,
+        (grants, sessions): (Arc<dyn GrantStore>, Arc<dyn crate::store::SessionStore>),
         kv: Arc<dyn Kv>,
         registry: Upstream,
         clock: Arc<dyn Clock>,
@@ -43,7 +45,7 @@ impl Authorization {
         readiness: gatehouse_runtime::part::Readiness,
     ) -> Self {
         let registry = RegistryClient::new(registry);
-        let inner = Inner { config, grants, kv, registry, clock, scopes: OnceCell::new(), audit, readiness };
+        let inner = Inner { config, grants, sessions, kv, registry, clock, scopes: OnceCell::new(), audit, readiness };
         Self { inner: Arc::new(inner) }
     }
 

@@ -6,6 +6,7 @@ use gatehouse_oauth::{Password, SecretHash, SessionToken, random_token};
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::{self, SecondStepRecord, SessionRecord, key};
 use crate::service::Authorization;
+use crate::store::SessionRow;
 
 /// Prefix of session tokens (the cookie value).
 const SESSION_PREFIX: &str = "gss_";
@@ -14,6 +15,18 @@ const SESSION_PREFIX: &str = "gss_";
 const SECOND_STEP_PREFIX: &str = "gs2_";
 /// How long a sign-in waits for its second step.
 const SECOND_STEP_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often a session's last use is written down.
+const SEEN_EVERY_SECS: i64 = 60;
+/// The longest User-Agent kept.
+const MAX_USER_AGENT: usize = 256;
+
+/// Where a sign-in comes from, as the gateway saw it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub(crate) address: &'a str,
+    pub(crate) user_agent: &'a str,
+}
 
 /// A session just opened.
 #[derive(Debug)]
@@ -40,7 +53,13 @@ impl Authorization {
     /// Checks credentials and opens a session. An unknown user and a wrong
     /// password give the same error after the same work (the registry
     /// verifies against a dummy hash).
-    pub(crate) async fn login(&self, username: &str, password: &Password, address: &str) -> AuthzResult<SignedIn> {
+    pub(crate) async fn login(
+        &self,
+        username: &str,
+        password: &Password,
+        origin: &Origin<'_>,
+    ) -> AuthzResult<SignedIn> {
+        let address = origin.address;
         let throttle = self.config().throttle;
         let keys = [
             (key::fail_pair(&username_key(username), address), throttle.per_user_and_address),
@@ -70,7 +89,7 @@ impl Authorization {
             return Ok(SignedIn::SecondStep { token: SessionToken::new(token), user: user.account });
         }
         let amr = record::password_amr();
-        self.open_session(user.account, amr).await.map(SignedIn::Session)
+        self.open_session(user.account, amr, origin).await.map(SignedIn::Session)
     }
 
     /// The second step of a sign-in: the code from the person's app (or a
@@ -78,7 +97,8 @@ impl Authorization {
     /// holds across every sign-in and replica. A right code opens the
     /// session (`amr` pwd, otp, mfa) and ends the pending sign-in; a wrong
     /// one leaves it for another try while it lasts.
-    pub(crate) async fn complete_login(&self, token: &str, code: &str, address: &str) -> AuthzResult<NewSession> {
+    pub(crate) async fn complete_login(&self, token: &str, code: &str, origin: &Origin<'_>) -> AuthzResult<NewSession> {
+        let address = origin.address;
         if !token.starts_with(SECOND_STEP_PREFIX) {
             return Err(AuthzError::SecondStepExpired);
         }
@@ -112,21 +132,44 @@ impl Authorization {
             return Err(AuthzError::SecondStepExpired);
         }
         let amr = gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP.iter().map(|m| (*m).to_owned()).collect();
-        self.open_session(pending.user, amr).await
+        self.open_session(pending.user, amr, origin).await
     }
 
-    async fn open_session(&self, user: crate::record::SessionUser, amr: Vec<String>) -> AuthzResult<NewSession> {
+    async fn open_session(
+        &self,
+        user: crate::record::SessionUser,
+        amr: Vec<String>,
+        origin: &Origin<'_>,
+    ) -> AuthzResult<NewSession> {
         let token = random_token(SESSION_PREFIX, RANDOM_CHARS_256_BITS);
         let ttl = self.config().session_ttl;
+        let now = self.now();
+        let hash = SecretHash::of(&token).as_str().to_owned();
+        let expires_at = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let row = SessionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user.id.clone(),
+            token_hash: hash.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at,
+            address: origin.address.to_owned(),
+            user_agent: origin.user_agent.chars().take(MAX_USER_AGENT).collect(),
+            amr: amr.clone(),
+        };
+        // Listed first: a session the list cannot show is never opened.
+        self.inner.sessions.insert(&row, now).await?;
         let record = SessionRecord {
             user,
             csrf_token: random_token("", RANDOM_CHARS_256_BITS),
-            expires_at: self.now() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-            auth_time: self.now(),
+            expires_at,
+            auth_time: now,
             amr,
+            id: row.id,
+            seen_at: now,
         };
         // Keyed by the token's hash: a leak of the cache does not leak sessions.
-        self.inner.kv.set(&key::session(SecretHash::of(&token).as_str()), &record::encode(&record), ttl).await?;
+        self.inner.kv.set(&key::session(&hash), &record::encode(&record), ttl).await?;
         Ok(NewSession { token: SessionToken::new(token), record })
     }
 
@@ -145,7 +188,65 @@ impl Authorization {
         if self.inner.kv.get(&key::user_deleted(&record.user.id)).await?.is_some() {
             return Ok(None);
         }
+        let now = self.now();
+        if !record.id.is_empty() && now.saturating_sub(record.seen_at) >= SEEN_EVERY_SECS {
+            self.seen(token, record.clone(), now).await;
+        }
         Ok(Some(record))
+    }
+
+    /// Records that a session was used (at most once a minute): its row's
+    /// last-seen time, and the cache record's, so the next minute's
+    /// requests write nothing. A failure here costs only the time shown.
+    async fn seen(&self, token: &str, mut record: SessionRecord, now: i64) {
+        if let Err(error) = self.inner.sessions.touch(&record.id, now).await {
+            tracing::warn!(%error, "could not record a session's last use");
+            return;
+        }
+        let Some(ttl) = u64::try_from(record.expires_at - now).ok().filter(|s| *s > 0) else { return };
+        record.seen_at = now;
+        let key = key::session(SecretHash::of(token).as_str());
+        if let Err(error) = self.inner.kv.set(&key, &record::encode(&record), std::time::Duration::from_secs(ttl)).await
+        {
+            tracing::warn!(%error, "could not record a session's last use");
+        }
+    }
+
+    /// The user's live sessions, most recently seen first; the one of
+    /// `current_token` (if any) marked.
+    pub(crate) async fn list_sessions(
+        &self,
+        user_id: &str,
+        current_token: &str,
+    ) -> AuthzResult<Vec<(SessionRow, bool)>> {
+        let current = SecretHash::of(current_token);
+        let rows = self.inner.sessions.list(user_id, self.now()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let is_current = !current_token.is_empty() && row.token_hash == current.as_str();
+                (row, is_current)
+            })
+            .collect())
+    }
+
+    /// Signs out one of the user's sessions; NOT_FOUND when it is not theirs or over.
+    pub(crate) async fn sign_out_session(&self, user_id: &str, id: &str) -> AuthzResult<u32> {
+        let Some(hash) = self.inner.sessions.remove(user_id, id).await? else {
+            return Err(AuthzError::NotFound("no such session".to_owned()));
+        };
+        self.inner.kv.delete(&key::session(&hash)).await?;
+        Ok(1)
+    }
+
+    /// Signs out every session of the user but the one of `keep_token`.
+    pub(crate) async fn sign_out_other_sessions(&self, user_id: &str, keep_token: &str) -> AuthzResult<u32> {
+        let keep = self.session(keep_token).await?.filter(|s| s.user.id == user_id).map(|s| s.id).unwrap_or_default();
+        let hashes = self.inner.sessions.remove_others(user_id, &keep).await?;
+        for hash in &hashes {
+            self.inner.kv.delete(&key::session(hash)).await?;
+        }
+        Ok(u32::try_from(hashes.len()).unwrap_or(u32::MAX))
     }
 
     pub(crate) async fn require_session(&self, token: &str) -> AuthzResult<SessionRecord> {
@@ -154,7 +255,9 @@ impl Authorization {
 
     pub(crate) async fn logout(&self, token: &str) -> AuthzResult<()> {
         if token.starts_with(SESSION_PREFIX) {
-            self.inner.kv.delete(&key::session(SecretHash::of(token).as_str())).await?;
+            let hash = SecretHash::of(token);
+            self.inner.kv.delete(&key::session(hash.as_str())).await?;
+            self.inner.sessions.remove_by_hash(hash.as_str()).await?;
         }
         Ok(())
     }

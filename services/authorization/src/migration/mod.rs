@@ -1,6 +1,7 @@
 //! The authorization service's own migrations, in their own tracking table.
 
 mod m20261126_000001_create_authz_tables;
+mod m20261209_000001_sessions;
 
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_authz_tables::Migration),
             Box::new(gatehouse_runtime::audit::Migration { tables: crate::AUDIT_TABLES }),
+            Box::new(m20261209_000001_sessions::Migration),
         ]
     }
 

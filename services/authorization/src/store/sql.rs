@@ -9,9 +9,9 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use self::entity::grant;
+use self::entity::{grant, session};
 use crate::error::AuthzResult;
-use crate::store::{Grant, GrantStore, GrantSubject};
+use crate::store::{Grant, GrantStore, GrantSubject, SessionRow, SessionStore};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SqlGrantStore {
@@ -108,5 +108,109 @@ impl GrantStore for SqlGrantStore {
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected > 0)
+    }
+}
+
+/// The sessions' index in SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlSessionStore {
+    db: DatabaseConnection,
+}
+
+impl SqlSessionStore {
+    pub(crate) fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn session_from_row(row: session::Model) -> SessionRow {
+    SessionRow {
+        amr: row.amr.split(' ').filter(|m| !m.is_empty()).map(str::to_owned).collect(),
+        id: row.id,
+        user_id: row.user_id,
+        token_hash: row.token_hash,
+        created_at: row.created_at,
+        last_seen_at: row.last_seen_at,
+        expires_at: row.expires_at,
+        address: row.address,
+        user_agent: row.user_agent,
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqlSessionStore {
+    async fn insert(&self, row: &SessionRow, now: i64) -> AuthzResult<()> {
+        let txn = self.db.begin().await?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(row.user_id.as_str()))
+            .filter(session::Column::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?;
+        let model = session::ActiveModel {
+            id: Set(row.id.clone()),
+            user_id: Set(row.user_id.clone()),
+            token_hash: Set(row.token_hash.clone()),
+            created_at: Set(row.created_at),
+            last_seen_at: Set(row.last_seen_at),
+            expires_at: Set(row.expires_at),
+            address: Set(row.address.clone()),
+            user_agent: Set(row.user_agent.clone()),
+            amr: Set(row.amr.join(" ")),
+        };
+        session::Entity::insert(model).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn list(&self, user_id: &str, now: i64) -> AuthzResult<Vec<SessionRow>> {
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::ExpiresAt.gt(now))
+            .order_by_desc(session::Column::LastSeenAt)
+            .limit(200)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(session_from_row).collect())
+    }
+
+    async fn touch(&self, id: &str, now: i64) -> AuthzResult<()> {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove(&self, user_id: &str, id: &str) -> AuthzResult<Option<String>> {
+        let txn = self.db.begin().await?;
+        let found =
+            session::Entity::find_by_id(id.to_owned()).filter(session::Column::UserId.eq(user_id)).one(&txn).await?;
+        if let Some(row) = &found {
+            session::Entity::delete_by_id(row.id.clone()).exec(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(found.map(|row| row.token_hash))
+    }
+
+    async fn remove_others(&self, user_id: &str, keep: &str) -> AuthzResult<Vec<String>> {
+        let txn = self.db.begin().await?;
+        let rows = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::Id.ne(keep))
+            .all(&txn)
+            .await?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::Id.ne(keep))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(rows.into_iter().map(|row| row.token_hash).collect())
+    }
+
+    async fn remove_by_hash(&self, token_hash: &str) -> AuthzResult<()> {
+        session::Entity::delete_many().filter(session::Column::TokenHash.eq(token_hash)).exec(&self.db).await?;
+        Ok(())
     }
 }

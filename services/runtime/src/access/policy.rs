@@ -70,6 +70,8 @@ pub const REGISTRY_METHODS: &[Row] = &[
 pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("Login", &[Gateway]),
     ("CompleteLogin", &[Gateway]),
+    ("ListSessions", &[Gateway]),
+    ("SignOutSessions", &[Gateway]),
     ("GetSession", &[Gateway]),
     ("Logout", &[Gateway]),
     ("EndSession", &[Gateway]),

@@ -59,11 +59,13 @@ impl AuthorizationClient {
         username: &str,
         password: &Password,
         client_address: &str,
+        user_agent: &str,
     ) -> Result<pb::LoginResponse, Status> {
         let request = pb::LoginRequest {
             username: username.to_owned(),
             password: password.expose().to_owned(),
             client_address: client_address.to_owned(),
+            user_agent: user_agent.to_owned(),
         };
         Ok(self.rpc().login(request).await?.into_inner())
     }
@@ -75,13 +77,42 @@ impl AuthorizationClient {
         second_step_token: &str,
         code: &str,
         client_address: &str,
+        user_agent: &str,
     ) -> Result<pb::LoginResponse, Status> {
         let request = pb::CompleteLoginRequest {
             second_step_token: second_step_token.to_owned(),
             code: code.to_owned(),
             client_address: client_address.to_owned(),
+            user_agent: user_agent.to_owned(),
         };
         Ok(self.rpc().complete_login(request).await?.into_inner())
+    }
+
+    /// The user's live sessions; the one of `current_session_token` marked.
+    pub async fn sessions(&self, user_id: &str, current_session_token: &str) -> Result<Vec<pb::SessionInfo>, Status> {
+        let request = pb::ListSessionsRequest {
+            user_id: user_id.to_owned(),
+            current_session_token: current_session_token.to_owned(),
+        };
+        Ok(self.rpc().list_sessions(request).await?.into_inner().sessions)
+    }
+
+    /// Signs out one of the user's sessions (`Ok(false)`: not theirs, or over).
+    pub async fn sign_out_session(&self, user_id: &str, session_id: &str) -> Result<bool, Status> {
+        let which = pb::sign_out_sessions_request::Which::SessionId(session_id.to_owned());
+        let request = pb::SignOutSessionsRequest { user_id: user_id.to_owned(), which: Some(which) };
+        match self.rpc().sign_out_sessions(request).await {
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Signs out every session of the user but the one of `keep_session_token`; how many.
+    pub async fn sign_out_other_sessions(&self, user_id: &str, keep_session_token: &str) -> Result<u32, Status> {
+        let which = pb::sign_out_sessions_request::Which::AllButSessionToken(keep_session_token.to_owned());
+        let request = pb::SignOutSessionsRequest { user_id: user_id.to_owned(), which: Some(which) };
+        Ok(self.rpc().sign_out_sessions(request).await?.into_inner().signed_out)
     }
 
     /// The session behind `session_token`; `None` when there is none (or it ended).

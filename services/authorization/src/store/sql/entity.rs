@@ -2,3 +2,4 @@
 #![allow(unreachable_pub)]
 
 pub(crate) mod grant;
+pub(crate) mod session;
