@@ -1,5 +1,6 @@
 # Installs the test tools that are not Rust crates, when missing:
 # - Python grpcio (a gRPC client that is not ours) and joserfc (the Shared Signals receiver's JOSE) from PyPI;
+# - aiosmtpd from PyPI (an SMTP server that is not ours, for the mail tests);
 # - the official MCP Python SDK (`mcp`) from PyPI (an MCP agent that is not ours);
 # - Debian's Chromium and playwright-core from npm (the browser test);
 # - openid-client from npm (a relying party that is not ours);
@@ -14,6 +15,11 @@ if ! python3 -c "import grpc, grpc_tools, grpc_health, authlib, requests, joserf
   echo "installing grpcio, grpcio-tools, grpcio-health-checking, authlib, requests and joserfc from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     grpcio grpcio-tools grpcio-health-checking authlib requests joserfc
+fi
+
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+  echo "installing aiosmtpd from PyPI (the SMTP server the mail tests receive links with)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore aiosmtpd
 fi
 
 if ! python3 -c "import mcp.client.auth" 2>/dev/null; then

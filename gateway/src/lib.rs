@@ -37,6 +37,9 @@ pub struct GatewayConfig {
     pub issuer: String,
     /// Whether `/signup` creates accounts.
     pub signup_enabled: bool,
+    /// Whether the registry mails links (password reset, address
+    /// confirmation): the pages then offer them.
+    pub mail_enabled: bool,
     /// The proxies whose `X-Forwarded-For` hops say who the client is.
     pub trusted_proxies: TrustedProxies,
     /// Binds sign-in form tokens to their cookies; the same on every
@@ -65,6 +68,7 @@ impl Default for GatewayConfig {
         Self {
             issuer: "http://127.0.0.1:8080".to_owned(),
             signup_enabled: true,
+            mail_enabled: false,
             trusted_proxies: TrustedProxies::None,
             form_key: None,
             draining: None,

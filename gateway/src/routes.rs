@@ -208,6 +208,26 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route { path: "/account/sessions", surface: Surface::Page, methods: || get(account::sessions_page) },
     Route {
+        path: "/password/forgot",
+        surface: Surface::Page,
+        methods: || get(login::forgot_password_page).post(login::forgot_password),
+    },
+    Route {
+        path: "/password/reset",
+        surface: Surface::Page,
+        methods: || get(login::reset_password_page).post(login::reset_password),
+    },
+    Route {
+        path: "/account/email/verify",
+        surface: Surface::Page,
+        methods: || get(login::verify_email_page).post(login::verify_email),
+    },
+    Route {
+        path: "/account/email/send-verification",
+        surface: Surface::Page,
+        methods: || post(account::send_email_verification),
+    },
+    Route {
         path: "/account/sessions/{id}/sign-out",
         surface: Surface::Page,
         methods: || post(account::sign_out_session),

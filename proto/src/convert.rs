@@ -225,6 +225,7 @@ mod tests {
             avatar_url: String::new(),
             created_at: 7,
             administrator: true,
+            email_verified: true,
         };
         let code = RedeemedCode {
             code_id: "c1".to_owned(),
@@ -273,6 +274,9 @@ pub struct Account {
     /// Holds the administrator role (sessions written before it existed read false).
     #[serde(default)]
     pub administrator: bool,
+    /// The address was confirmed by a link sent to it.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl Account {
@@ -297,6 +301,7 @@ impl From<common::User> for Account {
             avatar_url: user.avatar_url,
             created_at: user.created_at,
             administrator: user.administrator,
+            email_verified: user.email_verified,
         }
     }
 }
@@ -311,6 +316,7 @@ impl From<Account> for common::User {
             avatar_url: user.avatar_url,
             created_at: user.created_at,
             administrator: user.administrator,
+            email_verified: user.email_verified,
         }
     }
 }

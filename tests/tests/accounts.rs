@@ -486,3 +486,203 @@ async fn sessions_are_listed_and_ended_from_another_browser() {
     let forged = again.post_form("/account/sessions/sign-out-others", &[]).await;
     assert_ne!(forged.status, 303);
 }
+
+/// An SMTP server that is not ours (aiosmtpd, `tests/python/smtp_sink.py`),
+/// keeping each message as a file.
+struct MailSink {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl MailSink {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("gatehouse-mail-{}", uuid::Uuid::new_v4().simple()));
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/smtp_sink.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (tests/tools.sh installs aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink did not start: {line:?}"));
+        Self { child, dir, port }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, oldest first.
+    fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// Waits for the `count`th message and returns it.
+    async fn nth(&self, count: usize) -> String {
+        gatehouse_tests::until(Duration::from_secs(10), "the mail arrives", || async {
+            self.messages().len() >= count
+        })
+        .await;
+        self.messages().swap_remove(count - 1)
+    }
+}
+
+impl Drop for MailSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Asks for a reset link for `login` on the forgot-password page.
+async fn ask_reset(browser: &mut Browser, login: &str) -> gatehouse_tests::Page {
+    let form = browser.get("/password/forgot").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.input("csrf_token").unwrap();
+    browser.post_form("/password/forgot", &[("csrf_token", &csrf), ("login", login)]).await
+}
+
+/// The link a mail carries to `path` (the token after `?token=`).
+fn mailed_token(mail: &str, path: &str) -> String {
+    // Quoted-printable may wrap long lines with `=` at the end.
+    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let start = text.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let rest = &text[start + path.len() + 7..];
+    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+}
+
+/// Recovering an account by mail: the address confirmed by a link first,
+/// then a reset link received by a real SMTP server, followed once, the
+/// account's sessions and tokens ended; unknown and unconfirmed addresses
+/// get the same answer and no mail; mail per account is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once() {
+    let sink = MailSink::start();
+    let url = sink.url();
+    let env = TestEnv::builder()
+        .registry_config(|c| {
+            c.mail =
+                Some(gatehouse_registry::MailConfig { url, from: "Gatehouse <no-reply@gatehouse.test>".to_owned() })
+        })
+        .gateway_config(|c| c.mail_enabled = true)
+        .start()
+        .await;
+    let grants = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+    let mut app = ClientApp::with(env, &grants, &["openid", "user", "email"]).await;
+    let code = app.code("openid user email").await;
+    let (_, tokens) = app.exchange_code(&code).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["email_verified"], false);
+
+    // Before the address is confirmed it resets nothing, and says the same as for anyone.
+    let mut stranger = app.env.browser();
+    let unconfirmed = ask_reset(&mut stranger, "owner@example.com").await;
+    let unknown = ask_reset(&mut stranger, "nobody@example.com").await;
+    assert_eq!((unconfirmed.status, unknown.status), (200, 200));
+    assert!(unconfirmed.body.contains("id=\"reset-sent\"") && unknown.body.contains("id=\"reset-sent\""));
+    assert_eq!(unconfirmed.body.replace("owner@example.com", ""), unknown.body.replace("nobody@example.com", ""));
+
+    // Confirm the address: a link, a page with one button, once.
+    let page = app.browser.get("/account/security").await;
+    assert!(page.body.contains("id=\"email-state\""), "{}", page.body);
+    let csrf = page.input("csrf_token").unwrap();
+    let sent = app.browser.post_form("/account/email/send-verification", &[("csrf_token", &csrf)]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mail = sink.nth(1).await;
+    assert!(mail.contains("To: owner@example.com"), "{mail}");
+    assert!(mail.contains("From: Gatehouse <no-reply@gatehouse.test>"), "{mail}");
+    let token = mailed_token(&mail, "/account/email/verify");
+    let mut mailbox = app.env.browser();
+    let confirm = mailbox.get(&format!("/account/email/verify?token={token}")).await;
+    assert_eq!(confirm.status, 200);
+    let csrf = confirm.input("csrf_token").unwrap();
+    let done = mailbox.post_form("/account/email/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
+    assert!(done.body.contains("id=\"email-verified\""), "{}", done.body);
+    let again = mailbox.post_form("/account/email/verify", &[("csrf_token", &csrf), ("token", &token)]).await;
+    assert_eq!(again.status, 400, "once: {}", again.body);
+
+    // Now a reset by address (in any letter case) mails a link.
+    let asked = ask_reset(&mut stranger, "Owner@Example.com").await;
+    assert_eq!(asked.status, 200);
+    let mail = sink.nth(2).await;
+    let token = mailed_token(&mail, "/password/reset");
+    let link = mailbox.get(&format!("/password/reset?token={token}")).await;
+    assert_eq!(link.status, 200, "{}", link.body);
+    let csrf = link.input("csrf_token").unwrap();
+    let short = mailbox
+        .post_form("/password/reset", &[("csrf_token", &csrf), ("token", &token), ("new_password", "short")])
+        .await;
+    assert_eq!(short.status, 400, "the rules hold, the link is not used up: {}", short.body);
+    let new_password = "a brand new passphrase";
+    let reset = mailbox
+        .post_form("/password/reset", &[("csrf_token", &csrf), ("token", &token), ("new_password", new_password)])
+        .await;
+    assert!(reset.body.contains("id=\"reset-done\""), "{}", reset.body);
+    let replay = mailbox
+        .post_form(
+            "/password/reset",
+            &[("csrf_token", &csrf), ("token", &token), ("new_password", "another passphrase")],
+        )
+        .await;
+    assert_eq!(replay.status, 400, "the link works once: {}", replay.body);
+
+    // The old password, the old session and the old refresh token are over.
+    assert_eq!(app.browser.get("/account/authorizations").await.status, 303, "signed out everywhere");
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 400, "{body}");
+    app.env.browser().login_expecting_failure("owner", TEST_PASSWORD).await;
+    let mut fresh = app.env.browser();
+    fresh.login("owner", new_password).await;
+    // The confirmed address is now released as such.
+    let code = fresh
+        .authorization_code(&[
+            ("client_id", &app.client_id.clone()),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("redirect_uri", CALLBACK),
+        ])
+        .await;
+    let (status, tokens) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["email_verified"], true);
+
+    // An expired link: 30 minutes.
+    let _ = ask_reset(&mut stranger, "owner").await;
+    let mail = sink.nth(3).await;
+    let late = mailed_token(&mail, "/password/reset");
+    app.env.advance(Duration::from_secs(31 * 60));
+    let form = mailbox.get(&format!("/password/reset?token={late}")).await;
+    let csrf = form.input("csrf_token").unwrap();
+    let expired = mailbox
+        .post_form(
+            "/password/reset",
+            &[("csrf_token", &csrf), ("token", &late), ("new_password", "too late passphrase")],
+        )
+        .await;
+    assert_eq!(expired.status, 400, "{}", expired.body);
+
+    // Mail per account is bounded: three an hour (the confirmation and two resets so far
+    // in this window: one more goes out, then none), while the answer never changes.
+    for _ in 0..5 {
+        let page = ask_reset(&mut stranger, "owner").await;
+        assert!(page.body.contains("id=\"reset-sent\""));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sink.messages().len() <= 4, "at most one more mail: {}", sink.messages().len());
+}

@@ -58,6 +58,7 @@ struct Login<'a> {
     username: &'a str,
     error: Option<&'a str>,
     signup: bool,
+    reset: bool,
 }
 
 pub(crate) fn login(
@@ -66,9 +67,54 @@ pub(crate) fn login(
     next: &str,
     username: &str,
     error: Option<&str>,
-    signup: bool,
+    (signup, reset): (bool, bool),
 ) -> String {
-    render(&Login { lang, csrf: form_token, next, next_query: url_encode(next), username, error, signup })
+    render(&Login { lang, csrf: form_token, next, next_query: url_encode(next), username, error, signup, reset })
+}
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPassword<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    sent: bool,
+    error: Option<&'a str>,
+}
+
+/// Asks for a reset link; after, says one is on its way if an account has the address.
+pub(crate) fn forgot_password(lang: Lang, form_token: &str, sent: bool, error: Option<&str>) -> String {
+    render(&ForgotPassword { lang, csrf: form_token, sent, error })
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPassword<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    token: &'a str,
+    done: bool,
+    error: Option<&'a str>,
+}
+
+/// The reset link's page: a new password, then the way back to sign in.
+pub(crate) fn reset_password(lang: Lang, form_token: &str, token: &str, done: bool, error: Option<&str>) -> String {
+    render(&ResetPassword { lang, csrf: form_token, token, done, error })
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyEmail<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    token: &'a str,
+    done: bool,
+    error: Option<&'a str>,
+}
+
+/// The confirmation link's page: one button (a link scanner that opens the
+/// link confirms nothing), then the result.
+pub(crate) fn verify_email(lang: Lang, form_token: &str, token: &str, done: bool, error: Option<&str>) -> String {
+    render(&VerifyEmail { lang, csrf: form_token, token, done, error })
 }
 
 #[derive(Template)]
@@ -400,9 +446,18 @@ pub(crate) struct Enrolment {
     pub(crate) secret: String,
 }
 
+/// The account's address, as the security page shows it.
+pub(crate) struct EmailState {
+    pub(crate) address: String,
+    pub(crate) verified: bool,
+    /// This server mails confirmation links.
+    pub(crate) can_send: bool,
+}
+
 /// What the security page shows besides the account's state.
 #[derive(Default)]
 pub(crate) struct SecurityView<'a> {
+    pub(crate) email: Option<EmailState>,
     pub(crate) enrolment: Option<Enrolment>,
     pub(crate) recovery_codes: Vec<String>,
     pub(crate) notice: Option<String>,

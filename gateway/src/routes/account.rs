@@ -270,10 +270,18 @@ async fn security_view(
     status: StatusCode,
     view: pages::SecurityView<'_>,
 ) -> Response {
-    let factors = match state.clients.registry().second_factors(&session.user.id).await {
-        Ok(factors) => factors,
-        Err(status) => return error_page(lang, &GatewayError::from(status)),
-    };
+    let registry = state.clients.registry();
+    let (factors, account) =
+        match tokio::try_join!(registry.second_factors(&session.user.id), registry.user(&session.user.id)) {
+            Ok(found) => found,
+            Err(status) => return error_page(lang, &GatewayError::from(status)),
+        };
+    let email = account.filter(|a| !a.email.is_empty()).map(|a| pages::EmailState {
+        address: a.email,
+        verified: a.email_verified,
+        can_send: state.config.mail_enabled,
+    });
+    let view = pages::SecurityView { email, ..view };
     let body = pages::security(lang, &session.csrf_token, factors.totp, factors.recovery_codes_left, view);
     show(lang, session, status, &lang.msg("two-step-sign-in"), &body)
 }
@@ -420,4 +428,24 @@ pub(crate) async fn sign_out_other_sessions(
         .map_err(GatewayError::from)
         .on_page(lang)?;
     Ok(redirect("/account/sessions"))
+}
+
+/// Mails a link that confirms the account's address.
+pub(crate) async fn send_email_verification(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    FormPost { session, lang, .. }: FormPost,
+) -> Response {
+    let address = crate::session::client_address(&state, &headers, peer);
+    match state.clients.registry().send_email_verification(&session.user.id, &address).await {
+        Ok(()) => {
+            let view = pages::SecurityView {
+                notice: Some(lang.msg("a-confirmation-link-is-on-its-way")),
+                ..Default::default()
+            };
+            security_view(&state, &session, lang, StatusCode::OK, view).await
+        }
+        Err(status) => security_refused(&state, &session, lang, status).await,
+    }
 }

@@ -71,7 +71,8 @@ fn login_response(
     error: Option<&str>,
 ) -> Response {
     let (nonce, token, fresh) = form_token(state, headers);
-    let body = pages::login(lang, &token, next, username, error, state.config.signup_enabled);
+    let body =
+        pages::login(lang, &token, next, username, error, (state.config.signup_enabled, state.config.mail_enabled));
     let response = respond(status, page(lang, &lang.msg("sign-in"), None, &body));
     with_form_cookie(state, response, &nonce, fresh)
 }
@@ -342,4 +343,184 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap, bo
         response.headers_mut().append(SET_COOKIE, value);
     }
     response.into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenQuery {
+    token: Option<String>,
+}
+
+fn mail_off(lang: Lang) -> Response {
+    error_page(lang, &GatewayError::not_found(lang.msg("mail-is-not-set-up-on-this-server")))
+}
+
+fn forgot_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    sent: bool,
+    error: Option<&str>,
+) -> Response {
+    let (nonce, token, fresh) = form_token(state, headers);
+    let body = pages::forgot_password(lang, &token, sent, error);
+    let response = respond(status, page(lang, &lang.msg("reset-your-password"), None, &body));
+    with_form_cookie(state, response, &nonce, fresh)
+}
+
+/// *Forgot your password?*: the form.
+pub(crate) async fn forgot_password_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !state.config.mail_enabled {
+        return mail_off(lang);
+    }
+    forgot_response(&state, lang, &headers, StatusCode::OK, false, None)
+}
+
+/// Asks the registry to mail a reset link; the answer is the same whether
+/// or not an account has the address (past the asker's limit, 429).
+pub(crate) async fn forgot_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    if !state.config.mail_enabled {
+        return mail_off(lang);
+    }
+    let form = FormData::from_body(&body);
+    if let Err(error) = verify_form(&state, &headers, &form) {
+        return forgot_response(&state, lang, &headers, error.http_status(), false, Some(&error.message));
+    }
+    let address = session::client_address(&state, &headers, peer);
+    match state.clients.registry().request_password_reset(&form.text("login"), &address).await {
+        Ok(()) => forgot_response(&state, lang, &headers, StatusCode::OK, true, None),
+        Err(status) => {
+            let error = GatewayError::from(status);
+            match error.code {
+                ErrorCode::InvalidArgument | ErrorCode::ResourceExhausted => {
+                    let page =
+                        forgot_response(&state, lang, &headers, error.http_status(), false, Some(&error.message));
+                    with_retry_after(page, &error)
+                }
+                _ => error_page(lang, &error),
+            }
+        }
+    }
+}
+
+fn reset_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    (token, done): (&str, bool),
+    error: Option<&str>,
+) -> Response {
+    let (nonce, form_token, fresh) = form_token(state, headers);
+    let body = pages::reset_password(lang, &form_token, token, done, error);
+    let response = respond(status, page(lang, &lang.msg("choose-a-new-password"), None, &body));
+    with_form_cookie(state, response, &nonce, fresh)
+}
+
+/// The reset link: the form for a new password (nothing is used until it is sent).
+pub(crate) async fn reset_password_page(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let token = query.token.unwrap_or_default();
+    if token.is_empty() || token.len() > 128 {
+        return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
+    }
+    reset_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
+}
+
+/// Sets the new password with the link's token: every session and token
+/// of the account ends; a used or expired link says so.
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let form = FormData::from_body(&body);
+    let token = form.text("token");
+    if let Err(error) = verify_form(&state, &headers, &form) {
+        return reset_response(&state, lang, &headers, error.http_status(), (&token, false), Some(&error.message));
+    }
+    let address = session::client_address(&state, &headers, peer);
+    match state.clients.registry().reset_password(&token, &form.text("new_password"), &address).await {
+        Ok(()) => reset_response(&state, lang, &headers, StatusCode::OK, ("", true), None),
+        Err(status) => {
+            let error = GatewayError::from(status);
+            if error.code == ErrorCode::InvalidArgument {
+                return reset_response(
+                    &state,
+                    lang,
+                    &headers,
+                    error.http_status(),
+                    (&token, false),
+                    Some(&error.message),
+                );
+            }
+            error_page(lang, &error)
+        }
+    }
+}
+
+fn verify_response(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    (token, done): (&str, bool),
+    error: Option<&str>,
+) -> Response {
+    let (nonce, form_token, fresh) = form_token(state, headers);
+    let body = pages::verify_email(lang, &form_token, token, done, error);
+    let response = respond(status, page(lang, &lang.msg("confirm-your-email-address"), None, &body));
+    with_form_cookie(state, response, &nonce, fresh)
+}
+
+/// The confirmation link: one button to confirm (a mail scanner opening the link confirms nothing).
+pub(crate) async fn verify_email_page(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let token = query.token.unwrap_or_default();
+    if token.is_empty() || token.len() > 128 {
+        return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
+    }
+    verify_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
+}
+
+pub(crate) async fn verify_email(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let form = FormData::from_body(&body);
+    let token = form.text("token");
+    if let Err(error) = verify_form(&state, &headers, &form) {
+        return verify_response(&state, lang, &headers, error.http_status(), (&token, false), Some(&error.message));
+    }
+    let address = session::client_address(&state, &headers, peer);
+    match state.clients.registry().verify_email(&token, &address).await {
+        Ok(()) => verify_response(&state, lang, &headers, StatusCode::OK, ("", true), None),
+        Err(status) => {
+            let error = GatewayError::from(status);
+            if error.code == ErrorCode::InvalidArgument {
+                return verify_response(&state, lang, &headers, error.http_status(), ("", false), Some(&error.message));
+            }
+            error_page(lang, &error)
+        }
+    }
 }

@@ -574,6 +574,17 @@ pub(crate) struct ServeOptions {
     /// A file holding GATEHOUSE_FORM_KEY, as a mounted Secret.
     #[arg(long, env = "GATEHOUSE_FORM_KEY_FILE")]
     pub(crate) form_key_file: Option<std::path::PathBuf>,
+    /// The SMTP server that password reset and address confirmation links go out through:
+    /// `smtps://user:password@host:465`, `smtp://user:password@host:587?tls=required`, or plain
+    /// `smtp://127.0.0.1:25` to a relay on this machine. Unset: no mail (no reset by mail).
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", hide_env_values = true)]
+    pub(crate) smtp_url: Option<String>,
+    /// A file holding GATEHOUSE_SMTP_URL, as a mounted Secret.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL_FILE")]
+    pub(crate) smtp_url_file: Option<std::path::PathBuf>,
+    /// The sender of those mails (`Gatehouse <no-reply@example.com>`).
+    #[arg(long, env = "GATEHOUSE_MAIL_FROM", default_value = "")]
+    pub(crate) mail_from: String,
     /// Replaced by GATEHOUSE_TRUSTED_PROXIES; refused at start when set, so
     /// that a deployment relying on it does not silently change behaviour.
     #[arg(long, env = "GATEHOUSE_TRUST_FORWARDED_FOR", hide = true)]

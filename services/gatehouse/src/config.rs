@@ -418,6 +418,29 @@ impl ServeConfig {
 /// `_FILE` variable names (a Kubernetes Secret mounted as a file), not both.
 /// The file's final newline is not part of the value; its text is never
 /// part of an error.
+impl crate::cli::ServeOptions {
+    /// Mail settings: both the server and the sender, or neither.
+    fn mail(&self) -> Result<Option<gatehouse_registry::MailConfig>, ConfigError> {
+        let url = secret_setting(
+            "GATEHOUSE_SMTP_URL",
+            "GATEHOUSE_SMTP_URL_FILE",
+            self.smtp_url.as_deref(),
+            self.smtp_url_file.as_deref(),
+        )?;
+        let from = self.mail_from.trim();
+        match (url, from.is_empty()) {
+            (None, true) => Ok(None),
+            (None, false) => Err(bad("GATEHOUSE_SMTP_URL", "is needed with GATEHOUSE_MAIL_FROM")),
+            (Some(_), true) => Err(bad("GATEHOUSE_MAIL_FROM", "is needed with GATEHOUSE_SMTP_URL")),
+            (Some(url), false) => {
+                let mail = gatehouse_registry::MailConfig { url: url.trim().to_owned(), from: from.to_owned() };
+                mail.check().map_err(|e| bad("GATEHOUSE_SMTP_URL", e.to_string()))?;
+                Ok(Some(mail))
+            }
+        }
+    }
+}
+
 fn secret_setting(
     variable: &'static str,
     file_variable: &'static str,
@@ -903,6 +926,7 @@ impl ServeOptions {
                     ),
                 },
                 federation_file: self.federation_file.clone(),
+                mail: problems.note(self.mail(), Default::default),
                 ..RegistryConfig::default()
             },
             log_format,

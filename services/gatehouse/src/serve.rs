@@ -59,6 +59,7 @@ impl ServeConfig {
             token,
             gateway: gatehouse_gateway::GatewayConfig {
                 signup_enabled: self.signup_enabled,
+                mail_enabled: self.registry.mail.is_some(),
                 trusted_proxies: self.trusted_proxies.clone(),
                 form_key: self.form_key.clone(),
                 max_concurrent_requests: self.max_concurrent_requests,

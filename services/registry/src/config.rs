@@ -45,6 +45,9 @@ pub struct RegistryConfig {
     /// token service's key-encryption key). Without it, two-step sign-in
     /// cannot be turned on.
     pub key_encryption_key: Option<gatehouse_runtime::kek::KeyEncryptionKey>,
+    /// Where reset and confirmation links are mailed from; None: no mail
+    /// (no password reset by mail, no address confirmation).
+    pub mail: Option<crate::mail::MailConfig>,
 }
 
 /// Who may register a resource server. Its identifier becomes the `aud`
@@ -85,6 +88,7 @@ impl Default for RegistryConfig {
             federation: crate::federation::Federation::default(),
             federation_file: None,
             key_encryption_key: None,
+            mail: None,
         }
     }
 }

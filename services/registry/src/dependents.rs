@@ -8,7 +8,8 @@
 
 use gatehouse_proto::pb::authorization::v1::authorization_service_client::AuthorizationServiceClient;
 use gatehouse_proto::pb::authorization::v1::{
-    RevokeGrantRequest, RevokeSubjectGrantsRequest, revoke_subject_grants_request,
+    RevokeGrantRequest, RevokeSubjectGrantsRequest, SignOutSessionsRequest, revoke_subject_grants_request,
+    sign_out_sessions_request,
 };
 use gatehouse_proto::pb::token::v1::token_service_client::TokenServiceClient;
 use gatehouse_proto::pb::token::v1::{
@@ -78,6 +79,22 @@ impl Dependents {
             .map_err(|status| RegistryError::Upstream { service: "token service", status })?;
         AuthorizationServiceClient::new(self.authorization.clone())
             .revoke_subject_grants(RevokeSubjectGrantsRequest { subject: Some(grant_subject) })
+            .await
+            .map_err(|status| RegistryError::Upstream { service: "authorization service", status })?;
+        Ok(())
+    }
+
+    /// Ends every session and token of a user who keeps their account (a
+    /// password reset): tokens first, then sessions; both idempotent.
+    pub(crate) async fn sign_out_everywhere(&self, user_id: &str) -> RegistryResult<()> {
+        let subject = revoke_all_for_subject_request::Subject::UserSignedOut(user_id.to_owned());
+        TokenServiceClient::new(self.token.clone())
+            .revoke_all_for_subject(RevokeAllForSubjectRequest { subject: Some(subject) })
+            .await
+            .map_err(|status| RegistryError::Upstream { service: "token service", status })?;
+        let which = sign_out_sessions_request::Which::AllButSessionToken(String::new());
+        AuthorizationServiceClient::new(self.authorization.clone())
+            .sign_out_sessions(SignOutSessionsRequest { user_id: user_id.to_owned(), which: Some(which) })
             .await
             .map_err(|status| RegistryError::Upstream { service: "authorization service", status })?;
         Ok(())

@@ -140,6 +140,69 @@ impl RegistryService for RegistryGrpc {
         }))
     }
 
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> RpcResult<pb::RequestPasswordResetResponse> {
+        let request = request.into_inner();
+        if let Some(user) = self.registry.request_password_reset(&request.login, &request.client_address).await? {
+            let event = AuditEvent::new(
+                "password_reset.requested",
+                Outcome::Success,
+                Actor::user(&user.id, "mail"),
+                format!("user:{}", user.id),
+            )
+            .subject(&user.id)
+            .source(&request.client_address);
+            self.registry.audit().record(event).await;
+        }
+        Ok(Response::new(pb::RequestPasswordResetResponse {}))
+    }
+
+    async fn reset_password(&self, request: Request<pb::ResetPasswordRequest>) -> RpcResult<pb::ResetPasswordResponse> {
+        let request = request.into_inner();
+        let new = gatehouse_oauth::Password::new(request.new_password);
+        let user = self.registry.reset_password(&request.token, new).await?;
+        let event = AuditEvent::new(
+            "user.password_reset",
+            Outcome::Success,
+            Actor::user(&user.id, "mail"),
+            format!("user:{}", user.id),
+        )
+        .subject(&user.id)
+        .source(&request.client_address);
+        self.registry.audit().record(event).await;
+        Ok(Response::new(pb::ResetPasswordResponse {}))
+    }
+
+    async fn send_email_verification(
+        &self,
+        request: Request<pb::SendEmailVerificationRequest>,
+    ) -> RpcResult<pb::SendEmailVerificationResponse> {
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        self.registry.send_email_verification(&request.user_id).await?;
+        let target = format!("user:{}", request.user_id);
+        self.record("email.verification_sent", who, target, &request.user_id, json!(null)).await;
+        Ok(Response::new(pb::SendEmailVerificationResponse {}))
+    }
+
+    async fn verify_email(&self, request: Request<pb::VerifyEmailRequest>) -> RpcResult<pb::VerifyEmailResponse> {
+        let request = request.into_inner();
+        let used = self.registry.verify_email(&request.token).await?;
+        let user = used.user;
+        let event = AuditEvent::new(
+            "email.verified",
+            Outcome::Success,
+            Actor::user(&user.id, "mail"),
+            format!("user:{}", user.id),
+        )
+        .subject(&user.id)
+        .source(&request.client_address);
+        self.registry.audit().record(event).await;
+        Ok(Response::new(pb::VerifyEmailResponse { user: Some(user.into()) }))
+    }
+
     async fn get_second_factors(
         &self,
         request: Request<pb::GetSecondFactorsRequest>,

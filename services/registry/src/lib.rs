@@ -4,6 +4,7 @@
 //! It owns the `registry_*` tables and nothing else; other services reach
 //! this data only through its gRPC API.
 
+mod account_mail;
 mod applications;
 mod assertion;
 pub mod assertion_grant;
@@ -14,6 +15,7 @@ mod dependents;
 mod error;
 pub mod federation;
 mod grpc;
+mod mail;
 mod metadata_document;
 pub mod migration;
 mod model;
@@ -39,6 +41,7 @@ pub use config::{
 };
 use dependents::Dependents;
 pub use error::{RegistryError, RegistryResult};
+pub use mail::{MailConfig, MailConfigError};
 pub use model::{
     Application, ApplicationPatch, ApplicationType, ClientExtras, ClientKeys, ClientMetadata, ClientSecretInfo,
     CredentialInfo, InitialAccessTokenInfo, NewApplication, NewResourceServer, NewUser, REGISTRATION_OWNER_ID,

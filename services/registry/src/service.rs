@@ -11,7 +11,7 @@ use gatehouse_runtime::kv::Kv;
 use crate::assertion::Assertions;
 use crate::config::RegistryConfig;
 use crate::dependents::Dependents;
-use crate::error::RegistryResult;
+use crate::error::{RegistryError, RegistryResult};
 use crate::metadata_document::MetadataDocuments;
 use crate::password::PasswordHasherArgon2;
 use crate::store::Stores;
@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) audit: gatehouse_runtime::audit::AuditLog,
     /// What this part's readiness follows.
     pub(crate) readiness: gatehouse_runtime::part::Readiness,
+    /// Sends reset and confirmation links; None without mail settings.
+    pub(crate) mailer: Option<crate::mail::Mailer>,
 }
 
 impl Registry {
@@ -57,6 +59,12 @@ impl Registry {
         let documents = MetadataDocuments::new(config.metadata_documents.clone(), fetcher.clone());
         let assertions = Assertions::new(config.issuer.clone(), fetcher, kv.clone());
         let federation = crate::federation::Trusted::new(config.federation.clone(), config.federation_file.clone());
+        let mailer = match &config.mail {
+            Some(mail) => {
+                Some(crate::mail::Mailer::new(mail).map_err(|e| RegistryError::FailedPrecondition(e.to_string()))?)
+            }
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -70,6 +78,7 @@ impl Registry {
                 federation,
                 audit,
                 readiness,
+                mailer,
             }),
         })
     }

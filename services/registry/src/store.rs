@@ -26,6 +26,7 @@ pub(crate) struct Stores {
     pub(crate) credentials: std::sync::Arc<dyn CredentialStore>,
     pub(crate) resource_servers: std::sync::Arc<dyn ResourceServerStore>,
     pub(crate) second_factors: std::sync::Arc<dyn SecondFactorStore>,
+    pub(crate) account_tokens: std::sync::Arc<dyn AccountTokenStore>,
 }
 
 impl Stores {
@@ -37,6 +38,7 @@ impl Stores {
             + CredentialStore
             + ResourceServerStore
             + SecondFactorStore
+            + AccountTokenStore
             + 'static,
     {
         let store = std::sync::Arc::new(store);
@@ -46,7 +48,8 @@ impl Stores {
             registrations: store.clone(),
             credentials: store.clone(),
             resource_servers: store.clone(),
-            second_factors: store,
+            second_factors: store.clone(),
+            account_tokens: store,
         }
     }
 }
@@ -207,4 +210,36 @@ pub(crate) trait SecondFactorStore: Send + Sync + std::fmt::Debug {
     async fn recovery_codes_left(&self, user_id: &str) -> RegistryResult<u64>;
     /// Removes the TOTP secret and the recovery codes; false when there was no secret.
     async fn delete_second_factors(&self, user_id: &str) -> RegistryResult<bool>;
+}
+
+/// A link mailed to an account, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountToken {
+    pub(crate) hash: SecretHash,
+    pub(crate) user_id: String,
+    pub(crate) purpose: &'static str,
+    pub(crate) email: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+/// Single-use links mailed to accounts, and the addresses they confirm.
+#[async_trait::async_trait]
+pub(crate) trait AccountTokenStore: Send + Sync + std::fmt::Debug {
+    /// Stores a link; the user's expired links go in the same transaction.
+    async fn insert_account_token(&self, token: &AccountToken, now: i64) -> RegistryResult<()>;
+    /// Takes (deletes and returns) the live link of `purpose` with this hash:
+    /// of two uses at once, one gets it.
+    async fn take_account_token(
+        &self,
+        hash: &SecretHash,
+        purpose: &str,
+        now: i64,
+    ) -> RegistryResult<Option<AccountToken>>;
+    /// Deletes every link of `purpose` the user holds.
+    async fn delete_account_tokens(&self, user_id: &str, purpose: &str) -> RegistryResult<()>;
+    /// Marks the address confirmed, only while it is still the account's.
+    async fn set_email_verified(&self, user_id: &str, email: &str, now: i64) -> RegistryResult<bool>;
+    /// The account whose confirmed address is `email` (compared without letter case).
+    async fn user_by_verified_email(&self, email: &str) -> RegistryResult<Option<User>>;
 }

@@ -27,6 +27,7 @@ impl Registry {
             created_at: self.now(),
             // Never through sign-up or creation: only an operator grants it.
             administrator: false,
+            email_verified: false,
         };
         let key = validate::username_key(&user.username);
         // A sign-up tells whether a name is taken: every attempt that gets

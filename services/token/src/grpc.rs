@@ -352,7 +352,12 @@ impl TokenServiceRpc for TokenGrpc {
             }
             Some(Wire::ClientId(id)) if !id.is_empty() => Subject::Client(id),
             Some(Wire::UserId(id)) if !id.is_empty() => Subject::User(id),
-            _ => return Err(Status::invalid_argument("set grant (user_id and client_id), client_id or user_id")),
+            Some(Wire::UserSignedOut(id)) if !id.is_empty() => Subject::UserTokens(id),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "set grant (user_id and client_id), client_id, user_id or user_signed_out",
+                ));
+            }
         };
         let revoked = self.service.revoke_subject(subject).await?;
         Ok(Response::new(pb::RevokeAllForSubjectResponse { revoked }))

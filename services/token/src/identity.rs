@@ -40,9 +40,9 @@ fn non_empty(value: &str) -> Option<String> {
 
 impl StandardClaims {
     /// `profile` releases the name, username, picture and update time;
-    /// `email` the address. `email_verified` is false: Gatehouse does not
-    /// confirm addresses, and a relying party that trusts only verified
-    /// ones (Kubernetes does by default) must be told so, not misled.
+    /// `email` the address, and `email_verified` true only once the
+    /// account confirmed it by a link mailed to it (a relying party that
+    /// trusts only verified addresses, as Kubernetes does, is never misled).
     pub(crate) fn of(account: &Account, scopes: &[String]) -> Self {
         let has = |scope: &str| scopes.iter().any(|s| s == scope);
         let mut claims = Self { sub: account.id.clone(), ..Self::default() };
@@ -55,7 +55,7 @@ impl StandardClaims {
         }
         if has("email") && !account.email.is_empty() {
             claims.email = Some(account.email.clone());
-            claims.email_verified = Some(false);
+            claims.email_verified = Some(account.email_verified);
         }
         claims
     }
@@ -211,6 +211,7 @@ mod tests {
             avatar_url: String::new(),
             created_at: 1_700_000_000,
             administrator: false,
+            email_verified: false,
         }
     }
 

@@ -18,6 +18,8 @@ pub(crate) enum Subject<'a> {
     Client(&'a str),
     /// A deleted user.
     User(&'a str),
+    /// Every token a user holds now (a password reset); later ones live.
+    UserTokens(&'a str),
 }
 
 impl TokenService {
@@ -61,6 +63,7 @@ impl TokenService {
                 RevokeScope::Client(client_id)
             }
             Subject::User(user_id) => RevokeScope::User(user_id),
+            Subject::UserTokens(user_id) => RevokeScope::UserTokens(user_id),
         };
         let revoked = self.inner.store.revoke(scope, self.now(), self.now_ms()).await?;
         self.inner.cache.tombstone(&revoked).await?;

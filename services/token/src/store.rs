@@ -97,6 +97,10 @@ pub(crate) enum RevokeScope<'a> {
     Client(&'a str),
     /// Everything of a deleted user.
     User(&'a str),
+    /// Every token a user holds now, the account kept (a password reset):
+    /// like a grant's revocation, it catches only what was being issued
+    /// from before it.
+    UserTokens(&'a str),
 }
 
 impl RevokeScope<'_> {
@@ -110,8 +114,13 @@ impl RevokeScope<'_> {
             Self::UserClient { user_id, client_id } => Some(grant_subject(user_id, client_id)),
             Self::Client(client_id) => Some(format!("client:{client_id}")),
             Self::User(user_id) => Some(format!("user:{user_id}")),
+            Self::UserTokens(user_id) => Some(signed_out_subject(user_id)),
         }
     }
+}
+
+pub(crate) fn signed_out_subject(user_id: &str) -> String {
+    format!("signout:{user_id}")
 }
 
 pub(crate) fn grant_subject(user_id: &str, client_id: &str) -> String {
@@ -138,17 +147,19 @@ impl Fence {
         if !self.user_id.is_empty() {
             subjects.push(format!("user:{}", self.user_id));
             subjects.push(grant_subject(&self.user_id, &self.client_id));
+            subjects.push(signed_out_subject(&self.user_id));
         }
         subjects
     }
 
     /// The subject that caught the tokens, given the newest revocation of
     /// each subject: the application or the user deleted (at any time), or
-    /// the grant revoked after the watermark.
+    /// the grant revoked, or the user signed out everywhere, after the watermark.
     pub(crate) fn caught_by(&self, newest: &std::collections::HashMap<String, i64>) -> Option<String> {
         let grant = (!self.user_id.is_empty()).then(|| grant_subject(&self.user_id, &self.client_id));
+        let signed_out = (!self.user_id.is_empty()).then(|| signed_out_subject(&self.user_id));
         self.subjects().into_iter().find(|subject| match newest.get(subject) {
-            Some(id) if Some(subject) == grant.as_ref() => *id > self.watermark,
+            Some(id) if Some(subject) == grant.as_ref() || Some(subject) == signed_out.as_ref() => *id > self.watermark,
             Some(_) => true,
             None => false,
         })

@@ -10,6 +10,7 @@ mod m20261207_000002_registration_token_expiry;
 mod m20261207_000003_id_token_alg;
 mod m20261207_000004_client_requirements;
 mod m20261209_000001_second_factors;
+mod m20261209_000002_account_mail;
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000003_id_token_alg::Migration),
             Box::new(m20261207_000004_client_requirements::Migration),
             Box::new(m20261209_000001_second_factors::Migration),
+            Box::new(m20261209_000002_account_mail::Migration),
         ]
     }
 

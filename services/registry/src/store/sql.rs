@@ -14,7 +14,8 @@ use sea_orm::{
 };
 
 use self::entity::{
-    application, client_secret, credential, initial_access_token, recovery_code, resource_server, totp, user,
+    account_token, application, client_secret, credential, initial_access_token, recovery_code, resource_server, totp,
+    user,
 };
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{
@@ -22,8 +23,8 @@ use crate::model::{
     ResourceServer, User,
 };
 use crate::store::{
-    ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken, ResourceServerStore, SecondFactorStore,
-    TotpRow, UserStore,
+    AccountToken, AccountTokenStore, ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken,
+    ResourceServerStore, SecondFactorStore, TotpRow, UserStore,
 };
 
 /// Registry tables in a SQL database.
@@ -60,6 +61,7 @@ fn user_from_row(row: user::Model) -> (User, String) {
         avatar_url: row.avatar_url,
         created_at: row.created_at,
         administrator: row.administrator,
+        email_verified: row.email_verified_at.is_some(),
     };
     (user, row.password_hash)
 }
@@ -252,6 +254,7 @@ impl UserStore for SqlRegistryStore {
             password_hash: Set(password_hash.to_owned()),
             created_at: Set(user.created_at),
             administrator: Set(user.administrator),
+            email_verified_at: Set(None),
         };
         match user::Entity::insert(row).exec_without_returning(&self.db).await {
             Ok(_) => Ok(()),
@@ -825,5 +828,100 @@ impl SecondFactorStore for SqlRegistryStore {
         let deleted = totp::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
         txn.commit().await?;
         Ok(deleted.rows_affected > 0)
+    }
+}
+
+fn account_token_from_row(row: account_token::Model) -> Option<AccountToken> {
+    let purpose = match row.purpose.as_str() {
+        "password_reset" => "password_reset",
+        "verify_email" => "verify_email",
+        _ => return None,
+    };
+    Some(AccountToken {
+        hash: SecretHash::from_stored(row.token_hash),
+        user_id: row.user_id,
+        purpose,
+        email: row.email,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+    })
+}
+
+#[async_trait::async_trait]
+impl AccountTokenStore for SqlRegistryStore {
+    async fn insert_account_token(&self, token: &AccountToken, now: i64) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        account_token::Entity::delete_many()
+            .filter(account_token::Column::UserId.eq(token.user_id.as_str()))
+            .filter(account_token::Column::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?;
+        let row = account_token::ActiveModel {
+            token_hash: Set(token.hash.as_str().to_owned()),
+            user_id: Set(token.user_id.clone()),
+            purpose: Set(token.purpose.to_owned()),
+            email: Set(token.email.clone()),
+            created_at: Set(token.created_at),
+            expires_at: Set(token.expires_at),
+        };
+        account_token::Entity::insert(row).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn take_account_token(
+        &self,
+        hash: &SecretHash,
+        purpose: &str,
+        now: i64,
+    ) -> RegistryResult<Option<AccountToken>> {
+        let txn = self.db.begin().await?;
+        let found = account_token::Entity::find_by_id(hash.as_str().to_owned())
+            .filter(account_token::Column::Purpose.eq(purpose))
+            .one(&txn)
+            .await?;
+        let Some(row) = found else { return Ok(None) };
+        let deleted = account_token::Entity::delete_by_id(row.token_hash.clone()).exec(&txn).await?;
+        txn.commit().await?;
+        if deleted.rows_affected == 0 || row.expires_at <= now {
+            return Ok(None);
+        }
+        Ok(account_token_from_row(row))
+    }
+
+    async fn delete_account_tokens(&self, user_id: &str, purpose: &str) -> RegistryResult<()> {
+        account_token::Entity::delete_many()
+            .filter(account_token::Column::UserId.eq(user_id))
+            .filter(account_token::Column::Purpose.eq(purpose))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_email_verified(&self, user_id: &str, email: &str, now: i64) -> RegistryResult<bool> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::EmailVerifiedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(user_id))
+            .filter(user::Column::Email.eq(email))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn user_by_verified_email(&self, email: &str) -> RegistryResult<Option<User>> {
+        let rows = user::Entity::find()
+            .filter(user::Column::EmailVerifiedAt.is_not_null())
+            .filter(sea_orm::sea_query::ExprTrait::eq(
+                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(user::Column::Email))),
+                email.to_lowercase(),
+            ))
+            .limit(2)
+            .all(&self.db)
+            .await?;
+        // Two accounts confirmed the same address: it names neither.
+        if rows.len() != 1 {
+            return Ok(None);
+        }
+        Ok(rows.into_iter().next().map(|row| user_from_row(row).0))
     }
 }

@@ -40,7 +40,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
     let expected_for = |role: Role| -> Vec<&'static str> {
         match role {
             Role::Validator => vec!["Exchange", "Introspect", "BatchIntrospect", "GetJwks", "WatchRevocations"],
-            Role::Registry => vec!["RevokeGrant", "RevokeSubjectGrants", "RevokeAllForSubject"],
+            Role::Registry => vec!["RevokeGrant", "RevokeSubjectGrants", "RevokeAllForSubject", "SignOutSessions"],
             Role::Authorization => vec![
                 "GetUser",
                 "VerifyPassword",

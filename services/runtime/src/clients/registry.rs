@@ -502,6 +502,40 @@ impl RegistryClient {
         Ok(())
     }
 
+    /// Mails a reset link to the account `login` names, if any (the same answer either way).
+    pub async fn request_password_reset(&self, login: &str, client_address: &str) -> Result<(), Status> {
+        let request =
+            pb::RequestPasswordResetRequest { login: login.to_owned(), client_address: client_address.to_owned() };
+        self.rpc().request_password_reset(request).await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link's token.
+    pub async fn reset_password(&self, token: &str, new_password: &str, client_address: &str) -> Result<(), Status> {
+        let request = pb::ResetPasswordRequest {
+            token: token.to_owned(),
+            new_password: new_password.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        self.rpc().reset_password(request).await?;
+        Ok(())
+    }
+
+    /// Mails a link that confirms the account's address.
+    pub async fn send_email_verification(&self, user_id: &str, client_address: &str) -> Result<(), Status> {
+        let request =
+            pb::SendEmailVerificationRequest { user_id: user_id.to_owned(), client_address: client_address.to_owned() };
+        self.rpc().send_email_verification(request).await?;
+        Ok(())
+    }
+
+    /// Confirms an address with its link's token.
+    pub async fn verify_email(&self, token: &str, client_address: &str) -> Result<(), Status> {
+        let request = pb::VerifyEmailRequest { token: token.to_owned(), client_address: client_address.to_owned() };
+        self.rpc().verify_email(request).await?;
+        Ok(())
+    }
+
     /// What the account has for its second step.
     pub async fn second_factors(&self, user_id: &str) -> Result<pb::GetSecondFactorsResponse, Status> {
         Ok(self

@@ -89,6 +89,34 @@ pub(crate) fn signals(event: &StoredEvent) -> Vec<Signal> {
                 "reason_admin": { "en": "The user's password was changed" },
             }),
         )],
+        // A password reset by mail: the password changed, and every session
+        // and token of the account ended.
+        ("registry", "user.password_reset") => vec![
+            signal(
+                CREDENTIAL_CHANGE,
+                None,
+                json!({
+                    "credential_type": "password",
+                    "change_type": "update",
+                    "event_timestamp": at,
+                    "initiating_entity": by,
+                    "reason_admin": { "en": "The user's password was reset by a mailed link" },
+                }),
+            ),
+            signal(SESSION_REVOKED, None, revoked("Every session and token of the user ended with a password reset")),
+        ],
+        // Two-step sign-in turned on or off.
+        ("registry", action @ ("totp.enabled" | "totp.disabled")) => vec![signal(
+            CREDENTIAL_CHANGE,
+            None,
+            json!({
+                "credential_type": "app",
+                "change_type": if action == "totp.enabled" { "create" } else { "delete" },
+                "event_timestamp": at,
+                "initiating_entity": by,
+                "reason_admin": { "en": "The user's authenticator app was changed" },
+            }),
+        )],
         // RISC §2.2: the account is gone for good.
         ("registry", "user.deleted") => vec![signal(ACCOUNT_PURGED, None, json!({}))],
         _ => Vec::new(),
@@ -154,6 +182,16 @@ mod tests {
         let out = signals(&event("registry", "user.password_changed", "user:u1"));
         assert_eq!(out[0].payload["credential_type"], "password");
         assert_eq!(out[0].payload["change_type"], "update");
+        let out = signals(&event("registry", "user.password_reset", "user:u1"));
+        let kinds: Vec<_> = out.iter().map(|s| s.event_type).collect();
+        assert_eq!(kinds, [CREDENTIAL_CHANGE, SESSION_REVOKED]);
+        let out = signals(&event("registry", "totp.enabled", "user:u1"));
+        assert_eq!(
+            (out[0].payload["credential_type"].as_str(), out[0].payload["change_type"].as_str()),
+            (Some("app"), Some("create"))
+        );
+        let out = signals(&event("registry", "totp.disabled", "user:u1"));
+        assert_eq!(out[0].payload["change_type"], "delete");
 
         for (service, action) in
             [("registry", "user.created"), ("authorization", "signin.succeeded"), ("token", "key.rotated")]

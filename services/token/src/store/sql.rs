@@ -407,7 +407,9 @@ fn scope_condition(scope: RevokeScope<'_>) -> Condition {
         RevokeScope::Client(client_id) => Condition::any()
             .add(token::Column::ClientId.eq(client_id))
             .add(descendants(Condition::all().add(token::Column::ClientId.eq(client_id)))),
-        RevokeScope::User(user_id) => Condition::all().add(token::Column::UserId.eq(user_id)),
+        RevokeScope::User(user_id) | RevokeScope::UserTokens(user_id) => {
+            Condition::all().add(token::Column::UserId.eq(user_id))
+        }
     }
 }
 

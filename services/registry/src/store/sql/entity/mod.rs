@@ -1,6 +1,7 @@
 //! sea-orm entities of the registry's tables; private to the SQL store.
 #![allow(unreachable_pub)]
 
+pub(crate) mod account_token;
 pub(crate) mod application;
 pub(crate) mod client_secret;
 pub(crate) mod credential;

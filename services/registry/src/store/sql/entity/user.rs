@@ -16,6 +16,8 @@ pub struct Model {
     pub created_at: i64,
     /// Holds the administrator role (the admin console's); set only by operators.
     pub administrator: bool,
+    /// When the address was confirmed by a link sent to it.
+    pub email_verified_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
