@@ -686,3 +686,42 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sink.messages().len() <= 4, "at most one more mail: {}", sink.messages().len());
 }
+
+/// Changing the password ends the account's other sessions unless the
+/// person unticks it; this browser stays signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_signs_out_the_other_sessions_unless_asked_not_to() {
+    let env = TestEnv::builder().start().await;
+    env.create_user("changer").await;
+    let mut here = env.browser();
+    here.login("changer", TEST_PASSWORD).await;
+    let mut elsewhere = env.browser();
+    elsewhere.login("changer", TEST_PASSWORD).await;
+
+    let form = here.get("/account/password").await;
+    assert!(form.body.contains("name=\"end_other_sessions\" value=\"on\" checked"), "{}", form.body);
+    let csrf = form.input("csrf_token").unwrap();
+    let kept = here
+        .post_form(
+            "/account/password",
+            &[("csrf_token", &csrf), ("current_password", TEST_PASSWORD), ("new_password", "second passphrase")],
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(elsewhere.get("/account/authorizations").await.status, 200, "unticked: the other session stays");
+
+    let changed = here
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", "second passphrase"),
+                ("new_password", "third passphrase"),
+                ("end_other_sessions", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(elsewhere.get("/account/authorizations").await.status, 303, "signed out");
+    assert_eq!(here.get("/account/authorizations").await.status, 200, "this browser stays");
+}

@@ -222,6 +222,13 @@ pub(crate) async fn change_password(
         .change_password(&session.user.id, &field("current_password"), &field("new_password"), &address)
         .await;
     let title = lang.msg("change-password");
+    // The other sessions end too, unless the person unticked it.
+    let changed = match changed {
+        Ok(()) if form.get("end_other_sessions") == Some("on") => {
+            state.clients.authorization().sign_out_other_sessions(&session.user.id, &session.token).await.map(|_| ())
+        }
+        other => other,
+    };
     match changed {
         Ok(()) => {
             let body = pages::change_password(lang, &session.csrf_token, true, None);
