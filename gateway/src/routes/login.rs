@@ -54,6 +54,22 @@ fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result
     session::verify_csrf(&expected, form.get("csrf_token"))
 }
 
+/// A page with a pre-session form: its CSRF pair (see [`form_token`]) in
+/// the form and the cookie, under `title`.
+fn form_page(
+    state: &AppState,
+    lang: Lang,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    body: impl FnOnce(&str) -> String,
+) -> Response {
+    let (nonce, form_token, fresh) = form_token(state, headers);
+    let body = body(&form_token);
+    let response = respond(status, page(lang, title, None, &body));
+    with_form_cookie(state, response, &nonce, fresh)
+}
+
 fn with_form_cookie(state: &AppState, mut response: Response, nonce: &str, fresh: bool) -> Response {
     if fresh && let Ok(value) = session::set_cookie(state, session::form_cookie(state), nonce, 3600).parse() {
         response.headers_mut().append(SET_COOKIE, value);
@@ -70,11 +86,9 @@ fn login_response(
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    let (nonce, token, fresh) = form_token(state, headers);
-    let body =
-        pages::login(lang, &token, next, username, error, (state.config.signup_enabled, state.config.mail_enabled));
-    let response = respond(status, page(lang, &lang.msg("sign-in"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("sign-in"), |form_token| {
+        pages::login(lang, form_token, next, username, error, (state.config.signup_enabled, state.config.mail_enabled))
+    })
 }
 
 pub(crate) async fn login_page(
@@ -172,10 +186,9 @@ fn second_step_response(
     next: &str,
     error: Option<&str>,
 ) -> Response {
-    let (nonce, token, fresh) = form_token(state, headers);
-    let body = pages::second_step(lang, &token, next, error);
-    let response = respond(status, page(lang, &lang.msg("two-step-verification"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("two-step-verification"), |form_token| {
+        pages::second_step(lang, form_token, next, error)
+    })
 }
 
 /// The second step's form (after a right password, while its cookie lasts).
@@ -247,10 +260,9 @@ fn signup_response(
     form: &FormData,
     error: Option<&str>,
 ) -> Response {
-    let (nonce, token, fresh) = form_token(state, headers);
-    let body = pages::signup(lang, &token, next, &form.text("username"), &form.text("email"), error);
-    let response = respond(status, page(lang, &lang.msg("sign-up"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("sign-up"), |form_token| {
+        pages::signup(lang, form_token, next, &form.text("username"), &form.text("email"), error)
+    })
 }
 
 fn signup_disabled(lang: Lang) -> Response {
@@ -362,10 +374,9 @@ fn forgot_response(
     sent: bool,
     error: Option<&str>,
 ) -> Response {
-    let (nonce, token, fresh) = form_token(state, headers);
-    let body = pages::forgot_password(lang, &token, sent, error);
-    let response = respond(status, page(lang, &lang.msg("reset-your-password"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("reset-your-password"), |form_token| {
+        pages::forgot_password(lang, form_token, sent, error)
+    })
 }
 
 /// *Forgot your password?*: the form.
@@ -418,10 +429,9 @@ fn reset_response(
     (token, done): (&str, bool),
     error: Option<&str>,
 ) -> Response {
-    let (nonce, form_token, fresh) = form_token(state, headers);
-    let body = pages::reset_password(lang, &form_token, token, done, error);
-    let response = respond(status, page(lang, &lang.msg("choose-a-new-password"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("choose-a-new-password"), |form_token| {
+        pages::reset_password(lang, form_token, token, done, error)
+    })
 }
 
 /// The reset link: the form for a new password (nothing is used until it is sent).
@@ -431,10 +441,9 @@ pub(crate) async fn reset_password_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    let token = query.token.unwrap_or_default();
-    if token.is_empty() || token.len() > 128 {
+    let Some(token) = query.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
         return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
-    }
+    };
     reset_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
 }
 
@@ -480,10 +489,9 @@ fn verify_response(
     (token, done): (&str, bool),
     error: Option<&str>,
 ) -> Response {
-    let (nonce, form_token, fresh) = form_token(state, headers);
-    let body = pages::verify_email(lang, &form_token, token, done, error);
-    let response = respond(status, page(lang, &lang.msg("confirm-your-email-address"), None, &body));
-    with_form_cookie(state, response, &nonce, fresh)
+    form_page(state, lang, headers, status, &lang.msg("confirm-your-email-address"), |form_token| {
+        pages::verify_email(lang, form_token, token, done, error)
+    })
 }
 
 /// The confirmation link: one button to confirm (a mail scanner opening the link confirms nothing).
@@ -493,10 +501,9 @@ pub(crate) async fn verify_email_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    let token = query.token.unwrap_or_default();
-    if token.is_empty() || token.len() > 128 {
+    let Some(token) = query.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
         return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
-    }
+    };
     verify_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
 }
 
