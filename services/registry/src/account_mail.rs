@@ -95,8 +95,9 @@ impl Registry {
 
     /// Mails a reset link to the account `login` names (its username, or
     /// its confirmed address), if there is one with a confirmed address.
-    /// The answer is the same either way.
-    pub async fn request_password_reset(&self, login: &str, client_address: &str) -> RegistryResult<Option<User>> {
+    /// The answer is the same either way, and as quick: after the lookup
+    /// both do, the link is made, recorded and mailed in the background.
+    pub async fn request_password_reset(&self, login: &str, client_address: &str) -> RegistryResult<()> {
         self.mailer()?;
         let login = login.trim();
         if login.is_empty() || login.len() > 320 {
@@ -117,13 +118,34 @@ impl Registry {
             None
         };
         let Some(user) = user.filter(|user| user.email_verified && !user.email.is_empty()) else {
-            return Ok(None);
+            return Ok(());
         };
+        let registry = self.clone();
+        let client_address = client_address.to_owned();
+        tokio::spawn(async move {
+            if let Err(error) = registry.mail_reset_link(&user, &client_address).await {
+                tracing::warn!(%error, "a password reset link could not be made");
+            }
+        });
+        Ok(())
+    }
+
+    async fn mail_reset_link(&self, user: &User, client_address: &str) -> RegistryResult<()> {
+        use gatehouse_runtime::audit::{Actor, AuditEvent, Outcome};
         // Past the account's limit nothing is sent, and nothing tells.
         if !self.take_slot(format!("registry:mail:user:{}", user.id), MAILS_PER_ACCOUNT).await? {
-            return Ok(None);
+            return Ok(());
         }
-        let token = self.new_link(&user, RESET, RESET_TTL_SECS).await?;
+        let token = self.new_link(user, RESET, RESET_TTL_SECS).await?;
+        let event = AuditEvent::new(
+            "password_reset.requested",
+            Outcome::Success,
+            Actor::user(&user.id, "mail"),
+            format!("user:{}", user.id),
+        )
+        .subject(&user.id)
+        .source(client_address);
+        self.audit().record(event).await;
         let body = format!(
             "Someone (hopefully you) asked to reset the password of the account {username}.\n\n\
              Set a new password within 30 minutes:\n{link}\n\n\
@@ -132,7 +154,7 @@ impl Registry {
             link = self.link("/password/reset", &token),
         );
         self.send_later(user.email.clone(), "Reset your password", body);
-        Ok(Some(user))
+        Ok(())
     }
 
     /// Sets a new password with a reset link's token; every session and

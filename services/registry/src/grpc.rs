@@ -145,17 +145,7 @@ impl RegistryService for RegistryGrpc {
         request: Request<pb::RequestPasswordResetRequest>,
     ) -> RpcResult<pb::RequestPasswordResetResponse> {
         let request = request.into_inner();
-        if let Some(user) = self.registry.request_password_reset(&request.login, &request.client_address).await? {
-            let event = AuditEvent::new(
-                "password_reset.requested",
-                Outcome::Success,
-                Actor::user(&user.id, "mail"),
-                format!("user:{}", user.id),
-            )
-            .subject(&user.id)
-            .source(&request.client_address);
-            self.registry.audit().record(event).await;
-        }
+        self.registry.request_password_reset(&request.login, &request.client_address).await?;
         Ok(Response::new(pb::RequestPasswordResetResponse {}))
     }
 
