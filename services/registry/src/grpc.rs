@@ -153,15 +153,8 @@ impl RegistryService for RegistryGrpc {
         let request = request.into_inner();
         let new = gatehouse_oauth::Password::new(request.new_password);
         let user = self.registry.reset_password(&request.token, new).await?;
-        let event = AuditEvent::new(
-            "user.password_reset",
-            Outcome::Success,
-            Actor::user(&user.id, "mail"),
-            format!("user:{}", user.id),
-        )
-        .subject(&user.id)
-        .source(&request.client_address);
-        self.registry.audit().record(event).await;
+        let by_mail = (Actor::user(&user.id, "mail"), request.client_address);
+        self.record("user.password_reset", by_mail, format!("user:{}", user.id), &user.id, json!(null)).await;
         Ok(Response::new(pb::ResetPasswordResponse {}))
     }
 
@@ -181,15 +174,8 @@ impl RegistryService for RegistryGrpc {
         let request = request.into_inner();
         let used = self.registry.verify_email(&request.token).await?;
         let user = used.user;
-        let event = AuditEvent::new(
-            "email.verified",
-            Outcome::Success,
-            Actor::user(&user.id, "mail"),
-            format!("user:{}", user.id),
-        )
-        .subject(&user.id)
-        .source(&request.client_address);
-        self.registry.audit().record(event).await;
+        let by_mail = (Actor::user(&user.id, "mail"), request.client_address);
+        self.record("email.verified", by_mail, format!("user:{}", user.id), &user.id, json!(null)).await;
         Ok(Response::new(pb::VerifyEmailResponse { user: Some(user.into()) }))
     }
 
