@@ -107,7 +107,10 @@ impl OwnRedis {
     }
 
     async fn start_with(port: u16, listen: &[&str]) -> Self {
+        // Run from the temporary directory: a master's sync snapshot for a
+        // replica (dump.rdb) lands there, never in the source tree.
         let mut child = Command::new("redis-server")
+            .current_dir(std::env::temp_dir())
             .args(listen)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
