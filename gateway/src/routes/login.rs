@@ -421,30 +421,88 @@ pub(crate) async fn forgot_password(
     }
 }
 
-fn reset_response(
-    state: &AppState,
-    lang: Lang,
-    headers: &HeaderMap,
-    status: StatusCode,
-    (token, done): (&str, bool),
-    error: Option<&str>,
-) -> Response {
-    form_page(state, lang, headers, status, &lang.msg("choose-a-new-password"), |form_token| {
-        pages::reset_password(lang, form_token, token, done, error)
-    })
+/// The two links a mail carries: both open a page with one button (a mail
+/// scanner that opens a link uses nothing), and the press uses the link.
+#[derive(Debug, Clone, Copy)]
+enum MailedLink {
+    /// `/password/reset`: a new password, then every session ends.
+    Reset,
+    /// `/account/email/verify`: the address is confirmed.
+    Confirm,
 }
 
-/// The reset link: the form for a new password (nothing is used until it is sent).
+impl MailedLink {
+    fn page(
+        self,
+        state: &AppState,
+        lang: Lang,
+        headers: &HeaderMap,
+        status: StatusCode,
+        shown: LinkPage<'_>,
+    ) -> Response {
+        let LinkPage { token, done, error } = shown;
+        match self {
+            Self::Reset => form_page(state, lang, headers, status, &lang.msg("choose-a-new-password"), |form_token| {
+                pages::reset_password(lang, form_token, token, done, error)
+            }),
+            Self::Confirm => {
+                form_page(state, lang, headers, status, &lang.msg("confirm-your-email-address"), |form_token| {
+                    pages::verify_email(lang, form_token, token, done, error)
+                })
+            }
+        }
+    }
+}
+
+/// What a link's page shows: its form for `token`, or that it was used.
+#[derive(Debug, Clone, Copy)]
+struct LinkPage<'a> {
+    token: &'a str,
+    done: bool,
+    error: Option<&'a str>,
+}
+
+/// A link opened: its page, with the form (nothing is used until it is sent).
+async fn open_link(link: MailedLink, state: &AppState, query: TokenQuery, headers: &HeaderMap) -> Response {
+    let lang = Lang::from_headers(headers);
+    let Some(token) = query.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
+        return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
+    };
+    link.page(state, lang, headers, StatusCode::OK, LinkPage { token: &token, done: false, error: None })
+}
+
+/// A link's form sent: the registry uses it; a refused one (used, expired,
+/// or a new password against the rules) shows the form again with why.
+async fn use_link(link: MailedLink, state: &AppState, peer: SocketAddr, headers: &HeaderMap, body: &Bytes) -> Response {
+    let lang = Lang::from_headers(headers);
+    let form = FormData::from_body(body);
+    let token = form.text("token");
+    let refused = |status: StatusCode, message: &str| {
+        link.page(state, lang, headers, status, LinkPage { token: &token, done: false, error: Some(message) })
+    };
+    if let Err(error) = verify_form(state, headers, &form) {
+        return refused(error.http_status(), &error.message);
+    }
+    let address = session::client_address(state, headers, peer);
+    let registry = state.clients.registry();
+    let used = match link {
+        MailedLink::Reset => registry.reset_password(&token, &form.text("new_password"), &address).await,
+        MailedLink::Confirm => registry.verify_email(&token, &address).await,
+    };
+    match used.map_err(GatewayError::from) {
+        Ok(()) => link.page(state, lang, headers, StatusCode::OK, LinkPage { token: "", done: true, error: None }),
+        Err(error) if error.code == ErrorCode::InvalidArgument => refused(error.http_status(), &error.message),
+        Err(error) => error_page(lang, &error),
+    }
+}
+
+/// The reset link's page.
 pub(crate) async fn reset_password_page(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let Some(token) = query.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
-        return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
-    };
-    reset_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
+    open_link(MailedLink::Reset, &state, query, &headers).await
 }
 
 /// Sets the new password with the link's token: every session and token
@@ -455,79 +513,24 @@ pub(crate) async fn reset_password(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let form = FormData::from_body(&body);
-    let token = form.text("token");
-    if let Err(error) = verify_form(&state, &headers, &form) {
-        return reset_response(&state, lang, &headers, error.http_status(), (&token, false), Some(&error.message));
-    }
-    let address = session::client_address(&state, &headers, peer);
-    match state.clients.registry().reset_password(&token, &form.text("new_password"), &address).await {
-        Ok(()) => reset_response(&state, lang, &headers, StatusCode::OK, ("", true), None),
-        Err(status) => {
-            let error = GatewayError::from(status);
-            if error.code == ErrorCode::InvalidArgument {
-                return reset_response(
-                    &state,
-                    lang,
-                    &headers,
-                    error.http_status(),
-                    (&token, false),
-                    Some(&error.message),
-                );
-            }
-            error_page(lang, &error)
-        }
-    }
+    use_link(MailedLink::Reset, &state, peer, &headers, &body).await
 }
 
-fn verify_response(
-    state: &AppState,
-    lang: Lang,
-    headers: &HeaderMap,
-    status: StatusCode,
-    (token, done): (&str, bool),
-    error: Option<&str>,
-) -> Response {
-    form_page(state, lang, headers, status, &lang.msg("confirm-your-email-address"), |form_token| {
-        pages::verify_email(lang, form_token, token, done, error)
-    })
-}
-
-/// The confirmation link: one button to confirm (a mail scanner opening the link confirms nothing).
+/// The confirmation link's page.
 pub(crate) async fn verify_email_page(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let Some(token) = query.token.filter(|t| !t.is_empty() && t.len() <= 128) else {
-        return error_page(lang, &GatewayError::bad_request(lang.msg("this-link-is-not-complete")));
-    };
-    verify_response(&state, lang, &headers, StatusCode::OK, (&token, false), None)
+    open_link(MailedLink::Confirm, &state, query, &headers).await
 }
 
+/// Confirms the address with the link's token.
 pub(crate) async fn verify_email(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let lang = Lang::from_headers(&headers);
-    let form = FormData::from_body(&body);
-    let token = form.text("token");
-    if let Err(error) = verify_form(&state, &headers, &form) {
-        return verify_response(&state, lang, &headers, error.http_status(), (&token, false), Some(&error.message));
-    }
-    let address = session::client_address(&state, &headers, peer);
-    match state.clients.registry().verify_email(&token, &address).await {
-        Ok(()) => verify_response(&state, lang, &headers, StatusCode::OK, ("", true), None),
-        Err(status) => {
-            let error = GatewayError::from(status);
-            if error.code == ErrorCode::InvalidArgument {
-                return verify_response(&state, lang, &headers, error.http_status(), ("", false), Some(&error.message));
-            }
-            error_page(lang, &error)
-        }
-    }
+    use_link(MailedLink::Confirm, &state, peer, &headers, &body).await
 }

@@ -111,7 +111,7 @@ pub(crate) struct SessionRecord {
 
 /// Sessions opened before `amr` was kept were password sign-ins.
 pub(crate) fn password_amr() -> Vec<String> {
-    gatehouse_oauth::acr::AMR_PASSWORD.iter().map(|m| (*m).to_owned()).collect()
+    gatehouse_oauth::acr::amr(gatehouse_oauth::acr::AMR_PASSWORD)
 }
 
 impl SessionRecord {

@@ -131,7 +131,7 @@ impl Authorization {
         if self.inner.kv.take(&key).await?.is_none() {
             return Err(AuthzError::SecondStepExpired);
         }
-        let amr = gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP.iter().map(|m| (*m).to_owned()).collect();
+        let amr = gatehouse_oauth::acr::amr(gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP);
         self.open_session(pending.user, amr, origin).await
     }
 

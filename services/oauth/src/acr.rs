@@ -26,6 +26,23 @@ pub const AMR_PASSWORD_AND_OTP: &[&str] = &["pwd", "otp", "mfa"];
 /// The longest `acr_values` taken, in bytes.
 const MAX_ACR_VALUES_LEN: usize = 1024;
 
+/// `methods` as owned strings (an `amr` claim).
+pub fn amr(methods: &[&str]) -> Vec<String> {
+    methods.iter().map(|m| (*m).to_owned()).collect()
+}
+
+/// How a grant's user signed in (`amr`) and the class that is (`acr`):
+/// nothing without an interactive sign-in (`auth_time` unset: application
+/// and personal tokens); a password for a sign-in from before methods were kept.
+pub fn of_sign_in(auth_time: Option<i64>, amr_kept: &[String]) -> (Vec<String>, Option<&'static str>) {
+    if auth_time.is_none() {
+        return (Vec::new(), None);
+    }
+    let methods = if amr_kept.is_empty() { amr(AMR_PASSWORD) } else { amr_kept.to_vec() };
+    let acr = acr_of(&methods);
+    (methods, acr)
+}
+
 /// The class a set of methods amounts to; None when no user signed in.
 pub fn acr_of(amr: &[String]) -> Option<&'static str> {
     if amr.is_empty() {
@@ -79,10 +96,13 @@ mod tests {
     fn the_class_follows_the_methods() {
         assert_eq!(acr_of(&[]), None);
         assert_eq!(acr_of(&["pwd".to_owned()]), Some(PWD));
-        let strong: Vec<String> = AMR_PASSWORD_AND_OTP.iter().map(|s| (*s).to_owned()).collect();
+        let strong = amr(AMR_PASSWORD_AND_OTP);
         assert_eq!(acr_of(&strong), Some(MFA));
         assert!(rank(MFA) > rank(PWD));
         assert_eq!(rank("urn:other"), None);
+        assert_eq!(of_sign_in(None, &strong), (Vec::new(), None), "no interactive sign-in");
+        assert_eq!(of_sign_in(Some(1), &[]), (amr(AMR_PASSWORD), Some(PWD)), "kept before methods were");
+        assert_eq!(of_sign_in(Some(1), &strong), (strong.clone(), Some(MFA)));
     }
 
     #[test]

@@ -148,12 +148,7 @@ impl ActiveToken {
     /// How the user signed in (`amr`) and its class (`acr`), as the grant's
     /// sign-in had them; nothing without an interactive sign-in.
     pub(crate) fn authentication(&self) -> (Vec<String>, Option<&'static str>) {
-        if self.auth_time.is_none() {
-            return (Vec::new(), None);
-        }
-        let amr = if self.amr.is_empty() { vec!["pwd".to_owned()] } else { self.amr.clone() };
-        let acr = gatehouse_oauth::acr::acr_of(&amr);
-        (amr, acr)
+        gatehouse_oauth::acr::of_sign_in(self.auth_time, &self.amr)
     }
 }
 

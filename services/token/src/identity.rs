@@ -118,7 +118,7 @@ impl TokenService {
         let config = self.config();
         let (amr, acr) = family.authentication();
         // A user's ID token always says how they signed in.
-        let amr = if amr.is_empty() { vec!["pwd".to_owned()] } else { amr };
+        let amr = if amr.is_empty() { gatehouse_oauth::acr::amr(gatehouse_oauth::acr::AMR_PASSWORD) } else { amr };
         let claims = IdTokenClaims {
             iss: &config.issuer,
             aud: &family.client_id,

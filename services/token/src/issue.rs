@@ -45,16 +45,7 @@ impl Family {
     /// (application tokens, personal tokens); a password for a sign-in from
     /// before methods were kept.
     pub(crate) fn authentication(&self) -> (Vec<String>, Option<&'static str>) {
-        if self.auth_time.is_none() {
-            return (Vec::new(), None);
-        }
-        let amr = if self.amr.is_empty() {
-            gatehouse_oauth::acr::AMR_PASSWORD.iter().map(|m| (*m).to_owned()).collect()
-        } else {
-            self.amr.clone()
-        };
-        let acr = gatehouse_oauth::acr::acr_of(&amr);
-        (amr, acr)
+        gatehouse_oauth::acr::of_sign_in(self.auth_time, &self.amr)
     }
 
     /// The expiry of a token living `ttl` from `now`, within `not_after`.
