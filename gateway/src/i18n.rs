@@ -170,6 +170,7 @@ mod tests {
                 include_str!("routes/device.rs"),
                 include_str!("routes/end_session.rs"),
                 include_str!("routes/login.rs"),
+                include_str!("routes/passkeys.rs"),
                 include_str!("routes/personal_tokens.rs"),
                 include_str!("routes/resource_servers.rs"),
             ]

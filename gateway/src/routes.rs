@@ -13,6 +13,7 @@ pub(crate) mod form;
 mod health;
 mod login;
 mod oidc;
+mod passkeys;
 mod personal_tokens;
 mod pushed;
 mod registration;
@@ -59,6 +60,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route { path: "/healthz", surface: Surface::Page, methods: || get(health::live) },
     Route { path: "/readyz", surface: Surface::Page, methods: || get(health::ready) },
     Route { path: "/assets/gatehouse.css", surface: Surface::Page, methods: || get(stylesheet) },
+    Route { path: "/assets/passkeys.js", surface: Surface::Page, methods: || get(passkey_script) },
     Route { path: "/oauth_authorize.html", surface: Surface::Page, methods: || get(authorize::begin) },
     Route {
         path: "/oauth/authorize",
@@ -244,6 +246,12 @@ pub(crate) const ROUTES: &[Route] = &[
         methods: || get(login::second_step_page).post(login::second_step),
     },
     Route { path: "/account/security", surface: Surface::Page, methods: || get(account::security_page) },
+    Route { path: "/login/passkey", surface: Surface::Page, methods: || post(passkeys::sign_in_begin) },
+    Route { path: "/login/passkey/finish", surface: Surface::Page, methods: || post(passkeys::sign_in_finish) },
+    Route { path: "/login/verify/passkey", surface: Surface::Page, methods: || post(passkeys::second_step_begin) },
+    Route { path: "/account/passkeys", surface: Surface::Page, methods: || post(passkeys::register_finish) },
+    Route { path: "/account/passkeys/new", surface: Surface::Page, methods: || post(passkeys::register_begin) },
+    Route { path: "/account/passkeys/{id}/delete", surface: Surface::Page, methods: || post(passkeys::delete) },
     Route { path: "/account/security/totp", surface: Surface::Page, methods: || post(account::begin_totp) },
     Route { path: "/account/security/totp/confirm", surface: Surface::Page, methods: || post(account::confirm_totp) },
     Route { path: "/account/security/totp/disable", surface: Surface::Page, methods: || post(account::disable_totp) },
@@ -348,6 +356,11 @@ pub(crate) fn router(state: AppState) -> Router {
 
 async fn stylesheet() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../assets/gatehouse.css"))
+}
+
+/// The pages' one script: passkey ceremonies.
+async fn passkey_script() -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../assets/passkeys.js"))
 }
 
 #[cfg(test)]

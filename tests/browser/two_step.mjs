@@ -6,9 +6,9 @@
 // tests/tests/browser.rs.
 //
 // Usage: node two_step.mjs GATEWAY_URL SCREENSHOT_DIR USERNAME PASSWORD
-import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { totp } from './otp.mjs';
 
 const [gateway, shots, username, password] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
@@ -21,28 +21,6 @@ const browser = await chromium.launch({
 
 function assert(condition, message) {
   if (!condition) throw new Error(`assertion failed: ${message}`);
-}
-
-function base32(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0, value = 0;
-  const out = [];
-  for (const c of text.replace(/=+$/, '').toUpperCase()) {
-    value = (value << 5) | alphabet.indexOf(c);
-    bits += 5;
-    if (bits >= 8) { bits -= 8; out.push((value >>> bits) & 0xff); }
-  }
-  return Buffer.from(out);
-}
-
-// RFC 6238 (HMAC-SHA-1, 30 s, six digits) for the step `offset` steps from now.
-function totp(secret, offset = 0) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset));
-  const mac = createHmac('sha1', base32(secret)).update(counter).digest();
-  const at = mac[19] & 0x0f;
-  const binary = ((mac[at] & 0x7f) << 24) | (mac[at + 1] << 16) | (mac[at + 2] << 8) | mac[at + 3];
-  return String(binary % 1_000_000).padStart(6, '0');
 }
 
 async function signIn(context, code) {

@@ -152,6 +152,7 @@ pub struct TestEnvBuilder {
     cache_tls: gatehouse_runtime::kv::CacheTls,
     database_url: Option<String>,
     reflection: bool,
+    localhost: bool,
 }
 
 /// Running services of one test. Dropping it stops them.
@@ -170,6 +171,8 @@ pub struct TestEnv {
     pub credentials: InProcessCredentials,
     /// Every part's clock: a test of an expiry advances it.
     pub clock: Arc<TestClock>,
+    /// The issuer: `http://127.0.0.1:PORT`, or `http://localhost:PORT` (passkeys).
+    issuer: String,
     trigger: ShutdownTrigger,
 }
 
@@ -186,6 +189,7 @@ impl TestEnv {
             cache_tls: gatehouse_runtime::kv::CacheTls::default(),
             database_url: None,
             reflection: false,
+            localhost: false,
         }
     }
 
@@ -262,8 +266,9 @@ impl TestEnv {
     }
 
     /// The gateway's base URL (the issuer), without a trailing slash.
+    /// The gateway's public URL: the issuer.
     pub fn gateway_url(&self) -> String {
-        format!("http://{}", self.gateway_addr)
+        self.issuer.clone()
     }
 
     /// A browser-like HTTP client of the gateway: keeps cookies, follows no redirects.
@@ -374,6 +379,13 @@ impl TestEnvBuilder {
 
     /// Starts the registry, the authorization, token services and the
     /// gateway in this process, wired by the deployment `serve all` runs.
+    /// The issuer is `http://localhost:PORT` rather than the gateway's
+    /// address: a domain name, which WebAuthn (passkeys) needs.
+    pub fn localhost(mut self) -> Self {
+        self.localhost = true;
+        self
+    }
+
     pub async fn start(self) -> TestEnv {
         let database = match &self.database_url {
             Some(url) => TestDatabase::at(url.clone()),
@@ -384,7 +396,7 @@ impl TestEnvBuilder {
         let deployment = Deployment {
             parts: Parts::All,
             // Every listener on a free port; the issuer is the gateway's address.
-            issuer: Issuer::GatewayAddress,
+            issuer: if self.localhost { Issuer::GatewayLocalhost } else { Issuer::GatewayAddress },
             database: DatabaseSettings {
                 url: database.url().to_owned(),
                 password_file: None,
@@ -414,14 +426,21 @@ impl TestEnvBuilder {
             deployment.start(&Lifecycle { draining: stop.clone(), stop }).await.expect("the test deployment starts");
         let addresses = running.addresses;
         let address = |a: Option<SocketAddr>| a.expect("every part runs in the test deployment");
+        let gateway_addr = address(addresses.gateway);
+        let issuer = if self.localhost {
+            format!("http://localhost:{}", gateway_addr.port())
+        } else {
+            format!("http://{gateway_addr}")
+        };
         let env = TestEnv {
+            issuer,
             database,
             db: running.db.clone().expect("the test deployment has a database"),
             kv: running.kv.clone().expect("the test deployment has a cache"),
             registry_addr: address(addresses.registry),
             authorization_addr: address(addresses.authorization),
             token_addr: address(addresses.token),
-            gateway_addr: address(addresses.gateway),
+            gateway_addr,
             registry_service: running.registry.clone().expect("the registry runs in the test deployment"),
             credentials: running.credentials.clone(),
             clock,
@@ -562,4 +581,33 @@ pub const TEST_KEK: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
 pub fn test_kek() -> gatehouse_token::KeyEncryptionKey {
     gatehouse_token::KeyEncryptionKey::from_base64(TEST_KEK).expect("TEST_KEK is 32 bytes of base64")
+}
+
+/// RFC 4648 base32 (no padding), as the page shows the key.
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.trim().bytes().filter(|c| *c != b'=') {
+        let index = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase()).expect("base32") as u32;
+        value = (value << 5) | index;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The six-digit TOTP of `secret` (base32, as the security page shows it) at `unix` (RFC 6238 with HMAC-SHA-1, RFC 4226 §5.3 truncation).
+pub fn totp_code(secret: &str, unix: i64) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &base32_decode(secret));
+    let counter = (unix as u64 / 30).to_be_bytes();
+    let mac = hmac::sign(&key, &counter);
+    let mac = mac.as_ref();
+    let offset = usize::from(mac[19] & 0x0f);
+    let binary = u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]]);
+    format!("{:06}", binary % 1_000_000)
 }

@@ -15,33 +15,9 @@ use serde_json::Value;
 const MFA: &str = "urn:gatehouse:acr:mfa";
 const PWD: &str = "urn:gatehouse:acr:pwd";
 
-/// RFC 4648 base32 (no padding), as the page shows the key.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.trim().bytes().filter(|c| *c != b'=') {
-        let index = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase()).expect("base32") as u32;
-        value = (value << 5) | index;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-            value &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// The six-digit TOTP of `secret` at `unix` (RFC 6238 with HMAC-SHA-1, RFC 4226 §5.3 truncation).
+/// The six-digit TOTP of `secret` at `unix`.
 fn totp(secret: &str, unix: i64) -> String {
-    use aws_lc_rs::hmac;
-    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &base32_decode(secret));
-    let counter = (unix as u64 / 30).to_be_bytes();
-    let mac = hmac::sign(&key, &counter);
-    let mac = mac.as_ref();
-    let offset = usize::from(mac[19] & 0x0f);
-    let binary = u32::from_be_bytes([mac[offset] & 0x7f, mac[offset + 1], mac[offset + 2], mac[offset + 3]]);
-    format!("{:06}", binary % 1_000_000)
+    gatehouse_tests::totp_code(secret, unix)
 }
 
 fn now(env: &TestEnv) -> i64 {

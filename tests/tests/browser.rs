@@ -195,3 +195,55 @@ async fn a_person_turns_on_two_step_sign_in_and_signs_in_with_the_app_and_a_reco
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
 }
+
+/// Passkeys in Chromium with the DevTools protocol's virtual authenticator:
+/// added on the security page, then a sign-in with the passkey alone (the
+/// same answer posted twice is refused), the passkey as the second step of
+/// a password sign-in, an authenticator that does not verify the user, and
+/// the passkey removed (`tests/browser/passkeys.mjs`). The issuer is
+/// `http://localhost:PORT`: browsers allow WebAuthn only under a domain name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_adds_a_passkey_and_signs_in_with_it_alone_and_as_a_second_step_in_chromium() {
+    let env = TestEnv::builder().localhost().start().await;
+    let user = env.create_user("passkey").await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
+        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
+    });
+    let gateway = env.gateway_url();
+    assert!(gateway.starts_with("http://localhost:"), "{gateway}");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(dir.join("passkeys.mjs"))
+            .args([gateway.as_str(), shots.as_str(), "passkey", gatehouse_tests::TEST_PASSWORD])
+            .current_dir(dir)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "passkey flow failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(result["credentials"], 1);
+
+    // The audit trails: the passkey's life, and how each session was opened.
+    let operator = env.as_role(gatehouse_runtime::access::Role::Operator);
+    let request = gatehouse_proto::pb::common::v1::ListAuditEventsRequest { limit: 200, ..Default::default() };
+    let events =
+        env.registry_as(operator.clone()).await.list_audit_events(request.clone()).await.unwrap().into_inner().events;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for action in ["passkey.added", "passkey.verified", "passkey.failed", "passkey.removed"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let sign_ins = env.authorization_as(operator).await.list_audit_events(request).await.unwrap().into_inner().events;
+    let amrs: Vec<serde_json::Value> = sign_ins
+        .iter()
+        .filter(|e| e.action == "signin.succeeded" && e.subject_user_id == user.id)
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+        .map(|details| details["amr"].clone())
+        .collect();
+    assert!(amrs.contains(&serde_json::json!(["hwk", "user", "mfa"])), "a passkey alone: {amrs:?}");
+    assert!(amrs.contains(&serde_json::json!(["pwd", "hwk", "mfa"])), "a password and a passkey: {amrs:?}");
+}

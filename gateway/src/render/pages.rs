@@ -59,17 +59,73 @@ struct Login<'a> {
     error: Option<&'a str>,
     signup: bool,
     reset: bool,
+    passkeys: bool,
 }
 
+/// The sign-in page; `(signup, reset, passkeys)` say which other ways it offers.
 pub(crate) fn login(
     lang: Lang,
     form_token: &str,
     next: &str,
     username: &str,
     error: Option<&str>,
-    (signup, reset): (bool, bool),
+    (signup, reset, passkeys): (bool, bool, bool),
 ) -> String {
-    render(&Login { lang, csrf: form_token, next, next_query: url_encode(next), username, error, signup, reset })
+    let next_query = url_encode(next);
+    render(&Login { lang, csrf: form_token, next, next_query, username, error, signup, reset, passkeys })
+}
+
+/// What a passkey ceremony page carries.
+#[derive(Clone, Copy)]
+pub(crate) struct PasskeyCeremonyView<'a> {
+    pub(crate) csrf: &'a str,
+    pub(crate) title: &'a str,
+    /// `create` (adding a passkey) or `get` (using one).
+    pub(crate) kind: &'a str,
+    /// Where the browser's answer is posted.
+    pub(crate) action: &'a str,
+    /// The registry's options (JSON).
+    pub(crate) options_json: &'a str,
+    pub(crate) ceremony: &'a str,
+    pub(crate) next: &'a str,
+    pub(crate) name: &'a str,
+    /// Where *Cancel* goes.
+    pub(crate) back: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "passkey_ceremony.html")]
+struct PasskeyCeremony<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    title: &'a str,
+    kind: &'a str,
+    action: &'a str,
+    options_json: String,
+    ceremony: &'a str,
+    next: &'a str,
+    name: &'a str,
+    back: &'a str,
+}
+
+/// A page that runs a passkey ceremony: the options as a JSON data block
+/// (`<` escaped, so that no value can end the element), the form the answer
+/// is posted with, and the script.
+pub(crate) fn passkey_ceremony(lang: Lang, view: PasskeyCeremonyView<'_>) -> String {
+    render(&PasskeyCeremony {
+        lang,
+        csrf: view.csrf,
+        error: None,
+        title: view.title,
+        kind: view.kind,
+        action: view.action,
+        options_json: view.options_json.replace('<', "\\u003c"),
+        ceremony: view.ceremony,
+        next: view.next,
+        name: view.name,
+        back: view.back,
+    })
 }
 
 #[derive(Template)]
@@ -124,11 +180,13 @@ struct SecondStep<'a> {
     csrf: &'a str,
     next: &'a str,
     error: Option<&'a str>,
+    passkeys: bool,
 }
 
-/// The sign-in's second step: the code from the authenticator app, or a recovery code.
-pub(crate) fn second_step(lang: Lang, form_token: &str, next: &str, error: Option<&str>) -> String {
-    render(&SecondStep { lang, csrf: form_token, next, error })
+/// The sign-in's second step: the code from the authenticator app, a
+/// recovery code, or (`passkeys`) one of the account's passkeys.
+pub(crate) fn second_step(lang: Lang, form_token: &str, next: &str, error: Option<&str>, passkeys: bool) -> String {
+    render(&SecondStep { lang, csrf: form_token, next, error, passkeys })
 }
 
 #[derive(Template)]
@@ -458,10 +516,32 @@ pub(crate) struct EmailState {
 #[derive(Default)]
 pub(crate) struct SecurityView<'a> {
     pub(crate) email: Option<EmailState>,
+    /// The account's passkeys; None when this deployment offers none.
+    pub(crate) passkeys: Option<Vec<PasskeyRowView>>,
     pub(crate) enrolment: Option<Enrolment>,
     pub(crate) recovery_codes: Vec<String>,
     pub(crate) notice: Option<String>,
     pub(crate) error: Option<&'a str>,
+}
+
+/// One of the account's passkeys on the security page.
+pub(crate) struct PasskeyRowView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) added: String,
+    /// Empty when never used.
+    pub(crate) used: String,
+}
+
+impl PasskeyRowView {
+    pub(crate) fn of(passkey: &gatehouse_proto::pb::registry::v1::PasskeyInfo) -> Self {
+        Self {
+            id: passkey.id.clone(),
+            name: passkey.name.clone(),
+            added: utc(passkey.created_at),
+            used: if passkey.last_used_at > 0 { utc(passkey.last_used_at) } else { String::new() },
+        }
+    }
 }
 
 #[derive(Template)]

@@ -270,7 +270,7 @@ pub(crate) async fn delete_account(
 }
 
 /// *Account → Two-step sign-in*: the page for the account's state.
-async fn security_view(
+pub(super) async fn security_view(
     state: &AppState,
     session: &Session,
     lang: Lang,
@@ -288,7 +288,9 @@ async fn security_view(
         verified: a.email_verified,
         can_send: state.config.mail_enabled,
     });
-    let view = pages::SecurityView { email, ..view };
+    let passkeys =
+        factors.passkeys_enabled.then(|| factors.passkeys.iter().map(pages::PasskeyRowView::of).collect::<Vec<_>>());
+    let view = pages::SecurityView { email, passkeys, ..view };
     let body = pages::security(lang, &session.csrf_token, factors.totp, factors.recovery_codes_left, view);
     show(lang, session, status, &lang.msg("two-step-sign-in"), &body)
 }
@@ -299,7 +301,12 @@ pub(crate) async fn security_page(State(state): State<AppState>, PageUser { sess
 
 /// The page again after a refused change: the registry's reason for a bad
 /// password or code, an error page for anything else.
-async fn security_refused(state: &AppState, session: &Session, lang: Lang, status: tonic::Status) -> Response {
+pub(super) async fn security_refused(
+    state: &AppState,
+    session: &Session,
+    lang: Lang,
+    status: tonic::Status,
+) -> Response {
     let error = GatewayError::from(status);
     match error.code {
         ErrorCode::InvalidArgument | ErrorCode::FailedPrecondition | ErrorCode::ResourceExhausted => {

@@ -46,7 +46,7 @@ fn form_token(state: &AppState, headers: &HeaderMap) -> (String, String, bool) {
 }
 
 /// Checks a pre-session form's token against its cookie.
-fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result<(), GatewayError> {
+pub(super) fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result<(), GatewayError> {
     let expected = session::cookie(headers, session::form_cookie(state))
         .filter(|nonce| nonce.len() >= 32)
         .map(|nonce| state.form_key.sign(&nonce))
@@ -56,7 +56,7 @@ fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result
 
 /// A page with a pre-session form: its CSRF pair (see [`form_token`]) in
 /// the form and the cookie, under `title`.
-fn form_page(
+pub(super) fn form_page(
     state: &AppState,
     lang: Lang,
     headers: &HeaderMap,
@@ -77,7 +77,7 @@ fn with_form_cookie(state: &AppState, mut response: Response, nonce: &str, fresh
     response
 }
 
-fn login_response(
+pub(super) fn login_response(
     state: &AppState,
     lang: Lang,
     headers: &HeaderMap,
@@ -87,7 +87,8 @@ fn login_response(
     error: Option<&str>,
 ) -> Response {
     form_page(state, lang, headers, status, &lang.msg("sign-in"), |form_token| {
-        pages::login(lang, form_token, next, username, error, (state.config.signup_enabled, state.config.mail_enabled))
+        let offers = (state.config.signup_enabled, state.config.mail_enabled, super::passkeys::offered(state));
+        pages::login(lang, form_token, next, username, error, offers)
     })
 }
 
@@ -109,7 +110,7 @@ pub(crate) async fn login_page(
 }
 
 /// Starts a session: the cookie, then 303 to where the user was going.
-fn signed_in(state: &AppState, token: &str, expires_in: i64, next: &str) -> Response {
+pub(super) fn signed_in(state: &AppState, token: &str, expires_in: i64, next: &str) -> Response {
     let mut response = redirect(next);
     let cookie = session::set_cookie(state, session::session_cookie(state), token, expires_in.max(0));
     if let Ok(value) = cookie.parse() {
@@ -164,7 +165,7 @@ pub(crate) async fn login(
 }
 
 /// The browser's User-Agent as sent (for the sessions list), if printable.
-fn user_agent(headers: &HeaderMap) -> String {
+pub(super) fn user_agent(headers: &HeaderMap) -> String {
     headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().chars().take(256).collect()
 }
 
@@ -178,7 +179,7 @@ fn with_cookie(mut response: Response, cookie: &str) -> Response {
     response
 }
 
-fn second_step_response(
+pub(super) fn second_step_response(
     state: &AppState,
     lang: Lang,
     headers: &HeaderMap,
@@ -187,7 +188,7 @@ fn second_step_response(
     error: Option<&str>,
 ) -> Response {
     form_page(state, lang, headers, status, &lang.msg("two-step-verification"), |form_token| {
-        pages::second_step(lang, form_token, next, error)
+        pages::second_step(lang, form_token, next, error, super::passkeys::offered(state))
     })
 }
 
@@ -225,8 +226,16 @@ pub(crate) async fn second_step(
         return login_response(&state, lang, &headers, StatusCode::UNAUTHORIZED, &next, "", Some(&message));
     };
     let address = session::client_address(&state, &headers, peer);
-    let code = form.text("code");
-    match state.clients.authorization().complete_login(&token, &code, &address, &user_agent(&headers)).await {
+    let authorization = state.clients.authorization();
+    // A passkey's answer (from the ceremony page) or a code typed.
+    let passkey = form.get("credential").is_some_and(|c| !c.is_empty());
+    let completed = if passkey {
+        let (ceremony, credential) = (form.text("ceremony"), form.text("credential"));
+        authorization.complete_login_with_passkey(&token, &ceremony, &credential, &address, &user_agent(&headers)).await
+    } else {
+        authorization.complete_login(&token, &form.text("code"), &address, &user_agent(&headers)).await
+    };
+    match completed {
         Ok(response) => {
             let done = session::set_cookie(&state, session::second_step_cookie(&state), "", 0);
             with_cookie(signed_in(&state, &response.session_token, response.expires_in, &next), &done)
@@ -238,7 +247,11 @@ pub(crate) async fn second_step(
                 let page = login_response(&state, lang, &headers, error.http_status(), &next, "", Some(&message));
                 return with_cookie(page, &session::set_cookie(&state, session::second_step_cookie(&state), "", 0));
             }
-            let message = if error.is_reason(reason::INVALID_CREDENTIALS) {
+            let message = if passkey
+                && (error.is_reason(reason::INVALID_CREDENTIALS) || error.code == ErrorCode::InvalidArgument)
+            {
+                lang.msg("that-passkey-was-not-accepted")
+            } else if error.is_reason(reason::INVALID_CREDENTIALS) {
                 lang.msg("that-code-is-not-right")
             } else if error.is_reason(reason::THROTTLED) {
                 lang.msg("too-many-wrong-codes")

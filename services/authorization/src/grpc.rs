@@ -25,6 +25,23 @@ pub(crate) struct AuthorizationGrpc {
 type RpcResult<T> = Result<Response<T>, Status>;
 
 impl AuthorizationGrpc {
+    /// Records a session opened by a second step or a passkey.
+    async fn record_signed_in(
+        &self,
+        outcome: &Result<crate::session::NewSession, crate::error::AuthzError>,
+        via: &str,
+        address: &str,
+    ) {
+        if let Ok(session) = outcome {
+            let user = &session.record.user.id;
+            let event =
+                AuditEvent::new("signin.succeeded", Outcome::Success, Actor::user(user, via), format!("user:{user}"))
+                    .subject(user)
+                    .source(address);
+            self.service.audit().record(event.details(json!({ "amr": session.record.amr }))).await;
+        }
+    }
+
     fn login_response(&self, session: crate::session::NewSession) -> pb::LoginResponse {
         pb::LoginResponse {
             session_token: session.token.into_exposed(),
@@ -76,21 +93,27 @@ impl AuthorizationService for AuthorizationGrpc {
     async fn complete_login(&self, request: Request<pb::CompleteLoginRequest>) -> RpcResult<pb::LoginResponse> {
         let request = request.into_inner();
         let origin = crate::session::Origin { address: &request.client_address, user_agent: &request.user_agent };
-        let completed = self.service.complete_login(&request.second_step_token, &request.code, &origin).await;
+        let proof = if request.passkey_ceremony.is_empty() {
+            crate::session::SecondStepProof::Code(&request.code)
+        } else {
+            crate::session::SecondStepProof::Passkey {
+                ceremony: &request.passkey_ceremony,
+                credential_json: &request.passkey_credential_json,
+            }
+        };
+        let completed = self.service.complete_login(&request.second_step_token, proof, &origin).await;
         // The registry records each code it checks; this records the session it opened.
-        if let Ok(session) = &completed {
-            let user = &session.record.user.id;
-            let event = AuditEvent::new(
-                "signin.succeeded",
-                Outcome::Success,
-                Actor::user(user, "second_factor"),
-                format!("user:{user}"),
-            )
-            .subject(user)
-            .source(&request.client_address);
-            self.service.audit().record(event.details(json!({ "amr": session.record.amr }))).await;
-        }
+        self.record_signed_in(&completed, "second_factor", &request.client_address).await;
         Ok(Response::new(self.login_response(completed?)))
+    }
+
+    async fn login_with_passkey(&self, request: Request<pb::LoginWithPasskeyRequest>) -> RpcResult<pb::LoginResponse> {
+        let request = request.into_inner();
+        let origin = crate::session::Origin { address: &request.client_address, user_agent: &request.user_agent };
+        let signed_in = self.service.login_with_passkey(&request.ceremony, &request.credential_json, &origin).await;
+        // The registry records each assertion it checks; this records the session it opened.
+        self.record_signed_in(&signed_in, "passkey", &request.client_address).await;
+        Ok(Response::new(self.login_response(signed_in?)))
     }
 
     async fn list_sessions(&self, request: Request<pb::ListSessionsRequest>) -> RpcResult<pb::ListSessionsResponse> {

@@ -36,7 +36,27 @@ pub(crate) struct NewSession {
 }
 
 /// What a right password leads to.
+/// What the second step of a sign-in is proven with (never printed: a
+/// code is a secret while it lives).
+#[derive(Clone, Copy)]
+pub(crate) enum SecondStepProof<'a> {
+    /// Six digits from the app, or a recovery code.
+    Code(&'a str),
+    /// One of the account's passkeys: a ceremony and the browser's assertion.
+    Passkey { ceremony: &'a str, credential_json: &'a str },
+}
+
+impl std::fmt::Debug for SecondStepProof<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Code(_) => "Code(redacted)",
+            Self::Passkey { .. } => "Passkey(redacted)",
+        })
+    }
+}
+
 #[derive(Debug)]
+
 pub(crate) enum SignedIn {
     /// A session (the account has no second factor).
     Session(NewSession),
@@ -97,7 +117,12 @@ impl Authorization {
     /// holds across every sign-in and replica. A right code opens the
     /// session (`amr` pwd, otp, mfa) and ends the pending sign-in; a wrong
     /// one leaves it for another try while it lasts.
-    pub(crate) async fn complete_login(&self, token: &str, code: &str, origin: &Origin<'_>) -> AuthzResult<NewSession> {
+    pub(crate) async fn complete_login(
+        &self,
+        token: &str,
+        proof: SecondStepProof<'_>,
+        origin: &Origin<'_>,
+    ) -> AuthzResult<NewSession> {
         let address = origin.address;
         if !token.starts_with(SECOND_STEP_PREFIX) {
             return Err(AuthzError::SecondStepExpired);
@@ -110,8 +135,23 @@ impl Authorization {
         if pending.expires_at <= self.now() {
             return Err(AuthzError::SecondStepExpired);
         }
-        let method = match self.inner.registry.verify_second_factor(&pending.user.id, code, address).await {
-            Ok(method) => method,
+        let user_id = &pending.user.id;
+        let (checked, methods) = match proof {
+            SecondStepProof::Code(code) => (
+                self.inner.registry.verify_second_factor(user_id, code, address).await.map(|m| m.is_some()),
+                gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP,
+            ),
+            SecondStepProof::Passkey { ceremony, credential_json } => (
+                self.inner
+                    .registry
+                    .verify_passkey(ceremony, credential_json, user_id, address)
+                    .await
+                    .map(|user| user.is_some()),
+                gatehouse_oauth::acr::AMR_PASSWORD_AND_PASSKEY,
+            ),
+        };
+        let accepted = match checked {
+            Ok(accepted) => accepted,
             // The account's limit of wrong codes: wait, as for passwords.
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                 let retry_after =
@@ -122,17 +162,43 @@ impl Authorization {
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                 return Err(AuthzError::SecondStepExpired);
             }
+            // Not a code or an assertion at all (too long, not JSON, a used ceremony): not accepted.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => return Err(AuthzError::InvalidCredentials),
             Err(status) => return Err(AuthzError::registry(status)),
         };
-        if method.is_none() {
+        if !accepted {
             return Err(AuthzError::InvalidCredentials);
         }
         // One session per pending sign-in: of two right codes at once, one takes it.
         if self.inner.kv.take(&key).await?.is_none() {
             return Err(AuthzError::SecondStepExpired);
         }
-        let amr = gatehouse_oauth::acr::amr(gatehouse_oauth::acr::AMR_PASSWORD_AND_OTP);
-        self.open_session(pending.user, amr, origin).await
+        self.open_session(pending.user, gatehouse_oauth::acr::amr(methods), origin).await
+    }
+
+    /// A sign-in with a passkey alone: the registry checks the assertion
+    /// (user verification required, so two factors); a refused one is
+    /// `InvalidCredentials`. No password, so no password throttle: a
+    /// ceremony is single use and its start is limited per address.
+    pub(crate) async fn login_with_passkey(
+        &self,
+        ceremony: &str,
+        credential_json: &str,
+        origin: &Origin<'_>,
+    ) -> AuthzResult<NewSession> {
+        let user = self
+            .inner
+            .registry
+            .verify_passkey(ceremony, credential_json, "", origin.address)
+            .await
+            .map_err(|status| match status.code() {
+                // Not an assertion (not JSON, a used or expired ceremony): not accepted.
+                tonic::Code::InvalidArgument => AuthzError::InvalidCredentials,
+                _ => AuthzError::registry(status),
+            })?
+            .ok_or(AuthzError::InvalidCredentials)?;
+        let amr = gatehouse_oauth::acr::amr(gatehouse_oauth::acr::AMR_PASSKEY);
+        self.open_session(user, amr, origin).await
     }
 
     async fn open_session(

@@ -175,6 +175,9 @@ pub enum Issuer {
     /// `http://` and the address the gateway was bound to (a test
     /// deployment, whose ports are chosen when bound).
     GatewayAddress,
+    /// `http://localhost:` and the port the gateway was bound to on
+    /// loopback: a domain name, as WebAuthn (passkeys) needs.
+    GatewayLocalhost,
 }
 
 /// The two moments of a shutdown: `draining` (health and readiness turn
@@ -339,7 +342,8 @@ impl Deployment {
         let issuer = match (&self.issuer, gateway.address()) {
             (Issuer::Url(url), _) => url.clone(),
             (Issuer::GatewayAddress, Some(address)) => format!("http://{address}"),
-            (Issuer::GatewayAddress, None) => {
+            (Issuer::GatewayLocalhost, Some(address)) => format!("http://localhost:{}", address.port()),
+            (Issuer::GatewayAddress | Issuer::GatewayLocalhost, None) => {
                 anyhow::bail!("the issuer is the gateway's address, but no gateway runs here")
             }
         };

@@ -13,7 +13,9 @@ use crate::{OAuthError, OAuthErrorCode};
 
 /// A password alone.
 pub const PWD: &str = "urn:gatehouse:acr:pwd";
-/// A password and a second factor (TOTP or a recovery code).
+/// Two factors: a password and a second factor (TOTP, a recovery code, a
+/// passkey), or a passkey alone, which is the device and the PIN or
+/// biometric that unlocked it (user verification).
 pub const MFA: &str = "urn:gatehouse:acr:mfa";
 /// The classes, weakest first: `acr_values_supported`.
 pub const SUPPORTED: [&str; 2] = [PWD, MFA];
@@ -22,6 +24,10 @@ pub const SUPPORTED: [&str; 2] = [PWD, MFA];
 pub const AMR_PASSWORD: &[&str] = &["pwd"];
 /// `amr` of a password and a one-time code (TOTP or a recovery code).
 pub const AMR_PASSWORD_AND_OTP: &[&str] = &["pwd", "otp", "mfa"];
+/// `amr` of a password and a passkey as the second step (a key held in hardware).
+pub const AMR_PASSWORD_AND_PASSKEY: &[&str] = &["pwd", "hwk", "mfa"];
+/// `amr` of a passkey alone: the key, and the user verified by the authenticator.
+pub const AMR_PASSKEY: &[&str] = &["hwk", "user", "mfa"];
 
 /// The longest `acr_values` taken, in bytes.
 const MAX_ACR_VALUES_LEN: usize = 1024;

@@ -33,6 +33,10 @@ pub enum RegistryError {
     Cache(String),
     #[error("password hashing: {0}")]
     PasswordHashing(String),
+    /// A library failed on the registry's own side (WebAuthn options or
+    /// state that do not serialise): a bug, never the caller's input.
+    #[error("internal: {0}")]
+    Internal(String),
     /// A service holding the subject's tokens or grants could not revoke
     /// them: nothing was deleted, and the deletion is safe to retry.
     #[error("{service} unavailable: {status}")]
@@ -70,7 +74,9 @@ impl ServiceError for RegistryError {
             Self::Upstream { service, .. } => {
                 Answer::hidden(ErrorCode::Unavailable, format!("{service} unavailable, nothing was deleted"), Log::Warn)
             }
-            Self::PasswordHashing(_) => Answer::hidden(ErrorCode::Internal, "internal error", Log::Error),
+            Self::PasswordHashing(_) | Self::Internal(_) => {
+                Answer::hidden(ErrorCode::Internal, "internal error", Log::Error)
+            }
         }
     }
 }
@@ -103,6 +109,7 @@ mod tests {
             RegistryError::Cache(_) => 9,
             RegistryError::PasswordHashing(_) => 10,
             RegistryError::Upstream { .. } => 11,
+            RegistryError::Internal(_) => 12,
         }
     }
 
@@ -133,7 +140,8 @@ mod tests {
                 503,
                 false,
             ),
+            (RegistryError::Internal(secret.to_owned()), Code::Internal, 500, false),
         ];
-        gatehouse_proto::status::check_error_table(table, row, 12);
+        gatehouse_proto::status::check_error_table(table, row, 13);
     }
 }

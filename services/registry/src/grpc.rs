@@ -37,6 +37,15 @@ fn who_at<T>(request: &Request<T>, user_id: &str, client_address: &str) -> (Acto
     (actor, if client_address.is_empty() { source } else { client_address.to_owned() })
 }
 
+fn passkey_info(passkey: crate::PasskeyInfo) -> pb::PasskeyInfo {
+    pb::PasskeyInfo {
+        id: passkey.id,
+        name: passkey.name,
+        created_at: passkey.created_at,
+        last_used_at: passkey.last_used_at.unwrap_or(0),
+    }
+}
+
 impl RegistryGrpc {
     /// Records a change made after the password was asked again: the
     /// change when it was made, a failure when the password was wrong.
@@ -183,11 +192,98 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::GetSecondFactorsRequest>,
     ) -> RpcResult<pb::GetSecondFactorsResponse> {
-        let factors = self.registry.second_factors(&request.get_ref().user_id).await?;
+        let user_id = &request.get_ref().user_id;
+        let factors = self.registry.second_factors(user_id).await?;
+        let passkeys = self.registry.passkeys(user_id).await?;
         Ok(Response::new(pb::GetSecondFactorsResponse {
             totp: factors.totp,
             totp_pending: factors.totp_pending,
             recovery_codes_left: u32::try_from(factors.recovery_codes_left).unwrap_or(u32::MAX),
+            passkeys: passkeys.into_iter().map(passkey_info).collect(),
+            passkeys_enabled: self.registry.passkeys_enabled(),
+        }))
+    }
+
+    async fn begin_passkey_registration(
+        &self,
+        request: Request<pb::BeginPasskeyRegistrationRequest>,
+    ) -> RpcResult<pb::PasskeyCeremony> {
+        let request = request.into_inner();
+        let ceremony = self.registry.begin_passkey_registration(&request.user_id, &request.name).await?;
+        Ok(Response::new(pb::PasskeyCeremony { options_json: ceremony.options_json, ceremony: ceremony.ceremony }))
+    }
+
+    async fn finish_passkey_registration(
+        &self,
+        request: Request<pb::FinishPasskeyRegistrationRequest>,
+    ) -> RpcResult<pb::FinishPasskeyRegistrationResponse> {
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let passkey = self
+            .registry
+            .finish_passkey_registration(&request.user_id, &request.ceremony, &request.credential_json)
+            .await?;
+        let target = format!("user:{}", request.user_id);
+        let details = json!({ "passkey_id": passkey.id, "name": passkey.name });
+        self.record("passkey.added", who, target, &request.user_id, details).await;
+        Ok(Response::new(pb::FinishPasskeyRegistrationResponse { passkey: Some(passkey_info(passkey)) }))
+    }
+
+    async fn delete_passkey(&self, request: Request<pb::DeletePasskeyRequest>) -> RpcResult<pb::DeletePasskeyResponse> {
+        let who = who_at(&request, &request.get_ref().user_id, &request.get_ref().client_address);
+        let request = request.into_inner();
+        let passkey = self.registry.delete_passkey(&request.user_id, &request.passkey_id).await?;
+        let target = format!("user:{}", request.user_id);
+        let details = json!({ "passkey_id": passkey.id, "name": passkey.name });
+        self.record("passkey.removed", who, target, &request.user_id, details).await;
+        Ok(Response::new(pb::DeletePasskeyResponse {}))
+    }
+
+    async fn begin_passkey_sign_in(
+        &self,
+        request: Request<pb::BeginPasskeySignInRequest>,
+    ) -> RpcResult<pb::PasskeyCeremony> {
+        let (_, source) = who_at(&request, "", &request.get_ref().client_address);
+        let ceremony = self.registry.begin_passkey_sign_in(&source).await?;
+        Ok(Response::new(pb::PasskeyCeremony { options_json: ceremony.options_json, ceremony: ceremony.ceremony }))
+    }
+
+    async fn verify_passkey(&self, request: Request<pb::VerifyPasskeyRequest>) -> RpcResult<pb::VerifyPasskeyResponse> {
+        let expected = request.get_ref().expected_user_id.clone();
+        let (_, source) = who_at(&request, &expected, &request.get_ref().client_address);
+        let (actor, _) = who(&request, &expected);
+        let request = request.into_inner();
+        let expected = (!expected.is_empty()).then_some(expected.as_str());
+        let verified = self.registry.verify_passkey(&request.ceremony, &request.credential_json, expected).await?;
+        match &verified {
+            Some((user, passkey)) => {
+                let details = json!({ "method": "passkey", "passkey_id": passkey.id });
+                let target = format!("user:{}", user.id);
+                self.record(
+                    "passkey.verified",
+                    (Actor::user_or_caller(&user.id, None), source),
+                    target,
+                    &user.id,
+                    details,
+                )
+                .await;
+            }
+            None => {
+                let target = expected.map(|user| format!("user:{user}")).unwrap_or_else(|| "passkey".to_owned());
+                let mut event = AuditEvent::new("passkey.failed", Outcome::Failure, actor, target).source(&source);
+                if let Some(user) = expected {
+                    event = event.subject(user);
+                }
+                self.registry.audit().record(event.details(json!({ "reason": "assertion refused" }))).await;
+            }
+        }
+        Ok(Response::new(match verified {
+            Some((user, passkey)) => pb::VerifyPasskeyResponse {
+                verified: true,
+                user: Some(common::User::from(user)),
+                passkey_id: passkey.id,
+            },
+            None => pb::VerifyPasskeyResponse::default(),
         }))
     }
 

@@ -19,6 +19,7 @@ mod mail;
 mod metadata_document;
 pub mod migration;
 mod model;
+mod passkeys;
 mod password;
 mod registration;
 mod resource_servers;
@@ -47,6 +48,7 @@ pub use model::{
     CredentialInfo, InitialAccessTokenInfo, NewApplication, NewResourceServer, NewUser, REGISTRATION_OWNER_ID,
     ResourceServer, ResourceServerPatch, User,
 };
+pub use passkeys::{MAX_PASSKEYS, PasskeyCeremony, PasskeyInfo};
 pub use registration::{INITIAL_ACCESS_TOKEN_PREFIX, REGISTRATION_TOKEN_PREFIX, Registered};
 pub use second_factor::{RECOVERY_CODES, SecondFactorMethod, SecondFactors, TotpEnrolment};
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};

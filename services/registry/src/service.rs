@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) readiness: gatehouse_runtime::part::Readiness,
     /// Sends reset and confirmation links; None without mail settings.
     pub(crate) mailer: Option<crate::mail::Mailer>,
+    /// The WebAuthn relying party (the issuer); None when the issuer is not a domain name.
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl Registry {
@@ -65,8 +67,10 @@ impl Registry {
             }
             None => None,
         };
+        let webauthn = crate::passkeys::relying_party(&config.issuer);
         Ok(Self {
             inner: Arc::new(Inner {
+                webauthn,
                 config,
                 stores,
                 clock,

@@ -210,6 +210,29 @@ pub(crate) trait SecondFactorStore: Send + Sync + std::fmt::Debug {
     async fn recovery_codes_left(&self, user_id: &str) -> RegistryResult<u64>;
     /// Removes the TOTP secret and the recovery codes; false when there was no secret.
     async fn delete_second_factors(&self, user_id: &str) -> RegistryResult<bool>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: &str) -> RegistryResult<Vec<PasskeyRow>>;
+    /// Stores a new passkey while the user has fewer than `limit`; `Ok(false)`
+    /// at the limit, `AlreadyExists` when the credential is registered already.
+    async fn insert_passkey(&self, row: &PasskeyRow, limit: u64) -> RegistryResult<bool>;
+    /// Deletes one of the user's passkeys; false when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> RegistryResult<bool>;
+    /// Records a use: when, and the library's record when it changed (counter, backup state).
+    async fn touch_passkey(&self, id: &str, passkey: Option<&str>, now: i64) -> RegistryResult<()>;
+}
+
+/// A passkey as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PasskeyRow {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    /// base64url, no padding.
+    pub(crate) credential_id: String,
+    pub(crate) name: String,
+    /// `webauthn_rs::prelude::Passkey` as JSON (a public key and a counter: nothing secret).
+    pub(crate) passkey: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: Option<i64>,
 }
 
 /// A link mailed to an account, as stored.

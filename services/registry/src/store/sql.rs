@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use self::entity::{
-    account_token, application, client_secret, credential, initial_access_token, recovery_code, resource_server, totp,
-    user,
+    account_token, application, client_secret, credential, initial_access_token, passkey, recovery_code,
+    resource_server, totp, user,
 };
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::{
@@ -23,8 +23,8 @@ use crate::model::{
     ResourceServer, User,
 };
 use crate::store::{
-    AccountToken, AccountTokenStore, ApplicationStore, CredentialStore, RegistrationStore, RegistrationToken,
-    ResourceServerStore, SecondFactorStore, TotpRow, UserStore,
+    AccountToken, AccountTokenStore, ApplicationStore, CredentialStore, PasskeyRow, RegistrationStore,
+    RegistrationToken, ResourceServerStore, SecondFactorStore, TotpRow, UserStore,
 };
 
 /// Registry tables in a SQL database.
@@ -828,6 +828,78 @@ impl SecondFactorStore for SqlRegistryStore {
         let deleted = totp::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
         txn.commit().await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    async fn passkeys(&self, user_id: &str) -> RegistryResult<Vec<PasskeyRow>> {
+        let rows = passkey::Entity::find()
+            .filter(passkey::Column::UserId.eq(user_id))
+            .order_by_asc(passkey::Column::CreatedAt)
+            .order_by_asc(passkey::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| PasskeyRow {
+                id: row.id,
+                user_id: row.user_id,
+                credential_id: row.credential_id,
+                name: row.name,
+                passkey: row.passkey,
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+            })
+            .collect())
+    }
+
+    async fn insert_passkey(&self, row: &PasskeyRow, limit: u64) -> RegistryResult<bool> {
+        let txn = self.db.begin().await?;
+        // The user's row locked (PostgreSQL; SQLite has one writer): two registrations at once count each other.
+        if unique(user::Entity::find_by_id(row.user_id.clone()).lock_exclusive(), &txn).await?.is_none() {
+            return Err(RegistryError::NotFound("the account no longer exists".to_owned()));
+        }
+        let held = passkey::Entity::find().filter(passkey::Column::UserId.eq(row.user_id.as_str())).count(&txn).await?;
+        if held >= limit {
+            return Ok(false);
+        }
+        let model = passkey::ActiveModel {
+            id: Set(row.id.clone()),
+            user_id: Set(row.user_id.clone()),
+            credential_id: Set(row.credential_id.clone()),
+            name: Set(row.name.clone()),
+            passkey: Set(row.passkey.clone()),
+            created_at: Set(row.created_at),
+            last_used_at: Set(row.last_used_at),
+        };
+        match passkey::Entity::insert(model).exec_without_returning(&txn).await {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(true)
+            }
+            Err(error) if is_unique_violation(&error) => {
+                Err(RegistryError::AlreadyExists("this passkey is registered already".to_owned()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> RegistryResult<bool> {
+        let deleted = passkey::Entity::delete_many()
+            .filter(passkey::Column::UserId.eq(user_id))
+            .filter(passkey::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn touch_passkey(&self, id: &str, record: Option<&str>, now: i64) -> RegistryResult<()> {
+        let mut update = passkey::Entity::update_many()
+            .col_expr(passkey::Column::LastUsedAt, Expr::value(now))
+            .filter(passkey::Column::Id.eq(id));
+        if let Some(record) = record {
+            update = update.col_expr(passkey::Column::Passkey, Expr::value(record));
+        }
+        update.exec(&self.db).await?;
+        Ok(())
     }
 }
 

@@ -35,6 +35,12 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("DisableTotp", &[Gateway]),
     ("RegenerateRecoveryCodes", &[Gateway]),
     ("VerifySecondFactor", &[Authorization]),
+    ("BeginPasskeyRegistration", &[Gateway]),
+    ("FinishPasskeyRegistration", &[Gateway]),
+    ("DeletePasskey", &[Gateway]),
+    ("BeginPasskeySignIn", &[Gateway]),
+    // Whose passkey signed: what opens a session, so the authorization service alone.
+    ("VerifyPasskey", &[Authorization]),
     ("SetUserRole", &[Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),
@@ -74,6 +80,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
 pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("Login", &[Gateway]),
     ("CompleteLogin", &[Gateway]),
+    ("LoginWithPasskey", &[Gateway]),
     ("ListSessions", &[Gateway]),
     ("SignOutSessions", &[Gateway, Registry]),
     ("GetSession", &[Gateway]),

@@ -45,6 +45,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                 "GetUser",
                 "VerifyPassword",
                 "VerifySecondFactor",
+                "VerifyPasskey",
                 "GetSecondFactors",
                 "GetApplication",
                 "AuthenticateClient",
@@ -82,10 +83,12 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                     let operator_only_never = [
                         "VerifyPassword",
                         "VerifySecondFactor",
+                        "VerifyPasskey",
                         "AuthenticateClient",
                         "Exchange",
                         "Login",
                         "CompleteLogin",
+                        "LoginWithPasskey",
                         "RedeemCode",
                         "WatchRevocations",
                     ];
@@ -97,6 +100,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                     let never = [
                         "VerifyPassword",
                         "VerifySecondFactor",
+                        "VerifyPasskey",
                         "RotateSigningKeys",
                         "RetireSigningKey",
                         "CreateCredential",

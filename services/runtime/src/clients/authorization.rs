@@ -84,8 +84,48 @@ impl AuthorizationClient {
             code: code.to_owned(),
             client_address: client_address.to_owned(),
             user_agent: user_agent.to_owned(),
+            ..Default::default()
         };
         Ok(self.rpc().complete_login(request).await?.into_inner())
+    }
+
+    /// The second step of a sign-in with one of the account's passkeys
+    /// instead of a code: a ceremony from the registry's `BeginPasskeySignIn`
+    /// and the browser's assertion (JSON).
+    pub async fn complete_login_with_passkey(
+        &self,
+        second_step_token: &str,
+        ceremony: &str,
+        credential_json: &str,
+        client_address: &str,
+        user_agent: &str,
+    ) -> Result<pb::LoginResponse, Status> {
+        let request = pb::CompleteLoginRequest {
+            second_step_token: second_step_token.to_owned(),
+            passkey_ceremony: ceremony.to_owned(),
+            passkey_credential_json: credential_json.to_owned(),
+            client_address: client_address.to_owned(),
+            user_agent: user_agent.to_owned(),
+            ..Default::default()
+        };
+        Ok(self.rpc().complete_login(request).await?.into_inner())
+    }
+
+    /// Signs in with a passkey alone (no password, no second step).
+    pub async fn login_with_passkey(
+        &self,
+        ceremony: &str,
+        credential_json: &str,
+        client_address: &str,
+        user_agent: &str,
+    ) -> Result<pb::LoginResponse, Status> {
+        let request = pb::LoginWithPasskeyRequest {
+            ceremony: ceremony.to_owned(),
+            credential_json: credential_json.to_owned(),
+            client_address: client_address.to_owned(),
+            user_agent: user_agent.to_owned(),
+        };
+        Ok(self.rpc().login_with_passkey(request).await?.into_inner())
     }
 
     /// The user's live sessions; the one of `current_session_token` marked.

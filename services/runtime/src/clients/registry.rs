@@ -545,6 +545,75 @@ impl RegistryClient {
             .into_inner())
     }
 
+    /// Starts adding a passkey: the browser's creation options and the ceremony id.
+    pub async fn begin_passkey_registration(
+        &self,
+        user_id: &str,
+        name: &str,
+        client_address: &str,
+    ) -> Result<pb::PasskeyCeremony, Status> {
+        let request = pb::BeginPasskeyRegistrationRequest {
+            user_id: user_id.to_owned(),
+            name: name.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        Ok(self.rpc().begin_passkey_registration(request).await?.into_inner())
+    }
+
+    /// Finishes adding a passkey with the browser's credential (JSON).
+    pub async fn finish_passkey_registration(
+        &self,
+        user_id: &str,
+        ceremony: &str,
+        credential_json: &str,
+        client_address: &str,
+    ) -> Result<pb::PasskeyInfo, Status> {
+        let request = pb::FinishPasskeyRegistrationRequest {
+            user_id: user_id.to_owned(),
+            ceremony: ceremony.to_owned(),
+            credential_json: credential_json.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        let response = self.rpc().finish_passkey_registration(request).await?.into_inner();
+        response.passkey.ok_or_else(|| Status::internal("the registry answered no passkey"))
+    }
+
+    /// Removes one of the account's passkeys.
+    pub async fn delete_passkey(&self, user_id: &str, passkey_id: &str, client_address: &str) -> Result<(), Status> {
+        let request = pb::DeletePasskeyRequest {
+            user_id: user_id.to_owned(),
+            passkey_id: passkey_id.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        self.rpc().delete_passkey(request).await?;
+        Ok(())
+    }
+
+    /// Starts a passkey sign-in naming no account.
+    pub async fn begin_passkey_sign_in(&self, client_address: &str) -> Result<pb::PasskeyCeremony, Status> {
+        let request = pb::BeginPasskeySignInRequest { client_address: client_address.to_owned() };
+        Ok(self.rpc().begin_passkey_sign_in(request).await?.into_inner())
+    }
+
+    /// The account whose passkey signed the ceremony's challenge, or `None`;
+    /// with `expected_user_id`, only that account's passkeys count.
+    pub async fn verify_passkey(
+        &self,
+        ceremony: &str,
+        credential_json: &str,
+        expected_user_id: &str,
+        client_address: &str,
+    ) -> Result<Option<Account>, Status> {
+        let request = pb::VerifyPasskeyRequest {
+            ceremony: ceremony.to_owned(),
+            credential_json: credential_json.to_owned(),
+            expected_user_id: expected_user_id.to_owned(),
+            client_address: client_address.to_owned(),
+        };
+        let response = self.rpc().verify_passkey(request).await?.into_inner();
+        Ok(response.user.filter(|_| response.verified).map(Account::from))
+    }
+
     /// Starts TOTP enrolment (the password again): (secret in base32, Key URI).
     pub async fn begin_totp(
         &self,
