@@ -36,6 +36,13 @@ if ! command -v kubectl >/dev/null; then
   echo "kubectl is missing: the manifest test renders deploy/ with kubectl kustomize" >&2
 fi
 
+if ! pkg-config --exists openssl 2>/dev/null; then
+  echo "installing OpenSSL's headers from Debian's packages (the passkey library verifies with OpenSSL)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends libssl-dev pkg-config >/dev/null
+fi
+
 if ! command -v chromium >/dev/null; then
   echo "installing chromium from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -125,10 +125,11 @@ impl Authorization {
         let session = self.session(session_token).await?;
         // Whether the account could sign in with a second factor matters only
         // when the request asks for one the session lacks: then the registry
-        // says (an app set up since the session was opened counts).
+        // says (an app or a passkey added since the session was opened counts).
         let can_mfa = match &session {
             Some(s) if gatehouse_oauth::acr::needs_mfa(&request.acr_values) && !s.mfa() => {
-                self.inner.registry.second_factors(&s.user.id).await.map_err(AuthzError::registry)?.totp
+                let factors = self.inner.registry.second_factors(&s.user.id).await.map_err(AuthzError::registry)?;
+                factors.totp || (factors.passkeys_enabled && !factors.passkeys.is_empty())
             }
             _ => false,
         };
