@@ -37,6 +37,20 @@ pub(crate) struct Session {
     pub(crate) token: String,
     pub(crate) user: User,
     pub(crate) csrf_token: String,
+    /// Seconds since the person signed in (by the authorization service's clock).
+    pub(crate) signed_in_seconds_ago: i64,
+}
+
+/// How recent a sign-in must be for a sensitive change (deleting the
+/// account or an application, adding a passkey, a new client secret or
+/// personal token): older, and the person signs in again first.
+pub(crate) const RECENT_SIGN_IN_SECS: i64 = 15 * 60;
+
+impl Session {
+    /// Whether the sign-in is recent enough for a sensitive change.
+    pub(crate) fn is_recent(&self) -> bool {
+        self.signed_in_seconds_ago <= RECENT_SIGN_IN_SECS
+    }
 }
 
 /// Both tokens are secrets of the session: never printed.
@@ -75,7 +89,10 @@ pub(crate) async fn current(state: &AppState, headers: &HeaderMap) -> Result<Opt
         return Ok(None);
     };
     let found = state.clients.authorization().session(&token).await?;
-    Ok(found.and_then(|found| found.user.map(|user| Session { token, user, csrf_token: found.csrf_token })))
+    Ok(found.and_then(|found| {
+        let signed_in_seconds_ago = found.signed_in_seconds_ago;
+        found.user.map(|user| Session { token, user, csrf_token: found.csrf_token, signed_in_seconds_ago })
+    }))
 }
 
 /// The key that binds a sign-in form's token to its cookie: the form
@@ -164,10 +181,24 @@ mod tests {
             token: "gss_sessionsecret".to_owned(),
             user: User { id: "u1".to_owned(), ..User::default() },
             csrf_token: "csrfsecret".to_owned(),
+            signed_in_seconds_ago: 0,
         };
         let shown = format!("{session:?}");
         assert!(!shown.contains("sessionsecret") && !shown.contains("csrfsecret"), "{shown}");
         assert!(shown.contains("u1"));
+    }
+
+    #[test]
+    fn a_sign_in_is_recent_for_fifteen_minutes() {
+        let at = |seconds| Session {
+            token: String::new(),
+            user: User::default(),
+            csrf_token: String::new(),
+            signed_in_seconds_ago: seconds,
+        };
+        assert!(at(0).is_recent());
+        assert!(at(RECENT_SIGN_IN_SECS).is_recent());
+        assert!(!at(RECENT_SIGN_IN_SECS + 1).is_recent());
     }
 
     use super::*;

@@ -66,7 +66,7 @@ async fn no_rest_operation_answers_a_token_lacking_its_scope() {
         }
         match access {
             RestAccess::Open => {}
-            RestAccess::Session => {
+            RestAccess::Session | RestAccess::RecentSession => {
                 let (status, body, _) = with_token(&env, method, path, &all).await;
                 assert!([401, 403].contains(&status) && body["code"] == 1, "{method} {path}: {status} {body}");
             }
@@ -124,7 +124,7 @@ fn the_readme_and_the_openapi_document_carry_the_rest_access_table() {
         let expected = match access {
             RestAccess::Open => json!([]),
             RestAccess::Session if *method == "GET" => json!([{ "session": [] }]),
-            RestAccess::Session => json!([{ "session": [], "csrf": [] }]),
+            RestAccess::Session | RestAccess::RecentSession => json!([{ "session": [], "csrf": [] }]),
             RestAccess::SessionOrScope(scope) => json!([{ "session": [] }, { "bearer": [scope] }]),
             RestAccess::Scope(scope) => json!([{ "bearer": [scope] }]),
         };

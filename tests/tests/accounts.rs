@@ -701,3 +701,91 @@ async fn a_password_change_signs_out_the_other_sessions_unless_asked_not_to() {
     assert_eq!(elsewhere.get("/account/authorizations").await.status, 303, "signed out");
     assert_eq!(here.get("/account/authorizations").await.status, 200, "this browser stays");
 }
+
+/// Sensitive changes need a recent sign-in: after fifteen minutes a new
+/// personal token, a new client secret, deleting an application or the
+/// account send the page to sign in again (the username filled in, back to
+/// the form) and are refused over REST; signing in again lets them through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_changes_ask_for_a_recent_sign_in() {
+    let env = TestEnv::builder().start().await;
+    let user = env.create_user("sudoer").await;
+    let (client_id, _) = env
+        .register_app(&user, &[CALLBACK], gatehouse_proto::pb::common::v1::ClientType::Confidential, &["user"])
+        .await;
+    let mut browser = env.browser();
+    browser.login("sudoer", TEST_PASSWORD).await;
+    let token_form = |csrf: &str| {
+        vec![
+            ("csrf_token", csrf.to_owned()),
+            ("name", "ci".to_owned()),
+            ("scope", "user".to_owned()),
+            ("expires_in_days", "30".to_owned()),
+        ]
+    };
+    let csrf = browser.get("/account/tokens").await.input("csrf_token").unwrap();
+    let fresh: Vec<(&str, String)> = token_form(&csrf);
+    let fresh: Vec<(&str, &str)> = fresh.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(browser.post_form("/account/tokens", &fresh).await.status, 201, "a fresh sign-in creates a token");
+
+    env.advance(Duration::from_secs(16 * 60));
+    let sensitive = [
+        ("/account/tokens", "/account/tokens"),
+        (&*format!("/account/applications/{client_id}/secrets"), &*format!("/account/applications/{client_id}")),
+        (&*format!("/account/applications/{client_id}/delete"), &*format!("/account/applications/{client_id}")),
+        ("/account/delete", "/account/delete"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    for (action, page) in &sensitive {
+        let mut form = fresh.clone();
+        form.push(("confirm_username", "sudoer"));
+        let answer = browser.post_form(action, &form).await;
+        assert_eq!(answer.status, 303, "{action}: {}", answer.body);
+        let location = answer.location().to_owned();
+        assert!(location.starts_with("/login?reauthenticate=1&login_hint=sudoer&next="), "{action}: {location}");
+        let next = gatehouse_tests::query_pairs(&format!("http://x{location}"))
+            .into_iter()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v)
+            .unwrap();
+        assert_eq!(&next, page, "{action} comes back to its page");
+    }
+    // The sign-in page says why, with the username filled in.
+    let login = browser.get("/login?reauthenticate=1&login_hint=sudoer&next=%2Faccount%2Ftokens").await;
+    assert!(login.body.contains("confirm it") && login.body.contains("value=\"sudoer\""), "{}", login.body);
+    // Over REST: 403 until a new sign-in; a plain change (revoking a token) still works.
+    let rest_csrf = browser.json(reqwest::Method::GET, "/api/session", None, None).await.json()["data"]["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = serde_json::json!({ "name": "late", "scopes": ["user"], "expires_in_days": 30 });
+    let refused = browser.json(reqwest::Method::POST, "/api/tokens", Some(&rest_csrf), Some(body.clone())).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.json()["msg"].as_str().unwrap().contains("sign in again"), "{}", refused.body);
+    let secret = format!("/api/applications/{client_id}/secrets");
+    assert_eq!(browser.json(reqwest::Method::POST, &secret, Some(&rest_csrf), None).await.status, 403);
+    // Nothing was made or deleted meanwhile.
+    assert!(browser.get(&format!("/account/applications/{client_id}")).await.status == 200, "the application stays");
+    assert_eq!(browser.get("/account/authorizations").await.status, 200, "the account stays, signed in");
+
+    // Signing in again (the form the redirect led to): the same changes go through.
+    let csrf = login.input("csrf_token").unwrap();
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", "sudoer"),
+        ("password", TEST_PASSWORD),
+        ("next", "/account/tokens"),
+    ];
+    let signed_in = browser.post_form("/login", &form).await;
+    assert_eq!((signed_in.status, signed_in.location()), (303, "/account/tokens"), "{}", signed_in.body);
+    let csrf = browser.get("/account/tokens").await.input("csrf_token").unwrap();
+    let again = token_form(&csrf);
+    let again: Vec<(&str, &str)> = again.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(browser.post_form("/account/tokens", &again).await.status, 201);
+    let rest_csrf = browser.json(reqwest::Method::GET, "/api/session", None, None).await.json()["data"]["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = browser.json(reqwest::Method::POST, &secret, Some(&rest_csrf), None).await;
+    assert!(made.status == 200 || made.status == 201, "{}", made.body);
+}

@@ -220,3 +220,4 @@ this-browser-cannot-use-passkeys = This browser cannot use passkeys.
 that-passkey-was-not-accepted = That passkey was not accepted. Try again or sign in with your password.
 the-passkey-was-added = The passkey was added.
 the-passkey-was-removed = The passkey was removed.
+sign-in-again-to-continue = To continue, sign in again to confirm it's you.

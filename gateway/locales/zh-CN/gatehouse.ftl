@@ -217,3 +217,4 @@ this-browser-cannot-use-passkeys = 此浏览器无法使用通行密钥。
 that-passkey-was-not-accepted = 该通行密钥未被接受。请重试，或使用密码登录。
 the-passkey-was-added = 通行密钥已添加。
 the-passkey-was-removed = 通行密钥已移除。
+sign-in-again-to-continue = 请重新登录以确认是你本人，然后继续。

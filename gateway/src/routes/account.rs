@@ -9,7 +9,7 @@ use gatehouse_proto::pb::registry::v1::Application;
 use http::StatusCode;
 
 use super::apps::{self, AppInput};
-use super::extract::{FormPost, PageUser};
+use super::extract::{FormPost, PageUser, RecentFormPost};
 use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
@@ -150,7 +150,7 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    FormPost { session, lang, .. }: FormPost,
+    RecentFormPost(FormPost { session, lang, .. }): RecentFormPost,
 ) -> PageResult {
     apps::delete(&state, &session.user.id, &client_id).await.on_page(lang)?;
     Ok(redirect("/account/applications"))
@@ -160,7 +160,7 @@ pub(crate) async fn delete(
 pub(crate) async fn create_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    FormPost { session, lang, .. }: FormPost,
+    RecentFormPost(FormPost { session, lang, .. }): RecentFormPost,
 ) -> PageResult {
     let (_, secret) = apps::create_secret(&state, &session.user.id, &client_id).await.on_page(lang)?;
     let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
@@ -252,7 +252,7 @@ pub(crate) async fn delete_account_page(PageUser { session, lang }: PageUser) ->
 /// and session it holds first), then clears the cookie.
 pub(crate) async fn delete_account(
     State(state): State<AppState>,
-    FormPost { session, lang, form }: FormPost,
+    RecentFormPost(FormPost { session, lang, form }): RecentFormPost,
 ) -> Response {
     if form.get("confirm_username").map(str::trim) != Some(session.user.username.as_str()) {
         let error = lang.msg("type-your-username-to-confirm-again");

@@ -69,7 +69,7 @@ async fn caller(
     if let Some(token) = super::credentials::bearer(headers, None).map_err(|e| envelope::error(&e))? {
         let scope = match access {
             RestAccess::SessionOrScope(scope) | RestAccess::Scope(scope) => scope,
-            RestAccess::Session | RestAccess::Open => {
+            RestAccess::Session | RestAccess::RecentSession | RestAccess::Open => {
                 let error = GatewayError::from(gatehouse_oauth::client_auth::session_only());
                 return Err(bearer::challenge(envelope::error(&error), &error, true, ""));
             }
@@ -90,6 +90,13 @@ async fn caller(
     if !method.is_safe() {
         let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         session::verify_csrf(&session.csrf_token, presented).map_err(|e| envelope::error(&e))?;
+    }
+    if access == RestAccess::RecentSession && !session.is_recent() {
+        let minutes = session::RECENT_SIGN_IN_SECS / 60;
+        let error = GatewayError::forbidden(format!(
+            "sign in again: this change needs a sign-in within the last {minutes} minutes"
+        ));
+        return Err(envelope::error(&error));
     }
     Ok(session.user.id)
 }

@@ -60,6 +60,41 @@ impl FromRequest<AppState> for FormPost {
     }
 }
 
+/// A form POST making a sensitive change (deleting the account or an
+/// application, a new client secret or personal token, adding a passkey):
+/// a [`FormPost`] whose sign-in is recent ([`session::RECENT_SIGN_IN_SECS`]).
+/// With an older one the browser goes to sign in again (the username
+/// filled in) and comes back to the page the form was on, to send it again.
+#[derive(Debug)]
+pub(crate) struct RecentFormPost(pub(crate) FormPost);
+
+impl FromRequest<AppState> for RecentFormPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let page = page_of(request.uri().path());
+        let post = FormPost::from_request(request, state).await?;
+        if post.session.is_recent() {
+            return Ok(Self(post));
+        }
+        let hint = pages::url_encode(&post.session.user.username);
+        Err(redirect(&format!("/login?reauthenticate=1&login_hint={hint}&next={}", pages::url_encode(&page))))
+    }
+}
+
+/// The page a sensitive form is on, from the path it posts to.
+fn page_of(path: &str) -> String {
+    if path == "/account/passkeys/new" {
+        "/account/security".to_owned()
+    } else if path.starts_with("/account/tokens") {
+        "/account/tokens".to_owned()
+    } else if path == "/account/delete" {
+        path.to_owned()
+    } else {
+        path.strip_suffix("/delete").or_else(|| path.strip_suffix("/secrets")).unwrap_or(path).to_owned()
+    }
+}
+
 /// The JSON body of a REST call as `T`. A refusal says which rule the body
 /// broke and where, never what it contained: an unknown member's name and a
 /// wrong value are the sender's text, not repeated back.

@@ -104,7 +104,11 @@ pub(crate) async fn login_page(
     let hint = if hint.len() <= 64 { hint } else { "" };
     match session::current(&state, &headers).await {
         Ok(Some(_)) if query.reauthenticate.is_none() => redirect(&next),
-        Ok(_) => login_response(&state, lang, &headers, StatusCode::OK, &next, hint, None),
+        Ok(_) => {
+            // Asked to sign in again (a sensitive change, OpenID Connect `prompt=login` / `max_age`): say why.
+            let why = query.reauthenticate.is_some().then(|| lang.msg("sign-in-again-to-continue"));
+            login_response(&state, lang, &headers, StatusCode::OK, &next, hint, why.as_deref())
+        }
         Err(error) => error_page(lang, &error),
     }
 }

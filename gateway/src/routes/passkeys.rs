@@ -15,7 +15,7 @@ use gatehouse_proto::ErrorCode;
 use gatehouse_proto::status::reason;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::extract::FormPost;
+use super::extract::{FormPost, RecentFormPost};
 use super::form::FormData;
 use super::login;
 use crate::AppState;
@@ -188,7 +188,7 @@ pub(crate) async fn register_begin(
     State(state): State<AppState>,
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    FormPost { session, lang, form }: FormPost,
+    RecentFormPost(FormPost { session, lang, form }): RecentFormPost,
 ) -> Response {
     let address = session::client_address(&state, &headers, peer);
     let name = form.text("name");

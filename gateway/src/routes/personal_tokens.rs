@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::ApiCaller;
-use super::extract::{FormPost, PageUser};
+use super::extract::{FormPost, PageUser, RecentFormPost};
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
@@ -82,7 +82,7 @@ fn days(form: &super::form::FormData) -> i64 {
 
 pub(crate) async fn page_create(
     State(state): State<AppState>,
-    FormPost { session, lang, form }: FormPost,
+    RecentFormPost(FormPost { session, lang, form }): RecentFormPost,
 ) -> PageResult {
     let scopes: Vec<String> = form.0.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
     let user = (session.user.id.as_str(), session.user.username.as_str());
@@ -99,7 +99,7 @@ pub(crate) async fn page_create(
 pub(crate) async fn page_regenerate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    FormPost { session, lang, form }: FormPost,
+    RecentFormPost(FormPost { session, lang, form }): RecentFormPost,
 ) -> PageResult {
     let created = regenerate(&state, &session.user.id, &id, days(&form)).await.on_page(lang)?;
     tokens_page(&state, lang, &session, StatusCode::OK, Some(&created.token), None).await

@@ -16,6 +16,10 @@ pub enum RestAccess {
     Open,
     /// A signed-in browser session (and its CSRF token on changes).
     Session,
+    /// A session whose sign-in is recent (the last 15 minutes), for a
+    /// sensitive change; an older one is refused with 403 until the person
+    /// signs in again.
+    RecentSession,
     /// A session, or an access token with this scope (reads only).
     SessionOrScope(&'static str),
     /// An access token with this scope.
@@ -24,7 +28,7 @@ pub enum RestAccess {
 
 /// (method, route as the router writes it, access).
 pub const REST_ACCESS: &[(&str, &str, RestAccess)] = {
-    use RestAccess::{Open, Scope, Session, SessionOrScope};
+    use RestAccess::{Open, RecentSession, Scope, Session, SessionOrScope};
     &[
         ("GET", "/api/current_user", Scope("user")),
         ("GET", "/api/oauth/access_token", Open),
@@ -35,8 +39,8 @@ pub const REST_ACCESS: &[(&str, &str, RestAccess)] = {
         ("POST", "/api/applications", Session),
         ("GET", "/api/applications/{client_id}", SessionOrScope("applications:read")),
         ("PATCH", "/api/applications/{client_id}", Session),
-        ("DELETE", "/api/applications/{client_id}", Session),
-        ("POST", "/api/applications/{client_id}/secrets", Session),
+        ("DELETE", "/api/applications/{client_id}", RecentSession),
+        ("POST", "/api/applications/{client_id}/secrets", RecentSession),
         ("DELETE", "/api/applications/{client_id}/secrets/{secret_id}", Session),
         ("GET", "/api/resource-servers", SessionOrScope("applications:read")),
         ("POST", "/api/resource-servers", Session),
@@ -46,9 +50,9 @@ pub const REST_ACCESS: &[(&str, &str, RestAccess)] = {
         ("GET", "/api/authorizations", SessionOrScope("authorizations:read")),
         ("DELETE", "/api/authorizations/{client_id}", Session),
         ("GET", "/api/tokens", SessionOrScope("tokens:read")),
-        ("POST", "/api/tokens", Session),
+        ("POST", "/api/tokens", RecentSession),
         ("DELETE", "/api/tokens/{id}", Session),
-        ("POST", "/api/tokens/{id}/regenerate", Session),
+        ("POST", "/api/tokens/{id}/regenerate", RecentSession),
         ("GET", "/api/user/security-log", SessionOrScope("security_log:read")),
         // Where the account is signed in: the account's own business, never an application's.
         ("GET", "/api/user/sessions", Session),
@@ -71,6 +75,7 @@ pub fn markdown() -> String {
         let (session, token) = match access {
             RestAccess::Open => ("not needed", "not needed".to_owned()),
             RestAccess::Session => ("yes", "refused".to_owned()),
+            RestAccess::RecentSession => ("yes, signed in within 15 minutes", "refused".to_owned()),
             RestAccess::SessionOrScope(scope) => ("yes", format!("`{scope}` (reads)")),
             RestAccess::Scope(scope) => ("no", format!("`{scope}`")),
         };

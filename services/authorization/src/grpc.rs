@@ -174,6 +174,7 @@ impl AuthorizationService for AuthorizationGrpc {
             csrf_token: session.csrf_token,
             expires_at: session.expires_at,
             user: Some(session.user.into()),
+            signed_in_seconds_ago: (self.service.now() - session.auth_time).max(0),
             auth_time: session.auth_time,
             amr: session.amr,
         }))
