@@ -35,8 +35,9 @@ pub use session::FormKey;
 pub struct GatewayConfig {
     /// The public base URL (the OAuth issuer identifier), without a trailing slash.
     pub issuer: String,
-    /// Whether `/signup` creates accounts.
-    pub signup_enabled: bool,
+    /// Who may create an account at `/signup` (what the pages offer; the
+    /// registry enforces it).
+    pub signup: gatehouse_runtime::signup::SignupPolicy,
     /// Whether the registry mails links (password reset, address
     /// confirmation): the pages then offer them.
     pub mail_enabled: bool,
@@ -67,7 +68,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             issuer: "http://127.0.0.1:8080".to_owned(),
-            signup_enabled: true,
+            signup: gatehouse_runtime::signup::SignupPolicy::default(),
             mail_enabled: false,
             trusted_proxies: TrustedProxies::None,
             form_key: None,

@@ -322,7 +322,7 @@ impl From<Account> for common::User {
 }
 
 /// A new account, before the registry validates it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct NewUser {
     pub username: String,
     pub email: String,
@@ -331,6 +331,22 @@ pub struct NewUser {
     pub password: gatehouse_oauth::Password,
     /// Where a sign-up came from (for its throttle); empty for an operator's creation.
     pub client_address: String,
+    /// A sign-up's invitation, where the sign-up policy asks for one.
+    pub invitation: String,
+}
+
+/// The password and the invitation are secrets: never printed.
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("avatar_url", &self.avatar_url)
+            .field("client_address", &self.client_address)
+            .field("invitation", &if self.invitation.is_empty() { "" } else { "(redacted)" })
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<registry::CreateUserRequest> for NewUser {
@@ -342,6 +358,7 @@ impl From<registry::CreateUserRequest> for NewUser {
             avatar_url: request.avatar_url,
             password: gatehouse_oauth::Password::new(request.password),
             client_address: request.client_address,
+            invitation: request.invitation,
         }
     }
 }
@@ -355,6 +372,7 @@ impl From<NewUser> for registry::CreateUserRequest {
             avatar_url: new.avatar_url,
             password: new.password.expose().to_owned(),
             client_address: new.client_address,
+            invitation: new.invitation,
         }
     }
 }

@@ -463,6 +463,7 @@ pub fn test_user(username: &str) -> gatehouse_runtime::clients::registry::NewUse
         avatar_url: String::new(),
         password: gatehouse_oauth::Password::new(TEST_PASSWORD),
         client_address: String::new(),
+        invitation: String::new(),
     }
 }
 

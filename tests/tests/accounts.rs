@@ -789,3 +789,105 @@ async fn sensitive_changes_ask_for_a_recent_sign_in() {
     let made = browser.json(reqwest::Method::POST, &secret, Some(&rest_csrf), None).await;
     assert!(made.status == 200 || made.status == 201, "{}", made.body);
 }
+
+/// The sign-up form at `url` (with its CSRF pair) sent for `username` at `email`.
+async fn sign_up_at(browser: &mut Browser, url: &str, username: &str, email: &str) -> gatehouse_tests::Page {
+    let form = browser.get(url).await;
+    assert_eq!(form.status, 200, "{url}: {}", form.body);
+    let csrf = form.input("csrf_token").unwrap();
+    let mut fields = vec![("csrf_token", csrf.clone()), ("username", username.to_owned()), ("email", email.to_owned())];
+    fields.push(("password", TEST_PASSWORD.to_owned()));
+    if let Some(invitation) = form.input("invitation") {
+        fields.push(("invitation", invitation));
+    }
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post_form("/signup", &fields).await
+}
+
+/// Sign-up by invitation: an operator's link signs up once, for its address
+/// only; without one the page and the registry refuse. By email domain: only
+/// an address at a listed domain. Every account made is in the audit trail
+/// with how it was made, and every refusal too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_by_invitation_or_email_domain_holds_on_every_path() {
+    use gatehouse_runtime::access::Role;
+    use gatehouse_runtime::signup::SignupPolicy;
+    let invitation = SignupPolicy::Invitation;
+    let env = TestEnv::builder()
+        .gateway_config(|c| c.signup = invitation.clone())
+        .registry_config(|c| c.signup = invitation.clone())
+        .start()
+        .await;
+    let operator = env.clients_as(Role::Operator).registry;
+    let mut browser = env.browser();
+    let page = browser.get("/signup").await;
+    assert_eq!(page.status, 403, "no invitation, no form: {}", page.body);
+    assert!(page.body.contains("invitation"), "{}", page.body);
+    assert!(!browser.get("/login").await.body.contains("href=\"/signup"), "the sign-in page offers no sign-up");
+
+    let open = operator.create_invitation("", 7).await.unwrap();
+    assert!(open.token.starts_with("giv_") && open.link.ends_with(&format!("/signup?invitation={}", open.token)));
+    let path = open.link.strip_prefix(&env.gateway_url()).unwrap().to_owned();
+    let made = sign_up_at(&mut browser, &path, "invited", "invited@example.org").await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    // Used once.
+    let again = sign_up_at(&mut env.browser(), &path, "second", "second@example.org").await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("invitation"), "{}", again.body);
+    // For one address only; a forged or missing one refused by the registry itself.
+    let bound = operator.create_invitation("ada@example.com", 1).await.unwrap();
+    let bound_path = bound.link.strip_prefix(&env.gateway_url()).unwrap().to_owned();
+    let other = sign_up_at(&mut env.browser(), &bound_path, "notada", "eve@example.com").await;
+    assert_eq!(other.status, 400, "{}", other.body);
+    let gateway = env.clients_as(Role::Gateway).registry;
+    for token in ["", "giv_forged", &open.token] {
+        let new = gatehouse_runtime::clients::registry::NewUser {
+            invitation: token.to_owned(),
+            ..gatehouse_tests::test_user("direct")
+        };
+        let refused = gateway.create_user(new).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{token}: {refused:?}");
+    }
+    let ada = sign_up_at(&mut env.browser(), &bound_path, "ada", "Ada@Example.com").await;
+    assert_eq!(ada.status, 303, "{}", ada.body);
+    // Expired: the test clock moves past a one-day invitation.
+    let late = operator.create_invitation("", 1).await.unwrap();
+    env.advance(Duration::from_secs(86_401));
+    let late_path = late.link.strip_prefix(&env.gateway_url()).unwrap().to_owned();
+    assert_eq!(sign_up_at(&mut env.browser(), &late_path, "late", "late@example.org").await.status, 400);
+    // Operators make invitations; nobody else.
+    let refused = gateway.create_invitation("", 7).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    // The trail: each account with how it was made, each refusal, each invitation.
+    let request = gatehouse_proto::pb::common::v1::ListAuditEventsRequest { limit: 200, ..Default::default() };
+    let events = env
+        .registry_as(env.as_role(Role::Operator))
+        .await
+        .list_audit_events(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let created: Vec<&str> = events.iter().filter(|e| e.action == "user.created").map(|e| e.details.as_str()).collect();
+    assert_eq!(created.iter().filter(|d| d.contains("\"invitation\"")).count(), 2, "{created:?}");
+    assert!(events.iter().filter(|e| e.action == "signup.refused").count() >= 5, "every refusal recorded");
+    assert_eq!(events.iter().filter(|e| e.action == "invitation.created").count(), 3);
+
+    // By email domain.
+    let domains = SignupPolicy::parse("email-domain", "example.com").unwrap();
+    let env = TestEnv::builder()
+        .gateway_config(|c| c.signup = domains.clone())
+        .registry_config(|c| c.signup = domains.clone())
+        .start()
+        .await;
+    let mut browser = env.browser();
+    let form = browser.get("/signup").await;
+    assert!(form.body.contains("example.com"), "the form says which domains: {}", form.body);
+    let outsider = sign_up_at(&mut browser, "/signup", "outsider", "eve@example.org").await;
+    assert_eq!(outsider.status, 400, "{}", outsider.body);
+    assert!(outsider.body.contains("example.com"), "{}", outsider.body);
+    let insider = sign_up_at(&mut browser, "/signup", "insider", "grace@example.com").await;
+    assert_eq!(insider.status, 303, "{}", insider.body);
+    // An operator's account is not a sign-up.
+    env.clients_as(Role::Operator).registry.create_user(gatehouse_tests::test_user("contractor")).await.unwrap();
+}

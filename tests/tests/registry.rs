@@ -32,6 +32,7 @@ fn new_user(username: &str) -> pb::CreateUserRequest {
         avatar_url: String::new(),
         password: "correct horse battery".to_owned(),
         client_address: String::new(),
+        invitation: String::new(),
     }
 }
 

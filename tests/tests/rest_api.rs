@@ -322,11 +322,23 @@ async fn signup_creates_an_account_and_signs_in_and_can_be_turned_off() {
     let taken = env.browser().post_form("/signup", &[("username", "TRENT")]).await;
     assert_eq!(taken.status, 403, "no form token: refused before anything else");
 
-    let closed = TestEnv::builder().gateway_config(|c| c.signup_enabled = false).start().await;
+    let off = gatehouse_runtime::signup::SignupPolicy::Off;
+    let closed = TestEnv::builder()
+        .gateway_config(|c| c.signup = off.clone())
+        .registry_config(|c| c.signup = off.clone())
+        .start()
+        .await;
     let mut browser = closed.browser();
     assert_eq!(browser.get("/signup").await.status, 404);
     assert_eq!(browser.post_form("/signup", &[("username", "x")]).await.status, 404);
     assert!(!browser.get("/login").await.body.contains("/signup"), "the login page does not offer sign-up");
+    // The registry holds to it too: a sign-up straight from the gateway's identity is refused.
+    let gateway = closed.clients_as(gatehouse_runtime::access::Role::Gateway).registry;
+    let refused = gateway.create_user(gatehouse_tests::test_user("sneaky")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    // An operator still creates accounts.
+    let operator = closed.clients_as(gatehouse_runtime::access::Role::Operator).registry;
+    operator.create_user(gatehouse_tests::test_user("hired")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -221,3 +221,5 @@ that-passkey-was-not-accepted = That passkey was not accepted. Try again or sign
 the-passkey-was-added = The passkey was added.
 the-passkey-was-removed = The passkey was removed.
 sign-in-again-to-continue = To continue, sign in again to confirm it's you.
+sign-up-is-by-invitation = Sign-up on this server is by invitation: open the link in your invitation.
+use-an-address-at = Use an address at

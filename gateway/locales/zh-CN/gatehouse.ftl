@@ -218,3 +218,5 @@ that-passkey-was-not-accepted = 该通行密钥未被接受。请重试，或使
 the-passkey-was-added = 通行密钥已添加。
 the-passkey-was-removed = 通行密钥已移除。
 sign-in-again-to-continue = 请重新登录以确认是你本人，然后继续。
+sign-up-is-by-invitation = 本服务器仅凭邀请注册：请打开邀请中的链接。
+use-an-address-at = 请使用以下域名的邮箱：

@@ -199,17 +199,30 @@ struct Signup<'a> {
     username: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    invitation: &'a str,
+    domains: String,
+}
+
+/// What the sign-up form carries besides its fields: an invitation, and
+/// the domains an address must be at.
+#[derive(Clone, Copy)]
+pub(crate) struct SignupTerms<'a> {
+    pub(crate) invitation: &'a str,
+    pub(crate) domains: &'a [String],
 }
 
 pub(crate) fn signup(
     lang: Lang,
     form_token: &str,
     next: &str,
-    username: &str,
-    email: &str,
+    (username, email): (&str, &str),
     error: Option<&str>,
+    terms: SignupTerms<'_>,
 ) -> String {
-    render(&Signup { lang, csrf: form_token, next, next_query: url_encode(next), username, email, error })
+    let next_query = url_encode(next);
+    let domains = terms.domains.join(", ");
+    let invitation = terms.invitation;
+    render(&Signup { lang, csrf: form_token, next, next_query, username, email, error, invitation, domains })
 }
 
 #[derive(Template)]

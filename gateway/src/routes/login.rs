@@ -9,6 +9,7 @@ use gatehouse_oauth::Password;
 use gatehouse_oauth::random_token;
 use gatehouse_proto::status::{ErrorCode, reason};
 use gatehouse_runtime::clients::registry::NewUser;
+use gatehouse_runtime::signup::SignupPolicy;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -29,6 +30,8 @@ pub(crate) struct NextQuery {
     reauthenticate: Option<String>,
     /// OpenID Connect `login_hint`: the username to prefill.
     login_hint: Option<String>,
+    /// An invitation to sign up (the sign-up policy `invitation`).
+    invitation: Option<String>,
 }
 
 /// The pre-session forms' CSRF pair: a random nonce in the form cookie
@@ -87,7 +90,11 @@ pub(super) fn login_response(
     error: Option<&str>,
 ) -> Response {
     form_page(state, lang, headers, status, &lang.msg("sign-in"), |form_token| {
-        let offers = (state.config.signup_enabled, state.config.mail_enabled, super::passkeys::offered(state));
+        let offers = (
+            state.config.signup == SignupPolicy::Open || matches!(state.config.signup, SignupPolicy::EmailDomains(_)),
+            state.config.mail_enabled,
+            super::passkeys::offered(state),
+        );
         pages::login(lang, form_token, next, username, error, offers)
     })
 }
@@ -277,13 +284,23 @@ fn signup_response(
     form: &FormData,
     error: Option<&str>,
 ) -> Response {
+    let invitation = form.text("invitation");
+    let domains = match &state.config.signup {
+        SignupPolicy::EmailDomains(domains) => domains.as_slice(),
+        _ => &[],
+    };
     form_page(state, lang, headers, status, &lang.msg("sign-up"), |form_token| {
-        pages::signup(lang, form_token, next, &form.text("username"), &form.text("email"), error)
+        let terms = pages::SignupTerms { invitation: &invitation, domains };
+        pages::signup(lang, form_token, next, (&form.text("username"), &form.text("email")), error, terms)
     })
 }
 
 fn signup_disabled(lang: Lang) -> Response {
     error_page(lang, &GatewayError::not_found(lang.msg("sign-up-is-turned-off-on-this")))
+}
+
+fn signup_by_invitation_only(lang: Lang) -> Response {
+    error_page(lang, &GatewayError::forbidden(lang.msg("sign-up-is-by-invitation")))
 }
 
 pub(crate) async fn signup_page(
@@ -292,11 +309,16 @@ pub(crate) async fn signup_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    if !state.config.signup_enabled {
+    if !state.config.signup.offered() {
         return signup_disabled(lang);
     }
+    let invitation = query.invitation.filter(|i| !i.is_empty() && i.len() <= 128);
+    if state.config.signup == SignupPolicy::Invitation && invitation.is_none() {
+        return signup_by_invitation_only(lang);
+    }
     let next = session::safe_next(query.next.as_deref());
-    signup_response(&state, lang, &headers, StatusCode::OK, &next, &FormData::default(), None)
+    let form = FormData(invitation.map(|i| vec![("invitation".to_owned(), i)]).unwrap_or_default());
+    signup_response(&state, lang, &headers, StatusCode::OK, &next, &form, None)
 }
 
 pub(crate) async fn signup(
@@ -306,7 +328,7 @@ pub(crate) async fn signup(
     body: Bytes,
 ) -> Response {
     let lang = Lang::from_headers(&headers);
-    if !state.config.signup_enabled {
+    if !state.config.signup.offered() {
         return signup_disabled(lang);
     }
     let form = FormData::from_body(&body);
@@ -323,11 +345,15 @@ pub(crate) async fn signup(
         avatar_url: String::new(),
         password: password.clone(),
         client_address: address.clone(),
+        invitation: form.text("invitation"),
     };
     if let Err(status) = state.clients.registry().create_user(new).await {
         let error = GatewayError::from(status);
         return match error.code {
-            ErrorCode::InvalidArgument | ErrorCode::AlreadyExists | ErrorCode::ResourceExhausted => {
+            ErrorCode::InvalidArgument
+            | ErrorCode::AlreadyExists
+            | ErrorCode::ResourceExhausted
+            | ErrorCode::PermissionDenied => {
                 signup_response(&state, lang, &headers, error.http_status(), &next, &form, Some(&error.message))
             }
             _ => error_page(lang, &error),

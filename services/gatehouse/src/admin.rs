@@ -48,6 +48,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
                 avatar_url: String::new(),
                 password,
                 client_address: String::new(),
+                invitation: String::new(),
             };
             let user = connect(&options)?.create_user(new).await.map_err(rpc_error)?;
             output::user(options.output, &user);
@@ -61,6 +62,13 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             let user_id = owner_id(&client, &username).await?;
             client.delete_user(&user_id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted user {username}, its applications and every token it held"));
+        }
+        UserCommand::Invite { email, days, client: options } => {
+            let invitation = connect(&options)?
+                .create_invitation(email.as_deref().unwrap_or_default(), days)
+                .await
+                .map_err(rpc_error)?;
+            output::invitation(options.output, &invitation);
         }
         UserCommand::GrantAdmin { username, client: options } => set_administrator(&username, true, &options).await?,
         UserCommand::RevokeAdmin { username, client: options } => set_administrator(&username, false, &options).await?,

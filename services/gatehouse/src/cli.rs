@@ -521,9 +521,13 @@ pub(crate) struct ServeOptions {
     /// (0: only `gatehouse keys rotate` rotates).
     #[arg(long, env = "GATEHOUSE_SIGNING_KEY_ROTATION_DAYS", default_value_t = 90)]
     pub(crate) signing_key_rotation_days: u64,
-    /// Whether `/signup` creates accounts.
-    #[arg(long, env = "GATEHOUSE_SIGNUP_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
-    pub(crate) signup_enabled: bool,
+    /// Who may create an account at `/signup`: `open`, `invitation` (with a link from
+    /// `gatehouse user invite`), `email-domain` (an address at GATEHOUSE_SIGNUP_EMAIL_DOMAINS) or `off`.
+    #[arg(long, env = "GATEHOUSE_SIGNUP", default_value = "open")]
+    pub(crate) signup: String,
+    /// The domains sign-up addresses must be at (comma-separated), with GATEHOUSE_SIGNUP=email-domain.
+    #[arg(long, env = "GATEHOUSE_SIGNUP_EMAIL_DOMAINS", default_value = "")]
+    pub(crate) signup_email_domains: String,
     /// Dynamic client registration (RFC 7591) at /oauth/register: `off`, `token` (an initial
     /// access token from `gatehouse registration token create` is required) or `open`.
     #[arg(long, env = "GATEHOUSE_DYNAMIC_REGISTRATION", default_value = "off")]
@@ -695,6 +699,17 @@ pub(crate) enum UserCommand {
     /// sessions and every token issued to them stop working at once.
     Delete {
         username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Invite someone to sign up (GATEHOUSE_SIGNUP=invitation): prints a single-use sign-up link.
+    Invite {
+        /// The only address the account may be created with (any when unset).
+        #[arg(long)]
+        email: Option<String>,
+        /// How long the link works, in days (1 to 30).
+        #[arg(long, default_value_t = 7)]
+        days: u32,
         #[command(flatten)]
         client: ClientOptions,
     },

@@ -104,7 +104,7 @@ pub(crate) struct ServeConfig {
     pub(crate) token_listen: SocketAddr,
     pub(crate) token_url: String,
     pub(crate) token: TokenConfig,
-    pub(crate) signup_enabled: bool,
+    pub(crate) signup: gatehouse_runtime::signup::SignupPolicy,
     /// Where the key-encryption key of the signing keys comes from.
     pub(crate) key_encryption_key: KekSource,
     /// The hash of the operator token (never the token itself).
@@ -849,7 +849,11 @@ impl ServeOptions {
                 ..TokenConfig::default()
             },
             operator_token_hash: problems.note(self.operator_token_hash(), Default::default),
-            signup_enabled: self.signup_enabled,
+            signup: problems.note(
+                gatehouse_runtime::signup::SignupPolicy::parse(&self.signup, &self.signup_email_domains)
+                    .map_err(|reason| bad("GATEHOUSE_SIGNUP", reason)),
+                Default::default,
+            ),
             trusted_proxies: problems.note(self.trusted_proxies(), Default::default),
             form_key: problems.note(
                 secret_setting(
@@ -927,6 +931,8 @@ impl ServeOptions {
                 },
                 federation_file: self.federation_file.clone(),
                 mail: problems.note(self.mail(), Default::default),
+                signup: gatehouse_runtime::signup::SignupPolicy::parse(&self.signup, &self.signup_email_domains)
+                    .unwrap_or_default(),
                 ..RegistryConfig::default()
             },
             log_format,

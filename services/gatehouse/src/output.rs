@@ -35,6 +35,23 @@ pub(crate) fn user(format: OutputFormat, user: &Account) {
     }
 }
 
+/// Prints an invitation: its link (with the token, shown once) and when it expires.
+pub(crate) fn invitation(
+    format: OutputFormat,
+    invitation: &gatehouse_proto::pb::registry::v1::CreateInvitationResponse,
+) {
+    match format {
+        OutputFormat::Json => print_json(&json!({
+            "link": invitation.link,
+            "token": invitation.token,
+            "expires_at": invitation.expires_at,
+        })),
+        OutputFormat::Table => {
+            print_rows(&[("link", invitation.link.clone()), ("expires at", invitation.expires_at.to_string())])
+        }
+    }
+}
+
 /// Prints an application; `new_secret` is the clear-text secret when one was just made.
 pub(crate) fn application(format: OutputFormat, app: &pb::Application, new_secret: Option<&str>) {
     let new_secret = new_secret.filter(|s| !s.is_empty());

@@ -58,7 +58,7 @@ impl ServeConfig {
             authorization: self.authorization.clone(),
             token,
             gateway: gatehouse_gateway::GatewayConfig {
-                signup_enabled: self.signup_enabled,
+                signup: self.signup.clone(),
                 mail_enabled: self.registry.mail.is_some(),
                 trusted_proxies: self.trusted_proxies.clone(),
                 form_key: self.form_key.clone(),

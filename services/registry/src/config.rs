@@ -48,6 +48,9 @@ pub struct RegistryConfig {
     /// Where reset and confirmation links are mailed from; None: no mail
     /// (no password reset by mail, no address confirmation).
     pub mail: Option<crate::mail::MailConfig>,
+    /// Who may create an account at `/signup` (enforced here for every
+    /// `CreateUser` from the gateway; an operator's creation is not a sign-up).
+    pub signup: gatehouse_runtime::signup::SignupPolicy,
 }
 
 /// Who may register a resource server. Its identifier becomes the `aud`
@@ -89,6 +92,7 @@ impl Default for RegistryConfig {
             federation_file: None,
             key_encryption_key: None,
             mail: None,
+            signup: gatehouse_runtime::signup::SignupPolicy::default(),
         }
     }
 }

@@ -87,11 +87,51 @@ impl RegistryGrpc {
 impl RegistryService for RegistryGrpc {
     async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> RpcResult<pb::CreateUserResponse> {
         let who = who(&request, "");
-        let user = self.registry.create_user(request.into_inner().into()).await?;
-        // Through the gateway this is a sign-up: the person is the new account.
-        let who = if who.0.kind == "part" { (Actor::user(&user.id, "signup"), who.1) } else { who };
-        self.record("user.created", who, format!("user:{}", user.id), &user.id, json!(null)).await;
+        // Through the gateway this is a sign-up, held to the sign-up policy; an operator's creation is not.
+        let signup = Caller::of(&request).is_some_and(|caller| caller.role == gatehouse_runtime::access::Role::Gateway);
+        let input: crate::model::NewUser = request.into_inner().into();
+        let invited = !input.invitation.is_empty();
+        let created = self.registry.create_user(input, signup).await;
+        let user = match created {
+            Ok(user) => user,
+            Err(error) => {
+                if signup
+                    && matches!(
+                        error,
+                        RegistryError::PermissionDenied(_)
+                            | RegistryError::Invalid { field: "invitation" | "email", .. }
+                    )
+                {
+                    let event = AuditEvent::new("signup.refused", Outcome::Refused, who.0, "user".to_owned())
+                        .source(&who.1)
+                        .details(json!({ "policy": self.registry.signup_policy(), "reason": error.to_string() }));
+                    self.registry.audit().record(event).await;
+                }
+                return Err(error.into());
+            }
+        };
+        let via = match (signup, invited) {
+            (false, _) => "operator",
+            (true, false) => "signup",
+            (true, true) => "invitation",
+        };
+        // A sign-up's actor is the new account itself.
+        let who = if signup { (Actor::user(&user.id, via), who.1) } else { who };
+        self.record("user.created", who, format!("user:{}", user.id), &user.id, json!({ "via": via })).await;
         Ok(Response::new(pb::CreateUserResponse { user: Some(user.into()) }))
+    }
+
+    async fn create_invitation(
+        &self,
+        request: Request<pb::CreateInvitationRequest>,
+    ) -> RpcResult<pb::CreateInvitationResponse> {
+        let who = who(&request, "");
+        let request = request.into_inner();
+        let (token, expires_at) = self.registry.create_invitation(&request.email, request.valid_days).await?;
+        let details = json!({ "email": request.email, "expires_at": expires_at });
+        self.record("invitation.created", who, "invitation".to_owned(), "", details).await;
+        let link = format!("{}/signup?invitation={token}", self.registry.issuer());
+        Ok(Response::new(pb::CreateInvitationResponse { token, link, expires_at }))
     }
 
     async fn get_user(&self, request: Request<pb::GetUserRequest>) -> RpcResult<pb::GetUserResponse> {

@@ -57,8 +57,25 @@ impl Stores {
 /// Accounts: created, read, deleted, their administrator role.
 #[async_trait::async_trait]
 pub(crate) trait UserStore: Send + Sync + std::fmt::Debug {
-    /// Inserts a user; `AlreadyExists` when the username key is taken.
-    async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()>;
+    /// Inserts a user; `AlreadyExists` when the username key is taken. With
+    /// an invitation (its hash, and now), the invitation is used by this
+    /// account in the same transaction: `Invalid` `invitation` when it is
+    /// unknown, used, expired or for another address, and nothing is written.
+    async fn insert_user(
+        &self,
+        user: &User,
+        username_key: &str,
+        password_hash: &str,
+        invitation: Option<(&SecretHash, i64)>,
+    ) -> RegistryResult<()>;
+    /// Stores an invitation to sign up.
+    async fn insert_invitation(
+        &self,
+        hash: &SecretHash,
+        email: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> RegistryResult<()>;
     async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>>;
     /// Deletes an account; false when there was none.
     async fn delete_user(&self, id: &str) -> RegistryResult<bool>;

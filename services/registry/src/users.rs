@@ -1,6 +1,8 @@
 //! Accounts: creation, lookup, deletion (with everything the user held) and
 //! password checks.
 
+use gatehouse_oauth::SecretHash;
+use gatehouse_runtime::signup::SignupPolicy;
 use gatehouse_runtime::throttle::{self, Slot};
 
 use crate::dependents::Deleted;
@@ -9,12 +11,18 @@ use crate::model::{NewUser, User};
 use crate::service::Registry;
 use crate::validate;
 
+/// The prefix of invitation tokens.
+const INVITATION_PREFIX: &str = "giv_";
+
 impl Registry {
     /// Creates an account. Fails with `Invalid` naming the field, or
-    /// `AlreadyExists` when the username is taken in any letter case.
-    pub async fn create_user(&self, input: NewUser) -> RegistryResult<User> {
+    /// `AlreadyExists` when the username is taken in any letter case. A
+    /// sign-up (`signup`: through the gateway) is held to the sign-up
+    /// policy first; an operator's creation is not.
+    pub async fn create_user(&self, input: NewUser, signup: bool) -> RegistryResult<User> {
         validate::username(&input.username)?;
         validate::email(input.email.trim())?;
+        let invitation = if signup { self.signup_allows(&input)? } else { None };
         validate::password(input.password.expose())?;
         let display_name = validate::line("display_name", &input.display_name, 0, 100)?;
         let avatar_url = validate::web_url("avatar_url", &input.avatar_url)?;
@@ -50,8 +58,62 @@ impl Registry {
             return Err(RegistryError::AlreadyExists(format!("username {:?} is taken", user.username)));
         }
         let hash = self.inner.hasher.hash(input.password.into_exposed()).await?;
-        self.stores().users.insert_user(&user, &key, &hash).await?;
+        let invitation = invitation.as_ref().map(|hash| (hash, self.now()));
+        self.stores().users.insert_user(&user, &key, &hash, invitation).await?;
         Ok(user)
+    }
+
+    /// Whether the sign-up policy lets this sign-up through: the
+    /// invitation's hash to use with it when the policy asks for one.
+    fn signup_allows(&self, input: &NewUser) -> RegistryResult<Option<SecretHash>> {
+        match &self.inner.config.signup {
+            SignupPolicy::Open => Ok(None),
+            SignupPolicy::Off => Err(RegistryError::PermissionDenied(
+                "sign-up is off on this server: an operator creates accounts".to_owned(),
+            )),
+            policy @ SignupPolicy::EmailDomains(domains) => {
+                if policy.email_allowed(&input.email) {
+                    Ok(None)
+                } else {
+                    Err(RegistryError::invalid("email", format!("must be an address at {}", domains.join(", "))))
+                }
+            }
+            SignupPolicy::Invitation => {
+                let token = input.invitation.trim();
+                if !token.starts_with(INVITATION_PREFIX) {
+                    return Err(RegistryError::invalid("invitation", "is required: sign-up is by invitation"));
+                }
+                Ok(Some(SecretHash::of(token)))
+            }
+        }
+    }
+
+    /// The sign-up policy's word (`open`, `invitation`, `email-domain`, `off`).
+    pub fn signup_policy(&self) -> &'static str {
+        self.inner.config.signup.as_str()
+    }
+
+    /// The issuer (the public URL the pages are served at).
+    pub fn issuer(&self) -> &str {
+        &self.inner.config.issuer
+    }
+
+    /// An invitation to sign up: a single-use token (shown once), for
+    /// `email` only when it names one, for `valid_days` (1 to 30).
+    pub async fn create_invitation(&self, email: &str, valid_days: u32) -> RegistryResult<(String, i64)> {
+        let email = email.trim();
+        if !email.is_empty() {
+            validate::email(email)?;
+        }
+        let days = if valid_days == 0 { 7 } else { valid_days };
+        if !(1..=30).contains(&days) {
+            return Err(RegistryError::invalid("valid_days", "is from 1 to 30"));
+        }
+        let token = gatehouse_oauth::random_token(INVITATION_PREFIX, 43);
+        let now = self.now();
+        let expires_at = now + i64::from(days) * 86_400;
+        self.stores().users.insert_invitation(&SecretHash::of(&token), email, now, expires_at).await?;
+        Ok((token, expires_at))
     }
 
     pub async fn get_user_by_id(&self, id: &str) -> RegistryResult<User> {

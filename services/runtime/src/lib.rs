@@ -14,6 +14,7 @@ pub mod observe;
 pub mod part;
 pub mod shed;
 pub mod shutdown;
+pub mod signup;
 pub mod telemetry;
 pub mod throttle;
 pub mod tls;

@@ -12,6 +12,7 @@ mod m20261207_000004_client_requirements;
 mod m20261209_000001_second_factors;
 mod m20261209_000002_account_mail;
 mod m20261210_000001_passkeys;
+mod m20261210_000002_invitations;
 
 use sea_orm_migration::prelude::*;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000001_second_factors::Migration),
             Box::new(m20261209_000002_account_mail::Migration),
             Box::new(m20261210_000001_passkeys::Migration),
+            Box::new(m20261210_000002_invitations::Migration),
         ]
     }
 

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use self::entity::{
-    account_token, application, client_secret, credential, initial_access_token, passkey, recovery_code,
+    account_token, application, client_secret, credential, initial_access_token, invitation, passkey, recovery_code,
     resource_server, totp, user,
 };
 use crate::error::{RegistryError, RegistryResult};
@@ -243,7 +243,36 @@ impl SqlRegistryStore {
 
 #[async_trait::async_trait]
 impl UserStore for SqlRegistryStore {
-    async fn insert_user(&self, user: &User, username_key: &str, password_hash: &str) -> RegistryResult<()> {
+    async fn insert_user(
+        &self,
+        user: &User,
+        username_key: &str,
+        password_hash: &str,
+        invitation: Option<(&SecretHash, i64)>,
+    ) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        if let Some((hash, now)) = invitation {
+            let unusable = || RegistryError::invalid("invitation", "is unknown, used or expired: ask for a new one");
+            let row =
+                unique(invitation::Entity::find_by_id(hash.as_str().to_owned()), &txn).await?.ok_or_else(unusable)?;
+            if row.used_at.is_some() || row.expires_at <= now {
+                return Err(unusable());
+            }
+            if !row.email.is_empty() && !row.email.eq_ignore_ascii_case(user.email.trim()) {
+                return Err(RegistryError::invalid("email", "is not the address the invitation is for"));
+            }
+            // Used once: of two sign-ups with one invitation, one takes it.
+            let taken = invitation::Entity::update_many()
+                .col_expr(invitation::Column::UsedAt, Expr::value(now))
+                .col_expr(invitation::Column::UsedBy, Expr::value(user.id.clone()))
+                .filter(invitation::Column::TokenHash.eq(hash.as_str()))
+                .filter(invitation::Column::UsedAt.is_null())
+                .exec(&txn)
+                .await?;
+            if taken.rows_affected == 0 {
+                return Err(unusable());
+            }
+        }
         let row = user::ActiveModel {
             id: Set(user.id.clone()),
             username_key: Set(username_key.to_owned()),
@@ -256,13 +285,39 @@ impl UserStore for SqlRegistryStore {
             administrator: Set(user.administrator),
             email_verified_at: Set(None),
         };
-        match user::Entity::insert(row).exec_without_returning(&self.db).await {
-            Ok(_) => Ok(()),
+        match user::Entity::insert(row).exec_without_returning(&txn).await {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(())
+            }
             Err(error) if is_unique_violation(&error) => {
                 Err(RegistryError::AlreadyExists(format!("username {:?} is taken", user.username)))
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    async fn insert_invitation(
+        &self,
+        hash: &SecretHash,
+        email: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        // Expired invitations go with the next one made.
+        invitation::Entity::delete_many().filter(invitation::Column::ExpiresAt.lte(created_at)).exec(&txn).await?;
+        let row = invitation::ActiveModel {
+            token_hash: Set(hash.as_str().to_owned()),
+            email: Set(email.to_owned()),
+            created_at: Set(created_at),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+            used_by: Set(None),
+        };
+        invitation::Entity::insert(row).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     async fn user_by_id(&self, id: &str) -> RegistryResult<Option<User>> {

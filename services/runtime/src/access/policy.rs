@@ -41,6 +41,7 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("BeginPasskeySignIn", &[Gateway]),
     // Whose passkey signed: what opens a session, so the authorization service alone.
     ("VerifyPasskey", &[Authorization]),
+    ("CreateInvitation", &[Operator]),
     ("SetUserRole", &[Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),

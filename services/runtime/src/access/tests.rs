@@ -105,6 +105,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                         "RetireSigningKey",
                         "CreateCredential",
                         "CreateInitialAccessToken",
+                        "CreateInvitation",
                         "SetUserRole",
                         "RedeemCode",
                         "AuthenticateCredential",

@@ -671,6 +671,16 @@ impl RegistryClient {
     }
 
     /// Grants or removes a role (operators only).
+    /// An invitation to sign up (operators): the token (shown once), the sign-up link, and when it expires.
+    pub async fn create_invitation(
+        &self,
+        email: &str,
+        valid_days: u32,
+    ) -> Result<pb::CreateInvitationResponse, Status> {
+        let request = pb::CreateInvitationRequest { email: email.to_owned(), valid_days };
+        Ok(self.rpc().create_invitation(request).await?.into_inner())
+    }
+
     pub async fn set_user_role(&self, user_id: &str, role: &str, granted: bool) -> Result<Account, Status> {
         let request = pb::SetUserRoleRequest { user_id: user_id.to_owned(), role: role.to_owned(), granted };
         let user = self.rpc().set_user_role(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;

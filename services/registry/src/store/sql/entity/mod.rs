@@ -6,6 +6,7 @@ pub(crate) mod application;
 pub(crate) mod client_secret;
 pub(crate) mod credential;
 pub(crate) mod initial_access_token;
+pub(crate) mod invitation;
 pub(crate) mod passkey;
 pub(crate) mod recovery_code;
 pub(crate) mod resource_server;
