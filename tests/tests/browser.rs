@@ -158,6 +158,27 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
     assert_eq!(me["data"]["username"], "cli-user", "{me}");
 }
 
+/// Runs `tests/browser/SCRIPT GATEWAY SHOTS USERNAME PASSWORD` with node
+/// (screenshots to `GATEHOUSE_SCREENSHOT_DIR` or a temporary folder) and
+/// answers the JSON line it prints last; its output when it fails.
+async fn run_script(script: &str, gateway: &str, username: &str) -> serde_json::Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
+        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
+    });
+    let args = [gateway.to_owned(), shots, username.to_owned(), gatehouse_tests::TEST_PASSWORD.to_owned()];
+    let script_path = dir.join(script);
+    let output =
+        tokio::task::spawn_blocking(move || Command::new("node").arg(script_path).args(args).current_dir(dir).output())
+            .await
+            .unwrap()
+            .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
 /// Two-step sign-in in Chromium: set up with the QR page and the app's
 /// first code (computed by the script's own HMAC), then sign-ins with the
 /// app's code and with a recovery code, which works once
@@ -166,25 +187,7 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
 async fn a_person_turns_on_two_step_sign_in_and_signs_in_with_the_app_and_a_recovery_code_in_chromium() {
     let env = TestEnv::builder().start().await;
     env.create_user("two-step").await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
-        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
-    });
-    let gateway = env.gateway_url();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("two_step.mjs"))
-            .args([gateway.as_str(), shots.as_str(), "two-step", gatehouse_tests::TEST_PASSWORD])
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "two-step flow failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let result = run_script("two_step.mjs", &env.gateway_url(), "two-step").await;
     assert_eq!(result["recovery"], 10);
     // The audit trail saw it all.
     let operator = env.as_role(gatehouse_runtime::access::Role::Operator);
@@ -206,26 +209,9 @@ async fn a_person_turns_on_two_step_sign_in_and_signs_in_with_the_app_and_a_reco
 async fn a_person_adds_a_passkey_and_signs_in_with_it_alone_and_as_a_second_step_in_chromium() {
     let env = TestEnv::builder().localhost().start().await;
     let user = env.create_user("passkey").await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
-        std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
-    });
     let gateway = env.gateway_url();
     assert!(gateway.starts_with("http://localhost:"), "{gateway}");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(dir.join("passkeys.mjs"))
-            .args([gateway.as_str(), shots.as_str(), "passkey", gatehouse_tests::TEST_PASSWORD])
-            .current_dir(dir)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "passkey flow failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let result = run_script("passkeys.mjs", &gateway, "passkey").await;
     assert_eq!(result["credentials"], 1);
 
     // The audit trails: the passkey's life, and how each session was opened.

@@ -48,6 +48,15 @@ fn form_token(state: &AppState, headers: &HeaderMap) -> (String, String, bool) {
     (nonce, token, fresh)
 }
 
+/// A pre-session form's fields, where it goes next, and the language of
+/// the authorization request it may be part of (`ui_locales`).
+pub(super) fn pre_session_form(headers: &HeaderMap, body: &Bytes) -> (FormData, String, Lang) {
+    let form = FormData::from_body(body);
+    let next = session::safe_next(form.get("next"));
+    let lang = Lang::for_request(headers, next.split_once('?').map_or("", |(_, q)| q));
+    (form, next, lang)
+}
+
 /// Checks a pre-session form's token against its cookie.
 pub(super) fn verify_form(state: &AppState, headers: &HeaderMap, form: &FormData) -> Result<(), GatewayError> {
     let expected = session::cookie(headers, session::form_cookie(state))
@@ -136,9 +145,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::from_body(&body);
-    let next = session::safe_next(form.get("next"));
-    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    let (form, next, lang) = pre_session_form(&headers, &body);
     let username = form.text("username");
     if let Err(error) = verify_form(&state, &headers, &form) {
         return login_response(&state, lang, &headers, error.http_status(), &next, &username, Some(&error.message));
@@ -226,9 +233,7 @@ pub(crate) async fn second_step(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::from_body(&body);
-    let next = session::safe_next(form.get("next"));
-    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    let (form, next, lang) = pre_session_form(&headers, &body);
     if let Err(error) = verify_form(&state, &headers, &form) {
         return second_step_response(&state, lang, &headers, error.http_status(), &next, Some(&error.message));
     }

@@ -16,7 +16,6 @@ use gatehouse_proto::status::reason;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::extract::{FormPost, RecentFormPost};
-use super::form::FormData;
 use super::login;
 use crate::AppState;
 use crate::error::GatewayError;
@@ -60,9 +59,7 @@ pub(crate) async fn sign_in_begin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::from_body(&body);
-    let next = session::safe_next(form.get("next"));
-    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    let (form, next, lang) = login::pre_session_form(&headers, &body);
     if let Err(error) = login::verify_form(&state, &headers, &form) {
         return login::login_response(&state, lang, &headers, error.http_status(), &next, "", Some(&error.message));
     }
@@ -120,9 +117,7 @@ pub(crate) async fn sign_in_finish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::from_body(&body);
-    let next = session::safe_next(form.get("next"));
-    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    let (form, next, lang) = login::pre_session_form(&headers, &body);
     if let Err(error) = login::verify_form(&state, &headers, &form) {
         return login::login_response(&state, lang, &headers, error.http_status(), &next, "", Some(&error.message));
     }
@@ -143,9 +138,7 @@ pub(crate) async fn second_step_begin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::from_body(&body);
-    let next = session::safe_next(form.get("next"));
-    let lang = Lang::for_request(&headers, next.split_once('?').map_or("", |(_, q)| q));
+    let (form, next, lang) = login::pre_session_form(&headers, &body);
     if let Err(error) = login::verify_form(&state, &headers, &form) {
         return login::second_step_response(&state, lang, &headers, error.http_status(), &next, Some(&error.message));
     }
