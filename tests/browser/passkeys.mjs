@@ -74,6 +74,13 @@ await page.waitForSelector('#passkeys');
 assert((await page.textContent('#passkeys')).includes('Test laptop'), 'the passkey is listed by name');
 assert(path(page) === '/account/passkeys', `the answer was posted, at ${page.url()}`);
 await page.screenshot({ path: `${shots}/passkeys.png`, fullPage: true });
+// On a phone (390 px wide): nothing scrolls sideways, every link of the header is on the screen.
+const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+assert(sideways <= 0, `the security page scrolls ${sideways} px sideways at 390 px`);
+for (const link of await page.locator('header a').all()) {
+  const box = await link.boundingBox();
+  assert(box && box.x >= 0 && box.x + box.width <= 390, `${await link.textContent()} is on the screen: ${JSON.stringify(box)}`);
+}
 const { credentials } = await owner.cdp.send('WebAuthn.getCredentials', { authenticatorId: owner.authenticatorId });
 assert(credentials.length === 1 && credentials[0].isResidentCredential, 'one discoverable credential was made');
 

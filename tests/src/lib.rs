@@ -6,6 +6,7 @@
 //! message saying what to start; nothing is ever skipped.
 
 mod browser;
+mod mail_sink;
 mod client_app;
 mod clock;
 mod database;
@@ -42,6 +43,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub use browser::{Browser, Page, query_pairs};
+pub use mail_sink::{MailSink, mailed_token};
 pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
 pub use postgres_server::OwnPostgres;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use gatehouse_oauth::GrantType;
-use gatehouse_tests::{Browser, CALLBACK, ClientApp, TEST_PASSWORD, TestEnv};
+use gatehouse_tests::{Browser, CALLBACK, ClientApp, MailSink, TEST_PASSWORD, TestEnv, mailed_token};
 use serde_json::Value;
 
 const MFA: &str = "urn:gatehouse:acr:mfa";
@@ -463,68 +463,6 @@ async fn sessions_are_listed_and_ended_from_another_browser() {
     assert_ne!(forged.status, 303);
 }
 
-/// An SMTP server that is not ours (aiosmtpd, `tests/python/smtp_sink.py`),
-/// keeping each message as a file.
-struct MailSink {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-    port: u16,
-}
-
-impl MailSink {
-    fn start() -> Self {
-        use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("gatehouse-mail-{}", uuid::Uuid::new_v4().simple()));
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/smtp_sink.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(&dir)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs (tests/tools.sh installs aiosmtpd)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink did not start: {line:?}"));
-        Self { child, dir, port }
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    /// Every message received so far, oldest first.
-    fn messages(&self) -> Vec<String> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
-    }
-
-    /// Waits for the `count`th message and returns it.
-    async fn nth(&self, count: usize) -> String {
-        gatehouse_tests::until(Duration::from_secs(10), "the mail arrives", || async {
-            self.messages().len() >= count
-        })
-        .await;
-        self.messages().swap_remove(count - 1)
-    }
-}
-
-impl Drop for MailSink {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Asks for a reset link for `login` on the forgot-password page.
 async fn ask_reset(browser: &mut Browser, login: &str) -> gatehouse_tests::Page {
@@ -534,14 +472,6 @@ async fn ask_reset(browser: &mut Browser, login: &str) -> gatehouse_tests::Page 
     browser.post_form("/password/forgot", &[("csrf_token", &csrf), ("login", login)]).await
 }
 
-/// The link a mail carries to `path` (the token after `?token=`).
-fn mailed_token(mail: &str, path: &str) -> String {
-    // Quoted-printable may wrap long lines with `=` at the end.
-    let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-    let start = text.find(&format!("{path}?token=")).unwrap_or_else(|| panic!("no {path} link in {text}"));
-    let rest = &text[start + path.len() + 7..];
-    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
-}
 
 /// Recovering an account by mail: the address confirmed by a link first,
 /// then a reset link received by a real SMTP server, followed once, the
