@@ -6,12 +6,12 @@
 //! message saying what to start; nothing is ever skipped.
 
 mod browser;
-mod mail_sink;
 mod client_app;
 mod clock;
 mod database;
 mod eventually;
 pub mod https_server;
+mod mail_sink;
 pub mod pki;
 pub mod plane;
 mod postgres_server;
@@ -43,9 +43,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub use browser::{Browser, Page, query_pairs};
-pub use mail_sink::{MailSink, mailed_token};
 pub use client_app::{CALLBACK, ClientApp};
 pub use database::{Backend, TestDatabase};
+pub use mail_sink::{MailSink, mailed_token};
 pub use postgres_server::OwnPostgres;
 pub use redis_server::{OwnRedis, RedisCluster, SENTINEL_MASTER, SentinelGroup};
 

@@ -463,7 +463,6 @@ async fn sessions_are_listed_and_ended_from_another_browser() {
     assert_ne!(forged.status, 303);
 }
 
-
 /// Asks for a reset link for `login` on the forgot-password page.
 async fn ask_reset(browser: &mut Browser, login: &str) -> gatehouse_tests::Page {
     let form = browser.get("/password/forgot").await;
@@ -471,7 +470,6 @@ async fn ask_reset(browser: &mut Browser, login: &str) -> gatehouse_tests::Page 
     let csrf = form.input("csrf_token").unwrap();
     browser.post_form("/password/forgot", &[("csrf_token", &csrf), ("login", login)]).await
 }
-
 
 /// Recovering an account by mail: the address confirmed by a link first,
 /// then a reset link received by a real SMTP server, followed once, the

@@ -162,11 +162,17 @@ async fn a_cli_signs_in_with_the_device_flow_while_the_person_approves_in_chromi
 /// (screenshots to `GATEHOUSE_SCREENSHOT_DIR` or a temporary folder) and
 /// answers the JSON line it prints last; its output when it fails.
 async fn run_script(script: &str, gateway: &str, username: &str) -> serde_json::Value {
+    run_script_with(script, gateway, username, &[]).await
+}
+
+/// [`run_script`] with more arguments after the password.
+async fn run_script_with(script: &str, gateway: &str, username: &str, more: &[&str]) -> serde_json::Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
     let shots = std::env::var("GATEHOUSE_SCREENSHOT_DIR").unwrap_or_else(|_| {
         std::env::temp_dir().join(format!("gatehouse-shots-{}", uuid::Uuid::new_v4().simple())).display().to_string()
     });
-    let args = [gateway.to_owned(), shots, username.to_owned(), gatehouse_tests::TEST_PASSWORD.to_owned()];
+    let mut args = vec![gateway.to_owned(), shots, username.to_owned(), gatehouse_tests::TEST_PASSWORD.to_owned()];
+    args.extend(more.iter().map(|a| (*a).to_owned()));
     let script_path = dir.join(script);
     let output =
         tokio::task::spawn_blocking(move || Command::new("node").arg(script_path).args(args).current_dir(dir).output())
@@ -232,4 +238,27 @@ async fn a_person_adds_a_passkey_and_signs_in_with_it_alone_and_as_a_second_step
         .collect();
     assert!(amrs.contains(&serde_json::json!(["hwk", "user", "mfa"])), "a passkey alone: {amrs:?}");
     assert!(amrs.contains(&serde_json::json!(["pwd", "hwk", "mfa"])), "a password and a passkey: {amrs:?}");
+}
+
+/// Recovery and review in Chromium, with mail received by a real SMTP
+/// server (aiosmtpd): sessions listed and one ended from another browser,
+/// the address confirmed by its mailed link, a reset link followed once
+/// that signs every browser out (`tests/browser/recovery.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_ends_a_session_confirms_the_address_and_resets_the_password_by_mail_in_chromium() {
+    let sink = gatehouse_tests::MailSink::start();
+    let url = sink.url();
+    let env = TestEnv::builder()
+        .registry_config(|c| {
+            c.mail =
+                Some(gatehouse_registry::MailConfig { url, from: "Gatehouse <no-reply@gatehouse.test>".to_owned() })
+        })
+        .gateway_config(|c| c.mail_enabled = true)
+        .start()
+        .await;
+    env.create_user("recovery").await;
+    let mail_dir = sink.dir().display().to_string();
+    let result = run_script_with("recovery.mjs", &env.gateway_url(), "recovery", &[mail_dir.as_str()]).await;
+    assert_eq!(result["sessions"], 2);
+    assert_eq!(result["mails"], 2, "one confirmation, one reset: {result}");
 }
