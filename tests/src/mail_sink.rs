@@ -22,7 +22,8 @@ impl MailSink {
             .spawn()
             .expect("python3 runs (tests/tools.sh installs aiosmtpd)");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let stdout = child.stdout.take().expect("the sink's standard output is piped");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the sink prints its port");
         let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink did not start: {line:?}"));
         Self { child, dir, port }
     }
@@ -48,7 +49,7 @@ impl MailSink {
             })
             .unwrap_or_default();
         names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        names.iter().map(|p| std::fs::read_to_string(p).expect("a message the sink wrote")).collect()
     }
 
     /// Waits for the `count`th message and returns it.
