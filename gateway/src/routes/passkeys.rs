@@ -41,15 +41,31 @@ pub(crate) fn offered(state: &AppState) -> bool {
     url::Url::parse(&state.config.issuer).ok().is_some_and(|url| url.domain().is_some())
 }
 
-/// A ceremony page on its own (before a session: the sign-in's form cookie pair).
-fn pre_session_ceremony(
+/// The page of a sign-in ceremony (before a session: the sign-in's form
+/// cookie pair), titled `title`, whose answer goes to `action` with `next`;
+/// *Cancel* goes to `back`.
+fn sign_in_ceremony(
     state: &AppState,
-    lang: Lang,
-    headers: &HeaderMap,
+    (lang, headers): (Lang, &HeaderMap),
     title: &str,
-    view: impl FnOnce(&str) -> String,
+    begun: &gatehouse_proto::pb::registry::v1::PasskeyCeremony,
+    (action, next, back): (&str, &str, &str),
 ) -> Response {
-    with_script(login::form_page(state, lang, headers, StatusCode::OK, title, view))
+    let page = login::form_page(state, lang, headers, StatusCode::OK, title, |csrf| {
+        let view = PasskeyCeremonyView {
+            csrf,
+            title,
+            kind: "get",
+            action,
+            options_json: &begun.options_json,
+            ceremony: &begun.ceremony,
+            next,
+            name: "",
+            back,
+        };
+        pages::passkey_ceremony(lang, view)
+    });
+    with_script(page)
 }
 
 /// *Sign in with a passkey*: starts a ceremony naming no account.
@@ -67,22 +83,8 @@ pub(crate) async fn sign_in_begin(
     match state.clients.registry().begin_passkey_sign_in(&address).await {
         Ok(begun) => {
             let back = format!("/login?next={}", pages::url_encode(&next));
-            pre_session_ceremony(&state, lang, &headers, &lang.msg("sign-in-with-a-passkey"), |csrf| {
-                pages::passkey_ceremony(
-                    lang,
-                    PasskeyCeremonyView {
-                        csrf,
-                        title: &lang.msg("sign-in-with-a-passkey"),
-                        kind: "get",
-                        action: "/login/passkey/finish",
-                        options_json: &begun.options_json,
-                        ceremony: &begun.ceremony,
-                        next: &next,
-                        name: "",
-                        back: &back,
-                    },
-                )
-            })
+            let title = lang.msg("sign-in-with-a-passkey");
+            sign_in_ceremony(&state, (lang, &headers), &title, &begun, ("/login/passkey/finish", &next, &back))
         }
         Err(status) => refused_before_session(&state, lang, &headers, &next, status),
     }
@@ -150,22 +152,8 @@ pub(crate) async fn second_step_begin(
     match state.clients.registry().begin_passkey_sign_in(&address).await {
         Ok(begun) => {
             let back = format!("/login/verify?next={}", pages::url_encode(&next));
-            pre_session_ceremony(&state, lang, &headers, &lang.msg("two-step-verification"), |csrf| {
-                pages::passkey_ceremony(
-                    lang,
-                    PasskeyCeremonyView {
-                        csrf,
-                        title: &lang.msg("two-step-verification"),
-                        kind: "get",
-                        action: "/login/verify",
-                        options_json: &begun.options_json,
-                        ceremony: &begun.ceremony,
-                        next: &next,
-                        name: "",
-                        back: &back,
-                    },
-                )
-            })
+            let title = lang.msg("two-step-verification");
+            sign_in_ceremony(&state, (lang, &headers), &title, &begun, ("/login/verify", &next, &back))
         }
         Err(status) => {
             let error = GatewayError::from(status);
