@@ -53,6 +53,14 @@ fn replayed_key(code_id: &str) -> String {
     format!("replayed-code:{code_id}")
 }
 
+fn in_doubt_key(refresh_hash: &str) -> String {
+    format!("rotation-in-doubt:{refresh_hash}")
+}
+
+/// How long a rotation whose commit was in doubt may be retried: longer
+/// than a database failover and a client's back-off after the 503.
+const IN_DOUBT_TTL: Duration = Duration::from_secs(900);
+
 /// How long a replayed code's mark is kept: it only has to outlive the
 /// first redemption's request, which a code's lifetime (10 minutes) bounds.
 const REPLAY_MARK_TTL: Duration = Duration::from_secs(600);
@@ -394,5 +402,23 @@ impl TokenCache {
 
     pub(crate) async fn was_replayed(&self, code_id: &str) -> TokenResult<bool> {
         Ok(self.state.kv.get(&replayed_key(code_id)).await.map_err(cache_unavailable)?.is_some())
+    }
+
+    /// Records that the rotation of `refresh_hash` to `successor_hash` failed
+    /// with an outcome not known (a commit cut off by a database failover
+    /// may have landed on the new primary): the client, answered 503, never
+    /// saw the successor and will retry. Best effort: without the cache the
+    /// retry is judged by the retry window alone.
+    pub(crate) async fn mark_in_doubt(&self, refresh_hash: &str, successor_hash: &str) {
+        let written = self.state.kv.set(&in_doubt_key(refresh_hash), successor_hash.as_bytes(), IN_DOUBT_TTL).await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "a rotation in doubt could not be recorded; its retry counts as a reuse");
+        }
+    }
+
+    /// The successor an in-doubt rotation of `refresh_hash` stored, if any.
+    pub(crate) async fn in_doubt(&self, refresh_hash: &str) -> Option<String> {
+        let found = self.state.kv.get(&in_doubt_key(refresh_hash)).await.ok()??;
+        String::from_utf8(found).ok()
     }
 }

@@ -205,6 +205,24 @@ impl Stores {
     }
 }
 
+/// When a rotated refresh token presented again is the client's retry (its
+/// successor, never used, is replaced) rather than a reuse (the grant ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RetryRule {
+    /// Rotated at or after this time (`i64::MAX`: never by time).
+    pub(crate) since: i64,
+    /// Rotated to this successor by an attempt whose commit's outcome was
+    /// not known when it answered 503: the client never saw the successor.
+    pub(crate) in_doubt: Option<String>,
+}
+
+impl RetryRule {
+    /// Whether a rotation at `rotated_at` to `successor` may be retried.
+    pub(crate) fn allows(&self, rotated_at: i64, successor: &str) -> bool {
+        rotated_at >= self.since || self.in_doubt.as_deref() == Some(successor)
+    }
+}
+
 /// Tokens: issued, read, rotated, revoked, fenced and cleaned up.
 #[async_trait::async_trait]
 pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
@@ -218,8 +236,8 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Marks the refresh token rotated, ends the family's previous access
     /// tokens and inserts the successors (an access token and the new
     /// refresh token, in that order), in one transaction; of concurrent
-    /// rotations exactly one wins. A refresh token rotated at or after
-    /// `retry_since` whose successor is unused counts as a retry.
+    /// rotations exactly one wins. A second rotation of a refresh token
+    /// that `retry` allows, its successor unused, is a retry.
     ///
     /// `before_commit` is given the tokens the rotation ends and runs inside
     /// the transaction, before the commit: it tombstones them, so that a
@@ -233,7 +251,7 @@ pub(crate) trait TokenStore: Send + Sync + std::fmt::Debug {
         refresh_hash: &str,
         successors: &[TokenRecord],
         now: i64,
-        retry_since: i64,
+        retry: &RetryRule,
         before_commit: BeforeCommit,
     ) -> TokenResult<Rotation>;
     /// Revokes the tokens in `scope`; returns every unexpired token of it,

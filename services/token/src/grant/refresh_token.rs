@@ -9,7 +9,7 @@ use crate::clients::Client;
 use crate::error::TokenResult;
 use crate::issue::{Family, Minted};
 use crate::service::TokenService;
-use crate::store::{BeforeCommit, CommitCheck, RevokeScope, Revoked, Rotation};
+use crate::store::{BeforeCommit, CommitCheck, RetryRule, RevokeScope, Revoked, Rotation};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("refresh token is invalid, expired or revoked")
@@ -104,13 +104,35 @@ impl TokenService {
             })
         };
         let before_commit: BeforeCommit = std::sync::Arc::new(before_commit);
-        match self.inner.store.rotate(hash.as_str(), &minted.records, now, retry_since, before_commit).await? {
-            Rotation::Rotated { .. } => {}
-            Rotation::Retried { .. } => {
-                tracing::info!(family_id = %old.family_id, "refresh retried within the retry window: unused successors replaced");
+        let mut rule = RetryRule { since: retry_since, in_doubt: None };
+        let successor = minted.records.iter().find(|t| t.kind == TokenKind::Refresh).map(|t| t.hash.clone());
+        loop {
+            let rotated =
+                self.inner.store.rotate(hash.as_str(), &minted.records, now, &rule, before_commit.clone()).await;
+            match rotated {
+                Ok(Rotation::Rotated { .. }) => break,
+                Ok(Rotation::Retried { .. }) => {
+                    tracing::info!(family_id = %old.family_id, "refresh retried: its unused successors replaced");
+                    break;
+                }
+                // A rotated token back: the client's retry of an attempt
+                // answered 503 whose commit landed all the same, or a reuse.
+                Ok(Rotation::Reused) if rule.in_doubt.is_none() => match self.inner.cache.in_doubt(hash.as_str()).await
+                {
+                    Some(in_doubt) => rule.in_doubt = Some(in_doubt),
+                    None => return Err(self.reuse_detected(&old.family_id).await),
+                },
+                Ok(Rotation::Reused) => return Err(self.reuse_detected(&old.family_id).await),
+                Ok(Rotation::Inactive) => return Err(invalid().into()),
+                Err(error) => {
+                    // The database failed, perhaps during the commit: the
+                    // answer is 503 and the client will retry this token.
+                    if let (crate::error::TokenError::Storage(_), Some(successor)) = (&error, &successor) {
+                        self.inner.cache.mark_in_doubt(hash.as_str(), successor).await;
+                    }
+                    return Err(error);
+                }
             }
-            Rotation::Reused => return Err(self.reuse_detected(&old.family_id).await),
-            Rotation::Inactive => return Err(invalid().into()),
         }
         self.inner.cache.confirm_tombstones(&marked.lock().await).await;
         self.inner.cache.cache_issued(&minted.records).await;

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use self::entity::{personal, revocation, revocation_head, revocation_log, token};
 use crate::error::{TokenError, TokenResult};
 use crate::store::{
-    BeforeCommit, Fence, LoggedRevocation, PersonalRecord, PersonalTokenStore, RevocationLog, RevokeScope, Revoked,
-    Rotation, TokenRecord, TokenStore,
+    BeforeCommit, Fence, LoggedRevocation, PersonalRecord, PersonalTokenStore, RetryRule, RevocationLog, RevokeScope,
+    Revoked, Rotation, TokenRecord, TokenStore,
 };
 
 #[derive(Debug)]
@@ -414,14 +414,15 @@ fn scope_condition(scope: RevokeScope<'_>) -> Condition {
 }
 
 /// A second rotation of `refresh_hash`: `Ok` with the unused successors it
-/// revoked when it is a retry (rotated at or after `retry_since`, the
-/// successor never used), the refusal otherwise.
+/// revoked when it is a retry (the rule allows it, the successor never
+/// used), otherwise the answer to give without committing (a refusal, or
+/// `Rotated` when the rotation found is this attempt's own).
 async fn retry<C: sea_orm::ConnectionTrait>(
     txn: &C,
     refresh_hash: &str,
     new_successor: Option<String>,
     now: i64,
-    retry_since: i64,
+    rule: &RetryRule,
 ) -> Result<Result<Vec<Revoked>, Rotation>, DbErr> {
     let Some(old) = unique(token::Entity::find_by_id(refresh_hash.to_owned()), txn).await? else {
         return Ok(Err(Rotation::Inactive));
@@ -429,7 +430,13 @@ async fn retry<C: sea_orm::ConnectionTrait>(
     if old.revoked_at.is_some() {
         return Ok(Err(Rotation::Inactive));
     }
-    let Some(successor) = old.rotated_to.filter(|_| old.rotated_at.is_some_and(|at| at >= retry_since)) else {
+    // Rotated to this very attempt's successor: a batch whose commit failed
+    // with its outcome unknown had in fact committed it. Nothing to redo.
+    if old.rotated_to.is_some() && old.rotated_to == new_successor {
+        return Ok(Err(Rotation::Rotated { ended: Vec::new() }));
+    }
+    let rotated_at = old.rotated_at.unwrap_or(i64::MIN);
+    let Some(successor) = old.rotated_to.filter(|successor| rule.allows(rotated_at, successor)) else {
         return Ok(Err(Rotation::Reused));
     };
     // Checking that the successor is unused and revoking it is one
@@ -466,7 +473,7 @@ impl SqlTokenStore {
         refresh_hash: &str,
         successors: &[TokenRecord],
         now: i64,
-        retry_since: i64,
+        rule: &RetryRule,
         before_commit: &BeforeCommit,
     ) -> TokenResult<Rotation> {
         let successor_hash = successors.iter().find(|t| t.kind == TokenKind::Refresh).map(|t| t.hash.clone());
@@ -487,7 +494,7 @@ impl SqlTokenStore {
         let mut ended = Vec::new();
         let retried = updated.rows_affected != 1;
         if retried {
-            match retry(&txn, refresh_hash, successor_hash, now, retry_since).await? {
+            match retry(&txn, refresh_hash, successor_hash, now, rule).await? {
                 Ok(unused) => ended.extend(unused),
                 Err(refused) => {
                     txn.rollback().await?;
@@ -531,7 +538,7 @@ impl TokenStore for SqlTokenStore {
         refresh_hash: &str,
         successors: &[TokenRecord],
         now: i64,
-        retry_since: i64,
+        rule: &RetryRule,
         before_commit: BeforeCommit,
     ) -> TokenResult<Rotation> {
         // Together with the rotations of other grants arriving meanwhile;
@@ -549,7 +556,7 @@ impl TokenStore for SqlTokenStore {
         if let Some(ended) = answer.await.map_err(|_| stopped())?? {
             return Ok(Rotation::Rotated { ended });
         }
-        on_conflict_retry(|| self.rotate_once(refresh_hash, successors, now, retry_since, &before_commit)).await
+        on_conflict_retry(|| self.rotate_once(refresh_hash, successors, now, rule, &before_commit)).await
     }
 
     /// Revokes in passes until a pass finds nothing. On PostgreSQL (READ
@@ -865,6 +872,41 @@ mod tests {
         store.insert(&rows, &fence("c", "", i64::MAX)).await.expect("grant");
     }
 
+    /// RFC 9700's strict reuse detection: no retry window, nothing in doubt.
+    fn strict() -> RetryRule {
+        RetryRule { since: i64::MAX, in_doubt: None }
+    }
+
+    /// A rotation whose commit landed although its caller heard an error (a
+    /// failover cut the commit's answer off): the same attempt tried again
+    /// finds its own successor and answers `Rotated` without a second write;
+    /// a new attempt (another successor) is a reuse, unless the rotation was
+    /// recorded in doubt with exactly that successor, when it is a retry
+    /// that replaces the unused successor, once.
+    #[tokio::test]
+    async fn a_rotation_in_doubt_is_recognised_and_retried_once() {
+        for (_database, db) in databases().await {
+            let store = SqlTokenStore::new(db);
+            grant(&store, 1).await;
+            let first = store.rotate("r1.0", &successors(1, 1), 10, &strict(), nothing_to_check()).await;
+            assert!(matches!(first.expect("rotate"), Rotation::Rotated { .. }));
+            let again = store.rotate_once("r1.0", &successors(1, 1), 11, &strict(), &nothing_to_check()).await;
+            assert!(matches!(again.expect("rotate"), Rotation::Rotated { .. }), "its own rotation");
+            let other = store.rotate("r1.0", &successors(1, 2), 12, &strict(), nothing_to_check()).await;
+            assert_eq!(other.expect("rotate"), Rotation::Reused);
+            let wrong = RetryRule { since: i64::MAX, in_doubt: Some("r1.9".to_owned()) };
+            let other = store.rotate("r1.0", &successors(1, 2), 12, &wrong, nothing_to_check()).await;
+            assert_eq!(other.expect("rotate"), Rotation::Reused, "in doubt about another successor");
+            let in_doubt = RetryRule { since: i64::MAX, in_doubt: Some("r1.1".to_owned()) };
+            let retried = store.rotate("r1.0", &successors(1, 2), 12, &in_doubt, nothing_to_check()).await;
+            assert!(matches!(retried.expect("rotate"), Rotation::Retried { .. }));
+            assert!(store.find("r1.1").await.expect("find").expect("kept").revoked, "the unseen successor ends");
+            assert!(!store.find("r1.2").await.expect("find").expect("stored").revoked);
+            let twice = store.rotate("r1.0", &successors(1, 3), 13, &in_doubt, nothing_to_check()).await;
+            assert_eq!(twice.expect("rotate"), Rotation::Reused, "the record names a successor already replaced");
+        }
+    }
+
     /// The successors of generation `g` of grant `n`.
     fn successors(n: usize, g: usize) -> Vec<TokenRecord> {
         let family = format!("f{n}");
@@ -892,7 +934,7 @@ mod tests {
                 .map(|n| {
                     let store = store.clone();
                     tokio::spawn(async move {
-                        store.rotate(&format!("r{n}.0"), &successors(n, 1), 10, i64::MAX, nothing_to_check()).await
+                        store.rotate(&format!("r{n}.0"), &successors(n, 1), 10, &strict(), nothing_to_check()).await
                     })
                 })
                 .collect();
@@ -927,7 +969,7 @@ mod tests {
                     let (store, n) = (store.clone(), i % 20);
                     tokio::spawn(async move {
                         store
-                            .rotate(&format!("r{n}.0"), &successors(n, 1 + i / 20), 10, i64::MAX, nothing_to_check())
+                            .rotate(&format!("r{n}.0"), &successors(n, 1 + i / 20), 10, &strict(), nothing_to_check())
                             .await
                     })
                 })
@@ -983,7 +1025,7 @@ mod tests {
             assert!(outcomes[1].is_err(), "{outcomes:?}");
             assert!(store.find("a1.1").await.expect("find").is_none(), "nothing of it stored");
             assert!(!store.find("r1.0").await.expect("find").expect("kept").rotated);
-            let later = store.rotate("r1.0", &successors(1, 1), 11, i64::MAX, nothing_to_check()).await;
+            let later = store.rotate("r1.0", &successors(1, 1), 11, &strict(), nothing_to_check()).await;
             assert!(matches!(later.expect("rotate"), Rotation::Rotated { .. }));
         }
     }
