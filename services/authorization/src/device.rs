@@ -157,7 +157,8 @@ impl Authorization {
         if !address.is_empty() {
             keys.push((key::device_entry_address(address), limits.entries_per_address));
         }
-        let reservation = self.reserve(&keys, limits.entry_window).await?;
+        let reservation =
+            self.reserve(gatehouse_runtime::throttle::Limiter::DeviceCodes, &keys, limits.entry_window).await?;
         let found = match UserCode::parse(typed) {
             Some(code) => self.device_by_user_code(&code).await,
             None => Ok(None),

@@ -66,7 +66,13 @@ impl Authorization {
             // per address, so that nobody fills the cache in its name.
             let limits = &self.config().pushed;
             let slot = key::pushed_public(SecretHash::of(client.client_id.as_str()).as_str(), address);
-            self.reserve(&[(slot, limits.public_per_address)], limits.public_window).await?.keep();
+            self.reserve(
+                gatehouse_runtime::throttle::Limiter::PushedRequests,
+                &[(slot, limits.public_per_address)],
+                limits.public_window,
+            )
+            .await?
+            .keep();
         }
         let mut pairs = vec![("client_id".to_owned(), client.client_id.as_str().to_owned())];
         pairs.extend(params.into_pairs());

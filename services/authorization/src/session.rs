@@ -85,7 +85,7 @@ impl Authorization {
             (key::fail_pair(&username_key(username), address), throttle.per_user_and_address),
             (key::fail_address(address), throttle.per_address),
         ];
-        let reservation = self.reserve(&keys, throttle.window).await?;
+        let reservation = self.reserve(gatehouse_runtime::throttle::Limiter::SignIn, &keys, throttle.window).await?;
         let verified = match self.inner.registry.verify_password(username, password).await {
             Ok(verified) => verified,
             Err(status) => {

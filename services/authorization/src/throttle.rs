@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use gatehouse_oauth::{ClientAuthentication, RegisteredClient, SecretHash};
 
-use gatehouse_runtime::throttle::{self, Reservation, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Reservation, Slot};
 
 use crate::error::{AuthzError, AuthzResult};
 use crate::record::key;
@@ -19,9 +19,14 @@ use crate::service::Authorization;
 impl Authorization {
     /// Takes a slot of each of `keys` before the work they limit; refused
     /// (nothing taken) when one of them is full.
-    pub(crate) async fn reserve(&self, keys: &[(String, u64)], window: Duration) -> AuthzResult<Reservation> {
+    pub(crate) async fn reserve(
+        &self,
+        limiter: Limiter,
+        keys: &[(String, u64)],
+        window: Duration,
+    ) -> AuthzResult<Reservation> {
         let slots: Vec<Slot> = keys.iter().map(|(key, limit)| Slot::new(key.clone(), *limit, window)).collect();
-        match throttle::reserve(self.inner.kv.as_ref(), &slots).await? {
+        match throttle::reserve(self.inner.kv.as_ref(), limiter, &slots).await? {
             Ok(reservation) => Ok(reservation),
             Err(retry_after) => Err(AuthzError::Throttled { retry_after }),
         }
@@ -41,7 +46,7 @@ impl Authorization {
             (key::client_fail_address(address), limits.client_failures_per_address),
         ];
         let keys: &[(String, u64)] = if address.is_empty() { &[] } else { &keys };
-        let reservation = self.reserve(keys, limits.client_failure_window).await?;
+        let reservation = self.reserve(Limiter::ClientAuthentication, keys, limits.client_failure_window).await?;
         match self.inner.registry.authenticate_client(auth, address).await {
             Ok(client) => {
                 reservation.release(self.inner.kv.as_ref()).await?;

@@ -118,7 +118,7 @@ pub(crate) async fn run(target: ServeTarget, config: ServeConfig) -> anyhow::Res
     ];
     for (part, address, what) in listening {
         if let Some(address) = address {
-            println!("{part} listening on {}{what}", local_url(address));
+            gatehouse_runtime::telemetry::listening(part, &local_url(address), what);
         }
     }
     let all = running.run();

@@ -35,7 +35,6 @@ impl Server {
 
     /// `serve all` on the data folder `dir` (a restart keeps its database).
     fn start_in(dir: std::path::PathBuf, extra_env: &[(&str, &str)]) -> Self {
-        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
         let mut command = Command::new(BIN);
         command
             .args(["serve", "all"])
@@ -47,13 +46,13 @@ impl Server {
             .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .env("GATEHOUSE_PASSWORD_MEMORY_KIB", "1024")
             .env("GATEHOUSE_PASSWORD_ITERATIONS", "1")
-            .envs(extra_env.iter().copied())
-            .stderr(stderr);
+            .envs(extra_env.iter().copied());
         if extra_env.iter().any(|(name, _)| *name == "GATEHOUSE_DATABASE_URL_FILE") {
             command.env_remove("GATEHOUSE_DATABASE_URL");
         }
-        // The binary prints where each part listens once it is bound.
-        let mut serving = gatehouse_tests::process::serve(command, &["registry", "token", "gateway", "metrics"]);
+        // The binary logs where each part listens once it is bound.
+        let logs = gatehouse_tests::process::Logs::File(dir.join("stderr.log"));
+        let mut serving = gatehouse_tests::process::serve(command, &["registry", "token", "gateway", "metrics"], logs);
         let mut url = |name: &str| serving.urls.remove(name).unwrap_or_default();
         let (registry_url, token_url) = (url("registry"), url("token"));
         let (gateway_url, metrics_url) = (url("gateway"), url("metrics"));
@@ -461,6 +460,20 @@ async fn metrics_show_the_flow_and_no_secret() {
         assert_eq!(answer.status(), 200);
     }
 
+    // Wrong secrets until the (client, address) throttle refuses (20 in its window).
+    let mut refused = 0;
+    for _ in 0..21 {
+        let answer = http
+            .post(format!("{}/oauth/token", server.gateway_url))
+            .basic_auth(id, Some("not the secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        refused += usize::from(answer.status() == 429);
+    }
+    assert_eq!(refused, 1, "the 21st wrong secret is throttled");
+
     // Plain-HTTP probes beside the metrics, for pods whose gRPC port speaks TLS.
     let base = server.metrics_url.trim_end_matches("/metrics");
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
@@ -481,12 +494,70 @@ async fn metrics_show_the_flow_and_no_secret() {
         r#"gatehouse_introspections_total{result="inactive"} 1"#,
         r#"gatehouse_cache_lookups_total{cache="token",result="hit"} 1"#,
         r#"gatehouse_db_pool_connections{pool="all",state="idle"}"#,
+        r#"gatehouse_throttle_refusals_total{limiter="client_authentication"} 1"#,
+        concat!(r#"gatehouse_build_info{version=""#, env!("CARGO_PKG_VERSION"), r#""} 1"#),
+        r#"gatehouse_signing_key_activated_timestamp_seconds{alg="RS256"} "#,
+        "gatehouse_cache_breakers_open 0",
+        "gatehouse_revocation_stream_consumers 0",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
     ] {
         assert!(text.contains(expected), "missing {expected}\n{text}");
+    }
+    // The dashboard and the alert rules shipped in deploy/ name only series
+    // this process reports.
+    let reported = reported_metrics(&text);
+    for file in ["grafana-dashboard.json", "alerts.yaml"] {
+        let path = format!("{}/../../deploy/monitoring/{file}", env!("CARGO_MANIFEST_DIR"));
+        let named = named_metrics(&std::fs::read_to_string(&path).unwrap());
+        assert!(named.len() > 10, "{file} names {named:?}");
+        let unknown: Vec<&String> = named.iter().filter(|name| !reported.contains(*name)).collect();
+        assert!(unknown.is_empty(), "{file} names series Gatehouse does not report: {unknown:?}");
     }
     for secret_text in [access.as_str(), secret, "correct horse"] {
         assert!(!text.contains(secret_text), "metrics must never carry a secret");
     }
+}
+
+/// Every series name an OpenMetrics text can carry: its samples' names, and
+/// for each family its name with the suffixes its samples take (so that a
+/// counter nothing has counted yet still counts as reported).
+fn reported_metrics(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(family) = line.strip_prefix("# TYPE ") {
+            let name = family.split(' ').next().unwrap_or_default();
+            for suffix in ["", "_total", "_bucket", "_sum", "_count", "_info"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        } else if !line.starts_with('#') {
+            names.insert(line.split(['{', ' ']).next().unwrap_or_default().to_owned());
+        }
+    }
+    names
+}
+
+/// The `gatehouse_*` and `process_*` series a dashboard or rule file names.
+fn named_metrics(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for prefix in ["gatehouse_", "process_"] {
+        for (at, _) in text.match_indices(prefix) {
+            let before = text[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let name: String =
+                text[at..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+            // A prose mention of the prefix itself (`gatehouse_*`) is no series.
+            if !name.ends_with('_') {
+                names.insert(name);
+            }
+        }
+    }
+    names
 }
 
 /// The request id: the gateway keeps a plain caller-chosen `X-Request-Id`

@@ -6,8 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
+use gatehouse_tests::process::Logs;
 use gatehouse_tests::{Backend, TestDatabase};
 
 mod support;
@@ -37,9 +38,8 @@ fn replica(settings: &[(&'static str, String)]) -> Replica {
                 .map(|part| (format!("GATEHOUSE_{part}_LISTEN"), "127.0.0.1:0")),
         )
         // The proxy in front is loopback: its hops are believed, nobody else's.
-        .env("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.0/8")
-        .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() });
-    let mut serving = gatehouse_tests::process::serve(command, &["gateway", "metrics"]);
+        .env("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.0/8");
+    let mut serving = gatehouse_tests::process::serve(command, &["gateway", "metrics"], Logs::Quiet);
     let gateway = serving.urls.remove("gateway").unwrap();
     Replica { child: serving.child, gateway }
 }

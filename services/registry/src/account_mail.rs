@@ -13,7 +13,7 @@
 
 use gatehouse_oauth::secret::RANDOM_CHARS_256_BITS;
 use gatehouse_oauth::{SecretHash, random_token};
-use gatehouse_runtime::throttle::{self, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Slot};
 
 use crate::error::{RegistryError, RegistryResult};
 use crate::model::User;
@@ -51,7 +51,7 @@ impl Registry {
 
     async fn take_slot(&self, key: String, limit: u64) -> RegistryResult<bool> {
         let slot = Slot::new(key, limit, HOUR);
-        match throttle::reserve(self.inner.kv.as_ref(), &[slot])
+        match throttle::reserve(self.inner.kv.as_ref(), Limiter::AccountMail, &[slot])
             .await
             .map_err(|e| RegistryError::Cache(e.to_string()))?
         {

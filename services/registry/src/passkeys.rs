@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use gatehouse_oauth::{SecretHash, random_token};
-use gatehouse_runtime::throttle::{self, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Slot};
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
@@ -282,7 +282,7 @@ impl Registry {
             SIGN_IN_BEGINS,
             SIGN_IN_WINDOW,
         );
-        match throttle::reserve(self.inner.kv.as_ref(), &[slot])
+        match throttle::reserve(self.inner.kv.as_ref(), Limiter::PasskeySignIn, &[slot])
             .await
             .map_err(|e| RegistryError::Cache(e.to_string()))?
         {

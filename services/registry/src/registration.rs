@@ -258,6 +258,7 @@ impl Registry {
             .await
             .map_err(|e| RegistryError::Cache(e.to_string()))?;
         if count > config.hourly_limit_per_address {
+            gatehouse_runtime::metrics::metrics().throttled(gatehouse_runtime::throttle::Limiter::ClientRegistration);
             let retry_after = self.inner.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(3600));
             return Err(RegistryError::Throttled { what: "too many registrations from this address", retry_after });
         }

@@ -15,7 +15,7 @@
 
 use gatehouse_oauth::totp::TotpSecret;
 use gatehouse_runtime::kek::KeyEncryptionKey;
-use gatehouse_runtime::throttle::{self, Reservation, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Reservation, Slot};
 use rand::Rng;
 
 use crate::error::{RegistryError, RegistryResult};
@@ -150,7 +150,10 @@ impl Registry {
             ),
         ];
         let kv = self.inner.kv.as_ref();
-        match throttle::reserve(kv, &slots).await.map_err(|e| RegistryError::Cache(e.to_string()))? {
+        match throttle::reserve(kv, Limiter::SecondFactor, &slots)
+            .await
+            .map_err(|e| RegistryError::Cache(e.to_string()))?
+        {
             Ok(reservation) => Ok(reservation),
             Err(retry_after) => {
                 tracing::warn!(user_id, "second-factor checks throttled");

@@ -3,7 +3,7 @@
 
 use gatehouse_oauth::SecretHash;
 use gatehouse_runtime::signup::SignupPolicy;
-use gatehouse_runtime::throttle::{self, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Slot};
 
 use crate::dependents::Deleted;
 use crate::error::{RegistryError, RegistryResult};
@@ -45,7 +45,10 @@ impl Registry {
             let slot =
                 Slot::new(format!("registry:signup:{}", input.client_address), SIGNUPS_PER_ADDRESS, SIGNUP_WINDOW);
             let kv = self.inner.kv.as_ref();
-            match throttle::reserve(kv, &[slot]).await.map_err(|e| RegistryError::Cache(e.to_string()))? {
+            match throttle::reserve(kv, Limiter::Signup, &[slot])
+                .await
+                .map_err(|e| RegistryError::Cache(e.to_string()))?
+            {
                 Ok(reservation) => reservation.keep(),
                 Err(retry_after) => {
                     return Err(RegistryError::Throttled { what: "too many sign-ups from this address", retry_after });
@@ -167,7 +170,7 @@ impl Registry {
         let slots = password_throttle_keys(username, caller);
         let kv = self.inner.kv.as_ref();
         let cache = |e: gatehouse_runtime::kv::KvError| RegistryError::Cache(e.to_string());
-        let reservation = match throttle::reserve(kv, &slots).await.map_err(cache)? {
+        let reservation = match throttle::reserve(kv, Limiter::Password, &slots).await.map_err(cache)? {
             Ok(reservation) => reservation,
             Err(retry_after) => {
                 tracing::warn!(caller, "password checks throttled");

@@ -77,6 +77,18 @@ pub struct PoolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimiterLabels {
+    /// The throttle, such as `password` or `client_authentication`.
+    pub limiter: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlgLabels {
+    /// A signing algorithm, such as `RS256`.
+    pub alg: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SetLabels {
     /// `written`, `dropped` (over a stream's backlog bound), `delivered`
     /// (push answered 202), `acknowledged` (poll), `retried` (push failed,
@@ -103,6 +115,20 @@ pub struct Metrics {
     pub ssf_sets: Family<SetLabels, Counter>,
     /// SETs waiting in every stream's outbox (undelivered or unacknowledged).
     pub ssf_backlog: Gauge,
+    /// Attempts a throttle refused, by limiter.
+    throttle_refusals: Family<LimiterLabels, Counter>,
+    /// Cache circuit breakers open now (calls skip the cache).
+    pub cache_breakers_open: Gauge,
+    /// Times a cache circuit breaker opened.
+    pub cache_breaker_trips: Counter,
+    /// When the active signing key of each algorithm became active (Unix seconds).
+    pub signing_key_activated: Family<AlgLabels, Gauge>,
+    /// When it is due to be rotated (Unix seconds); absent without a rotation schedule.
+    pub signing_key_rotation_due: Family<AlgLabels, Gauge>,
+    /// Streams of `WatchRevocations` this process serves now.
+    pub revocation_consumers: Gauge,
+    /// Events of the revocation log the slowest of them has not been sent yet.
+    pub revocation_lag: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
     pools: RwLock<Vec<(&'static str, DatabaseConnection)>>,
     /// The handles of each RPC path seen, so that the hot path neither
@@ -126,7 +152,12 @@ fn latency() -> Histogram {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("gatehouse");
+        let mut root = Registry::default();
+        // The process's own series keep their standard names (`process_*`).
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("gatehouse");
+        let build = prometheus_client::metrics::info::Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        registry.register("build", "The running build (always 1): its version", build);
         let rpc_requests = Family::default();
         registry.register(
             "grpc_server_requests",
@@ -177,7 +208,10 @@ impl Metrics {
             "Audit events that could not be appended to the trail (each also logged as an error)",
             audit_failures.clone(),
         );
-        let ssf_sets = Family::default();
+        let ssf_sets = Family::<SetLabels, Counter>::default();
+        for outcome in ["written", "dropped", "delivered", "acknowledged", "retried", "refused"] {
+            let _ = ssf_sets.get_or_create(&SetLabels { outcome });
+        }
         registry.register(
             "ssf_sets",
             "Security Event Tokens of the Shared Signals transmitter, by outcome",
@@ -189,6 +223,53 @@ impl Metrics {
             "Security Event Tokens waiting in the streams' outboxes (undelivered or unacknowledged)",
             ssf_backlog.clone(),
         );
+        let throttle_refusals = Family::<LimiterLabels, Counter>::default();
+        // Every known label value from the start, at 0: a series that
+        // appears only with its first event breaks `rate()` and alerts.
+        for limiter in crate::throttle::Limiter::ALL {
+            let _ = throttle_refusals.get_or_create(&LimiterLabels { limiter: limiter.as_str() });
+        }
+        registry.register(
+            "throttle_refusals",
+            "Attempts a throttle refused (429 / RESOURCE_EXHAUSTED), by limiter",
+            throttle_refusals.clone(),
+        );
+        let cache_breakers_open = Gauge::default();
+        registry.register(
+            "cache_breakers_open",
+            "Cache circuit breakers open now: calls skip the cache (SQL answers, or 503 where only the cache can)",
+            cache_breakers_open.clone(),
+        );
+        let cache_breaker_trips = Counter::default();
+        registry.register(
+            "cache_breaker_trips",
+            "Times a cache circuit breaker opened after consecutive failures",
+            cache_breaker_trips.clone(),
+        );
+        let signing_key_activated = Family::default();
+        registry.register(
+            "signing_key_activated_timestamp_seconds",
+            "When the active signing key of each algorithm became active (Unix time)",
+            signing_key_activated.clone(),
+        );
+        let signing_key_rotation_due = Family::default();
+        registry.register(
+            "signing_key_rotation_due_timestamp_seconds",
+            "When the active signing key of each algorithm is due to be rotated (Unix time; with a schedule only)",
+            signing_key_rotation_due.clone(),
+        );
+        let revocation_consumers = Gauge::default();
+        registry.register(
+            "revocation_stream_consumers",
+            "WatchRevocations streams this process serves now",
+            revocation_consumers.clone(),
+        );
+        let revocation_lag = Gauge::default();
+        registry.register(
+            "revocation_stream_lag_events",
+            "Events of the revocation log the slowest stream of this process has not been sent yet",
+            revocation_lag.clone(),
+        );
         let pool_connections = Family::default();
         registry.register(
             "db_pool_connections",
@@ -196,7 +277,7 @@ impl Metrics {
             pool_connections.clone(),
         );
         Self {
-            registry,
+            registry: root,
             rpc_requests,
             rpc_duration,
             http_requests,
@@ -208,6 +289,13 @@ impl Metrics {
             audit_failures,
             ssf_sets,
             ssf_backlog,
+            throttle_refusals,
+            cache_breakers_open,
+            cache_breaker_trips,
+            signing_key_activated,
+            signing_key_rotation_due,
+            revocation_consumers,
+            revocation_lag,
             pool_connections,
             pools: RwLock::new(Vec::new()),
             rpc_paths: RwLock::default(),
@@ -242,6 +330,11 @@ impl Metrics {
                 self.rpc_requests.get_or_create(&labels).clone()
             })
             .inc();
+    }
+
+    /// Counts an attempt `limiter` refused.
+    pub fn throttled(&self, limiter: crate::throttle::Limiter) {
+        self.throttle_refusals.get_or_create(&LimiterLabels { limiter: limiter.as_str() }).inc();
     }
 
     /// Reports the connections of `db`'s pool as `pool` on every scrape.
@@ -282,6 +375,49 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// The standard process series (as every Prometheus client library names
+/// them), read from the operating system on each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl prometheus_client::collector::Collector for ProcessCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let process = metrics_process::collector::collect();
+        if let Some(cpu) = process.cpu_seconds_total {
+            let metric = encoder.encode_descriptor(
+                "process_cpu_seconds",
+                "Total user and system CPU time spent in seconds",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(cpu).encode(metric)?;
+        }
+        let gauges = [
+            ("process_resident_memory_bytes", "Resident memory size in bytes", process.resident_memory_bytes),
+            ("process_virtual_memory_bytes", "Virtual memory size in bytes", process.virtual_memory_bytes),
+            ("process_open_fds", "Number of open file descriptors", process.open_fds),
+            ("process_max_fds", "Maximum number of open file descriptors (0: unlimited)", process.max_fds),
+            ("process_threads", "Number of OS threads in the process", process.threads),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch in seconds",
+                process.start_time_seconds,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            if let Some(value) = value {
+                let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?;
+            }
+        }
+        Ok(())
     }
 }
 

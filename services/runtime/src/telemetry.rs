@@ -100,6 +100,25 @@ pub fn init(format: LogFormat, otlp: Option<&Otlp>) -> Result<Telemetry, Telemet
     Ok(Telemetry { provider })
 }
 
+/// Logs that `part` listens on `url` (`what`: the protocol, such as
+/// "(gRPC)"): the line a supervisor or test waits for, in the log's format.
+pub fn listening(part: &str, url: &str, what: &str) {
+    tracing::info!(part, url, "{part} listening on {url}{what}");
+}
+
+/// The part and address of a [`listening`] line of either log format.
+pub fn parse_listening(line: &str) -> Option<(String, String)> {
+    if line.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        let field = |name: &str| event.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+        return field("message")?.contains(" listening on ").then_some((field("part")?, field("url")?));
+    }
+    let (before, after) = line.split_once(" listening on ")?;
+    let part = before.rsplit(' ').next()?;
+    let url = after.split(' ').next()?;
+    Some((part.to_owned(), url.to_owned()))
+}
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl Extractor for Headers<'_> {

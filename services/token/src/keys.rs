@@ -401,11 +401,19 @@ impl Keys {
         let mut signers = HashMap::new();
         let mut verifiers = HashMap::new();
         let mut published: Vec<(u8, serde_json::Value)> = Vec::new();
+        let metrics = gatehouse_runtime::metrics::metrics();
         for alg in SigningAlg::ALL {
             for key in self.store.load(alg).await?.keys {
                 let order = match key.state() {
                     KeyState::Active => {
                         signers.insert(alg, Arc::new(Signer::open(&key, &self.kek)?));
+                        let labels = gatehouse_runtime::metrics::AlgLabels { alg: alg.as_str() };
+                        let activated = key.activated_at.unwrap_or(key.created_at);
+                        metrics.signing_key_activated.get_or_create(&labels).set(activated);
+                        if let Some(every) = self.policy.rotate_every {
+                            let due = activated.saturating_add(secs(every));
+                            metrics.signing_key_rotation_due.get_or_create(&labels).set(due);
+                        }
                         0
                     }
                     KeyState::Next => 1,

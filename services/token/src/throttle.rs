@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_runtime::kv::Kv;
-use gatehouse_runtime::throttle::{self, Reservation, Slot};
+use gatehouse_runtime::throttle::{self, Limiter, Reservation, Slot};
 
 use crate::clients::Presented;
 use crate::error::{TokenError, TokenResult};
@@ -81,7 +81,7 @@ impl Throttles {
             Slot::new(pair, limits.per_client_address, limits.auth_window),
             Slot::new(address, limits.per_address, limits.auth_window),
         ];
-        match throttle::reserve(self.kv.as_ref(), &slots).await {
+        match throttle::reserve(self.kv.as_ref(), Limiter::ClientAuthentication, &slots).await {
             Ok(Ok(reservation)) => Ok(Some(reservation)),
             Ok(Err(retry_after)) => Err(TokenError::Throttled { retry_after }),
             Err(error) => {
@@ -109,6 +109,7 @@ impl Throttles {
         let limits = self.limits;
         match self.kv.incr(&key, limits.unknown_window).await {
             Ok(count) if count > limits.unknown_tokens_per_client => {
+                gatehouse_runtime::metrics::metrics().throttled(Limiter::UnknownTokens);
                 let retry_after = self.kv.ttl(&key).await.ok().flatten().unwrap_or(Duration::from_secs(1));
                 Err(TokenError::Throttled { retry_after: retry_after.max(Duration::from_secs(1)) })
             }

@@ -47,11 +47,58 @@ pub(crate) struct Feed {
     head: watch::Sender<i64>,
     poke: Notify,
     closing: watch::Sender<bool>,
+    /// Each live stream's cursor, for the lag metric.
+    cursors: std::sync::RwLock<std::collections::HashMap<u64, i64>>,
+    next_stream: std::sync::atomic::AtomicU64,
+}
+
+/// A stream of the feed while it runs: counted among the consumers, its
+/// cursor among the cursors.
+struct Consumer {
+    feed: Arc<Feed>,
+    id: u64,
+}
+
+impl Consumer {
+    fn new(feed: &Arc<Feed>, cursor: i64) -> Self {
+        let id = feed.next_stream.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        feed.cursors().insert(id, cursor);
+        gatehouse_runtime::metrics::metrics().revocation_consumers.inc();
+        Self { feed: feed.clone(), id }
+    }
+
+    fn at(&self, cursor: i64) {
+        self.feed.cursors().insert(self.id, cursor);
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.feed.cursors().remove(&self.id);
+        gatehouse_runtime::metrics::metrics().revocation_consumers.dec();
+    }
 }
 
 impl Feed {
     pub(crate) fn new(log: Arc<dyn RevocationLog>) -> Arc<Self> {
-        Arc::new(Self { log, head: watch::channel(0).0, poke: Notify::new(), closing: watch::channel(false).0 })
+        Arc::new(Self {
+            log,
+            head: watch::channel(0).0,
+            poke: Notify::new(),
+            closing: watch::channel(false).0,
+            cursors: std::sync::RwLock::default(),
+            next_stream: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn cursors(&self) -> std::sync::RwLockWriteGuard<'_, std::collections::HashMap<u64, i64>> {
+        self.cursors.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many events of the log the slowest stream has not been sent.
+    fn lag(&self, head: i64) -> i64 {
+        let cursors = self.cursors.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cursors.values().map(|cursor| head.saturating_sub(*cursor).max(0)).max().unwrap_or(0)
     }
 
     /// A change was just committed here: read the head now.
@@ -77,6 +124,7 @@ impl Feed {
                 match feed.log.revocation_log_bounds().await {
                     Ok((_, head)) => {
                         feed.head.send_if_modified(|known| std::mem::replace(known, head) != head);
+                        gatehouse_runtime::metrics::metrics().revocation_lag.set(feed.lag(head));
                     }
                     Err(error) => tracing::debug!(%error, "reading the revocation log's head failed"),
                 }
@@ -100,6 +148,7 @@ impl Feed {
         }
         let feed = self.clone();
         tokio::spawn(async move {
+            let consumer = Consumer::new(&feed, cursor);
             let mut heads = feed.head.subscribe();
             let mut closing = feed.closing.subscribe();
             let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
@@ -116,6 +165,7 @@ impl Feed {
                 };
                 if let Some(last) = events.last() {
                     cursor = last.seq;
+                    consumer.at(cursor);
                     let head = (*heads.borrow()).max(cursor);
                     if sender.send(Ok(Batch { revoked: events, cursor, head, reset: false })).await.is_err() {
                         return;
@@ -135,6 +185,7 @@ impl Feed {
                         }
                         Ok(true) => {
                             cursor = head;
+                            consumer.at(cursor);
                             let reset = Batch { revoked: Vec::new(), cursor, head, reset: true };
                             if sender.send(Ok(reset)).await.is_err() {
                                 return;

@@ -166,17 +166,16 @@ fn spawn(binary: &str, part: &str, env: &[(String, String)], expect: usize) -> a
         }
         _ => Command::new(binary),
     };
-    command.args(["serve", part]).envs(env.iter().cloned()).stdout(Stdio::piped()).stderr(Stdio::null());
+    command.args(["serve", part]).envs(env.iter().cloned()).stderr(Stdio::piped());
     let mut child =
         command.spawn().with_context(|| format!("starting {binary} (build it with cargo build --release)"))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
     let mut urls = Vec::new();
     while urls.len() < expect + 1 {
         let Some(line) = lines.next() else { bail!("gatehouse serve {part} exited before listening") };
-        let line = line?;
-        if let Some((what, rest)) = line.split_once(" listening on ") {
-            urls.push(format!("{what}={}", rest.split(' ').next().unwrap_or_default()));
+        if let Some((what, url)) = gatehouse_runtime::telemetry::parse_listening(&line?) {
+            urls.push(format!("{what}={url}"));
         }
     }
     std::thread::spawn(move || for _ in lines {});

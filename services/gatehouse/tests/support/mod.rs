@@ -3,7 +3,9 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)] // each test binary uses a part of it
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+use gatehouse_tests::process::Logs;
 use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
@@ -143,10 +145,9 @@ impl Part {
             .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
             .envs(deployment.env.iter().map(|(k, v)| (*k, v.as_str())))
             .envs(deployment.credential_of(part).map(|c| ("GATEHOUSE_CREDENTIAL", c)))
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
-            .stderr(if std::env::var_os("GATEHOUSE_TEST_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() });
-        let mut serving = gatehouse_tests::process::serve(command, &["metrics", part]);
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())));
+        // GATEHOUSE_TEST_LOGS=1 shows the parts' logs (with RUST_LOG) when a test needs reading.
+        let mut serving = gatehouse_tests::process::serve(command, &["metrics", part], Logs::Quiet);
         let metrics_url = serving.urls.remove("metrics").unwrap_or_default();
         Self { child: Some(serving.child), metrics_url }
     }

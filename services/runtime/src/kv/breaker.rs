@@ -56,6 +56,7 @@ impl Breaker {
     pub(crate) fn success(&self) {
         self.failures.store(0, Ordering::Release);
         if self.open_until.swap(0, Ordering::AcqRel) != 0 {
+            crate::metrics::metrics().cache_breakers_open.dec();
             tracing::info!("cache reachable again, circuit breaker closed");
         }
     }
@@ -65,6 +66,9 @@ impl Breaker {
         if failures >= self.threshold {
             let until = self.now_ms().saturating_add(self.cooldown_ms);
             if self.open_until.swap(until, Ordering::AcqRel) == 0 {
+                let metrics = crate::metrics::metrics();
+                metrics.cache_breakers_open.inc();
+                metrics.cache_breaker_trips.inc();
                 tracing::warn!(failures, "cache failing, circuit breaker open: calls skip it");
             }
         }
@@ -73,6 +77,14 @@ impl Breaker {
     #[cfg(test)]
     fn is_open(&self) -> bool {
         self.open_until.load(Ordering::Acquire) != 0
+    }
+}
+
+impl Drop for Breaker {
+    fn drop(&mut self) {
+        if *self.open_until.get_mut() != 0 {
+            crate::metrics::metrics().cache_breakers_open.dec();
+        }
     }
 }
 
