@@ -226,6 +226,7 @@ mod tests {
             created_at: 7,
             administrator: true,
             email_verified: true,
+            disabled: false,
         };
         let code = RedeemedCode {
             code_id: "c1".to_owned(),
@@ -277,6 +278,9 @@ pub struct Account {
     /// The address was confirmed by a link sent to it.
     #[serde(default)]
     pub email_verified: bool,
+    /// Disabled by an operator or an administrator: it cannot sign in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl Account {
@@ -302,6 +306,7 @@ impl From<common::User> for Account {
             created_at: user.created_at,
             administrator: user.administrator,
             email_verified: user.email_verified,
+            disabled: user.disabled,
         }
     }
 }
@@ -317,6 +322,7 @@ impl From<Account> for common::User {
             created_at: user.created_at,
             administrator: user.administrator,
             email_verified: user.email_verified,
+            disabled: user.disabled,
         }
     }
 }

@@ -819,3 +819,50 @@ async fn sign_up_by_invitation_or_email_domain_holds_on_every_path() {
     // An operator's account is not a sign-up.
     env.clients_as(Role::Operator).registry.create_user(gatehouse_tests::test_user("contractor")).await.unwrap();
 }
+
+/// An operator finds an account and disables it: its browser session, its
+/// access and refresh tokens end at once (on every path), and its password
+/// signs in no more; the gateway may do neither. Enabled again, it signs in
+/// anew, while what ended stays ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
+    use gatehouse_runtime::access::Role;
+    let mut app = ClientApp::new(TestEnv::builder().start().await).await;
+    let operator = app.env.clients_as(Role::Operator).registry;
+    let gateway = app.env.clients_as(Role::Gateway).registry;
+    let code = app.code("user").await;
+    let (status, tokens) = app.exchange_code(&code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    assert!(app.introspect(access).await);
+
+    let (found, next) = operator.list_users("OWN", 0, "").await.unwrap();
+    assert_eq!((found.len(), next.as_str()), (1, ""), "{found:?}");
+    assert!(!found[0].disabled);
+    let refused = gateway.set_user_disabled(&app.owner_id, true).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    assert_eq!(gateway.list_users("", 0, "").await.unwrap_err().code(), tonic::Code::PermissionDenied);
+
+    let disabled = operator.set_user_disabled(&app.owner_id, true).await.unwrap();
+    assert!(disabled.disabled);
+    assert!(!app.introspect(access).await, "the access token ended with the account");
+    assert!(!app.http_introspect(access).await["active"].as_bool().unwrap());
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 400, "the refresh token ended too: {body}");
+    let page = app.browser.get("/account/applications").await;
+    assert_eq!(page.status, 303, "the browser's session ended: {}", page.body);
+    app.browser.login_expecting_failure("owner", TEST_PASSWORD).await;
+    let (found, _) = operator.list_users("owner", 0, "").await.unwrap();
+    assert!(found[0].disabled, "the listing says so");
+
+    let enabled = operator.set_user_disabled(&app.owner_id, false).await.unwrap();
+    assert!(!enabled.disabled);
+    app.browser.login("owner", TEST_PASSWORD).await;
+    assert!(!app.introspect(access).await, "what ended stays ended");
+    // Audit: who disabled and enabled whom.
+    let request = gatehouse_proto::pb::common::v1::ListAuditEventsRequest { limit: 50, ..Default::default() };
+    let mut trail = app.env.registry_as(app.env.as_role(Role::Operator)).await;
+    let events = trail.list_audit_events(request).await.unwrap().into_inner();
+    let actions: Vec<&str> = events.events.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"user.disabled") && actions.contains(&"user.enabled"), "{actions:?}");
+}

@@ -3,7 +3,6 @@
 
 use std::io::BufRead;
 
-use anyhow::{Context, bail};
 use gatehouse_oauth::Password;
 use gatehouse_runtime::clients::RegistryClient;
 use gatehouse_runtime::clients::registry::{NewApplication, NewResourceServer, NewUser};
@@ -12,15 +11,19 @@ use crate::cli::{
     AppCommand, ClientOptions, InitialTokenCommand, KeysCommand, PatCommand, RegistrationCommand, ResourceCommand,
     UserCommand,
 };
+use crate::failure::{Class, Failure, usage};
 use crate::output;
 use crate::rpc::{connect, rpc_error, token_service};
 
 fn read_password() -> anyhow::Result<Password> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| usage(format!("reading the password from standard input: {e}")))?;
     let password = line.trim_end_matches(['\n', '\r']).to_owned();
     if password.is_empty() {
-        bail!("no password on standard input");
+        return Err(usage("no password on standard input"));
     }
     Ok(Password::new(password))
 }
@@ -57,7 +60,8 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             let user = connect(&options)?.user_named(&username).await.map_err(rpc_error)?;
             output::user(options.output, &user);
         }
-        UserCommand::Delete { username, client: options } => {
+        UserCommand::Delete { username, confirm, client: options } => {
+            confirm.check(&format!("delete the user {username}, their applications and every token they hold"))?;
             let client = connect(&options)?;
             let user_id = owner_id(&client, &username).await?;
             client.delete_user(&user_id).await.map_err(rpc_error)?;
@@ -72,6 +76,78 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::GrantAdmin { username, client: options } => set_administrator(&username, true, &options).await?,
         UserCommand::RevokeAdmin { username, client: options } => set_administrator(&username, false, &options).await?,
+        UserCommand::SetRole { username, role, client: options } => {
+            set_administrator(&username, role == crate::cli::UserRole::Administrator, &options).await?;
+        }
+        UserCommand::List { query, limit, client: options } => {
+            let client = connect(&options)?;
+            let (mut users, mut page) = (Vec::new(), String::new());
+            loop {
+                let wanted = u32::try_from(users.len()).map_or(0, |have| limit.saturating_sub(have)).min(500);
+                let (found, next) = client.list_users(&query, wanted, &page).await.map_err(rpc_error)?;
+                users.extend(found);
+                if next.is_empty() || users.len() >= limit as usize {
+                    break;
+                }
+                page = next;
+            }
+            output::users(options.output, &users);
+        }
+        UserCommand::Disable { username, confirm, client: options } => {
+            confirm.check(&format!("disable {username} and end every session and token they hold"))?;
+            let client = connect(&options)?;
+            let user_id = owner_id(&client, &username).await?;
+            let user = client.set_user_disabled(&user_id, true).await.map_err(rpc_error)?;
+            output::user(options.output, &user);
+        }
+        UserCommand::Enable { username, client: options } => {
+            let client = connect(&options)?;
+            let user_id = owner_id(&client, &username).await?;
+            let user = client.set_user_disabled(&user_id, false).await.map_err(rpc_error)?;
+            output::user(options.output, &user);
+        }
+    }
+    Ok(())
+}
+
+/// The token on standard input (one line).
+fn read_token() -> anyhow::Result<String> {
+    let mut token = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut token)
+        .map_err(|e| usage(format!("reading the token from standard input: {e}")))?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return Err(usage("no token on standard input"));
+    }
+    Ok(token)
+}
+
+/// Revokes any token Gatehouse issued, by the value on standard input.
+async fn revoke_by_value(options: &ClientOptions) -> anyhow::Result<()> {
+    let token = read_token()?;
+    let answer = token_service(options)?.revoke_token_by_value(&token).await.map_err(rpc_error)?;
+    if !answer.found {
+        return Err(Failure::error(Class::NotFound, "no such token: Gatehouse never issued it, or it is gone"));
+    }
+    let whose = if answer.user_id.is_empty() { answer.client_id } else { answer.user_id };
+    let what = if answer.revoked_now { "revoked" } else { "already revoked:" };
+    output::done(options.output, &format!("{what} a {} of {whose}", answer.token_type));
+    Ok(())
+}
+
+pub(crate) async fn token(command: crate::cli::TokenCommand) -> anyhow::Result<()> {
+    match command {
+        crate::cli::TokenCommand::Introspect { client: options } => {
+            let token = read_token()?;
+            let answer = token_service(&options)?.introspect_as_operator(&token).await.map_err(rpc_error)?;
+            output::introspection(options.output, &answer);
+        }
+        crate::cli::TokenCommand::Revoke { confirm, client: options } => {
+            confirm.check("revoke the token read from standard input")?;
+            revoke_by_value(&options).await?;
+        }
     }
     Ok(())
 }
@@ -88,7 +164,7 @@ async fn set_administrator(username: &str, granted: bool, options: &ClientOption
 /// `--grant-type` values, checked here so that a typo fails before any call.
 fn grant_types(values: &[String]) -> anyhow::Result<Vec<String>> {
     let grants =
-        gatehouse_proto::convert::grant_types_from_pb(values).map_err(|e| anyhow::anyhow!("--grant-type: {e}"))?;
+        gatehouse_proto::convert::grant_types_from_pb(values).map_err(|e| usage(format!("--grant-type: {e}")))?;
     Ok(gatehouse_proto::convert::grant_types_to_pb(&grants))
 }
 
@@ -143,11 +219,45 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             let (info, secret) = connect(&options)?.rotate_client_secret("", &id).await.map_err(rpc_error)?;
             output::new_secret(options.output, &id, &info, &secret);
         }
-        AppCommand::DeleteSecret { id, secret_id, client: options } => {
+        AppCommand::Update {
+            id,
+            name,
+            description,
+            homepage,
+            logo,
+            redirect_uris,
+            post_logout_redirect_uris,
+            scopes,
+            grant_types: grants,
+            id_token_alg,
+            require_par,
+            require_dpop,
+            client: options,
+        } => {
+            let listed = |values: Vec<String>| (!values.is_empty()).then_some(values);
+            let changes = gatehouse_runtime::clients::registry::ApplicationChanges {
+                name,
+                description,
+                homepage_url: homepage,
+                logo_url: logo,
+                redirect_uris: listed(redirect_uris),
+                post_logout_redirect_uris: listed(post_logout_redirect_uris),
+                grant_types: if grants.is_empty() { None } else { Some(grant_types(&grants)?) },
+                scopes: listed(scopes),
+                id_token_signed_response_alg: id_token_alg,
+                require_pushed_authorization_requests: require_par,
+                dpop_bound_access_tokens: require_dpop,
+            };
+            let app = connect(&options)?.update_application("", &id, changes).await.map_err(rpc_error)?;
+            output::application(options.output, &app, None);
+        }
+        AppCommand::DeleteSecret { id, secret_id, confirm, client: options } => {
+            confirm.check(&format!("delete the client secret {secret_id} of {id}"))?;
             connect(&options)?.delete_client_secret("", &id, &secret_id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted client secret {secret_id} of {id}"));
         }
-        AppCommand::Delete { id, client: options } => {
+        AppCommand::Delete { id, confirm, client: options } => {
+            confirm.check(&format!("delete the application {id}; every token issued to it stops working"))?;
             connect(&options)?.delete_application("", &id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted application {id}"));
         }
@@ -162,24 +272,14 @@ pub(crate) async fn pat(command: PatCommand) -> anyhow::Result<()> {
             let tokens = token_service(&options)?.list_personal_tokens(&user_id).await.map_err(rpc_error)?;
             output::personal_tokens(options.output, &tokens);
         }
-        PatCommand::Revoke { username, id, all: _, client: options } => {
+        PatCommand::Revoke { username, id, all: _, confirm, client: options } => {
+            confirm.check(&format!("revoke personal access tokens of {username}"))?;
             let user_id = owner_id(&connect(&options)?, &username).await?;
             let id = id.unwrap_or_default();
             let revoked = token_service(&options)?.revoke_personal_tokens(&user_id, &id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("revoked {revoked} personal access token(s) of {username}"));
         }
-        PatCommand::RevokeValue { client: options } => {
-            let mut token = String::new();
-            std::io::stdin().lock().read_line(&mut token).context("read the token from standard input")?;
-            let answer = token_service(&options)?.revoke_token_by_value(token.trim()).await.map_err(rpc_error)?;
-            if answer.found {
-                let whose = if answer.user_id.is_empty() { answer.client_id } else { answer.user_id };
-                let what = if answer.revoked_now { "revoked" } else { "already revoked:" };
-                output::done(options.output, &format!("{what} a {} of {whose}", answer.token_type));
-            } else {
-                bail!("no such token: Gatehouse never issued it, or it is gone");
-            }
-        }
+        PatCommand::RevokeValue { client: options } => revoke_by_value(&options).await?,
     }
     Ok(())
 }
@@ -194,7 +294,8 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let keys = token_service(&options)?.rotate_signing_keys(alg, force).await;
             (options, keys)
         }
-        KeysCommand::Retire { kid, force, client: options } => {
+        KeysCommand::Retire { kid, force, confirm, client: options } => {
+            confirm.check(&format!("unpublish the signing key {kid}"))?;
             let keys = token_service(&options)?.retire_signing_key(&kid, force).await;
             (options, keys)
         }
@@ -242,7 +343,8 @@ pub(crate) async fn resource(command: ResourceCommand) -> anyhow::Result<()> {
             let server = connect(&options)?.resource_server("", &id).await.map_err(rpc_error)?;
             output::resource_servers(options.output, std::slice::from_ref(&server), true);
         }
-        ResourceCommand::Delete { id, client: options } => {
+        ResourceCommand::Delete { id, confirm, client: options } => {
+            confirm.check(&format!("delete the resource server {id}"))?;
             connect(&options)?.delete_resource_server("", &id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted resource server {id}"));
         }
@@ -264,7 +366,8 @@ pub(crate) async fn registration(command: RegistrationCommand) -> anyhow::Result
             let tokens = connect(&options)?.list_initial_access_tokens().await.map_err(rpc_error)?;
             output::initial_access_tokens(options.output, &tokens, None);
         }
-        InitialTokenCommand::Delete { id, client: options } => {
+        InitialTokenCommand::Delete { id, confirm, client: options } => {
+            confirm.check(&format!("delete the initial access token {id}"))?;
             connect(&options)?.delete_initial_access_token(&id).await.map_err(rpc_error)?;
             output::done(options.output, &format!("deleted initial access token {id}"));
         }

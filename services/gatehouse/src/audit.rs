@@ -1,9 +1,10 @@
 //! `gatehouse audit list|verify`: every service's trail, read over gRPC.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use gatehouse_runtime::clients::AuditFilter;
 
 use crate::cli::{AuditCommand, OutputFormat};
+use crate::failure::usage;
 use crate::rpc::{rpc_error, services};
 
 pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
@@ -11,7 +12,7 @@ pub(crate) async fn audit(command: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::List { since, actor, action, target, limit, client: options } => {
             let since_ms = match since {
                 Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
-                    .with_context(|| format!("--since {text:?} is not an RFC 3339 time"))?
+                    .map_err(|_| usage(format!("--since {text:?} is not an RFC 3339 time")))?
                     .timestamp_millis(),
                 None => 0,
             };

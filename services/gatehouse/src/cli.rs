@@ -17,6 +17,7 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run one part, or all of them in one process.
     Serve {
+        /// Which part: `all` (every service and the gateway in one process), `registry`, `authorization`, `token` or `gateway`.
         #[arg(value_enum)]
         target: ServeTarget,
         #[command(flatten)]
@@ -60,6 +61,48 @@ pub(crate) enum Command {
     /// GATEHOUSE_DYNAMIC_REGISTRATION=token requires (talks to the registry over gRPC).
     #[command(subcommand)]
     Registration(RegistrationCommand),
+    /// Any token Gatehouse issued, by its value read from standard input (never
+    /// an argument, which `ps` and shell history would show): introspect or revoke it
+    /// (talks to the token service over gRPC).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print this binary's own reference as Markdown: `cli` (docs/cli.md) or `config` (docs/configuration.md).
+    Reference {
+        /// `cli` (every command) or `config` (every setting).
+        #[arg(value_enum)]
+        what: ReferenceKind,
+    },
+    /// Print a shell completion script, such as `gatehouse completions bash > /etc/bash_completion.d/gatehouse`.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Whether the token read from standard input is active, and whose it is (RFC 7662's answer).
+    Introspect {
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Revoke the token read from standard input (a reported leak); its grant's other tokens stay.
+    Revoke {
+        #[command(flatten)]
+        confirm: Confirm,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+/// What `gatehouse reference` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReferenceKind {
+    /// Every command, its options and the exit statuses.
+    Cli,
+    /// Every setting of `serve`.
+    Config,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,7 +157,10 @@ pub(crate) enum CredentialCommand {
     },
     /// Revoke a credential by id: refused everywhere within a few seconds.
     Revoke {
+        /// The credential's id (from `gatehouse credential list`).
         id: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -122,13 +168,16 @@ pub(crate) enum CredentialCommand {
     /// (GATEHOUSE_DATABASE_URL; migrations applied first), for a fresh
     /// production deployment whose plane admits no one yet.
     Bootstrap {
+        /// What it is for, such as the operator's name.
         #[arg(long, default_value = "first operator")]
         name: String,
+        /// operator, gateway, registry, authorization or token.
         #[arg(long, default_value = "operator")]
         role: String,
         /// Days until it expires; 0: never.
         #[arg(long, default_value_t = 1)]
         ttl_days: u64,
+        /// `table` for people, `json` for scripts.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
         #[command(flatten)]
@@ -162,7 +211,10 @@ pub(crate) enum InitialTokenCommand {
     },
     /// Delete a token by id: it registers nothing more (clients it registered stay).
     Delete {
+        /// The token's id (from `gatehouse registration token list`).
         id: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -175,6 +227,7 @@ pub(crate) enum ResourceCommand {
         /// Username of the owner.
         #[arg(long)]
         owner: String,
+        /// A name people recognise, shown on consent pages.
         #[arg(long)]
         name: String,
         /// The resource indicator: an absolute URI without a fragment, e.g. https://api.example.com.
@@ -203,6 +256,7 @@ pub(crate) enum ResourceCommand {
     },
     /// List resource servers, all or of one owner.
     List {
+        /// Only the resource servers of this owner (a username).
         #[arg(long)]
         owner: Option<String>,
         #[command(flatten)]
@@ -210,13 +264,17 @@ pub(crate) enum ResourceCommand {
     },
     /// Show one resource server by id.
     Show {
+        /// The resource server's id.
         id: String,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Delete a resource server: no new token names it.
     Delete {
+        /// The resource server's id.
         id: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -232,8 +290,10 @@ pub(crate) enum KeysCommand {
     /// Promote the next key of each algorithm (or of `--alg`); refused while
     /// it has been published for less than a JWKS cache time, unless `--force`.
     Rotate {
+        /// Algorithm to rotate (RS256 or ES256); repeat for several (default: every algorithm).
         #[arg(long)]
         alg: Vec<String>,
+        /// Rotate even when the next key is younger than the caches that must learn it first.
         #[arg(long)]
         force: bool,
         #[command(flatten)]
@@ -244,8 +304,11 @@ pub(crate) enum KeysCommand {
         /// A kid is a base64url thumbprint and may begin with `-`.
         #[arg(allow_hyphen_values = true)]
         kid: String,
+        /// Unpublish even while tokens it signed may still be live (they stop verifying).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -255,17 +318,23 @@ pub(crate) enum KeysCommand {
 pub(crate) enum PatCommand {
     /// List a user's personal access tokens (never the tokens themselves).
     List {
+        /// Username of the token owner.
         username: String,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Revoke one of a user's personal access tokens (`--id`), or all of them (`--all`).
     Revoke {
+        /// Username of the token owner.
         username: String,
+        /// The id of the token to revoke (from `gatehouse pat list`).
         #[arg(long, required_unless_present = "all", conflicts_with = "all")]
         id: Option<String>,
+        /// Revoke every personal access token of the user.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -668,6 +737,15 @@ pub(crate) struct ClientOptions {
     pub(crate) tls_key_file: Option<std::path::PathBuf>,
 }
 
+/// `--yes` of a command that deletes or revokes something.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Confirm {
+    /// Go ahead without asking. Without it the command asks on a terminal, and
+    /// refuses (exit 2) when standard input is not one, such as in a script.
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
     Table,
@@ -678,9 +756,12 @@ pub(crate) enum OutputFormat {
 pub(crate) enum UserCommand {
     /// Create a user; the password is read from standard input.
     Create {
+        /// Unique username (letters, digits, `-` and `_`).
         username: String,
+        /// Email address.
         #[arg(long)]
         email: String,
+        /// Name shown on pages (default: the username).
         #[arg(long)]
         display_name: Option<String>,
         /// Read the password from standard input (one line); required, so that it never shows in `ps`.
@@ -691,6 +772,7 @@ pub(crate) enum UserCommand {
     },
     /// Show a user by username.
     Show {
+        /// The username.
         username: String,
         #[command(flatten)]
         client: ClientOptions,
@@ -698,7 +780,10 @@ pub(crate) enum UserCommand {
     /// Delete a user with everything they hold: their applications, grants,
     /// sessions and every token issued to them stop working at once.
     Delete {
+        /// The username.
         username: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
@@ -715,16 +800,64 @@ pub(crate) enum UserCommand {
     },
     /// Give a user the administrator role (what an admin console signs in with).
     GrantAdmin {
+        /// The username.
         username: String,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Take the administrator role away.
     RevokeAdmin {
+        /// The username.
         username: String,
         #[command(flatten)]
         client: ClientOptions,
     },
+    /// Give a user a role: `administrator` (what the admin console signs in with) or `user` (none).
+    SetRole {
+        /// The username.
+        username: String,
+        /// `administrator` or `user`.
+        #[arg(value_enum)]
+        role: UserRole,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// List users by username, all of them or those matching `--query`.
+    List {
+        /// Only users whose username, email or display name contains this text (any case).
+        #[arg(long, default_value = "")]
+        query: String,
+        /// At most this many users (1 to 10000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Disable a user: they cannot sign in, and every session and token they hold ends now.
+    Disable {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        confirm: Confirm,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Enable a disabled user again (they sign in anew; what ended stays ended).
+    Enable {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+}
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum UserRole {
+    /// Signs in to the admin console.
+    Administrator,
+    /// No role.
+    User,
 }
 
 #[derive(Debug, Subcommand)]
@@ -734,6 +867,7 @@ pub(crate) enum AppCommand {
         /// Username of the owner.
         #[arg(long)]
         owner: String,
+        /// A name users recognise, shown on consent pages.
         #[arg(long)]
         name: String,
         /// Callback URL; repeat for several.
@@ -751,8 +885,10 @@ pub(crate) enum AppCommand {
         /// Allowed grant type; repeat for several (default: authorization_code and refresh_token).
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
+        /// What it does, shown on consent pages.
         #[arg(long, default_value = "")]
         description: String,
+        /// Its home page URL.
         #[arg(long, default_value = "")]
         homepage: String,
         /// What its ID tokens are signed with: RS256 (what every relying party verifies) or ES256.
@@ -775,28 +911,77 @@ pub(crate) enum AppCommand {
         #[command(flatten)]
         client: ClientOptions,
     },
+    /// Change an application: only what is given changes; a repeated list option replaces the whole list.
+    Update {
+        /// The client id.
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// A new home page URL.
+        #[arg(long)]
+        homepage: Option<String>,
+        /// A new logo URL.
+        #[arg(long)]
+        logo: Option<String>,
+        /// Callback URL; repeat for several (replaces every callback URL).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may return; repeat for several (replaces the list).
+        #[arg(long = "post-logout-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Allowed scope; repeat for several (replaces the list).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allowed grant type; repeat for several (replaces the list).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// What its ID tokens are signed with: RS256 or ES256.
+        #[arg(long = "id-token-alg")]
+        id_token_alg: Option<String>,
+        /// Accept its authorization requests only as pushed requests (true or false).
+        #[arg(long = "require-par")]
+        require_par: Option<bool>,
+        /// Issue it only DPoP-bound access tokens (true or false).
+        #[arg(long = "require-dpop")]
+        require_dpop: Option<bool>,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
     /// Show one application by client id.
     Show {
+        /// The client id.
         id: String,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Add a client secret (the old ones keep working until deleted); prints it once.
     RotateSecret {
+        /// The client id.
         id: String,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Delete one client secret.
     DeleteSecret {
+        /// The client id.
         id: String,
+        /// The secret's id (from `gatehouse app show`).
         secret_id: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Delete an application and its secrets.
     Delete {
+        /// The client id.
         id: String,
+        #[command(flatten)]
+        confirm: Confirm,
         #[command(flatten)]
         client: ClientOptions,
     },

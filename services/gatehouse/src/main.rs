@@ -5,16 +5,18 @@ mod admin;
 mod audit;
 mod cli;
 mod config;
+mod failure;
 mod operator;
 mod output;
+mod reference;
 mod rpc;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, ServeTarget};
+use crate::cli::{Cli, Command, OutputFormat, ServeTarget};
 
 /// mimalloc instead of glibc's malloc: a profile of the token endpoint under
 /// load spent about 15 % of the CPU in glibc's allocator (small, short-lived
@@ -26,7 +28,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let output = output_of(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -34,10 +41,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, output))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+/// The `--output` of the subcommand that runs (errors are reported in it).
+fn output_of(matches: &clap::ArgMatches) -> OutputFormat {
+    let mut deepest = matches;
+    while let Some((_, sub)) = deepest.subcommand() {
+        deepest = sub;
+    }
+    deepest.try_get_one::<OutputFormat>("output").ok().flatten().copied().unwrap_or(OutputFormat::Table)
+}
+
+async fn run(cli: Cli, output: OutputFormat) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve { target: ServeTarget::All, options: Box::default() });
     let result = match command {
         Command::Serve { target, options } => match options.validate().and_then(|c| c.for_target(target)) {
@@ -68,6 +84,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::User(command) => admin::user(command).await,
         Command::App(command) => admin::app(command).await,
         Command::Pat(command) => admin::pat(command).await,
+        Command::Token(command) => admin::token(command).await,
         Command::Keys(command) => admin::keys(command).await,
         Command::Resource(command) => admin::resource(command).await,
         Command::Registration(command) => admin::registration(command).await,
@@ -77,13 +94,24 @@ async fn run(cli: Cli) -> ExitCode {
             print!("{}", gatehouse_runtime::access::policy::markdown());
             Ok(())
         }
+        Command::Reference { what } => {
+            print!(
+                "{}",
+                match what {
+                    cli::ReferenceKind::Cli => reference::cli(),
+                    cli::ReferenceKind::Config => reference::config(),
+                }
+            );
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            print!("{}", reference::completions(shell));
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("gatehouse: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => failure::report(&error, output),
     }
 }
 

@@ -53,7 +53,8 @@ pub(crate) async fn credential(command: CredentialCommand) -> anyhow::Result<()>
             let listed = connect(&options)?.list_credentials().await.map_err(rpc_error)?;
             crate::output::credentials(options.output, &listed);
         }
-        CredentialCommand::Revoke { id, client: options } => {
+        CredentialCommand::Revoke { id, confirm, client: options } => {
+            confirm.check(&format!("revoke the credential {id}; every call made with it is refused"))?;
             connect(&options)?.revoke_credential(&id).await.map_err(rpc_error)?;
             crate::output::done(options.output, &format!("revoked credential {id}"));
         }

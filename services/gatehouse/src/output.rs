@@ -22,16 +22,47 @@ fn print_rows(rows: &[(&str, String)]) {
     }
 }
 
+/// A user as the CLI shows it: the REST API's view and the account's state.
+fn user_value(user: &Account) -> Value {
+    let mut value = user_json(&common::User::from(user.clone()));
+    if let Some(map) = value.as_object_mut() {
+        map.insert("administrator".to_owned(), json!(user.administrator));
+        map.insert("disabled".to_owned(), json!(user.disabled));
+        map.insert("email_verified".to_owned(), json!(user.email_verified));
+    }
+    value
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
 pub(crate) fn user(format: OutputFormat, user: &Account) {
     match format {
-        OutputFormat::Json => print_json(&user_json(&common::User::from(user.clone()))),
+        OutputFormat::Json => print_json(&user_value(user)),
         OutputFormat::Table => print_rows(&[
             ("id", user.id.clone()),
             ("username", user.username.clone()),
             ("email", user.email.clone()),
             ("display name", user.display_name.clone()),
-            ("administrator", if user.administrator { "yes" } else { "no" }.to_owned()),
+            ("created at", when(user.created_at)),
+            ("administrator", yes_no(user.administrator).to_owned()),
+            ("disabled", yes_no(user.disabled).to_owned()),
         ]),
+    }
+}
+
+pub(crate) fn users(format: OutputFormat, users: &[Account]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(users.iter().map(user_value).collect())),
+        OutputFormat::Table => {
+            println!("{:<24} {:<32} {:<20} {:<6} DISABLED", "USERNAME", "EMAIL", "CREATED AT", "ADMIN");
+            for user in users {
+                let created = when(user.created_at);
+                let (admin, disabled) = (yes_no(user.administrator), yes_no(user.disabled));
+                println!("{:<24} {:<32} {created:<20} {admin:<6} {disabled}", user.username, user.email);
+            }
+        }
     }
 }
 
@@ -47,7 +78,7 @@ pub(crate) fn invitation(
             "expires_at": invitation.expires_at,
         })),
         OutputFormat::Table => {
-            print_rows(&[("link", invitation.link.clone()), ("expires at", invitation.expires_at.to_string())])
+            print_rows(&[("link", invitation.link.clone()), ("expires at", when(invitation.expires_at))])
         }
     }
 }
@@ -74,7 +105,10 @@ pub(crate) fn application(format: OutputFormat, app: &pb::Application, new_secre
                 ("scopes", app.scopes.join(" ")),
             ];
             for secret in &app.secrets {
-                rows.push(("secret", format!("{} {}... created {}", secret.id, secret.prefix, secret.created_at)));
+                rows.push((
+                    "secret",
+                    format!("{} {}... created {}", secret.id, secret.prefix, when(secret.created_at)),
+                ));
             }
             if let Some(secret) = new_secret {
                 rows.push(("client secret", format!("{secret}   (shown once: store it now)")));
@@ -113,10 +147,10 @@ pub(crate) fn personal_tokens(format: OutputFormat, tokens: &[gatehouse_proto::p
     match format {
         OutputFormat::Json => print_json(&Value::Array(tokens.iter().map(personal_token_json).collect())),
         OutputFormat::Table => {
-            println!("{:<38} {:<24} {:<12} NAME", "ID", "SCOPES", "EXPIRES AT");
+            println!("{:<38} {:<24} {:<20} NAME", "ID", "SCOPES", "EXPIRES AT");
             for token in tokens {
-                let expires = token.expires_at;
-                println!("{:<38} {:<24} {:<12} {}", token.id, token.scopes.join(" "), expires, token.name);
+                let expires = when(token.expires_at);
+                println!("{:<38} {:<24} {:<20} {}", token.id, token.scopes.join(" "), expires, token.name);
             }
         }
     }
@@ -135,7 +169,7 @@ pub(crate) fn signing_keys(format: OutputFormat, keys: &[gatehouse_proto::pb::to
                 .collect(),
         )),
         OutputFormat::Table => {
-            println!("{:<44} {:<6} {:<9} {:<11} SINCE", "KID", "ALG", "STATE", "CREATED");
+            println!("{:<44} {:<6} {:<9} {:<20} SINCE", "KID", "ALG", "STATE", "CREATED");
             for key in keys {
                 let since = match key.state.as_str() {
                     "active" => key.activated_at,
@@ -143,7 +177,8 @@ pub(crate) fn signing_keys(format: OutputFormat, keys: &[gatehouse_proto::pb::to
                     "retired" => key.retired_at,
                     _ => key.created_at,
                 };
-                println!("{:<44} {:<6} {:<9} {:<11} {since}", key.kid, key.alg, key.state, key.created_at);
+                let (created, since) = (when(key.created_at), when(since));
+                println!("{:<44} {:<6} {:<9} {created:<20} {since}", key.kid, key.alg, key.state);
             }
         }
     }
@@ -191,8 +226,7 @@ pub(crate) fn resource_servers(format: OutputFormat, servers: &[pb::ResourceServ
 
 /// Initial access tokens; `token` is the clear text of one just created (shown once).
 pub(crate) fn initial_access_tokens(format: OutputFormat, tokens: &[pb::InitialAccessToken], token: Option<&str>) {
-    let expires =
-        |t: &pb::InitialAccessToken| if t.expires_at == 0 { "never".to_owned() } else { t.expires_at.to_string() };
+    let expires = |t: &pb::InitialAccessToken| when(t.expires_at);
     match format {
         OutputFormat::Json => {
             let list: Vec<Value> = tokens
@@ -241,7 +275,8 @@ fn when(unix: i64) -> String {
     if unix == 0 {
         return "never".to_owned();
     }
-    chrono::DateTime::from_timestamp(unix, 0).map_or_else(|| unix.to_string(), |t| t.to_rfc3339())
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map_or_else(|| unix.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 fn credential_json(info: &pb::InternalCredential) -> Value {
@@ -309,8 +344,9 @@ pub(crate) fn audit_events(format: OutputFormat, events: &[common::AuditEvent]) 
         }
         OutputFormat::Table => {
             for event in events {
-                let at =
-                    chrono::DateTime::from_timestamp_millis(event.at_ms).map(|t| t.to_rfc3339()).unwrap_or_default();
+                let at = chrono::DateTime::from_timestamp_millis(event.at_ms)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
                 println!(
                     "{at}  {:<13} {:<26} {:<8} {}:{} ({})  {}",
                     event.service,
@@ -323,5 +359,44 @@ pub(crate) fn audit_events(format: OutputFormat, events: &[common::AuditEvent]) 
                 );
             }
         }
+    }
+}
+
+/// An introspection answer: RFC 7662's fields (times as RFC 3339 in tables).
+pub(crate) fn introspection(format: OutputFormat, answer: &gatehouse_proto::pb::token::v1::IntrospectResponse) {
+    match format {
+        OutputFormat::Json => {
+            let mut value = json!({ "active": answer.active });
+            if answer.active {
+                value = json!({
+                    "active": true,
+                    "token_type": answer.token_type,
+                    "scope": answer.scopes.join(" "),
+                    "client_id": answer.client_id,
+                    "sub": answer.user_id,
+                    "username": answer.username,
+                    "exp": answer.expires_at,
+                    "iat": answer.issued_at,
+                    "aud": answer.audience,
+                    "acr": answer.acr,
+                    "amr": answer.amr,
+                });
+            }
+            print_json(&value);
+        }
+        OutputFormat::Table if !answer.active => print_rows(&[("active", "no".to_owned())]),
+        OutputFormat::Table => print_rows(&[
+            ("active", "yes".to_owned()),
+            ("token type", answer.token_type.clone()),
+            ("scopes", answer.scopes.join(" ")),
+            ("client id", answer.client_id.clone()),
+            ("user id", answer.user_id.clone()),
+            ("username", answer.username.clone()),
+            ("issued at", when(answer.issued_at)),
+            ("expires at", when(answer.expires_at)),
+            ("audience", answer.audience.join(" ")),
+            ("acr", answer.acr.clone()),
+            ("amr", answer.amr.join(" ")),
+        ]),
     }
 }

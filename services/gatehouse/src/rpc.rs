@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use gatehouse_oauth::InternalCredential;
 use gatehouse_runtime::clients::{AuthorizationClient, Clients, RegistryClient, TokenClient};
 use gatehouse_upstream::Upstream;
 
 use crate::cli::ClientOptions;
+use crate::failure::{Class, Failure, usage};
 
 /// The file name of the embedded default's operator credential.
 const EMBEDDED_FILE: &str = "operator-credential";
@@ -25,11 +25,12 @@ pub(crate) fn embedded_credential_path(database_url: &str) -> Option<PathBuf> {
 /// default's file when it is there.
 fn presented_credential(options: &ClientOptions) -> anyhow::Result<Option<InternalCredential>> {
     let text = match (&options.credential, &options.credential_file) {
-        (Some(_), Some(_)) => bail!("give --credential or --credential-file, not both"),
+        (Some(_), Some(_)) => return Err(usage("give --credential or --credential-file, not both")),
         (Some(credential), None) => credential.0.trim().to_owned(),
-        (None, Some(path)) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned()
-        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("reading {}: {e}", path.display())))?
+            .trim()
+            .to_owned(),
         (None, None) => {
             let url =
                 std::env::var("GATEHOUSE_DATABASE_URL").unwrap_or_else(|_| "sqlite://data/gatehouse.db".to_owned());
@@ -40,7 +41,7 @@ fn presented_credential(options: &ClientOptions) -> anyhow::Result<Option<Intern
         }
     };
     if !InternalCredential::is_well_formed(&text) {
-        bail!("the credential is not an internal credential (gic_…)");
+        return Err(usage("the credential is not an internal credential (gic_…)"));
     }
     Ok(Some(InternalCredential::new(text)))
 }
@@ -50,11 +51,11 @@ pub(crate) fn channel(options: &ClientOptions, url: &str, variable: &str) -> any
     let identity = match (&options.tls_cert_file, &options.tls_key_file) {
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         (None, None) => None,
-        _ => bail!("--tls-cert-file and --tls-key-file go together"),
+        _ => return Err(usage("--tls-cert-file and --tls-key-file go together")),
     };
     let tls = match (&options.tls_ca_file, identity) {
         (Some(ca), identity) => Some(gatehouse_upstream::tls::ClientTls { ca: ca.clone(), identity }),
-        (None, Some(_)) => bail!("a client certificate needs --tls-ca-file (the servers' CA) too"),
+        (None, Some(_)) => return Err(usage("a client certificate needs --tls-ca-file (the servers' CA) too")),
         (None, None) => None,
     };
     let upstream = gatehouse_upstream::UpstreamOptions {
@@ -63,7 +64,7 @@ pub(crate) fn channel(options: &ClientOptions, url: &str, variable: &str) -> any
             .and_then(|c| gatehouse_upstream::StaticCredential::bearer(c.expose())),
         ..gatehouse_upstream::UpstreamOptions::default()
     };
-    gatehouse_upstream::upstream::balanced(url, upstream).with_context(|| format!("{variable} {url:?}"))
+    gatehouse_upstream::upstream::balanced(url, upstream).map_err(|e| usage(format!("{variable} {url:?}: {e:#}")))
 }
 
 /// The registry behind `GATEHOUSE_REGISTRY_URL`: the same comma-separated
@@ -91,23 +92,26 @@ pub(crate) fn services(options: &ClientOptions) -> anyhow::Result<Clients> {
     })
 }
 
-/// Turns a status into one readable line: the service's message and the code.
+/// Turns a status into one readable line (the service's message and the
+/// code), classified for the exit status.
 #[allow(clippy::needless_pass_by_value)] // shaped for `.map_err(rpc_error)`
 pub(crate) fn rpc_error(status: tonic::Status) -> anyhow::Error {
-    if gatehouse_runtime::access::refusal_of(&status) == Some(gatehouse_runtime::access::Refusal::Unauthenticated) {
-        return anyhow::anyhow!(
+    let code = status.code();
+    let message = if gatehouse_runtime::access::refusal_of(&status)
+        == Some(gatehouse_runtime::access::Refusal::Unauthenticated)
+    {
+        format!(
             "the server does not know this caller: give an operator credential (GATEHOUSE_CREDENTIAL_FILE, \
              `gatehouse credential create` or `bootstrap`) or a client certificate listed in GATEHOUSE_GRPC_PEERS \
-             ({:?})",
-            status.code()
-        );
-    }
-    if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
-        return anyhow::anyhow!(
-            "cannot reach the registry (is `gatehouse serve` running, and GATEHOUSE_REGISTRY_URL right?): {} ({:?})",
-            status.message(),
-            status.code()
-        );
-    }
-    anyhow::anyhow!("{} ({:?})", status.message(), status.code())
+             ({code:?})"
+        )
+    } else if matches!(code, tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) {
+        format!(
+            "cannot reach the registry (is `gatehouse serve` running, and GATEHOUSE_REGISTRY_URL right?): {} ({code:?})",
+            status.message()
+        )
+    } else {
+        format!("{} ({code:?})", status.message())
+    };
+    anyhow::Error::new(Failure { class: Class::of(code), code: Some(code), message })
 }

@@ -264,7 +264,7 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
         secrets.iter().find(|s| first.starts_with(s["prefix"].as_str().unwrap_or("-"))).expect("first secret listed");
     assert_eq!(secrets[0], *first_meta, "secrets are listed oldest first");
     let first_id = first_meta["id"].as_str().expect("secret id").to_owned();
-    server.cli_json(&["app", "delete-secret", &client_id, &first_id, "--output", "json"], None);
+    server.cli_json(&["app", "delete-secret", &client_id, &first_id, "--yes", "--output", "json"], None);
     assert!(!authenticates(&server, &client_id, &first).await);
     assert!(authenticates(&server, &client_id, &second).await);
 
@@ -273,7 +273,7 @@ async fn operator_creates_user_and_app_then_rotates_secret_without_downtime() {
     let table = server.cli(&["app", "list"], None);
     assert!(String::from_utf8_lossy(&table.stdout).contains("CI bot"));
 
-    server.cli_json(&["app", "delete", &client_id, "--output", "json"], None);
+    server.cli_json(&["app", "delete", &client_id, "--yes", "--output", "json"], None);
     let missing = server.cli(&["app", "show", &client_id], None);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
@@ -309,7 +309,7 @@ async fn the_cli_takes_an_address_list_and_deletes_a_user_with_everything() {
         .expect("run gatehouse");
     assert!(shown.status.success(), "a list with one dead address: {}", String::from_utf8_lossy(&shown.stderr));
     assert!(authenticates(&server, &client_id, &secret).await);
-    server.cli_json(&["user", "delete", "bob", "--output", "json"], None);
+    server.cli_json(&["user", "delete", "bob", "--yes", "--output", "json"], None);
     assert!(!authenticates(&server, &client_id, &secret).await, "the user's application went with them");
     let missing = server.cli(&["user", "show", "bob"], None);
     assert!(!missing.status.success());
@@ -842,7 +842,7 @@ async fn operators_list_and_revoke_personal_access_tokens_and_leaked_tokens_by_v
     let active = tokens.introspect(token_pb::IntrospectRequest { token: leaked, ..Default::default() }).await.unwrap();
     assert!(!active.into_inner().active);
 
-    let all = server.cli(&["pat", "revoke", "pat-owner", "--all"], None);
+    let all = server.cli(&["pat", "revoke", "pat-owner", "--all", "--yes"], None);
     assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
     assert!(String::from_utf8_lossy(&all.stdout).contains("revoked 1"), "{}", String::from_utf8_lossy(&all.stdout));
     let listed = server.cli_json(&["pat", "list", "pat-owner", "--output", "json"], None);
@@ -882,7 +882,7 @@ fn operators_list_rotate_and_retire_signing_keys() {
     let keys = server.cli_json(&["keys", "rotate", "--alg", "RS256", "--force", "--output", "json"], None);
     assert_eq!(state_of(&keys, "RS256", "active"), [next]);
     assert_eq!(state_of(&keys, "RS256", "retiring"), std::slice::from_ref(&active));
-    let keys = server.cli_json(&["keys", "retire", &active, "--force", "--output", "json"], None);
+    let keys = server.cli_json(&["keys", "retire", &active, "--force", "--yes", "--output", "json"], None);
     assert_eq!(state_of(&keys, "RS256", "retired"), [active]);
     let jwks = reqwest_like_get(&format!("{}/oauth/jwks", server.gateway_url));
     assert!(!jwks.contains(&state_of(&keys, "RS256", "retired")[0]), "a retired key is unpublished");
@@ -921,7 +921,7 @@ async fn operators_issue_initial_access_tokens_that_dynamic_registration_require
     // Named under the configured issuer (GATEHOUSE_ISSUER), whatever port the test bound.
     assert!(metadata["registration_endpoint"].as_str().unwrap().ends_with("/oauth/register"), "{metadata}");
     let id = listed[0]["id"].as_str().unwrap();
-    assert!(server.cli(&["registration", "token", "delete", id], None).status.success());
+    assert!(server.cli(&["registration", "token", "delete", id, "--yes"], None).status.success());
     assert_eq!(register(Some(token)).await.unwrap().status(), 401, "a deleted token registers nothing");
 }
 
@@ -1112,4 +1112,144 @@ async fn behind_tls_the_cookies_are_host_only_and_unprefixed_ones_count_for_noth
             .unwrap();
         assert_eq!(answer.status(), expected, "{name}");
     }
+}
+
+/// docs/cli.md and docs/configuration.md are the binary's own
+/// `gatehouse reference cli|config`, and `gatehouse completions` writes a
+/// script that knows the commands.
+#[test]
+fn the_references_in_docs_are_the_binarys_own_output() {
+    for (what, file) in [("cli", "cli.md"), ("config", "configuration.md")] {
+        let output = Command::new(BIN).args(["reference", what]).output().expect("run gatehouse");
+        assert!(output.status.success());
+        let path = format!("{}/../../docs/{file}", env!("CARGO_MANIFEST_DIR"));
+        let written = std::fs::read_to_string(&path).expect("the reference file");
+        assert!(
+            written == String::from_utf8_lossy(&output.stdout),
+            "docs/{file} differs from the binary: run `gatehouse reference {what} > docs/{file}`"
+        );
+    }
+    let cli = std::fs::read_to_string(format!("{}/../../docs/cli.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for command in ["gatehouse user disable", "gatehouse app update", "gatehouse token introspect", "--yes"] {
+        assert!(cli.contains(command), "docs/cli.md lacks {command}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(BIN).args(["completions", shell]).output().expect("run gatehouse");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && script.contains("gatehouse") && script.contains("rotate-secret"), "{shell}");
+    }
+}
+
+/// Each class of failure exits with its own status, and `--output json`
+/// reports it as one JSON document on standard error.
+#[test]
+fn each_class_of_failure_has_its_exit_status_and_a_json_error() {
+    let server = Server::start();
+    let status = |output: &Output| output.status.code().unwrap_or(-1);
+    let json_error = |output: &Output| -> Value {
+        serde_json::from_slice(&output.stderr).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)))
+    };
+
+    // Usage: clap's own errors, a value the CLI refuses, a destructive command without --yes.
+    assert_eq!(status(&server.cli(&["user", "show"], None)), 2);
+    assert_eq!(status(&server.cli(&["audit", "list", "--since", "yesterday"], None)), 2);
+    let unconfirmed = server.cli(&["app", "delete", "nothing", "--output", "json"], None);
+    assert_eq!(status(&unconfirmed), 2);
+    assert_eq!(json_error(&unconfirmed)["error"]["class"], "usage");
+    assert!(json_error(&unconfirmed)["error"]["message"].as_str().unwrap().contains("--yes"));
+
+    // Not found.
+    let missing = server.cli(&["user", "show", "nobody", "--output", "json"], None);
+    assert_eq!(status(&missing), 3, "{}", String::from_utf8_lossy(&missing.stderr));
+    let error = json_error(&missing);
+    assert_eq!(
+        (error["error"]["class"].as_str(), error["error"]["grpc_code"].as_str()),
+        (Some("not_found"), Some("NOT_FOUND"))
+    );
+    assert!(missing.stdout.is_empty(), "nothing on standard output");
+
+    // Conflict: the same username twice.
+    let create = ["user", "create", "twice", "--email", "twice@example.com", "--password-stdin"];
+    assert!(server.cli(&create, Some("correct horse battery\n")).status.success());
+    let again = server.cli(&create, Some("correct horse battery\n"));
+    assert_eq!(status(&again), 4, "{}", String::from_utf8_lossy(&again.stderr));
+
+    // Permission: a credential whose role may not make this call.
+    let gateway = server.credential("gateway");
+    let refused = server.cli(&["credential", "list", "--credential", &gateway], None);
+    assert_eq!(status(&refused), 5, "{}", String::from_utf8_lossy(&refused.stderr));
+
+    // Unavailable: nothing listens there.
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    let down = server.cli(&["user", "show", "twice", "--registry-url", &dead, "--output", "json"], None);
+    assert_eq!(status(&down), 6, "{}", String::from_utf8_lossy(&down.stderr));
+    assert_eq!(json_error(&down)["error"]["class"], "unavailable");
+}
+
+/// The commands a script runs day to day: find users, give and take a
+/// role, disable and enable an account, change an application in place,
+/// and look at or revoke a token by its value; tables print RFC 3339 times.
+#[tokio::test]
+async fn operators_find_users_disable_them_update_apps_and_inspect_tokens() {
+    let server = Server::start();
+    let (client_id, secret) = server.client_credentials_app("carol", "Carol's bot");
+    server.client_credentials_app("dave", "Dave's bot");
+    let listed = server.cli_json(&["user", "list", "--query", "CAR", "--output", "json"], None);
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names, ["carol"]);
+    let all = server.cli_json(&["user", "list", "--output", "json"], None);
+    let all: Vec<&str> = all.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "by username: {all:?}");
+    assert!(all.contains(&"carol") && all.contains(&"dave"), "{all:?}");
+    let table = String::from_utf8_lossy(&server.cli(&["user", "list"], None).stdout).into_owned();
+    let created = listed[0]["created_at"].as_i64().expect("JSON keeps Unix seconds");
+    let created =
+        chrono::DateTime::from_timestamp(created, 0).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(table.contains(&created), "tables say RFC 3339 times ({created}): {table}");
+
+    let admin = server.cli_json(&["user", "set-role", "carol", "administrator", "--output", "json"], None);
+    assert_eq!(admin["administrator"], true);
+    let plain = server.cli_json(&["user", "set-role", "carol", "user", "--output", "json"], None);
+    assert_eq!(plain["administrator"], false);
+
+    let disabled = server.cli_json(&["user", "disable", "carol", "--yes", "--output", "json"], None);
+    assert_eq!(disabled["disabled"], true);
+    let shown = server.cli_json(&["user", "show", "carol", "--output", "json"], None);
+    assert_eq!(shown["disabled"], true);
+    let enabled = server.cli_json(&["user", "enable", "carol", "--output", "json"], None);
+    assert_eq!(enabled["disabled"], false);
+
+    let updated = server.cli_json(
+        &[
+            "app",
+            "update",
+            &client_id,
+            "--name",
+            "Carol's robot",
+            "--redirect-uri",
+            "https://carol.example/cb",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(updated["name"], "Carol's robot");
+    assert_eq!(updated["redirect_uris"], serde_json::json!(["https://carol.example/cb"]));
+    let again = server.cli_json(&["app", "show", &client_id, "--output", "json"], None);
+    assert_eq!((again["name"].clone(), again["scopes"].clone()), (updated["name"].clone(), updated["scopes"].clone()));
+    let bad = server.cli(&["app", "update", &client_id, "--redirect-uri", "not a url"], None);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let token = server.client_credentials_token(&client_id, &secret).await;
+    let line = format!("{token}\n");
+    let seen = server.cli_json(&["token", "introspect", "--output", "json"], Some(&line));
+    assert_eq!((seen["active"].as_bool(), seen["client_id"].as_str()), (Some(true), Some(client_id.as_str())));
+    assert!(server.cli(&["token", "revoke", "--yes"], Some(&line)).status.success());
+    let seen = server.cli_json(&["token", "introspect", "--output", "json"], Some(&line));
+    assert_eq!(seen["active"], false);
+    let unknown = server.cli(&["token", "revoke", "--yes"], Some("gat_nothing\n"));
+    assert_eq!(unknown.status.code(), Some(3));
 }

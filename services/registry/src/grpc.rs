@@ -431,6 +431,25 @@ impl RegistryService for RegistryGrpc {
         Ok(Response::new(pb::SetUserRoleResponse { user: Some(user.into()) }))
     }
 
+    async fn set_user_disabled(
+        &self,
+        request: Request<pb::SetUserDisabledRequest>,
+    ) -> RpcResult<pb::SetUserDisabledResponse> {
+        let who = who(&request, "");
+        let request = request.into_inner();
+        let user = self.registry.set_user_disabled(&request.user_id, request.disabled).await?;
+        let action = if request.disabled { "user.disabled" } else { "user.enabled" };
+        self.record(action, who, format!("user:{}", user.id), &user.id, json!(null)).await;
+        Ok(Response::new(pb::SetUserDisabledResponse { user: Some(user.into()) }))
+    }
+
+    async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> RpcResult<pb::ListUsersResponse> {
+        let request = request.into_inner();
+        let (users, next_page_token) =
+            self.registry.list_users(&request.query, request.page_size, &request.page_token).await?;
+        Ok(Response::new(pb::ListUsersResponse { users: users.into_iter().map(Into::into).collect(), next_page_token }))
+    }
+
     async fn register_application(
         &self,
         request: Request<pb::RegisterApplicationRequest>,

@@ -334,6 +334,8 @@ impl Registry {
             }
         };
         let user = match self.get_user_by_id(&user_id).await {
+            // A disabled account's passkey signs in no more than its password.
+            Ok(user) if user.disabled => return Ok(None),
             Ok(user) => user,
             Err(RegistryError::NotFound(_)) => return Ok(None),
             Err(error) => return Err(error),

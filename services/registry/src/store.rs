@@ -83,6 +83,12 @@ pub(crate) trait UserStore: Send + Sync + std::fmt::Debug {
     async fn user_by_username_key(&self, username_key: &str) -> RegistryResult<Option<(User, String)>>;
     /// Grants or removes the administrator role; false when there is no such user.
     async fn set_administrator(&self, user_id: &str, administrator: bool) -> RegistryResult<bool>;
+    /// Disables the account (stamped `at`) or enables it (None); false when there is no such user.
+    async fn set_disabled(&self, user_id: &str, at: Option<i64>) -> RegistryResult<bool>;
+    /// Users whose username, email or display name contains `query` (any
+    /// case; all when empty), by username, `limit` of them after the first
+    /// `offset`.
+    async fn list_users(&self, query: &str, offset: u64, limit: u64) -> RegistryResult<Vec<User>>;
     /// Replaces the password hash; false when there is no such user.
     async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> RegistryResult<bool>;
 }

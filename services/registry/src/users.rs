@@ -36,6 +36,7 @@ impl Registry {
             // Never through sign-up or creation: only an operator grants it.
             administrator: false,
             email_verified: false,
+            disabled: false,
         };
         let key = validate::username_key(&user.username);
         // A sign-up tells whether a name is taken: every attempt that gets
@@ -228,6 +229,52 @@ impl Registry {
         self.get_user_by_id(user_id).await
     }
 
+    /// Disables an account (it cannot sign in, and every session and token
+    /// it holds ends before this returns) or enables it again. Disabling
+    /// twice ends everything again (the call is safe to retry).
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> RegistryResult<User> {
+        let at = disabled.then(|| self.now());
+        if !self.stores().users.set_disabled(user_id, at).await? {
+            return Err(RegistryError::NotFound(format!("user {user_id:?} not found")));
+        }
+        if disabled {
+            self.inner.dependents.sign_out_everywhere(user_id).await?;
+        }
+        self.get_user_by_id(user_id).await
+    }
+
+    /// A page of users (see [`UserStore::list_users`]) and the token of the next one.
+    pub async fn list_users(
+        &self,
+        query: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> RegistryResult<(Vec<User>, String)> {
+        if query.chars().count() > 256 {
+            return Err(RegistryError::invalid("query", "at most 256 characters"));
+        }
+        let size = match page_size {
+            0 => 100,
+            1..=500 => u64::from(page_size),
+            _ => return Err(RegistryError::invalid("page_size", "1 to 500")),
+        };
+        let offset = if page_token.is_empty() {
+            0
+        } else {
+            page_token
+                .parse::<u64>()
+                .map_err(|_| RegistryError::invalid("page_token", "not a token of this listing"))?
+        };
+        let mut users = self.stores().users.list_users(query, offset, size + 1).await?;
+        let next = if users.len() as u64 > size {
+            users.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+            (offset + size).to_string()
+        } else {
+            String::new()
+        };
+        Ok((users, next))
+    }
+
     async fn check_password(&self, username: &str, password: String) -> RegistryResult<Option<User>> {
         let found = if validate::username(username).is_ok() {
             self.stores().users.user_by_username_key(&validate::username_key(username)).await?
@@ -236,7 +283,8 @@ impl Registry {
         };
         let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
         let ok = self.inner.hasher.verify(hash, password).await?;
-        Ok(user.filter(|_| ok))
+        // A disabled account is refused like a wrong password, after the same work.
+        Ok(user.filter(|user| ok && !user.disabled))
     }
 }
 

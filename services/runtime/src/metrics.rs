@@ -449,7 +449,7 @@ pub async fn serve(listener: TcpListener, shutdown: impl Future<Output = ()> + S
 }
 
 /// The name of a gRPC status code, as Prometheus labels usually spell it.
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",

@@ -212,6 +212,7 @@ mod tests {
             created_at: 1_700_000_000,
             administrator: false,
             email_verified: false,
+            disabled: false,
         }
     }
 

@@ -13,6 +13,7 @@ mod m20261209_000001_second_factors;
 mod m20261209_000002_account_mail;
 mod m20261210_000001_passkeys;
 mod m20261210_000002_invitations;
+mod m20261211_000001_disabled_users;
 
 use sea_orm_migration::prelude::*;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000002_account_mail::Migration),
             Box::new(m20261210_000001_passkeys::Migration),
             Box::new(m20261210_000002_invitations::Migration),
+            Box::new(m20261211_000001_disabled_users::Migration),
         ]
     }
 

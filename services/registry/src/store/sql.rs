@@ -7,10 +7,10 @@ use gatehouse_oauth::{
     SecretHash, TokenFormat,
 };
 use gatehouse_runtime::database::unique;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqlErr, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionTrait,
 };
 
 use self::entity::{
@@ -62,6 +62,7 @@ fn user_from_row(row: user::Model) -> (User, String) {
         created_at: row.created_at,
         administrator: row.administrator,
         email_verified: row.email_verified_at.is_some(),
+        disabled: row.disabled_at.is_some(),
     };
     (user, row.password_hash)
 }
@@ -284,6 +285,7 @@ impl UserStore for SqlRegistryStore {
             created_at: Set(user.created_at),
             administrator: Set(user.administrator),
             email_verified_at: Set(None),
+            disabled_at: Set(None),
         };
         match user::Entity::insert(row).exec_without_returning(&txn).await {
             Ok(_) => {
@@ -348,6 +350,36 @@ impl UserStore for SqlRegistryStore {
             .exec(&self.db)
             .await?;
         Ok(updated.rows_affected > 0)
+    }
+
+    async fn set_disabled(&self, user_id: &str, at: Option<i64>) -> RegistryResult<bool> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::DisabledAt, Expr::value(at))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected > 0)
+    }
+
+    async fn list_users(&self, query: &str, offset: u64, limit: u64) -> RegistryResult<Vec<User>> {
+        let mut find = user::Entity::find().order_by_asc(user::Column::UsernameKey);
+        let query = query.trim().to_lowercase();
+        if !query.is_empty() {
+            // LIKE with its wildcards taken literally (`\` escapes them).
+            let escaped = query.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            let like = |column: user::Column| {
+                Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            find = find.filter(
+                Condition::any()
+                    .add(like(user::Column::UsernameKey))
+                    .add(like(user::Column::Email))
+                    .add(like(user::Column::DisplayName)),
+            );
+        }
+        let rows = find.offset(offset).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(|row| user_from_row(row).0).collect())
     }
 
     async fn set_password_hash(&self, user_id: &str, password_hash: &str) -> RegistryResult<bool> {

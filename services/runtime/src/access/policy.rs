@@ -43,6 +43,8 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("VerifyPasskey", &[Authorization]),
     ("CreateInvitation", &[Operator]),
     ("SetUserRole", &[Operator]),
+    ("SetUserDisabled", &[Operator]),
+    ("ListUsers", &[Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),
     ("GetApplication", &[Gateway, Operator, Authorization]),
@@ -107,7 +109,7 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
 pub const TOKEN_METHODS: &[Row] = &[
     // Validators: Txn-Token requests only (the token service checks the grant).
     ("Exchange", &[Gateway, Validator]),
-    ("Introspect", &[Gateway, Validator]),
+    ("Introspect", &[Gateway, Validator, Operator]),
     ("BatchIntrospect", &[Validator]),
     ("Revoke", &[Gateway]),
     ("RevokeAllForGrant", &[Operator]),

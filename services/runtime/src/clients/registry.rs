@@ -670,7 +670,6 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// Grants or removes a role (operators only).
     /// An invitation to sign up (operators): the token (shown once), the sign-up link, and when it expires.
     pub async fn create_invitation(
         &self,
@@ -681,6 +680,27 @@ impl RegistryClient {
         Ok(self.rpc().create_invitation(request).await?.into_inner())
     }
 
+    /// Disables an account (its sessions and tokens end) or enables it (operators only).
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<Account, Status> {
+        let request = pb::SetUserDisabledRequest { user_id: user_id.to_owned(), disabled };
+        let user =
+            self.rpc().set_user_disabled(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
+        Ok(Account::from(user))
+    }
+
+    /// A page of users (operators only) and the token of the next page (empty: the last).
+    pub async fn list_users(
+        &self,
+        query: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Account>, String), Status> {
+        let request = pb::ListUsersRequest { query: query.to_owned(), page_size, page_token: page_token.to_owned() };
+        let answer = self.rpc().list_users(request).await?.into_inner();
+        Ok((answer.users.into_iter().map(Account::from).collect(), answer.next_page_token))
+    }
+
+    /// Grants or removes a role (operators only).
     pub async fn set_user_role(&self, user_id: &str, role: &str, granted: bool) -> Result<Account, Status> {
         let request = pb::SetUserRoleRequest { user_id: user_id.to_owned(), role: role.to_owned(), granted };
         let user = self.rpc().set_user_role(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;

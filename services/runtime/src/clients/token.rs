@@ -65,6 +65,12 @@ impl TokenClient {
         Ok(self.rpc().introspect(request).await?.into_inner())
     }
 
+    /// Introspection by an operator (no client: every token, whoever it was issued to).
+    pub async fn introspect_as_operator(&self, token: &str) -> Result<pb::IntrospectResponse, Status> {
+        let request = pb::IntrospectRequest { token: token.to_owned(), ..pb::IntrospectRequest::default() };
+        Ok(self.rpc().introspect(request).await?.into_inner())
+    }
+
     /// RFC 7009 revocation by an authenticated client.
     pub async fn revoke(&self, client: ClientCredentials, token: &str, token_type_hint: &str) -> Result<(), Status> {
         let request = pb::RevokeRequest {

@@ -18,6 +18,8 @@ pub struct Model {
     pub administrator: bool,
     /// When the address was confirmed by a link sent to it.
     pub email_verified_at: Option<i64>,
+    /// When an operator or an administrator disabled the account; none while enabled.
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
