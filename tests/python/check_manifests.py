@@ -48,6 +48,13 @@ def main() -> None:
             fail(f"{overlay.name} does not validate:\n{result.stdout}\n{result.stderr}")
         config = {}
         for doc in documents:
+            if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("gatehouse-clients"):
+                # Clients as code: documents `gatehouse apply` reads, each naming its owner.
+                for key, text in doc.get("data", {}).items():
+                    for client_doc in yaml.safe_load_all(text):
+                        if not isinstance(client_doc, dict) or not client_doc.get("owner"):
+                            fail(f"{overlay.name}: {key} of {doc['metadata']['name']} has a document without an owner")
+                continue
             if doc["kind"] in ("ConfigMap", "Secret"):
                 for key in list(doc.get("data", {})) + list(doc.get("stringData", {})):
                     if key not in variables:
@@ -56,9 +63,10 @@ def main() -> None:
                         fail(f"{overlay.name}: {key} is not in the README's configuration table")
                 config.update(doc.get("data", {}))
         for doc in documents:
-            if doc["kind"] not in ("Deployment", "Job"):
+            if doc["kind"] not in ("Deployment", "Job", "CronJob"):
                 continue
-            spec = doc["spec"]["template"]["spec"]
+            template = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+            spec = template["template"]["spec"]
             for container in spec["containers"]:
                 if container.get("image", "").split(":")[0] != "gatehouse":
                     fail(f"{doc['metadata']['name']}: image {container.get('image')} is not the gatehouse image")
@@ -101,6 +109,12 @@ def main() -> None:
                             fail(f"{doc['metadata']['name']}: {key}={path} is not under a mounted volume")
                         if "httpGet" in p and p["httpGet"]["path"] not in health_paths:
                             fail(f"{doc['metadata']['name']}: {probe} path {p['httpGet']['path']} does not exist")
+                elif args[:2] == ["apply", "-f"]:
+                    mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+                    if not any(args[2] == m or args[2].startswith(m.rstrip("/") + "/") for m in mounts):
+                        fail(f"{doc['metadata']['name']}: applies {args[2]}, which is not a mounted volume")
+                    if "fn apply(" not in (root / "services/gatehouse/src/apply.rs").read_text():
+                        fail(f"{doc['metadata']['name']}: gatehouse has no `apply`")
                 elif args != ["migrate"]:
                     fail(f"{doc['metadata']['name']}: unknown command {args}")
                 security = container.get("securityContext", {})

@@ -66,6 +66,31 @@ pub(crate) enum Command {
     /// (talks to the token service over gRPC).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make the registry hold what the files say: applications and resource servers of each
+    /// document's owner (YAML or JSON; a folder: its *.yaml, *.yml and *.json). Idempotent; every
+    /// file is checked and every change planned before the first is made.
+    Apply {
+        /// A file or a folder of them; repeat for several.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// Print what would change (field by field) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete the owners' applications and resource servers that no file lists.
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Print the applications and resource servers of some owners (or of every owner) as the
+    /// YAML `gatehouse apply` takes back unchanged.
+    Export {
+        /// The username of an owner; repeat for several (default: every user who owns something).
+        #[arg(long = "owner")]
+        owners: Vec<String>,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
     /// Print this binary's own reference as Markdown: `cli` (docs/cli.md) or `config` (docs/configuration.md).
     Reference {
         /// `cli` (every command) or `config` (every setting).

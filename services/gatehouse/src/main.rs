@@ -2,6 +2,7 @@
 //! platform teams script against.
 
 mod admin;
+mod apply;
 mod audit;
 mod cli;
 mod config;
@@ -85,6 +86,8 @@ async fn run(cli: Cli, output: OutputFormat) -> ExitCode {
         Command::App(command) => admin::app(command).await,
         Command::Pat(command) => admin::pat(command).await,
         Command::Token(command) => admin::token(command).await,
+        Command::Apply { files, dry_run, prune, client } => apply::apply(&files, dry_run, prune, &client).await,
+        Command::Export { owners, client } => apply::export(&owners, &client).await,
         Command::Keys(command) => admin::keys(command).await,
         Command::Resource(command) => admin::resource(command).await,
         Command::Registration(command) => admin::registration(command).await,

@@ -1253,3 +1253,93 @@ async fn operators_find_users_disable_them_update_apps_and_inspect_tokens() {
     let unknown = server.cli(&["token", "revoke", "--yes"], Some("gat_nothing\n"));
     assert_eq!(unknown.status.code(), Some(3));
 }
+
+/// Clients as code: a dry run changes nothing; apply creates (printing a
+/// confidential client's secret once), then changes nothing on a second
+/// run; export → apply → export is identical; a changed file updates in
+/// place; a removed application stays unless `--prune`; a bad file changes
+/// nothing and its error names the file and the line.
+#[test]
+fn apply_and_export_keep_clients_as_code() {
+    let server = Server::start();
+    let created = server.cli(
+        &["user", "create", "platform", "--email", "platform@example.com", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let dir = server.dir.join("clients");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("platform.yaml");
+    let clients = |ci_callback: &str, with_docs: bool| {
+        let docs = "  - name: Docs CLI\n    public: true\n    redirect_uris: [\"http://127.0.0.1/callback\"]\n";
+        format!(
+            "owner: platform\napplications:\n  - name: CI dashboard\n    redirect_uris: [\"{ci_callback}\"]\n    scopes: [user]\n{}resource_servers:\n  - identifier: https://api.example.com\n    name: Example API\n    token_format: jwt\n    allowed_clients: [CI dashboard]\n",
+            if with_docs { docs } else { "" }
+        )
+    };
+    std::fs::write(&file, clients("https://ci.example/callback", true)).unwrap();
+    let path = dir.to_str().unwrap();
+    let export = || {
+        let output = server.cli(&["export", "--owner", "platform"], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let actions = |report: &Value| -> Vec<String> {
+        report.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let planned = server.cli_json(&["apply", "-f", path, "--dry-run", "--output", "json"], None);
+    assert_eq!(actions(&planned), ["would be created"; 3], "{planned}");
+    assert!(!export().contains("CI dashboard"), "a dry run changes nothing");
+
+    let applied = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    assert_eq!(actions(&applied), ["created"; 3], "{applied}");
+    let ci = applied.as_array().unwrap().iter().find(|e| e["name"] == "CI dashboard").unwrap().clone();
+    assert!(ci["client_secret"].as_str().unwrap().starts_with("gcs_"), "the secret, once: {ci}");
+    let docs = applied.as_array().unwrap().iter().find(|e| e["name"] == "Docs CLI").unwrap().clone();
+    assert!(docs.get("client_secret").is_none(), "a public client has no secret");
+    let again = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    assert_eq!(actions(&again), ["unchanged"; 3], "{again}");
+
+    // export → apply → export: identical, and the exported file changes nothing.
+    let first = export();
+    assert!(first.contains(ci["client_id"].as_str().unwrap()) && first.contains("- CI dashboard"), "{first}");
+    let exported = server.dir.join("exported.yaml");
+    std::fs::write(&exported, &first).unwrap();
+    let replay = server.cli_json(&["apply", "-f", exported.to_str().unwrap(), "--output", "json"], None);
+    assert!(actions(&replay).iter().all(|a| a == "unchanged"), "{replay}");
+    assert_eq!(export(), first);
+
+    // A changed file updates in place.
+    std::fs::write(&file, clients("https://ci.example/new-callback", true)).unwrap();
+    let updated = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    let entry = updated.as_array().unwrap().iter().find(|e| e["name"] == "CI dashboard").unwrap().clone();
+    assert_eq!((entry["action"].as_str(), entry["client_id"].clone()), (Some("updated"), ci["client_id"].clone()));
+    assert!(entry["changes"].as_str().unwrap().contains("new-callback"), "{entry}");
+    let shown = server.cli_json(&["app", "show", ci["client_id"].as_str().unwrap(), "--output", "json"], None);
+    assert_eq!(shown["redirect_uris"], serde_json::json!(["https://ci.example/new-callback"]));
+
+    // Removed from the file: kept, unless --prune.
+    std::fs::write(&file, clients("https://ci.example/new-callback", false)).unwrap();
+    let kept = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    assert!(actions(&kept).iter().any(|a| a.contains("kept")), "{kept}");
+    assert!(export().contains("Docs CLI"));
+    let pruned = server.cli_json(&["apply", "-f", path, "--prune", "--output", "json"], None);
+    assert!(actions(&pruned).iter().any(|a| a == "deleted (--prune)"), "{pruned}");
+    assert!(!export().contains("Docs CLI"));
+
+    // A bad file changes nothing and names the line.
+    let before = export();
+    let bad = server.dir.join("bad.yaml");
+    std::fs::write(&bad, "owner: platform\napplications:\n  - name: Broken\n    redirect_uris: [\"https://b.example/cb\"]\n    redirect_uri: typo\n").unwrap();
+    let refused = server.cli(&["apply", "-f", bad.to_str().unwrap()], None);
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(2), "{message}");
+    assert!(message.contains("bad.yaml") && message.contains("line 5"), "{message}");
+    std::fs::write(&bad, "owner: platform\napplications:\n  - name: New one\n    redirect_uris: [\"https://n.example/cb\"]\n  - name: Broken\n    redirect_uris: [\"not a url\"]\n").unwrap();
+    let refused = server.cli(&["apply", "-f", bad.to_str().unwrap()], None);
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert_eq!(refused.status.code(), Some(2), "{message}");
+    assert!(message.contains("bad.yaml:5:"), "{message}");
+    assert_eq!(export(), before, "nothing changed, not even the valid application before it");
+}

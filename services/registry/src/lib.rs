@@ -54,6 +54,52 @@ pub use second_factor::{RECOVERY_CODES, SecondFactorMethod, SecondFactors, TotpE
 pub use secrets::{CLIENT_SECRET_PREFIX, CreatedSecret};
 pub use service::Registry;
 
+/// The registry's own checks of an application's and a resource server's
+/// fields, for a caller that plans every change before it makes one
+/// (`gatehouse apply`): what passes here passes the registry (the scope
+/// catalogue aside, which only a running registry knows).
+pub mod checks {
+    use gatehouse_oauth::{ClientType, GrantType};
+
+    use crate::{RegistryResult, validate};
+
+    /// An application's fields, as a caller would send them.
+    #[derive(Debug, Clone, Copy)]
+    pub struct ApplicationFields<'a> {
+        pub name: &'a str,
+        pub description: &'a str,
+        pub homepage_url: &'a str,
+        pub logo_url: &'a str,
+        pub redirect_uris: &'a [String],
+        pub post_logout_redirect_uris: &'a [String],
+        /// Empty: the default.
+        pub grant_types: &'a [GrantType],
+        pub client_type: ClientType,
+    }
+
+    /// An application's fields as registration and update check them.
+    pub fn application(fields: ApplicationFields<'_>) -> RegistryResult<()> {
+        validate::line("name", fields.name, 1, 100)?;
+        validate::text("description", fields.description, 1000)?;
+        validate::web_url("homepage_url", fields.homepage_url)?;
+        validate::web_url("logo_url", fields.logo_url)?;
+        validate::redirect_uris(fields.redirect_uris)?;
+        validate::post_logout_redirect_uris(fields.post_logout_redirect_uris)?;
+        if !fields.grant_types.is_empty() {
+            validate::grant_types(fields.grant_types, fields.client_type)?;
+        }
+        Ok(())
+    }
+
+    /// A resource server's fields as creation checks them.
+    pub fn resource_server(name: &str, identifier: &str, token_format: &str) -> RegistryResult<()> {
+        validate::line("name", name, 1, 100)?;
+        validate::resource_identifier(identifier)?;
+        validate::token_format(token_format)?;
+        Ok(())
+    }
+}
+
 /// The tables of this service's audit trail (events, head).
 pub const AUDIT_TABLES: (&str, &str) = ("registry_audit_events", "registry_audit_head");
 
