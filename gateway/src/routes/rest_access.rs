@@ -3,7 +3,7 @@
 //! token reaches an operation only through the scope its row names (and
 //! only to read: changes need a browser session and its CSRF token); the
 //! `user` scope reads the profile and nothing else. An operation missing
-//! from the table answers 403 to everyone. The README's table and the
+//! from the table answers 403 to everyone. docs/oauth.md's table and the
 //! `security` entries of `openapi.json` are checked against this one.
 
 use http::Method;
@@ -68,7 +68,7 @@ pub(crate) fn rule(method: &Method, path: &str) -> Option<RestAccess> {
     REST_ACCESS.iter().find(|(m, p, _)| *m == method.as_str() && *p == path).map(|(_, _, access)| *access)
 }
 
-/// The table as the README shows it.
+/// The table as docs/oauth.md shows it.
 pub fn markdown() -> String {
     let mut out = String::from("| operation | session | access token |\n| --- | --- | --- |\n");
     for (method, path, access) in REST_ACCESS {

@@ -4,7 +4,7 @@
 //! everywhere, and the descriptor test (`every_method_of_every_service_has_a_row`)
 //! fails the build's tests until it gets one.
 //!
-//! The rows follow the README's table of RPC edges: each part gets the
+//! The rows follow the table of RPC edges in docs/internal-services.md: each part gets the
 //! edges it has and nothing else; a validator (an internal service checking
 //! tokens) the four validation methods; an operator the administrative ones.
 
@@ -172,14 +172,14 @@ pub fn rule(path: &str) -> Rule {
     Rule::Unknown
 }
 
-/// Every `(path, roles)` row, for the README's table and the tests.
+/// Every `(path, roles)` row, for docs/internal-services.md's table and the tests.
 pub fn rows() -> impl Iterator<Item = (String, &'static [Role])> {
     SERVICES
         .into_iter()
         .flat_map(|(prefix, rows)| rows.iter().map(move |(method, roles)| (format!("{prefix}{method}"), *roles)))
 }
 
-/// The policy as a Markdown table (`gatehouse policy` prints it; the README
+/// The policy as a Markdown table (`gatehouse policy` prints it; docs/internal-services.md
 /// carries the same text, which a test compares).
 pub fn markdown() -> String {
     let mut out = String::from("| RPC | roles allowed |\n| --- | --- |\n");
