@@ -15,17 +15,22 @@ use crate::failure::{Class, Failure, usage};
 use crate::output;
 use crate::rpc::{connect, rpc_error, token_service};
 
-fn read_password() -> anyhow::Result<Password> {
+/// One line of standard input (`what` names it in errors), without its line break.
+fn stdin_line(what: &str) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| usage(format!("reading the password from standard input: {e}")))?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    if password.is_empty() {
-        return Err(usage("no password on standard input"));
+        .map_err(|e| usage(format!("reading the {what} from standard input: {e}")))?;
+    let line = line.trim_end_matches(['\n', '\r']).to_owned();
+    if line.is_empty() {
+        return Err(usage(format!("no {what} on standard input")));
     }
-    Ok(Password::new(password))
+    Ok(line)
+}
+
+fn read_password() -> anyhow::Result<Password> {
+    Ok(Password::new(stdin_line("password")?))
 }
 
 async fn owner_id(client: &RegistryClient, username: &str) -> anyhow::Result<String> {
@@ -112,16 +117,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
 
 /// The token on standard input (one line).
 fn read_token() -> anyhow::Result<String> {
-    let mut token = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut token)
-        .map_err(|e| usage(format!("reading the token from standard input: {e}")))?;
-    let token = token.trim().to_owned();
-    if token.is_empty() {
-        return Err(usage("no token on standard input"));
-    }
-    Ok(token)
+    Ok(stdin_line("token")?.trim().to_owned())
 }
 
 /// Revokes any token Gatehouse issued, by the value on standard input.
