@@ -131,6 +131,8 @@ pub(crate) const ROUTES: &[Route] = &[
         methods: || get(coding_compat::access_token).post(coding_compat::access_token),
     },
     Route { path: "/api/current_user", surface: Surface::Envelope, methods: || get(coding_compat::current_user) },
+    // The front door: a person's applications, or the sign-in page on the way there.
+    Route { path: "/", surface: Surface::Page, methods: || get(login::front_door) },
     Route { path: "/login", surface: Surface::Page, methods: || get(login::login_page).post(login::login) },
     Route { path: "/signup", surface: Surface::Page, methods: || get(login::signup_page).post(login::signup) },
     Route { path: "/logout", surface: Surface::Page, methods: || get(login::logout_page).post(login::logout) },

@@ -422,6 +422,9 @@ async fn pages_send_strict_headers_and_session_cookie_attributes() {
         assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
         assert_eq!(page.header("cache-control"), Some("no-store"));
     }
+    // The front door leads to the applications page, through sign-in when needed.
+    let front = browser.get("/").await;
+    assert_eq!((front.status, front.header("location")), (303, Some("/account/applications")));
     let signed_in = browser.login("ivan", TEST_PASSWORD).await;
     let cookie = signed_in
         .headers

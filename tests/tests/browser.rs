@@ -262,3 +262,17 @@ async fn a_person_ends_a_session_confirms_the_address_and_resets_the_password_by
     assert_eq!(result["sessions"], 2);
     assert_eq!(result["mails"], 2, "one confirmation, one reset: {result}");
 }
+
+/// Every page on a phone (390 px wide), in English and in Chinese: no
+/// sideways scroll, every header link on the screen, every field within the
+/// width (`tests/browser/phone.mjs`), signed out, signed in and mid-flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_in_both_languages_in_chromium() {
+    let env = TestEnv::builder().start().await;
+    let owner = env.create_user("phone").await;
+    let spec = gatehouse_tests::AppSpec { name: "Phone check", ..gatehouse_tests::AppSpec::default() };
+    let (client_id, _) = gatehouse_tests::register_application(&mut env.registry().await, &owner.id, spec).await;
+    let more = [client_id.as_str(), gatehouse_tests::CALLBACK];
+    let result = run_script_with("phone.mjs", &env.gateway_url(), "phone", &more).await;
+    assert_eq!(result["pages"], 36, "{result}");
+}

@@ -108,6 +108,12 @@ pub(super) fn login_response(
     })
 }
 
+/// `/`: the applications page, which sends a visitor without a session to
+/// sign in first (and back).
+pub(crate) async fn front_door() -> axum::response::Redirect {
+    axum::response::Redirect::to("/account/applications")
+}
+
 pub(crate) async fn login_page(
     State(state): State<AppState>,
     Query(query): Query<NextQuery>,
