@@ -166,6 +166,7 @@ mod tests {
                 include_str!("render/pages.rs"),
                 include_str!("render/html.rs"),
                 include_str!("routes/account.rs"),
+                include_str!("routes/admin.rs"),
                 include_str!("routes/authorize.rs"),
                 include_str!("routes/device.rs"),
                 include_str!("routes/end_session.rs"),

@@ -1,6 +1,7 @@
 //! The URL map of the gateway.
 
 mod account;
+mod admin;
 mod api;
 mod apps;
 mod authorize;
@@ -131,6 +132,11 @@ pub(crate) const ROUTES: &[Route] = &[
         methods: || get(coding_compat::access_token).post(coding_compat::access_token),
     },
     Route { path: "/api/current_user", surface: Surface::Envelope, methods: || get(coding_compat::current_user) },
+    // The admin console: administrators only.
+    Route { path: "/admin", surface: Surface::Page, methods: || get(admin::home) },
+    Route { path: "/admin/users", surface: Surface::Page, methods: || get(admin::users) },
+    Route { path: "/admin/users/{user_id}/disable", surface: Surface::Page, methods: || post(admin::disable_user) },
+    Route { path: "/admin/users/{user_id}/enable", surface: Surface::Page, methods: || post(admin::enable_user) },
     // The front door: a person's applications, or the sign-in page on the way there.
     Route { path: "/", surface: Surface::Page, methods: || get(login::front_door) },
     Route { path: "/login", surface: Surface::Page, methods: || get(login::login_page).post(login::login) },

@@ -836,14 +836,15 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
     let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
     assert!(app.introspect(access).await);
 
-    let (found, next) = operator.list_users("OWN", 0, "").await.unwrap();
+    let (found, next) = operator.list_users("", "OWN", 0, "").await.unwrap();
     assert_eq!((found.len(), next.as_str()), (1, ""), "{found:?}");
     assert!(!found[0].disabled);
-    let refused = gateway.set_user_disabled(&app.owner_id, true).await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
-    assert_eq!(gateway.list_users("", 0, "").await.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let refused = gateway.set_user_disabled(&app.owner_id, &app.owner_id, true).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "the gateway acts only for an administrator");
+    let refused = gateway.list_users("", "", 0, "").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "the gateway names no administrator");
 
-    let disabled = operator.set_user_disabled(&app.owner_id, true).await.unwrap();
+    let disabled = operator.set_user_disabled("", &app.owner_id, true).await.unwrap();
     assert!(disabled.disabled);
     assert!(!app.introspect(access).await, "the access token ended with the account");
     assert!(!app.http_introspect(access).await["active"].as_bool().unwrap());
@@ -852,10 +853,10 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
     let page = app.browser.get("/account/applications").await;
     assert_eq!(page.status, 303, "the browser's session ended: {}", page.body);
     app.browser.login_expecting_failure("owner", TEST_PASSWORD).await;
-    let (found, _) = operator.list_users("owner", 0, "").await.unwrap();
+    let (found, _) = operator.list_users("", "owner", 0, "").await.unwrap();
     assert!(found[0].disabled, "the listing says so");
 
-    let enabled = operator.set_user_disabled(&app.owner_id, false).await.unwrap();
+    let enabled = operator.set_user_disabled("", &app.owner_id, false).await.unwrap();
     assert!(!enabled.disabled);
     app.browser.login("owner", TEST_PASSWORD).await;
     assert!(!app.introspect(access).await, "what ended stays ended");
@@ -865,4 +866,79 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
     let events = trail.list_audit_events(request).await.unwrap().into_inner();
     let actions: Vec<&str> = events.events.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"user.disabled") && actions.contains(&"user.enabled"), "{actions:?}");
+}
+
+/// The admin console: an administrator finds a user and disables them (the
+/// user's browser is signed out and cannot sign in again), then enables
+/// them; someone without the role is refused every console route, GET and
+/// POST; a change needs the form's CSRF token and a recent sign-in; an
+/// administrator cannot disable themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_console_disables_users_for_administrators_only() {
+    use gatehouse_runtime::access::Role;
+    let env = TestEnv::builder().start().await;
+    let admin = env.create_user("root").await;
+    env.clients_as(Role::Operator).registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    let target = env.create_user("mallory").await;
+    env.create_user("eve").await;
+    let mut victim = env.browser();
+    victim.login("mallory", TEST_PASSWORD).await;
+    let mut console = env.browser();
+    console.login("root", TEST_PASSWORD).await;
+
+    let home = console.get("/admin").await;
+    assert_eq!((home.status, home.location()), (303, "/admin/users"));
+    let found = console.get("/admin/users?q=MALL").await;
+    assert!(
+        found.body.contains(r#"<a href="/admin/users">Admin</a>"#),
+        "the header links administrators to the console"
+    );
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("mallory") && !found.body.contains(">eve<"), "the search: {}", found.body);
+    let csrf = found.input("csrf_token").expect("the console's forms carry the CSRF token");
+    let disable = format!("/admin/users/{}/disable", target.id);
+
+    // Someone without the role: every route refused, nothing changed.
+    let mut stranger = env.browser();
+    stranger.login("eve", TEST_PASSWORD).await;
+    assert!(!stranger.get("/account/password").await.body.contains(r#"href="/admin/users""#), "and nobody else");
+    for path in ["/admin", "/admin/users", "/admin/users?q=mallory"] {
+        assert_eq!(stranger.get(path).await.status, 403, "{path}");
+    }
+    let stranger_csrf = stranger.get("/account/password").await.input("csrf_token").unwrap();
+    let refused = stranger.post_form(&disable, &[("csrf_token", &stranger_csrf)]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // Without the CSRF token, or not signed in at all: refused too.
+    assert_eq!(console.post_form(&disable, &[("q", "mall")]).await.status, 403);
+    assert_eq!(env.browser().post_form(&disable, &[("csrf_token", &csrf)]).await.status, 303, "to sign in");
+    assert_eq!(victim.get("/account/applications").await.status, 200, "nothing was disabled");
+
+    // The administrator disables the user: their browser is signed out and cannot sign in.
+    let done = console.post_form(&disable, &[("csrf_token", &csrf), ("q", "mall")]).await;
+    assert_eq!((done.status, done.location()), (303, "/admin/users?q=mall"), "{}", done.body);
+    assert_eq!(victim.get("/account/applications").await.status, 303, "the session ended");
+    victim.login_expecting_failure("mallory", TEST_PASSWORD).await;
+    let listed = console.get("/admin/users?q=mall").await;
+    assert!(listed.body.contains(&format!("/admin/users/{}/enable", target.id)), "shown disabled: {}", listed.body);
+    // Not themselves.
+    let own = console.post_form(&format!("/admin/users/{}/disable", admin.id), &[("csrf_token", &csrf)]).await;
+    assert_ne!(own.status, 303, "{}", own.body);
+
+    // A change needs a recent sign-in.
+    env.advance(Duration::from_secs(16 * 60));
+    let enable = format!("/admin/users/{}/enable", target.id);
+    let stale = console.post_form(&enable, &[("csrf_token", &csrf)]).await;
+    assert_eq!(stale.status, 303);
+    assert!(
+        stale.location().starts_with("/login?reauthenticate=1&login_hint=root&next=%2Fadmin%2Fusers"),
+        "{}",
+        stale.location()
+    );
+    victim.login_expecting_failure("mallory", TEST_PASSWORD).await;
+    // Signing in again (as the page it sends to does) makes the change possible.
+    let mut console = env.browser();
+    console.login("root", TEST_PASSWORD).await;
+    let csrf = console.get("/admin/users").await.input("csrf_token").unwrap();
+    assert_eq!(console.post_form(&enable, &[("csrf_token", &csrf)]).await.status, 303);
+    victim.login("mallory", TEST_PASSWORD).await;
 }

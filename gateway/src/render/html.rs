@@ -22,14 +22,17 @@ struct Layout<'a> {
     lang: Lang,
     title: &'a str,
     viewer: Option<&'a str>,
+    /// The viewer holds the administrator role: the header links to the console.
+    administrator: bool,
     /// A body one of the page templates rendered (escaped there).
     body: &'a str,
 }
 
 /// A whole page around `body` (the output of a page template).
 pub(crate) fn page(lang: Lang, title: &str, viewer: Option<Viewer<'_>>, body: &str) -> String {
+    let administrator = viewer.as_ref().is_some_and(|viewer| viewer.user.administrator);
     let viewer = viewer.map(|viewer| viewer.user.username.as_str());
-    super::pages::render(&Layout { lang, title, viewer, body })
+    super::pages::render(&Layout { lang, title, viewer, administrator, body })
 }
 
 pub(crate) fn respond(status: StatusCode, html: String) -> Response {

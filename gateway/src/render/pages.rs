@@ -767,3 +767,50 @@ struct ResourceServers<'a> {
 pub(crate) fn resource_servers(lang: Lang, csrf: &str, servers: &[ResourceServer], error: Option<&str>) -> String {
     render(&ResourceServers { lang, csrf, servers, error })
 }
+
+/// One row of *Admin → Users*.
+struct AdminUserRow<'a> {
+    id: &'a str,
+    username: &'a str,
+    email: &'a str,
+    created: String,
+    administrator: bool,
+    disabled: bool,
+    /// The signed-in administrator: no button to disable oneself.
+    is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct AdminUsers<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    query: &'a str,
+    query_encoded: String,
+    users: Vec<AdminUserRow<'a>>,
+    next: &'a str,
+}
+
+/// *Admin → Users*: the accounts found, each with its state and the button that changes it.
+pub(crate) fn admin_users(
+    lang: Lang,
+    csrf: &str,
+    me: &str,
+    query: &str,
+    users: &[gatehouse_proto::convert::Account],
+    next: &str,
+) -> String {
+    let users = users
+        .iter()
+        .map(|u| AdminUserRow {
+            id: &u.id,
+            username: &u.username,
+            email: &u.email,
+            created: utc(u.created_at),
+            administrator: u.administrator,
+            disabled: u.disabled,
+            is_me: u.id == me,
+        })
+        .collect();
+    render(&AdminUsers { lang, csrf, query, query_encoded: url_encode(query), users, next })
+}

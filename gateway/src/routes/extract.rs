@@ -90,6 +90,8 @@ fn page_of(path: &str) -> String {
         "/account/tokens".to_owned()
     } else if path == "/account/delete" {
         path.to_owned()
+    } else if path.starts_with("/admin/users/") {
+        "/admin/users".to_owned()
     } else {
         path.strip_suffix("/delete").or_else(|| path.strip_suffix("/secrets")).unwrap_or(path).to_owned()
     }

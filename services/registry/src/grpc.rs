@@ -31,6 +31,13 @@ fn who<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
     (Actor::user_or_caller(user_id, caller), source)
 }
 
+/// The administrator the gateway acts for (the admin console), or `None` for
+/// an operator, who needs none. From the gateway, an empty id is refused
+/// when checked: the console's calls always name the signed-in person.
+fn acting_admin<'a, T>(request: &Request<T>, acting_admin_id: &'a str) -> Option<&'a str> {
+    Caller::of(request).is_some_and(|caller| caller.role == Role::Gateway).then_some(acting_admin_id)
+}
+
 /// [`who`], from the person's address when the gateway passed it on.
 fn who_at<T>(request: &Request<T>, user_id: &str, client_address: &str) -> (Actor, String) {
     let (actor, source) = who(request, user_id);
@@ -435,8 +442,15 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::SetUserDisabledRequest>,
     ) -> RpcResult<pb::SetUserDisabledResponse> {
-        let who = who(&request, "");
+        let acting = acting_admin(&request, &request.get_ref().acting_admin_id).map(str::to_owned);
+        let who = who(&request, acting.as_deref().unwrap_or_default());
         let request = request.into_inner();
+        if let Some(admin) = acting.as_deref() {
+            self.registry.check_administrator(admin).await?;
+            if admin == request.user_id && request.disabled {
+                return Err(Status::failed_precondition("an administrator cannot disable their own account"));
+            }
+        }
         let user = self.registry.set_user_disabled(&request.user_id, request.disabled).await?;
         let action = if request.disabled { "user.disabled" } else { "user.enabled" };
         self.record(action, who, format!("user:{}", user.id), &user.id, json!(null)).await;
@@ -444,6 +458,9 @@ impl RegistryService for RegistryGrpc {
     }
 
     async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> RpcResult<pb::ListUsersResponse> {
+        if let Some(admin) = acting_admin(&request, &request.get_ref().acting_admin_id) {
+            self.registry.check_administrator(admin).await?;
+        }
         let request = request.into_inner();
         let (users, next_page_token) =
             self.registry.list_users(&request.query, request.page_size, &request.page_token).await?;

@@ -43,8 +43,9 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("VerifyPasskey", &[Authorization]),
     ("CreateInvitation", &[Operator]),
     ("SetUserRole", &[Operator]),
-    ("SetUserDisabled", &[Operator]),
-    ("ListUsers", &[Operator]),
+    // The gateway only for a signed-in administrator (the admin console), whom the registry checks.
+    ("SetUserDisabled", &[Gateway, Operator]),
+    ("ListUsers", &[Gateway, Operator]),
     ("RegisterApplication", &[Gateway, Operator]),
     ("ListApplications", &[Gateway, Operator]),
     ("GetApplication", &[Gateway, Operator, Authorization]),

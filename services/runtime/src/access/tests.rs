@@ -107,8 +107,6 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                         "CreateInitialAccessToken",
                         "CreateInvitation",
                         "SetUserRole",
-                        "SetUserDisabled",
-                        "ListUsers",
                         "RedeemCode",
                         "AuthenticateCredential",
                     ];

@@ -680,22 +680,39 @@ impl RegistryClient {
         Ok(self.rpc().create_invitation(request).await?.into_inner())
     }
 
-    /// Disables an account (its sessions and tokens end) or enables it (operators only).
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<Account, Status> {
-        let request = pb::SetUserDisabledRequest { user_id: user_id.to_owned(), disabled };
+    /// Disables an account (its sessions and tokens end) or enables it: an
+    /// operator (`acting_admin_id` empty), or the gateway for an administrator.
+    pub async fn set_user_disabled(
+        &self,
+        acting_admin_id: &str,
+        user_id: &str,
+        disabled: bool,
+    ) -> Result<Account, Status> {
+        let request = pb::SetUserDisabledRequest {
+            user_id: user_id.to_owned(),
+            disabled,
+            acting_admin_id: acting_admin_id.to_owned(),
+        };
         let user =
             self.rpc().set_user_disabled(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
         Ok(Account::from(user))
     }
 
-    /// A page of users (operators only) and the token of the next page (empty: the last).
+    /// A page of users and the token of the next page (empty: the last): an
+    /// operator (`acting_admin_id` empty), or the gateway for an administrator.
     pub async fn list_users(
         &self,
+        acting_admin_id: &str,
         query: &str,
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<Account>, String), Status> {
-        let request = pb::ListUsersRequest { query: query.to_owned(), page_size, page_token: page_token.to_owned() };
+        let request = pb::ListUsersRequest {
+            query: query.to_owned(),
+            page_size,
+            page_token: page_token.to_owned(),
+            acting_admin_id: acting_admin_id.to_owned(),
+        };
         let answer = self.rpc().list_users(request).await?.into_inner();
         Ok((answer.users.into_iter().map(Account::from).collect(), answer.next_page_token))
     }
