@@ -50,6 +50,15 @@ if ! command -v chromium >/dev/null; then
   apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
+if ! fc-list 2>/dev/null | grep -qi "zen hei"; then
+  echo "installing a CJK font from Debian's packages (the Chinese pages' screenshots)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends fonts-wqy-zenhei >/dev/null 2>&1 || {
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends fonts-wqy-zenhei >/dev/null
+  }
+fi
+
 if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && [ ! -e /usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1 ]; then
   echo "installing libfaketime from Debian's packages (the fault suite moves a replica's clock)"
   export DEBIAN_FRONTEND=noninteractive

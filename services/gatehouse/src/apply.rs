@@ -456,10 +456,13 @@ async fn plan(client: &RegistryClient, loaded: &[Loaded], prune: bool) -> anyhow
     Ok(steps)
 }
 
-/// The client ids the applications of `names`' document have once created.
-fn learn(names: &mut BTreeMap<String, String>, created: &BTreeMap<String, String>) {
-    for (name, id) in created {
-        names.entry(name.clone()).or_insert_with(|| id.clone());
+/// The client ids of the applications this run created for `owner_id`
+/// (by name), added to a document's names.
+fn learn(names: &mut BTreeMap<String, String>, created: &BTreeMap<(String, String), String>, owner_id: &str) {
+    for ((owner, name), id) in created {
+        if owner == owner_id {
+            names.entry(name.clone()).or_insert_with(|| id.clone());
+        }
     }
 }
 
@@ -495,6 +498,7 @@ pub(crate) async fn apply(
                 let mut entry =
                     json!({ "kind": "application", "name": spec.name, "action": format!("{would}created") });
                 if !dry_run {
+                    let owner = owner_id.clone();
                     let new = NewApplication {
                         owner_id,
                         name: spec.name.clone(),
@@ -512,7 +516,7 @@ pub(crate) async fn apply(
                     };
                     let (app, secret) = client.register_application(new).await.map_err(|s| fail(done, rpc_error(s)))?;
                     done += 1;
-                    created_ids.insert(spec.name.clone(), app.client_id.clone());
+                    created_ids.insert((owner, spec.name.clone()), app.client_id.clone());
                     entry["client_id"] = json!(app.client_id);
                     if !secret.is_empty() {
                         entry["client_secret"] = json!(secret);
@@ -529,7 +533,7 @@ pub(crate) async fn apply(
                 json!({ "kind": "application", "name": name, "client_id": client_id, "action": action, "changes": change_text(&changes) })
             }
             Step::CreateServer { owner_id, spec, mut names } => {
-                learn(&mut names, &created_ids);
+                learn(&mut names, &created_ids, &owner_id);
                 if !dry_run {
                     let new = NewResourceServer {
                         owner_id,
@@ -552,7 +556,7 @@ pub(crate) async fn apply(
                 json!({ "kind": "resource_server", "identifier": spec.identifier, "action": format!("{would}created") })
             }
             Step::UpdateServer { id, spec, current, mut names } => {
-                learn(&mut names, &created_ids);
+                learn(&mut names, &created_ids, &current.owner_id);
                 let (changes, patch) = server_changes(&spec, &current, &names);
                 let action = if changes.is_empty() { "unchanged".to_owned() } else { format!("{would}updated") };
                 if !dry_run && !changes.is_empty() {
