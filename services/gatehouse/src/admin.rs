@@ -13,7 +13,7 @@ use crate::cli::{
 };
 use crate::failure::{Class, Failure, usage};
 use crate::output;
-use crate::rpc::{connect, rpc_error, token_service};
+use crate::rpc::{connect, rpc_error, services, token_service};
 
 /// One line of standard input (`what` names it in errors), without its line break.
 fn stdin_line(what: &str) -> anyhow::Result<String> {
@@ -130,6 +130,33 @@ async fn revoke_by_value(options: &ClientOptions) -> anyhow::Result<()> {
     let whose = if answer.user_id.is_empty() { answer.client_id } else { answer.user_id };
     let what = if answer.revoked_now { "revoked" } else { "already revoked:" };
     output::done(options.output, &format!("{what} a {} of {whose}", answer.token_type));
+    Ok(())
+}
+
+pub(crate) async fn session(command: crate::cli::SessionCommand) -> anyhow::Result<()> {
+    match command {
+        crate::cli::SessionCommand::List { username, client: options } => {
+            let user_id = owner_id(&connect(&options)?, &username).await?;
+            let sessions = services(&options)?.authorization.sessions(&user_id, "").await.map_err(rpc_error)?;
+            output::sessions(options.output, &sessions);
+        }
+        crate::cli::SessionCommand::Revoke { username, id, all: _, confirm, client: options } => {
+            let what = id.as_ref().map_or_else(|| "every session".to_owned(), |id| format!("the session {id}"));
+            confirm.check(&format!("sign {username} out of {what}"))?;
+            let user_id = owner_id(&connect(&options)?, &username).await?;
+            let authorization = services(&options)?.authorization;
+            let ended = match id {
+                Some(id) => {
+                    if !authorization.sign_out_session(&user_id, &id).await.map_err(rpc_error)? {
+                        return Err(Failure::error(Class::NotFound, format!("{username} has no session {id}")));
+                    }
+                    1
+                }
+                None => authorization.sign_out_other_sessions(&user_id, "").await.map_err(rpc_error)?,
+            };
+            output::done(options.output, &format!("signed {username} out of {ended} session(s)"));
+        }
+    }
     Ok(())
 }
 

@@ -61,6 +61,10 @@ pub(crate) enum Command {
     /// GATEHOUSE_DYNAMIC_REGISTRATION=token requires (talks to the registry over gRPC).
     #[command(subcommand)]
     Registration(RegistrationCommand),
+    /// A user's browser sessions: list them, or sign one or all of them out (talks to the
+    /// authorization service over gRPC).
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Any token Gatehouse issued, by its value read from standard input (never
     /// an argument, which `ps` and shell history would show): introspect or revoke it
     /// (talks to the token service over gRPC).
@@ -102,6 +106,32 @@ pub(crate) enum Command {
         /// The shell the script is for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionCommand {
+    /// Where a user is signed in: each session's id, when it began and was last seen, the address and browser.
+    List {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Sign a user out of one session (`--id`) or of every session (`--all`).
+    Revoke {
+        /// The username.
+        username: String,
+        /// The session's id (from `gatehouse session list`).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every session of the user.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        confirm: Confirm,
+        #[command(flatten)]
+        client: ClientOptions,
     },
 }
 

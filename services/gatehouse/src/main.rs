@@ -86,6 +86,7 @@ async fn run(cli: Cli, output: OutputFormat) -> ExitCode {
         Command::App(command) => admin::app(command).await,
         Command::Pat(command) => admin::pat(command).await,
         Command::Token(command) => admin::token(command).await,
+        Command::Session(command) => admin::session(command).await,
         Command::Apply { files, dry_run, prune, client } => apply::apply(&files, dry_run, prune, &client).await,
         Command::Export { owners, client } => apply::export(&owners, &client).await,
         Command::Keys(command) => admin::keys(command).await,

@@ -400,3 +400,27 @@ pub(crate) fn introspection(format: OutputFormat, answer: &gatehouse_proto::pb::
         ]),
     }
 }
+
+/// A user's sessions (times as RFC 3339 in tables).
+pub(crate) fn sessions(format: OutputFormat, sessions: &[gatehouse_proto::pb::authorization::v1::SessionInfo]) {
+    match format {
+        OutputFormat::Json => print_json(&Value::Array(
+            sessions
+                .iter()
+                .map(|s| {
+                    json!({
+                        "id": s.id, "created_at": s.created_at, "last_seen_at": s.last_seen_at,
+                        "address": s.address, "user_agent": s.user_agent,
+                    })
+                })
+                .collect(),
+        )),
+        OutputFormat::Table => {
+            println!("{:<38} {:<20} {:<20} {:<16} BROWSER", "ID", "SIGNED IN", "LAST SEEN", "ADDRESS");
+            for s in sessions {
+                let (created, seen) = (when(s.created_at), when(s.last_seen_at));
+                println!("{:<38} {created:<20} {seen:<20} {:<16} {}", s.id, s.address, s.user_agent);
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ struct Server {
     child: Child,
     registry_url: String,
     gateway_url: String,
+    authorization_url: String,
     metrics_url: String,
     token_url: String,
     dir: std::path::PathBuf,
@@ -52,11 +53,13 @@ impl Server {
         }
         // The binary logs where each part listens once it is bound.
         let logs = gatehouse_tests::process::Logs::File(dir.join("stderr.log"));
-        let mut serving = gatehouse_tests::process::serve(command, &["registry", "token", "gateway", "metrics"], logs);
+        let parts = ["registry", "authorization", "token", "gateway", "metrics"];
+        let mut serving = gatehouse_tests::process::serve(command, &parts, logs);
         let mut url = |name: &str| serving.urls.remove(name).unwrap_or_default();
         let (registry_url, token_url) = (url("registry"), url("token"));
         let (gateway_url, metrics_url) = (url("gateway"), url("metrics"));
-        Self { child: serving.child, registry_url, token_url, gateway_url, metrics_url, dir }
+        let authorization_url = url("authorization");
+        Self { child: serving.child, registry_url, authorization_url, token_url, gateway_url, metrics_url, dir }
     }
 
     /// A user `owner` and an application of theirs allowed client_credentials: (client id, secret).
@@ -130,6 +133,7 @@ impl Server {
             .args(args)
             .env("GATEHOUSE_REGISTRY_URL", &self.registry_url)
             .env("GATEHOUSE_TOKEN_URL", &self.token_url)
+            .env("GATEHOUSE_AUTHORIZATION_URL", &self.authorization_url)
             // Where `serve all` keeps its data: the CLI finds the operator credential there.
             .env("GATEHOUSE_DATABASE_URL", format!("sqlite://{}/gatehouse.db", self.dir.display()))
             .stdin(Stdio::piped())
@@ -1342,4 +1346,34 @@ fn apply_and_export_keep_clients_as_code() {
     assert_eq!(refused.status.code(), Some(2), "{message}");
     assert!(message.contains("bad.yaml:5:"), "{message}");
     assert_eq!(export(), before, "nothing changed, not even the valid application before it");
+}
+
+/// `gatehouse session list|revoke`: where a user is signed in, and signing
+/// them out of one session or all, as an operator.
+#[tokio::test]
+async fn operators_list_and_end_a_users_sessions() {
+    let server = Server::start();
+    let created = server.cli(
+        &["user", "create", "sam", "--email", "sam@example.com", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let mut laptop = gatehouse_tests::Browser::new(server.gateway_url.clone());
+    laptop.login("sam", "correct horse battery").await;
+    let mut phone = gatehouse_tests::Browser::new(server.gateway_url.clone());
+    phone.login("sam", "correct horse battery").await;
+    let listed = server.cli_json(&["session", "list", "sam", "--output", "json"], None);
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+
+    let missing = server.cli(&["session", "revoke", "sam", "--id", "no-such-session", "--yes"], None);
+    assert_eq!(missing.status.code(), Some(3), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert!(server.cli(&["session", "revoke", "sam", "--id", ids[0], "--yes"], None).status.success());
+    let left = server.cli_json(&["session", "list", "sam", "--output", "json"], None);
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert!(server.cli(&["session", "revoke", "sam", "--all", "--yes"], None).status.success());
+    for browser in [&mut laptop, &mut phone] {
+        assert_eq!(browser.get("/account/applications").await.status, 303, "signed out everywhere");
+    }
+    assert_eq!(server.cli_json(&["session", "list", "sam", "--output", "json"], None), serde_json::json!([]));
 }
