@@ -5,20 +5,13 @@
 //
 // Usage: node device.mjs VERIFICATION_URI_COMPLETE SCREENSHOT_DIR USERNAME PASSWORD
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { assert, launchChromium } from './chromium.mjs';
 
 const [verification, shots, username, password] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
 
 async function shot(page, name) {
   await page.setViewportSize({ width: 960, height: 720 });

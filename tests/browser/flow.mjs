@@ -6,21 +6,14 @@
 // Usage: node flow.mjs GATEWAY_URL SCREENSHOT_DIR
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { assert, launchChromium } from './chromium.mjs';
 
 const [gateway, shots] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 
 // Flags for a machine without network: no background requests, no sandbox (root).
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
 
 async function shot(page, name) {
   await page.setViewportSize({ width: 960, height: 720 });

@@ -13,21 +13,14 @@
 //
 // Usage: node passkeys.mjs GATEWAY_URL SCREENSHOT_DIR USERNAME PASSWORD
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { assert, launchChromium } from './chromium.mjs';
 import { totp } from './otp.mjs';
 
 const [gateway, shots, username, password] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
 
 const path = (page) => new URL(page.url()).pathname;
 

@@ -9,21 +9,14 @@
 //
 // Usage: node phone.mjs GATEWAY_URL SCREENSHOT_DIR USERNAME PASSWORD CLIENT_ID REDIRECT_URI
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { assert, launchChromium } from './chromium.mjs';
 
 const [gateway, shots, username, password, clientId, redirectUri] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const WIDTH = 390;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
 
 // What does not fit a phone on the page now: [] when everything does.
 async function misfits(page) {

@@ -11,21 +11,14 @@
 //
 // Usage: node recovery.mjs GATEWAY_URL SCREENSHOT_DIR USERNAME PASSWORD MAIL_DIR
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { assert, launchChromium } from './chromium.mjs';
 
 const [gateway, shots, username, password, mailDir] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const newPassword = 'a brand new passphrase';
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
 const path = (page) => new URL(page.url()).pathname;
 
 // The `count`th message's link to `linkPath` (quoted-printable soft breaks undone).
