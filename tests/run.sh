@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One build from a clean tree: incremental caches (about 5 GB here) would
+# never be read back, and CI machines' disks can be small.
+export CARGO_INCREMENTAL=0
+df -h . | tail -1 | awk '{print "disk before the build: " $4 " free of " $2}'
+
 source tests/services.sh
 bash tests/tools.sh
 
