@@ -45,6 +45,16 @@ impl Clients {
         &self.typed
     }
 
+    /// The three clients for the admin console: every call carries the
+    /// administrator's session, which each service checks (a live session of
+    /// an enabled administrator) before it serves the console's rows.
+    pub(crate) fn console(
+        &self,
+        session_token: &str,
+    ) -> Result<gatehouse_runtime::clients::Clients, crate::error::GatewayError> {
+        self.typed.for_console(session_token).map_err(crate::error::GatewayError::from)
+    }
+
     /// Health clients of every service, with the service's name.
     pub(crate) fn health(&self) -> [(&'static str, HealthClient<Upstream>); 3] {
         [

@@ -164,6 +164,7 @@ mod tests {
         sources.extend(
             [
                 include_str!("render/pages.rs"),
+                include_str!("render/console.rs"),
                 include_str!("render/html.rs"),
                 include_str!("routes/account.rs"),
                 include_str!("routes/admin.rs"),

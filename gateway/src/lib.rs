@@ -62,6 +62,9 @@ pub struct GatewayConfig {
     /// Whether the registry fetches client ID metadata documents: the
     /// metadata then says `client_id_metadata_document_supported`.
     pub client_id_metadata_documents: bool,
+    /// The time the console's "last day" and "last N hours" count from: the
+    /// services' clock (a test's own), the wall clock by default.
+    pub clock: std::sync::Arc<dyn gatehouse_oauth::Clock>,
 }
 
 impl Default for GatewayConfig {
@@ -78,11 +81,17 @@ impl Default for GatewayConfig {
             operator_token_hash: None,
             dynamic_registration: false,
             client_id_metadata_documents: true,
+            clock: std::sync::Arc::new(gatehouse_oauth::SystemClock),
         }
     }
 }
 
 impl GatewayConfig {
+    /// Now, in Unix milliseconds, by the configured clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
     /// Cookies are `Secure` unless the issuer is plain http on a loopback
     /// host (local development, where browsers would drop them).
     pub(crate) fn secure_cookies(&self) -> bool {

@@ -1,6 +1,7 @@
 //! Turning decisions into HTTP: one module per surface.
 
 pub(crate) mod bearer;
+pub(crate) mod console;
 pub(crate) mod envelope;
 pub(crate) mod form_post;
 pub(crate) mod html;
@@ -27,7 +28,7 @@ pub(crate) fn error_for_path(path: &str, lang: crate::i18n::Lang, error: &Gatewa
     let response = match crate::routes::surface_of(path) {
         Surface::OAuth => oauth_json::error(error, false),
         Surface::Envelope => envelope::error(error),
-        Surface::Page => html::error_page(lang, error),
+        Surface::Page => html::error_page_at(path, lang, error),
     };
     with_retry_after(response, error)
 }

@@ -135,8 +135,29 @@ pub(crate) const ROUTES: &[Route] = &[
     // The admin console: administrators only.
     Route { path: "/admin", surface: Surface::Page, methods: || get(admin::home) },
     Route { path: "/admin/users", surface: Surface::Page, methods: || get(admin::users) },
-    Route { path: "/admin/users/{user_id}/disable", surface: Surface::Page, methods: || post(admin::disable_user) },
-    Route { path: "/admin/users/{user_id}/enable", surface: Surface::Page, methods: || post(admin::enable_user) },
+    Route { path: "/admin/users/{user_id}", surface: Surface::Page, methods: || get(admin::user) },
+    Route { path: "/admin/users/{user_id}/{change}", surface: Surface::Page, methods: || post(admin::change_user) },
+    Route { path: "/admin/applications", surface: Surface::Page, methods: || get(admin::applications) },
+    Route {
+        path: "/admin/applications/{client_id}/delete",
+        surface: Surface::Page,
+        methods: || post(admin::delete_application),
+    },
+    Route { path: "/admin/resource-servers", surface: Surface::Page, methods: || get(admin::resource_servers) },
+    Route {
+        path: "/admin/registration-tokens",
+        surface: Surface::Page,
+        methods: || get(admin::registration_tokens).post(admin::create_registration_token),
+    },
+    Route {
+        path: "/admin/registration-tokens/{id}/delete",
+        surface: Surface::Page,
+        methods: || post(admin::delete_registration_token),
+    },
+    Route { path: "/admin/keys", surface: Surface::Page, methods: || get(admin::keys) },
+    Route { path: "/admin/keys/rotate", surface: Surface::Page, methods: || post(admin::rotate_keys) },
+    Route { path: "/admin/keys/{kid}/retire", surface: Surface::Page, methods: || post(admin::retire_key) },
+    Route { path: "/admin/audit", surface: Surface::Page, methods: || get(admin::audit) },
     // The front door: a person's applications, or the sign-in page on the way there.
     Route { path: "/", surface: Surface::Page, methods: || get(login::front_door) },
     Route { path: "/login", surface: Surface::Page, methods: || get(login::login_page).post(login::login) },

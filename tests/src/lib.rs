@@ -62,7 +62,11 @@ pub type Grpc = InterceptedService<Channel, Presenting>;
 
 /// Adds `authorization: Bearer …` to every call (nothing when `None`).
 #[derive(Clone)]
-pub struct Presenting(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+pub struct Presenting(
+    Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    /// An administrator's session, as the admin console sends it.
+    Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+);
 
 impl std::fmt::Debug for Presenting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,12 +77,20 @@ impl std::fmt::Debug for Presenting {
 impl Presenting {
     /// Presents `bearer` (an internal credential or an access token).
     pub fn bearer(bearer: &str) -> Self {
-        Self(Some(format!("Bearer {bearer}").parse().expect("a credential is a header value")))
+        Self(Some(format!("Bearer {bearer}").parse().expect("a credential is a header value")), None)
     }
 
     /// Presents nothing: an unidentified caller.
     pub fn nothing() -> Self {
-        Self(None)
+        Self(None, None)
+    }
+
+    /// The same, with `session_token` as the console's session (what the
+    /// gateway adds for an administrator).
+    #[must_use]
+    pub fn with_console(mut self, session_token: &str) -> Self {
+        self.1 = Some(session_token.parse().expect("a session token is a header value"));
+        self
     }
 }
 
@@ -86,6 +98,9 @@ impl tonic::service::Interceptor for Presenting {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
             request.metadata_mut().insert("authorization", value.clone());
+        }
+        if let Some(value) = &self.1 {
+            request.metadata_mut().insert(gatehouse_runtime::access::CONSOLE_SESSION, value.clone());
         }
         Ok(request)
     }
@@ -283,6 +298,13 @@ impl TestEnv {
         let registry = self.clients_as(Role::Operator).registry;
         let created = registry.create_initial_access_token("tests", 3600).await;
         created.expect("the operator creates an initial access token").1
+    }
+
+    /// A fresh session of `username` (signed in with [`TEST_PASSWORD`]): its token.
+    pub async fn session_of(&self, username: &str) -> String {
+        let password = gatehouse_oauth::Password::new(TEST_PASSWORD);
+        let login = self.clients_as(Role::Gateway).authorization.login(username, &password, "127.0.0.1", "tests").await;
+        login.expect("sign in").session_token
     }
 
     /// Creates an account with [`TEST_PASSWORD`].

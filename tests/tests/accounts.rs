@@ -820,6 +820,17 @@ async fn sign_up_by_invitation_or_email_domain_holds_on_every_path() {
     env.clients_as(Role::Operator).registry.create_user(gatehouse_tests::test_user("contractor")).await.unwrap();
 }
 
+/// Every page of the admin console.
+const CONSOLE_PAGES: [&str; 7] = [
+    "/admin",
+    "/admin/users",
+    "/admin/applications",
+    "/admin/resource-servers",
+    "/admin/registration-tokens",
+    "/admin/keys",
+    "/admin/audit?action=user.disabled",
+];
+
 /// An operator finds an account and disables it: its browser session, its
 /// access and refresh tokens end at once (on every path), and its password
 /// signs in no more; the gateway may do neither. Enabled again, it signs in
@@ -836,15 +847,15 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
     let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
     assert!(app.introspect(access).await);
 
-    let (found, next) = operator.list_users("", "OWN", 0, "").await.unwrap();
+    let (found, next) = operator.list_users("OWN", 0, "").await.unwrap();
     assert_eq!((found.len(), next.as_str()), (1, ""), "{found:?}");
     assert!(!found[0].disabled);
-    let refused = gateway.set_user_disabled(&app.owner_id, &app.owner_id, true).await.unwrap_err();
+    let refused = gateway.set_user_disabled(&app.owner_id, true).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "the gateway acts only for an administrator");
-    let refused = gateway.list_users("", "", 0, "").await.unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "the gateway names no administrator");
+    let refused = gateway.list_users("", 0, "").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "the gateway alone is no administrator");
 
-    let disabled = operator.set_user_disabled("", &app.owner_id, true).await.unwrap();
+    let disabled = operator.set_user_disabled(&app.owner_id, true).await.unwrap();
     assert!(disabled.disabled);
     assert!(!app.introspect(access).await, "the access token ended with the account");
     assert!(!app.http_introspect(access).await["active"].as_bool().unwrap());
@@ -853,10 +864,10 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_and_cannot_sign_in() {
     let page = app.browser.get("/account/applications").await;
     assert_eq!(page.status, 303, "the browser's session ended: {}", page.body);
     app.browser.login_expecting_failure("owner", TEST_PASSWORD).await;
-    let (found, _) = operator.list_users("", "owner", 0, "").await.unwrap();
+    let (found, _) = operator.list_users("owner", 0, "").await.unwrap();
     assert!(found[0].disabled, "the listing says so");
 
-    let enabled = operator.set_user_disabled("", &app.owner_id, false).await.unwrap();
+    let enabled = operator.set_user_disabled(&app.owner_id, false).await.unwrap();
     assert!(!enabled.disabled);
     app.browser.login("owner", TEST_PASSWORD).await;
     assert!(!app.introspect(access).await, "what ended stays ended");
@@ -887,12 +898,10 @@ async fn the_admin_console_disables_users_for_administrators_only() {
     console.login("root", TEST_PASSWORD).await;
 
     let home = console.get("/admin").await;
-    assert_eq!((home.status, home.location()), (303, "/admin/users"));
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains(r#"<a href="/admin">Admin</a>"#), "the header links administrators to the console");
+    assert!(home.body.contains("signin.succeeded") && home.body.contains("intact"), "the overview: {}", home.body);
     let found = console.get("/admin/users?q=MALL").await;
-    assert!(
-        found.body.contains(r#"<a href="/admin/users">Admin</a>"#),
-        "the header links administrators to the console"
-    );
     assert_eq!(found.status, 200, "{}", found.body);
     assert!(found.body.contains("mallory") && !found.body.contains(">eve<"), "the search: {}", found.body);
     let csrf = found.input("csrf_token").expect("the console's forms carry the CSRF token");
@@ -901,9 +910,9 @@ async fn the_admin_console_disables_users_for_administrators_only() {
     // Someone without the role: every route refused, nothing changed.
     let mut stranger = env.browser();
     stranger.login("eve", TEST_PASSWORD).await;
-    assert!(!stranger.get("/account/password").await.body.contains(r#"href="/admin/users""#), "and nobody else");
-    for path in ["/admin", "/admin/users", "/admin/users?q=mallory"] {
-        assert_eq!(stranger.get(path).await.status, 403, "{path}");
+    assert!(!stranger.get("/account/password").await.body.contains(r#"href="/admin""#), "and nobody else");
+    for path in CONSOLE_PAGES.iter().map(|p| p.to_string()).chain([format!("/admin/users/{}", target.id)]) {
+        assert_eq!(stranger.get(&path).await.status, 403, "{path}");
     }
     let stranger_csrf = stranger.get("/account/password").await.input("csrf_token").unwrap();
     let refused = stranger.post_form(&disable, &[("csrf_token", &stranger_csrf)]).await;
@@ -914,7 +923,7 @@ async fn the_admin_console_disables_users_for_administrators_only() {
     assert_eq!(victim.get("/account/applications").await.status, 200, "nothing was disabled");
 
     // The administrator disables the user: their browser is signed out and cannot sign in.
-    let done = console.post_form(&disable, &[("csrf_token", &csrf), ("q", "mall")]).await;
+    let done = console.post_form(&disable, &[("csrf_token", &csrf), ("back", "list"), ("q", "mall")]).await;
     assert_eq!((done.status, done.location()), (303, "/admin/users?q=mall"), "{}", done.body);
     assert_eq!(victim.get("/account/applications").await.status, 303, "the session ended");
     victim.login_expecting_failure("mallory", TEST_PASSWORD).await;
@@ -941,4 +950,132 @@ async fn the_admin_console_disables_users_for_administrators_only() {
     let csrf = console.get("/admin/users").await.input("csrf_token").unwrap();
     assert_eq!(console.post_form(&enable, &[("csrf_token", &csrf)]).await.status, 303);
     victim.login("mallory", TEST_PASSWORD).await;
+}
+
+/// Every section of the console, as an administrator uses it: each page
+/// renders; an account's page shows its sessions and ends them; the role is
+/// granted and removed; an account is deleted only with its username typed
+/// again; any owner's application is deleted; a registration token is shown
+/// once and deleted; the keys rotate and a retiring key retires; the audit
+/// trail filters to what the console did, in the administrator's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_section_works_for_an_administrator() {
+    use gatehouse_proto::pb::common::v1::ClientType;
+    use gatehouse_runtime::access::Role;
+    let env = TestEnv::builder().start().await;
+    let admin = env.create_user("root").await;
+    let operator = env.clients_as(Role::Operator);
+    operator.registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    let owner = env.create_user("owner").await;
+    let (client_id, _) = env.register_app(&owner, &[CALLBACK], ClientType::Confidential, &["user"]).await;
+    let mut owners_browser = env.browser();
+    owners_browser.login("owner", TEST_PASSWORD).await;
+    let mut console = env.browser();
+    console.login("root", TEST_PASSWORD).await;
+    for path in CONSOLE_PAGES {
+        let page = console.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(page.body.contains(r#"aria-current="page""#), "{path} marks its section");
+    }
+    let csrf = console.get("/admin/users").await.input("csrf_token").unwrap();
+
+    // One account: details, its sessions, its applications.
+    let user_page = console.get(&format!("/admin/users/{}", owner.id)).await;
+    assert_eq!(user_page.status, 200, "{}", user_page.body);
+    assert!(user_page.body.contains(&client_id) && user_page.body.contains("127.0.0.1"), "{}", user_page.body);
+    // Errors speak to the owner of the page: nothing changed, and the way back.
+    let missing = console.get("/admin/users/no-such-user").await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.body.contains("Nothing was changed") && missing.body.contains(r#"href="/admin">Back to the console"#)
+    );
+    assert!(!missing.body.contains("contact its developer"), "{}", missing.body);
+    let not_theirs = owners_browser.get("/account/applications/no-such-app").await;
+    assert_eq!(not_theirs.status, 404);
+    assert!(not_theirs.body.contains(r#"href="/account/applications">Back to your account"#), "{}", not_theirs.body);
+    let flow = owners_browser.get("/oauth/authorize?client_id=no-such-app&response_type=code").await;
+    assert!(flow.body.contains("contact its developer"), "a flow's error speaks to the visitor: {}", flow.body);
+    let signed_out = console.post_form(&format!("/admin/users/{}/sign-out", owner.id), &[("csrf_token", &csrf)]).await;
+    assert_eq!(signed_out.status, 303, "{}", signed_out.body);
+    assert_eq!(owners_browser.get("/account/applications").await.status, 303, "the session ended");
+
+    // The administrator role, granted and removed; never one's own.
+    let form = [("csrf_token", csrf.as_str())];
+    let grant = format!("/admin/users/{}/grant-administrator", owner.id);
+    assert_eq!(console.post_form(&grant, &form).await.status, 303);
+    assert!(operator.registry.user(&owner.id).await.unwrap().unwrap().administrator);
+    let revoke = format!("/admin/users/{}/revoke-administrator", owner.id);
+    assert_eq!(console.post_form(&revoke, &[("csrf_token", &csrf)]).await.status, 303);
+    assert!(!operator.registry.user(&owner.id).await.unwrap().unwrap().administrator);
+    let own = format!("/admin/users/{}/revoke-administrator", admin.id);
+    assert_eq!(console.post_form(&own, &form).await.status, 409, "not one's own role");
+
+    // Any owner's application.
+    let apps = console.get("/admin/applications").await;
+    assert!(apps.body.contains(&client_id) && apps.body.contains(">owner<"), "{}", apps.body);
+    let delete_app = format!("/admin/applications/{client_id}/delete");
+    assert_eq!(console.post_form(&delete_app, &[("csrf_token", &csrf)]).await.status, 303);
+    assert!(operator.registry.application(&client_id).await.unwrap().is_none(), "deleted");
+
+    // Registration tokens: shown once, kept only as a record, deleted.
+    let made = console
+        .post_form("/admin/registration-tokens", &[("csrf_token", &csrf), ("description", "ci"), ("days", "7")])
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let token = made.body.split(r#"<code class="secret">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(token.len() > 20, "{token}");
+    let listed = console.get("/admin/registration-tokens").await;
+    assert!(listed.body.contains(">ci<") && !listed.body.contains(&token), "never shown again");
+    let tokens = operator.registry.list_initial_access_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    let bad_days = console
+        .post_form("/admin/registration-tokens", &[("csrf_token", &csrf), ("description", "x"), ("days", "-1")])
+        .await;
+    assert_eq!(bad_days.status, 400, "{}", bad_days.body);
+    let delete_token = format!("/admin/registration-tokens/{}/delete", tokens[0].id);
+    assert_eq!(console.post_form(&delete_token, &[("csrf_token", &csrf)]).await.status, 303);
+    assert!(operator.registry.list_initial_access_tokens().await.unwrap().is_empty());
+
+    // Signing keys: rotate, then retire the retiring one.
+    let active = |keys: &[gatehouse_proto::pb::token::v1::SigningKey]| {
+        keys.iter().filter(|k| k.state == "active").map(|k| k.kid.clone()).collect::<Vec<_>>()
+    };
+    let before = active(&operator.token.signing_keys().await.unwrap());
+    let early = console.post_form("/admin/keys/rotate", &form).await;
+    assert_eq!(early.status, 409, "the next key is younger than verifiers' caches");
+    assert!(early.body.contains("force the rotation"), "and the page says why: {}", early.body);
+    let forced = [("csrf_token", csrf.as_str()), ("force", "on")];
+    assert_eq!(console.post_form("/admin/keys/rotate", &forced).await.status, 303);
+    let keys = operator.token.signing_keys().await.unwrap();
+    assert_ne!(active(&keys), before, "a new key signs");
+    let retiring = keys.iter().find(|k| k.state == "retiring").expect("the replaced key retires");
+    let page = console.get("/admin/keys").await;
+    assert!(page.body.contains(&format!("/admin/keys/{}/retire", retiring.kid)), "{}", page.body);
+    let retire = format!("/admin/keys/{}/retire", retiring.kid);
+    assert_eq!(console.post_form(&retire, &form).await.status, 409, "refused while its tokens may live");
+    assert_eq!(console.post_form(&retire, &forced).await.status, 303);
+    let retired = operator.token.signing_keys().await.unwrap();
+    assert!(retired.iter().any(|k| k.kid == retiring.kid && k.state == "retired"), "{retired:?}");
+
+    // The account deleted only with its username typed again.
+    let delete_user = format!("/admin/users/{}/delete", owner.id);
+    let wrong = console.post_form(&delete_user, &[("csrf_token", &csrf), ("confirm", "someone")]).await;
+    assert_eq!(wrong.status, 400);
+    assert!(operator.registry.user(&owner.id).await.unwrap().is_some());
+    let deleted = console.post_form(&delete_user, &[("csrf_token", &csrf), ("confirm", "owner")]).await;
+    assert_eq!((deleted.status, deleted.location()), (303, "/admin/users"));
+    assert!(operator.registry.user(&owner.id).await.unwrap().is_none());
+
+    // The audit trail, filtered: what the console did, in the administrator's name.
+    let trail = console.get("/admin/audit?action=role.granted&hours=1").await;
+    assert_eq!(trail.status, 200);
+    assert!(trail.body.contains(&format!("user {} (console)", admin.id)), "{}", trail.body);
+    assert!(!trail.body.contains("user.deleted"), "filtered to the action");
+    let by_subject = console.get(&format!("/admin/audit?subject={}", owner.id)).await;
+    assert!(
+        by_subject.body.contains("user.deleted") || by_subject.body.contains("role.revoked"),
+        "{}",
+        by_subject.body
+    );
+    assert_eq!(console.get("/admin/audit?hours=0").await.status, 400, "a bad filter is named");
 }

@@ -276,3 +276,59 @@ async fn every_page_fits_a_phone_in_both_languages_in_chromium() {
     let result = run_script_with("phone.mjs", &env.gateway_url(), "phone", &more).await;
     assert_eq!(result["pages"], 36, "{result}");
 }
+
+/// The admin console in Chromium (`tests/browser/console.mjs`): a
+/// non-administrator is refused every section; the administrator visits
+/// each, finds an account and disables it, which ends that person's browser
+/// session and their tokens; a form without its CSRF token is refused; and
+/// sixteen minutes later a change asks for the password again before it is
+/// made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_disables_an_account_in_the_console_in_chromium() {
+    use gatehouse_runtime::access::Role;
+    let env = TestEnv::builder().start().await;
+    let admin = env.create_user("console-admin").await;
+    let operator = env.clients_as(Role::Operator);
+    operator.registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    let target = env.create_user("mallory").await;
+    env.create_user("eve").await;
+    // A token of theirs: a personal access token.
+    let new = gatehouse_runtime::clients::token::NewPersonalToken {
+        user_id: target.id.clone(),
+        username: "mallory".to_owned(),
+        name: "laptop".to_owned(),
+        scopes: vec!["user".to_owned()],
+        expires_in: 30 * 86_400,
+    };
+    let access = env.clients_as(Role::Gateway).token.create_personal_token(new).await.unwrap().token;
+    assert!(env.clients_as(Role::Operator).token.introspect_as_operator(&access).await.unwrap().active);
+    let state = std::env::temp_dir().join(format!("gatehouse-console-{}.json", uuid::Uuid::new_v4().simple()));
+    let state_file = state.display().to_string();
+    let more = |phase: &'static str| [phase, state_file.as_str(), "mallory", "eve"];
+
+    let first = run_script_with("console.mjs", &env.gateway_url(), "console-admin", &more("first")).await;
+    assert_eq!((first["refused"].as_u64(), first["disabled"].as_str()), (Some(7), Some(target.id.as_str())));
+    assert!(operator.registry.user(&target.id).await.unwrap().unwrap().disabled);
+    let active = operator.token.introspect_as_operator(&access).await.unwrap();
+    assert!(!active.active, "the account's tokens ended with it");
+
+    env.advance(std::time::Duration::from_secs(16 * 60));
+    let stale = run_script_with("console.mjs", &env.gateway_url(), "console-admin", &more("stale")).await;
+    assert_eq!(stale["enabled"], true);
+    assert!(!operator.registry.user(&target.id).await.unwrap().unwrap().disabled);
+    let _ = std::fs::remove_file(state);
+    // The audit trail names the administrator for both.
+    let request = gatehouse_proto::pb::common::v1::ListAuditEventsRequest {
+        target: format!("user:{}", target.id),
+        ..Default::default()
+    };
+    let events = env.registry_as(env.as_role(Role::Operator)).await.list_audit_events(request).await.unwrap();
+    let by_console: Vec<&str> = events
+        .get_ref()
+        .events
+        .iter()
+        .filter(|e| e.actor_id == admin.id && e.actor_via == "console")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(by_console.contains(&"user.disabled") && by_console.contains(&"user.enabled"), "{by_console:?}");
+}

@@ -56,6 +56,17 @@ async fn every_method_answers_only_the_roles_the_policy_names() {
         }
     }
     assert_eq!(checked, methods.len() * Role::ALL.len());
+    // The console: the gateway with a live administrator's session, and exactly the console's rows.
+    let admin = env.create_user("root").await;
+    env.clients_as(Role::Operator).registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    let session = env.session_of("root").await;
+    for (path, streaming) in &methods {
+        let channel = env.channel(address(&env, path)).await;
+        let Rule::Roles(allowed) = policy::rule(path) else { panic!("{path} has no policy row") };
+        let answer = call(channel, env.as_role(Role::Gateway).with_console(&session), path, *streaming).await;
+        let expected = if allowed.contains(&Role::Console) { Answer::Handled } else { Answer::Denied };
+        assert_eq!(answer, expected, "the console calling {path}");
+    }
     // A method no service has: nobody, whoever asks.
     let channel = env.channel(env.token_addr).await;
     let answer =
@@ -420,9 +431,69 @@ fn the_docs_carry_the_policy_table() {
     );
 }
 
-/// Only an operator grants or removes the administrator role; the change is audited.
+/// The console's calls are the gateway's with an administrator's session,
+/// checked afresh by every service: no session, someone else's, a
+/// non-administrator's, an ended one or one whose person lost the role is
+/// refused; no caller but the gateway may present one; what the console
+/// does is the administrator's in the audit trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_operators_grant_the_administrator_role() {
+async fn console_calls_need_a_live_administrators_session() {
+    let env = TestEnv::builder().start().await;
+    let admin = env.create_user("root").await;
+    let operator = env.clients_as(Role::Operator);
+    operator.registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    let erin = env.create_user("erin").await;
+    let (root_session, erin_session) = (env.session_of("root").await, env.session_of("erin").await);
+    let list = || registry_pb::ListUsersRequest { query: String::new(), page_size: 10, page_token: String::new() };
+    let keys = || token_pb::ListSigningKeysRequest {};
+
+    let console = |session: &str| env.as_role(Role::Gateway).with_console(session);
+    let refused = |status: tonic::Status, why: &str| {
+        assert_eq!(status.code(), Code::PermissionDenied, "{why}: {status:?}");
+        status.message().to_owned()
+    };
+    // The gateway alone; a person who is not an administrator; a made-up session.
+    refused(env.registry().await.list_users(list()).await.unwrap_err(), "the gateway alone");
+    let message = refused(env.registry_as(console(&erin_session)).await.list_users(list()).await.unwrap_err(), "erin");
+    assert!(message.contains("only for a signed-in administrator"), "{message}");
+    refused(env.token_as(console("ses_made_up")).await.list_signing_keys(keys()).await.unwrap_err(), "made up");
+    // Another caller presenting the administrator's session: refused, whoever it is.
+    for role in [Role::Validator, Role::Operator, Role::Token] {
+        let as_other = env.as_role(role).with_console(&root_session);
+        refused(env.registry_as(as_other).await.list_users(list()).await.unwrap_err(), role.as_str());
+    }
+    // The administrator's session: every service serves the console's rows, and only those.
+    let users = env.registry_as(console(&root_session)).await.list_users(list()).await.unwrap().into_inner();
+    assert!(users.users.iter().any(|u| u.id == erin.id), "{users:?}");
+    env.token_as(console(&root_session)).await.list_signing_keys(keys()).await.unwrap();
+    let mint = token_pb::CreatePersonalTokenRequest { user_id: erin.id.clone(), ..Default::default() };
+    refused(env.token_as(console(&root_session)).await.create_personal_token(mint).await.unwrap_err(), "minting");
+    // What the console does is the administrator's.
+    let disable = registry_pb::SetUserDisabledRequest { user_id: erin.id.clone(), disabled: true };
+    env.registry_as(console(&root_session)).await.set_user_disabled(disable).await.unwrap();
+    let done =
+        events(&env, common::ListAuditEventsRequest { action: "user.disabled".into(), ..Default::default() }).await;
+    assert_eq!(
+        (done[0].actor_kind.as_str(), done[0].actor_id.as_str(), done[0].actor_via.as_str()),
+        ("user", admin.id.as_str(), "console")
+    );
+    // Not against themselves.
+    let own = registry_pb::SetUserDisabledRequest { user_id: admin.id.clone(), disabled: true };
+    let status = env.registry_as(console(&root_session)).await.set_user_disabled(own).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    // The role removed by an operator: the same session is refused at the next call.
+    operator.registry.set_user_role(&admin.id, "administrator", false).await.unwrap();
+    refused(env.registry_as(console(&root_session)).await.list_users(list()).await.unwrap_err(), "no longer");
+    operator.registry.set_user_role(&admin.id, "administrator", true).await.unwrap();
+    env.registry_as(console(&root_session)).await.list_users(list()).await.unwrap();
+    // Signed out: refused.
+    env.clients_as(Role::Gateway).authorization.logout(&root_session).await.unwrap();
+    refused(env.registry_as(console(&root_session)).await.list_users(list()).await.unwrap_err(), "signed out");
+}
+
+/// Neither the gateway nor any part grants or removes the administrator role; the change is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_operators_and_the_console_grant_the_administrator_role() {
     let env = TestEnv::builder().start().await;
     let erin = env.create_user("erin").await;
     assert!(!erin.administrator, "nobody is born an administrator");

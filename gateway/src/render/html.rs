@@ -39,9 +39,47 @@ pub(crate) fn respond(status: StatusCode, html: String) -> Response {
     (status, Html(html)).into_response()
 }
 
+/// Where a signed-in person's own pages send them back to after an error.
+pub(crate) const ACCOUNT_HOME: &str = "/account/applications";
+/// Where the admin console's pages send an administrator back to.
+pub(crate) const CONSOLE_HOME: &str = "/admin";
+
+/// The error page for a page at `path`: a signed-in person's own pages
+/// (`/account/…`, `/admin…`) speak to their owner, every other page to a visitor.
+pub(crate) fn error_page_at(path: &str, lang: Lang, error: &GatewayError) -> Response {
+    if path.starts_with("/admin") {
+        owner_error_page(lang, error, CONSOLE_HOME)
+    } else if path.starts_with("/account/") {
+        owner_error_page(lang, error, ACCOUNT_HOME)
+    } else {
+        error_page(lang, error)
+    }
+}
+
+/// Who an error page speaks to, and so what it tells them to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// Someone in an application's flow (sign-in, consent, a device code):
+    /// back to the application, or to its developer.
+    Visitor,
+    /// A signed-in person on their own pages (`back`: the page to return to):
+    /// nothing changed, and the way back.
+    Owner { back: &'static str },
+}
+
 /// The browser error page. It never redirects: it is what a person sees
 /// when the client or its redirect URI cannot be trusted.
 pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
+    error_page_for(lang, error, Reader::Visitor)
+}
+
+/// The error page of a signed-in person's own pages: it says that nothing
+/// changed and links back to `back`.
+pub(crate) fn owner_error_page(lang: Lang, error: &GatewayError, back: &'static str) -> Response {
+    error_page_for(lang, error, Reader::Owner { back })
+}
+
+fn error_page_for(lang: Lang, error: &GatewayError, reader: Reader) -> Response {
     let heading = match error.http_status() {
         StatusCode::NOT_FOUND => lang.msg("not-found"),
         StatusCode::FORBIDDEN => lang.msg("not-allowed"),
@@ -51,7 +89,13 @@ pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
         _ => lang.msg("this-request-cannot-be-completed"),
     };
     let code = error.oauth.as_ref().map(|o| o.code.as_str());
-    let body = super::pages::render(&ErrorPage { lang, heading: &heading, message: &error.message, code });
+    let (back, back_text) = match reader {
+        Reader::Visitor => (None, String::new()),
+        Reader::Owner { back } if back.starts_with("/admin") => (Some(back), lang.msg("back-to-the-console")),
+        Reader::Owner { back } => (Some(back), lang.msg("back-to-your-account")),
+    };
+    let body =
+        super::pages::render(&ErrorPage { lang, heading: &heading, message: &error.message, code, back, back_text });
     super::with_retry_after(respond(error.http_status(), page(lang, &heading, None, &body)), error)
 }
 
@@ -60,23 +104,26 @@ pub(crate) fn error_page(lang: Lang, error: &GatewayError) -> Response {
 #[derive(Debug)]
 pub(crate) struct PageError {
     lang: Lang,
-    error: GatewayError,
+    /// Boxed: every page handler's `Result` carries this, keep it small.
+    error: Box<GatewayError>,
+    reader: Reader,
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        error_page(self.lang, &self.error)
+        error_page_for(self.lang, &self.error, self.reader)
     }
 }
 
-/// `result.on_page(lang)?`: a page handler's failure becomes the error page.
+/// `result.for_owner(lang, back)?`: the failure of a handler of a signed-in
+/// person's own pages becomes the error page that speaks to them.
 pub(crate) trait OnPage<T> {
-    fn on_page(self, lang: Lang) -> Result<T, PageError>;
+    fn for_owner(self, lang: Lang, back: &'static str) -> Result<T, PageError>;
 }
 
 impl<T, E: Into<GatewayError>> OnPage<T> for Result<T, E> {
-    fn on_page(self, lang: Lang) -> Result<T, PageError> {
-        self.map_err(|error| PageError { lang, error: error.into() })
+    fn for_owner(self, lang: Lang, back: &'static str) -> Result<T, PageError> {
+        self.map_err(|error| PageError { lang, error: Box::new(error.into()), reader: Reader::Owner { back } })
     }
 }
 
@@ -90,6 +137,9 @@ struct ErrorPage<'a> {
     heading: &'a str,
     message: &'a str,
     code: Option<&'a str>,
+    /// A signed-in person's own page: where to go back to, and its words.
+    back: Option<&'a str>,
+    back_text: String,
 }
 
 #[cfg(test)]
@@ -104,6 +154,8 @@ mod tests {
             heading: "<h1>",
             message: &error.message,
             code: Some("<b>"),
+            back: None,
+            back_text: String::new(),
         });
         assert!(body.contains("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62; &#38; &#39;y&#39;"), "{body}");
         assert!(!body.contains("<script>") && !body.contains("<b>") && body.contains("&#60;h1&#62;"), "{body}");

@@ -598,7 +598,7 @@ struct Sessions<'a> {
     sessions: Vec<SessionRowView<'a>>,
 }
 
-fn utc(seconds: i64) -> String {
+pub(super) fn utc(seconds: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 

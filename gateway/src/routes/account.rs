@@ -14,7 +14,7 @@ use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
-use crate::render::html::{OnPage, PageResult, Viewer, error_page, page, respond};
+use crate::render::html::{ACCOUNT_HOME, OnPage, PageResult, Viewer, owner_error_page, page, respond};
 use crate::render::pages::{self, AppForm};
 use crate::render::redirect;
 use crate::session::Session;
@@ -81,7 +81,7 @@ fn form_page(
 }
 
 pub(crate) async fn applications(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
-    let list = apps::list(&state, &session.user.id).await.on_page(lang)?;
+    let list = apps::list(&state, &session.user.id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(show(lang, &session, StatusCode::OK, &lang.msg("applications"), &pages::applications(lang, &list)))
 }
 
@@ -99,7 +99,7 @@ pub(crate) async fn register(State(state): State<AppState>, FormPost { session, 
         Err(error) if is_form_error(&error) => {
             form_page(lang, &session, error.http_status(), None, &values, Some(&error.message))
         }
-        Err(error) => error_page(lang, &error),
+        Err(error) => owner_error_page(lang, &error, ACCOUNT_HOME),
     }
 }
 
@@ -108,7 +108,7 @@ pub(crate) async fn application(
     Path(client_id): Path<String>,
     PageUser { session, lang }: PageUser,
 ) -> PageResult {
-    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    let app = apps::get(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(application_page(lang, &session, &app, None))
 }
 
@@ -117,7 +117,7 @@ pub(crate) async fn edit_application(
     Path(client_id): Path<String>,
     PageUser { session, lang }: PageUser,
 ) -> PageResult {
-    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    let app = apps::get(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
     let values = AppForm {
         name: app.name,
         description: app.description,
@@ -143,7 +143,7 @@ pub(crate) async fn update(
         Err(error) if is_form_error(&error) => {
             form_page(lang, &session, error.http_status(), Some(&client_id), &values, Some(&error.message))
         }
-        Err(error) => error_page(lang, &error),
+        Err(error) => owner_error_page(lang, &error, ACCOUNT_HOME),
     }
 }
 
@@ -152,7 +152,7 @@ pub(crate) async fn delete(
     Path(client_id): Path<String>,
     RecentFormPost(FormPost { session, lang, .. }): RecentFormPost,
 ) -> PageResult {
-    apps::delete(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    apps::delete(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect("/account/applications"))
 }
 
@@ -162,8 +162,8 @@ pub(crate) async fn create_secret(
     Path(client_id): Path<String>,
     RecentFormPost(FormPost { session, lang, .. }): RecentFormPost,
 ) -> PageResult {
-    let (_, secret) = apps::create_secret(&state, &session.user.id, &client_id).await.on_page(lang)?;
-    let app = apps::get(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    let (_, secret) = apps::create_secret(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
+    let app = apps::get(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(application_page(lang, &session, &app, Some(&secret)))
 }
 
@@ -172,19 +172,19 @@ pub(crate) async fn delete_secret(
     Path((client_id, secret_id)): Path<(String, String)>,
     FormPost { session, lang, .. }: FormPost,
 ) -> PageResult {
-    apps::delete_secret(&state, &session.user.id, &client_id, &secret_id).await.on_page(lang)?;
+    apps::delete_secret(&state, &session.user.id, &client_id, &secret_id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect(&format!("/account/applications/{client_id}")))
 }
 
 pub(crate) async fn authorizations(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
-    let grants = apps::grants(&state, &session.user.id).await.on_page(lang)?;
+    let grants = apps::grants(&state, &session.user.id).await.for_owner(lang, ACCOUNT_HOME)?;
     let body = pages::authorizations(lang, &session.csrf_token, &grants);
     Ok(show(lang, &session, StatusCode::OK, &lang.msg("authorized-applications"), &body))
 }
 
 /// The Security log page: what happened to the account, newest first.
 pub(crate) async fn security_log(State(state): State<AppState>, PageUser { session, lang }: PageUser) -> PageResult {
-    let events = apps::security_log(&state, &session.user.id).await.on_page(lang)?;
+    let events = apps::security_log(&state, &session.user.id).await.for_owner(lang, ACCOUNT_HOME)?;
     let body = pages::security_log(lang, &events);
     Ok(show(lang, &session, StatusCode::OK, &lang.msg("security-log"), &body))
 }
@@ -194,7 +194,7 @@ pub(crate) async fn revoke(
     Path(client_id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
 ) -> PageResult {
-    apps::revoke(&state, &session.user.id, &client_id).await.on_page(lang)?;
+    apps::revoke(&state, &session.user.id, &client_id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect("/account/authorizations"))
 }
 
@@ -239,7 +239,7 @@ pub(crate) async fn change_password(
             let body = pages::change_password(lang, &session.csrf_token, false, Some(&error.message));
             show(lang, &session, StatusCode::BAD_REQUEST, &title, &body)
         }
-        Err(status) => error_page(lang, &GatewayError::from(status)),
+        Err(status) => owner_error_page(lang, &GatewayError::from(status), ACCOUNT_HOME),
     }
 }
 
@@ -260,7 +260,7 @@ pub(crate) async fn delete_account(
         return show(lang, &session, StatusCode::BAD_REQUEST, &lang.msg("delete-account"), &body);
     }
     if let Err(status) = state.clients.registry().delete_user(&session.user.id).await {
-        return error_page(lang, &GatewayError::from(status));
+        return owner_error_page(lang, &GatewayError::from(status), ACCOUNT_HOME);
     }
     let mut response = redirect("/login");
     if let Ok(value) = crate::session::set_cookie(&state, crate::session::session_cookie(&state), "", 0).parse() {
@@ -281,7 +281,7 @@ pub(super) async fn security_view(
     let (factors, account) =
         match tokio::try_join!(registry.second_factors(&session.user.id), registry.user(&session.user.id)) {
             Ok(found) => found,
-            Err(status) => return error_page(lang, &GatewayError::from(status)),
+            Err(status) => return owner_error_page(lang, &GatewayError::from(status), ACCOUNT_HOME),
         };
     let email = account.filter(|a| !a.email.is_empty()).map(|a| pages::EmailState {
         address: a.email,
@@ -314,7 +314,7 @@ pub(super) async fn security_refused(
             let response = security_view(state, session, lang, error.http_status(), view).await;
             crate::render::with_retry_after(response, &error)
         }
-        _ => error_page(lang, &error),
+        _ => owner_error_page(lang, &error, ACCOUNT_HOME),
     }
 }
 
@@ -405,7 +405,7 @@ pub(crate) async fn sessions_page(State(state): State<AppState>, PageUser { sess
         .sessions(&session.user.id, &session.token)
         .await
         .map_err(GatewayError::from)
-        .on_page(lang)?;
+        .for_owner(lang, ACCOUNT_HOME)?;
     let body = pages::sessions(lang, &session.csrf_token, &sessions);
     Ok(show(lang, &session, StatusCode::OK, &lang.msg("sessions"), &body))
 }
@@ -422,9 +422,9 @@ pub(crate) async fn sign_out_session(
         .sign_out_session(&session.user.id, &id)
         .await
         .map_err(GatewayError::from)
-        .on_page(lang)?;
+        .for_owner(lang, ACCOUNT_HOME)?;
     if !found {
-        return Err(GatewayError::not_found(lang.msg("that-session-is-already-over"))).on_page(lang);
+        return Err(GatewayError::not_found(lang.msg("that-session-is-already-over"))).for_owner(lang, ACCOUNT_HOME);
     }
     Ok(redirect("/account/sessions"))
 }
@@ -440,7 +440,7 @@ pub(crate) async fn sign_out_other_sessions(
         .sign_out_other_sessions(&session.user.id, &session.token)
         .await
         .map_err(GatewayError::from)
-        .on_page(lang)?;
+        .for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect("/account/sessions"))
 }
 

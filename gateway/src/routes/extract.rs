@@ -10,7 +10,7 @@ use super::form::FormData;
 use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
-use crate::render::html::error_page;
+use crate::render::html::error_page_at;
 use crate::render::{pages, redirect};
 use crate::session::{self, Session};
 
@@ -33,7 +33,7 @@ impl FromRequestParts<AppState> for PageUser {
                 let here = parts.uri.path_and_query().map_or("/account/applications", |pq| pq.as_str());
                 Err(redirect(&format!("/login?next={}", pages::url_encode(here))))
             }
-            Err(error) => Err(error_page(lang, &error)),
+            Err(error) => Err(error_page_at(parts.uri.path(), lang, &error)),
         }
     }
 }
@@ -52,10 +52,12 @@ impl FromRequest<AppState> for FormPost {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let PageUser { session, lang } = PageUser::from_request_parts(&mut parts, state).await?;
+        let path = parts.uri.path().to_owned();
         let bytes =
             Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(IntoResponse::into_response)?;
         let form = FormData::from_body(&bytes);
-        session::verify_csrf(&session.csrf_token, form.get("csrf_token")).map_err(|e| error_page(lang, &e))?;
+        session::verify_csrf(&session.csrf_token, form.get("csrf_token"))
+            .map_err(|e| error_page_at(&path, lang, &e))?;
         Ok(Self { session, lang, form })
     }
 }
@@ -90,8 +92,9 @@ fn page_of(path: &str) -> String {
         "/account/tokens".to_owned()
     } else if path == "/account/delete" {
         path.to_owned()
-    } else if path.starts_with("/admin/users/") {
-        "/admin/users".to_owned()
+    } else if let Some(rest) = path.strip_prefix("/admin/") {
+        // A console form goes back to its section's page.
+        format!("/admin/{}", rest.split('/').next().unwrap_or_default())
     } else {
         path.strip_suffix("/delete").or_else(|| path.strip_suffix("/secrets")).unwrap_or(path).to_owned()
     }

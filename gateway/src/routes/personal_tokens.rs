@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::envelope::{Envelope, EnvelopeResult};
-use crate::render::html::{OnPage, PageResult, Viewer, page, respond};
+use crate::render::html::{ACCOUNT_HOME, OnPage, PageResult, Viewer, page, respond};
 use crate::render::json::personal_token as info_json;
 use crate::render::{envelope, pages, redirect};
 use crate::session::Session;
@@ -65,8 +65,8 @@ async fn tokens_page(
     fresh: Option<&str>,
     error: Option<&str>,
 ) -> PageResult {
-    let tokens = list(state, &session.user.id).await.on_page(lang)?;
-    let catalogue = state.clients.registry().scopes().await.on_page(lang)?;
+    let tokens = list(state, &session.user.id).await.for_owner(lang, ACCOUNT_HOME)?;
+    let catalogue = state.clients.registry().scopes().await.for_owner(lang, ACCOUNT_HOME)?;
     let body = pages::personal_tokens(lang, &session.csrf_token, &tokens, &catalogue, fresh, error);
     let title = lang.msg("personal-access-tokens");
     Ok(respond(status, page(lang, &title, Some(Viewer { user: &session.user }), &body)))
@@ -92,7 +92,7 @@ pub(crate) async fn page_create(
         Err(error) if error.code == gatehouse_proto::ErrorCode::InvalidArgument => {
             tokens_page(&state, lang, &session, error.http_status(), None, Some(&error.message)).await
         }
-        Err(error) => Err(error).on_page(lang),
+        Err(error) => Err(error).for_owner(lang, ACCOUNT_HOME),
     }
 }
 
@@ -101,7 +101,7 @@ pub(crate) async fn page_regenerate(
     Path(id): Path<String>,
     RecentFormPost(FormPost { session, lang, form }): RecentFormPost,
 ) -> PageResult {
-    let created = regenerate(&state, &session.user.id, &id, days(&form)).await.on_page(lang)?;
+    let created = regenerate(&state, &session.user.id, &id, days(&form)).await.for_owner(lang, ACCOUNT_HOME)?;
     tokens_page(&state, lang, &session, StatusCode::OK, Some(&created.token), None).await
 }
 
@@ -110,7 +110,7 @@ pub(crate) async fn page_revoke(
     Path(id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
 ) -> PageResult {
-    revoke(&state, &session.user.id, &id).await.on_page(lang)?;
+    revoke(&state, &session.user.id, &id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect("/account/tokens"))
 }
 

@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::GatewayError;
 use crate::i18n::Lang;
 use crate::render::envelope::{Envelope, EnvelopeResult};
-use crate::render::html::{OnPage, PageResult, Viewer, page, respond};
+use crate::render::html::{ACCOUNT_HOME, OnPage, PageResult, Viewer, page, respond};
 use crate::render::json::resource_server as server_json;
 use crate::render::{pages, redirect};
 use crate::session::Session;
@@ -43,7 +43,7 @@ async fn servers_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> PageResult {
-    let servers = list(state, &session.user.id).await.on_page(lang)?;
+    let servers = list(state, &session.user.id).await.for_owner(lang, ACCOUNT_HOME)?;
     let body = pages::resource_servers(lang, &session.csrf_token, &servers, error);
     Ok(respond(status, page(lang, &lang.msg("resource-servers"), Some(Viewer { user: &session.user }), &body)))
 }
@@ -77,7 +77,7 @@ pub(crate) async fn page_create(
         {
             servers_page(&state, lang, &session, error.http_status(), Some(&error.message)).await
         }
-        Err(error) => Err(error).on_page(lang),
+        Err(error) => Err(error).for_owner(lang, ACCOUNT_HOME),
     }
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn page_delete(
     Path(id): Path<String>,
     FormPost { session, lang, .. }: FormPost,
 ) -> PageResult {
-    delete(&state, &session.user.id, &id).await.on_page(lang)?;
+    delete(&state, &session.user.id, &id).await.for_owner(lang, ACCOUNT_HOME)?;
     Ok(redirect("/account/resource-servers"))
 }
 

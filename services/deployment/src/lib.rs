@@ -372,6 +372,16 @@ impl Deployment {
             })
         };
 
+        // What `part` serves with: the shared limits, and the check of the
+        // admin console's calls over `part`'s own channels.
+        let limits_of = |part: Role| -> anyhow::Result<ServerLimits> {
+            let administrators = gatehouse_runtime::clients::ConsoleAdministrators::new(&upstreams_of(part)?);
+            Ok(ServerLimits {
+                access: limits.access.clone().with_administrators(Arc::new(administrators)),
+                ..limits.clone()
+            })
+        };
+
         let mut servers: Vec<Server> = Vec::new();
         if let Some(listener) = metrics {
             addresses.metrics = Some(listener.local_addr()?);
@@ -408,7 +418,7 @@ impl Deployment {
                 self.keep_audit(service.audit().clone(), life);
                 let stop = life.stop.clone();
                 tokio::spawn(gatehouse_registry::expire_unused_clients(service.clone(), stop.wait()));
-                let (service_out, limits, stop) = (service.clone(), limits.clone(), life.stop.clone());
+                let (service_out, limits, stop) = (service.clone(), limits_of(Role::Registry)?, life.stop.clone());
                 servers.push(Box::pin(async move {
                     gatehouse_registry::serve(service, listener, limits, stop.wait()).await.context("registry server")
                 }));
@@ -418,7 +428,7 @@ impl Deployment {
                 let config = AuthorizationConfig { issuer: issuer.clone(), ..self.authorization.clone() };
                 let service = gatehouse_authorization::build(config, deps(Role::Authorization)?).await?;
                 self.keep_audit(service.audit().clone(), life);
-                let (limits, stop) = (limits.clone(), life.stop.clone());
+                let (limits, stop) = (limits_of(Role::Authorization)?, life.stop.clone());
                 servers.push(Box::pin(async move {
                     gatehouse_authorization::serve(service, listener, limits, stop.wait())
                         .await
@@ -430,7 +440,7 @@ impl Deployment {
                 let service =
                     gatehouse_token::build(config, deps(Role::Token)?).await.context("loading the signing keys")?;
                 self.keep_audit(service.audit().clone(), life);
-                let (limits, stop) = (limits.clone(), life.stop.clone());
+                let (limits, stop) = (limits_of(Role::Token)?, life.stop.clone());
                 servers.push(Box::pin(async move {
                     gatehouse_token::serve(service, listener, limits, stop.wait()).await.context("token server")
                 }));
@@ -445,6 +455,7 @@ impl Deployment {
                 // What the gateway advertises follows what the registry does.
                 dynamic_registration: self.registry.registration.policy != RegistrationPolicy::Off,
                 client_id_metadata_documents: self.registry.metadata_documents.policy != MetadataDocumentPolicy::Off,
+                clock: self.clock.clone().unwrap_or_else(|| self.gateway.clock.clone()),
                 ..self.gateway.clone()
             };
             let gateway = gatehouse_gateway::build(config, upstreams_of(Role::Gateway)?);

@@ -89,7 +89,7 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             let (mut users, mut page) = (Vec::new(), String::new());
             loop {
                 let wanted = u32::try_from(users.len()).map_or(0, |have| limit.saturating_sub(have)).min(500);
-                let (found, next) = client.list_users("", &query, wanted, &page).await.map_err(rpc_error)?;
+                let (found, next) = client.list_users(&query, wanted, &page).await.map_err(rpc_error)?;
                 users.extend(found);
                 if next.is_empty() || users.len() >= limit as usize {
                     break;
@@ -102,13 +102,13 @@ pub(crate) async fn user(command: UserCommand) -> anyhow::Result<()> {
             confirm.check(&format!("disable {username} and end every session and token they hold"))?;
             let client = connect(&options)?;
             let user_id = owner_id(&client, &username).await?;
-            let user = client.set_user_disabled("", &user_id, true).await.map_err(rpc_error)?;
+            let user = client.set_user_disabled(&user_id, true).await.map_err(rpc_error)?;
             output::user(options.output, &user);
         }
         UserCommand::Enable { username, client: options } => {
             let client = connect(&options)?;
             let user_id = owner_id(&client, &username).await?;
-            let user = client.set_user_disabled("", &user_id, false).await.map_err(rpc_error)?;
+            let user = client.set_user_disabled(&user_id, false).await.map_err(rpc_error)?;
             output::user(options.output, &user);
         }
     }
@@ -323,6 +323,13 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             (options, keys)
         }
     };
+    // The token service says what would force it; here, that is --force.
+    let keys = keys.map_err(|status| match status.code() {
+        tonic::Code::FailedPrecondition if status.message().contains("(or force the ") => {
+            tonic::Status::failed_precondition(format!("{}: pass --force", status.message()))
+        }
+        _ => status,
+    });
     output::signing_keys(options.output, &keys.map_err(rpc_error)?);
     Ok(())
 }

@@ -10,13 +10,15 @@
 //! planned and checked before the first one is made: a bad file changes
 //! nothing and its error names the file and the line. Client secrets are
 //! never in the files: a new confidential application's first secret is
-//! printed once.
+//! printed once, unless the document names a `client_secret_file` (a
+//! mounted Kubernetes Secret, say), whose value then is the application's
+//! only secret after every apply.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use gatehouse_oauth::ClientType;
+use gatehouse_oauth::{ClientSecret, ClientType};
 use gatehouse_proto::convert::NewResourceServer;
 use gatehouse_proto::pb::registry::v1 as pb;
 use gatehouse_runtime::clients::RegistryClient;
@@ -71,6 +73,11 @@ pub(crate) struct AppSpec {
     pub(crate) require_par: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) require_dpop: Option<bool>,
+    /// A file holding the client secret (a mounted Kubernetes Secret, say;
+    /// relative to the document's file): after apply it is the
+    /// application's only secret. Never printed; export does not write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_secret_file: Option<PathBuf>,
 }
 
 /// A resource server (RFC 8707). Applications are named by their name in
@@ -105,6 +112,22 @@ struct Loaded {
 }
 
 impl Loaded {
+    /// The secret in `app`'s `client_secret_file` (relative to this
+    /// document's file), trimmed of the line end a file ends with.
+    fn secret(&self, app: &AppSpec) -> Result<Option<ClientSecret>, String> {
+        let Some(path) = &app.client_secret_file else { return Ok(None) };
+        let path = self.file.parent().map_or_else(|| path.clone(), |dir| dir.join(path));
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("client_secret_file {}: {e}", path.display()))?;
+        let secret = text.trim_end_matches(['\n', '\r']);
+        if !(32..=512).contains(&secret.len()) || !secret.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(format!(
+                "client_secret_file {}: a client secret is 32 to 512 visible ASCII characters (no spaces)",
+                path.display()
+            ));
+        }
+        Ok(Some(ClientSecret::new(secret)))
+    }
+
     /// An error about `needle` (a name, an identifier), at its first line in the file.
     fn error(&self, needle: &str, problem: impl std::fmt::Display) -> anyhow::Error {
         let line = self.text.lines().position(|line| !needle.is_empty() && line.contains(needle)).map_or(1, |i| i + 1);
@@ -188,6 +211,12 @@ fn check(loaded: &[Loaded]) -> anyhow::Result<()> {
             {
                 return Err(at(format!("id_token_alg {alg:?} is not RS256 or ES256")));
             }
+            if app.client_secret_file.is_some() {
+                if app.public {
+                    return Err(at("a public client has no secret: drop client_secret_file".to_owned()));
+                }
+                source.secret(app).map_err(at)?;
+            }
         }
         let mut identifiers = BTreeSet::new();
         for server in &document.resource_servers {
@@ -211,12 +240,15 @@ enum Step {
     CreateApp {
         owner_id: String,
         spec: AppSpec,
+        secret: Option<ClientSecret>,
     },
     UpdateApp {
         client_id: String,
         name: String,
         changes: Vec<(&'static str, String, String)>,
         patch: ApplicationChanges,
+        /// The secret of its file, when the application does not hold it alone yet.
+        secret: Option<ClientSecret>,
     },
     DeleteApp {
         client_id: String,
@@ -402,8 +434,9 @@ async fn plan(client: &RegistryClient, loaded: &[Loaded], prune: bool) -> anyhow
                     same.first().and_then(|id| unmatched.remove(id))
                 }
             };
+            let secret = source.secret(spec).map_err(|e| source.error(&spec.name, e))?;
             let Some(app) = found else {
-                steps.push(Step::CreateApp { owner_id: owner.id.clone(), spec: spec.clone() });
+                steps.push(Step::CreateApp { owner_id: owner.id.clone(), spec: spec.clone(), secret });
                 continue;
             };
             if (app.client_type == gatehouse_proto::pb::common::v1::ClientType::Public as i32) != spec.public {
@@ -416,8 +449,22 @@ async fn plan(client: &RegistryClient, loaded: &[Loaded], prune: bool) -> anyhow
                 ));
             }
             names.insert(spec.name.clone(), app.client_id.clone());
-            let (changes, patch) = app_changes(spec, &app);
-            steps.push(Step::UpdateApp { client_id: app.client_id.clone(), name: spec.name.clone(), changes, patch });
+            let (mut changes, patch) = app_changes(spec, &app);
+            // Asked without changing anything: does the application hold the file's secret alone?
+            let secret = match secret {
+                Some(secret) => {
+                    let differs =
+                        client.set_client_secret(&app.client_id, secret.expose(), true).await.map_err(rpc_error)?;
+                    differs.then(|| {
+                        let file = spec.client_secret_file.as_deref().unwrap_or_else(|| Path::new("")).display();
+                        changes.push(("client_secret", format!("{} secret(s)", app.secrets.len()), format!("{file}")));
+                        secret
+                    })
+                }
+                None => None,
+            };
+            let (client_id, name) = (app.client_id.clone(), spec.name.clone());
+            steps.push(Step::UpdateApp { client_id, name, changes, patch, secret });
         }
         let servers = client.list_resource_servers(&owner.id).await.map_err(rpc_error)?;
         let mut unmatched_servers: BTreeMap<String, pb::ResourceServer> =
@@ -494,7 +541,7 @@ pub(crate) async fn apply(
     };
     for step in steps {
         let entry = match step {
-            Step::CreateApp { owner_id, spec } => {
+            Step::CreateApp { owner_id, spec, secret: provided } => {
                 let mut entry =
                     json!({ "kind": "application", "name": spec.name, "action": format!("{would}created") });
                 if !dry_run {
@@ -518,16 +565,33 @@ pub(crate) async fn apply(
                     done += 1;
                     created_ids.insert((owner, spec.name.clone()), app.client_id.clone());
                     entry["client_id"] = json!(app.client_id);
-                    if !secret.is_empty() {
-                        entry["client_secret"] = json!(secret);
+                    match provided {
+                        // The generated first secret is replaced before anyone saw it.
+                        Some(provided) => {
+                            client
+                                .set_client_secret(&app.client_id, provided.expose(), false)
+                                .await
+                                .map_err(|s| fail(done, rpc_error(s)))?;
+                            entry["changes"] = json!("client secret from its file");
+                        }
+                        None if !secret.is_empty() => entry["client_secret"] = json!(secret),
+                        None => {}
                     }
                 }
                 entry
             }
-            Step::UpdateApp { client_id, name, changes, patch } => {
+            Step::UpdateApp { client_id, name, changes, patch, secret } => {
                 let action = if changes.is_empty() { "unchanged".to_owned() } else { format!("{would}updated") };
-                if !dry_run && !changes.is_empty() {
+                let fields_changed = changes.iter().any(|(field, _, _)| *field != "client_secret");
+                if !dry_run && fields_changed {
                     client.update_application("", &client_id, patch).await.map_err(|s| fail(done, rpc_error(s)))?;
+                    done += 1;
+                }
+                if let Some(secret) = secret.filter(|_| !dry_run) {
+                    client
+                        .set_client_secret(&client_id, secret.expose(), false)
+                        .await
+                        .map_err(|s| fail(done, rpc_error(s)))?;
                     done += 1;
                 }
                 json!({ "kind": "application", "name": name, "client_id": client_id, "action": action, "changes": change_text(&changes) })
@@ -697,5 +761,6 @@ fn exported_app(app: &pb::Application) -> AppSpec {
         }),
         require_par: Some(app.require_pushed_authorization_requests),
         require_dpop: Some(app.dpop_bound_access_tokens),
+        client_secret_file: None,
     }
 }

@@ -1377,3 +1377,72 @@ async fn operators_list_and_end_a_users_sessions() {
     }
     assert_eq!(server.cli_json(&["session", "list", "sam", "--output", "json"], None), serde_json::json!([]));
 }
+
+/// A document can name a file holding an application's secret (a mounted
+/// Kubernetes Secret): created with it, it authenticates with it and nothing
+/// prints it; applied again, nothing changes; the file changed, the new
+/// secret is the only one; a bad file or a public client's file is refused
+/// before anything changes, naming the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_takes_each_client_secret_from_its_file() {
+    let server = Server::start();
+    let created = server.cli(
+        &["user", "create", "billing", "--email", "billing@example.com", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let dir = server.dir.join("secret-clients");
+    std::fs::create_dir_all(dir.join("secrets")).unwrap();
+    let first = "s3cret-from-a-kubernetes-secret-0000000001";
+    std::fs::write(dir.join("secrets/billing"), format!("{first}\n")).unwrap();
+    let file = dir.join("billing.yaml");
+    std::fs::write(
+        &file,
+        "owner: billing\napplications:\n  - name: Billing worker\n    redirect_uris: [\"https://billing.example/cb\"]\n    grant_types: [client_credentials]\n    client_secret_file: secrets/billing\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let actions = |report: &Value| -> Vec<String> {
+        report.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let applied = server.cli(&["apply", "-f", path], None);
+    let printed = format!("{}{}", String::from_utf8_lossy(&applied.stdout), String::from_utf8_lossy(&applied.stderr));
+    assert!(applied.status.success(), "{printed}");
+    assert!(!printed.contains(first) && !printed.contains("gcs_"), "no secret is printed: {printed}");
+    let listed = server.cli_json(&["app", "list", "--owner", "billing", "--output", "json"], None);
+    let client_id = listed[0]["client_id"].as_str().unwrap().to_owned();
+    assert!(authenticates(&server, &client_id, first).await, "the file's secret authenticates");
+    let again = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    assert_eq!(actions(&again), ["unchanged"], "{again}");
+
+    // The Secret rotated: the new value is the only secret.
+    let second = "s3cret-from-a-kubernetes-secret-0000000002";
+    std::fs::write(dir.join("secrets/billing"), second).unwrap();
+    let planned = server.cli_json(&["apply", "-f", path, "--dry-run", "--output", "json"], None);
+    assert_eq!(actions(&planned), ["would be updated"], "{planned}");
+    assert!(planned[0]["changes"].as_str().unwrap().contains("client_secret"), "{planned}");
+    assert!(authenticates(&server, &client_id, first).await, "a dry run changes nothing");
+    let rotated = server.cli_json(&["apply", "-f", path, "--output", "json"], None);
+    assert_eq!(actions(&rotated), ["updated"], "{rotated}");
+    assert!(authenticates(&server, &client_id, second).await);
+    assert!(!authenticates(&server, &client_id, first).await, "the old secret is gone");
+
+    // Too short, missing, or on a public client: refused, naming the line, changing nothing.
+    std::fs::write(dir.join("secrets/billing"), "short").unwrap();
+    let short = server.cli(&["apply", "-f", path], None);
+    assert_eq!(short.status.code(), Some(2), "a usage error");
+    let said = String::from_utf8_lossy(&short.stderr);
+    assert!(said.contains("billing.yaml:3") && said.contains("32 to 512"), "{said}");
+    std::fs::remove_file(dir.join("secrets/billing")).unwrap();
+    let missing = server.cli(&["apply", "-f", path], None);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("secrets/billing"), "names the file");
+    std::fs::write(
+        &file,
+        "owner: billing\napplications:\n  - name: Billing CLI\n    public: true\n    redirect_uris: [\"http://127.0.0.1/cb\"]\n    client_secret_file: secrets/billing\n",
+    )
+    .unwrap();
+    let public = server.cli(&["apply", "-f", path], None);
+    assert!(String::from_utf8_lossy(&public.stderr).contains("a public client has no secret"));
+    assert!(authenticates(&server, &client_id, second).await, "nothing changed");
+}

@@ -31,11 +31,22 @@ fn who<T>(request: &Request<T>, user_id: &str) -> (Actor, String) {
     (Actor::user_or_caller(user_id, caller), source)
 }
 
-/// The administrator the gateway acts for (the admin console), or `None` for
-/// an operator, who needs none. From the gateway, an empty id is refused
-/// when checked: the console's calls always name the signed-in person.
-fn acting_admin<'a, T>(request: &Request<T>, acting_admin_id: &'a str) -> Option<&'a str> {
-    Caller::of(request).is_some_and(|caller| caller.role == Role::Gateway).then_some(acting_admin_id)
+/// The administrator the admin console acts for (the guard checked their
+/// session), or `None` for any other caller.
+fn console_administrator<T>(request: &Request<T>) -> Option<String> {
+    Caller::of(request).filter(|caller| caller.role == Role::Console).map(|caller| caller.name.clone())
+}
+
+/// An administrator may not take their own account or role away in the
+/// console: the last one would lock everybody out, and a slip cannot be
+/// undone from the console itself.
+fn not_themselves(administrator: Option<&str>, user_id: &str, what: &str) -> Result<(), Status> {
+    match administrator {
+        Some(admin) if admin == user_id => {
+            Err(Status::failed_precondition(format!("an administrator cannot {what} their own account in the console")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// [`who`], from the person's address when the gateway passed it on.
@@ -173,6 +184,7 @@ impl RegistryService for RegistryGrpc {
     async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> RpcResult<pb::DeleteUserResponse> {
         let user_id = request.get_ref().user_id.clone();
         let who = who(&request, &user_id);
+        not_themselves(console_administrator(&request).as_deref(), &user_id, "delete")?;
         self.registry.delete_user(&user_id).await?;
         self.record("user.deleted", who, format!("user:{user_id}"), &user_id, json!(null)).await;
         Ok(Response::new(pb::DeleteUserResponse {}))
@@ -431,7 +443,11 @@ impl RegistryService for RegistryGrpc {
 
     async fn set_user_role(&self, request: Request<pb::SetUserRoleRequest>) -> RpcResult<pb::SetUserRoleResponse> {
         let who = who(&request, "");
+        let administrator = console_administrator(&request);
         let request = request.into_inner();
+        if !request.granted {
+            not_themselves(administrator.as_deref(), &request.user_id, "remove the role of")?;
+        }
         let user = self.registry.set_user_role(&request.user_id, &request.role, request.granted).await?;
         let action = if request.granted { "role.granted" } else { "role.revoked" };
         self.record(action, who, format!("user:{}", user.id), &user.id, json!({ "role": request.role })).await;
@@ -442,14 +458,11 @@ impl RegistryService for RegistryGrpc {
         &self,
         request: Request<pb::SetUserDisabledRequest>,
     ) -> RpcResult<pb::SetUserDisabledResponse> {
-        let acting = acting_admin(&request, &request.get_ref().acting_admin_id).map(str::to_owned);
-        let who = who(&request, acting.as_deref().unwrap_or_default());
+        let who = who(&request, "");
+        let administrator = console_administrator(&request);
         let request = request.into_inner();
-        if let Some(admin) = acting.as_deref() {
-            self.registry.check_administrator(admin).await?;
-            if admin == request.user_id && request.disabled {
-                return Err(Status::failed_precondition("an administrator cannot disable their own account"));
-            }
+        if request.disabled {
+            not_themselves(administrator.as_deref(), &request.user_id, "disable")?;
         }
         let user = self.registry.set_user_disabled(&request.user_id, request.disabled).await?;
         let action = if request.disabled { "user.disabled" } else { "user.enabled" };
@@ -458,9 +471,6 @@ impl RegistryService for RegistryGrpc {
     }
 
     async fn list_users(&self, request: Request<pb::ListUsersRequest>) -> RpcResult<pb::ListUsersResponse> {
-        if let Some(admin) = acting_admin(&request, &request.get_ref().acting_admin_id) {
-            self.registry.check_administrator(admin).await?;
-        }
         let request = request.into_inner();
         let (users, next_page_token) =
             self.registry.list_users(&request.query, request.page_size, &request.page_token).await?;
@@ -558,6 +568,22 @@ impl RegistryService for RegistryGrpc {
             self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
         self.record("secret.deleted", who, target, &owner, json!({ "secret_id": request.secret_id })).await;
         Ok(Response::new(pb::DeleteClientSecretResponse {}))
+    }
+
+    async fn set_client_secret(
+        &self,
+        request: Request<pb::SetClientSecretRequest>,
+    ) -> RpcResult<pb::SetClientSecretResponse> {
+        let who = who(&request, "");
+        let request = request.into_inner();
+        let set = self.registry.set_client_secret(&request.client_id, &request.client_secret, request.dry_run).await?;
+        if let Some(info) = set.as_ref().filter(|_| !request.dry_run) {
+            let target = format!("application:{}", request.client_id);
+            let owner =
+                self.registry.owned_application(&request.client_id, None).await.map(|a| a.owner_id).unwrap_or_default();
+            self.record("secret.set", who, target, &owner, json!({ "secret_id": info.id })).await;
+        }
+        Ok(Response::new(pb::SetClientSecretResponse { changed: set.is_some(), secret: set.map(Into::into) }))
     }
 
     async fn authenticate_client(

@@ -59,6 +59,47 @@ impl Registry {
         Ok(created)
     }
 
+    /// Makes `secret`, which an operator provides (clients as code: a file
+    /// or a Kubernetes Secret), the application's only secret. `Ok(None)`
+    /// when it already is (nothing changes: applying twice is applying
+    /// once); with `dry_run`, what would change, changing nothing. The
+    /// value must be 32 to 512 visible ASCII characters (RFC 6749
+    /// Appendix A.5), and is kept only as its hash.
+    pub async fn set_client_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+        dry_run: bool,
+    ) -> RegistryResult<Option<ClientSecretInfo>> {
+        if !(32..=512).contains(&secret.len()) || !secret.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(RegistryError::invalid(
+                "client_secret",
+                "a provided client secret is 32 to 512 visible ASCII characters (no spaces)",
+            ));
+        }
+        let Some((app, hashes)) = self.stores().applications.application_with_hashes(client_id).await? else {
+            return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
+        };
+        if app.client_type == ClientType::Public {
+            return Err(RegistryError::FailedPrecondition("public applications have no client secret".to_owned()));
+        }
+        let hash = SecretHash::of(secret);
+        if hashes.len() == 1 && hashes[0].1 == hash {
+            return Ok(None);
+        }
+        let info = ClientSecretInfo {
+            id: uuid::Uuid::now_v7().to_string(),
+            // Four characters tell secrets apart without narrowing a guess much.
+            prefix: secret[..4].to_owned(),
+            created_at: self.now(),
+            last_used_at: None,
+        };
+        if !dry_run {
+            self.stores().applications.replace_secrets(client_id, &info, &hash).await?;
+        }
+        Ok(Some(info))
+    }
+
     pub async fn delete_client_secret(
         &self,
         client_id: &str,

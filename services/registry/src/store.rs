@@ -123,6 +123,14 @@ pub(crate) trait ApplicationStore: Send + Sync + std::fmt::Debug {
     ) -> RegistryResult<()>;
     /// Deletes one secret; with `keep_one`, refuses to delete the last one.
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()>;
+    /// Makes `secret` the application's only secret: the others are deleted
+    /// and it is inserted in one locked step (`NotFound` when it is gone).
+    async fn replace_secrets(
+        &self,
+        client_id: &str,
+        secret: &ClientSecretInfo,
+        hash: &SecretHash,
+    ) -> RegistryResult<()>;
     /// The application with (secret id, hash, last used) of each of its
     /// secrets, read together for client authentication.
     async fn application_with_hashes(

@@ -229,20 +229,6 @@ impl Registry {
         self.get_user_by_id(user_id).await
     }
 
-    /// Refuses unless `user_id` names an enabled administrator (whom the
-    /// gateway says it acts for in the admin console).
-    pub async fn check_administrator(&self, user_id: &str) -> RegistryResult<()> {
-        let refused = || RegistryError::PermissionDenied("only an administrator may do this".to_owned());
-        if user_id.is_empty() {
-            return Err(refused());
-        }
-        match self.get_user_by_id(user_id).await {
-            Ok(user) if user.administrator && !user.disabled => Ok(()),
-            Ok(_) | Err(RegistryError::NotFound(_)) => Err(refused()),
-            Err(error) => Err(error),
-        }
-    }
-
     /// Disables an account (it cannot sign in, and every session and token
     /// it holds ends before this returns) or enables it again. Disabling
     /// twice ends everything again (the call is safe to retry).

@@ -20,6 +20,14 @@
 //! success. The [`Caller`] travels in the request's extensions, for the
 //! handlers that narrow what a caller sees (a validator's audiences) and for
 //! the audit trail.
+//!
+//! The admin console is the one case where a call speaks for a person: the
+//! gateway adds the administrator's session token as
+//! [`CONSOLE_SESSION`] metadata, and the guard asks its
+//! [`Administrators`] check (the authorization service for the session, the
+//! registry for the role, both fresh on every call) before the call may use
+//! the [`Role::Console`] rows of the table. A gateway credential alone can
+//! never call them, and no other caller may present a session.
 
 pub mod peer;
 pub mod policy;
@@ -50,6 +58,10 @@ pub enum Role {
     Operator,
     /// An internal service checking tokens (`gatehouse-client`).
     Validator,
+    /// The gateway acting for a signed-in administrator (the admin console):
+    /// never a workload's own role, only what the guard makes of a gateway
+    /// call that carries an administrator's session.
+    Console,
 }
 
 impl Role {
@@ -64,9 +76,12 @@ impl Role {
             Self::Token => "token",
             Self::Operator => "operator",
             Self::Validator => "validator",
+            Self::Console => "console",
         }
     }
 
+    /// A workload's role by name (`console` is not one: no certificate or
+    /// credential can carry it).
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|role| role.as_str() == value)
     }
@@ -87,6 +102,8 @@ pub enum Mechanism {
     Credential,
     /// An access token Gatehouse issued to the caller (`client_credentials`).
     AccessToken,
+    /// An administrator's session, which the gateway passed on.
+    Session,
 }
 
 impl Mechanism {
@@ -95,6 +112,7 @@ impl Mechanism {
             Self::Certificate => "certificate",
             Self::Credential => "credential",
             Self::AccessToken => "access_token",
+            Self::Session => "session",
         }
     }
 }
@@ -144,6 +162,27 @@ pub trait Verifier: Send + Sync + std::fmt::Debug {
     /// The caller `bearer` identifies; `Ok(None)` when it is not a
     /// credential this verifier knows (or not a valid one).
     async fn verify(&self, bearer: &str) -> Result<Option<Caller>, Unavailable>;
+}
+
+/// The metadata in which the gateway passes the session of the administrator
+/// it acts for.
+pub const CONSOLE_SESSION: &str = "gatehouse-console-session";
+
+/// An administrator the console acts for, as the guard found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Administrator {
+    pub user_id: String,
+    pub username: String,
+}
+
+/// Who a console session belongs to, when it is a live session of an
+/// enabled administrator.
+#[tonic::async_trait]
+pub trait Administrators: Send + Sync + std::fmt::Debug {
+    /// The administrator signed in with `session_token`; `Ok(None)` for an
+    /// unknown or ended session, or one whose person is not (or no longer)
+    /// an enabled administrator.
+    async fn administrator(&self, session_token: &str) -> Result<Option<Administrator>, Unavailable>;
 }
 
 /// How long a verified bearer credential is trusted without asking again:
@@ -241,13 +280,45 @@ pub struct Access {
     verifiers: Vec<Arc<dyn Verifier>>,
     /// Where refusals are recorded beyond the log (the service's audit trail).
     refusals: Option<Arc<dyn RefusalSink>>,
+    /// The check of console sessions; without one, no console call passes.
+    administrators: Option<Arc<dyn Administrators>>,
 }
 
 impl Access {
     /// Access from certificates in `peers`, the in-process credentials,
     /// and no verifier yet: each service adds its own.
     pub fn new(peers: PeerMap, in_process: InProcessCredentials) -> Self {
-        Self { peers: Arc::new(peers), in_process: Arc::new(in_process), verifiers: Vec::new(), refusals: None }
+        Self {
+            peers: Arc::new(peers),
+            in_process: Arc::new(in_process),
+            verifiers: Vec::new(),
+            refusals: None,
+            administrators: None,
+        }
+    }
+
+    /// The same, checking console sessions with `check`.
+    #[must_use]
+    pub fn with_administrators(mut self, check: Arc<dyn Administrators>) -> Self {
+        self.administrators = Some(check);
+        self
+    }
+
+    /// A gateway call that carries a console session becomes the
+    /// administrator's ([`Role::Console`]); `Ok(None)`: the session is not an
+    /// administrator's.
+    async fn console(&self, gateway: &Caller, session_token: &str) -> Result<Option<Caller>, Unavailable> {
+        let Some(check) = &self.administrators else {
+            return Ok(None);
+        };
+        Ok(check.administrator(session_token).await?.map(|admin| Caller {
+            role: Role::Console,
+            name: admin.user_id,
+            mechanism: Mechanism::Session,
+            client_id: None,
+            audiences: None,
+            remote: gateway.remote,
+        }))
     }
 
     /// The same, recording refusals in `sink`.
@@ -411,12 +482,33 @@ fn refuse<B: Default>(
     }
     let status = match (refusal, caller) {
         (Refusal::Unauthenticated, _) => Status::unauthenticated(UNIDENTIFIED),
+        (Refusal::PermissionDenied, Some(caller)) if caller.role == Role::Console => {
+            Status::permission_denied(format!("the console may not call {path}: it is not an administrator's action"))
+        }
         (Refusal::PermissionDenied, Some(caller)) => {
             Status::permission_denied(format!("the {} role may not call {path}", caller.role))
         }
         (Refusal::PermissionDenied, None) => Status::permission_denied(format!("the caller may not call {path}")),
     };
     status.into_http()
+}
+
+/// The refusal of a console call whose session is not a live administrator's.
+fn refuse_console<B: Default>(
+    access: &Access,
+    service: &str,
+    path: &str,
+    gateway: &Caller,
+    remote: Option<SocketAddr>,
+) -> http::Response<B> {
+    tracing::warn!(service, rpc = path, caller = %gateway.describe(), "a console call without a live administrator's session");
+    if let Some(sink) = &access.refusals {
+        sink.refused(path, Some(gateway), remote, Refusal::PermissionDenied);
+    }
+    Status::permission_denied(format!(
+        "the console may call {path} only for a signed-in administrator, and this session is not one"
+    ))
+    .into_http()
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for Guard<S>
@@ -452,6 +544,7 @@ where
         let (service, access) = (self.service, self.access.clone());
         let (remote, certificates) = connection(&request);
         let presented = bearer(request.headers()).map(str::to_owned);
+        let console = request.headers_mut().remove(CONSOLE_SESSION);
         Box::pin(async move {
             let caller = match access.identify(remote, certificates, presented).await {
                 Ok(caller) => caller,
@@ -460,9 +553,28 @@ where
                     return Ok(Status::unavailable("cannot check the caller's credential now; retry").into_http());
                 }
             };
-            let Some(caller) = caller else {
+            let Some(mut caller) = caller else {
                 return Ok(refuse(&access, service, &path, None, remote, Refusal::Unauthenticated));
             };
+            if let Some(session) = console {
+                let session = session.to_str().unwrap_or_default();
+                if caller.role != Role::Gateway || session.is_empty() {
+                    tracing::warn!(service, rpc = %path, caller = %caller.describe(), "a console session from a caller other than the gateway");
+                    return Ok(refuse(&access, service, &path, Some(&caller), remote, Refusal::PermissionDenied));
+                }
+                match access.console(&caller, session).await {
+                    Ok(Some(admin)) => caller = admin,
+                    Ok(None) => {
+                        return Ok(refuse_console(&access, service, &path, &caller, remote));
+                    }
+                    Err(error) => {
+                        tracing::warn!(service, rpc = %path, %error, "cannot check the console session");
+                        return Ok(
+                            Status::unavailable("cannot check the administrator's session now; retry").into_http()
+                        );
+                    }
+                }
+            }
             let allowed = match rule {
                 Rule::Roles(roles) => roles.contains(&caller.role),
                 Rule::AnyCaller => true,

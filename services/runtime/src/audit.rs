@@ -65,6 +65,8 @@ impl Actor {
             return Self { kind: "anonymous".to_owned(), id: String::new(), via: String::new() };
         };
         let kind = match caller.role {
+            // The administrator the console acted for.
+            Role::Console => return Self::user(&caller.name, "console"),
             Role::Operator => "operator",
             Role::Validator => "validator",
             Role::Gateway | Role::Registry | Role::Authorization | Role::Token => "part",

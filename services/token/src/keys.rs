@@ -293,7 +293,7 @@ fn rotate_change(
     let ready_at = next.created_at.saturating_add(secs(policy.publish_lead));
     if now < ready_at && !force {
         return Err(refused(format!(
-            "the next {} key {} was published {} s ago; verifiers may cache the JWKS for {} s, so it signs from {} s from now (or rotate with --force)",
+            "the next {} key {} was published {} s ago; verifiers may cache the JWKS for {} s, so it signs from {} s from now (or force the rotation)",
             alg.as_str(),
             next.kid,
             now - next.created_at,
@@ -325,7 +325,7 @@ fn retire_change(keys: &AlgKeys, kid: &str, policy: &KeyPolicy, now: i64, force:
     let safe_at = key.deactivated_at.unwrap_or(now).saturating_add(secs(policy.retire_after));
     if now < safe_at && !force {
         return Err(refused(format!(
-            "tokens signed by {kid} may still be live for {} s; retiring it now makes them fail verification (or retire with --force)",
+            "tokens signed by {kid} may still be live for {} s; retiring it now makes them fail verification (or force the retirement)",
             safe_at - now
         )));
     }

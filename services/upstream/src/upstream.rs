@@ -157,6 +157,19 @@ pub struct Upstream {
     /// deadline when the call is made while serving a request.
     timeout: Duration,
     credential: Option<Arc<dyn crate::CallCredential>>,
+    /// Metadata added to every call of this handle (the admin console's
+    /// session, see [`Upstream::with_metadata`]).
+    metadata: Option<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl Upstream {
+    /// The same channel, adding `name: value` to every call made through
+    /// the returned handle (the channel and its replicas are shared).
+    #[must_use]
+    pub fn with_metadata(&self, name: http::HeaderName, mut value: http::HeaderValue) -> Self {
+        value.set_sensitive(true);
+        Self { metadata: Some((name, value)), ..self.clone() }
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -204,12 +217,19 @@ fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Whether `error` says the connection was refused: nothing was sent.
+/// Whether `error` says the call was never processed: the connection was
+/// refused, or the replica (shutting down) answered the stream with an
+/// HTTP/2 GOAWAY that did not include it or with `REFUSED_STREAM`, both of
+/// which guarantee that no application processing happened (RFC 9113 §8.7).
 fn never_sent(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
         if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
             return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            let refused = h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            return refused || (h2.is_go_away() && h2.is_remote());
         }
         cause = error.source();
     }
@@ -238,6 +258,9 @@ impl tower::Service<http::Request<Body>> for Upstream {
         parts.headers.insert(crate::deadline::HEADER, crate::deadline::encode(timeout));
         if let Some(value) = self.credential.as_ref().and_then(|c| c.authorization()) {
             parts.headers.insert(http::header::AUTHORIZATION, value);
+        }
+        if let Some((name, value)) = &self.metadata {
+            parts.headers.insert(name.clone(), value.clone());
         }
         let idempotent = IDEMPOTENT.contains(&parts.uri.path());
         let call = async move {
@@ -295,7 +318,7 @@ pub fn balanced(spec: &str, options: UpstreamOptions) -> Result<Upstream, Upstre
     let recheck = Arc::new(Notify::new());
     let (timeout, credential) = (options.timeout, options.credential.clone());
     tokio::spawn(Membership::new(targets, options, changes).run(recheck.clone()));
-    Ok(Upstream { channel, recheck, timeout, credential })
+    Ok(Upstream { channel, recheck, timeout, credential, metadata: None })
 }
 
 /// How to dial one address: its URL and the name its certificate must carry.

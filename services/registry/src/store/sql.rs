@@ -492,6 +492,23 @@ impl ApplicationStore for SqlRegistryStore {
         Ok(())
     }
 
+    async fn replace_secrets(
+        &self,
+        client_id: &str,
+        secret: &ClientSecretInfo,
+        hash: &SecretHash,
+    ) -> RegistryResult<()> {
+        let txn = self.db.begin().await?;
+        let app = unique(application::Entity::find_by_id(client_id.to_owned()).lock_exclusive(), &txn).await?;
+        if app.is_none() {
+            return Err(RegistryError::NotFound(format!("application {client_id:?} not found")));
+        }
+        client_secret::Entity::delete_many().filter(client_secret::Column::ClientId.eq(client_id)).exec(&txn).await?;
+        client_secret::Entity::insert(secret_row(client_id, secret, hash)).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     async fn delete_secret(&self, client_id: &str, secret_id: &str, keep_one: bool) -> RegistryResult<()> {
         let txn = self.db.begin().await?;
         let app = unique(application::Entity::find_by_id(client_id.to_owned()).lock_exclusive(), &txn).await?;

@@ -6,9 +6,11 @@
 //!
 //! The rows follow the table of RPC edges in docs/internal-services.md: each part gets the
 //! edges it has and nothing else; a validator (an internal service checking
-//! tokens) the four validation methods; an operator the administrative ones.
+//! tokens) the four validation methods; an operator the administrative ones;
+//! the console (the gateway acting for a signed-in administrator, see
+//! [`super::CONSOLE_SESSION`]) those of the admin console's pages.
 
-use super::Role::{self, Authorization, Gateway, Operator, Registry, Token, Validator};
+use super::Role::{self, Authorization, Console, Gateway, Operator, Registry, Token, Validator};
 
 const REGISTRY: &str = "/gatehouse.registry.v1.RegistryService/";
 const AUTHORIZATION: &str = "/gatehouse.authorization.v1.AuthorizationService/";
@@ -20,8 +22,8 @@ type Row = (&'static str, &'static [Role]);
 /// `gatehouse.registry.v1.RegistryService`.
 pub const REGISTRY_METHODS: &[Row] = &[
     ("CreateUser", &[Gateway, Operator]),
-    ("GetUser", &[Gateway, Operator, Authorization, Token]),
-    ("DeleteUser", &[Gateway, Operator]),
+    ("GetUser", &[Gateway, Operator, Authorization, Token, Registry, Console]),
+    ("DeleteUser", &[Gateway, Operator, Console]),
     // The sign-in page's check: the authorization service alone, whoever else asks.
     ("VerifyPassword", &[Authorization]),
     ("ChangePassword", &[Gateway]),
@@ -42,23 +44,24 @@ pub const REGISTRY_METHODS: &[Row] = &[
     // Whose passkey signed: what opens a session, so the authorization service alone.
     ("VerifyPasskey", &[Authorization]),
     ("CreateInvitation", &[Operator]),
-    ("SetUserRole", &[Operator]),
+    ("SetUserRole", &[Operator, Console]),
     // The gateway only for a signed-in administrator (the admin console), whom the registry checks.
-    ("SetUserDisabled", &[Gateway, Operator]),
-    ("ListUsers", &[Gateway, Operator]),
+    ("SetUserDisabled", &[Operator, Console]),
+    ("ListUsers", &[Operator, Console]),
     ("RegisterApplication", &[Gateway, Operator]),
-    ("ListApplications", &[Gateway, Operator]),
-    ("GetApplication", &[Gateway, Operator, Authorization]),
+    ("ListApplications", &[Gateway, Operator, Console]),
+    ("GetApplication", &[Gateway, Operator, Authorization, Console]),
     ("UpdateApplication", &[Gateway, Operator]),
-    ("DeleteApplication", &[Gateway, Operator]),
+    ("DeleteApplication", &[Gateway, Operator, Console]),
     ("RotateClientSecret", &[Gateway, Operator]),
     ("DeleteClientSecret", &[Gateway, Operator]),
+    ("SetClientSecret", &[Operator]),
     ("AuthenticateClient", &[Authorization, Token]),
     ("VerifyAssertionGrant", &[Token]),
     ("ListScopes", &[Gateway, Authorization, Token]),
     ("RevokeAuthorization", &[Gateway]),
     ("CreateResourceServer", &[Gateway, Operator]),
-    ("ListResourceServers", &[Gateway, Operator]),
+    ("ListResourceServers", &[Gateway, Operator, Console]),
     ("GetResourceServer", &[Gateway, Operator]),
     ("UpdateResourceServer", &[Gateway, Operator]),
     ("DeleteResourceServer", &[Gateway, Operator]),
@@ -68,16 +71,16 @@ pub const REGISTRY_METHODS: &[Row] = &[
     ("UpdateClientRegistration", &[Gateway]),
     ("DeleteClientRegistration", &[Gateway]),
     ("RevokeRegistrationToken", &[Token, Operator]),
-    ("CreateInitialAccessToken", &[Operator]),
-    ("ListInitialAccessTokens", &[Operator]),
-    ("DeleteInitialAccessToken", &[Operator]),
+    ("CreateInitialAccessToken", &[Operator, Console]),
+    ("ListInitialAccessTokens", &[Operator, Console]),
+    ("DeleteInitialAccessToken", &[Operator, Console]),
     // The other parts check bearer credentials through the registry, which owns them.
     ("AuthenticateCredential", &[Authorization, Token]),
     ("CreateCredential", &[Operator]),
     ("ListCredentials", &[Operator]),
     ("RevokeCredential", &[Operator]),
-    ("ListAuditEvents", &[Operator, Gateway, Token]),
-    ("VerifyAuditChain", &[Operator]),
+    ("ListAuditEvents", &[Operator, Gateway, Token, Console]),
+    ("VerifyAuditChain", &[Operator, Console]),
 ];
 
 /// `gatehouse.authorization.v1.AuthorizationService`.
@@ -85,9 +88,10 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("Login", &[Gateway]),
     ("CompleteLogin", &[Gateway]),
     ("LoginWithPasskey", &[Gateway]),
-    ("ListSessions", &[Gateway, Operator]),
-    ("SignOutSessions", &[Gateway, Registry, Operator]),
-    ("GetSession", &[Gateway]),
+    ("ListSessions", &[Gateway, Operator, Console]),
+    ("SignOutSessions", &[Gateway, Registry, Operator, Console]),
+    // Every part asks it of the console's calls (the session they carry).
+    ("GetSession", &[Gateway, Registry, Authorization, Token]),
     ("Logout", &[Gateway]),
     ("EndSession", &[Gateway]),
     ("BeginAuthorization", &[Gateway]),
@@ -102,8 +106,8 @@ pub const AUTHORIZATION_METHODS: &[Row] = &[
     ("LookupUserCode", &[Gateway]),
     ("DecideDevice", &[Gateway]),
     ("RedeemDeviceCode", &[Token]),
-    ("ListAuditEvents", &[Operator, Gateway, Token]),
-    ("VerifyAuditChain", &[Operator]),
+    ("ListAuditEvents", &[Operator, Gateway, Token, Console]),
+    ("VerifyAuditChain", &[Operator, Console]),
 ];
 
 /// `gatehouse.token.v1.TokenService`.
@@ -125,13 +129,13 @@ pub const TOKEN_METHODS: &[Row] = &[
     ("GetJwks", &[Gateway, Validator]),
     ("UserInfo", &[Gateway]),
     ("VerifyIdTokenHint", &[Gateway]),
-    ("ListSigningKeys", &[Operator]),
-    ("RotateSigningKeys", &[Operator]),
-    ("RetireSigningKey", &[Operator]),
+    ("ListSigningKeys", &[Operator, Console]),
+    ("RotateSigningKeys", &[Operator, Console]),
+    ("RetireSigningKey", &[Operator, Console]),
     ("WatchRevocations", &[Validator]),
     ("Ssf", &[Gateway]),
-    ("ListAuditEvents", &[Operator, Gateway, Token]),
-    ("VerifyAuditChain", &[Operator]),
+    ("ListAuditEvents", &[Operator, Gateway, Token, Console]),
+    ("VerifyAuditChain", &[Operator, Console]),
 ];
 
 /// Every service of the table with its rows.

@@ -40,8 +40,17 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
     let expected_for = |role: Role| -> Vec<&'static str> {
         match role {
             Role::Validator => vec!["Exchange", "Introspect", "BatchIntrospect", "GetJwks", "WatchRevocations"],
-            Role::Registry => vec!["RevokeGrant", "RevokeSubjectGrants", "RevokeAllForSubject", "SignOutSessions"],
+            // GetSession and GetUser: each part checks the console's calls.
+            Role::Registry => vec![
+                "RevokeGrant",
+                "RevokeSubjectGrants",
+                "RevokeAllForSubject",
+                "SignOutSessions",
+                "GetSession",
+                "GetUser",
+            ],
             Role::Authorization => vec![
+                "GetSession",
                 "GetUser",
                 "VerifyPassword",
                 "VerifySecondFactor",
@@ -54,6 +63,7 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                 "AuthenticateCredential",
             ],
             Role::Token => vec![
+                "GetSession",
                 "GetUser",
                 "AuthenticateClient",
                 "VerifyAssertionGrant",
@@ -68,15 +78,37 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                 // The Shared Signals transmitter tails every service's audit trail.
                 "ListAuditEvents",
             ],
+            // The admin console's pages, and nothing that signs in, mints or verifies.
+            Role::Console => vec![
+                "GetUser",
+                "DeleteUser",
+                "SetUserRole",
+                "SetUserDisabled",
+                "ListUsers",
+                "ListApplications",
+                "GetApplication",
+                "DeleteApplication",
+                "ListResourceServers",
+                "CreateInitialAccessToken",
+                "ListInitialAccessTokens",
+                "DeleteInitialAccessToken",
+                "ListSessions",
+                "SignOutSessions",
+                "ListSigningKeys",
+                "RotateSigningKeys",
+                "RetireSigningKey",
+                "ListAuditEvents",
+                "VerifyAuditChain",
+            ],
             Role::Operator | Role::Gateway => Vec::new(), // checked below by their sets
         }
     };
     for method in served_methods() {
         let name = method.rsplit('/').next().unwrap();
-        for role in Role::ALL {
+        for role in Role::ALL.into_iter().chain([Role::Console]) {
             let allowed = matches!(policy::rule(&method), Rule::Roles(roles) if roles.contains(&role));
             match role {
-                Role::Validator | Role::Registry | Role::Authorization | Role::Token => {
+                Role::Validator | Role::Registry | Role::Authorization | Role::Token | Role::Console => {
                     assert_eq!(allowed, expected_for(role).contains(&name), "{role} on {method}");
                 }
                 Role::Operator => {
@@ -107,6 +139,13 @@ fn every_role_against_every_method_matches_the_table_and_nothing_else() {
                         "CreateInitialAccessToken",
                         "CreateInvitation",
                         "SetUserRole",
+                        // The console's alone: a gateway credential without an administrator's session.
+                        "SetUserDisabled",
+                        "ListUsers",
+                        "SetClientSecret",
+                        "ListSigningKeys",
+                        "ListInitialAccessTokens",
+                        "VerifyAuditChain",
                         "RedeemCode",
                         "AuthenticateCredential",
                     ];
@@ -143,6 +182,8 @@ fn peer_maps_parse_and_refuse_what_they_cannot_mean() {
         "spiffe://a=validator:",
         "dns:=token",
         "spiffe://a=token,spiffe://a=gateway",
+        // The console is what the guard makes of a gateway call with an administrator's session.
+        "spiffe://a=console",
     ] {
         assert!(PeerMap::parse(bad).is_err(), "{bad}");
     }

@@ -49,6 +49,11 @@ impl AuthorizationClient {
         Self { channel }
     }
 
+    /// The channel this client calls over.
+    pub(crate) fn channel(&self) -> &Upstream {
+        &self.channel
+    }
+
     fn rpc(&self) -> AuthorizationServiceClient<Upstream> {
         AuthorizationServiceClient::new(self.channel.clone())
     }

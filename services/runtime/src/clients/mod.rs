@@ -10,12 +10,14 @@
 //! OAuth errors travel inside it (`gatehouse_proto::status`).
 
 pub mod authorization;
+pub mod console;
 pub mod registry;
 pub mod token;
 
 use gatehouse_proto::pb::common::v1::{AuditEvent, ListAuditEventsRequest, VerifyAuditChainResponse};
 
 pub use authorization::AuthorizationClient;
+pub use console::ConsoleAdministrators;
 pub use registry::RegistryClient;
 pub use token::TokenClient;
 

@@ -63,6 +63,11 @@ impl RegistryClient {
         Self { channel }
     }
 
+    /// The channel this client calls over.
+    pub(crate) fn channel(&self) -> &Upstream {
+        &self.channel
+    }
+
     fn rpc(&self) -> RegistryServiceClient<Upstream> {
         RegistryServiceClient::new(self.channel.clone())
     }
@@ -680,39 +685,24 @@ impl RegistryClient {
         Ok(self.rpc().create_invitation(request).await?.into_inner())
     }
 
-    /// Disables an account (its sessions and tokens end) or enables it: an
-    /// operator (`acting_admin_id` empty), or the gateway for an administrator.
-    pub async fn set_user_disabled(
-        &self,
-        acting_admin_id: &str,
-        user_id: &str,
-        disabled: bool,
-    ) -> Result<Account, Status> {
-        let request = pb::SetUserDisabledRequest {
-            user_id: user_id.to_owned(),
-            disabled,
-            acting_admin_id: acting_admin_id.to_owned(),
-        };
+    /// Disables an account (its sessions and tokens end) or enables it:
+    /// operators and the admin console.
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<Account, Status> {
+        let request = pb::SetUserDisabledRequest { user_id: user_id.to_owned(), disabled };
         let user =
             self.rpc().set_user_disabled(request).await?.into_inner().user.ok_or_else(|| malformed("no user"))?;
         Ok(Account::from(user))
     }
 
-    /// A page of users and the token of the next page (empty: the last): an
-    /// operator (`acting_admin_id` empty), or the gateway for an administrator.
+    /// A page of users and the token of the next page (empty: the last):
+    /// operators and the admin console.
     pub async fn list_users(
         &self,
-        acting_admin_id: &str,
         query: &str,
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<Account>, String), Status> {
-        let request = pb::ListUsersRequest {
-            query: query.to_owned(),
-            page_size,
-            page_token: page_token.to_owned(),
-            acting_admin_id: acting_admin_id.to_owned(),
-        };
+        let request = pb::ListUsersRequest { query: query.to_owned(), page_size, page_token: page_token.to_owned() };
         let answer = self.rpc().list_users(request).await?.into_inner();
         Ok((answer.users.into_iter().map(Account::from).collect(), answer.next_page_token))
     }
@@ -808,6 +798,14 @@ impl RegistryClient {
     pub async fn delete_client_registration(&self, client_id: &str, token: &str) -> Result<(), Status> {
         self.rpc().delete_client_registration(Self::management(client_id, token, None)).await?;
         Ok(())
+    }
+
+    /// Makes `secret` the application's only client secret (operators
+    /// only); whether anything changed (with `dry_run`: would change).
+    pub async fn set_client_secret(&self, client_id: &str, secret: &str, dry_run: bool) -> Result<bool, Status> {
+        let request =
+            pb::SetClientSecretRequest { client_id: client_id.to_owned(), client_secret: secret.to_owned(), dry_run };
+        Ok(self.rpc().set_client_secret(request).await?.into_inner().changed)
     }
 
     /// An initial access token for dynamic registration (RFC 7591 §3): its

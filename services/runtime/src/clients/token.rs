@@ -32,6 +32,11 @@ impl TokenClient {
         Self { channel }
     }
 
+    /// The channel this client calls over.
+    pub(crate) fn channel(&self) -> &Upstream {
+        &self.channel
+    }
+
     fn rpc(&self) -> TokenServiceClient<Upstream> {
         TokenServiceClient::new(self.channel.clone())
     }
