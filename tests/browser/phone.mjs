@@ -78,6 +78,13 @@ for (const locale of ['en-US', 'zh-CN']) {
     ['security log', '/account/security-log'],
     ['password', '/account/password'],
     ['delete account', '/account/delete'],
+    ['console overview', '/admin'],
+    ['console users', '/admin/users'],
+    ['console applications', '/admin/applications'],
+    ['console resource servers', '/admin/resource-servers'],
+    ['console registration tokens', '/admin/registration-tokens'],
+    ['console signing keys', '/admin/keys'],
+    ['console audit trail', '/admin/audit'],
     ['device entry', '/login/device'],
     ['consent', `/oauth/authorize?client_id=${clientId}&response_type=code&scope=user&state=s&redirect_uri=${encodeURIComponent(redirectUri)}`],
   ]) {
