@@ -29,8 +29,46 @@ pub mod pb {
         }
     }
 
+    // Messages that carry a secret (a password, a client secret, a token, a
+    // code): `Debug` names the type only, so that no `{:?}` prints the secret.
+    include!(concat!(env!("OUT_DIR"), "/redacted_debug.rs"));
+
+    /// (protobuf name, Rust path) of every message whose `Debug` is redacted
+    /// because a field's name says it holds a secret (see `proto/build.rs`).
+    pub const SECRET_HOLDERS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/secret_holders.rs"));
+
     /// Every Gatehouse package, for tonic-reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("gatehouse_descriptor");
 }
 
 pub use status::{Detail, ErrorCode, decode_oauth, encode, encode_oauth};
+
+#[cfg(test)]
+mod tests {
+    use super::pb;
+
+    #[test]
+    fn messages_that_carry_secrets_never_print_them() {
+        let secret = "hunter2-correct-horse-battery-staple";
+        let login = pb::authorization::v1::LoginRequest { password: secret.to_owned(), ..Default::default() };
+        let set = pb::registry::v1::SetClientSecretRequest { client_secret: secret.to_owned(), ..Default::default() };
+        let tokens = pb::token::v1::PersonalTokenSecret { token: secret.to_owned(), ..Default::default() };
+        let session = pb::authorization::v1::GetSessionRequest { session_token: secret.to_owned() };
+        for printed in [format!("{login:?}"), format!("{set:?}"), format!("{tokens:?}"), format!("{session:?}")] {
+            assert!(!printed.contains(secret) && printed.contains("redacted"), "{printed}");
+        }
+        // A message without a secret keeps its derived Debug.
+        let user = pb::common::v1::User { username: "alice".to_owned(), ..Default::default() };
+        assert!(format!("{user:?}").contains("alice"));
+        let names: Vec<&str> = pb::SECRET_HOLDERS.iter().map(|(name, _)| *name).collect();
+        for expected in [
+            ".gatehouse.authorization.v1.LoginRequest",
+            ".gatehouse.registry.v1.RegisterApplicationResponse",
+            ".gatehouse.registry.v1.AuthenticateClientRequest",
+            ".gatehouse.token.v1.IntrospectRequest",
+        ] {
+            assert!(names.contains(&expected), "{expected} is redacted: {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.ends_with(".User") || n.ends_with(".Application")), "{names:?}");
+    }
+}

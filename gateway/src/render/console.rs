@@ -88,6 +88,9 @@ pub(crate) fn frame(lang: Lang, section: Section, body: &str) -> String {
 pub(crate) const WATCHED_ACTIONS: &[&str] =
     &["signin.succeeded", "signin.failed", "second_factor.failed", "passkey.failed", "signup.refused", "rpc.refused"];
 
+/// What the overview counts at most, per number (it says "5000+" past it).
+pub(crate) const COUNTED_AT_MOST: usize = 5_000;
+
 /// The accounts, counted.
 #[derive(Debug, Default)]
 pub(crate) struct UserCounts {
@@ -164,7 +167,7 @@ pub(crate) fn overview(lang: Lang, overview: &Overview<'_>) -> String {
     let last_day = overview
         .last_day
         .iter()
-        .map(|(action, n)| Count { label: (*action).to_owned(), value: n.to_string() })
+        .map(|(action, n)| Count { label: (*action).to_owned(), value: at_least(*n, *n >= COUNTED_AT_MOST) })
         .collect();
     let keys = overview.keys.iter().filter(|k| k.state == "active").map(|k| KeyRow::of(lang, k)).collect();
     let chains = overview

@@ -33,8 +33,7 @@ const PAGE_SIZE: u32 = 50;
 /// Audit events the trail page shows at most, per service.
 const AUDIT_LIMIT: u32 = 200;
 
-/// What the overview counts at most, per number (it says "at least" past it).
-const COUNT_LIMIT: usize = 5_000;
+use console::COUNTED_AT_MOST as COUNT_LIMIT;
 
 /// The administrator's request: who, in which language, and the clients
 /// that act for them.
